@@ -1,0 +1,210 @@
+"""The one audio type, plus load/save, resampling, loudness and delay/alignment helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioError
+
+__all__ = [
+    "Audio",
+    "load",
+    "save",
+    "resample",
+    "to_mono",
+    "require_channels",
+    "loudness",
+    "normalize_loudness",
+    "estimate_delay",
+    "align",
+    "SUBTYPES",
+]
+
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+MAX_CHANNELS = 64
+
+# Sample formats accepted by `save`, named as in libsndfile.
+SUBTYPES = ("PCM_U8", "PCM_S8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "VORBIS", "OPUS")
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Immutable float32 samples shaped (channels, frames) at an integer sample rate.
+
+    A 1-D array is taken as mono. Validation happens here, once, so every other part of
+    evalkit can rely on finite, non-empty samples and a sane sample rate.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    id: str | None = field(default=None)
+
+    def __post_init__(self):
+        name = self.id or "audio"
+        samples = np.asarray(self.samples)
+        if samples.ndim == 1:
+            samples = samples[np.newaxis, :]
+        if samples.ndim != 2:
+            raise AudioError(f"{name}: samples must be (channels, frames), got shape {samples.shape}")
+        if not np.issubdtype(samples.dtype, np.number):
+            raise AudioError(f"{name}: samples must be numeric, got {samples.dtype}")
+        if not 1 <= samples.shape[0] <= MAX_CHANNELS:
+            raise AudioError(f"{name}: {samples.shape[0]} channels; expected 1 to {MAX_CHANNELS} (is the array transposed?)")
+        if samples.shape[1] == 0:
+            raise AudioError(f"{name}: empty audio (0 frames)")
+        if not np.all(np.isfinite(samples)):
+            raise AudioError(f"{name}: contains NaN or infinite samples; fix or drop this item")
+        rate = self.sample_rate
+        if isinstance(rate, float) and rate.is_integer():
+            rate = int(rate)
+        if not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise AudioError(f"{name}: sample rate {rate!r} Hz is not an integer between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}")
+        samples = np.array(samples, dtype=np.float32, order="C")  # always a private copy
+        samples.setflags(write=False)
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "sample_rate", int(rate))
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def frames(self) -> int:
+        return self.samples.shape[1]
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    def with_samples(self, samples: np.ndarray, sample_rate: int | None = None) -> "Audio":
+        """A new Audio with the same id (and rate, unless given)."""
+        return Audio(samples, sample_rate or self.sample_rate, self.id)
+
+    def __repr__(self) -> str:
+        return f"Audio(id={self.id!r}, channels={self.channels}, frames={self.frames}, sample_rate={self.sample_rate})"
+
+
+def load(path: str | Path, id: str | None = None) -> Audio:
+    """Read wav/flac/ogg (any format libsndfile reads) as float32; errors name the file."""
+    import soundfile as sf
+
+    path = Path(path)
+    name = id or path.name
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes)")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: not readable as audio ({err}); convert it to WAV or FLAC") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: holds no audio frames")
+    try:
+        return Audio(data.T, rate, name)
+    except AudioError as err:
+        raise AudioError(f"{path}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def save(audio: Audio, path: str | Path, subtype: str | None = None, force: bool = True) -> Path:
+    """Write audio; the format follows the suffix (.wav, .flac, .ogg), the subtype defaults to 16-bit PCM."""
+    import soundfile as sf
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise AudioError(f"{path}: exists; pass --force to overwrite")
+    if subtype is not None and subtype not in SUBTYPES:
+        raise AudioError(f"{path}: unknown sample format {subtype!r}; choose one of {', '.join(SUBTYPES)}")
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioError(f"{path}: unsupported suffix; use .wav, .flac or .ogg")
+    if subtype is None:
+        subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sf.write(str(path), audio.samples.T, audio.sample_rate, subtype=subtype, format=fmt)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+        raise AudioError(f"{path}: cannot write {fmt}/{subtype} ({err})") from None
+    return path
+
+
+def resample(audio: Audio, sample_rate: int) -> Audio:
+    """High-quality (soxr VHQ), delay-compensated resampling; a no-op at the same rate."""
+    import soxr
+
+    if sample_rate == audio.sample_rate:
+        return audio
+    out = soxr.resample(audio.samples.T, audio.sample_rate, sample_rate, quality="VHQ")
+    return audio.with_samples(np.asarray(out, dtype=np.float32).T, sample_rate)
+
+
+def to_mono(audio: Audio) -> Audio:
+    """Average the channels."""
+    if audio.channels == 1:
+        return audio
+    return audio.with_samples(audio.samples.mean(axis=0, keepdims=True))
+
+
+def require_channels(audio: Audio, channels: int, what: str) -> None:
+    """Raise an AudioError naming the item when the channel count does not match."""
+    if audio.channels != channels:
+        raise AudioError(
+            f"{audio.id or 'audio'}: has {audio.channels} channels but {what} takes {channels}; "
+            "downmix first (evalkit.audio.to_mono, or --downmix on the command line)"
+        )
+
+
+def loudness(audio: Audio) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4, pyloudnorm)."""
+    import pyloudnorm
+
+    if audio.duration < 0.4:
+        raise AudioError(f"{audio.id or 'audio'}: {audio.duration:.3f} s is too short for BS.1770 loudness (needs 0.4 s)")
+    meter = pyloudnorm.Meter(audio.sample_rate)
+    return float(meter.integrated_loudness(audio.samples.T.astype(np.float64)))
+
+
+def normalize_loudness(audio: Audio, target_lufs: float = -26.0) -> Audio:
+    """Scale to a target integrated loudness; silent audio is an error, not a division by zero."""
+    level = loudness(audio)
+    if not np.isfinite(level):
+        raise AudioError(f"{audio.id or 'audio'}: is silent; loudness cannot be normalised")
+    gain = 10.0 ** ((target_lufs - level) / 20.0)
+    return audio.with_samples(audio.samples * gain)
+
+
+def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
+    """Samples by which `deg` lags `ref` (negative if it leads), from the cross-correlation peak.
+
+    Both are mixed to mono and must share a sample rate. The search is limited to
+    ±max_delay samples (default: a quarter second).
+    """
+    if ref.sample_rate != deg.sample_rate:
+        raise AudioError(f"{deg.id or 'audio'}: sample rate {deg.sample_rate} differs from the reference's {ref.sample_rate}")
+    if max_delay is None:
+        max_delay = ref.sample_rate // 4
+    a = to_mono(ref).samples[0].astype(np.float64)
+    b = to_mono(deg).samples[0].astype(np.float64)
+    size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
+    corr = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
+    lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
+    best = int(np.argmax(np.abs(corr[lags])))
+    return int(lags[best])
+
+
+def align(deg: Audio, delay: int, frames: int) -> Audio:
+    """Drop `delay` leading samples (or pad if negative) and trim or zero-pad to `frames`."""
+    x = deg.samples
+    if delay >= 0:
+        x = x[:, delay:]
+    else:
+        x = np.pad(x, ((0, 0), (-delay, 0)))
+    if x.shape[1] >= frames:
+        x = x[:, :frames]
+    else:
+        x = np.pad(x, ((0, 0), (0, frames - x.shape[1])))
+    return deg.with_samples(x)

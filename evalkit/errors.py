@@ -1,0 +1,27 @@
+"""One family of exceptions; every message names the item or file it is about."""
+
+__all__ = ["EvalkitError", "AudioError", "CodecError", "MetricError", "ConfigError", "UnavailableError"]
+
+
+class EvalkitError(Exception):
+    """Base of every error evalkit raises on purpose; the CLI prints it as one line."""
+
+
+class AudioError(EvalkitError):
+    """Audio that cannot be read, is empty, non-finite or otherwise unusable."""
+
+
+class CodecError(EvalkitError):
+    """A codec failed to encode, or a bitstream is foreign, truncated or corrupt."""
+
+
+class MetricError(EvalkitError):
+    """A metric could not produce a score for an item."""
+
+
+class ConfigError(EvalkitError):
+    """A codec card, experiment or test definition is invalid."""
+
+
+class UnavailableError(EvalkitError):
+    """A backend's library is missing; the message says how to install it."""

@@ -1,0 +1,103 @@
+"""The harness side of the codec contract: resample, encode to bytes, decode, measure, align."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+from .audio import Audio, align, estimate_delay, resample, to_mono
+from .codecs import Codec
+
+__all__ = ["RoundTrip", "roundtrip", "measure_delay"]
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """One item through one codec: aligned output plus what was measured on the way."""
+
+    decoded: Audio  # at the input's rate and length, aligned sample-exactly with it
+    data: bytes  # the full bitstream
+    payload_bytes: int  # codec packets only
+    duration: float  # seconds of input audio
+    declared_delay: int  # samples at the codec rate
+    measured_delay: int | None  # samples at the codec rate; None when the output is silent
+    delay_tolerance: int  # samples
+    encode_seconds: float
+    decode_seconds: float
+
+    @property
+    def overhead_bytes(self) -> int:
+        return len(self.data) - self.payload_bytes
+
+    @property
+    def bitrate(self) -> float:
+        """Measured payload bitrate in bit/s: what the codec itself spends."""
+        return 8.0 * self.payload_bytes / self.duration
+
+    @property
+    def total_bitrate(self) -> float:
+        """Bit/s including evalkit's container (header, packet lengths, checksum)."""
+        return 8.0 * len(self.data) / self.duration
+
+    @property
+    def delay_ok(self) -> bool | None:
+        if self.measured_delay is None:
+            return None
+        return abs(self.measured_delay - self.declared_delay) <= self.delay_tolerance
+
+
+def roundtrip(codec: Codec, audio: Audio, downmix: bool = False) -> RoundTrip:
+    """Encode and decode `audio` at any rate; the output matches the input's rate and length.
+
+    Multichannel input is an error unless the codec takes that many channels or `downmix`
+    is set (then the channels are averaged first).
+    """
+    info = codec.info
+    source = to_mono(audio) if downmix and info.channels == 1 else audio
+    native = resample(source, info.sample_rate)
+    start = time.perf_counter()
+    data = codec.encode(native)
+    middle = time.perf_counter()
+    decoded = codec.decode(data)
+    end = time.perf_counter()
+    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching)
+    aligned = align(decoded, info.lookahead_samples, native.frames)
+    back = align(resample(aligned, source.sample_rate), 0, source.frames)
+    return RoundTrip(
+        decoded=Audio(back.samples, source.sample_rate, audio.id),
+        data=data,
+        payload_bytes=_payload_bytes(codec, data),
+        duration=source.duration,
+        declared_delay=info.lookahead_samples,
+        measured_delay=measured,
+        delay_tolerance=1 if info.waveform_matching else max(1, info.sample_rate // 500),
+        encode_seconds=middle - start,
+        decode_seconds=end - middle,
+    )
+
+
+def measure_delay(ref: Audio, decoded: Audio, expected: int, waveform: bool = True) -> int | None:
+    """Lag of decoded behind ref in samples: waveform cross-correlation, or envelopes for vocoders."""
+    if not np.any(decoded.samples):
+        return None
+    search = max(expected * 2, ref.sample_rate // 20)
+    if waveform:
+        return estimate_delay(ref, decoded, search)
+    return estimate_delay(_envelope(ref), _envelope(decoded), search)
+
+
+def _envelope(audio: Audio) -> Audio:
+    """A smoothed magnitude envelope (fine enough to place a vocoder's delay within 2 ms)."""
+    sos = butter(2, min(400.0, audio.sample_rate / 4), fs=audio.sample_rate, output="sos")
+    mono = to_mono(audio).samples[0]
+    env = sosfiltfilt(sos, np.abs(mono))
+    return audio.with_samples(env - env.mean())
+
+
+def _payload_bytes(codec: Codec, data: bytes) -> int:
+    from .codecs.bitstream import Bitstream
+
+    return Bitstream.from_bytes(data, codec.backend).payload_bytes
