@@ -8,19 +8,10 @@ import numpy as np
 import pytest
 
 from evalkit.audio import Audio, load, resample
+from evalkit.signals import add_noise, sinusoid, white_noise  # noqa: F401  (re-exported for tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
-
-
-def sinusoid(freq: float = 440.0, seconds: float = 1.0, sample_rate: int = 16000, amplitude: float = 0.5) -> Audio:
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    return Audio(amplitude * np.sin(2 * np.pi * freq * t), sample_rate, f"sine-{freq:g}")
-
-
-def white_noise(seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0, amplitude: float = 0.1) -> Audio:
-    rng = np.random.default_rng(seed)
-    return Audio(amplitude * rng.standard_normal(int(seconds * sample_rate)), sample_rate, f"noise-{seed}")
 
 
 def _speech_path() -> Path:

@@ -1,0 +1,130 @@
+"""The `evalkit` command line: one function per command, one readable line per error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .audio import load, save
+from .cards import find_card, load_cards
+from .errors import EvalkitError
+
+__all__ = ["main"]
+
+
+def cmd_codecs(args) -> int:
+    """Table of every codec card: availability, rate, bitrate, latency."""
+    from .tables import codec_table
+
+    print(codec_table(load_cards(args.cards), show_reasons=args.verbose))
+    return 0
+
+
+def cmd_roundtrip(args) -> int:
+    """Encode and decode one file; print measured bitrate and latency."""
+    from .harness import roundtrip
+
+    _refuse_overwrite(args.output, args.force)
+    codec = find_card(args.codec, args.cards).build()
+    run = roundtrip(codec, load(args.input), downmix=args.downmix)
+    save(run.decoded, args.output)
+    info = codec.info
+    measured = "n/a (silent output)" if run.measured_delay is None else f"{run.measured_delay} samples"
+    print(f"{args.codec}: {run.bitrate / 1000:.2f} kbit/s payload (nominal {_kbps(info.nominal_bitrate)}), "
+          f"+{run.overhead_bytes} bytes container overhead")
+    print(f"latency: algorithmic {info.algorithmic_latency_ms:.1f} ms; output delay declared "
+          f"{run.declared_delay} samples, measured {measured} at {info.sample_rate} Hz"
+          + ("" if run.delay_ok in (True, None) else "  MISMATCH"))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_encode(args) -> int:
+    """Encode an audio file to an evalkit bitstream file."""
+    from .audio import resample, to_mono
+
+    _refuse_overwrite(args.output, args.force)
+    codec = find_card(args.codec, args.cards).build()
+    audio = load(args.input)
+    audio = to_mono(audio) if args.downmix else audio
+    data = codec.encode(resample(audio, codec.info.sample_rate))
+    Path(args.output).write_bytes(data)
+    print(f"wrote {args.output}: {len(data)} bytes, {8 * len(data) / audio.duration / 1000:.2f} kbit/s")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    """Decode an evalkit bitstream file with the card that wrote it."""
+    from .audio import align
+
+    _refuse_overwrite(args.output, args.force)
+    codec = find_card(args.codec, args.cards).build()
+    decoded = codec.decode(Path(args.input).read_bytes())
+    frames = decoded.frames - codec.info.lookahead_samples
+    save(align(decoded, codec.info.lookahead_samples, frames), args.output)
+    print(f"wrote {args.output}: {frames / decoded.sample_rate:.2f} s at {decoded.sample_rate} Hz")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Round-trip the bundled demo corpus through every available codec card."""
+    from .demo import run_demo
+
+    return run_demo(cards_dir=args.cards, limit=args.limit)
+
+
+def _refuse_overwrite(path: str, force: bool) -> None:
+    if Path(path).exists() and not force:
+        raise EvalkitError(f"{path} exists; pass --force to overwrite it")
+
+
+def _kbps(bitrate: float | None) -> str:
+    return "n/a" if bitrate is None else f"{bitrate / 1000:.2f} kbit/s"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    parser.add_argument("--cards", help="folder of codec cards (default: codecs/ or $EVALKIT_CARDS)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("codecs", help="list codec cards")
+    p.add_argument("-v", "--verbose", action="store_true", help="show why a card is unavailable")
+    p.set_defaults(func=cmd_codecs)
+
+    for name, func, help_text in (
+        ("roundtrip", cmd_roundtrip, "encode + decode a file, print bitrate and latency"),
+        ("encode", cmd_encode, "encode a file to a bitstream"),
+        ("decode", cmd_decode, "decode a bitstream to audio"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("input")
+        p.add_argument("--codec", required=True, help="codec card name (see 'evalkit codecs')")
+        p.add_argument("-o", "--output", required=True)
+        p.add_argument("--force", action="store_true", help="overwrite the output")
+        if name != "decode":
+            p.add_argument("--downmix", action="store_true", help="average channels for mono codecs")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("demo", help="round-trip the demo corpus through every available codec")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N items")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EvalkitError as err:
+        print(f"evalkit: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("evalkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
