@@ -190,6 +190,7 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     a = to_mono(ref).samples[0].astype(np.float64)
     b = to_mono(deg).samples[0].astype(np.float64)
     size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
+    max_delay = min(max_delay, size // 2 - 1)
     corr = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
     best = int(np.argmax(np.abs(corr[lags])))

@@ -1,0 +1,50 @@
+"""The command line: tables, round trips, encode/decode files, readable errors, no overwrite."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.audio import load, save
+from evalkit.cli import main
+from evalkit.signals import white_noise
+
+
+@pytest.fixture
+def wav(tmp_path):
+    return save(white_noise(1.0), tmp_path / "in.wav")
+
+
+def test_codecs_table(capsys):
+    assert main(["codecs"]) == 0
+    out = capsys.readouterr().out
+    assert "reference" in out and "codec cards available" in out
+
+
+def test_roundtrip_prints_bitrate_and_latency(tmp_path, wav, capsys):
+    out_path = tmp_path / "out.wav"
+    assert main(["roundtrip", str(wav), "--codec", "reference", "-o", str(out_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "kbit/s payload" in printed and "measured 0 samples" in printed
+    assert load(out_path).frames == 16000
+
+
+def test_encode_then_decode(tmp_path, wav):
+    bits, out = tmp_path / "x.evk", tmp_path / "x.wav"
+    assert main(["encode", str(wav), "--codec", "reference", "-o", str(bits)]) == 0
+    assert main(["decode", str(bits), "--codec", "reference", "-o", str(out)]) == 0
+    assert load(out).frames == 16000
+
+
+def test_errors_are_one_line_and_nothing_is_overwritten(tmp_path, wav, capsys):
+    existing = tmp_path / "keep.wav"
+    existing.write_bytes(b"precious")
+    assert main(["roundtrip", str(wav), "--codec", "reference", "-o", str(existing)]) == 1
+    assert existing.read_bytes() == b"precious"
+    assert main(["roundtrip", str(tmp_path / "nope.wav"), "--codec", "reference", "-o", str(tmp_path / "o.wav")]) == 1
+    assert main(["roundtrip", str(wav), "--codec", "no-such-codec", "-o", str(tmp_path / "o.wav")]) == 1
+    bad_bits = tmp_path / "bad.evk"
+    bad_bits.write_bytes(b"garbage")
+    assert main(["decode", str(bad_bits), "--codec", "reference", "-o", str(tmp_path / "d.wav")]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 4 and all(line.startswith("evalkit: error:") for line in errors)
+    assert "no such file" in errors[1] and "unknown codec" in errors[2] and "bitstream" in errors[3]

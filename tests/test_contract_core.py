@@ -1,0 +1,119 @@
+"""The bitstream container, the registry, codec cards and the harness, with the identity codec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evalkit.audio import Audio
+from evalkit.cards import Card, load_card, load_cards
+from evalkit.codecs import BACKENDS, Bitstream
+from evalkit.codecs.reference import Identity
+from evalkit.errors import AudioError, CodecError, ConfigError
+from evalkit.harness import roundtrip
+from evalkit.registry import Registry
+from evalkit.signals import white_noise
+
+
+def test_bitstream_round_trip_and_overhead():
+    stream = Bitstream("demo", {"frames": 3, "mode": "x"}, [b"abc", b"", bytes(300)])
+    data = stream.to_bytes()
+    back = Bitstream.from_bytes(data, "demo")
+    assert back == stream and back.payload_bytes == 303
+    assert len(data) - back.payload_bytes < 60  # container overhead stays small
+
+
+@pytest.mark.parametrize(
+    "mangle, message",
+    [
+        (lambda d: b"", "empty or truncated"),
+        (lambda d: d[:-7], "checksum"),
+        (lambda d: b"XXXX" + d[4:], "bad magic"),
+        (lambda d: d[:30] + bytes([d[30] ^ 1]) + d[31:], "checksum"),
+    ],
+)
+def test_bitstream_defects_raise_codec_error(mangle, message):
+    data = Bitstream("demo", {"frames": 1}, [b"abc" * 50]).to_bytes()
+    with pytest.raises(CodecError, match=message):
+        Bitstream.from_bytes(mangle(data), "demo")
+
+
+def test_bitstream_from_another_backend_is_refused():
+    data = Bitstream("opus", {"frames": 1}, [b"x"]).to_bytes()
+    with pytest.raises(CodecError, match="written by codec backend 'opus'"):
+        Bitstream.from_bytes(data, "demo")
+
+
+def test_registry_refuses_duplicates_and_names_the_known():
+    registry = Registry("thing", "evalkit.tests.none")
+    registry.register("a")(object)
+    with pytest.raises(ConfigError, match="registered twice"):
+        registry.add("a", object)
+    with pytest.raises(ConfigError, match="known: a"):
+        registry.get("b")
+
+
+def test_every_backend_declares_an_install_hint_when_unavailable():
+    for name in BACKENDS.names():
+        reason = BACKENDS.get(name).unavailable()
+        assert reason is None or len(reason) > 10
+
+
+def test_card_hash_changes_with_params_only():
+    a = Card("x", "identity", {"sample_rate": 16000}, description="one")
+    b = Card("y", "identity", {"sample_rate": 16000}, description="two")
+    c = Card("x", "identity", {"sample_rate": 8000})
+    assert a.config_hash == b.config_hash != c.config_hash
+
+
+def test_bad_cards_are_reported(tmp_path):
+    (tmp_path / "a.yaml").write_text("name: a\nbackend: identity\ncolour: red\n")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_card(tmp_path / "a.yaml")
+    (tmp_path / "a.yaml").write_text("name: a\nbackend: identity\nparams: {rate: 3}\n")
+    with pytest.raises(ConfigError, match="bad parameters"):
+        load_card(tmp_path / "a.yaml").build()
+    (tmp_path / "b.yaml").write_text("name: a\nbackend: identity\n")
+    with pytest.raises(ConfigError, match="also used"):
+        load_cards(tmp_path)
+
+
+def test_unknown_backend_is_unavailable_not_a_crash():
+    card = Card("x", "no-such-backend")
+    assert "unknown backend" in card.unavailable()
+    with pytest.raises(ConfigError, match="unavailable"):
+        card.build()
+
+
+def test_encode_checks_rate_and_channels():
+    codec = Identity(16000)
+    with pytest.raises(AudioError, match="sample rate"):
+        codec.encode(white_noise(sample_rate=8000))
+    with pytest.raises(AudioError, match="2 channels"):
+        codec.encode(Audio(np.zeros((2, 1600)), 16000, "st"))
+
+
+def test_roundtrip_any_rate_and_length_and_downmix():
+    codec = Identity(16000)
+    for rate, frames in [(16000, 1), (16000, 321), (22050, 9999), (48000, 48000)]:
+        audio = Audio(np.random.default_rng(rate).uniform(-0.5, 0.5, frames), rate, "x")
+        run = roundtrip(codec, audio)
+        assert (run.decoded.frames, run.decoded.sample_rate) == (frames, rate)
+    stereo = Audio(np.zeros((2, 1600)) + 0.1, 16000, "st")
+    assert roundtrip(codec, stereo, downmix=True).decoded.channels == 1
+
+
+def test_identity_is_bit_exact_at_16_bits():
+    audio = white_noise(1.0)
+    run = roundtrip(Identity(16000), audio)
+    np.testing.assert_allclose(run.decoded.samples, audio.samples, atol=1 / 32768)
+    assert run.measured_delay == 0 and run.delay_ok
+    assert run.bitrate == pytest.approx(256000, rel=0.05)
+
+
+def test_lost_packets_keep_the_length():
+    codec = Identity(16000)
+    stream = codec.encode_packets(white_noise(1.0))
+    lossy = Bitstream(stream.backend, stream.header, [None if i % 5 == 0 else p for i, p in enumerate(stream.packets)])
+    out = codec.decode_packets(lossy)
+    assert out.frames == 16000
