@@ -59,7 +59,7 @@ class Card:
         cls = BACKENDS.get(self.backend)
         try:
             return cls(**self.params)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ConfigError(f"codec {self.name}: bad parameters for backend {self.backend}: {err}") from None
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from evalkit.audio import Audio, load, resample
+from evalkit.datasets import load_dataset
 from evalkit.signals import add_noise, sinusoid, white_noise  # noqa: F401  (re-exported for tests)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,12 +16,7 @@ DEMO = ROOT / "data" / "demo"
 
 
 def _speech_path() -> Path:
-    clips = sorted(DEMO.glob("**/*.wav"))
-    if clips:
-        return clips[0]
-    import pysptk  # fallback before the demo corpus exists
-
-    return Path(pysptk.__file__).parent / "example_audio_data" / "arctic_a0007.wav"
+    return load_dataset(DEMO / "manifest.jsonl")[0].path
 
 
 @pytest.fixture(scope="session")
