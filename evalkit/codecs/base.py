@@ -3,8 +3,8 @@
 A backend subclasses `Codec` and implements two methods on plain arrays at its native rate:
 
 * `_encode(samples) -> (header, packets)`: samples are float32 (channels, frames), already
-  zero-padded at the end by `frame + lookahead` samples (rounded up to whole frames) so the
-  encoder flushes; the header holds what the decoder needs besides the packets.
+  zero-padded at the end by `lookahead` samples and up to a whole frame, so the encoder
+  flushes everything the decoder must output; the header holds what the decoder needs besides the packets.
 * `_decode(header, packets) -> samples`: `packets[i]` is None for a lost packet (the backend
   conceals it or raises CodecError). The output may be longer than the input; the base class
   trims it to `frames + lookahead`, so decoded audio lags the input by exactly
@@ -141,7 +141,7 @@ class Codec(ABC):
 
     def _padded(self, samples: np.ndarray) -> np.ndarray:
         frame = self.info.frame_samples
-        total = samples.shape[1] + frame + self.info.lookahead_samples
+        total = samples.shape[1] + self.info.lookahead_samples
         total = frame * math.ceil(total / frame)
         return np.pad(samples, ((0, 0), (0, total - samples.shape[1])))
 
