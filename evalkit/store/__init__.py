@@ -1,0 +1,21 @@
+"""The results database: SQLAlchemy models, Alembic migrations, and the write/read API."""
+
+from .db import StoreError, connect, database_url, migrate
+from .models import Base, Result, Roundtrip, Run
+from .results import (
+    done_keys,
+    ensure_run,
+    export,
+    mean_ci,
+    results_frame,
+    roundtrips_frame,
+    summary,
+    write_results,
+    write_roundtrips,
+)
+
+__all__ = [
+    "connect", "database_url", "migrate", "StoreError", "Base", "Run", "Roundtrip", "Result",
+    "ensure_run", "done_keys", "write_results", "write_roundtrips",
+    "results_frame", "roundtrips_frame", "summary", "mean_ci", "export",
+]

@@ -1,0 +1,162 @@
+"""Engines for the results database: URL from the environment, SQLite pragmas, migrations to head."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+from ..errors import EvalkitError
+
+__all__ = [
+    "StoreError", "database_url", "connect", "migrate", "write_transaction",
+    "alembic_config", "head_revision", "current_revision",
+]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite connection waits for another process's write lock
+# Any constant works, as long as every evalkit process uses the same one.
+_PG_LOCK_KEY = zlib.crc32(b"evalkit.store.migrate")
+
+
+class StoreError(EvalkitError):
+    """The results database cannot be opened, or refused a row (the message names it)."""
+
+
+def database_url() -> str:
+    """$EVALKIT_DB_URL, else SQLite at results/evalkit.db under the current working directory."""
+    url = os.environ.get("EVALKIT_DB_URL")
+    # Absolute, so that a later chdir cannot point new pooled connections at another file.
+    return url or f"sqlite:///{Path.cwd() / 'results' / 'evalkit.db'}"
+
+
+def connect(url: str | URL | None = None) -> Engine:
+    """An engine for `url` (default: `database_url()`) whose schema is migrated to head."""
+    engine = _create_engine(make_url(url or database_url()))
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision; cheap when it is there, safe when racing."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    current = current_revision(engine)
+    if current == scripts.get_current_head():
+        return  # the common case: checked without taking any lock
+    if current is not None and not _known(scripts, current):
+        raise StoreError(f"{engine.url!r}: the database is at schema revision {current!r}, which this evalkit "
+                         "does not know; a newer evalkit wrote it, so upgrade evalkit")
+    with _migration_lock(engine) as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic configuration for the packaged migrations, e.g. for `alembic.command.revision`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser escaping
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction meant to write; commits on success, rolls back on error.
+
+    On SQLite it takes the write lock at BEGIN (waiting up to the busy timeout): a deferred
+    transaction that read first could fail at once if another writer committed meanwhile.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            yield connection
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if _in_memory(url):
+        # One shared connection, or every checkout would see a new, empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    _add_sqlite_events(engine)
+    return engine
+
+
+def _in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _add_sqlite_events(engine: Engine) -> None:
+    # sqlite3 (Python < 3.12) would skip BEGIN before DDL and SELECT; we emit it ourselves so
+    # that migrations are transactional and a migrating process can take the write lock first.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: WAL switching may wait
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")  # readers (the app) never block the writer
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get('sqlite_begin', '')}")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that no other migrating process can enter meanwhile."""
+    if engine.dialect.name != "postgresql":
+        # SQLite: the write lock taken at BEGIN IMMEDIATE makes a second process read
+        # alembic_version only after the first has committed.
+        with write_transaction(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection, _pg_advisory_lock(connection), connection.begin():
+        yield connection
+
+
+def _known(scripts: ScriptDirectory, revision: str) -> bool:
+    try:
+        return scripts.get_revision(revision) is not None
+    except (CommandError, RevisionError):
+        return False
+
+
+@contextmanager
+def _pg_advisory_lock(connection: Connection) -> Iterator[None]:
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
+    connection.commit()  # a session lock: it outlives this transaction
+    try:
+        yield
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+        connection.commit()

@@ -1,0 +1,277 @@
+"""Write and read the results database: runs, round trips, long-form results, summaries, export.
+
+The writer is single: one process (the pipeline's driver) passes batches of rows; each batch is
+one transaction and an idempotent upsert on the row's key, so a resumed run never duplicates.
+Rows are plain mappings or dataclass instances whose fields are the table's column names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from scipy import stats
+from sqlalchemy import Engine, Float, Integer, String, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
+
+from .db import StoreError, write_transaction
+from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUSES, Result, Roundtrip, Run, utcnow
+
+__all__ = [
+    "ensure_run", "done_keys", "write_results", "write_roundtrips",
+    "results_frame", "roundtrips_frame", "summary", "mean_ci", "export", "SUMMARY_COLUMNS",
+]
+
+ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
+SUMMARY_GROUP = ["codec", "codec_hash", "metric", "metric_version"]
+SUMMARY_COLUMNS = SUMMARY_GROUP + ["n_ok", "n_failed", "n_skipped", "mean", "std", "ci_low", "ci_high"]
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def ensure_run(engine: Engine, run_id: str, experiment_config: Mapping[str, Any], evalkit_version: str) -> bool:
+    """Create run `run_id`, or refresh its config and version when resumed; True when new."""
+    where = f"run {run_id!r}"
+    values = {
+        "experiment": _json_copy(experiment_config, f"{where}: experiment config"),
+        "evalkit_version": _coerce(Run.__table__, "evalkit_version", evalkit_version, where),
+        "updated_at": utcnow(),
+    }
+    run_id = _coerce(Run.__table__, "id", run_id, where)
+    with write_transaction(engine) as connection:
+        if connection.execute(select(Run.id).where(Run.id == run_id)).first() is not None:
+            connection.execute(update(Run).where(Run.id == run_id).values(values))
+            return False
+        connection.execute(insert(Run).values(id=run_id, created_at=values["updated_at"], **values))
+        return True
+
+
+def done_keys(engine: Engine, run_id: str, *, retry_failed: bool = False) -> set[ResultKey]:
+    """Keys of the results run `run_id` already holds; failures count unless `retry_failed`."""
+    query = select(*(Result.__table__.c[name] for name in RESULT_KEY[1:])).where(Result.run_id == run_id)
+    if retry_failed:
+        query = query.where(Result.status != "failed")
+    with engine.connect() as connection:
+        return {tuple(row) for row in connection.execute(query)}
+
+
+def write_results(engine: Engine, rows: Iterable[Any]) -> int:
+    """Upsert metric results (mappings or dataclasses) in one transaction; returns distinct keys written."""
+    return _upsert(engine, Result.__table__, RESULT_KEY, _prepare(rows, Result.__table__, RESULT_KEY, _check_result))
+
+
+def write_roundtrips(engine: Engine, rows: Iterable[Any]) -> int:
+    """Upsert codec round trips (mappings or dataclasses) in one transaction; returns distinct keys written."""
+    table = Roundtrip.__table__
+    return _upsert(engine, table, ROUNDTRIP_KEY, _prepare(rows, table, ROUNDTRIP_KEY, _check_roundtrip))
+
+
+def results_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
+    """Long-form results (one row per key), all runs unless `run_id` is given."""
+    return _frame(engine, Result.__table__, run_id, ("run_id", "codec", "metric", "item_id"))
+
+
+def roundtrips_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
+    """Round trips (one row per item and codec configuration), all runs unless `run_id` is given."""
+    return _frame(engine, Roundtrip.__table__, run_id, ("run_id", "codec", "item_id"))
+
+
+def summary(engine: Engine, run_id: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Per codec configuration × metric version: status counts, mean, std and a t-based CI.
+
+    Computed in Python from the stored values, so both backends give identical numbers.
+    """
+    columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value"]]
+    with engine.connect() as connection:
+        rows = connection.execute(select(*columns).where(Result.run_id == run_id)).all()
+    groups: dict[tuple, list[tuple[str, float | None]]] = {}
+    for *key, status, value in rows:
+        groups.setdefault(tuple(key), []).append((status, value))
+    records = [_group_stats(key, entries, confidence) for key, entries in sorted(groups.items())]
+    return pd.DataFrame(records, columns=SUMMARY_COLUMNS)
+
+
+def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, sample std, CI low, CI high) of `values` with Student's t; NaN where undefined."""
+    data = sorted(float(value) for value in values)  # sorted: the result cannot depend on row order
+    n = len(data)
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    mean = math.fsum(data) / n
+    if n == 1:
+        return mean, math.nan, math.nan, math.nan
+    std = statistics.stdev(data)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half
+
+
+def export(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write `df` to a .csv or .parquet file (chosen by the suffix); returns the path."""
+    path = Path(path)
+    writers: dict[str, Callable[[], None]] = {
+        ".csv": lambda: df.to_csv(path, index=False),
+        ".parquet": lambda: df.to_parquet(path, index=False, engine="pyarrow"),
+    }
+    writer = writers.get(path.suffix.lower())
+    if writer is None:
+        raise StoreError(f"{path}: cannot export to {path.suffix or 'a file without suffix'}; use .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer()
+    return path
+
+
+def _group_stats(key: tuple, entries: list[tuple[str, float | None]], confidence: float) -> dict[str, Any]:
+    counts = {status: sum(1 for s, _ in entries if s == status) for status in RESULT_STATUSES}
+    mean, std, low, high = mean_ci((v for s, v in entries if s == "ok"), confidence)
+    return {
+        **dict(zip(SUMMARY_GROUP, key)),
+        **{f"n_{status}": count for status, count in counts.items()},
+        "mean": mean, "std": std, "ci_low": low, "ci_high": high,
+    }
+
+
+def _prepare(rows: Iterable[Any], table: Table, key: tuple[str, ...], check: Callable[[dict], None]) -> list[dict]:
+    """Validated rows with every column present; the last of several rows with one key wins."""
+    columns = [column.name for column in table.columns if column.name != "id"]
+    now = utcnow()
+    prepared: dict[tuple, dict[str, Any]] = {}
+    for raw in rows:
+        data = _as_dict(raw)
+        where = _describe(data, key)
+        if unknown := sorted(data.keys() - set(columns)):
+            raise StoreError(f"{where}: unknown field(s) {unknown}; {table.name} has {columns}")
+        row = {name: _coerce(table, name, data.get(name), where) for name in columns}
+        row["created_at"] = row["created_at"] or now
+        check(row)
+        prepared[tuple(row[name] for name in key)] = row
+    return list(prepared.values())
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return {field.name: getattr(row, field.name) for field in dataclasses.fields(row)}
+    if isinstance(row, Mapping):
+        return dict(row)
+    raise StoreError(f"a row must be a mapping or a dataclass instance, not {type(row).__name__}")
+
+
+def _describe(data: Mapping[str, Any], key: tuple[str, ...]) -> str:
+    return "row " + ", ".join(f"{name}={data.get(name)!r}" for name in key)
+
+
+def _coerce(table: Table, name: str, value: Any, where: str) -> Any:
+    """Plain Python scalars for the driver: numpy numbers become float/int on both backends."""
+    column = table.c[name]
+    if value is None or (isinstance(value, str) and not value):
+        if not column.nullable and name != "created_at":
+            raise StoreError(f"{where}: {name} is required")
+        return None
+    if isinstance(column.type, String):
+        return _text(column, value, where)
+    if name == "packages":
+        return _json_copy(value, f"{where}: packages")
+    convert = float if isinstance(column.type, Float) else int if isinstance(column.type, Integer) else None
+    try:
+        return value if convert is None else convert(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{where}: {name} must be a number, got {value!r}") from exc
+
+
+def _text(column: Any, value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise StoreError(f"{where}: {column.name} must be a string, got {type(value).__name__}")
+    # SQLite would store an over-long string that PostgreSQL refuses: refuse it on both.
+    if column.type.length is not None and len(value) > column.type.length:
+        raise StoreError(f"{where}: {column.name} is longer than {column.type.length} characters")
+    return value
+
+
+def _check_result(row: dict[str, Any]) -> None:
+    where, status, value = _describe(row, RESULT_KEY), row["status"], row["value"]
+    if status not in RESULT_STATUSES:
+        raise StoreError(f"{where}: status {status!r} is not one of {RESULT_STATUSES}")
+    if status == "ok" and (value is None or not math.isfinite(value)):
+        raise StoreError(f"{where}: an ok result needs a finite value, got {value!r}; store a failure instead")
+    if status != "ok" and value is not None:
+        raise StoreError(f"{where}: a {status} result has no value (got {value!r}); its reason says why")
+    if status != "ok" and not row["reason"]:
+        raise StoreError(f"{where}: a {status} result needs a reason")
+
+
+def _check_roundtrip(row: dict[str, Any]) -> None:
+    where, status = _describe(row, ROUNDTRIP_KEY), row["status"]
+    if status not in ROUNDTRIP_STATUSES:
+        raise StoreError(f"{where}: status {status!r} is not one of {ROUNDTRIP_STATUSES}")
+    if status != "ok" and not row["reason"]:
+        raise StoreError(f"{where}: a failed round trip needs a reason")
+
+
+def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    statement = _upsert_statement(engine, table, key)
+    run_ids = {row["run_id"] for row in rows}
+    with write_transaction(engine) as connection:
+        _require_runs(connection, run_ids)
+        try:
+            connection.execute(statement, rows)
+        except (IntegrityError, DataError) as exc:
+            raise StoreError(f"{table.name}: batch of {len(rows)} rows rejected: {exc.orig}") from exc
+        connection.execute(update(Run).where(Run.id.in_(run_ids)).values(updated_at=utcnow()))
+    return len(rows)
+
+
+def _upsert_statement(engine: Engine, table: Table, key: tuple[str, ...]) -> Any:
+    dialect_insert = _INSERTS.get(engine.dialect.name)
+    if dialect_insert is None:
+        raise StoreError(f"upserts are implemented for SQLite and PostgreSQL, not {engine.dialect.name}")
+    statement = dialect_insert(table)
+    changed = {column.name: statement.excluded[column.name] for column in table.columns
+               if column.name not in key and column.name != "id"}
+    return statement.on_conflict_do_update(index_elements=list(key), set_=changed)
+
+
+def _require_runs(connection: Any, run_ids: set[str]) -> None:
+    known = set(connection.execute(select(Run.id).where(Run.id.in_(run_ids))).scalars())
+    if missing := sorted(run_ids - known):
+        raise StoreError(f"unknown run(s) {missing}: call ensure_run() before writing rows")
+
+
+def _frame(engine: Engine, table: Table, run_id: str | None, order: tuple[str, ...]) -> pd.DataFrame:
+    columns = [column for column in table.columns if column.name != "id"]
+    query = select(*columns)
+    if run_id is not None:
+        query = query.where(table.c.run_id == run_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    frame = pd.DataFrame(rows, columns=[column.name for column in columns])
+    frame = frame.astype({column.name: _dtype(column) for column in columns if _dtype(column)})
+    # Sorted here, not by ORDER BY: PostgreSQL's collation would order strings unlike SQLite.
+    return frame.sort_values(list(order), kind="stable", ignore_index=True)
+
+
+def _dtype(column: Any) -> str | None:
+    """Stable dtypes, also for empty frames and all-NULL columns."""
+    if isinstance(column.type, Float):
+        return "float64"
+    if isinstance(column.type, Integer):
+        return "Int64"  # nullable: delays and rates may be missing
+    if isinstance(column.type, String):  # Text too; NaN marks NULL, as pandas 3's default "str"
+        return pd.StringDtype(na_value=math.nan)  # needs pandas >= 2.3
+    if column.name == "created_at":
+        return "datetime64[us, UTC]"
+    return None
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    """A JSON round-tripped copy: fails early, naming the owner, on anything JSON cannot hold."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{what} is not JSON-serialisable: {exc}") from exc
