@@ -75,6 +75,75 @@ def cmd_demo(args) -> int:
     return run_demo(cards_dir=args.cards, limit=args.limit)
 
 
+def cmd_metrics(args) -> int:
+    """Table of every registered metric and whether it can run here."""
+    from .metrics import METRICS
+    from .tables import format_table
+
+    rows = []
+    for name in METRICS.names():
+        entry = METRICS.get(name)
+        spec, missing = entry.spec, entry.unavailable()
+        rates = ",".join(str(r) for r in spec.sample_rates) if spec.sample_rates else "any"
+        rows.append([name, ",".join(spec.outputs), "yes" if spec.needs_reference else "no",
+                     "higher" if spec.higher_is_better else "lower", rates, "no: " + missing if missing else "yes"])
+    print(format_table(["name", "outputs", "reference", "better", "rates_hz", "available"], rows))
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Score an experiment into the results database; prints the summary."""
+    from .experiment import load_experiment
+    from .runner import run_experiment
+    from .store import connect, summary
+
+    exp = load_experiment(args.experiment)
+    run_experiment(exp, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed)
+    print(_summary_text(summary(connect(exp.database), exp.name)))
+    return 0
+
+
+def cmd_results(args) -> int:
+    """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export."""
+    from .store import connect, export, results_frame, summary
+
+    engine = connect(args.database)
+    if args.export:
+        _refuse_overwrite(args.export, args.force)
+        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run)
+        print(f"wrote {export(frame, args.export)}")
+        return 0
+    print(_summary_text(summary(engine, args.run)))
+    return 0
+
+
+def cmd_config(args) -> int:
+    """Write a commented starter experiment."""
+    from .experiment import DEFAULT_CONFIG
+
+    if args.output == "-":
+        print(DEFAULT_CONFIG, end="")
+        return 0
+    _refuse_overwrite(args.output, args.force)
+    Path(args.output).write_text(DEFAULT_CONFIG)
+    print(f"wrote {args.output}; edit it, then: evalkit run {args.output}")
+    return 0
+
+
+def _summary_text(frame) -> str:
+    from .tables import format_table
+
+    if frame.empty:
+        return "no results"
+    rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}", _num(r.mean),
+             f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
+    return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows)
+
+
+def _num(value) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"
+
+
 def _refuse_overwrite(path: str, force: bool) -> None:
     if Path(path).exists() and not force:
         raise EvalkitError(f"{path} exists; pass --force to overwrite it")
@@ -107,6 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "decode":
             p.add_argument("--downmix", action="store_true", help="average channels for mono codecs")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("metrics", help="list metrics")
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("run", help="score an experiment (incremental and resumable)")
+    p.add_argument("experiment", help="experiment YAML (see 'evalkit config default')")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--workers", type=int, help="local worker processes (0: run in this process)")
+    p.add_argument("--retry-failed", action="store_true", help="recompute rows that failed before")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("results", help="summarise or export stored results")
+    p.add_argument("--run", help="run name (default: all runs)")
+    p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
+    p.add_argument("--export", help="write .csv or .parquet instead of printing")
+    p.add_argument("--long", action="store_true", help="export every row, not the summary")
+    p.add_argument("--force", action="store_true", help="overwrite the export file")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("config", help="write a starter configuration")
+    p.add_argument("kind", choices=["default"])
+    p.add_argument("-o", "--output", default="-", help="file to write (default: print)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("demo", help="round-trip the demo corpus through every available codec")
     p.add_argument("--limit", type=int, default=None, help="use only the first N items")

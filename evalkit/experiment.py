@@ -1,0 +1,135 @@
+"""Experiments: which dataset, which codec cards (with bitrate sweeps), which metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from itertools import product
+from pathlib import Path
+
+import yaml
+
+from .cards import Card, load_cards
+from .errors import ConfigError
+
+__all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
+
+_KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "database", "cache", "cards"}
+
+DEFAULT_CONFIG = """\
+# evalkit experiment: `evalkit run THIS_FILE.yaml`
+# Paths are relative to this file.
+
+# The run's name in the results database. Running the same name again is incremental:
+# only what is missing or changed (a codec card's parameters, a metric's version) is computed.
+name: my-experiment
+
+# A JSONL manifest (one {"id", "path", "speaker"?, "text"?} per line), a folder of
+# wav/flac/ogg files, or a Kaldi-style wav.scp.
+dataset: data/demo/manifest.jsonl
+
+# Codec card names (`evalkit codecs` lists them). A sweep runs one card at several
+# parameter values; each value becomes its own codec, named card@param=value.
+codecs:
+  - reference
+  - opus-12k
+  - amr-wb-12k65
+  - codec2-3200
+  - card: opus-16k-wb
+    sweep: {bitrate: [6000, 9000, 16000, 24000]}
+
+# Metric names (`evalkit metrics` lists them). Bitrate and encode/decode speed are always recorded.
+metrics: [pesq_wb, stoi, si_sdr, dnsmos]
+
+# Average the channels of multichannel items (codecs are mono); otherwise such items fail.
+downmix: false
+
+# Use only the first N items (null: all).
+limit: null
+
+# Worker processes for the local pool (null: one per CPU core).
+workers: null
+
+# Results database URL (null: $EVALKIT_DB_URL, else sqlite:///results/evalkit.db).
+database: null
+
+# Content-addressed cache of decoded audio.
+cache: results/cache
+"""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    dataset: Path
+    codecs: tuple[Card, ...]
+    metrics: tuple[str, ...]
+    downmix: bool = False
+    limit: int | None = None
+    workers: int | None = None
+    database: str | None = None
+    cache: Path = Path("results/cache")
+    config: dict = field(default_factory=dict)  # the YAML as given, stored with the run
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read experiment ({err})") from None
+    return experiment_from_dict(data, base=path.resolve().parent, source=str(path))
+
+
+def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "experiment") -> Experiment:
+    base = Path(base).resolve()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: an experiment is a mapping (see 'evalkit config default')")
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    for key in ("name", "dataset", "codecs", "metrics"):
+        if not data.get(key):
+            raise ConfigError(f"{source}: {key!r} is required")
+    if not isinstance(data["metrics"], list) or not all(isinstance(m, str) for m in data["metrics"]):
+        raise ConfigError(f"{source}: 'metrics' must be a list of metric names")
+    cards = load_cards(base / data["cards"] if data.get("cards") else None)
+    return Experiment(
+        name=str(data["name"]),
+        dataset=base / data["dataset"],
+        codecs=tuple(expand_codecs(data["codecs"], cards, source)),
+        metrics=tuple(data["metrics"]),
+        downmix=bool(data.get("downmix", False)),
+        limit=data.get("limit"),
+        workers=data.get("workers"),
+        database=data.get("database"),
+        cache=base / data.get("cache", "results/cache"),
+        config=data,
+    )
+
+
+def expand_codecs(entries: list, cards: dict[str, Card], source: str = "experiment") -> list[Card]:
+    """Card names, and {card, sweep} entries expanded to one card per parameter combination."""
+    out: list[Card] = []
+    for entry in entries:
+        name, sweep = (entry, {}) if isinstance(entry, str) else (entry.get("card"), entry.get("sweep", {}))
+        if name not in cards:
+            raise ConfigError(f"{source}: unknown codec {name!r}; run 'evalkit codecs' to list them")
+        if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
+            raise ConfigError(f"{source}: sweep of {name} must map parameter names to non-empty lists")
+        out.extend(_sweep(cards[name], sweep))
+    names = [card.name for card in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: a codec is listed twice")
+    return out
+
+
+def _sweep(card: Card, sweep: dict) -> list[Card]:
+    if not sweep:
+        return [card]
+    keys = sorted(sweep)
+    variants = []
+    for values in product(*(sweep[k] for k in keys)):
+        params = {**card.params, **dict(zip(keys, values))}
+        suffix = ",".join(f"{k}={v}" for k, v in zip(keys, values))
+        variants.append(replace(card, name=f"{card.name}@{suffix}", params=params))
+    return variants

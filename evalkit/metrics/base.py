@@ -1,0 +1,109 @@
+"""Metric specs, the metric registry and the `@metric` decorator."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Callable, Union
+
+import numpy as np
+
+from ..registry import Registry
+
+__all__ = ["MetricSpec", "Metric", "METRICS", "metric", "MetricFn", "Value"]
+
+Value = Union[float, dict[str, float]]
+# A metric function takes mono float64 arrays at the chosen rate; ref is None for non-intrusive metrics.
+MetricFn = Callable[[Union[np.ndarray, None], np.ndarray, int], Value]
+
+# What pure numpy/scipy metrics record as their "package".
+NUMPY_SCIPY = "numpy+scipy"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything the wrapper needs to know about one metric; the rules travel with the metric.
+
+    sample_rates: rates the algorithm accepts (None: any rate). min_duration: seconds.
+    package: the PyPI distribution that implements it (None: evalkit's own numpy/scipy code).
+    outputs: output names; a single-output metric returns a float, a multi-output one a dict.
+    requires: importable modules checked by `Metric.unavailable` without importing them.
+    scores_silence: True when a silent degraded signal gets a meaningful (bad) score rather
+    than an undefined or flattering one; otherwise silent input fails.
+    """
+
+    name: str
+    version: str
+    higher_is_better: bool
+    needs_reference: bool
+    sample_rates: tuple[int, ...] | None
+    min_duration: float
+    package: str | None
+    outputs: tuple[str, ...]
+    description: str
+    requires: tuple[str, ...] = ()
+    install: str = ""
+    scores_silence: bool = False
+
+    @property
+    def package_name(self) -> str:
+        return self.package or NUMPY_SCIPY
+
+    @property
+    def package_version(self) -> str | None:
+        """The installed version, read at first use in this process (not at import); None when missing."""
+        names = (self.package,) if self.package else ("numpy", "scipy")
+        return _installed_version(names)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: its spec and the plain function that computes it."""
+
+    spec: MetricSpec
+    fn: MetricFn = field(repr=False)
+
+    def unavailable(self) -> str | None:
+        """None when the metric can run here, else which module is missing and how to install it."""
+        missing = [name for name in self.spec.requires if not _importable(name)]
+        if not missing:
+            return None
+        hint = f"; install with: {self.spec.install}" if self.spec.install else ""
+        return f"{self.spec.name}: not installed: {', '.join(missing)}{hint}"
+
+    def __call__(self, ref: np.ndarray | None, deg: np.ndarray, sample_rate: int) -> Value:
+        return self.fn(ref, deg, sample_rate)
+
+
+METRICS: Registry[Metric] = Registry("metric", "evalkit.metrics")
+
+
+def metric(spec: MetricSpec) -> Callable[[MetricFn], MetricFn]:
+    """Register `fn` under `spec.name`; the function itself is returned unchanged.
+
+    Plug-ins point their entry point (group "evalkit.metrics") at a `Metric(spec, fn)` object
+    instead, because loading the entry point registers it under the entry point's name.
+    """
+
+    def decorator(fn: MetricFn) -> MetricFn:
+        METRICS.add(spec.name, Metric(spec, fn))
+        return fn
+
+    return decorator
+
+
+@lru_cache(maxsize=None)
+def _installed_version(names: tuple[str, ...]) -> str | None:
+    try:
+        return "+".join(version(name) for name in names)
+    except PackageNotFoundError:
+        return None
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package raises instead of returning None
+        return False

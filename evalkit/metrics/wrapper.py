@@ -1,0 +1,145 @@
+"""The evaluate wrapper: one result row per metric output, whatever happens to the item."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import Audio, resample, to_mono
+from ..errors import ConfigError, MetricError
+from .base import METRICS, Metric, MetricSpec, Value
+
+__all__ = ["MetricResult", "evaluate", "choose_rate", "SILENCE_DBFS", "LENGTH_TOLERANCE"]
+
+SILENCE_DBFS = -70.0  # RMS below this counts as silent
+LENGTH_TOLERANCE = 0.01  # ref and deg may differ by 1% of the longer; the harness has aligned them
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One row: a value when status is "ok", else None and a reason a person can act on."""
+
+    metric: str
+    value: float | None
+    status: str  # "ok" | "failed" | "skipped"
+    reason: str
+    metric_version: str
+    package: str
+    package_version: str | None
+    native_rate: int
+    metric_rate: int
+    seconds: float
+
+
+def choose_rate(rate: int, accepted: tuple[int, ...] | None) -> int:
+    """The input's rate if accepted, else the nearest higher accepted rate, else the highest."""
+    if not accepted or rate in accepted:
+        return rate
+    higher = [r for r in accepted if r > rate]
+    return min(higher) if higher else max(accepted)
+
+
+def evaluate(name: str, ref: Audio | None, deg: Audio) -> list[MetricResult]:
+    """Run metric `name` on one item; never raises for a problem with the item itself.
+
+    Multichannel input is mixed to mono. Non-intrusive metrics ignore `ref`. An unknown
+    metric name is a configuration error and does raise (ConfigError).
+    """
+    entry = METRICS.get(name)
+    if not isinstance(entry, Metric):
+        raise ConfigError(f"metric {name!r} is registered as {type(entry).__name__}, not a Metric")
+    spec = entry.spec
+    ref = ref if spec.needs_reference else None
+    native = (ref or deg).sample_rate
+    rate = choose_rate(native, spec.sample_rates)
+    start = time.perf_counter()
+    status, outcome = _run(entry, ref, deg, rate)
+    return _rows(spec, status, outcome, native, rate, time.perf_counter() - start)
+
+
+def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int) -> tuple[str, Value | str]:
+    """("ok", value) or (status, reason)."""
+    spec = entry.spec
+    missing = entry.unavailable()
+    if missing:
+        return "failed", missing
+    if spec.needs_reference and ref is None:
+        return "skipped", f"{spec.name} needs a reference signal and none was given"
+    shortest = min(a.duration for a in (ref, deg) if a is not None)
+    if shortest < spec.min_duration:
+        return "skipped", f"{shortest:.2f} s is shorter than {spec.name}'s minimum {spec.min_duration:g} s"
+    try:
+        ref_x, deg_x = _prepare(spec, ref, deg, rate)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # libraries warn chattily; real problems raise
+            return "ok", entry(ref_x, deg_x, rate)
+    except MetricError as err:
+        return "failed", str(err)
+    except Exception as err:  # noqa: BLE001 - any library failure is data, not a crash
+        return "failed", f"{type(err).__name__}: {err}"
+
+
+def _prepare(spec: MetricSpec, ref: Audio | None, deg: Audio, rate: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Mono, at `rate`, same length, not silent; raises MetricError otherwise."""
+    if ref is not None:
+        _check_lengths(ref, deg)
+        ref = resample(to_mono(ref), rate)
+    deg = resample(to_mono(deg), rate)
+    if ref is not None and _rms_dbfs(ref) < SILENCE_DBFS:
+        raise MetricError("reference audio is silent")
+    if not spec.scores_silence and _rms_dbfs(deg) < SILENCE_DBFS:
+        raise MetricError("degraded audio is silent")
+    deg_x = deg.samples[0].astype(np.float64)
+    if ref is None:
+        return None, deg_x
+    frames = min(ref.frames, deg.frames)
+    return ref.samples[0, :frames].astype(np.float64), deg_x[:frames]
+
+
+def _check_lengths(ref: Audio, deg: Audio) -> None:
+    longer = max(ref.duration, deg.duration)
+    gap = abs(ref.duration - deg.duration) / longer
+    if gap > LENGTH_TOLERANCE:
+        raise MetricError(
+            f"reference ({ref.duration:.3f} s) and degraded ({deg.duration:.3f} s) lengths differ by "
+            f"{100 * gap:.1f}%; align them first (evalkit.audio.align)"
+        )
+
+
+def _rms_dbfs(audio: Audio) -> float:
+    rms = float(np.sqrt(np.mean(np.square(audio.samples, dtype=np.float64))))
+    return 20 * math.log10(rms) if rms > 0 else -math.inf
+
+
+def _rows(spec: MetricSpec, status: str, outcome: Value | str, native: int, rate: int, seconds: float) -> list[MetricResult]:
+    common = dict(
+        metric_version=spec.version, package=spec.package_name, package_version=spec.package_version,
+        native_rate=native, metric_rate=rate, seconds=seconds,
+    )
+    if status != "ok":
+        return [MetricResult(out, None, status, str(outcome), **common) for out in spec.outputs]
+    values = _by_output(spec, outcome)
+    return [MetricResult(out, *_checked(values.get(out)), **common) for out in spec.outputs]
+
+
+def _by_output(spec: MetricSpec, value: Value) -> dict:
+    if isinstance(value, dict):
+        return value
+    return {spec.outputs[0]: value} if len(spec.outputs) == 1 else {}
+
+
+def _checked(value) -> tuple[float | None, str, str]:
+    """(value, status, reason) for one output: a score is a finite real number, or a failure."""
+    if value is None:
+        return None, "failed", "the metric returned no value for this output"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None, "failed", f"the metric returned {type(value).__name__}, not a number"
+    if not math.isfinite(number):
+        return None, "failed", f"the metric returned a non-finite value ({number})"
+    return number, "ok", ""

@@ -1,0 +1,284 @@
+"""Metrics: properties (worse with noise, best when identical), goldens, failure rows, one contract."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import sinusoid, white_noise
+
+import evalkit.metrics.wrapper as wrapper
+from evalkit.audio import Audio, load
+from evalkit.metrics import METRICS, Metric, MetricSpec, choose_rate, evaluate
+from evalkit.registry import Registry
+
+AVAILABLE = [name for name in METRICS.names() if METRICS.get(name).unavailable() is None]
+SLOW = {"dnsmos", "mcd", "visqol_audio", "visqol_speech", "warpq"}  # about a second or more per call here
+
+
+def with_slow_marks(names: list[str]) -> list:
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
+
+
+# SNR ladders for the "worse with more noise" property. ViSQOL speech's lattice mapper is
+# already at its 1.0 floor by ~20 dB white-noise SNR (and not monotonic below it), so it
+# is checked where it still discriminates.
+SNR_LADDER = {"visqol_speech": (40, 30, 20)}
+DEFAULT_LADDER = (30, 10, 0)
+
+# Frozen on CMU ARCTIC arctic_a0007 (first 3 s, 16 kHz) + white_noise(seed=0) at 10 and 30 dB
+# SNR (PESQ-WB is near its floor at 10 dB; ViSQOL speech is on it). (value, tolerance).
+GOLDEN_10DB = {
+    "pesq_wb": (1.0846, 0.01),
+    "pesq_nb": (1.8292, 0.01),
+    "stoi": (0.9145, 0.002),
+    "estoi": (0.7036, 0.002),
+    "si_sdr": (9.99, 0.02),
+    "lsd": (24.609, 0.05),
+    "mcd": (10.343, 0.05),
+    "warpq": (2.741, 0.02),
+    "visqol_audio": (2.6395, 0.02),
+    "dnsmos_ovrl": (2.0448, 0.03),
+    "dnsmos_sig": (3.3822, 0.03),
+    "dnsmos_bak": (1.9744, 0.03),
+    "dnsmos_p808": (2.6325, 0.03),
+}
+GOLDEN_30DB = {"pesq_wb": (2.4024, 0.01), "pesq_nb": (3.6994, 0.01), "visqol_speech": (1.9351, 0.02)}
+
+
+def noisy(clean: Audio, snr_db: float, seed: int = 0) -> Audio:
+    """`clean` plus white noise scaled to `snr_db` (powers over the whole clip)."""
+    x = clean.samples.astype(np.float64)
+    noise = white_noise(clean.duration + 1, clean.sample_rate, seed).samples[:, : clean.frames].astype(np.float64)
+    noise *= math.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
+    return clean.with_samples(x + noise)
+
+
+def scores(name: str, ref: Audio | None, deg: Audio) -> dict[str, float | None]:
+    return {r.metric: r.value for r in evaluate(name, ref, deg)}
+
+
+def only(name: str, ref: Audio | None, deg: Audio):
+    rows = evaluate(name, ref, deg)
+    assert len(rows) == 1
+    return rows[0]
+
+
+@pytest.fixture(scope="session")
+def arctic() -> Audio:
+    """A fixed clip for goldens (the `speech` fixture follows whatever data/demo holds)."""
+    import pysptk
+
+    audio = load(Path(pysptk.__file__).parent / "example_audio_data" / "arctic_a0007.wav")
+    return audio.with_samples(audio.samples[:, : 3 * 16000])
+
+
+@pytest.fixture
+def patched_registry(monkeypatch) -> Registry:
+    """A private registry that evaluate() uses for the duration of one test."""
+    registry = Registry("metric", "evalkit.tests.no-plugins")
+    monkeypatch.setattr(wrapper, "METRICS", registry)
+    return registry
+
+
+def toy_spec(**changes) -> MetricSpec:
+    fields = dict(
+        name="toy", version="1", higher_is_better=True, needs_reference=True, sample_rates=None,
+        min_duration=0.1, package=None, outputs=("toy",), description="test metric",
+    )
+    return MetricSpec(**{**fields, **changes})
+
+
+# ---------------------------------------------------------------- properties
+
+
+@pytest.mark.parametrize("name", with_slow_marks(AVAILABLE))
+def test_worse_as_snr_drops(name, speech):
+    spec = METRICS.get(name).spec
+    ref = speech if spec.needs_reference else None
+    ladder = [scores(name, ref, noisy(speech, snr)) for snr in SNR_LADDER.get(name, DEFAULT_LADDER)]
+    for output in spec.outputs:
+        values = [row[output] for row in ladder]
+        assert all(v is not None for v in values), (output, values)
+        ordered = values if spec.higher_is_better else [-v for v in values]
+        assert ordered == sorted(ordered, reverse=True) and ordered[0] > ordered[-1], (output, values)
+
+
+@pytest.mark.parametrize(
+    "name, low, high",
+    [("pesq_wb", 4.6, 4.65), ("pesq_nb", 4.5, 4.56), ("stoi", 0.999, 1.0), ("estoi", 0.999, 1.0),
+     ("si_sdr", 150, 160), ("lsd", 0, 1e-6), ("mcd", 0, 1e-6), ("visqol_speech", 4.5, 5), ("visqol_audio", 4.5, 5)],
+)
+def test_identical_input_gives_the_best_value(name, low, high, speech):
+    row = only(name, speech, speech)
+    assert row.status == "ok" and low <= row.value <= high, row
+
+
+def test_warpq_identical_beats_mild_noise(speech):
+    # WARP-Q's banded subsequence DTW does not reach 0 for identical input; it must still win.
+    assert only("warpq", speech, speech).value < only("warpq", speech, noisy(speech, 40)).value
+
+
+def test_multichannel_is_mixed_to_mono(speech):
+    deg = noisy(speech, 20)
+    stereo = deg.with_samples(np.vstack([deg.samples, deg.samples]))
+    assert only("stoi", speech, stereo).value == pytest.approx(only("stoi", speech, deg).value)
+
+
+# ---------------------------------------------------------------- goldens
+
+
+@pytest.mark.parametrize("output", sorted(GOLDEN_10DB))
+def test_golden_10db(output, arctic):
+    name = next(n for n in METRICS.names() if output in METRICS.get(n).spec.outputs)
+    expected, tol = GOLDEN_10DB[output]
+    assert scores(name, arctic, noisy(arctic, 10))[output] == pytest.approx(expected, abs=tol)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_30DB))
+def test_golden_30db(name, arctic):
+    expected, tol = GOLDEN_30DB[name]
+    assert only(name, arctic, noisy(arctic, 30)).value == pytest.approx(expected, abs=tol)
+
+
+# ---------------------------------------------------------------- rates and lengths
+
+
+@pytest.mark.parametrize(
+    "rate, accepted, chosen",
+    [(16000, (8000,), 8000), (8000, (16000,), 16000), (16000, (16000, 48000), 16000),
+     (44100, (16000, 48000), 48000), (96000, (16000, 48000), 48000), (22050, None, 22050)],
+)
+def test_choose_rate(rate, accepted, chosen):
+    assert choose_rate(rate, accepted) == chosen
+
+
+def test_rates_are_recorded(speech):
+    row = only("pesq_nb", speech, noisy(speech, 20))
+    assert (row.native_rate, row.metric_rate, row.status) == (16000, 8000, "ok")
+
+
+def test_small_length_difference_is_trimmed(speech):
+    deg = noisy(speech, 20)
+    shorter = deg.with_samples(deg.samples[:, : int(deg.frames * 0.995)])
+    assert only("si_sdr", speech, shorter).status == "ok"
+
+
+def test_misaligned_lengths_fail_with_reason(speech):
+    deg = noisy(speech, 20)
+    row = only("pesq_wb", speech, deg.with_samples(deg.samples[:, : int(deg.frames * 0.95)]))
+    assert row.status == "failed" and "differ by 5.0%" in row.reason
+
+
+# ---------------------------------------------------------------- failure rows
+
+
+def test_too_short_is_skipped(speech):
+    clip = speech.with_samples(speech.samples[:, : int(0.8 * speech.sample_rate)])
+    row = only("pesq_wb", clip, clip)
+    assert row.status == "skipped" and row.value is None
+    assert row.reason == "0.80 s is shorter than pesq_wb's minimum 1 s"
+
+
+def test_missing_reference_is_skipped(speech):
+    row = only("stoi", None, speech)
+    assert row.status == "skipped" and "needs a reference" in row.reason
+
+
+@pytest.mark.parametrize("name", [n for n in AVAILABLE if not METRICS.get(n).spec.scores_silence])
+def test_silent_degraded_fails(name, speech):
+    silent = speech.with_samples(np.zeros_like(speech.samples))
+    for row in evaluate(name, speech, silent):
+        assert (row.status, row.value, row.reason) == ("failed", None, "degraded audio is silent")
+
+
+def test_dnsmos_never_scores_near_silence(speech):
+    whisper = white_noise(3.0, 16000, seed=1, amplitude=1e-5)  # about -100 dBFS
+    assert {r.status for r in evaluate("dnsmos", None, whisper)} == {"failed"}
+
+
+@pytest.mark.parametrize("name", [n for n in AVAILABLE if METRICS.get(n).spec.scores_silence])
+def test_silence_scores_worse_than_mild_noise(name, speech):
+    silent = speech.with_samples(np.zeros_like(speech.samples))
+    assert only(name, speech, silent).value > only(name, speech, noisy(speech, 30)).value
+
+
+@pytest.mark.parametrize("name", [n for n in AVAILABLE if METRICS.get(n).spec.needs_reference])
+def test_silent_reference_fails(name, speech):
+    silent = speech.with_samples(np.zeros_like(speech.samples))
+    assert {(r.status, r.reason) for r in evaluate(name, silent, speech)} == {("failed", "reference audio is silent")}
+
+
+def test_pesq_no_utterances_is_a_failed_row(monkeypatch, speech):
+    monkeypatch.setattr(wrapper, "SILENCE_DBFS", -math.inf)  # let digital silence reach PESQ
+    row = only("pesq_wb", speech.with_samples(np.zeros_like(speech.samples)), speech)
+    assert (row.status, row.reason) == ("failed", "PESQ: No utterances detected")
+
+
+def test_stoi_with_too_little_speech_fails_instead_of_1e_5(arctic):
+    # pystoi would return 1e-5; a burst of 0.15 s speech in 1 s of digital silence is not scorable.
+    x = np.zeros((1, 16000), dtype=np.float32)
+    x[:, 4000:6400] = arctic.samples[:, 8000:10400]
+    row = only("stoi", arctic.with_samples(x), arctic.with_samples(x))
+    assert row.status == "failed" and "fewer than 30 frames" in row.reason
+
+
+def test_library_nan_is_a_failed_row_not_a_score(monkeypatch, speech):
+    monkeypatch.setattr(wrapper, "SILENCE_DBFS", -math.inf)  # ViSQOL returns NaN for a silent input
+    row = only("visqol_audio", speech, speech.with_samples(np.zeros_like(speech.samples)))
+    assert row.status == "failed" and row.value is None and "non-finite" in row.reason
+
+
+def test_non_finite_and_exceptions_become_rows(patched_registry, speech):
+    patched_registry.add("nan", Metric(toy_spec(name="nan", outputs=("a", "b")), lambda r, d, s: {"a": math.nan, "b": 1.0}))
+    patched_registry.add("boom", Metric(toy_spec(name="boom"), lambda r, d, s: 1 / 0))
+    a, b = evaluate("nan", speech, speech)
+    assert (a.status, a.value, b.status, b.value) == ("failed", None, "ok", 1.0)
+    row = only("boom", speech, speech)
+    assert (row.status, row.reason) == ("failed", "ZeroDivisionError: division by zero")
+
+
+def test_missing_package_fails_with_install_hint(patched_registry, speech):
+    spec = toy_spec(requires=("evalkit_no_such_module",), install="pip install no-such-thing")
+    patched_registry.add("toy", Metric(spec, lambda r, d, s: 1.0))
+    row = only("toy", speech, speech)
+    assert row.status == "failed" and "pip install no-such-thing" in row.reason
+
+
+@pytest.mark.slow
+def test_short_sine_never_gives_nan():
+    tone = sinusoid(440, seconds=1.2)
+    for name in AVAILABLE:
+        for row in evaluate(name, tone, noisy(tone, 20)):
+            assert row.value is None or math.isfinite(row.value), row
+
+
+# ---------------------------------------------------------------- contract
+
+
+def test_every_metric_is_available():
+    missing = {name: METRICS.get(name).unavailable() for name in METRICS.names() if name not in AVAILABLE}
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_spec_is_sane(name):
+    spec = METRICS.get(name).spec
+    assert spec.name == name and spec.version and spec.description
+    assert spec.outputs and len(set(spec.outputs)) == len(spec.outputs)
+    assert spec.min_duration > 0
+    assert spec.sample_rates is None or (spec.sample_rates and all(r >= 8000 for r in spec.sample_rates))
+    assert spec.package is None or spec.requires, "a metric backed by a package lists the modules it needs"
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_contract_one_valid_row_per_output(name, speech):
+    spec = METRICS.get(name).spec
+    rows = evaluate(name, speech, noisy(speech, 20))
+    assert [r.metric for r in rows] == list(spec.outputs)
+    for row in rows:
+        assert row.status == "ok" and math.isfinite(row.value) and row.reason == ""
+        assert row.metric_version == spec.version and row.package_version and row.seconds >= 0
+        assert row.metric_rate == choose_rate(speech.sample_rate, spec.sample_rates)

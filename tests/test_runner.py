@@ -1,0 +1,233 @@
+"""Experiments end to end: every row recorded, incremental reruns, resume after SIGKILL, Dask."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import evalkit
+from evalkit.audio import Audio, save
+from evalkit.cli import main
+from evalkit.errors import ConfigError
+from evalkit.experiment import DEFAULT_CONFIG, load_experiment
+from evalkit.runner import COST_METRICS
+from evalkit.store import connect, results_frame, roundtrips_frame
+
+from evalkit.demo import DEMO_MANIFEST
+
+METRICS = ["si_sdr", "lsd"]
+OUTPUTS = len(METRICS) + len(COST_METRICS)
+
+
+def write_experiment(tmp_path: Path, **overrides) -> Path:
+    config = {
+        "name": "t", "dataset": str(DEMO_MANIFEST), "limit": 3, "workers": 0,
+        "codecs": ["reference", "g711-mulaw"], "metrics": METRICS,
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "cache"),
+    }
+    config.update(overrides)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def rows(path: Path):
+    exp = load_experiment(path)
+    return results_frame(connect(exp.database), exp.name)
+
+
+def test_every_item_codec_metric_gives_exactly_one_row(tmp_path):
+    frame = evalkit.run(write_experiment(tmp_path))
+    assert len(frame) == 3 * 2 * OUTPUTS
+    assert not frame.duplicated(["item_id", "codec", "metric"]).any()
+    assert (frame.status == "ok").all()
+    ok = frame[frame.metric == "si_sdr"].groupby("codec").value.mean()
+    assert ok["reference"] > ok["g711-mulaw"] > 10  # G.711 is narrowband
+
+
+def test_bad_items_are_failed_rows_and_the_run_goes_on(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    save(Audio(0.1 * rng.standard_normal(16000), 16000), data / "good.wav")
+    save(Audio(np.zeros(16000), 16000), data / "silent.wav")
+    (data / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    save(Audio(0.1 * rng.standard_normal((2, 16000)), 16000), data / "stereo.wav")
+    frame = evalkit.run(write_experiment(tmp_path, dataset=str(data), limit=None, metrics=["si_sdr", "pesq_wb"]))
+    assert len(frame) == 4 * 2 * (2 + len(COST_METRICS))
+    by_item = frame.groupby("item_id")
+    assert (by_item.get_group("good").status == "ok").all()
+    corrupt = by_item.get_group("corrupt")
+    assert (corrupt.status == "failed").all() and corrupt.reason.str.contains("corrupt.wav").all()
+    stereo = by_item.get_group("stereo")
+    assert stereo.reason.str.contains("downmix").all()
+    silent = by_item.get_group("silent")
+    assert silent[silent.metric == "pesq_wb"].status.isin(["failed", "skipped"]).all()
+    assert frame[frame.status != "ok"].value.isna().all() and (frame[frame.status != "ok"].reason != "").all()
+
+
+def test_rerun_recomputes_nothing_and_a_changed_card_only_itself(tmp_path):
+    path = write_experiment(tmp_path)
+    first = evalkit.run(path).set_index(["item_id", "codec", "metric"]).created_at
+    second = evalkit.run(path).set_index(["item_id", "codec", "metric"]).created_at
+    assert second.equals(first)
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    for name in ("reference", "g711-mulaw"):
+        (cards / f"{name}.yaml").write_text((Path(evalkit.__file__).parent.parent / "codecs" / f"{name}.yaml").read_text())
+    card = yaml.safe_load((cards / "g711-mulaw.yaml").read_text())
+    card["params"]["law"] = "a"
+    (cards / "g711-mulaw.yaml").write_text(yaml.safe_dump(card))
+    frame = evalkit.run(write_experiment(tmp_path, cards=str(cards)))
+    reference = frame[frame.codec == "reference"].set_index(["item_id", "codec", "metric"]).created_at
+    assert reference.equals(first[first.index.get_level_values("codec") == "reference"])
+    assert frame.codec_hash.nunique() == 3  # old and new g711 configurations are kept apart
+
+
+def test_decoded_audio_is_cached_by_content(tmp_path):
+    path = write_experiment(tmp_path, metrics=["si_sdr"])
+    evalkit.run(path)
+    cached = list((tmp_path / "cache").rglob("*.wav"))
+    assert len(cached) == 6
+    frame = evalkit.run(write_experiment(tmp_path, metrics=["si_sdr", "lsd"]))  # a new metric reuses the cache
+    assert len(frame) == 3 * 2 * OUTPUTS
+    assert sorted((tmp_path / "cache").rglob("*.wav")) == sorted(cached)
+
+
+def test_unknown_metric_or_codec_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="unknown metric"):
+        evalkit.run(write_experiment(tmp_path, metrics=["nope"]))
+    with pytest.raises(ConfigError, match="unknown codec"):
+        evalkit.run(write_experiment(tmp_path, codecs=["nope"]))
+
+
+def test_sweep_makes_one_codec_per_value(tmp_path):
+    codecs = [{"card": "opus-16k-wb", "sweep": {"bitrate": [8000, 24000]}}]
+    frame = evalkit.run(write_experiment(tmp_path, codecs=codecs, limit=2))
+    kbps = frame[frame.metric == "bitrate_kbps"].groupby("codec").value.mean()
+    assert set(kbps.index) == {"opus-16k-wb@bitrate=8000", "opus-16k-wb@bitrate=24000"}
+    assert kbps["opus-16k-wb@bitrate=8000"] < kbps["opus-16k-wb@bitrate=24000"]
+
+
+def test_config_default_is_a_valid_experiment(tmp_path):
+    out = tmp_path / "exp.yaml"
+    assert main(["config", "default", "-o", str(out)]) == 0
+    assert out.read_text() == DEFAULT_CONFIG
+    exp_dir = Path(evalkit.__file__).parent.parent
+    exp = load_experiment(_relocate(out, exp_dir))
+    assert exp.name == "my-experiment" and len(exp.codecs) == 8
+
+
+def _relocate(path: Path, root: Path) -> Path:
+    moved = root / "results" / "test-default-experiment.yaml"
+    moved.parent.mkdir(exist_ok=True)
+    moved.write_text(path.read_text().replace("dataset: data/", "dataset: ../data/"))
+    return moved
+
+
+def test_results_command_prints_and_exports(tmp_path, capsys):
+    path = write_experiment(tmp_path)
+    evalkit.run(path)
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert main(["results", "--run", "t", "--database", db]) == 0
+    assert "95% CI" in capsys.readouterr().out
+    for suffix in ("csv", "parquet"):
+        assert main(["results", "--run", "t", "--database", db, "--export", str(tmp_path / f"s.{suffix}")]) == 0
+        assert (tmp_path / f"s.{suffix}").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_local_pool_survives_a_killed_worker(tmp_path):
+    path = write_experiment(tmp_path, workers=2, limit=6, codecs=["reference", "g711-mulaw", "g722-64k"])
+    killed = []
+
+    def kill_one_worker():
+        import multiprocessing
+
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            children = multiprocessing.active_children()
+            if children and (tmp_path / "cache").exists():
+                os.kill(children[0].pid, signal.SIGKILL)
+                killed.append(children[0].pid)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill_one_worker)
+    thread.start()
+    frame = evalkit.run(path)
+    thread.join()
+    assert killed
+    assert len(frame) == 6 * 3 * OUTPUTS and (frame.status == "ok").all()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
+    path = write_experiment(tmp_path, workers=1, limit=None, codecs=["reference", "g711-mulaw", "g726-32k"])
+    db = tmp_path / "db.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    expected = 22 * 3 * OUTPUTS
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            done = _count_rows(db)
+            if done >= 10:
+                break
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers notice and exit
+    finally:
+        proc.wait(30)
+    partial = _count_rows(db)
+    assert 10 <= partial < expected
+    frame = evalkit.run(path)
+    assert len(frame) == expected and (frame.status == "ok").all()
+    assert not frame.duplicated(["item_id", "codec", "metric"]).any()
+    assert len(roundtrips_frame(connect(f"sqlite:///{db}"), "t")) == 22 * 3
+
+
+def _count_rows(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("SELECT count(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_same_rows(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = evalkit.run(write_experiment(tmp_path))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote_dir = tmp_path / "dask"
+        remote_dir.mkdir()
+        remote = evalkit.run(write_experiment(remote_dir), scheduler=cluster.scheduler_address)
+    key = ["item_id", "codec", "metric"]
+    left = local.set_index(key).sort_index()
+    right = remote.set_index(key).sort_index()
+    assert left.index.equals(right.index)
+    det = ~left.index.get_level_values("metric").str.endswith("_rtf")
+    np.testing.assert_allclose(left.value[det], right.value[det])
+
+
+def test_runs_on_postgresql(tmp_path):
+    url = os.environ.get("EVALKIT_TEST_PG_URL")
+    if not url:
+        pytest.skip("set EVALKIT_TEST_PG_URL (scripts/start_postgres.sh prints one) to run against PostgreSQL")
+    name = f"pg-{os.getpid()}-{time.time_ns()}"
+    frame = evalkit.run(write_experiment(tmp_path, name=name, database=url))
+    assert len(frame) == 3 * 2 * OUTPUTS and (frame.status == "ok").all()
+    again = evalkit.run(write_experiment(tmp_path, name=name, database=url))
+    assert again.created_at.equals(frame.created_at)
