@@ -2,6 +2,7 @@
 
 from .db import StoreError, connect, database_url, migrate
 from .models import Base, Result, Roundtrip, Run
+from . import models_content, models_mushra, models_profile  # noqa: F401  (their tables join Base.metadata)
 from .results import (
     done_keys,
     ensure_run,

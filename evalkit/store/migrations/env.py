@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from evalkit.store.models import Base
+from evalkit.store import Base  # the package imports every models_* module
 
 
 def _configure(**kwargs: object) -> None:

@@ -1,0 +1,1 @@
+"""Tables of the content part of evalkit (filled in with its migration)."""

@@ -1,0 +1,1 @@
+"""Tables of the profile part of evalkit (filled in with its migration)."""
