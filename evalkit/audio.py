@@ -180,6 +180,8 @@ def normalize_loudness(audio: Audio, target_lufs: float = -26.0) -> Audio:
 def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     """Samples by which `deg` lags `ref` (negative if it leads), from the cross-correlation peak.
 
+    The largest positive peak wins: an inverted side lobe must not (codecs keep polarity).
+
     Both are mixed to mono and must share a sample rate. The search is limited to
     ±max_delay samples (default: a quarter second).
     """
@@ -193,7 +195,7 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     max_delay = min(max_delay, size // 2 - 1)
     corr = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
-    best = int(np.argmax(np.abs(corr[lags])))
+    best = int(np.argmax(corr[lags]))
     return int(lags[best])
 
 

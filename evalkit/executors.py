@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "make_executor", "single_thread_env"]
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "make_executor", "single_thread_env"]
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
@@ -42,45 +44,64 @@ class SerialExecutor(Executor):
 
 
 class LocalExecutor(Executor):
-    """A pool of spawned worker processes; a worker killed mid-task is replaced and its tasks retried."""
+    """A pool of spawned single-threaded worker processes.
 
-    def __init__(self, workers: int | None = None, retries: int = 2):
+    A task that kills its worker (a segfault in a C library, the OOM killer) breaks the whole
+    pool. Each worker marks the task it is running in a scratch folder, so after a break only
+    the marked tasks are suspects: they are retried alone, and one that dies alone again is
+    reported as failed. Every other task is resubmitted untouched.
+    """
+
+    def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
-        self.retries = retries
-
-    def _pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=single_thread_env)
 
     def map_unordered(self, fn, tasks):
-        pending = list(tasks)
-        attempts: dict[int, int] = {}
-        while pending:
-            pool = self._pool()
-            futures = {pool.submit(fn, task): task for task in pending}
-            pending = []
-            try:
-                while futures:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        task = futures.pop(future)
-                        error = future.exception()
-                        if isinstance(error, BrokenProcessPool):
-                            pending.append(task)
-                        else:
-                            yield task, error if error else future.result()
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
-            pending, given_up = self._retry(pending, attempts)
-            for task in given_up:
-                yield task, RuntimeError("a worker process died while running this task, repeatedly")
+        with tempfile.TemporaryDirectory(prefix="evalkit-running-") as scratch:
+            queue = list(enumerate(tasks))
+            while queue:
+                broken = yield from self._run(fn, queue, self.workers, scratch)
+                suspects = [(i, t) for i, t in broken if _marker(scratch, i).exists()]
+                queue = [(i, t) for i, t in broken if not _marker(scratch, i).exists()]
+                for index, task in suspects:
+                    _marker(scratch, index).unlink()
+                    if (yield from self._run(fn, [(index, task)], 1, scratch)):
+                        yield task, WorkerCrash("its worker process died twice running it (a crash in a codec or metric library?)")
 
-    def _retry(self, tasks, attempts):
-        again, given_up = [], []
-        for task in tasks:
-            attempts[id(task)] = attempts.get(id(task), 0) + 1
-            (again if attempts[id(task)] <= self.retries else given_up).append(task)
-        return again, given_up
+    @staticmethod
+    def _run(fn, queue, workers, scratch):
+        """Run the queue in a fresh pool; return the tasks the pool broke on."""
+        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=single_thread_env)
+        futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
+        broken = []
+        try:
+            for future in as_completed(futures):
+                index, task = futures[future]
+                error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    broken.append((index, task))
+                else:
+                    yield task, error if error else future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return broken
+
+
+class WorkerCrash(RuntimeError):
+    """A task's worker process died while running it."""
+
+
+def _marker(scratch: str, index: int) -> Path:
+    return Path(scratch) / f"{index}.running"
+
+
+def _marked(fn, marker: str, task):
+    """Worker side: mark the task as running for as long as it runs."""
+    Path(marker).touch()
+    try:
+        return fn(task)
+    finally:
+        Path(marker).unlink()
 
 
 class DaskExecutor(Executor):

@@ -1,0 +1,39 @@
+"""Executors: results for every task, and a crashing task takes down only itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from evalkit.executors import LocalExecutor, SerialExecutor, WorkerCrash
+
+
+def square_or_crash(n: int) -> int:
+    if n == 3:
+        os.kill(os.getpid(), signal.SIGSEGV)  # what a segfault in a C library does
+    if n == 5:
+        raise ValueError("bad item")
+    return n * n
+
+
+def threads_in_worker(_: int) -> str:
+    return os.environ.get("OMP_NUM_THREADS", "")
+
+
+def test_serial_executor_reports_errors_per_task():
+    out = dict(SerialExecutor().map_unordered(square_or_crash, [1, 2, 5]))
+    assert out[1] == 1 and out[2] == 4 and isinstance(out[5], ValueError)
+
+
+@pytest.mark.slow
+def test_a_segfaulting_task_fails_alone_and_the_rest_complete():
+    out = dict(LocalExecutor(2).map_unordered(square_or_crash, range(8)))
+    assert sorted(out) == list(range(8))
+    assert isinstance(out[3], WorkerCrash) and isinstance(out[5], ValueError)
+    assert all(out[n] == n * n for n in (0, 1, 2, 4, 6, 7))
+
+
+def test_workers_are_single_threaded():
+    assert set(dict(LocalExecutor(2).map_unordered(threads_in_worker, [0, 1])).values()) == {"1"}
