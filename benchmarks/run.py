@@ -13,7 +13,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_codecs"]
+BENCHMARKS = ["bench_codecs", "bench_harness"]
 
 
 def main() -> int:

@@ -72,7 +72,7 @@ def cmd_demo(args) -> int:
     """Round-trip the bundled demo corpus through every available codec card."""
     from .demo import run_demo
 
-    return run_demo(cards_dir=args.cards, limit=args.limit)
+    return run_demo(cards_dir=args.cards, limit=args.limit, score=not args.no_score)
 
 
 def cmd_metrics(args) -> int:
@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="round-trip the demo corpus through every available codec")
     p.add_argument("--limit", type=int, default=None, help="use only the first N items")
+    p.add_argument("--no-score", action="store_true", help="only the round-trip table, no metrics")
     p.set_defaults(func=cmd_demo)
     return parser
 

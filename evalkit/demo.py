@@ -11,12 +11,42 @@ from .errors import EvalkitError
 from .harness import RoundTrip, roundtrip
 from .tables import format_table
 
-__all__ = ["DEMO_MANIFEST", "run_demo", "codec_summary"]
+__all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary"]
 
-DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "data" / "demo" / "manifest.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
+DEMO_EXPERIMENT = ROOT / "experiments" / "demo.yaml"
 
 
-def run_demo(cards_dir: str | None = None, limit: int | None = None) -> int:
+def run_demo(cards_dir: str | None = None, limit: int | None = None, score: bool = True) -> int:
+    """The round-trip table of every available codec, then the demo experiment's leaderboard."""
+    status = roundtrip_table(cards_dir, limit)
+    if score:
+        status |= score_demo(limit)
+    return status
+
+
+def score_demo(limit: int | None = None) -> int:
+    """Score the default codec set on the demo corpus into the results database; print the leaderboard."""
+    from dataclasses import replace
+
+    from .experiment import load_experiment
+    from .runner import run_experiment
+    from .store import connect, summary
+    from .tables import leaderboard_table
+
+    exp = load_experiment(DEMO_EXPERIMENT)
+    exp = replace(exp, limit=limit) if limit else exp
+    print(f"\nscoring {len(exp.codecs)} codecs x {', '.join(exp.metrics)} (incremental: reruns reuse stored rows)")
+    frame = run_experiment(exp)
+    print(leaderboard_table(summary(connect(exp.database), exp.name), sort_by="pesq_wb"))
+    failed = frame[frame.status == "failed"]
+    for row in failed.head(20).itertuples():
+        print(f"FAILED {row.codec} / {row.item_id} / {row.metric}: {row.reason}")
+    return 0
+
+
+def roundtrip_table(cards_dir: str | None = None, limit: int | None = None) -> int:
     """Print one line per codec card; an item that fails is reported and the run goes on."""
     items = load_dataset(DEMO_MANIFEST)[:limit]
     audio = [item.load() for item in items]

@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 from .cards import Card
 
-__all__ = ["format_table", "codec_table"]
+__all__ = ["format_table", "codec_table", "leaderboard_table"]
 
 
 def format_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -33,3 +33,24 @@ def codec_table(cards: dict[str, Card], show_reasons: bool = False) -> str:
     families = len({r[1] for r in rows if r[2] == "yes"})
     table = format_table(["name", "family", "available", "rate_hz", "kbps", "latency_ms", "note"], rows)
     return f"{table}\n\n{available} of {len(rows)} codec cards available, {families} families"
+
+
+def leaderboard_table(summary, sort_by: str | None = None) -> str:
+    """Codecs as rows, metrics as columns, each cell "mean ±half-CI"; best first by `sort_by`."""
+    if summary.empty:
+        return "no results"
+    metrics = list(dict.fromkeys(summary.metric))
+    sort_by = sort_by if sort_by in metrics else metrics[0]
+    cells: dict[str, dict[str, str]] = {}
+    means: dict[str, float] = {}
+    for row in summary.itertuples():
+        half = (row.ci_high - row.ci_low) / 2 if row.ci_high == row.ci_high else float("nan")
+        text = "-" if row.mean != row.mean else f"{row.mean:.3g} ±{half:.2g}"
+        if row.n_failed or row.n_skipped:
+            text += f" ({row.n_ok}/{row.n_ok + row.n_failed + row.n_skipped})"
+        cells.setdefault(row.codec, {})[row.metric] = text
+        if row.metric == sort_by:
+            means[row.codec] = row.mean
+    order = sorted(cells, key=lambda c: -means.get(c, float("-inf")) if means.get(c) == means.get(c) else float("inf"))
+    rows = [[codec] + [cells[codec].get(m, "-") for m in metrics] for codec in order]
+    return format_table(["codec"] + metrics, rows)
