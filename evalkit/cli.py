@@ -130,6 +130,33 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    """Complexity, speed, latency and packet-loss curves of codec cards; stored in the database."""
+    from .profile.command import run_profile
+
+    return run_profile(args)
+
+
+def cmd_report(args) -> int:
+    """One self-contained report of a run (HTML, PDF, LaTeX, CSV or Parquet); nothing overwritten without --force."""
+    from .report import build_report, write_report
+    from .report.export import format_for
+    from .store import connect
+
+    fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
+    _refuse_overwrite(args.output, args.force)
+    report = build_report(connect(args.database), args.run, mushra=args.mushra)
+    print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
+    return 0
+
+
+def cmd_app(args) -> int:
+    """Start the Streamlit app headless and print its URLs."""
+    from .report.serve import serve_app
+
+    return serve_app(port=args.port, address=args.address, database=args.database)
+
+
 def _summary_text(frame) -> str:
     from .tables import format_table
 
@@ -201,11 +228,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_config)
 
+    p = sub.add_parser("profile", help="complexity, speed, latency and packet-loss curves of codec cards")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--codec", action="append", help="codec card name (repeatable)")
+    which.add_argument("--all", action="store_true", help="every available card")
+    p.add_argument("--loss-rates", default="1,3,5,10,20", help="packet loss in percent (default: 1,3,5,10,20)")
+    p.add_argument("--no-loss", action="store_true", help="skip the packet-loss curves (fast)")
+    p.add_argument("--seeds", type=int, default=1, help="loss patterns per condition (default: 1)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported (default: 5)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of demo speech (default: 10)")
+    p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("report", help="write a self-contained report of a run (html, pdf, latex, csv, parquet)")
+    p.add_argument("--run", required=True, help="run name")
+    p.add_argument("--mushra", help="MUSHRA test whose ratings to merge and correlate with the metrics")
+    p.add_argument("-o", "--output", required=True, help="output file; its suffix picks the format")
+    p.add_argument("--format", choices=["html", "pdf", "csv", "parquet", "latex"], help="override the suffix")
+    p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("app", help="start the Streamlit app (leaderboards, plots, drill-down, MUSHRA)")
+    p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
+    p.add_argument("--address", default="localhost", help="address to listen on (default: localhost)")
+    p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
+    p.set_defaults(func=cmd_app)
+
     p = sub.add_parser("demo", help="round-trip the demo corpus through every available codec")
     p.add_argument("--limit", type=int, default=None, help="use only the first N items")
     p.add_argument("--no-score", action="store_true", help="only the round-trip table, no metrics")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a neural codec from a YAML config (resumes from its run folder)")
+    p.add_argument("config", help="training config YAML, e.g. configs/train_rvq.yaml")
+    p.add_argument("--steps", type=int, help="override the config's step count")
+    p.add_argument("--max-minutes", type=float, help="override the wall-clock limit of this invocation")
+    p.set_defaults(func=cmd_train)
     return parser
+
+
+def cmd_train(args) -> int:
+    """Train (or resume) a neural codec; exports its weights and prints their sha256."""
+    from .neural.codec import torch_missing
+    from .errors import UnavailableError
+
+    missing = torch_missing()
+    if missing:
+        raise UnavailableError(missing)
+    from .neural.train import train
+
+    train(args.config, steps=args.steps, max_minutes=args.max_minutes)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

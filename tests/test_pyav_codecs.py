@@ -87,7 +87,7 @@ def test_opus_lookahead_follows_the_coding_path():
     assert build("opus", application="lowdelay").info.lookahead_samples == 120  # 2.5 ms
     assert build("opus", frame_ms=5).info.lookahead_samples == 120
     assert build("opus", bitrate=64000).info.lookahead_samples == 312  # 6.5 ms, CELT
-    assert build("opus", sample_rate=16000, bitrate=16000).info.lookahead_samples == 103
+    assert build("opus", sample_rate=16000, bitrate=16000).info.lookahead_samples == 104  # 6.5 ms, decoded at 16 kHz
 
 
 # -- AMR-NB ---------------------------------------------------------------------------------

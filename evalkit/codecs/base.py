@@ -59,6 +59,7 @@ class CodecInfo:
     bitrate_tolerance: float = 0.10  # relative tolerance of measured vs nominal bitrate
     waveform_matching: bool = True  # False for parametric coders: delay is measured on envelopes
     streaming: bool = True  # False when encoding needs the whole signal (e.g. zero-phase filters)
+    concealment: str = "codec"  # lost packets: "codec" (its own PLC), "repeat" or "zero"
     needs: tuple[str, ...] = ()  # what it needs to run: packages, tools, "gpu", weights
 
     @property

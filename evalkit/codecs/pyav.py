@@ -2,8 +2,10 @@
 
 Backends: ``opus`` (libopus), ``amr-nb`` (libopencore-amrnb), ``g711`` (mu-law/A-law),
 ``g722``, ``g726``, ``mp3`` (LAME encoder, FFmpeg decoder) and ``aac`` (FFmpeg's native
-encoder and decoder). Every backend drives `av.CodecContext` directly: the packets in the
-bitstream are the codec's own packets, one per frame, and nothing is pickled.
+encoder and decoder). Every backend drives `av.CodecContext` directly, except the Opus
+decoder, which calls the libopus bundled in PyAV's wheel through ctypes (FFmpeg's wrapper cannot
+decode in-band FEC). The packets in the bitstream are the codec's own packets, one per frame,
+and nothing is pickled.
 
 Shared rules:
 
@@ -11,13 +13,15 @@ Shared rules:
 * Encoders run single-threaded so the same input always gives the same bytes.
 * Decoded audio is *not* trimmed by encoder priming/pre-skip: each backend declares the
   measured delay of its decoded output as ``lookahead_samples`` (the true algorithmic delay).
-* A lost packet (None) is concealed per codec: Opus by libopus PLC, AMR-NB by its bad-frame
-  handler, the others by silence for that packet's duration (no PLC, the honest baseline).
+* A lost packet (None) is concealed per codec: Opus by in-band FEC when the card enables it
+  and the next packet arrived, else by libopus PLC; AMR-NB by its bad-frame handler; the
+  others by silence for that packet's duration (no PLC, the honest baseline).
 """
 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import glob
 import os
 from fractions import Fraction
@@ -219,35 +223,88 @@ def opus_packet_mode(packet: bytes) -> tuple[str, str]:
     return "celt", ("nb", "wb", "swb", "fb")[(config - 16) // 4]
 
 
-def _opus_frame_count(packet: bytes) -> int:
-    code = packet[0] & 0x03
-    if code == 0:
-        return 1
-    if code in (1, 2):
-        return 2
-    return packet[1] & 0x3F if len(packet) > 1 else 1
+@lru_cache(maxsize=None)
+def _libopus():
+    """The libopus PyAV bundles (the one that encodes), else the system's; None if neither loads."""
+    package = os.path.dirname(_av().__file__)
+    found = glob.glob(os.path.join(os.path.dirname(package), "av.libs", "libopus*.so*"))
+    found += glob.glob(os.path.join(package, ".libs", "libopus*.so*"))
+    system = ctypes.util.find_library("opus")
+    for path in found + ([system] if system else []):
+        try:
+            return _bind_libopus(ctypes.CDLL(path))
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
-def _opus_plc_packet(neighbour: bytes) -> bytes:
-    """A code-3 packet of empty frames, as many as `neighbour` holds: libopus conceals each
-    zero-length frame (PLC), so the lost packet's duration is filled by concealment."""
-    return bytes([neighbour[0] | 0x03, _opus_frame_count(neighbour)])
+def _bind_libopus(lib):
+    c_float_p = ctypes.POINTER(ctypes.c_float)
+    lib.opus_decoder_create.restype = ctypes.c_void_p
+    lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.opus_decode_float.restype = ctypes.c_int
+    # (decoder, data or NULL for PLC, bytes, pcm out, max or exact frame size, decode_fec)
+    lib.opus_decode_float.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, c_float_p,
+                                      ctypes.c_int, ctypes.c_int]
+    lib.opus_decoder_destroy.restype = None
+    lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
+    lib.opus_strerror.restype = ctypes.c_char_p
+    lib.opus_strerror.argtypes = [ctypes.c_int]
+    lib.opus_get_version_string.restype = ctypes.c_char_p
+    return lib
+
+
+class _OpusDecoder:
+    """One libopus decoder state at `rate`: packets, FEC and PLC in, float samples out."""
+
+    def __init__(self, rate: int, backend: str):
+        self.lib, self.backend = _libopus(), backend
+        if self.lib is None:
+            raise CodecError(f"{backend}: libopus cannot be loaded ({PYAV_HINT}, or apt-get install libopus0)")
+        error = ctypes.c_int()
+        self.state = self.lib.opus_decoder_create(rate, 1, ctypes.byref(error))
+        if not self.state:
+            raise CodecError(f"{backend}: opus_decoder_create failed ({self._message(error.value)})")
+        self.buffer = np.zeros(rate * 120 // 1000, np.float32)  # the longest Opus packet, 120 ms
+
+    def decode(self, packet: bytes | None, samples: int | None = None, fec: bool = False) -> np.ndarray:
+        """Decode a packet; None runs PLC for `samples`; fec=True recovers the frame *before* `packet`."""
+        size = len(self.buffer) if samples is None else samples
+        pcm = self.buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        n = self.lib.opus_decode_float(self.state, packet, len(packet or b""), pcm, size, int(fec))
+        if n < 0:
+            raise CodecError(f"{self.backend}: opus_decode failed ({self._message(n)})")
+        return self.buffer[:n].copy()
+
+    def close(self) -> None:
+        if self.state:
+            self.lib.opus_decoder_destroy(self.state)
+            self.state = None
+
+    def _message(self, code: int) -> str:
+        return self.lib.opus_strerror(code).decode(errors="replace")
 
 
 @register_backend("opus")
 class Opus(_PyAVCodec):
     """Opus through libopus. SILK, hybrid or CELT follows from rate, bitrate and application.
 
-    The decoder always runs at 48 kHz (FFmpeg's libopus wrapper fixes it there) and its output
-    is resampled to `sample_rate` with soxr. Pre-skip is not removed, so decoded audio lags by
-    the encoder lookahead: 6.5 ms, or 2.5 ms for application=lowdelay (CELT-only).
-    In-band FEC can be *encoded* (fec, packet_loss_perc: it costs bits as in a real call), but
-    FFmpeg's decoder cannot decode the redundancy (it always passes decode_fec=0), so a lost
-    packet is always concealed by libopus PLC.
+    Encoding goes through FFmpeg's libopus wrapper; decoding calls libopus itself (ctypes) at
+    `sample_rate`, because FFmpeg's decoder never passes decode_fec. Pre-skip is not removed,
+    so decoded audio lags by the encoder lookahead: 6.5 ms, or 2.5 ms for CELT-only.
+    In-band FEC (fec, packet_loss_perc) costs bits as in a real call, and is decoded: when
+    packet i is lost and packet i+1 arrived, the LBRR copy of frame i inside packet i+1 is
+    decoded (decode_fec=1); otherwise, and for cards without fec, libopus PLC fills the frame.
     """
 
     encoder = "libopus"
-    decoder = "libopus"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        missing = _missing((cls.encoder, "w"))
+        if missing is None and _libopus() is None:
+            return f"libopus cannot be loaded for decoding ({PYAV_HINT}, or apt-get install libopus0)"
+        return missing
 
     def __init__(self, sample_rate: int = 48000, bitrate: int = 32000, vbr: bool | str = True,
                  complexity: int = 10, frame_ms: float = 20, application: str = "audio",
@@ -274,7 +331,7 @@ class Opus(_PyAVCodec):
         return CodecInfo(
             name=self.backend, version=_opus_version(), family="opus", sample_rate=self.sample_rate,
             frame_samples=round(self.sample_rate * self.frame_ms / 1000),
-            lookahead_samples=round(self._delay_48k() * self.sample_rate / 48000),
+            lookahead_samples=self._delay(),
             nominal_bitrate=float(self.bitrate),
             bitrate_tolerance=self._bitrate_tolerance(),
             needs=("av",),
@@ -298,19 +355,23 @@ class Opus(_PyAVCodec):
             return 0.15
         return 0.45 if self.celt_expected else 0.30
 
-    def _delay_48k(self) -> int:
-        """Delay of decoded speech at 48 kHz, as measured on CMU ARCTIC, Asterisk and codec2 clips.
+    def _delay(self) -> int:
+        """Delay of decoded speech at `sample_rate`, as measured on the 22 demo clips (CMU ARCTIC,
+        Asterisk) with libopus decoding at the card's rate.
 
-        CELT-only: 2.5 ms (120). Otherwise the encoder lookahead is 6.5 ms (312), which CELT
-        reproduces exactly; the SILK and hybrid paths land ~2 samples earlier (their resampler
-        phase), and voip's pitch-adaptive high-pass pulls speech ~2 samples earlier again.
-        Which path libopus takes is predicted by `celt_expected`; below 48 kHz the paths differ
-        by less than one sample.
+        The encoder lookahead is 2.5 ms for CELT-only, else 6.5 ms, and at 8 to 16 kHz every
+        path reproduces it (SILK narrowband lands 1 sample early at 16 kHz). At 24 and 48 kHz
+        SILK and hybrid speech comes out of the decoder's 16 kHz -> API-rate resampler ~2 samples
+        (at 48 kHz) early, and voip's pitch-adaptive high-pass pulls it ~2 samples earlier again;
+        which path libopus takes is predicted by `celt_expected`.
         """
+        rate = self.sample_rate
         if self.celt_only:
-            return 120
-        delay = 312 if self.celt_expected else 310
-        return delay - 2 if self.application == "voip" else delay
+            return rate // 400
+        if rate <= 16000 or self.celt_expected:
+            return rate * 13 // 2000
+        early_48k = 4 if self.application == "voip" else 2
+        return round((312 - early_48k) * rate / 48000)
 
     def _encode(self, samples):
         options = {
@@ -321,34 +382,29 @@ class Opus(_PyAVCodec):
         return {}, encode_stream(ctx, samples, "flt", self.info.frame_samples)
 
     def _decode(self, header, packets):
-        # No extradata: FFmpeg would otherwise drop the pre-skip and hide the codec's delay.
-        ctx = self._context("r", 48000, {"request_sample_fmt": "flt"})
-        gap = round(48 * self.frame_ms)
-        decoded = decode_stream(ctx, packets, _opus_concealer(packets), gap, self.backend)
-        return _resample(decoded, 48000, self.sample_rate)
+        decoder = _OpusDecoder(self.sample_rate, self.backend)
+        frame = self.info.frame_samples
+        try:
+            chunks = [self._decode_one(decoder, packets, i, frame) for i in range(len(packets))]
+        finally:
+            decoder.close()
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
-
-def _opus_concealer(packets: list[bytes | None]) -> Concealer:
-    """PLC packets shaped like the last received packet (the first one, for leading losses)."""
-    first = next((p for p in packets if p), None)
-    nearest, last = [], None
-    for packet in packets:
-        last = packet or last
-        nearest.append(last or first)
-    return lambda i: _opus_plc_packet(nearest[i]) if nearest[i] else None
-
-
-def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return samples
-    import soxr  # same resampler and quality as evalkit.audio.resample (delay-compensated)
-
-    return np.asarray(soxr.resample(samples, rate, target, quality="VHQ"), dtype=np.float32)
+    def _decode_one(self, decoder: _OpusDecoder, packets: list[bytes | None], i: int, frame: int) -> np.ndarray:
+        if packets[i] is not None:
+            return decoder.decode(packets[i])
+        following = packets[i + 1] if i + 1 < len(packets) else None
+        # libopus itself falls back to PLC when the following packet carries no LBRR.
+        fec = self.fec and following is not None
+        return decoder.decode(following if fec else None, frame, fec=fec)
 
 
 def _opus_version() -> str:
-    found = _bundled_version("libopus*.so*", "opus_get_version_string")
-    return f"{found or 'libopus'} ({_stack()})"
+    encoder = _bundled_version("libopus*.so*", "opus_get_version_string")
+    lib = _libopus()
+    decoder = lib.opus_get_version_string().decode() if lib is not None else None
+    both = encoder if decoder in (None, encoder) else f"{encoder} encoder, {decoder} decoder"
+    return f"{both or 'libopus'} ({_stack()})"
 
 
 # -- AMR-NB ---------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""`evalkit profile`: profile codec cards, store the profiles, print them as text."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections import defaultdict
+
+from ..cards import load_cards
+from ..errors import ConfigError, EvalkitError
+from ..tables import format_table
+from .curves import CurvePoint
+from .profiler import Profile, ProfileRun, profile_card, profile_speech
+
+__all__ = ["run_profile", "parse_rates", "profile_text", "profile_table", "curve_table"]
+
+
+def run_profile(args) -> int:
+    """Profile the cards `args` names (or every available one), store and print each."""
+    from ..store import connect
+
+    rates = parse_rates(args.loss_rates)
+    if args.seeds < 1 or args.repeats < 1 or not args.seconds > 0:
+        raise ConfigError("--seeds and --repeats must be at least 1 and --seconds positive")
+    chosen = _chosen(load_cards(args.cards), args)
+    engine, audio = connect(args.database), profile_speech(args.seconds)
+    runs = [_profile_and_store(card, engine, audio, rates, args) for card in chosen]
+    done = [run.profile for run in runs if run is not None]
+    if len(done) > 1:
+        print(profile_table(done))
+    return 0 if len(done) == len(runs) else 1
+
+
+def _profile_and_store(card, engine, audio, rates: list[float], args) -> ProfileRun | None:
+    from .store import write_profile
+
+    try:
+        run = profile_card(card, audio, loss=not args.no_loss, rates=rates, seeds=range(args.seeds),
+                           repeats=args.repeats)
+    except EvalkitError as err:
+        if not args.all:
+            raise
+        print(f"evalkit: error: {card.name}: {err}", file=sys.stderr)  # one broken card must not stop --all
+        return None
+    write_profile(engine, run)
+    print(profile_text(run) + "\n", flush=True)
+    return run
+
+
+def parse_rates(text: str) -> list[float]:
+    """"1,3,5" (percent) -> [0.01, 0.03, 0.05]; each must lie strictly between 0 and 100."""
+    try:
+        rates = [float(part) / 100 for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--loss-rates takes percentages separated by commas (e.g. 1,3,10), got {text!r}") from None
+    if not rates or not all(0 < rate < 1 for rate in rates):
+        raise ConfigError(f"--loss-rates: every rate must lie between 0 and 100 %, got {text!r}")
+    return rates
+
+
+def profile_text(run: ProfileRun) -> str:
+    """A profile as a block of "key: value" lines, then its loss curve."""
+    p = run.profile
+    lines = [
+        f"{p.codec} ({p.family}, {p.sample_rate} Hz, {p.codec_version})",
+        f"  complexity   {_complexity(p)}",
+        f"  speed        encode RTF {p.encode_rtf:.5f}, decode RTF {p.decode_rtf:.5f} "
+        f"(one thread, median of {p.repeats})",
+        f"  energy       {p.encode_cpu_s_per_hour:.1f} + {p.decode_cpu_s_per_hour:.1f} CPU-s per hour of audio "
+        "(encode + decode)",
+        f"  memory       peak RSS {p.peak_memory_mb:.0f} MB, working {p.working_memory_mb:.1f} MB",
+        f"  latency      {_latency(p)}",
+        f"  streaming    {'yes' if p.streaming else 'no'}; concealment: {p.concealment}",
+    ]
+    if run.curve:
+        lines += ["", _indent(curve_table(run.curve))]
+    return "\n".join(lines)
+
+
+def profile_table(profiles: list[Profile]) -> str:
+    """One line per profile: the numbers to compare across codecs."""
+    header = ["codec", "family", "enc_rtf", "dec_rtf", "cpu_s_per_h", "peak_mb", "macs_per_s", "params",
+              "latency_ms", "measured_ms", "streaming"]
+    rows = [[p.codec, p.family, f"{p.encode_rtf:.5f}", f"{p.decode_rtf:.5f}",
+             f"{p.encode_cpu_s_per_hour + p.decode_cpu_s_per_hour:.1f}", f"{p.peak_memory_mb:.0f}",
+             _macs(p), _params(p), f"{p.declared_latency_ms:.2f}", _measured(p), "yes" if p.streaming else "no"]
+            for p in profiles]
+    return format_table(header, rows)
+
+
+def curve_table(points: list[CurvePoint]) -> str:
+    """Mean score per loss model (rows) and loss rate (columns), over seeds; "-" where none is ok."""
+    groups: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for point in points:
+        cell = groups[(point.metric, point.loss_model)][point.loss_rate]
+        if point.status == "ok":
+            cell.append(point.value)
+    rates = sorted({point.loss_rate for point in points})
+    rows = [[metric, model] + [_mean(cells.get(rate)) for rate in rates] for (metric, model), cells in groups.items()]
+    return format_table(["metric", "loss"] + [f"{100 * rate:g}%" for rate in rates], rows)
+
+
+def _chosen(cards: dict, args) -> list:
+    if args.all:
+        return [card for _, card in sorted(cards.items()) if card.unavailable() is None]
+    missing = [name for name in args.codec if name not in cards]
+    if missing:
+        raise ConfigError(f"unknown codec {missing[0]!r}; run 'evalkit codecs' to list them")
+    return [cards[name] for name in args.codec]
+
+
+def _complexity(p: Profile) -> str:
+    if p.macs_encoder_per_s is None and p.macs_decoder_per_s is None:
+        return "no torch modules (DSP): see CPU time"
+    return f"{_macs(p)} MAC/s (encoder/decoder), {_params(p)} parameters"
+
+
+def _latency(p: Profile) -> str:
+    flag = {True: "ok", False: "MISMATCH", None: "not measurable (silent output)"}[p.latency_ok]
+    return (f"{p.declared_latency_ms:.2f} ms algorithmic (frame {p.frame_samples} + lookahead {p.declared_delay} "
+            f"samples); measured lookahead {p.measured_delay if p.measured_delay is not None else '-'}: {flag}")
+
+
+def _macs(p: Profile) -> str:
+    return "/".join("-" if v is None else f"{v / 1e6:.1f}M" for v in (p.macs_encoder_per_s, p.macs_decoder_per_s))
+
+
+def _params(p: Profile) -> str:
+    return "/".join("-" if v is None else f"{v / 1e6:.2f}M" for v in (p.params_encoder, p.params_decoder))
+
+
+def _measured(p: Profile) -> str:
+    text = "-" if p.measured_latency_ms is None else f"{p.measured_latency_ms:.2f}"
+    return text + (" MISMATCH" if p.latency_ok is False else "")
+
+
+def _mean(values: list[float] | None) -> str:
+    return f"{statistics.fmean(values):.2f}" if values else "-"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
