@@ -1,1 +1,197 @@
-"""Tables of the mushra part of evalkit (filled in with its migration)."""
+"""Tables of MUSHRA listening tests: tests, items, conditions, stimuli, participants, sessions,
+trials, ratings (one row per rating) and events. Every table is prefixed `mushra_` so that the
+generic names (sessions, events, items) stay free for other parts of evalkit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, Id, utcnow
+
+__all__ = [
+    "MushraTest", "MushraItem", "MushraCondition", "MushraStimulus", "MushraParticipant",
+    "MushraSession", "MushraTrial", "MushraRating", "MushraEvent",
+    "TEST_STATUSES", "CONDITION_KINDS", "PHASES", "TRIAL_PHASES", "PARTICIPANT_SOURCES",
+]
+
+TEST_STATUSES = ("draft", "open", "closed")
+CONDITION_KINDS = ("reference", "anchor", "codec", "file")
+PHASES = ("consent", "instructions", "level_check", "training", "trials", "questionnaire", "done")
+TRIAL_PHASES = ("training", "test")
+PARTICIPANT_SOURCES = ("invite", "open")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=column)
+
+
+def _fk(target: str) -> ForeignKey:
+    return ForeignKey(target, ondelete="CASCADE")
+
+
+class MushraTest(Base):
+    """One listening test, created from a validated YAML definition."""
+
+    __tablename__ = "mushra_tests"
+    __table_args__ = (_one_of("status", TEST_STATUSES),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    spec: Mapped[dict[str, Any]]  # the definition as loaded (paths resolved)
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(BigInteger)  # drives the balanced orders of all sessions
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    stimulus_dir: Mapped[str] = mapped_column(Text)
+    open_token: Mapped[str | None] = mapped_column(String(64), unique=True)  # public by design
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    launched_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class MushraItem(Base):
+    """One excerpt of the test (a reference signal), in definition order."""
+
+    __tablename__ = "mushra_items"
+    __table_args__ = (UniqueConstraint("test_id", "key"), UniqueConstraint("test_id", "position"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    key: Mapped[str] = mapped_column(String(500))  # the item id of the definition
+    position: Mapped[int] = mapped_column(Integer)
+    training: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(Text)  # the reference file it was cut from
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    duration: Mapped[float] = mapped_column(Float)  # seconds, after cutting
+
+
+class MushraCondition(Base):
+    """One signal rated on every trial: hidden reference, anchor, codec card or pre-rendered files."""
+
+    __tablename__ = "mushra_conditions"
+    __table_args__ = (UniqueConstraint("test_id", "key"), _one_of("kind", CONDITION_KINDS))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    key: Mapped[str] = mapped_column(String(200))  # e.g. reference, anchor-lp35, opus-6k
+    kind: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer)
+    card: Mapped[str | None] = mapped_column(String(200))
+    card_hash: Mapped[str | None] = mapped_column(String(128))
+    codec_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class MushraStimulus(Base):
+    """One prepared, levelled, lossless file: an item through a condition (server-side only)."""
+
+    __tablename__ = "mushra_stimuli"
+    __table_args__ = (UniqueConstraint("item_id", "condition_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    item_id: Mapped[int] = mapped_column(Id, _fk("mushra_items.id"))
+    condition_id: Mapped[int] = mapped_column(Id, _fk("mushra_conditions.id"))
+    path: Mapped[str] = mapped_column(Text)  # relative to the test's stimulus_dir
+    sha256: Mapped[str] = mapped_column(String(64))
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    loudness: Mapped[float] = mapped_column(Float)  # LUFS as delivered
+    gain_db: Mapped[float] = mapped_column(Float)  # levelling gain applied
+    peak_dbfs: Mapped[float] = mapped_column(Float)
+    bitrate: Mapped[float | None] = mapped_column(Float)  # measured payload bit/s (codecs only)
+
+
+class MushraParticipant(Base):
+    """A listener: invited (token made by an admin) or arrived through the open link."""
+
+    __tablename__ = "mushra_participants"
+    __table_args__ = (_one_of("source", PARTICIPANT_SOURCES),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # the public participant id
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the access token
+    source: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MushraSession(Base):
+    """Where a participant stands; everything needed to resume lives in this row."""
+
+    __tablename__ = "mushra_sessions"
+    __table_args__ = (UniqueConstraint("test_id", "ordinal"), _one_of("phase", PHASES))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    participant_id: Mapped[int] = mapped_column(Id, _fk("mushra_participants.id"), unique=True)
+    ordinal: Mapped[int] = mapped_column(Integer)  # arrival order: picks the Latin-square row
+    seed: Mapped[int] = mapped_column(BigInteger)
+    secret: Mapped[str] = mapped_column(String(64))  # HMAC key of the opaque stimulus ids
+    plan: Mapped[dict[str, Any]]  # training and test trials: item and slider order
+    phase: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=0)  # trial index within the phase
+    answers: Mapped[dict[str, Any] | None]
+    completion_code: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    step_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class MushraTrial(Base):
+    """One committed trial page: what was shown, the play log and the timing."""
+
+    __tablename__ = "mushra_trials"
+    __table_args__ = (UniqueConstraint("session_id", "phase", "position"), _one_of("phase", TRIAL_PHASES))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
+    phase: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int] = mapped_column(Id, _fk("mushra_items.id"))
+    slider_order: Mapped[dict[str, Any]]  # {"conditions": [condition ids, left to right]}
+    play_log: Mapped[dict[str, Any]]  # {"plays": [...]} with condition keys, never opaque ids
+    client: Mapped[dict[str, Any] | None]  # timing and anything else the page reported
+    started_at: Mapped[datetime]
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MushraRating(Base):
+    """One score of one condition on one trial (training scores are discarded, never stored)."""
+
+    __tablename__ = "mushra_ratings"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "condition_id"),
+        CheckConstraint("score >= 0 AND score <= 100", name="score"),
+        Index(None, "session_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(Id, _fk("mushra_trials.id"))
+    session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
+    item_id: Mapped[int] = mapped_column(Id, _fk("mushra_items.id"))
+    condition_id: Mapped[int] = mapped_column(Id, _fk("mushra_conditions.id"))
+    slider: Mapped[int] = mapped_column(Integer)  # 0-based position left to right
+    score: Mapped[float] = mapped_column(Float)
+
+
+class MushraEvent(Base):
+    """Anything else worth keeping: consent, level check, resume, page loads, admin actions."""
+
+    __tablename__ = "mushra_events"
+    __table_args__ = (Index(None, "session_id"), Index(None, "test_id", "kind"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    session_id: Mapped[int | None] = mapped_column(Id, _fk("mushra_sessions.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

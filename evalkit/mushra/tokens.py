@@ -1,0 +1,81 @@
+"""Secrets a browser sees: access tokens, participant codes, completion codes and opaque stimulus ids.
+
+Stimulus ids are HMAC-SHA256(session secret, "phase|position|condition id") cut to 128 bits:
+unguessable, different in every session and on every trial (so a listener cannot follow one
+condition across trials by its id), and resolvable on the server without a lookup table,
+by recomputing the ids of the session's plan.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "new_token", "token_hash", "new_secret", "participant_code", "completion_code", "stimulus_id",
+    "trial_ids", "level_id", "resolve_stimulus",
+]
+
+_OPEN_REFERENCE = "ref"  # the labelled reference button; the hidden reference has its own id
+
+
+def new_token() -> str:
+    """An unguessable URL-safe token (256 bits) for invite and open links."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of an access token: a leaked table does not open sessions."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def participant_code() -> str:
+    """A public participant id, shown in exports and to the admin: P- and 10 hex digits."""
+    return f"P-{secrets.token_hex(5).upper()}"
+
+
+def completion_code() -> str:
+    return f"{secrets.token_hex(3).upper()}-{secrets.token_hex(3).upper()}"
+
+
+def stimulus_id(secret: str, *parts: Any) -> str:
+    message = "|".join(map(str, parts)).encode()
+    digest = hmac.new(bytes.fromhex(secret), message, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def trial_ids(secret: str, phase: str, position: int, sliders: list[int]) -> tuple[str, list[str]]:
+    """(reference button id, slider ids left to right) of one trial page."""
+    return (stimulus_id(secret, phase, position, _OPEN_REFERENCE),
+            [stimulus_id(secret, phase, position, condition) for condition in sliders])
+
+
+def level_id(secret: str) -> str:
+    return stimulus_id(secret, "level")
+
+
+def resolve_stimulus(secret: str, plan: Mapping[str, Any], opaque: str,
+                     only: tuple[str, int] | None = None) -> tuple[int, int] | None:
+    """(item id, condition id) behind an opaque id, or None; `only` limits it to one page."""
+    if only is None or only[0] == "level":
+        if hmac.compare_digest(opaque, level_id(secret)):
+            return plan["level_item"], plan["reference"]
+    for phase in ("training", "test"):
+        for position, trial in enumerate(plan[phase]):
+            if only is not None and only != (phase, position):
+                continue
+            reference, sliders = trial_ids(secret, phase, position, trial["sliders"])
+            if hmac.compare_digest(opaque, reference):
+                return trial["item"], plan["reference"]
+            for condition, candidate in zip(trial["sliders"], sliders):
+                if hmac.compare_digest(opaque, candidate):
+                    return trial["item"], condition
+    return None

@@ -1,0 +1,155 @@
+"""The listener state machine, the "Next" rule, randomisation and opaque ids, without a database."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from evalkit.mushra.flow import FlowError, State, advance, blockers, next_allowed, require
+from evalkit.mushra.randomize import make_plan, session_seed, slider_order, trial_order, williams_square
+from evalkit.mushra.tokens import level_id, new_secret, resolve_stimulus, trial_ids
+
+PLAN = {"training": [{"item": 1, "sliders": [3, 2]}], "test": [{"item": 1, "sliders": [2, 3]},
+                                                               {"item": 2, "sliders": [3, 2]}],
+        "reference": 2, "level_item": 1}
+
+
+def walk(plan, has_questionnaire):
+    state, seen = State(), []
+    while state.phase != "done":
+        seen.append((state.phase, state.position))
+        state = advance(state, plan, has_questionnaire)
+    return seen
+
+
+def test_full_path_in_order():
+    assert walk(PLAN, True) == [("consent", 0), ("instructions", 0), ("level_check", 0), ("training", 0),
+                                ("trials", 0), ("trials", 1), ("questionnaire", 0)]
+
+
+def test_no_questionnaire_and_no_training_are_skipped():
+    plan = {**PLAN, "training": []}
+    assert walk(plan, False)[-3:] == [("level_check", 0), ("trials", 0), ("trials", 1)]
+
+
+def test_done_cannot_advance_and_stale_steps_are_refused():
+    with pytest.raises(FlowError):
+        advance(State("done"), PLAN, True)
+    require(State("trials", 1), "trials", 1)
+    with pytest.raises(FlowError, match="out of date"):
+        require(State("trials", 1), "trials", 0)
+    with pytest.raises(FlowError, match="out of date"):
+        require(State("questionnaire"), "consent")
+
+
+# -- the "Next" predicate --------------------------------------------------------------
+
+
+def test_next_needs_every_stimulus_played_and_rated():
+    ids = ["x", "y", "z"]
+    plays = [{"stimulus": s, "start": 0.0, "end": 2.0} for s in ids]
+    ratings = {"x": 0, "y": 55.5, "z": 100}
+    assert next_allowed(ids, plays, ratings)
+    assert blockers(ids, plays[:2], ratings) == [(2, "not played")]
+    assert blockers(ids, plays, {"x": 0, "y": 55.5}) == [(2, "not rated")]
+    assert blockers(ids, plays, {**ratings, "y": None}) == [(1, "not rated")]  # sliders start unrated
+    assert blockers(ids, plays, {**ratings, "z": 101}) == [(2, "not rated")]
+    assert blockers(ids, plays, {**ratings, "z": float("nan")}) == [(2, "not rated")]
+    assert blockers(ids, plays, {**ratings, "z": True}) == [(2, "not rated")]
+
+
+def test_next_in_training_needs_plays_only_and_min_seconds_counts_time():
+    ids = ["x", "y"]
+    plays = [{"stimulus": "x", "start": 0.0, "end": 0.2}, {"stimulus": "y", "start": 1.0, "end": 3.0}]
+    assert next_allowed(ids, plays, {}, require_ratings=False)
+    assert blockers(ids, plays, {}, require_ratings=False, min_seconds=0.5) == [(0, "not played")]
+    plays.append({"stimulus": "x", "start": 2.0, "end": 2.4})  # repeated plays add up
+    assert next_allowed(ids, plays, {}, require_ratings=False, min_seconds=0.5)
+
+
+def test_bad_play_events_are_refused():
+    with pytest.raises(FlowError):
+        next_allowed(["x"], [{"start": 0}], {"x": 1})
+    with pytest.raises(FlowError):
+        next_allowed(["x"], [{"stimulus": "x", "start": "zero"}], {"x": 1})
+
+
+# -- randomisation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", range(2, 10))
+def test_williams_square_is_balanced(n):
+    rows = williams_square(n)
+    assert len(rows) == (n if n % 2 == 0 else 2 * n)
+    positions = Counter((row[p], p) for row in rows for p in range(n))
+    follows = Counter((row[p], row[p + 1]) for row in rows for p in range(n - 1))
+    assert set(positions.values()) == {len(rows) // n} and len(positions) == n * n
+    assert set(follows.values()) == {len(rows) // n} and len(follows) == n * (n - 1)
+
+
+def test_trial_orders_are_balanced_across_listeners_and_reproducible():
+    n, listeners = 6, 12
+    orders = [trial_order(42, k, n) for k in range(listeners)]
+    assert orders == [trial_order(42, k, n) for k in range(listeners)]
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    first = Counter(order[0] for order in orders)
+    assert set(first.values()) == {listeners // n}  # every item opens equally often
+    assert orders != [trial_order(43, k, n) for k in range(listeners)]  # the test seed relabels
+
+
+def test_random_trial_order_and_slider_orders_are_seeded():
+    assert trial_order(1, 5, 8, "random") == trial_order(1, 5, 8, "random")
+    assert slider_order(7, "test", 0, 10) == slider_order(7, "test", 0, 10)
+    assert len({tuple(slider_order(7, "test", p, 10)) for p in range(20)}) > 15  # differs per trial
+    counts = Counter(slider_order(s, "test", 0, 4).index(0) for s in range(4000))  # condition 0's slider
+    assert all(abs(c - 1000) < 120 for c in counts.values())
+
+
+def test_plan_is_a_function_of_seed_and_ordinal():
+    plan = make_plan(99, 3, [10, 11, 12, 13, 14], [10], [1, 2, 3, 4])
+    assert plan == make_plan(99, 3, [10, 11, 12, 13, 14], [10], [1, 2, 3, 4])
+    assert plan["seed"] == session_seed(99, 3) and plan["seed"] != session_seed(99, 4)
+    assert sorted(t["item"] for t in plan["test"]) == [10, 11, 12, 13, 14]
+    assert [t["item"] for t in plan["training"]] == [10]
+    assert all(sorted(t["sliders"]) == [1, 2, 3, 4] for t in plan["test"] + plan["training"])
+
+
+# -- opaque ids -------------------------------------------------------------------------
+
+
+def test_opaque_ids_are_per_session_per_trial_and_resolvable():
+    secret, other = new_secret(), new_secret()
+    reference, ids = trial_ids(secret, "test", 0, [2, 3])
+    assert len(set(ids) | {reference}) == 3
+    assert set(ids).isdisjoint(trial_ids(other, "test", 0, [2, 3])[1])
+    assert set(ids).isdisjoint(trial_ids(secret, "test", 1, [2, 3])[1])  # cannot follow a condition across trials
+    assert all(len(i) == 22 for i in ids)
+    assert resolve_stimulus(secret, PLAN, ids[1]) == (1, 3)
+    assert resolve_stimulus(secret, PLAN, reference) == (1, 2)
+    assert resolve_stimulus(secret, PLAN, level_id(secret)) == (1, 2)
+    assert resolve_stimulus(other, PLAN, ids[1]) is None
+    assert resolve_stimulus(secret, PLAN, ids[1], only=("test", 1)) is None  # not on that page
+
+
+# -- admin password ---------------------------------------------------------------------
+
+
+def test_admin_password_hashing(monkeypatch):
+    from evalkit.errors import ConfigError
+    from evalkit.mushra.auth import ENV_VAR, check_admin, hash_password, verify_password
+
+    stored = hash_password("correct horse", n=2**10)  # small n: quick test
+    assert stored.startswith("scrypt$1024$") and "correct horse" not in stored
+    assert stored != hash_password("correct horse", n=2**10)  # salted
+    assert verify_password("correct horse", stored) and not verify_password("wrong horse", stored)
+    with pytest.raises(ConfigError, match="malformed"):
+        verify_password("x", "md5$abc")
+    with pytest.raises(ConfigError, match="at least 8"):
+        hash_password("short")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(ConfigError, match=ENV_VAR):
+        check_admin("correct horse")
+    monkeypatch.setenv(ENV_VAR, stored)
+    assert check_admin("correct horse") and not check_admin("nope")
+    assert check_admin("correct horse", configured=stored)
