@@ -43,6 +43,9 @@ def score_demo(limit: int | None = None) -> int:
     failed = frame[frame.status == "failed"]
     for row in failed.head(20).itertuples():
         print(f"FAILED {row.codec} / {row.item_id} / {row.metric}: {row.reason}")
+    from .report.demo import write_demo_report
+
+    write_demo_report()
     return 0
 
 

@@ -13,7 +13,8 @@ from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
 
-_KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "database", "cache", "cards"}
+_KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "database", "cache", "cards",
+         "resolved"}
 
 DEFAULT_CONFIG = """\
 # evalkit experiment: `evalkit run THIS_FILE.yaml`
@@ -93,17 +94,19 @@ def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "expe
     if not isinstance(data["metrics"], list) or not all(isinstance(m, str) for m in data["metrics"]):
         raise ConfigError(f"{source}: 'metrics' must be a list of metric names")
     cards = load_cards(base / data["cards"] if data.get("cards") else None)
+    dataset, cache = base / data["dataset"], base / data.get("cache", "results/cache")
     return Experiment(
         name=str(data["name"]),
-        dataset=base / data["dataset"],
+        dataset=dataset,
         codecs=tuple(expand_codecs(data["codecs"], cards, source)),
         metrics=tuple(data["metrics"]),
         downmix=bool(data.get("downmix", False)),
         limit=data.get("limit"),
         workers=data.get("workers"),
         database=data.get("database"),
-        cache=base / data.get("cache", "results/cache"),
-        config=data,
+        cache=cache,
+        # Stored with the run: the YAML as written, plus where its relative paths pointed.
+        config={**data, "resolved": {"dataset": str(dataset), "cache": str(cache)}},
     )
 
 

@@ -1,0 +1,50 @@
+"""What every page shares: the database binding, the run picker, and figure display."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from evalkit.errors import EvalkitError
+from evalkit.report import RunData, list_runs, load_run
+from evalkit.store import connect, database_url
+
+__all__ = ["engine", "database", "pick_run", "show_figure"]
+
+
+@st.cache_resource
+def engine(url: str) -> Engine:
+    """The one database binding (keyed by URL, so a changed $EVALKIT_DB_URL gets its own engine)."""
+    return connect(url)
+
+
+def database() -> Engine:
+    return engine(database_url())
+
+
+@st.cache_data(ttl=30, show_spinner="Reading results…")
+def _run(url: str, run_id: str) -> RunData:
+    # Cached for 30 s: pages rerun on every widget change, new results still show up soon.
+    return load_run(engine(url), run_id)
+
+
+def pick_run() -> RunData | None:
+    """The sidebar's run selector (shared by all pages); None, with a hint, when there is no run."""
+    try:
+        runs = list_runs(database())
+    except EvalkitError as err:
+        st.error(str(err))
+        return None
+    if not runs:
+        st.info("No runs in the database yet: score an experiment with `evalkit run EXPERIMENT.yaml` "
+                "(or `evalkit demo`).")
+        return None
+    run_id = st.sidebar.selectbox("Run", runs, key="run")
+    run = _run(database_url(), run_id)
+    for note in run.notes:
+        st.sidebar.caption(note)
+    return run
+
+
+def show_figure(figure) -> None:
+    st.pyplot(figure, clear_figure=False, width="stretch")

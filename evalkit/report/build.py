@@ -1,0 +1,116 @@
+"""Assemble everything a report shows about one run (and optionally one MUSHRA test) into ReportData.
+
+The HTML, PDF, LaTeX, CSV and Parquet outputs and the app all read this one structure, so they
+cannot disagree about a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from .. import __version__
+from .agreement import agreement_table, condition_level
+from .cost import complexity_table
+from .data import RunData, load_run
+from .drilldown import read_events
+from .leaderboard import codec_table, current_results, leaderboard, metric_order
+from .listening import NO_MUSHRA, Listening, condition_scores, load_listening, mushra_tests, stimulus_frame
+
+__all__ = ["ReportData", "build_report", "ListeningAnalysis", "analyse_listening", "objective_by_condition",
+           "no_test_message", "N_BOOT", "SEED"]
+
+N_BOOT = 2000  # bootstrap resamples of the agreement intervals
+SEED = 0
+
+
+@dataclass
+class ReportData:
+    """One run's leaderboard, costs, content events and listening results, ready to show."""
+
+    run: RunData
+    board: pd.DataFrame
+    codecs: pd.DataFrame
+    metrics: list[str]
+    complexity: pd.DataFrame
+    complexity_note: str | None
+    events: pd.DataFrame | None
+    database: str
+    listening: Listening | None = None
+    mushra_message: str | None = None
+    stimuli: pd.DataFrame | None = None
+    listener_conditions: pd.DataFrame | None = None
+    agreement: pd.DataFrame | None = None
+    n_boot: int = N_BOOT
+    seed: int = SEED
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    evalkit_version: str = __version__
+
+
+def build_report(engine: Engine, run_id: str, mushra: str | None = None, ratings: pd.DataFrame | None = None,
+                 n_boot: int = N_BOOT, seed: int = SEED) -> ReportData:
+    """Read and compute everything for run `run_id`; `ratings` stands in for the MUSHRA tables (tests)."""
+    run = load_run(engine, run_id)
+    complexity, note = complexity_table(engine, run)
+    report = ReportData(run, leaderboard(run), codec_table(run), metric_order(run), complexity, note,
+                        read_events(engine, run_id), engine.url.render_as_string(hide_password=True),
+                        n_boot=n_boot, seed=seed)
+    if mushra is None:
+        report.mushra_message = no_test_message(engine)
+    else:
+        _add_listening(report, load_listening(engine, mushra, ratings=ratings))
+    return report
+
+
+@dataclass
+class ListeningAnalysis:
+    """Listener scores per condition, merged stimuli and their agreement; `message` when incomplete."""
+
+    conditions: pd.DataFrame | None = None
+    stimuli: pd.DataFrame | None = None
+    agreement: pd.DataFrame | None = None
+    message: str | None = None
+
+
+def analyse_listening(run: RunData, listening: Listening, metrics: list[str], n_boot: int = N_BOOT,
+                      seed: int = SEED) -> ListeningAnalysis:
+    """Condition scores, the stimulus frame of `metrics` and the agreement table of one test against `run`."""
+    if listening.message:
+        return ListeningAnalysis(message=listening.message)
+    if listening.kept.empty:
+        return ListeningAnalysis(message=f"post-screening excluded every assessor of MUSHRA test {listening.test!r} "
+                                         "(see Methods)")
+    analysis = ListeningAnalysis(condition_scores(listening.kept))
+    stimuli = stimulus_frame(listening.kept, current_results(run.results))
+    analysis.stimuli = stimuli[stimuli["metric"].isin(metrics)].reset_index(drop=True)
+    if analysis.stimuli.empty:
+        analysis.message = (f"MUSHRA test {listening.test!r} shares no (item, condition) with run "
+                            f"{run.run_id!r}: score its conditions on its items in this run")
+        return analysis
+    analysis.agreement = agreement_table(analysis.stimuli, n_boot, seed)
+    return analysis
+
+
+def _add_listening(report: ReportData, listening: Listening) -> None:
+    report.listening = listening
+    analysis = analyse_listening(report.run, listening, report.metrics, report.n_boot, report.seed)
+    report.listener_conditions, report.stimuli = analysis.conditions, analysis.stimuli
+    report.agreement, report.mushra_message = analysis.agreement, analysis.message
+
+
+def no_test_message(engine: Engine) -> str:
+    """What to do when no MUSHRA test is selected: create one, or name one of those there are."""
+    tests = mushra_tests(engine)
+    if not tests:
+        return f"{NO_MUSHRA}, then pass `--mushra NAME` to `evalkit report`"
+    return f"no MUSHRA test selected: pass `--mushra NAME` (tests in this database: {', '.join(tests)})"
+
+
+def objective_by_condition(report: ReportData) -> pd.DataFrame:
+    """Condition level: listener mean next to each metric's mean over the same items."""
+    if report.stimuli is None or report.stimuli.empty:
+        return pd.DataFrame()
+    return condition_level(report.stimuli)

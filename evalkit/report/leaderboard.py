@@ -1,0 +1,132 @@
+"""Leaderboard data: codec configuration x metric, mean with a t-based 95 % CI, filtered and sorted.
+
+The means and intervals are `evalkit.store.mean_ci` over the same rows `evalkit.store.summary`
+reads, so an unfiltered leaderboard equals the stored summary number for number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..errors import ConfigError
+from ..store import mean_ci
+from .codecinfo import COST_METRICS, codec_meta, higher_is_better
+from .data import UNKNOWN_SPEAKER, RunData
+
+__all__ = ["current_results", "filter_results", "metric_order", "codec_table", "leaderboard", "leaderboard_wide",
+           "BOARD_COLUMNS"]
+
+BOARD_COLUMNS = ["codec", "codec_hash", "family", "metric", "metric_version", "higher_is_better",
+                 "n_ok", "n_failed", "n_skipped", "mean", "std", "ci_low", "ci_high"]
+
+
+def current_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each codec's newest configuration (and, for results, each metric's newest version).
+
+    Incremental reruns keep the rows of an edited card or an upgraded metric; mixing them would
+    average two different things under one name. Works on results and round-trip frames.
+    """
+    if frame.empty:
+        return frame
+    ordered = frame.sort_values("created_at", kind="stable")
+    keep = frame["codec_hash"].eq(frame["codec"].map(ordered.groupby("codec")["codec_hash"].last()))
+    if "metric" in frame:
+        newest = ordered.groupby("metric")["metric_version"].last()
+        keep &= frame["metric_version"].eq(frame["metric"].map(newest))
+    return frame[keep].reset_index(drop=True)
+
+
+def filter_results(run: RunData, datasets: Iterable[str] | None = None, speakers: Iterable[str] | None = None,
+                   metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """The run's current rows restricted to datasets, speakers (from its manifest) and metrics."""
+    frame = current_results(run.results)
+    if datasets:
+        frame = frame[frame["dataset"].isin(list(datasets))]
+    if speakers:
+        speaker = frame["item_id"].map(run.speakers).fillna(UNKNOWN_SPEAKER)
+        frame = frame[speaker.isin(list(speakers))]
+    if metrics:
+        frame = frame[frame["metric"].isin(list(metrics))]
+    return frame.reset_index(drop=True)
+
+
+def metric_order(run: RunData, include_cost: bool = False) -> list[str]:
+    """Metrics in the order the experiment listed them, then any others; cost rows last if wanted."""
+    present = list(dict.fromkeys(run.results["metric"]))
+    listed = [m for name in run.config.get("metrics", []) for m in _outputs(name) if m in present]
+    rest = sorted(m for m in present if m not in listed and m not in COST_METRICS)
+    cost = [m for m in COST_METRICS if m in present] if include_cost else []
+    return list(dict.fromkeys(listed + rest)) + cost
+
+
+def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per codec: family, nominal and measured kbps (duration-weighted), algorithmic latency."""
+    trips = current_results(run.roundtrips)
+    trips = trips[trips["status"] == "ok"]
+    if items is not None:
+        trips = trips[trips["item_id"].isin(list(items))]
+    rows = []
+    for codec in sorted(set(run.results["codec"])):
+        meta = codec_meta(codec)
+        mine = trips[trips["codec"] == codec]
+        seconds = float(mine["duration"].sum())
+        kbps = float((mine["bitrate"] * mine["duration"]).sum()) / seconds / 1000 if seconds else math.nan
+        rows.append({"codec": codec, "family": meta.family, "nominal_kbps": meta.nominal_kbps,
+                     "measured_kbps": kbps, "latency_ms": meta.latency_ms})
+    return pd.DataFrame(rows, columns=["codec", "family", "nominal_kbps", "measured_kbps", "latency_ms"])
+
+
+def leaderboard(run: RunData, datasets: Iterable[str] | None = None, speakers: Iterable[str] | None = None,
+                metrics: Iterable[str] | None = None, include_cost: bool = False,
+                confidence: float = 0.95) -> pd.DataFrame:
+    """Long form, one row per codec x metric: status counts, mean, std and CI (BOARD_COLUMNS)."""
+    frame = filter_results(run, datasets, speakers, metrics)
+    if not include_cost:
+        frame = frame[~frame["metric"].isin(COST_METRICS)]
+    rows = [_stats(key, group, confidence) for key, group in
+            frame.groupby(["codec", "codec_hash", "metric", "metric_version"], sort=True)]
+    board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
+    rank = {metric: index for index, metric in enumerate(metric_order(run, include_cost=True))}
+    return board.sort_values("metric", key=lambda col: col.map(rank), kind="stable", ignore_index=True)
+
+
+def leaderboard_wide(board: pd.DataFrame, codecs: pd.DataFrame, sort_by: str | None = None,
+                     ascending: bool | None = None) -> pd.DataFrame:
+    """One row per codec: family, kbps, latency, then `<metric>` mean and `<metric> ±` half CI.
+
+    Sorted by `sort_by` (default: the first metric), best first unless `ascending` says otherwise.
+    """
+    metrics = list(dict.fromkeys(board["metric"]))
+    wide = codecs.set_index("codec")[["family", "measured_kbps", "nominal_kbps", "latency_ms"]].copy()
+    for metric in metrics:
+        rows = board[board["metric"] == metric].set_index("codec")
+        wide[metric] = rows["mean"]
+        wide[f"{metric} ±"] = (rows["ci_high"] - rows["ci_low"]) / 2
+    wide = wide.reset_index()
+    sort_by = sort_by if sort_by in metrics else (metrics[0] if metrics else None)
+    if sort_by is None:
+        return wide
+    ascending = (not higher_is_better(sort_by)) if ascending is None else ascending
+    return wide.sort_values(sort_by, ascending=ascending, na_position="last", kind="stable", ignore_index=True)
+
+
+def _stats(key: tuple, group: pd.DataFrame, confidence: float) -> dict:
+    codec, codec_hash, metric, version = key
+    counts = group["status"].value_counts()
+    mean, std, low, high = mean_ci(group.loc[group["status"] == "ok", "value"], confidence)
+    return {"codec": codec, "codec_hash": codec_hash, "family": codec_meta(codec).family, "metric": metric,
+            "metric_version": version, "higher_is_better": higher_is_better(metric),
+            "n_ok": int(counts.get("ok", 0)), "n_failed": int(counts.get("failed", 0)),
+            "n_skipped": int(counts.get("skipped", 0)), "mean": mean, "std": std, "ci_low": low, "ci_high": high}
+
+
+def _outputs(name: str) -> tuple[str, ...]:
+    from ..metrics import METRICS
+
+    try:
+        return METRICS.get(name).spec.outputs
+    except ConfigError:  # a metric no longer registered keeps its stored name
+        return (name,)

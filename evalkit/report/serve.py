@@ -1,0 +1,48 @@
+"""Start the Streamlit app (app/streamlit_app.py) headless and say where it is."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import EvalkitError
+from .data import ROOT
+
+__all__ = ["APP", "app_command", "app_urls", "serve_app"]
+
+APP = ROOT / "app" / "streamlit_app.py"
+# url paths of the pages in app/streamlit_app.py's PAGES (Streamlit derives them from the file names)
+PAGE_PATHS = {"leaderboard": "", "rate-quality": "rate_quality", "quality vs cost": "quality_cost",
+              "item drill-down": "drilldown", "MUSHRA vs metrics": "mushra_metrics"}
+
+
+def app_command(port: int = 8501, address: str = "localhost", app: Path = APP) -> list[str]:
+    """The `streamlit run` command line: headless, no usage statistics, fixed port."""
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+            "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer"]
+
+
+def app_urls(port: int = 8501, host: str = "localhost") -> dict[str, str]:
+    return {name: f"http://{host}:{port}/{path}" for name, path in PAGE_PATHS.items()}
+
+
+def serve_app(port: int = 8501, address: str = "localhost", database: str | None = None) -> int:
+    """Run the app until interrupted; prints its page URLs first. Returns Streamlit's exit status."""
+    if importlib.util.find_spec("streamlit") is None:
+        raise EvalkitError("the app needs Streamlit: pip install streamlit==1.67.0")
+    if not APP.is_file():
+        raise EvalkitError(f"{APP} not found: the app ships with the evalkit repository, not the wheel")
+    env = dict(os.environ, **({"EVALKIT_DB_URL": database} if database else {}))
+    host = "localhost" if address in ("0.0.0.0", "::") else address
+    print("evalkit app (Ctrl-C to stop):")
+    for name, url in app_urls(port, host).items():
+        print(f"  {name:<18} {url}")
+    sys.stdout.flush()
+    try:
+        return subprocess.run(app_command(port, address), env=env, cwd=Path.cwd()).returncode
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,111 @@
+"""What each app page shows, computed here so the pages only lay it out (and AppTest stays thin).
+
+Every view returns frames and matplotlib figures, plus a `message` when its data is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from matplotlib.figure import Figure
+from sqlalchemy import Engine
+
+from .build import N_BOOT, SEED, ListeningAnalysis, analyse_listening
+from .codecinfo import COST_METRICS
+from .cost import complexity_table, mark_front, quality_points
+from .data import UNKNOWN_SPEAKER, RunData
+from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
+from .listening import NO_MUSHRA, load_listening, mushra_tests
+from .plots import agreement_figure, cost_figure, family_colors, rate_quality_figure
+from .agreement import condition_level
+
+__all__ = ["FilterOptions", "filter_options", "leaderboard_view", "rate_quality_view", "CostView", "cost_view",
+           "AgreementView", "agreement_view", "COST_AXES"]
+
+# cost axis name -> (points column, axis label, log axis)
+COST_AXES = {"latency": ("latency_ms", "algorithmic latency (ms)", False),
+             "complexity": ("complexity_rtf", "encode + decode real-time factor", True)}
+
+
+@dataclass
+class FilterOptions:
+    datasets: list[str]
+    speakers: list[str]
+    metrics: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def filter_options(run: RunData) -> FilterOptions:
+    """Choices for the leaderboard filters: the run's datasets, its manifest's speakers, its metrics."""
+    datasets = sorted(run.results["dataset"].dropna().unique().tolist())
+    items = set(run.results["item_id"])
+    speakers = sorted({run.speakers.get(item, UNKNOWN_SPEAKER) for item in items}) if run.speakers else []
+    return FilterOptions(datasets, speakers, metric_order(run, include_cost=True), list(run.notes))
+
+
+def leaderboard_view(run: RunData, datasets=None, speakers=None, metrics=None, sort_by: str | None = None,
+                     ascending: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(wide table for display, long table for download) under the filters."""
+    board = leaderboard(run, datasets, speakers, metrics, include_cost=bool(set(metrics or ()) & set(COST_METRICS)))
+    items = filter_results(run, datasets, speakers)["item_id"].unique()
+    return leaderboard_wide(board, codec_table(run, items), sort_by, ascending), board
+
+
+def rate_quality_view(run: RunData, metrics: list[str]) -> tuple[Figure | None, pd.DataFrame]:
+    """The rate-quality figure of `metrics` and its points (None when there is nothing to plot)."""
+    board = leaderboard(run, metrics=metrics)
+    codecs = codec_table(run)
+    points = quality_points(board, codecs)
+    if points.empty:
+        return None, points
+    reference = board[board["family"] == "reference"].groupby("metric")["mean"].first().to_dict()
+    colors = family_colors(codecs["family"])
+    return rate_quality_figure(points, [m for m in metrics if m in set(points["metric"])], reference, colors), points
+
+
+@dataclass
+class CostView:
+    figure: Figure | None
+    front: pd.DataFrame
+    points: pd.DataFrame
+    message: str | None = None
+
+
+def cost_view(engine: Engine, run: RunData, metrics: list[str], axis: str = "latency") -> CostView:
+    """Quality against latency or complexity for `metrics`, with the Pareto front per metric."""
+    column, label, log_x = COST_AXES[axis]
+    complexity, note = complexity_table(engine, run) if axis == "complexity" else (None, None)
+    codecs = codec_table(run)
+    points = quality_points(leaderboard(run, metrics=metrics), codecs, complexity)
+    points = points[points[column].notna()] if not points.empty else points
+    if points.empty:
+        return CostView(None, points, points, note or f"no {axis} known for these codecs")
+    points = mark_front(points, column)
+    front = points[points["pareto"]].sort_values(["metric", column])[["metric", "codec", "family", column, "mean"]]
+    figure = cost_figure(points, column, label, metrics, family_colors(codecs["family"]), log_x=log_x)
+    return CostView(figure, front.reset_index(drop=True), points, note)
+
+
+@dataclass
+class AgreementView:
+    tests: list[str]
+    analysis: ListeningAnalysis
+    figure: Figure | None = None
+    excluded: dict[str, str] = field(default_factory=dict)
+    screening: str = ""
+
+
+def agreement_view(engine: Engine, run: RunData, test: str | None, n_boot: int = N_BOOT,
+                   seed: int = SEED) -> AgreementView:
+    """MUSHRA test `test` against `run`: condition scores, agreement table and scatter per metric."""
+    tests = mushra_tests(engine)
+    if test is None:
+        return AgreementView(tests, ListeningAnalysis(message=NO_MUSHRA if not tests else "choose a MUSHRA test"))
+    listening = load_listening(engine, test)
+    analysis = analyse_listening(run, listening, metric_order(run), n_boot, seed)
+    view = AgreementView(tests, analysis, excluded=listening.excluded, screening=listening.screening)
+    if analysis.agreement is not None and not analysis.agreement.empty:
+        metrics = list(dict.fromkeys(analysis.agreement["metric"]))
+        view.figure = agreement_figure(analysis.stimuli, condition_level(analysis.stimuli), metrics)
+    return view
