@@ -6,9 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench setup system-deps clean
 
+# `make demo APP=0` stops after the report instead of serving the app.
+APP ?= 1
+
 demo: setup
 	$(BIN)/evalkit codecs
 	$(BIN)/evalkit demo
+ifneq ($(APP),0)
+	$(BIN)/evalkit app
+endif
 
 test: setup
 	$(BIN)/python -m pytest
