@@ -13,7 +13,7 @@ demo: setup
 	$(BIN)/evalkit codecs
 	$(BIN)/evalkit demo
 ifneq ($(APP),0)
-	$(BIN)/evalkit app
+	$(BIN)/evalkit app --mushra-demo
 endif
 
 test: setup

@@ -14,25 +14,30 @@ HERE = Path(__file__).resolve().parent
 
 # The app's pages: (sidebar section, script relative to app/, title, icon). The first is the default
 # page, served at "/"; the others at "/<script file name without .py>".
-# To add pages (e.g. the MUSHRA listener and admin pages), put the scripts in app/pages/ and append
-# here, e.g. PAGES.append(("Listening tests", "pages/mushra_admin.py", "MUSHRA admin", ":material/tune:")).
+# To add pages (e.g. the MUSHRA listener and admin pages), put the scripts in app/views/ and append
+# here, e.g. PAGES.append(("Listening tests", "views/mushra_admin.py", "MUSHRA admin", ":material/tune:")).
 PAGES: list[tuple[str, str, str, str]] = [
-    ("Results", "pages/leaderboard.py", "Leaderboard", ":material/leaderboard:"),
-    ("Results", "pages/rate_quality.py", "Rate–quality", ":material/show_chart:"),
-    ("Results", "pages/quality_cost.py", "Quality vs cost", ":material/speed:"),
-    ("Results", "pages/drilldown.py", "Item drill-down", ":material/graphic_eq:"),
-    ("Listening tests", "pages/mushra_metrics.py", "MUSHRA vs metrics", ":material/hearing:"),
-    ("Listening tests", "pages/mushra_listen.py", "MUSHRA listener", ":material/headphones:"),
-    ("Listening tests", "pages/mushra_admin.py", "MUSHRA admin", ":material/tune:"),
+    ("Results", "views/leaderboard.py", "Leaderboard", ":material/leaderboard:"),
+    ("Results", "views/rate_quality.py", "Rate–quality", ":material/show_chart:"),
+    ("Results", "views/quality_cost.py", "Quality vs cost", ":material/speed:"),
+    ("Results", "views/drilldown.py", "Item drill-down", ":material/graphic_eq:"),
+    ("Listening tests", "views/mushra_metrics.py", "MUSHRA vs metrics", ":material/hearing:"),
+    ("Listening tests", "views/mushra_listen.py", "MUSHRA listener", ":material/headphones:"),
+    ("Listening tests", "views/mushra_admin.py", "MUSHRA admin", ":material/tune:"),
 ]
 
 
 def navigation(pages: list[tuple[str, str, str, str]]):
-    """st.navigation over `pages`, grouped by section in their listed order."""
+    """st.navigation over `pages`, grouped by section in their listed order.
+
+    A listener's link (?t= or ?open=) shows no menu: nothing that names conditions is one click
+    away from a test in progress.
+    """
     sections: dict[str, list] = {}
     for index, (section, script, title, icon) in enumerate(pages):
         sections.setdefault(section, []).append(st.Page(HERE / script, title=title, icon=icon, default=index == 0))
-    return st.navigation(sections)
+    listener = "t" in st.query_params or "open" in st.query_params
+    return st.navigation(sections, position="hidden" if listener else "sidebar")
 
 
 def favicon():

@@ -154,7 +154,7 @@ def cmd_app(args) -> int:
     """Start the Streamlit app headless and print its URLs."""
     from .report.serve import serve_app
 
-    return serve_app(port=args.port, address=args.address, database=args.database)
+    return serve_app(port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
 
 
 def _summary_text(frame) -> str:
@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
     p.add_argument("--address", default="localhost", help="address to listen on (default: localhost)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
+    p.add_argument("--mushra-demo", action="store_true", help="also serve the demo MUSHRA test and print its links")
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("demo", help="round-trip the demo corpus through every available codec")
@@ -263,19 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a neural codec from a YAML config (resumes from its run folder)")
     p.add_argument("config", help="training config YAML, e.g. configs/train_rvq.yaml")
     p.add_argument("--steps", type=int, help="override the config's step count")
-    p.add_argument("--max-minutes", type=float, help="override the wall-clock limit of this invocation")
+    p.add_argument("--max-minutes", type=float, help="override the wall-clock budget (resumed runs included)")
     p.set_defaults(func=cmd_train)
     return parser
 
 
 def cmd_train(args) -> int:
     """Train (or resume) a neural codec; exports its weights and prints their sha256."""
-    from .neural.codec import torch_missing
     from .errors import UnavailableError
+    from .neural.codec import torch_missing
 
-    missing = torch_missing()
-    if missing:
-        raise UnavailableError(missing)
+    if torch_missing():
+        raise UnavailableError(torch_missing())
     from .neural.train import train
 
     train(args.config, steps=args.steps, max_minutes=args.max_minutes)

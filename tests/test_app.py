@@ -50,7 +50,7 @@ def app(scored, monkeypatch) -> AppTest:
 
 
 def _open(app: AppTest, page: str) -> AppTest:
-    app.switch_page(f"pages/{page}.py")
+    app.switch_page(f"views/{page}.py")
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -63,7 +63,7 @@ def _infos(app: AppTest) -> str:
 def test_every_page_is_listed_and_its_url_printed():
     listed = ENTRY.read_text()
     for stem in ("leaderboard", *filter(None, PAGE_PATHS.values())):
-        assert f'"pages/{stem}.py"' in listed and (ENTRY.parent / "pages" / f"{stem}.py").is_file()
+        assert f'"views/{stem}.py"' in listed and (ENTRY.parent / "views" / f"{stem}.py").is_file()
 
 
 def test_leaderboard_page_shows_the_library_numbers(app, scored):

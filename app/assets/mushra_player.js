@@ -521,7 +521,7 @@ class Trial {
     this.session.resume();
     if (this.player.playing && this.player.current === index) this.player.pause();
     else this.player.select(index);
-    if (index > 0) this.played.add(index);
+    this.played.add(index);
     this.update();
   }
 

@@ -23,6 +23,7 @@ TESTS_DIR = Path(__file__).resolve().parents[2] / "tests_mushra"
 SIGNED_IN = "mushra_admin_signed_in"
 INVITES = "mushra_admin_invites"
 PICKED = "mushra_admin_test"
+P_VALUES = {name: st.column_config.NumberColumn(format="%.3g") for name in ("p", "p_adjusted", "p_gg")}
 PROGRESS_COLUMNS = ["participant", "phase", "trials_done", "trials_total", "completion_code", "source", "label",
                     "started_at", "updated_at", "completed_at"]
 
@@ -127,12 +128,14 @@ def links_section(info: mushra.TestInfo) -> None:
     if st.button("Make invite links"):
         names = [label.strip() for label in labels.split(",") if label.strip()] or None
         invites = mushra.invite(ui.database(), info.name, int(count), names, base_url=listener_url())
-        st.session_state[INVITES] = pd.DataFrame([{"participant": i.code, "link": i.url} for i in invites])
-    if INVITES in st.session_state:
+        st.session_state[INVITES] = {info.name: pd.DataFrame([{"participant": i.code, "link": i.url}
+                                                             for i in invites])}
+    made = st.session_state.get(INVITES, {}).get(info.name)
+    if made is not None:
         st.caption("Copy these now: the links cannot be shown again (only their hashes are stored).")
-        st.dataframe(st.session_state[INVITES], hide_index=True)
-        st.download_button("Download invite links (CSV)", st.session_state[INVITES].to_csv(index=False),
-                           f"{info.name}-invites.csv", "text/csv")
+        st.dataframe(made, hide_index=True)
+        st.download_button("Download invite links (CSV)", made.to_csv(index=False), f"{info.name}-invites.csv",
+                           "text/csv")
 
 
 @st.fragment(run_every="10s")
@@ -206,7 +209,7 @@ def statistics_section(frame: pd.DataFrame, order: list[str]) -> None:
     comparisons_section(frame, order)
     st.subheader("Repeated-measures ANOVA (condition × item)")
     try:
-        st.dataframe(rm_anova(frame))
+        st.dataframe(rm_anova(frame), column_config=P_VALUES)
     except ValueError as err:
         st.info(str(err))
 
@@ -217,7 +220,8 @@ def comparisons_section(frame: pd.DataFrame, order: list[str]) -> None:
     method = left.radio("Test", ["t", "permutation"], horizontal=True)
     correction = right.radio("Correction", ["holm", "hochberg"], horizontal=True)
     present = [c for c in order if c in set(frame["condition"])]
-    st.dataframe(paired_comparisons(frame, method, correction, conditions=present), hide_index=True)
+    st.dataframe(paired_comparisons(frame, method, correction, conditions=present), hide_index=True,
+                 column_config=P_VALUES)
     st.subheader("Permutation test (Attachment 3)")
     a, b = st.columns(2)
     first = a.selectbox("Condition A", present, index=0)

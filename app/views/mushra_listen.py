@@ -12,7 +12,7 @@ from mushra_player import level_player, trial_player
 from evalkit import mushra
 from evalkit.errors import EvalkitError
 
-FLASH = "mushra_listen_flash"
+FLASH, JOINED, ENTERED = "mushra_listen_flash", "mushra_listen_joined", "mushra_listen_entered"
 # Listeners see the test only (no navigation to results or admin pages), in one centred column.
 LISTENER_STYLE = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
@@ -24,9 +24,12 @@ LISTENER_STYLE = """<style>
 def token() -> str | None:
     """The listener's token; an open link first becomes a personal one (the URL then resumes)."""
     if "open" in st.query_params:
-        personal = mushra.join_open_link(ui.database(), st.query_params["open"])
+        joined = st.session_state.setdefault(JOINED, {})
+        link = st.query_params["open"]
+        if link not in joined:  # once per browser session: Back to the open link adds no listener
+            joined[link] = mushra.join_open_link(ui.database(), link)
         st.query_params.clear()
-        st.query_params["t"] = personal
+        st.query_params["t"] = joined[link]
     return st.query_params.get("t")
 
 
@@ -43,9 +46,9 @@ def act(step, *args) -> None:
 
 def current(tok: str) -> mushra.Page:
     """The listener's page: `enter` once per browser session (logs a resume), then read only."""
-    if st.session_state.get("mushra_entered") != tok:
+    if st.session_state.get(ENTERED) != tok:
         page = mushra.enter(ui.database(), tok)
-        st.session_state["mushra_entered"] = tok
+        st.session_state[ENTERED] = tok
         return page
     return mushra.current_page(ui.database(), tok)
 
@@ -134,6 +137,8 @@ def done(page: mushra.Page) -> None:
     st.caption(f"Participant {page.participant} · you can close this tab.")
 
 
+# Wide, then narrowed by LISTENER_STYLE: the same layout whether or not the entry script ran first.
+st.set_page_config(page_title="Listening test", layout="wide")
 st.html(LISTENER_STYLE)
 try:
     tok = token()
