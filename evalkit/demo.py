@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 
 from .cards import Card, load_cards
-from .datasets import Item, load_dataset
+from .datasets import load_dataset
 from .errors import EvalkitError
 from .harness import RoundTrip, roundtrip
 from .tables import format_table

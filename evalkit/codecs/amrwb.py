@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import subprocess
 from functools import lru_cache
 
 import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, register_backend
+from .system import debian_version
 
 __all__ = ["AmrWb", "AMRWB_MODES", "AMRWB_FRAME_BYTES"]
 
@@ -65,18 +65,6 @@ def _library(role: str) -> ctypes.CDLL:
     return lib
 
 
-@lru_cache(maxsize=None)
-def _package_version(package: str) -> str:
-    """The Debian package version, or the library's soname when dpkg cannot tell."""
-    try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown version"
-
-
 def _pcm16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
 
@@ -105,7 +93,7 @@ class AmrWb(Codec):
 
     @property
     def info(self) -> CodecInfo:
-        enc, dec = (_package_version(p) for p in _PACKAGES)
+        enc, dec = (debian_version(p) for p in _PACKAGES)
         return CodecInfo(
             name=self.backend, version=f"libvo-amrwbenc {enc} (decoder libopencore-amrwb {dec})", family="amr-wb",
             sample_rate=SAMPLE_RATE, frame_samples=FRAME, lookahead_samples=LOOKAHEAD,

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, register_backend
+from .system import debian_version
 
 __all__ = ["Codec2", "Codec2Cli", "MODE_BITS", "conceal_by_repetition"]
 
@@ -201,7 +202,7 @@ class Codec2Cli(_Codec2Base):
 
     @property
     def info(self) -> CodecInfo:
-        return self._info(f"codec2 {_debian_version('codec2')} (c2enc/c2dec)", ("codec2 (Debian c2enc/c2dec)",))
+        return self._info(f"codec2 {debian_version('codec2')} (c2enc/c2dec)", ("codec2 (Debian c2enc/c2dec)",))
 
     def _encode(self, samples):
         x = samples[0]
@@ -246,15 +247,6 @@ def _cli_modes() -> tuple[str, ...]:
         if "|" in word and "3200" in word:
             return tuple(word.split("|"))
     return ()
-
-
-@lru_cache(maxsize=None)
-def _debian_version(package: str) -> str:
-    try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown version"
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown version"
 
 
 @lru_cache(maxsize=None)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, register_backend
+from .system import debian_version
 from .codec2 import conceal_by_repetition
 
 __all__ = ["Speex", "Gsm", "SPEEX_FRAME_BYTES"]
@@ -80,15 +81,6 @@ def _ffmpeg_encoders() -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout
-
-
-@lru_cache(maxsize=None)
-def _debian_version(package: str) -> str:
-    try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown version"
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown version"
 
 
 def _missing(encoder: str, decoder: str) -> str | None:
@@ -163,7 +155,7 @@ class Speex(Codec):
     def info(self) -> CodecInfo:
         nbytes = SPEEX_FRAME_BYTES[self.sample_rate][self.quality]
         return CodecInfo(
-            name=self.backend, version=f"libspeex {_debian_version('libspeex1')} (ffmpeg {_debian_version('ffmpeg')})",
+            name=self.backend, version=f"libspeex {debian_version('libspeex1')} (ffmpeg {debian_version('ffmpeg')})",
             family="speex", sample_rate=self.sample_rate, frame_samples=self.frame, lookahead_samples=self.delay,
             nominal_bitrate=8.0 * nbytes * self.sample_rate / self.frame, bitrate_tolerance=0.03,
             needs=("ffmpeg (libspeex)", "av"),
@@ -241,7 +233,7 @@ class Gsm(Codec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"libgsm {_debian_version('libgsm1')} (ffmpeg {_debian_version('ffmpeg')})",
+            name=self.backend, version=f"libgsm {debian_version('libgsm1')} (ffmpeg {debian_version('ffmpeg')})",
             family="gsm", sample_rate=8000, frame_samples=160, lookahead_samples=0,
             nominal_bitrate=8.0 * GSM_FRAME_BYTES * 50, bitrate_tolerance=0.03, needs=("ffmpeg (libgsm)", "av"),
         )
