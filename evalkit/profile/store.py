@@ -13,19 +13,17 @@ import math
 
 import pandas as pd
 from sqlalchemy import Engine, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ..store.db import StoreError, write_transaction
+from ..store.results import table_frame, upsert_statement
 from ..store.models import utcnow
 from ..store.models_profile import LOSS_CURVE_KEY, PROFILE_KEY, CodecProfile, LossCurve
 from .curves import CurvePoint
 from .profiler import Profile, ProfileRun
 
 __all__ = ["write_profile", "profiles_frame", "loss_curves_frame", "read_profile"]
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def write_profile(engine: Engine, run: ProfileRun) -> None:
@@ -40,13 +38,13 @@ def write_profile(engine: Engine, run: ProfileRun) -> None:
 
 def profiles_frame(engine: Engine, codec: str | None = None) -> pd.DataFrame:
     """Every stored profile (or one card's), sorted by codec."""
-    return _frame(engine, CodecProfile.__table__, codec, ("codec", "codec_hash", "codec_version"))
+    return table_frame(engine, CodecProfile.__table__, ("codec", "codec_hash", "codec_version"), codec=codec)
 
 
 def loss_curves_frame(engine: Engine, codec: str | None = None) -> pd.DataFrame:
     """Every stored loss-curve point (or one card's), sorted by codec and condition."""
     order = ("codec", "codec_hash", "metric", "loss_model", "loss_rate", "seed")
-    return _frame(engine, LossCurve.__table__, codec, order)
+    return table_frame(engine, LossCurve.__table__, order, codec=codec)
 
 
 def read_profile(engine: Engine, codec: str, codec_hash: str) -> Profile | None:
@@ -73,25 +71,8 @@ def _row(record: Profile | CurvePoint) -> dict:
 def _upsert(connection, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict]) -> None:
     if not rows:
         return
-    insert = _INSERTS.get(engine.dialect.name)
-    if insert is None:
-        raise StoreError(f"profiles are stored in SQLite or PostgreSQL, not {engine.dialect.name}")
-    statement = insert(table)
-    changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in key and c.name != "id"}
     try:
-        connection.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changed), rows)
+        connection.execute(upsert_statement(engine, table, key), rows)
     except (IntegrityError, DataError) as exc:
         raise StoreError(f"{table.name}: {len(rows)} row(s) of {rows[0]['codec']} rejected: {exc.orig}") from exc
-
-
-def _frame(engine: Engine, table: Table, codec: str | None, order: tuple[str, ...]) -> pd.DataFrame:
-    columns = [c for c in table.columns if c.name != "id"]
-    query = select(*columns)
-    if codec is not None:
-        query = query.where(table.c.codec == codec)
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=[c.name for c in columns])
-    # Sorted here, not by ORDER BY: PostgreSQL's collation would order strings unlike SQLite.
-    return frame.sort_values(list(order), kind="stable", ignore_index=True)
 

@@ -27,6 +27,7 @@ from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUS
 __all__ = [
     "ensure_run", "done_keys", "write_results", "write_roundtrips",
     "results_frame", "roundtrips_frame", "summary", "mean_ci", "export", "SUMMARY_COLUMNS",
+    "table_frame", "upsert_statement",
 ]
 
 ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
@@ -74,12 +75,12 @@ def write_roundtrips(engine: Engine, rows: Iterable[Any]) -> int:
 
 def results_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
     """Long-form results (one row per key), all runs unless `run_id` is given."""
-    return _frame(engine, Result.__table__, run_id, ("run_id", "codec", "metric", "item_id"))
+    return table_frame(engine, Result.__table__, ("run_id", "codec", "metric", "item_id"), run_id=run_id)
 
 
 def roundtrips_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
     """Round trips (one row per item and codec configuration), all runs unless `run_id` is given."""
-    return _frame(engine, Roundtrip.__table__, run_id, ("run_id", "codec", "item_id"))
+    return table_frame(engine, Roundtrip.__table__, ("run_id", "codec", "item_id"), run_id=run_id)
 
 
 def summary(engine: Engine, run_id: str, confidence: float = 0.95) -> pd.DataFrame:
@@ -215,7 +216,7 @@ def _check_roundtrip(row: dict[str, Any]) -> None:
 def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    statement = _upsert_statement(engine, table, key)
+    statement = upsert_statement(engine, table, key)
     run_ids = {row["run_id"] for row in rows}
     with write_transaction(engine) as connection:
         _require_runs(connection, run_ids)
@@ -227,7 +228,8 @@ def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[
     return len(rows)
 
 
-def _upsert_statement(engine: Engine, table: Table, key: tuple[str, ...]) -> Any:
+def upsert_statement(engine: Engine, table: Table, key: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE for SQLite and PostgreSQL."""
     dialect_insert = _INSERTS.get(engine.dialect.name)
     if dialect_insert is None:
         raise StoreError(f"upserts are implemented for SQLite and PostgreSQL, not {engine.dialect.name}")
@@ -243,11 +245,13 @@ def _require_runs(connection: Any, run_ids: set[str]) -> None:
         raise StoreError(f"unknown run(s) {missing}: call ensure_run() before writing rows")
 
 
-def _frame(engine: Engine, table: Table, run_id: str | None, order: tuple[str, ...]) -> pd.DataFrame:
+def table_frame(engine: Engine, table: Table, order: tuple[str, ...], **equal: Any) -> pd.DataFrame:
+    """A table's rows as a DataFrame with stable dtypes, filtered on `column=value` (None: no filter)."""
     columns = [column for column in table.columns if column.name != "id"]
     query = select(*columns)
-    if run_id is not None:
-        query = query.where(table.c.run_id == run_id)
+    for name, value in equal.items():
+        if value is not None:
+            query = query.where(table.c[name] == value)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     frame = pd.DataFrame(rows, columns=[column.name for column in columns])
