@@ -24,7 +24,9 @@ from .executors import make_executor
 from .experiment import Experiment
 from .harness import roundtrip
 from .metrics import METRICS, evaluate
-from .store import connect, done_keys, ensure_run, results_frame, write_results, write_roundtrips
+from .store import (
+    connect, done_keys, ensure_run, results_frame, write_content_events, write_results, write_roundtrips,
+)
 
 __all__ = ["Task", "TaskOutput", "run_experiment", "process", "COST_METRICS", "PINNED_PACKAGES"]
 
@@ -32,7 +34,7 @@ __all__ = ["Task", "TaskOutput", "run_experiment", "process", "COST_METRICS", "P
 COST_METRICS = ("bitrate_kbps", "encode_rtf", "decode_rtf")
 COST_VERSION = "1"
 # Packages whose versions change numbers; stored with every round trip.
-PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3py")
+PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3py", "pocketsphinx")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Task:
 class TaskOutput:
     roundtrip: dict | None
     results: list[dict]
+    events: list[dict] | None = None  # phoneme events of the item, when the phoneme metric ran
 
 
 def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int | None = None,
@@ -71,6 +74,9 @@ def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int |
                 out = failed_output(task, f"worker error: {type(out).__name__}: {out}")
             if out.roundtrip:
                 write_roundtrips(engine, [out.roundtrip])
+            if out.events is not None:
+                write_content_events(engine, {**_key(task), "metric_version": METRICS.get("phoneme").spec.version},
+                                     out.events)
             write_results(engine, out.results)
             bar.update(1)
     finally:
@@ -117,8 +123,22 @@ def process(task: Task) -> TaskOutput:
         decoded = run.decoded
         cache.put(key, decoded)
         rt_row, cost_rows = _roundtrip_row(task, run, codec, key), _cost_rows(task, run)
-    scores = [_result_row(task, r) for name in task.metrics for r in evaluate(name, ref, decoded)]
-    return TaskOutput(rt_row, cost_rows + scores)
+    text = task.item.text
+    results = [r for name in task.metrics for r in evaluate(name, ref, decoded, text=text)]
+    events = _phoneme_events(results, ref, decoded, text)
+    return TaskOutput(rt_row, cost_rows + [_result_row(task, r) for r in results], events)
+
+
+def _phoneme_events(results, ref, decoded, text) -> list[dict] | None:
+    """Where the phoneme metric scored the item, its events with their times (for playback)."""
+    if not any(r.status == "ok" and r.metric == "hallucinations_per_min" for r in results):
+        return None
+    from .metrics.content import content_events
+
+    try:
+        return content_events(ref, decoded, text)  # reuses the recognition evaluate() just ran
+    except EvalkitError:
+        return None
 
 
 def failed_output(task: Task, reason: str) -> TaskOutput:

@@ -99,7 +99,7 @@ def test_worse_as_snr_drops(name, speech):
     spec = METRICS.get(name).spec
     ref = speech if spec.needs_reference else None
     ladder = [scores(name, ref, noisy(speech, snr)) for snr in SNR_LADDER.get(name, DEFAULT_LADDER)]
-    for output in spec.outputs:
+    for output in (o for o in spec.outputs if o not in spec.noise_blind):
         values = [row[output] for row in ladder]
         assert all(v is not None for v in values), (output, values)
         ordered = values if spec.higher_is_better else [-v for v in values]

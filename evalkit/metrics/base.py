@@ -15,7 +15,8 @@ from ..registry import Registry
 __all__ = ["MetricSpec", "Metric", "METRICS", "metric", "MetricFn", "Value"]
 
 Value = Union[float, dict[str, float]]
-# A metric function takes mono float64 arrays at the chosen rate; ref is None for non-intrusive metrics.
+# A metric function takes mono float64 arrays at the chosen rate; ref is None for non-intrusive
+# metrics. A spec with uses_text=True also gets the transcript (or None) as a fourth argument.
 MetricFn = Callable[[Union[np.ndarray, None], np.ndarray, int], Value]
 
 # What pure numpy/scipy metrics record as their "package".
@@ -32,6 +33,9 @@ class MetricSpec:
     requires: importable modules checked by `Metric.unavailable` without importing them.
     scores_silence: True when a silent degraded signal gets a meaningful (bad) score rather
     than an undefined or flattering one; otherwise silent input fails.
+    uses_text: the function takes a fourth argument, the item's transcript (str or None).
+    noise_blind: outputs that by design do not respond to additive noise (a hallucination
+    count must stay at zero however noisy the audio), exempt from "worse with noise" checks.
     """
 
     name: str
@@ -46,6 +50,8 @@ class MetricSpec:
     requires: tuple[str, ...] = ()
     install: str = ""
     scores_silence: bool = False
+    uses_text: bool = False
+    noise_blind: tuple[str, ...] = ()
 
     @property
     def package_name(self) -> str:
@@ -73,7 +79,9 @@ class Metric:
         hint = f"; install with: {self.spec.install}" if self.spec.install else ""
         return f"{self.spec.name}: not installed: {', '.join(missing)}{hint}"
 
-    def __call__(self, ref: np.ndarray | None, deg: np.ndarray, sample_rate: int) -> Value:
+    def __call__(self, ref: np.ndarray | None, deg: np.ndarray, sample_rate: int, text: str | None = None) -> Value:
+        if self.spec.uses_text:
+            return self.fn(ref, deg, sample_rate, text)
         return self.fn(ref, deg, sample_rate)
 
 

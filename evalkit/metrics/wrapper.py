@@ -43,11 +43,12 @@ def choose_rate(rate: int, accepted: tuple[int, ...] | None) -> int:
     return min(higher) if higher else max(accepted)
 
 
-def evaluate(name: str, ref: Audio | None, deg: Audio) -> list[MetricResult]:
+def evaluate(name: str, ref: Audio | None, deg: Audio, text: str | None = None) -> list[MetricResult]:
     """Run metric `name` on one item; never raises for a problem with the item itself.
 
-    Multichannel input is mixed to mono. Non-intrusive metrics ignore `ref`. An unknown
-    metric name is a configuration error and does raise (ConfigError).
+    Multichannel input is mixed to mono. Non-intrusive metrics ignore `ref`; metrics whose
+    spec says uses_text get `text` (the item's transcript, if known). An unknown metric
+    name is a configuration error and does raise (ConfigError).
     """
     entry = METRICS.get(name)
     if not isinstance(entry, Metric):
@@ -57,11 +58,11 @@ def evaluate(name: str, ref: Audio | None, deg: Audio) -> list[MetricResult]:
     native = (ref or deg).sample_rate
     rate = choose_rate(native, spec.sample_rates)
     start = time.perf_counter()
-    status, outcome = _run(entry, ref, deg, rate)
+    status, outcome = _run(entry, ref, deg, rate, text)
     return _rows(spec, status, outcome, native, rate, time.perf_counter() - start)
 
 
-def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int) -> tuple[str, Value | str]:
+def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int, text: str | None = None) -> tuple[str, Value | str]:
     """("ok", value) or (status, reason)."""
     spec = entry.spec
     missing = entry.unavailable()
@@ -76,7 +77,7 @@ def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int) -> tuple[str, 
         ref_x, deg_x = _prepare(spec, ref, deg, rate)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # libraries warn chattily; real problems raise
-            return "ok", entry(ref_x, deg_x, rate)
+            return "ok", entry(ref_x, deg_x, rate, text)
     except MetricError as err:
         return "failed", str(err)
     except Exception as err:  # noqa: BLE001 - any library failure is data, not a crash

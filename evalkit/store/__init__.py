@@ -3,6 +3,7 @@
 from .db import StoreError, connect, database_url, migrate
 from .models import Base, Result, Roundtrip, Run
 from . import models_content, models_mushra, models_profile  # noqa: F401  (their tables join Base.metadata)
+from .content import content_events_frame, write_content_events
 from .results import (
     done_keys,
     ensure_run,
@@ -19,4 +20,5 @@ __all__ = [
     "connect", "database_url", "migrate", "StoreError", "Base", "Run", "Roundtrip", "Result",
     "ensure_run", "done_keys", "write_results", "write_roundtrips",
     "results_frame", "roundtrips_frame", "summary", "mean_ci", "export",
+    "write_content_events", "content_events_frame",
 ]

@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0004"
-down_revision = "0002"  # re-chained after 0003 when it lands
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
