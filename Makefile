@@ -27,10 +27,11 @@ setup: system-deps $(STAMP)
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-adapters.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps -r requirements-adapters.txt
 	touch $(STAMP)
 
 clean:

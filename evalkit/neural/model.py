@@ -1,0 +1,170 @@
+"""The RVQ autoencoder: causal SEANet-style encoder and decoder around a residual VQ.
+
+Waveform (B, 1, T) at 16 kHz -> encoder (strided causal convolutions, hop = prod(strides),
+e.g. 320 = 50 frames/s) -> latents (B, dim, T / hop) -> residual VQ (n_q codebooks of
+`codebook_size`) -> decoder (causal transposed convolutions) -> waveform. Zero lookahead: see
+modules.py. Checkpoints are a dict of plain tensors plus a JSON config, read with
+`torch.load(weights_only=True)` (no pickled code).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .modules import Activation, CausalConv1d, CausalConvTranspose1d, ResidualUnit, StreamSequential
+from .quantizer import ResidualVQ
+
+__all__ = ["RVQConfig", "RVQCodecModel", "EncoderPart", "DecoderPart", "save_inference", "load_inference",
+           "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "evalkit-rvq-1"
+
+
+@dataclass(frozen=True)
+class RVQConfig:
+    """Architecture of an RVQ codec model; stored inside every checkpoint."""
+
+    sample_rate: int = 16000
+    channels: int = 16  # after the input convolution; doubles at each downsampling
+    max_channels: int = 256
+    strides: tuple[int, ...] = (2, 4, 5, 8)
+    dilations: tuple[int, ...] = (1, 3)  # one residual unit per dilation in each block
+    latent_dim: int = 64
+    codebook_size: int = 1024
+    n_q: int = 12
+    dropout_choices: tuple[int, ...] = (3, 6, 12)  # codebook counts trained for (quantizer dropout)
+    kernel: int = 7
+    ema_decay: float = 0.99
+    dead_fraction: float = 0.1
+    extra: dict = field(default_factory=dict)  # free-form notes; ignored by the model
+
+    @property
+    def hop(self) -> int:
+        return math.prod(self.strides)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RVQConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"rvq model: unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**data)
+
+
+def _width(config: RVQConfig, level: int) -> int:
+    return min(config.channels * 2 ** level, config.max_channels)
+
+
+def build_encoder(c: RVQConfig) -> StreamSequential:
+    layers = [CausalConv1d(1, _width(c, 0), c.kernel)]
+    for level, stride in enumerate(c.strides):
+        layers += [ResidualUnit(_width(c, level), dilation=d) for d in c.dilations]
+        layers += [Activation(), CausalConv1d(_width(c, level), _width(c, level + 1), 2 * stride, stride=stride)]
+    layers += [Activation(), CausalConv1d(_width(c, len(c.strides)), c.latent_dim, 3)]
+    return StreamSequential(*layers)
+
+
+def build_decoder(c: RVQConfig) -> StreamSequential:
+    top = len(c.strides)
+    layers = [CausalConv1d(c.latent_dim, _width(c, top), c.kernel)]
+    for level, stride in zip(range(top - 1, -1, -1), reversed(c.strides)):
+        layers += [Activation(), CausalConvTranspose1d(_width(c, level + 1), _width(c, level), stride)]
+        layers += [ResidualUnit(_width(c, level), dilation=d) for d in c.dilations]
+    layers += [Activation(), CausalConv1d(_width(c, 0), 1, c.kernel)]
+    return StreamSequential(*layers)
+
+
+class RVQCodecModel(nn.Module):
+    """Encoder, residual VQ and decoder; `forward` is the training path."""
+
+    def __init__(self, config: RVQConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.quantizer = ResidualVQ(config.latent_dim, config.n_q, config.codebook_size, config.dropout_choices,
+                                    decay=config.ema_decay, dead_fraction=config.dead_fraction)
+        self.decoder = build_decoder(config)
+
+    def forward(self, x: torch.Tensor, n_q: int | None = None):
+        """(reconstruction, codes, commitment loss) for waveforms (B, 1, T), T a multiple of the hop."""
+        z = self.encoder(x)
+        zq, codes, commitment = self.quantizer(z, n_q)
+        return self.decoder(zq), codes, commitment
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, n_q: int) -> torch.Tensor:
+        """Codes (B, n_q, T / hop)."""
+        return self.quantizer.encode(self.encoder(x), n_q)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Waveform (B, 1, frames * hop) from codes (B, n_q, frames)."""
+        return self.decoder(self.quantizer.decode(codes))
+
+    @torch.no_grad()
+    def decode_stream(self, codes: torch.Tensor, state=None):
+        """Decode a chunk of frames with carried state: (waveform chunk, state). Chunks decoded in
+        order equal the whole decode (up to float rounding)."""
+        return self.decoder.stream(self.quantizer.decode(codes), state)
+
+    @torch.no_grad()
+    def initialise_codebooks(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """k-means the codebooks on the latents of a batch of audio (B, 1, T)."""
+        self.quantizer.initialise(self.encoder(x), generator)
+
+
+class EncoderPart(nn.Module):
+    """Waveform (B, 1, T) -> codes at n_q codebooks: what an encoder runs (for MAC counts)."""
+
+    def __init__(self, model: RVQCodecModel, n_q: int):
+        super().__init__()
+        self.model, self.n_q = model, n_q
+
+    def forward(self, x):
+        return self.model.encode(x, self.n_q)
+
+
+class DecoderPart(nn.Module):
+    """Codes -> waveform: what a decoder runs (for MAC counts)."""
+
+    def __init__(self, model: RVQCodecModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, codes):
+        return self.model.decode(codes)
+
+
+def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True) -> Path:
+    """Write the weights a codec needs (no discriminator, no optimiser); float16 by default."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items() if not k.endswith(("usage", "embed_sum"))}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = json.dumps(asdict(model.config), sort_keys=True)
+    torch.save({"format": CHECKPOINT_FORMAT, "config": config, "state_dict": state}, path)
+    return path
+
+
+def load_inference(path: str | Path) -> RVQCodecModel:
+    """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
+        raise ConfigError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path}: not an evalkit RVQ checkpoint (format {CHECKPOINT_FORMAT})")
+    model = RVQCodecModel(RVQConfig.from_dict(json.loads(data["config"])))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.endswith(("usage", "embed_sum")) for k in missing):
+        raise ConfigError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.eval()

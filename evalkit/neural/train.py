@@ -1,0 +1,301 @@
+"""The training loop shared by evalkit's neural codecs: `evalkit train CONFIG.yaml`.
+
+A YAML config names a recipe (recipes.py), the data (data.py), the model parameters, the
+optimiser, the loss weights and the run settings. The loop is seeded; it checkpoints every
+`checkpoint_every` steps (atomically) and resumes from run_dir/checkpoint.pt; it stops at
+`steps` or after `max_minutes` of wall-clock training time (resumed runs included), whichever
+comes first,
+and then exports the inference weights (run_dir/model.pt, or `export`) and prints their sha256.
+It runs on the GPU when one is present (device: auto), with bf16 autocast there (fp16 with a
+gradient scaler where bf16 is missing), and on the CPU in float32.
+
+Losses: weighted waveform L1, multi-resolution STFT, multi-scale mel and the recipe's own
+(commitment); from step `adversarial_start`, a hinge adversarial loss and feature matching
+against the recipe's discriminator, which trains in alternation with the generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..errors import ConfigError
+from .data import CropSampler, DataConfig
+from .losses import (MelLoss, MultiResolutionSTFTLoss, feature_matching_loss, generator_adversarial_loss,
+                     hinge_discriminator_loss, negative_si_snr)
+from .recipes import RECIPES
+
+__all__ = ["TrainConfig", "Trainer", "train", "pick_device", "sha256_file"]
+
+TRAIN_FORMAT = "evalkit-train-1"
+_LOSS_DEFAULTS = {"l1": 1.0, "sisnr": 0.0, "stft": 1.0, "mel": 1.0, "commit": 0.25, "adversarial": 1.0,
+                  "feature": 2.0, "adversarial_start": 0}
+_OPTIM_DEFAULTS = {"lr": 1e-3, "betas": [0.8, 0.99], "batch_size": 8, "steps": 1000, "warmup_steps": 50,
+                   "final_lr_fraction": 0.1, "grad_clip": 10.0, "disc_lr": 3e-4, "schedule_by_time": False}
+_RUN_DEFAULTS = {"max_minutes": 25.0, "log_every": 25, "checkpoint_every": 100, "device": "auto", "amp": "auto",
+                 "threads": 0, "resume": True}
+
+
+@dataclass
+class TrainConfig:
+    recipe: str
+    run_dir: Path
+    data: DataConfig
+    model: dict = field(default_factory=dict)
+    discriminator: dict = field(default_factory=dict)
+    optim: dict = field(default_factory=dict)
+    losses: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
+    seed: int = 0
+    export: Path | None = None
+
+    @classmethod
+    def load(cls, source: str | Path | dict, base: Path | None = None) -> "TrainConfig":
+        """From a YAML file (paths relative to the current folder) or a dict like it."""
+        data = source if isinstance(source, dict) else _read_yaml(Path(source))
+        base = base or Path(".")
+        allowed = {"recipe", "run_dir", "data", "model", "discriminator", "optim", "losses", "run", "seed", "export"}
+        if set(data) - allowed or "recipe" not in data or "data" not in data:
+            raise ConfigError(f"training config: needs recipe and data; allowed keys {sorted(allowed)}, got {sorted(data)}")
+        if data["recipe"] not in RECIPES:
+            raise ConfigError(f"training config: unknown recipe {data['recipe']!r}; known: {sorted(RECIPES)}")
+        return cls(
+            recipe=data["recipe"], run_dir=base / data.get("run_dir", f"results/train/{data['recipe']}"),
+            data=DataConfig.from_dict(data["data"], base), model=data.get("model") or {},
+            discriminator=data.get("discriminator") or {}, optim=_merged("optim", _OPTIM_DEFAULTS, data.get("optim")),
+            losses=_merged("losses", _LOSS_DEFAULTS, data.get("losses")), run=_merged("run", _RUN_DEFAULTS, data.get("run")),
+            seed=int(data.get("seed", 0)), export=base / data["export"] if data.get("export") else None,
+        )
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read training config ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a training config is a mapping")
+    return data
+
+
+def _merged(section: str, defaults: dict, given: dict | None) -> dict:
+    unknown = set(given or {}) - set(defaults)
+    if unknown:
+        raise ConfigError(f"training config: unknown {section} keys {sorted(unknown)}; known: {sorted(defaults)}")
+    return {**defaults, **(given or {})}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _amp_dtype(setting: str, device: torch.device):
+    """None (float32), torch.bfloat16 or torch.float16 for autocast."""
+    if setting == "off" or (setting == "auto" and device.type != "cuda"):
+        return None
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Trainer:
+    """One training run: build, (resume,) loop, checkpoint, export."""
+
+    def __init__(self, config: TrainConfig, log=None):
+        self.config, self.log = config, log or partial(print, flush=True)
+        run, optim = config.run, config.optim
+        if run["threads"]:
+            torch.set_num_threads(int(run["threads"]))
+        torch.manual_seed(config.seed)
+        self.device = pick_device(run["device"])
+        self.amp = _amp_dtype(run["amp"], self.device)
+        self.recipe = RECIPES[config.recipe](config.model, config.discriminator)
+        self.model = self.recipe.model.to(self.device)
+        self.disc = self.recipe.discriminator.to(self.device) if self.recipe.discriminator is not None else None
+        self.sampler = CropSampler(config.data, self.recipe.sample_rate, config.seed)
+        self.opt_g = torch.optim.AdamW(self.model.parameters(), optim["lr"], betas=tuple(optim["betas"]))
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), optim["disc_lr"], betas=tuple(optim["betas"])) if self.disc else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.stft_loss, self.mel_loss = MultiResolutionSTFTLoss(), MelLoss(self.recipe.sample_rate)
+        self.step, self.elapsed, self.started = 0, 0.0, time.monotonic()
+        self.crop = self.sampler.crop - self.sampler.crop % self.recipe.hop
+
+    # -- loop ----------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        cfg = self.config.run
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        if cfg["resume"] and self.checkpoint_path.is_file():
+            self.load_checkpoint(self.checkpoint_path)
+        if self.step == 0:
+            self.recipe.initialise(self._batch(max(64, self.config.optim["batch_size"])))
+        self._describe()
+        self.started = start = last_log = time.monotonic()
+        losses = []
+        while self.step < self.config.optim["steps"] and self.total_seconds() < 60 * cfg["max_minutes"]:
+            losses.append(self.train_step(self._batch(self.config.optim["batch_size"])))
+            if self.step % cfg["log_every"] == 0:
+                self._log_progress(losses, time.monotonic() - last_log, start)
+                losses, last_log = [], time.monotonic()
+            if self.step % cfg["checkpoint_every"] == 0:
+                self.save_checkpoint(self.checkpoint_path, time.monotonic() - start)
+        if losses:
+            self._log_progress(losses, time.monotonic() - last_log, start)
+        self.save_checkpoint(self.checkpoint_path, time.monotonic() - start)
+        return self.export()
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        """One generator update (and one discriminator update once adversarial training is on)."""
+        self.model.train()
+        self._set_lr()
+        adversarial = self.disc is not None and self.step >= self.config.losses["adversarial_start"]
+        with self._autocast():
+            reconstruction, extra = self.recipe.forward(batch)
+        terms = self._reconstruction_terms(reconstruction.float(), batch, extra)
+        if adversarial:
+            terms.update(self._generator_adversarial_terms(reconstruction.float(), batch))
+        total = sum(self.config.losses.get(name, 1.0) * value for name, value in terms.items())
+        self._update(self.opt_g, self.model, total)
+        if adversarial:
+            terms["disc"] = self._discriminator_step(reconstruction.detach().float(), batch)
+        self.step += 1
+        return {"loss": float(total.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def _reconstruction_terms(self, y_hat, y, extra) -> dict:
+        terms = {"l1": (y_hat - y).abs().mean(), "stft": self.stft_loss(y_hat, y), "mel": self.mel_loss(y_hat, y), **extra}
+        if self.config.losses["sisnr"]:
+            terms["sisnr"] = negative_si_snr(y_hat, y)
+        return terms
+
+    def _generator_adversarial_terms(self, y_hat, y) -> dict:
+        with self._autocast():
+            fake, real = self.disc(y_hat), self.disc(y)
+        return {"adversarial": generator_adversarial_loss(fake), "feature": feature_matching_loss(real, fake)}
+
+    def _discriminator_step(self, y_hat, y) -> torch.Tensor:
+        with self._autocast():
+            loss = hinge_discriminator_loss(self.disc(y), self.disc(y_hat))
+        self._update(self.opt_d, self.disc, loss)
+        return loss.detach()
+
+    def _update(self, optimiser, module, loss) -> None:
+        optimiser.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimiser)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.optim["grad_clip"])
+        self.scaler.step(optimiser)
+        self.scaler.update()
+
+    def _set_lr(self) -> None:
+        """Linear warm-up, then cosine decay to final_lr_fraction of lr at `steps` or, with
+        `schedule_by_time`, at whichever comes first of `steps` and `max_minutes` (a wall-clock
+        budget on a shared machine; the run is then seeded but its length depends on the load)."""
+        o = self.config.optim
+        if self.step < o["warmup_steps"]:
+            scale = (self.step + 1) / o["warmup_steps"]
+        else:
+            progress = min(1.0, (self.step - o["warmup_steps"]) / max(1, o["steps"] - o["warmup_steps"]))
+            if o["schedule_by_time"]:
+                progress = max(progress, min(1.0, self.total_seconds() / (60 * self.config.run["max_minutes"])))
+            scale = o["final_lr_fraction"] + (1 - o["final_lr_fraction"]) * 0.5 * (1 + math.cos(math.pi * progress))
+        for group in self.opt_g.param_groups:
+            group["lr"] = o["lr"] * scale
+
+    def total_seconds(self) -> float:
+        """Wall-clock seconds of training so far, earlier invocations of a resumed run included."""
+        return self.elapsed + time.monotonic() - self.started
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else nullcontext()
+
+    def _batch(self, size: int) -> torch.Tensor:
+        return torch.from_numpy(self.sampler.batch(size)[..., : self.crop]).to(self.device)
+
+    # -- checkpoints and export -----------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.config.run_dir / "checkpoint.pt"
+
+    def save_checkpoint(self, path: Path, session_seconds: float) -> None:
+        state = {
+            "format": TRAIN_FORMAT, "step": self.step, "elapsed": self.elapsed + session_seconds,
+            "model": self.model.state_dict(), "opt_g": self.opt_g.state_dict(),
+            "disc": self.disc.state_dict() if self.disc else {}, "opt_d": self.opt_d.state_dict() if self.opt_d else {},
+            "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # atomic: an interrupted save never leaves a broken checkpoint
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("format") != TRAIN_FORMAT:
+            raise ConfigError(f"{path}: not an evalkit training checkpoint")
+        self.model.load_state_dict(state["model"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.disc and state["disc"]:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        self.sampler.restore(state["sampler"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.log(f"resumed from {path} at step {self.step}")
+
+    def export(self) -> Path:
+        path = self.recipe.export(self.config.export or self.config.run_dir / "model.pt")
+        self.log(f"exported {path}: {path.stat().st_size / 1e6:.2f} MB, sha256 {sha256_file(path)}")
+        return path
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def _describe(self) -> None:
+        params = sum(p.numel() for p in self.model.parameters())
+        self.log(f"recipe {self.config.recipe}: {params / 1e6:.2f} M parameters; data {self.sampler.seconds / 60:.1f} min "
+                 f"({len(self.sampler.lengths)} items); device {self.device}, amp {self.amp or 'off'}, "
+                 f"{torch.get_num_threads()} threads; step {self.step} of {self.config.optim['steps']}")
+
+    def _log_progress(self, losses: list[dict], seconds: float, start: float) -> None:
+        mean = {k: float(np.mean([d[k] for d in losses if k in d])) for k in losses[-1]}
+        rate = len(losses) / max(seconds, 1e-9)
+        left = (self.config.optim["steps"] - self.step) / rate
+        line = {"step": self.step, "steps_per_s": round(rate, 3), "elapsed_s": round(time.monotonic() - start, 1),
+                **{k: round(v, 4) for k, v in mean.items()}}
+        with open(self.config.run_dir / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        terms = " ".join(f"{k} {v:.3f}" for k, v in mean.items())
+        self.log(f"step {self.step}: {terms} | {rate:.2f} steps/s, {left / 60:.0f} min left at this rate")
+
+
+def train(config: str | Path | dict, steps: int | None = None, **run_overrides) -> Path:
+    """Train from a config (YAML path or dict); `steps` and `run_overrides` (keys of its `run`
+    section, e.g. max_minutes) replace the config's values when given."""
+    cfg = TrainConfig.load(config)
+    if steps is not None:
+        cfg.optim["steps"] = int(steps)
+    unknown = set(run_overrides) - set(_RUN_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"train: unknown run settings {sorted(unknown)}")
+    cfg.run.update({k: v for k, v in run_overrides.items() if v is not None})
+    return Trainer(cfg).run()
