@@ -70,7 +70,7 @@ class LocalExecutor(Executor):
     @staticmethod
     def _run(fn, queue, workers, scratch):
         """Run the queue in a fresh pool; return the tasks the pool broke on."""
-        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=multiprocessing.get_context("spawn"),
+        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=_worker_context(),
                                    initializer=single_thread_env)
         futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
         broken = []
@@ -85,6 +85,16 @@ class LocalExecutor(Executor):
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return broken
+
+
+def _worker_context():
+    """Workers forked from a server that has imported evalkit once: no per-worker start-up
+    import, and no inherited threads or open database handles (unlike a plain fork). The
+    thread limits are set before that server starts, so its libraries start single-threaded."""
+    context = multiprocessing.get_context("forkserver")
+    single_thread_env()
+    context.set_forkserver_preload(["evalkit.runner"])
+    return context
 
 
 class WorkerCrash(RuntimeError):
