@@ -16,7 +16,6 @@ against the recipe's discriminator, which trains in alternation with the generat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -30,13 +29,14 @@ import numpy as np
 import torch
 import yaml
 
+from ..cache import file_digest
 from ..errors import ConfigError
 from .data import CropSampler, DataConfig
 from .losses import (MelLoss, MultiResolutionSTFTLoss, feature_matching_loss, generator_adversarial_loss,
                      hinge_discriminator_loss, negative_si_snr)
 from .recipes import RECIPES
 
-__all__ = ["TrainConfig", "Trainer", "train", "pick_device", "sha256_file"]
+__all__ = ["TrainConfig", "Trainer", "train", "pick_device"]
 
 TRAIN_FORMAT = "evalkit-train-1"
 _LOSS_DEFAULTS = {"l1": 1.0, "sisnr": 0.0, "stft": 1.0, "mel": 1.0, "commit": 0.25, "adversarial": 1.0,
@@ -109,14 +109,6 @@ def _amp_dtype(setting: str, device: torch.device):
     if setting == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[setting]
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Trainer:
@@ -265,7 +257,7 @@ class Trainer:
 
     def export(self) -> Path:
         path = self.recipe.export(self.config.export or self.config.run_dir / "model.pt")
-        self.log(f"exported {path}: {path.stat().st_size / 1e6:.2f} MB, sha256 {sha256_file(path)}")
+        self.log(f"exported {path}: {path.stat().st_size / 1e6:.2f} MB, sha256 {file_digest(path)}")
         return path
 
     # -- logs ----------------------------------------------------------------------------

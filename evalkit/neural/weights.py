@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
+from ..cache import file_digest
 from ..errors import ConfigError
 
 __all__ = ["resolve_weights", "verify_sha256", "pinned_path"]
@@ -23,11 +23,7 @@ def resolve_weights(path: str | Path, what: str) -> Path:
 
 @lru_cache(maxsize=32)
 def _digest(path: Path, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path)  # size and mtime key the cache: a changed file is hashed again
 
 
 def verify_sha256(path: Path, sha256: str, what: str) -> None:
