@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 # One thread everywhere, set before numpy (or any codec library) is imported.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = "1"
 
 import importlib  # noqa: E402

@@ -12,8 +12,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "make_executor", "single_thread_env"]
 
+# NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS")
+               "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def single_thread_env() -> None:
