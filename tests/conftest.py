@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,31 @@ def speech() -> Audio:
     """About 3 s of real speech at 16 kHz."""
     audio = resample(load(_speech_path()), 16000)
     return audio.with_samples(audio.samples[:, : 3 * 16000])
+
+
+PG_URL = os.environ.get("EVALKIT_TEST_PG_URL")
+NO_PG = "PostgreSQL variants need EVALKIT_TEST_PG_URL, e.g. export EVALKIT_TEST_PG_URL=$(scripts/start_postgres.sh)"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=NO_PG))])
+def engine(request, tmp_path):
+    """A fresh migrated database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from evalkit.store import connect
+
+    if request.param == "sqlite":
+        engine = connect(f"sqlite:///{tmp_path / 'evalkit.db'}")
+        yield engine
+        engine.dispose()
+        return
+    schema, admin = f"test_{uuid.uuid4().hex[:12]}", create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = connect(make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import threading
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from evalkit import mushra
 from evalkit.errors import ConfigError
@@ -26,8 +23,6 @@ from evalkit.store.models_mushra import (
     MushraCondition, MushraEvent, MushraParticipant, MushraRating, MushraSession, MushraStimulus, MushraTrial,
 )
 
-PG_URL = os.environ.get("EVALKIT_TEST_PG_URL")
-NO_PG = "PostgreSQL variants need EVALKIT_TEST_PG_URL, e.g. export EVALKIT_TEST_PG_URL=$(scripts/start_postgres.sh)"
 ITEMS = ["alpha", "bravo", "charlie", "delta", "echo"]
 
 
@@ -56,26 +51,6 @@ def make_spec(sources, **changes):
             "randomization": {"seed": 7}, "open_link": True,
             "questionnaire": [{"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]}]}
     return spec_from_dict({**data, **changes}, base=sources, source="listening.yaml")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=NO_PG))])
-def engine(request, tmp_path):
-    """A fresh migrated database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        engine = connect(f"sqlite:///{tmp_path / 'evalkit.db'}")
-        yield engine
-        engine.dispose()
-        return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = connect(make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.fixture

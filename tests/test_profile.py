@@ -6,10 +6,8 @@ import dataclasses
 
 import importlib.util
 import math
-import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -290,30 +288,6 @@ def curve() -> list[CurvePoint]:
             CurvePoint("bernoulli", 0.2, 1.25, 0, 0.2, "pesq_wb", "1", None, "failed", "decoder crashed")]
 
 
-PG_URL = os.environ.get("EVALKIT_TEST_PG_URL")
-NO_PG = "PostgreSQL variants need EVALKIT_TEST_PG_URL, e.g. export EVALKIT_TEST_PG_URL=$(scripts/start_postgres.sh)"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=NO_PG))])
-def engine(request, tmp_path):
-    """A fresh database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        engine = connect(f"sqlite:///{tmp_path / 'evalkit.db'}")
-        yield engine
-        engine.dispose()
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    schema, admin = f"test_{uuid.uuid4().hex[:12]}", create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = connect(make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_profiles_are_stored_and_read_back(engine):
