@@ -8,9 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .codecs import BACKENDS, Codec
+from .config import check_keys, read_yaml
 from .errors import ConfigError
 
 __all__ = ["Card", "load_card", "load_cards", "cards_dir", "find_card"]
@@ -65,15 +64,10 @@ class Card:
 
 def load_card(path: str | Path) -> Card:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read codec card ({err})") from None
+    data = read_yaml(path, "codec card")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a codec card is a mapping with at least name and backend")
-    unknown = set(data) - _KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    check_keys(data, _KEYS, str(path))
     for key in ("name", "backend"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ConfigError(f"{path}: {key!r} is required and must be a string")

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
 
-import yaml
-
 from .cards import Card, load_cards
+from .config import check_keys, read_yaml
 from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
@@ -74,10 +73,7 @@ class Experiment:
 
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read experiment ({err})") from None
+    data = read_yaml(path, "experiment")
     return experiment_from_dict(data, base=path.resolve().parent, source=str(path))
 
 
@@ -85,9 +81,7 @@ def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "expe
     base = Path(base).resolve()
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: an experiment is a mapping (see 'evalkit config default')")
-    unknown = set(data) - _KEYS
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    check_keys(data, _KEYS, source)
     for key in ("name", "dataset", "codecs", "metrics"):
         if not data.get(key):
             raise ConfigError(f"{source}: {key!r} is required")

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..cards import load_cards
-from ..errors import ConfigError
+from ..config import read_yaml
 from ._check import Checker
 from .spec_parts import (
     AUTOMATIC, LOW_ANCHOR, MAX_SIGNALS, MID_ANCHOR, QUESTION_TYPES, REFERENCE, ConditionSpec, ItemSpec, Question,
@@ -90,10 +88,7 @@ class TestSpec:
 def load_spec(path: str | Path, cards_dir: str | Path | None = None) -> TestSpec:
     """Read and validate a test definition; relative paths are relative to the file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read test definition ({err})") from None
+    data = read_yaml(path, "test definition")
     return spec_from_dict(data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir)
 
 
