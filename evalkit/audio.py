@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
 
 from .errors import AudioError
 
@@ -191,9 +192,10 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
         max_delay = ref.sample_rate // 4
     a = to_mono(ref).samples[0].astype(np.float64)
     b = to_mono(deg).samples[0].astype(np.float64)
-    size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
-    max_delay = min(max_delay, size // 2 - 1)
-    corr = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
+    max_delay = min(max_delay, max(len(a), len(b)) - 1)
+    # A circular correlation this long equals the linear one at every lag within ±max_delay.
+    size = next_fast_len(max(len(a), len(b)) + max_delay, real=True)
+    corr = irfft(rfft(b, size) * np.conj(rfft(a, size)), size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
     best = int(np.argmax(corr[lags]))
     return int(lags[best])

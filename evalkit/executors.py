@@ -71,7 +71,7 @@ class LocalExecutor(Executor):
     @staticmethod
     def _run(fn, queue, workers, scratch):
         """Run the queue in a fresh pool; return the tasks the pool broke on."""
-        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=_worker_context(),
+        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=_worker_context(fn.__module__),
                                    initializer=single_thread_env)
         futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
         broken = []
@@ -88,13 +88,14 @@ class LocalExecutor(Executor):
         return broken
 
 
-def _worker_context():
-    """Workers forked from a server that has imported evalkit once: no per-worker start-up
-    import, and no inherited threads or open database handles (unlike a plain fork). The
-    thread limits are set before that server starts, so its libraries start single-threaded."""
+def _worker_context(module: str):
+    """Workers forked from a server that has imported the task function's module once: no
+    per-worker start-up import, and no inherited threads or open database handles (unlike a
+    plain fork). The thread limits are set before that server starts, so its libraries start
+    single-threaded."""
     context = multiprocessing.get_context("forkserver")
     single_thread_env()
-    context.set_forkserver_preload(["evalkit.runner"])
+    context.set_forkserver_preload([module])
     return context
 
 

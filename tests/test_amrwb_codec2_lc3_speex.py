@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -245,3 +246,21 @@ def test_lc3_rejects_bad_params():
         lc3.Lc3(bitrate=32100)
     with pytest.raises(ConfigError, match="16000 to 320000"):
         lc3.Lc3(bitrate=8000)
+
+
+def test_codec2_decodes_as_a_fresh_process_would(speech):
+    """The private library instance starts from libcodec2's initial random state, whatever
+    pycodec2 decoded in this process before: the output equals a fresh interpreter's."""
+    _need("codec2")
+    import pycodec2
+
+    codec = codec2.Codec2("1300")
+    data = codec.encode(_clip(speech, 8000))
+    frames = b"".join(codec.encode_packets(_clip(speech, 8000)).packets)
+    pycodec2.Codec2(1300).decode(frames[:7] * 20)  # advances the shared generator
+    script = ("import sys, numpy, pycodec2\n"
+              "d = sys.stdin.buffer.read(); c = pycodec2.Codec2(1300)\n"
+              "sys.stdout.buffer.write(numpy.concatenate([c.decode(d[i:i + 7]) for i in range(0, len(d), 7)]).tobytes())")
+    fresh = subprocess.run([sys.executable, "-c", script], input=frames, capture_output=True, check=True).stdout
+    assert codec._decode_frames(frames) == fresh
+    assert np.array_equal(codec.decode(data).samples, codec.decode(data).samples)

@@ -19,7 +19,7 @@ from evalkit.audio import Audio, save
 from evalkit.cli import main
 from evalkit.errors import ConfigError
 from evalkit.experiment import DEFAULT_CONFIG, load_experiment
-from evalkit.runner import COST_METRICS
+from evalkit.tasks import COST_METRICS
 from evalkit.store import connect, results_frame, roundtrips_frame
 
 from evalkit.demo import DEMO_MANIFEST

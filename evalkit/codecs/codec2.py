@@ -4,10 +4,13 @@ Two backends produce the same kind of packets, one Codec 2 frame each
 (``codec2_bytes_per_frame``: the mode's bits padded to whole bytes):
 
 * ``codec2``: pycodec2 (libcodec2 1.2 bundled in its wheel) for modes 3200, 2400, 1600, 1400,
-  1300, 1200 and 700C. It encodes in-process; it decodes in a fresh Python process per
-  stream because libcodec2 draws unvoiced phases from one process-wide generator
-  (``codec2_rand``) that no API resets, so in-process output would depend on what the
-  process decoded before.
+  1300, 1200 and 700C. It encodes through pycodec2. libcodec2 draws unvoiced phases from one
+  process-wide generator (``codec2_rand``) that no API resets, so output decoded through
+  pycodec2 would depend on what the process decoded before. Each stream is therefore decoded
+  by a private instance of the library (loaded from an in-memory copy, so the dynamic loader
+  cannot hand back the instance pycodec2 uses) that starts with the generator's initial
+  state and is unloaded afterwards: the output equals a fresh process's, without the cost
+  of one.
 * ``codec2-cli``: the Debian ``c2enc``/``c2dec`` tools (libcodec2 1.0.5), which also have the
   450 and 450PWB modes that pycodec2 does not expose. 450PWB decodes to 16 kHz
   ("pseudo-wideband"), so that mode's native rate is 16 kHz: the input is taken to 8 kHz for
@@ -32,11 +35,11 @@ before any good packet is silence.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import shutil
 import subprocess
-import sys
 from functools import lru_cache
 from importlib import metadata
 
@@ -57,7 +60,7 @@ LIBRARY_MODES = ("3200", "2400", "1600", "1400", "1300", "1200", "700C")
 # Envelope delay of the decoded output at 8 kHz (see the module docstring).
 _DELAY = {"700C": 240, "450": 200, "450PWB": 208}
 _DEFAULT_DELAY = 168
-_TIMEOUT = 120  # seconds for one encoder or decoder process
+_TIMEOUT = 120  # seconds for one encoder or decoder process of codec2-cli
 _FADE = 0.5  # gain per further consecutive lost packet (-6 dB)
 
 
@@ -123,15 +126,15 @@ class _Codec2Base(Codec):
             waveform_matching=False, needs=needs,
         )
 
-    def _decode_command(self) -> list[str]:
+    def _decode_frames(self, stream: bytes) -> bytes:
+        """Concatenated frames of the mode -> 16-bit PCM, decoded from a fresh decoder state."""
         raise NotImplementedError
 
     def _decode(self, header, packets):
-        """Decode the whole stream in one child process (frames in on stdin, PCM out on stdout)."""
         size = _bytes_per_frame(self.mode)
         plan = conceal_by_repetition(packets, bytes(size))
         stream = b"".join(_checked(p, size, i, self.backend) for i, (p, _) in enumerate(plan))
-        pcm = np.frombuffer(_run(self._decode_command(), stream, self.backend), "<i2")
+        pcm = np.frombuffer(self._decode_frames(stream), "<i2")
         frame = MODE_BITS[self.mode][1] * self._rate_factor
         if len(pcm) != frame * len(plan):
             raise CodecError(f"{self.backend}: the decoder returned {len(pcm)} samples for {len(plan)} frames")
@@ -152,6 +155,8 @@ class Codec2(_Codec2Base):
             import pycodec2  # noqa: F401
         except ImportError as err:
             return f"pycodec2 is not importable ({err}); {cls.install_hint}"
+        if _bundled_libcodec2() is None:
+            return f"pycodec2's wheel has no bundled libcodec2 to decode with; {cls.install_hint} (a manylinux wheel)"
         return None
 
     @property
@@ -167,20 +172,64 @@ class Codec2(_Codec2Base):
         packets = [coder.encode(np.ascontiguousarray(pcm[i:i + frame])) for i in range(0, len(pcm), frame)]
         return {"mode": self.mode}, packets
 
-    def _decode_command(self) -> list[str]:
-        # A fresh interpreter per stream: see the module docstring (codec2_rand).
-        return [sys.executable, "-P", "-c", _DECODE_SCRIPT, self.mode, str(_bytes_per_frame(self.mode))]
+    def _decode_frames(self, stream: bytes) -> bytes:
+        size, frame = _bytes_per_frame(self.mode), MODE_BITS[self.mode][1]
+        count = len(stream) // size
+        pcm = np.zeros(count * frame, dtype=np.int16)
+        with _private_libcodec2() as lib:
+            state = lib.codec2_create(_LIBRARY_MODE_IDS[self.mode])
+            if not state:
+                raise CodecError(f"{self.backend}: libcodec2 could not create a decoder for mode {self.mode}")
+            try:
+                for i in range(count):
+                    lib.codec2_decode(state, pcm[i * frame:].ctypes.data, stream[i * size:(i + 1) * size])
+            finally:
+                lib.codec2_destroy(state)
+        return pcm.tobytes()
 
 
-# Decodes concatenated frames from stdin to 16-bit PCM on stdout, in a fresh process.
-_DECODE_SCRIPT = """
-import sys, numpy, pycodec2
-mode, size = sys.argv[1], int(sys.argv[2])
-data = sys.stdin.buffer.read()
-coder = pycodec2.Codec2(700 if mode == "700C" else int(mode))
-frames = [coder.decode(data[i:i + size]) for i in range(0, len(data), size)]
-sys.stdout.buffer.write(numpy.concatenate(frames).astype("<i2").tobytes())
-"""
+# CODEC2_MODE_* from codec2.h.
+_LIBRARY_MODE_IDS = {"3200": 0, "2400": 1, "1600": 2, "1400": 3, "1300": 4, "1200": 5, "700C": 8}
+
+
+class _private_libcodec2:
+    """A context holding a freshly loaded instance of pycodec2's libcodec2, unloaded on exit.
+
+    The instance is loaded from an in-memory file: the dynamic loader knows libraries by file,
+    so it cannot return the instance (and random state) that pycodec2 itself has loaded.
+    """
+
+    def __enter__(self):
+        self.lib = ctypes.CDLL(_libcodec2_image())
+        self.lib.codec2_create.restype = ctypes.c_void_p
+        self.lib.codec2_create.argtypes = [ctypes.c_int]
+        self.lib.codec2_decode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p]
+        self.lib.codec2_destroy.argtypes = [ctypes.c_void_p]
+        return self.lib
+
+    def __exit__(self, *exc):
+        import _ctypes
+
+        _ctypes.dlclose(self.lib._handle)  # the last reference: the next load starts afresh
+
+
+@lru_cache(maxsize=None)
+def _libcodec2_image() -> str:
+    """Path of an in-memory copy of the libcodec2 that pycodec2's wheel bundles (per process)."""
+    path = _bundled_libcodec2()
+    if path is None:
+        raise CodecError("codec2: the libcodec2 bundled with pycodec2 was not found; pip install --force-reinstall pycodec2")
+    fd = os.memfd_create("libcodec2")
+    with open(path, "rb") as source:
+        os.write(fd, source.read())
+    return f"/proc/self/fd/{fd}"
+
+
+def _bundled_libcodec2() -> str | None:
+    import pycodec2
+
+    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(pycodec2.__file__)), "pycodec2.libs", "libcodec2*.so.*"))
+    return libs[0] if libs else None
 
 
 @register_backend("codec2-cli")
@@ -218,8 +267,8 @@ class Codec2Cli(_Codec2Base):
             raise CodecError(f"{self.backend}: c2enc wrote {len(bits)} bytes for {len(pcm) // frame} frames of {size} bytes")
         return {"mode": self.mode}, [bits[i:i + size] for i in range(0, len(bits), size)]
 
-    def _decode_command(self) -> list[str]:
-        return ["c2dec", self.mode, "-", "-"]
+    def _decode_frames(self, stream: bytes) -> bytes:
+        return _run(["c2dec", self.mode, "-", "-"], stream, self.backend)
 
 
 def _run(command: list[str], data: bytes, backend: str) -> bytes:
@@ -252,12 +301,10 @@ def _cli_modes() -> tuple[str, ...]:
 @lru_cache(maxsize=None)
 def _pycodec2_version() -> str:
     """pycodec2's version and that of the libcodec2 its wheel bundles (from the file name)."""
-    import pycodec2
-
     try:
         version = metadata.version("pycodec2")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(pycodec2.__file__)), "pycodec2.libs", "libcodec2*.so.*"))
-    lib = libs[0].rsplit(".so.", 1)[-1] if libs else "system"
+    path = _bundled_libcodec2()
+    lib = path.rsplit(".so.", 1)[-1] if path else "not found"
     return f"pycodec2 {version} (libcodec2 {lib})"

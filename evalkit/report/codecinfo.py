@@ -13,13 +13,13 @@ import yaml
 
 from ..cards import load_cards
 from ..errors import EvalkitError
+from ..tasks import COST_METRICS  # rows the runner adds to every round trip
 
 __all__ = ["CodecMeta", "codec_meta", "metric_directions", "higher_is_better", "COST_METRICS", "REFERENCE_FAMILIES"]
 
-COST_METRICS = ("bitrate_kbps", "encode_rtf", "decode_rtf")  # rows the runner adds to every round trip
 # Families that are test conditions, not codecs: left out of rate-quality curves and Pareto fronts.
 REFERENCE_FAMILIES = frozenset({"reference", "anchor", "mnru"})
-_COST_DIRECTIONS = {"bitrate_kbps": False, "encode_rtf": False, "decode_rtf": False}
+_COST_DIRECTIONS = dict.fromkeys(COST_METRICS, False)  # every cost is better lower
 
 
 @dataclass(frozen=True)
