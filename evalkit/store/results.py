@@ -12,6 +12,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -230,9 +231,15 @@ def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[
 
 def upsert_statement(engine: Engine, table: Table, key: tuple[str, ...]) -> Any:
     """INSERT ... ON CONFLICT (key) DO UPDATE for SQLite and PostgreSQL."""
-    dialect_insert = _INSERTS.get(engine.dialect.name)
+    return _upsert_statement(engine.dialect.name, table, key)
+
+
+@lru_cache(maxsize=None)
+def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...]) -> Any:
+    """Built once per table: building it costs more than running it for one task's rows."""
+    dialect_insert = _INSERTS.get(dialect)
     if dialect_insert is None:
-        raise StoreError(f"upserts are implemented for SQLite and PostgreSQL, not {engine.dialect.name}")
+        raise StoreError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
     statement = dialect_insert(table)
     changed = {column.name: statement.excluded[column.name] for column in table.columns
                if column.name not in key and column.name != "id"}
