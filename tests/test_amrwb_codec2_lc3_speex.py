@@ -264,3 +264,15 @@ def test_codec2_decodes_as_a_fresh_process_would(speech):
     fresh = subprocess.run([sys.executable, "-c", script], input=frames, capture_output=True, check=True).stdout
     assert codec._decode_frames(frames) == fresh
     assert np.array_equal(codec.decode(data).samples, codec.decode(data).samples)
+
+
+def test_codec2_decodes_alike_from_several_threads(speech):
+    """Threads (a Dask worker runs several) never share a library instance's random state."""
+    _need("codec2")
+    from concurrent.futures import ThreadPoolExecutor
+
+    codec = codec2.Codec2("700C")
+    data = codec.encode(_clip(speech, 8000))
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: codec.decode(data).samples, range(8)))
+    assert all(np.array_equal(outputs[0], other) for other in outputs[1:])

@@ -48,6 +48,41 @@ def test_stoi_equals_the_package(opus_pair):
     assert _value("estoi", ref, deg) == pytest.approx(stoi(ref.samples[0], deg.samples[0], 16000, extended=True), abs=1e-6)
 
 
+def test_visqol_speech_equals_the_package(opus_pair):
+    """evalkit's ViSQOL instance converts the voice-activity input with numpy; the score must be
+    exactly the unmodified package's."""
+    from visqol import VisqolApi
+
+    ref, deg = opus_pair
+    upstream = VisqolApi()
+    upstream.create(mode="speech", use_lattice_model=True)
+    direct = upstream.measure_from_arrays(ref.samples[0], deg.samples[0], 16000).moslqo
+    assert _value("visqol_speech", ref, deg) == direct
+
+
+@pytest.mark.parametrize("signal", ["speech", "loud_noise", "clipped", "quiet", "ragged"])
+def test_vectorised_voice_activity_equals_upstream(signal, speech):
+    from visqol.audio_utils import AudioSignal
+    from visqol.patch_creator import VadPatchCreator
+
+    from evalkit.metrics.perceptual import _visqol
+
+    rng = np.random.default_rng(7)
+    data = {
+        "speech": speech.samples[0].astype(np.float64),
+        "loud_noise": rng.normal(0, 0.5, 40000),
+        "clipped": np.clip(rng.normal(0, 2.0, 40000), -1.5, 1.5),  # beyond full scale: clamped
+        "quiet": rng.normal(0, 0.01, 40000),  # below the RMS threshold: silent frames
+        "ragged": rng.normal(0, 0.3, 40000 + 77),  # a trailing partial frame is dropped
+    }[signal]
+    vectorised = _visqol("speech")._manager.patch_creator
+    assert type(vectorised) is not VadPatchCreator
+    audio = AudioSignal(data, 16000)
+    for start, total in [(0, len(data)), (9, len(data) - 500), (0, len(data) + 1000)]:
+        expected = VadPatchCreator(vectorised.patch_size)._get_voice_activity(audio, start, total, 256)
+        assert vectorised._get_voice_activity(audio, start, total, 256) == expected
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "degraded, expected",

@@ -35,11 +35,14 @@ before any good packet is silence.
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import glob
 import os
 import shutil
 import subprocess
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 
@@ -192,25 +195,27 @@ class Codec2(_Codec2Base):
 _LIBRARY_MODE_IDS = {"3200": 0, "2400": 1, "1600": 2, "1400": 3, "1300": 4, "1200": 5, "700C": 8}
 
 
-class _private_libcodec2:
-    """A context holding a freshly loaded instance of pycodec2's libcodec2, unloaded on exit.
+@contextmanager
+def _private_libcodec2():
+    """A freshly loaded instance of pycodec2's libcodec2, unloaded afterwards.
 
-    The instance is loaded from an in-memory file: the dynamic loader knows libraries by file,
-    so it cannot return the instance (and random state) that pycodec2 itself has loaded.
+    It is loaded from an in-memory file: the dynamic loader knows libraries by file, so it
+    cannot hand back the instance (and random state) that pycodec2 itself uses. The lock keeps
+    threads (a Dask worker runs several) from sharing one instance.
     """
+    with _PRIVATE_LOAD:
+        lib = ctypes.CDLL(_libcodec2_image())
+        try:
+            lib.codec2_create.restype = ctypes.c_void_p
+            lib.codec2_create.argtypes = [ctypes.c_int]
+            lib.codec2_decode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p]
+            lib.codec2_destroy.argtypes = [ctypes.c_void_p]
+            yield lib
+        finally:
+            _ctypes.dlclose(lib._handle)  # the only reference: the next load starts afresh
 
-    def __enter__(self):
-        self.lib = ctypes.CDLL(_libcodec2_image())
-        self.lib.codec2_create.restype = ctypes.c_void_p
-        self.lib.codec2_create.argtypes = [ctypes.c_int]
-        self.lib.codec2_decode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p]
-        self.lib.codec2_destroy.argtypes = [ctypes.c_void_p]
-        return self.lib
 
-    def __exit__(self, *exc):
-        import _ctypes
-
-        _ctypes.dlclose(self.lib._handle)  # the last reference: the next load starts afresh
+_PRIVATE_LOAD = threading.Lock()
 
 
 @lru_cache(maxsize=None)
