@@ -99,7 +99,9 @@ def cmd_run(args) -> int:
 
     exp = load_experiment(args.experiment)
     run_experiment(exp, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed)
-    print(_summary_text(summary(connect(exp.database), exp.name)))
+    engine = connect(exp.database)
+    print(_summary_text(summary(engine, exp.name)))
+    _warn_misaligned(engine, exp.name)
     return 0
 
 
@@ -114,6 +116,7 @@ def cmd_results(args) -> int:
         print(f"wrote {export(frame, args.export)}")
         return 0
     print(_summary_text(summary(engine, args.run)))
+    _warn_misaligned(engine, args.run)
     return 0
 
 
@@ -165,6 +168,18 @@ def _summary_text(frame) -> str:
     rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}", _num(r.mean),
              f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
     return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows)
+
+
+def _warn_misaligned(engine, run_id: str) -> None:
+    """Name each codec whose measured delay disagreed with its declared one: its output was
+    aligned by the declared delay, so its scores compare misaligned audio."""
+    from .store import alignment_check
+
+    for row in alignment_check(engine, run_id).itertuples():
+        if row.misaligned:
+            print(f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
+                  f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its scores compare "
+                  "misaligned audio: correct the codec's declared latency (lookahead_samples)", file=sys.stderr)
 
 
 def _num(value) -> str:

@@ -113,7 +113,8 @@ def _roundtrip_row(task: Task, run, codec, cache_key: str) -> dict:
     return {
         **task_key(task, with_dataset=False), "status": "ok", "reason": None, "bitrate": run.bitrate,
         "total_bitrate": run.total_bitrate, "duration": run.duration, "declared_delay": run.declared_delay,
-        "measured_delay": run.measured_delay, "encode_seconds": run.encode_seconds,
+        "measured_delay": run.measured_delay, "delay_tolerance": run.delay_tolerance,
+        "encode_seconds": run.encode_seconds,
         "decode_seconds": run.decode_seconds, "cache_key": cache_key, "codec_version": codec.info.version,
         "packages": package_versions(),
     }

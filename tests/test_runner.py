@@ -17,10 +17,12 @@ import yaml
 import evalkit
 from evalkit.audio import Audio, save
 from evalkit.cli import main
+from evalkit.codecs import BACKENDS
+from evalkit.codecs.reference import Identity
 from evalkit.errors import ConfigError
 from evalkit.experiment import DEFAULT_CONFIG, load_experiment
 from evalkit.tasks import COST_METRICS
-from evalkit.store import connect, results_frame, roundtrips_frame
+from evalkit.store import alignment_check, connect, results_frame, roundtrips_frame
 
 from evalkit.demo import DEMO_MANIFEST
 
@@ -245,3 +247,33 @@ def test_phoneme_events_are_stored_with_their_times(tmp_path):
     assert set(events.codec) <= {"reference", "opus-6k"}
     evalkit.run(path)  # a rerun computes nothing and keeps the events
     assert len(content_events_frame(connect(exp.database), "t")) == len(events)
+
+
+class _LatePcm(Identity):
+    """16-bit PCM that arrives 40 samples later than it declares: a codec card with a wrong latency."""
+
+    backend = "test-late-pcm"
+
+    def _decode(self, header, packets):
+        return np.concatenate([np.zeros(40, np.float32), super()._decode(header, packets)])
+
+
+def test_a_codec_whose_delay_disagrees_with_its_card_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(BACKENDS._entries, _LatePcm.backend, _LatePcm)  # registered for this test only
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "late.yaml").write_text("name: late\nbackend: test-late-pcm\nparams: {sample_rate: 16000}\n")
+    (cards / "reference.yaml").write_text((Path(evalkit.__file__).parent.parent / "codecs" / "reference.yaml").read_text())
+    path = write_experiment(tmp_path, cards=str(cards), codecs=["reference", "late"], metrics=["si_sdr"])
+    assert main(["run", str(path)]) == 0
+    checks = alignment_check(connect(load_experiment(path).database), "t").set_index("codec")
+    assert checks.loc["late", ["checked", "misaligned", "declared", "measured_median"]].tolist() == [3, 3, 0, 40]
+    assert checks.loc["reference", "misaligned"] == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "late:" in warnings[0] and "3 of 3 items" in warnings[0]
+    from evalkit.report.build import build_report
+    from evalkit.report.methods import methods_section
+
+    (table,) = [t for t in methods_section(build_report(connect(load_experiment(path).database), "t")).tables
+                if t.id == "misaligned"]
+    assert [row[0].text for row in table.rows] == ["late"]

@@ -114,6 +114,21 @@ def test_database_from_a_newer_evalkit_is_refused(open_db):
         migrate(engine)
 
 
+def test_the_newest_migration_steps_down_and_up_keeping_rows(open_db):
+    from alembic import command
+
+    engine = open_db()
+    ensure_run(engine, "exp1", {}, "0.1.0")
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    assert "delay_tolerance" not in {c["name"] for c in inspect(engine).get_columns("roundtrips")}
+    migrate(engine)
+    assert "delay_tolerance" in {c["name"] for c in inspect(engine).get_columns("roundtrips")}
+    assert current_revision(engine) == head_revision() and count(engine, Run) == 1
+
+
 def test_concurrent_first_connects_migrate_once(url, open_db):
     # Each process imports first and connects on "go", so the migrations really race.
     code = "import sys; from evalkit.store import connect; print(flush=True); sys.stdin.readline(); connect(sys.argv[1])"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..store.results import delay_check
 from .build import ReportData
 from .codecinfo import COST_METRICS
 from .leaderboard import current_results
@@ -80,6 +81,10 @@ def methods_section(report: ReportData) -> Section:
     if report.listening and report.listening.excluded:
         frame = pd.DataFrame(sorted(report.listening.excluded.items()), columns=["assessor", "reason"])
         section.tables.append(frame_table(frame, "excluded", "Excluded assessors"))
+    misaligned = _misaligned(report)
+    if not misaligned.empty:
+        section.tables.append(frame_table(misaligned, "misaligned", "Codecs whose measured delay missed the declared "
+                                          "one (samples; their output was aligned by the declared delay)"))
     failures = _failures(report)
     if not failures.empty:
         section.tables.append(frame_table(failures, "failures", "Rows without a value (first reason shown)"))
@@ -97,6 +102,14 @@ def _screening_text(report: ReportData) -> str:
     if report.listening is None or report.listening.message:
         return "Screening: no listening test in this report."
     return f"Screening: {report.listening.screening}."
+
+
+def _misaligned(report: ReportData) -> pd.DataFrame:
+    trips = current_results(report.run.roundtrips)
+    if "delay_tolerance" not in trips or trips.empty:
+        return pd.DataFrame()
+    checks = delay_check(trips)
+    return checks[checks["misaligned"] > 0].drop(columns="codec_hash")
 
 
 def _failures(report: ReportData) -> pd.DataFrame:

@@ -114,6 +114,7 @@ class Roundtrip(_CodecItem, Base):
     duration: Mapped[float | None] = mapped_column(Float)  # seconds of input audio
     declared_delay: Mapped[int | None] = mapped_column(Integer)  # samples at the codec rate
     measured_delay: Mapped[int | None] = mapped_column(Integer)
+    delay_tolerance: Mapped[int | None] = mapped_column(Integer)  # samples the two may differ by
     encode_seconds: Mapped[float | None] = mapped_column(Float)
     decode_seconds: Mapped[float | None] = mapped_column(Float)
     cache_key: Mapped[str | None] = mapped_column(String(128))  # content address of the decoded audio

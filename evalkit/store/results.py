@@ -27,7 +27,8 @@ from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUS
 
 __all__ = [
     "ensure_run", "done_keys", "write_results", "write_roundtrips",
-    "results_frame", "roundtrips_frame", "summary", "mean_ci", "export", "SUMMARY_COLUMNS",
+    "results_frame", "roundtrips_frame", "alignment_check", "delay_check", "summary", "mean_ci", "export",
+    "SUMMARY_COLUMNS",
     "table_frame", "upsert_statement",
 ]
 
@@ -82,6 +83,22 @@ def results_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
 def roundtrips_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
     """Round trips (one row per item and codec configuration), all runs unless `run_id` is given."""
     return table_frame(engine, Roundtrip.__table__, ("run_id", "codec", "item_id"), run_id=run_id)
+
+
+def alignment_check(engine: Engine, run_id: str | None) -> pd.DataFrame:
+    """`delay_check` of a run's round trips (all runs when `run_id` is None)."""
+    return delay_check(roundtrips_frame(engine, run_id))
+
+
+def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
+    """Per codec configuration: round trips whose delay was measured (`checked`), how many
+    missed the declared delay by more than their tolerance (`misaligned`), the declared delay
+    and the median measured one, in samples at the codec's rate."""
+    trips = trips[(trips["status"] == "ok") & trips["measured_delay"].notna() & trips["delay_tolerance"].notna()]
+    off = (trips["measured_delay"] - trips["declared_delay"]).abs() > trips["delay_tolerance"]
+    checked = trips.assign(off=off.astype(int)).groupby(["codec", "codec_hash"], as_index=False)
+    return checked.agg(checked=("off", "size"), misaligned=("off", "sum"), declared=("declared_delay", "first"),
+                       measured_median=("measured_delay", "median"))
 
 
 def summary(engine: Engine, run_id: str, confidence: float = 0.95) -> pd.DataFrame:
