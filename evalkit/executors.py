@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "make_executor", "single_thread_env"]
+from .errors import ConfigError
+
+__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "TaskTimeout",
+           "make_executor", "single_thread_env"]
 
 # NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -45,47 +50,87 @@ class SerialExecutor(Executor):
 
 
 class LocalExecutor(Executor):
-    """A pool of spawned single-threaded worker processes.
+    """A pool of single-threaded worker processes.
 
     A task that kills its worker (a segfault in a C library, the OOM killer) breaks the whole
-    pool. Each worker marks the task it is running in a scratch folder, so after a break only
-    the marked tasks are suspects: they are retried alone, and one that dies alone again is
-    reported as failed. Every other task is resubmitted untouched.
+    pool. Each worker marks the task it is running in a scratch folder (its pid in a file
+    made when the task starts), so after a break only the marked tasks are suspects: they are
+    retried alone, and one that dies alone again is reported as failed. Every other task is
+    resubmitted untouched. A task running longer than `task_timeout` seconds has its worker
+    killed and is reported as timed out; the tasks the kill interrupted are simply resubmitted.
     """
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, task_timeout: float | None = None):
         self.workers = workers or os.cpu_count() or 1
+        self.task_timeout = task_timeout
 
     def map_unordered(self, fn, tasks):
         with tempfile.TemporaryDirectory(prefix="evalkit-running-") as scratch:
             queue = list(enumerate(tasks))
             while queue:
-                broken = yield from self._run(fn, queue, self.workers, scratch)
-                suspects = [(i, t) for i, t in broken if _marker(scratch, i).exists()]
-                queue = [(i, t) for i, t in broken if not _marker(scratch, i).exists()]
-                for index, task in suspects:
-                    _marker(scratch, index).unlink()
-                    if (yield from self._run(fn, [(index, task)], 1, scratch)):
-                        yield task, WorkerCrash("its worker process died twice running it (a crash in a codec or metric library?)")
+                broken, hung = yield from self._run(fn, queue, self.workers, scratch)
+                running = {i for i, _ in broken if _marker(scratch, i).exists()}
+                for index, _ in broken:
+                    _marker(scratch, index).unlink(missing_ok=True)
+                # A kill for a timeout explains the break: the other running tasks were only interrupted.
+                suspects = set() if hung else running
+                queue = [(i, t) for i, t in broken if i not in hung and i not in suspects]
+                for index, task in broken:
+                    if index in hung:
+                        yield task, self._timed_out()
+                    elif index in suspects:
+                        yield from self._retry_alone(fn, index, task, scratch)
 
-    @staticmethod
-    def _run(fn, queue, workers, scratch):
-        """Run the queue in a fresh pool; return the tasks the pool broke on."""
+    def _retry_alone(self, fn, index, task, scratch):
+        broken, hung = yield from self._run(fn, [(index, task)], 1, scratch)
+        if hung:
+            yield task, self._timed_out()
+        elif broken:
+            yield task, WorkerCrash("its worker process died twice running it (a crash in a codec or metric library?)")
+
+    def _timed_out(self) -> TaskTimeout:
+        return TaskTimeout(f"it ran longer than the task timeout ({self.task_timeout:g} s), so its worker was stopped")
+
+    def _run(self, fn, queue, workers, scratch):
+        """Run the queue in a fresh pool; return the tasks the pool broke on, and the indices of
+        those whose worker was killed for running too long."""
         pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=_worker_context(fn.__module__),
                                    initializer=single_thread_env)
         futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
-        broken = []
+        pending, broken, hung = set(futures), [], set()
         try:
-            for future in as_completed(futures):
-                index, task = futures[future]
-                error = future.exception()
-                if isinstance(error, BrokenProcessPool):
-                    broken.append((index, task))
-                else:
-                    yield task, error if error else future.result()
+            while pending:
+                done, pending = wait(pending, timeout=self._poll_seconds(), return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, task = futures[future]
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
+                        broken.append((index, task))
+                    else:
+                        yield task, error if error else future.result()
+                if self.task_timeout is not None:
+                    hung |= _stop_overdue(scratch, [futures[f][0] for f in pending], self.task_timeout)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        return broken
+        return broken, hung
+
+    def _poll_seconds(self) -> float | None:
+        """How long to wait for a result before looking for overdue tasks (None: no limit)."""
+        return None if self.task_timeout is None else min(1.0, self.task_timeout / 4)
+
+
+def _stop_overdue(scratch: str, indices: list[int], limit: float) -> set[int]:
+    """Kill the worker of every running task whose marker is older than `limit` seconds."""
+    overdue = set()
+    for index in indices:
+        marker = _marker(scratch, index)
+        try:
+            if time.time() - marker.stat().st_mtime > limit:
+                os.kill(int(marker.read_text()), signal.SIGKILL)
+                overdue.add(index)
+        except (OSError, ValueError):  # not started, just finished, or its pid not written yet
+            continue
+    return overdue
 
 
 def _worker_context(module: str):
@@ -103,13 +148,17 @@ class WorkerCrash(RuntimeError):
     """A task's worker process died while running it."""
 
 
+class TaskTimeout(RuntimeError):
+    """A task ran longer than the executor's task timeout and its worker was stopped."""
+
+
 def _marker(scratch: str, index: int) -> Path:
     return Path(scratch) / f"{index}.running"
 
 
 def _marked(fn, marker: str, task):
-    """Worker side: mark the task as running for as long as it runs."""
-    Path(marker).touch()
+    """Worker side: mark the task as running for as long as it runs (the file holds our pid)."""
+    Path(marker).write_text(str(os.getpid()))
     try:
         return fn(task)
     finally:
@@ -140,9 +189,13 @@ class DaskExecutor(Executor):
         self.client.close()
 
 
-def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+def make_executor(workers: int | None = None, scheduler: str | None = None,
+                  task_timeout: float | None = None) -> Executor:
+    if task_timeout is not None and (scheduler or workers == 0):
+        where = "a Dask cluster (use its workers' own limits)" if scheduler else "this process (workers: 0)"
+        raise ConfigError(f"task_timeout stops local worker processes; it cannot stop tasks on {where}")
     if scheduler:
         return DaskExecutor(scheduler)
     if workers == 0:
         return SerialExecutor()
-    return LocalExecutor(workers)
+    return LocalExecutor(workers, task_timeout)

@@ -12,8 +12,8 @@ from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
 
-_KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "database", "cache", "cards",
-         "resolved"}
+_KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "task_timeout", "database", "cache",
+         "cards", "resolved"}
 
 DEFAULT_CONFIG = """\
 # evalkit experiment: `evalkit run THIS_FILE.yaml`
@@ -49,6 +49,10 @@ limit: null
 # Worker processes for the local pool (null: one per CPU core).
 workers: null
 
+# Seconds one item may spend in one codec and its metrics before its worker is stopped and
+# the item recorded as failed (null: no limit). Local worker processes only.
+task_timeout: null
+
 # Results database URL (null: $EVALKIT_DB_URL, else sqlite:///results/evalkit.db).
 database: null
 
@@ -66,6 +70,7 @@ class Experiment:
     downmix: bool = False
     limit: int | None = None
     workers: int | None = None
+    task_timeout: float | None = None
     database: str | None = None
     cache: Path = Path("results/cache")
     config: dict = field(default_factory=dict)  # the YAML as given, stored with the run
@@ -95,13 +100,27 @@ def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "expe
         codecs=tuple(expand_codecs(data["codecs"], cards, source)),
         metrics=tuple(data["metrics"]),
         downmix=bool(data.get("downmix", False)),
-        limit=data.get("limit"),
-        workers=data.get("workers"),
+        limit=_optional_number(data, "limit", int, 1, source),
+        workers=_optional_number(data, "workers", int, 0, source),
+        task_timeout=_optional_number(data, "task_timeout", float, 0, source),
         database=data.get("database"),
         cache=cache,
         # Stored with the run: the YAML as written, plus where its relative paths pointed.
         config={**data, "resolved": {"dataset": str(dataset), "cache": str(cache)}},
     )
+
+
+def _optional_number(data: dict, key: str, kind: type, minimum: float, source: str):
+    """data[key] as an int or float of at least `minimum` (above it for floats), or None."""
+    value = data.get(key)
+    if value is None:
+        return None
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric or (kind is int and value != int(value)) or value < minimum or (kind is float and value == minimum):
+        bound = f"at least {minimum}" if kind is int else f"above {minimum:g}"
+        raise ConfigError(f"{source}: {key!r} must be {'a whole number' if kind is int else 'a number'} {bound} or null, "
+                          f"not {value!r}")
+    return kind(value)
 
 
 def expand_codecs(entries: list, cards: dict[str, Card], source: str = "experiment") -> list[Card]:

@@ -29,13 +29,21 @@ def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int |
     """Compute whatever the database lacks for `exp`; return all of the run's result rows."""
     for name in exp.metrics:
         METRICS.get(name)  # an unknown metric is a configuration error before any work starts
-    engine = connect(exp.database)
-    ensure_run(engine, exp.name, exp.config, __version__)
-    tasks = plan(exp, done_keys(engine, exp.name, retry_failed=retry_failed))
-    executor = make_executor(exp.workers if workers is None else workers, scheduler)
-    bar = _progress(len(tasks), exp.name, progress)
+    executor = make_executor(exp.workers if workers is None else workers, scheduler, exp.task_timeout)
     try:
-        for task, out in executor.map_unordered(process, tasks):
+        engine = connect(exp.database)
+        ensure_run(engine, exp.name, exp.config, __version__)
+        tasks = plan(exp, done_keys(engine, exp.name, retry_failed=retry_failed))
+        _write_outputs(engine, executor.map_unordered(process, tasks), _progress(len(tasks), exp.name, progress))
+    finally:
+        executor.close()
+    return results_frame(engine, exp.name)
+
+
+def _write_outputs(engine, outputs, bar) -> None:
+    """Store each task's rows as it finishes: the driver is the one database writer."""
+    try:
+        for task, out in outputs:
             if isinstance(out, BaseException):
                 out = failed_output(task, f"worker error: {type(out).__name__}: {out}")
             if out.roundtrip:
@@ -47,8 +55,6 @@ def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int |
             bar.update(1)
     finally:
         bar.close()
-        executor.close()
-    return results_frame(engine, exp.name)
 
 
 def plan(exp: Experiment, done: set[tuple]) -> list[Task]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
-from evalkit.executors import LocalExecutor, SerialExecutor, WorkerCrash
+from evalkit.errors import ConfigError
+from evalkit.executors import LocalExecutor, SerialExecutor, TaskTimeout, WorkerCrash, make_executor
 
 
 def square_or_crash(n: int) -> int:
@@ -15,6 +17,11 @@ def square_or_crash(n: int) -> int:
         os.kill(os.getpid(), signal.SIGSEGV)  # what a segfault in a C library does
     if n == 5:
         raise ValueError("bad item")
+    return n * n
+
+
+def square_or_hang(n: int) -> int:
+    time.sleep(600 if n == 2 else 0.4)  # 2 hangs as a deadlocked library would; the others are busy meanwhile
     return n * n
 
 
@@ -37,3 +44,19 @@ def test_a_segfaulting_task_fails_alone_and_the_rest_complete():
 
 def test_workers_are_single_threaded():
     assert set(dict(LocalExecutor(2).map_unordered(threads_in_worker, [0, 1])).values()) == {"1"}
+
+
+@pytest.mark.slow
+def test_a_hanging_task_times_out_alone_and_the_rest_complete():
+    start = time.monotonic()
+    out = dict(LocalExecutor(2, task_timeout=1.5).map_unordered(square_or_hang, range(8)))
+    assert sorted(out) == list(range(8))
+    assert isinstance(out[2], TaskTimeout) and "1.5 s" in str(out[2])
+    assert all(out[n] == n * n for n in (0, 1, 3, 4, 5, 6, 7))  # the task the kill interrupted is rerun
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("options", [{"workers": 0}, {"scheduler": "tcp://127.0.0.1:1"}])
+def test_a_task_timeout_needs_local_worker_processes(options):
+    with pytest.raises(ConfigError, match="task_timeout"):
+        make_executor(task_timeout=10, **options)

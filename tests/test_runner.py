@@ -112,6 +112,18 @@ def test_unknown_metric_or_codec_is_a_config_error(tmp_path):
         evalkit.run(write_experiment(tmp_path, codecs=["nope"]))
 
 
+@pytest.mark.parametrize("key, value", [("workers", "two"), ("workers", -1), ("workers", 1.5), ("limit", 0),
+                                        ("task_timeout", 0), ("task_timeout", "1 min"), ("task_timeout", True)])
+def test_numeric_settings_are_checked(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=key):
+        load_experiment(write_experiment(tmp_path, **{key: value}))
+
+
+def test_numeric_settings_are_read(tmp_path):
+    exp = load_experiment(write_experiment(tmp_path, workers=2, limit=5, task_timeout=90))
+    assert (exp.workers, exp.limit, exp.task_timeout) == (2, 5, 90.0)
+
+
 def test_sweep_makes_one_codec_per_value(tmp_path):
     codecs = [{"card": "opus-16k-wb", "sweep": {"bitrate": [8000, 24000]}}]
     frame = evalkit.run(write_experiment(tmp_path, codecs=codecs, limit=2))
