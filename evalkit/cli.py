@@ -173,9 +173,9 @@ def _summary_text(frame) -> str:
 def _warn_misaligned(engine, run_id: str) -> None:
     """Name each codec whose measured delay disagreed with its declared one: its output was
     aligned by the declared delay, so its scores compare misaligned audio."""
-    from .store import alignment_check
+    from .store import delay_check, roundtrips_frame
 
-    for row in alignment_check(engine, run_id).itertuples():
+    for row in delay_check(roundtrips_frame(engine, run_id)).itertuples():
         if row.misaligned:
             print(f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
                   f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its scores compare "

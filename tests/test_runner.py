@@ -22,7 +22,7 @@ from evalkit.codecs.reference import Identity
 from evalkit.errors import ConfigError
 from evalkit.experiment import DEFAULT_CONFIG, load_experiment
 from evalkit.tasks import COST_METRICS
-from evalkit.store import alignment_check, connect, results_frame, roundtrips_frame
+from evalkit.store import connect, delay_check, results_frame, roundtrips_frame
 
 from evalkit.demo import DEMO_MANIFEST
 
@@ -278,7 +278,7 @@ def test_a_codec_whose_delay_disagrees_with_its_card_is_named(tmp_path, capsys, 
     (cards / "reference.yaml").write_text((Path(evalkit.__file__).parent.parent / "codecs" / "reference.yaml").read_text())
     path = write_experiment(tmp_path, cards=str(cards), codecs=["reference", "late"], metrics=["si_sdr"])
     assert main(["run", str(path)]) == 0
-    checks = alignment_check(connect(load_experiment(path).database), "t").set_index("codec")
+    checks = delay_check(roundtrips_frame(connect(load_experiment(path).database), "t")).set_index("codec")
     assert checks.loc["late", ["checked", "misaligned", "declared", "measured_median"]].tolist() == [3, 3, 0, 40]
     assert checks.loc["reference", "misaligned"] == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]

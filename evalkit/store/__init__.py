@@ -5,7 +5,7 @@ from .models import Base, Result, Roundtrip, Run
 from . import models_content, models_mushra, models_profile  # noqa: F401  (their tables join Base.metadata)
 from .content import content_events_frame, write_content_events
 from .results import (
-    alignment_check,
+    delay_check,
     done_keys,
     ensure_run,
     export,
@@ -20,6 +20,6 @@ from .results import (
 __all__ = [
     "connect", "database_url", "migrate", "StoreError", "Base", "Run", "Roundtrip", "Result",
     "ensure_run", "done_keys", "write_results", "write_roundtrips",
-    "results_frame", "roundtrips_frame", "alignment_check", "summary", "mean_ci", "export",
+    "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "write_content_events", "content_events_frame",
 ]

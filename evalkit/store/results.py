@@ -27,7 +27,7 @@ from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUS
 
 __all__ = [
     "ensure_run", "done_keys", "write_results", "write_roundtrips",
-    "results_frame", "roundtrips_frame", "alignment_check", "delay_check", "summary", "mean_ci", "export",
+    "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "SUMMARY_COLUMNS",
     "table_frame", "upsert_statement",
 ]
@@ -83,11 +83,6 @@ def results_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
 def roundtrips_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
     """Round trips (one row per item and codec configuration), all runs unless `run_id` is given."""
     return table_frame(engine, Roundtrip.__table__, ("run_id", "codec", "item_id"), run_id=run_id)
-
-
-def alignment_check(engine: Engine, run_id: str | None) -> pd.DataFrame:
-    """`delay_check` of a run's round trips (all runs when `run_id` is None)."""
-    return delay_check(roundtrips_frame(engine, run_id))
 
 
 def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
