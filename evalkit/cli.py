@@ -170,16 +170,12 @@ def _summary_text(frame) -> str:
     return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows)
 
 
-def _warn_misaligned(engine, run_id: str) -> None:
-    """Name each codec whose measured delay disagreed with its declared one: its output was
-    aligned by the declared delay, so its scores compare misaligned audio."""
+def _warn_misaligned(engine, run_id: str | None) -> None:
     from .store import delay_check, roundtrips_frame
+    from .tables import misalignment_warnings
 
-    for row in delay_check(roundtrips_frame(engine, run_id)).itertuples():
-        if row.misaligned:
-            print(f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
-                  f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its scores compare "
-                  "misaligned audio: correct the codec's declared latency (lookahead_samples)", file=sys.stderr)
+    for line in misalignment_warnings(delay_check(roundtrips_frame(engine, run_id))):
+        print(line, file=sys.stderr)
 
 
 def _num(value) -> str:

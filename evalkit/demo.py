@@ -32,14 +32,17 @@ def score_demo(limit: int | None = None) -> int:
 
     from .experiment import load_experiment
     from .runner import run_experiment
-    from .store import connect, summary
-    from .tables import leaderboard_table
+    from .store import connect, delay_check, roundtrips_frame, summary
+    from .tables import leaderboard_table, misalignment_warnings
 
     exp = load_experiment(DEMO_EXPERIMENT)
     exp = replace(exp, limit=limit) if limit else exp
     print(f"\nscoring {len(exp.codecs)} codecs x {', '.join(exp.metrics)} (incremental: reruns reuse stored rows)")
     frame = run_experiment(exp)
-    print(leaderboard_table(summary(connect(exp.database), exp.name), sort_by="pesq_wb"))
+    engine = connect(exp.database)
+    print(leaderboard_table(summary(engine, exp.name), sort_by="pesq_wb"))
+    for line in misalignment_warnings(delay_check(roundtrips_frame(engine, exp.name))):
+        print(line)
     failed = frame[frame.status == "failed"]
     for row in failed.head(20).itertuples():
         print(f"FAILED {row.codec} / {row.item_id} / {row.metric}: {row.reason}")

@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 from .cards import Card
 
-__all__ = ["format_table", "codec_table", "leaderboard_table"]
+__all__ = ["format_table", "codec_table", "leaderboard_table", "misalignment_warnings"]
 
 
 def format_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -54,3 +54,12 @@ def leaderboard_table(summary, sort_by: str | None = None) -> str:
     order = sorted(cells, key=lambda c: -means.get(c, float("-inf")) if means.get(c) == means.get(c) else float("inf"))
     rows = [[codec] + [cells[codec].get(m, "-") for m in metrics] for codec in order]
     return format_table(["codec"] + metrics, rows)
+
+
+def misalignment_warnings(checks) -> list[str]:
+    """One line per codec in `checks` (store.delay_check) whose measured delay missed the declared
+    one: its output was aligned by the declared delay, so its scores compare misaligned audio."""
+    return [f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
+            f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its scores compare "
+            "misaligned audio: correct the codec's declared latency (lookahead_samples)"
+            for row in checks.itertuples() if row.misaligned]
