@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from evalkit.audio import loudness
+from evalkit.audio import Audio, loudness
 from evalkit.errors import ConfigError
 from evalkit.mushra import stimuli as stimuli_module
 from evalkit.mushra.spec import load_spec, spec_from_dict
-from evalkit.mushra.stimuli import encode_audio, excerpt, prepare_item, prepare_stimuli
+from evalkit.mushra.stimuli import DISGUISE_BYTES, disguise, encode_audio, excerpt, prepare_item, prepare_stimuli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +116,15 @@ def test_demo_test_prepares(tmp_path):
         if stimulus.condition not in ("anchor-lp35", "anchor-lp70"):
             assert loudness(stimulus.audio) == pytest.approx(-26.0, abs=0.05)
         assert stimulus.peak_dbfs < -1.0
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav"])
+def test_disguise_grows_the_bytes_and_leaves_the_audio(fmt):
+    audio = Audio(np.random.default_rng(3).normal(0, 0.1, (1, 8000)).astype(np.float32), 16000)
+    data = encode_audio(audio, fmt)
+    one, two = (disguise(data, fmt, len(data) + 200, bytes([n]) * 16) for n in (1, 2))
+    assert len(one) == len(two) == len(data) + 200 and one != two
+    for grown in (one, two):
+        assert np.array_equal(sf.read(io.BytesIO(grown), dtype="int16")[0], sf.read(io.BytesIO(data), dtype="int16")[0])
+    with pytest.raises(ValueError):
+        disguise(data, fmt, len(data) + DISGUISE_BYTES - 1, bytes(16))

@@ -269,6 +269,23 @@ def test_stimulus_audio_serves_only_the_current_page(engine, launched):
         mushra.stimulus_audio(engine, "stolen-" + token, page.trial.stimuli[0])
 
 
+def test_no_stimulus_stands_out_by_size_or_by_its_bytes(engine, launched):
+    """The labelled reference and the hidden reference carry the same audio in different bytes,
+    and every stimulus of a trial (anchors, which FLAC compresses better, included) has one size."""
+    token = mushra.invite(engine, "listening")[0].token
+    page = finish(engine, token, to_trials(engine, token))
+    session = session_row(engine, token)
+    trial = session.plan["test"][page.trial.position]
+    _, ids = trial_ids(session.secret, "test", page.trial.position, trial["sliders"])
+    hidden = ids[trial["sliders"].index(session.plan["reference"])]
+    served = {s: mushra.stimulus_audio(engine, token, s) for s in (page.trial.reference, *page.trial.stimuli)}
+    assert len({len(data) for data in served.values()}) == 1
+    assert len(set(served.values())) == len(served)
+    decoded = {s: sf.read(io.BytesIO(data), dtype="int16")[0] for s, data in served.items()}
+    assert np.array_equal(decoded[page.trial.reference], decoded[hidden])
+    assert served == {s: mushra.stimulus_audio(engine, token, s) for s in served}  # stable across reloads
+
+
 def test_questionnaire_answers_are_checked(engine, launched):
     token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))

@@ -27,7 +27,8 @@ from ..store.models_mushra import (
 from .flow import PLAN_KEYS, FlowError, State, advance, as_play, blockers, require
 from .randomize import make_plan
 from .spec_parts import Question
-from .tokens import completion_code, new_secret, resolve_stimulus, token_hash, trial_ids
+from .stimuli import DISGUISE_BYTES, disguise
+from .tokens import completion_code, new_secret, resolve_stimulus, stimulus_nonce, token_hash, trial_ids
 from .views import Page, build_page
 
 __all__ = [
@@ -131,7 +132,8 @@ def submit_questionnaire(engine: Engine, token: str, answers: Mapping[str, Any])
 
 
 def stimulus_audio(engine: Engine, token: str, stimulus: str) -> bytes:
-    """The lossless audio bytes behind an opaque id of the page the listener stands on."""
+    """The lossless audio bytes behind an opaque id of the page the listener stands on, disguised:
+    every stimulus of an item comes at one size and with a nonce of its own (see `disguise`)."""
     with engine.connect() as connection:
         participant, test = _participant(connection, token)
         session = _session(connection, participant.id)
@@ -139,9 +141,14 @@ def stimulus_audio(engine: Engine, token: str, stimulus: str) -> bytes:
         found = None if page is None else resolve_stimulus(session.secret, session.plan, stimulus, page)
         if found is None:
             raise FlowError("unknown stimulus for this page; reload the page")
-        row = connection.execute(select(MushraStimulus.path, MushraStimulus.sha256).where(
-            MushraStimulus.item_id == found[0], MushraStimulus.condition_id == found[1])).one()
-    return _read(str(Path(test.stimulus_dir) / row.path), row.sha256)
+        files = {row.condition_id: row for row in connection.execute(
+            select(MushraStimulus.condition_id, MushraStimulus.path, MushraStimulus.sha256).where(
+                MushraStimulus.item_id == found[0]))}
+    folder = Path(test.stimulus_dir)
+    size = max((folder / row.path).stat().st_size for row in files.values()) + DISGUISE_BYTES
+    row = files[found[1]]
+    return disguise(_read(str(folder / row.path), row.sha256), test.spec["format"], size,
+                    stimulus_nonce(session.secret, stimulus))
 
 
 def log_event(engine: Engine, token: str, kind: str, payload: Mapping[str, Any] | None = None) -> None:

@@ -29,7 +29,8 @@ from ..errors import AudioError, CodecError, ConfigError
 from ..harness import roundtrip
 from .spec import ConditionSpec, ItemSpec, TestSpec
 
-__all__ = ["Stimulus", "prepare_item", "prepare_stimuli", "excerpt", "encode_audio", "condition_cards", "MIME"]
+__all__ = ["Stimulus", "prepare_item", "prepare_stimuli", "excerpt", "encode_audio", "disguise", "condition_cards",
+           "MIME", "DISGUISE_BYTES"]
 
 MIME = {"flac": "audio/flac", "wav": "audio/wav"}
 _FULL_SCALE = 32768.0
@@ -199,16 +200,52 @@ def encode_audio(audio: Audio, fmt: str = "flac") -> bytes:
 def _strip_flac_comments(data: bytes) -> bytes:
     """Drop the VORBIS_COMMENT block: its vendor string ("reference libFLAC ...") would put the
     word "reference" into every response, which a check for condition names rightly flags."""
+    blocks, audio = _flac_blocks(data)
+    return _flac_join([(kind, body) for kind, body in blocks if kind != _FLAC_COMMENT], audio)
+
+
+# Served bytes: what reaches the browser must not tell conditions apart by size or by equality.
+DISGUISE_BYTES = 24  # the least any served stimulus grows by (a block header and a 16-byte nonce)
+_FLAC_APPLICATION, _FLAC_COMMENT = 2, 4
+
+
+def disguise(data: bytes, fmt: str, size: int, nonce: bytes) -> bytes:
+    """`data` grown to exactly `size` bytes by a block that decoders skip, holding `nonce`.
+
+    The server serves every stimulus of an item at one size with a nonce of its own, so neither
+    the length of a response (FLAC compresses a low-pass anchor better) nor two identical
+    responses (the reference button and the hidden reference) can tell conditions apart. The
+    audio itself is untouched. `size` must exceed len(data) by at least DISGUISE_BYTES.
+    """
+    filler = size - len(data) - 8  # the block's or chunk's header and its 4-byte tag
+    if filler < len(nonce) or len(nonce) != 16:
+        raise ValueError(f"cannot grow {len(data)} bytes to {size} with a 16-byte nonce")
+    body = b"evkn" + nonce + bytes(filler - len(nonce))
+    if fmt == "flac":
+        blocks, audio = _flac_blocks(data)
+        return _flac_join([*blocks, (_FLAC_APPLICATION, body)], audio)
+    if filler % 2:  # RIFF chunks are word-aligned
+        raise ValueError("a WAV stimulus must grow by an even number of bytes")
+    junk = b"JUNK" + filler.to_bytes(4, "little") + body[4:]
+    grown = data[:12] + junk + data[12:]
+    return grown[:4] + (len(grown) - 8).to_bytes(4, "little") + grown[8:]
+
+
+def _flac_blocks(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """A FLAC file's metadata blocks as (type, body), and the audio frames after them."""
     blocks, offset, last = [], 4, False
     while not last:
         header = data[offset]
         last, kind, size = bool(header & 0x80), header & 0x7F, int.from_bytes(data[offset + 1:offset + 4], "big")
-        if kind != 4:
-            blocks.append([kind, data[offset + 4:offset + 4 + size]])
+        blocks.append((kind, data[offset + 4:offset + 4 + size]))
         offset += 4 + size
+    return blocks, data[offset:]
+
+
+def _flac_join(blocks: list[tuple[int, bytes]], audio: bytes) -> bytes:
     head = b"".join(bytes([kind | (0x80 if i == len(blocks) - 1 else 0)]) + len(body).to_bytes(3, "big") + body
                     for i, (kind, body) in enumerate(blocks))
-    return data[:4] + head + data[offset:]
+    return b"fLaC" + head + audio
 
 
 def prepare_stimuli(spec: TestSpec, out_dir: str | Path, cache_root: str | Path | None = None,

@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = [
     "new_token", "token_hash", "new_secret", "participant_code", "completion_code", "stimulus_id",
-    "trial_ids", "level_id", "resolve_stimulus",
+    "stimulus_nonce", "trial_ids", "level_id", "resolve_stimulus",
 ]
 
 _OPEN_REFERENCE = "ref"  # the labelled reference button; the hidden reference has its own id
@@ -50,6 +50,11 @@ def stimulus_id(secret: str, *parts: Any) -> str:
     message = "|".join(map(str, parts)).encode()
     digest = hmac.new(bytes.fromhex(secret), message, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def stimulus_nonce(secret: str, opaque: str) -> bytes:
+    """16 bytes that make one served stimulus differ from every other (see stimuli.disguise)."""
+    return hmac.new(bytes.fromhex(secret), f"nonce|{opaque}".encode(), hashlib.sha256).digest()[:16]
 
 
 def trial_ids(secret: str, phase: str, position: int, sliders: list[int]) -> tuple[str, list[str]]:
