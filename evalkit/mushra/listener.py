@@ -145,7 +145,7 @@ def stimulus_audio(engine: Engine, token: str, stimulus: str) -> bytes:
             select(MushraStimulus.condition_id, MushraStimulus.path, MushraStimulus.sha256).where(
                 MushraStimulus.item_id == found[0]))}
     folder = Path(test.stimulus_dir)
-    size = max((folder / row.path).stat().st_size for row in files.values()) + DISGUISE_BYTES
+    size = _served_size(tuple((str(folder / row.path), row.sha256) for row in files.values()))
     row = files[found[1]]
     return disguise(_read(str(folder / row.path), row.sha256), test.spec["format"], size,
                     stimulus_nonce(session.secret, stimulus))
@@ -283,6 +283,13 @@ def _json(value: Any, what: str) -> Any:
     if len(text) > 100_000:
         raise FlowError(f"{what} is too large ({len(text)} characters)")
     return json.loads(text)
+
+
+@lru_cache(maxsize=256)
+def _served_size(files: tuple[tuple[str, str], ...]) -> int:
+    """The one size every stimulus of an item is served at: its largest file plus room for a nonce.
+    Keyed by paths and hashes, so a re-prepared test gets a new entry."""
+    return max(Path(path).stat().st_size for path, _ in files) + DISGUISE_BYTES
 
 
 @lru_cache(maxsize=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -103,13 +104,10 @@ def _profile(card: Card, codec, cost: Cost, latency: Latency, parts: dict[str, P
         family=info.family, sample_rate=info.sample_rate, nominal_bitrate=info.nominal_bitrate,
         params_encoder=encoder and encoder.params, params_decoder=decoder and decoder.params,
         macs_encoder_per_s=encoder and encoder.macs_per_second, macs_decoder_per_s=decoder and decoder.macs_per_second,
-        encode_rtf=cost.encode_rtf, decode_rtf=cost.decode_rtf,
-        encode_cpu_s_per_hour=cost.encode_cpu_s_per_hour, decode_cpu_s_per_hour=cost.decode_cpu_s_per_hour,
-        peak_memory_mb=cost.peak_memory_mb, working_memory_mb=cost.working_memory_mb,
-        frame_samples=latency.frame_samples, declared_delay=latency.declared_delay,
+        **dataclasses.asdict(cost), frame_samples=latency.frame_samples, declared_delay=latency.declared_delay,
         measured_delay=latency.measured_delay, declared_latency_ms=latency.declared_ms,
         measured_latency_ms=latency.measured_ms, latency_ok=latency.ok, streaming=latency.streaming,
-        concealment=concealment_of(codec), audio_seconds=cost.audio_seconds, repeats=cost.repeats,
+        concealment=concealment_of(codec),
         packages=_packages(info.needs, torch=parts is not None),
     )
 

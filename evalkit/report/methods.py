@@ -105,10 +105,7 @@ def _screening_text(report: ReportData) -> str:
 
 
 def _misaligned(report: ReportData) -> pd.DataFrame:
-    trips = current_results(report.run.roundtrips)
-    if "delay_tolerance" not in trips or trips.empty:
-        return pd.DataFrame()
-    checks = delay_check(trips)
+    checks = delay_check(current_results(report.run.roundtrips))
     return checks[checks["misaligned"] > 0].drop(columns="codec_hash")
 
 

@@ -74,13 +74,21 @@ def _points(report: ReportData) -> pd.DataFrame:
     return quality_points(report.board, report.codecs, report.complexity)
 
 
+def _plottable(report: ReportData, quality: list[str], section: Section) -> pd.DataFrame | None:
+    """The quality points to plot, or None once `section` says there are none yet."""
+    points = _points(report)
+    if points.empty or not quality:
+        section.missing.append("no codec results to plot yet: `evalkit run EXPERIMENT`")
+        return None
+    return points
+
+
 def _rate_quality(report: ReportData, quality: list[str], colors: dict) -> Section:
     section = Section("rate-quality", "Rate–quality",
                       "Each metric against the bitrate measured from the bytes, one line per codec family. "
                       "The dashed line is the hidden reference; anchors are left out.")
-    points = _points(report)
-    if points.empty or not quality:
-        section.missing.append("no codec results to plot yet: `evalkit run EXPERIMENT`")
+    points = _plottable(report, quality, section)
+    if points is None:
         return section
     reference = report.board[report.board["family"] == "reference"].groupby("metric")["mean"].first().to_dict()
     section.figures.append(_figure("rate-quality", rate_quality_figure(points, quality, reference, colors),
@@ -92,9 +100,8 @@ def _latency(report: ReportData, quality: list[str], colors: dict) -> Section:
     section = Section("latency", "Quality vs latency",
                       "Algorithmic latency (frame + lookahead, as each codec declares it and the harness "
                       "checks). Circled codecs form the Pareto front: none is both faster and better.")
-    points = _points(report)
-    if points.empty or not quality:
-        section.missing.append("no codec results to plot yet: `evalkit run EXPERIMENT`")
+    points = _plottable(report, quality, section)
+    if points is None:
         return section
     if points["latency_ms"].isna().all():
         section.missing.append("no latency known for these codecs (their cards cannot be built here)")
