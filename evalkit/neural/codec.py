@@ -83,7 +83,7 @@ class RVQCodec(Codec):
         return CodecInfo(
             name=self.backend, version=f"evalkit-rvq weights {self.sha256[:12]}, torch {torch.__version__}",
             family="neural-rvq", sample_rate=self.sample_rate, frame_samples=self.hop * self.frames_per_packet,
-            lookahead_samples=0, nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
+            lookahead_samples=self.model.config.lookahead, nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
             waveform_matching=self.waveform_matching, needs=("torch", "weights"),
         )
 

@@ -20,6 +20,7 @@ from torch import nn
 from ..errors import ConfigError
 from .modules import Activation, CausalConv1d, CausalConvTranspose1d, ResidualUnit, StreamSequential
 from .quantizer import ResidualVQ
+from .vocos import build_istft_decoder
 
 __all__ = ["RVQConfig", "RVQCodecModel", "EncoderPart", "DecoderPart", "save_inference", "load_inference",
            "CHECKPOINT_FORMAT"]
@@ -43,11 +44,24 @@ class RVQConfig:
     kernel: int = 7
     ema_decay: float = 0.99
     dead_fraction: float = 0.1
+    # decoder "conv" (transposed convolutions, v1) or "istft" (vocos.py: ConvNeXt blocks at the frame
+    # rate and at x decoder_upsample, then an inverse STFT of n_fft at hop / decoder_upsample)
+    decoder: str = "conv"
+    decoder_channels: int = 256
+    decoder_blocks: tuple[int, ...] = (2, 6)  # ConvNeXt blocks before and after the upsampling
+    decoder_upsample: int = 2
+    n_fft: int = 640
+    expansion: int = 3
     extra: dict = field(default_factory=dict)  # free-form notes; ignored by the model
 
     @property
     def hop(self) -> int:
         return math.prod(self.strides)
+
+    @property
+    def lookahead(self) -> int:
+        """Samples the decoded waveform lags the input: 0 for "conv", the iSTFT window's look-back for "istft"."""
+        return self.n_fft - self.hop // self.decoder_upsample if self.decoder == "istft" else 0
 
     @classmethod
     def from_dict(cls, data: dict) -> "RVQConfig":
@@ -56,7 +70,12 @@ class RVQConfig:
         if unknown:
             raise ConfigError(f"rvq model: unknown config keys {sorted(unknown)}; known: {sorted(known)}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**data)
+        config = cls(**data)
+        if config.decoder not in ("conv", "istft"):
+            raise ConfigError(f"rvq model: decoder must be 'conv' or 'istft', got {config.decoder!r}")
+        if config.decoder == "istft" and (config.hop % config.decoder_upsample or len(config.decoder_blocks) != 2):
+            raise ConfigError("rvq model: decoder_upsample must divide the hop, decoder_blocks is [before, after]")
+        return config
 
 
 def _width(config: RVQConfig, level: int) -> int:
@@ -73,6 +92,9 @@ def build_encoder(c: RVQConfig) -> StreamSequential:
 
 
 def build_decoder(c: RVQConfig) -> StreamSequential:
+    if getattr(c, "decoder", "conv") == "istft":
+        return build_istft_decoder(c.latent_dim, c.decoder_channels, *c.decoder_blocks, c.decoder_upsample,
+                                   c.n_fft, c.hop // c.decoder_upsample, c.expansion)
     top = len(c.strides)
     layers = [CausalConv1d(c.latent_dim, _width(c, top), c.kernel)]
     for level, stride in zip(range(top - 1, -1, -1), reversed(c.strides)):
