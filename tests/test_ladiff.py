@@ -280,3 +280,19 @@ def test_ladiff_cards_pin_their_weights():
         for key, sha in (("weights", "sha256"), ("rvq_weights", "rvq_sha256")):
             path = ROOT / "codecs" / card.params[key]
             assert _sha(path) == card.params[sha] and path.stat().st_size <= 20e6
+
+
+def test_autoencoder_decoder_stage_keeps_the_latents(tmp_path, tiny):
+    from evalkit.neural.ladiff import load_autoencoder
+    from evalkit.neural.train import TrainConfig, Trainer
+
+    path = _train_config(tmp_path, tiny, "autoencoder", 3)
+    config = yaml.safe_load(path.read_text())
+    config["model"] = {"init": str(tiny["ae"]), "freeze_encoder": True}
+    path.write_text(yaml.safe_dump(config))
+    trainer = Trainer(TrainConfig.load(path), log=lambda *a, **k: None)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    after = load_autoencoder(tmp_path / "run" / "model.pt").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))

@@ -23,15 +23,27 @@ __all__ = ["AutoencoderRecipe", "LaDiffRecipe"]
 
 
 class AutoencoderRecipe(Recipe):
-    """The continuous SEANet autoencoder (no quantizer)."""
+    """The continuous SEANet autoencoder (no quantizer). `init: WEIGHTS` starts from a trained one and
+    `freeze_encoder: true` then trains its decoder alone: the latents, which the diffusion model learns,
+    stay the same, so the decoder can improve while the diffusion model trains."""
 
     def __init__(self, model_params: dict, discriminator_params: dict | None = None):
-        self.config = AEConfig.from_dict(model_params)
-        self.model = ContinuousAE(self.config)
+        params = dict(model_params)
+        init, self.frozen = params.pop("init", None), bool(params.pop("freeze_encoder", False))
+        if (init and params) or (self.frozen and not init):
+            raise ConfigError("autoencoder recipe: init takes no architecture keys; freeze_encoder needs init")
+        self.model = load_autoencoder(init).train() if init else ContinuousAE(AEConfig.from_dict(params))
+        self.config = self.model.config
+        for parameter in self.model.encoder.parameters():
+            parameter.requires_grad_(not self.frozen)
         self.discriminator = None
         self.sample_rate, self.hop = self.config.sample_rate, self.config.hop
 
     def forward(self, batch):
+        if self.frozen:
+            with torch.no_grad():
+                latents = self.model.encoder(batch)
+            return self.model.decoder(latents), {}
         return self.model(batch), {}
 
     def export(self, path):
