@@ -182,6 +182,22 @@ def test_autoencoder_and_ladiff_train_resume_and_export(tmp_path, tiny):
     assert codes == tiny["codes"] and ae_config == AEConfig.from_dict(TINY_AE) and float(model.latent_scale) > 0
 
 
+def test_export_bundles_a_later_decoder_only_with_the_same_encoder(tmp_path, tiny):
+    from evalkit.neural.ladiff import load_autoencoder
+    from evalkit.neural.ladiff_recipes import LaDiffRecipe
+
+    params = {"rvq_weights": str(tiny["rvq"]), "autoencoder_weights": str(tiny["ae"]), "n_q_choices": [2], **TINY_DIFFUSION}
+    later = load_autoencoder(tiny["ae"])
+    torch.nn.init.zeros_(later.decoder[0].bias)
+    save_autoencoder(later, tmp_path / "later.pt")
+    _, decoder, _, _ = load_ladiff(LaDiffRecipe({**params, "decoder_weights": str(tmp_path / "later.pt")}).export(tmp_path / "a.pt"))
+    assert not decoder[0].bias.any()
+    torch.nn.init.zeros_(later.encoder[0].bias)
+    save_autoencoder(later, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="another encoder"):
+        LaDiffRecipe({**params, "decoder_weights": str(tmp_path / "other.pt")}).export(tmp_path / "b.pt")
+
+
 def test_ladiff_recipe_refuses_mismatched_models(tmp_path, tiny):
     from evalkit.neural.ladiff_recipes import LaDiffRecipe
 

@@ -52,7 +52,7 @@ class AutoencoderRecipe(Recipe):
 
 class LaDiffRecipe(Recipe):
     """Latent diffusion conditioned on RVQ codes; `model` holds `rvq_weights`, `autoencoder_weights`,
-    `n_q_choices` and DiffusionConfig's keys."""
+    `n_q_choices`, optionally `decoder_weights` (see _decoding_autoencoder) and DiffusionConfig's keys."""
 
     waveform_losses = False
 
@@ -63,6 +63,7 @@ class LaDiffRecipe(Recipe):
         except KeyError as err:
             raise ConfigError(f"ladiff recipe: model needs {err.args[0]} (a trained weights file)") from None
         self.n_q_choices = tuple(params.pop("n_q_choices", (3, 6)))
+        self.decoder_path = params.pop("decoder_weights", None)
         self.rvq, self.autoencoder = load_inference(rvq_path), load_autoencoder(ae_path)
         self.rvq_codes = codes_fingerprint(self.rvq)
         self.model = LatentDiffusion(DiffusionConfig.from_dict(params))
@@ -99,4 +100,16 @@ class LaDiffRecipe(Recipe):
         return latents, quantised, n_q
 
     def export(self, path):
-        return save_ladiff(self.model, self.autoencoder, self.rvq_codes, path)
+        return save_ladiff(self.model, self._decoding_autoencoder(), self.rvq_codes, path)
+
+    def _decoding_autoencoder(self) -> ContinuousAE:
+        """The autoencoder whose decoder ships: `decoder_weights` (a later decoder-only stage, its encoder
+        identical to the one the latents came from) or the training one."""
+        if not self.decoder_path:
+            return self.autoencoder
+        later = load_autoencoder(self.decoder_path)
+        mine, theirs = self.autoencoder.encoder.state_dict(), later.encoder.state_dict()
+        if mine.keys() != theirs.keys() or any(not torch.equal(mine[k], theirs[k]) for k in mine):
+            raise ConfigError(f"ladiff recipe: {self.decoder_path} has another encoder than autoencoder_weights; "
+                              "its decoder would not fit the latents")
+        return later
