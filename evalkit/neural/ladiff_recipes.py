@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .ladiff import (AEConfig, ContinuousAE, DiffusionConfig, LatentDiffusion, codes_fingerprint, load_autoencoder,
                      save_autoencoder, save_ladiff)
 from .model import load_inference
-from .recipes import Recipe
+from .recipe_base import Recipe
 
 __all__ = ["AutoencoderRecipe", "LaDiffRecipe"]
 

@@ -4,43 +4,19 @@ A recipe builds the generator (the codec model) and its discriminator, runs the 
 batch (returning the reconstruction and any model-specific losses), initialises what needs data
 (codebooks) and exports the inference weights. The trainer (train.py) owns everything else:
 data, reconstruction and adversarial losses, optimisers, mixed precision, checkpoints, logs.
-New neural codecs add a recipe to RECIPES.
+New neural codecs add a recipe to RECIPES; the base class is in recipe_base.py.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from .losses import MultiScaleSTFTDiscriminator
 from ..errors import ConfigError
+from .losses import MultiScaleSTFTDiscriminator
 from .model import RVQCodecModel, RVQConfig, load_inference, save_inference
+from .recipe_base import Recipe
 
 __all__ = ["Recipe", "RVQRecipe", "RECIPES"]
-
-
-class Recipe:
-    """Base recipe; subclasses set `model`, `discriminator` and `sample_rate`."""
-
-    model: torch.nn.Module
-    discriminator: torch.nn.Module | None
-    sample_rate: int
-    hop: int = 1  # crops are trimmed to a multiple of this
-    waveform_losses: bool = True  # False: the trainer adds no reconstruction losses, only the recipe's own
-
-    def initialise(self, batch: torch.Tensor) -> None:
-        """Data-dependent initialisation before the first step (default: none)."""
-
-    def align(self, reconstruction: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(output, target) the losses compare; a decoder whose output lags its input trims both here."""
-        return reconstruction, batch
-
-    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        raise NotImplementedError
-
-    def export(self, path: Path) -> Path:
-        raise NotImplementedError
 
 
 class RVQRecipe(Recipe):
