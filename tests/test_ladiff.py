@@ -100,6 +100,17 @@ def test_one_reverse_step_from_t1_returns_the_input():
     assert float((out - x).abs().max()) <= 1.01 * math.sqrt(1 - abar) / math.sqrt(abar) + 1e-3  # |eps| = 1
 
 
+def test_clip_bounds_the_predicted_clean_latent():
+    schedule = CosineSchedule(1000)
+    x = torch.randn(1, 4, 32, generator=torch.Generator().manual_seed(0))
+    blind = lambda x_t, t: torch.zeros_like(x_t)  # noqa: E731 - at t = T this puts x_0 at x / sqrt(abar_T), huge
+    assert reverse_step(schedule, blind, x, 1000, 0, 0.0, None).abs().max() > 100
+    clipped = reverse_step(schedule, blind, x, 1000, 0, 0.0, None, clip=2.0)
+    assert clipped.abs().max() <= 2.0
+    step = reverse_step(schedule, blind, x, 1000, 500, 0.0, None, clip=2.0)  # eps re-derived from the clamped x_0
+    assert torch.all(torch.isfinite(step)) and step.abs().max() < 10
+
+
 def test_midway_zero_returns_the_condition_unchanged():
     calls = []
     condition = torch.randn(1, 8, 32)
@@ -272,7 +283,8 @@ def test_chunked_decode_without_context_equals_whole_for_a_local_path(tiny):
 
 
 def test_codec_refuses_bad_parameters_and_foreign_weights(tiny, tmp_path):
-    for params in ({"steps": -1}, {"sampler": "euler"}, {"midway_t": 1001}, {"lam": 2.0}, {"seed": -3}, {"chunk_frames": -1}):
+    for params in ({"steps": -1}, {"sampler": "euler"}, {"midway_t": 1001}, {"lam": 2.0}, {"clip": -1}, {"seed": -3},
+                   {"chunk_frames": -1}):
         with pytest.raises(ConfigError):
             _codec(tiny, **params)
     from evalkit.neural.ladiff_codec import LaDiffCodec

@@ -58,12 +58,16 @@ def sampling_times(start: int, evaluations: int) -> list[int]:
 
 
 def reverse_step(schedule: CosineSchedule, denoise: Denoiser, x: torch.Tensor, t: int, s: int, eta: float,
-                 generator: torch.Generator | None) -> torch.Tensor:
-    """x_s from x_t (s < t) by the generalised DDIM update; x_0 is the predicted clean latent."""
+                 generator: torch.Generator | None, clip: float = 0.0) -> torch.Tensor:
+    """x_s from x_t (s < t) by the generalised DDIM update; x_0 is the predicted clean latent, clamped to
+    [-clip, clip] when clip > 0 (near t = T, where abar_t is tiny, a small error in eps is a huge one in x_0)."""
     batch_t = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
     eps = denoise(x, batch_t)
     x0 = schedule.predict_x0(x, batch_t, eps)
     a_t, a_s = float(schedule.abar[t]), float(schedule.abar[s])
+    if clip > 0:
+        x0 = x0.clamp(-clip, clip)
+        eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
     if s == 0:
         return x0
     sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
@@ -75,7 +79,7 @@ def reverse_step(schedule: CosineSchedule, denoise: Denoiser, x: torch.Tensor, t
 
 def sample(schedule: CosineSchedule, denoise: Denoiser, condition: torch.Tensor, evaluations: int,
            eta: float = 0.0, midway_t: int | None = None, lam: float = 0.0,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+           generator: torch.Generator | None = None, clip: float = 0.0) -> torch.Tensor:
     """A clean latent shaped like `condition` after `evaluations` network calls.
 
     midway_t None: start from N(0, I) at t = T. midway_t = m: start from the condition itself as
@@ -88,7 +92,7 @@ def sample(schedule: CosineSchedule, denoise: Denoiser, condition: torch.Tensor,
         start, x = int(midway_t), condition.clone()
     times = sampling_times(start, evaluations)
     for t, s in zip(times, times[1:]):
-        x = reverse_step(schedule, denoise, x, t, s, eta, generator)
+        x = reverse_step(schedule, denoise, x, t, s, eta, generator, clip)
         if lam:
             x = (1 - lam) * x + lam * math.sqrt(float(schedule.abar[s])) * condition
     return x

@@ -131,11 +131,11 @@ class LatentDiffusion(nn.Module):
 
     @torch.no_grad()
     def generate(self, quantised, n_q: int, evaluations: int, eta: float = 0.0, midway_t: int | None = None,
-                 lam: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+                 lam: float = 0.0, generator: torch.Generator | None = None, clip: float = 0.0) -> torch.Tensor:
         """Unscaled latents (B, latent_dim, F * ratio) for the quantised code latents."""
         condition = self.condition(quantised)
         x = sample(self.schedule, lambda x, t: self.eps(x, t, condition, n_q), condition, evaluations, eta,
-                   midway_t, lam, generator)
+                   midway_t, lam, generator, clip)
         return x / self.latent_scale
 
 

@@ -4,7 +4,8 @@ Encoder and bitstream are the RVQ codec's (codec.py): its codes at n_q codebooks
 `rvq` backend packs them, are the whole payload; the header adds a seed. The decoder turns the
 codes into the RVQ quantised latents, upsamples them to the condition, runs the diffusion sampler
 (`steps` network evaluations, DDIM or DDPM, from noise or midway from the condition at
-`midway_t`, blending `lam`) in the continuous autoencoder's latent space and decodes the latents
+`midway_t`, blending `lam`, predicted clean latents clamped to +-`clip` when > 0) in the continuous
+autoencoder's latent space and decodes the latents
 with the autoencoder's causal decoder. Every random draw comes from the header's seed, so a
 stream decodes to the same samples every time.
 
@@ -51,7 +52,7 @@ class LaDiffCodec(RVQCodec):
     """RVQ codes (n_q x 500 bit/s) decoded by latent diffusion."""
 
     def __init__(self, rvq_weights: str, rvq_sha256: str, weights: str, sha256: str, n_q: int, steps: int = 25,
-                 sampler: str = "ddim", midway_t: int | None = None, lam: float = 0.0, seed: int = 0,
+                 sampler: str = "ddim", midway_t: int | None = None, lam: float = 0.0, clip: float = 0.0, seed: int = 0,
                  chunk_frames: int = 0, context_frames: int = 0, frames_per_packet: int | None = None):
         super().__init__(rvq_weights, rvq_sha256, n_q, frames_per_packet, waveform_matching=False)
         self.ladiff_sha256 = sha256.lower()
@@ -60,17 +61,19 @@ class LaDiffCodec(RVQCodec):
             raise ConfigError(f"ladiff: {weights} was trained on the codes of another rvq model than {rvq_weights}")
         if ae_config.hop * self.diffusion.rate_ratio != self.hop or n_q > self.diffusion.config.max_n_q:
             raise ConfigError(f"ladiff: {weights} does not fit the rvq model (hop or codebook count)")
-        self._check_sampling(steps, sampler, midway_t, lam, seed, chunk_frames, context_frames)
+        self._check_sampling(steps, sampler, midway_t, lam, clip, seed, chunk_frames, context_frames)
         self.steps, self.eta, self.midway_t, self.lam, self.seed = int(steps), SAMPLERS[sampler], midway_t, float(lam), int(seed)
+        self.clip = float(clip)
         self.chunk_frames, self.context_frames = int(chunk_frames), int(context_frames)
 
     @staticmethod
-    def _check_sampling(steps, sampler, midway_t, lam, seed, chunk_frames, context_frames) -> None:
+    def _check_sampling(steps, sampler, midway_t, lam, clip, seed, chunk_frames, context_frames) -> None:
         checks = [
             (isinstance(steps, int) and 0 <= steps <= 1000, f"steps must be an integer 0..1000, got {steps!r}"),
             (sampler in SAMPLERS, f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}"),
             (midway_t is None or (isinstance(midway_t, int) and 0 <= midway_t <= 1000), f"midway_t must be null or 0..1000, got {midway_t!r}"),
             (isinstance(lam, (int, float)) and 0.0 <= lam <= 1.0, f"lam must be in [0, 1], got {lam!r}"),
+            (isinstance(clip, (int, float)) and clip >= 0, f"clip must be a number >= 0 (0: off), got {clip!r}"),
             (isinstance(seed, int) and 0 <= seed <= _MAX_SEED, f"seed must be an integer 0..2**32-1, got {seed!r}"),
             (isinstance(chunk_frames, int) and chunk_frames >= 0 and isinstance(context_frames, int) and context_frames >= 0,
              "chunk_frames and context_frames must be integers >= 0"),
@@ -140,7 +143,8 @@ class LaDiffCodec(RVQCodec):
         if pad:
             quantised = torch.nn.functional.pad(quantised, (0, pad), mode="replicate")
         generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        return self.diffusion.generate(quantised, self.n_q, self.steps, self.eta, self.midway_t, self.lam, generator)
+        return self.diffusion.generate(quantised, self.n_q, self.steps, self.eta, self.midway_t, self.lam, generator,
+                                       self.clip)
 
     def torch_modules(self) -> dict:
         """Encoder (the RVQ encoder) and one diffusion decoding (all network evaluations + autoencoder decoder)."""
