@@ -29,8 +29,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-from ..errors import ConfigError
-from .base import Codec, CodecInfo, register_backend
+from ..errors import CodecError, ConfigError
+from .base import Codec, CodecInfo, check_packet_sizes, register_backend
 
 __all__ = ["Identity", "Lowpass", "MNRU", "anchor_taps", "mnru_filters", "mnru_process", "MNRU_BANDS"]
 
@@ -57,6 +57,9 @@ class _PcmCodec(Codec):
 
     def _decode(self, header, packets):
         frame = self._frame
+        check_packet_sizes(packets, 2, 2 * frame, self.backend)
+        if any(p is not None and len(p) % 2 for p in packets):
+            raise CodecError(f"{self.backend}: a packet holds an odd number of bytes; 16-bit PCM needs whole samples")
         # A lost packet becomes silence: reference conditions do not conceal.
         chunks = [np.frombuffer(p, "<i2") if p is not None else np.zeros(frame, "<i2") for p in packets]
         return np.concatenate(chunks).astype(np.float32) / 32768.0

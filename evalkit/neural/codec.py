@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import CodecError, ConfigError
+from ..errors import ConfigError
 from .bitpack import code_bits, frames_per_whole_bytes
-from .packets import codes_to_packets, packets_to_codes, silence_mask
+from .packets import check_header, codes_to_packets, packets_to_codes, silence_mask
 from .weights import pinned_path
 
 __all__ = ["RVQCodec", "TORCH_HINT", "torch_missing"]
@@ -58,6 +58,7 @@ class RVQCodec(Codec):
 
     install_hint = TORCH_HINT
     concealment = "repeat"
+    local_params = ("weights",)  # a path on this machine; the sha256 travels in the stream
 
     def __init__(self, weights: str, sha256: str, n_q: int, frames_per_packet: int | None = None,
                  waveform_matching: bool = True):
@@ -99,9 +100,7 @@ class RVQCodec(Codec):
     def _decode(self, header, packets):
         import torch
 
-        mine = self._header()
-        if any(header.get(key) != value for key, value in mine.items()):
-            raise CodecError(f"rvq: stream was written with {header}, this decoder is configured as {mine}")
+        check_header(header, self._header(), "rvq")
         codes, leading = packets_to_codes(packets, self.n_q, self.bits, self.frames_per_packet)
         codes = torch.from_numpy(codes)[None]
         chunks, state = [], None
