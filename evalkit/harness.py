@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from .audio import Audio, align, estimate_delay, resample, to_mono
+from .audio import MIN_COST_SECONDS, Audio, align, check_content, estimate_delay, resample, to_mono
 from .codecs import Codec, CodecInfo
 
 __all__ = ["RoundTrip", "roundtrip", "measure_delay", "delay_tolerance"]
@@ -23,7 +23,7 @@ class RoundTrip:
     payload_bytes: int  # codec packets only
     duration: float  # seconds of input audio
     declared_delay: int  # samples at the codec rate
-    measured_delay: int | None  # samples at the codec rate; None when the output is silent
+    measured_delay: int | None  # samples at the codec rate; None when not measurable (see measure_delay)
     delay_tolerance: int  # samples
     encode_seconds: float
     decode_seconds: float
@@ -63,7 +63,9 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False) -> RoundTrip:
     middle = time.perf_counter()
     decoded = codec.decode(data)
     end = time.perf_counter()
-    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching)
+    # Judged on the input as given: resampling a constant adds edge transients that are no signal.
+    measurable = check_content(source, MIN_COST_SECONDS).problem is None
+    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching) if measurable else None
     aligned = align(decoded, info.lookahead_samples, native.frames)
     back = align(resample(aligned, source.sample_rate), 0, source.frames)
     return RoundTrip(
@@ -88,8 +90,12 @@ def delay_tolerance(info: CodecInfo) -> int:
 
 
 def measure_delay(ref: Audio, decoded: Audio, expected: int, waveform: bool = True) -> int | None:
-    """Lag of decoded behind ref in samples: waveform cross-correlation, or envelopes for vocoders."""
-    if not np.any(decoded.samples):
+    """Lag of decoded behind ref in samples: waveform cross-correlation, or envelopes for vocoders.
+
+    None ("not measurable") where the signal cannot support a measurement: a silent output, or
+    an input that is too short, constant or near-silent (check_content).
+    """
+    if not np.any(decoded.samples) or check_content(ref).problem:
         return None
     search = max(expected * 2, ref.sample_rate // 20)
     if waveform:

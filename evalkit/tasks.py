@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
-from .audio import to_mono
+from .audio import MIN_COST_SECONDS, check_content, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
 from .datasets import Item
@@ -59,6 +59,9 @@ def process(task: Task) -> TaskOutput:
         ref = to_mono(ref) if task.downmix else ref
     except EvalkitError as err:
         return failed_output(task, f"cannot load item: {err}")
+    content = check_content(ref)
+    if content.problem:
+        return failed_output(task, f"degenerate input, not scored: {content.reason}")
     cache = DecodedCache(task.cache_root)
     codec = task.card.build()
     key = cache.key(file_digest(task.item.path), task.card.config_hash, codec.info.version, task.downmix)
@@ -75,7 +78,15 @@ def process(task: Task) -> TaskOutput:
     text = task.item.text
     results = [r for name in task.metrics for r in evaluate(name, ref, decoded, text=text)]
     events = _phoneme_events(results, ref, decoded, text)
-    return TaskOutput(rt_row, cost_rows + [_result_row(task, r) for r in results], events)
+    rows = _with_warning(cost_rows + [_result_row(task, r) for r in results], content.warning)
+    return TaskOutput(_with_warning([rt_row], content.warning)[0] if rt_row else None, rows, events)
+
+
+def _with_warning(rows: list[dict], warning: str | None) -> list[dict]:
+    """Ok rows of a clipped item keep their values and carry the warning as their reason."""
+    if warning is None:
+        return rows
+    return [{**row, "reason": warning} if row["status"] == "ok" and not row["reason"] else row for row in rows]
 
 
 def _phoneme_events(results, ref, decoded, text) -> list[dict] | None:
@@ -123,10 +134,12 @@ def _roundtrip_row(task: Task, run, codec, cache_key: str) -> dict:
 def _cost_rows(task: Task, run) -> list[dict]:
     values = {"bitrate_kbps": run.bitrate / 1000, "encode_rtf": run.encode_seconds / run.duration,
               "decode_rtf": run.decode_seconds / run.duration}
-    return [{**task_key(task), "metric": name, "metric_version": COST_VERSION, "status": "ok", "value": value,
-             "reason": None, "native_rate": run.decoded.sample_rate, "metric_rate": run.decoded.sample_rate,
-             "package": "evalkit", "package_version": __version__, "wall_seconds": 0.0}
-            for name, value in values.items()]
+    short = run.duration < MIN_COST_SECONDS  # skipped, with the reason: no made-up number
+    reason = f"needs at least {MIN_COST_SECONDS:g} s of audio; the item has {run.duration:.3g} s" if short else None
+    return [{**task_key(task), "metric": name, "metric_version": COST_VERSION, "status": "skipped" if short else "ok",
+             "value": None if short else value, "reason": reason, "native_rate": run.decoded.sample_rate,
+             "metric_rate": run.decoded.sample_rate, "package": "evalkit", "package_version": __version__,
+             "wall_seconds": 0.0} for name, value in values.items()]
 
 
 def _result_row(task: Task, result) -> dict:
