@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Packages that take a large part of a second (or several) to import, none needed to start.
@@ -65,3 +66,9 @@ def test_rvq_reads_its_model_config_without_torch_as_torch_does():
     quick, model = _model_config(codec.path, codec.sha256), _load_model(codec.path, codec.sha256).config
     assert (quick.sample_rate, quick.hop, quick.codebook_size, quick.n_q) == (
         model.sample_rate, model.hop, model.codebook_size, model.n_q)
+
+
+@pytest.mark.parametrize("module", ["evalkit.tasks", "evalkit.cache", "evalkit.neural.codec", "evalkit.neural.adapters"])
+def test_modules_a_worker_unpickles_first_import_on_their_own(module):
+    """`import evalkit` loads nothing eagerly, so each module must import without a cycle as the first."""
+    subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, check=True, capture_output=True)

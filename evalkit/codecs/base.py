@@ -192,6 +192,8 @@ class Codec(ABC):
         return Audio(samples, info.sample_rate)
 
     def _check_config(self, header: dict) -> None:
+        if not isinstance(header, dict):
+            raise CodecError(f"{self.backend}: bitstream header is a {type(header).__name__}, not a mapping")
         theirs, mine = header.get("config"), self.config
         if not isinstance(theirs, dict):
             raise CodecError(f"{self.backend}: bitstream does not name its codec configuration "
