@@ -121,10 +121,13 @@ def test_warpq_identical_beats_mild_noise(speech):
     assert only("warpq", speech, speech).value < only("warpq", speech, noisy(speech, 40)).value
 
 
-def test_multichannel_is_mixed_to_mono(speech):
+def test_multichannel_fails_unless_downmixed_as_on_the_command_line(speech):
     deg = noisy(speech, 20)
     stereo = deg.with_samples(np.vstack([deg.samples, deg.samples]))
-    assert only("stoi", speech, stereo).value == pytest.approx(only("stoi", speech, deg).value)
+    row = only("stoi", speech, stereo)
+    assert row.status == "failed" and "2 channels" in row.reason and "downmix" in row.reason
+    mixed = evaluate("stoi", speech, stereo, downmix=True)[0]
+    assert mixed.value == pytest.approx(only("stoi", speech, deg).value)
 
 
 # ---------------------------------------------------------------- goldens
@@ -166,10 +169,16 @@ def test_small_length_difference_is_trimmed(speech):
     assert only("si_sdr", speech, shorter).status == "ok"
 
 
-def test_misaligned_lengths_fail_with_reason(speech):
+def test_length_change_is_aligned_recorded_and_bounded(speech):
     deg = noisy(speech, 20)
-    row = only("pesq_wb", speech, deg.with_samples(deg.samples[:, : int(deg.frames * 0.95)]))
-    assert row.status == "failed" and "differ by 5.0%" in row.reason
+    shorter = deg.with_samples(deg.samples[:, : int(deg.frames * 0.95)])
+    row = only("pesq_wb", speech, shorter)
+    assert row.status == "ok" and (row.lag, row.length_change) == (0, shorter.frames - speech.frames)
+    unaligned = evaluate("pesq_wb", speech, shorter, align=None)[0]
+    assert unaligned.status == "failed" and "differ by 5.0%" in unaligned.reason
+    cut = deg.with_samples(deg.samples[:, : deg.frames // 2])
+    row = only("pesq_wb", speech, cut)
+    assert row.status == "failed" and "max_length_change" in row.reason
 
 
 # ---------------------------------------------------------------- failure rows

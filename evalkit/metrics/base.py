@@ -36,6 +36,11 @@ class MetricSpec:
     uses_text: the function takes a fourth argument, the item's transcript (str or None).
     noise_blind: outputs that by design do not respond to additive noise (a hallucination
     count must stay at zero however noisy the audio), exempt from "worse with noise" checks.
+    needs_alignment: the metric compares ref and deg time-locked, so it gets them aligned by the
+    estimated lag, and a pair whose lag cannot be trusted fails; False for metrics that align on
+    their own (WARP-Q's DTW) and those without a reference (DNSMOS), which get the pair as given.
+    bandwidth_hz: (low, high) audio bandwidths of content this metric's mode is meant for; the
+    harness measures the reference's bandwidth and warns (stored with the run) outside it.
     """
 
     name: str
@@ -52,6 +57,8 @@ class MetricSpec:
     scores_silence: bool = False
     uses_text: bool = False
     noise_blind: tuple[str, ...] = ()
+    needs_alignment: bool = True
+    bandwidth_hz: tuple[float, float] | None = None
 
     @property
     def package_name(self) -> str:

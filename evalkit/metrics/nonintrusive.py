@@ -18,6 +18,7 @@ INSTALL = "pip install speechmos==0.0.1.1 onnxruntime librosa requests"
     outputs=("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"),
     description="DNSMOS P.835 (signal, background, overall) and P.808 MOS, non-intrusive, 16 kHz; 1-5",
     requires=("speechmos", "onnxruntime", "librosa", "requests"), install=INSTALL,
+    needs_alignment=False,
 ))
 def dnsmos(ref: None, deg: np.ndarray, sample_rate: int) -> dict[str, float]:
     from speechmos import dnsmos as speechmos_dnsmos

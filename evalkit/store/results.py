@@ -26,7 +26,7 @@ from .db import StoreError, write_transaction
 from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUSES, Result, Roundtrip, Run, utcnow
 
 __all__ = [
-    "ensure_run", "done_keys", "write_results", "write_roundtrips",
+    "ensure_run", "done_keys", "write_results", "write_roundtrips", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "SUMMARY_COLUMNS",
     "table_frame", "upsert_statement",
@@ -53,6 +53,33 @@ def ensure_run(engine: Engine, run_id: str, experiment_config: Mapping[str, Any]
             return False
         connection.execute(insert(Run).values(id=run_id, created_at=values["updated_at"], **values))
         return True
+
+
+def add_run_warnings(engine: Engine, run_id: str, warnings: Mapping[str, Mapping[str, Any]]) -> None:
+    """Merge warnings ({key: {"text", "items"}}) into the run's: texts refreshed, item lists joined."""
+    if not warnings:
+        return
+    with write_transaction(engine) as connection:
+        stored = connection.execute(select(Run.warnings).where(Run.id == run_id)).scalar_one_or_none() or {}
+        merged = merge_warnings(stored, warnings)
+        connection.execute(update(Run).where(Run.id == run_id).values(
+            warnings=_json_copy(merged, f"run {run_id!r}: warnings")))
+
+
+def merge_warnings(*groups: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Warnings {key: {"text", "items"}} joined: the last text of a key wins, its items are united."""
+    merged: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        for key, entry in group.items():
+            items = sorted(set(merged.get(key, {}).get("items", [])) | set(entry.get("items", [])))
+            merged[key] = {"text": entry["text"], "items": items}
+    return merged
+
+
+def run_warnings(engine: Engine, run_id: str) -> dict[str, dict[str, Any]]:
+    """The run's stored warnings, {key: {"text", "items"}}; {} when it has none."""
+    with engine.connect() as connection:
+        return connection.execute(select(Run.warnings).where(Run.id == run_id)).scalar_one_or_none() or {}
 
 
 def done_keys(engine: Engine, run_id: str, *, retry_failed: bool = False) -> set[ResultKey]:
@@ -104,6 +131,18 @@ def summary(engine: Engine, run_id: str, confidence: float = 0.95) -> pd.DataFra
     columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value"]]
     with engine.connect() as connection:
         rows = connection.execute(select(*columns).where(Result.run_id == run_id)).all()
+    return _summarize(rows, confidence)
+
+
+def frame_summary(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """`summary` of result rows held in memory (e.g. `runner.score_pairs`), not in the database."""
+    if frame.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    rows = frame[SUMMARY_GROUP + ["status", "value"]].itertuples(index=False, name=None)
+    return _summarize([(*key, status, None if value != value else value) for *key, status, value in rows], confidence)
+
+
+def _summarize(rows, confidence: float) -> pd.DataFrame:
     groups: dict[tuple, list[tuple[str, float | None]]] = {}
     for *key, status, value in rows:
         groups.setdefault(tuple(key), []).append((status, value))
