@@ -173,7 +173,7 @@ def match_files(source: str | dict | tuple, base: Path, ids: list[str],
     (or {item}), a JSONL manifest whose lines give "id" and `key`, or a mapping id -> path."""
     if not isinstance(source, str):
         listed = dict(source)
-        matching = _settle({i: [base / listed[i]] if i in listed else [] for i in ids}, [], base)
+        matching = _settle({i: [base / listed[i]] if i in listed else [] for i in ids}, [], base, listed=True)
         return Matching(matching.files, matching.missing, tuple(f"id {i!r}" for i in listed if i not in set(ids)))
     source = source.replace("{item}", ID_FIELD)
     if source.endswith(".jsonl"):
@@ -191,11 +191,17 @@ def _from_folder(folder: Path, ids: list[str], suffixes: tuple[str, ...] | None)
              and (suffixes is None or p.suffix.lower() in suffixes)]
     by_path: dict[str, list[Path]] = {}
     by_stem: dict[str, list[Path]] = {}
+    by_head: dict[str, list[Path]] = {}
     for path in files:
         by_path.setdefault(path.relative_to(folder).with_suffix("").as_posix(), []).append(path)
         by_stem.setdefault(path.stem, []).append(path)
-    # An item matches its relative path (without suffix), else a file named like its last part.
-    candidates = {i: by_path.get(i) or by_stem.get(i.rsplit("/", 1)[-1], []) for i in ids}
+        by_head.setdefault(path.name.split(".", 1)[0], []).append(path)
+    # An item matches its relative path (without suffix), else a file named like its last part,
+    # else one whose name before the first dot is that part ("a.dec.wav", "a.opus.wav").
+    candidates = {}
+    for item_id in ids:
+        last = item_id.rsplit("/", 1)[-1]
+        candidates[item_id] = by_path.get(item_id) or by_stem.get(last) or by_head.get(last, [])
     return _settle(candidates, files, folder)
 
 
@@ -226,14 +232,15 @@ def _from_manifest(path: Path, ids: list[str], key: str) -> Matching:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ConfigError(f"{path}:{number}: each line must be a JSON object with 'id' and '{key}'") from None
         entries.setdefault(item_id, []).append(path.parent / file)
-    matching = _settle({i: entries.get(i, []) for i in ids}, [], path.parent)
+    matching = _settle({i: entries.get(i, []) for i in ids}, [], path.parent, listed=True)
     wanted = set(ids)
     extra = tuple(f"id {i!r}" for i in entries if i not in wanted)
     return Matching(matching.files, matching.missing, extra, matching.ambiguous)
 
 
-def _settle(candidates: dict[str, list[Path]], files: list[Path], root: Path) -> Matching:
-    """One file per item; a file claimed by several items, or an item with several files, is ambiguous."""
+def _settle(candidates: dict[str, list[Path]], files: list[Path], root: Path, listed: bool = False) -> Matching:
+    """One file per item; an item with several files is ambiguous, and so is a file that several
+    items found by name (unless `listed`: a manifest that names one file twice means it)."""
     claims: dict[Path, list[str]] = {}
     for item_id, paths in candidates.items():
         for path in paths:
@@ -244,7 +251,7 @@ def _settle(candidates: dict[str, list[Path]], files: list[Path], root: Path) ->
             missing.append(item_id)
         elif len(paths) > 1:
             ambiguous[item_id] = tuple(_shown(p, root) for p in paths)
-        elif len(claims[paths[0]]) > 1:
+        elif len(claims[paths[0]]) > 1 and not listed:
             ambiguous[item_id] = (f"{_shown(paths[0], root)} (also matches {', '.join(i for i in claims[paths[0]] if i != item_id)})",)
         else:
             matched[item_id] = paths[0]
@@ -330,5 +337,5 @@ def _decode_bitstream(card: Card, path: Path, ref: Audio) -> Rendered:
     payload = Bitstream.from_bytes(data, codec.backend).payload_bytes
     tolerance = -(-delay_tolerance(info) * ref.sample_rate // info.sample_rate)  # rounded up
     return Rendered(audio, 8 * payload / duration, 8 * len(data) / duration,
-                    seconds, f"bitstreams decoded by {card.name}: {info.version}", info.waveform_matching,
+                    seconds, info.version, info.waveform_matching,
                     info.lookahead_samples, tolerance)
