@@ -247,3 +247,39 @@ def test_more_than_a_tenth_failed_is_loud_but_not_fatal(tmp_path, capsys):
     (tmp_path / "clean").mkdir()
     assert main(["run", str(experiment(tmp_path / "clean", ["reference"]))]) == 0
     assert "FAILED" not in capsys.readouterr().err
+
+
+# -- files made by another tool ------------------------------------------------------------
+
+
+def _ffmpeg(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="needs the ffmpeg command (Debian ffmpeg)")
+def test_ffmpeg_made_outputs_score_like_the_matching_cards(tmp_path):
+    """Opus 8 kbit/s and MP3 32 kbit/s made by the ffmpeg command (its own libopus and LAME), 25 ms
+    late, padded, named otherwise and at other rates, score like evalkit's own cards."""
+    (tmp_path / "dec").mkdir()
+    for item in ITEMS:
+        opus, mp3 = tmp_path / "x.opus", tmp_path / "x.mp3"
+        _ffmpeg("-i", str(item.path), "-af", "adelay=25ms,apad=pad_dur=0.1", "-c:a", "libopus", "-b:a", "8k",
+                "-application", "voip", str(opus))
+        _ffmpeg("-i", str(opus), "-ar", "48000", str(tmp_path / "dec" / f"{item.id}.opus8k.wav"))
+        _ffmpeg("-i", str(item.path), "-af", "adelay=25ms", "-c:a", "libmp3lame", "-b:a", "32k", "-ar", "16000", str(mp3))
+        _ffmpeg("-i", str(mp3), "-ar", "44100", str(tmp_path / "dec" / f"mp3_{item.id}.flac"))
+    codecs = [{"card": "opus-16k-wb", "sweep": {"bitrate": [8000]}}, "mp3-32k-16khz",
+              {"name": "ff-opus", "decoded": "dec/{id}.opus8k.wav"}, {"name": "ff-mp3", "decoded": "dec/mp3_{id}.flac"}]
+    frame = evalkit.run(experiment(tmp_path, codecs, metrics=["pesq_wb", "stoi"]))
+    scored = frame[frame.metric.isin(["pesq_wb", "stoi"])]
+    assert (scored.status == "ok").all()
+    values = scored.pivot_table(index=["item_id", "metric"], columns="codec", values="value")
+    for ours, theirs in (("opus-16k-wb@bitrate=8000", "ff-opus"), ("mp3-32k-16khz", "ff-mp3")):
+        pesq, stoi = values.xs("pesq_wb", level="metric"), values.xs("stoi", level="metric")
+        assert abs(pesq[ours].mean() - pesq[theirs].mean()) < 0.2, (ours, pesq)
+        assert (abs(stoi[ours] - stoi[theirs]) < 0.015).all(), (ours, stoi)
+    lags = scored.drop_duplicates(["codec", "item_id"]).set_index("codec").lag
+    assert (lags["ff-mp3"] == 400).all() and (abs(lags["ff-opus"] - 400) <= 2).all()  # 25 ms at 16 kHz
