@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
@@ -18,7 +19,7 @@ from .audio import Audio, correlation_peak, resample, to_mono
 from .config import check_keys
 from .errors import ConfigError
 
-__all__ = ["AlignPolicy", "Alignment", "AlignedPair", "LagEstimate", "align_pair", "estimate_lag", "MODES"]
+__all__ = ["AlignPolicy", "Alignment", "AlignedPair", "LagEstimate", "align_pair", "estimate_lag", "mode_for", "MODES"]
 
 MODES = ("auto", "waveform", "envelope")
 # "auto": a waveform correlation this high settles the lag (waveform coders reach 0.6 to 1.0;
@@ -27,6 +28,7 @@ WAVEFORM_TRUST = 0.5
 # Below it, the waveform's lag is still taken (it is sample-exact) when the envelopes put the
 # lag within this many milliseconds of it (their own precision); otherwise the envelopes' lag.
 ENVELOPE_AGREEMENT_MS = 2.5
+WAVEFORM_FLOOR = 0.15  # weaker waveform peaks are noise, however close to the envelopes' lag
 # Signals quieter than this (RMS, dBFS) carry no lag to measure; the metrics judge silence.
 MIN_LEVEL_DBFS = -70.0
 
@@ -102,6 +104,11 @@ class AlignedPair:
     alignment: Alignment
 
 
+def mode_for(waveform_matching: bool | None) -> str:
+    """The estimator for a codec that declares whether it keeps the waveform (None: unknown)."""
+    return "auto" if waveform_matching is None else "waveform" if waveform_matching else "envelope"
+
+
 def estimate_lag(ref: Audio, deg: Audio, max_lag: int, mode: str = "auto") -> LagEstimate | None:
     """The decoded signal's lag behind `ref` (same rate); None when either is silent.
 
@@ -118,9 +125,16 @@ def estimate_lag(ref: Audio, deg: Audio, max_lag: int, mode: str = "auto") -> La
         if mode == "waveform" or wave.correlation >= WAVEFORM_TRUST:
             return wave
     env = LagEstimate(*correlation_peak(_envelope(ref), _envelope(deg), max_lag), "envelope")
-    if mode == "auto" and abs(wave.lag - env.lag) <= ENVELOPE_AGREEMENT_MS * ref.sample_rate / 1000:
+    if mode == "auto" and _agree(wave, env, max_lag, ref.sample_rate):
         return LagEstimate(wave.lag, max(wave.correlation, env.correlation), "waveform")
     return env
+
+
+def _agree(wave: LagEstimate, env: LagEstimate, max_lag: int, rate: int) -> bool:
+    """Whether a weak waveform peak is confirmed by the envelopes (which must not sit at the
+    search limit: then the true lag lies beyond it)."""
+    close = abs(wave.lag - env.lag) <= ENVELOPE_AGREEMENT_MS * rate / 1000
+    return close and wave.correlation >= WAVEFORM_FLOOR and abs(env.lag) < max_lag
 
 
 def align_pair(ref: Audio, deg: Audio, policy: AlignPolicy = AlignPolicy(), mode: str = "auto",
@@ -196,15 +210,18 @@ def _highpass(audio: Audio) -> Audio:
     mono = to_mono(audio).samples[0]
     if len(mono) < 64:  # too short to filter; nothing to be gained either
         return audio
-    sos = butter(4, 250.0, btype="highpass", fs=audio.sample_rate, output="sos")
+    sos = _design(4, 250.0, "highpass", audio.sample_rate)
     return audio.with_samples(sosfiltfilt(sos, mono, padlen=min(27, len(mono) - 1)))
 
 
 def _envelope(audio: Audio) -> Audio:
     """A syllable-rate magnitude envelope: smooth enough to ignore pitch pulses, which a
     vocoder re-synthesises at its own phase."""
-    sos = butter(2, 40.0, fs=audio.sample_rate, output="sos")
     mono = to_mono(audio).samples[0]
-    padlen = min(3 * (2 * len(sos) + 1), len(mono) - 1)
-    env = sosfiltfilt(sos, np.abs(mono), padlen=padlen)
+    env = sosfiltfilt(_design(2, 40.0, "lowpass", audio.sample_rate), np.abs(mono), padlen=min(9, len(mono) - 1))
     return audio.with_samples(env - env.mean())
+
+
+@lru_cache(maxsize=32)
+def _design(order: int, cutoff: float, kind: str, rate: int) -> np.ndarray:
+    return butter(order, cutoff, btype=kind, fs=rate, output="sos")

@@ -335,7 +335,7 @@ def _decode_bitstream(card: Card, path: Path, ref: Audio) -> Rendered:
     audio = Audio(decoded.samples[:, info.lookahead_samples:], info.sample_rate, ref.id)  # AudioError if empty
     duration = frames / info.sample_rate
     payload = Bitstream.from_bytes(data, codec.backend).payload_bytes
-    tolerance = -(-delay_tolerance(info) * ref.sample_rate // info.sample_rate)  # rounded up
+    tolerance = delay_tolerance(info, ref.sample_rate)
     return Rendered(audio, 8 * payload / duration, 8 * len(data) / duration,
                     seconds, info.version, info.waveform_matching,
                     info.lookahead_samples, tolerance)

@@ -77,12 +77,12 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False) -> RoundTrip:
     )
 
 
-def delay_tolerance(info: CodecInfo) -> int:
+def delay_tolerance(info: CodecInfo, sample_rate: int | None = None) -> int:
     """One sample for waveform coders; for vocoders, whose timing is only defined to within
-    their frame, half a frame and at least 5 ms."""
-    if info.waveform_matching:
-        return 1
-    return max(info.sample_rate // 200, info.frame_samples // 2)
+    their frame, half a frame and at least 5 ms. In samples at the codec's rate, or at
+    `sample_rate` (rounded up) for audio resampled back to it."""
+    samples = 1 if info.waveform_matching else max(info.sample_rate // 200, info.frame_samples // 2)
+    return samples if sample_rate is None else -(-samples * sample_rate // info.sample_rate)
 
 
 def measure_delay(ref: Audio, decoded: Audio, expected: int, waveform: bool = True) -> int | None:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
-from .alignment import AlignedPair, AlignPolicy, align_pair
+from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
 from .audio import Audio, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
@@ -115,9 +115,8 @@ def _from_codec(task: Task, ref: Audio) -> _Decoded:
         cost = {"bitrate_kbps": run.bitrate / 1000, "encode_rtf": run.encode_seconds / run.duration,
                 "decode_rtf": run.decode_seconds / run.duration}
     # The harness applied the declared delay; a measurement within the delay check's tolerance keeps it.
-    tolerance = -(-delay_tolerance(info) * ref.sample_rate // info.sample_rate)
-    mode = "waveform" if info.waveform_matching else "envelope"
-    return _Decoded(decoded, trip, cost, info.sample_rate, mode, 0, tolerance)
+    tolerance = delay_tolerance(info, ref.sample_rate)
+    return _Decoded(decoded, trip, cost, info.sample_rate, mode_for(info.waveform_matching), 0, tolerance)
 
 
 def _from_files(task: Task, ref: Audio) -> _Decoded:
@@ -131,9 +130,8 @@ def _from_files(task: Task, ref: Audio) -> _Decoded:
                 "total_bitrate": made.total_bitrate, "duration": ref.duration, "declared_delay": made.declared_delay,
                 "decode_seconds": made.decode_seconds, "cache_key": task.files.identity,
                 "codec_version": made.version, "packages": package_versions()}
-    mode = "auto" if made.waveform is None else "waveform" if made.waveform else "envelope"
     expected = None if made.declared_delay is None else 0  # a card's decoder: its lookahead was removed
-    return _Decoded(made.audio, trip, cost, made.audio.sample_rate, mode, expected, made.tolerance)
+    return _Decoded(made.audio, trip, cost, made.audio.sample_rate, mode_for(made.waveform), expected, made.tolerance)
 
 
 def _alignment_fields(pair: AlignedPair) -> dict:
