@@ -204,6 +204,12 @@ def cmd_results(args) -> int:
         return 0
     print(_summary_text(summary(engine, args.run)))
     _warn_misaligned(engine, args.run)
+    if args.run:
+        from .store import run_warnings
+        from .tables import warning_lines
+
+        for line in warning_lines(run_warnings(engine, args.run)):
+            print(line, file=sys.stderr)
     return 0
 
 
