@@ -59,7 +59,7 @@ class DecodedCondition:
 
     name: str
     decoded: str | tuple | None = None  # folder, {id} pattern, .jsonl manifest of {id, deg}, or ((id, path), ...)
-    bitstreams: str | None = None  # folder, pattern or manifest of {id, bitstream}
+    bitstreams: str | tuple | None = None  # the same forms; a manifest's lines give {id, bitstream}
     bitrate_kbps: float | None = None  # declared, when there are no bitstreams to measure
     card: Card | None = None  # decodes `bitstreams` written by `evalkit encode`
     base: Path = Path(".")  # relative paths start here (the experiment's folder)
@@ -74,25 +74,16 @@ class DecodedCondition:
     def cost_metrics(self) -> tuple[str, ...]:
         return DECODED_COST
 
-    def describe(self) -> dict:
-        """The condition as stored with the run."""
-        decoded = dict(self.decoded) if isinstance(self.decoded, tuple) else self.decoded
-        return {"name": self.name, "decoded": decoded, "bitstreams": self.bitstreams,
-                "bitrate_kbps": self.bitrate_kbps, "card": self.card.name if self.card else None}
-
     def match(self, items: list, digest: Callable[[Path], str]) -> tuple[dict[str, ItemFiles], dict[str, dict]]:
         """Each item's files (or the problem), and the matching report as run warnings."""
         ids = [item.id for item in items]
-        found, warnings = {}, {}
-        matchings = {}
+        matchings, warnings = {}, {}
         for role, source, suffixes, key in (("decoded", self.decoded, AUDIO_SUFFIXES, "deg"),
                                             ("bitstreams", self.bitstreams, None, "bitstream")):
             if source is not None:
                 matchings[role] = match_files(source, self.base, ids, suffixes, key)
                 warnings.update(_report(self.name, role, _source_text(source), matchings[role], len(ids)))
-        for item in items:
-            found[item.id] = self._item_files(item, matchings, digest)
-        return found, warnings
+        return {item.id: self._item_files(item, matchings, digest) for item in items}, warnings
 
     def _item_files(self, item, matchings: dict[str, Matching], digest: Callable[[Path], str]) -> ItemFiles:
         paths, problems = {}, []
@@ -155,6 +146,9 @@ def _source_text(source: str | tuple) -> str:
 
 def _decoding_card(entry: dict, cards: dict[str, Card], where: str) -> Card | None:
     if "card" not in entry:
+        if "decoded" not in entry:
+            raise ConfigError(f"{where}: bitstreams alone need a 'card' that decodes them (files written by "
+                              "'evalkit encode'); otherwise give the 'decoded' files beside them")
         return None
     if "bitstreams" not in entry or "decoded" in entry:
         raise ConfigError(f"{where}: 'card' decodes 'bitstreams' (files written by 'evalkit encode'); "

@@ -165,6 +165,7 @@ def test_evalkit_bitstreams_decoded_by_a_card_score_as_the_card(tmp_path):
     ({"name": "m", "decoded": "x", "bitstreams": "y", "bitrate_kbps": 6}, "not both"),
     ({"name": "m", "decoded": "x", "card": "opus-12k"}, "nothing to decode"),
     ({"name": "m", "bitstreams": "y", "card": "nope"}, "unknown codec 'nope'"),
+    ({"name": "m", "bitstreams": "y"}, "need a 'card'"),
     ({"name": "m", "decoded": "x", "bitrate_kbps": -1}, "positive"),
     ({"name": "m@1", "decoded": "x"}, "without '@'"),
     ({"name": "m", "decoded": "x", "files": "y"}, "same key"),
