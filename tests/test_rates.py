@@ -83,3 +83,13 @@ def test_an_item_rate_card_costs_its_rate(speech):
         audio = resample(speech, rate)
         trip = roundtrip(card.build(rate), audio)
         assert trip.bitrate == pytest.approx(16 * rate) and np.allclose(trip.decoded.samples, audio.samples, atol=2 ** -15)
+
+
+def test_run_warnings_join_their_items_on_every_backend(engine):
+    from evalkit.store import add_run_warnings, ensure_run
+
+    ensure_run(engine, "w", {}, "0.1.0")
+    add_run_warnings(engine, "w", {"k": {"text": "first", "items": ["b", "a"]}})
+    add_run_warnings(engine, "w", {"k": {"text": "second", "items": ["c", "a"]}, "j": {"text": "other", "items": []}})
+    assert run_warnings(engine, "w") == {"k": {"text": "second", "items": ["a", "b", "c"]},
+                                         "j": {"text": "other", "items": []}}
