@@ -79,7 +79,7 @@ class LagEstimate:
 class Alignment:
     """What was measured and done to one pair; stored with every result row."""
 
-    lag: int  # samples (at the reference's rate) the decoded signal was shifted by
+    lag: int  # samples (at the reference's rate) the decoded signal lags; applied unless `problem`
     length_change: int  # decoded minus reference frames at the reference's rate, before alignment
     correlation: float | None  # None when nothing was measured (a silent signal)
     method: str  # "waveform", "envelope", "declared" (the codec's own delay held) or "none"

@@ -35,7 +35,7 @@ class MetricResult:
     native_rate: int
     metric_rate: int
     seconds: float
-    lag: int | None = None  # samples at native_rate the degraded audio was shifted by
+    lag: int | None = None  # samples at native_rate deg lags ref (estimated; applied where the metric needs it)
     length_change: int | None = None  # degraded minus reference frames at native_rate, before alignment
 
 
