@@ -282,3 +282,27 @@ def test_pdf_has_no_screen_only_hints_and_shows_n(run_db, tmp_path):
     text = " ".join(page.extract_text() for page in PdfReader(write_report(report, tmp_path / "r.pdf")).pages)
     assert "Click" not in text and "n = 8" in text and "PESQ-WB" in text
     assert "Left out: reference" in text
+
+
+def test_an_imported_test_meets_the_run_through_its_map(run_db, tmp_path):
+    """Conditions and items named otherwise in the ratings file join the run's codecs and items via --map."""
+    from evalkit.mushra.ratings import import_ratings
+
+    ratings = _ratings()
+    letters = {codec: f"sys-{k}" for k, codec in enumerate(CODECS)}
+    frame = ratings.assign(condition=ratings["condition"].map(letters), item="page-" + ratings["item"].str[1:],
+                           listener=ratings["participant"]).drop(columns="participant")
+    frame.to_csv(tmp_path / "ratings.csv", index=False)
+    data = {"test": "imported", "reference": "sys-0", "screening": "reference",
+            "conditions": {letter: {"card": codec} for codec, letter in letters.items() if codec != "reference"},
+            "items": {f"page-{k}": f"i{k}" for k in range(8)}}
+    (tmp_path / "map.yaml").write_text(str(data).replace("'", '"'))
+    import_ratings(run_db, tmp_path / "ratings.csv", "long", map_path=tmp_path / "map.yaml")
+    report = build_report(run_db, RUN, mushra="imported", n_boot=100)
+    assert report.mushra_message is None and set(report.stimuli["condition"]) == set(CODECS) - {"reference"}
+    direct = build_report(run_db, RUN, mushra="t", ratings=ratings, n_boot=100)
+    key = ["metric", "level", "method"]
+    pd.testing.assert_frame_equal(report.agreement.set_index(key)[["r", "ci_low", "ci_high"]],
+                                  direct.agreement.set_index(key)[["r", "ci_low", "ci_high"]])
+    html = render_html(report)
+    assert "ratings imported from long export ratings.csv" in html and "hidden-reference rule only" in html

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .anova import rm_anova
@@ -55,7 +56,11 @@ def omnibus(frame: pd.DataFrame, conditions: list[str] | None = None, correction
     design = detect_design(frame)
     result = Omnibus(design, "rm-anova" if design.complete else "mixed model")
     if design.complete and design.listeners >= 2 and design.conditions >= 2:
-        result.anova = rm_anova(frame)
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant ratings: NaN, said below
+            result.anova = rm_anova(frame)
+        if not np.isfinite(result.anova.loc["condition", ["F", "eps_gg"]].astype(float)).all():
+            result.notes.append("the repeated-measures ANOVA is undefined here: the ratings do not vary within "
+                                "listeners")
     elif not design.complete:
         result.notes.append(f"design {design.kind}: the repeated-measures ANOVA needs every cell rated, so the "
                             "mixed model is the omnibus test")

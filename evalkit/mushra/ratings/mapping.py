@@ -58,7 +58,7 @@ class ImportMap:
     items: dict[str, str | None] = field(default_factory=dict)
     beaqlejs_item: str = "test_id"
     beaqlejs_condition: str = "file"
-    source: str = "--map"
+    source: str | None = None  # the map file's name
 
     def condition(self, name: str) -> ConditionMap | None:
         """The condition as evalkit stores it; None when the map leaves it out."""

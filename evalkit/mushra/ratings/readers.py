@@ -57,7 +57,7 @@ class Reading:
 
 def read_webmushra(path: Path) -> Reading:
     reading = Reading()
-    with _open_text(path, reading) as rows:
+    with _CsvRows(path, reading) as rows:
         header = next(rows, None)
         if header is None:
             reading.problems.append(f"{path.name}: the file is empty")
@@ -197,7 +197,7 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
         if path.suffix.lower() != ".csv":
             reading.problems.append(f"{path.name}: a long table is .csv or .parquet")
             return None
-        with _open_text(path, reading) as rows:
+        with _CsvRows(path, reading) as rows:
             header = next(rows, None)
             records = [(rows.line_num, row) for row in rows if any(cell.strip() for cell in row)]
     except (OSError, ValueError) as err:
@@ -213,7 +213,7 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
     return pd.DataFrame([row for _, row in records], columns=header, index=[line for line, _ in records], dtype=object)
 
 
-class _open_text:
+class _CsvRows:
     """A csv reader over a UTF-8 file (BOM tolerated) that reports unreadable files as a problem."""
 
     def __init__(self, path: Path, reading: Reading):

@@ -34,7 +34,7 @@ def write_external_test(engine, name: str, fmt: str, mapping: ImportMap, ratings
                         kinds: dict[str, str], config: ScreeningConfig, answers: dict[str, dict],
                         paths: list[Path], replace: bool, card_hashes: dict[str, str]) -> None:
     files = [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in paths]
-    spec = {"import": {"format": fmt, "files": files, "map": mapping.source if mapping.source != "--map" else None},
+    spec = {"import": {"format": fmt, "files": files, "map": mapping.source},
             "title": mapping.title or name}
     now = utcnow()
     with write_transaction(engine) as connection:
