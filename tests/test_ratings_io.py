@@ -21,6 +21,7 @@ from evalkit.mushra.ratings import RatingsError, export_ratings, import_ratings
 from evalkit.mushra.stats import condition_summary
 from evalkit.report.listening import load_listening
 from evalkit.store.models_mushra import MushraCondition, MushraSession
+from conftest import take_mushra_test
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ratings"
 WEBMUSHRA = FIXTURES / "webmushra_mushra.csv"
@@ -210,17 +211,8 @@ def _rate_native_test(engine, tones, tmp_path) -> None:
     mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
     info = mushra.launch_test(engine, "native")
     rng = np.random.default_rng(5)
-    for listener in range(4):
-        token = mushra.join_open_link(engine, info.open_token)
-        for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
-            step(engine, token)
-        page = mushra.confirm_level(engine, token, {"volume": 0.7})
-        while page.trial:
-            trial = page.trial
-            plays = [{"stimulus": s, "start": 0.0, "end": 1.0} for s in [*trial.stimuli, trial.reference]]
-            # Blind to which slider is which: scores above 90 keep everyone (the anchor rule skips such items).
-            scores = {s: float(rng.integers(91, 101)) for s in trial.stimuli}
-            page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, plays, {"seconds": 3})
+    for _ in range(4):  # blind to which slider is which: scores above 90 keep everyone (the anchor rule skips)
+        take_mushra_test(engine, info.open_token, lambda k: rng.integers(91, 101))
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -29,6 +29,7 @@ from evalkit.report.export import latex_table, leaderboard_export
 from evalkit.report.names import metric_ranges
 from evalkit.report.tables import fmt
 from evalkit.store import connect, summary
+from conftest import take_mushra_test
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
@@ -411,15 +412,7 @@ def test_real_mushra_ratings_merge_with_the_run(scored, tmp_path):
     mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
     info = mushra.launch_test(engine, "merge")
     for _ in range(3):  # listeners rate everything 90-98: all kept (the anchor rule skips such items)
-        token = mushra.join_open_link(engine, info.open_token)
-        for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
-            step(engine, token)
-        page = mushra.confirm_level(engine, token, {"volume": 0.7})
-        while page.trial:
-            trial = page.trial
-            plays = [{"stimulus": s, "start": 0.0, "end": 1.0} for s in [*trial.stimuli, trial.reference]]
-            scores = {s: 90.0 + 2 * k for k, s in enumerate(trial.stimuli)}
-            page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, plays, {"seconds": 5})
+        take_mushra_test(engine, info.open_token, lambda k: 90.0 + 2 * k)
     report = build_report(engine, RUN, mushra="merge", n_boot=100)
     ratings = mushra.ratings_frame(engine, "merge")
     assert report.mushra_message is None and not report.listening.excluded

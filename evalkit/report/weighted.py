@@ -81,7 +81,7 @@ def _mid_ranks(values: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _weighted_kendall(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     sx, sy = np.sign(x[:, None] - x[None, :]), np.sign(y[:, None] - y[None, :])
     concordance, tied_x, tied_y = sx * sy, (sx == 0).astype(float), (sy == 0).astype(float)
-    chunk = max(1, _CELLS // max(1, len(x) ** 2))
+    chunk = max(1, _CELLS // max(1, len(x)))  # rows of w @ M held at once
     out = np.empty(len(w))
     for start in range(0, len(w), chunk):
         part = w[start:start + chunk]
