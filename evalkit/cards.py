@@ -24,7 +24,8 @@ from .errors import ConfigError
 __all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
            "CARDS_GROUP", "ITEM_RATE"]
 
-_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes"}
+_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes",
+         "display_name"}
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
@@ -55,6 +56,7 @@ class Card:
     training_data: str = ""
     licence: str = ""
     notes: str = ""
+    display_name: str = ""  # how reports and plots name it (default: `name`)
     path: Path | None = None
     source: str = "built-in"  # which folder of the search path it came from
 
@@ -107,6 +109,8 @@ def load_card(path: str | Path, source: str = "built-in") -> Card:
     for key in ("name", "backend"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ConfigError(f"{path}: {key!r} is required and must be a string")
+    if not isinstance(data.get("display_name", ""), str):
+        raise ConfigError(f"{path}: 'display_name' must be a string")
     if not isinstance(data.get("params", {}), dict):
         raise ConfigError(f"{path}: 'params' must be a mapping")
     return Card(**data, path=path, source=source)
