@@ -234,15 +234,15 @@ def test_a_card_display_name_reaches_the_report(tmp_path, monkeypatch):
     from evalkit.cards import cards_dir
     from evalkit.report import codecinfo
 
-    cards = tmp_path / "cards"
-    shutil.copytree(cards_dir(), cards)
-    text = (cards / "opus-12k.yaml").read_text()
-    (cards / "opus-12k.yaml").write_text(text + "\ndisplay_name: Opus SILK 12k\n")
+    cards = tmp_path / "cards"  # added to the built-in cards, so under a name of its own
+    cards.mkdir()
+    text = (cards_dir() / "opus-12k.yaml").read_text().replace("name: opus-12k", "name: my-opus-12k")
+    (cards / "my-opus-12k.yaml").write_text(text + "\ndisplay_name: Opus SILK 12k\n")
     monkeypatch.setenv("EVALKIT_CARDS", str(cards))
     codecinfo._cards.cache_clear()
     try:
-        assert DisplayNames().codec("opus-12k") == "Opus SILK 12k"
-        assert DisplayNames().codec("opus-12k@bitrate=8000") == "Opus SILK 12k (8 kbit/s)"
+        assert DisplayNames().codec("my-opus-12k") == "Opus SILK 12k"
+        assert DisplayNames().codec("my-opus-12k@bitrate=8000") == "Opus SILK 12k (8 kbit/s)"
     finally:
         codecinfo._cards.cache_clear()
 
