@@ -81,12 +81,15 @@ def _distance_rows(ref: np.ndarray, deg: np.ndarray, rate: int) -> Iterator[np.n
         yield DB_PER_NEPER * np.sqrt(2.0 * np.maximum(row @ row + b_energy - 2.0 * (b @ row), 0.0))
 
 
+# What both mel-cepstral distortions declare.
+MCD_FIELDS = dict(higher_is_better=False, needs_reference=True, sample_rates=(16000,), min_duration=0.1,
+                  package="pysptk", requires=("pysptk",), install="pip install pysptk==1.0.1", scores_silence=True)
+
+
 @metric(MetricSpec(
-    name="mcd", version="2", higher_is_better=False, needs_reference=True,
-    sample_rates=(16000,), min_duration=0.1, package="pysptk", outputs=("mcd",),
+    name="mcd", version="2", outputs=("mcd",), **MCD_FIELDS,
     description="Mel-cepstral distortion in dB at 16 kHz: order-24 mel-cepstra (frequency-warped real cepstra, "
                 "alpha 0.42, 32 ms Blackman frames, 5 ms hop; c0 excluded), frame by frame (inputs are aligned)",
-    requires=("pysptk",), install="pip install pysptk==1.0.1", scores_silence=True,
 ))
 def mcd(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     diff = _mel_cepstrum(ref, sample_rate)[:, 1:] - _mel_cepstrum(deg, sample_rate)[:, 1:]
@@ -94,11 +97,9 @@ def mcd(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
 
 
 @metric(MetricSpec(
-    name="mcd_dtw", version="1", higher_is_better=False, needs_reference=True,
-    sample_rates=(16000,), min_duration=0.1, package="pysptk", outputs=("mcd_dtw",),
+    name="mcd_dtw", version="1", outputs=("mcd_dtw",), **MCD_FIELDS,
     description="Mel-cepstral distortion in dB (as mcd) along the dynamic-time-warping path between the two "
                 "frame sequences (steps right, down, diagonal): for outputs whose timing drifts, e.g. generative codecs",
-    requires=("pysptk",), install="pip install pysptk==1.0.1", scores_silence=True,
 ))
 def mcd_dtw(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     total, steps = dtw(_distance_rows(ref, deg, sample_rate))

@@ -69,22 +69,20 @@ def _hook_spec(name: str, weights: str, **fields) -> MetricSpec:
     return MetricSpec(name=name, **{**common, **fields})
 
 
-@metric(_hook_spec(
-    "utmos", "utmos", higher_is_better=True, needs_reference=False, package="torch", outputs=("utmos",),
-    description=f"UTMOS MOS prediction from local weights ({ENV['utmos']}: a TorchScript or ONNX export taking "
-                "the 16 kHz waveform), non-intrusive; 1-5",
-    requires=("torch", "onnxruntime"), install="pip install torch==2.13.0 onnxruntime==1.32.0",
-))
+def _mos_spec(name: str, output: str, title: str) -> MetricSpec:
+    return _hook_spec(
+        name, name, higher_is_better=True, needs_reference=False, package="torch", outputs=(output,),
+        description=f"{title} from local weights ({ENV[name]}: a TorchScript or ONNX export taking the 16 kHz "
+                    "waveform), non-intrusive; 1-5",
+        requires=("torch", "onnxruntime"), install="pip install torch==2.13.0 onnxruntime==1.32.0")
+
+
+@metric(_mos_spec("utmos", "utmos", "UTMOS MOS prediction"))
 def utmos(ref: None, deg: np.ndarray, sample_rate: int) -> float:
     return _mos("utmos", deg)
 
 
-@metric(_hook_spec(
-    "nisqa", "nisqa", higher_is_better=True, needs_reference=False, package="torch", outputs=("nisqa_mos",),
-    description=f"NISQA overall MOS from local weights ({ENV['nisqa']}: a TorchScript or ONNX export taking the "
-                "16 kHz waveform), non-intrusive; 1-5",
-    requires=("torch", "onnxruntime"), install="pip install torch==2.13.0 onnxruntime==1.32.0",
-))
+@metric(_mos_spec("nisqa", "nisqa_mos", "NISQA overall MOS"))
 def nisqa(ref: None, deg: np.ndarray, sample_rate: int) -> float:
     return _mos("nisqa", deg)
 
