@@ -14,7 +14,8 @@ from .errors import ConfigError
 
 __all__ = ["Card", "load_card", "load_cards", "cards_dir", "find_card"]
 
-_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes"}
+_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes",
+         "display_name"}
 
 
 def cards_dir() -> Path:
@@ -36,6 +37,7 @@ class Card:
     training_data: str = ""
     licence: str = ""
     notes: str = ""
+    display_name: str = ""  # how reports and plots name it (default: `name`)
     path: Path | None = None
 
     @property
@@ -71,6 +73,8 @@ def load_card(path: str | Path) -> Card:
     for key in ("name", "backend"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ConfigError(f"{path}: {key!r} is required and must be a string")
+    if not isinstance(data.get("display_name", ""), str):
+        raise ConfigError(f"{path}: 'display_name' must be a string")
     if not isinstance(data.get("params", {}), dict):
         raise ConfigError(f"{path}: 'params' must be a mapping")
     return Card(**data, path=path)

@@ -106,17 +106,34 @@ def cmd_run(args) -> int:
 
 
 def cmd_results(args) -> int:
-    """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export."""
+    """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export or a paired comparison."""
+    from .report.names import metric_ranges
     from .store import connect, export, results_frame, summary
 
     engine = connect(args.database)
+    if args.compare:
+        return _compare(engine, args)
     if args.export:
         _refuse_overwrite(args.export, args.force)
-        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run)
+        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run, bounds=metric_ranges())
         print(f"wrote {export(frame, args.export)}")
         return 0
-    print(_summary_text(summary(engine, args.run)))
+    print(_summary_text(summary(engine, args.run, bounds=metric_ranges())))
     _warn_misaligned(engine, args.run)
+    return 0
+
+
+def _compare(engine, args) -> int:
+    """`results --compare A B`: paired tests across items, per metric, Holm over the metrics."""
+    from .report.compare import compare_codecs, comparison_text
+    from .report.leaderboard import current_results
+    from .store import results_frame
+
+    if not args.run:
+        raise EvalkitError("--compare needs --run: the codecs are compared on that run's items")
+    results = current_results(results_frame(engine, args.run))
+    table = compare_codecs(results, args.compare[0], args.compare[1], args.metric, args.paired_test)
+    print(comparison_text(table))
     return 0
 
 
@@ -146,10 +163,18 @@ def cmd_report(args) -> int:
     from .report.export import format_for
     from .store import connect
 
+    from .report.build import ReportOptions
+    from .report.export import write_figures
+    from .report.names import load_names
+
     fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
     _refuse_overwrite(args.output, args.force)
-    report = build_report(connect(args.database), args.run, mushra=args.mushra)
+    options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
+    report = build_report(connect(args.database), args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
+    if args.figures:
+        paths = write_figures(report, args.figures, force=args.force)
+        print(f"wrote {len(paths)} figure files to {args.figures}")
     return 0
 
 
@@ -165,9 +190,11 @@ def _summary_text(frame) -> str:
 
     if frame.empty:
         return "no results"
-    rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}", _num(r.mean),
-             f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
-    return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows)
+    rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}" + (" (n<5)" if r.n_ok < 5 else ""),
+             _num(r.mean), f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
+    note = ("\nCIs: Student's t clipped to each metric's range; bitrate_kbps duration-weighted; "
+            "(n<5): fewer than 5 items, the interval says little")
+    return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows) + note
 
 
 def _warn_misaligned(engine, run_id: str | None) -> None:
@@ -231,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", help="write .csv or .parquet instead of printing")
     p.add_argument("--long", action="store_true", help="export every row, not the summary")
     p.add_argument("--force", action="store_true", help="overwrite the export file")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired tests of codec A against B across items")
+    p.add_argument("--metric", action="append", help="with --compare: only this metric (repeatable)")
+    p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon",
+                   help="with --compare: Wilcoxon signed-rank (default) or paired t")
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("config", help="write a starter configuration")
@@ -258,7 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "pdf", "csv", "parquet", "latex"], help="override the suffix")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.add_argument("--names", help="YAML of display names: codecs: {id: name}, metrics: {id: name}")
+    p.add_argument("--include-reference", action="store_true",
+                   help="agreement with the hidden reference and anchors too (left out by default)")
+    p.add_argument("--p1401", action="store_true", help="agreement also as ITU-T P.1401 RMSE and RMSE*")
+    p.add_argument("--ci", choices=["t", "bootstrap"], default="t",
+                   help="leaderboard intervals: t clipped to the metric's range (default) or bootstrap over items")
+    p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon", help="codec comparisons' test")
+    p.add_argument("--figures", metavar="DIR", help="also write each figure alone to DIR (PDF and SVG)")
     p.set_defaults(func=cmd_report)
+
+    _ratings_parser(sub)
 
     p = sub.add_parser("app", help="start the Streamlit app (leaderboards, plots, drill-down, MUSHRA)")
     p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
@@ -278,6 +319,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="override the wall-clock budget (resumed runs included)")
     p.set_defaults(func=cmd_train)
     return parser
+
+
+def cmd_ratings(args) -> int:
+    """Import, export or analyse listening-test ratings (webMUSHRA, BeaqleJS, long tables)."""
+    from .mushra.ratings.command import run_ratings
+
+    return run_ratings(args)
+
+
+def _ratings_parser(sub) -> None:
+    database = "database URL (default: $EVALKIT_DB_URL or results/evalkit.db)"
+    p = sub.add_parser("ratings", help="import, export and analyse listening-test ratings (webMUSHRA, BeaqleJS, tables)")
+    commands = p.add_subparsers(dest="ratings_command", required=True)
+    i = commands.add_parser("import", help="store ratings made elsewhere as an external MUSHRA test")
+    i.add_argument("files", nargs="+", metavar="FILE", help="the export (BeaqleJS: one file per listener, or a folder)")
+    i.add_argument("--format", required=True, choices=["webmushra", "beaqlejs", "long"], dest="ratings_format")
+    i.add_argument("--test", help="name of the test in evalkit (default: the map's, else the file's)")
+    i.add_argument("--map", help="YAML: condition names, roles, codec cards, items (see docs/ratings.md)")
+    i.add_argument("--reference", help="the hidden reference condition ('none': there is none)")
+    i.add_argument("--anchor", action="append", dest="anchors", help="an anchor condition (repeatable)")
+    i.add_argument("--mid-anchor", help="the anchor BS.1534-3's second screening rule looks at")
+    i.add_argument("--screening", choices=["bs1534-3", "reference", "none"],
+                   help="post-screening rule (default: bs1534-3, both rules)")
+    i.add_argument("--replace", action="store_true", help="replace an earlier import of the same test")
+    e = commands.add_parser("export", help="write a test's ratings: evalkit's tidy CSV/Parquet or webMUSHRA's CSV")
+    e.add_argument("test")
+    e.add_argument("-o", "--output", required=True, help=".csv or .parquet (webmushra: .csv)")
+    e.add_argument("--format", choices=["tidy", "webmushra"], default="tidy", dest="ratings_format")
+    e.add_argument("--completed-only", action="store_true", help="only listeners who finished")
+    e.add_argument("--force", action="store_true", help="overwrite the output")
+    s = commands.add_parser("stats", help="screening, design, per-condition scores, omnibus tests and contrasts")
+    s.add_argument("test")
+    for parser in (i, e, s):
+        parser.add_argument("--database", help=database)
+    p.set_defaults(func=cmd_ratings)
 
 
 def cmd_train(args) -> int:

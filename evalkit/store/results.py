@@ -28,13 +28,16 @@ from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUS
 __all__ = [
     "ensure_run", "done_keys", "write_results", "write_roundtrips",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
-    "SUMMARY_COLUMNS",
+    "SUMMARY_COLUMNS", "DURATION_WEIGHTED",
     "table_frame", "upsert_statement",
 ]
 
 ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
 SUMMARY_GROUP = ["codec", "codec_hash", "metric", "metric_version"]
 SUMMARY_COLUMNS = SUMMARY_GROUP + ["n_ok", "n_failed", "n_skipped", "mean", "std", "ci_low", "ci_high"]
+# One kbit/s definition everywhere: total payload bits over total seconds, i.e. per-item bitrates
+# weighted by duration (a long item weighs more than a short one, as it does in a bitstream).
+DURATION_WEIGHTED = ("bitrate_kbps",)
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -96,33 +99,56 @@ def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
                        measured_median=("measured_delay", "median"))
 
 
-def summary(engine: Engine, run_id: str, confidence: float = 0.95) -> pd.DataFrame:
+def summary(engine: Engine, run_id: str, confidence: float = 0.95,
+            bounds: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """Per codec configuration × metric version: status counts, mean, std and a t-based CI.
 
-    Computed in Python from the stored values, so both backends give identical numbers.
+    Computed in Python from the stored values, so both backends give identical numbers. `bounds`
+    (metric -> (low, high)) clips each interval to what the metric can take. kbit/s rows are
+    duration-weighted (DURATION_WEIGHTED).
     """
-    columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value"]]
+    columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value", "item_id"]]
     with engine.connect() as connection:
         rows = connection.execute(select(*columns).where(Result.run_id == run_id)).all()
-    groups: dict[tuple, list[tuple[str, float | None]]] = {}
-    for *key, status, value in rows:
-        groups.setdefault(tuple(key), []).append((status, value))
-    records = [_group_stats(key, entries, confidence) for key, entries in sorted(groups.items())]
+        durations = _durations(connection, run_id) if any(row.metric in DURATION_WEIGHTED for row in rows) else {}
+    groups: dict[tuple, list[tuple[str, float | None, float | None]]] = {}
+    for *key, status, value, item in rows:
+        groups.setdefault(tuple(key), []).append((status, value, durations.get((item, key[0], key[1]))))
+    records = [_group_stats(key, entries, confidence, (bounds or {}).get(key[2])) for key, entries in sorted(groups.items())]
     return pd.DataFrame(records, columns=SUMMARY_COLUMNS)
 
 
-def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
-    """(mean, sample std, CI low, CI high) of `values` with Student's t; NaN where undefined."""
-    data = sorted(float(value) for value in values)  # sorted: the result cannot depend on row order
+def mean_ci(values: Iterable[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None,
+            weights: Iterable[float] | None = None) -> tuple[float, float, float, float]:
+    """(mean, sample std, CI low, CI high) of `values` with Student's t; NaN where undefined.
+
+    `bounds` clips the interval to the values a metric can take (a t interval of STOI must not pass 1).
+    With `weights` the mean is weighted (kbit/s: by each item's duration) and the interval is the
+    ratio estimator's: se^2 = sum((w_i (x_i - mean))^2) / (n (n - 1) mean(w)^2).
+    """
+    pairs = sorted(zip(values, weights) if weights is not None else ((v, 1.0) for v in values))
+    data = [float(value) for value, _ in pairs]  # sorted: the result cannot depend on row order
     n = len(data)
     if n == 0:
         return math.nan, math.nan, math.nan, math.nan
-    mean = math.fsum(data) / n
+    if weights is not None:
+        w = [float(weight) for _, weight in pairs]
+        mean = math.fsum(x * v for x, v in zip(w, data)) / math.fsum(w)
+    else:
+        mean = math.fsum(data) / n
     if n == 1:
         return mean, math.nan, math.nan, math.nan
     std = statistics.stdev(data)
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    if weights is None:
+        se = std / math.sqrt(n)
+    else:
+        spread = math.fsum((x * (v - mean)) ** 2 for x, v in zip(w, data))
+        se = math.sqrt(spread / (n * (n - 1))) / (math.fsum(w) / n)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * se
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, std, low, high
 
 
 def export(df: pd.DataFrame, path: str | Path) -> Path:
@@ -140,14 +166,24 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _group_stats(key: tuple, entries: list[tuple[str, float | None]], confidence: float) -> dict[str, Any]:
-    counts = {status: sum(1 for s, _ in entries if s == status) for status in RESULT_STATUSES}
-    mean, std, low, high = mean_ci((v for s, v in entries if s == "ok"), confidence)
+def _group_stats(key: tuple, entries: list[tuple[str, float | None, float | None]], confidence: float,
+                 bounds: tuple[float, float] | None) -> dict[str, Any]:
+    counts = {status: sum(1 for s, *_ in entries if s == status) for status in RESULT_STATUSES}
+    ok = [(v, d) for s, v, d in entries if s == "ok"]
+    weighted = key[2] in DURATION_WEIGHTED and ok and all(d is not None and d > 0 for _, d in ok)
+    mean, std, low, high = mean_ci([v for v, _ in ok], confidence, bounds, [d for _, d in ok] if weighted else None)
     return {
         **dict(zip(SUMMARY_GROUP, key)),
         **{f"n_{status}": count for status, count in counts.items()},
         "mean": mean, "std": std, "ci_low": low, "ci_high": high,
     }
+
+
+def _durations(connection: Any, run_id: str) -> dict[tuple[str, str, str], float]:
+    """(item, codec, codec_hash) -> seconds of input audio, from the run's round trips."""
+    t = Roundtrip.__table__.c
+    query = select(t.item_id, t.codec, t.codec_hash, t.duration).where(t.run_id == run_id)
+    return {(item, codec, codec_hash): duration for item, codec, codec_hash, duration in connection.execute(query)}
 
 
 def _prepare(rows: Iterable[Any], table: Table, key: tuple[str, ...], check: Callable[[dict], None]) -> list[dict]:
