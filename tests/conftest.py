@@ -53,3 +53,18 @@ def engine(request, tmp_path):
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+def take_mushra_test(engine, open_token: str, score) -> None:
+    """One listener through an open-link MUSHRA test: every stimulus played, slider k rated score(k)."""
+    from evalkit import mushra
+
+    token = mushra.join_open_link(engine, open_token)
+    for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
+        step(engine, token)
+    page = mushra.confirm_level(engine, token, {"volume": 0.7})
+    while page.trial:
+        trial = page.trial
+        plays = [{"stimulus": s, "start": 0.0, "end": 1.0} for s in [*trial.stimuli, trial.reference]]
+        scores = {s: float(score(k)) for k, s in enumerate(trial.stimuli)}
+        page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, plays, {"seconds": 5})

@@ -15,6 +15,7 @@ from evalkit import mushra
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.mushra.anova import rm_anova
 from evalkit.mushra.auth import ENV_VAR
+from evalkit.mushra.design import test_setup
 from evalkit.mushra.plots import boxplot, mean_ci_plot
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test
@@ -180,16 +181,17 @@ def results_section(info: mushra.TestInfo) -> None:
         st.info("No ratings yet.")
         return
     st.caption(f"{len(frame)} ratings from {frame['participant'].nunique()} listener(s).")
-    kept = screening_section(frame)
+    kept = screening_section(frame, info.name)
     if kept.empty:
         st.info("Post-screening excluded every listener.")
         return
     statistics_section(kept, list(info.conditions))
 
 
-def screening_section(frame: pd.DataFrame) -> pd.DataFrame:
+def screening_section(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     st.subheader("Post-screening (BS.1534-3)")
-    screening = screen(frame)
+    screening = screen(frame, config=test_setup(ui.database(), name).screening)  # the rule the test declares
+    st.caption(screening.describe())
     st.dataframe(screening.table, hide_index=True)
     if screening.anchor_items_skipped:
         st.caption("Left out of the anchor rule (over 25 % rate the mid anchor above 90): "

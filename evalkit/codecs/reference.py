@@ -55,9 +55,13 @@ class _PcmCodec(Codec):
         y = self._process(samples[0].astype(np.float64))
         pcm = np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2")
         frame = self._frame
-        return {}, [pcm[i:i + frame].tobytes() for i in range(0, len(pcm), frame)]
+        # The rate travels in the header: a card at `sample_rate: item` is decoded at the rate it ran at.
+        return {"sample_rate": self.sample_rate}, [pcm[i:i + frame].tobytes() for i in range(0, len(pcm), frame)]
 
     def _decode(self, header, packets):
+        if header.get("sample_rate", self.sample_rate) != self.sample_rate:
+            raise CodecError(f"{self.backend}: the bitstream holds {header['sample_rate']} Hz PCM; this decoder "
+                             f"is configured for {self.sample_rate} Hz")
         frame = self._frame
         check_packet_sizes(packets, 2, 2 * frame, self.backend)
         if any(p is not None and len(p) % 2 for p in packets):

@@ -1,7 +1,8 @@
 """MUSHRA listening tests (ITU-R BS.1534-3): definitions, stimuli, listener flow, storage, statistics.
 
 The Streamlit app is a thin layer over these functions; docs/mushra.md describes the definition
-keys and the API. The analysis modules are imported on their own: screening, stats, anova, plots.
+keys and the API. The analysis modules are imported on their own: screening, stats, anova, mixed,
+omnibus, design, plots; ratings imports and exports ratings (docs/ratings.md).
 """
 
 from __future__ import annotations
