@@ -279,7 +279,6 @@ def test_a_configuration_mismatch_names_both_sides():
 
 def test_configuration_includes_defaults_and_leaves_out_weight_paths():
     from evalkit.codecs.pyav import Opus
-    from evalkit.neural.codec import RVQCodec
 
     assert Opus().config == Opus(bitrate=32000).config != Opus(bitrate=12000).config
     card = find_card("rvq-3k")
