@@ -12,6 +12,8 @@ from pathlib import Path
 import streamlit as st
 import ui
 
+from evalkit.mushra.auth import sign_out
+
 HERE = Path(__file__).resolve().parent
 
 # The app's pages: (sidebar section, script relative to app/, title, icon). The first is the default
@@ -54,7 +56,9 @@ def require_admin() -> None:
         st.link_button("Sign in", "/signin", type="primary")
         st.stop()
     st.sidebar.caption(f"Signed in as {session.account} until {session.expires_at:%Y-%m-%d %H:%M} UTC")
-    st.sidebar.link_button("Sign out", "/signout")
+    if st.sidebar.button("Sign out"):
+        sign_out(ui.database(), ui.admin_cookie())  # the cookie stays, but opens nothing any more
+        st.rerun()
 
 
 st.set_page_config(page_title="evalkit", page_icon=favicon(), layout="wide")

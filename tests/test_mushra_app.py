@@ -141,6 +141,10 @@ def test_an_expired_or_signed_out_session_opens_nothing(tiny, monkeypatch):
     assert [tab.label for tab in admin().tabs] == ["Create", "Run", "Results"]
     sign_out(tiny.engine, fresh.token)
     assert "Sign in as admin" in texts(admin())
+    again = sign_in(tiny.engine, PASSWORD, "127.0.0.1")
+    monkeypatch.setattr(ui, "admin_cookie", lambda: again.token)
+    assert "Sign in as admin" in texts(click(admin(), "Sign out"))  # the sidebar's button ends the session
+    assert "Sign in as admin" in texts(admin())
 
 
 def test_no_listener_page_in_the_app():
