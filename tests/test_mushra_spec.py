@@ -112,7 +112,7 @@ def test_fewer_than_five_items_warns(folder):
     ({"conditions": [{"name": "x", "files": "{item}-nope.wav"}]}, ["conditions[0].files.a", "no such file"]),
     ({"sample_rate": 44100.5}, ["sample_rate:", "whole number"]),
     ({"sample_rate": 4000}, ["sample_rate:", "outside"]),
-    ({"format": "mp3"}, ["format:", "flac, wav"]),
+    ({"format": "mp3"}, ["format:", "wav, flac"]),
     ({"loudness": {"target_lufs": -3}}, ["loudness.target_lufs", "outside"]),
     ({"loudness": {"anchors": "loud"}}, ["loudness.anchors"]),
     ({"randomization": {"seed": "lucky"}}, ["randomization.seed", "whole number"]),

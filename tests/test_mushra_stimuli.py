@@ -103,7 +103,7 @@ def test_rendered_conditions_come_from_the_cache_the_second_time(folder, tmp_pat
     monkeypatch.setattr(stimuli_module, "roundtrip", no_codecs)
     second = list(prepare_stimuli(spec, tmp_path / "out2", tmp_path / "cache"))
     assert [(s.condition, sha, s.bitrate) for s, _, sha in first] == [(s.condition, sha, s.bitrate) for s, _, sha in second]
-    assert sorted(p.name for p in (tmp_path / "out1").iterdir()) == [f"000-0{k}.flac" for k in range(5)]
+    assert sorted(p.name for p in (tmp_path / "out1").iterdir()) == [f"000-0{k}.wav" for k in range(5)]
 
 
 @pytest.mark.slow

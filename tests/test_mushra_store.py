@@ -135,7 +135,7 @@ def test_created_test_stores_levelled_matching_stimuli(engine, launched):
     for row in rows.itertuples():
         data = (Path(launched.stimulus_dir) / row.path).read_bytes()
         audio, rate = sf.read(io.BytesIO(data), dtype="int16")
-        assert rate == 16000 and data[:4] == b"fLaC" and len(audio) == row.frames
+        assert rate == 16000 and data[:4] == b"RIFF" and len(audio) == row.frames
 
 
 def test_existing_test_is_refused_unless_replaced(engine, launched, sources, cache, tmp_path):

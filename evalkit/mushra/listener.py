@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -218,13 +219,16 @@ def log_event(engine: Engine, token: str, kind: str, payload: Mapping[str, Any] 
 
 
 def _participant(connection: Connection, token: str) -> tuple[Any, Any]:
-    row = connection.execute(select(MushraParticipant).where(MushraParticipant.token_hash == token_hash(str(token)))).first()
-    if row is None:
+    """(participant: id and code, test row) behind an access token, in one query: it runs on every request."""
+    test = connection.execute(
+        select(MushraTest, MushraParticipant.id.label("participant_id"), MushraParticipant.code.label("participant_code"))
+        .join(MushraParticipant, MushraParticipant.test_id == MushraTest.id)
+        .where(MushraParticipant.token_hash == token_hash(str(token)))).first()
+    if test is None:
         raise AccessError("this link is not valid; check that it was copied completely")
-    test = connection.execute(select(MushraTest).where(MushraTest.id == row.test_id)).one()
     if test.status != "open":
         raise FlowError("this test has not started yet" if test.status == "draft" else "this test is closed; thank you")
-    return row, test
+    return SimpleNamespace(id=test.participant_id, code=test.participant_code), test
 
 
 def _session(connection: Connection, participant_id: int, lock: bool = False) -> Any:

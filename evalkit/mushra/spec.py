@@ -53,7 +53,7 @@ class TestSpec:
     conditions: tuple[ConditionSpec, ...]
     training: tuple[str, ...]
     sample_rate: int = 48000
-    format: str = "flac"
+    format: str = "wav"  # how prepared stimuli are stored; the browser always gets dithered 24-bit WAV
     downmix: bool = False
     target_lufs: float = -26.0
     anchor_levelling: str = "reference"
@@ -120,7 +120,7 @@ def _options(check: Checker, data: dict) -> dict[str, Any]:
     seed = randomization.get("seed", "random")
     return {
         "sample_rate": check.integer(data.get("sample_rate", 48000), "sample_rate", 8000, 192000),
-        "format": check.choice(data.get("format", "flac"), "format", ("flac", "wav")),
+        "format": check.choice(data.get("format", "wav"), "format", ("wav", "flac")),
         "downmix": check.boolean(data.get("downmix", False), "downmix"),
         "target_lufs": check.number(loudness.get("target_lufs", -26.0), "loudness.target_lufs", -60.0, -10.0),
         "anchor_levelling": check.choice(loudness.get("anchors", "reference"), "loudness.anchors", ("reference", "normalize")),
