@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-import ui
 
 from evalkit.mushra.auth import sign_out
 
@@ -61,6 +60,11 @@ def require_admin() -> None:
         st.rerun()
 
 
-st.set_page_config(page_title="evalkit", page_icon=favicon(), layout="wide")
-require_admin()
-navigation(PAGES).run()
+# Streamlit runs this file as __main__. A worker process started from a process that ran it (Streamlit's
+# AppTest leaves it as the main module) re-imports it as __mp_main__: that must build no page.
+if __name__ == "__main__":
+    import ui  # app/ is on the import path only when Streamlit runs this file
+
+    st.set_page_config(page_title="evalkit", page_icon=favicon(), layout="wide")
+    require_admin()
+    navigation(PAGES).run()

@@ -1,7 +1,8 @@
 """MUSHRA listening tests (ITU-R BS.1534-3): definitions, stimuli, listener flow, storage, statistics.
 
-The Streamlit app is a thin layer over these functions; docs/mushra.md describes the definition
-keys and the API. The analysis modules are imported on their own: screening, stats, anova, plots.
+The listener's web page (web.py, Starlette) and the admin's Streamlit pages are thin layers over these
+functions; docs/mushra.md describes the definition keys and the API. The analysis and reporting
+modules are imported on their own: screening, stats, anova, plots, checks, listeners.
 """
 
 from __future__ import annotations
