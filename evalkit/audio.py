@@ -20,6 +20,7 @@ __all__ = [
     "loudness",
     "normalize_loudness",
     "estimate_delay",
+    "correlation_peak",
     "align",
     "SUBTYPES",
 ]
@@ -186,19 +187,29 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     Both are mixed to mono and must share a sample rate. The search is limited to
     ±max_delay samples (default: a quarter second).
     """
+    return correlation_peak(ref, deg, max_delay)[0]
+
+
+def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None) -> tuple[int, float]:
+    """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it.
+
+    The correlation is divided by both signals' whole energies, so 1.0 means `deg` is an exact
+    shifted copy and values near 0 mean nothing in `deg` resembles `ref`.
+    """
     if ref.sample_rate != deg.sample_rate:
         raise AudioError(f"{deg.id or 'audio'}: sample rate {deg.sample_rate} differs from the reference's {ref.sample_rate}")
     if max_delay is None:
         max_delay = ref.sample_rate // 4
     a = to_mono(ref).samples[0].astype(np.float64)
     b = to_mono(deg).samples[0].astype(np.float64)
-    max_delay = min(max_delay, max(len(a), len(b)) - 1)
+    max_delay = max(0, min(max_delay, max(len(a), len(b)) - 1))
     # A circular correlation this long equals the linear one at every lag within ±max_delay.
     size = next_fast_len(max(len(a), len(b)) + max_delay, real=True)
     corr = irfft(rfft(b, size) * np.conj(rfft(a, size)), size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
     best = int(np.argmax(corr[lags]))
-    return int(lags[best])
+    energy = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return int(lags[best]), float(corr[lags[best]] / energy) if energy > 0 else 0.0
 
 
 def align(deg: Audio, delay: int, frames: int) -> Audio:

@@ -17,6 +17,7 @@ from evalkit import mushra
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.mushra.anova import rm_anova
 from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
+from evalkit.mushra.design import test_setup
 from evalkit.mushra.listeners import answers_frame, export_results, listener_report, to_csv
 from evalkit.mushra.plots import boxplot, mean_ci_plot
 from evalkit.mushra.safetext import inert_markdown
@@ -166,7 +167,7 @@ def results_section(info: mushra.TestInfo) -> None:
         st.info(f"No ratings yet from {chosen}.")
         return
     st.caption(f"{len(frame)} ratings from {frame['participant'].nunique()} listener(s): {chosen}.")
-    kept = screening_section(frame)
+    kept = screening_section(frame, info.name)
     if kept.empty:
         st.info("Post-screening excluded every listener.")
         return
@@ -200,9 +201,10 @@ def listeners_section(info: mushra.TestInfo) -> None:
         st.download_button("Per-listener report (CSV)", to_csv(report), f"{info.name}-listeners.csv", "text/csv")
 
 
-def screening_section(frame: pd.DataFrame) -> pd.DataFrame:
+def screening_section(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     st.subheader("Post-screening (BS.1534-3)")
-    screening = screen(frame)
+    screening = screen(frame, config=test_setup(ui.database(), name).screening)  # the rule the test declares
+    st.caption(screening.describe())
     st.dataframe(screening.table, hide_index=True)
     if screening.anchor_items_skipped:
         st.caption("Left out of the anchor rule (over 25 % rate the mid anchor above 90): "

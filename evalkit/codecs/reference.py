@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-from ..errors import ConfigError
+from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, register_backend
 
 __all__ = ["Identity", "Lowpass", "MNRU", "anchor_taps", "mnru_filters", "mnru_process", "MNRU_BANDS"]
@@ -53,9 +53,13 @@ class _PcmCodec(Codec):
         y = self._process(samples[0].astype(np.float64))
         pcm = np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2")
         frame = self._frame
-        return {}, [pcm[i:i + frame].tobytes() for i in range(0, len(pcm), frame)]
+        # The rate travels in the header: a card at `sample_rate: item` is decoded at the rate it ran at.
+        return {"sample_rate": self.sample_rate}, [pcm[i:i + frame].tobytes() for i in range(0, len(pcm), frame)]
 
     def _decode(self, header, packets):
+        if header.get("sample_rate", self.sample_rate) != self.sample_rate:
+            raise CodecError(f"{self.backend}: the bitstream holds {header['sample_rate']} Hz PCM; this decoder "
+                             f"is configured for {self.sample_rate} Hz")
         frame = self._frame
         # A lost packet becomes silence: reference conditions do not conceal.
         chunks = [np.frombuffer(p, "<i2") if p is not None else np.zeros(frame, "<i2") for p in packets]

@@ -1,8 +1,9 @@
 """MUSHRA listening tests (ITU-R BS.1534-3): definitions, stimuli, listener flow, storage, statistics.
 
 The listener's web page (web.py, Starlette) and the admin's Streamlit pages are thin layers over these
-functions; docs/mushra.md describes the definition keys and the API. The analysis and reporting
-modules are imported on their own: screening, stats, anova, plots, checks, listeners.
+functions; docs/mushra.md describes the definition keys and the API. The analysis and reporting modules
+are imported on their own: screening, stats, anova, mixed, omnibus, design, plots, checks, listeners;
+ratings imports and exports ratings (docs/ratings.md).
 """
 
 from __future__ import annotations

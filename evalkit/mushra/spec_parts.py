@@ -227,12 +227,13 @@ def _condition(check: Checker, entry: Any, key: str, base: Path, items: tuple[It
 
 
 def _files(check: Checker, value: Any, key: str, base: Path, items: tuple[ItemSpec, ...]) -> dict[str, Path]:
-    """Pre-rendered audio: a mapping item id -> path, or a pattern with {item} in it."""
+    """Pre-rendered audio: a mapping item id -> path, a pattern with {item} (or {id}) in it, or a
+    folder matched by item id exactly as an experiment's decoded condition is (relative path or stem)."""
     ids = [item.id for item in items]
-    if isinstance(value, str):
-        if "{item}" not in value:
-            check.fail(key, "a pattern must contain {item}, e.g. renders/mycodec/{item}.wav")
-        value = {item_id: value.replace("{item}", item_id) for item_id in ids}
+    if isinstance(value, str) and "{item}" not in value and "{id}" not in value:
+        value = _folder_files(check, value, key, base, ids)
+    elif isinstance(value, str):
+        value = {item_id: value.replace("{item}", item_id).replace("{id}", item_id) for item_id in ids}
     value = check.mapping(value, key, set(ids))
     files = {}
     for item_id in ids:
@@ -242,6 +243,17 @@ def _files(check: Checker, value: Any, key: str, base: Path, items: tuple[ItemSp
         _file_info(check, path, f"{key}.{item_id}")
         files[item_id] = path.resolve()
     return files
+
+
+def _folder_files(check: Checker, folder: str, key: str, base: Path, ids: list[str]) -> dict[str, str]:
+    from ..conditions import match_files
+
+    if not (base / folder).is_dir():
+        check.fail(key, "a folder of pre-rendered files, or a pattern that contains {item}, e.g. renders/mycodec/{item}.wav")
+    matching = match_files(folder, base, ids)
+    for item_id, found in matching.ambiguous.items():
+        check.fail(f"{key}.{item_id}", f"matches several files in {folder}: {', '.join(found)}")
+    return {item_id: str(path) for item_id, path in matching.files.items()}
 
 
 # -- questionnaire -----------------------------------------------------------------------

@@ -95,7 +95,7 @@ def _digest(audio: Audio) -> str:
 
 def _render_card(card: Card, source: Audio, spec: TestSpec, cache: DecodedCache | None) -> tuple[Audio, float]:
     """Through the harness, reusing the decoded-audio cache; the bitrate travels in a sidecar."""
-    codec = card.build()
+    codec = card.build(source.sample_rate)
     key = DecodedCache.key(_digest(source), card.config_hash, codec.info.version, spec.downmix)
     if cache is not None and (audio := cache.get(key, source.id)) is not None:
         sidecar = cache.path(key).with_suffix(".json")
