@@ -322,9 +322,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_app(args) -> int:
-    """Start the Streamlit app headless and print its URLs."""
+    """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
     from .report.serve import serve_app
 
+    host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
+    print(f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
+          f"(listeners only ever see http://{host}:{args.port}/listen?t=...)")
     return serve_app(port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
 
 

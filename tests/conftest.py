@@ -56,15 +56,21 @@ def engine(request, tmp_path):
 
 
 def take_mushra_test(engine, open_token: str, score) -> None:
-    """One listener through an open-link MUSHRA test: every stimulus played, slider k rated score(k)."""
+    """One listener through an open-link MUSHRA test: every stimulus played (1.1 s each by the server's clock,
+    passed in), slider k rated score(k)."""
+    from datetime import timedelta
+
     from evalkit import mushra
+    from evalkit.store.models import utcnow
 
     token = mushra.join_open_link(engine, open_token)
     for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
         step(engine, token)
     page = mushra.confirm_level(engine, token, {"volume": 0.7})
     while page.trial:
-        trial = page.trial
-        plays = [{"stimulus": s, "start": 0.0, "end": 1.0} for s in [*trial.stimuli, trial.reference]]
+        trial, at = page.trial, utcnow()
+        for stimulus in [*trial.stimuli, trial.reference]:
+            mushra.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
+            at += timedelta(seconds=1.1)
         scores = {s: float(score(k)) for k, s in enumerate(trial.stimuli)}
-        page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, plays, {"seconds": 5})
+        page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, {"seconds": 5}, now=at)

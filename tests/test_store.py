@@ -125,9 +125,11 @@ def test_the_newest_migration_steps_down_and_up_keeping_rows(open_db):
         command.downgrade(config, "0004")  # steps down through 0005 and every later revision
     assert "delay_tolerance" not in {c["name"] for c in inspect(engine).get_columns("roundtrips")}
     assert "lag" not in {c["name"] for c in inspect(engine).get_columns("results")}
+    assert "mushra_plays" not in inspect(engine).get_table_names()
     migrate(engine)
     assert "delay_tolerance" in {c["name"] for c in inspect(engine).get_columns("roundtrips")}
     assert "lag" in {c["name"] for c in inspect(engine).get_columns("results")}
+    assert "mushra_plays" in inspect(engine).get_table_names()
     assert current_revision(engine) == head_revision() and count(engine, Run) == 1
 
 
