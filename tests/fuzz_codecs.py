@@ -7,7 +7,8 @@ and answers with the outcome ("ok", "CodecError" or "OtherError: message"), the 
 allocations, the growth of the resident set and the memory budget of that stream. A segfault
 or an abort in a decoder library ends this process; the test then names the input.
 
-Backends without a codec card are built here as tiny random-weight models (`TINY_BUILDERS`).
+Backends without a codec card are built here as tiny random-weight models (`TINY_BUILDERS`); `ladiff`
+has one as well, a quick stand-in for its slow cards.
 """
 
 from __future__ import annotations
@@ -82,8 +83,29 @@ def _tiny_mimi(folder: Path):
     return MimiAdapter(str(folder), _sha(folder / "model.safetensors"), n_q=2)
 
 
+def _tiny_ladiff(folder: Path):
+    import torch
+
+    from evalkit.neural.ladiff import AEConfig, ContinuousAE, DiffusionConfig, LatentDiffusion, codes_fingerprint, save_ladiff
+    from evalkit.neural.ladiff_codec import LaDiffCodec
+    from evalkit.neural.model import RVQCodecModel, RVQConfig, save_inference
+
+    torch.manual_seed(0)
+    rvq = RVQCodecModel(RVQConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [4, 4, 4, 5], "dilations": [1],
+                                             "latent_dim": 8, "codebook_size": 16, "n_q": 4, "dropout_choices": [2, 4]}))
+    rvq.initialise_codebooks(torch.from_numpy(np.stack([_seed_audio(16000)] * 2))[:, None])
+    autoencoder = ContinuousAE(AEConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [2, 4, 5], "dilations": [1],
+                                                   "latent_dim": 8}))
+    diffusion = LatentDiffusion(DiffusionConfig.from_dict({"latent_dim": 8, "code_dim": 8, "upsampler_channels": 16,
+                                                           "widths": [8, 16, 16], "emb_dim": 16, "mid_dilations": [1, 2],
+                                                           "max_n_q": 4}))
+    rvq_path = save_inference(rvq, folder / "rvq.pt")
+    path = save_ladiff(diffusion, autoencoder, codes_fingerprint(rvq), folder / "ladiff.pt")
+    return LaDiffCodec(str(rvq_path), _sha(rvq_path), str(path), _sha(path), n_q=2, steps=3, sampler="ddpm")
+
+
 # Backends that have no codec card (their weights cannot ship): a tiny model of each.
-TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi}
+TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi, "ladiff": _tiny_ladiff}
 
 
 def build(spec: str):
