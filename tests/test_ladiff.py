@@ -292,12 +292,16 @@ def test_codec_refuses_bad_parameters_and_foreign_weights(tiny, tmp_path):
 
     other = RVQCodecModel(RVQConfig.from_dict(TINY_RVQ))
     path = save_inference(other, tmp_path / "other.pt")
+    foreign = LaDiffCodec(str(path), _sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)  # models load on first use
     with pytest.raises(ConfigError, match="trained on"):
-        LaDiffCodec(str(path), _sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)
+        foreign._models()
+    with pytest.raises(CodecError, match="trained on"):  # a failed row naming the reason, in a run
+        foreign.decode(foreign.encode(Audio(_voice(0.3), 16000)))
     same_codes = load_inference(tiny["rvq"])  # a new decoder on the same encoder and codebooks is accepted
     torch.nn.init.zeros_(same_codes.decoder[0].weight)
     path = save_inference(same_codes, tmp_path / "new-decoder.pt")
-    assert LaDiffCodec(str(path), _sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2).n_q == 2
+    accepted = LaDiffCodec(str(path), _sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)
+    assert accepted.diffusion is not None and accepted.n_q == 2
 
 
 def test_ladiff_cards_pin_their_weights():

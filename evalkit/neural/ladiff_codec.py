@@ -17,6 +17,8 @@ repeat the last codes received, as `rvq`.
 
 from __future__ import annotations
 
+import math
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,9 +26,9 @@ import numpy as np
 
 from ..codecs.base import CodecInfo
 from ..errors import CodecError, ConfigError
-from .codec import RVQCodec
-from .packets import packets_to_codes, silence_mask
-from .weights import pinned_path
+from .codec import RVQCodec, _torch_version
+from .packets import check_header, packets_to_codes, silence_mask
+from .weights import pinned_path, stored_json
 
 __all__ = ["LaDiffCodec", "SAMPLERS"]
 
@@ -48,23 +50,54 @@ def _fingerprint(model) -> str:
     return codes_fingerprint(model)
 
 
+@lru_cache(maxsize=4)
+def _shape(path: Path, sha256: str) -> tuple[int, int, int]:
+    """(autoencoder hop, latent frames per code frame, most codebooks) of a weights file, without torch
+    when it can (weights.stored_json)."""
+    try:
+        stored = stored_json(path, ("config", "ae_config"))
+        config, ae = stored["config"], stored["ae_config"]
+        return math.prod(ae["strides"]), 2 ** int(config["upsample_factors"]), int(config["max_n_q"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        diffusion, _, ae_config, _ = _load(path, sha256)
+        return ae_config.hop, diffusion.rate_ratio, diffusion.config.max_n_q
+
+
 class LaDiffCodec(RVQCodec):
     """RVQ codes (n_q x 500 bit/s) decoded by latent diffusion."""
+
+    # the seed travels in the header on its own: a stream decodes with its own seed under any card seed
+    local_params = ("rvq_weights", "weights", "seed")
 
     def __init__(self, rvq_weights: str, rvq_sha256: str, weights: str, sha256: str, n_q: int, steps: int = 25,
                  sampler: str = "ddim", midway_t: int | None = None, lam: float = 0.0, clip: float = 0.0, seed: int = 0,
                  chunk_frames: int = 0, context_frames: int = 0, frames_per_packet: int | None = None):
         super().__init__(rvq_weights, rvq_sha256, n_q, frames_per_packet, waveform_matching=False)
-        self.ladiff_sha256 = sha256.lower()
-        self.diffusion, self.ae_decoder, ae_config, trained_on = _load(pinned_path(weights, sha256, "ladiff"), self.ladiff_sha256)
-        if trained_on != _fingerprint(self.model):
-            raise ConfigError(f"ladiff: {weights} was trained on the codes of another rvq model than {rvq_weights}")
-        if ae_config.hop * self.diffusion.rate_ratio != self.hop or n_q > self.diffusion.config.max_n_q:
+        self.ladiff_path, self.ladiff_sha256 = pinned_path(weights, sha256, "ladiff"), sha256.lower()
+        self.rvq_weights, self.ladiff_weights = rvq_weights, weights
+        ae_hop, ratio, max_n_q = _shape(self.ladiff_path, self.ladiff_sha256)
+        if ae_hop * ratio != self.hop or n_q > max_n_q:
             raise ConfigError(f"ladiff: {weights} does not fit the rvq model (hop or codebook count)")
         self._check_sampling(steps, sampler, midway_t, lam, clip, seed, chunk_frames, context_frames)
         self.steps, self.eta, self.midway_t, self.lam, self.seed = int(steps), SAMPLERS[sampler], midway_t, float(lam), int(seed)
         self.clip = float(clip)
         self.chunk_frames, self.context_frames = int(chunk_frames), int(context_frames)
+
+    def _models(self):
+        """(diffusion model, autoencoder decoder), loaded on first use (torch), checked against the rvq codes."""
+        diffusion, ae_decoder, _, trained_on = _load(self.ladiff_path, self.ladiff_sha256)
+        if trained_on != _fingerprint(self.model):
+            raise ConfigError(f"ladiff: {self.ladiff_weights} was trained on the codes of another rvq model than "
+                              f"{self.rvq_weights}")
+        return diffusion, ae_decoder
+
+    @property
+    def diffusion(self):
+        return self._models()[0]
+
+    @property
+    def ae_decoder(self):
+        return self._models()[1]
 
     @staticmethod
     def _check_sampling(steps, sampler, midway_t, lam, clip, seed, chunk_frames, context_frames) -> None:
@@ -84,12 +117,10 @@ class LaDiffCodec(RVQCodec):
 
     @property
     def info(self) -> CodecInfo:
-        import torch
-
         base = super().info
         return CodecInfo(
             name=self.backend, version=f"evalkit-ladiff weights {self.ladiff_sha256[:12]} on rvq {self.sha256[:12]}, "
-                                       f"torch {torch.__version__}",
+                                       f"torch {_torch_version()}",
             family="neural-ladiff", sample_rate=base.sample_rate, frame_samples=base.frame_samples, lookahead_samples=0,
             nominal_bitrate=base.nominal_bitrate, waveform_matching=False, streaming=False, needs=("torch", "weights"),
         )
@@ -103,9 +134,7 @@ class LaDiffCodec(RVQCodec):
         return {**super()._header(), "ladiff": self.ladiff_sha256[:16], "seed": self.seed}
 
     def _decode(self, header, packets):
-        mine = {k: v for k, v in self._header().items() if k != "seed"}
-        if any(header.get(key) != value for key, value in mine.items()):
-            raise CodecError(f"ladiff: stream was written with {header}, this decoder is configured as {mine}")
+        check_header(header, {k: v for k, v in self._header().items() if k != "seed"}, "ladiff")
         seed = header.get("seed")
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MAX_SEED:
             raise CodecError(f"ladiff: header seed must be an integer 0..2**32-1, got {seed!r}")
