@@ -6,7 +6,6 @@ codec contract in tests/test_codec_contract.py.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from evalkit.cards import load_cards
 from evalkit.codecs.bitstream import Bitstream
 from evalkit.errors import CodecError, ConfigError
 from evalkit.harness import roundtrip
+from neural_helpers import sha, voice
 
 torch = pytest.importorskip("torch")
 
@@ -35,32 +35,20 @@ TINY_DIFFUSION = {"latent_dim": 8, "code_dim": 8, "upsampler_channels": 16, "wid
                   "mid_dilations": [1, 2], "max_n_q": 4}
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _voice(seconds: float, f0: float = 120.0, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * 16000)) / 16000
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.2 * np.sin(2 * np.pi * 0.7 * t))) / 16000
-    x = sum(np.sin(k * phase) / k for k in range(1, 15)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
-    return (0.1 * x + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Paths and sha256 of a tiny RVQ model, autoencoder and latent diffusion model."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("ladiff")
     rvq = RVQCodecModel(RVQConfig.from_dict(TINY_RVQ))
-    rvq.initialise_codebooks(torch.from_numpy(np.stack([_voice(1.0, f, i) for i, f in enumerate((100, 160, 230))]))[:, None])
+    rvq.initialise_codebooks(torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 160, 230))]))[:, None])
     rvq_path = save_inference(rvq, folder / "rvq.pt")
     autoencoder = ContinuousAE(AEConfig.from_dict(TINY_AE))
     ae_path = save_autoencoder(autoencoder, folder / "ae.pt")
     model = LatentDiffusion(DiffusionConfig.from_dict(TINY_DIFFUSION))
     torch.nn.init.normal_(model.unet.out.weight, std=0.05)  # a zero-initialised output would predict no noise at all
     ladiff_path = save_ladiff(model, autoencoder, codes_fingerprint(rvq), folder / "ladiff.pt")
-    return {"rvq": rvq_path, "rvq_sha": _sha(rvq_path), "ae": ae_path, "ladiff": ladiff_path, "ladiff_sha": _sha(ladiff_path),
+    return {"rvq": rvq_path, "rvq_sha": sha(rvq_path), "ae": ae_path, "ladiff": ladiff_path, "ladiff_sha": sha(ladiff_path),
             "codes": codes_fingerprint(rvq)}
 
 
@@ -151,7 +139,7 @@ def test_unet_output_depends_on_a_bounded_neighbourhood():
 def _train_config(tmp_path: Path, tiny, recipe: str, steps: int) -> Path:
     data = tmp_path / "data"
     for i, f0 in enumerate((90, 140, 210)):
-        save(Audio(_voice(1.0, f0, i), 16000), data / f"v{i}.wav")
+        save(Audio(voice(1.0, f0, i), 16000), data / f"v{i}.wav")
     model = {"rvq_weights": str(tiny["rvq"]), "autoencoder_weights": str(tiny["ae"]), "n_q_choices": [2, 4],
              **TINY_DIFFUSION} if recipe == "ladiff" else TINY_AE
     config = {"recipe": recipe, "seed": 0, "run_dir": str(tmp_path / "run"), "data": {"train": str(data), "crop_seconds": 0.32},
@@ -224,7 +212,7 @@ def test_ladiff_recipe_refuses_mismatched_models(tmp_path, tiny):
 
 def test_codec_contract_and_bitrate(tiny):
     codec = _codec(tiny, 2, steps=4)
-    audio = Audio(_voice(1.3), 16000, "voice")
+    audio = Audio(voice(1.3), 16000, "voice")
     run = roundtrip(codec, audio)
     assert run.decoded.frames == audio.frames and run.bitrate == pytest.approx(2 * 4 * 50, rel=0.1)
     assert codec.info.lookahead_samples == 0 and not codec.info.streaming
@@ -238,7 +226,7 @@ def test_codec_contract_and_bitrate(tiny):
 
 @pytest.mark.parametrize("params", [{"steps": 3}, {"steps": 3, "sampler": "ddpm"}, {"steps": 4, "midway_t": 50, "lam": 0.2}])
 def test_decoding_is_deterministic_given_the_seed(tiny, params):
-    audio = Audio(_voice(0.8), 16000)
+    audio = Audio(voice(0.8), 16000)
     data = _codec(tiny, seed=7, **params).encode(audio)
     again = _codec(tiny, seed=99, **params)  # the decoder takes the seed from the stream, not its card
     assert np.array_equal(again.decode(data).samples, _codec(tiny, **params).decode(data).samples)
@@ -250,7 +238,7 @@ def test_decoding_is_deterministic_given_the_seed(tiny, params):
 @pytest.mark.parametrize("seed", [-1, 2 ** 32, "7", True, 1.5, None])
 def test_malformed_seed_or_length_raises_codec_error(tiny, seed):
     codec = _codec(tiny, steps=1)
-    stream = codec.encode_packets(Audio(_voice(0.5), 16000))
+    stream = codec.encode_packets(Audio(voice(0.5), 16000))
     header = {**stream.header, "seed": seed}
     with pytest.raises(CodecError, match="seed"):
         codec.decode(Bitstream(stream.backend, header, stream.packets).to_bytes())
@@ -261,7 +249,7 @@ def test_malformed_seed_or_length_raises_codec_error(tiny, seed):
 
 def test_chunked_decoding_waits_for_its_right_context_only(tiny):
     codec = _codec(tiny, steps=3, sampler="ddpm", chunk_frames=8, context_frames=3)
-    codes = codec.model.encode(torch.from_numpy(_voice(1.0))[None, None], 2)[0].numpy()  # 50 frames
+    codes = codec.model.encode(torch.from_numpy(voice(1.0))[None, None], 2)[0].numpy()  # 50 frames
     whole = list(codec.decode_blocks(codes, seed=5))
     assert len(whole) == 7 and codec.decode_latency_samples == 11 * 320
     for block in (0, 3):
@@ -276,7 +264,7 @@ def test_chunked_decode_without_context_equals_whole_for_a_local_path(tiny):
     """midway_t = 0 decodes the condition path, which is local: blocks with enough context equal the whole decode."""
     whole = _codec(tiny, midway_t=0)
     chunked = _codec(tiny, midway_t=0, chunk_frames=10, context_frames=6)
-    codes = whole.model.encode(torch.from_numpy(_voice(1.0))[None, None], 2)[0].numpy()
+    codes = whole.model.encode(torch.from_numpy(voice(1.0))[None, None], 2)[0].numpy()
     a = np.concatenate(list(whole.decode_blocks(codes, 0)))
     b = np.concatenate(list(chunked.decode_blocks(codes, 0)))
     assert np.allclose(a, b, atol=1e-5)
@@ -292,15 +280,15 @@ def test_codec_refuses_bad_parameters_and_foreign_weights(tiny, tmp_path):
 
     other = RVQCodecModel(RVQConfig.from_dict(TINY_RVQ))
     path = save_inference(other, tmp_path / "other.pt")
-    foreign = LaDiffCodec(str(path), _sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)  # models load on first use
+    foreign = LaDiffCodec(str(path), sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)  # models load on first use
     with pytest.raises(ConfigError, match="trained on"):
         foreign._models()
     with pytest.raises(CodecError, match="trained on"):  # a failed row naming the reason, in a run
-        foreign.decode(foreign.encode(Audio(_voice(0.3), 16000)))
+        foreign.decode(foreign.encode(Audio(voice(0.3), 16000)))
     same_codes = load_inference(tiny["rvq"])  # a new decoder on the same encoder and codebooks is accepted
     torch.nn.init.zeros_(same_codes.decoder[0].weight)
     path = save_inference(same_codes, tmp_path / "new-decoder.pt")
-    accepted = LaDiffCodec(str(path), _sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)
+    accepted = LaDiffCodec(str(path), sha(path), str(tiny["ladiff"]), tiny["ladiff_sha"], 2)
     assert accepted.diffusion is not None and accepted.n_q == 2
 
 
@@ -309,9 +297,9 @@ def test_ladiff_cards_pin_their_weights():
     assert cards, "no ladiff cards"
     for card in cards.values():
         assert card.params["sha256"] == card.sha256 and card.params["weights"] == card.weights
-        for key, sha in (("weights", "sha256"), ("rvq_weights", "rvq_sha256")):
+        for key, pin in (("weights", "sha256"), ("rvq_weights", "rvq_sha256")):
             path = ROOT / "codecs" / card.params[key]
-            assert _sha(path) == card.params[sha] and path.stat().st_size <= 20e6
+            assert sha(path) == card.params[pin] and path.stat().st_size <= 8e6  # small enough to ship in git
 
 
 def test_autoencoder_decoder_stage_keeps_the_latents(tmp_path, tiny):

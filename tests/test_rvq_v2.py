@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from evalkit.audio import Audio, load, resample, save
+from evalkit.audio import Audio, load, resample
 from evalkit.cards import find_card
 from evalkit.codecs import Bitstream
 from evalkit.errors import ConfigError
 from evalkit.harness import roundtrip
+from neural_helpers import rvq_train_config, sha, voice
 
 torch = pytest.importorskip("torch")
 
@@ -31,25 +31,13 @@ V1_FIRST = [-2.7978502e-05, -1.7553254e-04, -3.8514772e-04, -5.2766816e-04, -5.2
 V1_L1 = 415.5567626953125
 
 
-def _voice(seconds: float, f0: float = 120.0, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * 16000)) / 16000
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.2 * np.sin(2 * np.pi * 0.7 * t))) / 16000
-    x = sum(np.sin(k * phase) / k for k in range(1, 15)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
-    return (0.1 * x + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def tiny_v2(tmp_path_factory):
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY_V2))
-    model.initialise_codebooks(torch.from_numpy(np.stack([_voice(1.0, f, i) for i, f in enumerate((100, 170))]))[:, None])
+    model.initialise_codebooks(torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 170))]))[:, None])
     path = save_inference(model, tmp_path_factory.mktemp("v2") / "tiny.pt")
-    return path, _sha(path)
+    return path, sha(path)
 
 
 @pytest.fixture
@@ -74,7 +62,7 @@ def test_v1_weights_still_encode_and_decode_as_recorded(one_thread):
 def test_istft_decoder_streams_in_any_chunks_and_is_causal():
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY_V2)).eval()
-    codes = model.encode(torch.from_numpy(_voice(0.8))[None, None], 4)
+    codes = model.encode(torch.from_numpy(voice(0.8))[None, None], 4)
     whole = model.decode(codes)
     pieces, state = [], None
     for start in range(0, codes.shape[-1], 3):
@@ -102,22 +90,9 @@ def test_v2_codec_output_lags_by_the_declared_lookahead(tiny_v2):
 
     codec = RVQCodec(str(tiny_v2[0]), tiny_v2[1], 2)
     assert codec.info.lookahead_samples == 480
-    audio = Audio(_voice(1.3), 16000, "voice")
+    audio = Audio(voice(1.3), 16000, "voice")
     run = roundtrip(codec, audio)
     assert run.decoded.frames == audio.frames and run.bitrate == pytest.approx(2 * 4 * 50, rel=0.1)
-
-
-def _train_config(tmp_path: Path, steps: int, model: dict, **losses) -> Path:
-    data = tmp_path / "data"
-    for i, f0 in enumerate((90, 130, 180, 240)):
-        save(Audio(_voice(1.2, f0, i), 16000), data / f"v{i}.wav")
-    config = {"recipe": "rvq", "seed": 0, "run_dir": str(tmp_path / "run"), "data": {"train": str(data), "crop_seconds": 0.4},
-              "model": model, "discriminator": {"fft_sizes": [256, 128], "filters": 4},
-              "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.003},
-              "losses": {"adversarial_start": 10 ** 6, **losses}, "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1}}
-    path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _fixed_loss(trainer, batch) -> float:
@@ -131,7 +106,7 @@ def _fixed_loss(trainer, batch) -> float:
 def test_istft_training_steps_lower_the_loss(tmp_path):
     from evalkit.neural.train import TrainConfig, Trainer
 
-    trainer = Trainer(TrainConfig.load(_train_config(tmp_path, 20, TINY_V2)), log=lambda *a, **k: None)
+    trainer = Trainer(TrainConfig.load(rvq_train_config(tmp_path, 20, TINY_V2)), log=lambda *a, **k: None)
     trainer.recipe.initialise(trainer._batch(16))
     batch = trainer._batch(4)
     before = _fixed_loss(trainer, batch)
@@ -144,7 +119,7 @@ def test_frozen_encoder_stage_trains_the_decoder_only(tmp_path, tiny_v2):
     from evalkit.neural.train import TrainConfig, Trainer
 
     path, _ = tiny_v2
-    config = TrainConfig.load(_train_config(tmp_path, 3, {"init": str(path), "freeze_encoder": True}, adversarial_start=0))
+    config = TrainConfig.load(rvq_train_config(tmp_path, 3, {"init": str(path), "freeze_encoder": True}, adversarial_start=0))
     trainer = Trainer(config, log=lambda *a, **k: None)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.run()
@@ -152,7 +127,7 @@ def test_frozen_encoder_stage_trains_the_decoder_only(tmp_path, tiny_v2):
     frozen = [k for k in before if k.startswith("encoder.") or k.endswith(".codebook")]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
-    x = torch.from_numpy(_voice(0.4))[None, None]
+    x = torch.from_numpy(voice(0.4))[None, None]
     assert torch.equal(load_inference(path).encode(x, 4), load_inference(tmp_path / "run" / "model.pt").encode(x, 4))
 
 
@@ -160,7 +135,7 @@ def test_init_encoder_copies_the_latent_space_and_refuses_other_shapes(tiny_v2, 
     path, _ = tiny_v2
     source = load_inference(path)
     recipe = RVQRecipe({**TINY_V2, "decoder_channels": 24, "init_encoder": str(path)})
-    x = torch.from_numpy(_voice(0.4))[None, None]
+    x = torch.from_numpy(voice(0.4))[None, None]
     assert torch.equal(recipe.model.encode(x, 4), source.encode(x, 4))
     with pytest.raises(ConfigError, match="init_encoder"):
         RVQRecipe({**TINY_V2, "latent_dim": 4, "init_encoder": str(path)})

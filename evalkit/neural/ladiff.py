@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .diffusion import CosineSchedule, sample
-from .model import build_decoder, build_encoder
+from .model import build_decoder, build_encoder, read_weights
 from .unet import ConditionUpsampler, UNet1D
 
 __all__ = ["AEConfig", "ContinuousAE", "DiffusionConfig", "LatentDiffusion", "save_ladiff", "load_ladiff",
@@ -159,13 +159,7 @@ def _half_state(module: nn.Module, half: bool) -> dict:
 
 
 def _read(path: str | Path, fmt: str) -> dict:
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
-        raise ConfigError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(data, dict) or data.get("format") != fmt:
-        raise ConfigError(f"{path}: not an evalkit weights file of format {fmt}")
-    return data
+    return read_weights(path, fmt, "an evalkit weights file")
 
 
 def _load_state(module: nn.Module, state: dict, path) -> nn.Module:

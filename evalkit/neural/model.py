@@ -176,14 +176,20 @@ def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True) ->
     return path
 
 
-def load_inference(path: str | Path) -> RVQCodecModel:
-    """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
+def read_weights(path: str | Path, fmt: str, what: str) -> dict:
+    """The dict of a weights file of format `fmt` (plain tensors and strings only); ConfigError otherwise."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
         raise ConfigError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path}: not an evalkit RVQ checkpoint (format {CHECKPOINT_FORMAT})")
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ConfigError(f"{path}: not {what} (format {fmt})")
+    return data
+
+
+def load_inference(path: str | Path) -> RVQCodecModel:
+    """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
+    data = read_weights(path, CHECKPOINT_FORMAT, "an evalkit RVQ checkpoint")
     model = RVQCodecModel(RVQConfig.from_dict(json.loads(data["config"])))
     state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
