@@ -18,7 +18,7 @@ from evalkit.cards import load_cards
 from evalkit.codecs.bitstream import Bitstream
 from evalkit.errors import CodecError, ConfigError
 from evalkit.harness import roundtrip
-from neural_helpers import sha, voice
+from neural_fixtures import sha, voice
 
 torch = pytest.importorskip("torch")
 

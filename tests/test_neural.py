@@ -19,7 +19,7 @@ from evalkit.harness import roundtrip
 from evalkit.neural.bitpack import code_bits, frames_per_whole_bytes, pack_codes, unpack_codes
 from evalkit.neural.corpora import librispeech_rows, libritts_rows, vctk_rows, write_manifest
 from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
-from neural_helpers import rvq_train_config, sha, voice
+from neural_fixtures import rvq_train_config, sha, voice
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from evalkit.cards import find_card
 from evalkit.codecs import Bitstream
 from evalkit.errors import ConfigError
 from evalkit.harness import roundtrip
-from neural_helpers import rvq_train_config, sha, voice
+from neural_fixtures import rvq_train_config, sha, voice
 
 torch = pytest.importorskip("torch")
 
