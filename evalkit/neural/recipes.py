@@ -58,3 +58,7 @@ class RVQRecipe(Recipe):
 
 
 RECIPES = {"rvq": RVQRecipe}
+
+from ..lpcnet.recipe import FramewiseRecipe  # noqa: E402
+
+RECIPES["lpcnet-framewise"] = FramewiseRecipe
