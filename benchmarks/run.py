@@ -13,7 +13,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_codecs", "bench_harness", "bench_profiles", "bench_neural", "bench_hallucination"]
+BENCHMARKS = ["bench_codecs", "bench_harness", "bench_profiles", "bench_neural", "bench_hallucination", "bench_lpcnet"]
 
 
 def main() -> int:

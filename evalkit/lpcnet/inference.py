@@ -19,31 +19,26 @@ from .features import FRAME, NB_BANDS, PREEMPHASIS, SCALE, lpc_from_cepstrum
 from .filters import allpole, deemphasis
 from .pitch import MAX_PERIOD, MIN_PERIOD
 
-__all__ = ["Vocoder", "NOISE_SEED"]
+__all__ = ["Vocoder", "FrameConditioning", "NOISE_SEED"]
 
 NOISE_SEED = 0x4C50  # fixed: the decoder is deterministic
 
 
-class Vocoder:
-    """The framewise vocoder from its exported weights (parameter name -> array, as torch names them)."""
+class FrameConditioning:
+    """The frame-rate network (framewise.FrameRateNet) in numpy, from arrays named as torch names them."""
 
-    def __init__(self, weights: dict[str, np.ndarray], subframe: int = 40, dtype=np.float32):
+    def __init__(self, weights: dict[str, np.ndarray], dtype=np.float32):
         def w(name):
-            return np.ascontiguousarray(weights[name], dtype=dtype)
+            return np.ascontiguousarray(weights[f"frame_net.{name}"], dtype=dtype)
 
-        self.dtype, self.subframe = dtype, subframe
-        self.mean, self.std = w("frame_net.feature_mean"), w("frame_net.feature_std")
-        self.embedding = w("frame_net.embedding.weight")
-        self.conv = [(w(f"frame_net.conv{i}.weight"), w(f"frame_net.conv{i}.bias")) for i in (1, 2)]
-        self.fc = [(w(f"frame_net.fc{i}.weight"), w(f"frame_net.fc{i}.bias")) for i in (1, 2)]
-        self.gain = (w("subframe_net.gain.weight"), w("subframe_net.gain.bias"))
-        names = ["inp.weight", "inp.bias", "gru1.weight_ih", "gru1.weight_hh", "gru1.bias_ih", "gru1.bias_hh",
-                 "gru2.weight_ih", "gru2.weight_hh", "gru2.bias_ih", "gru2.bias_hh", "out1.weight", "out1.bias",
-                 "out2.weight", "out2.bias", "pitch_gain.weight", "pitch_gain.bias"]
-        self.layers = tuple(w(f"subframe_net.{name}") for name in names)
+        self.dtype = dtype
+        self.mean, self.std = w("feature_mean"), w("feature_std")
+        self.embedding = w("embedding.weight")
+        self.conv = [(w(f"conv{i}.weight"), w(f"conv{i}.bias")) for i in (1, 2)]
+        self.fc = [(w(f"fc{i}.weight"), w(f"fc{i}.bias")) for i in (1, 2)]
 
-    def conditioning(self, feats: np.ndarray) -> np.ndarray:
-        """(frames, cond): the frame-rate network."""
+    def __call__(self, feats: np.ndarray) -> np.ndarray:
+        """(frames, cond) from features (frames, 20); causal over frames."""
         feats = np.asarray(feats, self.dtype)
         ceps = (feats[:, :NB_BANDS] - self.mean) / self.std
         period = feats[:, NB_BANDS]
@@ -56,8 +51,28 @@ class Vocoder:
             x = np.tanh(x @ weight.T + bias)
         return x.astype(self.dtype)
 
+    def macs(self) -> int:
+        """Multiply-accumulates per frame."""
+        return sum(w.size for w, _ in self.conv + self.fc)
+
+
+class Vocoder:
+    """The framewise vocoder from its exported weights (parameter name -> array, as torch names them)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], subframe: int = 40, dtype=np.float32):
+        def w(name):
+            return np.ascontiguousarray(weights[name], dtype=dtype)
+
+        self.dtype, self.subframe = dtype, subframe
+        self.frame_net = FrameConditioning(weights, dtype)
+        self.gain = (w("subframe_net.gain.weight"), w("subframe_net.gain.bias"))
+        names = ["inp.weight", "inp.bias", "gru1.weight_ih", "gru1.weight_hh", "gru1.bias_ih", "gru1.bias_hh",
+                 "gru2.weight_ih", "gru2.weight_hh", "gru2.bias_ih", "gru2.bias_hh", "out1.weight", "out1.bias",
+                 "out2.weight", "out2.bias", "pitch_gain.weight", "pitch_gain.bias"]
+        self.layers = tuple(w(f"subframe_net.{name}") for name in names)
+
     def excitation(self, feats: np.ndarray, exc_rms: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        cond = self.conditioning(feats)
+        cond = self.frame_net(feats)
         gains = (np.asarray(exc_rms, self.dtype)[:, None] * np.exp(cond @ self.gain[0].T + self.gain[1])).astype(self.dtype)
         lags = np.clip(np.round(np.asarray(feats)[:, NB_BANDS]), MIN_PERIOD, MAX_PERIOD).astype(np.int64)
         return _excitation_loop(cond, gains, lags, np.ascontiguousarray(noise, self.dtype), self.subframe, *self.layers)
@@ -76,7 +91,7 @@ class Vocoder:
     def macs_per_second(self) -> float:
         """Multiply-accumulates per second of speech (matrix products only)."""
         sub = sum(a.size for a in self.layers if a.ndim == 2)
-        frame = sum(w.size for w, _ in self.conv + self.fc) + self.gain[0].size
+        frame = self.frame_net.macs() + self.gain[0].size
         return 100.0 * (frame + FRAME // self.subframe * sub) + FRAME * 100.0 * 17  # + LPC and de-emphasis filters
 
 

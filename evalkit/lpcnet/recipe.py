@@ -1,4 +1,4 @@
-"""The shared trainer's recipe for the framewise LPCNet vocoder (`recipe: lpcnet-framewise`).
+"""The shared trainer's recipes for the LPCNet vocoders: `lpcnet-framewise` and `lpcnet-samplerate`.
 
 Each training crop's features are computed here, with numpy, exactly as the encoder computes
 them; on a share of the crops (`quantized_fraction`) they then go through the 1.6 kbit/s
@@ -24,7 +24,7 @@ from .framewise import FramewiseVocoder, VocoderConfig
 from .quantizer import Codebooks, PacketQuantizer, PACKET_FRAMES
 from .weights import load_weights, save_weights
 
-__all__ = ["FramewiseRecipe"]
+__all__ = ["FramewiseRecipe", "SampleRateRecipe"]
 
 
 class FramewiseRecipe:
@@ -79,3 +79,42 @@ class FramewiseRecipe:
     def export(self, path: Path) -> Path:
         codebooks = load_weights(Path(self.quantizer_path)).codebooks() if self.quantizer_path else None
         return save_weights(path, self.model, codebooks, {"init": Path(self.init).name if self.init else None})
+
+
+class SampleRateRecipe:
+    """The reference LPCNet (samplerate.py), teacher-forced with noise injection and a cross-entropy
+    loss (`ce`); the reconstruction handed to the trainer is the input itself, so its spectral losses
+    are zero and carry no gradient (set their weights to 0)."""
+
+    def __init__(self, model_params: dict, discriminator_params: dict | None = None):
+        from .samplerate import SampleRateConfig, SampleRateLPCNet
+
+        params = dict(model_params)
+        self.noise_levels = float(params.pop("noise_levels", 1.0))
+        self.config = SampleRateConfig.from_dict(params)
+        self.model = SampleRateLPCNet(self.config)
+        self.discriminator = None
+        self.sample_rate, self.hop = RATE, 640
+
+    def initialise(self, batch: torch.Tensor) -> None:
+        ceps = np.concatenate([features(x)[:, :NB_BANDS] for x in batch[:, 0].cpu().numpy()])
+        net = self.model.frame_net
+        net.feature_mean.copy_(torch.from_numpy(ceps.mean(axis=0)))
+        net.feature_std.copy_(torch.from_numpy(ceps.std(axis=0) + 1e-3))
+
+    def forward(self, batch: torch.Tensor):
+        from .samplerate import teacher_signals
+
+        rng = np.random.default_rng(int(torch.randint(0, 2 ** 31, (1,))))  # drawn from torch: resumable
+        feats, signals = [], []
+        for x in batch[:, 0].detach().cpu().numpy():
+            f, lpc, _ = features(x, with_lpc=True)
+            feats.append(f)
+            signals.append(teacher_signals(x, lpc, rng, self.noise_levels))
+        sig, pred, exc, target = (torch.from_numpy(np.stack(a)).to(batch.device) for a in zip(*signals))
+        logits = self.model(torch.from_numpy(np.stack(feats)).to(batch.device), sig, pred, exc)
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+        return batch.detach(), {"ce": ce}
+
+    def export(self, path: Path) -> Path:
+        return save_weights(path, self.model, config={"vocoder": "samplerate"})

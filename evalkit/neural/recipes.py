@@ -59,6 +59,7 @@ class RVQRecipe(Recipe):
 
 RECIPES = {"rvq": RVQRecipe}
 
-from ..lpcnet.recipe import FramewiseRecipe  # noqa: E402
+from ..lpcnet.recipe import FramewiseRecipe, SampleRateRecipe  # noqa: E402
 
 RECIPES["lpcnet-framewise"] = FramewiseRecipe
+RECIPES["lpcnet-samplerate"] = SampleRateRecipe
