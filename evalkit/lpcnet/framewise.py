@@ -4,9 +4,9 @@ Per 10 ms frame the frame-rate network (pitch embedding, 2 causal convolutions o
 2 fully connected layers) turns the 20 features into a conditioning vector. Per subframe
 (`subframe` samples: 40, i.e. 2.5 ms as in FARGAN, or 80) the subframe network generates the
 excitation from that vector, the pitch prediction (the excitation one pitch period back,
-subframe + 4 samples around it), the previous
-subframe's excitation, fresh noise and two GRU states; its output is scaled by the excitation
-RMS the LPC analysis predicts (times a learned correction). The excitation then goes through
+subframe + 4 samples around it), the previous subframe's excitation, fresh noise and two GRU
+states; its output, softly bounded (tanh) at 32 times the excitation RMS the LPC analysis
+predicts, is scaled by that RMS (times a learned correction). The excitation then goes through
 the frame's LPC synthesis filter 1/A(z) and the de-emphasis filter, both exact recursions
 (filters.py) that the loss is back-propagated through. Everything is causal: frame k's samples
 depend on features up to frame k only.
@@ -26,7 +26,9 @@ from .features import FRAME, NB_BANDS, PREEMPHASIS, SCALE
 from .filters import allpole, allpole_adjoint
 from .pitch import MAX_PERIOD, MIN_PERIOD
 
-__all__ = ["VocoderConfig", "FrameRateNet", "FramewiseVocoder", "AllPole", "pitch_prediction"]
+__all__ = ["VocoderConfig", "FrameRateNet", "FramewiseVocoder", "AllPole", "pitch_prediction", "LIMIT"]
+
+LIMIT = 32.0  # soft bound of the excitation in units of its expected RMS: keeps the pitch feedback stable
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ class SubframeNet(nn.Module):
         states = torch.cat([h1, h2], dim=-1)
         o = torch.tanh(self.out1(torch.cat([states, pred, noise], dim=-1)))
         centre = pred[:, 2:-2]
-        return self.out2(o) + torch.sigmoid(self.pitch_gain(states)) * centre, h1, h2
+        raw = self.out2(o) + torch.sigmoid(self.pitch_gain(states)) * centre
+        return LIMIT * torch.tanh(raw / LIMIT), h1, h2
 
 
 class FramewiseVocoder(nn.Module):

@@ -22,6 +22,7 @@ from .pitch import MAX_PERIOD, MIN_PERIOD
 __all__ = ["Vocoder", "FrameConditioning", "NOISE_SEED"]
 
 NOISE_SEED = 0x4C50  # fixed: the decoder is deterministic
+LIMIT = 32.0  # framewise.LIMIT: the excitation's soft bound in units of its expected RMS
 
 
 class FrameConditioning:
@@ -163,5 +164,5 @@ def _excitation_loop(cond, gains, lags, noise, size, inp_w, inp_b, g1_wih, g1_wh
             hidden = np.tanh(np.dot(o1_w, np.concatenate((states, pred, noise_now))) + o1_b)
             pitch_gain = _sigmoid(np.dot(pg_w, states) + pg_b)[0]
             out = np.dot(o2_w, hidden) + o2_b + pitch_gain * pred[2:2 + size]
-            exc[start:start + size] = out * gain
+            exc[start:start + size] = LIMIT * np.tanh(out / LIMIT) * gain
     return exc[history:]
