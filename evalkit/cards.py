@@ -1,26 +1,46 @@
-"""Codec cards: YAML files in codecs/ that configure a backend under a user-facing name."""
+"""Codec cards: YAML files that configure a backend under a user-facing name.
+
+Cards are found on a search path that only ever adds: the built-in codecs/ folder, then the
+folders an experiment (or --cards) names, then $EVALKIT_CARDS (an os.pathsep list), then the
+folders that installed packages declare in the "evalkit.cards" entry-point group. A name used
+twice is an error naming both files; a folder that does not exist is an error.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 
 from .codecs import BACKENDS, Codec
 from .config import check_keys, read_yaml
 from .errors import ConfigError
 
-__all__ = ["Card", "load_card", "load_cards", "cards_dir", "find_card"]
+__all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
+           "CARDS_GROUP", "ITEM_RATE"]
 
-_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes"}
+_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes",
+         "display_name"}
+CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
+ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
+_DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
+_PATH_PARAMS = ("weights", "checkpoint")  # parameters naming files beside the card
 
 
 def cards_dir() -> Path:
-    """The card folder: $EVALKIT_CARDS, else codecs/ beside the evalkit package."""
-    env = os.environ.get("EVALKIT_CARDS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "codecs"
+    """The built-in card folder: codecs/ beside the evalkit package."""
+    return Path(__file__).resolve().parent.parent / "codecs"
+
+
+@dataclass(frozen=True)
+class CardFolder:
+    path: Path
+    source: str  # "built-in", "experiment", "--cards", "EVALKIT_CARDS" or "package NAME"
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,9 @@ class Card:
     training_data: str = ""
     licence: str = ""
     notes: str = ""
+    display_name: str = ""  # how reports and plots name it (default: `name`)
     path: Path | None = None
+    source: str = "built-in"  # which folder of the search path it came from
 
     @property
     def config_hash(self) -> str:
@@ -50,19 +72,35 @@ class Card:
             return f"unknown backend {self.backend!r}"
         return BACKENDS.get(self.backend).unavailable()
 
-    def build(self) -> Codec:
-        """Instantiate the backend with the card's parameters."""
+    @property
+    def follows_item_rate(self) -> bool:
+        return self.params.get("sample_rate") == ITEM_RATE
+
+    def build(self, sample_rate: int | None = None) -> Codec:
+        """Instantiate the backend; a card with `sample_rate: item` runs at `sample_rate`."""
         reason = self.unavailable()
         if reason:
             raise ConfigError(f"codec {self.name}: unavailable: {reason}")
         cls = BACKENDS.get(self.backend)
         try:
-            return cls(**self.params)
+            return cls(**self._build_params(sample_rate))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"codec {self.name}: bad parameters for backend {self.backend}: {err}") from None
 
+    def _build_params(self, sample_rate: int | None) -> dict:
+        params = dict(self.params)
+        if self.follows_item_rate:
+            params["sample_rate"] = sample_rate or _DEFAULT_ITEM_RATE
+        # A relative weights path is relative to the card's own folder, wherever that is on the
+        # search path; the card's hash keeps the path as written.
+        for key in _PATH_PARAMS:
+            value = params.get(key)
+            if isinstance(value, str) and self.path is not None and not Path(value).expanduser().is_absolute():
+                params[key] = str(self.path.parent / value)
+        return params
 
-def load_card(path: str | Path) -> Card:
+
+def load_card(path: str | Path, source: str = "built-in") -> Card:
     path = Path(path)
     data = read_yaml(path, "codec card")
     if not isinstance(data, dict):
@@ -71,25 +109,73 @@ def load_card(path: str | Path) -> Card:
     for key in ("name", "backend"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ConfigError(f"{path}: {key!r} is required and must be a string")
+    if not isinstance(data.get("display_name", ""), str):
+        raise ConfigError(f"{path}: 'display_name' must be a string")
     if not isinstance(data.get("params", {}), dict):
         raise ConfigError(f"{path}: 'params' must be a mapping")
-    return Card(**data, path=path)
+    return Card(**data, path=path, source=source)
 
 
-def load_cards(directory: str | Path | None = None) -> dict[str, Card]:
-    """All cards in a folder, by name; duplicate names are an error."""
-    directory = Path(directory) if directory else cards_dir()
+def card_folders(extra: str | Path | Sequence | None = None, source: str = "--cards") -> list[CardFolder]:
+    """The search path: built-in, `extra` (a folder, a list, or an os.pathsep string), $EVALKIT_CARDS,
+    then packages' entry points. Missing folders are errors; a folder listed twice counts once."""
+    folders = [CardFolder(cards_dir(), "built-in")]
+    folders += [CardFolder(Path(p), source) for p in _folder_list(extra)]
+    folders += [CardFolder(Path(p), "EVALKIT_CARDS") for p in _folder_list(os.environ.get("EVALKIT_CARDS"))]
+    folders += [_entry_point_folder(ep) for ep in entry_points(group=CARDS_GROUP)]
+    unique: dict[Path, CardFolder] = {}
+    for folder in folders:
+        if not folder.path.is_dir():
+            raise ConfigError(f"card folder {folder.path} (from {folder.source}) does not exist; fix or remove it")
+        unique.setdefault(folder.path.resolve(), folder)
+    return list(unique.values())
+
+
+def load_cards(extra: str | Path | Sequence | None = None, source: str = "--cards") -> dict[str, Card]:
+    """Every card on the search path (see `card_folders`), by name; a name used twice is an error."""
     cards: dict[str, Card] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        card = load_card(path)
-        if card.name in cards:
-            raise ConfigError(f"{path}: card name {card.name!r} is also used by {cards[card.name].path}")
-        cards[card.name] = card
+    for folder in card_folders(extra, source):
+        for path in sorted(folder.path.glob("*.yaml")):
+            card = load_card(path, folder.source)
+            if card.name in cards:
+                raise ConfigError(f"{path}: card name {card.name!r} is also used by {cards[card.name].path}; "
+                                  "cards add to the built-in ones and cannot replace them: rename one")
+            cards[card.name] = card
     return cards
 
 
-def find_card(name: str, directory: str | Path | None = None) -> Card:
-    cards = load_cards(directory)
+def find_card(name: str, extra: str | Path | Sequence | None = None) -> Card:
+    cards = load_cards(extra)
     if name not in cards:
         raise ConfigError(f"unknown codec {name!r}; run 'evalkit codecs' to list them")
     return cards[name]
+
+
+def _folder_list(value: str | Path | Sequence | None) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, Path):
+        return [value]
+    if isinstance(value, str):
+        return [part for part in value.split(os.pathsep) if part]
+    return list(value)
+
+
+def _entry_point_folder(ep) -> CardFolder:
+    """A package's cards: its entry point names a package (module) whose folder holds the YAML
+    files, a folder path, or a function returning one."""
+    where = f"entry point {ep.name!r} ({ep.value}) in group {CARDS_GROUP}"
+    try:
+        target = ep.load()
+        if callable(target) and not isinstance(target, ModuleType):
+            target = target()
+    except Exception as err:  # noqa: BLE001 - a broken plug-in is named, not a traceback
+        raise ConfigError(f"{where} cannot be loaded: {type(err).__name__}: {err}") from None
+    if isinstance(target, ModuleType):
+        from importlib.resources import files
+
+        target = str(files(target))
+    if not isinstance(target, (str, Path)):
+        raise ConfigError(f"{where} must name a package or folder of cards, not {type(target).__name__}")
+    dist = getattr(ep, "dist", None)
+    return CardFolder(Path(target), f"package {dist.name}" if dist else where)

@@ -1,4 +1,8 @@
-"""The `evalkit` command line: one function per command, one readable line per error."""
+"""The `evalkit` command line: one function per command, one readable line per error.
+
+Each command imports what it needs when it runs: building the parser (and `evalkit --help`)
+loads no numerical, database or model package.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,14 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .audio import load, save
-from .cards import find_card, load_cards
-from .errors import EvalkitError
+from .errors import AudioError, CodecError, EvalkitError
 
 __all__ = ["main"]
 
 
 def cmd_codecs(args) -> int:
     """Table of every codec card: availability, rate, bitrate, latency."""
+    from .cards import load_cards
     from .tables import codec_table
 
     print(codec_table(load_cards(args.cards), show_reasons=args.verbose))
@@ -24,14 +27,24 @@ def cmd_codecs(args) -> int:
 
 def cmd_roundtrip(args) -> int:
     """Encode and decode one file; print measured bitrate and latency."""
+    from .audio import MIN_COST_SECONDS, check_content, load, save
+    from .cards import find_card
     from .harness import roundtrip
 
     _refuse_overwrite(args.output, args.force)
-    codec = find_card(args.codec, args.cards).build()
-    run = roundtrip(codec, load(args.input), downmix=args.downmix)
+    audio = load(args.input)
+    content = check_content(audio, min_seconds=MIN_COST_SECONDS)
+    if content.problem == "too short":
+        raise AudioError(f"{args.input}: {content.reason}: too short to measure a codec's bitrate and delay")
+    _warn_content(args.input, content)
+    codec = find_card(args.codec, args.cards).build(audio.sample_rate)
+    run = roundtrip(codec, audio, downmix=args.downmix)
     save(run.decoded, args.output)
     info = codec.info
-    measured = "n/a (silent output)" if run.measured_delay is None else f"{run.measured_delay} samples"
+    if run.measured_delay is not None:
+        measured = f"{run.measured_delay} samples"
+    else:
+        measured = f"not measurable ({content.problem or 'silent output'})"
     print(f"{args.codec}: {run.bitrate / 1000:.2f} kbit/s payload (nominal {_kbps(info.nominal_bitrate)}), "
           f"+{run.overhead_bytes} bytes container overhead")
     print(f"latency: algorithmic {info.algorithmic_latency_ms:.1f} ms; output delay declared "
@@ -43,29 +56,81 @@ def cmd_roundtrip(args) -> int:
 
 def cmd_encode(args) -> int:
     """Encode an audio file to an evalkit bitstream file."""
-    from .audio import resample, to_mono
+    from .audio import MIN_COST_SECONDS, check_content, load, resample, to_mono
+    from .cards import find_card
 
     _refuse_overwrite(args.output, args.force)
-    codec = find_card(args.codec, args.cards).build()
     audio = load(args.input)
+    codec = find_card(args.codec, args.cards).build(audio.sample_rate)
     audio = to_mono(audio) if args.downmix else audio
+    content = check_content(audio, min_seconds=MIN_COST_SECONDS)
+    _warn_content(args.input, content)
     data = codec.encode(resample(audio, codec.info.sample_rate))
     Path(args.output).write_bytes(data)
-    print(f"wrote {args.output}: {len(data)} bytes, {8 * len(data) / audio.duration / 1000:.2f} kbit/s")
+    rate = "too short for a bitrate" if content.problem == "too short" else f"{8 * len(data) / audio.duration / 1000:.2f} kbit/s"
+    print(f"wrote {args.output}: {len(data)} bytes, {rate}")
     return 0
 
 
 def cmd_decode(args) -> int:
     """Decode an evalkit bitstream file with the card that wrote it."""
-    from .audio import align
+    from .audio import align, save
+    from .cards import find_card
+    from .codecs import StreamConfigError
 
     _refuse_overwrite(args.output, args.force)
-    codec = find_card(args.codec, args.cards).build()
-    decoded = codec.decode(Path(args.input).read_bytes())
+    card = find_card(args.codec, args.cards)
+    data = _read_stream(args.input)
+    codec = card.build(_stream_rate(data, card) if card.follows_item_rate else None)
+    try:
+        decoded = codec.decode(data)
+    except StreamConfigError as err:
+        raise CodecError(f"{args.input}: {err}{_cards_for_stream(card, err.stream_config, args.cards)}") from None
+    except CodecError as err:
+        raise CodecError(f"{args.input}: {err}") from None
     frames = decoded.frames - codec.info.lookahead_samples
     save(align(decoded, codec.info.lookahead_samples, frames), args.output)
     print(f"wrote {args.output}: {frames / decoded.sample_rate:.2f} s at {decoded.sample_rate} Hz")
     return 0
+
+
+def _read_stream(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise CodecError(f"{path}: cannot read the bitstream file ({err.strerror or err})") from None
+
+
+def _cards_for_stream(card, stream_config: dict, directory) -> str:
+    """": --codec NAME" when a card of the same backend has the stream's configuration."""
+    from .cards import load_cards
+    from .codecs import BACKENDS
+
+    backend = BACKENDS.get(card.backend)
+    rate = {"sample_rate": stream_config.get("sample_rate")}
+    names = [c.name for c in load_cards(directory).values() if c.backend == card.backend
+             and backend.stream_config(**{**c.params, **(rate if c.follows_item_rate else {})}) == stream_config]
+    return f": --codec {names[0]}" if names else ""
+
+
+def _warn_content(path: str, content) -> None:
+    """Silent, constant and clipped input still round-trips; say what its numbers are worth."""
+    if content.problem and content.problem != "too short":
+        print(f"evalkit: warning: {path}: {content.reason}; its delay cannot be measured", file=sys.stderr)
+    if content.warning:
+        print(f"evalkit: warning: {path}: {content.warning}", file=sys.stderr)
+
+
+def _stream_rate(data: bytes, card) -> int | None:
+    """The rate a card that follows its input's rate wrote into the bitstream's header."""
+    from .codecs import BACKENDS, Bitstream
+    from .errors import CodecError
+
+    try:
+        rate = Bitstream.from_bytes(data, BACKENDS.get(card.backend).backend).header.get("sample_rate")
+    except CodecError:
+        return None  # the decoder itself will say what is wrong with the bytes
+    return rate if isinstance(rate, int) else None
 
 
 def cmd_demo(args) -> int:
@@ -92,31 +157,126 @@ def cmd_metrics(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Score an experiment into the results database; prints the summary."""
+    """Score an experiment into the results database; prints the summary. Exit status 1 when no
+    row of the run succeeded."""
     from .experiment import load_experiment
     from .runner import run_experiment
     from .store import connect, summary
 
     exp = load_experiment(args.experiment)
-    run_experiment(exp, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed)
+    frame = run_experiment(exp, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed)
     engine = connect(exp.database)
     print(_summary_text(summary(engine, exp.name)))
     _warn_misaligned(engine, exp.name)
+    return _report_outcome(frame, exp.name)
+
+
+def cmd_score(args) -> int:
+    """Score decoded files made elsewhere against their references: a table, or a stored run."""
+    from .runner import run_experiment, score_pairs
+    from .store import connect, frame_summary, summary
+    from .tables import item_table
+
+    exp = _score_experiment(args)
+    if args.run:
+        frame = run_experiment(exp, workers=args.workers)
+        print(item_table(_scored(frame)))
+        print()
+        print(_summary_text(summary(connect(exp.database), exp.name)))
+    else:
+        frame = score_pairs(exp, workers=args.workers)
+        print(item_table(_scored(frame)))
+        print()
+        print(_summary_text(frame_summary(_scored(frame))))
+    if args.output:
+        from .store import export
+
+        _refuse_overwrite(args.output, args.force)
+        print(f"wrote {export(frame, args.output)}")
+    return _report_outcome(frame, exp.name)
+
+
+def _score_experiment(args):
+    """The experiment `evalkit score` runs: the references as the dataset, the decoded files as one condition."""
+    from .datasets import AUDIO_SUFFIXES
+    from .experiment import experiment_from_dict
+
+    if bool(args.pairs) == bool(args.ref or args.deg) or (not args.pairs and not (args.ref and args.deg)):
+        raise EvalkitError("score: give --ref and --deg, or --pairs (a .jsonl manifest of {id, ref, deg})")
+    ref = Path(args.pairs or args.ref).resolve()
+    deg = str(Path(args.pairs).resolve()) if args.pairs else args.deg
+    if not args.pairs and ref.is_file() and Path(deg).suffix.lower() in AUDIO_SUFFIXES:
+        deg = {ref.stem: str(Path(deg).resolve())}  # one pair: the decoded file is the reference's
+    name = args.name or (Path(args.deg).stem.replace("{id}", "").strip("._-") if args.deg else ref.stem) or "decoded"
+    condition = {"name": name, "decoded": deg if isinstance(deg, dict) else str(Path(deg).absolute())}
+    condition.update({k: v for k, v in (("bitrate_kbps", args.bitrate_kbps), ("bitstreams", args.bitstreams)) if v})
+    alignment = {k: v for k, v in (("max_lag_ms", args.max_lag_ms), ("max_length_change", args.max_length_change),
+                                   ("min_correlation", args.min_correlation)) if v is not None}
+    config = {"name": args.run or "score", "dataset": str(ref), "codecs": [condition], "downmix": args.downmix,
+              "metrics": [m.strip() for m in args.metrics.split(",") if m.strip()], "alignment": alignment,
+              "database": args.database, "workers": args.workers}
+    return experiment_from_dict(config, base=Path.cwd(), source="evalkit score")
+
+
+def _scored(frame):
+    """The metric rows (cost rows say nothing new about one folder of files)."""
+    from .tasks import COST_METRICS
+
+    return frame[~frame["metric"].isin(COST_METRICS)] if not frame.empty else frame
+
+
+def _report_outcome(frame, run: str) -> int:
+    """Print the run's warnings, the alignment found and, when many rows failed, why; 1 when
+    no row (of the requested metrics, when there are any) succeeded."""
+    from .tables import alignment_lines, failure_summary, warning_lines
+
+    for line in warning_lines(frame.attrs.get("warnings", {})) + alignment_lines(frame):
+        print(line, file=sys.stderr)
+    for line in failure_summary(frame, run):
+        print(line, file=sys.stderr)
+    scored = _scored(frame)
+    rows = scored if not scored.empty else frame
+    if rows.empty or not (rows["status"] == "ok").any():
+        print(f"evalkit: error: no row of run {run!r} succeeded", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_results(args) -> int:
-    """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export."""
+    """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export or a paired comparison."""
+    from .report.names import metric_ranges
     from .store import connect, export, results_frame, summary
 
     engine = connect(args.database)
+    if args.compare:
+        return _compare(engine, args)
     if args.export:
         _refuse_overwrite(args.export, args.force)
-        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run)
+        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run, bounds=metric_ranges())
         print(f"wrote {export(frame, args.export)}")
         return 0
-    print(_summary_text(summary(engine, args.run)))
+    print(_summary_text(summary(engine, args.run, bounds=metric_ranges())))
     _warn_misaligned(engine, args.run)
+    if args.run:
+        from .store import run_warnings
+        from .tables import warning_lines
+
+        for line in warning_lines(run_warnings(engine, args.run)):
+            print(line, file=sys.stderr)
+    return 0
+
+
+def _compare(engine, args) -> int:
+    """`results --compare A B`: paired tests across items, per metric, Holm over the metrics."""
+    from .report.compare import compare_codecs, comparison_text
+    from .report.leaderboard import current_results
+    from .store import results_frame
+
+    if not args.run:
+        raise EvalkitError("--compare needs --run: the codecs are compared on that run's items")
+    results = current_results(results_frame(engine, args.run))
+    table = compare_codecs(results, args.compare[0], args.compare[1], args.metric, args.paired_test)
+    print(comparison_text(table))
     return 0
 
 
@@ -146,17 +306,28 @@ def cmd_report(args) -> int:
     from .report.export import format_for
     from .store import connect
 
+    from .report.build import ReportOptions
+    from .report.export import write_figures
+    from .report.names import load_names
+
     fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
     _refuse_overwrite(args.output, args.force)
-    report = build_report(connect(args.database), args.run, mushra=args.mushra)
+    options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
+    report = build_report(connect(args.database), args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
+    if args.figures:
+        paths = write_figures(report, args.figures, force=args.force)
+        print(f"wrote {len(paths)} figure files to {args.figures}")
     return 0
 
 
 def cmd_app(args) -> int:
-    """Start the Streamlit app headless and print its URLs."""
+    """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
     from .report.serve import serve_app
 
+    host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
+    print(f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
+          f"(listeners only ever see http://{host}:{args.port}/listen?t=...)")
     return serve_app(port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
 
 
@@ -165,9 +336,11 @@ def _summary_text(frame) -> str:
 
     if frame.empty:
         return "no results"
-    rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}", _num(r.mean),
-             f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
-    return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows)
+    rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}" + (" (n<5)" if r.n_ok < 5 else ""),
+             _num(r.mean), f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
+    note = ("\nCIs: Student's t clipped to each metric's range; bitrate_kbps duration-weighted; "
+            "(n<5): fewer than 5 items, the interval says little")
+    return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows) + note
 
 
 def _warn_misaligned(engine, run_id: str | None) -> None:
@@ -194,11 +367,12 @@ def _kbps(bitrate: float | None) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
-    parser.add_argument("--cards", help="folder of codec cards (default: codecs/ or $EVALKIT_CARDS)")
+    parser.add_argument("--cards", help="more folders of codec cards (os.pathsep-separated), added to the built-in "
+                                        "ones, $EVALKIT_CARDS and packages' cards")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("codecs", help="list codec cards")
-    p.add_argument("-v", "--verbose", action="store_true", help="show why a card is unavailable")
+    p = sub.add_parser("codecs", help="list codec cards and where each comes from")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each card's folder and why a card is unavailable")
     p.set_defaults(func=cmd_codecs)
 
     for name, func, help_text in (
@@ -225,12 +399,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="recompute rows that failed before")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("score", help="score decoded files made elsewhere against their references")
+    p.add_argument("--ref", help="references: an audio file, a folder, a .jsonl manifest or a wav.scp")
+    p.add_argument("--deg", help="decoded audio: a file, a folder (matched by id), a pattern with {id}, "
+                                 "or a .jsonl manifest of {id, deg}")
+    p.add_argument("--pairs", help="a .jsonl manifest of {id, ref, deg}, instead of --ref and --deg")
+    p.add_argument("--metrics", default="pesq_wb,stoi,si_sdr", help="comma-separated (default: pesq_wb,stoi,si_sdr)")
+    p.add_argument("--name", help="the condition's name (default: from --deg)")
+    p.add_argument("--bitrate-kbps", type=float, help="declared bitrate of the decoded files")
+    p.add_argument("--bitstreams", help="the bitstream files (same forms as --deg): their sizes give the bitrate")
+    p.add_argument("--run", help="store the rows as this run in the results database (incremental)")
+    p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
+    p.add_argument("--downmix", action="store_true", help="average the channels of multichannel files")
+    p.add_argument("--workers", type=int, help="worker processes (0: this process; default: one per core)")
+    p.add_argument("--max-lag-ms", type=float, help="alignment: largest lag searched (default 500)")
+    p.add_argument("--max-length-change", type=float, help="alignment: largest length change, a fraction (default 0.2)")
+    p.add_argument("--min-correlation", type=float, help="alignment: weakest correlation trusted (default 0.5)")
+    p.add_argument("-o", "--output", help="also write every row to .csv or .parquet")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.set_defaults(func=cmd_score)
+
     p = sub.add_parser("results", help="summarise or export stored results")
     p.add_argument("--run", help="run name (default: all runs)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--export", help="write .csv or .parquet instead of printing")
     p.add_argument("--long", action="store_true", help="export every row, not the summary")
     p.add_argument("--force", action="store_true", help="overwrite the export file")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired tests of codec A against B across items")
+    p.add_argument("--metric", action="append", help="with --compare: only this metric (repeatable)")
+    p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon",
+                   help="with --compare: Wilcoxon signed-rank (default) or paired t")
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("config", help="write a starter configuration")
@@ -258,7 +456,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "pdf", "csv", "parquet", "latex"], help="override the suffix")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.add_argument("--names", help="YAML of display names: codecs: {id: name}, metrics: {id: name}")
+    p.add_argument("--include-reference", action="store_true",
+                   help="agreement with the hidden reference and anchors too (left out by default)")
+    p.add_argument("--p1401", action="store_true", help="agreement also as ITU-T P.1401 RMSE and RMSE*")
+    p.add_argument("--ci", choices=["t", "bootstrap"], default="t",
+                   help="leaderboard intervals: t clipped to the metric's range (default) or bootstrap over items")
+    p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon", help="codec comparisons' test")
+    p.add_argument("--figures", metavar="DIR", help="also write each figure alone to DIR (PDF and SVG)")
     p.set_defaults(func=cmd_report)
+
+    _ratings_parser(sub)
 
     p = sub.add_parser("app", help="start the Streamlit app (leaderboards, plots, drill-down, MUSHRA)")
     p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
@@ -278,6 +486,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="override the wall-clock budget (resumed runs included)")
     p.set_defaults(func=cmd_train)
     return parser
+
+
+def cmd_ratings(args) -> int:
+    """Import, export or analyse listening-test ratings (webMUSHRA, BeaqleJS, long tables)."""
+    from .mushra.ratings.command import run_ratings
+
+    return run_ratings(args)
+
+
+def _ratings_parser(sub) -> None:
+    database = "database URL (default: $EVALKIT_DB_URL or results/evalkit.db)"
+    p = sub.add_parser("ratings", help="import, export and analyse listening-test ratings (webMUSHRA, BeaqleJS, tables)")
+    commands = p.add_subparsers(dest="ratings_command", required=True)
+    i = commands.add_parser("import", help="store ratings made elsewhere as an external MUSHRA test")
+    i.add_argument("files", nargs="+", metavar="FILE", help="the export (BeaqleJS: one file per listener, or a folder)")
+    i.add_argument("--format", required=True, choices=["webmushra", "beaqlejs", "long"], dest="ratings_format")
+    i.add_argument("--test", help="name of the test in evalkit (default: the map's, else the file's)")
+    i.add_argument("--map", help="YAML: condition names, roles, codec cards, items (see docs/ratings.md)")
+    i.add_argument("--reference", help="the hidden reference condition ('none': there is none)")
+    i.add_argument("--anchor", action="append", dest="anchors", help="an anchor condition (repeatable)")
+    i.add_argument("--mid-anchor", help="the anchor BS.1534-3's second screening rule looks at")
+    i.add_argument("--screening", choices=["bs1534-3", "reference", "none"],
+                   help="post-screening rule (default: bs1534-3, both rules)")
+    i.add_argument("--replace", action="store_true", help="replace an earlier import of the same test")
+    e = commands.add_parser("export", help="write a test's ratings: evalkit's tidy CSV/Parquet or webMUSHRA's CSV")
+    e.add_argument("test")
+    e.add_argument("-o", "--output", required=True, help=".csv or .parquet (webmushra: .csv)")
+    e.add_argument("--format", choices=["tidy", "webmushra"], default="tidy", dest="ratings_format")
+    e.add_argument("--completed-only", action="store_true", help="only listeners who finished")
+    e.add_argument("--force", action="store_true", help="overwrite the output")
+    s = commands.add_parser("stats", help="screening, design, per-condition scores, omnibus tests and contrasts")
+    s.add_argument("test")
+    for parser in (i, e, s):
+        parser.add_argument("--database", help=database)
+    p.set_defaults(func=cmd_ratings)
 
 
 def cmd_train(args) -> int:

@@ -1,4 +1,4 @@
-"""Datasets: a JSONL manifest, a folder of audio files, or a Kaldi-style wav.scp."""
+"""Datasets: a JSONL manifest, a folder of audio files, a Kaldi-style wav.scp, or one audio file."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Item:
 
 
 def load_dataset(source: str | Path) -> list[Item]:
-    """Items from a .jsonl manifest, a wav.scp file, or a folder (searched recursively)."""
+    """Items from a .jsonl manifest, a wav.scp file, a folder (searched recursively) or one audio file."""
     source = Path(source)
     if source.is_dir():
         items = _from_folder(source)
@@ -37,8 +37,11 @@ def load_dataset(source: str | Path) -> list[Item]:
         items = _from_manifest(source)
     elif source.name.endswith(".scp"):
         items = _from_scp(source)
+    elif source.suffix.lower() in AUDIO_SUFFIXES and source.is_file():
+        items = [Item(source.stem, source)]
     else:
-        raise ConfigError(f"{source}: a dataset is a .jsonl manifest, a wav.scp file or a folder of audio")
+        raise ConfigError(f"{source}: a dataset is a .jsonl manifest, a wav.scp file, a folder of audio or an "
+                          "audio file (does it exist?)")
     ids = [item.id for item in items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -49,15 +52,19 @@ def load_dataset(source: str | Path) -> list[Item]:
 
 
 def _from_manifest(path: Path) -> list[Item]:
+    """Lines {"id", "path", ...}; "ref" may stand for "path", so a manifest of {id, ref, deg} pairs
+    serves as the dataset of its own decoded condition."""
     items = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
-            id_, file = str(entry.pop("id")), entry.pop("path")
-        except (ValueError, KeyError, AttributeError):
-            raise ConfigError(f"{path}:{number}: each line must be a JSON object with 'id' and 'path'") from None
+            id_, file = str(entry.pop("id")), entry.pop("path") if "path" in entry else entry.pop("ref")
+            if not isinstance(file, str) or not file:
+                raise ValueError(file)
+        except (ValueError, KeyError, AttributeError, TypeError):
+            raise ConfigError(f"{path}:{number}: each line must be a JSON object with 'id' and 'path' (or 'ref')") from None
         items.append(Item(id_, path.parent / file, entry.pop("speaker", None), entry.pop("text", None), entry))
     return items
 

@@ -63,7 +63,7 @@ def roundtrip_table(cards_dir: str | None = None, limit: int | None = None) -> i
         runs = []
         for item, clip in zip(items, audio):
             try:
-                runs.append(roundtrip(card.build(), clip))
+                runs.append(roundtrip(card.build(clip.sample_rate), clip))
             except EvalkitError as err:
                 failures.append(f"{name} / {item.id}: {err}")
         rows.append(codec_summary(card, runs))

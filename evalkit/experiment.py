@@ -6,14 +6,17 @@ from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
 
+from .alignment import AlignPolicy
 from .cards import Card, load_cards
+from .conditions import DecodedCondition, condition_from_config
 from .config import check_keys, read_yaml
 from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
 
 _KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "task_timeout", "database", "cache",
-         "cards", "resolved"}
+         "cards", "alignment", "resolved"}
+Condition = Card | DecodedCondition  # anything that yields decoded audio for an item
 
 DEFAULT_CONFIG = """\
 # evalkit experiment: `evalkit run THIS_FILE.yaml`
@@ -23,12 +26,15 @@ DEFAULT_CONFIG = """\
 # only what is missing or changed (a codec card's parameters, a metric's version) is computed.
 name: my-experiment
 
-# A JSONL manifest (one {"id", "path", "speaker"?, "text"?} per line), a folder of
+# A JSONL manifest (one {"id", "path" (or "ref"), "speaker"?, "text"?} per line), a folder of
 # wav/flac/ogg files, or a Kaldi-style wav.scp.
 dataset: data/demo/manifest.jsonl
 
-# Codec card names (`evalkit codecs` lists them). A sweep runs one card at several
-# parameter values; each value becomes its own codec, named card@param=value.
+# Conditions: codec card names (`evalkit codecs` lists them), sweeps and files made elsewhere.
+# A sweep runs one card at several parameter values; each value becomes its own codec, named
+# card@param=value. Decoded files are matched to items by id: a folder (relative path or file
+# stem), a pattern with {id}, or a JSONL manifest of {"id", "deg"}; bitstreams (same forms)
+# measure the bitrate from their sizes, or are decoded by a card when written by `evalkit encode`.
 codecs:
   - reference
   - opus-12k
@@ -36,6 +42,17 @@ codecs:
   - codec2-3200
   - card: opus-16k-wb
     sweep: {bitrate: [6000, 9000, 16000, 24000]}
+  # - {name: mycodec-6k, decoded: outputs/mycodec-6k/, bitrate_kbps: 6.0}
+  # - {name: mycodec-3k, decoded: "outputs/{id}_3k.wav", bitstreams: "bits/{id}.bin"}
+
+# More folders of codec cards, added to the built-in ones (names must not clash).
+cards: []
+
+# Every decoded signal is aligned with its item: the lag is estimated, applied and stored with
+# each row, and both are trimmed to their common length. A pair is refused when the lag or the
+# length change exceeds these limits or the correlation at the lag is too weak to trust (metrics
+# that align on their own, WARP-Q, or need no reference, DNSMOS, still score it).
+alignment: {max_lag_ms: 500, max_length_change: 0.2, min_correlation: 0.5}
 
 # Metric names (`evalkit metrics` lists them). Bitrate and encode/decode speed are always recorded.
 metrics: [pesq_wb, stoi, si_sdr, dnsmos]
@@ -65,7 +82,7 @@ cache: results/cache
 class Experiment:
     name: str
     dataset: Path
-    codecs: tuple[Card, ...]
+    codecs: tuple[Condition, ...]
     metrics: tuple[str, ...]
     downmix: bool = False
     limit: int | None = None
@@ -74,6 +91,7 @@ class Experiment:
     database: str | None = None
     cache: Path = Path("results/cache")
     config: dict = field(default_factory=dict)  # the YAML as given, stored with the run
+    alignment: AlignPolicy = AlignPolicy()
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -92,12 +110,12 @@ def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "expe
             raise ConfigError(f"{source}: {key!r} is required")
     if not isinstance(data["metrics"], list) or not all(isinstance(m, str) for m in data["metrics"]):
         raise ConfigError(f"{source}: 'metrics' must be a list of metric names")
-    cards = load_cards(base / data["cards"] if data.get("cards") else None)
+    cards = load_cards(_card_folders(data.get("cards"), base, source), source="experiment")
     dataset, cache = base / data["dataset"], base / data.get("cache", "results/cache")
     return Experiment(
         name=str(data["name"]),
         dataset=dataset,
-        codecs=tuple(expand_codecs(data["codecs"], cards, source)),
+        codecs=tuple(expand_codecs(data["codecs"], cards, source, base)),
         metrics=tuple(data["metrics"]),
         downmix=bool(data.get("downmix", False)),
         limit=_optional_number(data, "limit", int, 1, source),
@@ -106,8 +124,19 @@ def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "expe
         database=data.get("database"),
         cache=cache,
         # Stored with the run: the YAML as written, plus where its relative paths pointed.
-        config={**data, "resolved": {"dataset": str(dataset), "cache": str(cache)}},
+        config={**data, "resolved": {"dataset": str(dataset), "cache": str(cache), "base": str(base)}},
+        alignment=AlignPolicy.from_config(data.get("alignment"), source),
     )
+
+
+def _card_folders(value, base: Path, source: str) -> list[Path]:
+    """`cards:` as a list of folders (one string is one folder), relative to the experiment."""
+    if value is None:
+        return []
+    folders = [value] if isinstance(value, str) else value
+    if not isinstance(folders, list) or not all(isinstance(f, str) and f for f in folders):
+        raise ConfigError(f"{source}: 'cards' must be a folder or a list of folders of codec cards")
+    return [base / folder for folder in folders]
 
 
 def _optional_number(data: dict, key: str, kind: type, minimum: float, source: str):
@@ -123,17 +152,29 @@ def _optional_number(data: dict, key: str, kind: type, minimum: float, source: s
     return kind(value)
 
 
-def expand_codecs(entries: list, cards: dict[str, Card], source: str = "experiment") -> list[Card]:
-    """Card names, and {card, sweep} entries expanded to one card per parameter combination."""
-    out: list[Card] = []
-    for entry in entries:
+def expand_codecs(entries: list, cards: dict[str, Card], source: str = "experiment",
+                  base: Path = Path(".")) -> list[Condition]:
+    """Card names, {card, sweep} entries (one card per parameter combination) and conditions
+    made elsewhere ({name, decoded | bitstreams, ...}, see `conditions`)."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: 'codecs' must be a list of card names and mappings")
+    out: list[Condition] = []
+    for index, entry in enumerate(entries):
+        where = f"{source}: codecs[{index}]"
+        if isinstance(entry, dict) and ({"decoded", "bitstreams", "name"} & set(entry)):
+            out.append(condition_from_config(entry, cards, base, where))
+            continue
+        if isinstance(entry, dict):
+            check_keys(entry, {"card", "sweep"}, where)
+        elif not isinstance(entry, str):
+            raise ConfigError(f"{where}: a card name, a {{card, sweep}} or a {{name, decoded | bitstreams}} mapping")
         name, sweep = (entry, {}) if isinstance(entry, str) else (entry.get("card"), entry.get("sweep", {}))
         if name not in cards:
             raise ConfigError(f"{source}: unknown codec {name!r}; run 'evalkit codecs' to list them")
         if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
             raise ConfigError(f"{source}: sweep of {name} must map parameter names to non-empty lists")
         out.extend(_sweep(cards[name], sweep))
-    names = [card.name for card in out]
+    names = [condition.name for condition in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: a codec is listed twice")
     return out

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
-from scipy.signal import butter, sosfiltfilt
-
-from .audio import Audio, align, estimate_delay, resample, to_mono
+from .alignment import estimate_lag
+from .audio import MIN_COST_SECONDS, Audio, align, check_content, resample, to_mono
 from .codecs import Codec, CodecInfo
 
 __all__ = ["RoundTrip", "roundtrip", "measure_delay", "delay_tolerance"]
@@ -23,7 +21,7 @@ class RoundTrip:
     payload_bytes: int  # codec packets only
     duration: float  # seconds of input audio
     declared_delay: int  # samples at the codec rate
-    measured_delay: int | None  # samples at the codec rate; None when the output is silent
+    measured_delay: int | None  # samples at the codec rate; None when not measurable (see measure_delay)
     delay_tolerance: int  # samples
     encode_seconds: float
     decode_seconds: float
@@ -63,7 +61,9 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False) -> RoundTrip:
     middle = time.perf_counter()
     decoded = codec.decode(data)
     end = time.perf_counter()
-    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching)
+    # Judged on the input as given: resampling a constant adds edge transients that are no signal.
+    measurable = check_content(source, MIN_COST_SECONDS).problem is None
+    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching) if measurable else None
     aligned = align(decoded, info.lookahead_samples, native.frames)
     back = align(resample(aligned, source.sample_rate), 0, source.frames)
     return RoundTrip(
@@ -79,41 +79,26 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False) -> RoundTrip:
     )
 
 
-def delay_tolerance(info: CodecInfo) -> int:
+def delay_tolerance(info: CodecInfo, sample_rate: int | None = None) -> int:
     """One sample for waveform coders; for vocoders, whose timing is only defined to within
-    their frame, half a frame and at least 5 ms."""
-    if info.waveform_matching:
-        return 1
-    return max(info.sample_rate // 200, info.frame_samples // 2)
+    their frame, half a frame and at least 5 ms. In samples at the codec's rate, or at
+    `sample_rate` (rounded up) for audio resampled back to it."""
+    samples = 1 if info.waveform_matching else max(info.sample_rate // 200, info.frame_samples // 2)
+    return samples if sample_rate is None else -(-samples * sample_rate // info.sample_rate)
 
 
 def measure_delay(ref: Audio, decoded: Audio, expected: int, waveform: bool = True) -> int | None:
-    """Lag of decoded behind ref in samples: waveform cross-correlation, or envelopes for vocoders."""
-    if not np.any(decoded.samples):
+    """Lag of decoded behind ref in samples (waveform cross-correlation, or envelopes for
+    vocoders), by the same estimator that aligns every scored pair.
+
+    None ("not measurable") where the signal cannot support a measurement: a silent output, or
+    an input that is too short, constant or near-silent (check_content).
+    """
+    if check_content(ref).problem:
         return None
     search = max(expected * 2, ref.sample_rate // 20)
-    if waveform:
-        return estimate_delay(_highpass(ref), _highpass(decoded), search)
-    return estimate_delay(_envelope(ref), _envelope(decoded), search)
-
-
-def _highpass(audio: Audio) -> Audio:
-    """Remove the band below 250 Hz, where narrowband speech coders leave large phase errors
-    that would pull the correlation peak several samples late on low voices."""
-    mono = to_mono(audio).samples[0]
-    if len(mono) < 64:  # too short to filter; nothing to be gained either
-        return audio
-    sos = butter(4, 250.0, btype="highpass", fs=audio.sample_rate, output="sos")
-    return audio.with_samples(sosfiltfilt(sos, mono, padlen=min(27, len(mono) - 1)))
-
-
-def _envelope(audio: Audio) -> Audio:
-    """A syllable-rate magnitude envelope: smooth enough to ignore pitch pulses, which a
-    vocoder re-synthesises at its own phase."""
-    sos = butter(2, 40.0, fs=audio.sample_rate, output="sos")
-    mono = to_mono(audio).samples[0]
-    env = sosfiltfilt(sos, np.abs(mono))
-    return audio.with_samples(env - env.mean())
+    found = estimate_lag(ref, decoded, search, "waveform" if waveform else "envelope")
+    return None if found is None else found.lag
 
 
 def _payload_bytes(codec: Codec, data: bytes) -> int:

@@ -6,7 +6,10 @@ from typing import Iterable, Sequence
 
 from .cards import Card
 
-__all__ = ["format_table", "codec_table", "leaderboard_table", "misalignment_warnings"]
+__all__ = ["format_table", "codec_table", "leaderboard_table", "misalignment_warnings", "warning_lines",
+           "alignment_lines", "failure_summary", "item_table", "FAILURE_SHARE"]
+
+FAILURE_SHARE = 0.10  # above this share of failed rows, a run ends with a loud summary of why
 
 
 def format_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -19,19 +22,22 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str
 
 
 def codec_table(cards: dict[str, Card], show_reasons: bool = False) -> str:
-    """Name, family, availability, rate, nominal bitrate and algorithmic latency per card."""
+    """Name, family, availability, rate, nominal bitrate, algorithmic latency and source per card
+    (with `show_reasons`, also the card's folder and the full reason a card is unavailable)."""
     rows = []
     for name, card in sorted(cards.items()):
         reason = card.unavailable()
+        source = f"{card.source} ({card.path.parent})" if show_reasons and card.path else card.source
         if reason:
-            rows.append([name, card.backend, "no", "", "", "", reason if show_reasons else reason.split(";")[0]])
+            rows.append([name, card.backend, "no", "", "", "", source, reason if show_reasons else reason.split(";")[0]])
             continue
         info = card.build().info
-        kbps = "" if info.nominal_bitrate is None else f"{info.nominal_bitrate / 1000:g}"
-        rows.append([name, info.family, "yes", info.sample_rate, kbps, f"{info.algorithmic_latency_ms:.1f}", ""])
+        kbps = "" if info.nominal_bitrate is None or card.follows_item_rate else f"{info.nominal_bitrate / 1000:g}"
+        rate = "item" if card.follows_item_rate else info.sample_rate
+        rows.append([name, info.family, "yes", rate, kbps, f"{info.algorithmic_latency_ms:.1f}", source, ""])
     available = sum(1 for r in rows if r[2] == "yes")
     families = len({r[1] for r in rows if r[2] == "yes"})
-    table = format_table(["name", "family", "available", "rate_hz", "kbps", "latency_ms", "note"], rows)
+    table = format_table(["name", "family", "available", "rate_hz", "kbps", "latency_ms", "source", "note"], rows)
     return f"{table}\n\n{available} of {len(rows)} codec cards available, {families} families"
 
 
@@ -60,6 +66,78 @@ def misalignment_warnings(checks) -> list[str]:
     """One line per codec in `checks` (store.delay_check) whose measured delay missed the declared
     one: its output was aligned by the declared delay, so its scores compare misaligned audio."""
     return [f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
-            f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its scores compare "
-            "misaligned audio: correct the codec's declared latency (lookahead_samples)"
+            f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its output was "
+            "re-aligned by the measured lag before scoring: correct the codec's declared latency (lookahead_samples)"
             for row in checks.itertuples() if row.misaligned]
+
+
+def warning_lines(warnings: dict, shown: int = 5) -> list[str]:
+    """One line per stored run warning ({key: {"text", "items"}}), naming its first items."""
+    lines = []
+    for entry in sorted(warnings.values(), key=lambda e: e["text"]):
+        items = entry.get("items", [])
+        more = f", ... ({len(items)} in all)" if len(items) > shown else ""
+        lines.append(f"warning: {entry['text']}" + (f": {', '.join(items[:shown])}{more}" if items else ""))
+    return lines
+
+
+def alignment_lines(frame) -> list[str]:
+    """Per condition whose output was shifted or changed length: the lag and length change found."""
+    if frame.empty or "lag" not in frame:
+        return []
+    pairs = frame.dropna(subset=["lag"]).drop_duplicates(["codec", "item_id"])
+    lines = []
+    for codec, group in pairs.groupby("codec", sort=True):
+        lag, change, rate = group["lag"].astype(float), group["length_change"].astype(float), group["native_rate"]
+        if not (lag.any() or change.any()):
+            continue
+        ms = 1000 * lag / rate.astype(float)
+        lines.append(f"alignment: {codec}: lag {_span(lag, 'samples')} ({_span(ms, 'ms')}), length change "
+                     f"{_span(change, 'samples')} over {len(group)} items")
+    return lines
+
+
+def _span(values, unit: str) -> str:
+    low, mid, high = values.min(), values.median(), values.max()
+    digits = 0 if unit == "samples" else 2
+    def fmt(v):
+        return f"{v:+.{digits}f}"
+    return f"{fmt(mid)} {unit}" if low == high else f"median {fmt(mid)} {unit}, {fmt(low)} to {fmt(high)}"
+
+
+def failure_summary(frame, run: str) -> list[str]:
+    """A loud block when more than FAILURE_SHARE of the rows failed: counts by reason (item ids
+    folded into <item>, so one cause is one line), with the conditions and items concerned."""
+    failed = frame[frame["status"] == "failed"] if not frame.empty else frame
+    if frame.empty or len(failed) <= FAILURE_SHARE * len(frame):
+        return []
+    reasons = [str(r).replace(str(i), "<item>") if i else str(r) for r, i in zip(failed["reason"], failed["item_id"])]
+    groups = failed.assign(cause=reasons).groupby("cause")
+    bar = "=" * 78
+    lines = [bar, f"FAILED: {len(failed)} of {len(frame)} rows of run {run!r} ({100 * len(failed) / len(frame):.0f} %), "
+                  "by reason:"]
+    for cause, group in sorted(groups, key=lambda g: -len(g[1]))[:10]:
+        codecs = ", ".join(sorted(group["codec"].unique())[:3])
+        lines.append(f"{len(group):>7}  {cause}  [{codecs}; {group['item_id'].nunique()} items]")
+    if groups.ngroups > 10:
+        lines.append(f"         ... and {groups.ngroups - 10} more reasons (evalkit results --run {run} --long --export)")
+    return lines + [bar]
+
+
+def item_table(frame) -> str:
+    """Per item and condition: lag, length change and each metric's value (or its status)."""
+    if frame.empty:
+        return "no results"
+    frame = frame.assign(cell=[f"{v:.3f}" if s == "ok" else s for v, s in zip(frame["value"], frame["status"])])
+    wide = frame.pivot_table(index=["codec", "item_id"], columns="metric", values="cell", aggfunc="first")
+    first = frame.drop_duplicates(["codec", "item_id"]).set_index(["codec", "item_id"])
+    metrics = list(dict.fromkeys(frame["metric"]))
+    rows = []
+    for (codec, item), row in wide.iterrows():
+        lag, change = first.loc[(codec, item), "lag"], first.loc[(codec, item), "length_change"]
+        rows.append([codec, item, _int(lag), _int(change)] + [row.get(m, "-") for m in metrics])
+    return format_table(["codec", "item", "lag", "length_change"] + metrics, rows)
+
+
+def _int(value) -> str:
+    return "-" if value is None or value != value else f"{int(value):+d}"

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
-from .audio import to_mono
+from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
+from .audio import MIN_COST_SECONDS, Audio, check_content, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
+from .conditions import DecodedCondition, ItemFiles, render
 from .datasets import Item
 from .errors import EvalkitError
-from .harness import roundtrip
+from .harness import delay_tolerance, roundtrip
 from .metrics import METRICS, evaluate
+from .rates import rate_warnings
 
-__all__ = ["Task", "TaskOutput", "process", "failed_output", "task_key", "package_versions",
+__all__ = ["Task", "TaskOutput", "process", "failed_output", "task_key", "package_versions", "cost_metrics",
            "COST_METRICS", "COST_VERSION", "PINNED_PACKAGES"]
 
 # Rows every round trip yields besides the requested metrics: what the codec costs.
@@ -33,16 +36,19 @@ PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3
 
 @dataclass(frozen=True)
 class Task:
-    """One item through one codec, and the metrics still missing for that pair."""
+    """One item through one condition (a codec card, or files made elsewhere), and the metrics
+    still missing for that pair."""
 
     run_id: str
     dataset: str
     item: Item
-    card: Card
+    card: Card | DecodedCondition  # the condition
     metrics: tuple[str, ...]
     cost: bool  # whether the round trip itself still has to be recorded
     cache_root: str
     downmix: bool
+    alignment: AlignPolicy = AlignPolicy()
+    files: ItemFiles | None = None  # a condition made elsewhere: this item's files
 
 
 @dataclass
@@ -50,42 +56,119 @@ class TaskOutput:
     roundtrip: dict | None
     results: list[dict]
     events: list[dict] | None = None  # phoneme events of the item, when the phoneme metric ran
+    warnings: list[dict] = field(default_factory=list)  # {key, text, item}: see rates.rate_warnings
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A condition's output for one item, and how to align it."""
+
+    audio: Audio
+    roundtrip: dict | None  # the round-trip row, when it had to be recorded
+    cost: dict  # cost output -> value (None: not measurable here)
+    rate: int  # the rate the condition worked at
+    mode: str  # alignment mode
+    expected: int | None  # lag already applied by the harness (a codec's declared delay)
+    tolerance: int
+
+
+def cost_metrics(condition: Card | DecodedCondition) -> tuple[str, ...]:
+    return getattr(condition, "cost_metrics", COST_METRICS)
 
 
 def process(task: Task) -> TaskOutput:
-    """Worker side: load, round-trip (or reuse the cached output), score. Never raises for an item."""
+    """Worker side: load, decode (round trip, cached output or files), align, score. Never raises for an item."""
     try:
         ref = task.item.load()
         ref = to_mono(ref) if task.downmix else ref
     except EvalkitError as err:
         return failed_output(task, f"cannot load item: {err}")
+    content = check_content(ref)
+    if content.problem:
+        return failed_output(task, f"degenerate input, not scored: {content.reason}")
+    if task.files is not None and task.files.problem:
+        return failed_output(task, task.files.problem)
+    try:
+        out = _from_files(task, ref) if isinstance(task.card, DecodedCondition) else _from_codec(task, ref)
+    except EvalkitError as err:
+        what = "codec" if isinstance(task.card, Card) else "condition"
+        return failed_output(task, f"{what} {task.card.name} failed: {err}")
+    pair = align_pair(ref, out.audio, task.alignment, out.mode, out.expected, out.tolerance)
+    text = task.item.text
+    results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
+    events = _phoneme_events(results, pair, text)
+    rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
+    trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair)}
+    if content.warning:  # scored, with the clipped fraction beside every value of the item
+        rows = _with_reason(rows, content.warning)
+        trip = None if trip is None else _with_reason([trip], content.warning)[0]
+    return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
+
+
+def _from_codec(task: Task, ref: Audio) -> _Decoded:
+    """Round-trip through the card, or reuse the cached output when only metrics are missing."""
     cache = DecodedCache(task.cache_root)
-    codec = task.card.build()
-    key = cache.key(file_digest(task.item.path), task.card.config_hash, codec.info.version, task.downmix)
+    codec = task.card.build(ref.sample_rate)
+    info = codec.info
+    key = cache.key(file_digest(task.item.path), task.card.config_hash, info.version, task.downmix)
     decoded = None if task.cost else cache.get(key, task.item.id)
-    rt_row, cost_rows = None, []
+    trip, cost = None, {}
     if decoded is None:
-        try:
-            run = roundtrip(codec, ref)
-        except EvalkitError as err:
-            return failed_output(task, f"codec {task.card.name} failed: {err}")
+        run = roundtrip(codec, ref)
         decoded = run.decoded
         cache.put(key, decoded)
-        rt_row, cost_rows = _roundtrip_row(task, run, codec, key), _cost_rows(task, run)
-    text = task.item.text
-    results = [r for name in task.metrics for r in evaluate(name, ref, decoded, text=text)]
-    events = _phoneme_events(results, ref, decoded, text)
-    return TaskOutput(rt_row, cost_rows + [_result_row(task, r) for r in results], events)
+        trip = _roundtrip_row(task, run, codec, key)
+        cost = {"bitrate_kbps": run.bitrate / 1000, "encode_rtf": run.encode_seconds / run.duration,
+                "decode_rtf": run.decode_seconds / run.duration}
+    # The harness applied the declared delay; a measurement within the delay check's tolerance keeps it.
+    tolerance = delay_tolerance(info, ref.sample_rate)
+    return _Decoded(decoded, trip, cost, info.sample_rate, mode_for(info.waveform_matching), 0, tolerance)
 
 
-def _phoneme_events(results, ref, decoded, text) -> list[dict] | None:
+def _from_files(task: Task, ref: Audio) -> _Decoded:
+    """Load (or decode) the item's files made elsewhere."""
+    made = render(task.card, task.files, ref, task.downmix)
+    trip, cost = None, {}
+    if task.cost:
+        bitrate = None if made.bitrate is None else made.bitrate / 1000
+        cost = {"bitrate_kbps": bitrate}
+        trip = {**task_key(task, with_dataset=False), "status": "ok", "reason": None, "bitrate": made.bitrate,
+                "total_bitrate": made.total_bitrate, "duration": ref.duration, "declared_delay": made.declared_delay,
+                "decode_seconds": made.decode_seconds, "cache_key": task.files.identity,
+                "codec_version": made.version, "packages": package_versions()}
+    expected = None if made.declared_delay is None else 0  # a card's decoder: its lookahead was removed
+    return _Decoded(made.audio, trip, cost, made.audio.sample_rate, mode_for(made.waveform), expected, made.tolerance)
+
+
+def _alignment_fields(pair: AlignedPair) -> dict:
+    return {"lag": pair.alignment.lag, "length_change": pair.alignment.length_change}
+
+
+def _with_reason(rows: list[dict], reason: str) -> list[dict]:
+    return [{**row, "reason": reason} if row["status"] == "ok" and not row["reason"] else row for row in rows]
+
+
+def _content_warnings(task: Task, content) -> list[dict]:
+    if not content.warning:
+        return []
+    return [{"key": "input:clipped", "item": task.item.id,
+             "text": "items are clipped at full scale (each item's fraction is the reason stored with its rows)"}]
+
+
+def _warnings(task: Task, ref: Audio, rate: int) -> list[dict]:
+    bandwidths = {name: METRICS.get(name).spec.bandwidth_hz for name in task.metrics}
+    wanted = {name: band for name, band in bandwidths.items() if band}
+    return rate_warnings(task.item.id, ref, rate, task.card.name, wanted)
+
+
+def _phoneme_events(results, pair: AlignedPair, text) -> list[dict] | None:
     """Where the phoneme metric scored the item, its events with their times (for playback)."""
     if not any(r.status == "ok" and r.metric == "hallucinations_per_min" for r in results):
         return None
     from .metrics.content import content_events
 
     try:
-        return content_events(ref, decoded, text)  # reuses the recognition evaluate() just ran
+        return content_events(pair.ref, pair.deg, text)  # reuses the recognition evaluate() just ran
     except EvalkitError:
         return None
 
@@ -98,8 +181,9 @@ def failed_output(task: Task, reason: str) -> TaskOutput:
     roundtrip_row = None
     if task.cost:
         rows += [{**base, "metric": o, "metric_version": COST_VERSION, "status": "failed", "value": None,
-                  "reason": reason} for o in COST_METRICS]
-        roundtrip_row = {**task_key(task, with_dataset=False), "status": "failed", "reason": reason}
+                  "reason": reason} for o in cost_metrics(task.card)]
+        roundtrip_row = {**task_key(task, with_dataset=False), "status": "failed", "reason": reason,
+                         "cache_key": task.files.identity if task.files else None}
     return TaskOutput(roundtrip_row, rows)
 
 
@@ -120,13 +204,22 @@ def _roundtrip_row(task: Task, run, codec, cache_key: str) -> dict:
     }
 
 
-def _cost_rows(task: Task, run) -> list[dict]:
-    values = {"bitrate_kbps": run.bitrate / 1000, "encode_rtf": run.encode_seconds / run.duration,
-              "decode_rtf": run.decode_seconds / run.duration}
-    return [{**task_key(task), "metric": name, "metric_version": COST_VERSION, "status": "ok", "value": value,
-             "reason": None, "native_rate": run.decoded.sample_rate, "metric_rate": run.decoded.sample_rate,
-             "package": "evalkit", "package_version": __version__, "wall_seconds": 0.0}
-            for name, value in values.items()]
+def _cost_rows(task: Task, values: dict, pair: AlignedPair, duration: float) -> list[dict]:
+    """What the condition cost; a cost that cannot be measured (files made elsewhere, an item too
+    short for a bitrate or a real-time factor to mean anything) is skipped, with why."""
+    rate = pair.ref.sample_rate
+    short = duration < MIN_COST_SECONDS
+    unknown = (f"needs at least {MIN_COST_SECONDS:g} s of audio; the item has {duration:.3g} s" if short
+               else "unknown: give the condition bitrate_kbps or bitstreams")
+    rows = []
+    for name, value in values.items():
+        known = value is not None and not short
+        rows.append({**task_key(task), "metric": name, "metric_version": COST_VERSION,
+                     "status": "ok" if known else "skipped", "value": value if known else None,
+                     "reason": None if known else unknown,
+                     "native_rate": rate, "metric_rate": rate, "package": "evalkit", "package_version": __version__,
+                     "wall_seconds": 0.0, **_alignment_fields(pair)})
+    return rows
 
 
 def _result_row(task: Task, result) -> dict:

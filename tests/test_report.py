@@ -19,15 +19,17 @@ from sqlalchemy import text
 import evalkit
 from evalkit.cli import main
 from evalkit.errors import EvalkitError
-from evalkit.report import (agreement_table, bootstrap_ci, build_report, codec_meta, correlate, item_view,
+from evalkit.report import (ReportOptions, agreement_table, bootstrap_ci, build_report, codec_meta, correlate, item_view,
                             leaderboard, load_run, pareto_front, render_html, snippet, write_report)
-from evalkit.report.agreement import _kendall_rows
+from evalkit.report.weighted import row_correlations
 from evalkit.report.cost import NO_PROFILES
 from evalkit.report.data import resolve_path
 from evalkit.report.drilldown import event_snippets, load_audio
 from evalkit.report.export import latex_table, leaderboard_export
+from evalkit.report.names import metric_ranges
 from evalkit.report.tables import fmt
 from evalkit.store import connect, summary
+from conftest import take_mushra_test
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
@@ -122,7 +124,7 @@ def _ratings(results: pd.DataFrame, listeners: int = 6, seed: int = 0) -> pd.Dat
 def test_leaderboard_equals_stored_summary(scored):
     engine = connect(scored)
     board = leaderboard(load_run(engine, RUN))
-    stored = summary(engine, RUN)
+    stored = summary(engine, RUN, bounds=metric_ranges())
     merged = board.merge(stored, on=["codec", "codec_hash", "metric", "metric_version"], suffixes=("", "_db"))
     assert len(merged) == len(board) == 4 * 2
     for column in ("mean", "std", "ci_low", "ci_high", "n_ok"):
@@ -131,16 +133,15 @@ def test_leaderboard_equals_stored_summary(scored):
 
 def test_html_leaderboard_numbers_equal_database_query(scored, html):
     page = _Page(html)
-    headers = [h for _, h in page.headers["leaderboard"]]
+    headers = [attrs["data-key"] for attrs, _ in page.headers["leaderboard"]]
     with connect(scored).connect() as connection:
         query = text("SELECT codec, metric, value FROM results WHERE run_id = :run AND status = 'ok'")
         rows = connection.execute(query, {"run": RUN}).all()
     means = pd.DataFrame(rows, columns=["codec", "metric", "value"]).groupby(["codec", "metric"])["value"].mean()
     checked = 0
     for row in page.tables["leaderboard"]:
-        codec = row[0][1]
-        for (attrs, cell), header in zip(row, headers):
-            metric = header.split()[0]
+        codec = row[0][0]["data-key"]
+        for (attrs, cell), metric in zip(row, headers):
             if (codec, metric) in means and metric in ("si_sdr", "stoi"):
                 assert float(attrs["data-value"]) == pytest.approx(means[(codec, metric)], rel=1e-12, abs=1e-12)
                 assert cell.startswith(fmt(float(attrs["data-value"])))
@@ -204,9 +205,9 @@ def test_listening_sections_with_generated_ratings(scored):
     assert page.sections["listening"]["figures"] == 1 and page.sections["agreement"]["figures"] == 1
     stimulus = report.agreement[(report.agreement["level"] == "stimulus") & (report.agreement["metric"] == "stoi")]
     assert (stimulus["r"] > 0.8).all()
-    table = {row[0][1]: row for row in page.tables["agreement-stimulus"]}
+    table = {row[0][0]["data-key"]: row for row in page.tables["agreement-stimulus"]}
     pearson = stimulus[stimulus["method"] == "pearson"]["r"].item()
-    assert float(table["stoi"][2][0]["data-value"]) == pearson
+    assert float(table["stoi"][3][0]["data-value"]) == pearson  # metric, n, items, pearson
 
 
 def test_a_run_without_results_renders_with_a_message_in_every_section(tmp_path):
@@ -324,8 +325,8 @@ def test_latex_table_is_booktabs_and_ready_to_paste(report):
     rows = [line for line in latex.splitlines() if line.rstrip().endswith(r"\\")]
     assert len(rows) == 1 + 4  # header + every codec configuration (the reference below a rule)
     assert {row.count("&") for row in rows} == {4}
-    assert r"si\_sdr" in latex and r"\textbf{" in latex and r"\textit{reference}" in latex
-    assert "opus-16k-wb@bitrate=16000" in latex
+    assert r"SI-SDR (dB) $\uparrow$" in latex and r"\textbf{" in latex and r"\textit{reference}" in latex
+    assert "opus-16k-wb (16 kbit/s)" in latex  # display names: a sweep variant shows its bitrate
 
 
 def test_cli_writes_each_format_and_never_overwrites_without_force(scored, tmp_path, capsys):
@@ -373,10 +374,10 @@ def test_vectorised_kendall_equals_scipy_with_ties():
     x = rng.integers(0, 4, size=(40, 25)).astype(float)
     y = x + rng.integers(0, 3, size=(40, 25))
     expected = [stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
-    assert _kendall_rows(x, y) == pytest.approx(expected, abs=1e-12)
+    assert row_correlations(x, y, "kendall") == pytest.approx(expected, abs=1e-12)
 
 
-def test_condition_level_averages_items_before_correlating():
+def test_system_level_averages_items_before_correlating():
     # Condition means follow the metric exactly; item noise (zero mean per condition) only shows per stimulus.
     rng = np.random.default_rng(2)
     noise = rng.normal(0, 0.8, size=(8, 12))
@@ -384,9 +385,9 @@ def test_condition_level_averages_items_before_correlating():
     frame = pd.DataFrame([{"metric": "m", "condition": f"c{c}", "item": f"i{i}", "value": c + noise[c, i],
                            "score": 10 * c + rng.normal(0, 1)} for c in range(8) for i in range(12)])
     table = agreement_table(frame, n_boot=200).set_index(["level", "method"])["r"]
-    assert table[("condition", "spearman")] == pytest.approx(1.0)
-    assert table[("condition", "kendall")] == pytest.approx(1.0)
-    assert table[("stimulus", "pearson")] < table[("condition", "pearson")]
+    assert table[("system", "spearman")] == pytest.approx(1.0)
+    assert table[("system", "kendall")] == pytest.approx(1.0)
+    assert table[("stimulus", "pearson")] < table[("system", "pearson")]
 
 
 def test_pareto_front_on_a_hand_made_example():
@@ -411,24 +412,18 @@ def test_real_mushra_ratings_merge_with_the_run(scored, tmp_path):
     mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
     info = mushra.launch_test(engine, "merge")
     for _ in range(3):  # listeners rate everything 90-98: all kept (the anchor rule skips such items)
-        token = mushra.join_open_link(engine, info.open_token)
-        for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
-            step(engine, token)
-        page = mushra.confirm_level(engine, token, {"volume": 0.7})
-        while page.trial:
-            trial = page.trial
-            plays = [{"stimulus": s, "start": 0.0, "end": 1.0} for s in [*trial.stimuli, trial.reference]]
-            scores = {s: 90.0 + 2 * k for k, s in enumerate(trial.stimuli)}
-            page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, plays, {"seconds": 5})
+        take_mushra_test(engine, info.open_token, lambda k: 90.0 + 2 * k)
     report = build_report(engine, RUN, mushra="merge", n_boot=100)
     ratings = mushra.ratings_frame(engine, "merge")
     assert report.mushra_message is None and not report.listening.excluded
     stimuli = report.stimuli[report.stimuli["metric"] == "stoi"]
-    assert set(stimuli["condition"]) == {"reference", "g711-mulaw"} and len(stimuli) == 2 * 3
+    assert set(stimuli["condition"]) == {"g711-mulaw"} and len(stimuli) == 3  # the hidden reference left out
     expected = ratings.groupby(["item", "condition"])["score"].mean()
     assert stimuli.set_index(["item", "condition"])["score"].to_dict() == expected.loc[list(
         stimuli.set_index(["item", "condition"]).index)].to_dict()
-    assert set(report.agreement["level"]) == {"condition", "stimulus"}
+    assert set(report.agreement["level"]) == {"system", "stimulus"}
+    everything = build_report(engine, RUN, mushra="merge", n_boot=100, options=ReportOptions(include_reference=True))
+    assert set(everything.stimuli["condition"]) == {"reference", "g711-mulaw"}
 
 
 # -- in a real browser (slow) ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import NO_PG, PG_URL, pg_schema_url
 
 import evalkit
 from evalkit.audio import Audio, save
@@ -78,21 +79,21 @@ def test_bad_items_are_failed_rows_and_the_run_goes_on(tmp_path):
 
 
 def test_rerun_recomputes_nothing_and_a_changed_card_only_itself(tmp_path):
-    path = write_experiment(tmp_path)
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = yaml.safe_load((Path(evalkit.__file__).parent.parent / "codecs" / "g711-mulaw.yaml").read_text())
+    card["name"] = "my-g711"
+    (cards / "my-g711.yaml").write_text(yaml.safe_dump(card))
+    path = write_experiment(tmp_path, cards=[str(cards)], codecs=["reference", "my-g711"])
     first = evalkit.run(path).set_index(["item_id", "codec", "metric"]).created_at
     second = evalkit.run(path).set_index(["item_id", "codec", "metric"]).created_at
     assert second.equals(first)
-    cards = tmp_path / "cards"
-    cards.mkdir()
-    for name in ("reference", "g711-mulaw"):
-        (cards / f"{name}.yaml").write_text((Path(evalkit.__file__).parent.parent / "codecs" / f"{name}.yaml").read_text())
-    card = yaml.safe_load((cards / "g711-mulaw.yaml").read_text())
     card["params"]["law"] = "a"
-    (cards / "g711-mulaw.yaml").write_text(yaml.safe_dump(card))
-    frame = evalkit.run(write_experiment(tmp_path, cards=str(cards)))
+    (cards / "my-g711.yaml").write_text(yaml.safe_dump(card))
+    frame = evalkit.run(path)
     reference = frame[frame.codec == "reference"].set_index(["item_id", "codec", "metric"]).created_at
     assert reference.equals(first[first.index.get_level_values("codec") == "reference"])
-    assert frame.codec_hash.nunique() == 3  # old and new g711 configurations are kept apart
+    assert frame.codec_hash.nunique() == 3  # old and new my-g711 configurations are kept apart
 
 
 def test_decoded_audio_is_cached_by_content(tmp_path):
@@ -237,13 +238,12 @@ def test_dask_cluster_gives_the_same_rows(tmp_path):
 
 
 def test_runs_on_postgresql(tmp_path):
-    url = os.environ.get("EVALKIT_TEST_PG_URL")
-    if not url:
-        pytest.skip("set EVALKIT_TEST_PG_URL (scripts/start_postgres.sh prints one) to run against PostgreSQL")
-    name = f"pg-{os.getpid()}-{time.time_ns()}"
-    frame = evalkit.run(write_experiment(tmp_path, name=name, database=url))
-    assert len(frame) == 3 * 2 * OUTPUTS and (frame.status == "ok").all()
-    again = evalkit.run(write_experiment(tmp_path, name=name, database=url))
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    with pg_schema_url() as url:
+        frame = evalkit.run(write_experiment(tmp_path, name="pg", database=url))
+        assert len(frame) == 3 * 2 * OUTPUTS and (frame.status == "ok").all()
+        again = evalkit.run(write_experiment(tmp_path, name="pg", database=url))
     assert again.created_at.equals(frame.created_at)
 
 
@@ -275,7 +275,6 @@ def test_a_codec_whose_delay_disagrees_with_its_card_is_named(tmp_path, capsys, 
     cards = tmp_path / "cards"
     cards.mkdir()
     (cards / "late.yaml").write_text("name: late\nbackend: test-late-pcm\nparams: {sample_rate: 16000}\n")
-    (cards / "reference.yaml").write_text((Path(evalkit.__file__).parent.parent / "codecs" / "reference.yaml").read_text())
     path = write_experiment(tmp_path, cards=str(cards), codecs=["reference", "late"], metrics=["si_sdr"])
     assert main(["run", str(path)]) == 0
     checks = delay_check(roundtrips_frame(connect(load_experiment(path).database), "t")).set_index("codec")

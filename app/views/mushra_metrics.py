@@ -10,7 +10,8 @@ run = ui.pick_run()
 if run is not None:
     tests = agreement_view(ui.database(), run, None).tests
     test = st.selectbox("MUSHRA test", tests, index=0 if tests else None, placeholder="no MUSHRA test yet")
-    view = agreement_view(ui.database(), run, test)
+    everything = st.toggle("Include the hidden reference and anchors in the agreement", value=False)
+    view = agreement_view(ui.database(), run, test, include_reference=everything)
     analysis = view.analysis
     if view.screening:
         st.caption(view.screening)

@@ -89,6 +89,7 @@ def _use_vectorised_vad(api) -> None:
     sample_rates=(16000,), min_duration=1.0, package="visqol-python", outputs=("visqol_speech",),
     description="ViSQOL v3 speech mode at 16 kHz, deep-lattice MOS mapping (C++ default); MOS-LQO 1-5",
     requires=("visqol", "ai_edge_litert"), install=VISQOL_INSTALL,
+    bandwidth_hz=(0.0, 10_000.0),  # it hears up to 8 kHz: fullband content wants visqol_audio
 ))
 def visqol_speech(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _visqol("speech").measure_from_arrays(ref, deg, sample_rate).moslqo
@@ -99,6 +100,7 @@ def visqol_speech(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     sample_rates=(48000,), min_duration=1.0, package="visqol-python", outputs=("visqol_audio",),
     description="ViSQOL v3 audio mode at 48 kHz, bundled nu-SVR MOS mapping; MOS-LQO 1-5",
     requires=("visqol",), install=VISQOL_INSTALL,
+    bandwidth_hz=(10_000.0, 24_000.0),  # band-limited (e.g. 16 kHz) content wants visqol_speech
 ))
 def visqol_audio(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _visqol("audio").measure_from_arrays(ref, deg, sample_rate).moslqo

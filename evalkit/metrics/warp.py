@@ -37,6 +37,7 @@ def _model():
     sample_rates=(16000,), min_duration=1.0, package="warpq", outputs=("warpq",),
     description="WARP-Q raw score (median SDTW cost of 0.4 s MFCC patches after VAD); 0 is best, ~3.5 worst",
     requires=("warpq", "librosa", "pyvad"), install="pip install warpq==1.5.2",
+    needs_alignment=False,  # its subsequence DTW finds the alignment itself
 ))
 def warpq(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     # pyvad refuses float samples outside [-1, 1]; clip as a 16-bit file would.

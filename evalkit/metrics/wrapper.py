@@ -9,14 +9,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..alignment import AlignedPair, Alignment, AlignPolicy, align_pair
 from ..audio import Audio, resample, to_mono
 from ..errors import ConfigError, MetricError
-from .base import METRICS, Metric, MetricSpec, Value
+from .base import METRICS, Metric, MetricSpec, Value, Withheld
 
-__all__ = ["MetricResult", "evaluate", "choose_rate", "SILENCE_DBFS", "LENGTH_TOLERANCE"]
+__all__ = ["MetricResult", "evaluate", "choose_rate", "SILENCE_DBFS", "LENGTH_TOLERANCE", "DEFAULT_ALIGNMENT"]
 
 SILENCE_DBFS = -70.0  # RMS below this counts as silent
-LENGTH_TOLERANCE = 0.01  # ref and deg may differ by 1% of the longer; the harness has aligned them
+LENGTH_TOLERANCE = 0.01  # unaligned (align=None) ref and deg may differ by 1% of the longer
+DEFAULT_ALIGNMENT = AlignPolicy()
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class MetricResult:
     native_rate: int
     metric_rate: int
     seconds: float
+    lag: int | None = None  # samples at native_rate deg lags ref (estimated; applied where the metric needs it)
+    length_change: int | None = None  # degraded minus reference frames at native_rate, before alignment
 
 
 def choose_rate(rate: int, accepted: tuple[int, ...] | None) -> int:
@@ -43,12 +47,18 @@ def choose_rate(rate: int, accepted: tuple[int, ...] | None) -> int:
     return min(higher) if higher else max(accepted)
 
 
-def evaluate(name: str, ref: Audio | None, deg: Audio, text: str | None = None) -> list[MetricResult]:
+def evaluate(name: str, ref: Audio | None, deg: Audio, text: str | None = None, downmix: bool = False,
+             align: AlignPolicy | AlignedPair | None = DEFAULT_ALIGNMENT) -> list[MetricResult]:
     """Run metric `name` on one item; never raises for a problem with the item itself.
 
-    Multichannel input is mixed to mono. Non-intrusive metrics ignore `ref`; metrics whose
-    spec says uses_text get `text` (the item's transcript, if known). An unknown metric
-    name is a configuration error and does raise (ConfigError).
+    Multichannel input fails, as on the command line, unless `downmix` (average the channels).
+    Metrics with a reference get the pair aligned (lag estimated and applied, both trimmed to
+    their common length) under the policy `align`, or as in `align` when the caller aligned it
+    already (an AlignedPair of this ref and deg); `align=None` scores the pair as given.
+    A pair whose alignment cannot be trusted fails, unless the metric's spec says it needs no
+    alignment. Non-intrusive metrics ignore `ref`; metrics whose spec says uses_text get `text`
+    (the item's transcript, if known). An unknown metric name is a configuration error and
+    does raise (ConfigError).
     """
     entry = METRICS.get(name)
     if not isinstance(entry, Metric):
@@ -58,30 +68,62 @@ def evaluate(name: str, ref: Audio | None, deg: Audio, text: str | None = None) 
     native = (ref or deg).sample_rate
     rate = choose_rate(native, spec.sample_rates)
     start = time.perf_counter()
-    status, outcome = _run(entry, ref, deg, rate, text)
-    return _rows(spec, status, outcome, native, rate, time.perf_counter() - start)
+    status, outcome, alignment = _run(entry, ref, deg, rate, text, downmix, align)
+    return _rows(spec, status, outcome, native, rate, time.perf_counter() - start, alignment)
 
 
-def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int, text: str | None = None) -> tuple[str, Value | str]:
-    """("ok", value) or (status, reason)."""
+def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int, text: str | None, downmix: bool,
+         align: AlignPolicy | AlignedPair | None) -> tuple[str, Value | str, Alignment | None]:
+    """("ok", value, alignment) or (status, reason, alignment)."""
     spec = entry.spec
     missing = entry.unavailable()
     if missing:
-        return "failed", missing
+        return "failed", missing, None
     if spec.needs_reference and ref is None:
-        return "skipped", f"{spec.name} needs a reference signal and none was given"
+        return "skipped", f"{spec.name} needs a reference signal and none was given", None
+    if not downmix and (problem := _channel_problem(ref, deg)):
+        return "failed", problem, None
     shortest = min(a.duration for a in (ref, deg) if a is not None)
     if shortest < spec.min_duration:
-        return "skipped", f"{shortest:.2f} s is shorter than {spec.name}'s minimum {spec.min_duration:g} s"
+        return "skipped", f"{shortest:.2f} s is shorter than {spec.name}'s minimum {spec.min_duration:g} s", None
+    alignment = None
     try:
+        pair = _pair(ref, deg, align)
+        alignment = None if pair is None else pair.alignment
+        ref, deg = _as_scored(spec, ref, deg, pair)
         ref_x, deg_x = _prepare(spec, ref, deg, rate)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # libraries warn chattily; real problems raise
-            return "ok", entry(ref_x, deg_x, rate, text)
+            return "ok", entry(ref_x, deg_x, rate, text), alignment
     except MetricError as err:
-        return "failed", str(err)
+        return "failed", str(err), alignment
     except Exception as err:  # noqa: BLE001 - any library failure is data, not a crash
-        return "failed", f"{type(err).__name__}: {err}"
+        return "failed", f"{type(err).__name__}: {err}", alignment
+
+
+def _channel_problem(ref: Audio | None, deg: Audio) -> str | None:
+    for role, audio in (("reference", ref), ("degraded", deg)):
+        if audio is not None and audio.channels > 1:
+            return (f"{role} audio has {audio.channels} channels; metrics take mono: downmix first "
+                    "(downmix=True, --downmix, or downmix: true in the experiment)")
+    return None
+
+
+def _pair(ref: Audio | None, deg: Audio, align: AlignPolicy | AlignedPair | None) -> AlignedPair | None:
+    if ref is None or align is None:
+        return None
+    return align if isinstance(align, AlignedPair) else align_pair(to_mono(ref), to_mono(deg), align)
+
+
+def _as_scored(spec: MetricSpec, ref: Audio | None, deg: Audio, pair: AlignedPair | None) -> tuple[Audio | None, Audio]:
+    """The pair as the metric gets it: aligned, or as given (trimmed) when it aligns on its own."""
+    if pair is None:
+        return ref, deg
+    if not spec.needs_alignment:
+        return pair.given
+    if pair.alignment.problem:
+        raise MetricError(pair.alignment.problem)
+    return pair.ref, pair.deg
 
 
 def _prepare(spec: MetricSpec, ref: Audio | None, deg: Audio, rate: int) -> tuple[np.ndarray | None, np.ndarray]:
@@ -107,7 +149,7 @@ def _check_lengths(ref: Audio, deg: Audio) -> None:
     if gap > LENGTH_TOLERANCE:
         raise MetricError(
             f"reference ({ref.duration:.3f} s) and degraded ({deg.duration:.3f} s) lengths differ by "
-            f"{100 * gap:.1f}%; align them first (evalkit.audio.align)"
+            f"{100 * gap:.1f}%; align them first (evaluate's align, or evalkit.alignment.align_pair)"
         )
 
 
@@ -116,10 +158,13 @@ def _rms_dbfs(audio: Audio) -> float:
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
-def _rows(spec: MetricSpec, status: str, outcome: Value | str, native: int, rate: int, seconds: float) -> list[MetricResult]:
+def _rows(spec: MetricSpec, status: str, outcome: Value | str, native: int, rate: int, seconds: float,
+          alignment: Alignment | None = None) -> list[MetricResult]:
     common = dict(
         metric_version=spec.version, package=spec.package_name, package_version=spec.package_version,
         native_rate=native, metric_rate=rate, seconds=seconds,
+        lag=None if alignment is None else alignment.lag,
+        length_change=None if alignment is None else alignment.length_change,
     )
     if status != "ok":
         return [MetricResult(out, None, status, str(outcome), **common) for out in spec.outputs]
@@ -135,6 +180,8 @@ def _by_output(spec: MetricSpec, value: Value) -> dict:
 
 def _checked(value) -> tuple[float | None, str, str]:
     """(value, status, reason) for one output: a score is a finite real number, or a failure."""
+    if isinstance(value, Withheld):
+        return None, "skipped", value.reason
     if value is None:
         return None, "failed", "the metric returned no value for this output"
     try:

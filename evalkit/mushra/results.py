@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from ..errors import ConfigError
 from ..store.models_mushra import (
@@ -60,7 +60,10 @@ def ratings_frame(engine: Engine, name: str, completed_only: bool = False) -> pd
     c, i = MushraCondition, MushraItem
     with engine.connect() as connection:
         test_id = _test_id(connection, name)
-        query = (select(p.code.label("participant"), p.source, s.ordinal, s.completed_at.is_not(None).label("completed"),
+        # An imported listener's own id is its label (codes are unique across tests, ids need not be).
+        imported = p.source == "import"
+        participant = case((imported, p.label), else_=p.code).label("participant")
+        query = (select(participant, p.source, s.ordinal, s.completed_at.is_not(None).label("completed"),
                         t.position.label("trial"), i.key.label("item"), c.key.label("condition"), c.kind, r.slider,
                         r.score, t.submitted_at)
                  .select_from(r).join(t, t.id == r.trial_id).join(s, s.id == r.session_id)

@@ -2,6 +2,12 @@
 and corrected paired comparisons. Every random step takes a seed.
 
 Ratings come as a tidy frame with columns participant, item, condition, score (ratings_frame).
+
+The listener mean of a condition is one definition everywhere (summaries, plots, the report's
+agreement): the mean of all its kept ratings, each rating counting once, as BS.1534-3 defines it.
+On an incomplete design an item rated by more listeners weighs more; on a complete design it is
+the mean over items of the per-item means. `listener_means` computes it for any grouping.
+
 The t interval is BS.1534-3's: all N ratings of a condition, mean +- t(0.975, N-1) s / sqrt(N).
 The bootstrap resamples assessors, not single ratings, because one assessor's ratings are
 correlated (a strict listener is strict on every item); it is the more honest interval when
@@ -19,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "condition_summary", "t_interval", "bootstrap_interval", "PermutationResult", "permutation_test",
+    "listener_means", "condition_summary", "t_interval", "bootstrap_interval", "PermutationResult", "permutation_test",
     "paired_comparisons", "holm", "hochberg",
 ]
 
@@ -44,9 +50,16 @@ def bootstrap_interval(sums: np.ndarray, counts: np.ndarray, confidence: float =
     return float(low), float(high)
 
 
+def listener_means(frame: pd.DataFrame, by: list[str] | tuple[str, ...] = ("condition",)) -> pd.DataFrame:
+    """The listener mean (every rating once) and the number of ratings per group of `by`."""
+    grouped = frame.groupby(list(by), sort=True)["score"]
+    return grouped.agg(score="mean", ratings="count").reset_index()
+
+
 def condition_summary(frame: pd.DataFrame, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0,
                       order: list[str] | None = None) -> pd.DataFrame:
-    """Per condition: n, assessors, median, quartiles and IQR, mean, std, t and bootstrap intervals."""
+    """Per condition: n, assessors, median, quartiles and IQR, the listener mean, std, t and bootstrap intervals."""
+    means = listener_means(frame).set_index("condition")["score"]
     rows = []
     for index, (condition, group) in enumerate(frame.groupby("condition", sort=True)):
         scores = group["score"].to_numpy(float)
@@ -54,7 +67,7 @@ def condition_summary(frame: pd.DataFrame, confidence: float = 0.95, n_boot: int
         q1, median, q3 = np.quantile(scores, [0.25, 0.5, 0.75])
         rows.append({
             "condition": condition, "n": len(scores), "assessors": len(per), "median": median, "q1": q1, "q3": q3,
-            "iqr": q3 - q1, "mean": scores.mean(), "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
+            "iqr": q3 - q1, "mean": means[condition], "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
             **dict(zip(("t_low", "t_high"), t_interval(scores, confidence))),
             **dict(zip(("boot_low", "boot_high"), bootstrap_interval(
                 per["sum"].to_numpy(float), per["count"].to_numpy(float), confidence, n_boot, seed + index))),

@@ -12,7 +12,8 @@ __all__ = ["resolve_weights", "verify_sha256", "pinned_path"]
 
 
 def resolve_weights(path: str | Path, what: str) -> Path:
-    """An absolute path as is; a relative one from the codec-card folder (codecs/ or $EVALKIT_CARDS)."""
+    """An absolute path as is; a relative one from the built-in card folder (a card elsewhere has its
+    relative paths made absolute against its own folder by Card.build)."""
     from ..cards import cards_dir  # here, not at import: cards imports the codec registry
 
     if not isinstance(path, (str, Path)) or not str(path):

@@ -4,16 +4,18 @@ The app (app/streamlit_app.py) and `evalkit report` call these functions; each p
 missing (no profiles, no phoneme results, no MUSHRA test) instead of failing.
 """
 
-from .agreement import METHODS, agreement_table, bootstrap_ci, condition_level, correlate
-from .build import ReportData, build_report
+from .agreement import LEVELS, METHODS, agreement_table, bootstrap_ci, correlate, system_level
+from .build import ReportData, ReportOptions, build_report
 from .codecinfo import CodecMeta, codec_meta, higher_is_better
 from .cost import complexity_table, mark_front, pareto_front, quality_points
 from .data import RunData, item_speakers, list_runs, load_run
 from .drilldown import ItemView, item_view, load_audio, read_events, snippet
-from .export import FORMATS, latex_table, leaderboard_export, write_report
+from .compare import best_versus_rest, compare_codecs
+from .export import FORMATS, latex_table, leaderboard_export, write_figures, write_report
 from .html import render_html
 from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
 from .listening import Listening, condition_scores, load_listening, mushra_tests, stimulus_frame
+from .names import DisplayNames, load_names
 
 __all__ = [
     "RunData", "load_run", "list_runs", "item_speakers", "CodecMeta", "codec_meta", "higher_is_better",
@@ -21,6 +23,8 @@ __all__ = [
     "complexity_table", "quality_points", "pareto_front", "mark_front",
     "ItemView", "item_view", "read_events", "load_audio", "snippet",
     "Listening", "load_listening", "mushra_tests", "stimulus_frame", "condition_scores",
-    "METHODS", "correlate", "bootstrap_ci", "condition_level", "agreement_table",
-    "ReportData", "build_report", "render_html", "write_report", "latex_table", "leaderboard_export", "FORMATS",
+    "METHODS", "LEVELS", "correlate", "bootstrap_ci", "system_level", "agreement_table",
+    "compare_codecs", "best_versus_rest", "DisplayNames", "load_names",
+    "ReportData", "ReportOptions", "build_report", "render_html", "write_report", "write_figures", "latex_table",
+    "leaderboard_export", "FORMATS",
 ]

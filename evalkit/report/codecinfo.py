@@ -15,7 +15,8 @@ from ..cards import load_cards
 from ..errors import EvalkitError
 from ..tasks import COST_METRICS  # rows the runner adds to every round trip
 
-__all__ = ["CodecMeta", "codec_meta", "metric_directions", "higher_is_better", "COST_METRICS", "REFERENCE_FAMILIES"]
+__all__ = ["CodecMeta", "codec_meta", "metric_directions", "higher_is_better", "card_display_name", "COST_METRICS",
+           "REFERENCE_FAMILIES"]
 
 # Families that are test conditions, not codecs: left out of rate-quality curves and Pareto fronts.
 REFERENCE_FAMILIES = frozenset({"reference", "anchor", "mnru"})
@@ -54,6 +55,12 @@ def _codec_meta(name: str, cards_dir: str | None) -> CodecMeta:
     return CodecMeta(name, info.family, info.algorithmic_latency_ms, kbps, info.sample_rate)
 
 
+def card_display_name(name: str, cards_dir: str | None = None) -> str | None:
+    """The `display_name` of card `name`, or None (no such card, or it has none)."""
+    card = _cards(cards_dir).get(name)
+    return (card.display_name or None) if card is not None else None
+
+
 @lru_cache(maxsize=4)
 def _cards(cards_dir: str | None) -> dict:
     try:
@@ -84,7 +91,7 @@ def _directions() -> tuple[tuple[str, bool | None], ...]:
     directions: dict[str, bool | None] = dict(_COST_DIRECTIONS)
     for name in METRICS.names():
         spec = METRICS.get(name).spec
-        directions.update({output: spec.higher_is_better for output in spec.outputs})
+        directions.update({output: spec.direction(output) for output in spec.outputs})
     return tuple(directions.items())
 
 

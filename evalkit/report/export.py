@@ -1,5 +1,6 @@
 """Write a report: HTML (self-contained), PDF (headless Chromium prints the HTML), a booktabs LaTeX
-table, or the leaderboard as CSV/Parquet. Nothing is overwritten without `force`.
+table, or the leaderboard as CSV/Parquet; and each figure alone as PDF and SVG. Nothing is
+overwritten without `force`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from ..store import export as export_frame
 from .build import ReportData
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
 from .html import render_html
+from .leaderboard import SMALL_N
+from .plots import FIGURE_FORMATS, save_figure
 from .tables import fmt
 
-__all__ = ["FORMATS", "write_report", "leaderboard_export", "latex_table", "latex_escape", "html_to_pdf",
-           "find_chromium", "format_for"]
+__all__ = ["FORMATS", "write_report", "write_figures", "leaderboard_export", "latex_table", "latex_escape",
+           "html_to_pdf", "find_chromium", "format_for"]
 
 FORMATS = {"html": ".html", "pdf": ".pdf", "csv": ".csv", "parquet": ".parquet", "latex": ".tex"}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,10 +62,29 @@ def write_report(report: ReportData, path: str | Path, fmt_name: str | None = No
     return _replace(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
+def write_figures(report: ReportData, directory: str | Path, formats: tuple[str, ...] = FIGURE_FORMATS,
+                  force: bool = False) -> list[Path]:
+    """Each figure of the report alone, as `<directory>/<figure id>.<format>`; refuses existing files unless `force`."""
+    from .html import report_sections
+
+    directory = Path(directory)
+    figures = [figure for section in report_sections(report) for figure in section.figures if figure.figure]
+    paths = [directory / f"{figure.id}.{fmt_name}" for figure in figures for fmt_name in formats]
+    if existing := [p for p in paths if p.exists()] if not force else []:
+        raise EvalkitError(f"{existing[0]} exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    for figure in figures:
+        for fmt_name in formats:
+            _replace(directory / f"{figure.id}.{fmt_name}", lambda tmp, f=figure.figure: save_figure(f, tmp))
+    return paths
+
+
 def leaderboard_export(report: ReportData) -> pd.DataFrame:
-    """The leaderboard in long form with each codec's family, measured kbps and latency."""
+    """The leaderboard in long form with each codec's family, measured kbps, latency and display names."""
     codecs = report.codecs.drop(columns=["family"])
     frame = report.board.merge(codecs, on="codec", how="left")
+    frame = frame.assign(codec_name=frame["codec"].map(report.names.codec),
+                         metric_name=frame["metric"].map(report.names.metric))
     return frame.assign(run_id=report.run.run_id)[["run_id"] + [c for c in frame.columns]]
 
 
@@ -77,12 +99,14 @@ def latex_table(report: ReportData, metrics: list[str] | None = None) -> str:
     contenders = [c for c in info.index if c not in conditions]
     order = _ranked(means, metrics[0], contenders) if metrics else contenders
     best = {m: _ranked(means, m, contenders)[0] for m in metrics if m in means and contenders}
+    small = report.board.assign(small=report.board["n_ok"] < SMALL_N) \
+        .pivot_table(index="codec", columns="metric", values="small", aggfunc="first")
+    table = _LatexTable(report, info, means, halves, small, metrics)
     lines = _latex_head(report, metrics)
-    lines += [_latex_row(c, info, means, halves, metrics, best) for c in order]
+    lines += [table.row(c, best) for c in order]
     if conditions and metrics:  # the hidden reference and anchors, below the codecs
         lines.append(r"    \midrule")
-        lines += [_latex_row(c, info, means, halves, metrics, {}, italic=True)
-                  for c in _ranked(means, metrics[0], conditions)]
+        lines += [table.row(c, {}, italic=True) for c in _ranked(means, metrics[0], conditions)]
     return "\n".join(lines + [r"    \bottomrule", r"  \end{tabular}", r"\end{table}", ""])
 
 
@@ -94,31 +118,45 @@ def _ranked(means: pd.DataFrame, metric: str, codecs: list[str]) -> list[str]:
 def _latex_head(report: ReportData, metrics: list[str]) -> list[str]:
     run = latex_escape(report.run.run_id)
     items = report.run.results["item_id"].nunique()
-    arrows = [latex_escape(m) + (r" $\uparrow$" if higher_is_better(m) else r" $\downarrow$") for m in metrics]
+    arrows = [latex_escape(report.names.metric(m)) + (r" $\uparrow$" if higher_is_better(m) else r" $\downarrow$")
+              for m in metrics]
     return [
         f"% evalkit {report.evalkit_version}: leaderboard of run {report.run.run_id}; needs \\usepackage{{booktabs}}",
         r"\begin{table}[t]", r"  \centering", r"  \small",
         f"  \\caption{{Objective quality of run \\texttt{{{run}}}: mean over {items} items $\\pm$ half-width of the "
-        r"95\,\% confidence interval; kbit/s measured from the bitstream. Best codec per metric in bold; "
-        r"test conditions in italics.}",
+        r"95\,\% confidence interval; kbit/s measured from the bitstream (duration-weighted). Best codec per metric "
+        f"in bold; test conditions in italics; $^\\dagger$ fewer than {SMALL_N} items.}}",
         f"  \\label{{tab:evalkit-{_label(report.run.run_id)}}}",
         "  \\begin{tabular}{l" + "r" * (2 + len(metrics)) + "}", r"    \toprule",
         "    " + " & ".join(["Codec", "kbit/s", "Latency (ms)"] + arrows) + r" \\", r"    \midrule",
     ]
 
 
-def _latex_row(codec: str, info: pd.DataFrame, means: pd.DataFrame, halves: pd.DataFrame, metrics: list[str],
-               best: dict[str, str], italic: bool = False) -> str:
-    name = latex_escape(codec)
-    cells = [f"\\textit{{{name}}}" if italic else name, _tex_number(info.loc[codec, "measured_kbps"]),
-             _tex_number(info.loc[codec, "latency_ms"])]
-    for metric in metrics:
-        mean = means.at[codec, metric] if metric in means and codec in means.index else None
-        half = halves.at[codec, metric] if metric in halves and codec in halves.index else None
+class _LatexTable:
+    """The numbers of a LaTeX leaderboard, and how one codec's row is written."""
+
+    def __init__(self, report: ReportData, info: pd.DataFrame, means: pd.DataFrame, halves: pd.DataFrame,
+                 small: pd.DataFrame, metrics: list[str]):
+        self.report, self.info, self.means, self.halves, self.small, self.metrics = (report, info, means, halves,
+                                                                                      small, metrics)
+
+    def row(self, codec: str, best: dict[str, str], italic: bool = False) -> str:
+        name = latex_escape(self.report.names.codec(codec))
+        cells = [f"\\textit{{{name}}}" if italic else name, _tex_number(self.info.loc[codec, "measured_kbps"]),
+                 _tex_number(self.info.loc[codec, "latency_ms"])]
+        cells += [self._cell(codec, metric, best) for metric in self.metrics]
+        return "    " + " & ".join(cells) + r" \\"
+
+    def _cell(self, codec: str, metric: str, best: dict[str, str]) -> str:
+        mean, half, small = (self._at(table, codec, metric) for table in (self.means, self.halves, self.small))
         value = _tex_number(mean)
         value = f"\\textbf{{{value}}}" if best.get(metric) == codec else value
-        cells.append(value + (f" {{\\scriptsize$\\pm${fmt(half)}}}" if half is not None and pd.notna(half) else ""))
-    return "    " + " & ".join(cells) + r" \\"
+        value += f" {{\\scriptsize$\\pm${fmt(half)}}}" if half is not None and pd.notna(half) else ""
+        return value + ("$^\\dagger$" if small is True or small == 1 else "")
+
+    @staticmethod
+    def _at(table: pd.DataFrame, codec: str, metric: str):
+        return table.at[codec, metric] if metric in table and codec in table.index else None
 
 
 def _tex_number(value) -> str:

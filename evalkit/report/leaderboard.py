@@ -1,7 +1,9 @@
-"""Leaderboard data: codec configuration x metric, mean with a t-based 95 % CI, filtered and sorted.
+"""Leaderboard data: codec configuration x metric, mean with a 95 % CI, filtered and sorted.
 
 The means and intervals are `evalkit.store.mean_ci` over the same rows `evalkit.store.summary`
-reads, so an unfiltered leaderboard equals the stored summary number for number.
+reads (t intervals clipped to each metric's range; kbit/s duration-weighted), so an unfiltered
+leaderboard equals the stored summary number for number. `ci="bootstrap"` gives percentile
+intervals over items instead (seeded), which stay inside the range by construction.
 """
 
 from __future__ import annotations
@@ -9,18 +11,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
 from ..store import mean_ci
+from ..store.results import DURATION_WEIGHTED
 from .codecinfo import COST_METRICS, codec_meta, higher_is_better
 from .data import UNKNOWN_SPEAKER, RunData
+from .names import metric_range
 
 __all__ = ["current_results", "filter_results", "metric_order", "codec_table", "leaderboard", "leaderboard_wide",
-           "BOARD_COLUMNS"]
+           "BOARD_COLUMNS", "CI_METHODS", "SMALL_N"]
 
 BOARD_COLUMNS = ["codec", "codec_hash", "family", "metric", "metric_version", "higher_is_better",
                  "n_ok", "n_failed", "n_skipped", "mean", "std", "ci_low", "ci_high"]
+CI_METHODS = ("t", "bootstrap")
+SMALL_N = 5  # fewer items than this: the interval says little, and tables flag it
 
 
 def current_results(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,9 +78,8 @@ def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFram
     rows = []
     for codec in sorted(set(run.results["codec"])):
         meta = codec_meta(codec)
-        mine = trips[trips["codec"] == codec]
-        seconds = float(mine["duration"].sum())
-        kbps = float((mine["bitrate"] * mine["duration"]).sum()) / seconds / 1000 if seconds else math.nan
+        mine = trips[(trips["codec"] == codec) & (trips["duration"] > 0)]
+        kbps = mean_ci(mine["bitrate"] / 1000, weights=mine["duration"])[0]
         rows.append({"codec": codec, "family": meta.family, "nominal_kbps": meta.nominal_kbps,
                      "measured_kbps": kbps, "latency_ms": meta.latency_ms})
     return pd.DataFrame(rows, columns=["codec", "family", "nominal_kbps", "measured_kbps", "latency_ms"])
@@ -81,12 +87,15 @@ def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFram
 
 def leaderboard(run: RunData, datasets: Iterable[str] | None = None, speakers: Iterable[str] | None = None,
                 metrics: Iterable[str] | None = None, include_cost: bool = False,
-                confidence: float = 0.95) -> pd.DataFrame:
+                confidence: float = 0.95, ci: str = "t") -> pd.DataFrame:
     """Long form, one row per codec x metric: status counts, mean, std and CI (BOARD_COLUMNS)."""
+    if ci not in CI_METHODS:
+        raise ConfigError(f"unknown interval {ci!r}; choose one of {', '.join(CI_METHODS)}")
     frame = filter_results(run, datasets, speakers, metrics)
     if not include_cost:
         frame = frame[~frame["metric"].isin(COST_METRICS)]
-    rows = [_stats(key, group, confidence) for key, group in
+    frame = _with_durations(frame, run)
+    rows = [_stats(key, group, confidence, ci) for key, group in
             frame.groupby(["codec", "codec_hash", "metric", "metric_version"], sort=True)]
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
     rank = {metric: index for index, metric in enumerate(metric_order(run, include_cost=True))}
@@ -113,14 +122,42 @@ def leaderboard_wide(board: pd.DataFrame, codecs: pd.DataFrame, sort_by: str | N
     return wide.sort_values(sort_by, ascending=ascending, na_position="last", kind="stable", ignore_index=True)
 
 
-def _stats(key: tuple, group: pd.DataFrame, confidence: float) -> dict:
+def _stats(key: tuple, group: pd.DataFrame, confidence: float, ci: str) -> dict:
     codec, codec_hash, metric, version = key
     counts = group["status"].value_counts()
-    mean, std, low, high = mean_ci(group.loc[group["status"] == "ok", "value"], confidence)
+    ok = group[group["status"] == "ok"]
+    weights = ok["duration"] if metric in DURATION_WEIGHTED and (ok["duration"] > 0).all() else None
+    mean, std, low, high = mean_ci(ok["value"], confidence, metric_range(metric), weights)
+    if ci == "bootstrap":
+        low, high = _bootstrap(ok["value"].to_numpy(float), None if weights is None else weights.to_numpy(float),
+                               confidence)
     return {"codec": codec, "codec_hash": codec_hash, "family": codec_meta(codec).family, "metric": metric,
             "metric_version": version, "higher_is_better": higher_is_better(metric),
             "n_ok": int(counts.get("ok", 0)), "n_failed": int(counts.get("failed", 0)),
             "n_skipped": int(counts.get("skipped", 0)), "mean": mean, "std": std, "ci_low": low, "ci_high": high}
+
+
+def _with_durations(frame: pd.DataFrame, run: RunData) -> pd.DataFrame:
+    """Each row with its item's duration (seconds of input audio), for duration-weighted kbit/s."""
+    trips = run.roundtrips
+    if frame.empty or trips.empty or "duration" not in trips:
+        return frame.assign(duration=np.nan)
+    durations = trips[["item_id", "codec", "codec_hash", "duration"]].drop_duplicates(["item_id", "codec", "codec_hash"])
+    return frame.merge(durations, on=["item_id", "codec", "codec_hash"], how="left")
+
+
+def _bootstrap(values: np.ndarray, weights: np.ndarray | None, confidence: float, n_boot: int = 2000,
+               seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the (weighted) mean over items resampled with replacement."""
+    if len(values) < 2:
+        return math.nan, math.nan
+    order = np.argsort(values, kind="stable")  # the result cannot depend on row order
+    values = values[order]
+    weights = np.ones_like(values) if weights is None else weights[order]
+    picks = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
+    means = (values[picks] * weights[picks]).sum(axis=1) / weights[picks].sum(axis=1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
 
 
 def _outputs(name: str) -> tuple[str, ...]:

@@ -19,15 +19,24 @@ __all__ = ["overview", "methods_section", "package_versions", "sample_rates", "S
 
 STATISTICS = [
     "Leaderboard means: arithmetic mean over items of the rows with status ok; 95 % confidence interval "
-    "mean ± t(0.975, n−1)·s/√n (Student's t). Failed and skipped rows are counted, never imputed.",
+    "mean ± t(0.975, n−1)·s/√n (Student's t) clipped to the range the metric can take (or, with --ci bootstrap, "
+    "percentile intervals over items); n < 5 is flagged. Failed and skipped rows are counted, never imputed.",
+    "kbit/s: payload bits measured from the bitstream over the seconds of audio, i.e. per-item bitrates weighted "
+    "by item duration; its interval is the ratio estimator's.",
+    "Codec comparisons: paired over the items both codecs scored, Wilcoxon signed-rank (zero differences "
+    "dropped) or paired t, Holm-adjusted over the family of comparisons.",
     "Pareto fronts: a codec is on the front when no other codec has lower or equal cost and better or equal "
     "quality with one of them strictly.",
-    "MUSHRA: per condition mean with the ITU-R BS.1534-3 t interval over all kept ratings; assessors "
-    "post-screened by the BS.1534-3 rules (hidden reference below 90, or mid anchor above 90, on more than "
-    "15 % of items).",
-    "Agreement: Pearson's r, Spearman's ρ and Kendall's τ-b (scipy.stats), two-sided p-values; condition "
-    "level on means over the test's items, stimulus level on listener means per item × condition. "
-    "95 % percentile bootstrap intervals resample the units of each level with replacement (seeded).",
+    "MUSHRA: listener mean per condition (every kept rating once) with the ITU-R BS.1534-3 t interval; "
+    "post-screening by the declared rule (see Screening). Omnibus test by design: complete designs get the "
+    "repeated-measures ANOVA with Greenhouse–Geisser correction, and the linear mixed model beside it; incomplete "
+    "designs the linear mixed model (statsmodels MixedLM, REML; condition fixed, listener and item crossed random "
+    "intercepts; Wald χ² test). Pairwise contrasts from the mixed model: Wald z tests, Holm-adjusted.",
+    "Agreement: Pearson's r, Spearman's ρ and Kendall's τ-b (scipy.stats), two-sided p-values; system level on "
+    "listener means per condition against the metric averaged over the same ratings, stimulus level on listener "
+    "means per item × condition. 95 % percentile bootstrap intervals resample items with all their stimuli "
+    "(seeded). The hidden reference and anchors are left out unless included on request. Optionally ITU-T P.1401 "
+    "RMSE and RMSE* after a monotonic third-order mapping.",
 ]
 
 
@@ -78,6 +87,7 @@ def methods_section(report: ReportData) -> Section:
     section.tables.append(frame_table(_codec_versions(report), "codec-versions", "Codec libraries"))
     section.tables.append(frame_table(sample_rates(report), "rates", "Sample rates"))
     section.notes.append(_screening_text(report))
+    section.notes += _listening_notes(report)
     if report.listening and report.listening.excluded:
         frame = pd.DataFrame(sorted(report.listening.excluded.items()), columns=["assessor", "reason"])
         section.tables.append(frame_table(frame, "excluded", "Excluded assessors"))
@@ -102,6 +112,19 @@ def _screening_text(report: ReportData) -> str:
     if report.listening is None or report.listening.message:
         return "Screening: no listening test in this report."
     return f"Screening: {report.listening.screening}."
+
+
+def _listening_notes(report: ReportData) -> list[str]:
+    """Where the ratings came from, and the versions of the statistics packages."""
+    from importlib.metadata import version
+
+    notes = [f"Statistics computed with numpy {version('numpy')}, scipy {version('scipy')} and statsmodels "
+             f"{version('statsmodels')}."]
+    setup = report.listening.setup if report.listening else None
+    if setup is not None and setup.imported:
+        files = ", ".join(f"{f['name']} (sha256 {f['sha256'][:12]}…)" for f in setup.imported.get("files", []))
+        notes.insert(0, f"Listening test {setup.name!r}: ratings imported from {setup.origin} export {files}.")
+    return notes
 
 
 def _misaligned(report: ReportData) -> pd.DataFrame:

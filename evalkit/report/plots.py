@@ -20,9 +20,10 @@ from scipy import signal
 
 from ..audio import Audio
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
+from .names import DisplayNames
 
 __all__ = ["family_colors", "family_markers", "rate_quality_figure", "cost_figure", "spectrogram_figure", "bar_figure",
-           "mushra_figure", "agreement_figure", "svg_data_uri", "STYLE"]
+           "mushra_figure", "agreement_figure", "svg_data_uri", "save_figure", "has_bitrates", "STYLE", "FIGURE_FORMATS"]
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "0.9",
@@ -30,6 +31,8 @@ STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.font
 _FRONT = "#111827"
 _MARKERS = ("o", "s", "^", "D")
 _GREY = "#9ca3af"  # reference conditions (hidden reference, anchors): shown, never competing
+_PLAIN = DisplayNames()
+FIGURE_FORMATS = ("pdf", "svg")
 
 
 def _styled(build):
@@ -70,26 +73,40 @@ def _grid(count: int, width: float = 10.0, height: float = 3.4, columns: int = 2
     return figure, axes[:count]
 
 
-def _label(metric: str) -> str:
-    return f"{metric} ({'higher' if higher_is_better(metric) else 'lower'} is better)"
+def _label(metric: str, names: DisplayNames = _PLAIN) -> str:
+    return f"{names.metric(metric)}, {'higher' if higher_is_better(metric) else 'lower'} is better"
+
+
+def has_bitrates(points: pd.DataFrame) -> bool:
+    """Whether any point has a measured bitrate a log axis can show (none without round trips)."""
+    kbps = pd.to_numeric(points.get("measured_kbps", pd.Series(dtype=float)), errors="coerce")
+    return bool((kbps > 0).any())
 
 
 @_styled
 def rate_quality_figure(points: pd.DataFrame, metrics: list[str], reference: dict[str, float] | None = None,
-                        colors: dict | None = None) -> Figure:
-    """Each metric against measured kbps (log axis), one line per codec family, with 95 % CIs."""
+                        colors: dict | None = None, names: DisplayNames = _PLAIN) -> Figure:
+    """Each metric against measured kbps (log axis), one line per codec family, with 95 % CIs.
+
+    Points without a positive measured bitrate are left out (a log axis cannot show them); a
+    panel left with none says so instead of drawing an empty log axis.
+    """
     figure, axes = _grid(len(metrics))
     colors = colors or family_colors(points["family"])
     markers = family_markers(colors)
+    points = points[pd.to_numeric(points["measured_kbps"], errors="coerce") > 0]
     for ax, metric in zip(axes, metrics):
         rows = points[points["metric"] == metric]
+        ax.set_ylabel(_label(metric, names))
+        if rows.empty:
+            ax.text(0.5, 0.5, "no measured bitrate", ha="center", va="center", transform=ax.transAxes, color="0.4")
+            continue
         for family, group in rows.sort_values("measured_kbps").groupby("family", sort=True):
             _line_with_ci(ax, group, "measured_kbps", colors[family], markers[family], family)
         if reference and _near(reference.get(metric), rows):
             ax.axhline(reference[metric], color="0.45", linestyle="--", linewidth=0.9, label="reference")
         _plain_log(ax)
-        ax.set_xlabel("measured bitrate (kbit/s)")
-        ax.set_ylabel(_label(metric))
+        ax.set_xlabel("measured bitrate (kbit/s, duration-weighted)")
     if axes:
         _shared_legend(figure, axes)
     return figure
@@ -97,13 +114,14 @@ def rate_quality_figure(points: pd.DataFrame, metrics: list[str], reference: dic
 
 @_styled
 def cost_figure(points: pd.DataFrame, cost: str, xlabel: str, metrics: list[str], colors: dict | None = None,
-                log_x: bool = False) -> Figure:
+                log_x: bool = False, names: DisplayNames = _PLAIN) -> Figure:
     """Each metric against a cost, codecs coloured by family; the Pareto front (column `pareto`) drawn."""
     figure, axes = _grid(len(metrics))
     colors = colors or family_colors(points["family"])
     markers = family_markers(colors)
     for ax, metric in zip(axes, metrics):
         rows = points[(points["metric"] == metric) & np.isfinite(points[cost].astype(float))]
+        rows = rows[rows[cost] > 0] if log_x else rows
         for family, group in rows.groupby("family", sort=True):
             ax.scatter(group[cost], group["mean"], s=24, color=colors[family], marker=markers[family], label=family,
                        zorder=3)
@@ -112,12 +130,12 @@ def cost_figure(points: pd.DataFrame, cost: str, xlabel: str, metrics: list[str]
                 label="Pareto front")
         ax.scatter(front[cost], front["mean"], s=70, facecolors="none", edgecolors=_FRONT, linewidths=1.0, zorder=4)
         for index, row in enumerate(front.itertuples()):  # alternate above/below: front points crowd
-            ax.annotate(row.codec, (getattr(row, cost), row.mean), xytext=(5, 4 if index % 2 else -9),
+            ax.annotate(names.codec(row.codec), (getattr(row, cost), row.mean), xytext=(5, 4 if index % 2 else -9),
                         textcoords="offset points", fontsize=7, color="0.25")
-        if log_x:
+        if log_x and not rows.empty:
             _plain_log(ax)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(_label(metric))
+        ax.set_ylabel(_label(metric, names))
     if axes:
         _shared_legend(figure, axes)
     return figure
@@ -145,7 +163,7 @@ def spectrogram_figure(reference: Audio | None, decoded: Audio | None, title: st
 
 
 @_styled
-def bar_figure(board: pd.DataFrame, metric: str, colors: dict | None = None) -> Figure:
+def bar_figure(board: pd.DataFrame, metric: str, colors: dict | None = None, names: DisplayNames = _PLAIN) -> Figure:
     """Per codec mean of `metric` with its CI, best at the top."""
     rows = board[board["metric"] == metric].sort_values("mean", ascending=higher_is_better(metric))
     colors = colors or family_colors(rows["family"])
@@ -153,23 +171,23 @@ def bar_figure(board: pd.DataFrame, metric: str, colors: dict | None = None) -> 
     ax = figure.subplots()
     errors = np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]).clip(min=0)
     fills = [_GREY if f in REFERENCE_FAMILIES else colors.get(f, _GREY) for f in rows["family"]]
-    ax.barh(rows["codec"], rows["mean"], height=0.7, xerr=np.nan_to_num(errors), color=fills,
+    ax.barh([names.codec(c) for c in rows["codec"]], rows["mean"], height=0.7, xerr=np.nan_to_num(errors), color=fills,
             error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"})
     ax.tick_params(axis="y", labelsize=8)
     ax.margins(y=0.01)
-    ax.set_xlabel(_label(metric))
+    ax.set_xlabel(_label(metric, names))
     ax.grid(axis="y", visible=False)
     return figure
 
 
 @_styled
-def mushra_figure(conditions: pd.DataFrame) -> Figure:
+def mushra_figure(conditions: pd.DataFrame, names: DisplayNames = _PLAIN) -> Figure:
     """MUSHRA mean score per condition with its t interval, on the 0-100 scale."""
     rows = conditions.sort_values("mean")
     figure = Figure(figsize=(10, 0.32 * len(rows) + 1.3), layout="constrained")
     ax = figure.subplots()
     errors = np.vstack([rows["mean"] - rows["t_low"], rows["t_high"] - rows["mean"]])
-    ax.errorbar(rows["mean"], rows["condition"], xerr=np.nan_to_num(errors), fmt="o", color="#1f4e79",
+    ax.errorbar(rows["mean"], [names.codec(c) for c in rows["condition"]], xerr=np.nan_to_num(errors), fmt="o", color="#1f4e79",
                 ecolor="#1f4e79", elinewidth=1, capsize=3)
     for boundary in (20, 40, 60, 80):
         ax.axvline(boundary, color="0.85", linewidth=0.8, zorder=0)
@@ -180,7 +198,8 @@ def mushra_figure(conditions: pd.DataFrame) -> Figure:
 
 
 @_styled
-def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: list[str]) -> Figure:
+def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: list[str],
+                     names: DisplayNames = _PLAIN) -> Figure:
     """Per metric: listener score against metric value, stimuli faint, condition means labelled."""
     figure, axes = _grid(len(metrics), height=3.6)
     for ax, metric in zip(axes, metrics):
@@ -189,10 +208,10 @@ def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: l
         ax.scatter(points["value"], points["score"], s=10, color="#9ca3af", alpha=0.6, label="stimulus")
         ax.scatter(means["value"], means["score"], s=34, color="#1f4e79", zorder=3, label="condition mean")
         for row in means.itertuples():
-            ax.annotate(row.condition, (row.value, row.score), xytext=(4, 3), textcoords="offset points",
+            ax.annotate(names.codec(row.condition), (row.value, row.score), xytext=(4, 3), textcoords="offset points",
                         fontsize=7, color="0.3")
         ax.set_ylim(0, 100)
-        ax.set_xlabel(_label(metric))
+        ax.set_xlabel(_label(metric, names))
         ax.set_ylabel("MUSHRA score")
     if axes:
         _shared_legend(figure, axes)
@@ -205,6 +224,14 @@ def svg_data_uri(figure: Figure) -> str:
     with rc_context(STYLE):  # svg.* settings are read when saving
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def save_figure(figure: Figure, path) -> None:
+    """Write one figure alone, as PDF or SVG by the suffix (no date: the same figure gives the same file)."""
+    fmt = str(path).rsplit(".", 1)[-1].lower()
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}.get(fmt, {})
+    with rc_context(STYLE):
+        figure.savefig(path, format=fmt, metadata=metadata)
 
 
 def _near(value: float | None, rows: pd.DataFrame) -> bool:

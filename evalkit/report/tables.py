@@ -1,7 +1,8 @@
-"""Display tables for the HTML report: cells keep the exact stored number beside its formatted text.
+"""Display structures of the report: sections, figures and tables whose cells keep the exact number.
 
 Each numeric cell carries `value` (repr of the float, written to data-value) so the page can be
-sorted, and tests can check it against the database, without parsing rounded text.
+sorted, and tests can check it against the database, without parsing rounded text. Everything a
+reader needs is printed (intervals, n, p-values): a tooltip only repeats it, since a PDF has none.
 """
 
 from __future__ import annotations
@@ -10,10 +11,16 @@ import math
 from dataclasses import dataclass, field
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
+from .leaderboard import SMALL_N
+from .names import DisplayNames
 
-__all__ = ["Cell", "Table", "fmt", "leaderboard_table", "frame_table", "agreement_display"]
+__all__ = ["Cell", "Table", "Section", "FigureRef", "fmt", "fmt_p", "leaderboard_table", "frame_table",
+           "agreement_display", "SMALL_N_MARK"]
+
+SMALL_N_MARK = "†"  # after n when fewer than SMALL_N items stand behind a number
 
 
 @dataclass
@@ -23,6 +30,7 @@ class Cell:
     sub: str = ""  # smaller second line, e.g. the CI half-width
     title: str = ""  # tooltip
     cls: str = ""
+    key: str | None = None  # the id behind a display name (data-key), for tools and tests
 
 
 @dataclass
@@ -32,6 +40,28 @@ class Table:
     rows: list[list[Cell]]
     caption: str = ""
     numeric: list[bool] = field(default_factory=list)
+    sortable: bool = True  # the page may sort it by a clicked header (a screen-only hint says so)
+    keys: list[str] = field(default_factory=list)  # per column, the id behind its display name (data-key)
+
+
+@dataclass
+class FigureRef:
+    id: str
+    uri: str
+    caption: str
+    figure: Figure | None = None  # kept so each figure can be written alone (PDF, SVG)
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    lead: str = ""
+    tables: list[Table] = field(default_factory=list)
+    figures: list[FigureRef] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tables_first: bool = False
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -46,13 +76,22 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_p(p) -> str:
+    """A p-value as papers print it: p < 0.001 below that, else three decimals."""
+    if p is None or pd.isna(p):
+        return "p –"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def _number(value, sub: str = "", title: str = "", cls: str = "") -> Cell:
     exact = None if value is None or pd.isna(value) else repr(float(value))
     return Cell(fmt(value), exact, sub, title, cls)
 
 
-def leaderboard_table(board: pd.DataFrame, codecs: pd.DataFrame, metrics: list[str], sort_by: str) -> Table:
-    """Codec rows (best first by `sort_by`), kbps and latency, then mean ± half CI per metric."""
+def leaderboard_table(board: pd.DataFrame, codecs: pd.DataFrame, metrics: list[str], sort_by: str,
+                      names: DisplayNames | None = None) -> Table:
+    """Codec rows (best first by `sort_by`), kbps and latency, then mean ± half CI and n per metric."""
+    names = names or DisplayNames()
     means = board.pivot_table(index="codec", columns="metric", values="mean", aggfunc="first")
     order = means[sort_by].sort_values(ascending=not higher_is_better(sort_by), na_position="last").index \
         if sort_by in means else sorted(codecs["codec"])
@@ -63,14 +102,17 @@ def leaderboard_table(board: pd.DataFrame, codecs: pd.DataFrame, metrics: list[s
         meta = info.loc[codec] if codec in info.index else None
         family = str(meta["family"]) if meta is not None else ""
         muted = " condition" if family in REFERENCE_FAMILIES else ""
-        row = [Cell(codec, cls="name" + muted, title="test condition" if muted else ""), Cell(family)]
+        label = names.codec(codec)
+        row = [Cell(label, sub=codec if label != codec else "", cls="name" + muted,
+                    title="test condition" if muted else "", key=codec), Cell(family)]
         row += [_number(meta["measured_kbps"] if meta is not None else None),
                 _number(meta["latency_ms"] if meta is not None else None)]
         row += [_metric_cell(board, codec, metric, best[metric]) for metric in metrics]
         rows.append(row)
-    arrows = [f"{m} {'↑' if higher_is_better(m) else '↓'}" for m in metrics]
+    arrows = [f"{names.metric(m)} {'↑' if higher_is_better(m) else '↓'}" for m in metrics]
     columns = ["codec", "family", "kbit/s", "latency ms"] + arrows
-    return Table("leaderboard", columns, rows, numeric=[False, False] + [True] * (2 + len(metrics)))
+    return Table("leaderboard", columns, rows, numeric=[False, False] + [True] * (2 + len(metrics)),
+                 keys=["codec", "family", "kbit/s", "latency_ms"] + list(metrics))
 
 
 def _metric_cell(board: pd.DataFrame, codec: str, metric: str, best: str | None) -> Cell:
@@ -78,14 +120,15 @@ def _metric_cell(board: pd.DataFrame, codec: str, metric: str, best: str | None)
     if match.empty:
         return Cell("–")
     row = match.iloc[0]
-    half = (row["ci_high"] - row["ci_low"]) / 2
     total = row["n_ok"] + row["n_failed"] + row["n_skipped"]
-    sub = f"±{fmt(half)}" if pd.notna(half) else ""
-    title = f"95 % CI [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}], n = {row['n_ok']} of {total}"
+    interval = f"[{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]" if pd.notna(row["ci_low"]) else "no interval"
+    count = f"n = {row['n_ok']}" + (f"/{total}" if row["n_ok"] < total else "")
     cls = "best" if codec == best else ""
     if row["n_ok"] < total:
-        sub, cls = f"{sub} ({row['n_ok']}/{total})".strip(), f"{cls} partial".strip()
-    return _number(row["mean"], sub, title, cls)
+        cls = f"{cls} partial".strip()
+    if row["n_ok"] < SMALL_N:
+        count, cls = f"{count} {SMALL_N_MARK}", f"{cls} small-n".strip()
+    return _number(row["mean"], f"{interval} {count}", f"95 % CI {interval}, {count} of {total}", cls)
 
 
 def _best(board: pd.DataFrame, metric: str) -> str | None:
@@ -116,17 +159,24 @@ def _cell(value, numeric: bool, integer: bool) -> Cell:
     return _number(value) if numeric else Cell(str(value))
 
 
-def agreement_display(agreement: pd.DataFrame, level: str) -> Table:
-    """Metric rows; per method r with its bootstrap CI below, p in the tooltip."""
+def agreement_display(agreement: pd.DataFrame, level: str, names: DisplayNames | None = None) -> Table:
+    """Metric rows; per method r with its bootstrap interval and p below (RMSE rows: the error alone)."""
+    names = names or DisplayNames()
     rows = []
     for metric, group in agreement[agreement["level"] == level].groupby("metric", sort=False):
-        cells = [Cell(metric, cls="name"), _number(group["n"].iloc[0])]
-        cells[1].text = str(int(group["n"].iloc[0]))
+        first = group.iloc[0]
+        cells = [Cell(names.metric(metric), cls="name", key=metric), Cell(str(int(first["n"])), str(int(first["n"]))),
+                 Cell(str(int(first["items"])), str(int(first["items"])))]
         for row in group.itertuples():
+            if row.method.startswith("rmse"):
+                cells.append(_number(row.r))
+                continue
             ci = f"[{fmt(row.ci_low, 2)}, {fmt(row.ci_high, 2)}]"
-            cells.append(_number(row.r, ci, f"p = {row.p_value:.3g}" if pd.notna(row.p_value) else "p undefined"))
+            cells.append(_number(row.r, f"{ci} {fmt_p(row.p_value)}"))
         rows.append(cells)
-    methods = list(dict.fromkeys(agreement["method"]))
-    return Table(f"agreement-{level}", ["metric", "n"] + [f"{m} r" for m in methods], rows,
-                 f"{level.capitalize()} level: coefficient, 95 % bootstrap interval below",
-                 [False, True] + [True] * len(methods))
+    methods = list(dict.fromkeys(agreement.loc[agreement["level"] == level, "method"]))
+    headers = [m.upper() if m.startswith("rmse") else f"{m} r" for m in methods]
+    label = {"system": "System level (one point per condition)", "stimulus": "Stimulus level (item × condition)"}
+    return Table(f"agreement-{level}", ["metric", "n", "items"] + headers, rows,
+                 f"{label.get(level, level)}: coefficient, 95 % bootstrap interval over items and p below",
+                 [False, True, True] + [True] * len(methods))

@@ -17,8 +17,8 @@ from .cost import complexity_table, mark_front, quality_points
 from .data import UNKNOWN_SPEAKER, RunData
 from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
 from .listening import NO_MUSHRA, load_listening, mushra_tests
-from .plots import agreement_figure, cost_figure, family_colors, rate_quality_figure
-from .agreement import condition_level
+from .plots import agreement_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
+from .agreement import system_level
 
 __all__ = ["FilterOptions", "filter_options", "leaderboard_view", "rate_quality_view", "CostView", "cost_view",
            "AgreementView", "agreement_view", "COST_AXES"]
@@ -57,7 +57,7 @@ def rate_quality_view(run: RunData, metrics: list[str]) -> tuple[Figure | None, 
     board = leaderboard(run, metrics=metrics)
     codecs = codec_table(run)
     points = quality_points(board, codecs)
-    if points.empty:
+    if points.empty or not has_bitrates(points):
         return None, points
     reference = board[board["family"] == "reference"].groupby("metric")["mean"].first().to_dict()
     colors = family_colors(codecs["family"])
@@ -97,15 +97,18 @@ class AgreementView:
 
 
 def agreement_view(engine: Engine, run: RunData, test: str | None, n_boot: int = N_BOOT,
-                   seed: int = SEED) -> AgreementView:
-    """MUSHRA test `test` against `run`: condition scores, agreement table and scatter per metric."""
+                   seed: int = SEED, include_reference: bool = False) -> AgreementView:
+    """MUSHRA test `test` against `run`: condition scores, agreement table and scatter per metric.
+
+    The hidden reference and anchors are left out of the agreement unless `include_reference`.
+    """
     tests = mushra_tests(engine)
     if test is None:
         return AgreementView(tests, ListeningAnalysis(message=NO_MUSHRA if not tests else "choose a MUSHRA test"))
     listening = load_listening(engine, test)
-    analysis = analyse_listening(run, listening, metric_order(run), n_boot, seed)
+    analysis = analyse_listening(run, listening, metric_order(run), n_boot, seed, include_reference)
     view = AgreementView(tests, analysis, excluded=listening.excluded, screening=listening.screening)
     if analysis.agreement is not None and not analysis.agreement.empty:
         metrics = list(dict.fromkeys(analysis.agreement["metric"]))
-        view.figure = agreement_figure(analysis.stimuli, condition_level(analysis.stimuli), metrics)
+        view.figure = agreement_figure(analysis.stimuli, system_level(analysis.stimuli), metrics)
     return view

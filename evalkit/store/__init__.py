@@ -5,13 +5,17 @@ from .models import Base, Result, Roundtrip, Run
 from . import models_content, models_mushra, models_profile  # noqa: F401  (their tables join Base.metadata)
 from .content import content_events_frame, write_content_events
 from .results import (
+    add_run_warnings,
     delay_check,
     done_keys,
     ensure_run,
     export,
+    frame_summary,
     mean_ci,
+    merge_warnings,
     results_frame,
     roundtrips_frame,
+    run_warnings,
     summary,
     write_results,
     write_roundtrips,
@@ -19,7 +23,7 @@ from .results import (
 
 __all__ = [
     "connect", "database_url", "migrate", "StoreError", "Base", "Run", "Roundtrip", "Result",
-    "ensure_run", "done_keys", "write_results", "write_roundtrips",
+    "ensure_run", "done_keys", "write_results", "write_roundtrips", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "write_content_events", "content_events_frame",
 ]

@@ -95,6 +95,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     evalkit_version: Mapped[str] = mapped_column(String(64))
+    # {key: {"text", "items"}}: what a person should know about the run's numbers (rates, bandwidth, matching)
+    warnings: Mapped[dict[str, Any] | None]
 
 
 class Roundtrip(_CodecItem, Base):
@@ -118,6 +120,8 @@ class Roundtrip(_CodecItem, Base):
     encode_seconds: Mapped[float | None] = mapped_column(Float)
     decode_seconds: Mapped[float | None] = mapped_column(Float)
     cache_key: Mapped[str | None] = mapped_column(String(128))  # content address of the decoded audio
+    lag: Mapped[int | None] = mapped_column(Integer)  # samples (item rate) the decoded audio lags (estimated)
+    length_change: Mapped[int | None] = mapped_column(Integer)  # decoded minus item frames, before alignment
     codec_version: Mapped[str | None] = mapped_column(String(64))
     packages: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -150,4 +154,6 @@ class Result(_CodecItem, Base):
     package: Mapped[str | None] = mapped_column(String(100))
     package_version: Mapped[str | None] = mapped_column(String(64))
     wall_seconds: Mapped[float | None] = mapped_column(Float)
+    lag: Mapped[int | None] = mapped_column(Integer)  # samples at native_rate the decoded audio lags (estimated)
+    length_change: Mapped[int | None] = mapped_column(Integer)  # decoded minus reference frames, before alignment
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,15 +26,18 @@ from .db import StoreError, write_transaction
 from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUSES, Result, Roundtrip, Run, utcnow
 
 __all__ = [
-    "ensure_run", "done_keys", "write_results", "write_roundtrips",
+    "ensure_run", "done_keys", "write_results", "write_roundtrips", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
-    "SUMMARY_COLUMNS",
+    "SUMMARY_COLUMNS", "DURATION_WEIGHTED",
     "table_frame", "upsert_statement",
 ]
 
 ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
 SUMMARY_GROUP = ["codec", "codec_hash", "metric", "metric_version"]
 SUMMARY_COLUMNS = SUMMARY_GROUP + ["n_ok", "n_failed", "n_skipped", "mean", "std", "ci_low", "ci_high"]
+# One kbit/s definition everywhere: total payload bits over total seconds, i.e. per-item bitrates
+# weighted by duration (a long item weighs more than a short one, as it does in a bitstream).
+DURATION_WEIGHTED = ("bitrate_kbps",)
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -53,6 +56,33 @@ def ensure_run(engine: Engine, run_id: str, experiment_config: Mapping[str, Any]
             return False
         connection.execute(insert(Run).values(id=run_id, created_at=values["updated_at"], **values))
         return True
+
+
+def add_run_warnings(engine: Engine, run_id: str, warnings: Mapping[str, Mapping[str, Any]]) -> None:
+    """Merge warnings ({key: {"text", "items"}}) into the run's: texts refreshed, item lists joined."""
+    if not warnings:
+        return
+    with write_transaction(engine) as connection:
+        stored = connection.execute(select(Run.warnings).where(Run.id == run_id)).scalar_one_or_none() or {}
+        merged = merge_warnings(stored, warnings)
+        connection.execute(update(Run).where(Run.id == run_id).values(
+            warnings=_json_copy(merged, f"run {run_id!r}: warnings")))
+
+
+def merge_warnings(*groups: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Warnings {key: {"text", "items"}} joined: the last text of a key wins, its items are united."""
+    merged: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        for key, entry in group.items():
+            items = sorted(set(merged.get(key, {}).get("items", [])) | set(entry.get("items", [])))
+            merged[key] = {"text": entry["text"], "items": items}
+    return merged
+
+
+def run_warnings(engine: Engine, run_id: str) -> dict[str, dict[str, Any]]:
+    """The run's stored warnings, {key: {"text", "items"}}; {} when it has none."""
+    with engine.connect() as connection:
+        return connection.execute(select(Run.warnings).where(Run.id == run_id)).scalar_one_or_none() or {}
 
 
 def done_keys(engine: Engine, run_id: str, *, retry_failed: bool = False) -> set[ResultKey]:
@@ -96,33 +126,72 @@ def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
                        measured_median=("measured_delay", "median"))
 
 
-def summary(engine: Engine, run_id: str, confidence: float = 0.95) -> pd.DataFrame:
+def summary(engine: Engine, run_id: str, confidence: float = 0.95,
+            bounds: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """Per codec configuration × metric version: status counts, mean, std and a t-based CI.
 
-    Computed in Python from the stored values, so both backends give identical numbers.
+    Computed in Python from the stored values, so both backends give identical numbers. `bounds`
+    (metric -> (low, high)) clips each interval to what the metric can take. kbit/s rows are
+    duration-weighted (DURATION_WEIGHTED).
     """
-    columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value"]]
+    columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value", "item_id"]]
     with engine.connect() as connection:
         rows = connection.execute(select(*columns).where(Result.run_id == run_id)).all()
-    groups: dict[tuple, list[tuple[str, float | None]]] = {}
-    for *key, status, value in rows:
-        groups.setdefault(tuple(key), []).append((status, value))
-    records = [_group_stats(key, entries, confidence) for key, entries in sorted(groups.items())]
+        durations = _durations(connection, run_id) if any(row.metric in DURATION_WEIGHTED for row in rows) else {}
+    groups: dict[tuple, list[tuple[str, float | None, float | None]]] = {}
+    for *key, status, value, item in rows:
+        groups.setdefault(tuple(key), []).append((status, value, durations.get((item, key[0], key[1]))))
+    return _summary_frame(groups, confidence, bounds)
+
+
+def frame_summary(frame: pd.DataFrame, confidence: float = 0.95,
+                  bounds: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    """`summary` of result rows held in memory (e.g. `runner.score_pairs`), not in the database;
+    kbit/s rows are not duration-weighted there."""
+    groups: dict[tuple, list[tuple[str, float | None, float | None]]] = {}
+    if not frame.empty:
+        for *key, status, value in frame[SUMMARY_GROUP + ["status", "value"]].itertuples(index=False, name=None):
+            groups.setdefault(tuple(key), []).append((status, None if value != value else value, None))
+    return _summary_frame(groups, confidence, bounds)
+
+
+def _summary_frame(groups: dict[tuple, list], confidence: float,
+                   bounds: Mapping[str, tuple[float, float]] | None) -> pd.DataFrame:
+    records = [_group_stats(key, entries, confidence, (bounds or {}).get(key[2])) for key, entries in sorted(groups.items())]
     return pd.DataFrame(records, columns=SUMMARY_COLUMNS)
 
 
-def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
-    """(mean, sample std, CI low, CI high) of `values` with Student's t; NaN where undefined."""
-    data = sorted(float(value) for value in values)  # sorted: the result cannot depend on row order
+def mean_ci(values: Iterable[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None,
+            weights: Iterable[float] | None = None) -> tuple[float, float, float, float]:
+    """(mean, sample std, CI low, CI high) of `values` with Student's t; NaN where undefined.
+
+    `bounds` clips the interval to the values a metric can take (a t interval of STOI must not pass 1).
+    With `weights` the mean is weighted (kbit/s: by each item's duration) and the interval is the
+    ratio estimator's: se^2 = sum((w_i (x_i - mean))^2) / (n (n - 1) mean(w)^2).
+    """
+    pairs = sorted(zip(values, weights) if weights is not None else ((v, 1.0) for v in values))
+    data = [float(value) for value, _ in pairs]  # sorted: the result cannot depend on row order
     n = len(data)
     if n == 0:
         return math.nan, math.nan, math.nan, math.nan
-    mean = math.fsum(data) / n
+    if weights is not None:
+        w = [float(weight) for _, weight in pairs]
+        mean = math.fsum(x * v for x, v in zip(w, data)) / math.fsum(w)
+    else:
+        mean = math.fsum(data) / n
     if n == 1:
         return mean, math.nan, math.nan, math.nan
     std = statistics.stdev(data)
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    if weights is None:
+        se = std / math.sqrt(n)
+    else:
+        spread = math.fsum((x * (v - mean)) ** 2 for x, v in zip(w, data))
+        se = math.sqrt(spread / (n * (n - 1))) / (math.fsum(w) / n)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * se
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return mean, std, low, high
 
 
 def export(df: pd.DataFrame, path: str | Path) -> Path:
@@ -140,14 +209,24 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _group_stats(key: tuple, entries: list[tuple[str, float | None]], confidence: float) -> dict[str, Any]:
-    counts = {status: sum(1 for s, _ in entries if s == status) for status in RESULT_STATUSES}
-    mean, std, low, high = mean_ci((v for s, v in entries if s == "ok"), confidence)
+def _group_stats(key: tuple, entries: list[tuple[str, float | None, float | None]], confidence: float,
+                 bounds: tuple[float, float] | None) -> dict[str, Any]:
+    counts = {status: sum(1 for s, *_ in entries if s == status) for status in RESULT_STATUSES}
+    ok = [(v, d) for s, v, d in entries if s == "ok"]
+    weighted = key[2] in DURATION_WEIGHTED and ok and all(d is not None and d > 0 for _, d in ok)
+    mean, std, low, high = mean_ci([v for v, _ in ok], confidence, bounds, [d for _, d in ok] if weighted else None)
     return {
         **dict(zip(SUMMARY_GROUP, key)),
         **{f"n_{status}": count for status, count in counts.items()},
         "mean": mean, "std": std, "ci_low": low, "ci_high": high,
     }
+
+
+def _durations(connection: Any, run_id: str) -> dict[tuple[str, str, str], float]:
+    """(item, codec, codec_hash) -> seconds of input audio, from the run's round trips."""
+    t = Roundtrip.__table__.c
+    query = select(t.item_id, t.codec, t.codec_hash, t.duration).where(t.run_id == run_id)
+    return {(item, codec, codec_hash): duration for item, codec, codec_hash, duration in connection.execute(query)}
 
 
 def _prepare(rows: Iterable[Any], table: Table, key: tuple[str, ...], check: Callable[[dict], None]) -> list[dict]:

@@ -1,0 +1,69 @@
+"""`evalkit ratings import|export|stats`: listening-test ratings in and out of the database, and their statistics.
+
+The parser lives in evalkit.cli (building it must not import the MUSHRA package); this runs the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from ...tables import format_table
+from .exporter import export_ratings
+from .importer import import_ratings
+
+__all__ = ["run_ratings", "stats_text"]
+
+
+def run_ratings(args: argparse.Namespace) -> int:
+    from ...store import connect
+
+    engine = connect(args.database)
+    if args.ratings_command == "import":
+        result = import_ratings(engine, args.files, args.ratings_format, args.test, args.map, args.reference,
+                                args.anchors, args.mid_anchor, args.screening, args.replace, args.cards)
+        print(result.describe())
+    elif args.ratings_command == "export":
+        path = export_ratings(engine, args.test, args.output, args.ratings_format, args.force, args.completed_only)
+        print(f"wrote {path}")
+    else:
+        print(stats_text(engine, args.test))
+    return 0
+
+
+def stats_text(engine, test: str) -> str:
+    """The statistics of a test as text: what `evalkit ratings stats` prints."""
+    from ...report.listening import load_listening
+    from ..omnibus import omnibus
+    from ..stats import condition_summary
+
+    listening = load_listening(engine, test)
+    if listening.message:
+        return listening.message
+    lines = [f"screening: {listening.screening}"]
+    lines += [f"  excluded {who}: {why}" for who, why in listening.excluded.items()]
+    if listening.kept.empty:
+        return "\n".join(lines + ["post-screening excluded every listener"])
+    order = [c for c in listening.setup.order() if c in set(listening.kept["condition"])]
+    summary = condition_summary(listening.kept, order=order, n_boot=2000)
+    result = omnibus(listening.kept, conditions=order)
+    lines += [f"design: {result.design.describe()}", "", _table(summary, ["condition", "n", "assessors", "mean",
+                                                                          "t_low", "t_high", "median"]), ""]
+    lines.append(_table(result.table(), ["test", "statistic", "df", "p", "note"]))
+    lines += [f"note: {note}" for note in result.notes]
+    if result.contrasts is not None:
+        lines += ["", "pairwise contrasts (mixed model, Holm):",
+                  _table(result.contrasts, ["a", "b", "estimate", "ci_low", "ci_high", "p_adjusted", "significant"])]
+    return "\n".join(lines)
+
+
+def _table(frame: pd.DataFrame, columns: list[str]) -> str:
+    rows = [[_cell(value) for value in row] for row in frame[columns].itertuples(index=False)]
+    return format_table(columns, rows)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "-" if value != value else (f"{value:.3g}" if abs(value) < 0.01 else f"{value:.2f}")
+    return str(value)

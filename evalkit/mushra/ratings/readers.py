@@ -1,0 +1,272 @@
+"""Readers of listening-test exports: each returns the ratings it found and one problem per bad record.
+
+- webMUSHRA (`mushra.csv` its service writes): session_test_id, the questionnaire's columns,
+  session_uuid, trial_id, rating_stimulus, rating_score, rating_time (ms), rating_comment. A
+  listener is a session_uuid (older files without one: the questionnaire answers); an item is a
+  trial_id (one page, one reference); a condition is a rating_stimulus, where webMUSHRA names the
+  hidden reference `reference` and its generated anchors `anchor35` and `anchor70`.
+- BeaqleJS (the JSON a listener downloads, or its service stores): a list with one object per
+  test set ({TestID, Runtime in ms, rating: {file key: score}, filename: {file key: path}}) and a
+  last object {UserName, UserEmail, UserComment}. One file per listener; the file key `Reference`
+  is the hidden reference.
+- long (CSV or Parquet): listener (or participant), item, condition, score, optional time
+  (seconds on the trial); evalkit's own tidy export is read as it is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+__all__ = ["Rating", "Reading", "read_webmushra", "read_beaqlejs", "read_long", "LONG_COLUMNS", "WEBMUSHRA_COLUMNS"]
+
+WEBMUSHRA_COLUMNS = ("session_test_id", "session_uuid", "trial_id", "rating_stimulus", "rating_score",
+                     "rating_time", "rating_comment")
+_WEBMUSHRA_REQUIRED = ("session_test_id", "trial_id", "rating_stimulus", "rating_score")
+LONG_COLUMNS = ("listener", "item", "condition", "score", "time")
+# evalkit's tidy export (ratings_frame) adds these; they are read, or ignored where they mean nothing here
+_TIDY_COLUMNS = ("participant", "test", "source", "ordinal", "completed", "trial", "kind", "slider", "submitted_at")
+
+
+@dataclass
+class Rating:
+    where: str  # file and line (or record) for messages
+    listener: str
+    item: str
+    condition: str
+    score: float
+    time: float | None = None  # seconds the listener spent on the trial
+    comment: str | None = None
+    kind: str | None = None  # reference | anchor | codec | file, when the file says
+
+
+@dataclass
+class Reading:
+    """What a reader found: ratings, problems, the source test ids, listeners' questionnaire answers."""
+
+    ratings: list[Rating] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    tests: set[str] = field(default_factory=set)
+    answers: dict[str, dict] = field(default_factory=dict)
+
+
+def read_webmushra(path: Path) -> Reading:
+    reading = Reading()
+    with _CsvRows(path, reading) as rows:
+        header = next(rows, None)
+        if header is None:
+            reading.problems.append(f"{path.name}: the file is empty")
+            return reading
+        columns = _webmushra_columns(path, header, reading)
+        if columns is None:
+            return reading
+        for row in rows:
+            if len(row) != len(header) and any(cell.strip() for cell in row):
+                reading.problems.append(f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has "
+                                        f"{len(header)}")
+            elif any(cell.strip() for cell in row):
+                _webmushra_row(path, rows.line_num, dict(zip(header, row)), columns, reading)
+    return reading
+
+
+def _webmushra_columns(path: Path, header: list[str], reading: Reading) -> list[str] | None:
+    """The questionnaire columns (between session_test_id and session_uuid/trial_id), or None on a bad header."""
+    missing = [c for c in _WEBMUSHRA_REQUIRED if c not in header]
+    if missing:
+        reading.problems.append(f"{path.name}: line 1: missing column(s) {', '.join(missing)}; a webMUSHRA "
+                                f"mushra.csv has {', '.join(WEBMUSHRA_COLUMNS)}")
+        return None
+    end = header.index("session_uuid") if "session_uuid" in header else header.index("trial_id")
+    questionnaire = header[header.index("session_test_id") + 1:end]
+    unknown = [c for c in header[end:] if c not in WEBMUSHRA_COLUMNS]
+    if unknown:
+        reading.problems.append(f"{path.name}: line 1: unknown column(s) {', '.join(unknown)} after the "
+                                f"questionnaire; known: {', '.join(WEBMUSHRA_COLUMNS)}")
+    if "session_uuid" not in header and not questionnaire:
+        reading.problems.append(f"{path.name}: line 1: no session_uuid and no questionnaire column: listeners "
+                                "cannot be told apart")
+        return None
+    return questionnaire
+
+
+def _webmushra_row(path: Path, line: int, row: dict, questionnaire: list[str], reading: Reading) -> None:
+    where = f"{path.name}: line {line}"
+    answers = {c: row.get(c, "") for c in questionnaire}
+    listener = row.get("session_uuid") or "; ".join(f"{k}={v}" for k, v in answers.items())
+    score = _number(row.get("rating_score"), where, "rating_score", reading)
+    time = _number(row.get("rating_time"), where, "rating_time", reading, optional=True)
+    reading.tests.add(row.get("session_test_id", ""))
+    reading.answers.setdefault(listener, answers)
+    if score is not None and _present(where, {"session_uuid or questionnaire": listener, "trial_id": row["trial_id"],
+                                              "rating_stimulus": row["rating_stimulus"]}, reading):
+        reading.ratings.append(Rating(where, listener, row["trial_id"], row["rating_stimulus"], score,
+                                      None if time is None else time / 1000, row.get("rating_comment") or None))
+
+
+def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: str = "file") -> Reading:
+    """BeaqleJS MUSHRA results, one JSON file per listener.
+
+    `item_key`: "test_id" (TestID) or "reference" (the reference file's name without folder and
+    suffix); `condition_key`: "file" (the file key of the test set) or "folder" (the folder of the
+    rated file, for test sets whose keys differ).
+    """
+    reading, owners = Reading(), {}
+    for path in paths:
+        data = _json(path, reading)
+        if data is None:
+            continue
+        user = next((d for d in data if isinstance(d, dict) and "UserName" in d), {})
+        listener = str(user.get("UserName") or "").strip() or path.stem
+        if listener in owners:
+            reading.problems.append(f"{path.name}: listener {listener!r} is also the listener of {owners[listener]}; "
+                                    "one file per listener")
+            continue
+        owners[listener] = path.name
+        reading.answers[listener] = {k: v for k, v in user.items() if k != "UserName"}
+        for index, entry in enumerate(data):
+            if isinstance(entry, dict) and "rating" in entry:
+                _beaqle_set(path, index, entry, listener, item_key, condition_key, reading)
+    return reading
+
+
+def _beaqle_set(path: Path, index: int, entry: dict, listener: str, item_key: str, condition_key: str,
+                reading: Reading) -> None:
+    where = f"{path.name}: [{index}] TestID {entry.get('TestID')!r}"
+    ratings, files = entry.get("rating"), entry.get("filename") or {}
+    if not isinstance(ratings, dict) or not isinstance(files, dict):
+        reading.problems.append(f"{where}: 'rating' and 'filename' must be objects")
+        return
+    item = (PurePosixPath(str(files.get("Reference", ""))).stem if item_key == "reference"
+            else str(entry.get("TestID") or ""))
+    runtime = entry.get("Runtime")
+    time = runtime / 1000 if isinstance(runtime, (int, float)) and not isinstance(runtime, bool) else None
+    for key, value in ratings.items():
+        condition = key if condition_key == "file" or key == "Reference" else \
+            PurePosixPath(str(files.get(key, ""))).parent.name
+        score = _number(value, f"{where} rating {key!r}", "score", reading)
+        if score is not None and _present(f"{where} rating {key!r}", {"item": item, "condition": condition}, reading):
+            reading.ratings.append(Rating(f"{where} rating {key!r}", listener, item, str(condition), score, time))
+
+
+def read_long(path: Path) -> Reading:
+    reading = Reading()
+    frame = _long_frame(path, reading)
+    if frame is None:
+        return reading
+    columns = list(frame.columns)
+    if "listener" not in columns and "participant" in columns:
+        frame = frame.rename(columns={"participant": "listener"})
+        columns = list(frame.columns)
+    missing = [c for c in LONG_COLUMNS[:4] if c not in columns]
+    unknown = [c for c in columns if c not in LONG_COLUMNS + _TIDY_COLUMNS]
+    if missing or unknown:
+        text = [f"missing column(s) {', '.join(missing)}"] if missing else []
+        text += [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
+        reading.problems.append(f"{path.name}: {'line 1' if path.suffix.lower() == '.csv' else 'columns'}: "
+                                f"{'; '.join(text)}; a long table has {', '.join(LONG_COLUMNS)} (time optional)")
+        return reading
+    for number, row in zip(frame.index, frame.to_dict("records")):
+        _long_row(path, number, row, reading)
+    return reading
+
+
+def _long_row(path: Path, number: int, row: dict, reading: Reading) -> None:
+    where = f"{path.name}: {'line' if path.suffix.lower() == '.csv' else 'row'} {number}"
+    score = _number(row["score"], where, "score", reading)
+    time = _number(row.get("time"), where, "time", reading, optional=True)
+    texts = {c: _text(row[c]) for c in ("listener", "item", "condition")}
+    if "test" in row and _text(row["test"]):
+        reading.tests.add(_text(row["test"]))
+    if score is not None and _present(where, texts, reading):
+        reading.ratings.append(Rating(where, texts["listener"], texts["item"], texts["condition"], score, time,
+                                      kind=_text(row.get("kind")) or None))
+
+
+def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
+    """The table as text cells (CSV keeps '007' an item id), indexed by the line or row number."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+            frame.index = range(1, len(frame) + 1)
+            return frame
+        if path.suffix.lower() != ".csv":
+            reading.problems.append(f"{path.name}: a long table is .csv or .parquet")
+            return None
+        with _CsvRows(path, reading) as rows:
+            header = next(rows, None)
+            records = [(rows.line_num, row) for row in rows if any(cell.strip() for cell in row)]
+    except (OSError, ValueError) as err:
+        reading.problems.append(f"{path.name}: cannot read it ({err})")
+        return None
+    if header is None:
+        reading.problems.append(f"{path.name}: the file is empty")
+        return None
+    bad = [line for line, row in records if len(row) != len(header)]
+    if bad:
+        reading.problems += [f"{path.name}: line {line}: {len(header)} columns expected" for line in bad]
+        records = [(line, row) for line, row in records if len(row) == len(header)]
+    return pd.DataFrame([row for _, row in records], columns=header, index=[line for line, _ in records], dtype=object)
+
+
+class _CsvRows:
+    """A csv reader over a UTF-8 file (BOM tolerated) that reports unreadable files as a problem."""
+
+    def __init__(self, path: Path, reading: Reading):
+        self.path, self.reading = path, reading
+
+    def __enter__(self):
+        self.handle = open(self.path, newline="", encoding="utf-8-sig")
+        return csv.reader(self.handle)
+
+    def __exit__(self, kind, error, trace):
+        self.handle.close()
+        if isinstance(error, (UnicodeDecodeError, csv.Error)):
+            self.reading.problems.append(f"{self.path.name}: not a readable UTF-8 CSV file ({error})")
+            return True
+        return False
+
+
+def _json(path: Path, reading: Reading) -> list | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        reading.problems.append(f"{path.name}: not a readable JSON file ({err})")
+        return None
+    if not isinstance(data, list):
+        reading.problems.append(f"{path.name}: a BeaqleJS result is a JSON list of test sets")
+        return None
+    return data
+
+
+def _number(value, where: str, column: str, reading: Reading, optional: bool = False) -> float | None:
+    text = _text(value)
+    if text == "":
+        if not optional:
+            reading.problems.append(f"{where}: {column} is empty")
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        reading.problems.append(f"{where}: {column} {text!r} is not a number")
+        return None
+    return number
+
+
+def _present(where: str, values: dict[str, str], reading: Reading) -> bool:
+    empty = [name for name, value in values.items() if not value]
+    if empty:
+        reading.problems.append(f"{where}: {', '.join(empty)} is empty")
+    return not empty
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
