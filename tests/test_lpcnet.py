@@ -7,6 +7,7 @@ through tests/test_codec_contract.py.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,10 @@ from evalkit.harness import roundtrip
 from evalkit.lpcnet.features import FRAME, LOOKAHEAD, PREEMPHASIS, SCALE, features, lpc_from_cepstrum
 from evalkit.lpcnet.filters import allpole, allpole_adjoint, fir
 from evalkit.lpcnet.quantizer import FIELDS, PACKET_BYTES, Codebooks, PacketQuantizer, pack_fields, unpack_fields
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fuzz_codecs import LPCNET_TINY, tiny_lpcnet_weights  # noqa: E402  the fuzz test's tiny models
+from fuzz_codecs import random_lpcnet_codebooks as random_codebooks  # noqa: E402
 
 try:
     import torch
@@ -44,12 +49,6 @@ def glottal_vowel(f0: float, seconds: float = 1.0) -> np.ndarray:
         a = np.convolve(a, [1, -2 * r * np.cos(2 * np.pi * freq / RATE), r * r])
     x = lfilter([1], a, np.diff(pulse, prepend=0.0))
     return 0.3 * x / np.max(np.abs(x))
-
-
-def random_codebooks(seed: int = 0) -> Codebooks:
-    rng = np.random.default_rng(seed)
-    return Codebooks(np.array([-10.0, 35.0]), np.linspace(-0.1, 0.1, 8), np.array([0.1, 0.4, 0.7, 0.9]),
-                     rng.standard_normal((3, 1024, 17)), 0.3 * rng.standard_normal((2048, 18)), rng.uniform(0, 1, (8, 2)))
 
 
 # -- features ------------------------------------------------------------------------------
@@ -171,9 +170,6 @@ def test_codebooks_refuse_wrong_shapes():
 
 # -- vocoder and training (torch) ------------------------------------------------------------
 
-TINY = {"cond": 16, "embed": 8, "gru1": 16, "gru2": 8, "hidden": 16}
-
-
 @needs_torch
 @pytest.mark.parametrize("subframe", [40, 80])
 def test_compiled_vocoder_equals_the_torch_reference(subframe):
@@ -201,7 +197,7 @@ def _train_config(tmp_path: Path, steps: int) -> dict:
         save(Audio(glottal_vowel(f0, 1.2).astype(np.float32), RATE), data / f"v{i}.wav")
     return {"recipe": "lpcnet-framewise", "seed": 0, "run_dir": str(tmp_path / "run"),
             "data": {"train": str(data), "crop_seconds": 0.16, "noise_prob": 0.0},
-            "model": {**TINY, "subframe": 80}, "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.01},
+            "model": dict(LPCNET_TINY), "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.01},
             "losses": {"l1": 0.0}, "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1}}
 
 
@@ -257,12 +253,7 @@ def _codec(path: Path, quantized: bool = True):
 def tiny_weights(tmp_path_factory):
     if torch is None:
         pytest.skip("torch is not installed")
-    from evalkit.lpcnet.framewise import FramewiseVocoder, VocoderConfig
-    from evalkit.lpcnet.weights import save_weights
-
-    torch.manual_seed(0)
-    model = FramewiseVocoder(VocoderConfig(**TINY, subframe=80))
-    return save_weights(tmp_path_factory.mktemp("lpcnet") / "tiny.npz", model, random_codebooks())
+    return tiny_lpcnet_weights(tmp_path_factory.mktemp("lpcnet"))[0]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from evalkit.codecs import Bitstream
 from evalkit.errors import CodecError, ConfigError
 from evalkit.lpcnet.speaker import SpeakerEncoder, group_of, log_mels, speaker_groups
 
-from test_lpcnet import TINY, glottal_vowel, random_codebooks
+from test_lpcnet import glottal_vowel, tiny_lpcnet_weights
 
 torch = pytest.importorskip("torch")
 
@@ -109,23 +109,7 @@ def test_speaker_encoder_separates_two_demo_speakers_better_than_chance():
 
 @pytest.fixture(scope="module")
 def personal_weights(tmp_path_factory):
-    from evalkit.lpcnet.framewise import FramewiseVocoder, VocoderConfig
-    from evalkit.lpcnet.speaker_train import SpeakerNet
-    from evalkit.lpcnet.weights import save_weights, state_arrays
-
-    folder = tmp_path_factory.mktemp("personal")
-    torch.manual_seed(0)
-    config = VocoderConfig(**TINY, subframe=80)
-    generic = save_weights(folder / "generic.npz", FramewiseVocoder(config), random_codebooks())
-    arrays = {f"speaker.{k}": v for k, v in SpeakerNet(hidden=8, dims=4).arrays().items()}
-    arrays["speaker.centroids"] = np.eye(2, 4)
-    for group in range(2):
-        torch.manual_seed(group + 1)
-        arrays.update({k.replace("vocoder.", f"group{group}.vocoder."): v
-                       for k, v in state_arrays(FramewiseVocoder(config)).items()})
-    personal = save_weights(folder / "personal.npz", config={"groups": 2, "vocoder_config": config.to_dict()},
-                            extra_arrays=arrays)
-    return generic, personal
+    return tiny_lpcnet_weights(tmp_path_factory.mktemp("personal"))
 
 
 def _personal(weights, group=None):
