@@ -133,6 +133,24 @@ def test_group_index_travels_in_the_first_packet_and_counts_in_the_bitrate(perso
     assert codec.info.streaming is False and _personal(personal_weights, group=1).info.streaming is True
 
 
+def test_a_card_elsewhere_finds_both_weights_files_beside_it(personal_weights, tmp_path):
+    import shutil
+
+    from evalkit.cards import load_cards
+
+    generic, personal = personal_weights
+    folder = tmp_path / "cards"
+    (folder / "w").mkdir(parents=True)
+    for path in (generic, personal):
+        shutil.copy(path, folder / "w" / path.name)
+    (folder / "my-personal.yaml").write_text(
+        "name: my-personal\nbackend: lpcnet-personal\n"
+        f"params: {{weights: w/{generic.name}, sha256: {_sha(generic)}, personal: w/{personal.name}, "
+        f"personal_sha256: {_sha(personal)}, group: 1}}\n")
+    codec = load_cards(folder)["my-personal"].build()
+    assert codec.groups == 2 and codec.forced_group == 1
+
+
 def test_each_group_decodes_with_its_own_vocoder(personal_weights, voice):
     outputs = []
     for group in range(2):
