@@ -101,3 +101,8 @@ RECIPES = {"rvq": RVQRecipe}
 from .ladiff_recipes import AutoencoderRecipe, LaDiffRecipe  # noqa: E402
 
 RECIPES.update({"autoencoder": AutoencoderRecipe, "ladiff": LaDiffRecipe})
+
+from ..lpcnet.recipe import FramewiseRecipe, SampleRateRecipe  # noqa: E402
+
+RECIPES["lpcnet-framewise"] = FramewiseRecipe
+RECIPES["lpcnet-samplerate"] = SampleRateRecipe
