@@ -37,3 +37,14 @@ def rvq_train_config(tmp_path: Path, steps: int, model: dict, **losses) -> Path:
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def decoded_in_chunks(model, codes, frames: int = 3):
+    """An RVQ model's streaming decode of `codes`, `frames` code frames at a time, joined."""
+    import torch
+
+    pieces, state = [], None
+    for start in range(0, codes.shape[-1], frames):
+        out, state = model.decode_stream(codes[..., start:start + frames], state)
+        pieces.append(out)
+    return torch.cat(pieces, -1)

@@ -19,7 +19,7 @@ from evalkit.harness import roundtrip
 from evalkit.neural.bitpack import code_bits, frames_per_whole_bytes, pack_codes, unpack_codes
 from evalkit.neural.corpora import librispeech_rows, libritts_rows, vctk_rows, write_manifest
 from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
-from neural_fixtures import rvq_train_config, sha, voice
+from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,11 +178,7 @@ def test_streaming_encoder_and_chunked_decode_equal_offline():
     assert torch.allclose(torch.cat(chunks, -1), z, atol=1e-5)
     codes = model.encode(x, 4)
     whole = model.decode(codes)
-    pieces, state = [], None
-    for start in range(0, codes.shape[-1], 3):
-        out, state = model.decode_stream(codes[..., start:start + 3], state)
-        pieces.append(out)
-    assert torch.allclose(torch.cat(pieces, -1), whole, atol=1e-5)
+    assert torch.allclose(decoded_in_chunks(model, codes), whole, atol=1e-5)
 
 
 @needs_torch

@@ -13,7 +13,7 @@ from evalkit.cards import find_card
 from evalkit.codecs import Bitstream
 from evalkit.errors import ConfigError
 from evalkit.harness import roundtrip
-from neural_fixtures import rvq_train_config, sha, voice
+from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 torch = pytest.importorskip("torch")
 
@@ -64,11 +64,7 @@ def test_istft_decoder_streams_in_any_chunks_and_is_causal():
     model = RVQCodecModel(RVQConfig.from_dict(TINY_V2)).eval()
     codes = model.encode(torch.from_numpy(voice(0.8))[None, None], 4)
     whole = model.decode(codes)
-    pieces, state = [], None
-    for start in range(0, codes.shape[-1], 3):
-        out, state = model.decode_stream(codes[..., start:start + 3], state)
-        pieces.append(out)
-    assert torch.allclose(torch.cat(pieces, -1), whole, atol=1e-6)
+    assert torch.allclose(decoded_in_chunks(model, codes), whole, atol=1e-6)
     later = codes.clone()
     later[..., 20:] = 0
     assert torch.equal(model.decode(later)[..., : 20 * 320], whole[..., : 20 * 320])
