@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from multiprocessing import forkserver
 import signal
+import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -15,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .errors import ConfigError
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "TaskTimeout",
-           "make_executor", "single_thread_env"]
+           "make_executor", "single_thread_env", "one_thread_torch"]
 
 # NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -26,6 +28,12 @@ def single_thread_env() -> None:
     """One BLAS/OpenMP thread per worker: parallelism comes from processes (PESQ holds the GIL)."""
     for var in THREAD_VARS:
         os.environ[var] = "1"
+
+
+def one_thread_torch() -> None:
+    """torch on one thread too, where a codec loaded it (its own default is one per core)."""
+    if "torch" in sys.modules:  # never import torch only for this: it costs memory
+        sys.modules["torch"].set_num_threads(1)
 
 
 class Executor:
@@ -60,9 +68,11 @@ class LocalExecutor(Executor):
     killed and is reported as timed out; the tasks the kill interrupted are simply resubmitted.
     """
 
-    def __init__(self, workers: int | None = None, task_timeout: float | None = None):
+    def __init__(self, workers: int | None = None, task_timeout: float | None = None,
+                 preload: tuple[str, ...] = ()):
         self.workers = workers or os.cpu_count() or 1
         self.task_timeout = task_timeout
+        self.context = _worker_context(preload)
 
     def map_unordered(self, fn, tasks):
         with tempfile.TemporaryDirectory(prefix="evalkit-running-") as scratch:
@@ -94,8 +104,7 @@ class LocalExecutor(Executor):
     def _run(self, fn, queue, workers, scratch):
         """Run the queue in a fresh pool; return the tasks the pool broke on, and the indices of
         those whose worker was killed for running too long."""
-        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=_worker_context(fn.__module__),
-                                   initializer=single_thread_env)
+        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=self.context, initializer=single_thread_env)
         futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
         pending, broken, hung = set(futures), [], set()
         try:
@@ -133,14 +142,17 @@ def _stop_overdue(scratch: str, indices: list[int], limit: float) -> set[int]:
     return overdue
 
 
-def _worker_context(module: str):
-    """Workers forked from a server that has imported the task function's module once: no
-    per-worker start-up import, and no inherited threads or open database handles (unlike a
-    plain fork). The thread limits are set before that server starts, so its libraries start
-    single-threaded."""
+def _worker_context(preload: tuple[str, ...]):
+    """Workers forked from a server that has imported `preload` (the task module, the metric and
+    codec packages a run needs) once: no per-worker start-up import, and no inherited threads or
+    open database handles (unlike a plain fork). The server starts now, so its imports overlap
+    with whatever the caller does before the first task (reading the dataset, the database).
+    The thread limits are set before, so its libraries start single-threaded."""
     context = multiprocessing.get_context("forkserver")
     single_thread_env()
-    context.set_forkserver_preload([module])
+    if preload:
+        context.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
     return context
 
 
@@ -190,7 +202,8 @@ class DaskExecutor(Executor):
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None,
-                  task_timeout: float | None = None) -> Executor:
+                  task_timeout: float | None = None, preload: tuple[str, ...] = ()) -> Executor:
+    """Where a run's tasks go; `preload` names the modules local workers should start with."""
     if task_timeout is not None and (scheduler or workers == 0):
         where = "a Dask cluster (use its workers' own limits)" if scheduler else "this process (workers: 0)"
         raise ConfigError(f"task_timeout stops local worker processes; it cannot stop tasks on {where}")
@@ -198,4 +211,4 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
         return DaskExecutor(scheduler)
     if workers == 0:
         return SerialExecutor()
-    return LocalExecutor(workers, task_timeout)
+    return LocalExecutor(workers, task_timeout, preload)
