@@ -18,8 +18,11 @@ def cmd_codecs(args) -> int:
     """Table of every codec card: availability, rate, bitrate, latency."""
     from .tables import codec_table
 
-    print(codec_table(load_cards(args.cards), show_reasons=args.verbose))
-    return 0
+    broken: list[str] = []
+    print(codec_table(load_cards(args.cards, broken=broken), show_reasons=args.verbose))
+    for line in broken:
+        print(f"evalkit: error: {line}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def cmd_roundtrip(args) -> int:
@@ -164,7 +167,7 @@ def _score_experiment(args):
                                    ("min_correlation", args.min_correlation)) if v is not None}
     config = {"name": args.run or "score", "dataset": str(ref), "codecs": [condition], "downmix": args.downmix,
               "metrics": [m.strip() for m in args.metrics.split(",") if m.strip()], "alignment": alignment,
-              "database": args.database, "workers": args.workers}
+              "database": args.database, "workers": args.workers, "allow_outside": args.allow_outside}
     return experiment_from_dict(config, base=Path.cwd(), source="evalkit score")
 
 
@@ -198,12 +201,17 @@ def cmd_results(args) -> int:
     from .store import connect, export, results_frame, summary
 
     engine = connect(args.database)
+    if args.run:
+        _require_run(engine, args.run)
     if args.compare:
         return _compare(engine, args)
     if args.export:
         _refuse_overwrite(args.export, args.force)
         frame = results_frame(engine, args.run) if args.long else summary(engine, args.run, bounds=metric_ranges())
         print(f"wrote {export(frame, args.export)}")
+        return 0
+    if args.long:
+        print(_long_text(results_frame(engine, args.run), all_runs=not args.run))
         return 0
     print(_summary_text(summary(engine, args.run, bounds=metric_ranges())))
     _warn_misaligned(engine, args.run)
@@ -214,6 +222,32 @@ def cmd_results(args) -> int:
         for line in warning_lines(run_warnings(engine, args.run)):
             print(line, file=sys.stderr)
     return 0
+
+
+def _require_run(engine, run: str) -> None:
+    from .report.data import list_runs
+
+    known = list_runs(engine)
+    if run not in known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") if known else "none yet"
+        raise EvalkitError(f"no run named {run!r} in {engine.url.render_as_string(hide_password=True)}; "
+                           f"runs there: {shown}")
+
+
+def _long_text(frame, all_runs: bool) -> str:
+    """Every result row, one line each (`results --long` without --export)."""
+    from .tables import format_table
+
+    if frame.empty:
+        return "no results"
+    columns = (["run_id"] if all_runs else []) + ["codec", "item_id", "metric", "status"]
+    rows = [[*(getattr(r, c) for c in columns), _num(r.value), _short(r.reason)] for r in frame.itertuples()]
+    return format_table(columns + ["value", "reason"], rows)
+
+
+def _short(text, width: int = 80) -> str:
+    text = "" if text is None or text != text else str(text)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _compare(engine, args) -> int:
@@ -358,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="store the rows as this run in the results database (incremental)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--downmix", action="store_true", help="average the channels of multichannel files")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let manifests name files outside their own folder (absolute paths, '..')")
     p.add_argument("--workers", type=int, help="worker processes (0: this process; default: one per core)")
     p.add_argument("--max-lag-ms", type=float, help="alignment: largest lag searched (default 500)")
     p.add_argument("--max-length-change", type=float, help="alignment: largest length change, a fraction (default 0.2)")
@@ -370,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="run name (default: all runs)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--export", help="write .csv or .parquet instead of printing")
-    p.add_argument("--long", action="store_true", help="export every row, not the summary")
+    p.add_argument("--long", action="store_true", help="every row, not the summary (printed, or with --export written)")
     p.add_argument("--force", action="store_true", help="overwrite the export file")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired tests of codec A against B across items")
     p.add_argument("--metric", action="append", help="with --compare: only this metric (repeatable)")
