@@ -86,7 +86,8 @@ class Card:
             return cls(**self._build_params(sample_rate))
         except (TypeError, ValueError, ConfigError) as err:
             where = f" ({self.path})" if self.path else ""
-            raise ConfigError(f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {err}") from None
+            raise ConfigError(f"codec card {self.name}{where}: bad parameters for backend {self.backend}: "
+                              f"{err}") from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
         params = dict(self.params)

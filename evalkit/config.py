@@ -17,7 +17,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["read_yaml", "read_document", "Document", "Checker", "describe", "NAME_PATTERN"]
+__all__ = ["read_yaml", "read_document", "read_text", "Document", "Checker", "describe", "NAME_PATTERN"]
 
 # libyaml's parser when PyYAML has it: the same safe subset, parsed several times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -46,17 +46,7 @@ def read_document(path: str | Path, what: str) -> Document:
     """The parsed file with its key lines; a key given twice in one mapping is an error (YAML
     would silently keep the last)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what} file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: cannot read {what}: not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read {what} ({err.strerror or err})") from None
-    loader = _LOADER(text)
+    loader = _LOADER(read_text(path, what))
     try:
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
@@ -70,6 +60,20 @@ def read_document(path: str | Path, what: str) -> Document:
     if node is not None:
         _key_lines(node, "", lines, set(), str(path))
     return Document(data, str(path), lines)
+
+
+def read_text(path: Path, what: str) -> str:
+    """A text file users wrote; a missing, unreadable or non-UTF-8 file is one line naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read {what}: not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read {what} ({err.strerror or err})") from None
 
 
 def _yaml_error(path: Path, what: str, err: yaml.YAMLError) -> str:

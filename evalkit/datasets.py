@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .audio import Audio, load
+from .config import read_text
 from .errors import ConfigError
 
 __all__ = ["Item", "load_dataset", "check_inside", "read_lines", "AUDIO_SUFFIXES", "OUTSIDE_HINT"]
@@ -50,7 +51,7 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
     elif source.suffix.lower() in AUDIO_SUFFIXES and source.is_file():
         items = [Item(source.stem, source)]
     elif not source.exists():
-        raise ConfigError(f"{source}: no such dataset: give a .jsonl manifest, a wav.scp file, a folder of audio "
+        raise ConfigError(f"{source}: no such dataset file: give a .jsonl manifest, a wav.scp file, a folder of audio "
                           "or an audio file")
     else:
         raise ConfigError(f"{source}: a dataset is a .jsonl manifest, a wav.scp file, a folder of audio or an "
@@ -66,14 +67,7 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
 
 def read_lines(path: Path, what: str) -> list[tuple[int, str]]:
     """(line number, text) of every non-blank line; a missing or unreadable file is one line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: cannot read {what}: not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+    text = read_text(path, what)
     return [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
@@ -143,7 +137,7 @@ def _from_folder(folder: Path) -> list[Item]:
 
 def _from_scp(path: Path, allow_outside: bool) -> list[Item]:
     items = []
-    for number, line in read_lines(path, "wav.scp file"):
+    for number, line in read_lines(path, "wav.scp"):
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or parts[1].rstrip().endswith("|"):
             raise ConfigError(f"{path}:{number}: expected '<id> <path>' (piped commands are not supported)")

@@ -15,7 +15,8 @@ from .executors import one_thread_torch
 from .harness import RoundTrip, roundtrip
 from .tables import format_table
 
-__all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary", "warm_codec"]
+__all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary",
+           "warm_codec"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"

@@ -74,14 +74,16 @@ class TrainConfig:
         allowed = {"recipe", "run_dir", "data", "model", "discriminator", "optim", "losses", "run", "seed", "export"}
         check.mapping(data, "", allowed, required=("recipe", "data"))
         recipe = check.choice(data["recipe"], "recipe", tuple(sorted(RECIPES)))
-        paths = {key: check.text(data[key], key, required=True) for key in ("run_dir", "export") if data.get(key) is not None}
+        paths = {key: check.text(data[key], key, required=True) for key in ("run_dir", "export")
+                 if data.get(key) is not None}
         for key in ("model", "discriminator"):
             if data.get(key) is not None:
                 check.mapping(data[key], key, set(map(str, data[key])) if isinstance(data[key], dict) else set())
         return cls(
             recipe=recipe, run_dir=base / paths.get("run_dir", f"results/train/{recipe}"),
             data=DataConfig.from_dict(data["data"], base, check), model=data.get("model") or {},
-            discriminator=data.get("discriminator") or {}, optim=_merged(check, "optim", _OPTIM_DEFAULTS, data.get("optim")),
+            discriminator=data.get("discriminator") or {},
+            optim=_merged(check, "optim", _OPTIM_DEFAULTS, data.get("optim")),
             losses=_merged(check, "losses", _LOSS_DEFAULTS, data.get("losses")),
             run=_merged(check, "run", _RUN_DEFAULTS, data.get("run")),
             seed=check.integer(data.get("seed", 0), "seed", 0, 2**32 - 1),
