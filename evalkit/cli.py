@@ -112,6 +112,10 @@ def cmd_metrics(args) -> int:
 def cmd_run(args) -> int:
     """Score an experiment into the results database; prints the summary. Exit status 1 when no
     row of the run succeeded."""
+    from .executors import start_workers_server
+
+    if not args.scheduler and args.workers != 0:
+        start_workers_server()  # its imports overlap with reading the experiment, dataset and database
     from .experiment import load_experiment
     from .runner import run_experiment
     from .store import connect, summary

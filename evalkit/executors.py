@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from multiprocessing import forkserver
 import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import ConfigError
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "TaskTimeout",
-           "make_executor", "single_thread_env", "one_thread_torch"]
+           "make_executor", "single_thread_env", "one_thread_torch", "start_workers_server"]
 
 # NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -105,20 +106,28 @@ class LocalExecutor(Executor):
         """Run the queue in a fresh pool; return the tasks the pool broke on, and the indices of
         those whose worker was killed for running too long."""
         pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=self.context, initializer=single_thread_env)
-        futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
-        pending, broken, hung = set(futures), [], set()
+        finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
+        pending = {}
+        for index, task in queue:
+            future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
+            pending[future] = (index, task)
+            future.add_done_callback(finished.put)
+        broken, hung = [], set()
         try:
             while pending:
-                done, pending = wait(pending, timeout=self._poll_seconds(), return_when=FIRST_COMPLETED)
-                for future in done:
-                    index, task = futures[future]
+                try:
+                    future = finished.get(timeout=self._poll_seconds())
+                except Empty:
+                    future = None
+                if future is not None:
+                    index, task = pending.pop(future)
                     error = future.exception()
                     if isinstance(error, BrokenProcessPool):
                         broken.append((index, task))
                     else:
                         yield task, error if error else future.result()
                 if self.task_timeout is not None:
-                    hung |= _stop_overdue(scratch, [futures[f][0] for f in pending], self.task_timeout)
+                    hung |= _stop_overdue(scratch, self.task_timeout)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return broken, hung
@@ -128,18 +137,23 @@ class LocalExecutor(Executor):
         return None if self.task_timeout is None else min(1.0, self.task_timeout / 4)
 
 
-def _stop_overdue(scratch: str, indices: list[int], limit: float) -> set[int]:
-    """Kill the worker of every running task whose marker is older than `limit` seconds."""
+def _stop_overdue(scratch: str, limit: float) -> set[int]:
+    """Kill the worker of every running task (its marker exists) older than `limit` seconds."""
     overdue = set()
-    for index in indices:
-        marker = _marker(scratch, index)
+    for marker in Path(scratch).glob("*.running"):
         try:
             if time.time() - marker.stat().st_mtime > limit:
                 os.kill(int(marker.read_text()), signal.SIGKILL)
-                overdue.add(index)
-        except (OSError, ValueError):  # not started, just finished, or its pid not written yet
+                overdue.add(int(marker.name.split(".")[0]))
+        except (OSError, ValueError):  # just finished, or its pid not written yet
             continue
     return overdue
+
+
+def start_workers_server(preload: tuple[str, ...] = ("evalkit.tasks",)) -> None:
+    """Start the server local workers are forked from, with `preload` imported, now: a command
+    calls this first, so those imports run beside its own set-up instead of after it."""
+    _worker_context(preload)
 
 
 def _worker_context(preload: tuple[str, ...]):

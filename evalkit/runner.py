@@ -24,14 +24,15 @@ from .executors import make_executor
 from .experiment import Experiment
 from .metrics import METRICS
 from .store import (
-    add_run_warnings, connect, done_keys, drop_empty_run, ensure_run, merge_warnings, results_frame, roundtrips_frame, run_warnings,
-    write_batch, write_content_events,
+    add_run_warnings, connect, done_keys, drop_empty_run, ensure_run, merge_warnings, results_frame,
+    roundtrip_identities, run_warnings, write_batch, write_content_events,
 )
 from .tasks import COST_VERSION, Task, cost_metrics, failed_output, process, task_key
 
 __all__ = ["run_experiment", "score_pairs", "plan", "match_conditions", "row_hash"]
 
 Files = dict[str, dict[str, ItemFiles]]  # condition name -> item id -> its files
+BATCH_SECONDS = 1.0  # finished tasks' rows are written at least this often (and when the run ends)
 
 
 def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int | None = None,
@@ -50,7 +51,7 @@ def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int |
         try:
             add_run_warnings(engine, exp.name, warnings)
             done = done_keys(engine, exp.name, retry_failed=retry_failed)
-            tasks = plan(exp, done, _identities(engine, exp.name), items, files)
+            tasks = plan(exp, done, roundtrip_identities(engine, exp.name), items, files)
             bar = _progress(len(tasks), exp.name, progress)
             with _BatchWriter(engine) as writer:
                 found = _consume(executor.map_unordered(process, tasks), bar, writer.add)
@@ -116,20 +117,13 @@ def match_conditions(exp: Experiment, items: list[Item]) -> tuple[Files, dict]:
     return files, warnings
 
 
-def _identities(engine, run_id: str) -> dict[tuple, str]:
-    """(item, codec, hash) -> the content identity its stored round trip was made from."""
-    trips = roundtrips_frame(engine, run_id)
-    trips = trips[trips["cache_key"].notna()]
-    return {(r.item_id, r.codec, r.codec_hash): r.cache_key for r in trips.itertuples()}
-
-
 class _BatchWriter:
     """Finished tasks' rows, stored together once `seconds` have passed since the last write (or
     `tasks` tasks are waiting) and when the run ends, however it ends: the driver is the one
     database writer, and one commit per batch instead of per task keeps it off the critical path."""
 
-    def __init__(self, engine, seconds: float = 1.0, tasks: int = 500):
-        self.engine, self.seconds, self.limit = engine, seconds, tasks
+    def __init__(self, engine, seconds: float | None = None, tasks: int = 500):
+        self.engine, self.seconds, self.limit = engine, BATCH_SECONDS if seconds is None else seconds, tasks
         self.pending: list = []
         self.last = time.monotonic()
 

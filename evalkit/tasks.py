@@ -17,6 +17,7 @@ from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
 from .audio import Audio, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
+from .codecs import Codec
 from .conditions import DecodedCondition, ItemFiles, render
 from .datasets import Item
 from .errors import EvalkitError
@@ -105,7 +106,7 @@ def process(task: Task) -> TaskOutput:
 def _from_codec(task: Task, ref: Audio) -> _Decoded:
     """Round-trip through the card, or reuse the cached output when only metrics are missing."""
     cache = DecodedCache(task.cache_root)
-    codec = task.card.build(ref.sample_rate)
+    codec = _codec(task.card, ref)
     info = codec.info
     key = cache.key(file_digest(task.item.path), task.card.config_hash, info.version, task.downmix)
     decoded = None if task.cost else cache.get(key, task.item.id)
@@ -113,7 +114,6 @@ def _from_codec(task: Task, ref: Audio) -> _Decoded:
     # At the item's own rate, aligning the pair measures the codec's delay too: one estimate, not two.
     same_rate = info.sample_rate == ref.sample_rate
     if decoded is None:
-        _warm(codec, task.card.config_hash, ref)
         run = roundtrip(codec, ref, measure=not same_rate)
         decoded = run.decoded
         if not cache.has(key):  # content-addressed: an existing file holds these very samples
@@ -127,23 +127,26 @@ def _from_codec(task: Task, ref: Audio) -> _Decoded:
                     info.lookahead_samples if trip is not None and same_rate else None)
 
 
-_WARM: set[tuple[str, int]] = set()  # (card configuration, rate) already run once in this process
+_CODECS: dict[tuple, Codec] = {}  # built once per worker process: (configuration, folder, rate) -> codec
+_KEPT_CODECS = 32
 
 
-def _warm(codec, config_hash: str, ref: Audio) -> None:
-    """Run a codec once, untimed, on a quarter second of the item before its first timed round
-    trip in this process: the real-time factors stored are warm (no library set-up, first-call
-    allocation or model loading in them), as `evalkit profile` measures them."""
-    key = (config_hash, ref.sample_rate)
-    if key in _WARM:
-        return
-    one_thread_torch()
-    short = ref.with_samples(ref.samples[:, : max(1, ref.sample_rate // 4)])
-    try:
-        roundtrip(codec, short, measure=False)
-    except EvalkitError:
-        pass  # the timed round trip reports what is wrong
-    _WARM.add(key)
+def _codec(card: Card, ref: Audio) -> Codec:
+    """The card's codec for this item, built once per process and run once untimed on a quarter
+    second of the first item: the real-time factors stored are warm (no library set-up, model
+    loading or first-call allocation in them), as `evalkit profile` measures them."""
+    key = (card.config_hash, str(card.path), ref.sample_rate if card.follows_item_rate else None)
+    if key not in _CODECS:
+        codec = card.build(ref.sample_rate)
+        one_thread_torch()
+        try:
+            roundtrip(codec, ref.with_samples(ref.samples[:, : max(1, ref.sample_rate // 4)]), measure=False)
+        except EvalkitError:
+            pass  # the timed round trip says what is wrong
+        if len(_CODECS) >= _KEPT_CODECS:  # a long-lived process (workers: 0) meets many cards
+            _CODECS.pop(next(iter(_CODECS)))
+        _CODECS[key] = codec
+    return _CODECS[key]
 
 
 def _from_files(task: Task, ref: Audio) -> _Decoded:

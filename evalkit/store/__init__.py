@@ -15,6 +15,7 @@ from .results import (
     mean_ci,
     merge_warnings,
     results_frame,
+    roundtrip_identities,
     roundtrips_frame,
     run_warnings,
     summary,
@@ -26,6 +27,6 @@ from .results import (
 __all__ = [
     "connect", "database_url", "migrate", "StoreError", "Base", "Run", "Roundtrip", "Result",
     "ensure_run", "drop_empty_run", "done_keys", "write_batch", "write_results", "write_roundtrips", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
-    "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
+    "results_frame", "roundtrip_identities", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "write_content_events", "content_events_frame",
 ]

@@ -26,7 +26,7 @@ from .db import StoreError, write_transaction
 from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUSES, Result, Roundtrip, Run, utcnow
 
 __all__ = [
-    "ensure_run", "drop_empty_run", "done_keys", "write_results", "write_roundtrips", "write_batch", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
+    "ensure_run", "drop_empty_run", "done_keys", "roundtrip_identities", "write_results", "write_roundtrips", "write_batch", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "SUMMARY_COLUMNS", "DURATION_WEIGHTED",
     "table_frame", "upsert_statement",
@@ -102,6 +102,15 @@ def done_keys(engine: Engine, run_id: str, *, retry_failed: bool = False) -> set
         query = query.where(Result.status != "failed")
     with engine.connect() as connection:
         return {tuple(row) for row in connection.execute(query)}
+
+
+def roundtrip_identities(engine: Engine, run_id: str) -> dict[tuple[str, str, str], str]:
+    """(item, codec, codec_hash) -> the content identity (cache key) each stored round trip of the
+    run was made from; read without building a frame (a rerun asks for every round trip)."""
+    t = Roundtrip.__table__.c
+    query = select(t.item_id, t.codec, t.codec_hash, t.cache_key).where(t.run_id == run_id, t.cache_key.is_not(None))
+    with engine.connect() as connection:
+        return {(item, codec, codec_hash): key for item, codec, codec_hash, key in connection.execute(query)}
 
 
 def write_results(engine: Engine, rows: Iterable[Any]) -> int:
