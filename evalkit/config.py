@@ -210,3 +210,4 @@ def describe(value: Any) -> str:
 
 def _short(text: str) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
 from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
-from .audio import Audio, to_mono
+from .audio import MIN_COST_SECONDS, Audio, check_content, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
 from .codecs import Codec
@@ -87,6 +87,9 @@ def process(task: Task) -> TaskOutput:
         ref = to_mono(ref) if task.downmix else ref
     except EvalkitError as err:
         return failed_output(task, f"cannot load item: {err}")
+    content = check_content(ref)
+    if content.problem:
+        return failed_output(task, f"degenerate input, not scored: {content.reason}")
     if task.files is not None and task.files.problem:
         return failed_output(task, task.files.problem)
     try:
@@ -98,9 +101,13 @@ def process(task: Task) -> TaskOutput:
     text = task.item.text
     results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
     events = _phoneme_events(results, pair, text)
-    rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair)
-    trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair), **_delay_check(out, pair)}
-    return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate))
+    rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
+    trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair),
+                                               **_delay_check(out, pair, ref.duration)}
+    if content.warning:  # scored, with the clipped fraction beside every value of the item
+        rows = _with_reason(rows, content.warning)
+        trip = None if trip is None else _with_reason([trip], content.warning)[0]
+    return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
 
 
 def _from_codec(task: Task, ref: Audio) -> _Decoded:
@@ -168,13 +175,26 @@ def _alignment_fields(pair: AlignedPair) -> dict:
     return {"lag": pair.alignment.lag, "length_change": pair.alignment.length_change}
 
 
-def _delay_check(out: _Decoded, pair: AlignedPair) -> dict:
+def _delay_check(out: _Decoded, pair: AlignedPair, duration: float) -> dict:
     """The round trip's measured delay taken from the pair's alignment, where that measured it
-    (the codec ran at the item's rate, so the lag behind the harness's alignment is in codec samples)."""
+    (the codec ran at the item's rate, so the lag behind the harness's alignment is in codec
+    samples) and the item is long enough to support a measurement."""
     if out.declared_delay is None:
         return {}
     estimated = pair.alignment.estimated
-    return {"measured_delay": None if estimated is None else out.declared_delay + estimated}
+    measurable = estimated is not None and duration >= MIN_COST_SECONDS
+    return {"measured_delay": out.declared_delay + estimated if measurable else None}
+
+
+def _with_reason(rows: list[dict], reason: str) -> list[dict]:
+    return [{**row, "reason": reason} if row["status"] == "ok" and not row["reason"] else row for row in rows]
+
+
+def _content_warnings(task: Task, content) -> list[dict]:
+    if not content.warning:
+        return []
+    return [{"key": "input:clipped", "item": task.item.id,
+             "text": "items are clipped at full scale (each item's fraction is the reason stored with its rows)"}]
 
 
 def _warnings(task: Task, ref: Audio, rate: int) -> list[dict]:
@@ -226,15 +246,19 @@ def _roundtrip_row(task: Task, run, codec, cache_key: str) -> dict:
     }
 
 
-def _cost_rows(task: Task, values: dict, pair: AlignedPair) -> list[dict]:
-    """What the condition cost; a cost that cannot be measured (files made elsewhere) is skipped, with why."""
+def _cost_rows(task: Task, values: dict, pair: AlignedPair, duration: float) -> list[dict]:
+    """What the condition cost; a cost that cannot be measured (files made elsewhere, an item too
+    short for a bitrate or a real-time factor to mean anything) is skipped, with why."""
     rate = pair.ref.sample_rate
+    short = duration < MIN_COST_SECONDS
+    unknown = (f"needs at least {MIN_COST_SECONDS:g} s of audio; the item has {duration:.3g} s" if short
+               else "unknown: give the condition bitrate_kbps or bitstreams")
     rows = []
     for name, value in values.items():
-        known = value is not None
+        known = value is not None and not short
         rows.append({**task_key(task), "metric": name, "metric_version": COST_VERSION,
-                     "status": "ok" if known else "skipped", "value": value,
-                     "reason": None if known else "unknown: give the condition bitrate_kbps or bitstreams",
+                     "status": "ok" if known else "skipped", "value": value if known else None,
+                     "reason": None if known else unknown,
                      "native_rate": rate, "metric_rate": rate, "package": "evalkit", "package_version": __version__,
                      "wall_seconds": 0.0, **_alignment_fields(pair)})
     return rows

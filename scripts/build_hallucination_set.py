@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Build the phoneme-hallucination validation set: minimal pairs spliced into identical carriers.
+"""Build the phoneme-hallucination validation set: word-level minimal pairs, resynthesised and spliced.
 
     .venv/bin/python scripts/build_hallucination_set.py [FOLDER] [--voices flite:slt,...] [--force]
 
-Writes FOLDER/ref/*.wav (what the reference says), FOLDER/flip/*.wav (the same audio with one
-word replaced by its minimal-pair partner), FOLDER/manifest.jsonl (one line per item: text,
-words, flip_start/flip_end in seconds) and FOLDER/README.txt. Synthesis is offline and
-deterministic (Debian flite and festival voices), so the set is rebuilt rather than committed:
-about 16 MB of WAV, far above what is worth keeping in git.
+Writes FOLDER/ref/*.wav (what the reference says), FOLDER/flip/*.wav (one word replaced by its
+minimal-pair partner: a second take of the whole sentence, or spliced into the reference),
+FOLDER/control/*.wav (the second take with the reference's word), FOLDER/manifest.jsonl (one
+line per item: kind, text, words, flip_start/flip_end in seconds) and FOLDER/README.txt.
+Synthesis is offline and deterministic (Debian flite and festival voices), so the set is
+rebuilt rather than committed: about 40 MB of WAV, far above what is worth keeping in git.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from evalkit.content.validation import MANIFEST, PAIRS, build_set  # noqa: E402
 DEFAULT = ROOT / "results" / "hallucination-set"
 README = """Phoneme-hallucination validation set, built by scripts/build_hallucination_set.py.
 
-Each item: a carrier sentence synthesized with both words of a minimal pair ({pairs} pairs),
-reference = sentence A, flip = sentence A with word A's audio replaced by word B's
-(everything else sample-identical). flip_start/flip_end: where the differing phones sound.
+Each (voice, pair) gives two items from a carrier sentence and both words of a minimal pair
+({pairs} pairs); reference = sentence A. kind "take": flip = sentence B spoken as a second take
+(durations x0.96 or x1.04, level -2 or +2 dB), control = sentence A in that same take.
+kind "spliced": flip = sentence A with word A's audio replaced by word B's (everything else
+sample-identical). flip_start/flip_end: where the differing phones sound (in either take).
 Voices: {voices}.
 Sources and licences: synthesized with Debian flite (CMU, BSD-style licence) and festival with
 the festvox voices kallpc16k, kdlpc16k (free use and redistribution) and us-slt-hts (CMU

@@ -15,7 +15,12 @@ from evalkit.metrics import METRICS, Metric, MetricSpec, choose_rate, evaluate
 from evalkit.registry import Registry
 
 AVAILABLE = [name for name in METRICS.names() if METRICS.get(name).unavailable() is None]
-SLOW = {"dnsmos", "mcd", "visqol_audio", "visqol_speech", "warpq"}  # about a second or more per call here
+# Metrics whose weights the user provides by path: unavailable here until the path is set.
+LOCAL_WEIGHTS = [name for name in METRICS.names() if METRICS.get(name).spec.weights_env]
+SLOW = {"dnsmos", "dnsmos_personalized", "plcmos", "speaker_similarity", "asr_mismatch", "wer", "phoneme",
+        "visqol_audio", "visqol_speech", "warpq"}  # about a second or more per call here
+# What the `speech` fixture (arctic_a0007, first 3 of 4 s) says, for metrics that use the text.
+SPEECH_TEXT = "And you always want to see it in the superlative degree."
 
 
 def with_slow_marks(names: list[str]) -> list:
@@ -25,7 +30,9 @@ def with_slow_marks(names: list[str]) -> list:
 # SNR ladders for the "worse with more noise" property. ViSQOL speech's lattice mapper is
 # already at its 1.0 floor by ~20 dB white-noise SNR (and not monotonic below it), so it
 # is checked where it still discriminates.
-SNR_LADDER = {"visqol_speech": (40, 30, 20)}
+# PLCMOS rates concealment, not noise: it falls with white noise down to ~10 dB SNR and rises
+# again below. Personalised DNSMOS's signal score moves little between 40 and 10 dB.
+SNR_LADDER = {"visqol_speech": (40, 30, 20), "plcmos": (40, 30, 20), "dnsmos_personalized": (40, 5, 0)}
 DEFAULT_LADDER = (30, 10, 0)
 
 # Frozen on CMU ARCTIC arctic_a0007 (first 3 s, 16 kHz) + white_noise(seed=0) at 10 and 30 dB
@@ -37,7 +44,14 @@ GOLDEN_10DB = {
     "estoi": (0.7036, 0.002),
     "si_sdr": (9.99, 0.02),
     "lsd": (24.609, 0.05),
-    "mcd": (10.343, 0.05),
+    "mcd": (5.248, 0.05),
+    "mcd_dtw": (5.219, 0.05),
+    "f0_rmse_cents": (73.70, 1.0),
+    "f0_corr": (0.9533, 0.005),
+    "vde": (0.0767, 0.005),
+    "speaker_similarity": (0.6837, 0.01),
+    "plcmos": (2.3793, 0.03),
+    "pdnsmos_ovrl": (2.2877, 0.03),
     "warpq": (2.741, 0.02),
     "visqol_audio": (2.6395, 0.02),
     "dnsmos_ovrl": (2.0448, 0.03),
@@ -57,7 +71,7 @@ def noisy(clean: Audio, snr_db: float, seed: int = 0) -> Audio:
 
 
 def scores(name: str, ref: Audio | None, deg: Audio) -> dict[str, float | None]:
-    return {r.metric: r.value for r in evaluate(name, ref, deg)}
+    return {r.metric: r.value for r in evaluate(name, ref, deg, text=SPEECH_TEXT)}
 
 
 def only(name: str, ref: Audio | None, deg: Audio):
@@ -102,7 +116,7 @@ def test_worse_as_snr_drops(name, speech):
     for output in (o for o in spec.outputs if o not in spec.noise_blind):
         values = [row[output] for row in ladder]
         assert all(v is not None for v in values), (output, values)
-        ordered = values if spec.higher_is_better else [-v for v in values]
+        ordered = values if spec.direction(output) else [-v for v in values]
         assert ordered == sorted(ordered, reverse=True) and ordered[0] > ordered[-1], (output, values)
 
 
@@ -268,7 +282,8 @@ def test_short_sine_never_gives_nan():
 
 
 def test_every_metric_is_available():
-    missing = {name: METRICS.get(name).unavailable() for name in METRICS.names() if name not in AVAILABLE}
+    missing = {name: METRICS.get(name).unavailable() for name in METRICS.names()
+               if name not in AVAILABLE and name not in LOCAL_WEIGHTS}
     assert not missing, missing
 
 
@@ -285,9 +300,179 @@ def test_spec_is_sane(name):
 @pytest.mark.parametrize("name", AVAILABLE)
 def test_contract_one_valid_row_per_output(name, speech):
     spec = METRICS.get(name).spec
-    rows = evaluate(name, speech, noisy(speech, 20))
+    rows = evaluate(name, speech, noisy(speech, 20), text=SPEECH_TEXT)
     assert [r.metric for r in rows] == list(spec.outputs)
     for row in rows:
         assert row.status == "ok" and math.isfinite(row.value) and row.reason == ""
         assert row.metric_version == spec.version and row.package_version and row.seconds >= 0
         assert row.metric_rate == choose_rate(speech.sample_rate, spec.sample_rates)
+
+
+# ---------------------------------------------------------------- downstream metrics
+
+
+def test_mcd_dtw_forgives_timing_that_mcd_punishes(arctic):
+    x = arctic.samples[0].astype(np.float64)
+    stretched = np.interp(np.arange(0, x.size, 0.97), np.arange(x.size), x)[: x.size]  # 3 % slower, same content
+    deg = arctic.with_samples(stretched[None, :])
+    assert only("mcd_dtw", arctic, deg).value < 0.8 * only("mcd", arctic, deg).value
+
+
+def test_dtw_is_the_brute_force_optimum():
+    from evalkit.metrics.distortion import dtw
+
+    cost = np.random.default_rng(3).random((9, 13))
+    table = np.full((10, 14), np.inf)
+    table[0, 0] = 0.0
+    for i in range(1, 10):
+        for j in range(1, 14):
+            table[i, j] = cost[i - 1, j - 1] + min(table[i - 1, j], table[i, j - 1], table[i - 1, j - 1])
+    total, steps = dtw(cost)
+    assert total == pytest.approx(table[-1, -1]) and 13 <= steps <= 9 + 13 - 1
+
+
+def harmonic_tone(f0: float, seconds: float = 2.0, vibrato: float = 0.05, rate: int = 16000) -> Audio:
+    t = np.arange(int(seconds * rate)) / rate
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + vibrato * np.sin(2 * np.pi * 3 * t))) / rate
+    return Audio(0.3 * sum(np.sin(k * phase) / k for k in range(1, 8)), rate)
+
+
+def test_f0_metrics_on_tones_with_known_f0():
+    a, b = harmonic_tone(200.0), harmonic_tone(220.0)
+    values = scores("f0", a, b)
+    assert values["f0_rmse_cents"] == pytest.approx(1200 * math.log2(220 / 200), abs=3.0)
+    assert values["f0_corr"] > 0.99 and values["vde"] < 0.02
+    same = scores("f0", a, a)
+    assert same["f0_rmse_cents"] == 0.0 and same["vde"] == 0.0
+    half_voiced = a.with_samples(np.where(np.arange(a.frames) < a.frames // 2, a.samples[0], 0.0)[None, :])
+    assert scores("f0", a, half_voiced)["vde"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_f0_without_common_pitch_fails_with_reason():
+    noise = white_noise(2.0, 16000, seed=5, amplitude=0.1)
+    rows = evaluate("f0", harmonic_tone(150.0), noise, align=None)  # F0 own rule, not alignment
+    assert {r.status for r in rows} == {"failed"} and "voiced in both" in rows[0].reason
+
+
+@pytest.mark.slow
+def test_speaker_similarity_ranks_same_speaker_pairs_above_different_speakers():
+    from evalkit.datasets import load_dataset
+    from evalkit.demo import DEMO_MANIFEST
+    from evalkit.metrics.speaker import _embedding
+
+    items = [i for i in load_dataset(DEMO_MANIFEST) if i.speaker]
+    embedded = [(i.speaker, _embedding(i.load().samples.mean(axis=0).astype(np.float64))) for i in items
+                if i.load().sample_rate == 16000]
+    same, different = [], []
+    for k, (speaker_a, a) in enumerate(embedded):
+        for speaker_b, b in embedded[k + 1:]:
+            (same if speaker_a == speaker_b else different).append(float(a @ b))
+    wins = np.mean([s > d for s in same for d in different])  # the ranking's AUC
+    assert same and different and wins > 0.9 and np.mean(same) > np.mean(different) + 0.15
+
+
+@pytest.mark.slow
+def test_dnsmos_scores_are_speechmos_own(speech):
+    from speechmos import dnsmos as speechmos_dnsmos
+
+    expected = speechmos_dnsmos.run(np.clip(speech.samples[0].astype(np.float64), -1, 1), 16000)
+    assert scores("dnsmos", None, speech)["dnsmos_ovrl"] == pytest.approx(expected["ovrl_mos"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_plcmos_repeats_and_leaves_the_global_generator_alone(speech):
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    first, second = only("plcmos", None, speech).value, only("plcmos", None, speech).value
+    assert first == second and np.array_equal(np.random.get_state()[1], before)
+
+
+def test_true_wer_is_skipped_without_text(speech):
+    rows = evaluate("wer", None, speech)
+    assert {(r.status, r.value) for r in rows} == {("skipped", None)} and "no text" in rows[0].reason
+
+
+@pytest.mark.slow
+def test_asr_mismatch_is_zero_for_identical_audio_and_words_are_recognised(speech):
+    from evalkit.content.asr import transcribe
+
+    assert scores("asr_mismatch", speech, speech) == {"wer_asr": 0.0, "cer_asr": 0.0}
+    assert len(transcribe(speech.samples[0].astype(np.float64)).split()) >= 4
+
+
+# ---------------------------------------------------------------- local-weights hooks
+
+
+@pytest.mark.parametrize("name", LOCAL_WEIGHTS)
+def test_local_weight_hooks_are_unavailable_with_the_reason_until_set(name, monkeypatch, speech):
+    spec = METRICS.get(name).spec
+    monkeypatch.delenv(spec.weights_env, raising=False)
+    reason = METRICS.get(name).unavailable()
+    assert reason and spec.weights_env in reason
+    assert {(r.status, r.reason) for r in evaluate(name, speech, speech)} == {("failed", reason)}
+    monkeypatch.setenv(spec.weights_env, "/nonexistent/weights.pt")
+    assert "does not exist" in METRICS.get(name).unavailable()
+
+
+@pytest.mark.parametrize("name, output", [("utmos", "utmos"), ("nisqa", "nisqa_mos")])
+def test_mos_hooks_run_random_torchscript_weights(name, output, monkeypatch, tmp_path, speech):
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 400, stride=160), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(), torch.nn.Linear(4, 1))
+
+    class Mos(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, wave: torch.Tensor) -> torch.Tensor:
+            return 3.0 + torch.tanh(self.net(wave[:, None, :]))
+
+    path = tmp_path / "model.pt"
+    torch.jit.script(Mos()).save(str(path))
+    monkeypatch.setenv(METRICS.get(name).spec.weights_env, str(path))
+    assert METRICS.get(name).unavailable() is None
+    row = only(name, None, speech)
+    with torch.inference_mode():
+        expected = Mos()(torch.from_numpy(speech.samples[:1].astype(np.float32))).item()
+    assert row.status == "ok" and row.metric == output and row.value == pytest.approx(expected, abs=1e-5)
+    monkeypatch.setenv(METRICS.get(name).spec.weights_env, str(tmp_path))  # a folder, not an export
+    assert only(name, None, speech).status == "failed"
+
+
+@pytest.mark.slow
+def test_whisper_hook_runs_a_random_checkpoint(monkeypatch, tmp_path, speech):
+    folder = random_whisper(tmp_path)
+    monkeypatch.setenv("EVALKIT_WHISPER_PATH", str(folder))
+    rows = evaluate("whisper_mismatch", speech, speech)
+    assert [r.metric for r in rows] == ["wer_whisper", "cer_whisper"]
+    # Random weights say nonsense, but the same nonsense for the same audio (greedy decoding).
+    assert all(r.status == "ok" and r.value == 0.0 for r in rows) or "heard no words" in rows[0].reason
+
+
+def random_whisper(tmp_path: Path) -> Path:
+    """A tiny randomly initialised Whisper with a 26-letter tokenizer, saved as a local checkpoint."""
+    import json
+
+    import torch
+    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperProcessor, WhisperTokenizer)
+
+    special = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>",
+               "<|notimestamps|>", "<|nocaptions|>", "<|startofprev|>", "<|startoflm|>"]
+    vocab = {token: i for i, token in enumerate([chr(c) for c in range(ord("a"), ord("z") + 1)] + ["Ġ"] + special)}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = WhisperTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"), unk_token=special[0],
+                                 bos_token=special[0], eos_token=special[0], pad_token=special[0])
+    torch.manual_seed(0)
+    config = WhisperConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                           max_target_positions=64, decoder_start_token_id=vocab["<|startoftranscript|>"],
+                           eos_token_id=vocab[special[0]], pad_token_id=vocab[special[0]], bos_token_id=vocab[special[0]])
+    folder = tmp_path / "whisper"
+    WhisperForConditionalGeneration(config).save_pretrained(folder)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
+    return folder

@@ -10,7 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["RATE", "HOP_SECONDS", "log_mel", "content_change", "spectral_snr", "active_frames", "frames_between"]
+__all__ = ["RATE", "HOP_SECONDS", "log_mel", "content_change", "shifted_change", "spectral_snr", "active_frames",
+           "frames_between"]
 
 RATE = 16000
 FRAME = 400  # 25 ms
@@ -50,15 +51,36 @@ def content_change(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:
     loses every /s/ above 4 kHz: a bandwidth, not a content, problem), and each band's typical
     difference over the speech frames (a codec's fixed colouring).
     """
+    return shifted_change(ref_db, deg_db, 0)[0]
+
+
+def shifted_change(ref_db: np.ndarray, deg_db: np.ndarray, max_shift: int) -> np.ndarray:
+    """`content_change` of ref frame t against deg frame t + k for every k in [-max_shift, max_shift]:
+    shape (2 * max_shift + 1, frames). A second take or a decoder with its own timing says the
+    same phone a little earlier or later; the smallest change over nearby shifts forgives that."""
+    n = min(len(ref_db), len(deg_db))
+    ref_db, deg_db = ref_db[:n], deg_db[:n]
     noise = np.maximum(np.percentile(ref_db, NOISE_PERCENTILE, axis=0), np.percentile(deg_db, NOISE_PERCENTILE, axis=0))
     band_floor = np.maximum(ref_db.max() - RANGE_DB, noise + NOISE_MARGIN_DB)
+    bands = _transmitted(ref_db, deg_db)
+    colouring = _colouring(ref_db, deg_db, band_floor)
+    out = np.full((2 * max_shift + 1, n), np.inf)
+    for row, k in enumerate(range(-max_shift, max_shift + 1)):
+        r, d = ref_db[max(0, -k): n - max(0, k)], deg_db[max(0, k): n - max(0, -k)]
+        frame_floor = np.maximum(r.max(axis=1), d.max(axis=1)) - FRAME_RANGE_DB
+        floor = np.maximum(band_floor[None, :], frame_floor[:, None])
+        diff = np.maximum(r, floor) - np.maximum(d, floor) - colouring
+        out[row, max(0, -k): n - max(0, k)] = np.sqrt(np.mean(diff[:, bands] ** 2, axis=1))
+    return out
+
+
+def _colouring(ref_db: np.ndarray, deg_db: np.ndarray, band_floor: np.ndarray) -> np.ndarray:
+    """Each band's median difference over the speech frames: the codec's fixed colouring."""
     frame_floor = np.maximum(ref_db.max(axis=1), deg_db.max(axis=1)) - FRAME_RANGE_DB
     floor = np.maximum(band_floor[None, :], frame_floor[:, None])
     diff = np.maximum(ref_db, floor) - np.maximum(deg_db, floor)
     active = active_frames(ref_db, deg_db)
-    if active.any():
-        diff = diff - np.median(diff[active], axis=0)
-    return np.sqrt(np.mean(diff[:, _transmitted(ref_db, deg_db)] ** 2, axis=1))
+    return np.median(diff[active], axis=0) if active.any() else np.zeros(ref_db.shape[1])
 
 
 def spectral_snr(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:

@@ -1,11 +1,15 @@
-"""The project's own hallucination validation set: minimal pairs spliced into identical carriers.
+"""The project's own hallucination validation set: word-level minimal pairs, two kinds of item.
 
-For each (voice, pair) the carrier sentence is synthesized twice, once with each word. The
-reference keeps sentence A; the flipped copy is sentence A with the phones that differ
-(from the first to the last differing phone, by the synthesizer's own timings) taken from
-sentence B, so everything else is sample-identical and the flip's place is known to the
-millisecond. Both versions get a slot of the same length (the shorter one is padded with
-silence), so reference and flip stay time-aligned.
+* Resynthesised ("take"): the reference is the carrier sentence with word A; the flip is the
+  whole sentence spoken again with word B, as a second take (a little faster or slower, a
+  little louder or softer), so the carrier varies naturally around the flip; the control is
+  the same second take with word A, which must raise no flag.
+* Spliced: the flipped copy is sentence A with the phones that differ (from the first to the
+  last differing phone, by the synthesizer's own timings) taken from sentence B, so
+  everything else is sample-identical and the flip's place is known to the millisecond. Both
+  versions get a slot of the same length (the shorter one is padded with silence).
+
+Either way the flip's span comes from the synthesizer's own phone timings.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy as np
 from ..audio import Audio, save
 from .synth import SYNTH_RATE, Segment, Synthesis, synthesize
 
-__all__ = ["PAIRS", "CARRIERS", "FlipItem", "make_item", "build_set", "load_set", "located", "MANIFEST", "TOLERANCE"]
+__all__ = ["PAIRS", "CARRIERS", "FlipItem", "make_item", "make_take", "build_set", "load_set", "located", "MANIFEST",
+           "TOLERANCE", "KINDS"]
 
 PAIRS = (
     ("served", "surfed"), ("bat", "pat"), ("thin", "fin"), ("ship", "sip"), ("dime", "time"),
@@ -35,6 +40,10 @@ CARRIERS = (
 MANIFEST = "manifest.jsonl"
 FADE_SECONDS = 0.004  # raised-cosine ramps at the splice points: no clicks for the recognizer to hear
 TOLERANCE = 0.1  # seconds: a flag counts as finding the flip when it overlaps the flip's span widened by this
+KINDS = ("take", "spliced")
+PAUSES = frozenset({"pau", "h#", "#", "sil"})  # the synthesizers' silence segments
+TAKE_STRETCH = (0.96, 1.04)  # the second take's durations against the reference's
+TAKE_GAIN_DB = (-2.0, 2.0)  # and its level
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,24 @@ class FlipItem:
     flip_end: float
     ref: Audio
     flipped: Audio
+    kind: str = "spliced"
+    control: Audio | None = None  # the flip's take with the reference's word (takes only)
+
+
+def make_take(voice: str, pair: tuple[str, str], carrier: str, stretch: float, gain_db: float) -> FlipItem:
+    """Sentence A as the reference; sentence B and sentence A again as a second take."""
+    a = synthesize(carrier.format(pair[0]), voice)
+    b = synthesize(carrier.format(pair[1]), voice, stretch)
+    c = synthesize(carrier.format(pair[0]), voice, stretch)
+    start_a, end_a = _times(a.segments, _slot(a.segments, b.segments))
+    start_b, end_b = _times(b.segments, _slot(b.segments, a.segments))
+    size = max(_samples(s).size for s in (a, b, c))
+    gain = 10 ** (gain_db / 20)
+    ref, flipped, control = (_pad(_samples(s) * g, size) for s, g in ((a, 1.0), (b, gain), (c, gain)))
+    item_id = f"take-{voice.replace(':', '-')}-{pair[0]}-{pair[1]}"
+    return FlipItem(item_id, voice, carrier.format(pair[0]), carrier.format(pair[1]), pair[0], pair[1],
+                    min(start_a, start_b), max(end_a, end_b), Audio(ref, SYNTH_RATE, item_id),
+                    Audio(flipped, SYNTH_RATE, item_id), "take", Audio(control, SYNTH_RATE, item_id))
 
 
 def make_item(voice: str, pair: tuple[str, str], carrier: str) -> FlipItem:
@@ -62,20 +89,24 @@ def make_item(voice: str, pair: tuple[str, str], carrier: str) -> FlipItem:
     prefix, suffix = _fade(_samples(a)[: _index(start)], tail=True), _fade(_samples(a)[_index(end):], head=True)
     ref = np.concatenate([prefix, _pad(piece_a, slot), suffix])
     flipped = np.concatenate([prefix, _pad(piece_b, slot), suffix])
-    item_id = f"{voice.replace(':', '-')}-{pair[0]}-{pair[1]}"
+    item_id = f"spliced-{voice.replace(':', '-')}-{pair[0]}-{pair[1]}"
     return FlipItem(item_id, voice, carrier.format(pair[0]), carrier.format(pair[1]), pair[0], pair[1],
                     start, start + slot / SYNTH_RATE, Audio(ref, SYNTH_RATE, item_id), Audio(flipped, SYNTH_RATE, item_id))
 
 
-def build_set(folder: Path, voices: list[str]) -> list[dict]:
-    """Write ref/ and flip/ WAVs plus a manifest (one line per reference) to `folder`."""
+def build_set(folder: Path, voices: list[str], kinds: tuple[str, ...] = KINDS) -> list[dict]:
+    """Write ref/, flip/ and control/ WAVs plus a manifest (one line per reference) to `folder`."""
     rows = []
     for v, voice in enumerate(voices):
         for p, pair in enumerate(PAIRS):
             # Alternate direction and carrier so each pair is heard both ways and in several contexts.
             ordered = pair if (v + p) % 2 == 0 else pair[::-1]
-            item = make_item(voice, ordered, CARRIERS[(v + p // 2) % len(CARRIERS)])
-            rows.append(_write(folder, item))
+            carrier = CARRIERS[(v + p // 2) % len(CARRIERS)]
+            if "take" in kinds:
+                take = (TAKE_STRETCH[(v + p) % 2], TAKE_GAIN_DB[(v + p // 2) % 2])
+                rows.append(_write(folder, make_take(voice, ordered, carrier, *take)))
+            if "spliced" in kinds:
+                rows.append(_write(folder, make_item(voice, ordered, carrier)))
     (folder / MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
@@ -84,7 +115,9 @@ def load_set(folder: Path) -> list[dict]:
     """The manifest rows, with `path` and `flipped_path` made absolute."""
     rows = [json.loads(line) for line in (folder / MANIFEST).read_text().splitlines() if line.strip()]
     for row in rows:
-        row["path"], row["flipped_path"] = str(folder / row["path"]), str(folder / row["flipped_path"])
+        for key in ("path", "flipped_path", "control_path"):
+            if row.get(key):
+                row[key] = str(folder / row[key])
     return rows
 
 
@@ -96,18 +129,27 @@ def located(start: float, end: float, row: dict, tolerance: float = TOLERANCE) -
 def _write(folder: Path, item: FlipItem) -> dict:
     save(item.ref, folder / "ref" / f"{item.id}.wav")
     save(item.flipped, folder / "flip" / f"{item.id}.wav")
-    row = {k: v for k, v in asdict(item).items() if k not in ("ref", "flipped")}
+    control = None
+    if item.control is not None:
+        control = f"control/{item.id}.wav"
+        save(item.control, folder / control)
+    row = {k: v for k, v in asdict(item).items() if k not in ("ref", "flipped", "control")}
     row["flip_start"], row["flip_end"] = round(item.flip_start, 4), round(item.flip_end, 4)
-    return {**row, "path": f"ref/{item.id}.wav", "flipped_path": f"flip/{item.id}.wav",
+    return {**row, "path": f"ref/{item.id}.wav", "flipped_path": f"flip/{item.id}.wav", "control_path": control,
             "duration": round(item.ref.duration, 4)}
 
 
 def _slot(mine: tuple[Segment, ...], other: tuple[Segment, ...]) -> tuple[int, int]:
-    """Segment indices [first, last) of what differs between the two sentences (the slot)."""
-    names, others = [s.phone for s in mine], [s.phone for s in other]
-    head = _common_prefix(names, others)
+    """Segment indices [first, last) of what differs between the two sentences (the slot).
+
+    Pauses are left out of the comparison: a second take may phrase the sentence differently.
+    """
+    spoken = [i for i, s in enumerate(mine) if s.phone not in PAUSES]
+    names, others = [mine[i].phone for i in spoken], [s.phone for s in other if s.phone not in PAUSES]
+    head = min(_common_prefix(names, others), len(names) - 1)
     tail = _common_prefix(names[head:][::-1], others[head:][::-1])
-    return head, max(len(names) - tail, head + 1)  # an insertion still takes one phone of the other
+    last = min(max(len(names) - tail, head + 1), len(names))  # an insertion still takes one phone of the other
+    return spoken[head], spoken[last - 1] + 1
 
 
 def _common_prefix(x: list[str], y: list[str]) -> int:

@@ -2,6 +2,6 @@
 
 from .base import METRICS, Metric, MetricSpec, metric
 from .wrapper import MetricResult, choose_rate, evaluate
-from . import content, distortion, intelligibility, nonintrusive, perceptual, warp  # noqa: F401  (registration)
+from . import content, distortion, intelligibility, local_models, nonintrusive, perceptual, pitch, speaker, warp  # noqa: F401  (registration)
 
 __all__ = ["METRICS", "Metric", "MetricSpec", "MetricResult", "metric", "evaluate", "choose_rate"]

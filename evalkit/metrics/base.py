@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -12,9 +13,18 @@ import numpy as np
 
 from ..registry import Registry
 
-__all__ = ["MetricSpec", "Metric", "METRICS", "metric", "MetricFn", "Value"]
+__all__ = ["MetricSpec", "Metric", "METRICS", "metric", "MetricFn", "Value", "Withheld"]
 
-Value = Union[float, dict[str, float]]
+
+@dataclass(frozen=True)
+class Withheld:
+    """An output deliberately left unscored for this item (stored as "skipped" with the reason),
+    e.g. a hallucination rate where too little of the audio could be judged: never a made-up 0."""
+
+    reason: str
+
+
+Value = Union[float, dict[str, Union[float, Withheld]]]
 # A metric function takes mono float64 arrays at the chosen rate; ref is None for non-intrusive
 # metrics. A spec with uses_text=True also gets the transcript (or None) as a fourth argument.
 MetricFn = Callable[[Union[np.ndarray, None], np.ndarray, int], Value]
@@ -41,6 +51,10 @@ class MetricSpec:
     their own (WARP-Q's DTW) and those without a reference (DNSMOS), which get the pair as given.
     bandwidth_hz: (low, high) audio bandwidths of content this metric's mode is meant for; the
     harness measures the reference's bandwidth and warns (stored with the run) outside it.
+    higher_is_better_outputs: outputs that are better higher although `higher_is_better` is
+    False (a judged fraction beside an error rate).
+    weights_env: an environment variable naming a local weights file or folder the metric
+    needs; the metric is unavailable, saying so, until it points at something that exists.
     """
 
     name: str
@@ -59,6 +73,12 @@ class MetricSpec:
     noise_blind: tuple[str, ...] = ()
     needs_alignment: bool = True
     bandwidth_hz: tuple[float, float] | None = None
+    higher_is_better_outputs: tuple[str, ...] = ()
+    weights_env: str = ""
+
+    def direction(self, output: str) -> bool:
+        """Whether larger values of `output` are better."""
+        return self.higher_is_better or output in self.higher_is_better_outputs
 
     @property
     def package_name(self) -> str:
@@ -81,10 +101,10 @@ class Metric:
     def unavailable(self) -> str | None:
         """None when the metric can run here, else which module is missing and how to install it."""
         missing = [name for name in self.spec.requires if not _importable(name)]
-        if not missing:
-            return None
-        hint = f"; install with: {self.spec.install}" if self.spec.install else ""
-        return f"{self.spec.name}: not installed: {', '.join(missing)}{hint}"
+        if missing:
+            hint = f"; install with: {self.spec.install}" if self.spec.install else ""
+            return f"{self.spec.name}: not installed: {', '.join(missing)}{hint}"
+        return _weights_problem(self.spec)
 
     def __call__(self, ref: np.ndarray | None, deg: np.ndarray, sample_rate: int, text: str | None = None) -> Value:
         if self.spec.uses_text:
@@ -107,6 +127,18 @@ def metric(spec: MetricSpec) -> Callable[[MetricFn], MetricFn]:
         return fn
 
     return decorator
+
+
+def _weights_problem(spec: MetricSpec) -> str | None:
+    """Why the spec's local weights cannot be used (unset or missing path), else None."""
+    if not spec.weights_env:
+        return None
+    path = os.environ.get(spec.weights_env, "")
+    if not path:
+        return f"{spec.name}: no weights: set {spec.weights_env} to the path of the local weights"
+    if not os.path.exists(path):
+        return f"{spec.name}: {spec.weights_env}={path} does not exist"
+    return None
 
 
 @lru_cache(maxsize=None)

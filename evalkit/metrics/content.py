@@ -1,4 +1,4 @@
-"""Content fidelity: phone error rate and phoneme hallucinations per minute (evalkit.content)."""
+"""Content fidelity: phone error rate, phoneme hallucinations per minute and the judged fraction."""
 
 from __future__ import annotations
 
@@ -8,28 +8,37 @@ import numpy as np
 
 from ..audio import Audio
 from ..content import ContentReport, analyze
+from ..content.asr import error_rates, transcribe
+from ..content.detector import MIN_JUDGED
+from ..content.lexicon import words
 from ..errors import MetricError
-from .base import METRICS, MetricSpec, metric
+from .base import METRICS, MetricSpec, Withheld, metric
 from .wrapper import _prepare
 
-__all__ = ["phoneme", "content_events", "EVENT_FIELDS"]
+__all__ = ["phoneme", "asr_mismatch", "wer", "content_events", "EVENT_FIELDS"]
 
 RATE = 16000  # the recognizer's rate
 EVENT_FIELDS = ("start", "end", "ref_phones", "deg_phones", "confidence", "local_quality", "flagged")
 
 
 @metric(MetricSpec(
-    name="phoneme", version="1", higher_is_better=False, needs_reference=True,
-    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx", outputs=("per", "hallucinations_per_min"),
+    name="phoneme", version="2", higher_is_better=False, needs_reference=True,
+    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx",
+    outputs=("per", "hallucinations_per_min", "judged_fraction"),
     description="Phone error rate of the decoded audio against the reference's phones (PocketSphinx "
-                "phone loop, time-constrained alignment) and phoneme hallucinations per minute: confident "
-                "phone changes where the decoded audio is locally clean",
+                "phone loop, time-constrained alignment); phoneme hallucinations per judged minute: phone "
+                "changes the spectra confirm (noise, colouring and 50 ms of timing forgiven) where the decoded "
+                "audio is clear (judged from it alone); and the share of the speech clear enough to judge (the "
+                "rate is withheld, as not judged, below half)",
     requires=("pocketsphinx",), install="pip install pocketsphinx==5.1.1",
-    uses_text=True, noise_blind=("hallucinations_per_min",),
+    uses_text=True, noise_blind=("hallucinations_per_min",), higher_is_better_outputs=("judged_fraction",),
 ))
-def phoneme(ref: np.ndarray, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict[str, float]:
+def phoneme(ref: np.ndarray, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
     report = _report(ref, deg, text)
-    return {"per": report.per, "hallucinations_per_min": report.hallucinations_per_min}
+    rate = report.hallucinations_per_min if report.judged else Withheld(
+        f"not judged: only {100 * report.judged_fraction:.0f}% of the speech is clear enough to judge "
+        f"(needs {100 * MIN_JUDGED:.0f}%)")
+    return {"per": report.per, "hallucinations_per_min": rate, "judged_fraction": report.judged_fraction}
 
 
 def content_events(ref: Audio, deg: Audio, text: str | None = None) -> list[dict]:
@@ -47,3 +56,36 @@ def _report(ref: np.ndarray, deg: np.ndarray, text: str | None) -> ContentReport
     if report.ref_phones == 0 or math.isnan(report.per):
         raise MetricError("the recognizer found no phones in the reference; is it speech?")
     return report
+
+
+ASR_INSTALL = "pip install pocketsphinx==5.1.1 jiwer==4.0.0"
+
+
+@metric(MetricSpec(
+    name="asr_mismatch", version="1", higher_is_better=False, needs_reference=True,
+    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx", outputs=("wer_asr", "cer_asr"),
+    description="ASR mismatch: word and character error rates (jiwer) of the words PocketSphinx's bundled US "
+                "English model recognises in the decoded audio against those it recognises in the reference",
+    requires=("pocketsphinx", "jiwer"), install=ASR_INSTALL, needs_alignment=False,
+))
+def asr_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str, float]:
+    reference = transcribe(ref)
+    if not reference:
+        raise MetricError("the recognizer found no words in the reference; is it English speech?")
+    wer, cer = error_rates(reference, transcribe(deg))
+    return {"wer_asr": wer, "cer_asr": cer}
+
+
+@metric(MetricSpec(
+    name="wer", version="1", higher_is_better=False, needs_reference=False,
+    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx", outputs=("wer", "cer"),
+    description="True word and character error rates (jiwer) of PocketSphinx's bundled US English model on the "
+                "decoded audio against the manifest's text; skipped for items without text",
+    requires=("pocketsphinx", "jiwer"), install=ASR_INSTALL, uses_text=True,
+))
+def wer(ref: None, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
+    if not words(text or ""):
+        reason = "the item has no text in the manifest: true WER needs one"
+        return {"wer": Withheld(reason), "cer": Withheld(reason)}
+    value, cer = error_rates(text, transcribe(deg))
+    return {"wer": value, "cer": cer}

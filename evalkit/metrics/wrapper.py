@@ -12,7 +12,7 @@ import numpy as np
 from ..alignment import AlignedPair, Alignment, AlignPolicy, align_pair
 from ..audio import Audio, resample, to_mono
 from ..errors import ConfigError, MetricError
-from .base import METRICS, Metric, MetricSpec, Value
+from .base import METRICS, Metric, MetricSpec, Value, Withheld
 
 __all__ = ["MetricResult", "evaluate", "choose_rate", "SILENCE_DBFS", "LENGTH_TOLERANCE", "DEFAULT_ALIGNMENT"]
 
@@ -180,6 +180,8 @@ def _by_output(spec: MetricSpec, value: Value) -> dict:
 
 def _checked(value) -> tuple[float | None, str, str]:
     """(value, status, reason) for one output: a score is a finite real number, or a failure."""
+    if isinstance(value, Withheld):
+        return None, "skipped", value.reason
     if value is None:
         return None, "failed", "the metric returned no value for this output"
     try:

@@ -91,7 +91,7 @@ def _directions() -> tuple[tuple[str, bool | None], ...]:
     directions: dict[str, bool | None] = dict(_COST_DIRECTIONS)
     for name in METRICS.names():
         spec = METRICS.get(name).spec
-        directions.update({output: spec.higher_is_better for output in spec.outputs})
+        directions.update({output: spec.direction(output) for output in spec.outputs})
     return tuple(directions.items())
 
 

@@ -42,6 +42,6 @@ class ContentEvent(Base):
     ref_phones: Mapped[str] = mapped_column(String(500))  # space-separated ARPAbet; empty: an insertion
     deg_phones: Mapped[str] = mapped_column(String(500))  # empty: a deletion
     confidence: Mapped[float] = mapped_column(Float)  # 0-1 that the phone identity changed
-    local_quality: Mapped[float] = mapped_column(Float)  # dB, spectral SNR of the decoded audio around it
+    local_quality: Mapped[float] = mapped_column(Float)  # dB, clarity of the decoded audio there (non-intrusive)
     flagged: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,76 @@
+"""Speed of the slow metrics on one thread: DNSMOS, MCD (and MCD with DTW), as real-time factors.
+
+Each is timed (CPU seconds, median of REPEATS) on a 3 s and a 30 s clip of real speech, beside a
+baseline measured in the same run: speechmos's own DNSMOS entry point with the model loaded in
+that call (what every call cost before the model was kept per process), and the per-frame
+iterative SPTK mel-cepstrum (pysptk.mcep) that MCD used before. Real-time factor = audio
+seconds per CPU second; the targets are 20x for DNSMOS and MCD.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from evalkit.audio import Audio, resample
+from evalkit.datasets import load_dataset
+from evalkit.demo import DEMO_MANIFEST
+from evalkit.metrics import evaluate
+from evalkit.metrics.distortion import MCD_FRAME, MCD_HOP, MCD_ORDER
+from evalkit.tables import format_table
+
+REPEATS = 3
+TARGET = 20.0
+
+
+def main() -> None:
+    speech = np.concatenate([resample(i.load(), 16000).samples[0] for i in load_dataset(DEMO_MANIFEST)])
+    rows = []
+    for seconds in (3, 30):
+        clip = Audio(speech[: seconds * 16000], 16000)
+        noisy = clip.with_samples(clip.samples + np.random.default_rng(0).normal(0, 0.01, clip.samples.shape))
+        evaluate("dnsmos", None, clip)  # load the model once, as a worker does on its first item
+        timings = {
+            "dnsmos (model kept per process)": _cpu(lambda: evaluate("dnsmos", None, clip)),
+            "baseline: speechmos.dnsmos.run, model loaded per call": _cpu(lambda: _speechmos_cold(clip)),
+            "mcd": _cpu(lambda: evaluate("mcd", clip, noisy)),
+            "mcd_dtw": _cpu(lambda: evaluate("mcd_dtw", clip, noisy)),
+            "baseline: per-frame pysptk.mcep MCD": _cpu(lambda: _mcep_mcd(clip, noisy)),
+        }
+        rows += [[f"{seconds} s", name, f"{cpu:.3f}", f"{seconds / cpu:.1f}x",
+                  "" if name.startswith("baseline") else ("PASS" if seconds / cpu >= TARGET else "FAIL")]
+                 for name, cpu in timings.items()]
+    print(format_table(["clip", "metric", "cpu_s", "real_time", f"target {TARGET:g}x"], rows))
+
+
+def _speechmos_cold(clip: Audio) -> None:
+    from speechmos import dnsmos as speechmos_dnsmos
+
+    speechmos_dnsmos.dnsmos = None  # its module-level model, rebuilt by the next call
+    speechmos_dnsmos.run(np.clip(clip.samples[0].astype(np.float64), -1, 1), 16000)
+
+
+def _mcep_mcd(ref: Audio, deg: Audio) -> float:
+    import pysptk
+
+    def mcep(x: np.ndarray) -> np.ndarray:
+        frames = np.lib.stride_tricks.sliding_window_view(x, MCD_FRAME)[::MCD_HOP] * np.blackman(MCD_FRAME)
+        return pysptk.mcep(frames, order=MCD_ORDER, alpha=pysptk.util.mcepalpha(16000), etype=1, eps=1e-8)
+
+    diff = mcep(ref.samples[0].astype(np.float64))[:, 1:] - mcep(deg.samples[0].astype(np.float64))[:, 1:]
+    return float(np.mean(10 / np.log(10) * np.sqrt(2 * np.sum(diff**2, axis=1))))
+
+
+def _cpu(fn) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+if __name__ == "__main__":
+    main()
