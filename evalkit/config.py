@@ -17,7 +17,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["read_yaml", "read_document", "read_text", "Document", "Checker", "describe", "NAME_PATTERN"]
+__all__ = ["read_yaml", "read_document", "parse_document", "read_text", "Document", "Checker", "describe", "NAME_PATTERN"]
 
 # libyaml's parser when PyYAML has it: the same safe subset, parsed several times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -46,20 +46,30 @@ def read_document(path: str | Path, what: str) -> Document:
     """The parsed file with its key lines; a key given twice in one mapping is an error (YAML
     would silently keep the last)."""
     path = Path(path)
-    loader = _LOADER(read_text(path, what))
+    return parse_document(read_text(path, what), str(path), what)
+
+
+def parse_document(text: str | bytes, source: str, what: str) -> Document:
+    """YAML text from `source` (a file name, an upload's name), checked as read_document checks a file."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{source}: cannot read {what}: not UTF-8 text") from None
+    loader = _LOADER(text)
     try:
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as err:
-        raise ConfigError(_yaml_error(path, what, err)) from None
+        raise ConfigError(_yaml_error(source, what, err)) from None
     except RecursionError:
-        raise ConfigError(f"{path}: cannot read {what}: nested too deeply") from None
+        raise ConfigError(f"{source}: cannot read {what}: nested too deeply") from None
     finally:
         loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
-        _key_lines(node, "", lines, set(), str(path))
-    return Document(data, str(path), lines)
+        _key_lines(node, "", lines, set(), source)
+    return Document(data, source, lines)
 
 
 def read_text(path: Path, what: str) -> str:
@@ -76,7 +86,7 @@ def read_text(path: Path, what: str) -> str:
         raise ConfigError(f"{path}: cannot read {what} ({err.strerror or err})") from None
 
 
-def _yaml_error(path: Path, what: str, err: yaml.YAMLError) -> str:
+def _yaml_error(path: str, what: str, err: yaml.YAMLError) -> str:
     """One line: where the parser stopped and why."""
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)

@@ -345,6 +345,24 @@ def test_a_test_definition_error_names_its_line(tmp_path):
         load_spec(path)
 
 
+@pytest.mark.parametrize("upload, message", [
+    (b"name: t\nitems: []\nname: u\n", r"up.yaml:3: name: given twice; keep one"),
+    (b"name: t\nitems: [\n", r"up.yaml:3:1: cannot read test definition: invalid YAML"),
+    (b"\xff\xfename: t\n", r"up.yaml: cannot read test definition: not UTF-8 text"),
+    (b"name: t\nitems:\n  - {id: a, path: a.wav}\nconditions: [opus-12k]\nlooping: 'yes'\n",
+     r"up.yaml:5: looping: must be true or false, got 'yes'"),
+])
+def test_an_uploaded_test_definition_is_checked_as_a_file_is(tmp_path, upload, message):
+    from evalkit.config import parse_document
+    from evalkit.mushra import spec_from_dict
+
+    (tmp_path / "a.wav").symlink_to(GOOD[0].path)
+    with pytest.raises(ConfigError, match=message) as info:
+        document = parse_document(upload, "up.yaml", "test definition")
+        spec_from_dict(document.data, base=tmp_path, source="up.yaml", lines=document.lines)
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.slow
 def test_a_failed_test_creation_leaves_no_stimuli(tmp_path, monkeypatch):
     from sqlalchemy import func, select
