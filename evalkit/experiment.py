@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
@@ -16,6 +17,7 @@ __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
 
 _KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "task_timeout", "database", "cache",
          "cards", "alignment", "allow_outside", "resolved"}
+MAX_SWEEP = 1000  # conditions one sweep may make: each is built now and scored on every item
 _DATABASES = ("sqlite", "postgresql")  # the backends the results store is written and tested for
 Condition = Card | DecodedCondition  # anything that yields decoded audio for an item
 
@@ -250,6 +252,10 @@ def _sweep_values(check: Checker, sweep, key: str) -> dict:
                                                       f"{describe(value)}")
         if len(set(map(repr, values))) != len(values):
             check.fail(f"{key}.{param}", "lists a value twice")
+    combinations = math.prod(len(values) for values in sweep.values())
+    if combinations > MAX_SWEEP:
+        check.fail(key, f"makes {combinations} codec conditions, more than {MAX_SWEEP}: sweep fewer values, or "
+                        "split it across experiments")
     return sweep
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -20,6 +22,7 @@ from .alignment import AlignPolicy
 from .cache import file_digest
 from .conditions import DecodedCondition, ItemFiles
 from .datasets import Item, load_dataset
+from .errors import ConfigError
 from .executors import make_executor
 from .experiment import Experiment
 from .metrics import METRICS
@@ -95,7 +98,20 @@ def _prepare(exp: Experiment) -> tuple[list[Item], Files, dict]:
         METRICS.get(name)  # an unknown metric is a configuration error before any work starts
     items = load_dataset(exp.dataset, exp.allow_outside)[: exp.limit]
     files, warnings = match_conditions(exp, items)
+    _check_cache(Path(exp.cache))
     return items, files, warnings
+
+
+def _check_cache(folder: Path) -> None:
+    """The decoded-audio cache folder exists (it is made here) and takes a file: otherwise every
+    task would fail on it, one row at a time."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"cache: {folder} cannot hold the decoded audio ({err.strerror or err}); give a folder "
+                          "evalkit may write") from None
 
 
 def match_conditions(exp: Experiment, items: list[Item]) -> tuple[Files, dict]:

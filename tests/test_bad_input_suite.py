@@ -81,6 +81,9 @@ EXPERIMENT_CASES = [
     ("codecs: [{card: opus-12k, sweep: {bitrat: [6000]}}]", "codecs[0].sweep", "bitrat"),
     ("codecs: [{card: opus-12k, sweep: {bitrate: [{a: 1}]}}]", "codecs[0].sweep.bitrate[0]", "plain value"),
     ("codecs: [{card: opus-12k, sweep: {bitrate: [6000, 6000]}}]", "codecs[0].sweep.bitrate", "twice"),
+    ("codecs: [{card: opus-12k, sweep: {bitrate: %s, complexity: %s}}]" % (list(range(6000, 46000, 1000)),
+                                                                            list(range(26))),
+     "codecs[0].sweep", "makes 1040 codec conditions, more than 1000"),
     ("codecs: [{name: m, decoded: 5}]", "codecs[0].decoded", "got 5"),
     ("codecs: [{name: m, decoded: x, bitrate_kbps: '6'}]", "codecs[0].bitrate_kbps", "must be a number"),
     ("metrics: stoi", "metrics", "write [stoi] for one"),
@@ -123,6 +126,14 @@ def test_unreadable_experiments_are_one_line(tmp_path, capsys, text, fragments):
     path = tmp_path / "exp.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     one_line_error(capsys, ["run", str(path)], *fragments)
+
+
+@pytest.mark.parametrize("cache", ["afile", "afile/below"])
+def test_a_cache_folder_that_cannot_be_written_stops_the_run_before_it_starts(tmp_path, capsys, cache):
+    (tmp_path / "afile").write_text("not a folder")
+    path = experiment_text(tmp_path, f"cache: {cache}")
+    one_line_error(capsys, ["run", str(path)], f"cache: {tmp_path / cache} cannot hold the decoded audio")
+    assert not (tmp_path / "db.sqlite").exists()  # no run left behind, no row failed one by one
 
 
 def test_a_missing_experiment_file_is_one_line(tmp_path, capsys):
