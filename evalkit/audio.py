@@ -32,6 +32,9 @@ __all__ = [
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64
+# Samples (all channels) one file may decode to: 2^29 float32 samples is 2 GiB, over 3 h of 48 kHz
+# stereo. A compressed file (FLAC of silence) can claim far more than its size; it is refused unread.
+MAX_LOAD_SAMPLES = 1 << 29
 
 # Degenerate content (check_content): shorter than this is not scored; no metric, delay or
 # bitrate means anything over less.
@@ -116,7 +119,9 @@ def load(path: str | Path, id: str | None = None) -> Audio:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            _check_size(path, handle.frames, handle.channels, handle.samplerate)
+            data, rate = handle.read(dtype="float32", always_2d=True), handle.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"{path}: not readable as audio ({err}); convert it to WAV or FLAC") from None
     if data.shape[0] == 0:
@@ -125,6 +130,14 @@ def load(path: str | Path, id: str | None = None) -> Audio:
         return Audio(data.T, rate, name)
     except AudioError as err:
         raise AudioError(f"{path}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def _check_size(path: Path, frames: int, channels: int, rate: int) -> None:
+    """Refuse, before decoding, a file whose header promises more samples than evalkit reads at once."""
+    if frames * channels > MAX_LOAD_SAMPLES:
+        hours = frames / max(rate, 1) / 3600
+        raise AudioError(f"{path}: declares {frames} frames x {channels} channels ({hours:.1f} h at {rate} Hz), more "
+                         f"than the {MAX_LOAD_SAMPLES} samples evalkit reads at once; cut it into shorter items")
 
 
 def save(audio: Audio, path: str | Path, subtype: str | None = None, force: bool = True) -> Path:

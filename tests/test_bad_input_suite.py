@@ -262,6 +262,19 @@ def test_broken_audio_fails_its_own_rows_with_a_reason_and_nothing_else(tmp_path
     assert len(again) == 2 * len(frame)  # every item under the new setting; the earlier rows are kept
 
 
+def test_a_compressed_file_that_declares_too_much_audio_is_refused_unread(tmp_path, monkeypatch):
+    import evalkit.audio as audio_module
+
+    bomb = tmp_path / "bomb.flac"
+    sf.write(bomb, np.zeros(16000 * 60, dtype=np.float32), 16000, format="FLAC")  # a minute of silence
+    assert bomb.stat().st_size < 16000 * 60 * 4 / 100  # the file is a small fraction of what it decodes to
+    monkeypatch.setattr(audio_module, "MAX_LOAD_SAMPLES", 16000 * 30)
+    with pytest.raises(EvalkitError, match=r"bomb.flac: declares 960000 frames x 1 channels .* cut it into shorter"):
+        audio_module.load(bomb)
+    sf.write(tmp_path / "fine.flac", 0.1 * np.ones(16000 * 10, dtype=np.float32), 16000, format="FLAC")
+    assert audio_module.load(tmp_path / "fine.flac").frames == 16000 * 10
+
+
 def test_a_missing_file_named_by_a_manifest_is_a_failed_row(tmp_path):
     path = experiment_text(tmp_path, "")
     with open(tmp_path / "data" / "manifest.jsonl", "a") as handle:
