@@ -254,7 +254,7 @@ def cmd_results(args) -> int:
     from .report.names import metric_ranges
     from .store import connect, export, results_frame, summary
 
-    engine = connect(args.database)
+    engine = connect(args.database, create=False)
     if args.run:
         _require_run(engine, args.run)
     if args.compare:
@@ -351,7 +351,7 @@ def cmd_report(args) -> int:
     fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
     _refuse_overwrite(args.output, args.force)
     options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
-    report = build_report(connect(args.database), args.run, mushra=args.mushra, options=options)
+    report = build_report(connect(args.database, create=False), args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
     if args.figures:
         paths = write_figures(report, args.figures, force=args.force)
@@ -582,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except EvalkitError as err:
         print(f"evalkit: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a file or folder the user named cannot be written or read
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"evalkit: error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)

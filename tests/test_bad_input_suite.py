@@ -425,7 +425,21 @@ def test_a_failed_test_creation_leaves_no_stimuli(tmp_path, monkeypatch):
 
 def test_results_of_a_run_that_does_not_exist_is_an_error(tmp_path, capsys):
     database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    connect(database).dispose()
     one_line_error(capsys, ["results", "--database", database, "--run", "nope"], "no run named 'nope'", "none yet")
+
+
+@pytest.mark.parametrize("command", [["results"], ["report", "--run", "t", "-o", "r.html"]])
+def test_reading_a_database_that_does_not_exist_makes_none(tmp_path, capsys, command):
+    database = f"sqlite:///{tmp_path / 'sub' / 'db.sqlite'}"
+    one_line_error(capsys, [*command, "--database", database], "sub/db.sqlite", "no such file")
+    assert not (tmp_path / "sub").exists()
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    one_line_error(capsys, ["config", "default", "-o", str(tmp_path / "afile" / "exp.yaml")],
+                   f"{tmp_path / 'afile' / 'exp.yaml'}: Not a directory")
 
 
 def test_results_long_prints_every_row(tmp_path, capsys):

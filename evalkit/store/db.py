@@ -45,12 +45,15 @@ def database_url() -> str:
     return url or f"sqlite:///{Path.cwd() / 'results' / 'evalkit.db'}"
 
 
-def connect(url: str | URL | None = None) -> Engine:
+def connect(url: str | URL | None = None, create: bool = True) -> Engine:
     """An engine for `url` (default: `database_url()`) whose schema is migrated to head; a URL
-    that names no usable database, or one that cannot be opened, is a StoreError naming it."""
+    that names no usable database, or one that cannot be opened, is a StoreError naming it.
+    `create=False` (commands that only read) refuses an SQLite file that does not exist yet."""
     given = url or database_url()
     try:
         parsed = make_url(given)
+        if not create:
+            _require_file(parsed)
         engine = _create_engine(parsed)
     except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as err:
         shown = given.render_as_string(hide_password=True) if isinstance(given, URL) else _hide_password(str(given))
@@ -133,6 +136,12 @@ def _create_engine(url: URL) -> Engine:
         engine = create_engine(url)
     _add_sqlite_events(engine)
     return engine
+
+
+def _require_file(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and not _in_memory(url) and not Path(url.database).is_file():
+        raise StoreError(f"database {url.render_as_string(hide_password=True)!r}: no such file; give the database "
+                         "the run was stored in (evalkit run makes it)")
 
 
 def _in_memory(url: URL) -> bool:
