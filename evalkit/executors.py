@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -105,7 +107,8 @@ class LocalExecutor(Executor):
     def _run(self, fn, queue, workers, scratch):
         """Run the queue in a fresh pool; return the tasks the pool broke on, and the indices of
         those whose worker was killed for running too long."""
-        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=self.context, initializer=single_thread_env)
+        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=self.context, initializer=_start_worker,
+                                   initargs=(os.getpid(),))
         finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
         pending = {}
         for index, task in queue:
@@ -148,6 +151,38 @@ def _stop_overdue(scratch: str, limit: float) -> set[int]:
         except (OSError, ValueError):  # just finished, or its pid not written yet
             continue
     return overdue
+
+
+def _start_worker(driver: int) -> None:
+    """Worker set-up: one thread for the numerical libraries, and an exit when the driver process
+    ends. A worker is the fork server's child, not the driver's, and waits on a queue it holds
+    both ends of: a killed driver (SIGKILL, the OOM killer) would leave it, and through it the
+    server, waiting forever."""
+    single_thread_env()
+    threading.Thread(target=_exit_after, args=(driver,), daemon=True, name="evalkit-driver-watch").start()
+
+
+def _exit_after(driver: int) -> None:
+    try:
+        handle = os.pidfd_open(driver)  # readable once the process has ended (Linux 5.3+)
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while _alive(driver):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def start_workers_server(preload: tuple[str, ...] = ("evalkit.tasks",)) -> None:
