@@ -29,7 +29,7 @@ __all__ = [
     "ensure_run", "drop_empty_run", "done_keys", "roundtrip_identities", "write_results", "write_roundtrips", "write_batch", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "SUMMARY_COLUMNS", "DURATION_WEIGHTED",
-    "table_frame", "upsert_statement",
+    "table_frame", "upsert_statement", "execute_upsert",
 ]
 
 ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
@@ -133,8 +133,8 @@ def write_batch(engine: Engine, roundtrips: Iterable[Any], results: Iterable[Any
         return 0
     with write_transaction(engine) as connection:
         _require_runs(connection, {row["run_id"] for row in trips + rows})
-        _execute_upsert(connection, engine, Roundtrip.__table__, ROUNDTRIP_KEY, trips)
-        _execute_upsert(connection, engine, Result.__table__, RESULT_KEY, rows)
+        execute_upsert(connection, engine, Roundtrip.__table__, ROUNDTRIP_KEY, trips)
+        execute_upsert(connection, engine, Result.__table__, RESULT_KEY, rows)
         _touch_runs(connection, {row["run_id"] for row in trips + rows})
     return len(rows)
 
@@ -345,18 +345,21 @@ def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[
     run_ids = {row["run_id"] for row in rows}
     with write_transaction(engine) as connection:
         _require_runs(connection, run_ids)
-        _execute_upsert(connection, engine, table, key, rows)
+        execute_upsert(connection, engine, table, key, rows)
         _touch_runs(connection, run_ids)
     return len(rows)
 
 
-def _execute_upsert(connection: Any, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict]) -> None:
+def execute_upsert(connection: Any, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict],
+                   what: str = "") -> None:
+    """Upsert `rows` in the caller's transaction; a rejected batch is a StoreError naming the
+    table and `what` the rows are (default: how many)."""
     if not rows:
         return
     try:
         connection.execute(upsert_statement(engine, table, key), rows)
     except (IntegrityError, DataError) as exc:
-        raise StoreError(f"{table.name}: batch of {len(rows)} rows rejected: {exc.orig}") from exc
+        raise StoreError(f"{table.name}: {what or f'batch of {len(rows)} rows'} rejected: {exc.orig}") from exc
 
 
 def _touch_runs(connection: Any, run_ids: set[str]) -> None:
