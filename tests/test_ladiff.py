@@ -316,3 +316,13 @@ def test_autoencoder_decoder_stage_keeps_the_latents(tmp_path, tiny):
     after = load_autoencoder(tmp_path / "run" / "model.pt").state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+
+
+def test_int8_export_keeps_the_model_close(tmp_path):
+    torch.manual_seed(0)
+    model, autoencoder = LatentDiffusion(DiffusionConfig.from_dict(TINY_DIFFUSION)), ContinuousAE(AEConfig.from_dict(TINY_AE))
+    full, _, _, _ = load_ladiff(save_ladiff(model, autoencoder, "codes", tmp_path / "f16.pt"))
+    small, _, _, codes = load_ladiff(save_ladiff(model, autoencoder, "codes", tmp_path / "i8.pt", int8=True))
+    assert codes == "codes" and (tmp_path / "i8.pt").stat().st_size < (tmp_path / "f16.pt").stat().st_size
+    for (name, a), b in zip(full.state_dict().items(), small.state_dict().values()):
+        assert torch.allclose(a, b, atol=a.abs().max().item() / 127 + 1e-3), name

@@ -137,3 +137,24 @@ def test_init_encoder_copies_the_latent_space_and_refuses_other_shapes(tiny_v2, 
         RVQRecipe({**TINY_V2, "latent_dim": 4, "init_encoder": str(path)})
     with pytest.raises(ConfigError, match="freeze_encoder"):
         RVQRecipe({**TINY_V2, "freeze_encoder": True})
+
+
+def test_int8_rows_round_trip_within_half_a_step_and_keep_the_rest():
+    from evalkit.neural.model import INT8_SCALE, float_state, int8_rows
+
+    state = {"w": torch.randn(6, 4, 3, generator=torch.Generator().manual_seed(0)).half(), "b": torch.randn(6).half(),
+             "kept": torch.randn(2, 2).half(), "flag": torch.tensor([True])}
+    stored = int8_rows(state, keep=lambda name: name == "kept")
+    assert stored["w"].dtype == torch.int8 and stored["b"].dtype == torch.float16 and stored["kept"].dtype == torch.float16
+    back = float_state(stored)
+    assert set(back) == set(state) and back["flag"].dtype == torch.bool
+    step = stored["w" + INT8_SCALE].float()[:, None, None]
+    assert torch.all((back["w"] - state["w"].float()).abs() <= step / 2 + 1e-3 * step)
+    assert torch.equal(back["b"], state["b"].float()) and torch.equal(back["kept"], state["kept"].float())
+
+
+def test_v2_weights_store_the_decoder_int8_and_the_code_path_float16():
+    data = torch.load(ROOT / "codecs" / "weights" / "rvq-16k-v2.pt", map_location="cpu", weights_only=True)["state_dict"]
+    int8 = {k for k, v in data.items() if v.dtype == torch.int8}
+    assert int8 and all(k.startswith("decoder.") for k in int8)
+    assert all(v.dtype in (torch.float16, torch.bool) for k, v in data.items() if k.startswith(("encoder.", "quantizer.")))

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .diffusion import CosineSchedule, sample
-from .model import build_decoder, build_encoder, read_weights
+from .model import build_decoder, build_encoder, float_state, int8_rows, read_weights
 from .unet import ConditionUpsampler, UNet1D
 
 __all__ = ["AEConfig", "ContinuousAE", "DiffusionConfig", "LatentDiffusion", "save_ladiff", "load_ladiff",
@@ -163,9 +163,8 @@ def _read(path: str | Path, fmt: str) -> dict:
 
 
 def _load_state(module: nn.Module, state: dict, path) -> nn.Module:
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
-        module.load_state_dict(state)
+        module.load_state_dict(float_state(state))
     except RuntimeError as err:
         raise ConfigError(f"{path}: weights do not match the model ({str(err).splitlines()[0]})") from None
     return module.eval()
@@ -184,14 +183,16 @@ def load_autoencoder(path: str | Path) -> ContinuousAE:
     return _load_state(ContinuousAE(AEConfig.from_dict(json.loads(data["config"]))), data["state_dict"], path)
 
 
-def save_ladiff(model: LatentDiffusion, autoencoder: ContinuousAE, rvq_codes: str, path: str | Path) -> Path:
-    """The codec's weights: diffusion model + autoencoder decoder (float16) + the codes_fingerprint of the
-    RVQ model they were trained on."""
+def save_ladiff(model: LatentDiffusion, autoencoder: ContinuousAE, rvq_codes: str, path: str | Path,
+                int8: bool = False) -> Path:
+    """The codec's weights: diffusion model + autoencoder decoder (float16; with `int8` the diffusion model's
+    matrices int8, see model.int8_rows) + the codes_fingerprint of the RVQ model they were trained on."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = _half_state(model, True)
     torch.save({"format": LADIFF_FORMAT, "config": json.dumps(asdict(model.config)),
                 "ae_config": json.dumps(asdict(autoencoder.config)), "rvq_codes": rvq_codes,
-                "state_dict": _half_state(model, True), "decoder": _half_state(autoencoder.decoder, True)}, path)
+                "state_dict": int8_rows(state) if int8 else state, "decoder": _half_state(autoencoder.decoder, True)}, path)
     return path
 
 

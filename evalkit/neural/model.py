@@ -165,10 +165,45 @@ class DecoderPart(nn.Module):
         return self.model.decode(codes)
 
 
-def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True) -> Path:
-    """Write the weights a codec needs (no discriminator, no optimiser); float16 by default."""
+INT8_SCALE = ".int8_scale"  # a weight stored as int8 rows keeps its float16 per-row scale under its name + this
+
+
+def int8_rows(state: dict, keep=lambda name: False) -> dict:
+    """Float weights of two or more dimensions as int8 with one float16 scale per output row (half the size
+    of float16), except those `keep` names; everything else as it is."""
+    out = {}
+    for name, value in state.items():
+        if not value.is_floating_point() or value.ndim < 2 or keep(name):
+            out[name] = value
+            continue
+        rows = value.detach().float().reshape(value.shape[0], -1)
+        scale = (rows.abs().amax(1).clamp_min(1e-6) / 127).half()
+        out[name] = torch.round(rows / scale.float()[:, None]).to(torch.int8).reshape(value.shape).contiguous()
+        out[name + INT8_SCALE] = scale.contiguous()
+    return out
+
+
+def float_state(state: dict) -> dict:
+    """float32 weights from a stored state (float16 tensors, or int8 rows with their scales)."""
+    out = {}
+    for name, value in state.items():
+        scale = state.get(name + INT8_SCALE)
+        if name.endswith(INT8_SCALE):
+            continue
+        if scale is not None:
+            out[name] = (value.float().reshape(value.shape[0], -1) * scale.float()[:, None]).reshape(value.shape)
+        else:
+            out[name] = value.float() if value.is_floating_point() else value
+    return out
+
+
+def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True, int8_decoder: bool = False) -> Path:
+    """Write the weights a codec needs (no discriminator, no optimiser); float16 by default, the decoder's
+    matrices int8 with `int8_decoder` (the encoder and codebooks, which fix the codes, stay float16)."""
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items() if not k.endswith(("usage", "embed_sum"))}
+    if int8_decoder:
+        state = int8_rows(state, keep=lambda name: not name.startswith("decoder."))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = json.dumps(asdict(model.config), sort_keys=True)
@@ -191,8 +226,7 @@ def load_inference(path: str | Path) -> RVQCodecModel:
     """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
     data = read_weights(path, CHECKPOINT_FORMAT, "an evalkit RVQ checkpoint")
     model = RVQCodecModel(RVQConfig.from_dict(json.loads(data["config"])))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(float_state(data["state_dict"]), strict=False)
     if unexpected or any(not k.endswith(("usage", "embed_sum")) for k in missing):
         raise ConfigError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval()
