@@ -112,8 +112,8 @@ def main(args: list[str] | None = None) -> None:
     rows = [r for r in _validation_set() if r["kind"] == "take"]
     rows = rows if full else rows[::SUBSET_STRIDE]
     real = _real_speech(REAL_MINUTES if full else QUICK_MINUTES)
-    print("full set" if full else f"quick subset ({len(rows)} takes, one in {SUBSET_STRIDE}; {QUICK_MINUTES:g} min of real speech; "
-          "--full for all)")
+    print("full set" if full else f"quick subset ({len(rows)} takes, one in {SUBSET_STRIDE}; "
+                                  f"{QUICK_MINUTES:g} min of real speech; --full for all)")
     minutes = sum(x.size for _, x in real) / 16000 / 60
     print(f"{len(rows)} take flips + {len(rows)} controls (synthetic voices), {minutes:.1f} min of real speech "
           f"({len(real)} Asterisk prompts); hit = flag within ±100 ms of the changed phones; no text given")
