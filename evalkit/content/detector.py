@@ -6,7 +6,7 @@ envelopes really differ there once the two are aligned by their content (`warp`:
 take or a decoder with its own timing is followed, codec colouring, level and one frame of
 smearing are forgiven), and the place can be judged. A place is judged when the decoded audio
 there is clear (`clarity`, read from the decoded audio alone) and the codec's own distortion
-around it is small enough for a phone change to stand out: the running median of the
+around it is small enough for a phone change to stand out: a low running percentile of the
 envelope distance over a second of speech, which is small for every waveform codec and for a
 generative decoder that says the same phones, and large where a low-rate codec reshapes every
 spectrum (there, a changed phone and the codec's ordinary work look alike, so nothing is
@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import percentile_filter
 
 from ..audio import Audio
 from .align import Edit, align, align_labels, edit_runs, phone_error_rate
@@ -44,11 +44,14 @@ DEFAULT_RECOGNIZER = "pocketsphinx"
 CHANGE_DB = 1.2  # envelope change (dB) at which an event's confidence is 0.5
 CHANGE_SLOPE_DB = 0.3  # dB per logit unit: how quickly confidence rises past CHANGE_DB
 # Judged where the codec's own distortion nearby stays well below CHANGE_DB: the median over
-# an item's speech is 0.0-0.3 dB for waveform codecs at 24 kbit/s and up and for second takes,
+# an item's speech is 0.0-0.3 dB for waveform codecs at 12 kbit/s and up and for second takes,
 # 0.5-0.9 for AMR-NB 4.75 and 0.8-1.9 for Codec2 1600 and RVQ 3k, where a changed phone and
 # the codec's ordinary work are as large (detection there was at chance: 100+ flags/min).
-DISTORTION_DB = 0.4
-DISTORTION_SECONDS = 0.5  # each side: the running median over about two syllables of speech
+DISTORTION_DB = 0.3
+# A low percentile rather than the median: the codec's distortion is everywhere, a changed word
+# only in part of the window, so a hallucination cannot make its own place "not judged".
+DISTORTION_PERCENTILE = 30
+DISTORTION_SECONDS = 0.5  # each side: the running percentile over about two syllables of speech
 MIN_JUDGED = 0.5  # share of the reference's speech that must be judged for the item to be judged
 TEXT_VETO = 1.5  # logit units a change fully towards the text loses
 TEXT_COVERAGE = 0.8  # share of the text's words the dictionary must know (else: not English; ignored)
@@ -67,7 +70,7 @@ class ContentEvent:
     confidence: float  # 0-1 that the phone identity really changed
     local_quality: float  # dB, clarity of the decoded audio there (non-intrusive)
     change_db: float  # how far the spectral envelope moved there, the two aligned by content
-    distortion_db: float  # the codec's own envelope distance around it (running median)
+    distortion_db: float  # the codec's own envelope distance around it (running low percentile)
     judged: bool  # clear, and the codec's distortion around it small enough to see a change
     flagged: bool  # a hallucination: a confident change where it can be judged
 
@@ -136,7 +139,7 @@ class _Evidence:
         self.speech = np.zeros(n, dtype=bool)
         for phone in ref_phones:
             self.speech[_frames(phone.start, phone.end, n)] = True
-        self.distortion = _running_median(self.change, self.speech, int(round(DISTORTION_SECONDS / HOP_SECONDS)))
+        self.distortion = _running_percentile(self.change, self.speech, int(round(DISTORTION_SECONDS / HOP_SECONDS)))
         self.judgeable = (self.clarity >= JUDGE_DB) & (self.distortion <= DISTORTION_DB)
 
     def judged_fraction(self) -> float:
@@ -144,14 +147,15 @@ class _Evidence:
         return float(np.mean(self.judgeable[self.speech])) if self.speech.any() else 0.0
 
 
-def _running_median(values: np.ndarray, speech: np.ndarray, half: int) -> np.ndarray:
-    """Median of `values` over the 2 * half + 1 nearest speech frames of each frame (pauses skipped)."""
+def _running_percentile(values: np.ndarray, speech: np.ndarray, half: int) -> np.ndarray:
+    """DISTORTION_PERCENTILE of `values` over the 2 * half + 1 nearest speech frames of each frame
+    (pauses skipped)."""
     if not speech.any():
         return np.full(values.size, np.inf)
     spoken = np.flatnonzero(speech)
-    medians = median_filter(values[spoken], size=2 * half + 1, mode="nearest")
+    low = percentile_filter(values[spoken], DISTORTION_PERCENTILE, size=2 * half + 1, mode="nearest")
     nearest = np.clip(np.searchsorted(spoken, np.arange(values.size)), 0, spoken.size - 1)
-    return medians[nearest]
+    return low[nearest]
 
 
 def _event(edit: Edit, evidence: _Evidence, votes: "_TextVotes") -> ContentEvent:
