@@ -1,4 +1,4 @@
-"""What every page shares: the database binding, the run picker, and figure display."""
+"""What every page shares: the database binding, the admin's session, the run picker, figure display."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from evalkit.errors import EvalkitError
+from evalkit.mushra.auth import ENV_VAR, AdminSession, admin_session
+from evalkit.mushra.web import ADMIN_COOKIE
 from evalkit.report import RunData, list_runs, load_run
 from evalkit.store import connect, database_url
 
-__all__ = ["engine", "database", "pick_run", "show_figure"]
+__all__ = ["engine", "database", "configured_hash", "admin_cookie", "signed_in", "pick_run", "show_figure"]
 
 
 @st.cache_resource
@@ -20,6 +22,24 @@ def engine(url: str) -> Engine:
 
 def database() -> Engine:
     return engine(database_url())
+
+
+def configured_hash() -> str | None:
+    """The admin password hash from the app's secrets, if any; otherwise the library reads the environment."""
+    try:
+        return st.secrets.get(ENV_VAR) if st.secrets.load_if_toml_exists() else None
+    except Exception:  # a malformed secrets file must not open the admin: fall back to the environment
+        return None
+
+
+def admin_cookie() -> str | None:
+    """The admin session token the browser sent (set by the sign-in page, HttpOnly)."""
+    return st.context.cookies.get(ADMIN_COOKIE)
+
+
+def signed_in() -> AdminSession | None:
+    """The admin's live session, checked on every run (so an expired one stops at the next click)."""
+    return admin_session(database(), admin_cookie())
 
 
 @st.cache_data(ttl=30, show_spinner="Reading results…")

@@ -13,8 +13,17 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_codecs", "bench_harness", "bench_profiles", "bench_neural", "bench_hallucination", "bench_score",
-              "bench_metrics"]
+BENCHMARKS = [  # one per line, in the order they run
+    "bench_startup",
+    "bench_codecs",
+    "bench_harness",
+    "bench_profiles",
+    "bench_neural",
+    "bench_hallucination",
+    "bench_score",
+    "bench_metrics",
+    "bench_mushra_load",
+]
 
 
 def main() -> int:

@@ -1,11 +1,22 @@
 """evalkit: listening tests and objective evaluation for speech and audio codecs."""
 
-from .audio import Audio, load, save
-from .cards import Card, load_cards
+from importlib import import_module
+
 from .errors import AudioError, CodecError, ConfigError, EvalkitError, MetricError
-from .harness import RoundTrip, roundtrip
 
 __version__ = "0.1.0"
+
+# Imported on first use, so `import evalkit` (and the command line's start) stays light.
+_LAZY = {"Audio": "audio", "load": "audio", "save": "audio", "Card": "cards", "load_cards": "cards",
+         "RoundTrip": "harness", "roundtrip": "harness"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def run(experiment, scheduler: str | None = None, workers: int | None = None, retry_failed: bool = False,

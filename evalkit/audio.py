@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import irfft, next_fast_len, rfft
 
 from .errors import AudioError
 
@@ -22,12 +21,27 @@ __all__ = [
     "estimate_delay",
     "correlation_peak",
     "align",
+    "check_content",
+    "ContentCheck",
     "SUBTYPES",
+    "MIN_SECONDS",
+    "MIN_COST_SECONDS",
 ]
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64
+
+# Degenerate content (check_content): shorter than this is not scored; no metric, delay or
+# bitrate means anything over less.
+MIN_SECONDS = 0.25
+# A round trip's own measurements need more: over less audio, bitrate and real-time factors
+# are dominated by a codec's flush packets and start-up, and a delay estimate by one onset.
+MIN_COST_SECONDS = 0.5
+SILENCE_DBFS = -60.0  # RMS of the signal (its DC removed) below this is near-silent
+CLIP_LEVEL = 0.999  # a sample this close to full scale, or beyond it, counts as clipped
+# A peak-normalised file touches full scale in a sample or two; more than this is clipping.
+CLIP_WARN_FRACTION = 1e-4
 
 # Sample formats accepted by `save`, named as in libsndfile.
 SUBTYPES = ("PCM_U8", "PCM_S8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "VORBIS", "OPUS")
@@ -179,6 +193,45 @@ def normalize_loudness(audio: Audio, target_lufs: float = -26.0) -> Audio:
     return audio.with_samples(audio.samples * gain)
 
 
+@dataclass(frozen=True)
+class ContentCheck:
+    """What `check_content` found: a `problem` that keeps the item from being scored (None when
+    it can be) with its `reason`, and the fraction of clipped samples (a warning, not a problem)."""
+
+    problem: str | None  # "too short" | "constant" | "near-silent" | None
+    reason: str | None
+    clipped_fraction: float
+    over_range: bool  # float samples beyond full scale
+
+    @property
+    def warning(self) -> str | None:
+        if self.clipped_fraction < CLIP_WARN_FRACTION and not self.over_range:
+            return None
+        beyond = " (float samples beyond full scale)" if self.over_range else ""
+        return f"input clipped: {100 * self.clipped_fraction:.2g} % of samples at full scale{beyond}"
+
+
+def check_content(audio: Audio, min_seconds: float = MIN_SECONDS) -> ContentCheck:
+    """Classify degenerate content once: too short, constant (DC), near-silent; and clipping."""
+    x = audio.samples.astype(np.float64)
+    level = np.abs(x)
+    clipped, over = float(np.mean(level >= CLIP_LEVEL)), bool(np.any(level > 1.0))
+    varying = float(np.sqrt(np.mean((x - x.mean(axis=1, keepdims=True)) ** 2)))
+    offset = float(np.max(np.abs(x.mean(axis=1))))
+    floor = 10.0 ** (SILENCE_DBFS / 20.0)
+    problem, reason = None, None
+    if audio.duration < min_seconds:
+        problem = "too short"
+        count = "1 sample" if audio.frames == 1 else f"{audio.frames} samples"
+        reason = f"{count} ({audio.duration:.3g} s) is shorter than the {min_seconds:g} s minimum"
+    elif varying < floor and offset >= floor:
+        problem, reason = "constant", f"constant signal (DC offset {offset:.3g}, nothing varies)"
+    elif varying < floor:
+        shown = f"{20 * np.log10(varying):.0f} dBFS" if varying > 0 else "digital silence"
+        problem, reason = "near-silent", f"near-silent (RMS {shown}, below {SILENCE_DBFS:g} dBFS)"
+    return ContentCheck(problem, reason, clipped, over)
+
+
 def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     """Samples by which `deg` lags `ref` (negative if it leads), from the cross-correlation peak.
 
@@ -196,6 +249,8 @@ def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None) -> tu
     The correlation is divided by both signals' whole energies, so 1.0 means `deg` is an exact
     shifted copy and values near 0 mean nothing in `deg` resembles `ref`.
     """
+    from scipy.fft import irfft, next_fast_len, rfft  # lazy: slow to import, and the CLI starts without it
+
     if ref.sample_rate != deg.sample_rate:
         raise AudioError(f"{deg.id or 'audio'}: sample rate {deg.sample_rate} differs from the reference's {ref.sample_rate}")
     if max_delay is None:

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from .audio import Audio, load, save
-from .codecs.bitstream import FORMAT_VERSION
 
 __all__ = ["DecodedCache", "file_digest"]
 
@@ -29,6 +28,8 @@ class DecodedCache:
 
     @staticmethod
     def key(item_digest: str, config_hash: str, codec_version: str, downmix: bool) -> str:
+        from .codecs.bitstream import FORMAT_VERSION  # here: the codecs package imports this module
+
         text = f"{item_digest}|{config_hash}|{codec_version}|{FORMAT_VERSION}|{downmix}"
         return hashlib.sha256(text.encode()).hexdigest()
 

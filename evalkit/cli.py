@@ -1,4 +1,8 @@
-"""The `evalkit` command line: one function per command, one readable line per error."""
+"""The `evalkit` command line: one function per command, one readable line per error.
+
+Each command imports what it needs when it runs: building the parser (and `evalkit --help`)
+loads no numerical, database or model package.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,14 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .audio import load, save
-from .cards import find_card, load_cards
-from .errors import EvalkitError
+from .errors import AudioError, CodecError, EvalkitError
 
 __all__ = ["main"]
 
 
 def cmd_codecs(args) -> int:
     """Table of every codec card: availability, rate, bitrate, latency."""
+    from .cards import load_cards
     from .tables import codec_table
 
     print(codec_table(load_cards(args.cards), show_reasons=args.verbose))
@@ -24,15 +27,24 @@ def cmd_codecs(args) -> int:
 
 def cmd_roundtrip(args) -> int:
     """Encode and decode one file; print measured bitrate and latency."""
+    from .audio import MIN_COST_SECONDS, check_content, load, save
+    from .cards import find_card
     from .harness import roundtrip
 
     _refuse_overwrite(args.output, args.force)
     audio = load(args.input)
+    content = check_content(audio, min_seconds=MIN_COST_SECONDS)
+    if content.problem == "too short":
+        raise AudioError(f"{args.input}: {content.reason}: too short to measure a codec's bitrate and delay")
+    _warn_content(args.input, content)
     codec = find_card(args.codec, args.cards).build(audio.sample_rate)
     run = roundtrip(codec, audio, downmix=args.downmix)
     save(run.decoded, args.output)
     info = codec.info
-    measured = "n/a (silent output)" if run.measured_delay is None else f"{run.measured_delay} samples"
+    if run.measured_delay is not None:
+        measured = f"{run.measured_delay} samples"
+    else:
+        measured = f"not measurable ({content.problem or 'silent output'})"
     print(f"{args.codec}: {run.bitrate / 1000:.2f} kbit/s payload (nominal {_kbps(info.nominal_bitrate)}), "
           f"+{run.overhead_bytes} bytes container overhead")
     print(f"latency: algorithmic {info.algorithmic_latency_ms:.1f} ms; output delay declared "
@@ -44,31 +56,69 @@ def cmd_roundtrip(args) -> int:
 
 def cmd_encode(args) -> int:
     """Encode an audio file to an evalkit bitstream file."""
-    from .audio import resample, to_mono
+    from .audio import MIN_COST_SECONDS, check_content, load, resample, to_mono
+    from .cards import find_card
 
     _refuse_overwrite(args.output, args.force)
     audio = load(args.input)
     codec = find_card(args.codec, args.cards).build(audio.sample_rate)
     audio = to_mono(audio) if args.downmix else audio
+    content = check_content(audio, min_seconds=MIN_COST_SECONDS)
+    _warn_content(args.input, content)
     data = codec.encode(resample(audio, codec.info.sample_rate))
     Path(args.output).write_bytes(data)
-    print(f"wrote {args.output}: {len(data)} bytes, {8 * len(data) / audio.duration / 1000:.2f} kbit/s")
+    rate = "too short for a bitrate" if content.problem == "too short" else f"{8 * len(data) / audio.duration / 1000:.2f} kbit/s"
+    print(f"wrote {args.output}: {len(data)} bytes, {rate}")
     return 0
 
 
 def cmd_decode(args) -> int:
     """Decode an evalkit bitstream file with the card that wrote it."""
-    from .audio import align
+    from .audio import align, save
+    from .cards import find_card
+    from .codecs import StreamConfigError
 
     _refuse_overwrite(args.output, args.force)
     card = find_card(args.codec, args.cards)
-    data = Path(args.input).read_bytes()
+    data = _read_stream(args.input)
     codec = card.build(_stream_rate(data, card) if card.follows_item_rate else None)
-    decoded = codec.decode(data)
+    try:
+        decoded = codec.decode(data)
+    except StreamConfigError as err:
+        raise CodecError(f"{args.input}: {err}{_cards_for_stream(card, err.stream_config, args.cards)}") from None
+    except CodecError as err:
+        raise CodecError(f"{args.input}: {err}") from None
     frames = decoded.frames - codec.info.lookahead_samples
     save(align(decoded, codec.info.lookahead_samples, frames), args.output)
     print(f"wrote {args.output}: {frames / decoded.sample_rate:.2f} s at {decoded.sample_rate} Hz")
     return 0
+
+
+def _read_stream(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise CodecError(f"{path}: cannot read the bitstream file ({err.strerror or err})") from None
+
+
+def _cards_for_stream(card, stream_config: dict, directory) -> str:
+    """": --codec NAME" when a card of the same backend has the stream's configuration."""
+    from .cards import load_cards
+    from .codecs import BACKENDS
+
+    backend = BACKENDS.get(card.backend)
+    rate = {"sample_rate": stream_config.get("sample_rate")}
+    names = [c.name for c in load_cards(directory).values() if c.backend == card.backend
+             and backend.stream_config(**{**c.params, **(rate if c.follows_item_rate else {})}) == stream_config]
+    return f": --codec {names[0]}" if names else ""
+
+
+def _warn_content(path: str, content) -> None:
+    """Silent, constant and clipped input still round-trips; say what its numbers are worth."""
+    if content.problem and content.problem != "too short":
+        print(f"evalkit: warning: {path}: {content.reason}; its delay cannot be measured", file=sys.stderr)
+    if content.warning:
+        print(f"evalkit: warning: {path}: {content.warning}", file=sys.stderr)
 
 
 def _stream_rate(data: bytes, card) -> int | None:
@@ -272,9 +322,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_app(args) -> int:
-    """Start the Streamlit app headless and print its URLs."""
+    """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
     from .report.serve import serve_app
 
+    host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
+    print(f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
+          f"(listeners only ever see http://{host}:{args.port}/listen?t=...)")
     return serve_app(port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
 
 

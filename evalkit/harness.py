@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from .alignment import estimate_lag
-from .audio import Audio, align, resample, to_mono
+from .audio import MIN_COST_SECONDS, Audio, align, check_content, resample, to_mono
 from .codecs import Codec, CodecInfo
 
 __all__ = ["RoundTrip", "roundtrip", "measure_delay", "delay_tolerance"]
@@ -21,7 +21,7 @@ class RoundTrip:
     payload_bytes: int  # codec packets only
     duration: float  # seconds of input audio
     declared_delay: int  # samples at the codec rate
-    measured_delay: int | None  # samples at the codec rate; None when the output is silent
+    measured_delay: int | None  # samples at the codec rate; None when not measurable (see measure_delay)
     delay_tolerance: int  # samples
     encode_seconds: float
     decode_seconds: float
@@ -61,7 +61,9 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False) -> RoundTrip:
     middle = time.perf_counter()
     decoded = codec.decode(data)
     end = time.perf_counter()
-    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching)
+    # Judged on the input as given: resampling a constant adds edge transients that are no signal.
+    measurable = check_content(source, MIN_COST_SECONDS).problem is None
+    measured = measure_delay(native, decoded, info.lookahead_samples, info.waveform_matching) if measurable else None
     aligned = align(decoded, info.lookahead_samples, native.frames)
     back = align(resample(aligned, source.sample_rate), 0, source.frames)
     return RoundTrip(
@@ -87,7 +89,13 @@ def delay_tolerance(info: CodecInfo, sample_rate: int | None = None) -> int:
 
 def measure_delay(ref: Audio, decoded: Audio, expected: int, waveform: bool = True) -> int | None:
     """Lag of decoded behind ref in samples (waveform cross-correlation, or envelopes for
-    vocoders), by the same estimator that aligns every scored pair; None when the output is silent."""
+    vocoders), by the same estimator that aligns every scored pair.
+
+    None ("not measurable") where the signal cannot support a measurement: a silent output, or
+    an input that is too short, constant or near-silent (check_content).
+    """
+    if check_content(ref).problem:
+        return None
     search = max(expected * 2, ref.sample_rate // 20)
     found = estimate_lag(ref, decoded, search, "waveform" if waveform else "envelope")
     return None if found is None else found.lag

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
 from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
-from .audio import Audio, to_mono
+from .audio import MIN_COST_SECONDS, Audio, check_content, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
 from .conditions import DecodedCondition, ItemFiles, render
@@ -83,6 +83,9 @@ def process(task: Task) -> TaskOutput:
         ref = to_mono(ref) if task.downmix else ref
     except EvalkitError as err:
         return failed_output(task, f"cannot load item: {err}")
+    content = check_content(ref)
+    if content.problem:
+        return failed_output(task, f"degenerate input, not scored: {content.reason}")
     if task.files is not None and task.files.problem:
         return failed_output(task, task.files.problem)
     try:
@@ -94,9 +97,12 @@ def process(task: Task) -> TaskOutput:
     text = task.item.text
     results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
     events = _phoneme_events(results, pair, text)
-    rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair)
+    rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
     trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair)}
-    return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate))
+    if content.warning:  # scored, with the clipped fraction beside every value of the item
+        rows = _with_reason(rows, content.warning)
+        trip = None if trip is None else _with_reason([trip], content.warning)[0]
+    return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
 
 
 def _from_codec(task: Task, ref: Audio) -> _Decoded:
@@ -136,6 +142,17 @@ def _from_files(task: Task, ref: Audio) -> _Decoded:
 
 def _alignment_fields(pair: AlignedPair) -> dict:
     return {"lag": pair.alignment.lag, "length_change": pair.alignment.length_change}
+
+
+def _with_reason(rows: list[dict], reason: str) -> list[dict]:
+    return [{**row, "reason": reason} if row["status"] == "ok" and not row["reason"] else row for row in rows]
+
+
+def _content_warnings(task: Task, content) -> list[dict]:
+    if not content.warning:
+        return []
+    return [{"key": "input:clipped", "item": task.item.id,
+             "text": "items are clipped at full scale (each item's fraction is the reason stored with its rows)"}]
 
 
 def _warnings(task: Task, ref: Audio, rate: int) -> list[dict]:
@@ -187,15 +204,19 @@ def _roundtrip_row(task: Task, run, codec, cache_key: str) -> dict:
     }
 
 
-def _cost_rows(task: Task, values: dict, pair: AlignedPair) -> list[dict]:
-    """What the condition cost; a cost that cannot be measured (files made elsewhere) is skipped, with why."""
+def _cost_rows(task: Task, values: dict, pair: AlignedPair, duration: float) -> list[dict]:
+    """What the condition cost; a cost that cannot be measured (files made elsewhere, an item too
+    short for a bitrate or a real-time factor to mean anything) is skipped, with why."""
     rate = pair.ref.sample_rate
+    short = duration < MIN_COST_SECONDS
+    unknown = (f"needs at least {MIN_COST_SECONDS:g} s of audio; the item has {duration:.3g} s" if short
+               else "unknown: give the condition bitrate_kbps or bitstreams")
     rows = []
     for name, value in values.items():
-        known = value is not None
+        known = value is not None and not short
         rows.append({**task_key(task), "metric": name, "metric_version": COST_VERSION,
-                     "status": "ok" if known else "skipped", "value": value,
-                     "reason": None if known else "unknown: give the condition bitrate_kbps or bitstreams",
+                     "status": "ok" if known else "skipped", "value": value if known else None,
+                     "reason": None if known else unknown,
                      "native_rate": rate, "metric_rate": rate, "package": "evalkit", "package_version": __version__,
                      "wall_seconds": 0.0, **_alignment_fields(pair)})
     return rows

@@ -40,9 +40,22 @@ def scored(tmp_path_factory) -> str:
     return url
 
 
+def _signed_in(monkeypatch, url: str) -> None:
+    """Every page needs the admin's session: the real sign-in makes one, and `ui` hands its token over as
+    the browser's cookie would (AppTest cannot send cookies)."""
+    from evalkit.mushra.auth import hash_password, sign_in
+
+    monkeypatch.syspath_prepend(str(ENTRY.parent))
+    import ui
+
+    session = sign_in(connect(url), "correct horse", "127.0.0.1", configured=hash_password("correct horse", n=2**10))
+    monkeypatch.setattr(ui, "admin_cookie", lambda: session.token)
+
+
 @pytest.fixture
 def app(scored, monkeypatch) -> AppTest:
     monkeypatch.setenv("EVALKIT_DB_URL", scored)
+    _signed_in(monkeypatch, scored)
     test = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT)
     test.run()
     assert not test.exception
@@ -61,7 +74,7 @@ def _infos(app: AppTest) -> str:
 
 
 def test_every_page_is_listed_and_its_url_printed():
-    listed = ENTRY.read_text()
+    listed = (ROOT / "app" / "streamlit_app.py").read_text()
     for stem in ("leaderboard", *filter(None, PAGE_PATHS.values())):
         assert f'"views/{stem}.py"' in listed and (ENTRY.parent / "views" / f"{stem}.py").is_file()
 
@@ -113,6 +126,7 @@ def test_mushra_page_says_there_is_no_test_yet(app):
 
 def test_empty_database_gives_a_hint_on_every_page(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_DB_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    _signed_in(monkeypatch, f"sqlite:///{tmp_path / 'empty.db'}")
     app = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT)
     app.run()
     for page in [None, "rate_quality", "quality_cost", "drilldown", "mushra_metrics"]:

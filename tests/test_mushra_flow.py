@@ -7,6 +7,9 @@ from collections import Counter
 import pytest
 
 from evalkit.mushra.flow import FlowError, State, advance, blockers, next_allowed, require
+from evalkit.mushra.playlog import (
+    MIN_LOOP_S, LimitError, PlayEvent, RateLimiter, check_loop, check_offset, heard_and_needed, limited_json, spans,
+)
 from evalkit.mushra.randomize import make_plan, session_seed, slider_order, trial_order, williams_square
 from evalkit.mushra.tokens import level_id, new_secret, resolve_stimulus, trial_ids
 
@@ -46,33 +49,88 @@ def test_done_cannot_advance_and_stale_steps_are_refused():
 # -- the "Next" predicate --------------------------------------------------------------
 
 
+def heard(**seconds):
+    return {s: (h, 1.0) for s, h in seconds.items()}
+
+
 def test_next_needs_every_stimulus_played_and_rated():
     ids = ["x", "y", "z"]
-    plays = [{"stimulus": s, "start": 0.0, "end": 2.0} for s in ids]
+    played = heard(x=2.0, y=2.0, z=2.0)
     ratings = {"x": 0, "y": 55.5, "z": 100}
-    assert next_allowed(ids, plays, ratings)
-    assert blockers(ids, plays[:2], ratings) == [(2, "not played")]
-    assert blockers(ids, plays, {"x": 0, "y": 55.5}) == [(2, "not rated")]
-    assert blockers(ids, plays, {**ratings, "y": None}) == [(1, "not rated")]  # sliders start unrated
-    assert blockers(ids, plays, {**ratings, "z": 101}) == [(2, "not rated")]
-    assert blockers(ids, plays, {**ratings, "z": float("nan")}) == [(2, "not rated")]
-    assert blockers(ids, plays, {**ratings, "z": True}) == [(2, "not rated")]
+    assert next_allowed(ids, played, ratings)
+    assert blockers(ids, heard(x=2.0, y=2.0), ratings) == [(2, "not played")]
+    assert blockers(ids, {**played, "z": (0.4, 1.0)}, ratings) == [(2, "played 0.4 s of 1.0 s")]
+    assert blockers(ids, played, {"x": 0, "y": 55.5}) == [(2, "not rated")]
+    assert blockers(ids, played, {**ratings, "y": None}) == [(1, "not rated")]  # sliders start unrated
+    assert blockers(ids, played, {**ratings, "z": 101}) == [(2, "not rated")]
+    assert blockers(ids, played, {**ratings, "z": float("nan")}) == [(2, "not rated")]
+    assert blockers(ids, played, {**ratings, "z": True}) == [(2, "not rated")]
+    assert next_allowed(ids, played, {}, require_ratings=False)  # training: plays only
 
 
-def test_next_in_training_needs_plays_only_and_min_seconds_counts_time():
-    ids = ["x", "y"]
-    plays = [{"stimulus": "x", "start": 0.0, "end": 0.2}, {"stimulus": "y", "start": 1.0, "end": 3.0}]
-    assert next_allowed(ids, plays, {}, require_ratings=False)
-    assert blockers(ids, plays, {}, require_ratings=False, min_seconds=0.5) == [(0, "not played")]
-    plays.append({"stimulus": "x", "start": 2.0, "end": 2.4})  # repeated plays add up
-    assert next_allowed(ids, plays, {}, require_ratings=False, min_seconds=0.5)
+# -- the server's play log ------------------------------------------------------------
 
 
-def test_bad_play_events_are_refused():
-    with pytest.raises(FlowError):
-        next_allowed(["x"], [{"start": 0}], {"x": 1})
-    with pytest.raises(FlowError):
-        next_allowed(["x"], [{"stimulus": "x", "start": "zero"}], {"x": 1})
+def test_plays_last_until_the_next_event_and_add_up():
+    events = [PlayEvent("x", 10.0), PlayEvent("y", 10.6), PlayEvent("x", 11.0), PlayEvent(None, 11.5)]
+    found = heard_and_needed(events, until=20.0, duration=5.0, looping=True)
+    assert found == {"x": (pytest.approx(1.1), 1.0), "y": (pytest.approx(0.4), 1.0)}
+    assert spans(events, 20.0, 5.0, True) == pytest.approx([0.6, 0.4, 0.5, 0.0])
+
+
+def test_an_open_play_counts_until_now_and_a_stop_alone_counts_nothing():
+    assert heard_and_needed([PlayEvent("x", 10.0)], until=10.7, duration=5.0, looping=True) == {
+        "x": (pytest.approx(0.7), 1.0)}
+    assert heard_and_needed([PlayEvent(None, 10.0)], until=99.0, duration=5.0, looping=True) == {}
+    assert heard_and_needed([], until=99.0, duration=5.0, looping=True) == {}
+
+
+def test_without_looping_a_play_ends_with_the_stimulus():
+    events = [PlayEvent("x", 0.0, offset=2.5)]
+    assert heard_and_needed(events, until=60.0, duration=3.0, looping=False)["x"][0] == pytest.approx(0.5)
+    assert heard_and_needed(events, until=60.0, duration=3.0, looping=True)["x"][0] == pytest.approx(60.0)
+
+
+def test_the_need_is_the_minimum_or_the_loop_region_if_shorter():
+    loop = [PlayEvent("x", 0.0, 0.0, (1.0, 1.6)), PlayEvent("y", 0.7, 0.0, (0.0, 0.2))]
+    found = heard_and_needed(loop, until=1.5, duration=3.0, looping=True, min_seconds=1.0)
+    assert found["x"] == (pytest.approx(0.7), pytest.approx(0.6)) and next_allowed(["x"], found, {}, False)
+    assert found["y"][1] == MIN_LOOP_S  # a region under the page's least loop counts as the least
+    assert heard_and_needed([PlayEvent("x", 0.0)], 1.0, duration=0.8, looping=True, min_seconds=1.0)["x"][1] == 0.8
+    assert heard_and_needed([PlayEvent("x", 0.0, 0.0, (0, 0.6))], 1.0, 3.0, looping=False)["x"][1] == 1.0
+
+
+def test_loop_regions_and_offsets_are_checked():
+    assert check_loop(None, 3.0) is None
+    assert check_loop([0.5, 1.2], 3.0) == (0.5, 1.2)
+    for bad in ([0.5], [1.0, 1.2], [-1, 1], [0, 4], ["a", 1], [0, float("nan")], "0-1"):
+        with pytest.raises(FlowError):
+            check_loop(bad, 3.0)
+    assert check_offset(2, 3.0) == 2.0
+    for bad in (-0.1, 3.5, True, None, "1"):
+        with pytest.raises(FlowError):
+            check_offset(bad, 3.0)
+
+
+def test_limited_json_refuses_what_is_too_large_or_not_json():
+    assert limited_json({"a": [1, 2]}, "x", 100) == {"a": [1, 2]}
+    with pytest.raises(LimitError, match="too large"):
+        limited_json({"a": "b" * 200}, "the record", 100)
+    with pytest.raises(FlowError, match="not JSON"):
+        limited_json({"a": float("nan")}, "the record", 100)
+
+
+def test_rate_limiter_allows_bursts_then_the_rate_and_stays_bounded():
+    now = [0.0]
+    limiter = RateLimiter(rate=2, burst=3, keys=2, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    now[0] = 0.5  # one token back
+    assert limiter.allow("a") and not limiter.allow("a")
+    with pytest.raises(LimitError, match="too many plays"):
+        limiter.check("a", "plays")
+    limiter.allow("b")
+    limiter.allow("c")
+    assert len(limiter) == 2 and limiter.allow("a")  # "a" was forgotten: a fresh bucket
 
 
 # -- randomisation ---------------------------------------------------------------------

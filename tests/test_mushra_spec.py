@@ -112,7 +112,7 @@ def test_fewer_than_five_items_warns(folder):
     ({"conditions": [{"name": "x", "files": "{item}-nope.wav"}]}, ["conditions[0].files.a", "no such file"]),
     ({"sample_rate": 44100.5}, ["sample_rate:", "whole number"]),
     ({"sample_rate": 4000}, ["sample_rate:", "outside"]),
-    ({"format": "mp3"}, ["format:", "flac, wav"]),
+    ({"format": "mp3"}, ["format:", "wav, flac"]),
     ({"loudness": {"target_lufs": -3}}, ["loudness.target_lufs", "outside"]),
     ({"loudness": {"anchors": "loud"}}, ["loudness.anchors"]),
     ({"randomization": {"seed": "lucky"}}, ["randomization.seed", "whole number"]),
@@ -125,6 +125,10 @@ def test_fewer_than_five_items_warns(folder):
     ({"questionnaire": [{"id": "q", "text": "Q?", "type": "essay"}]}, ["questionnaire[0].type"]),
     ({"questionnaire": [{"id": "q", "text": "Q?"}, {"id": "q", "text": "Again?"}]}, ["questionnaire[1].id", "twice"]),
     ({"questionnaire": [{"id": "q", "text": "Q?", "min": 1}]}, ["questionnaire[0]", "only number questions"]),
+    ({"questionnaire": [{"id": "q", "text": "Q?", "type": "number", "min": 5, "max": 1.5}]},
+     ["questionnaire[0].max", "below min"]),
+    ({"questionnaire": [{"id": "q", "text": "Q?", "type": "number", "max": "ten"}]}, ["questionnaire[0].max", "number"]),
+    ({"min_play_seconds": -1}, ["min_play_seconds", "outside"]),
     ({"consent": ""}, ["consent:", "non-empty"]),
 ])
 def test_invalid_definitions_name_file_and_key(folder, change, fragments):
@@ -157,19 +161,49 @@ def test_yaml_file_errors_name_the_file(folder):
         load_spec(path)
 
 
+@pytest.mark.parametrize("bounds, good, bad, says", [
+    ({"min": 16, "max": 110}, ["16", 42, 110, "37.5"], [7, 111, "-1"], "from 16 to 110"),
+    ({"min": 0.5, "max": 2.25}, ["0.5", 1, 2.25, "1e0"], [0.49, 2.3], "from 0.5 to 2.25"),
+    ({"min": 0}, [0, "1e6"], [-0.001], "of at least 0"),
+    ({"max": 10.5}, [-5, 10.5], [11], "of at most 10.5"),
+    ({}, [-1e9, "3.14"], [], ""),
+])
+def test_number_answers_with_any_bounds(bounds, good, bad, says):
+    from evalkit.mushra.spec import Question
+
+    question = Question("q", "How many?", "number", **bounds)
+    for value in good:
+        assert question.answer(value) == float(value)
+    for value in bad:
+        with pytest.raises(ValueError, match=f"How many\\?: enter a number {says}"):
+            question.answer(value)
+    for value in ("twelve", "nan", "inf", True, [1], {"a": 1}):
+        with pytest.raises(ValueError, match="enter a number"):
+            question.answer(value)
+
+
 def test_question_answers_are_checked():
     from evalkit.mushra.spec import Question
 
-    age = Question("age", "Age", "number", min=16, max=110)
-    assert age.answer("42") == 42.0
-    with pytest.raises(ValueError, match="from 16 to 110"):
-        age.answer(7)
     kind = Question("kind", "Kind", "choice", ("a", "b"))
     with pytest.raises(ValueError, match="choose one of a, b"):
         kind.answer("c")
     assert Question("c", "Comments", required=False).answer("  ") is None
+    assert Question("n", "Age", "number", required=False, min=16).answer(None) is None
+    assert Question("c", "Comments").answer("  fine  ") == "fine"
+    assert len(Question("c", "Comments").answer("x" * 9000)) == 5000
+    with pytest.raises(ValueError, match="enter text"):
+        Question("c", "Comments").answer(["not", "text"])
     with pytest.raises(ValueError, match="please answer"):
         kind.answer(None)
+
+
+def test_the_demo_questionnaire_loads_with_its_bounds():
+    spec = load_spec(Path(__file__).resolve().parent.parent / "tests_mushra" / "demo.yaml")
+    age = next(q for q in spec.questionnaire if q.id == "age")
+    assert (age.type, age.min, age.max, age.required) == ("number", 16, 110, False)
+    assert spec.min_play_seconds == 1.0
+    assert {q.type for q in spec.questionnaire} == {"number", "choice", "text"}
 
 
 def test_hash_changes_with_content(folder):

@@ -13,7 +13,7 @@ from evalkit.audio import Audio, loudness
 from evalkit.errors import ConfigError
 from evalkit.mushra import stimuli as stimuli_module
 from evalkit.mushra.spec import load_spec, spec_from_dict
-from evalkit.mushra.stimuli import DISGUISE_BYTES, disguise, encode_audio, excerpt, prepare_item, prepare_stimuli
+from evalkit.mushra.stimuli import deliver, encode_audio, excerpt, prepare_item, prepare_stimuli, read_stimulus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +103,7 @@ def test_rendered_conditions_come_from_the_cache_the_second_time(folder, tmp_pat
     monkeypatch.setattr(stimuli_module, "roundtrip", no_codecs)
     second = list(prepare_stimuli(spec, tmp_path / "out2", tmp_path / "cache"))
     assert [(s.condition, sha, s.bitrate) for s, _, sha in first] == [(s.condition, sha, s.bitrate) for s, _, sha in second]
-    assert sorted(p.name for p in (tmp_path / "out1").iterdir()) == [f"000-0{k}.flac" for k in range(5)]
+    assert sorted(p.name for p in (tmp_path / "out1").iterdir()) == [f"000-0{k}.wav" for k in range(5)]
 
 
 @pytest.mark.slow
@@ -119,12 +119,21 @@ def test_demo_test_prepares(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["flac", "wav"])
-def test_disguise_grows_the_bytes_and_leaves_the_audio(fmt):
-    audio = Audio(np.random.default_rng(3).normal(0, 0.1, (1, 8000)).astype(np.float32), 16000)
-    data = encode_audio(audio, fmt)
-    one, two = (disguise(data, fmt, len(data) + 200, bytes([n]) * 16) for n in (1, 2))
-    assert len(one) == len(two) == len(data) + 200 and one != two
-    for grown in (one, two):
-        assert np.array_equal(sf.read(io.BytesIO(grown), dtype="int16")[0], sf.read(io.BytesIO(data), dtype="int16")[0])
-    with pytest.raises(ValueError):
-        disguise(data, fmt, len(data) + DISGUISE_BYTES - 1, bytes(16))
+def test_delivery_is_24_bit_wav_with_the_stored_audio_under_a_fresh_dither(fmt, tmp_path):
+    audio = Audio(np.random.default_rng(3).normal(0, 0.1, (2, 8000)).astype(np.float32), 16000)
+    stored = tmp_path / f"s.{fmt}"
+    stored.write_bytes(encode_audio(audio, fmt))
+    samples = read_stimulus(stored)
+    assert samples.dtype == np.int16 and samples.shape == (8000, 2)
+    one, two = deliver(samples, 16000, b"\x01" * 16), deliver(samples, 16000, b"\x02" * 16)
+    assert one == deliver(samples, 16000, b"\x01" * 16) and one != two  # one seed, one byte string
+    assert len(one) == len(two) == 44 + 8000 * 2 * 3 and one[:44] == two[:44]
+    info = sf.info(io.BytesIO(one))
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 2, 8000, "PCM_24")
+    decoded = sf.read(io.BytesIO(one), dtype="int32")[0] >> 8  # 24-bit values in the top of int32
+    error = decoded - samples.astype(np.int32) * 256
+    assert np.abs(error).max() <= 255 and abs(error.mean()) < 2  # TPDF within one 16-bit step, no offset
+    assert 80 < error.std() < 125  # triangular over +-256: std 256/sqrt(6) = 104.5
+    low_one = np.frombuffer(one[44:], np.uint8)[0::3]
+    low_two = np.frombuffer(two[44:], np.uint8)[0::3]
+    assert np.mean(low_one == low_two) < 0.02  # the low bytes of two deliveries agree by chance only (1/256)

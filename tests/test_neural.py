@@ -7,7 +7,6 @@ Adapters run small random-weight models built here (no downloads; HF_HUB_OFFLINE
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from evalkit.errors import CodecError, ConfigError
 from evalkit.harness import roundtrip
 from evalkit.neural.bitpack import code_bits, frames_per_whole_bytes, pack_codes, unpack_codes
 from evalkit.neural.corpora import librispeech_rows, libritts_rows, vctk_rows, write_manifest
+from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -408,14 +408,7 @@ def test_snac_adapter_contract(tmp_path):
     from evalkit.neural.adapters import SnacAdapter
 
     _skip_unavailable(SnacAdapter)
-    from snac import SNAC
-
-    config = {"sampling_rate": 24000, "encoder_dim": 8, "encoder_rates": [2, 4], "decoder_dim": 32, "decoder_rates": [4, 2],
-              "attn_window_size": None, "codebook_size": 16, "codebook_dim": 4, "vq_strides": [2, 1]}
-    torch.manual_seed(0)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    torch.save(SNAC(**config).state_dict(), tmp_path / "pytorch_model.bin")
-    codec = SnacAdapter(str(tmp_path), _sha(tmp_path / "pytorch_model.bin"))
+    codec = TINY_BUILDERS["snac"](tmp_path)
     assert codec.info.nominal_bitrate == 24000 / (8 * 2) * (1 + 2) * 4  # a 2-latent unit: 1 coarse + 2 fine 4-bit codes
     _contract(codec, Audio(_voice(0.5), 16000, "voice"))
     rt = roundtrip(codec, Audio(_voice(0.5), 16000))
@@ -427,16 +420,8 @@ def test_mimi_adapter_contract(tmp_path):
     from evalkit.neural.adapters import MimiAdapter
 
     _skip_unavailable(MimiAdapter)
-    from transformers import MimiConfig, MimiModel
-
-    config = MimiConfig(hidden_size=16, num_filters=4, upsampling_ratios=[4, 4], codebook_size=32, codebook_dim=8,
-                        num_quantizers=4, num_semantic_quantizers=1, vector_quantization_hidden_dimension=8,
-                        upsample_groups=16, num_hidden_layers=1, intermediate_size=32, num_attention_heads=2,
-                        num_key_value_heads=2, head_dim=8, sliding_window=16, max_position_embeddings=512)
-    torch.manual_seed(0)
-    MimiModel(config).save_pretrained(tmp_path)
-    codec = MimiAdapter(str(tmp_path), _sha(tmp_path / "model.safetensors"), n_q=2)
-    assert codec.info.nominal_bitrate == 2 * 5 * 24000 / config.frame_size
+    codec = TINY_BUILDERS["mimi"](tmp_path)
+    assert codec.info.nominal_bitrate == 2 * 5 * 24000 / codec.model.config.frame_size
     _contract(codec, Audio(_voice(0.5), 16000, "voice"))
 
 

@@ -1,11 +1,13 @@
-"""MUSHRA admin (password protected): create and launch tests, invite listeners, watch, export, close, analyse.
+"""MUSHRA admin: create and launch tests, invite listeners, watch, analyse, export, close.
 
-The password is checked against a salted hash from the app's secrets (EVALKIT_ADMIN_PASSWORD_HASH in
-.streamlit/secrets.toml) or the environment variable of that name; there is no open admin.
+Only a signed-in admin gets here (app/streamlit_app.py and the server's gate check the session).
+Text from a test definition is shown inert (evalkit.mushra.safetext): it cannot load anything.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 import ui
@@ -14,48 +16,26 @@ import yaml
 from evalkit import mushra
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.mushra.anova import rm_anova
-from evalkit.mushra.auth import ENV_VAR
+from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
 from evalkit.mushra.design import test_setup
+from evalkit.mushra.listeners import answers_frame, export_results, listener_report, to_csv
 from evalkit.mushra.plots import boxplot, mean_ci_plot
+from evalkit.mushra.safetext import inert_markdown
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests_mushra"
-SIGNED_IN = "mushra_admin_signed_in"
 INVITES = "mushra_admin_invites"
 PICKED = "mushra_admin_test"
 P_VALUES = {name: st.column_config.NumberColumn(format="%.3g") for name in ("p", "p_adjusted", "p_gg")}
-PROGRESS_COLUMNS = ["participant", "phase", "trials_done", "trials_total", "completion_code", "source", "label",
+PROGRESS_COLUMNS = ["participant", "label", "phase", "trials_done", "trials_total", "completion_code", "source",
                     "started_at", "updated_at", "completed_at"]
 
 
-def configured_hash() -> str | None:
-    """The hash from the app's secrets, if any; otherwise the library reads the environment."""
-    try:
-        return st.secrets.get(ENV_VAR) if st.secrets.load_if_toml_exists() else None
-    except Exception:  # a malformed secrets file must not open the admin: fall back to the environment
-        return None
-
-
-def sign_in() -> None:
-    with st.form("admin-sign-in"):
-        password = st.text_input("Admin password", type="password")
-        if st.form_submit_button("Sign in", type="primary"):
-            try:
-                st.session_state[SIGNED_IN] = mushra.check_admin(password, configured_hash())
-            except ConfigError as err:
-                st.error(str(err))
-                return
-            if not st.session_state[SIGNED_IN]:
-                st.error("Wrong password.")
-            else:
-                st.rerun()
-
-
 def listener_url() -> str:
-    """Where listeners open the test: this app's listener page (from the admin's own address)."""
-    here = st.context.url or "http://localhost:8501/mushra_admin"
-    return here.rsplit("/", 1)[0] + "/mushra_listen"
+    """Where listeners open a test: this server's /listen (from the admin's own address)."""
+    here = urlsplit(st.context.url or "http://localhost:8501/mushra_admin")
+    return f"{here.scheme}://{here.netloc}/listen"
 
 
 # -- create --------------------------------------------------------------------------------------
@@ -86,10 +66,11 @@ def create_section() -> None:
         return
     if spec is None:
         return
-    st.markdown(f"**{spec.title}** (`{spec.name}`): {len(spec.items)} items × {len(spec.conditions)} signals "
-                f"per trial (hidden reference and two anchors included), {spec.sample_rate} Hz.")
+    st.markdown(f"**{inert_markdown(spec.title)}** (`{spec.name}`): {len(spec.items)} items × "
+                f"{len(spec.conditions)} signals per trial (hidden reference and two anchors included), "
+                f"{spec.sample_rate} Hz.")
     for warning in spec.warnings:
-        st.warning(warning)
+        st.warning(inert_markdown(warning))
     replace = st.checkbox("Replace an existing test of this name (only if nobody has started it)")
     if st.button("Create test", type="primary"):
         line = st.empty()
@@ -107,7 +88,7 @@ def create_section() -> None:
 
 
 def run_section(info: mushra.TestInfo) -> None:
-    st.markdown(f"**{info.title}** · status **{info.status}** · {info.items} items · conditions: "
+    st.markdown(f"**{inert_markdown(info.title)}** · status **{info.status}** · {info.items} items · conditions: "
                 + ", ".join(f"`{c}`" for c in info.conditions))
     if info.status == "draft" and st.button("Launch", type="primary"):
         step(mushra.launch_test, info.name)
@@ -125,11 +106,15 @@ def links_section(info: mushra.TestInfo) -> None:
         st.code(f"{listener_url()}?open={info.open_token}", language=None)
     left, right = st.columns([1, 3])
     count = left.number_input("Invites", min_value=1, max_value=500, value=1, step=1)
-    labels = right.text_input("Labels (optional, comma separated: one invite each)")
+    labels = right.text_area("Labels (optional: an email or panel id per line, one invite each)", height=80)
     if st.button("Make invite links"):
-        names = [label.strip() for label in labels.split(",") if label.strip()] or None
-        invites = mushra.invite(ui.database(), info.name, int(count), names, base_url=listener_url())
-        st.session_state[INVITES] = {info.name: pd.DataFrame([{"participant": i.code, "link": i.url}
+        names = [label.strip() for label in labels.replace(",", "\n").splitlines() if label.strip()] or None
+        try:
+            invites = mushra.invite(ui.database(), info.name, int(count), names, base_url=listener_url())
+        except EvalkitError as err:
+            st.error(str(err))
+            return
+        st.session_state[INVITES] = {info.name: pd.DataFrame([{"participant": i.code, "label": i.label, "link": i.url}
                                                              for i in invites])}
     made = st.session_state.get(INVITES, {}).get(info.name)
     if made is not None:
@@ -173,19 +158,47 @@ def step(action, name: str) -> None:
 
 
 def results_section(info: mushra.TestInfo) -> None:
-    completed = st.toggle("Completed sessions only", value=False)
-    frame = mushra.ratings_frame(ui.database(), info.name, completed_only=completed)
-    st.download_button("Export ratings (CSV)", mushra.export_ratings_csv(ui.database(), info.name,
-                       completed_only=completed), f"{info.name}-ratings.csv", "text/csv", type="primary")
+    include = st.toggle("Include unfinished sessions", value=False,
+                        help="Statistics use completed sessions unless this is on.")
+    frame, chosen = statistics_ratings(ui.database(), info.name, include_incomplete=include)
+    exports_section(info, completed_only=not include)
+    listeners_section(info)
     if frame.empty:
-        st.info("No ratings yet.")
+        st.info(f"No ratings yet from {chosen}.")
         return
-    st.caption(f"{len(frame)} ratings from {frame['participant'].nunique()} listener(s).")
+    st.caption(f"{len(frame)} ratings from {frame['participant'].nunique()} listener(s): {chosen}.")
     kept = screening_section(frame, info.name)
     if kept.empty:
         st.info("Post-screening excluded every listener.")
         return
+    for warning in degenerate_warnings(kept):
+        st.warning(f"Degenerate statistics: {warning}")
     statistics_section(kept, list(info.conditions))
+
+
+def exports_section(info: mushra.TestInfo, completed_only: bool) -> None:
+    left, middle, right = st.columns(3)
+    left.download_button("Export ratings (CSV)", mushra.export_ratings_csv(ui.database(), info.name,
+                         completed_only=completed_only), f"{info.name}-ratings.csv", "text/csv", type="primary")
+    middle.download_button("Export answers (CSV)", to_csv(answers_frame(ui.database(), info.name)),
+                           f"{info.name}-answers.csv", "text/csv")
+    right.download_button("Export everything (ZIP)", export_results(ui.database(), info.name,
+                          completed_only=completed_only), f"{info.name}-results.zip", "application/zip")
+
+
+def listeners_section(info: mushra.TestInfo) -> None:
+    with st.expander("Questionnaire answers"):
+        answers = answers_frame(ui.database(), info.name)
+        if answers.empty:
+            st.info("Nobody has started yet.")
+        else:
+            st.dataframe(answers, hide_index=True)
+    with st.expander("Per listener: time, plays and screening"):
+        report = listener_report(ui.database(), info.name)
+        st.dataframe(report, hide_index=True, column_config={
+            c: st.column_config.NumberColumn(format="%.1f") for c in
+            ("minutes_on_trials", "median_trial_s", "shortest_trial_s", "plays_per_sample")})
+        st.download_button("Per-listener report (CSV)", to_csv(report), f"{info.name}-listeners.csv", "text/csv")
 
 
 def screening_section(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -211,7 +224,8 @@ def statistics_section(frame: pd.DataFrame, order: list[str]) -> None:
     comparisons_section(frame, order)
     st.subheader("Repeated-measures ANOVA (condition × item)")
     try:
-        st.dataframe(rm_anova(frame), column_config=P_VALUES)
+        with np.errstate(divide="ignore", invalid="ignore"):  # degenerate data: warned about above
+            st.dataframe(rm_anova(frame), column_config=P_VALUES)
     except ValueError as err:
         st.info(str(err))
 
@@ -237,12 +251,6 @@ def comparisons_section(frame: pd.DataFrame, order: list[str]) -> None:
 # -- the page ------------------------------------------------------------------------------------
 
 st.title("MUSHRA admin")
-if not st.session_state.get(SIGNED_IN):
-    sign_in()
-    st.stop()
-if st.sidebar.button("Sign out"):
-    st.session_state[SIGNED_IN] = False
-    st.rerun()
 create, run, results = st.tabs(["Create", "Run", "Results"])
 with create:
     create_section()

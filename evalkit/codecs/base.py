@@ -11,11 +11,19 @@ A backend subclasses `Codec` and implements two methods on plain arrays at its n
   `info.lookahead_samples`.
 
 Everything the decoder needs travels in the bytes; the decoder object is built from the same
-parameters as the encoder, as a real receiver would be configured.
+parameters as the encoder, as a real receiver would be configured. The stream names that
+configuration (`Codec.config`: the constructor's parameters, defaults included), and a decoder
+configured otherwise refuses it with a `StreamConfigError` naming both.
+
+The header's frame count and the packet count are checked against each other and against the
+codec's frame size before anything is decoded, so a crafted stream cannot make the decoder
+produce (or allocate) more audio than its packets can carry.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -28,7 +36,7 @@ from ..errors import AudioError, CodecError
 from ..registry import Registry
 from .bitstream import Bitstream
 
-__all__ = ["Codec", "CodecInfo", "BACKENDS", "register_backend"]
+__all__ = ["Codec", "CodecInfo", "BACKENDS", "register_backend", "StreamConfigError", "check_packet_sizes"]
 
 BACKENDS: Registry[type["Codec"]] = Registry("codec backend", "evalkit.codecs")
 
@@ -71,11 +79,53 @@ class CodecInfo:
         return 1000.0 * self.frame_samples / self.sample_rate
 
 
+class StreamConfigError(CodecError):
+    """A stream was written by a codec configured differently from the one asked to decode it."""
+
+    def __init__(self, message: str, stream_config: dict):
+        super().__init__(message)
+        self.stream_config = stream_config
+
+
+def check_packet_sizes(packets: list[bytes | None], smallest: int, largest: int, backend: str) -> None:
+    """Refuse a packet outside [smallest, largest] bytes before it reaches a decoder library."""
+    for index, packet in enumerate(packets):
+        if packet is not None and not smallest <= len(packet) <= largest:
+            span = f"{largest}" if smallest == largest else f"{smallest} to {largest}"
+            raise CodecError(f"{backend}: packet {index} has {len(packet)} bytes; this stream's packets have {span}")
+
+
 class Codec(ABC):
     """Base class of every codec backend."""
 
     backend: ClassVar[str] = ""
     install_hint: ClassVar[str] = ""  # shown when `unavailable()` says the library is missing
+    # Constructor parameters that stay out of the stream's configuration: local file paths
+    # (the weights' sha256, which does travel, pins what they hold).
+    local_params: ClassVar[tuple[str, ...]] = ()
+    # Packets a stream may carry beyond those its samples need (encoders' flush packets).
+    flush_packets: ClassVar[int] = 4
+
+    def __new__(cls, *args, **kwargs):
+        codec = super().__new__(cls)
+        codec._config = cls.stream_config(*args, **kwargs)
+        return codec
+
+    @classmethod
+    def stream_config(cls, *args, **kwargs) -> dict:
+        """The configuration a codec built with these arguments has (defaults included, as JSON
+        values): what its streams name, and what a decoder must match."""
+        try:
+            bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        except TypeError:
+            return {}  # __init__ refuses these arguments with its own message
+        bound.apply_defaults()
+        params = {k: v for k, v in list(bound.arguments.items())[1:] if k not in cls.local_params}
+        return json.loads(json.dumps(params, sort_keys=True, default=str))
+
+    @property
+    def config(self) -> dict:
+        return getattr(self, "_config", {})
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -98,6 +148,8 @@ class Codec(ABC):
         return self.encode_packets(audio).to_bytes()
 
     def decode(self, data: bytes) -> Audio:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CodecError(f"{self.backend}: decode takes bytes, got {type(data).__name__}")
         return self.decode_packets(Bitstream.from_bytes(bytes(data), self.backend))
 
     def encode_packets(self, audio: Audio) -> Bitstream:
@@ -116,14 +168,13 @@ class Codec(ABC):
             raise
         except Exception as err:  # a library failure names the item instead of crashing the run
             raise CodecError(f"{name}: {info.name} failed to encode ({type(err).__name__}: {err})") from err
-        return Bitstream(self.backend, {"frames": audio.frames, **header}, list(packets))
+        return Bitstream(self.backend, {"frames": audio.frames, "config": self.config, **header}, list(packets))
 
     def decode_packets(self, stream: Bitstream) -> Audio:
         """Decode a Bitstream (lost packets are None) to audio lagging the input by the lookahead."""
         info = self.info
-        frames = stream.header.get("frames")
-        if not isinstance(frames, int) or frames <= 0:
-            raise CodecError(f"{info.name}: bitstream header has no valid frame count")
+        self._check_config(stream.header)
+        frames = self._checked_frames(stream, info)
         try:
             samples = np.asarray(self._decode(stream.header, stream.packets), dtype=np.float32)
         except CodecError:
@@ -140,6 +191,31 @@ class Codec(ABC):
             samples = np.pad(samples, ((0, 0), (0, want - samples.shape[1])))
         return Audio(samples, info.sample_rate)
 
+    def _check_config(self, header: dict) -> None:
+        if not isinstance(header, dict):
+            raise CodecError(f"{self.backend}: bitstream header is a {type(header).__name__}, not a mapping")
+        theirs, mine = header.get("config"), self.config
+        if not isinstance(theirs, dict):
+            raise CodecError(f"{self.backend}: bitstream does not name its codec configuration "
+                             "(written by an older evalkit or damaged); encode the audio again")
+        if theirs != mine:
+            raise StreamConfigError(
+                f"{self.backend}: stream was encoded with {_differences(theirs, mine)}, but this decoder is "
+                f"configured with {_differences(mine, theirs)}; decode it with the codec card that wrote it", theirs)
+
+    def _checked_frames(self, stream: Bitstream, info: CodecInfo) -> int:
+        """The header's frame count, if the packets can carry it and it needs about that many packets."""
+        frames, count = stream.header.get("frames"), len(stream.packets)
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0:
+            raise CodecError(f"{info.name}: bitstream header has no valid frame count")
+        if frames > count * info.frame_samples:
+            raise CodecError(f"{info.name}: bitstream declares {frames} samples but its {count} packets "
+                             f"carry at most {count * info.frame_samples}")
+        needed = -(-(frames + info.lookahead_samples) // info.frame_samples)
+        if count > needed + self.flush_packets:
+            raise CodecError(f"{info.name}: bitstream holds {count} packets, but its {frames} samples need {needed}")
+        return frames
+
     def _padded(self, samples: np.ndarray) -> np.ndarray:
         frame = self.info.frame_samples
         total = samples.shape[1] + self.info.lookahead_samples
@@ -148,3 +224,18 @@ class Codec(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.backend}>"
+
+
+def _differences(ours: dict, other: dict, limit: int = 6) -> str:
+    """The settings of `ours` that `other` does not share, as short key=value pairs."""
+    keys = [k for k in sorted(set(ours) | set(other), key=str) if ours.get(k, _ABSENT) != other.get(k, _ABSENT)]
+    shown = [f"{k}={_short(ours.get(k, _ABSENT))}" for k in keys[:limit]]
+    return ", ".join(shown + ([f"... ({len(keys) - limit} more)"] if len(keys) > limit else [])) or "the same settings"
+
+
+def _short(value) -> str:
+    text = "(none)" if value is _ABSENT else json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_ABSENT = object()

@@ -25,6 +25,7 @@ __all__ = ["Bitstream", "MAGIC", "FORMAT_VERSION"]
 MAGIC = b"EVKB"
 FORMAT_VERSION = 1
 _MAX_PACKET = 1 << 24
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Bitstream:
         header = json.dumps(self.header, separators=(",", ":"), sort_keys=True).encode()
         if len(name) > 255 or len(header) > 0xFFFF:
             raise CodecError(f"{self.backend}: backend name or header too large for the container")
+        if any(len(p) > _MAX_PACKET for p in self.packets):
+            raise CodecError(f"{self.backend}: a packet is larger than the container's {_MAX_PACKET} bytes")
         out = bytearray(MAGIC)
         out += struct.pack(">BB", FORMAT_VERSION, len(name)) + name
         out += struct.pack(">H", len(header)) + header
@@ -57,7 +60,11 @@ class Bitstream:
 
     @classmethod
     def from_bytes(cls, data: bytes, backend: str) -> "Bitstream":
-        """Parse and verify a stream written by `backend`; any defect raises CodecError."""
+        """Parse and verify a stream written by `backend`; any defect raises CodecError.
+
+        Every length and count is checked against the bytes actually present before it is used,
+        so a crafted stream cannot make the parser allocate or loop beyond its own size.
+        """
         reader = _Reader(data, backend)
         if len(data) < len(MAGIC) + 10:
             raise CodecError(f"{backend}: bitstream is empty or truncated ({len(data)} bytes)")
@@ -73,15 +80,26 @@ class Bitstream:
         if name != backend:
             raise CodecError(f"{backend}: bitstream was written by codec backend {name!r}")
         (header_len,) = struct.unpack(">H", reader.take(2))
-        try:
-            header = json.loads(reader.take(header_len))
-        except ValueError:
-            raise CodecError(f"{backend}: bitstream header is not valid JSON") from None
+        header = _parse_header(reader.take(header_len), backend)
         (count,) = struct.unpack(">I", reader.take(4))
+        if count > reader.remaining:  # every packet needs at least its one-byte length
+            raise CodecError(f"{backend}: bitstream declares {count} packets but holds only {reader.remaining} bytes for them")
         packets = [reader.take(reader.varint()) for _ in range(count)]
-        if reader.pos != len(data) - 4:
-            raise CodecError(f"{backend}: bitstream has {len(data) - 4 - reader.pos} unexpected trailing bytes")
+        if reader.remaining:
+            raise CodecError(f"{backend}: bitstream has {reader.remaining} unexpected trailing bytes")
         return cls(backend, header, packets)
+
+
+def _parse_header(raw: bytes, backend: str) -> dict:
+    """The header must be one JSON object; anything else (a list, a number, deep nesting) is refused."""
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise CodecError(f"{backend}: bitstream header is not valid JSON") from None
+    if not isinstance(header, dict):
+        kind = _JSON_KINDS.get(type(header), type(header).__name__)
+        raise CodecError(f"{backend}: bitstream header is a JSON {kind}, not an object")
+    return header
 
 
 def _varint(value: int) -> bytes:
@@ -100,6 +118,11 @@ class _Reader:
     def __init__(self, data: bytes, backend: str):
         self.data, self.backend, self.pos = data, backend, 0
 
+    @property
+    def remaining(self) -> int:
+        """Bytes left before the checksum."""
+        return len(self.data) - 4 - self.pos
+
     def take(self, n: int) -> bytes:
         end = self.pos + n
         if n < 0 or end > len(self.data) - 4:
@@ -109,15 +132,17 @@ class _Reader:
         return chunk
 
     def varint(self) -> int:
-        value, shift = 0, 0
-        while True:
+        """A packet length: at most four bytes, minimally encoded, no larger than _MAX_PACKET."""
+        value = 0
+        for shift in range(0, 28, 7):
             byte = self.take(1)[0]
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
+                if byte == 0 and shift:
+                    raise CodecError(f"{self.backend}: bitstream has a malformed packet length (not minimal)")
                 break
-            shift += 7
-            if shift > 28:
-                break
+        else:
+            raise CodecError(f"{self.backend}: bitstream has a malformed packet length (more than four bytes)")
         if value > _MAX_PACKET:
             raise CodecError(f"{self.backend}: bitstream declares an impossible packet size {value}")
         return value

@@ -134,6 +134,8 @@ class _Codec2Base(Codec):
         raise NotImplementedError
 
     def _decode(self, header, packets):
+        if header.get("mode") != self.mode:
+            raise CodecError(f"{self.backend}: stream is mode {str(header.get('mode'))[:12]}; this decoder is mode {self.mode}")
         size = _bytes_per_frame(self.mode)
         plan = conceal_by_repetition(packets, bytes(size))
         stream = b"".join(_checked(p, size, i, self.backend) for i, (p, _) in enumerate(plan))

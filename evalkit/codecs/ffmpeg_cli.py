@@ -27,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import CodecError, ConfigError
-from .base import Codec, CodecInfo, register_backend
+from .base import Codec, CodecInfo, check_packet_sizes, register_backend
 from .system import debian_version
 from .codec2 import conceal_by_repetition
 
@@ -172,11 +172,24 @@ class Speex(Codec):
 
     def _decode(self, header, packets):
         extradata = _speex_header_bytes(header, self.backend)
-        if header["rate"] != self.sample_rate or header["mode"] != self.mode:
-            raise CodecError(f"speex: stream is {header['rate']} Hz mode {header['mode']}; this decoder is {self.sample_rate} Hz")
+        expected = self._header_fields()
+        wrong = [key for key, value in expected.items() if header[key] != value]
+        if wrong:
+            found = ", ".join(f"{key}={str(header[key])[:12]}" for key in wrong)
+            raise CodecError(f"speex: stream header has {found}; this {self.sample_rate} Hz decoder takes "
+                             + ", ".join(f"{key}={expected[key]}" for key in wrong))
+        size = SPEEX_FRAME_BYTES[self.sample_rate][self.quality]
+        check_packet_sizes(packets, size, size, self.backend)
         context = _decoder("speex", self.sample_rate, extradata)
-        filler = bytes(SPEEX_FRAME_BYTES[self.sample_rate][self.quality])
+        filler = bytes(size)
         return _decode_packets(context, packets, self.frame, filler, self.backend)
+
+
+    def _header_fields(self) -> dict:
+        """The Speex header fields this decoder takes: one mono CBR frame per packet of its mode."""
+        return {"version_id": 1, "header_size": 80, "rate": self.sample_rate, "mode": self.mode,
+                "bitstream_version": 4, "channels": 1, "frame_size": self.frame, "vbr": 0, "frames_per_packet": 1,
+                "extra_headers": 0}
 
 
 def _demux_ogg(data: bytes, backend: str) -> tuple[bytes, list[bytes]]:

@@ -90,6 +90,9 @@ class Lc3(Codec):
         return {"frame_us": self.frame_us, "frame_bytes": self.frame_bytes}, packets
 
     def _decode(self, header, packets):
+        if (header.get("frame_us"), header.get("frame_bytes")) != (self.frame_us, self.frame_bytes):
+            raise CodecError(f"lc3: stream has {str(header.get('frame_us'))[:12]} us frames of {str(header.get('frame_bytes'))[:12]} "
+                             f"bytes; this decoder takes {self.frame_us} us frames of {self.frame_bytes} bytes")
         decoder = _lc3().Decoder(self.frame_us, self.sample_rate)
         try:
             return np.concatenate([self._decode_one(decoder, packet, i) for i, packet in enumerate(packets)])

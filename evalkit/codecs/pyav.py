@@ -31,7 +31,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from ..errors import CodecError, ConfigError
-from .base import Codec, CodecInfo, register_backend
+from .base import Codec, CodecInfo, check_packet_sizes, register_backend
 
 __all__ = ["Opus", "AmrNb", "G711", "G722", "G726", "Mp3", "Aac", "encode_stream", "decode_stream",
            "opus_packet_mode", "PYAV_HINT"]
@@ -392,7 +392,10 @@ class Opus(_PyAVCodec):
 
     def _decode_one(self, decoder: _OpusDecoder, packets: list[bytes | None], i: int, frame: int) -> np.ndarray:
         if packets[i] is not None:
-            return decoder.decode(packets[i])
+            samples = decoder.decode(packets[i])
+            if len(samples) != frame:
+                raise CodecError(f"opus: packet {i} holds {len(samples)} samples; this stream has {frame}-sample frames")
+            return samples
         following = packets[i + 1] if i + 1 < len(packets) else None
         # libopus itself falls back to PLC when the following packet carries no LBRR.
         fec = self.fec and following is not None
@@ -413,6 +416,8 @@ def _opus_version() -> str:
 _AMR_MODES = {0: (4750, 13), 1: (5150, 14), 2: (5900, 16), 3: (6700, 18),
               4: (7400, 20), 5: (7950, 21), 6: (10200, 27), 7: (12200, 32)}
 _AMR_BY_RATE = {rate: mode for mode, (rate, _) in _AMR_MODES.items()}
+# Storage-format frame size by frame type: speech modes 0-7, SID 8, NO_DATA 15.
+_AMR_FRAME_BYTES = {**{mode: size for mode, (_, size) in _AMR_MODES.items()}, 8: 6, 15: 1}
 
 
 @register_backend("amr-nb")
@@ -471,6 +476,9 @@ class AmrNb(_PyAVCodec):
         return {}, encode_stream(ctx, samples, "s16", 160)
 
     def _decode(self, header, packets):
+        for i, packet in enumerate(packets):
+            if packet is not None and _AMR_FRAME_BYTES.get(packet[0] >> 3 & 0x0F if packet else -1) != len(packet):
+                raise CodecError(f"amr-nb: packet {i} is not an AMR-NB storage frame ({len(packet)} bytes)")
         ctx = self._context("r", 8000)
         return decode_stream(ctx, packets, self._bad_frame, 160, self.backend)
 
@@ -525,6 +533,7 @@ class _Waveform(_PyAVCodec):
         return {}, _rechunk(packets, self.packet_bytes)
 
     def _decode(self, header, packets):
+        check_packet_sizes(packets, 1, self.packet_bytes, self.backend)
         ctx = self._context("r", self.rate, self._decoder_options())
         return decode_stream(ctx, packets, lambda i: None, self.frame_samples, self.backend)
 
@@ -619,6 +628,9 @@ class Mp3(_PyAVCodec):
         return {}, encode_stream(ctx, samples, "fltp", self.info.frame_samples)
 
     def _decode(self, header, packets):
+        # A CBR Layer III frame: 144 (MPEG-1) or 72 (MPEG-2) x bitrate / rate bytes, plus a padding byte.
+        per_frame = (144 if self.sample_rate >= 32000 else 72) * self.bitrate // self.sample_rate + 1
+        check_packet_sizes(packets, 1, per_frame, self.backend)
         ctx = self._context("r", self.sample_rate)
         frame = self.info.frame_samples
         return decode_stream(ctx, packets, lambda i: None, frame, self.backend, flush_on_loss=True)
@@ -654,9 +666,23 @@ class Aac(_PyAVCodec):
         return {"asc": bytes(ctx.extradata or b"").hex()}, packets
 
     def _decode(self, header, packets):
-        try:
-            asc = bytes.fromhex(header.get("asc", ""))
-        except (TypeError, ValueError):
-            raise CodecError("aac: bitstream header has no valid AudioSpecificConfig") from None
-        ctx = self._context("r", self.sample_rate, extradata=asc)
+        asc = header.get("asc")
+        if asc != self._asc():  # the decoder is configured as the encoder was; its own config is the only valid one
+            shown = str(asc)[:40]
+            raise CodecError(f"aac: bitstream header has AudioSpecificConfig {shown!r}; this decoder expects {self._asc()!r}")
+        check_packet_sizes(packets, 1, _AAC_MAX_PACKET, self.backend)
+        ctx = self._context("r", self.sample_rate, extradata=bytes.fromhex(asc))
         return decode_stream(ctx, packets, lambda i: None, 1024, self.backend)
+
+    def _asc(self) -> str:
+        return _aac_config(self.sample_rate, self.bitrate)
+
+
+_AAC_MAX_PACKET = 768  # 6144 bits: the most one channel's raw data block may hold
+
+
+@lru_cache(maxsize=None)
+def _aac_config(rate: int, bitrate: int) -> str:
+    """The AudioSpecificConfig (hex) FFmpeg's encoder writes for this configuration."""
+    ctx = _open("aac", "w", rate, format="fltp", bit_rate=bitrate)
+    return bytes(ctx.extradata or b"").hex()

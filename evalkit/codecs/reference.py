@@ -24,13 +24,15 @@ beyond full scale are clipped, as any 16-bit playback chain would.
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from ..errors import CodecError, ConfigError
-from .base import Codec, CodecInfo, register_backend
+from .base import Codec, CodecInfo, check_packet_sizes, register_backend
 
 __all__ = ["Identity", "Lowpass", "MNRU", "anchor_taps", "mnru_filters", "mnru_process", "MNRU_BANDS"]
 
@@ -61,6 +63,9 @@ class _PcmCodec(Codec):
             raise CodecError(f"{self.backend}: the bitstream holds {header['sample_rate']} Hz PCM; this decoder "
                              f"is configured for {self.sample_rate} Hz")
         frame = self._frame
+        check_packet_sizes(packets, 2, 2 * frame, self.backend)
+        if any(p is not None and len(p) % 2 for p in packets):
+            raise CodecError(f"{self.backend}: a packet holds an odd number of bytes; 16-bit PCM needs whole samples")
         # A lost packet becomes silence: reference conditions do not conceal.
         chunks = [np.frombuffer(p, "<i2") if p is not None else np.zeros(frame, "<i2") for p in packets]
         return np.concatenate(chunks).astype(np.float32) / 32768.0
@@ -110,7 +115,14 @@ def _stop_edge(cutoff_hz: float, sample_rate: int) -> float:
     return min(cutoff_hz * _STOP_RATIO, (cutoff_hz + nyquist) / 2)
 
 
+def _signal():
+    from scipy import signal  # lazy: importing it takes most of a second, `evalkit codecs` needs none of it
+
+    return signal
+
+
 def _meets_targets(taps: np.ndarray, cutoff_hz: float, stop_hz: float, sample_rate: int) -> bool:
+    signal = _signal()
     freqs = np.linspace(0.0, sample_rate / 2, 1 << 14)
     _, h = signal.freqz(taps, worN=freqs, fs=sample_rate)
     db = 20 * np.log10(np.maximum(np.abs(h), 1e-12))
@@ -123,11 +135,45 @@ def anchor_taps(cutoff_hz: float, sample_rate: int = 48000) -> np.ndarray:
     """The anchor's linear-phase FIR: the shortest odd-length equiripple design meeting the targets.
 
     Odd length (type I) makes the group delay a whole number of samples. Deterministic for a
-    given scipy; the tap count goes into the codec's version string.
+    given scipy, so a design is kept on disk per scipy version (`_design_cache`) and reused;
+    the tap count goes into the codec's version string.
     """
     nyquist = sample_rate / 2
     if not 0 < cutoff_hz < nyquist:
         raise ConfigError(f"lowpass: cutoff_hz {cutoff_hz!r} must lie between 0 and Nyquist ({nyquist:g} Hz)")
+    cached = _design_cache(cutoff_hz, sample_rate)
+    try:
+        taps = np.load(cached, allow_pickle=False)
+    except (OSError, ValueError):
+        taps = None
+    if taps is None or taps.dtype != np.float64 or taps.ndim != 1 or len(taps) % 2 == 0:
+        taps = _design(cutoff_hz, sample_rate)
+        _store(cached, taps)
+    taps.setflags(write=False)  # cached: shared by every caller
+    return taps
+
+
+def _design_cache(cutoff_hz: float, sample_rate: int) -> Path:
+    """Where the design for these settings and this scipy lives ($XDG_CACHE_HOME/evalkit/anchors)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    targets = f"{_RIPPLE_TARGET_DB:g}-{_STOP_TARGET_DB:g}-{_STOP_RATIO:.6f}"
+    return base / "evalkit" / "anchors" / f"remez-{cutoff_hz:g}-{sample_rate}-{targets}-scipy{version('scipy')}.npy"
+
+
+def _store(path: Path, taps: np.ndarray) -> None:
+    """Write atomically; a cache that cannot be written only costs the next run the design again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(partial, "wb") as handle:
+            np.save(handle, taps, allow_pickle=False)
+        partial.replace(path)
+    except OSError:
+        pass
+
+
+def _design(cutoff_hz: float, sample_rate: int) -> np.ndarray:
+    signal, nyquist = _signal(), sample_rate / 2
     stop = _stop_edge(cutoff_hz, sample_rate)
     ripple = 10 ** (_RIPPLE_TARGET_DB / 20) - 1
     atten = 10 ** (-_STOP_TARGET_DB / 20)
@@ -137,7 +183,6 @@ def anchor_taps(cutoff_hz: float, sample_rate: int = 48000) -> np.ndarray:
     while numtaps <= _MAX_TAPS:
         taps = signal.remez(numtaps, [0, cutoff_hz, stop, nyquist], [1, 0], weight=[1, ripple / atten], fs=sample_rate)
         if _meets_targets(taps, cutoff_hz, stop, sample_rate):
-            taps.setflags(write=False)  # cached: shared by every caller
             return taps
         numtaps += 2
     raise ConfigError(f"lowpass: no filter up to {_MAX_TAPS} taps meets the mask for {cutoff_hz:g} Hz at {sample_rate} Hz")
@@ -161,7 +206,7 @@ class Lowpass(_PcmCodec):
 
     def _process(self, x):
         # Causal: the output lags by exactly (n - 1) / 2; the base class padded the tail for it.
-        return signal.lfilter(self.taps, 1.0, x)
+        return _signal().lfilter(self.taps, 1.0, x)
 
 
 # -- P.810 MNRU ----------------------------------------------------------------------------
@@ -177,6 +222,7 @@ _LP_RIPPLE_DB, _LP_STOP_DB = 0.05, 40.0
 def mnru_filters(band: str) -> tuple[np.ndarray, np.ndarray, float]:
     """(input high-pass sos, output low-pass sos, noise power gain of the zero-phase low-pass)."""
     rate, low, high = MNRU_BANDS[band]
+    signal = _signal()
     # Butterworth |H|^2 = 1/(1+(fc/f)^2n); run twice, it is -3 dB at `low` when fc is moved so.
     corner = low * (math.sqrt(2) - 1) ** (1 / (2 * _HP_ORDER))
     hp = signal.butter(_HP_ORDER, corner, "highpass", fs=rate, output="sos")
@@ -193,6 +239,7 @@ def mnru_process(x: np.ndarray, q_db: float, band: str = "wb", seed: int = 0, no
     power to modulated-noise power at the output is Q dB (the MNRU's definition of Q).
     """
     hp, lp, noise_gain = mnru_filters(band)
+    signal = _signal()
     s = signal.sosfiltfilt(hp, x)
     if noise:
         rng = np.random.default_rng(seed)

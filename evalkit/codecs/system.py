@@ -8,11 +8,18 @@ from functools import lru_cache
 __all__ = ["debian_version"]
 
 
-@lru_cache(maxsize=None)
 def debian_version(package: str) -> str:
     """The installed Debian package's version (stored with results), or "unknown version"."""
+    return _installed().get(package) or "unknown version"
+
+
+@lru_cache(maxsize=None)
+def _installed() -> dict[str, str]:
+    """Every installed package's version, from one dpkg-query (one per package costs a process each)."""
     try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n"], capture_output=True, text=True,
+                              timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return "unknown version"
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown version"
+        return {}
+    pairs = (line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    return {name.split(":")[0]: version.strip() for name, version in pairs if version.strip()}

@@ -48,11 +48,12 @@ class TestInfo:
 
 @dataclass(frozen=True)
 class Invite:
-    """A personal link: give `token` (or `url`) to one listener; `code` identifies them in exports."""
+    """A personal link: give `token` (or `url`) to one listener; `code` (and `label`) identify them in exports."""
 
     code: str
     token: str
     url: str | None = None
+    label: str | None = None
 
 
 def create_test(engine: Engine, spec: TestSpec | str | Path, stimulus_root: str | Path = DEFAULT_STIMULUS_ROOT,
@@ -159,18 +160,28 @@ def invite(engine: Engine, name: str, count: int = 1, labels: Sequence[str] | No
         if test.status == "closed":
             raise ConfigError(f"test {name!r} is closed")
         for label in labels:
+            if label is not None and (not isinstance(label, str) or len(label) > 200):
+                raise ConfigError(f"an invite label is text of at most 200 characters, got {str(label)[:40]!r}")
             invites.append(_new_participant(connection, test.id, "invite", label, base_url))
     return invites
 
 
-def join_open_link(engine: Engine, open_token: str) -> str:
-    """A new participant from the open link; the app redirects to the returned personal token."""
+def join_open_link(engine: Engine, open_token: str, known: str | None = None) -> str:
+    """A new participant from the open link; the app redirects to the returned personal token.
+
+    `known` is a personal token this browser got from the same open link before: when it is still a
+    participant of that test it is returned instead, so going back to the open link adds nobody.
+    """
     for _ in range(3):
         try:
             with write_transaction(engine) as connection:
                 test = connection.execute(select(MushraTest).where(MushraTest.open_token == str(open_token))).first()
                 if test is None or test.status != "open":
                     raise ConfigError("this link is not open (or no longer); ask the experimenter for a new one")
+                if known and connection.execute(select(MushraParticipant.id).where(
+                        MushraParticipant.test_id == test.id,
+                        MushraParticipant.token_hash == token_hash(str(known)))).first() is not None:
+                    return known
                 return _new_participant(connection, test.id, "open", None, None).token
         except IntegrityError:  # a participant code collided: draw again
             continue
@@ -182,7 +193,7 @@ def _new_participant(connection: Connection, test_id: int, source: str, label: s
     connection.execute(insert(MushraParticipant).values(
         test_id=test_id, code=code, token_hash=token_hash(token), source=source, label=label, created_at=utcnow()))
     url = None if base_url is None else f"{base_url}{'&' if '?' in base_url else '?'}t={token}"
-    return Invite(code, token, url)
+    return Invite(code, token, url, label)
 
 
 def list_tests(engine: Engine) -> list[TestInfo]:

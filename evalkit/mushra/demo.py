@@ -22,7 +22,7 @@ __all__ = ["DEMO_SPEC", "LISTEN_PAGE", "ADMIN_PAGE", "DemoTest", "ensure_demo_te
            "demo_admin_password", "announce_demo"]
 
 DEMO_SPEC = Path(__file__).resolve().parents[2] / "tests_mushra" / "demo.yaml"
-LISTEN_PAGE, ADMIN_PAGE = "/mushra_listen", "/mushra_admin"  # url paths of app/views/mushra_*.py
+LISTEN_PAGE, ADMIN_PAGE = "/listen", "/mushra_admin"  # evalkit.mushra.web's listener page; app/views/mushra_admin.py
 
 
 class DemoTest(NamedTuple):

@@ -8,21 +8,24 @@ page per item) -> questionnaire (skipped when there are no questions) -> done. T
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvalkitError
 from ..store.models_mushra import PHASES
 
-__all__ = ["State", "FlowError", "PHASES", "PLAN_KEYS", "advance", "require", "Play", "as_play",
-           "blockers", "next_allowed", "played_seconds"]
+__all__ = ["State", "FlowError", "AccessError", "PHASES", "PLAN_KEYS", "advance", "require", "blockers", "next_allowed"]
 
 PLAN_KEYS = {"training": "training", "trials": "test"}  # session phase -> its trials in the plan
 
 
 class FlowError(EvalkitError):
     """A step that does not fit where the listener stands (a stale tab, a double click, a closed test)."""
+
+
+class AccessError(FlowError):
+    """A link, token or audio grant that opens nothing (wrong, incomplete or expired)."""
 
 
 @dataclass(frozen=True)
@@ -54,59 +57,27 @@ def require(state: State, phase: str, position: int | None = None) -> None:
         raise FlowError(f"this page ({asked}) is out of date: the listener is at {where}; reload the page")
 
 
-@dataclass(frozen=True)
-class Play:
-    """One playback as the page reports it: which stimulus, from and to (seconds in the file)."""
+def blockers(stimuli: Sequence[str], played: Mapping[str, tuple[float, float]], ratings: Mapping[str, Any],
+             require_ratings: bool = True) -> list[tuple[int, str]]:
+    """What stands in the way of "Next", as (slider index, reason); empty when it is allowed.
 
-    stimulus: str
-    start: float | None = None
-    end: float | None = None
-    at: float | None = None  # client clock, ms since the page loaded
-
-
-def as_play(value: Play | Mapping[str, Any]) -> Play:
-    if isinstance(value, Play):
-        return value
-    if not isinstance(value, Mapping) or not isinstance(value.get("stimulus"), str):
-        raise FlowError(f"a play event is a mapping with a 'stimulus' id, got {value!r}")
-    numbers = {key: _number_or_none(value.get(key), key) for key in ("start", "end", "at")}
-    return Play(value["stimulus"], **numbers)
-
-
-def _number_or_none(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise FlowError(f"play event: {key} must be a number, got {value!r}")
-    return float(value)
-
-
-def played_seconds(plays: Iterable[Play | Mapping[str, Any]]) -> dict[str, float]:
-    """Seconds heard per stimulus; a play with no end yet counts as 0 s but as played."""
-    heard: dict[str, float] = {}
-    for play in map(as_play, plays):
-        span = (play.end - play.start) if play.start is not None and play.end is not None else 0.0
-        heard[play.stimulus] = heard.get(play.stimulus, 0.0) + max(span, 0.0)
-    return heard
-
-
-def blockers(stimuli: Sequence[str], plays: Iterable[Play | Mapping[str, Any]], ratings: Mapping[str, Any],
-             require_ratings: bool = True, min_seconds: float = 0.0) -> list[tuple[int, str]]:
-    """What stands in the way of "Next", as (slider index, reason); empty when it is allowed."""
-    heard = played_seconds(plays)
+    `played` maps a stimulus id to (seconds heard, seconds needed), as playlog.heard_and_needed
+    computes them from the server's play events.
+    """
     found = []
     for index, stimulus in enumerate(stimuli):
-        if stimulus not in heard or heard[stimulus] < min_seconds:
-            found.append((index, "not played"))
+        heard, needed = played.get(stimulus, (0.0, 0.0))
+        if stimulus not in played or heard < needed:
+            found.append((index, "not played" if heard == 0 else f"played {heard:.1f} s of {needed:.1f} s"))
         if require_ratings and not _valid_score(ratings.get(stimulus)):
             found.append((index, "not rated"))
     return found
 
 
-def next_allowed(stimuli: Sequence[str], plays: Iterable[Play | Mapping[str, Any]], ratings: Mapping[str, Any],
-                 require_ratings: bool = True, min_seconds: float = 0.0) -> bool:
-    """True when every stimulus of the page was played and (unless training) rated 0-100."""
-    return not blockers(stimuli, plays, ratings, require_ratings, min_seconds)
+def next_allowed(stimuli: Sequence[str], played: Mapping[str, tuple[float, float]], ratings: Mapping[str, Any],
+                 require_ratings: bool = True) -> bool:
+    """True when every stimulus of the page was heard long enough and (unless training) rated 0-100."""
+    return not blockers(stimuli, played, ratings, require_ratings)
 
 
 def _valid_score(value: Any) -> bool:

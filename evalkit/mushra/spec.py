@@ -29,7 +29,7 @@ __all__ = [
 _KEYS = {
     "name", "title", "description", "manifest", "items", "conditions", "sample_rate", "format", "downmix",
     "loudness", "excerpt", "randomization", "training", "looping", "questionnaire", "consent",
-    "instructions", "open_link",
+    "instructions", "open_link", "min_play_seconds",
 }
 DEFAULT_CONSENT = ("Your ratings and answers are stored under a random participant id, without your name, "
                    "and used only to evaluate audio quality. You may stop at any time.")
@@ -53,7 +53,7 @@ class TestSpec:
     conditions: tuple[ConditionSpec, ...]
     training: tuple[str, ...]
     sample_rate: int = 48000
-    format: str = "flac"
+    format: str = "wav"  # how prepared stimuli are stored; the browser always gets dithered 24-bit WAV
     downmix: bool = False
     target_lufs: float = -26.0
     anchor_levelling: str = "reference"
@@ -62,6 +62,7 @@ class TestSpec:
     seed: int | None = None  # None: drawn when the test is created, then stored
     trial_order: str = "balanced"
     looping: bool = True
+    min_play_seconds: float = 1.0  # a stimulus counts as played after this long (or its loop region)
     questionnaire: tuple[Question, ...] = ()
     consent: str = DEFAULT_CONSENT
     instructions: str = DEFAULT_INSTRUCTIONS
@@ -119,7 +120,7 @@ def _options(check: Checker, data: dict) -> dict[str, Any]:
     seed = randomization.get("seed", "random")
     return {
         "sample_rate": check.integer(data.get("sample_rate", 48000), "sample_rate", 8000, 192000),
-        "format": check.choice(data.get("format", "flac"), "format", ("flac", "wav")),
+        "format": check.choice(data.get("format", "wav"), "format", ("wav", "flac")),
         "downmix": check.boolean(data.get("downmix", False), "downmix"),
         "target_lufs": check.number(loudness.get("target_lufs", -26.0), "loudness.target_lufs", -60.0, -10.0),
         "anchor_levelling": check.choice(loudness.get("anchors", "reference"), "loudness.anchors", ("reference", "normalize")),
@@ -129,6 +130,7 @@ def _options(check: Checker, data: dict) -> dict[str, Any]:
         "trial_order": check.choice(randomization.get("trial_order", "balanced"), "randomization.trial_order",
                                     ("balanced", "random")),
         "looping": check.boolean(data.get("looping", True), "looping"),
+        "min_play_seconds": check.number(data.get("min_play_seconds", 1.0), "min_play_seconds", 0.0, 30.0),
         "consent": check.text(data.get("consent", DEFAULT_CONSENT), "consent", required=True),
         "instructions": check.text(data.get("instructions", DEFAULT_INSTRUCTIONS), "instructions", required=True),
         "open_link": check.boolean(data.get("open_link", False), "open_link"),

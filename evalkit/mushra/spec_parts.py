@@ -24,6 +24,7 @@ MAX_SIGNALS = 12  # per trial, hidden reference and both anchors included (BS.15
 MIN_EXCERPT_S = 0.5  # the shortest loop region the trial page allows
 LONG_EXCERPT_S = 12.0  # BS.1534-3 asks for about 10 s
 QUESTION_TYPES = ("text", "number", "choice")
+MAX_TEXT_ANSWER = 5000  # characters kept of a text answer
 
 
 @dataclass(frozen=True)
@@ -85,18 +86,30 @@ class Question:
             return value
         if self.type == "number":
             return self._number(value)
-        return str(value).strip()[:5000]
+        if not isinstance(value, str):
+            raise ValueError(f"{self.text}: enter text")
+        return value.strip()[:MAX_TEXT_ANSWER]
 
     def _number(self, value: Any) -> float:
         try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise TypeError
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{self.text}: enter a number") from None
-        if not math.isfinite(number) or (self.min is not None and number < self.min) or (
-                self.max is not None and number > self.max):
-            raise ValueError(f"{self.text}: enter a number from {self.min:g} to {self.max:g}"
-                             if self.min is not None and self.max is not None else f"{self.text}: out of range")
+        if not math.isfinite(number):
+            raise ValueError(f"{self.text}: enter a number")
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise ValueError(f"{self.text}: enter a number {self.bounds()}")
         return number
+
+    def bounds(self) -> str:
+        """The allowed range in words: "from 16 to 110", "of at least 0", "of at most 10", or ""."""
+        if self.min is not None and self.max is not None:
+            return f"from {self.min:g} to {self.max:g}"
+        if self.min is not None:
+            return f"of at least {self.min:g}"
+        return "" if self.max is None else f"of at most {self.max:g}"
 
 
 # -- items -------------------------------------------------------------------------------
@@ -270,5 +283,7 @@ def _question(check: Checker, entry: Any, key: str) -> Question:
     bounds = [None if entry.get(b) is None else check.number(entry[b], f"{key}.{b}") for b in ("min", "max")]
     if kind != "number" and any(b is not None for b in bounds):
         check.fail(key, "only number questions take min and max")
+    if None not in bounds and bounds[0] > bounds[1]:
+        check.fail(f"{key}.max", f"{bounds[1]:g} is below min ({bounds[0]:g})")
     return Question(check.name(entry["id"], f"{key}.id"), check.text(entry["text"], f"{key}.text", required=True),
                     kind, tuple(choices), check.boolean(entry.get("required", True), f"{key}.required"), *bounds)

@@ -7,7 +7,7 @@ the reference is brought to the target loudness; by default the anchors take the
 gain, because a low-pass filtered copy of the reference should differ from it in bandwidth only
 (normalising it would raise its level by the loudness its missing high band carried), while each
 codec output is normalised on its own, so that a codec's gain error is not rated as quality.
-Stimuli are 16-bit PCM, delivered as FLAC or WAV bytes without any metadata.
+Stimuli are stored as 16-bit FLAC or WAV without metadata, and served as 24-bit dithered WAV (`deliver`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import math
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,8 @@ from ..errors import AudioError, CodecError, ConfigError
 from ..harness import roundtrip
 from .spec import ConditionSpec, ItemSpec, TestSpec
 
-__all__ = ["Stimulus", "prepare_item", "prepare_stimuli", "excerpt", "encode_audio", "disguise", "condition_cards",
-           "MIME", "DISGUISE_BYTES"]
-
-MIME = {"flac": "audio/flac", "wav": "audio/wav"}
+__all__ = ["Stimulus", "prepare_item", "prepare_stimuli", "excerpt", "encode_audio", "condition_cards", "read_stimulus",
+           "deliver", "DELIVERY_MIME"]
 _FULL_SCALE = 32768.0
 
 
@@ -198,37 +197,51 @@ def encode_audio(audio: Audio, fmt: str = "flac") -> bytes:
 
 
 def _strip_flac_comments(data: bytes) -> bytes:
-    """Drop the VORBIS_COMMENT block: its vendor string ("reference libFLAC ...") would put the
-    word "reference" into every response, which a check for condition names rightly flags."""
+    """Drop the VORBIS_COMMENT block: its vendor string ("reference libFLAC ...") names nothing of
+    the test, but a stored stimulus should carry nothing but audio."""
     blocks, audio = _flac_blocks(data)
     return _flac_join([(kind, body) for kind, body in blocks if kind != _FLAC_COMMENT], audio)
 
 
-# Served bytes: what reaches the browser must not tell conditions apart by size or by equality.
-DISGUISE_BYTES = 24  # the least any served stimulus grows by (a block header and a 16-byte nonce)
-_FLAC_APPLICATION, _FLAC_COMMENT = 2, 4
+# Served bytes: what reaches the browser must not tell conditions apart by size, bytes or metadata.
+DELIVERY_MIME = "audio/wav"
+_DITHER_SPAN = 256  # 24-bit steps in one step of the stored 16-bit grid
 
 
-def disguise(data: bytes, fmt: str, size: int, nonce: bytes) -> bytes:
-    """`data` grown to exactly `size` bytes by a block that decoders skip, holding `nonce`.
+def read_stimulus(path: str | Path) -> np.ndarray:
+    """A stored stimulus (FLAC or WAV) as 16-bit integers shaped (frames, channels)."""
+    import soundfile as sf
 
-    The server serves every stimulus of an item at one size with a nonce of its own, so neither
-    the length of a response (FLAC compresses a low-pass anchor better) nor two identical
-    responses (the reference button and the hidden reference) can tell conditions apart. The
-    audio itself is untouched. `size` must exceed len(data) by at least DISGUISE_BYTES.
+    samples, _ = sf.read(str(path), dtype="int16", always_2d=True)
+    return samples
+
+
+def deliver(samples: np.ndarray, sample_rate: int, seed: bytes) -> bytes:
+    """A stored 16-bit stimulus as the browser gets it: 24-bit PCM WAV, TPDF-dithered from `seed`.
+
+    Every stimulus of an item has the same frames, so the same size and the same 44-byte header,
+    whatever its condition (FLAC would compress a low-pass anchor better, and padding it to one
+    size leaves the true size readable). The dither, triangular over one step of the 16-bit grid
+    (about -101 dBFS, like any 16-bit dither), fills the low byte of every sample from a seed of
+    the session and the stimulus id: no two stimuli (the reference button and the hidden
+    reference included), and no stimulus in two sessions, share a run of bytes or a hash.
     """
-    filler = size - len(data) - 8  # the block's or chunk's header and its 4-byte tag
-    if filler < len(nonce) or len(nonce) != 16:
-        raise ValueError(f"cannot grow {len(data)} bytes to {size} with a 16-byte nonce")
-    body = b"evkn" + nonce + bytes(filler - len(nonce))
-    if fmt == "flac":
-        blocks, audio = _flac_blocks(data)
-        return _flac_join([*blocks, (_FLAC_APPLICATION, body)], audio)
-    if filler % 2:  # RIFF chunks are word-aligned
-        raise ValueError("a WAV stimulus must grow by an even number of bytes")
-    junk = b"JUNK" + filler.to_bytes(4, "little") + body[4:]
-    grown = data[:12] + junk + data[12:]
-    return grown[:4] + (len(grown) - 8).to_bytes(4, "little") + grown[8:]
+    frames, channels = samples.shape
+    rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed, "big")))
+    noise = np.frombuffer(rng.bytes(2 * samples.size), np.uint8).reshape(2, -1)
+    values = samples.reshape(-1).astype(np.int32) * _DITHER_SPAN + noise[0] + noise[1] - (_DITHER_SPAN - 1)
+    np.clip(values, -(2**23), 2**23 - 1, out=values)
+    body = values.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return _wav_header(frames, channels, sample_rate) + body
+
+
+def _wav_header(frames: int, channels: int, sample_rate: int) -> bytes:
+    size, block = frames * channels * 3, channels * 3
+    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, 24)
+    return b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", size)
+
+
+_FLAC_COMMENT = 4
 
 
 def _flac_blocks(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:

@@ -3,7 +3,8 @@
 Stimulus ids are HMAC-SHA256(session secret, "phase|position|condition id") cut to 128 bits:
 unguessable, different in every session and on every trial (so a listener cannot follow one
 condition across trials by its id), and resolvable on the server without a lookup table,
-by recomputing the ids of the session's plan.
+by recomputing the ids of the session's plan. Audio URLs carry a grant: the id, an expiry and
+a MAC under the session secret.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 __all__ = [
     "new_token", "token_hash", "new_secret", "participant_code", "completion_code", "stimulus_id",
-    "stimulus_nonce", "trial_ids", "level_id", "resolve_stimulus",
+    "dither_seed", "audio_grant", "read_grant", "grant_valid", "trial_ids", "level_id", "resolve_stimulus",
 ]
 
 _OPEN_REFERENCE = "ref"  # the labelled reference button; the hidden reference has its own id
@@ -52,9 +53,33 @@ def stimulus_id(secret: str, *parts: Any) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def stimulus_nonce(secret: str, opaque: str) -> bytes:
-    """16 bytes that make one served stimulus differ from every other (see stimuli.disguise)."""
-    return hmac.new(bytes.fromhex(secret), f"nonce|{opaque}".encode(), hashlib.sha256).digest()[:16]
+def dither_seed(secret: str, opaque: str) -> bytes:
+    """16 bytes that seed the dither of one served stimulus (see stimuli.deliver): fresh per
+    session and per id, the same on every fetch of that id."""
+    return hmac.new(bytes.fromhex(secret), f"dither|{opaque}".encode(), hashlib.sha256).digest()[:16]
+
+
+def audio_grant(secret: str, code: str, opaque: str, expires: int) -> str:
+    """The last part of a stimulus's audio URL: who (participant code), what (opaque id), until
+    when (Unix time) and a MAC under the session secret, so the URL alone opens that one stimulus
+    of that one session until it expires, and nothing can be changed in it."""
+    mac = hmac.new(bytes.fromhex(secret), f"audio|{code}|{opaque}|{expires}".encode(), hashlib.sha256).digest()[:16]
+    return f"{code}.{opaque}.{expires}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def read_grant(grant: str) -> tuple[str, str, int] | None:
+    """(participant code, opaque id, expiry) of a grant, unchecked; None when it is malformed."""
+    parts = str(grant).split(".")
+    if len(parts) != 4 or not parts[2].isdigit() or len(grant) > 200:
+        return None
+    return parts[0], parts[1], int(parts[2])
+
+
+def grant_valid(secret: str, grant: str, now: float) -> bool:
+    """The grant's MAC is the session's and it has not expired."""
+    parsed = read_grant(grant)
+    return (parsed is not None and parsed[2] >= now
+            and hmac.compare_digest(grant, audio_grant(secret, parsed[0], parsed[1], parsed[2])))
 
 
 def trial_ids(secret: str, phase: str, position: int, sliders: list[int]) -> tuple[str, list[str]]:

@@ -5,6 +5,7 @@ package work without it; the codec backends then report themselves unavailable w
 "pip install torch==2.13.0".
 """
 
+from .. import codecs  # noqa: F401  first: the codec registry imports this package's backends
 from .bitpack import pack_codes, unpack_codes
 
 __all__ = ["pack_codes", "unpack_codes"]

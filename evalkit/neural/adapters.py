@@ -26,10 +26,10 @@ from typing import ClassVar
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import CodecError, ConfigError
+from ..errors import ConfigError
 from .bitpack import code_bits, frames_per_whole_bytes
 from .codec import TORCH_HINT, torch_missing
-from .packets import codes_to_packets, packets_to_codes, silence_mask
+from .packets import check_header, codes_to_packets, packets_to_codes, silence_mask
 from .weights import pinned_path, resolve_weights
 
 __all__ = ["EncodecAdapter", "SnacAdapter", "MimiAdapter", "DacAdapter", "ADAPTERS", "ENCODEC_24KHZ"]
@@ -46,6 +46,7 @@ class _Adapter(Codec):
     package: ClassVar[str] = ""  # import name
     install_hint: ClassVar[str] = ""
     concealment = "repeat"
+    local_params = ("checkpoint",)  # a path on this machine; the sha256 travels in the stream
     family: ClassVar[str] = "neural"
     causal: ClassVar[bool] = True
     sample_rate: int
@@ -89,9 +90,7 @@ class _Adapter(Codec):
     def _decode(self, header, packets):
         import torch
 
-        mine = self._header()
-        if any(header.get(key) != value for key, value in mine.items()):
-            raise CodecError(f"{self.backend}: stream was written with {header}, this decoder is configured as {mine}")
+        check_header(header, self._header(), self.backend)
         codes, leading = packets_to_codes(packets, self.n_q, self.bits, self.frames_per_packet)
         with torch.inference_mode():
             out = self._audio(codes).reshape(-1).float().numpy()

@@ -23,15 +23,20 @@ unavailable with the install command.
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
+import pickletools
+import zipfile
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import CodecError, ConfigError
+from ..errors import ConfigError
 from .bitpack import code_bits, frames_per_whole_bytes
-from .packets import codes_to_packets, packets_to_codes, silence_mask
+from .packets import check_header, codes_to_packets, packets_to_codes, silence_mask
 from .weights import pinned_path
 
 __all__ = ["RVQCodec", "TORCH_HINT", "torch_missing"]
@@ -53,18 +58,44 @@ def _load_model(path: Path, sha256: str):
     return load_inference(path)
 
 
+@lru_cache(maxsize=8)
+def _model_config(path: Path, sha256: str):
+    """What the codec needs of the model's config (rate, hop, codebooks), without torch when it can.
+
+    A save_inference checkpoint keeps its config as a JSON string in the archive's pickle; its
+    opcodes are read, never executed. Any other layout loads the model.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+        strings = (arg for _, arg, _ in pickletools.genops(pickled) if isinstance(arg, str))
+        data = next((json.loads(next(strings)) for text in strings if text == "config"), {})
+        return SimpleNamespace(sample_rate=int(data["sample_rate"]), hop=math.prod(data["strides"]),
+                               codebook_size=int(data["codebook_size"]), n_q=int(data["n_q"]))
+    except (OSError, StopIteration, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return _load_model(path, sha256).config
+
+
+@lru_cache(maxsize=None)
+def _torch_version() -> str:
+    from importlib.metadata import version
+
+    return version("torch")
+
+
 class RVQCodec(Codec):
     """RVQ autoencoder at n_q codebooks (n_q x 500 bit/s at 16 kHz, 50 frames/s)."""
 
     install_hint = TORCH_HINT
     concealment = "repeat"
+    local_params = ("weights",)  # a path on this machine; the sha256 travels in the stream
 
     def __init__(self, weights: str, sha256: str, n_q: int, frames_per_packet: int | None = None,
                  waveform_matching: bool = True):
         path = pinned_path(weights, sha256, "rvq")
         self.waveform_matching = bool(waveform_matching)
-        self.sha256, self.model = sha256.lower(), _load_model(path, sha256.lower())
-        config = self.model.config
+        self.path, self.sha256 = path, sha256.lower()
+        config = _model_config(path, self.sha256)  # the model itself loads on first use (torch)
         if not isinstance(n_q, int) or not 1 <= n_q <= config.n_q:
             raise ConfigError(f"rvq: n_q must be an integer from 1 to {config.n_q}, got {n_q!r}")
         self.n_q, self.bits, self.hop, self.sample_rate = n_q, code_bits(config.codebook_size), config.hop, config.sample_rate
@@ -77,11 +108,13 @@ class RVQCodec(Codec):
         return torch_missing()
 
     @property
-    def info(self) -> CodecInfo:
-        import torch
+    def model(self):
+        return _load_model(self.path, self.sha256)
 
+    @property
+    def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"evalkit-rvq weights {self.sha256[:12]}, torch {torch.__version__}",
+            name=self.backend, version=f"evalkit-rvq weights {self.sha256[:12]}, torch {_torch_version()}",
             family="neural-rvq", sample_rate=self.sample_rate, frame_samples=self.hop * self.frames_per_packet,
             lookahead_samples=0, nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
             waveform_matching=self.waveform_matching, needs=("torch", "weights"),
@@ -99,9 +132,7 @@ class RVQCodec(Codec):
     def _decode(self, header, packets):
         import torch
 
-        mine = self._header()
-        if any(header.get(key) != value for key, value in mine.items()):
-            raise CodecError(f"rvq: stream was written with {header}, this decoder is configured as {mine}")
+        check_header(header, self._header(), "rvq")
         codes, leading = packets_to_codes(packets, self.n_q, self.bits, self.frames_per_packet)
         codes = torch.from_numpy(codes)[None]
         chunks, state = [], None

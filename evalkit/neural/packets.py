@@ -13,7 +13,16 @@ import numpy as np
 from ..errors import CodecError
 from .bitpack import pack_codes, unpack_codes
 
-__all__ = ["codes_to_packets", "packets_to_codes", "silence_mask"]
+__all__ = ["codes_to_packets", "packets_to_codes", "silence_mask", "check_header"]
+
+
+def check_header(header: dict, mine: dict, backend: str) -> None:
+    """Refuse a stream whose codebooks, packet grouping or weights differ from this decoder's."""
+    differing = sorted(key for key, value in mine.items() if header.get(key) != value)
+    if differing:
+        theirs = ", ".join(f"{key}={str(header.get(key))[:20]}" for key in differing)
+        ours = ", ".join(f"{key}={mine[key]}" for key in differing)
+        raise CodecError(f"{backend}: stream was written with {theirs}; this decoder is configured with {ours}")
 
 
 def codes_to_packets(codes: np.ndarray, bits: int, frames_per_packet: int) -> list[bytes]:

@@ -13,7 +13,7 @@ from .data import ROOT
 
 __all__ = ["APP", "app_command", "app_urls", "serve_app"]
 
-APP = ROOT / "app" / "streamlit_app.py"
+APP = ROOT / "app" / "server.py"  # st.App: Streamlit for the admin, the listener's pages beside it
 # url paths of the pages in app/streamlit_app.py's PAGES (Streamlit derives them from the file names)
 PAGE_PATHS = {"leaderboard": "", "rate-quality": "rate_quality", "quality vs cost": "quality_cost",
               "item drill-down": "drilldown", "MUSHRA vs metrics": "mushra_metrics"}

@@ -1,5 +1,5 @@
 """Tables of MUSHRA listening tests: tests, items, conditions, stimuli, participants, sessions,
-trials, ratings (one row per rating) and events. Every table is prefixed `mushra_` so that the
+trials, ratings (one row per rating), events, pending plays, and the admin's sessions and failed sign-ins. Every table is prefixed `mushra_` so that the
 generic names (sessions, events, items) stay free for other parts of evalkit."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from .models import Base, Id, utcnow
 
 __all__ = [
     "MushraTest", "MushraItem", "MushraCondition", "MushraStimulus", "MushraParticipant",
-    "MushraSession", "MushraTrial", "MushraRating", "MushraEvent",
-    "TEST_STATUSES", "CONDITION_KINDS", "PHASES", "TRIAL_PHASES", "PARTICIPANT_SOURCES", "TEST_ORIGINS",
+    "MushraSession", "MushraTrial", "MushraRating", "MushraEvent", "MushraPlay", "MushraAdminSession",
+    "MushraSigninFailure", "TEST_STATUSES", "CONDITION_KINDS", "PHASES", "TRIAL_PHASES", "PARTICIPANT_SOURCES",
+    "TEST_ORIGINS",
 ]
 
 TEST_STATUSES = ("draft", "open", "closed")
@@ -199,3 +200,50 @@ class MushraEvent(Base):
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MushraPlay(Base):
+    """One play event of a trial page not yet committed, time-stamped by the server when it arrived.
+
+    `stimulus` is the page's opaque id (None: playback stopped). The rows of a page become the
+    trial's play log, with condition names, when the page is committed, and are deleted then.
+    """
+
+    __tablename__ = "mushra_plays"
+    __table_args__ = (Index(None, "session_id", "phase", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
+    phase: Mapped[str] = mapped_column(String(16))  # training | test
+    position: Mapped[int] = mapped_column(Integer)
+    stimulus: Mapped[str | None] = mapped_column(String(64))
+    offset: Mapped[float] = mapped_column(Float)  # seconds into the stimulus where playback started
+    loop_start: Mapped[float] = mapped_column(Float)
+    loop_end: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MushraAdminSession(Base):
+    """A signed-in admin browser: the cookie holds the token, the table its sha256 and expiry."""
+
+    __tablename__ = "mushra_admin_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class MushraSigninFailure(Base):
+    """One wrong password: counted per client and per account to lock sign-in for a while."""
+
+    __tablename__ = "mushra_signin_failures"
+    __table_args__ = (Index(None, "client", "at"), Index(None, "account", "at"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

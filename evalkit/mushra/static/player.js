@@ -1,16 +1,18 @@
-// evalkit MUSHRA player (Streamlit components v2, Web Audio). It knows opaque ids and audio bytes only.
+// evalkit MUSHRA player (Web Audio). It knows opaque ids, audio URLs and counts only.
 //
-// Trial mode: the reference button first, then one slider per stimulus. Every buffer plays from one
+// Trial view: the reference button first, then one slider per stimulus. Every buffer plays from one
 // shared play-head; switching fades the audible signal out over 5 ms (raised cosine) and only then
-// fades the next one in, so two signals are never heard at once. Level mode: one looping signal and
-// a confirm button. The page learns the outcome through triggers: "submit", "confirm", "error".
+// fades the next one in, so two signals are never heard at once. Audio arrives over HTTP one stimulus
+// at a time: the page is usable as soon as the reference is decoded, and each sample's button
+// enables when its audio has arrived. Every switch and stop is reported to the server as it happens
+// (the server stamps and judges it); slider positions are kept in the browser's storage until Next.
 
 const FADE = 0.005; // s, BS.1534-style switching: 5 ms out, then 5 ms in
 const LEAD = 0.01; // s, schedule slightly ahead of the audio clock's render quantum
-const MIN_LOOP = 0.5; // s, the shortest loop region
+export const MIN_LOOP = 0.5; // s, the shortest loop region (the server's playlog.MIN_LOOP_S)
+const MARGIN = 0.15; // s, heard beyond the need before the page calls a sample played (network jitter)
 const SLIDER_KEYS = "1234567890-=";
-const MAX_PIECES = 32; // play-log entries per continuous play (long loops are summarised)
-const MAX_EVENTS = 200;
+const MAX_NOTES = 40; // client notes sent with a trial (the server keeps at most 4000 characters)
 
 const FADE_IN = raisedCosine(64, true);
 const FADE_OUT = raisedCosine(64, false);
@@ -24,14 +26,7 @@ function raisedCosine(points, rising) {
   return curve;
 }
 
-function decodeBase64(text) {
-  const raw = atob(text);
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return bytes.buffer;
-}
-
-function el(tag, className, text) {
+export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
@@ -43,16 +38,16 @@ function fmt(seconds) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Audio: every buffer on one play-head, one audible at a time.
+// Audio: every loaded buffer on one play-head, one audible at a time.
 
 class Player {
-  constructor(ctx, buffers, looping) {
+  constructor(ctx, count, duration, looping) {
     this.ctx = ctx;
-    this.buffers = buffers;
+    this.buffers = new Array(count).fill(null);
     this.looping = looping;
-    this.duration = Math.min(...buffers.map((b) => b.duration));
-    this.region = [0, this.duration];
-    this.gains = buffers.map(() => {
+    this.duration = duration;
+    this.region = [0, duration];
+    this.gains = this.buffers.map(() => {
       const gain = new GainNode(ctx, { gain: 0 });
       gain.connect(ctx.destination);
       return gain;
@@ -64,9 +59,14 @@ class Player {
     this.t0 = 0;
     this.offset = 0;
     this.pausedAt = 0;
-    this.segment = null;
-    this.onSegment = () => {}; // (index, startPosition, seconds, ctxTime)
+    this.onSwitch = () => {}; // (index or null, position, ctxTime): a play started, switched or stopped
     this.onStop = () => {};
+  }
+
+  add(index, buffer) {
+    this.buffers[index] = buffer;
+    this.duration = Math.min(this.duration, buffer.duration);
+    if (this.playing) this.sources[index] = this.source(index, this.when(), this.positionAt(this.when()));
   }
 
   when() {
@@ -86,15 +86,15 @@ class Player {
   }
 
   select(index) {
+    if (!this.buffers[index]) return;
     if (!this.playing) return this.start(index, this.resumePosition());
     if (index === this.current) return;
     const t = this.when();
-    this.closeSegment(t + FADE);
     this.gains[this.current].gain.setValueCurveAtTime(FADE_OUT, t, FADE);
     this.gains[index].gain.setValueCurveAtTime(FADE_IN, t + FADE, FADE);
     this.busyUntil = t + 2 * FADE;
     this.current = index;
-    this.openSegment(index, t + FADE);
+    this.onSwitch(index, this.positionAt(t + FADE), t + FADE);
   }
 
   resumePosition() {
@@ -103,19 +103,21 @@ class Player {
     return p >= a && p < b - 0.05 ? p : a;
   }
 
+  source(index, t, position) {
+    const [a, b] = this.region;
+    const source = new AudioBufferSourceNode(this.ctx, { buffer: this.buffers[index], loop: this.looping, loopStart: a, loopEnd: b });
+    source.connect(this.gains[index]);
+    source.start(t, Math.min(position, this.buffers[index].duration));
+    return source;
+  }
+
   start(index, position) {
     const t = this.when();
-    const [a, b] = this.region;
-    this.sources = this.buffers.map((buffer, i) => {
-      const source = new AudioBufferSourceNode(this.ctx, { buffer, loop: this.looping, loopStart: a, loopEnd: b });
-      source.connect(this.gains[i]);
-      source.start(t, position);
-      return source;
-    });
-    if (!this.looping) this.sources[0].onended = () => this.ended();
+    this.sources = this.buffers.map((buffer, i) => (buffer ? this.source(i, t, position) : null));
+    if (!this.looping) this.sources[index].onended = () => this.ended(index);
     this.gains[index].gain.setValueCurveAtTime(FADE_IN, t, FADE);
     Object.assign(this, { busyUntil: t + FADE, t0: t, offset: position, playing: true, current: index });
-    this.openSegment(index, t);
+    this.onSwitch(index, position, t);
   }
 
   pause() {
@@ -123,14 +125,15 @@ class Player {
     const t = this.when();
     const end = t + FADE;
     this.gains[this.current].gain.setValueCurveAtTime(FADE_OUT, t, FADE);
-    this.closeSegment(end);
     this.pausedAt = this.positionAt(end);
     this.retire(end);
     this.busyUntil = end + 0.002; // the next sources start once these have stopped
+    this.onSwitch(null, this.pausedAt, end);
   }
 
   retire(at) {
     for (const source of this.sources) {
+      if (!source) continue;
       source.onended = () => source.disconnect();
       source.stop(at);
     }
@@ -139,14 +142,14 @@ class Player {
     this.onStop();
   }
 
-  ended() {
+  ended(index) {
     // Natural end of a non-looping play: the signal is over, the gain is reset for the next start.
-    const end = this.t0 + (this.duration - this.offset);
-    this.closeSegment(end);
-    this.gains[this.current].gain.cancelScheduledValues(0);
-    this.gains[this.current].gain.setValueAtTime(0, this.ctx.currentTime);
+    if (!this.playing || this.current !== index) return;
+    this.gains[index].gain.cancelScheduledValues(0);
+    this.gains[index].gain.setValueAtTime(0, this.ctx.currentTime);
     this.pausedAt = 0;
     this.retire(this.ctx.currentTime);
+    this.onSwitch(null, this.duration, this.ctx.currentTime);
   }
 
   setRegion(a, b) {
@@ -157,37 +160,11 @@ class Player {
     this.start(index, a);
   }
 
-  openSegment(index, t) {
-    this.segment = { index, t, position: this.positionAt(t) };
-  }
-
-  closeSegment(t) {
-    const segment = this.segment;
-    if (!segment) return;
-    this.segment = null;
-    this.onSegment(segment.index, segment.position, Math.max(0, t - segment.t), segment.t);
-  }
-
   dispose() {
-    if (this.sources) this.sources.forEach((s) => { s.onended = null; try { s.stop(); } catch (e) { /* already */ } });
+    if (this.sources) this.sources.forEach((s) => { if (s) { s.onended = null; try { s.stop(); } catch (e) { /* already */ } } });
     this.sources = null;
+    this.gains.forEach((g) => g.disconnect());
   }
-}
-
-// Turn one continuous play (start position, seconds heard) into file spans, split where it loops.
-function pieces(position, seconds, region, looping, duration) {
-  const [a, b] = looping ? region : [0, duration];
-  const spans = [];
-  let p = position;
-  let left = seconds;
-  while (left > 1e-4 && spans.length < MAX_PIECES) {
-    const step = Math.min(left, b - p);
-    spans.push([p, p + step]);
-    left -= step;
-    if (!looping) break;
-    p = a;
-  }
-  return spans.length ? spans : [[position, position]];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,8 +243,7 @@ class Waveform {
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      const peak = Math.max(hi, -lo);
-      const h = Math.max(1, (peak / top) * height * 0.9); // scaled to the excerpt's peak
+      const h = Math.max(1, (Math.max(hi, -lo) / top) * height * 0.9); // scaled to the excerpt's peak
       g.fillRect(x, (height - h) / 2, 1, h);
     }
   }
@@ -349,14 +325,14 @@ class Slider {
     if (this.enabled) this.set((this.value ?? 50) + step);
   }
 
-  set(value) {
+  set(value, quiet) {
     this.value = Math.min(100, Math.max(0, Math.round(value)));
     this.track.classList.remove("unrated");
     this.track.setAttribute("aria-valuenow", String(this.value));
     this.fill.style.height = `${this.value}%`;
     this.thumb.style.bottom = `${this.value}%`;
     this.readout.textContent = String(this.value);
-    this.onChange();
+    if (!quiet) this.onChange();
   }
 
   enable(on) {
@@ -367,15 +343,13 @@ class Slider {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared by both modes: the audio context, its resume on the first gesture, and a client record.
+// Shared by both views: fetching and decoding audio, resuming the context, notes for the server.
 
-class Session {
-  constructor(data, setTriggerValue) {
-    this.data = data;
-    this.trigger = setTriggerValue;
-    this.ctx = new AudioContext({ sampleRate: data.sampleRate || undefined });
-    this.mounted = performance.now();
-    this.events = [];
+class Audio {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.started = performance.now();
+    this.notes = [];
     this.resume = () => {
       if (this.ctx.state === "suspended") this.ctx.resume().then(() => this.note("audio_resumed"));
     };
@@ -384,55 +358,53 @@ class Session {
   }
 
   ms() {
-    return Math.round(performance.now() - this.mounted);
+    return Math.round(performance.now() - this.started);
   }
 
   note(kind, detail) {
-    if (this.events.length < MAX_EVENTS) this.events.push({ kind, ms: this.ms(), ...(detail || {}) });
+    if (this.notes.length < MAX_NOTES) this.notes.push({ kind, ms: this.ms(), ...(detail || {}) });
   }
 
-  async decode(clips) {
-    const started = performance.now();
-    const buffers = await Promise.all(clips.map((clip) => this.ctx.decodeAudioData(decodeBase64(clip.audio))));
-    this.decodeMs = Math.round(performance.now() - started);
-    return buffers;
+  async load(url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`audio ${response.status}`);
+    return this.ctx.decodeAudioData(await response.arrayBuffer());
   }
 
   client(extra) {
     return {
-      ms_on_page: this.ms(), ms_decode: this.decodeMs, sample_rate: this.ctx.sampleRate,
-      base_latency: this.ctx.baseLatency ?? null, output_latency: this.ctx.outputLatency ?? null,
-      events: this.events, ...extra,
+      ms_on_page: this.ms(), sample_rate: this.ctx.sampleRate, base_latency: this.ctx.baseLatency ?? null,
+      output_latency: this.ctx.outputLatency ?? null, notes: this.notes, ...extra,
     };
-  }
-
-  fail(error) {
-    this.trigger("error", { message: String(error && error.message ? error.message : error) });
   }
 
   dispose() {
     window.removeEventListener("pointerdown", this.resume, true);
     window.removeEventListener("keydown", this.resume, true);
-    this.ctx.close();
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Trial mode.
+// The trial view. `hooks`: report(stimulus|null, offset, loop), submit(ratings, client), fail(error).
 
-class Trial {
-  constructor(root, data, session) {
-    this.data = data;
-    this.session = session;
-    this.ids = [data.ref.id, ...data.stimuli.map((s) => s.id)];
-    this.played = new Set();
-    this.plays = [];
+export class TrialView {
+  constructor(root, ctx, trial, hooks) {
+    this.trial = trial;
+    this.hooks = hooks;
+    this.audio = new Audio(ctx);
+    this.ids = [trial.ref.id, ...trial.stimuli.map((s) => s.id)];
+    this.heard = { ...trial.heard }; // id -> [seconds, needed], as the server last said
+    this.since = null; // performance.now() when the current play was reported
     this.submitted = false;
-    this.root = root;
+    this.storageKey = `evalkit:${trial.ref.id}`;
     this.build(root);
     this.keys = (e) => this.key(e);
-    window.addEventListener("keydown", this.keys, true); // capture: before Streamlit's own "r" (rerun) key
-    session.decode([data.ref, ...data.stimuli]).then((b) => this.ready(b), (e) => this.failed(e));
+    window.addEventListener("keydown", this.keys, true);
+    this.player = new Player(ctx, this.ids.length, trial.duration, trial.loop);
+    this.player.onSwitch = (index, position) => this.switched(index, position);
+    this.player.onStop = () => this.update();
+    this.restore();
+    this.loadAll();
   }
 
   build(root) {
@@ -445,16 +417,20 @@ class Trial {
     top.append(this.playButton, this.clock, this.loopLabel, this.loopAll, help);
     this.waveHost = el("div", "mu-wave-host");
     this.status = el("div", "mu-status", "Loading audio…");
-    root.append(top, this.waveHost, this.status, this.buildBoard(), this.buildFooter());
+    const box = el("div", "mu");
+    box.append(top, this.waveHost, this.status, this.buildBoard(), this.buildFooter());
+    root.append(box);
+    this.root = box;
     this.playButton.addEventListener("click", () => this.toggle());
     this.loopAll.addEventListener("click", () => this.loop(0, this.player.duration));
-    this.setDisabled(true);
+    for (const node of [this.playButton, this.loopAll, ...this.buttons]) node.disabled = true;
+    this.nextButton.disabled = true;
   }
 
   buildBoard() {
     const board = el("div", "mu-board");
     const scale = el("div", "mu-scale");
-    for (const [label, low, high] of this.data.scale) {
+    for (const [label, low, high] of this.trial.scale) {
       const band = el("div", "mu-band", label);
       band.style.bottom = `${low}%`;
       band.style.height = `${high - low}%`;
@@ -464,7 +440,7 @@ class Trial {
     this.buttons = [];
     this.sliders = [];
     rows.append(this.column("Reference", 0, null));
-    this.data.stimuli.forEach((_, i) => rows.append(this.column(String(i + 1), i + 1, SLIDER_KEYS[i])));
+    this.trial.stimuli.forEach((_, i) => rows.append(this.column(String(i + 1), i + 1, SLIDER_KEYS[i])));
     board.append(scale, rows);
     return board;
   }
@@ -474,7 +450,7 @@ class Trial {
     const body = el("div", "mu-body");
     const readout = el("div", "mu-value");
     if (index === 0) body.append(el("div", "mu-ref-note", "Listen to the reference, then rate each sample against it"));
-    else this.sliders.push(new Slider(body, readout, () => this.update()));
+    else this.sliders.push(new Slider(body, readout, () => this.rated()));
     const button = el("button", "mu-button", label);
     button.title = index === 0 ? "Reference (R)" : `Sample ${label} (${key.toUpperCase()})`;
     button.addEventListener("click", () => this.choose(index));
@@ -492,60 +468,102 @@ class Trial {
     return footer;
   }
 
-  ready(buffers) {
-    this.player = new Player(this.session.ctx, buffers, this.data.loop);
-    this.player.onSegment = (index, position, seconds, t) => this.logged(index, position, seconds, t);
-    this.player.onStop = () => this.update();
-    const samples = buffers[0].getChannelData(0);
-    this.wave = new Waveform(this.waveHost, samples, this.player.duration, (a, b) => this.loop(a, b));
-    this.waveHost.classList.toggle("mu-no-loop", !this.data.loop);
-    this.status.textContent = "";
+  // Audio in slider order, the reference first; each becomes playable as soon as it is decoded.
+  async loadAll() {
+    const urls = [this.trial.ref.url, ...this.trial.stimuli.map((s) => s.url)];
+    try {
+      const first = await this.audio.load(urls[0]);
+      this.arrived(0, first);
+      this.interactive = this.audio.ms();
+      await Promise.all(urls.slice(1).map((url, i) => this.audio.load(url).then((b) => this.arrived(i + 1, b))));
+      this.allAudio = this.audio.ms();
+    } catch (error) {
+      if (this.disposed) return;
+      this.status.hidden = false;
+      this.status.textContent = "The audio could not be loaded or decoded. Reload the page; if that does not help, try another browser.";
+      this.hooks.fail(error);
+    }
+  }
+
+  arrived(index, buffer) {
+    if (this.disposed) return;
+    this.player.add(index, buffer);
+    this.buttons[index].disabled = this.submitted;
+    if (index !== 0) return this.update();
+    this.wave = new Waveform(this.waveHost, buffer.getChannelData(0), this.player.duration, (a, b) => this.loop(a, b));
+    this.waveHost.classList.toggle("mu-no-loop", !this.trial.loop);
     this.status.hidden = true;
-    this.setDisabled(false);
+    this.playButton.disabled = this.loopAll.disabled = false;
     this.update();
     this.tick();
   }
 
-  failed(error) {
-    this.status.textContent = "This browser could not decode the audio. Please try another browser (Chrome, Firefox, Edge or Safari).";
-    this.session.fail(error);
+  // Slider positions live in the browser's storage until Next commits them (a reload keeps them).
+  restore() {
+    let saved = {};
+    try { saved = JSON.parse(localStorage.getItem(this.storageKey) || "{}"); } catch (e) { saved = {}; }
+    this.sliders.forEach((slider, i) => {
+      const value = saved[this.ids[i + 1]];
+      if (typeof value === "number") slider.set(value, true);
+    });
   }
 
-  setDisabled(on) {
-    for (const node of [this.playButton, this.loopAll, ...this.buttons]) node.disabled = on;
-    this.nextButton.disabled = true;
+  rated() {
+    const values = {};
+    this.sliders.forEach((slider, i) => { if (slider.value !== null) values[this.ids[i + 1]] = slider.value; });
+    try { localStorage.setItem(this.storageKey, JSON.stringify(values)); } catch (e) { /* private mode: no keeping */ }
+    this.update();
+  }
+
+  switched(index, position) {
+    const id = index === null ? null : this.ids[index];
+    const now = performance.now();
+    this.settle(now);
+    this.since = index === null ? null : now;
+    this.playingId = id;
+    this.hooks.report(id, +position.toFixed(3), this.player.region.map((x) => +x.toFixed(3))).then(
+      (heard) => { if (heard) this.heard = heard; this.update(); }, () => {});
+  }
+
+  // Locally, the open play's time so far joins what the server last said (the server decides at Next).
+  settle(now) {
+    if (this.since === null || !this.playingId) return;
+    const [seconds, needed] = this.heard[this.playingId] || [0, this.needed()];
+    this.heard[this.playingId] = [seconds + (now - this.since) / 1000, needed];
+    this.since = now;
+  }
+
+  needed() {
+    const [a, b] = this.player.region;
+    return Math.min(this.trial.min_play, Math.max(this.trial.loop ? b - a : this.trial.duration, MIN_LOOP), this.trial.duration);
+  }
+
+  played(index) {
+    const entry = this.heard[this.ids[index]];
+    return !!entry && entry[0] >= Math.min(entry[1], this.needed()) + MARGIN;
   }
 
   choose(index) {
-    if (!this.player || this.submitted) return;
-    this.session.resume();
+    if (this.submitted || !this.player.buffers[index]) return;
+    this.audio.resume();
     if (this.player.playing && this.player.current === index) this.player.pause();
     else this.player.select(index);
-    this.played.add(index);
     this.update();
   }
 
   toggle() {
-    if (!this.player || this.submitted) return;
+    if (this.submitted || !this.player.buffers[0]) return;
     if (this.player.playing) this.player.pause();
     else this.choose(this.player.current ?? 0);
     this.update();
   }
 
   loop(a, b) {
-    if (!this.data.loop || !this.player) return;
+    if (!this.trial.loop || !this.wave) return;
     this.player.setRegion(a, b);
     this.wave.region = [a, b];
-    this.session.note("loop", { start: +a.toFixed(3), end: +b.toFixed(3) });
+    this.audio.note("loop", { start: +a.toFixed(3), end: +b.toFixed(3) });
     this.update();
-  }
-
-  logged(index, position, seconds, t) {
-    const at = this.session.ms() + (t - this.session.ctx.currentTime) * 1000;
-    const region = this.player.region;
-    for (const [start, end] of pieces(position, seconds, region, this.data.loop, this.player.duration)) {
-      this.plays.push({ stimulus: this.ids[index], start: +start.toFixed(4), end: +end.toFixed(4), at: Math.round(at) });
-    }
   }
 
   key(event) {
@@ -567,65 +585,67 @@ class Trial {
   }
 
   nudge(step) {
-    const current = this.player && this.player.current;
+    const current = this.player.current;
     if (current) this.sliders[current - 1].nudge(step);
   }
 
-  // The library's next_allowed rule, mirrored: every slider's stimulus played and (unless training) rated.
+  // The library's rule, mirrored: every slider's stimulus heard long enough and (unless training) rated.
   blockers() {
-    const unplayed = this.sliders.filter((_, i) => !this.played.has(i + 1)).length;
-    const unrated = this.data.rate ? this.sliders.filter((s) => s.value === null).length : 0;
+    const unplayed = this.sliders.filter((_, i) => !this.played(i + 1)).length;
+    const unrated = this.trial.rate ? this.sliders.filter((s) => s.value === null).length : 0;
     return { unplayed, unrated };
   }
 
   update() {
-    if (!this.player) return;
     const { playing, current } = this.player;
     this.buttons.forEach((button, i) => {
       button.classList.toggle("selected", current === i);
       button.classList.toggle("playing", playing && current === i);
-      button.classList.toggle("played", this.played.has(i));
+      button.classList.toggle("played", this.played(i));
     });
     this.sliders.forEach((slider, i) => slider.enable(!this.submitted && current === i + 1));
     this.playButton.textContent = playing ? "❚❚ Pause" : "▶ Play";
     const [a, b] = this.player.region;
     const whole = a <= 0 && b >= this.player.duration;
-    this.loopLabel.textContent = this.data.loop ? (whole ? "Loop: whole excerpt (drag on the waveform to loop a part)" : `Loop: ${a.toFixed(2)}–${b.toFixed(2)} s`) : "";
-    this.loopAll.hidden = !this.data.loop || whole;
-    this.updateNext();
-  }
-
-  updateNext() {
+    this.loopLabel.textContent = this.trial.loop ? (whole ? "Loop: whole excerpt (drag on the waveform to loop a part)" : `Loop: ${a.toFixed(2)}–${b.toFixed(2)} s`) : "";
+    this.loopAll.hidden = !this.trial.loop || whole;
     const { unplayed, unrated } = this.blockers();
     const parts = [];
-    if (unplayed) parts.push(`play ${unplayed} more sample${unplayed > 1 ? "s" : ""}`);
+    if (unplayed) parts.push(`listen to ${unplayed} more sample${unplayed > 1 ? "s" : ""} (at least ${this.needed().toFixed(1)} s each)`);
     if (unrated) parts.push(`rate ${unrated} more sample${unrated > 1 ? "s" : ""}`);
-    const training = this.data.rate ? "" : "Training: your ratings here are not kept. ";
+    const training = this.trial.rate ? "" : "Training: your ratings here are not kept. ";
     this.hint.textContent = this.submitted ? "Saving…" : training + (parts.length ? `To continue, ${parts.join(" and ")}.` : "All done: press Next.");
     this.nextButton.disabled = this.submitted || parts.length > 0;
   }
 
-  next() {
-    if (this.submitted || !this.player) return;
-    const { unplayed, unrated } = this.blockers();
-    if (unplayed || unrated) return;
+  async next() {
+    if (this.submitted || this.nextButton.disabled) return;
     this.player.pause();
     this.submitted = true;
+    this.update();
     const ratings = {};
     this.sliders.forEach((slider, i) => { if (slider.value !== null) ratings[this.ids[i + 1]] = slider.value; });
-    const client = this.session.client({ loop: this.player.region.map((x) => +x.toFixed(3)), plays_logged: this.plays.length });
-    this.setDisabled(true);
+    const client = this.audio.client({ ms_interactive: this.interactive ?? null, ms_all_audio: this.allAudio ?? null,
+      loop: this.player.region.map((x) => +x.toFixed(3)) });
+    const done = await this.hooks.submit(ratings, client);
+    if (done) {
+      try { localStorage.removeItem(this.storageKey); } catch (e) { /* nothing kept */ }
+      return;
+    }
+    this.submitted = false; // refused: the listener can go on here
     this.update();
-    this.session.trigger("submit", { ratings, plays: this.plays, client });
   }
 
   tick() {
     if (this.disposed) return;
-    if (this.player) {
-      const position = this.player.position();
-      this.wave.cursor = position;
-      this.wave.draw();
-      this.clock.textContent = `${fmt(position)} / ${fmt(this.player.duration)}`;
+    const position = this.player.position();
+    this.wave.cursor = position;
+    this.wave.draw();
+    this.clock.textContent = `${fmt(position)} / ${fmt(this.player.duration)}`;
+    if (this.player.playing && (this.lastUpdate ?? 0) + 200 < performance.now()) {
+      this.settle(performance.now());
+      this.lastUpdate = performance.now();
+      this.update();
     }
     this.frame = requestAnimationFrame(() => this.tick());
   }
@@ -634,41 +654,53 @@ class Trial {
     this.disposed = true;
     cancelAnimationFrame(this.frame);
     window.removeEventListener("keydown", this.keys, true);
-    if (this.player) this.player.dispose();
+    this.player.dispose();
     if (this.wave) this.wave.dispose();
+    this.audio.dispose();
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Level mode: one looping signal; confirm once it has been heard.
+// The level check: one looping signal; confirm once it has been heard. `hooks`: confirm(settings), fail.
 
-class LevelCheck {
-  constructor(root, data, session) {
-    this.session = session;
+export class LevelView {
+  constructor(root, ctx, level, hooks) {
+    this.audio = new Audio(ctx);
+    this.hooks = hooks;
     this.heard = 0;
     const row = el("div", "mu-level");
     this.playButton = el("button", "mu-play mu-big", "▶ Play the level signal");
     this.confirmButton = el("button", "mu-next", "The level is comfortable ▸");
     this.hint = el("span", "mu-hint", "Loading audio…");
     row.append(this.playButton, this.confirmButton);
-    root.append(row, this.hint);
+    const box = el("div", "mu");
+    box.append(row, this.hint);
+    root.append(box);
     this.playButton.disabled = true;
     this.confirmButton.disabled = true;
     this.playButton.addEventListener("click", () => this.toggle());
     this.confirmButton.addEventListener("click", () => this.confirm());
-    session.decode([data.ref]).then((b) => this.ready(b, data.ref.id), (e) => session.fail(e));
+    this.audio.load(level.url).then((buffer) => this.ready(buffer), (error) => {
+      this.hint.textContent = "The audio could not be loaded or decoded. Reload the page, or try another browser.";
+      hooks.fail(error);
+    });
   }
 
-  ready(buffers, id) {
-    this.player = new Player(this.session.ctx, buffers, true);
-    this.player.onSegment = (_, position, seconds) => { this.heard += seconds; };
+  ready(buffer) {
+    if (this.disposed) return;
+    this.player = new Player(this.audio.ctx, 1, buffer.duration, true);
+    this.player.add(0, buffer);
+    this.player.onSwitch = (index) => {
+      const now = performance.now();
+      if (this.since) this.heard += (now - this.since) / 1000;
+      this.since = index === null ? null : now;
+    };
     this.playButton.disabled = false;
     this.hint.textContent = "Play the signal and set your volume; it repeats until you stop it.";
-    this.id = id;
   }
 
   toggle() {
-    this.session.resume();
+    this.audio.resume();
     if (this.player.playing) this.player.pause();
     else this.player.select(0);
     this.playButton.textContent = this.player.playing ? "❚❚ Stop" : "▶ Play the level signal";
@@ -676,28 +708,17 @@ class LevelCheck {
     this.confirmButton.disabled = false;
   }
 
-  confirm() {
-    this.player.pause();
-    this.playButton.textContent = "▶ Play the level signal";
-    this.playButton.classList.remove("playing");
+  async confirm() {
+    if (this.player.playing) this.toggle();
     this.confirmButton.disabled = this.playButton.disabled = true;
-    this.session.trigger("confirm", this.session.client({ seconds_heard: +this.heard.toFixed(2) }));
+    if (!(await this.hooks.confirm(this.audio.client({ seconds_heard: +this.heard.toFixed(2) })))) {
+      this.confirmButton.disabled = this.playButton.disabled = false;
+    }
   }
 
   dispose() {
+    this.disposed = true;
     if (this.player) this.player.dispose();
+    this.audio.dispose();
   }
-}
-
-export default function mount(component) {
-  const { data, parentElement, setTriggerValue } = component;
-  const root = parentElement.querySelector(".mu") || parentElement.appendChild(el("div", "mu"));
-  root.replaceChildren();
-  const session = new Session(data, setTriggerValue);
-  const view = data.mode === "level" ? new LevelCheck(root, data, session) : new Trial(root, data, session);
-  root.__mushra = view; // inspected by the browser test; holds opaque ids only
-  return () => {
-    view.dispose();
-    session.dispose();
-  };
 }

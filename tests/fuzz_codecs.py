@@ -1,0 +1,176 @@
+"""The decoding side of the bitstream fuzz test, run as its own process so a crash is caught.
+
+`python tests/fuzz_codecs.py` reads one JSON request per line on stdin and answers one JSON
+line each: {"op": "build", "spec": "card:opus-12k" | "tiny:encodec"} builds a codec and answers
+with a valid stream of it; {"op": "decode", "data": base64} decodes with the last codec built
+and answers with the outcome ("ok", "CodecError" or "OtherError: message"), the peak of traced
+allocations, the growth of the resident set and the memory budget of that stream. A segfault
+or an abort in a decoder library ends this process; the test then names the input.
+
+Backends without a codec card are built here as tiny random-weight models (`TINY_BUILDERS`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import resource
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+FLOOR_BYTES = 1 << 20  # decoder state, library buffers and Python objects of any stream
+ADDRESS_LIMIT = 3 << 30  # a runaway allocation fails here instead of exhausting the machine
+
+
+def _seed_audio(rate: int) -> np.ndarray:
+    """A quarter second of a voiced tone in noise: every codec spends bits on it."""
+    t = np.arange(rate // 4) / rate
+    rng = np.random.default_rng(0)
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+            + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tiny_encodec(folder: Path):
+    import torch
+
+    from evalkit.neural.adapters import ENCODEC_24KHZ, EncodecAdapter, _build_encodec
+
+    arch = {"n_filters": 2, "ratios": [8, 5, 4, 2], "dimension": 8, "lstm": 0, "target_bandwidths": [1.5, 3.0]}
+    torch.manual_seed(0)
+    torch.save(_build_encodec({**ENCODEC_24KHZ, **arch}).state_dict(), folder / "encodec.th")
+    return EncodecAdapter(str(folder / "encodec.th"), _sha(folder / "encodec.th"), 3.0, arch)
+
+
+def _tiny_snac(folder: Path):
+    import torch
+    from snac import SNAC
+
+    from evalkit.neural.adapters import SnacAdapter
+
+    config = {"sampling_rate": 24000, "encoder_dim": 8, "encoder_rates": [2, 4], "decoder_dim": 32,
+              "decoder_rates": [4, 2], "attn_window_size": None, "codebook_size": 16, "codebook_dim": 4,
+              "vq_strides": [2, 1]}
+    torch.manual_seed(0)
+    (folder / "config.json").write_text(json.dumps(config))
+    torch.save(SNAC(**config).state_dict(), folder / "pytorch_model.bin")
+    return SnacAdapter(str(folder), _sha(folder / "pytorch_model.bin"))
+
+
+def _tiny_mimi(folder: Path):
+    import torch
+    from transformers import MimiConfig, MimiModel
+
+    from evalkit.neural.adapters import MimiAdapter
+
+    config = MimiConfig(hidden_size=16, num_filters=4, upsampling_ratios=[4, 4], codebook_size=32, codebook_dim=8,
+                        num_quantizers=4, num_semantic_quantizers=1, vector_quantization_hidden_dimension=8,
+                        upsample_groups=16, num_hidden_layers=1, intermediate_size=32, num_attention_heads=2,
+                        num_key_value_heads=2, head_dim=8, sliding_window=16, max_position_embeddings=512)
+    torch.manual_seed(0)
+    MimiModel(config).save_pretrained(folder)
+    return MimiAdapter(str(folder), _sha(folder / "model.safetensors"), n_q=2)
+
+
+# Backends that have no codec card (their weights cannot ship): a tiny model of each.
+TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi}
+
+
+def build(spec: str):
+    """A codec from "card:NAME" or "tiny:BACKEND"."""
+    kind, name = spec.split(":", 1)
+    if kind == "card":
+        from evalkit.cards import find_card
+
+        return find_card(name).build()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return TINY_BUILDERS[name](Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-")))
+
+
+def budget(codec, data: bytes) -> int:
+    """Bytes a decode of `data` may allocate: 4x the float32 audio its header declares (at most
+    what its packets can carry, plus the lookahead and two frames of flush), twice the stream
+    itself (its packets are copied out of it) and a fixed floor."""
+    from evalkit.codecs import Bitstream
+    from evalkit.errors import CodecError
+
+    info = codec.info
+    try:
+        stream = Bitstream.from_bytes(data, codec.backend)
+    except CodecError:
+        return 2 * len(data) + FLOOR_BYTES
+    frames = stream.header.get("frames") if isinstance(stream.header, dict) else None
+    frames = frames if isinstance(frames, int) and not isinstance(frames, bool) and frames > 0 else 0
+    frames = min(frames, len(stream.packets) * info.frame_samples)
+    declared = 4 * info.channels * (frames + info.lookahead_samples + 2 * info.frame_samples)
+    return 4 * declared + 2 * len(data) + FLOOR_BYTES
+
+
+def _rss_high_water() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _reset_high_water() -> int:
+    """Reset the resident-set high-water mark to the current size and return that size."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _rss_high_water()
+
+
+def decode(codec, data: bytes) -> dict:
+    from evalkit.errors import CodecError
+
+    limit = budget(codec, data)
+    start = _reset_high_water()
+    tracemalloc.reset_peak()
+    traced = tracemalloc.get_traced_memory()[0]
+    try:
+        audio = codec.decode(data)
+        outcome = "ok" if np.all(np.isfinite(audio.samples)) else "OtherError: non-finite samples"
+    except CodecError as err:
+        outcome = "CodecError" if "\n" not in str(err) else f"OtherError: a CodecError of several lines: {err!r}"
+    except BaseException as err:  # noqa: BLE001 - reporting exactly this is the point
+        outcome = f"OtherError: {type(err).__name__}: {str(err)[:300]}"
+    peak = tracemalloc.get_traced_memory()[1] - traced
+    return {"outcome": outcome, "peak": peak, "rss_growth": _rss_high_water() - start, "budget": limit}
+
+
+def main() -> None:
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the answers
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_LIMIT, ADDRESS_LIMIT))
+    codec = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["op"] == "build":
+            codec = build(request["spec"])
+            info = codec.info
+            from evalkit.audio import Audio
+
+            data = codec.encode(Audio(_seed_audio(info.sample_rate), info.sample_rate, "fuzz-seed"))
+            tracemalloc.start()  # only now: tracing slows imports and model building severalfold
+            decode(codec, data)  # warm the decoder up: its first-use tables are no input's doing
+            answer = {"stream": base64.b64encode(data).decode()}
+        else:
+            answer = decode(codec, base64.b64decode(request["data"]))
+        protocol.write(json.dumps(answer) + "\n")
+        protocol.flush()
+
+
+if __name__ == "__main__":
+    main()
