@@ -1,9 +1,9 @@
-"""Low-rank models of block magnitude spectra: an NMF basis (KL divergence) or a PCA basis of log spectra.
+"""Low-rank models of block magnitude spectra: an NMF basis (beta-divergence) or a PCA basis of log spectra.
 
 NMF: magnitudes V (blocks, 257) ~ H W with W (rank, 257) non-negative, learnt offline by the
-multiplicative updates of Lee & Seung for the generalised KL divergence, rows of W normalised to
-unit sum. Per block the activations h >= 0 are fitted with W fixed (`fit_activations`), so each
-block is coded on its own: streaming.
+multiplicative updates for the beta-divergence (1: generalised KL; 0: Itakura–Saito, which the
+shipped bases use), rows of W normalised to unit sum. Per block the activations h >= 0 are
+fitted with W fixed (`fit_activations`), so each block is coded on its own: streaming.
 
 PCA: the log magnitudes (dB, floored at FLOOR_DB) centred on their training mean and projected on
 the leading principal directions; reconstruction mean + c W back to magnitudes.
