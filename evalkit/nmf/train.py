@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import loudness, resample, to_mono
 from ..cache import file_digest
 from ..datasets import load_dataset
-from ..errors import AudioError
-from ..neural.data import check_holdout
+from ..neural.data import at_loudness, check_holdout
 from .basis import learn_nmf, learn_pca, log_spectral_distance
 from .model import LowRankModel, Quantizer, config_key, save_bundle
 from .spectra import BLOCK, RATE, block_magnitudes
@@ -40,14 +38,9 @@ RATE_SAMPLE = 4000  # blocks coded to measure each configuration's bitrate
 
 
 def item_blocks(item) -> np.ndarray | None:
-    audio = to_mono(resample(item.load(), RATE))
-    try:
-        level = loudness(audio)
-    except AudioError:
+    x = at_loudness(item, RATE, TARGET_LUFS)
+    if x is None:
         return None
-    if not np.isfinite(level):
-        return None
-    x = audio.samples[0] * 10 ** ((TARGET_LUFS - level) / 20)
     x = np.concatenate([x, np.zeros(-len(x) % BLOCK)])
     return block_magnitudes(x)
 
