@@ -29,7 +29,7 @@ _KEYS = {"name", "backend", "params", "description", "weights", "sha256", "train
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
-_PATH_PARAMS = ("weights", "checkpoint")  # parameters naming files beside the card
+_PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
 
 
 def cards_dir() -> Path:
