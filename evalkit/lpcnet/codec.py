@@ -25,7 +25,7 @@ torch is only used for MAC counting.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +86,12 @@ class LPCNetCodec(Codec):
         self.weights = load_pinned(path, self.sha256)
         if self.weights.config.get("vocoder") != "framewise":
             raise ConfigError(f"{path}: vocoder {self.weights.config.get('vocoder')!r} is not supported by this backend")
-        self.vocoder = vocoder_from(self.weights)
         self.quantizer = PacketQuantizer(self.weights.codebooks()) if self.quantized else None
+
+    @cached_property
+    def vocoder(self):
+        """Built on first use: listing the codecs builds every card and must not compile numba kernels."""
+        return vocoder_from(self.weights)
 
     @property
     def info(self) -> CodecInfo:
@@ -177,20 +181,26 @@ class PersonalLPCNetCodec(LPCNetCodec):
     """LPCNet at 1.6 kbit/s with per-speaker-group vocoders; the group index travels in the first packet."""
 
     def __init__(self, weights: str, sha256: str, personal: str, personal_sha256: str, group: int | None = None):
-        from .speaker import SpeakerEncoder
-
         super().__init__(weights, sha256, quantized=True)
         path = pinned_path(personal, personal_sha256, "lpcnet-personal")
         self.personal_sha256 = personal_sha256.lower()
-        bundle = load_pinned(path, self.personal_sha256)
+        self.bundle = bundle = load_pinned(path, self.personal_sha256)
         self.groups = int(bundle.config.get("groups", 0))
         if self.groups < 1:
             raise ConfigError(f"{path}: no speaker groups in this file")
         if group is not None and (not isinstance(group, int) or not 0 <= group < self.groups):
             raise ConfigError(f"lpcnet-personal: group must be an integer from 0 to {self.groups - 1}, got {group!r}")
         self.forced_group = group
-        self.encoder = SpeakerEncoder(bundle.section("speaker."))
-        self.group_vocoders = [vocoder_from(bundle, f"group{i}.vocoder.") for i in range(self.groups)]
+
+    @cached_property
+    def encoder(self):
+        from .speaker import SpeakerEncoder
+
+        return SpeakerEncoder(self.bundle.section("speaker."))
+
+    @cached_property
+    def group_vocoders(self) -> list:
+        return [vocoder_from(self.bundle, f"group{i}.vocoder.") for i in range(self.groups)]
 
     @property
     def info(self) -> CodecInfo:

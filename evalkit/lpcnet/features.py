@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.fft import dct, idct
 
 __all__ = ["RATE", "FRAME", "WINDOW", "LOOKAHEAD", "NB_BANDS", "NB_FEATURES", "LPC_ORDER", "PREEMPHASIS",
            "SCALE", "features", "cepstra", "lpc_from_cepstrum", "preemphasis", "levinson", "analysis_frames"]
@@ -101,6 +100,8 @@ def band_log_energies(xp: np.ndarray, frames: int) -> np.ndarray:
 
 def cepstra(xp: np.ndarray, frames: int) -> np.ndarray:
     """(frames, 18) Bark cepstra of a pre-emphasised 16-bit signal."""
+    from scipy.fft import dct  # here: listing the codecs must not import scipy
+
     ceps = dct(band_log_energies(xp, frames), type=2, norm="ortho", axis=1)
     ceps[:, 0] -= C0_OFFSET
     return ceps
@@ -138,6 +139,8 @@ def lpc_from_cepstrum(ceps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     the RMS is that of the prediction error per sample, in 16-bit units of the pre-emphasised signal."""
     ceps = np.atleast_2d(np.asarray(ceps, np.float64))[:, :NB_BANDS].copy()
     ceps[:, 0] += C0_OFFSET
+    from scipy.fft import idct
+
     band_energy = 10.0 ** idct(ceps, type=2, norm="ortho", axis=1)
     power = (band_energy / band_weights().sum(axis=1)) @ _interpolation()
     autocorr = np.fft.irfft(power, n=WINDOW, axis=1)[:, : LPC_ORDER + 1]

@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import butter, lfilter
 
 from .features import FRAME, LOOKAHEAD, LPC_ORDER, RATE, WINDOW
 
@@ -44,10 +43,14 @@ def lpc_residual(xp: np.ndarray, lpc: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _lowpass_filter():
+    from scipy.signal import butter  # here: listing the codecs must not import scipy
+
     return butter(4, LOWPASS_HZ, fs=RATE)
 
 
 def _lowpass(x: np.ndarray) -> np.ndarray:
+    from scipy.signal import lfilter
+
     return lfilter(*_lowpass_filter(), x)
 
 

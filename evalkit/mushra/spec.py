@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cards import load_cards
-from ..config import read_yaml
-from ._check import Checker
+from ..config import Checker, read_document
 from .spec_parts import (
     AUTOMATIC, LOW_ANCHOR, MAX_SIGNALS, MID_ANCHOR, QUESTION_TYPES, REFERENCE, ConditionSpec, ItemSpec, Question,
     read_conditions, read_items, read_questions,
@@ -89,13 +88,15 @@ class TestSpec:
 def load_spec(path: str | Path, cards_dir: str | Path | None = None) -> TestSpec:
     """Read and validate a test definition; relative paths are relative to the file."""
     path = Path(path)
-    data = read_yaml(path, "test definition")
-    return spec_from_dict(data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir)
+    document = read_document(path, "test definition")
+    return spec_from_dict(document.data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir,
+                          lines=document.lines)
 
 
-def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", cards_dir: str | Path | None = None) -> TestSpec:
-    """Validate a definition given as a mapping (the parsed YAML)."""
-    check = Checker(source)
+def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", cards_dir: str | Path | None = None,
+                   lines: dict[str, int] | None = None) -> TestSpec:
+    """Validate a definition given as a mapping (the parsed YAML; `lines`: where its keys are)."""
+    check = Checker(source, lines)
     check.mapping(data, "", _KEYS, required=("name", "items", "conditions"))
     base = Path(base)
     name = check.name(data["name"], "name")
