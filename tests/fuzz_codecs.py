@@ -7,8 +7,7 @@ and answers with the outcome ("ok", "CodecError" or "OtherError: message"), the 
 allocations, the growth of the resident set and the memory budget of that stream. A segfault
 or an abort in a decoder library ends this process; the test then names the input.
 
-Backends without a codec card are built here as tiny random-weight models (`TINY_BUILDERS`); `ladiff`
-has one as well, a quick stand-in for its slow cards.
+Backends without a codec card are built here as tiny random-weight models (`TINY_BUILDERS`).
 """
 
 from __future__ import annotations
@@ -104,6 +103,23 @@ def _tiny_ladiff(folder: Path):
     return LaDiffCodec(str(rvq_path), _sha(rvq_path), str(path), _sha(path), n_q=2, steps=3, sampler="ddpm")
 
 
+def _tiny_nmf(folder: Path):
+    """A rank-4 NMF bundle learnt in a few iterations on the seed audio's own blocks."""
+    from evalkit.nmf.basis import learn_nmf
+    from evalkit.nmf.codec import NMFCodec
+    from evalkit.nmf.model import LowRankModel, Quantizer, config_key, save_bundle
+    from evalkit.nmf.spectra import BLOCK, RATE, block_magnitudes
+
+    x = _seed_audio(RATE)
+    blocks = block_magnitudes(np.concatenate([x, np.zeros(-len(x) % BLOCK, np.float32)])).astype(np.float64)
+    model = LowRankModel("nmf", learn_nmf(blocks, 4, iterations=20, seed=0, beta=0.0), None, 0.0, 1.0)
+    quantizer = Quantizer.train("nmf", 6.0, model.analyse(blocks))
+    configuration = {"basis": "nmf", "rank": 4, "step_db": 6.0, "bitrate": 500.0}
+    path = save_bundle(folder / "nmf.npz", {"configurations": [configuration]},
+                       {config_key("nmf", 4): model}, {config_key("nmf", 4, 6.0): quantizer})
+    return NMFCodec(str(path), _sha(path), "nmf", 4, 6.0, iterations=2)
+
+
 LPCNET_TINY = {"cond": 16, "embed": 8, "gru1": 16, "gru2": 8, "hidden": 16, "subframe": 80}
 
 
@@ -152,9 +168,11 @@ def _tiny_lpcnet_personal(folder: Path):
     return PersonalLPCNetCodec(str(generic), _sha(generic), str(personal), _sha(personal))
 
 
-# Backends that have no codec card (their weights cannot ship, or are not built yet): a tiny model of each.
-TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi,
-                 "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal, "ladiff": _tiny_ladiff}
+# Backends without a codec card (their weights cannot ship, or are not built yet), or whose weights
+# could be absent: a tiny model of each.
+TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi, "nmf": _tiny_nmf,
+                 "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal,
+                 "ladiff": _tiny_ladiff}
 
 
 def build(spec: str):
