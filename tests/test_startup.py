@@ -62,10 +62,11 @@ def test_rvq_reads_its_model_config_without_torch_as_torch_does():
     from evalkit.cards import find_card
     from evalkit.neural.codec import _load_model, _model_config
 
-    codec = find_card("rvq-3k").build()
-    quick, model = _model_config(codec.path, codec.sha256), _load_model(codec.path, codec.sha256).config
-    assert (quick.sample_rate, quick.hop, quick.codebook_size, quick.n_q) == (
-        model.sample_rate, model.hop, model.codebook_size, model.n_q)
+    for card in ("rvq-3k", "rvq-v2-3k"):
+        codec = find_card(card).build()
+        quick, model = _model_config(codec.path, codec.sha256), _load_model(codec.path, codec.sha256).config
+        assert (quick.sample_rate, quick.hop, quick.codebook_size, quick.n_q, quick.lookahead) == (
+            model.sample_rate, model.hop, model.codebook_size, model.n_q, model.lookahead)
 
 
 @pytest.mark.parametrize("module", ["evalkit.tasks", "evalkit.cache", "evalkit.neural.codec", "evalkit.neural.adapters"])
