@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from ..errors import ConfigError
 from ..store.models_mushra import MushraCondition, MushraTest
 from .screening import DEFAULT_SCREENING, ScreeningConfig
-from .spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
+from ..listening.spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
 
 __all__ = ["Design", "detect_design", "TestSetup", "test_setup", "setup_from_frame"]
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ...config import read_yaml
 from ...errors import ConfigError
-from .._check import Checker
+from ...listening._check import Checker
 from ..screening import RULES
 
 __all__ = ["ConditionMap", "ImportMap", "load_map", "NONE"]

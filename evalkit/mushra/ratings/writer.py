@@ -23,7 +23,7 @@ from ...store.models_mushra import (
     MushraCondition, MushraItem, MushraParticipant, MushraRating, MushraSession, MushraTest, MushraTrial,
 )
 from ..screening import ScreeningConfig
-from ..tokens import new_secret, new_token, token_hash
+from ...listening.tokens import new_secret, new_token, token_hash
 from .mapping import ImportMap
 from .readers import Rating
 

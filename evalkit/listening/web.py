@@ -1,7 +1,7 @@
 """The listener's side over HTTP (Starlette), and the doors to everything else.
 
 `ListenerWeb.routes()` serves the listener page (static HTML and JavaScript), a JSON API with one
-request per step (evalkit.mushra.listener does the work), play reports time-stamped on arrival,
+request per step (evalkit.listening.listener does the work), play reports time-stamped on arrival,
 and audio behind signed, expiring, per-session URLs; plus the admin's sign-in page. `AdminGate`
 puts every other path (Streamlit's pages, its websocket, media and metrics) behind an admin
 session cookie; `SecurityHeaders` adds the browser-side rules. No Streamlit here: the app mounts
@@ -42,7 +42,7 @@ from .views import SCALE, Page
 
 __all__ = ["ListenerWeb", "AdminGate", "SecurityHeaders", "page_json", "ADMIN_COOKIE", "TOKEN_HEADER", "STATIC"]
 
-log = logging.getLogger("evalkit.mushra.web")
+log = logging.getLogger("evalkit.listening.web")
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"listen.js": "text/javascript", "player.js": "text/javascript", "listen.css": "text/css"}
 TOKEN_HEADER = "x-listener-token"

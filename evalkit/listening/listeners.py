@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from ..errors import ConfigError
 from ..store.models_mushra import MushraCondition, MushraItem, MushraParticipant, MushraSession, MushraTest, MushraTrial
 from .results import ratings_frame
-from .screening import screen
+from ..mushra.screening import screen
 
 __all__ = ["answers_frame", "trials_frame", "listener_report", "export_results", "to_csv", "PEOPLE"]
 
