@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,12 +33,27 @@ PG_URL = os.environ.get("EVALKIT_TEST_PG_URL")
 NO_PG = "PostgreSQL variants need EVALKIT_TEST_PG_URL, e.g. export EVALKIT_TEST_PG_URL=$(scripts/start_postgres.sh)"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=NO_PG))])
-def engine(request, tmp_path):
-    """A fresh migrated database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """The test server's URL scoped to a fresh schema, dropped afterwards: no test sees another's tables,
+    nor those a previous run (of an older evalkit, say) left on a reused server."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    schema, admin = f"test_{uuid.uuid4().hex[:12]}", create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=NO_PG))])
+def engine(request, tmp_path):
+    """A fresh migrated database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
     from evalkit.store import connect
 
     if request.param == "sqlite":
@@ -44,15 +61,10 @@ def engine(request, tmp_path):
         yield engine
         engine.dispose()
         return
-    schema, admin = f"test_{uuid.uuid4().hex[:12]}", create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = connect(make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema_url() as url:
+        engine = connect(url)
+        yield engine
+        engine.dispose()
 
 
 def take_mushra_test(engine, open_token: str, score) -> None:

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from evalkit.listening import web
+from evalkit.listening.playlog import RateLimiter
 from evalkit.listening.tokens import token_hash
 from evalkit.store.models_mushra import MushraCondition, MushraParticipant, MushraSession
 
@@ -38,7 +39,10 @@ HEADER = 44  # the WAV header, the same for every stimulus of an item
 def collected(tmp_path_factory):
     """Every trial page of three sessions: what the listener's browser received, and (aside) the truth."""
     demo = make_demo_test(tmp_path_factory, "blinding", min_play_seconds=0.01)  # the attack need not listen
-    with TestClient(Starlette(routes=web.ListenerWeb(lambda: demo.engine).routes()), follow_redirects=False) as client:
+    listener = web.ListenerWeb(lambda: demo.engine)
+    # The attack reads bytes, not rates: a fast machine must not meet the per-session limits (tested elsewhere).
+    listener.play_limit = listener.step_limit = RateLimiter(rate=1000, burst=1000)
+    with TestClient(Starlette(routes=listener.routes()), follow_redirects=False) as client:
         trials = [trial for _ in range(SESSIONS) for trial in one_session(client, demo)]
     demo.engine.dispose()
     return trials
@@ -60,13 +64,17 @@ def one_session(client, demo) -> list[dict]:
                                                                   served[1:]],
                        "item": truth[trial["phase"]][trial["position"]]["item"],
                        "payloads": [(i, r.content, {k: v for k, v in r.headers.items() if k != "date"}) for i, r in served]})
+        assert all(response.status_code == 200 for _, response in served)
         for stimulus_id, _ in served:
-            client.post("/api/listen/play", headers=headers, json={
+            played = client.post("/api/listen/play", headers=headers, json={
                 "phase": trial["phase"], "position": trial["position"], "stimulus": stimulus_id, "offset": 0})
+            assert played.status_code == 200, played.text
             time.sleep(0.012)
         ratings = {s["id"]: 50 for s in trial["stimuli"]} if trial["rate"] else {}
-        page = client.post("/api/listen/step", headers=headers, json={
-            "action": "trial", "phase": trial["phase"], "position": trial["position"], "ratings": ratings}).json()
+        response = client.post("/api/listen/step", headers=headers, json={
+            "action": "trial", "phase": trial["phase"], "position": trial["position"], "ratings": ratings})
+        assert response.status_code == 200, response.text
+        page = response.json()
     return trials
 
 

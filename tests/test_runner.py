@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import NO_PG, PG_URL, pg_schema_url
 
 import evalkit
 from evalkit.audio import Audio, save
@@ -237,13 +238,12 @@ def test_dask_cluster_gives_the_same_rows(tmp_path):
 
 
 def test_runs_on_postgresql(tmp_path):
-    url = os.environ.get("EVALKIT_TEST_PG_URL")
-    if not url:
-        pytest.skip("set EVALKIT_TEST_PG_URL (scripts/start_postgres.sh prints one) to run against PostgreSQL")
-    name = f"pg-{os.getpid()}-{time.time_ns()}"
-    frame = evalkit.run(write_experiment(tmp_path, name=name, database=url))
-    assert len(frame) == 3 * 2 * OUTPUTS and (frame.status == "ok").all()
-    again = evalkit.run(write_experiment(tmp_path, name=name, database=url))
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    with pg_schema_url() as url:
+        frame = evalkit.run(write_experiment(tmp_path, name="pg", database=url))
+        assert len(frame) == 3 * 2 * OUTPUTS and (frame.status == "ok").all()
+        again = evalkit.run(write_experiment(tmp_path, name="pg", database=url))
     assert again.created_at.equals(frame.created_at)
 
 

@@ -6,7 +6,6 @@ import math
 import os
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from conftest import NO_PG, PG_URL, pg_schema_url
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from evalkit.store import (
@@ -26,8 +25,6 @@ from evalkit.store import (
 from evalkit.store.db import alembic_config, current_revision, head_revision
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("EVALKIT_TEST_PG_URL")
-NO_PG = "PostgreSQL variants need EVALKIT_TEST_PG_URL, e.g. export EVALKIT_TEST_PG_URL=$(scripts/start_postgres.sh)"
 TABLES = {"runs", "roundtrips", "results", "alembic_version"}
 
 
@@ -37,16 +34,8 @@ def url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'results' / 'evalkit.db'}"
         return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture
