@@ -279,7 +279,7 @@ def check_database(url: str, acknowledged: set, result: Result) -> None:
 
     from evalkit.listening.tokens import token_hash
     from evalkit.store import connect
-    from evalkit.store.models_mushra import MushraParticipant, MushraRating, MushraSession, MushraTrial
+    from evalkit.store.models_mushra import MushraParticipant, MushraResponse, MushraSession, MushraTrial
 
     engine = connect(url)
     with engine.connect() as connection:
@@ -287,7 +287,7 @@ def check_database(url: str, acknowledged: set, result: Result) -> None:
             select(MushraParticipant.token_hash, MushraTrial.phase, MushraTrial.position, MushraTrial.id)
             .join(MushraSession, MushraSession.participant_id == MushraParticipant.id)
             .join(MushraTrial, MushraTrial.session_id == MushraSession.id)).all()
-        ratings = dict(connection.execute(select(MushraRating.trial_id, func.count()).group_by(MushraRating.trial_id)).all())
+        ratings = dict(connection.execute(select(MushraResponse.trial_id, func.count()).group_by(MushraResponse.trial_id)).all())
     engine.dispose()
     stored: dict[tuple, int] = {}
     for row in rows:

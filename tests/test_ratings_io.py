@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from evalkit import listening
+from evalkit import mushra
 from evalkit.cli import main
 from evalkit.errors import ConfigError
 from evalkit.mushra.design import test_setup
@@ -69,7 +69,7 @@ def test_webmushra_export_imports_with_its_roles_answers_and_screening(engine, t
     assert len(listening.excluded) == 1  # the listener who rated the hidden reference 62 on 2 of 4 items
     (reason,) = listening.excluded.values()
     assert "hidden reference below 90 on 50%" in reason
-    frame = listening.ratings_frame(engine, "codec_study")
+    frame = mushra.ratings_frame(engine, "codec_study")
     assert frame["participant"].str.fullmatch(r"[0-9a-f-]{36}").all()  # webMUSHRA's session uuids
     with engine.connect() as connection:
         answers = connection.execute(select(MushraSession.answers)).scalars().all()
@@ -151,7 +151,7 @@ def test_a_bad_webmushra_file_gets_one_error_per_problem_and_nothing_is_stored(e
     assert any("line 5: rating_score 'loud' is not a number" in p for p in problems)
     assert any("line 26: duplicate rating" in p and "first at bad.csv: line 7" in p for p in problems)
     assert len(problems) == 4
-    assert listening.list_tests(engine) == []
+    assert mushra.list_tests(engine) == []
 
 
 def test_a_listener_without_a_reference_rating_is_named(engine, tmp_path):
@@ -203,13 +203,13 @@ def tones(tmp_path_factory):
 
 
 def _rate_native_test(engine, tones, tmp_path) -> None:
-    from evalkit.listening.spec import spec_from_dict
+    from evalkit.mushra.spec import spec_from_dict
 
     spec = spec_from_dict({"name": "native", "items": [{"id": f"t{k}", "path": f"t{k}.wav"} for k in range(5)],
                            "conditions": ["g711-alaw"], "sample_rate": 16000, "randomization": {"seed": 3},
                            "open_link": True}, base=tones, source="native.yaml")
-    listening.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
-    info = listening.launch_test(engine, "native")
+    mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
+    info = mushra.launch_test(engine, "native")
     rng = np.random.default_rng(5)
     for _ in range(4):  # blind to which slider is which: scores above 90 keep everyone (the anchor rule skips)
         take_mushra_test(engine, info.open_token, lambda k: rng.integers(91, 101))
@@ -224,7 +224,7 @@ def test_native_test_export_import_round_trip(engine, tones, tmp_path, suffix):
     assert setup.conditions.set_index("key")["kind"].to_dict() == {
         "reference": "reference", "anchor-lp35": "anchor", "anchor-lp70": "anchor", "g711-alaw": "codec"}
     assert setup.screening == test_setup(engine, "native").screening  # kinds and names carry the roles
-    copy, original = (listening.ratings_frame(engine, name) for name in ("native-copy", "native"))
+    copy, original = (mushra.ratings_frame(engine, name) for name in ("native-copy", "native"))
     assert sorted(copy["participant"]) == sorted(original["participant"])  # codes come back as listener ids
     assert_same_statistics(statistics(engine, "native"), statistics(engine, "native-copy"))
 

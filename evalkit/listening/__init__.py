@@ -17,22 +17,25 @@ from .auth import check_admin, hash_password, verify_password
 from .flow import AccessError, FlowError, blockers, next_allowed
 from .listener import (
     AnswerError, accept_consent, confirm_level, current_page, enter, finish_instructions, log_event, record_play,
-    stimulus_audio, submit_questionnaire, submit_trial,
+    stimulus_audio, submit_qualification, submit_questionnaire, submit_trial,
 )
 from .playlog import LimitError
-from .results import export_ratings_csv, progress, progress_summary, ratings_frame
+from .results import export_ratings_csv, progress, progress_summary, ratings_frame, responses_frame
 from .spec import TestSpec, load_spec, spec_from_dict
+from .types import get_type, type_names
 from .views import SCALE, Page, TrialPage
 
 __all__ = [
-    # definitions
-    "TestSpec", "load_spec", "spec_from_dict",
+    # definitions and types
+    "TestSpec", "load_spec", "spec_from_dict", "get_type", "type_names",
     # admin
     "TestInfo", "Invite", "create_test", "launch_test", "close_test", "delete_test", "invite", "join_open_link",
-    "list_tests", "test_info", "progress", "progress_summary", "ratings_frame", "export_ratings_csv",
+    "list_tests", "test_info", "progress", "progress_summary", "ratings_frame", "responses_frame",
+    "export_ratings_csv",
     "hash_password", "verify_password", "check_admin",
     # listener
     "Page", "TrialPage", "SCALE", "FlowError", "AccessError", "AnswerError", "LimitError", "enter", "current_page",
-    "accept_consent", "finish_instructions", "confirm_level", "record_play", "submit_trial", "submit_questionnaire",
+    "accept_consent", "submit_qualification", "finish_instructions", "confirm_level", "record_play", "submit_trial",
+    "submit_questionnaire",
     "stimulus_audio", "log_event", "next_allowed", "blockers",
 ]
