@@ -72,17 +72,17 @@ def take_mushra_test(engine, open_token: str, score) -> None:
     passed in), slider k rated score(k)."""
     from datetime import timedelta
 
-    from evalkit import listening
+    from evalkit import mushra
     from evalkit.store.models import utcnow
 
-    token = listening.join_open_link(engine, open_token)
-    for step in (listening.enter, listening.accept_consent, listening.finish_instructions):
+    token = mushra.join_open_link(engine, open_token)
+    for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
         step(engine, token)
-    page = listening.confirm_level(engine, token, {"volume": 0.7})
+    page = mushra.confirm_level(engine, token, {"volume": 0.7})
     while page.trial:
         trial, at = page.trial, utcnow()
         for stimulus in [*trial.stimuli, trial.reference]:
-            listening.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
+            mushra.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
             at += timedelta(seconds=1.1)
         scores = {s: float(score(k)) for k, s in enumerate(trial.stimuli)}
-        page = listening.submit_trial(engine, token, trial.phase, trial.position, scores, {"seconds": 5}, now=at)
+        page = mushra.submit_trial(engine, token, trial.phase, trial.position, scores, {"seconds": 5}, now=at)

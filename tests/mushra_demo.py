@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import yaml
 
-from evalkit import listening
-from evalkit.listening.spec import spec_from_dict
+from evalkit import mushra
+from evalkit.mushra.spec import spec_from_dict
 from evalkit.store import connect
 
 DEMO = Path(__file__).resolve().parent.parent / "tests_mushra" / "demo.yaml"
@@ -27,6 +27,6 @@ def make_demo_test(tmp_path_factory, label: str, **changes) -> SimpleNamespace:
     engine = connect(url)
     data = {**yaml.safe_load(DEMO.read_text()), **changes}
     spec = spec_from_dict(data, base=DEMO.parent, source=str(DEMO))
-    listening.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=cache)
-    info = listening.launch_test(engine, spec.name)
+    mushra.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=cache)
+    info = mushra.launch_test(engine, spec.name)
     return SimpleNamespace(engine=engine, url=url, folder=folder, name=spec.name, info=info, spec=spec)

@@ -43,7 +43,7 @@ def scored(tmp_path_factory) -> str:
 def _signed_in(monkeypatch, url: str) -> None:
     """Every page needs the admin's session: the real sign-in makes one, and `ui` hands its token over as
     the browser's cookie would (AppTest cannot send cookies)."""
-    from evalkit.listening.auth import hash_password, sign_in
+    from evalkit.mushra.auth import hash_password, sign_in
 
     monkeypatch.syspath_prepend(str(ENTRY.parent))
     import ui

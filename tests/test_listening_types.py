@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -266,3 +267,55 @@ def test_bad_definitions_name_the_key(sources, data, fragments):
     assert message.startswith("t.yaml: ")
     for fragment in fragments:
         assert fragment in message, message
+
+
+# -- migration 0009 -------------------------------------------------------------------------
+
+
+def test_migration_0009_moves_mushra_ratings_down_and_back_up(engine, sources, tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from conftest import take_mushra_test
+    from evalkit.store.db import alembic_config, current_revision, head_revision, migrate
+
+    mushra = definition("mushra", name="m", training={"items": ["alpha"]}, open_link=True)
+    spec = create(engine, sources, tmp_path, mushra)
+    info = listening.test_info(engine, "m")
+    rng = np.random.default_rng(3)
+    take_mushra_test(engine, info.open_token, lambda k: rng.integers(0, 101))
+    take(engine, create(engine, sources, tmp_path / "acr", definition("acr")).name, lambda entry, trial: {"choice": 4})
+    before = listening.ratings_frame(engine, "m")
+    assert len(before) == len(ITEMS) * len(spec.conditions)
+    queries = {table: f"SELECT count(*) FROM {table} WHERE test_id = (SELECT id FROM mushra_tests WHERE name = 'm')"
+               for table in ("mushra_participants", "mushra_sessions", "mushra_events")}
+    queries["mushra_trials"] = ("SELECT count(*) FROM mushra_trials JOIN mushra_sessions ON mushra_sessions.id = "
+                                "session_id WHERE test_id = (SELECT id FROM mushra_tests WHERE name = 'm')")
+
+    def rows():
+        with engine.connect() as connection:
+            return {table: connection.execute(text(query)).scalar_one() for table, query in queries.items()}
+
+    counted = rows()
+    assert counted["mushra_events"] > 0
+
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    tables = set(inspect(engine).get_table_names())
+    assert "mushra_ratings" in tables and not {"mushra_responses", "mushra_rejections"} & tables
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM mushra_ratings")).scalar_one() == len(before)
+        assert connection.execute(text("SELECT name FROM mushra_tests")).scalars().all() == ["m"]  # ACR cannot live there
+        plan = connection.execute(text("SELECT plan FROM mushra_sessions")).scalar_one()
+    plan = plan if isinstance(plan, dict) else json.loads(plan)
+    assert all("sliders" in trial and "conditions" not in trial for trial in plan["test"] + plan["training"])
+
+    migrate(engine)
+    assert current_revision(engine) == head_revision() == "0009"
+    after = listening.ratings_frame(engine, "m")
+    columns = ["participant", "trial", "item", "condition", "slider", "score"]
+    pd.testing.assert_frame_equal(after[columns], before[columns])
+    assert rows() == counted and counted["mushra_trials"] == len(ITEMS) + 1  # a copied table lost no child rows
+    assert listening.current_page is not None and load_test(engine, "m").type.name == "mushra"

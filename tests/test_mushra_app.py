@@ -4,7 +4,7 @@ A tiny test (two 1.5 s generated items; a codec card, a pre-rendered condition, 
 reference and both anchors) lives in a temporary SQLite database ($EVALKIT_DB_URL). AppTest
 cannot send cookies, so the one thing stood in for is the browser's cookie: `ui.admin_cookie`
 returns the token of a session made by the real sign-in. Listeners have their own page
-(evalkit.listening.web; tests/test_mushra_web.py and tests/test_mushra_browser.py).
+(evalkit.mushra.web; tests/test_mushra_web.py and tests/test_mushra_browser.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from evalkit import listening
+from evalkit import mushra
 from evalkit.errors import ConfigError
-from evalkit.listening.auth import sign_in, sign_out
-from evalkit.listening.spec import spec_from_dict
+from evalkit.mushra.auth import sign_in, sign_out
+from evalkit.mushra.spec import spec_from_dict
 from evalkit.store import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +61,8 @@ def make_tiny_test(folder: Path, url: str, **changes) -> SimpleNamespace:
     write_sources(folder)
     engine = connect(url)
     spec = spec_from_dict(tiny_definition(folder, **changes), base=folder, source="tiny.yaml")
-    listening.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=folder / "cache")
-    info = listening.launch_test(engine, spec.name)
+    mushra.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=folder / "cache")
+    info = mushra.launch_test(engine, spec.name)
     names = list(info.conditions) + list(ITEMS) + [f"{item}.wav" for item in ITEMS] + [f"{i}-hiss.wav" for i in ITEMS]
     names += [Path(info.stimulus_dir).name, "anchor", "g711", "alaw", "hiss"]
     return SimpleNamespace(engine=engine, url=url, name=spec.name, info=info, folder=folder, secret_names=names)
@@ -74,7 +74,7 @@ def tiny(tmp_path_factory):
     url = f"sqlite:///{folder / 'evalkit.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVALKIT_DB_URL", url)
-        patch.setenv("EVALKIT_ADMIN_PASSWORD_HASH", listening.hash_password(PASSWORD))
+        patch.setenv("EVALKIT_ADMIN_PASSWORD_HASH", mushra.hash_password(PASSWORD))
         patch.chdir(folder)  # anything the app writes under results/ lands here
         yield make_tiny_test(folder, url)
 
@@ -112,7 +112,7 @@ def click(at: AppTest, label: str) -> AppTest:
 
 
 def new_token(tiny) -> str:
-    return listening.invite(tiny.engine, tiny.name)[0].token
+    return mushra.invite(tiny.engine, tiny.name)[0].token
 
 
 def admin() -> AppTest:
@@ -182,11 +182,11 @@ def test_admin_creates_launches_invites_with_labels_and_closes_a_test(tiny, sign
     assert list(links.columns) == ["participant", "label", "link"] and list(links["label"]) == ["ann@example.org",
                                                                                              "panel-7"]
     assert all("/listen?t=" in link for link in links["link"])
-    progress = listening.progress(tiny.engine, "tiny-upload")
+    progress = mushra.progress(tiny.engine, "tiny-upload")
     assert sorted(progress["label"]) == ["ann@example.org", "panel-7"]
     at.checkbox[-1].check().run()
     click(at, "Close test")
-    assert listening.test_info(tiny.engine, "tiny-upload").status == "closed"
+    assert mushra.test_info(tiny.engine, "tiny-upload").status == "closed"
 
 
 def complete_listener(tiny, scores, answers=None) -> str:
@@ -196,17 +196,17 @@ def complete_listener(tiny, scores, answers=None) -> str:
     from evalkit.store.models import utcnow
 
     token = new_token(tiny)
-    listening.enter(tiny.engine, token)
-    for step in (listening.accept_consent, listening.finish_instructions, listening.confirm_level):
+    mushra.enter(tiny.engine, token)
+    for step in (mushra.accept_consent, mushra.finish_instructions, mushra.confirm_level):
         current = step(tiny.engine, token)
     while current.trial is not None:
         trial, at = current.trial, utcnow()
         for stimulus in trial.stimuli:
-            listening.record_play(tiny.engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
+            mushra.record_play(tiny.engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
             at += timedelta(seconds=1.1)
         ratings = {s: scores(s, trial) for s in trial.stimuli} if trial.requires_ratings else {}
-        current = listening.submit_trial(tiny.engine, token, trial.phase, trial.position, ratings, now=at)
-    listening.submit_questionnaire(tiny.engine, token, answers or {"phones": "no"})
+        current = mushra.submit_trial(tiny.engine, token, trial.phase, trial.position, ratings, now=at)
+    mushra.submit_questionnaire(tiny.engine, token, answers or {"phones": "no"})
     return token
 
 
@@ -216,7 +216,7 @@ def test_admin_analyses_completed_sessions_and_shows_answers_and_listeners(tiny,
         # all high: the hidden reference passes screening and the mid-anchor rule skips every item
         complete_listener(tiny, lambda s, t: float(rng.integers(91, 101)), {"phones": answer})
     halfway = new_token(tiny)
-    listening.enter(tiny.engine, halfway)
+    mushra.enter(tiny.engine, halfway)
     at = admin()
     at.sidebar.selectbox[0].select(tiny.name).run()
     assert not at.exception
@@ -243,7 +243,7 @@ def test_admin_warns_about_degenerate_statistics(tmp_path, monkeypatch):
     folder.mkdir()
     url = f"sqlite:///{folder / 'evalkit.db'}"
     monkeypatch.setenv("EVALKIT_DB_URL", url)
-    monkeypatch.setenv("EVALKIT_ADMIN_PASSWORD_HASH", listening.hash_password(PASSWORD))
+    monkeypatch.setenv("EVALKIT_ADMIN_PASSWORD_HASH", mushra.hash_password(PASSWORD))
     twin = make_tiny_test(folder, url, name="twins")
     for _ in range(2):
         complete_listener(twin, lambda s, t: 95.0)
@@ -260,7 +260,7 @@ def test_admin_warns_about_degenerate_statistics(tmp_path, monkeypatch):
 
 
 def test_the_demo_test_is_made_ready_once(tiny, tmp_path):
-    from evalkit.listening.demo import ensure_demo_test
+    from evalkit.mushra.demo import ensure_demo_test
 
     spec = tmp_path / "demo-like.yaml"
     spec.write_text(json.dumps(tiny_definition(tiny.folder, name="demo-like")))
@@ -268,7 +268,7 @@ def test_the_demo_test_is_made_ready_once(tiny, tmp_path):
     first = ensure_demo_test(engine, spec, tmp_path / "stimuli", tmp_path / "cache")
     again = ensure_demo_test(engine, spec, tmp_path / "stimuli", tmp_path / "cache")
     assert first == again and first.admin_path == "/mushra_admin"
-    assert first.listener_path == f"/listen?open={listening.test_info(engine, 'demo-like').open_token}"
-    listening.close_test(engine, "demo-like")
+    assert first.listener_path == f"/listen?open={mushra.test_info(engine, 'demo-like').open_token}"
+    mushra.close_test(engine, "demo-like")
     with pytest.raises(ConfigError, match="closed"):
         ensure_demo_test(engine, spec, tmp_path / "stimuli", tmp_path / "cache")

@@ -23,9 +23,9 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from evalkit.listening import web
-from evalkit.listening.playlog import RateLimiter
-from evalkit.listening.tokens import token_hash
+from evalkit.mushra import web
+from evalkit.mushra.playlog import RateLimiter
+from evalkit.mushra.tokens import token_hash
 from evalkit.store.models_mushra import MushraCondition, MushraParticipant, MushraSession
 
 pytestmark = pytest.mark.slow
@@ -80,7 +80,7 @@ def one_session(client, demo) -> list[dict]:
 
 def conditions_behind(demo, token) -> dict:
     """The server's secret: for every trial page, opaque id -> condition name (only the judge reads it)."""
-    from evalkit.listening.tokens import trial_ids
+    from evalkit.mushra.tokens import trial_ids
 
     with demo.engine.connect() as connection:
         session = connection.execute(select(MushraSession).join(MushraParticipant).where(

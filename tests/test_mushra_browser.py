@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from mushra_demo import make_demo_test
 
-from evalkit import listening
-from evalkit.listening.listeners import answers_frame
+from evalkit import mushra
+from evalkit.mushra.listeners import answers_frame
 
 pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api")
@@ -73,7 +73,7 @@ def app(tmp_path_factory):
     demo = make_demo_test(tmp_path_factory, "mushra_browser")
     port, log = free_port(), demo.folder / "server.log"
     env = {**os.environ, "EVALKIT_DB_URL": demo.url, "PYTHONUNBUFFERED": "1",
-           "EVALKIT_ADMIN_PASSWORD_HASH": listening.hash_password(PASSWORD)}
+           "EVALKIT_ADMIN_PASSWORD_HASH": mushra.hash_password(PASSWORD)}
     command = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
                "--server.address", "127.0.0.1"]
     with log.open("w") as out:
@@ -305,9 +305,9 @@ def check_roles_by_url(page, base: str) -> None:
 
 def check_ratings(app, token: str, code: str, shown: list[dict]) -> None:
     """Every slider's value as the page showed it is the stored score of that slider, trial by trial."""
-    page = listening.current_page(app.engine, token)
+    page = mushra.current_page(app.engine, token)
     assert page.phase == "done" and page.completion_code == code
-    frame = listening.ratings_frame(app.engine, app.name)
+    frame = mushra.ratings_frame(app.engine, app.name)
     mine = frame[frame["participant"] == page.participant].sort_values(["trial", "slider"])
     expected = [score for trial in shown for score in trial["ratings"]]
     assert None not in expected and len(mine) == 6 * 8

@@ -6,15 +6,15 @@ from collections import Counter
 
 import pytest
 
-from evalkit.listening.flow import FlowError, State, advance, blockers, next_allowed, require
-from evalkit.listening.playlog import (
+from evalkit.mushra.flow import FlowError, State, advance, blockers, next_allowed, require
+from evalkit.mushra.playlog import (
     MIN_LOOP_S, LimitError, PlayEvent, RateLimiter, check_loop, check_offset, heard_and_needed, limited_json, spans,
 )
-from evalkit.listening.randomize import make_plan, session_seed, slider_order, trial_order, williams_square
-from evalkit.listening.tokens import level_id, new_secret, resolve_stimulus, trial_ids
+from evalkit.mushra.randomize import make_plan, session_seed, slider_order, trial_order, williams_square
+from evalkit.mushra.tokens import level_id, new_secret, resolve_stimulus, trial_ids
 
 PLAN = {"training": [{"item": 1, "conditions": [3, 2]}], "test": [{"item": 1, "conditions": [2, 3]},
-                                                                   {"item": 2, "conditions": [3, 2]}],
+                                                               {"item": 2, "conditions": [3, 2]}],
         "reference": 2, "level_item": 1, "level_condition": 2}
 
 
@@ -195,7 +195,7 @@ def test_opaque_ids_are_per_session_per_trial_and_resolvable():
 
 def test_admin_password_hashing(monkeypatch):
     from evalkit.errors import ConfigError
-    from evalkit.listening.auth import ENV_VAR, check_admin, hash_password, verify_password
+    from evalkit.mushra.auth import ENV_VAR, check_admin, hash_password, verify_password
 
     stored = hash_password("correct horse", n=2**10)  # small n: quick test
     assert stored.startswith("scrypt$1024$") and "correct horse" not in stored

@@ -11,7 +11,7 @@ import soundfile as sf
 import yaml
 
 from evalkit.errors import ConfigError
-from evalkit.listening.spec import AUTOMATIC, load_spec, spec_from_dict
+from evalkit.mushra.spec import AUTOMATIC, load_spec, spec_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,7 @@ def test_yaml_file_errors_name_the_file(folder):
     ({}, [-1e9, "3.14"], [], ""),
 ])
 def test_number_answers_with_any_bounds(bounds, good, bad, says):
-    from evalkit.listening.spec import Question
+    from evalkit.mushra.spec import Question
 
     question = Question("q", "How many?", "number", **bounds)
     for value in good:
@@ -183,7 +183,7 @@ def test_number_answers_with_any_bounds(bounds, good, bad, says):
 
 
 def test_question_answers_are_checked():
-    from evalkit.listening.spec import Question
+    from evalkit.mushra.spec import Question
 
     kind = Question("kind", "Kind", "choice", ("a", "b"))
     with pytest.raises(ValueError, match="choose one of a, b"):

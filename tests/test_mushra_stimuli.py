@@ -11,9 +11,9 @@ import soundfile as sf
 
 from evalkit.audio import Audio, loudness
 from evalkit.errors import ConfigError
-from evalkit.listening import stimuli as stimuli_module
-from evalkit.listening.spec import load_spec, spec_from_dict
-from evalkit.listening.stimuli import deliver, encode_audio, excerpt, prepare_item, prepare_stimuli, read_stimulus
+from evalkit.mushra import stimuli as stimuli_module
+from evalkit.mushra.spec import load_spec, spec_from_dict
+from evalkit.mushra.stimuli import deliver, encode_audio, excerpt, prepare_item, prepare_stimuli, read_stimulus
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,11 +14,11 @@ import pytest
 import soundfile as sf
 from sqlalchemy import func, select
 
-from evalkit import listening
+from evalkit import mushra
 from evalkit.errors import ConfigError
-from evalkit.listening import listener
-from evalkit.listening.spec import spec_from_dict
-from evalkit.listening.tokens import audio_grant, trial_ids
+from evalkit.mushra import listener
+from evalkit.mushra.spec import spec_from_dict
+from evalkit.mushra.tokens import audio_grant, trial_ids
 from evalkit.store import connect
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import (
@@ -57,8 +57,8 @@ def make_spec(sources, **changes):
 
 @pytest.fixture
 def launched(engine, sources, cache, tmp_path):
-    listening.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "stimuli", cache_root=cache)
-    return listening.launch_test(engine, "listening")
+    mushra.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "stimuli", cache_root=cache)
+    return mushra.launch_test(engine, "listening")
 
 
 def count(engine, model, *where) -> int:
@@ -67,10 +67,10 @@ def count(engine, model, *where) -> int:
 
 
 def to_trials(engine, token):
-    listening.enter(engine, token)
-    listening.accept_consent(engine, token)
-    listening.finish_instructions(engine, token)
-    return listening.confirm_level(engine, token, {"volume": 0.7})
+    mushra.enter(engine, token)
+    mushra.accept_consent(engine, token)
+    mushra.finish_instructions(engine, token)
+    return mushra.confirm_level(engine, token, {"volume": 0.7})
 
 
 def play_all(engine, token, trial, start=None, seconds=1.2, ids=None):
@@ -78,9 +78,9 @@ def play_all(engine, token, trial, start=None, seconds=1.2, ids=None):
     returns the time of the stop after the last one."""
     at = start or utcnow()
     for stimulus in ids or (trial.reference, *trial.stimuli):
-        listening.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
+        mushra.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
         at += timedelta(seconds=seconds)
-    listening.record_play(engine, token, trial.phase, trial.position, None, 0.0, None, at)
+    mushra.record_play(engine, token, trial.phase, trial.position, None, 0.0, None, at)
     return at
 
 
@@ -88,7 +88,7 @@ def finish(engine, token, page, scores=None):
     trial = page.trial
     end = play_all(engine, token, trial)
     ratings = scores or {s: float(10 * k) for k, s in enumerate(trial.stimuli)}
-    return listening.submit_trial(engine, token, trial.phase, trial.position, ratings, {"seconds": 12.5}, now=end)
+    return mushra.submit_trial(engine, token, trial.phase, trial.position, ratings, {"seconds": 12.5}, now=end)
 
 
 def by_condition(engine, token, trial, score):
@@ -108,7 +108,7 @@ def values(data):
 
 
 def session_row(engine, token):
-    from evalkit.listening.tokens import token_hash
+    from evalkit.mushra.tokens import token_hash
 
     with engine.connect() as connection:
         return connection.execute(select(MushraSession).join(MushraParticipant).where(
@@ -140,17 +140,17 @@ def test_created_test_stores_levelled_matching_stimuli(engine, launched):
 
 def test_existing_test_is_refused_unless_replaced(engine, launched, sources, cache, tmp_path):
     with pytest.raises(ConfigError, match="exists"):
-        listening.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s2", cache_root=cache)
-    listening.enter(engine, listening.invite(engine, "listening")[0].token)
+        mushra.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s2", cache_root=cache)
+    mushra.enter(engine, mushra.invite(engine, "listening")[0].token)
     with pytest.raises(ConfigError, match="1 listener session"):
-        listening.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s2", cache_root=cache, replace=True)
+        mushra.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s2", cache_root=cache, replace=True)
 
 
 # -- the listener's path ---------------------------------------------------------------
 
 
 def test_full_path_stores_every_rating_and_exports(engine, launched):
-    token = listening.invite(engine, "listening", labels=["first"])[0].token
+    token = mushra.invite(engine, "listening", labels=["first"])[0].token
     page = to_trials(engine, token)
     assert page.phase == "training" and not page.trial.requires_ratings
     page = finish(engine, token, page)
@@ -160,9 +160,9 @@ def test_full_path_stores_every_rating_and_exports(engine, launched):
         scores = {s: float(np.random.default_rng(page.trial.position).integers(0, 101)) for s in page.trial.stimuli}
         submitted.append((page.trial.position, scores))
         page = finish(engine, token, page, scores)
-    page = listening.submit_questionnaire(engine, token, {"phones": "yes"})
+    page = mushra.submit_questionnaire(engine, token, {"phones": "yes"})
     assert page.phase == "done" and page.completion_code and page.done == page.total == 5
-    frame = listening.ratings_frame(engine, "listening")
+    frame = mushra.ratings_frame(engine, "listening")
     assert len(frame) == 25 and count(engine, MushraResponse) == 25  # training ratings were not stored
     session = session_row(engine, token)
     with engine.connect() as connection:
@@ -172,21 +172,21 @@ def test_full_path_stores_every_rating_and_exports(engine, launched):
         _, ids = trial_ids(session.secret, "test", position, trial["conditions"])
         got = frame[frame["trial"] == position].set_index("condition")["score"]
         assert {keys[c]: scores[i] for c, i in zip(trial["conditions"], ids)} == got.to_dict()
-    back = pd.read_csv(io.StringIO(listening.export_ratings_csv(engine, "listening")))
+    back = pd.read_csv(io.StringIO(mushra.export_ratings_csv(engine, "listening")))
     assert list(back.columns) == list(frame.columns) and back["score"].tolist() == frame["score"].tolist()
-    assert listening.progress_summary(engine, "listening")["completed"] == 1
+    assert mushra.progress_summary(engine, "listening")["completed"] == 1
 
 
 def test_nothing_the_browser_gets_names_a_condition_item_or_file(engine, launched, sources):
-    token = listening.join_open_link(engine, launched.open_token)
-    seen = [listening.enter(engine, token)]
-    seen += [listening.accept_consent(engine, token), listening.finish_instructions(engine, token)]
-    audio = [listening.stimulus_audio(engine, seen[-1].level_audio)]
-    seen.append(listening.confirm_level(engine, token))
+    token = mushra.join_open_link(engine, launched.open_token)
+    seen = [mushra.enter(engine, token)]
+    seen += [mushra.accept_consent(engine, token), mushra.finish_instructions(engine, token)]
+    audio = [mushra.stimulus_audio(engine, seen[-1].level_audio)]
+    seen.append(mushra.confirm_level(engine, token))
     while seen[-1].trial:
-        audio += [listening.stimulus_audio(engine, grant) for grant in seen[-1].trial.audio]
+        audio += [mushra.stimulus_audio(engine, grant) for grant in seen[-1].trial.audio]
         seen.append(finish(engine, token, seen[-1]))
-    seen.append(listening.submit_questionnaire(engine, token, {"phones": "no"}))
+    seen.append(mushra.submit_questionnaire(engine, token, {"phones": "no"}))
     text_seen = repr([list(values(asdict(page))) for page in seen])  # grants and heard times included
     # "reference" is left out: the labelled reference button is public (and named in the instructions).
     secrets = [*launched.conditions[1:], "g711", "alaw", "anchor", "lp35", "lp70", *ITEMS, str(sources),
@@ -197,80 +197,80 @@ def test_nothing_the_browser_gets_names_a_condition_item_or_file(engine, launche
 
 
 def test_resume_lands_exactly_where_the_listener_stood(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))
     page = finish(engine, token, page)
-    again = listening.enter(engine, token)  # a new tab: same trial, same ids, same order
+    again = mushra.enter(engine, token)  # a new tab: same trial, same ids, same order
     assert again == page and again.trial.position == 1
     assert count(engine, MushraEvent, MushraEvent.kind == "resume") == 1
     assert count(engine, MushraResponse) == 5
 
 
 def test_next_is_refused_until_all_played_and_rated_and_nothing_is_written(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))
     trial = page.trial
     end = play_all(engine, token, trial, ids=trial.stimuli[:-1])
     ratings = {s: 50 for s in trial.stimuli}
-    with pytest.raises(listening.FlowError, match=f"sample {len(trial.stimuli)} not played"):
-        listening.submit_trial(engine, token, "test", 0, ratings, now=end)
+    with pytest.raises(mushra.FlowError, match=f"sample {len(trial.stimuli)} not played"):
+        mushra.submit_trial(engine, token, "test", 0, ratings, now=end)
     end = play_all(engine, token, trial, end, seconds=0.6, ids=trial.stimuli[-1:])
-    with pytest.raises(listening.FlowError, match=f"sample {len(trial.stimuli)} played 0.6 s of 1.0 s"):
-        listening.submit_trial(engine, token, "test", 0, ratings, now=end)
+    with pytest.raises(mushra.FlowError, match=f"sample {len(trial.stimuli)} played 0.6 s of 1.0 s"):
+        mushra.submit_trial(engine, token, "test", 0, ratings, now=end)
     end = play_all(engine, token, trial, end, seconds=0.5, ids=trial.stimuli[-1:])  # plays add up
-    with pytest.raises(listening.FlowError, match="sample 1 not rated"):
-        listening.submit_trial(engine, token, "test", 0, {**ratings, trial.stimuli[0]: None}, now=end)
-    with pytest.raises(listening.FlowError, match="do not belong"):
-        listening.submit_trial(engine, token, "test", 0, {**ratings, "forged-id": 3}, now=end)
+    with pytest.raises(mushra.FlowError, match="sample 1 not rated"):
+        mushra.submit_trial(engine, token, "test", 0, {**ratings, trial.stimuli[0]: None}, now=end)
+    with pytest.raises(mushra.FlowError, match="do not belong"):
+        mushra.submit_trial(engine, token, "test", 0, {**ratings, "forged-id": 3}, now=end)
     assert count(engine, MushraTrial, MushraTrial.phase == "test") == 0
-    assert listening.current_page(engine, token) == page
-    assert listening.submit_trial(engine, token, "test", 0, ratings, now=end).trial.position == 1
+    assert mushra.current_page(engine, token) == page
+    assert mushra.submit_trial(engine, token, "test", 0, ratings, now=end).trial.position == 1
 
 
 def test_plays_are_timed_by_the_server_and_survive_a_reload(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     trial = to_trials(engine, token).trial
     start = utcnow()
-    listening.record_play(engine, token, "training", 0, trial.stimuli[0], 0.0, None, start)
-    heard = listening.record_play(engine, token, "training", 0, trial.stimuli[1], 0.3, [0.2, 0.9], start + timedelta(seconds=2))
+    mushra.record_play(engine, token, "training", 0, trial.stimuli[0], 0.0, None, start)
+    heard = mushra.record_play(engine, token, "training", 0, trial.stimuli[1], 0.3, [0.2, 0.9], start + timedelta(seconds=2))
     assert heard == {trial.stimuli[0]: (pytest.approx(2.0), 1.0), trial.stimuli[1]: (0.0, pytest.approx(0.7))}
-    again = listening.enter(engine, token, now=start + timedelta(seconds=2.5))  # a reload: the open play goes on
+    again = mushra.enter(engine, token, now=start + timedelta(seconds=2.5))  # a reload: the open play goes on
     assert dict((s, (h, n)) for s, h, n in again.trial.heard) == {
         trial.stimuli[0]: (pytest.approx(2.0), 1.0), trial.stimuli[1]: (pytest.approx(0.5), pytest.approx(0.7))}
-    with pytest.raises(listening.FlowError, match="out of date"):
-        listening.record_play(engine, token, "test", 0, trial.stimuli[0])
-    with pytest.raises(listening.FlowError, match="does not belong"):
-        listening.record_play(engine, token, "training", 0, "someone-elses-id")
-    with pytest.raises(listening.FlowError, match="does not fit"):
-        listening.record_play(engine, token, "training", 0, trial.stimuli[0], 0.0, [0.0, 9.0])
-    with pytest.raises(listening.FlowError, match="play offset"):
-        listening.record_play(engine, token, "training", 0, trial.stimuli[0], -2.0)
+    with pytest.raises(mushra.FlowError, match="out of date"):
+        mushra.record_play(engine, token, "test", 0, trial.stimuli[0])
+    with pytest.raises(mushra.FlowError, match="does not belong"):
+        mushra.record_play(engine, token, "training", 0, "someone-elses-id")
+    with pytest.raises(mushra.FlowError, match="does not fit"):
+        mushra.record_play(engine, token, "training", 0, trial.stimuli[0], 0.0, [0.0, 9.0])
+    with pytest.raises(mushra.FlowError, match="play offset"):
+        mushra.record_play(engine, token, "training", 0, trial.stimuli[0], -2.0)
 
 
 def test_limits_refuse_floods_and_store_nothing_of_them(engine, launched, monkeypatch):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     trial = to_trials(engine, token).trial
     monkeypatch.setattr(listener, "MAX_PLAY_EVENTS", 5)
     for _ in range(5):
-        listening.record_play(engine, token, "training", 0, trial.stimuli[0])
-    with pytest.raises(listening.LimitError, match="5 plays on one page is the limit"):
-        listening.record_play(engine, token, "training", 0, trial.stimuli[1])
-    with pytest.raises(listening.LimitError, match="too large"):
-        listening.submit_trial(engine, token, "training", 0, {}, {"events": ["x" * 100] * 100})
-    with pytest.raises(listening.LimitError, match="too large"):
-        listening.log_event(engine, token, "error", {"message": "x" * 90_000})
+        mushra.record_play(engine, token, "training", 0, trial.stimuli[0])
+    with pytest.raises(mushra.LimitError, match="5 plays on one page is the limit"):
+        mushra.record_play(engine, token, "training", 0, trial.stimuli[1])
+    with pytest.raises(mushra.LimitError, match="too large"):
+        mushra.submit_trial(engine, token, "training", 0, {}, {"events": ["x" * 100] * 100})
+    with pytest.raises(mushra.LimitError, match="too large"):
+        mushra.log_event(engine, token, "error", {"message": "x" * 90_000})
     monkeypatch.setattr(listener, "MAX_CLIENT_EVENTS", 3)
     for _ in range(3):
-        listening.log_event(engine, token, "error", {"message": "decode failed"})
-    with pytest.raises(listening.LimitError, match="3 events"):
-        listening.log_event(engine, token, "error", {"message": "once more"})
-    with pytest.raises(listening.FlowError, match="event kind"):
-        listening.log_event(engine, token, "x" * 100)
+        mushra.log_event(engine, token, "error", {"message": "decode failed"})
+    with pytest.raises(mushra.LimitError, match="3 events"):
+        mushra.log_event(engine, token, "error", {"message": "once more"})
+    with pytest.raises(mushra.FlowError, match="event kind"):
+        mushra.log_event(engine, token, "x" * 100)
     assert count(engine, MushraEvent, MushraEvent.kind == "client_error") == 3
 
 
 def test_commit_on_next_is_atomic(engine, launched, monkeypatch):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))
 
     def crash(*args):
@@ -281,19 +281,19 @@ def test_commit_on_next_is_atomic(engine, launched, monkeypatch):
         finish(engine, token, page)
     assert count(engine, MushraTrial, MushraTrial.phase == "test") == 0 and count(engine, MushraResponse) == 0
     monkeypatch.undo()
-    assert listening.current_page(engine, token) == page
+    assert mushra.current_page(engine, token) == page
     assert finish(engine, token, page).trial.position == 1 and count(engine, MushraResponse) == 5
 
 
 def test_a_double_submit_commits_once(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))
     outcomes = []
 
     def submit():
         try:
             outcomes.append(finish(engine, token, page).trial.position)
-        except listening.FlowError:
+        except mushra.FlowError:
             outcomes.append("refused")
 
     threads = [threading.Thread(target=submit) for _ in range(3)]
@@ -306,10 +306,10 @@ def test_a_double_submit_commits_once(engine, launched):
 
 
 def test_training_is_kept_without_ratings_and_play_log_names_conditions(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = to_trials(engine, token)
-    with pytest.raises(listening.FlowError, match="not played"):
-        listening.submit_trial(engine, token, "training", 0, {})
+    with pytest.raises(mushra.FlowError, match="not played"):
+        mushra.submit_trial(engine, token, "training", 0, {})
     finish(engine, token, page)
     with engine.connect() as connection:
         trial = connection.execute(select(MushraTrial)).one()
@@ -324,57 +324,57 @@ def test_training_is_kept_without_ratings_and_play_log_names_conditions(engine, 
 
 
 def test_audio_grants_open_one_stimulus_of_the_current_page_until_they_expire(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = to_trials(engine, token)
-    data = listening.stimulus_audio(engine, page.trial.audio[1])
+    data = mushra.stimulus_audio(engine, page.trial.audio[1])
     audio, rate = sf.read(io.BytesIO(data))
     assert rate == 16000 and len(audio) == 24000
     session = session_row(engine, token)
     code, later = page.participant, trial_ids(session.secret, "test", 3, session.plan["test"][3]["conditions"])[1][0]
     expires = int(utcnow().timestamp()) + 600
-    with pytest.raises(listening.FlowError, match="another page"):
-        listening.stimulus_audio(engine, audio_grant(session.secret, code, later, expires))
-    with pytest.raises(listening.AccessError, match="expired"):
-        listening.stimulus_audio(engine, page.trial.audio[1], now=utcnow() + timedelta(hours=3))
+    with pytest.raises(mushra.FlowError, match="another page"):
+        mushra.stimulus_audio(engine, audio_grant(session.secret, code, later, expires))
+    with pytest.raises(mushra.AccessError, match="expired"):
+        mushra.stimulus_audio(engine, page.trial.audio[1], now=utcnow() + timedelta(hours=3))
     forged = page.trial.audio[1].split(".")
     for bad in (".".join([*forged[:2], str(int(forged[2]) + 3600), forged[3]]),  # a later expiry
                 ".".join([forged[0], page.trial.stimuli[2], *forged[2:]]),  # another stimulus
                 audio_grant("00" * 32, code, page.trial.stimuli[0], expires), "P-1.x", "garbage"):
-        with pytest.raises(listening.AccessError):
-            listening.stimulus_audio(engine, bad)
-    listening.close_test(engine, "listening")
-    with pytest.raises(listening.FlowError, match="closed"):
-        listening.stimulus_audio(engine, page.trial.audio[1])
+        with pytest.raises(mushra.AccessError):
+            mushra.stimulus_audio(engine, bad)
+    mushra.close_test(engine, "listening")
+    with pytest.raises(mushra.FlowError, match="closed"):
+        mushra.stimulus_audio(engine, page.trial.audio[1])
 
 
 def test_no_stimulus_stands_out_by_size_or_by_its_bytes(engine, launched):
     """The labelled reference and the hidden reference carry the same audio in different bytes,
     and every stimulus of a trial (anchors included) has one size and one header."""
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))
     session = session_row(engine, token)
     trial = session.plan["test"][page.trial.position]
     _, ids = trial_ids(session.secret, "test", page.trial.position, trial["conditions"])
     hidden = ids[trial["conditions"].index(session.plan["reference"])]
     served = dict(zip((page.trial.reference, *page.trial.stimuli),
-                      (listening.stimulus_audio(engine, g) for g in page.trial.audio)))
+                      (mushra.stimulus_audio(engine, g) for g in page.trial.audio)))
     assert len({len(data) for data in served.values()}) == 1 and len({data[:44] for data in served.values()}) == 1
     assert len(set(served.values())) == len(served)
     decoded = {s: sf.read(io.BytesIO(data), dtype="int32")[0] >> 16 for s, data in served.items()}
     error = decoded[page.trial.reference] - decoded[hidden]  # the same 16-bit audio under two dithers
     assert np.abs(error).max() <= 2 and served[page.trial.reference] != served[hidden]
-    assert served == dict(zip(served, (listening.stimulus_audio(engine, g) for g in page.trial.audio)))  # stable
+    assert served == dict(zip(served, (mushra.stimulus_audio(engine, g) for g in page.trial.audio)))  # stable
 
 
 def test_questionnaire_answers_are_checked(engine, launched):
-    token = listening.invite(engine, "listening")[0].token
+    token = mushra.invite(engine, "listening")[0].token
     page = finish(engine, token, to_trials(engine, token))
     while page.phase == "trials":
         page = finish(engine, token, page)
-    with pytest.raises(listening.AnswerError) as info:
-        listening.submit_questionnaire(engine, token, {"phones": "maybe"})
+    with pytest.raises(mushra.AnswerError) as info:
+        mushra.submit_questionnaire(engine, token, {"phones": "maybe"})
     assert set(info.value.problems) == {"phones"}
-    listening.submit_questionnaire(engine, token, {"phones": "yes"})
+    mushra.submit_questionnaire(engine, token, {"phones": "yes"})
     assert session_row(engine, token).answers == {"phones": "yes"}
 
 
@@ -382,35 +382,35 @@ def test_questionnaire_answers_are_checked(engine, launched):
 
 
 def test_links_only_hashes_are_stored_and_status_is_enforced(engine, sources, cache, tmp_path):
-    listening.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s", cache_root=cache)
-    invites = listening.invite(engine, "listening", 3, base_url="https://x.example/listen")
+    mushra.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s", cache_root=cache)
+    invites = mushra.invite(engine, "listening", 3, base_url="https://x.example/listen")
     assert len({i.token for i in invites}) == 3 and invites[0].url.endswith(f"?t={invites[0].token}")
     with engine.connect() as connection:
         stored = connection.execute(select(MushraParticipant.token_hash)).scalars().all()
     assert not {i.token for i in invites} & set(stored) and len(stored) == 3
-    with pytest.raises(listening.FlowError, match="not started"):
-        listening.enter(engine, invites[0].token)
-    info = listening.launch_test(engine, "listening")
-    assert listening.enter(engine, invites[0].token).phase == "consent"
-    opened = listening.join_open_link(engine, info.open_token)
-    assert listening.enter(engine, opened).participant.startswith("P-")
-    listening.close_test(engine, "listening")
-    with pytest.raises(listening.FlowError, match="closed"):
-        listening.accept_consent(engine, invites[0].token)
+    with pytest.raises(mushra.FlowError, match="not started"):
+        mushra.enter(engine, invites[0].token)
+    info = mushra.launch_test(engine, "listening")
+    assert mushra.enter(engine, invites[0].token).phase == "consent"
+    opened = mushra.join_open_link(engine, info.open_token)
+    assert mushra.enter(engine, opened).participant.startswith("P-")
+    mushra.close_test(engine, "listening")
+    with pytest.raises(mushra.FlowError, match="closed"):
+        mushra.accept_consent(engine, invites[0].token)
     with pytest.raises(ConfigError, match="not open"):
-        listening.join_open_link(engine, info.open_token)
+        mushra.join_open_link(engine, info.open_token)
 
 
 def test_listeners_get_successive_ordinals_and_balanced_first_items(engine, launched):
-    tokens = [i.token for i in listening.invite(engine, "listening", 5)]
+    tokens = [i.token for i in mushra.invite(engine, "listening", 5)]
     firsts = []
     for token in tokens:
-        listening.enter(engine, token)
+        mushra.enter(engine, token)
         firsts.append(session_row(engine, token).plan["test"][0]["item"])
     with engine.connect() as connection:
         ordinals = connection.execute(select(MushraSession.ordinal)).scalars().all()
     assert sorted(ordinals) == [0, 1, 2, 3, 4] and len(set(firsts)) == 5
-    progress = listening.progress(engine, "listening")
+    progress = mushra.progress(engine, "listening")
     assert len(progress) == 5 and set(progress["phase"]) == {"consent"} and (progress["trials_total"] == 5).all()
 
 
@@ -418,18 +418,18 @@ def test_listeners_get_successive_ordinals_and_balanced_first_items(engine, laun
 def test_demo_test_end_to_end(tmp_path):
     engine = connect(f"sqlite:///{tmp_path / 'evalkit.db'}")
     root = Path(__file__).resolve().parent.parent
-    info = listening.create_test(engine, root / "tests_mushra" / "demo.yaml", stimulus_root=tmp_path / "stimuli",
+    info = mushra.create_test(engine, root / "tests_mushra" / "demo.yaml", stimulus_root=tmp_path / "stimuli",
                               cache_root=tmp_path / "cache")
     assert info.items == 6 and len(info.conditions) == 8 and info.warnings
-    info = listening.launch_test(engine, "demo")
-    token = listening.join_open_link(engine, info.open_token)
+    info = mushra.launch_test(engine, "demo")
+    token = mushra.join_open_link(engine, info.open_token)
     pages = [to_trials(engine, token)]
     audio = []
     while pages[-1].trial:
-        audio += [listening.stimulus_audio(engine, grant) for grant in pages[-1].trial.audio]
+        audio += [mushra.stimulus_audio(engine, grant) for grant in pages[-1].trial.audio]
         pages.append(finish(engine, token, pages[-1]))
-    pages.append(listening.submit_questionnaire(engine, token, {"headphones": "in-ear", "experience": "no"}))
-    assert pages[-1].completion_code and len(listening.ratings_frame(engine, "demo")) == 6 * 8
+    pages.append(mushra.submit_questionnaire(engine, token, {"headphones": "in-ear", "experience": "no"}))
+    assert pages[-1].completion_code and len(mushra.ratings_frame(engine, "demo")) == 6 * 8
     shown = repr([list(values(asdict(page))) for page in pages])
     for name in [*info.conditions[1:], "opus", "amr", "codec2", "g722", "asterisk", "allison"]:
         assert name not in shown and all(name.encode() not in data for data in audio), name
@@ -440,7 +440,7 @@ def test_demo_test_end_to_end(tmp_path):
 
 
 def test_sign_in_locks_out_guessing_and_says_until_when(engine):
-    from evalkit.listening import auth
+    from evalkit.mushra import auth
 
     stored, start = auth.hash_password("correct horse", n=2**10), utcnow()
     policy = auth.SigninPolicy(client_failures=3, account_failures=5, window_s=600, lock_s=30)
@@ -471,7 +471,7 @@ def test_sign_in_locks_out_guessing_and_says_until_when(engine):
 
 
 def test_admin_sessions_expire_and_end_at_sign_out(engine, monkeypatch):
-    from evalkit.listening import auth
+    from evalkit.mushra import auth
 
     stored = auth.hash_password("correct horse", n=2**10)
     monkeypatch.setenv(auth.SESSION_HOURS_VAR, "2")
@@ -493,14 +493,14 @@ def test_admin_sessions_expire_and_end_at_sign_out(engine, monkeypatch):
 
 
 def test_answers_trials_and_listener_report(engine, launched):
-    from evalkit.listening.listeners import answers_frame, export_results, listener_report, trials_frame
+    from evalkit.mushra.listeners import answers_frame, export_results, listener_report, trials_frame
 
-    invites = listening.invite(engine, "listening", labels=["ann@example.org", "panel-7"])
+    invites = mushra.invite(engine, "listening", labels=["ann@example.org", "panel-7"])
     done, halfway = (i.token for i in invites)
     page = to_trials(engine, done)
     while page.trial:
         page = finish(engine, done, page, {s: 50.0 for s in page.trial.stimuli} if page.trial.requires_ratings else None)
-    listening.submit_questionnaire(engine, done, {"phones": "yes"})
+    mushra.submit_questionnaire(engine, done, {"phones": "yes"})
     finish(engine, halfway, finish(engine, halfway, to_trials(engine, halfway)))
     answers = answers_frame(engine, "listening")
     assert list(answers.columns) == ["participant", "label", "source", "completed", "phones"]
@@ -527,13 +527,13 @@ def test_answers_trials_and_listener_report(engine, launched):
 def test_statistics_take_completed_sessions_and_warn_when_degenerate(engine, launched):
     from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
 
-    tokens = [i.token for i in listening.invite(engine, "listening", 3)]
+    tokens = [i.token for i in mushra.invite(engine, "listening", 3)]
     for token in tokens[:2]:  # two listeners who give each condition the very same score
         page = to_trials(engine, token)
         while page.trial:
             page = finish(engine, token, page, by_condition(engine, token, page.trial, lambda c: 10.0 * (c % 7))
                           if page.trial.requires_ratings else None)
-        listening.submit_questionnaire(engine, token, {"phones": "no"})
+        mushra.submit_questionnaire(engine, token, {"phones": "no"})
     finish(engine, tokens[2], finish(engine, tokens[2], to_trials(engine, tokens[2])))
     frame, note = statistics_ratings(engine, "listening")
     assert frame["participant"].nunique() == 2 and note == "2 completed session(s); 1 unfinished left out"

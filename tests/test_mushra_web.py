@@ -1,6 +1,6 @@
 """The listener's HTTP API, the admin's sign-in and the doors in front of every other page (Starlette TestClient).
 
-The app under test is evalkit.listening.web's routes and middleware over a real database; a stand-in
+The app under test is evalkit.mushra.web's routes and middleware over a real database; a stand-in
 route answers where Streamlit's pages and websocket would (the real server is driven by URL in
 tests/test_mushra_browser.py).
 """
@@ -22,9 +22,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from test_mushra_app import make_tiny_test
 
-from evalkit import listening
-from evalkit.listening import listener, web
-from evalkit.listening.auth import SESSION_HOURS_VAR, SigninPolicy, hash_password
+from evalkit import mushra
+from evalkit.mushra import listener, web
+from evalkit.mushra.auth import SESSION_HOURS_VAR, SigninPolicy, hash_password
 from evalkit.store.models_mushra import MushraParticipant, MushraSigninFailure, MushraTrial
 
 PASSWORD = "correct horse battery"
@@ -135,7 +135,7 @@ def test_a_listener_takes_the_test_over_http(client, tiny):
                         "phones": "please answer: Headphones?"}
     done = person.step(action="questionnaire", answers={"age": None, "level": -3.25, "phones": "no", "notes": "ok"})
     assert done["phase"] == "done" and len(done["completion_code"]) == 13
-    frame = listening.ratings_frame(tiny.engine, tiny.name)
+    frame = mushra.ratings_frame(tiny.engine, tiny.name)
     assert len(frame[frame["participant"] == done["participant"]]) == 10
     shown = json.dumps(seen + [done])
     assert not [name for name in tiny.secret_names if name in shown and name not in ("reference", "anchor")]
@@ -209,7 +209,7 @@ def test_a_listener_never_sees_a_traceback(client, tiny, monkeypatch, caplog):
         raise RuntimeError("/srv/secret/path/evalkit.db is corrupt")
 
     monkeypatch.setattr(listener, "enter", broken)
-    with caplog.at_level(logging.ERROR, logger="evalkit.listening.web"):
+    with caplog.at_level(logging.ERROR, logger="evalkit.mushra.web"):
         response = client.post("/api/listen/enter", headers=person.headers, json={})
     assert response.status_code == 500
     message = response.json()["error"]

@@ -400,21 +400,21 @@ def test_pareto_front_on_a_hand_made_example():
 @pytest.mark.slow
 def test_real_mushra_ratings_merge_with_the_run(scored, tmp_path):
     """A MUSHRA test made and rated through evalkit.mushra on the run's items: scores meet metric values."""
-    listening = pytest.importorskip("evalkit.listening")
+    mushra = pytest.importorskip("evalkit.mushra")
     from evalkit.datasets import load_dataset
-    from evalkit.listening.spec import spec_from_dict
+    from evalkit.mushra.spec import spec_from_dict
 
     engine = _copy(scored, tmp_path / "mushra.db")  # the shared database stays without a MUSHRA test
     items = [item.id for item in load_dataset(MANIFEST)[:3]]
     spec = spec_from_dict({"name": "merge", "title": "merge", "manifest": str(MANIFEST), "items": items,
                            "conditions": ["g711-mulaw"], "sample_rate": 16000, "randomization": {"seed": 1},
                            "open_link": True}, base=ROOT, source="merge.yaml")
-    listening.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
-    info = listening.launch_test(engine, "merge")
+    mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
+    info = mushra.launch_test(engine, "merge")
     for _ in range(3):  # listeners rate everything 90-98: all kept (the anchor rule skips such items)
         take_mushra_test(engine, info.open_token, lambda k: 90.0 + 2 * k)
     report = build_report(engine, RUN, mushra="merge", n_boot=100)
-    ratings = listening.ratings_frame(engine, "merge")
+    ratings = mushra.ratings_frame(engine, "merge")
     assert report.mushra_message is None and not report.listening.excluded
     stimuli = report.stimuli[report.stimuli["metric"] == "stoi"]
     assert set(stimuli["condition"]) == {"g711-mulaw"} and len(stimuli) == 3  # the hidden reference left out

@@ -122,7 +122,8 @@ class MushraParticipant(Base):
     """A listener: invited (token made by an admin) or arrived through the open link (from a panel, with its id)."""
 
     __tablename__ = "mushra_participants"
-    __table_args__ = (_one_of("source", PARTICIPANT_SOURCES), UniqueConstraint("test_id", "panel", "panel_id"),
+    # A unique index, not a constraint: SQLite adds an index without copying the table.
+    __table_args__ = (_one_of("source", PARTICIPANT_SOURCES), Index(None, "test_id", "panel", "panel_id", unique=True),
                       Index(None, "panel", "panel_id"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -16,6 +16,9 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -34,6 +37,7 @@ PHASES = ("consent", "qualification", "instructions", "level_check", "environmen
           "questionnaire", "done", "screened_out")
 OLD_PHASE_CHECK = "ck_mushra_sessions_ck_mushra_sessions_phase"  # 0004 named its checks twice over
 OLD_SCORE_CHECK = "ck_mushra_ratings_ck_mushra_ratings_score"
+SESSION_CHILDREN = ("mushra_trials", "mushra_plays", "mushra_events")  # rows a copy of mushra_sessions would delete
 TYPED = ("(kind = 'score' AND score IS NOT NULL AND scale IS NOT NULL AND choice IS NULL) OR "
          "(kind = 'choice' AND choice IS NOT NULL AND score IS NULL)")
 
@@ -52,22 +56,20 @@ def _id(table: str) -> list:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("mushra_tests") as batch:
-        batch.add_column(sa.Column("test_type", sa.String(32), nullable=False, server_default="mushra"))
-    with op.batch_alter_table("mushra_participants") as batch:
-        batch.add_column(sa.Column("panel", sa.String(32)))
-        batch.add_column(sa.Column("panel_id", sa.String(64)))
-        batch.add_column(sa.Column("panel_info", JSON))
-        batch.create_unique_constraint(op.f("uq_mushra_participants_test_id_panel_panel_id"),
-                                       ["test_id", "panel", "panel_id"])
-        batch.create_index(op.f("ix_mushra_participants_panel_panel_id"), ["panel", "panel_id"])
-    with op.batch_alter_table("mushra_sessions") as batch:
-        batch.add_column(sa.Column("checks", JSON))
-        batch.add_column(sa.Column("deadline", TIME))
+    op.add_column("mushra_tests", sa.Column("test_type", sa.String(32), nullable=False, server_default="mushra"))
+    op.add_column("mushra_participants", sa.Column("panel", sa.String(32)))
+    op.add_column("mushra_participants", sa.Column("panel_id", sa.String(64)))
+    op.add_column("mushra_participants", sa.Column("panel_info", JSON))
+    op.create_index(op.f("ix_mushra_participants_test_id_panel_panel_id"), "mushra_participants",
+                    ["test_id", "panel", "panel_id"], unique=True)
+    op.create_index(op.f("ix_mushra_participants_panel_panel_id"), "mushra_participants", ["panel", "panel_id"])
+    op.add_column("mushra_sessions", sa.Column("checks", JSON))
+    op.add_column("mushra_sessions", sa.Column("deadline", TIME))
+    with _keeping(SESSION_CHILDREN + ("mushra_ratings",)), op.batch_alter_table("mushra_sessions") as batch:
         batch.drop_constraint(op.f(OLD_PHASE_CHECK), type_="check")
         batch.create_check_constraint(op.f("ck_mushra_sessions_phase"), _one_of("phase", PHASES))
-    with op.batch_alter_table("mushra_trials") as batch:
-        batch.alter_column("slider_order", new_column_name="layout", existing_type=JSON, existing_nullable=False)
+    op.execute("ALTER TABLE mushra_trials RENAME COLUMN slider_order TO layout")
+    with _keeping(("mushra_ratings",)), op.batch_alter_table("mushra_trials") as batch:
         batch.alter_column("item_id", existing_type=ID, nullable=True)
     _create_responses()
     op.execute("INSERT INTO mushra_responses (trial_id, session_id, item_id, condition_id, slot, kind, scale, score) "
@@ -76,6 +78,27 @@ def upgrade() -> None:
     op.drop_table("mushra_ratings")
     _create_rejections()
     _rewrite_plans(_new_plan)
+
+
+@contextmanager
+def _keeping(tables: tuple[str, ...]) -> Iterator[None]:
+    """Keep the rows of `tables` (parents first) across a batch operation that copies their parent table.
+
+    SQLite copies a table to change its constraints and drops the original, and with foreign keys
+    on (evalkit turns them on, and they cannot be turned off inside the migration's transaction)
+    dropping a table deletes its children's rows by cascade. PostgreSQL alters in place.
+    """
+    if op.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    for table in tables:
+        op.execute(f"CREATE TEMP TABLE keep_{table} AS SELECT * FROM {table}")
+    yield
+    for table in reversed(tables):
+        op.execute(f"DELETE FROM {table}")
+    for table in tables:
+        op.execute(f"INSERT INTO {table} SELECT * FROM keep_{table}")
+        op.execute(f"DROP TABLE keep_{table}")
 
 
 def _create_responses() -> None:
@@ -151,21 +174,18 @@ def downgrade() -> None:
     op.drop_table("mushra_responses")
     _rewrite_plans(_old_plan)
     op.execute("DELETE FROM mushra_trials WHERE item_id IS NULL")
-    with op.batch_alter_table("mushra_trials") as batch:
+    with _keeping(("mushra_ratings",)), op.batch_alter_table("mushra_trials") as batch:
         batch.alter_column("item_id", existing_type=ID, nullable=False)
-        batch.alter_column("layout", new_column_name="slider_order", existing_type=JSON, existing_nullable=False)
+    op.execute("ALTER TABLE mushra_trials RENAME COLUMN layout TO slider_order")
     op.execute("UPDATE mushra_sessions SET phase = CASE phase WHEN 'qualification' THEN 'consent' "
                "WHEN 'environment' THEN 'level_check' WHEN 'screened_out' THEN 'done' ELSE phase END")
-    with op.batch_alter_table("mushra_sessions") as batch:
+    with _keeping(SESSION_CHILDREN + ("mushra_ratings",)), op.batch_alter_table("mushra_sessions") as batch:
         batch.drop_constraint(op.f("ck_mushra_sessions_phase"), type_="check")
         batch.create_check_constraint(op.f(OLD_PHASE_CHECK), _one_of("phase", OLD_PHASES))
-        batch.drop_column("deadline")
-        batch.drop_column("checks")
-    with op.batch_alter_table("mushra_participants") as batch:
-        batch.drop_index(op.f("ix_mushra_participants_panel_panel_id"))
-        batch.drop_constraint(op.f("uq_mushra_participants_test_id_panel_panel_id"), type_="unique")
-        batch.drop_column("panel_info")
-        batch.drop_column("panel_id")
-        batch.drop_column("panel")
-    with op.batch_alter_table("mushra_tests") as batch:
-        batch.drop_column("test_type")
+    for table, column in (("mushra_sessions", "deadline"), ("mushra_sessions", "checks")):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # in place: SQLite 3.35+ and PostgreSQL
+    op.drop_index(op.f("ix_mushra_participants_panel_panel_id"), table_name="mushra_participants")
+    op.drop_index(op.f("ix_mushra_participants_test_id_panel_panel_id"), table_name="mushra_participants")
+    for column in ("panel_info", "panel_id", "panel"):
+        op.execute(f"ALTER TABLE mushra_participants DROP COLUMN {column}")
+    op.execute("ALTER TABLE mushra_tests DROP COLUMN test_type")
