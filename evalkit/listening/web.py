@@ -64,8 +64,20 @@ HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin"
            "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()"}
 
 
+BROWSER_PHASES = ("consent", "instructions", "level_check", "training", "trials", "questionnaire", "done")
+BROWSER_VIEWS = ("sliders",)  # the player views static/player.js has: MUSHRA's
+
+
 def page_json(page: Page) -> dict[str, Any]:
-    """What the listener page gets: opaque ids, audio URLs, counts and definition text made safe."""
+    """What the listener page gets: opaque ids, audio URLs, counts and definition text made safe.
+
+    A page the browser cannot show yet (another type's trials, a qualification or environment check,
+    the end of a screened-out or expired session) is a FlowError with what the listener should know."""
+    if page.phase not in BROWSER_PHASES or (page.trial is not None and page.trial.view not in BROWSER_VIEWS):
+        if page.completion_code:
+            raise FlowError(f"this test ends here for you; your code: {page.completion_code}")
+        raise FlowError(page.text or "this listening test cannot be taken in the browser yet; "
+                        "please tell the experimenter")
     data: dict[str, Any] = {"phase": page.phase, "participant": page.participant, "title": plain_text(page.title),
                             "done": page.done, "total": page.total, "completion_code": page.completion_code}
     if page.text is not None:
