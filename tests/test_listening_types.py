@@ -203,6 +203,53 @@ def test_ab_forced_refuses_no_preference(engine, sources, tmp_path):
     assert listening.submit_trial(engine, token, "test", 0, {"choice": trial.stimuli[1]}, now=at).trial.position == 1
 
 
+def test_abx_stores_what_x_was_and_what_the_listener_said(engine, sources, tmp_path):
+    create(engine, sources, tmp_path, definition("abx"))
+    rng = np.random.default_rng(6)
+    shown = []
+
+    def knows(entry, trial):
+        a, b, x = entry["conditions"]
+        assert x in (a, b) and a != b and len(set(trial.stimuli)) == 3  # X has an id of its own
+        shown.append(x == a)
+        return {"choice": trial.stimuli[0] if x == a else trial.stimuli[1]}
+
+    def guesses(entry, trial):
+        return {"choice": trial.stimuli[int(rng.integers(0, 2))]}
+
+    expert = take(engine, "abx-test", knows)
+    others = [take(engine, "abx-test", guesses) for _ in range(2)]
+    loaded = load_test(engine, "abx-test")
+    rows = loaded.responses
+    assert len(rows) == 3 * 3 and set(rows["slot"]) == {2} and set(rows["choice"]) <= {"a", "b"}
+    assert set(rows["condition"]) | set(rows["other"]) == {"noisy", "noisier"} and (rows["condition"] != rows["other"]).all()
+    tables = loaded.type.analyse(loaded.kept, loaded.setup)
+    mine = tables["by_listener"].set_index("participant").loc[expert]
+    assert (mine["trials"], mine["correct"]) == (3, 3)
+    assert mine["p_value"] == pytest.approx(stats.binomtest(3, 3, 0.5, alternative="greater").pvalue)
+    pair = tables["by_pair"].iloc[0]
+    right = int((rows["chosen"] == rows["condition"]).sum())
+    assert (pair["first"], pair["second"], pair["trials"], pair["correct"]) == ("noisier", "noisy", 9, right)
+    assert sorted(loaded.kept["participant"].unique()) == sorted([expert, *others])
+
+
+def test_abx_x_is_served_with_bytes_of_its_own(engine, sources, tmp_path):
+    create(engine, sources, tmp_path, definition("abx"))
+    (invite,) = listening.invite(engine, "abx-test")
+    token = invite.token
+    listening.enter(engine, token)
+    listening.accept_consent(engine, token)
+    listening.finish_instructions(engine, token)
+    trial = listening.confirm_level(engine, token).trial
+    entry = plan_of(engine, listening.current_page(engine, token).participant)["test"][0]
+    same = 0 if entry["conditions"][2] == entry["conditions"][0] else 1  # the slot X repeats
+    audio = [listening.stimulus_audio(engine, grant) for grant in trial.audio]
+    assert len(audio) == 3 and len({len(a) for a in audio}) == 1
+    assert audio[2] != audio[same]  # the same condition, dithered afresh: no byte comparison tells X
+    with pytest.raises(listening.FlowError, match="X is A or B"):
+        listening.submit_trial(engine, token, "test", 0, {"choice": trial.stimuli[2]})
+
+
 # -- statistics against references ----------------------------------------------------------
 
 
@@ -254,6 +301,7 @@ def test_preference_shares_have_wilson_intervals_and_binomial_p():
     (definition("triangle"), ["type:", "mushra"]),
     (definition("acr", forced=True), ["forced", "unknown key"]),
     (definition("ab", gold=[]), ["gold", "unknown key"]),
+    (definition("abx", forced=False), ["forced", "unknown key"]),
     (definition("acr", gold=[{"item": "alpha", "condition": "nope", "accept": [5]}]), ["gold[0].condition", "nope"]),
     (definition("acr", gold=[{"item": "alpha", "condition": "noisy", "accept": [6]}]), ["gold[0].accept"]),
     (definition("acr", trials_per_session=0), ["trials_per_session"]),
