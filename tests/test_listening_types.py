@@ -65,6 +65,15 @@ def plan_of(engine, code):
                                   .where(MushraParticipant.code == code)).scalar_one()
 
 
+def first_trial(engine, name):
+    """A new invited listener's token and first trial page."""
+    (invite,) = listening.invite(engine, name)
+    listening.enter(engine, invite.token)
+    listening.accept_consent(engine, invite.token)
+    listening.finish_instructions(engine, invite.token)
+    return invite.token, listening.confirm_level(engine, invite.token).trial
+
+
 def take(engine, name, answer):
     """One invited listener through the whole test; `answer(trial plan entry, page)` gives each page's response."""
     (invite,) = listening.invite(engine, name)
@@ -127,12 +136,7 @@ def test_acr_runs_from_definition_to_mos_and_rejects_a_careless_listener(engine,
 
 def test_acr_page_refuses_an_answer_off_the_scale_and_an_unheard_clip(engine, sources, tmp_path):
     create(engine, sources, tmp_path, definition("acr"))
-    (invite,) = listening.invite(engine, "acr-test")
-    token = invite.token
-    listening.enter(engine, token)
-    listening.accept_consent(engine, token)
-    listening.finish_instructions(engine, token)
-    trial = listening.confirm_level(engine, token).trial
+    token, trial = first_trial(engine, "acr-test")
     with pytest.raises(listening.FlowError, match="not heard|not played|heard"):
         listening.submit_trial(engine, token, "test", 0, {"choice": 4})
     at = utcnow()
@@ -185,12 +189,7 @@ def test_ab_unforced_preferences_are_stored_typed_and_counted(engine, sources, t
 
 def test_ab_forced_refuses_no_preference(engine, sources, tmp_path):
     create(engine, sources, tmp_path, definition("ab"))
-    (invite,) = listening.invite(engine, "ab-test")
-    token = invite.token
-    listening.enter(engine, token)
-    listening.accept_consent(engine, token)
-    listening.finish_instructions(engine, token)
-    trial = listening.confirm_level(engine, token).trial
+    token, trial = first_trial(engine, "ab-test")
     assert [o["label"] for o in trial.prompt["options"]] == ["A", "B"]
     at = utcnow()
     for stimulus in trial.stimuli:
@@ -235,12 +234,7 @@ def test_abx_stores_what_x_was_and_what_the_listener_said(engine, sources, tmp_p
 
 def test_abx_x_is_served_with_bytes_of_its_own(engine, sources, tmp_path):
     create(engine, sources, tmp_path, definition("abx"))
-    (invite,) = listening.invite(engine, "abx-test")
-    token = invite.token
-    listening.enter(engine, token)
-    listening.accept_consent(engine, token)
-    listening.finish_instructions(engine, token)
-    trial = listening.confirm_level(engine, token).trial
+    token, trial = first_trial(engine, "abx-test")
     entry = plan_of(engine, listening.current_page(engine, token).participant)["test"][0]
     same = 0 if entry["conditions"][2] == entry["conditions"][0] else 1  # the slot X repeats
     audio = [listening.stimulus_audio(engine, grant) for grant in trial.audio]

@@ -203,11 +203,7 @@ def duplicate_workers(engine: Engine) -> pd.DataFrame:
 
 def export_rejections(engine: Engine, name: str, path: str | Path | None = None) -> str | Path:
     """The rejections as CSV: written to `path` (returned), or returned as text."""
-    frame = rejections_frame(engine, name)
-    if path is None:
-        return frame.to_csv(index=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    return path
+    from .listeners import to_csv
+
+    return to_csv(rejections_frame(engine, name), path)
 
