@@ -23,6 +23,7 @@ from evalkit.store.models_mushra import MushraCondition, MushraParticipant, Mush
 
 ITEMS = ["alpha", "bravo", "charlie"]
 SECONDS = 1.0
+TRUTH = {"reference": 5, "noisy": 4, "noisier": 2}  # what a careful listener hears in each condition
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +105,13 @@ def test_acr_runs_from_definition_to_mos_and_rejects_a_careless_listener(engine,
     spec = create(engine, sources, tmp_path, data)
     assert spec.type == "acr" and [c.name for c in spec.conditions] == ["reference", "noisy", "noisier"]
     names = condition_names(engine)
-    truth = {"reference": 5, "noisy": 4, "noisier": 2}
     rng = np.random.default_rng(4)
 
     def careful(entry, trial):
         assert trial.reference is None and len(trial.stimuli) == 1 and trial.prompt["scale"]["name"] == "acr"
         if entry.get("kind") == "gold":
             return {"choice": 5}
-        return {"choice": int(np.clip(truth[names[entry["conditions"][0]]] - rng.integers(0, 2), 1, 5))}
+        return {"choice": int(np.clip(TRUTH[names[entry["conditions"][0]]] - rng.integers(0, 2), 1, 5))}
 
     good = [take(engine, "acr-test", careful) for _ in range(3)]
     careless = take(engine, "acr-test", lambda entry, trial: {"choice": 3})
@@ -385,3 +385,22 @@ def test_the_browser_page_says_plainly_that_an_acr_trial_has_no_view_yet(sources
         assert response.status_code == 409 and "cannot be taken in the browser yet" in response.json()["error"]
         assert "acr" not in response.text.lower()  # nothing names the test's conditions or items either
     engine.dispose()
+
+
+def test_acr_trapping_clips_are_served_checked_and_never_stored_as_ratings(engine, sources, tmp_path):
+    create(engine, sources, tmp_path, definition("acr", trapping=[{"path": "bravo.wav", "answer": 2}]))
+    names = condition_names(engine)
+
+    def obeys(entry, trial):
+        assert len(trial.audio) == 1 and listening.stimulus_audio(engine, trial.audio[0])  # the clip is served
+        return {"choice": 2 if entry.get("kind") == "trap" else TRUTH[names[entry["conditions"][0]]]}
+
+    def ignores(entry, trial):
+        return {"choice": 5 if entry.get("kind") == "trap" else TRUTH[names[entry["conditions"][0]]]}
+
+    good, bad = take(engine, "acr-test", obeys), take(engine, "acr-test", ignores)
+    loaded = load_test(engine, "acr-test")
+    assert list(loaded.rejected) == [bad] and "trapping: 1 trapping clip(s) answered wrongly: 5 (expected 2)" in \
+        loaded.rejected[bad]
+    assert len(loaded.responses) == 2 * 9 and loaded.responses["item"].notna().all()  # traps are checks, not ratings
+    assert sorted(loaded.kept["participant"].unique()) == [good]
