@@ -47,12 +47,20 @@ def time_codec(codec, audio: Audio) -> tuple[float, float]:
 def main() -> None:
     audio = speech()
     cards = {n: c for n, c in load_cards().items() if c.unavailable() is None}
-    timings = {name: time_codec(card.build(), audio) for name, card in sorted(cards.items())}
+    built = {name: timed_build(card) for name, card in sorted(cards.items())}
+    timings = {name: time_codec(codec, audio) for name, (codec, _) in built.items()}
     base_enc, base_dec = timings[BASELINE]
     rows = []
     for name, (enc, dec) in timings.items():
-        family = cards[name].build().info.family
-        rows.append([name, family, f"{enc / audio.duration:.5f}", f"{dec / audio.duration:.5f}",
-                     f"{enc / base_enc:.1f}", f"{dec / base_dec:.1f}"])
-    print(f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS}; baseline = {BASELINE} (PCM)")
-    print(format_table(["codec", "family", "enc_rtf", "dec_rtf", "enc_x_baseline", "dec_x_baseline"], rows))
+        codec, load = built[name]
+        rows.append([name, codec.info.family, f"{enc / audio.duration:.5f}", f"{dec / audio.duration:.5f}",
+                     f"{enc / base_enc:.1f}", f"{dec / base_dec:.1f}", f"{load:.3f}"])
+    print(f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS} warm runs; baseline = {BASELINE} (PCM); "
+          "load_s: building the codec (its weights loaded), apart from the RTFs")
+    print(format_table(["codec", "family", "enc_rtf", "dec_rtf", "enc_x_baseline", "dec_x_baseline", "load_s"], rows))
+
+
+def timed_build(card):
+    start = time.perf_counter()
+    codec = card.build()
+    return codec, time.perf_counter() - start

@@ -1,38 +1,206 @@
-"""Scoring throughput, parallel efficiency, rerun cost and peak memory of the harness.
+"""Harness overhead: `evalkit run` against the metric packages called directly, in the same run.
 
-Fixed set: 40 items (the demo corpus, cycled) x 4 codecs x PESQ-WB, STOI and ViSQOL speech.
-The baseline is one process calling the libraries directly, no harness, measured in this run
-(so the ratios mean something on a shared, noisy machine), timed apart for the metrics and
-for the codec round trips that produce what they score:
+Two workloads, both printed:
 
-* harness / (cores x raw metric throughput): the codecs' own work counts against the harness;
-* parallel efficiency = harness / (cores x raw throughput of the same work, round trip and
-  metrics): what the pool, the database writer and the cache cost.
+* speech (the harness's own cost laid bare): ITEMS clips of real 16 kHz speech, 2.6 s each
+  (windows of the demo corpus at distinct offsets), through the identity codec and Opus
+  12 kbit/s, scored with PESQ-WB and STOI. Baselines: a plain loop that reads each file, runs
+  the codec's own encode/decode (none for identity) and calls `pesq.pesq` and `pystoi.stoi`;
+  and the same work in a pool of 2 processes with one thread each (forked from this process, so
+  it starts with every package imported). evalkit runs it with 1 and with 2 workers into a
+  fresh SQLite database (migrated beforehand: a schema is made once per database, not per run),
+  each run starting its workers from scratch as a new `evalkit run` does (the command's own
+  start-up is not counted), then again unchanged. The rounds are interleaved and repeated, so
+  each ratio compares runs made minutes apart on the same (shared, noisy) machine; each is given
+  for wall time and for the CPU seconds of every process involved (steadier when the machine is
+  shared). Targets: 2 workers >= 0.9 x the pool, 1 worker >= 0.9 x the plain loop, unchanged
+  rerun <= 0.02 x the first run, worker RSS <= 200 MB.
+* ViSQOL-heavy (what a realistic experiment costs): 40 items x 4 codecs x PESQ-WB, STOI and
+  ViSQOL speech, against one process calling the libraries directly.
+
+EVALKIT_BENCH_ITEMS (default 480) and EVALKIT_BENCH_ROUNDS (default 2) size the speech workload.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import tempfile
-import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
-from evalkit.cards import find_card
-from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
-from evalkit.experiment import experiment_from_dict
-from evalkit.harness import roundtrip
-from evalkit.metrics import evaluate
-from evalkit.runner import run_experiment
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+from multiprocessing import forkserver  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from evalkit.audio import save  # noqa: E402
+from evalkit.cards import find_card  # noqa: E402
+from evalkit.datasets import load_dataset  # noqa: E402
+from evalkit.demo import DEMO_MANIFEST  # noqa: E402
+from evalkit.executors import single_thread_env  # noqa: E402
+from evalkit.experiment import experiment_from_dict  # noqa: E402
+from evalkit.harness import roundtrip  # noqa: E402
+from evalkit.metrics import evaluate  # noqa: E402
+from evalkit.runner import run_experiment  # noqa: E402
+from evalkit.store import connect  # noqa: E402
+
+SPEECH_ITEMS = int(os.environ.get("EVALKIT_BENCH_ITEMS", "480"))
+SPEECH_ROUNDS = int(os.environ.get("EVALKIT_BENCH_ROUNDS", "2"))
+CLIP_SECONDS = 2.6
+SPEECH_CODECS = ["reference", "opus-12k"]
+SPEECH_METRICS = ["pesq_wb", "stoi"]
+POOL = 2
 
 ITEMS = 40
 CODECS = ["opus-12k", "amr-wb-12k65", "g722-64k", "codec2-3200"]
 METRICS = ["pesq_wb", "stoi", "visqol_speech"]
-RAW_ITEMS = ITEMS  # the baseline round-trips and scores every item once, the codecs taking turns
+
+
+# -- the speech workload ----------------------------------------------------------------------
+
+
+def speech_clips(folder: Path, count: int, seconds: float = CLIP_SECONDS) -> Path:
+    """`count` clips of real speech, `seconds` long, cut from the demo corpus at distinct offsets
+    (so no two share content, and the cache cannot serve one from another); returns the manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [item.load() for item in load_dataset(DEMO_MANIFEST)]
+    lines, offset = [], 0.0
+    while len(lines) < count:
+        cut = [a for a in sources if int((offset + seconds) * a.sample_rate) <= a.frames]
+        if not cut:
+            offset = offset % 0.17 + 0.05  # corpus used up: start again, shifted by a fraction of a window
+            continue
+        for audio in cut[: count - len(lines)]:
+            start, size = int(offset * audio.sample_rate), int(seconds * audio.sample_rate)
+            name = f"{len(lines):04d}"
+            save(audio.with_samples(audio.samples[:, start:start + size]), folder / f"{name}.wav")
+            lines.append(json.dumps({"id": name, "path": f"{name}.wav"}))
+        offset += 0.17
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+_CODEC_CACHE: dict = {}
+
+
+def direct_pair(job: tuple[str, str]) -> float:
+    """One pair, scored the way a hand-written script would: read, the codec's own encode and
+    decode (nothing for the identity codec), pesq and pystoi. Returns the PESQ score."""
+    import numpy as np
+    import soundfile as sf
+    from pesq import pesq
+    from pystoi import stoi
+
+    path, codec_name = job
+    ref, rate = sf.read(path, dtype="float32")
+    deg = ref
+    if codec_name != "reference":
+        codec = _CODEC_CACHE.get(codec_name) or _CODEC_CACHE.setdefault(codec_name, find_card(codec_name).build())
+        from evalkit.audio import Audio
+
+        out = codec.decode(codec.encode(Audio(ref, rate))).samples[0]
+        deg = out[codec.info.lookahead_samples:][: len(ref)]
+        deg = np.pad(deg, (0, len(ref) - len(deg)))
+    ref64, deg64 = ref.astype(np.float64), deg.astype(np.float64)
+    score = pesq(rate, ref64, deg64, "wb")
+    stoi(ref64, deg64, rate)
+    return score
+
+
+def _jobs(manifest: Path) -> list[tuple[str, str]]:
+    items = load_dataset(manifest)
+    return [(str(item.path), codec) for codec in SPEECH_CODECS for item in items]
+
+
+def plain_loop(jobs) -> None:
+    for job in jobs:
+        direct_pair(job)
+
+
+def plain_pool(jobs) -> None:
+    """The same work in a pool of POOL single-threaded processes (forked: no import cost counted)."""
+    with multiprocessing.get_context("fork").Pool(POOL, initializer=single_thread_env) as pool:
+        for _ in pool.imap_unordered(direct_pair, jobs, chunksize=4):
+            pass
+
+
+def speech_experiment(manifest: Path, folder: Path, workers: int):
+    database = f"sqlite:///{folder / f'db-{workers}.sqlite'}"
+    connect(database).dispose()  # the schema is made once per database, before the clock starts
+    return experiment_from_dict({
+        "name": "bench-speech", "dataset": str(manifest), "codecs": SPEECH_CODECS, "metrics": SPEECH_METRICS,
+        "workers": workers, "database": database, "cache": str(folder / f"cache-{workers}"),
+    })
+
+
+def measured(work, *args) -> "Meter":
+    with Meter() as meter:
+        work(*args)
+    return meter
+
+
+def evalkit_run(exp) -> None:
+    run_experiment(exp, progress=False)
+
+
+def fresh_evalkit_run(exp) -> None:
+    """A run that starts its workers from scratch, as `evalkit run` does in a new process: the
+    fork server an earlier run left in this process is stopped first (its start-up counts)."""
+    forkserver._forkserver._stop()  # the standard library's own hook for a fresh server
+    run_experiment(exp, progress=False)
+
+
+RUNS = ("plain loop", "evalkit, 1 worker", f"{POOL}-process pool", f"evalkit, {POOL} workers", "unchanged rerun")
+RATIOS = {"1 worker / plain loop": ("plain loop", "evalkit, 1 worker", ">= 0.9"),
+          f"{POOL} workers / {POOL}-process pool": (f"{POOL}-process pool", f"evalkit, {POOL} workers", ">= 0.9"),
+          "rerun / first run": (f"evalkit, {POOL} workers", "unchanged rerun", "<= 0.02")}
+
+
+def speech_round(manifest: Path, folder: Path, jobs, index: int) -> dict[str, "Meter"]:
+    """plain loop, evalkit 1 worker, pool, evalkit 2 workers, unchanged rerun: adjacent in time."""
+    runs = folder / f"round-{index}"
+    runs.mkdir()
+    two = speech_experiment(manifest, runs, POOL)
+    work = [(plain_loop, jobs), (fresh_evalkit_run, speech_experiment(manifest, runs, 1)), (plain_pool, jobs),
+            (fresh_evalkit_run, two), (evalkit_run, two)]
+    return {name: measured(fn, arg) for name, (fn, arg) in zip(RUNS, work)}
+
+
+def speech_workload() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        manifest = speech_clips(folder / "clips", SPEECH_ITEMS)
+        jobs = _jobs(manifest)
+        direct_pair(jobs[-1])  # warm: the codec is built, the packages are imported
+        print(f"speech: {SPEECH_ITEMS} clips x {len(SPEECH_CODECS)} codecs ({', '.join(SPEECH_CODECS)}) = "
+              f"{len(jobs)} pairs, {CLIP_SECONDS} s each, {' + '.join(SPEECH_METRICS)}; "
+              f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+        rounds = []
+        for index in range(SPEECH_ROUNDS):
+            rounds.append(speech_round(manifest, folder, jobs, index))
+            shown = "; ".join(f"{name} {len(jobs) / m.wall:.1f} pairs/s" for name, m in rounds[-1].items()
+                              if name != "unchanged rerun")
+            print(f"round {index + 1} (load {os.getloadavg()[0]:.1f}): {shown}; "
+                  f"rerun {rounds[-1]['unchanged rerun'].wall:.2f} s", flush=True)
+    print("ratios, median of the rounds (each round's in brackets); wall time, then CPU seconds of every process:")
+    for name, (base, run, target) in RATIOS.items():
+        rerun = name.startswith("rerun")
+        wall = [r[run].wall / r[base].wall if rerun else r[base].wall / r[run].wall for r in rounds]
+        cpu = [r[run].cpu / r[base].cpu if rerun else r[base].cpu / r[run].cpu for r in rounds]
+        print(f"  {name + ':':34s} wall {statistics.median(wall):.3f} [{', '.join(f'{v:.3f}' for v in wall)}]  "
+              f"CPU {statistics.median(cpu):.3f} [{', '.join(f'{v:.3f}' for v in cpu)}]  (target {target})")
+    worker = max(r[f"evalkit, {POOL} workers"].peak_mb for r in rounds)
+    print(f"  {'largest evalkit worker RSS:':34s} {worker:.0f} MB  (target <= 200 MB)")
+
+
+# -- the ViSQOL-heavy workload ------------------------------------------------------------------
 
 
 def cycled_manifest(folder: Path) -> Path:
@@ -64,7 +232,7 @@ class Baseline:
 def raw_baseline(manifest: Path) -> Baseline:
     """Round trip and score items of the fixed set in this process, one codec per item in turn
     (same durations and codecs as the harness run)."""
-    items = load_dataset(manifest)[:RAW_ITEMS]
+    items = load_dataset(manifest)
     codecs = [find_card(CODECS[i % len(CODECS)]).build() for i in range(len(items))]
     first = items[0].load()  # warm: model loading and JIT compilation are not throughput
     for name in METRICS:
@@ -81,28 +249,53 @@ def raw_baseline(manifest: Path) -> Baseline:
     return Baseline(len(items) * len(METRICS), trips, metrics)
 
 
-class WorkerPeak:
-    """Largest peak resident memory (VmHWM) among this process's descendants, sampled while
-    the run goes on: pool workers are children of the fork server, so RUSAGE_CHILDREN never
-    counts them. A peak never falls, so a sample late in a worker's life is its peak."""
+class Meter:
+    """Over a block: wall seconds, CPU seconds of this process and all its descendants (pool
+    workers are children of the fork server, so RUSAGE_CHILDREN never counts them: /proc is
+    sampled), and the largest peak resident memory (VmHWM) among the descendants. A process
+    that ends between two samples loses at most one interval of CPU time."""
 
-    def __init__(self, interval: float = 0.2):
-        self.interval, self.peak_mb = interval, 0.0
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.wall = self.cpu = self.peak_mb = 0.0
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> "WorkerPeak":
+    def __enter__(self) -> "Meter":
+        self._start = {pid: _cpu_seconds(pid) for pid in _descendants(os.getpid())}
+        self._own, self._t0 = time.process_time(), time.perf_counter()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self._t0
         self._stop.set()
         self._thread.join()
+        self._sample()
+        spent = sum(seconds - self._start.get(pid, 0.0) for pid, seconds in self._last.items())
+        self.cpu = time.process_time() - self._own + spent
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
 
     def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            for pid in _descendants(os.getpid()):
-                self.peak_mb = max(self.peak_mb, _vm_hwm_mb(pid))
+        for pid in _descendants(os.getpid()):
+            seconds = _cpu_seconds(pid)
+            if seconds:
+                self._last[pid] = max(self._last.get(pid, 0.0), seconds)
+            self.peak_mb = max(self.peak_mb, _vm_hwm_mb(pid))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -127,32 +320,39 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-def main() -> None:
+def visqol_workload() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         manifest = cycled_manifest(folder)
         raw = raw_baseline(manifest)
+        database = f"sqlite:///{folder / 'db.sqlite'}"
+        connect(database).dispose()
         exp = experiment_from_dict({
             "name": "bench", "dataset": str(manifest), "codecs": CODECS, "metrics": METRICS,
-            "workers": cores, "database": f"sqlite:///{folder / 'db.sqlite'}", "cache": str(folder / "cache"),
+            "workers": cores, "database": database, "cache": str(folder / "cache"), "allow_outside": True,
         })
-        start = time.perf_counter()
-        with WorkerPeak() as workers:
-            run_experiment(exp, progress=False)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        run_experiment(exp, progress=False)
-        rerun = time.perf_counter() - start
+        first_run = measured(evalkit_run, exp)
+        first, rerun = first_run.wall, measured(evalkit_run, exp).wall
     scores = ITEMS * len(CODECS) * len(METRICS)
     harness = scores / first
     codec_share = raw.roundtrip_seconds / raw.metric_seconds
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{ITEMS} items x {len(CODECS)} codecs x {', '.join(METRICS)} = {scores} scores on {cores} cores")
+    print(f"ViSQOL-heavy: {ITEMS} items x {len(CODECS)} codecs x {', '.join(METRICS)} = {scores} scores on {cores} cores")
     print(f"raw, one process, metrics only:      {raw.metric_throughput:.2f} scores/s")
     print(f"raw, one process, round trip + metrics: {raw.throughput:.2f} scores/s  (round trips = {codec_share:.2f} x metric time)")
     print(f"harness throughput, {cores} workers:      {harness:.2f} scores/s  ({first:.1f} s, codecs and start-up included)")
     print(f"parallel efficiency, same work:      {harness / (cores * raw.throughput):.2f}  (target >= 0.85)")
     print(f"harness / (cores x metrics only):    {harness / (cores * raw.metric_throughput):.2f}  (codec work counted as overhead)")
     print(f"unchanged rerun / first run:         {rerun / first:.3f}  ({rerun:.2f} s; target <= 0.05)")
-    print(f"peak memory: driver {peak_self:.0f} MB, largest worker {workers.peak_mb:.0f} MB")
+    print(f"peak memory: driver {peak_self:.0f} MB, largest worker {first_run.peak_mb:.0f} MB")
+
+
+def main() -> None:
+    speech_workload()
+    print()
+    visqol_workload()
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -31,6 +32,9 @@ __all__ = [
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64
+# Samples (all channels) one file may decode to: 2^29 float32 samples is 2 GiB, over 3 h of 48 kHz
+# stereo. A compressed file (FLAC of silence) can claim far more than its size; it is refused unread.
+MAX_LOAD_SAMPLES = 1 << 29
 
 # Degenerate content (check_content): shorter than this is not scored; no metric, delay or
 # bitrate means anything over less.
@@ -115,7 +119,9 @@ def load(path: str | Path, id: str | None = None) -> Audio:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            _check_size(path, handle.frames, handle.channels, handle.samplerate)
+            data, rate = handle.read(dtype="float32", always_2d=True), handle.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"{path}: not readable as audio ({err}); convert it to WAV or FLAC") from None
     if data.shape[0] == 0:
@@ -124,6 +130,14 @@ def load(path: str | Path, id: str | None = None) -> Audio:
         return Audio(data.T, rate, name)
     except AudioError as err:
         raise AudioError(f"{path}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def _check_size(path: Path, frames: int, channels: int, rate: int) -> None:
+    """Refuse, before decoding, a file whose header promises more samples than evalkit reads at once."""
+    if frames * channels > MAX_LOAD_SAMPLES:
+        hours = frames / max(rate, 1) / 3600
+        raise AudioError(f"{path}: declares {frames} frames x {channels} channels ({hours:.1f} h at {rate} Hz), more "
+                         f"than the {MAX_LOAD_SAMPLES} samples evalkit reads at once; cut it into shorter items")
 
 
 def save(audio: Audio, path: str | Path, subtype: str | None = None, force: bool = True) -> Path:
@@ -243,11 +257,14 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     return correlation_peak(ref, deg, max_delay)[0]
 
 
-def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None) -> tuple[int, float]:
+def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None,
+                     weight: Callable[[int], np.ndarray] | None = None) -> tuple[int, float]:
     """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it.
 
     The correlation is divided by both signals' whole energies, so 1.0 means `deg` is an exact
-    shifted copy and values near 0 mean nothing in `deg` resembles `ref`.
+    shifted copy and values near 0 mean nothing in `deg` resembles `ref`. `weight(size)`, when
+    given, is a power response per bin of a real FFT of `size` points: both signals are filtered
+    by it (zero phase) in the frequency domain, at no cost beyond the correlation's own FFTs.
     """
     from scipy.fft import irfft, next_fast_len, rfft  # lazy: slow to import, and the CLI starts without it
 
@@ -255,16 +272,30 @@ def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None) -> tu
         raise AudioError(f"{deg.id or 'audio'}: sample rate {deg.sample_rate} differs from the reference's {ref.sample_rate}")
     if max_delay is None:
         max_delay = ref.sample_rate // 4
-    a = to_mono(ref).samples[0].astype(np.float64)
-    b = to_mono(deg).samples[0].astype(np.float64)
+    # Single precision: the peak's place and height are what matter, at half the FFTs' cost.
+    a, b = to_mono(ref).samples[0], to_mono(deg).samples[0]
     max_delay = max(0, min(max_delay, max(len(a), len(b)) - 1))
     # A circular correlation this long equals the linear one at every lag within ±max_delay.
     size = next_fast_len(max(len(a), len(b)) + max_delay, real=True)
-    corr = irfft(rfft(b, size) * np.conj(rfft(a, size)), size)
+    spectrum_a, spectrum_b = rfft(a, size), rfft(b, size)
+    cross = spectrum_b * np.conj(spectrum_a)
+    power = None if weight is None else weight(size).astype(np.float32)
+    if power is not None:
+        cross *= power
+    energy = float(np.sqrt(_filtered_energy(spectrum_a, power, size) * _filtered_energy(spectrum_b, power, size)))
+    corr = irfft(cross, size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
     best = int(np.argmax(corr[lags]))
-    energy = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
     return int(lags[best]), float(corr[lags[best]] / energy) if energy > 0 else 0.0
+
+
+def _filtered_energy(spectrum: np.ndarray, power: np.ndarray | None, size: int) -> float:
+    """Energy of a signal (filtered by `power`, if given) from its real FFT, summed in double
+    precision (Parseval: the bins between DC and Nyquist stand for two)."""
+    terms = np.abs(spectrum).astype(np.float64) ** 2
+    if power is not None:
+        terms *= power
+    return float((2 * terms.sum() - terms[0] - (terms[-1] if size % 2 == 0 else 0)) / size)
 
 
 def align(deg: Audio, delay: int, frames: int) -> Audio:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
-from .audio import Audio, load, save
+from .audio import Audio, load
 
 __all__ = ["DecodedCache", "file_digest"]
 
@@ -36,14 +37,26 @@ class DecodedCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.wav"
 
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
     def get(self, key: str, id: str | None = None) -> Audio | None:
         path = self.path(key)
         return load(path, id=id) if path.is_file() else None
 
     def put(self, key: str, audio: Audio) -> Path:
-        """Write atomically, so a killed run never leaves half a file under the final name."""
+        """Write atomically, so a killed run never leaves half a file under the final name.
+
+        The file is written from memory rather than by libsndfile, whose close forces it to disk
+        (fsync): a cache entry lost in a power cut is only recomputed, and the sync cost more than
+        the write."""
+        import soundfile as sf
+
         path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.wav")
-        save(audio, partial, "FLOAT")
+        buffer = io.BytesIO()
+        sf.write(buffer, audio.samples.T, audio.sample_rate, subtype="FLOAT", format="WAV")
+        partial.write_bytes(buffer.getbuffer())
         os.replace(partial, path)
         return path

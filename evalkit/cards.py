@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .codecs import BACKENDS, Codec
-from .config import check_keys, read_yaml
+from .config import describe, read_document
 from .errors import ConfigError
 
 __all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
@@ -29,7 +29,7 @@ _KEYS = {"name", "backend", "params", "description", "weights", "sha256", "train
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
-_PATH_PARAMS = ("weights", "checkpoint")  # parameters naming files beside the card
+_PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
 
 
 def cards_dir() -> Path:
@@ -84,8 +84,10 @@ class Card:
         cls = BACKENDS.get(self.backend)
         try:
             return cls(**self._build_params(sample_rate))
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"codec {self.name}: bad parameters for backend {self.backend}: {err}") from None
+        except (TypeError, ValueError, ConfigError) as err:
+            where = f" ({self.path})" if self.path else ""
+            raise ConfigError(f"codec card {self.name}{where}: bad parameters for backend {self.backend}: "
+                              f"{err}") from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
         params = dict(self.params)
@@ -101,19 +103,22 @@ class Card:
 
 
 def load_card(path: str | Path, source: str = "built-in") -> Card:
+    """Read and check one card file; a mistake is one line naming the file, line and key."""
     path = Path(path)
-    data = read_yaml(path, "codec card")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a codec card is a mapping with at least name and backend")
-    check_keys(data, _KEYS, str(path))
-    for key in ("name", "backend"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise ConfigError(f"{path}: {key!r} is required and must be a string")
-    if not isinstance(data.get("display_name", ""), str):
-        raise ConfigError(f"{path}: 'display_name' must be a string")
-    if not isinstance(data.get("params", {}), dict):
-        raise ConfigError(f"{path}: 'params' must be a mapping")
-    return Card(**data, path=path, source=source)
+    document = read_document(path, "codec card")
+    check = document.checker()
+    data = check.mapping(document.data, "", _KEYS, required=("name", "backend"))
+    check.name(data["name"], "name")
+    check.text(data["backend"], "backend", required=True)
+    for key in _KEYS - {"name", "backend", "params"}:
+        if data.get(key) is not None:
+            check.text(data[key], key)
+    raw = {} if data.get("params") is None else data["params"]
+    params = check.mapping(raw, "params", set(map(str, raw)) if isinstance(raw, dict) else set())
+    for key, value in params.items():
+        if not isinstance(key, str):
+            check.fail("params", f"parameter names are strings, got {describe(key)}")
+    return Card(**{**data, "params": dict(params)}, path=path, source=source)
 
 
 def card_folders(extra: str | Path | Sequence | None = None, source: str = "--cards") -> list[CardFolder]:
@@ -131,12 +136,22 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     return list(unique.values())
 
 
-def load_cards(extra: str | Path | Sequence | None = None, source: str = "--cards") -> dict[str, Card]:
-    """Every card on the search path (see `card_folders`), by name; a name used twice is an error."""
+def load_cards(extra: str | Path | Sequence | None = None, source: str = "--cards",
+               broken: list[str] | None = None) -> dict[str, Card]:
+    """Every card on the search path (see `card_folders`), by name; a name used twice is an error.
+
+    A card file that cannot be read is an error, or, when a `broken` list is given, its one-line
+    error goes there and the other cards are still listed (`evalkit codecs`)."""
     cards: dict[str, Card] = {}
     for folder in card_folders(extra, source):
         for path in sorted(folder.path.glob("*.yaml")):
-            card = load_card(path, folder.source)
+            try:
+                card = load_card(path, folder.source)
+            except ConfigError as err:
+                if broken is None:
+                    raise
+                broken.append(str(err))
+                continue
             if card.name in cards:
                 raise ConfigError(f"{path}: card name {card.name!r} is also used by {cards[card.name].path}; "
                                   "cards add to the built-in ones and cannot replace them: rename one")

@@ -21,8 +21,11 @@ def cmd_codecs(args) -> int:
     from .cards import load_cards
     from .tables import codec_table
 
-    print(codec_table(load_cards(args.cards), show_reasons=args.verbose))
-    return 0
+    broken: list[str] = []
+    print(codec_table(load_cards(args.cards, broken=broken), show_reasons=args.verbose))
+    for line in broken:
+        print(f"evalkit: error: {line}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def cmd_roundtrip(args) -> int:
@@ -159,6 +162,10 @@ def cmd_metrics(args) -> int:
 def cmd_run(args) -> int:
     """Score an experiment into the results database; prints the summary. Exit status 1 when no
     row of the run succeeded."""
+    from .executors import start_workers_server
+
+    if not args.scheduler and args.workers != 0:
+        start_workers_server()  # its imports overlap with reading the experiment, dataset and database
     from .experiment import load_experiment
     from .runner import run_experiment
     from .store import connect, summary
@@ -214,7 +221,7 @@ def _score_experiment(args):
                                    ("min_correlation", args.min_correlation)) if v is not None}
     config = {"name": args.run or "score", "dataset": str(ref), "codecs": [condition], "downmix": args.downmix,
               "metrics": [m.strip() for m in args.metrics.split(",") if m.strip()], "alignment": alignment,
-              "database": args.database, "workers": args.workers}
+              "database": args.database, "workers": args.workers, "allow_outside": args.allow_outside}
     return experiment_from_dict(config, base=Path.cwd(), source="evalkit score")
 
 
@@ -247,13 +254,18 @@ def cmd_results(args) -> int:
     from .report.names import metric_ranges
     from .store import connect, export, results_frame, summary
 
-    engine = connect(args.database)
+    engine = connect(args.database, create=False)
+    if args.run:
+        _require_run(engine, args.run)
     if args.compare:
         return _compare(engine, args)
     if args.export:
         _refuse_overwrite(args.export, args.force)
         frame = results_frame(engine, args.run) if args.long else summary(engine, args.run, bounds=metric_ranges())
         print(f"wrote {export(frame, args.export)}")
+        return 0
+    if args.long:
+        print(_long_text(results_frame(engine, args.run), all_runs=not args.run))
         return 0
     print(_summary_text(summary(engine, args.run, bounds=metric_ranges())))
     _warn_misaligned(engine, args.run)
@@ -264,6 +276,32 @@ def cmd_results(args) -> int:
         for line in warning_lines(run_warnings(engine, args.run)):
             print(line, file=sys.stderr)
     return 0
+
+
+def _require_run(engine, run: str) -> None:
+    from .report.data import list_runs
+
+    known = list_runs(engine)
+    if run not in known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") if known else "none yet"
+        raise EvalkitError(f"no run named {run!r} in {engine.url.render_as_string(hide_password=True)}; "
+                           f"runs there: {shown}")
+
+
+def _long_text(frame, all_runs: bool) -> str:
+    """Every result row, one line each (`results --long` without --export)."""
+    from .tables import format_table
+
+    if frame.empty:
+        return "no results"
+    columns = (["run_id"] if all_runs else []) + ["codec", "item_id", "metric", "status"]
+    rows = [[*(getattr(r, c) for c in columns), _num(r.value), _short(r.reason)] for r in frame.itertuples()]
+    return format_table(columns + ["value", "reason"], rows)
+
+
+def _short(text, width: int = 80) -> str:
+    text = "" if text is None or text != text else str(text)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _compare(engine, args) -> int:
@@ -313,7 +351,7 @@ def cmd_report(args) -> int:
     fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
     _refuse_overwrite(args.output, args.force)
     options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
-    report = build_report(connect(args.database), args.run, mushra=args.mushra, options=options)
+    report = build_report(connect(args.database, create=False), args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
     if args.figures:
         paths = write_figures(report, args.figures, force=args.force)
@@ -411,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="store the rows as this run in the results database (incremental)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--downmix", action="store_true", help="average the channels of multichannel files")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let manifests name files outside their own folder (absolute paths, '..')")
     p.add_argument("--workers", type=int, help="worker processes (0: this process; default: one per core)")
     p.add_argument("--max-lag-ms", type=float, help="alignment: largest lag searched (default 500)")
     p.add_argument("--max-length-change", type=float, help="alignment: largest length change, a fraction (default 0.2)")
@@ -423,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="run name (default: all runs)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--export", help="write .csv or .parquet instead of printing")
-    p.add_argument("--long", action="store_true", help="export every row, not the summary")
+    p.add_argument("--long", action="store_true", help="every row, not the summary (printed, or with --export written)")
     p.add_argument("--force", action="store_true", help="overwrite the export file")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired tests of codec A against B across items")
     p.add_argument("--metric", action="append", help="with --compare: only this metric (repeatable)")
@@ -542,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except EvalkitError as err:
         print(f"evalkit: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a file or folder the user named cannot be written or read
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"evalkit: error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from .audio import Audio, load, to_mono
 from .cards import Card
-from .config import check_keys
-from .datasets import AUDIO_SUFFIXES
+from .config import Checker, describe
+from .datasets import AUDIO_SUFFIXES, check_inside, read_lines
 from .errors import AudioError, ConfigError
 
 __all__ = ["DecodedCondition", "ItemFiles", "Matching", "Rendered", "condition_from_config", "match_files",
@@ -63,6 +63,7 @@ class DecodedCondition:
     bitrate_kbps: float | None = None  # declared, when there are no bitstreams to measure
     card: Card | None = None  # decodes `bitstreams` written by `evalkit encode`
     base: Path = Path(".")  # relative paths start here (the experiment's folder)
+    allow_outside: bool = False  # files a manifest or folder names may lie outside it
 
     @property
     def config_hash(self) -> str:
@@ -81,7 +82,7 @@ class DecodedCondition:
         for role, source, suffixes, key in (("decoded", self.decoded, AUDIO_SUFFIXES, "deg"),
                                             ("bitstreams", self.bitstreams, None, "bitstream")):
             if source is not None:
-                matchings[role] = match_files(source, self.base, ids, suffixes, key)
+                matchings[role] = match_files(source, self.base, ids, suffixes, key, self.allow_outside)
                 warnings.update(_report(self.name, role, _source_text(source), matchings[role], len(ids)))
         return {item.id: self._item_files(item, matchings, digest) for item in items}, warnings
 
@@ -102,33 +103,37 @@ class DecodedCondition:
         return ItemFiles(paths.get("decoded"), paths.get("bitstreams"), "; ".join(problems) or None, identity)
 
 
-def condition_from_config(entry: dict, cards: dict[str, Card], base: Path, where: str) -> DecodedCondition:
-    """A `{name, decoded | bitstreams, bitrate_kbps?, card?}` entry of an experiment's codecs list."""
-    check_keys(entry, _KEYS, where)
-    entry = dict(entry)
+def condition_from_config(entry: dict, cards: dict[str, Card], base: Path, check: Checker | str,
+                          key: str = "", allow_outside: bool = False) -> DecodedCondition:
+    """A `{name, decoded | bitstreams, bitrate_kbps?, card?}` entry of an experiment's codecs list,
+    at `key` of the file `check` reads."""
+    check = Checker(check) if isinstance(check, str) else check
+    entry = dict(check.mapping(entry, key, _KEYS))
     if "files" in entry:
         if "decoded" in entry:
-            raise ConfigError(f"{where}: 'files' and 'decoded' are the same key; give one")
+            check.fail(f"{key}.files", "'files' and 'decoded' are the same key; give one")
         entry["decoded"] = entry.pop("files")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip() or "@" in name or name != name.strip():
-        raise ConfigError(f"{where}: 'name' is required: a non-empty name without '@' or surrounding spaces")
+        check.fail(f"{key}.name", f"'name' is required: a non-empty name without '@' or surrounding spaces, "
+                                  f"got {describe(name)}")
     if name in cards:
-        raise ConfigError(f"{where}: {name!r} is the name of a codec card; give files made elsewhere another name")
+        check.fail(f"{key}.name", f"{name!r} is the name of a codec card; give files made elsewhere another name")
     if "decoded" not in entry and "bitstreams" not in entry:
-        raise ConfigError(f"{where}: give 'decoded' (files of decoded audio) and/or 'bitstreams'")
-    decoded = _files_source(entry.get("decoded"), f"{where}.decoded")
-    bitstreams = _files_source(entry.get("bitstreams"), f"{where}.bitstreams")
-    card = _decoding_card(entry, cards, where)
+        check.fail(key, "give 'decoded' (files of decoded audio) and/or 'bitstreams'")
+    decoded = _files_source(check, entry.get("decoded"), f"{key}.decoded")
+    bitstreams = _files_source(check, entry.get("bitstreams"), f"{key}.bitstreams")
+    card = _decoding_card(check, entry, cards, key)
     bitrate = entry.get("bitrate_kbps")
-    if bitrate is not None and (isinstance(bitrate, bool) or not isinstance(bitrate, (int, float)) or bitrate <= 0):
-        raise ConfigError(f"{where}: 'bitrate_kbps' must be a positive number of kbit/s, not {bitrate!r}")
-    if bitrate is not None and bitstreams is not None:
-        raise ConfigError(f"{where}: give 'bitrate_kbps' or 'bitstreams', not both (the bitstreams' sizes measure it)")
-    return DecodedCondition(name, decoded, bitstreams, None if bitrate is None else float(bitrate), card, Path(base))
+    if bitrate is not None:
+        bitrate = check.number(bitrate, f"{key}.bitrate_kbps", above=0)
+        if bitstreams is not None:
+            check.fail(f"{key}.bitrate_kbps", "give 'bitrate_kbps' or 'bitstreams', not both (the bitstreams' "
+                                              "sizes measure it)")
+    return DecodedCondition(name, decoded, bitstreams, bitrate, card, Path(base), allow_outside)
 
 
-def _files_source(value, where: str) -> str | tuple | None:
+def _files_source(check: Checker, value, key: str) -> str | tuple | None:
     """A folder, pattern or manifest (a string), or a mapping item id -> path (kept as pairs)."""
     if value is None:
         return None
@@ -137,41 +142,45 @@ def _files_source(value, where: str) -> str | tuple | None:
         return tuple(sorted(value.items()))
     if isinstance(value, str) and value:
         return value
-    raise ConfigError(f"{where}: a folder, a pattern with {ID_FIELD}, a .jsonl manifest or a mapping item id -> file")
+    check.fail(key, f"expected a folder, a pattern with {ID_FIELD}, a .jsonl manifest or a mapping item id -> file, "
+                    f"got {describe(value)}")
 
 
 def _source_text(source: str | tuple) -> str:
     return "the listed files" if isinstance(source, tuple) else source
 
 
-def _decoding_card(entry: dict, cards: dict[str, Card], where: str) -> Card | None:
+def _decoding_card(check: Checker, entry: dict, cards: dict[str, Card], key: str) -> Card | None:
     if "card" not in entry:
         if "decoded" not in entry:
-            raise ConfigError(f"{where}: bitstreams alone need a 'card' that decodes them (files written by "
-                              "'evalkit encode'); otherwise give the 'decoded' files beside them")
+            check.fail(key, "bitstreams alone need a 'card' that decodes them (files written by 'evalkit encode'); "
+                            "otherwise give the 'decoded' files beside them")
         return None
     if "bitstreams" not in entry or "decoded" in entry:
-        raise ConfigError(f"{where}: 'card' decodes 'bitstreams' (files written by 'evalkit encode'); "
-                          "with 'decoded' files there is nothing to decode")
-    if entry["card"] not in cards:
-        raise ConfigError(f"{where}: unknown codec {entry['card']!r}; run 'evalkit codecs' to list them")
-    return cards[entry["card"]]
+        check.fail(f"{key}.card", "'card' decodes 'bitstreams' (files written by 'evalkit encode'); with 'decoded' "
+                                  "files there is nothing to decode")
+    name = check.text(entry["card"], f"{key}.card", required=True)
+    if name not in cards:
+        check.fail(f"{key}.card", f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+    return cards[name]
 
 
 # -- matching ------------------------------------------------------------------------------
 
 
 def match_files(source: str | dict | tuple, base: Path, ids: list[str],
-                suffixes: tuple[str, ...] | None = AUDIO_SUFFIXES, key: str = "deg") -> Matching:
+                suffixes: tuple[str, ...] | None = AUDIO_SUFFIXES, key: str = "deg",
+                allow_outside: bool = False) -> Matching:
     """Files for item `ids` from a folder (by relative path or file stem), a pattern with {id}
-    (or {item}), a JSONL manifest whose lines give "id" and `key`, or a mapping id -> path."""
+    (or {item}), a JSONL manifest whose lines give "id" and `key`, or a mapping id -> path.
+    The files a manifest names must lie inside its folder unless `allow_outside`."""
     if not isinstance(source, str):
         listed = dict(source)
         matching = _settle({i: [base / listed[i]] if i in listed else [] for i in ids}, [], base, listed=True)
         return Matching(matching.files, matching.missing, tuple(f"id {i!r}" for i in listed if i not in set(ids)))
     source = source.replace("{item}", ID_FIELD)
     if source.endswith(".jsonl"):
-        return _from_manifest(base / source, ids, key)
+        return _from_manifest(base / source, ids, key, allow_outside)
     if ID_FIELD in source:
         return _from_pattern(base, source, ids)
     folder = base / source
@@ -210,22 +219,20 @@ def _from_pattern(base: Path, pattern: str, ids: list[str]) -> Matching:
     return _settle(candidates, files, root)
 
 
-def _from_manifest(path: Path, ids: list[str], key: str) -> Matching:
+def _from_manifest(path: Path, ids: list[str], key: str, allow_outside: bool) -> Matching:
     """Lines {"id", key}; a listed file that does not exist fails when its item is loaded, naming it."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such manifest")
     entries: dict[str, list[Path]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, line in read_lines(path, "manifest"):
         try:
             entry = json.loads(line)
-            item_id, file = str(entry["id"]), entry.get(key, entry.get("path"))
-            if not isinstance(file, str) or not file:
+            item_id, file = entry["id"], entry.get(key, entry.get("path"))
+            if isinstance(item_id, bool) or not isinstance(item_id, (str, int)) or not isinstance(file, str) or not file:
                 raise KeyError(key)
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise ConfigError(f"{path}:{number}: each line must be a JSON object with 'id' and '{key}'") from None
-        entries.setdefault(item_id, []).append(path.parent / file)
+            raise ConfigError(f"{path}:{number}: each line must be a JSON object with 'id' and '{key}' "
+                              "(the file's path, a string)") from None
+        full = check_inside(Path(file), path.parent, f"{path}:{number}: {key}", allow_outside)
+        entries.setdefault(str(item_id), []).append(full)
     matching = _settle({i: entries.get(i, []) for i in ids}, [], path.parent, listed=True)
     wanted = set(ids)
     extra = tuple(f"id {i!r}" for i in entries if i not in wanted)

@@ -1,31 +1,223 @@
-"""Reading the YAML files users write (codec cards, experiments, test definitions)."""
+"""Reading and checking what users write: codec cards, experiments, test definitions, training
+configs and manifest lines go through one YAML reader and one checker.
+
+Every error is one ConfigError line naming the file, the line (when it came from a file) and the
+key, and saying what is expected: ``exp.yaml:7: codecs[0]: expected a codec card name ..., got 42``.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from .errors import ConfigError
 
+__all__ = ["read_yaml", "read_document", "parse_document", "read_text", "Document", "Checker", "describe", "NAME_PATTERN"]
+
 # libyaml's parser when PyYAML has it: the same safe subset, parsed several times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SHOWN = 60  # characters of a bad value quoted in a message
 
-__all__ = ["read_yaml", "check_keys"]
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed YAML file and the line each key path starts on (``codecs[0].sweep``: 7)."""
+
+    data: Any
+    source: str
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def checker(self) -> "Checker":
+        return Checker(self.source, self.lines)
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
-    """The parsed file; an unreadable file or bad YAML is a ConfigError naming it."""
+    """The parsed file; an unreadable file or bad YAML is a one-line ConfigError naming it."""
+    return read_document(path, what).data
+
+
+def read_document(path: str | Path, what: str) -> Document:
+    """The parsed file with its key lines; a key given twice in one mapping is an error (YAML
+    would silently keep the last)."""
     path = Path(path)
+    return parse_document(read_text(path, what), str(path), what)
+
+
+def parse_document(text: str | bytes, source: str, what: str) -> Document:
+    """YAML text from `source` (a file name, an upload's name), checked as read_document checks a file."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{source}: cannot read {what}: not UTF-8 text") from None
+    loader = _LOADER(text)
     try:
-        return yaml.load(path.read_text(), Loader=_LOADER)
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read {what} ({err})") from None
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise ConfigError(_yaml_error(source, what, err)) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: cannot read {what}: nested too deeply") from None
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    if node is not None:
+        _key_lines(node, "", lines, set(), source)
+    return Document(data, source, lines)
 
 
-def check_keys(data: dict, allowed: set[str], source: str) -> None:
-    """Refuse keys the format does not know: a typo must not be silently ignored."""
-    unknown = set(data) - allowed
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+def read_text(path: Path, what: str) -> str:
+    """A text file users wrote; a missing, unreadable or non-UTF-8 file is one line naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read {what}: not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+
+
+def _yaml_error(path: str, what: str, err: yaml.YAMLError) -> str:
+    """One line: where the parser stopped and why."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and start is not None and start is not mark:
+        context += f" that starts at line {start.line + 1}"
+    return f"{where}: cannot read {what}: invalid YAML ({problem}{f', {context}' if context else ''})"
+
+
+def _key_lines(node: yaml.Node, key: str, lines: dict[str, int], seen: set[int], source: str) -> None:
+    """Record the line of every key path; each node is walked once (aliases may share nodes)."""
+    lines.setdefault(key, node.start_mark.line + 1)
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        names: set[str] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            child = f"{key}.{key_node.value}" if key else key_node.value
+            if key_node.value in names:
+                raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: {child}: given twice; keep one")
+            names.add(key_node.value)
+            _key_lines(value_node, child, lines, seen, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value_node in enumerate(node.value):
+            _key_lines(value_node, f"{key}[{index}]", lines, seen, source)
+
+
+class Checker:
+    """Checks one file's values and raises a one-line ConfigError naming the file, the line and
+    the key; collects advice that does not stop anything as `warnings`."""
+
+    def __init__(self, source: str, lines: dict[str, int] | None = None):
+        self.source = source
+        self.lines = lines or {}
+        self.warnings: list[str] = []
+
+    def where(self, key: str) -> str:
+        """``file:line: key`` (the line of the key, or of the nearest enclosing one known)."""
+        line = self._line(key)
+        place = f"{self.source}:{line}" if line is not None else self.source
+        return f"{place}: {key}" if key else place
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        raise ConfigError(f"{self.where(key)}: {message}")
+
+    def warn(self, key: str, message: str) -> None:
+        self.warnings.append(f"{self.where(key)}: {message}")
+
+    def _line(self, key: str) -> int | None:
+        while True:
+            if key in self.lines:
+                return self.lines[key]
+            if not key:
+                return None
+            cut = max(key.rfind("."), key.rfind("["))
+            key = key[:max(cut, 0)]
+
+    def mapping(self, value: Any, key: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict:
+        if not isinstance(value, dict):
+            self.fail(key, f"must be a mapping, got {describe(value)}")
+        prefix = f"{key}." if key else ""
+        if unknown := sorted(set(map(str, value)) - allowed):
+            self.fail(f"{prefix}{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+        for name in required:
+            if name not in value:
+                self.fail(f"{prefix}{name}", "is required")
+        return value
+
+    def name(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not NAME_PATTERN.match(value):
+            self.fail(key, f"{describe(value)} must be 1-200 letters, digits, '.', '_' or '-', starting with a "
+                           "letter or digit")
+        return value
+
+    def text(self, value: Any, key: str, required: bool = False) -> str:
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.fail(key, f"must be a non-empty string, got {describe(value)}" if required
+                      else f"must be a string, got {describe(value)}")
+        return value
+
+    def texts(self, value: Any, key: str, what: str) -> list[str]:
+        """A non-empty list of non-empty strings (`what` names one, for the message)."""
+        if not isinstance(value, list) or not value:
+            hint = f" (write [{value}] for one)" if isinstance(value, str) else ""
+            self.fail(key, f"must be a non-empty list of {what}s{hint}, got {describe(value)}")
+        for index, entry in enumerate(value):
+            self.text(entry, f"{key}[{index}]", required=True)
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {describe(value)}")
+        return value
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            self.fail(key, f"{describe(value)} is not one of {', '.join(choices)}")
+        return value
+
+    def number(self, value: Any, key: str, low: float | None = None, high: float | None = None,
+               above: float | None = None) -> float:
+        """A finite number within [low, high] (and greater than `above`, when given)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(key, f"must be a number, got {describe(value)}")
+        if above is not None and value <= above:
+            self.fail(key, f"must be above {above:g}, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low:g} to {high:g}" if low is not None and high is not None else (
+                f"at least {low:g}" if low is not None else f"at most {high:g}")
+            self.fail(key, f"{value!r} is outside the range: {bounds}")
+        return float(value)
+
+    def integer(self, value: Any, key: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be a whole number, got {describe(value)}")
+        if not low <= value <= high:
+            self.fail(key, f"{value} is outside {low} to {high}")
+        return value
+
+
+def describe(value: Any) -> str:
+    """A bad value as a message shows it: short, with its type when that is the problem."""
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'} {_short(repr(value))}"
+    return _short(repr(value))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+

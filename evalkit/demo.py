@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import statistics
+import time
 from pathlib import Path
 
+from .audio import Audio
 from .cards import Card, load_cards
+from .codecs import Codec
 from .datasets import load_dataset
 from .errors import EvalkitError
+from .executors import one_thread_torch
 from .harness import RoundTrip, roundtrip
 from .tables import format_table
 
-__all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary"]
+__all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary",
+           "warm_codec"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
@@ -53,33 +58,50 @@ def score_demo(limit: int | None = None) -> int:
 
 
 def roundtrip_table(cards_dir: str | None = None, limit: int | None = None) -> int:
-    """Print one line per codec card; an item that fails is reported and the run goes on."""
+    """Print one line per codec card; an item that fails is reported and the run goes on.
+
+    Speed is warm: each codec is built once (weights loaded) and run once untimed before the
+    items are timed, on one thread; the time that took is its own column (load_s)."""
     items = load_dataset(DEMO_MANIFEST)[:limit]
     audio = [item.load() for item in items]
     cards = {n: c for n, c in load_cards(cards_dir).items() if c.unavailable() is None}
     print(f"demo: {len(items)} items, {sum(a.duration for a in audio):.1f} s of speech, {len(cards)} codecs\n")
     rows, failures = [], []
     for name, card in sorted(cards.items()):
-        runs = []
+        runs, built = [], {}
         for item, clip in zip(items, audio):
             try:
-                runs.append(roundtrip(card.build(clip.sample_rate), clip))
+                if clip.sample_rate not in built:
+                    built[clip.sample_rate] = warm_codec(card, clip)
+                runs.append(roundtrip(built[clip.sample_rate][0], clip))
             except EvalkitError as err:
                 failures.append(f"{name} / {item.id}: {err}")
-        rows.append(codec_summary(card, runs))
+        rows.append(codec_summary(card, runs, max((seconds for _, seconds in built.values()), default=None)))
     header = ["codec", "family", "nominal_kbps", "measured_kbps", "overhead_kbps", "latency_ms",
-              "delay_declared", "delay_measured", "delay_ok", "enc_rtf", "dec_rtf"]
+              "delay_declared", "delay_measured", "delay_ok", "enc_rtf", "dec_rtf", "load_s"]
     print(format_table(header, rows))
+    print("enc_rtf, dec_rtf: warm, one thread, seconds per second of audio; load_s: building the codec "
+          "(loading its weights) and one untimed warm-up round trip")
     for line in failures:
         print(f"FAILED {line}")
     return 1 if failures else 0
 
 
-def codec_summary(card: Card, runs: list[RoundTrip]) -> list[str]:
+def warm_codec(card: Card, clip: Audio, seconds: float = 1.0) -> tuple[Codec, float]:
+    """The card's codec for `clip`'s rate, built and run once untimed on the clip's first
+    `seconds`, on one thread; and how long that took (what the first item would otherwise pay)."""
+    start = time.perf_counter()
+    codec = card.build(clip.sample_rate)
+    one_thread_torch()
+    roundtrip(codec, clip.with_samples(clip.samples[:, : max(1, int(seconds * clip.sample_rate))]))
+    return codec, time.perf_counter() - start
+
+
+def codec_summary(card: Card, runs: list[RoundTrip], load_seconds: float | None = None) -> list[str]:
     """One table row: means over items of the measured quantities."""
     info = card.build().info
     if not runs:
-        return [card.name, info.family] + ["-"] * 9
+        return [card.name, info.family] + ["-"] * 10
     seconds = sum(r.duration for r in runs)
     measured = [r.measured_delay for r in runs if r.measured_delay is not None]
     ok = sum(bool(r.delay_ok) for r in runs)
@@ -96,4 +118,5 @@ def codec_summary(card: Card, runs: list[RoundTrip]) -> list[str]:
         f"{ok}/{len(runs)}",
         f"{sum(r.encode_seconds for r in runs) / seconds:.4f}",
         f"{sum(r.decode_seconds for r in runs) / seconds:.4f}",
+        "-" if load_seconds is None else f"{load_seconds:.2f}",
     ]

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import ConfigError
 
 __all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "TaskTimeout",
-           "make_executor", "single_thread_env"]
+           "make_executor", "single_thread_env", "one_thread_torch", "start_workers_server"]
 
 # NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -26,6 +31,12 @@ def single_thread_env() -> None:
     """One BLAS/OpenMP thread per worker: parallelism comes from processes (PESQ holds the GIL)."""
     for var in THREAD_VARS:
         os.environ[var] = "1"
+
+
+def one_thread_torch() -> None:
+    """torch on one thread too, where a codec loaded it (its own default is one per core)."""
+    if "torch" in sys.modules:  # never import torch only for this: it costs memory
+        sys.modules["torch"].set_num_threads(1)
 
 
 class Executor:
@@ -60,9 +71,11 @@ class LocalExecutor(Executor):
     killed and is reported as timed out; the tasks the kill interrupted are simply resubmitted.
     """
 
-    def __init__(self, workers: int | None = None, task_timeout: float | None = None):
+    def __init__(self, workers: int | None = None, task_timeout: float | None = None,
+                 preload: tuple[str, ...] = ()):
         self.workers = workers or os.cpu_count() or 1
         self.task_timeout = task_timeout
+        self.context = _worker_context(preload)
 
     def map_unordered(self, fn, tasks):
         with tempfile.TemporaryDirectory(prefix="evalkit-running-") as scratch:
@@ -94,22 +107,30 @@ class LocalExecutor(Executor):
     def _run(self, fn, queue, workers, scratch):
         """Run the queue in a fresh pool; return the tasks the pool broke on, and the indices of
         those whose worker was killed for running too long."""
-        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=_worker_context(fn.__module__),
-                                   initializer=single_thread_env)
-        futures = {pool.submit(_marked, fn, str(_marker(scratch, i)), task): (i, task) for i, task in queue}
-        pending, broken, hung = set(futures), [], set()
+        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=self.context, initializer=_start_worker,
+                                   initargs=(os.getpid(),))
+        finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
+        pending = {}
+        for index, task in queue:
+            future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
+            pending[future] = (index, task)
+            future.add_done_callback(finished.put)
+        broken, hung = [], set()
         try:
             while pending:
-                done, pending = wait(pending, timeout=self._poll_seconds(), return_when=FIRST_COMPLETED)
-                for future in done:
-                    index, task = futures[future]
+                try:
+                    future = finished.get(timeout=self._poll_seconds())
+                except Empty:
+                    future = None
+                if future is not None:
+                    index, task = pending.pop(future)
                     error = future.exception()
                     if isinstance(error, BrokenProcessPool):
                         broken.append((index, task))
                     else:
                         yield task, error if error else future.result()
                 if self.task_timeout is not None:
-                    hung |= _stop_overdue(scratch, [futures[f][0] for f in pending], self.task_timeout)
+                    hung |= _stop_overdue(scratch, self.task_timeout)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return broken, hung
@@ -119,28 +140,68 @@ class LocalExecutor(Executor):
         return None if self.task_timeout is None else min(1.0, self.task_timeout / 4)
 
 
-def _stop_overdue(scratch: str, indices: list[int], limit: float) -> set[int]:
-    """Kill the worker of every running task whose marker is older than `limit` seconds."""
+def _stop_overdue(scratch: str, limit: float) -> set[int]:
+    """Kill the worker of every running task (its marker exists) older than `limit` seconds."""
     overdue = set()
-    for index in indices:
-        marker = _marker(scratch, index)
+    for marker in Path(scratch).glob("*.running"):
         try:
             if time.time() - marker.stat().st_mtime > limit:
                 os.kill(int(marker.read_text()), signal.SIGKILL)
-                overdue.add(index)
-        except (OSError, ValueError):  # not started, just finished, or its pid not written yet
+                overdue.add(int(marker.name.split(".")[0]))
+        except (OSError, ValueError):  # just finished, or its pid not written yet
             continue
     return overdue
 
 
-def _worker_context(module: str):
-    """Workers forked from a server that has imported the task function's module once: no
-    per-worker start-up import, and no inherited threads or open database handles (unlike a
-    plain fork). The thread limits are set before that server starts, so its libraries start
-    single-threaded."""
+def _start_worker(driver: int) -> None:
+    """Worker set-up: one thread for the numerical libraries, and an exit when the driver process
+    ends. A worker is the fork server's child, not the driver's, and waits on a queue it holds
+    both ends of: a killed driver (SIGKILL, the OOM killer) would leave it, and through it the
+    server, waiting forever."""
+    single_thread_env()
+    threading.Thread(target=_exit_after, args=(driver,), daemon=True, name="evalkit-driver-watch").start()
+
+
+def _exit_after(driver: int) -> None:
+    try:
+        handle = os.pidfd_open(driver)  # readable once the process has ended (Linux 5.3+)
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while _alive(driver):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_workers_server(preload: tuple[str, ...] = ("evalkit.tasks",)) -> None:
+    """Start the server local workers are forked from, with `preload` imported, now: a command
+    calls this first, so those imports run beside its own set-up instead of after it."""
+    _worker_context(preload)
+
+
+def _worker_context(preload: tuple[str, ...]):
+    """Workers forked from a server that has imported `preload` (the task module, the metric and
+    codec packages a run needs) once: no per-worker start-up import, and no inherited threads or
+    open database handles (unlike a plain fork). The server starts now, so its imports overlap
+    with whatever the caller does before the first task (reading the dataset, the database).
+    The thread limits are set before, so its libraries start single-threaded."""
     context = multiprocessing.get_context("forkserver")
     single_thread_env()
-    context.set_forkserver_preload([module])
+    if preload:
+        context.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
     return context
 
 
@@ -190,7 +251,8 @@ class DaskExecutor(Executor):
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None,
-                  task_timeout: float | None = None) -> Executor:
+                  task_timeout: float | None = None, preload: tuple[str, ...] = ()) -> Executor:
+    """Where a run's tasks go; `preload` names the modules local workers should start with."""
     if task_timeout is not None and (scheduler or workers == 0):
         where = "a Dask cluster (use its workers' own limits)" if scheduler else "this process (workers: 0)"
         raise ConfigError(f"task_timeout stops local worker processes; it cannot stop tasks on {where}")
@@ -198,4 +260,4 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
         return DaskExecutor(scheduler)
     if workers == 0:
         return SerialExecutor()
-    return LocalExecutor(workers, task_timeout)
+    return LocalExecutor(workers, task_timeout, preload)

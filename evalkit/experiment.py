@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
@@ -9,13 +10,15 @@ from pathlib import Path
 from .alignment import AlignPolicy
 from .cards import Card, load_cards
 from .conditions import DecodedCondition, condition_from_config
-from .config import check_keys, read_yaml
+from .config import Checker, describe, read_document
 from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
 
 _KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "task_timeout", "database", "cache",
-         "cards", "alignment", "resolved"}
+         "cards", "alignment", "allow_outside", "resolved"}
+MAX_SWEEP = 1000  # conditions one sweep may make: each is built now and scored on every item
+_DATABASES = ("sqlite", "postgresql")  # the backends the results store is written and tested for
 Condition = Card | DecodedCondition  # anything that yields decoded audio for an item
 
 DEFAULT_CONFIG = """\
@@ -60,6 +63,10 @@ metrics: [pesq_wb, stoi, si_sdr, dnsmos]
 # Average the channels of multichannel items (codecs are mono); otherwise such items fail.
 downmix: false
 
+# Files the dataset and decoded conditions name must lie inside their own folder (a manifest's
+# "../" or absolute paths are refused); true lets them point anywhere.
+allow_outside: false
+
 # Use only the first N items (null: all).
 limit: null
 
@@ -92,92 +99,174 @@ class Experiment:
     cache: Path = Path("results/cache")
     config: dict = field(default_factory=dict)  # the YAML as given, stored with the run
     alignment: AlignPolicy = AlignPolicy()
+    allow_outside: bool = False  # dataset and condition files may lie outside their folders
 
 
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
-    data = read_yaml(path, "experiment")
-    return experiment_from_dict(data, base=path.resolve().parent, source=str(path))
+    document = read_document(path, "experiment")
+    return experiment_from_dict(document.data, base=path.resolve().parent, source=str(path), lines=document.lines)
 
 
-def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "experiment") -> Experiment:
+def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "experiment",
+                         lines: dict[str, int] | None = None) -> Experiment:
+    """Check every value before any work: a mistake is one line naming the file, line and key."""
     base = Path(base).resolve()
+    check = Checker(source, lines)
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: an experiment is a mapping (see 'evalkit config default')")
-    check_keys(data, _KEYS, source)
-    for key in ("name", "dataset", "codecs", "metrics"):
-        if not data.get(key):
-            raise ConfigError(f"{source}: {key!r} is required")
-    if not isinstance(data["metrics"], list) or not all(isinstance(m, str) for m in data["metrics"]):
-        raise ConfigError(f"{source}: 'metrics' must be a list of metric names")
-    cards = load_cards(_card_folders(data.get("cards"), base, source), source="experiment")
-    dataset, cache = base / data["dataset"], base / data.get("cache", "results/cache")
+        check.fail("", f"an experiment is a mapping (see 'evalkit config default'), got {describe(data)}")
+    check.mapping(data, "", _KEYS, required=("name", "dataset", "codecs", "metrics"))
+    name = _run_name(check, data["name"])
+    dataset = base / check.text(data["dataset"], "dataset", required=True)
+    metrics = _metrics(check, data["metrics"])
+    cards = _cards(check, data.get("cards"), base)
+    cache = base / check.text(data.get("cache", "results/cache"), "cache", required=True)
+    allow_outside = check.boolean(data.get("allow_outside", False), "allow_outside")
     return Experiment(
-        name=str(data["name"]),
+        name=name,
         dataset=dataset,
-        codecs=tuple(expand_codecs(data["codecs"], cards, source, base)),
-        metrics=tuple(data["metrics"]),
-        downmix=bool(data.get("downmix", False)),
-        limit=_optional_number(data, "limit", int, 1, source),
-        workers=_optional_number(data, "workers", int, 0, source),
-        task_timeout=_optional_number(data, "task_timeout", float, 0, source),
-        database=data.get("database"),
+        codecs=tuple(expand_codecs(data["codecs"], cards, check, base, allow_outside)),
+        metrics=metrics,
+        downmix=check.boolean(data.get("downmix", False), "downmix"),
+        limit=_optional(check, data, "limit", lambda v, k: check.integer(v, k, 1, 10**9)),
+        workers=_optional(check, data, "workers", lambda v, k: check.integer(v, k, 0, 1024)),
+        task_timeout=_optional(check, data, "task_timeout", lambda v, k: check.number(v, k, above=0)),
+        database=_database(check, data.get("database")),
         cache=cache,
         # Stored with the run: the YAML as written, plus where its relative paths pointed.
         config={**data, "resolved": {"dataset": str(dataset), "cache": str(cache), "base": str(base)}},
-        alignment=AlignPolicy.from_config(data.get("alignment"), source),
+        alignment=AlignPolicy.from_config(data.get("alignment"), check),
+        allow_outside=allow_outside,
     )
 
 
-def _card_folders(value, base: Path, source: str) -> list[Path]:
+def _run_name(check: Checker, value) -> str:
+    """The run's name in the database: a plain string (a list or number is a mistake, not a name)."""
+    name = check.text(value, "name", required=True)
+    if name != name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name):
+        check.fail("name", f"{describe(name)} must be at most 200 characters, without control characters or "
+                           "surrounding spaces")
+    return name
+
+
+def _metrics(check: Checker, value) -> tuple[str, ...]:
+    from .metrics import METRICS
+
+    names = check.texts(value, "metrics", "metric name")
+    for index, name in enumerate(names):
+        if name not in METRICS:
+            check.fail(f"metrics[{index}]", f"unknown metric {name!r}; known: {', '.join(METRICS.names())} "
+                                            "('evalkit metrics' lists them)")
+    if len(set(names)) != len(names):
+        check.fail("metrics", "lists a metric twice")
+    return tuple(names)
+
+
+def _cards(check: Checker, value, base: Path) -> dict[str, Card]:
     """`cards:` as a list of folders (one string is one folder), relative to the experiment."""
     if value is None:
-        return []
-    folders = [value] if isinstance(value, str) else value
-    if not isinstance(folders, list) or not all(isinstance(f, str) and f for f in folders):
-        raise ConfigError(f"{source}: 'cards' must be a folder or a list of folders of codec cards")
-    return [base / folder for folder in folders]
+        folders = []
+    elif isinstance(value, str):
+        folders = [check.text(value, "cards", required=True)]
+    else:
+        folders = check.texts(value, "cards", "folder") if value != [] else []
+    try:
+        return load_cards([base / folder for folder in folders], source="experiment")
+    except ConfigError as err:
+        check.fail("cards", str(err))
 
 
-def _optional_number(data: dict, key: str, kind: type, minimum: float, source: str):
-    """data[key] as an int or float of at least `minimum` (above it for floats), or None."""
+def _optional(check: Checker, data: dict, key: str, read):
+    """data[key] checked by `read`, or None when it is absent or null."""
     value = data.get(key)
+    return None if value is None else read(value, key)
+
+
+def _database(check: Checker, value) -> str | None:
+    """A SQLAlchemy URL of a backend the store supports, or None (the default database)."""
     if value is None:
         return None
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not numeric or (kind is int and value != int(value)) or value < minimum or (kind is float and value == minimum):
-        bound = f"at least {minimum}" if kind is int else f"above {minimum:g}"
-        raise ConfigError(f"{source}: {key!r} must be {'a whole number' if kind is int else 'a number'} {bound} or null, "
-                          f"not {value!r}")
-    return kind(value)
+    url = check.text(value, "database", required=True)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = None
+    if backend not in _DATABASES:
+        check.fail("database", f"{describe(url)} is not a database URL evalkit can use: expected "
+                               "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB (or null)")
+    return url
 
 
-def expand_codecs(entries: list, cards: dict[str, Card], source: str = "experiment",
-                  base: Path = Path(".")) -> list[Condition]:
+def expand_codecs(entries, cards: dict[str, Card], check: Checker | str = "experiment", base: Path = Path("."),
+                  allow_outside: bool = False) -> list[Condition]:
     """Card names, {card, sweep} entries (one card per parameter combination) and conditions
-    made elsewhere ({name, decoded | bitstreams, ...}, see `conditions`)."""
-    if not isinstance(entries, list):
-        raise ConfigError(f"{source}: 'codecs' must be a list of card names and mappings")
+    made elsewhere ({name, decoded | bitstreams, ...}, see `conditions`). Every card a run would
+    build is built here once, so a bad parameter is an error before any work."""
+    check = Checker(check) if isinstance(check, str) else check
+    if not isinstance(entries, list) or not entries:
+        hint = f" (write [{entries}] for one)" if isinstance(entries, str) else ""
+        check.fail("codecs", f"must be a non-empty list of card names and mappings{hint}, got {describe(entries)}")
     out: list[Condition] = []
     for index, entry in enumerate(entries):
-        where = f"{source}: codecs[{index}]"
-        if isinstance(entry, dict) and ({"decoded", "bitstreams", "name"} & set(entry)):
-            out.append(condition_from_config(entry, cards, base, where))
+        key = f"codecs[{index}]"
+        if isinstance(entry, dict) and ({"decoded", "files", "bitstreams", "name"} & set(entry)):
+            out.append(condition_from_config(entry, cards, base, check, key, allow_outside))
             continue
-        if isinstance(entry, dict):
-            check_keys(entry, {"card", "sweep"}, where)
-        elif not isinstance(entry, str):
-            raise ConfigError(f"{where}: a card name, a {{card, sweep}} or a {{name, decoded | bitstreams}} mapping")
-        name, sweep = (entry, {}) if isinstance(entry, str) else (entry.get("card"), entry.get("sweep", {}))
-        if name not in cards:
-            raise ConfigError(f"{source}: unknown codec {name!r}; run 'evalkit codecs' to list them")
-        if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
-            raise ConfigError(f"{source}: sweep of {name} must map parameter names to non-empty lists")
-        out.extend(_sweep(cards[name], sweep))
+        out.extend(_card_entry(check, entry, key, cards))
     names = [condition.name for condition in out]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: a codec is listed twice")
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            check.fail("codecs", f"{name!r} is listed twice")
     return out
+
+
+def _card_entry(check: Checker, entry, key: str, cards: dict[str, Card]) -> list[Card]:
+    if isinstance(entry, dict):
+        check.mapping(entry, key, {"card", "sweep"}, required=("card",))
+        name, sweep, name_key = entry["card"], entry.get("sweep", {}), f"{key}.card"
+    elif isinstance(entry, str):
+        name, sweep, name_key = entry, {}, key
+    else:
+        check.fail(key, f"expected a codec card name, a {{card, sweep}} or a {{name, decoded | bitstreams}} "
+                        f"mapping, got {describe(entry)}")
+    check.text(name, name_key, required=True)
+    if name not in cards:
+        check.fail(name_key, f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+    variants = _sweep(cards[name], _sweep_values(check, sweep, f"{key}.sweep"))
+    for variant in variants:
+        _check_builds(check, variant, f"{key}.sweep" if sweep else key)
+    return variants
+
+
+def _sweep_values(check: Checker, sweep, key: str) -> dict:
+    check.mapping(sweep, key, set(map(str, sweep)) if isinstance(sweep, dict) else set())
+    for param, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            check.fail(f"{key}.{param}", f"must be a non-empty list of values, got {describe(values)}")
+        for index, value in enumerate(values):
+            if not isinstance(value, (str, int, float, bool)):
+                check.fail(f"{key}.{param}[{index}]", f"must be a plain value (number, string or boolean), got "
+                                                      f"{describe(value)}")
+        if len(set(map(repr, values))) != len(values):
+            check.fail(f"{key}.{param}", "lists a value twice")
+    combinations = math.prod(len(values) for values in sweep.values())
+    if combinations > MAX_SWEEP:
+        check.fail(key, f"makes {combinations} codec conditions, more than {MAX_SWEEP}: sweep fewer values, or "
+                        "split it across experiments")
+    return sweep
+
+
+def _check_builds(check: Checker, card: Card, key: str) -> None:
+    """Build the card's codec (where its backend is installed): parameter errors surface now."""
+    if card.unavailable() is not None:
+        return  # its rows will say why it cannot run here
+    try:
+        card.build()
+    except ConfigError as err:
+        check.fail(key, str(err))
 
 
 def _sweep(card: Card, sweep: dict) -> list[Card]:

@@ -1,32 +1,41 @@
 """Run an experiment: plan what is missing, run (item, codec) tasks on workers, write every row.
 
-The driver is the single database writer. A task's rows are written the moment it finishes,
-so a run killed at any point resumes where it stopped, with nothing lost and nothing
+The driver is the single database writer. Finished tasks' rows are written together, at
+least once a second (one transaction each time, not two per task), so a run killed at any
+point resumes where it stopped, recomputing at most its last second of work, with nothing
 duplicated (rows are upserted on their key). What a task does on its worker is in `tasks`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pandas as pd
 
 from . import __version__
+from .alignment import AlignPolicy
 from .cache import file_digest
 from .conditions import DecodedCondition, ItemFiles
 from .datasets import Item, load_dataset
+from .errors import ConfigError
 from .executors import make_executor
 from .experiment import Experiment
 from .metrics import METRICS
 from .store import (
-    add_run_warnings, connect, done_keys, ensure_run, merge_warnings, results_frame, roundtrips_frame, run_warnings,
-    write_content_events, write_results, write_roundtrips,
+    add_run_warnings, connect, done_keys, drop_empty_run, ensure_run, merge_warnings, results_frame,
+    roundtrip_identities, run_warnings, write_batch, write_content_events,
 )
 from .tasks import COST_VERSION, Task, cost_metrics, failed_output, process, task_key
 
-__all__ = ["run_experiment", "score_pairs", "plan", "match_conditions"]
+__all__ = ["run_experiment", "score_pairs", "plan", "match_conditions", "row_hash"]
 
 Files = dict[str, dict[str, ItemFiles]]  # condition name -> item id -> its files
+BATCH_SECONDS = 1.0  # finished tasks' rows are written at least this often (and when the run ends)
 
 
 def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int | None = None,
@@ -34,19 +43,26 @@ def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int |
     """Compute whatever the database lacks for `exp`; return all of the run's result rows.
 
     The run's warnings (file matching, rates, bandwidth), as stored with it, are in
-    `frame.attrs["warnings"]`: {key: {"text", "items"}}.
+    `frame.attrs["warnings"]`: {key: {"text", "items"}}. A run this call creates is removed
+    again when it fails before storing a single row: failed set-up leaves nothing behind.
     """
-    items, files, warnings = _prepare(exp)
-    executor = make_executor(exp.workers if workers is None else workers, scheduler, exp.task_timeout)
+    executor = make_executor(exp.workers if workers is None else workers, scheduler, exp.task_timeout, _preload(exp))
     try:
+        items, files, warnings = _prepare(exp)
         engine = connect(exp.database)
-        ensure_run(engine, exp.name, exp.config, __version__)
-        add_run_warnings(engine, exp.name, warnings)
-        done = done_keys(engine, exp.name, retry_failed=retry_failed)
-        tasks = plan(exp, done, _identities(engine, exp.name), items, files)
-        bar = _progress(len(tasks), exp.name, progress)
-        found = _consume(executor.map_unordered(process, tasks), bar, lambda task, out: _write(engine, task, out))
-        add_run_warnings(engine, exp.name, found)
+        created = ensure_run(engine, exp.name, exp.config, __version__)
+        try:
+            add_run_warnings(engine, exp.name, warnings)
+            done = done_keys(engine, exp.name, retry_failed=retry_failed)
+            tasks = plan(exp, done, roundtrip_identities(engine, exp.name), items, files)
+            bar = _progress(len(tasks), exp.name, progress)
+            with _BatchWriter(engine) as writer:
+                found = _consume(executor.map_unordered(process, tasks), bar, writer.add)
+            add_run_warnings(engine, exp.name, found)
+        except BaseException:
+            if created:
+                drop_empty_run(engine, exp.name)
+            raise
     finally:
         executor.close()
     frame = results_frame(engine, exp.name)
@@ -57,11 +73,11 @@ def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int |
 def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Score every (item, condition) of `exp` without a database: the rows `run_experiment` would
     store, as a DataFrame, with the warnings in `frame.attrs["warnings"]`."""
-    items, files, warnings = _prepare(exp)
-    tasks = plan(exp, set(), None, items, files)
+    executor = make_executor(exp.workers if workers is None else workers, None, exp.task_timeout, _preload(exp))
     rows: list[dict] = []
-    executor = make_executor(exp.workers if workers is None else workers, None, exp.task_timeout)
     try:
+        items, files, warnings = _prepare(exp)
+        tasks = plan(exp, set(), None, items, files)
         found = _consume(executor.map_unordered(process, tasks), _progress(len(tasks), exp.name, progress),
                          lambda task, out: rows.extend(out.results))
     finally:
@@ -71,13 +87,31 @@ def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = Tr
     return frame
 
 
+def _preload(exp: Experiment) -> tuple[str, ...]:
+    """What local workers start with: the task module and the packages of the run's metrics."""
+    return ("evalkit.tasks", *dict.fromkeys(m for name in exp.metrics for m in METRICS.get(name).spec.requires))
+
+
 def _prepare(exp: Experiment) -> tuple[list[Item], Files, dict]:
     """Configuration errors before any work: metric names, the dataset, the files of each condition."""
     for name in exp.metrics:
         METRICS.get(name)  # an unknown metric is a configuration error before any work starts
-    items = load_dataset(exp.dataset)[: exp.limit]
+    items = load_dataset(exp.dataset, exp.allow_outside)[: exp.limit]
     files, warnings = match_conditions(exp, items)
+    _check_cache(Path(exp.cache))
     return items, files, warnings
+
+
+def _check_cache(folder: Path) -> None:
+    """The decoded-audio cache folder exists (it is made here) and takes a file: otherwise every
+    task would fail on it, one row at a time."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"cache: {folder} cannot hold the decoded audio ({err.strerror or err}); give a folder "
+                          "evalkit may write") from None
 
 
 def match_conditions(exp: Experiment, items: list[Item]) -> tuple[Files, dict]:
@@ -99,21 +133,41 @@ def match_conditions(exp: Experiment, items: list[Item]) -> tuple[Files, dict]:
     return files, warnings
 
 
-def _identities(engine, run_id: str) -> dict[tuple, str]:
-    """(item, codec, hash) -> the content identity its stored round trip was made from."""
-    trips = roundtrips_frame(engine, run_id)
-    trips = trips[trips["cache_key"].notna()]
-    return {(r.item_id, r.codec, r.codec_hash): r.cache_key for r in trips.itertuples()}
+class _BatchWriter:
+    """Finished tasks' rows, stored together once `seconds` have passed since the last write (or
+    `tasks` tasks are waiting) and when the run ends, however it ends: the driver is the one
+    database writer, and one commit per batch instead of per task keeps it off the critical path."""
+
+    def __init__(self, engine, seconds: float | None = None, tasks: int = 500):
+        self.engine, self.seconds, self.limit = engine, BATCH_SECONDS if seconds is None else seconds, tasks
+        self.pending: list = []
+        self.last = time.monotonic()
+
+    def __enter__(self) -> "_BatchWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flush()
+
+    def add(self, task: Task, out) -> None:
+        self.pending.append((task, out))
+        if len(self.pending) >= self.limit or time.monotonic() - self.last >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        done, self.pending, self.last = self.pending, [], time.monotonic()
+        if not done:
+            return
+        write_batch(self.engine, [out.roundtrip for _, out in done if out.roundtrip],
+                    [row for _, out in done for row in out.results])
+        for task, out in done:
+            if out.events is not None:
+                write_content_events(self.engine, {**task_key(task), "metric_version": _phoneme_version()},
+                                     out.events)
 
 
-def _write(engine, task: Task, out) -> None:
-    """Store one task's rows as it finishes: the driver is the one database writer."""
-    if out.roundtrip:
-        write_roundtrips(engine, [out.roundtrip])
-    if out.events is not None:
-        write_content_events(engine, {**task_key(task), "metric_version": METRICS.get("phoneme").spec.version},
-                             out.events)
-    write_results(engine, out.results)
+def _phoneme_version() -> str:
+    return METRICS.get("phoneme").spec.version
 
 
 def _consume(outputs, bar, sink) -> dict:
@@ -136,16 +190,17 @@ def plan(exp: Experiment, done: set[tuple], identities: dict[tuple, str] | None 
          items: list[Item] | None = None, files: Files | None = None) -> list[Task]:
     """One task per (item, condition) pair that still lacks a row, or whose files changed since
     (their content identity differs from the stored round trip's); nothing when all is done."""
-    items = load_dataset(exp.dataset)[: exp.limit] if items is None else items
+    items = load_dataset(exp.dataset, exp.allow_outside)[: exp.limit] if items is None else items
     files = match_conditions(exp, items)[0] if files is None else files
     identities = identities or {}
     wanted = {name: METRICS.get(name).spec for name in exp.metrics}
     tasks = []
     for condition in exp.codecs:
         costs = cost_metrics(condition)
+        codec_hash = row_hash(condition.config_hash, exp)
         for item in items:
             item_files = files.get(condition.name, {}).get(item.id)
-            key = (item.id, condition.name, condition.config_hash)
+            key = (item.id, condition.name, codec_hash)
             changed = item_files is not None and identities.get(key, item_files.identity) != item_files.identity
 
             def missing(version, outputs):
@@ -155,8 +210,23 @@ def plan(exp: Experiment, done: set[tuple], identities: dict[tuple, str] | None 
             cost = missing(COST_VERSION, costs)
             if metrics or cost:
                 tasks.append(Task(exp.name, str(exp.config.get("dataset", exp.dataset)), item, condition,
-                                  metrics, cost, str(exp.cache), exp.downmix, exp.alignment, item_files))
+                                  metrics, cost, str(exp.cache), exp.downmix, exp.alignment, item_files, codec_hash))
     return tasks
+
+
+def row_hash(config_hash: str, exp: Experiment) -> str:
+    """The codec part of a row's key: the condition's configuration hash, combined with the
+    experiment's settings that change what is scored (downmix, the alignment limits) where they
+    differ from the defaults. Changing one recomputes every row it may have changed, failed ones
+    included; switching it back finds the earlier rows again."""
+    policy = {}
+    if exp.downmix:
+        policy["downmix"] = True
+    if exp.alignment != AlignPolicy():
+        policy["alignment"] = exp.alignment.to_dict()
+    if not policy:
+        return config_hash
+    return hashlib.sha256(json.dumps({"config": config_hash, **policy}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class _NoBar:

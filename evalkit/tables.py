@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 from .cards import Card
+from .errors import EvalkitError
 
 __all__ = ["format_table", "codec_table", "leaderboard_table", "misalignment_warnings", "warning_lines",
            "alignment_lines", "failure_summary", "item_table", "FAILURE_SHARE"]
@@ -31,7 +33,11 @@ def codec_table(cards: dict[str, Card], show_reasons: bool = False) -> str:
         if reason:
             rows.append([name, card.backend, "no", "", "", "", source, reason if show_reasons else reason.split(";")[0]])
             continue
-        info = card.build().info
+        try:
+            info = card.build().info
+        except EvalkitError as err:  # one card's bad parameters must not hide the others
+            rows.append([name, card.backend, "no", "", "", "", source, str(err) if show_reasons else "bad parameters"])
+            continue
         kbps = "" if info.nominal_bitrate is None or card.follows_item_rate else f"{info.nominal_bitrate / 1000:g}"
         rate = "item" if card.follows_item_rate else info.sample_rate
         rows.append([name, info.family, "yes", rate, kbps, f"{info.algorithmic_latency_ms:.1f}", source, ""])
@@ -111,7 +117,7 @@ def failure_summary(frame, run: str) -> list[str]:
     failed = frame[frame["status"] == "failed"] if not frame.empty else frame
     if frame.empty or len(failed) <= FAILURE_SHARE * len(frame):
         return []
-    reasons = [str(r).replace(str(i), "<item>") if i else str(r) for r, i in zip(failed["reason"], failed["item_id"])]
+    reasons = [_fold(str(r), str(i)) if i else str(r) for r, i in zip(failed["reason"], failed["item_id"])]
     groups = failed.assign(cause=reasons).groupby("cause")
     bar = "=" * 78
     lines = [bar, f"FAILED: {len(failed)} of {len(frame)} rows of run {run!r} ({100 * len(failed) / len(frame):.0f} %), "
@@ -122,6 +128,12 @@ def failure_summary(frame, run: str) -> list[str]:
     if groups.ngroups > 10:
         lines.append(f"         ... and {groups.ngroups - 10} more reasons (evalkit results --run {run} --long --export)")
     return lines + [bar]
+
+
+def _fold(reason: str, item_id: str) -> str:
+    """The reason with the item's id, where it stands as a name of its own, replaced by <item>
+    (an id such as "a" must not change the words around it)."""
+    return re.sub(rf"(?<![\w-]){re.escape(item_id)}(?![\w-])", "<item>", reason)
 
 
 def item_table(frame) -> str:

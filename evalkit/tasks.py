@@ -17,9 +17,11 @@ from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
 from .audio import MIN_COST_SECONDS, Audio, check_content, to_mono
 from .cache import DecodedCache, file_digest
 from .cards import Card
+from .codecs import Codec
 from .conditions import DecodedCondition, ItemFiles, render
 from .datasets import Item
 from .errors import EvalkitError
+from .executors import one_thread_torch
 from .harness import delay_tolerance, roundtrip
 from .metrics import METRICS, evaluate
 from .rates import rate_warnings
@@ -49,6 +51,7 @@ class Task:
     downmix: bool
     alignment: AlignPolicy = AlignPolicy()
     files: ItemFiles | None = None  # a condition made elsewhere: this item's files
+    codec_hash: str = ""  # the codec part of the rows' key (runner.row_hash); "" for the condition's own
 
 
 @dataclass
@@ -70,6 +73,7 @@ class _Decoded:
     mode: str  # alignment mode
     expected: int | None  # lag already applied by the harness (a codec's declared delay)
     tolerance: int
+    declared_delay: int | None = None  # set when the pair's alignment is the round trip's delay check
 
 
 def cost_metrics(condition: Card | DecodedCondition) -> tuple[str, ...]:
@@ -98,7 +102,8 @@ def process(task: Task) -> TaskOutput:
     results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
     events = _phoneme_events(results, pair, text)
     rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
-    trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair)}
+    trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair),
+                                               **_delay_check(out, pair, ref.duration)}
     if content.warning:  # scored, with the clipped fraction beside every value of the item
         rows = _with_reason(rows, content.warning)
         trip = None if trip is None else _with_reason([trip], content.warning)[0]
@@ -108,21 +113,47 @@ def process(task: Task) -> TaskOutput:
 def _from_codec(task: Task, ref: Audio) -> _Decoded:
     """Round-trip through the card, or reuse the cached output when only metrics are missing."""
     cache = DecodedCache(task.cache_root)
-    codec = task.card.build(ref.sample_rate)
+    codec = _codec(task.card, ref)
     info = codec.info
     key = cache.key(file_digest(task.item.path), task.card.config_hash, info.version, task.downmix)
     decoded = None if task.cost else cache.get(key, task.item.id)
     trip, cost = None, {}
+    # At the item's own rate, aligning the pair measures the codec's delay too: one estimate, not two.
+    same_rate = info.sample_rate == ref.sample_rate
     if decoded is None:
-        run = roundtrip(codec, ref)
+        run = roundtrip(codec, ref, measure=not same_rate)
         decoded = run.decoded
-        cache.put(key, decoded)
+        if not cache.has(key):  # content-addressed: an existing file holds these very samples
+            cache.put(key, decoded)
         trip = _roundtrip_row(task, run, codec, key)
         cost = {"bitrate_kbps": run.bitrate / 1000, "encode_rtf": run.encode_seconds / run.duration,
                 "decode_rtf": run.decode_seconds / run.duration}
     # The harness applied the declared delay; a measurement within the delay check's tolerance keeps it.
     tolerance = delay_tolerance(info, ref.sample_rate)
-    return _Decoded(decoded, trip, cost, info.sample_rate, mode_for(info.waveform_matching), 0, tolerance)
+    return _Decoded(decoded, trip, cost, info.sample_rate, mode_for(info.waveform_matching), 0, tolerance,
+                    info.lookahead_samples if trip is not None and same_rate else None)
+
+
+_CODECS: dict[tuple, Codec] = {}  # built once per worker process: (configuration, folder, rate) -> codec
+_KEPT_CODECS = 32
+
+
+def _codec(card: Card, ref: Audio) -> Codec:
+    """The card's codec for this item, built once per process and run once untimed on a quarter
+    second of the first item: the real-time factors stored are warm (no library set-up, model
+    loading or first-call allocation in them), as `evalkit profile` measures them."""
+    key = (card.config_hash, str(card.path), ref.sample_rate if card.follows_item_rate else None)
+    if key not in _CODECS:
+        codec = card.build(ref.sample_rate)
+        one_thread_torch()
+        try:
+            roundtrip(codec, ref.with_samples(ref.samples[:, : max(1, ref.sample_rate // 4)]), measure=False)
+        except EvalkitError:
+            pass  # the timed round trip says what is wrong
+        if len(_CODECS) >= _KEPT_CODECS:  # a long-lived process (workers: 0) meets many cards
+            _CODECS.pop(next(iter(_CODECS)))
+        _CODECS[key] = codec
+    return _CODECS[key]
 
 
 def _from_files(task: Task, ref: Audio) -> _Decoded:
@@ -142,6 +173,17 @@ def _from_files(task: Task, ref: Audio) -> _Decoded:
 
 def _alignment_fields(pair: AlignedPair) -> dict:
     return {"lag": pair.alignment.lag, "length_change": pair.alignment.length_change}
+
+
+def _delay_check(out: _Decoded, pair: AlignedPair, duration: float) -> dict:
+    """The round trip's measured delay taken from the pair's alignment, where that measured it
+    (the codec ran at the item's rate, so the lag behind the harness's alignment is in codec
+    samples) and the item is long enough to support a measurement."""
+    if out.declared_delay is None:
+        return {}
+    estimated = pair.alignment.estimated
+    measurable = estimated is not None and duration >= MIN_COST_SECONDS
+    return {"measured_delay": out.declared_delay + estimated if measurable else None}
 
 
 def _with_reason(rows: list[dict], reason: str) -> list[dict]:
@@ -189,7 +231,7 @@ def failed_output(task: Task, reason: str) -> TaskOutput:
 
 def task_key(task: Task, with_dataset: bool = True) -> dict:
     key = {"run_id": task.run_id, "item_id": task.item.id, "codec": task.card.name,
-           "codec_hash": task.card.config_hash}
+           "codec_hash": task.codec_hash or task.card.config_hash}
     return {**key, "dataset": task.dataset} if with_dataset else key
 
 

@@ -82,8 +82,57 @@ def _tiny_mimi(folder: Path):
     return MimiAdapter(str(folder), _sha(folder / "model.safetensors"), n_q=2)
 
 
-# Backends that have no codec card (their weights cannot ship): a tiny model of each.
-TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi}
+LPCNET_TINY = {"cond": 16, "embed": 8, "gru1": 16, "gru2": 8, "hidden": 16, "subframe": 80}
+
+
+def random_lpcnet_codebooks(seed: int = 0):
+    """Quantizer codebooks of the right shapes and random values (decoding any bits is defined)."""
+    from evalkit.lpcnet.quantizer import Codebooks
+
+    rng = np.random.default_rng(seed)
+    return Codebooks(np.array([-10.0, 35.0]), np.linspace(-0.1, 0.1, 8), np.array([0.1, 0.4, 0.7, 0.9]),
+                     rng.standard_normal((3, 1024, 17)), 0.3 * rng.standard_normal((2048, 18)), rng.uniform(0, 1, (8, 2)))
+
+
+def tiny_lpcnet_weights(folder: Path, groups: int = 2) -> tuple[Path, Path]:
+    """(generic weights, personal bundle with `groups` speaker groups) of tiny random LPCNet vocoders."""
+    import torch
+
+    from evalkit.lpcnet.framewise import FramewiseVocoder, VocoderConfig
+    from evalkit.lpcnet.speaker_train import SpeakerNet
+    from evalkit.lpcnet.weights import save_weights, state_arrays
+
+    torch.manual_seed(0)
+    config = VocoderConfig(**LPCNET_TINY)
+    generic = save_weights(folder / "generic.npz", FramewiseVocoder(config), random_lpcnet_codebooks())
+    arrays = {f"speaker.{k}": v for k, v in SpeakerNet(hidden=8, dims=4).arrays().items()}
+    arrays["speaker.centroids"] = np.eye(groups, 4)
+    for group in range(groups):
+        torch.manual_seed(group + 1)
+        arrays.update({k.replace("vocoder.", f"group{group}.vocoder."): v
+                       for k, v in state_arrays(FramewiseVocoder(config)).items()})
+    personal = save_weights(folder / "personal.npz", config={"groups": groups, "vocoder_config": config.to_dict()},
+                            extra_arrays=arrays)
+    return generic, personal
+
+
+def _tiny_lpcnet(folder: Path):
+    from evalkit.lpcnet.codec import LPCNetCodec
+
+    generic, _ = tiny_lpcnet_weights(folder)
+    return LPCNetCodec(str(generic), _sha(generic))
+
+
+def _tiny_lpcnet_personal(folder: Path):
+    from evalkit.lpcnet.codec import PersonalLPCNetCodec
+
+    generic, personal = tiny_lpcnet_weights(folder)
+    return PersonalLPCNetCodec(str(generic), _sha(generic), str(personal), _sha(personal))
+
+
+# Backends that have no codec card (their weights cannot ship, or are not built yet): a tiny model of each.
+TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi,
+                 "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal}
 
 
 def build(spec: str):

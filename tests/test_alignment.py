@@ -83,7 +83,7 @@ def test_policy_limits_name_the_knob(speech):
 
 
 @pytest.mark.parametrize("config, key", [({"max_lag_ms": -1}, "max_lag_ms"), ({"min_correlation": 2}, "min_correlation"),
-                                         ({"max_lag": 5}, "unknown keys"), ("loose", "mapping"),
+                                         ({"max_lag": 5}, "unknown key"), ("loose", "mapping"),
                                          ({"max_length_change": True}, "max_length_change")])
 def test_policy_config_is_checked(config, key):
     with pytest.raises(ConfigError, match=key):

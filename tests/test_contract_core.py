@@ -68,7 +68,7 @@ def test_card_hash_changes_with_params_only():
 
 def test_bad_cards_are_reported(tmp_path):
     (tmp_path / "a.yaml").write_text("name: a\nbackend: identity\ncolour: red\n")
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"a.yaml:3: colour: unknown key"):
         load_card(tmp_path / "a.yaml")
     (tmp_path / "a.yaml").write_text("name: a\nbackend: identity\nparams: {rate: 3}\n")
     with pytest.raises(ConfigError, match="bad parameters"):

@@ -226,7 +226,10 @@ def test_display_names_from_cards_and_a_names_file(tmp_path):
     custom = load_names(path)
     assert custom.codec("opus-12k") == "Opus 12k" and custom.metric("pesq_wb") == "PESQ (MOS-LQO)"
     path.write_text("colours: {}\n")
-    with pytest.raises(ConfigError, match="only the mappings"):
+    with pytest.raises(ConfigError, match=r"names.yaml:1: colours: unknown key; allowed here: codecs, metrics"):
+        load_names(path)
+    path.write_text("codecs:\n  opus-12k: Opus 12k\n  g722-64k: ''\n")
+    with pytest.raises(ConfigError, match=r"names.yaml:3: codecs.g722-64k: must be a non-empty string"):
         load_names(path)
 
 

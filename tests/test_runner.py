@@ -188,8 +188,9 @@ def test_local_pool_survives_a_killed_worker(tmp_path):
 def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     path = write_experiment(tmp_path, workers=1, limit=None, codecs=["reference", "g711-mulaw", "g726-32k"])
     db = tmp_path / "db.sqlite"
+    tag = f"killed-run-{os.getpid()}-{time.time_ns()}"  # marks the driver's processes, whoever their parent
     proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "EVALKIT_TEST_TAG": tag})
     expected = 22 * 3 * OUTPUTS
     try:
         deadline = time.time() + 120
@@ -198,15 +199,32 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
             if done >= 10:
                 break
             time.sleep(0.1)
+        assert _tagged(tag)  # the driver, its fork server and a worker
         os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers notice and exit
     finally:
         proc.wait(30)
+    deadline = time.time() + 30
+    while _tagged(tag) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _tagged(tag) == [], "worker processes outlived their killed driver"
     partial = _count_rows(db)
     assert 10 <= partial < expected
     frame = evalkit.run(path)
     assert len(frame) == expected and (frame.status == "ok").all()
     assert not frame.duplicated(["item_id", "codec", "metric"]).any()
     assert len(roundtrips_frame(connect(f"sqlite:///{db}"), "t")) == 22 * 3
+
+
+def _tagged(tag: str) -> list[int]:
+    """Live processes whose environment carries `tag` (zombies have none to read)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"EVALKIT_TEST_TAG={tag}".encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _count_rows(db: Path) -> int:

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import ui
-import yaml
 
 from evalkit import listening
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.config import parse_document
+from evalkit.errors import EvalkitError
 from evalkit.mushra.anova import rm_anova
 from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
 from evalkit.mushra.design import test_setup
@@ -51,11 +51,8 @@ def chosen_spec() -> listening.TestSpec | None:
     upload = st.file_uploader("Test definition (YAML)", type=["yaml", "yml"])
     if upload is None:
         return None
-    try:
-        data = yaml.safe_load(upload.getvalue())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{upload.name}: not YAML ({err})") from None
-    return listening.spec_from_dict(data, base=TESTS_DIR, source=upload.name)
+    document = parse_document(upload.getvalue(), upload.name, "test definition")
+    return listening.spec_from_dict(document.data, base=TESTS_DIR, source=upload.name, lines=document.lines)
 
 
 def create_section() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,21 +68,27 @@ def create_test(engine: Engine, spec: TestSpec | str | Path, stimulus_root: str 
     spec = spec if isinstance(spec, TestSpec) else load_spec(spec, cards_dir)
     _refuse_existing(engine, spec.name, replace)
     out_dir = (Path(stimulus_root) / f"{spec.name}-{spec.sha256[:12]}").resolve()
-    stimuli = list(prepare_stimuli(spec, out_dir, cache_root, progress, cards_dir))
-    prepare_environment(list(spec.environment), out_dir, spec.sample_rate)
-    get_type(spec.type).prepare(spec, out_dir)
-    seed = spec.seed if spec.seed is not None else secrets.randbelow(2**62)
-    with write_transaction(engine) as connection:
-        if replace:
-            connection.execute(delete(MushraTest).where(MushraTest.name == spec.name))
-        test_id = connection.execute(insert(MushraTest).values(
-            name=spec.name, title=spec.title, status="draft", spec=spec.to_dict(), spec_sha256=spec.sha256,
-            seed=seed, sample_rate=spec.sample_rate, stimulus_dir=str(out_dir), created_at=utcnow(),
-            test_type=spec.type)).inserted_primary_key[0]
-        items = _insert_items(connection, test_id, spec)
-        conditions = _insert_conditions(connection, test_id, spec, cards_dir)
-        _insert_stimuli(connection, test_id, stimuli, items, conditions, spec.sample_rate)
-        _admin_event(connection, test_id, "created", {"warnings": list(spec.warnings)})
+    fresh = not out_dir.exists()
+    try:
+        stimuli = list(prepare_stimuli(spec, out_dir, cache_root, progress, cards_dir))
+        prepare_environment(list(spec.environment), out_dir, spec.sample_rate)
+        get_type(spec.type).prepare(spec, out_dir)
+        seed = spec.seed if spec.seed is not None else secrets.randbelow(2**62)
+        with write_transaction(engine) as connection:
+            if replace:
+                connection.execute(delete(MushraTest).where(MushraTest.name == spec.name))
+            test_id = connection.execute(insert(MushraTest).values(
+                name=spec.name, title=spec.title, status="draft", spec=spec.to_dict(), spec_sha256=spec.sha256,
+                seed=seed, sample_rate=spec.sample_rate, stimulus_dir=str(out_dir), created_at=utcnow(),
+                test_type=spec.type)).inserted_primary_key[0]
+            items = _insert_items(connection, test_id, spec)
+            conditions = _insert_conditions(connection, test_id, spec, cards_dir)
+            _insert_stimuli(connection, test_id, stimuli, items, conditions, spec.sample_rate)
+            _admin_event(connection, test_id, "created", {"warnings": list(spec.warnings)})
+    except BaseException:
+        if fresh:  # a failed creation leaves no partial stimuli (an existing folder may serve another test)
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     return test_info(engine, spec.name, spec.warnings)
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cards import load_cards
-from ..config import read_yaml
-from ._check import Checker
+from ..config import Checker, read_document
 from .spec_parts import (
     AUTOMATIC, LOW_ANCHOR, MAX_SIGNALS, MID_ANCHOR, QUESTION_TYPES, REFERENCE, ConditionSpec, ItemSpec, Question,
     read_conditions, read_items, read_qualification, read_questions,
@@ -103,16 +102,18 @@ def min_play_for(spec: dict[str, Any], duration: float, default: float = 1.0) ->
 def load_spec(path: str | Path, cards_dir: str | Path | None = None) -> TestSpec:
     """Read and validate a test definition; relative paths are relative to the file."""
     path = Path(path)
-    data = read_yaml(path, "test definition")
-    return spec_from_dict(data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir)
+    document = read_document(path, "test definition")
+    return spec_from_dict(document.data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir,
+                          lines=document.lines)
 
 
-def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", cards_dir: str | Path | None = None) -> TestSpec:
-    """Validate a definition given as a mapping (the parsed YAML)."""
+def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", cards_dir: str | Path | None = None,
+                   lines: dict[str, int] | None = None) -> TestSpec:
+    """Validate a definition given as a mapping (the parsed YAML; `lines`: where its keys are)."""
     from .crowd import read_crowd
     from .environment import read_environment
 
-    check = Checker(source)
+    check = Checker(source, lines)
     if not isinstance(data, dict):
         check.fail("", f"must be a mapping, got {type(data).__name__}")
     kind = check.choice(data.get("type", "mushra"), "type", tuple(type_names()))

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..cards import Card
 from ..datasets import load_dataset
+from ..config import Checker
 from ..errors import ConfigError
-from ._check import Checker
 
 __all__ = [
     "ItemSpec", "ConditionSpec", "Question", "read_items", "read_conditions", "read_questions", "read_qualification",

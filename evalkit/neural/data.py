@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import loudness, resample, to_mono
+from ..config import Checker, describe
 from ..datasets import Item, load_dataset
 from ..errors import AudioError, ConfigError
 
@@ -35,16 +36,37 @@ class DataConfig:
     noise_snr_db: tuple[float, float] = (25.0, 50.0)
     max_items: int | None = None  # use only the first N items (tests, quick runs)
 
+    allow_outside: bool = False  # manifest paths may lie outside the manifest's folder
+
     @classmethod
-    def from_dict(cls, data: dict, base: Path = Path(".")) -> "DataConfig":
-        known = set(cls.__dataclass_fields__)
-        if "train" not in data or set(data) - known:
-            raise ConfigError(f"training data: needs 'train'; allowed keys {sorted(known)}, got {sorted(data)}")
-        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    def from_dict(cls, data: dict, base: Path = Path("."), check: Checker | None = None) -> "DataConfig":
+        check = check or Checker("training data")
+        data = dict(check.mapping(data, "data", set(cls.__dataclass_fields__), required=("train",)))
         for key in ("train", "holdout"):
-            if data.get(key):
-                data[key] = str(base / data[key])
+            if data.get(key) is not None:
+                data[key] = str(base / check.text(data[key], f"data.{key}", required=True))
+        for key, low, high in (("noise_prob", 0.0, 1.0), ("target_lufs", -70.0, 0.0)):
+            if key in data:
+                check.number(data[key], f"data.{key}", low, high)
+        if "crop_seconds" in data:
+            check.number(data["crop_seconds"], "data.crop_seconds", above=0.0)
+        for key in ("gain_db", "noise_snr_db"):
+            if key in data:
+                data[key] = _number_pair(check, data[key], f"data.{key}")
+        if data.get("max_items") is not None:
+            check.integer(data["max_items"], "data.max_items", 1, 2**62)
+        if "allow_outside" in data:
+            check.boolean(data["allow_outside"], "data.allow_outside")
         return cls(**data)
+
+
+def _number_pair(check: Checker, value, key: str) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        check.fail(key, f"must be a list [low, high] of two numbers, got {describe(value)}")
+    low, high = (check.number(v, f"{key}[{i}]") for i, v in enumerate(value))
+    if low > high:
+        check.fail(key, f"low {low:g} is above high {high:g}")
+    return low, high
 
 
 def check_holdout(train: list[Item], holdout: list[Item]) -> None:
@@ -65,9 +87,9 @@ class CropSampler:
     def __init__(self, config: DataConfig, sample_rate: int, seed: int = 0):
         self.config, self.sample_rate = config, sample_rate
         self.crop = int(round(config.crop_seconds * sample_rate))
-        items = load_dataset(config.train)[: config.max_items]
+        items = load_dataset(config.train, config.allow_outside)[: config.max_items]
         if config.holdout:
-            check_holdout(items, load_dataset(config.holdout))
+            check_holdout(items, load_dataset(config.holdout, config.allow_outside))
         clips = [c for c in (self._load(item) for item in items) if c is not None]
         if not clips:
             raise ConfigError(f"{config.train}: no usable audio (every item was silent or too short)")

@@ -58,3 +58,8 @@ class RVQRecipe(Recipe):
 
 
 RECIPES = {"rvq": RVQRecipe}
+
+from ..lpcnet.recipe import FramewiseRecipe, SampleRateRecipe  # noqa: E402
+
+RECIPES["lpcnet-framewise"] = FramewiseRecipe
+RECIPES["lpcnet-samplerate"] = SampleRateRecipe

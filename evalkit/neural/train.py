@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from ..cache import file_digest
+from ..config import Checker, describe, read_document
 from ..errors import ConfigError
 from .data import CropSampler, DataConfig
 from .losses import (MelLoss, MultiResolutionSTFTLoss, feature_matching_loss, generator_adversarial_loss,
@@ -45,6 +45,7 @@ _OPTIM_DEFAULTS = {"lr": 1e-3, "betas": [0.8, 0.99], "batch_size": 8, "steps": 1
                    "final_lr_fraction": 0.1, "grad_clip": 10.0, "disc_lr": 3e-4, "schedule_by_time": False}
 _RUN_DEFAULTS = {"max_minutes": 25.0, "log_every": 25, "checkpoint_every": 100, "device": "auto", "amp": "auto",
                  "threads": 0, "resume": True}
+_AMP = ("auto", "off", "bf16", "fp16")
 
 
 @dataclass
@@ -62,38 +63,59 @@ class TrainConfig:
 
     @classmethod
     def load(cls, source: str | Path | dict, base: Path | None = None) -> "TrainConfig":
-        """From a YAML file (paths relative to the current folder) or a dict like it."""
-        data = source if isinstance(source, dict) else _read_yaml(Path(source))
+        """From a YAML file (paths relative to the current folder) or a dict like it; every value
+        is checked before anything is built (one-line errors naming the file, line and key)."""
+        if isinstance(source, dict):
+            data, check = source, Checker("training config")
+        else:
+            document = read_document(Path(source), "training config")
+            data, check = document.data, document.checker()
         base = base or Path(".")
         allowed = {"recipe", "run_dir", "data", "model", "discriminator", "optim", "losses", "run", "seed", "export"}
-        if set(data) - allowed or "recipe" not in data or "data" not in data:
-            raise ConfigError(f"training config: needs recipe and data; allowed keys {sorted(allowed)}, got {sorted(data)}")
-        if data["recipe"] not in RECIPES:
-            raise ConfigError(f"training config: unknown recipe {data['recipe']!r}; known: {sorted(RECIPES)}")
+        check.mapping(data, "", allowed, required=("recipe", "data"))
+        recipe = check.choice(data["recipe"], "recipe", tuple(sorted(RECIPES)))
+        paths = {key: check.text(data[key], key, required=True) for key in ("run_dir", "export")
+                 if data.get(key) is not None}
+        for key in ("model", "discriminator"):
+            if data.get(key) is not None:
+                check.mapping(data[key], key, set(map(str, data[key])) if isinstance(data[key], dict) else set())
         return cls(
-            recipe=data["recipe"], run_dir=base / data.get("run_dir", f"results/train/{data['recipe']}"),
-            data=DataConfig.from_dict(data["data"], base), model=data.get("model") or {},
-            discriminator=data.get("discriminator") or {}, optim=_merged("optim", _OPTIM_DEFAULTS, data.get("optim")),
-            losses=_merged("losses", _LOSS_DEFAULTS, data.get("losses")), run=_merged("run", _RUN_DEFAULTS, data.get("run")),
-            seed=int(data.get("seed", 0)), export=base / data["export"] if data.get("export") else None,
+            recipe=recipe, run_dir=base / paths.get("run_dir", f"results/train/{recipe}"),
+            data=DataConfig.from_dict(data["data"], base, check), model=data.get("model") or {},
+            discriminator=data.get("discriminator") or {},
+            optim=_merged(check, "optim", _OPTIM_DEFAULTS, data.get("optim")),
+            losses=_merged(check, "losses", _LOSS_DEFAULTS, data.get("losses")),
+            run=_merged(check, "run", _RUN_DEFAULTS, data.get("run")),
+            seed=check.integer(data.get("seed", 0), "seed", 0, 2**32 - 1),
+            export=base / paths["export"] if "export" in paths else None,
         )
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read training config ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a training config is a mapping")
-    return data
+def _merged(check: Checker, section: str, defaults: dict, given: dict | None) -> dict:
+    """The section's defaults updated by what the file gives, each value of its default's kind."""
+    given = {} if given is None else check.mapping(given, section, set(defaults))
+    for key, value in given.items():
+        _check_like(check, f"{section}.{key}", value, defaults[key])
+    if section == "run":
+        check.choice(given.get("amp", "auto"), "run.amp", _AMP)
+    return {**defaults, **given}
 
 
-def _merged(section: str, defaults: dict, given: dict | None) -> dict:
-    unknown = set(given or {}) - set(defaults)
-    if unknown:
-        raise ConfigError(f"training config: unknown {section} keys {sorted(unknown)}; known: {sorted(defaults)}")
-    return {**defaults, **(given or {})}
+def _check_like(check: Checker, key: str, value, default) -> None:
+    """Booleans, whole numbers, non-negative numbers, strings and number lists, as the default is."""
+    if isinstance(default, bool):
+        check.boolean(value, key)
+    elif isinstance(default, int):
+        check.integer(value, key, 0, 2**62)
+    elif isinstance(default, float):
+        check.number(value, key, low=0.0)
+    elif isinstance(default, str):
+        check.text(value, key, required=True)
+    elif isinstance(default, list):
+        if not isinstance(value, list) or len(value) != len(default):
+            check.fail(key, f"must be a list of {len(default)} numbers, got {describe(value)}")
+        for index, entry in enumerate(value):
+            check.number(entry, f"{key}[{index}]", low=0.0)
 
 
 def pick_device(name: str = "auto") -> torch.device:

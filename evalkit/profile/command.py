@@ -65,7 +65,7 @@ def profile_text(run: ProfileRun) -> str:
         f"{p.codec} ({p.family}, {p.sample_rate} Hz, {p.codec_version})",
         f"  complexity   {_complexity(p)}",
         f"  speed        encode RTF {p.encode_rtf:.5f}, decode RTF {p.decode_rtf:.5f} "
-        f"(one thread, median of {p.repeats})",
+        f"(warm: after one untimed run, so no loading in them; one thread, median of {p.repeats})",
         f"  energy       {p.encode_cpu_s_per_hour:.1f} + {p.decode_cpu_s_per_hour:.1f} CPU-s per hour of audio "
         "(encode + decode)",
         f"  memory       peak RSS {p.peak_memory_mb:.0f} MB, working {p.working_memory_mb:.1f} MB",

@@ -13,11 +13,10 @@ import math
 
 import pandas as pd
 from sqlalchemy import Engine, Table, select
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ..store.db import StoreError, write_transaction
-from ..store.results import table_frame, upsert_statement
+from ..store.results import execute_upsert, table_frame
 from ..store.models import utcnow
 from ..store.models_profile import LOSS_CURVE_KEY, PROFILE_KEY, CodecProfile, LossCurve
 from .curves import CurvePoint
@@ -69,10 +68,5 @@ def _row(record: Profile | CurvePoint) -> dict:
 
 
 def _upsert(connection, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict]) -> None:
-    if not rows:
-        return
-    try:
-        connection.execute(upsert_statement(engine, table, key), rows)
-    except (IntegrityError, DataError) as exc:
-        raise StoreError(f"{table.name}: {len(rows)} row(s) of {rows[0]['codec']} rejected: {exc.orig}") from exc
-
+    what = f"{len(rows)} row(s) of {rows[0]['codec']}" if rows else ""
+    execute_upsert(connection, engine, table, key, rows, what)

@@ -16,8 +16,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import read_yaml
-from ..errors import ConfigError
+from ..config import read_document
 
 __all__ = ["MetricName", "METRICS", "DisplayNames", "load_names", "metric_range", "metric_ranges"]
 
@@ -103,16 +102,15 @@ def load_names(path: str | Path | None) -> DisplayNames:
     """A names file (`codecs:` and `metrics:` mappings of id -> name); none given: the built-in names."""
     if path is None:
         return DisplayNames()
-    data = read_yaml(Path(path), "names file") or {}
-    if not isinstance(data, dict) or set(data) - {"codecs", "metrics"}:
-        raise ConfigError(f"{path}: a names file has only the mappings 'codecs' and 'metrics'")
+    document = read_document(Path(path), "names file")
+    check = document.checker()
+    data = check.mapping(document.data or {}, "", {"codecs", "metrics"})
     for key in ("codecs", "metrics"):
-        entries = data.get(key) or {}
-        if not isinstance(entries, dict) or not all(isinstance(v, str) and v for v in entries.values()):
-            raise ConfigError(f"{path}: {key!r} must map ids to non-empty names")
+        entries = check.mapping(data.get(key) or {}, key, set(map(str, data.get(key) or {})))
+        for name, label in entries.items():
+            check.text(label, f"{key}.{name}", required=True)
     return DisplayNames({str(k): v for k, v in (data.get("codecs") or {}).items()},
                         {str(k): v for k, v in (data.get("metrics") or {}).items()})
-
 
 def _card_display_name(name: str) -> str | None:
     from .codecinfo import card_display_name

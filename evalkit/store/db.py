@@ -18,6 +18,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from ..errors import EvalkitError
@@ -44,11 +45,36 @@ def database_url() -> str:
     return url or f"sqlite:///{Path.cwd() / 'results' / 'evalkit.db'}"
 
 
-def connect(url: str | URL | None = None) -> Engine:
-    """An engine for `url` (default: `database_url()`) whose schema is migrated to head."""
-    engine = _create_engine(make_url(url or database_url()))
-    migrate(engine)
+def connect(url: str | URL | None = None, create: bool = True) -> Engine:
+    """An engine for `url` (default: `database_url()`) whose schema is migrated to head; a URL
+    that names no usable database, or one that cannot be opened, is a StoreError naming it.
+    `create=False` (commands that only read) refuses an SQLite file that does not exist yet."""
+    given = url or database_url()
+    try:
+        parsed = make_url(given)
+        if not create:
+            _require_file(parsed)
+        engine = _create_engine(parsed)
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as err:
+        shown = given.render_as_string(hide_password=True) if isinstance(given, URL) else _hide_password(str(given))
+        raise StoreError(f"database {shown!r}: not a database URL evalkit can use ({type(err).__name__}); expected "
+                         "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB") from None
+    except OSError as err:
+        raise StoreError(f"database {parsed.render_as_string(hide_password=True)!r}: cannot create its folder "
+                         f"({err.strerror or err})") from None
+    try:
+        migrate(engine)
+    except OperationalError as err:
+        raise StoreError(f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
+                         f"({str(err.orig).strip().splitlines()[0]})") from None
     return engine
+
+
+def _hide_password(url: str) -> str:
+    """The URL with any password replaced, for messages about a URL that does not parse."""
+    head, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{head}{sep}{credentials.partition(':')[0]}:***{at}{host}" if at and ":" in credentials else url
 
 
 def migrate(engine: Engine) -> None:
@@ -110,6 +136,12 @@ def _create_engine(url: URL) -> Engine:
         engine = create_engine(url)
     _add_sqlite_events(engine)
     return engine
+
+
+def _require_file(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and not _in_memory(url) and not Path(url.database).is_file():
+        raise StoreError(f"database {url.render_as_string(hide_password=True)!r}: no such file; give the database "
+                         "the run was stored in (evalkit run makes it)")
 
 
 def _in_memory(url: URL) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 from scipy import stats
-from sqlalchemy import Engine, Float, Integer, String, Table, insert, select, update
+from sqlalchemy import Engine, Float, Integer, String, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -26,10 +26,10 @@ from .db import StoreError, write_transaction
 from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUSES, Result, Roundtrip, Run, utcnow
 
 __all__ = [
-    "ensure_run", "done_keys", "write_results", "write_roundtrips", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
+    "ensure_run", "drop_empty_run", "done_keys", "roundtrip_identities", "write_results", "write_roundtrips", "write_batch", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
     "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
     "SUMMARY_COLUMNS", "DURATION_WEIGHTED",
-    "table_frame", "upsert_statement",
+    "table_frame", "upsert_statement", "execute_upsert",
 ]
 
 ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
@@ -56,6 +56,16 @@ def ensure_run(engine: Engine, run_id: str, experiment_config: Mapping[str, Any]
             return False
         connection.execute(insert(Run).values(id=run_id, created_at=values["updated_at"], **values))
         return True
+
+
+def drop_empty_run(engine: Engine, run_id: str) -> bool:
+    """Delete run `run_id` if it holds no round trip and no result (a run whose set-up failed);
+    True when it was deleted."""
+    with write_transaction(engine) as connection:
+        for table in (Result.__table__, Roundtrip.__table__):
+            if connection.execute(select(table.c.run_id).where(table.c.run_id == run_id).limit(1)).first():
+                return False
+        return connection.execute(delete(Run.__table__).where(Run.id == run_id)).rowcount > 0
 
 
 def add_run_warnings(engine: Engine, run_id: str, warnings: Mapping[str, Mapping[str, Any]]) -> None:
@@ -94,6 +104,15 @@ def done_keys(engine: Engine, run_id: str, *, retry_failed: bool = False) -> set
         return {tuple(row) for row in connection.execute(query)}
 
 
+def roundtrip_identities(engine: Engine, run_id: str) -> dict[tuple[str, str, str], str]:
+    """(item, codec, codec_hash) -> the content identity (cache key) each stored round trip of the
+    run was made from; read without building a frame (a rerun asks for every round trip)."""
+    t = Roundtrip.__table__.c
+    query = select(t.item_id, t.codec, t.codec_hash, t.cache_key).where(t.run_id == run_id, t.cache_key.is_not(None))
+    with engine.connect() as connection:
+        return {(item, codec, codec_hash): key for item, codec, codec_hash, key in connection.execute(query)}
+
+
 def write_results(engine: Engine, rows: Iterable[Any]) -> int:
     """Upsert metric results (mappings or dataclasses) in one transaction; returns distinct keys written."""
     return _upsert(engine, Result.__table__, RESULT_KEY, _prepare(rows, Result.__table__, RESULT_KEY, _check_result))
@@ -103,6 +122,21 @@ def write_roundtrips(engine: Engine, rows: Iterable[Any]) -> int:
     """Upsert codec round trips (mappings or dataclasses) in one transaction; returns distinct keys written."""
     table = Roundtrip.__table__
     return _upsert(engine, table, ROUNDTRIP_KEY, _prepare(rows, table, ROUNDTRIP_KEY, _check_roundtrip))
+
+
+def write_batch(engine: Engine, roundtrips: Iterable[Any], results: Iterable[Any]) -> int:
+    """Upsert round trips and results of several finished tasks in one transaction (one commit,
+    one sync to disk, however many tasks); returns the distinct result keys written."""
+    trips = _prepare(roundtrips, Roundtrip.__table__, ROUNDTRIP_KEY, _check_roundtrip)
+    rows = _prepare(results, Result.__table__, RESULT_KEY, _check_result)
+    if not trips and not rows:
+        return 0
+    with write_transaction(engine) as connection:
+        _require_runs(connection, {row["run_id"] for row in trips + rows})
+        execute_upsert(connection, engine, Roundtrip.__table__, ROUNDTRIP_KEY, trips)
+        execute_upsert(connection, engine, Result.__table__, RESULT_KEY, rows)
+        _touch_runs(connection, {row["run_id"] for row in trips + rows})
+    return len(rows)
 
 
 def results_frame(engine: Engine, run_id: str | None = None) -> pd.DataFrame:
@@ -308,16 +342,28 @@ def _check_roundtrip(row: dict[str, Any]) -> None:
 def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    statement = upsert_statement(engine, table, key)
     run_ids = {row["run_id"] for row in rows}
     with write_transaction(engine) as connection:
         _require_runs(connection, run_ids)
-        try:
-            connection.execute(statement, rows)
-        except (IntegrityError, DataError) as exc:
-            raise StoreError(f"{table.name}: batch of {len(rows)} rows rejected: {exc.orig}") from exc
-        connection.execute(update(Run).where(Run.id.in_(run_ids)).values(updated_at=utcnow()))
+        execute_upsert(connection, engine, table, key, rows)
+        _touch_runs(connection, run_ids)
     return len(rows)
+
+
+def execute_upsert(connection: Any, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict],
+                   what: str = "") -> None:
+    """Upsert `rows` in the caller's transaction; a rejected batch is a StoreError naming the
+    table and `what` the rows are (default: how many)."""
+    if not rows:
+        return
+    try:
+        connection.execute(upsert_statement(engine, table, key), rows)
+    except (IntegrityError, DataError) as exc:
+        raise StoreError(f"{table.name}: {what or f'batch of {len(rows)} rows'} rejected: {exc.orig}") from exc
+
+
+def _touch_runs(connection: Any, run_ids: set[str]) -> None:
+    connection.execute(update(Run).where(Run.id.in_(run_ids)).values(updated_at=utcnow()))
 
 
 def upsert_statement(engine: Engine, table: Table, key: tuple[str, ...]) -> Any:

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config import read_yaml
+from ...config import Checker, read_document
 from ...errors import ConfigError
-from ...listening._check import Checker
 from ..screening import RULES
 
 __all__ = ["ConditionMap", "ImportMap", "load_map", "NONE"]
@@ -75,8 +74,9 @@ def load_map(path: str | Path | None, card_names: set[str] | None = None) -> Imp
     if path is None:
         return ImportMap()
     path = Path(path)
-    check = Checker(path.name)
-    data = check.mapping(read_yaml(path, "import map") or {}, "", _KEYS)
+    document = read_document(path, "import map")
+    check = Checker(path.name, document.lines)
+    data = check.mapping(document.data or {}, "", _KEYS)
     roles = {key: _optional_name(check, data.get(key), key) for key in ("test", "reference", "mid_anchor")}
     if roles["test"] is not None:
         check.name(roles["test"], "test")
