@@ -153,6 +153,29 @@ def test_acr_page_refuses_an_answer_off_the_scale_and_an_unheard_clip(engine, so
     assert listening.submit_trial(engine, token, "test", 0, {"choice": 4}, now=end).trial.position == 1
 
 
+def test_ccr_scores_are_sign_corrected_whatever_the_order(engine, sources, tmp_path):
+    create(engine, sources, tmp_path, definition("ccr"))
+    names = condition_names(engine)
+    truth = {"noisy": -1, "noisier": -3}  # how each sounds against the reference
+    orders = []
+
+    def compares(entry, trial):
+        first, second = (names[c] for c in entry["conditions"])
+        orders.append(first == "reference")
+        assert trial.prompt["labels"] == ["First", "Second"] and len(trial.stimuli) == 2 and trial.reference is None
+        return {"choice": truth[second] if first == "reference" else -truth[first]}
+
+    take(engine, "ccr-test", compares)
+    take(engine, "ccr-test", compares)
+    assert set(orders) == {True, False}  # both orders were played
+    loaded = load_test(engine, "ccr-test")
+    rows = loaded.responses
+    assert len(rows) == 2 * len(ITEMS) * 2 and set(rows["other"]) == {"reference"}
+    assert (rows["score"] == rows["condition"].map(truth)).all()
+    table = loaded.type.analyse(loaded.kept, loaded.setup)["cmos"].set_index("condition")
+    assert table.loc["noisy", "cmos"] == -1 and table.loc["noisier", "cmos"] == -3
+
+
 # -- AB -------------------------------------------------------------------------------------
 
 
@@ -296,6 +319,7 @@ def test_preference_shares_have_wilson_intervals_and_binomial_p():
     (definition("acr", forced=True), ["forced", "unknown key"]),
     (definition("ab", gold=[]), ["gold", "unknown key"]),
     (definition("abx", forced=False), ["forced", "unknown key"]),
+    (definition("ccr", reference=False), ["reference", "always has"]),
     (definition("acr", gold=[{"item": "alpha", "condition": "nope", "accept": [5]}]), ["gold[0].condition", "nope"]),
     (definition("acr", gold=[{"item": "alpha", "condition": "noisy", "accept": [6]}]), ["gold[0].accept"]),
     (definition("acr", trials_per_session=0), ["trials_per_session"]),
