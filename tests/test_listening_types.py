@@ -176,6 +176,24 @@ def test_ccr_scores_are_sign_corrected_whatever_the_order(engine, sources, tmp_p
     assert table.loc["noisy", "cmos"] == -1 and table.loc["noisier", "cmos"] == -3
 
 
+def test_dcr_plays_the_reference_first_and_stores_the_degradation_rating(engine, sources, tmp_path):
+    create(engine, sources, tmp_path, definition("dcr"))
+    names = condition_names(engine)
+    annoying = {"noisy": 4, "noisier": 2}
+
+    def rates(entry, trial):
+        reference, processed = (names[c] for c in entry["conditions"])
+        assert reference == "reference" and trial.prompt["labels"] == ["Reference", "Processed"]
+        return {"choice": annoying[processed]}
+
+    take(engine, "dcr-test", rates)
+    loaded = load_test(engine, "dcr-test")
+    assert set(loaded.responses["scale"]) == {"dcr"} and (loaded.responses["score"] ==
+                                                          loaded.responses["condition"].map(annoying)).all()
+    table = loaded.type.analyse(loaded.kept, loaded.setup)["dmos"].set_index("condition")
+    assert table.loc["noisy", "dmos"] == 4 and table.loc["noisier", "ratings"] == len(ITEMS)
+
+
 # -- AB -------------------------------------------------------------------------------------
 
 

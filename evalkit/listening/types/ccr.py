@@ -69,7 +69,7 @@ class CcrType(TestType):
         return plan
 
     def frame(self, responses):
-        return responses[(responses["response"] == "score") & (responses["scale"] == SCALE.name)].reset_index(drop=True)
+        return responses[(responses["response"] == "score") & (responses["scale"] == self.scale.name)].reset_index(drop=True)
 
     def analyse(self, frame, setup) -> dict[str, Any]:
         return {"cmos": mos_table(frame).rename(columns={"mos": "cmos"})}
