@@ -82,6 +82,23 @@ def _tiny_mimi(folder: Path):
     return MimiAdapter(str(folder), _sha(folder / "model.safetensors"), n_q=2)
 
 
+def _tiny_nmf(folder: Path):
+    """A rank-4 NMF bundle learnt in a few iterations on the seed audio's own blocks."""
+    from evalkit.nmf.basis import learn_nmf
+    from evalkit.nmf.codec import NMFCodec
+    from evalkit.nmf.model import LowRankModel, Quantizer, config_key, save_bundle
+    from evalkit.nmf.spectra import BLOCK, RATE, block_magnitudes
+
+    x = _seed_audio(RATE)
+    blocks = block_magnitudes(np.concatenate([x, np.zeros(-len(x) % BLOCK, np.float32)])).astype(np.float64)
+    model = LowRankModel("nmf", learn_nmf(blocks, 4, iterations=20, seed=0, beta=0.0), None, 0.0, 1.0)
+    quantizer = Quantizer.train("nmf", 6.0, model.analyse(blocks))
+    configuration = {"basis": "nmf", "rank": 4, "step_db": 6.0, "bitrate": 500.0}
+    path = save_bundle(folder / "nmf.npz", {"configurations": [configuration]},
+                       {config_key("nmf", 4): model}, {config_key("nmf", 4, 6.0): quantizer})
+    return NMFCodec(str(path), _sha(path), "nmf", 4, 6.0, iterations=2)
+
+
 LPCNET_TINY = {"cond": 16, "embed": 8, "gru1": 16, "gru2": 8, "hidden": 16, "subframe": 80}
 
 
@@ -130,8 +147,9 @@ def _tiny_lpcnet_personal(folder: Path):
     return PersonalLPCNetCodec(str(generic), _sha(generic), str(personal), _sha(personal))
 
 
-# Backends that have no codec card (their weights cannot ship, or are not built yet): a tiny model of each.
-TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi,
+# Backends without a codec card (their weights cannot ship, or are not built yet), or whose weights
+# could be absent: a tiny model of each.
+TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi, "nmf": _tiny_nmf,
                  "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal}
 
 

@@ -81,6 +81,18 @@ def check_holdout(train: list[Item], holdout: list[Item]) -> None:
         raise ConfigError(f"training data contains held-out items: {clash[:5]}")
 
 
+def at_loudness(item: Item, sample_rate: int, target_lufs: float) -> np.ndarray | None:
+    """The item's mono samples at `sample_rate` scaled to `target_lufs`; None if too short or silent to measure."""
+    audio = to_mono(resample(item.load(), sample_rate))
+    try:
+        level = loudness(audio)
+    except AudioError:
+        return None
+    if not np.isfinite(level):
+        return None
+    return audio.samples[0] * 10 ** ((target_lufs - level) / 20)
+
+
 class CropSampler:
     """Random, augmented training crops (B, 1, crop) as float32 from a dataset in memory."""
 
@@ -104,14 +116,9 @@ class CropSampler:
 
     def _load(self, item: Item) -> np.ndarray | None:
         """int16 samples at -`target_lufs`, or None for items too short or silent to normalise."""
-        audio = to_mono(resample(item.load(), self.sample_rate))
-        try:
-            level = loudness(audio)
-        except AudioError:
+        x = at_loudness(item, self.sample_rate, self.config.target_lufs)
+        if x is None:
             return None
-        if not np.isfinite(level):
-            return None
-        x = audio.samples[0] * 10 ** ((self.config.target_lufs - level) / 20)
         return np.clip(np.round(x * _SCALE), -32768, 32767).astype(np.int16)
 
     def batch(self, size: int) -> np.ndarray:
