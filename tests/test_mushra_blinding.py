@@ -89,8 +89,8 @@ def conditions_behind(demo, token) -> dict:
     found = defaultdict(dict)
     for phase in ("training", "test"):
         for position, trial in enumerate(session.plan[phase]):
-            _, ids = trial_ids(session.secret, phase, position, trial["sliders"])
-            found[phase][position] = {**{i: names[c] for i, c in zip(ids, trial["sliders"])}, "item": trial["item"]}
+            _, ids = trial_ids(session.secret, phase, position, trial["conditions"])
+            found[phase][position] = {**{i: names[c] for i, c in zip(ids, trial["conditions"])}, "item": trial["item"]}
     return found
 
 
