@@ -356,12 +356,12 @@ def test_bad_definitions_name_the_key(sources, data, fragments):
 # -- migration 0009 -------------------------------------------------------------------------
 
 
-def test_migration_0009_moves_mushra_ratings_down_and_back_up(engine, sources, tmp_path):
-    from alembic import command
+@pytest.mark.parametrize("revision", ["0008", "0005"])  # 0006 and 0009 copy tables that have children on SQLite
+def test_mushra_ratings_go_down_and_back_up_intact(engine, sources, tmp_path, revision):
     from sqlalchemy import inspect, text
 
     from conftest import take_mushra_test
-    from evalkit.store.db import alembic_config, current_revision, head_revision, migrate
+    from evalkit.store.db import current_revision, downgrade, head_revision, migrate
 
     mushra = definition("mushra", name="m", training={"items": ["alpha"]}, open_link=True)
     spec = create(engine, sources, tmp_path, mushra)
@@ -383,10 +383,7 @@ def test_migration_0009_moves_mushra_ratings_down_and_back_up(engine, sources, t
     counted = rows()
     assert counted["mushra_events"] > 0
 
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0008")
+    downgrade(engine, revision)
     tables = set(inspect(engine).get_table_names())
     assert "mushra_ratings" in tables and not {"mushra_responses", "mushra_rejections"} & tables
     with engine.connect() as connection:
