@@ -11,8 +11,8 @@ alone costs nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-import numba
 import numpy as np
 
 from .spectra import HOP_SECONDS, active_frames, envelope_change, envelopes, level_free_cepstra
@@ -86,10 +86,17 @@ def _per_ref_frame(ref_frames, deg_frames, cells, n, m) -> np.ndarray:
 
 
 def _path(ref_cep: np.ndarray, deg_cep: np.ndarray, offsets: np.ndarray, width: int, penalty: float):
-    return _dtw(np.ascontiguousarray(ref_cep), np.ascontiguousarray(deg_cep), offsets, width, penalty)
+    return _compiled_dtw()(np.ascontiguousarray(ref_cep), np.ascontiguousarray(deg_cep), offsets, width, penalty)
 
 
-@numba.njit(cache=True)
+@lru_cache(maxsize=1)
+def _compiled_dtw():
+    """numba on first use: every worker imports the metrics, and most runs never warp."""
+    import numba
+
+    return numba.njit(cache=True)(_dtw)
+
+
 def _dtw(ref, deg, offsets, width, penalty):  # pragma: no cover - compiled; tested through warp()
     """Cheapest path from (0, 0) to the last frames through the band, with diagonal steps free
     of charge and a held frame (a step in one signal only) costing `penalty` besides its distance."""
