@@ -85,8 +85,8 @@ def _keeping(tables: tuple[str, ...]) -> Iterator[None]:
     """Keep the rows of `tables` (parents first) across a batch operation that copies their parent table.
 
     SQLite copies a table to change its constraints and drops the original, and with foreign keys
-    on (evalkit turns them on, and they cannot be turned off inside the migration's transaction)
-    dropping a table deletes its children's rows by cascade. PostgreSQL alters in place.
+    on, dropping a table deletes its children's rows by cascade. store.db now migrates SQLite with
+    them off, which makes this a no-op kept for safety; PostgreSQL alters in place.
     """
     if op.get_bind().dialect.name != "sqlite":
         yield
