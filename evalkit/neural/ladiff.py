@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..config import dataclass_from_dict
 from ..errors import ConfigError
 from .diffusion import CosineSchedule, sample
 from .model import build_decoder, build_encoder, float_state, int8_rows, read_weights
@@ -33,13 +34,6 @@ __all__ = ["AEConfig", "ContinuousAE", "DiffusionConfig", "LatentDiffusion", "sa
            "save_autoencoder", "load_autoencoder", "codes_fingerprint"]
 
 AE_FORMAT, LADIFF_FORMAT = "evalkit-ae-1", "evalkit-ladiff-1"
-
-
-def _from_dict(cls, data: dict, what: str):
-    known = {f.name for f in fields(cls)}
-    if set(data) - known:
-        raise ConfigError(f"{what}: unknown config keys {sorted(set(data) - known)}; known: {sorted(known)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ class AEConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "AEConfig":
-        return _from_dict(cls, data, "autoencoder")
+        return dataclass_from_dict(cls, data, "autoencoder")
 
 
 class ContinuousAE(nn.Module):
@@ -92,7 +86,7 @@ class DiffusionConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DiffusionConfig":
-        return _from_dict(cls, data, "latent diffusion")
+        return dataclass_from_dict(cls, data, "latent diffusion")
 
 
 class LatentDiffusion(nn.Module):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..config import dataclass_from_dict
 from ..errors import ConfigError
 from .modules import Activation, CausalConv1d, CausalConvTranspose1d, ResidualUnit, StreamSequential
 from .quantizer import ResidualVQ
@@ -65,12 +66,7 @@ class RVQConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RVQConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"rvq model: unknown config keys {sorted(unknown)}; known: {sorted(known)}")
-        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        config = cls(**data)
+        config = dataclass_from_dict(cls, data, "rvq model")
         if config.decoder not in ("conv", "istft"):
             raise ConfigError(f"rvq model: decoder must be 'conv' or 'istft', got {config.decoder!r}")
         if config.decoder == "istft" and (config.hop % config.decoder_upsample or len(config.decoder_blocks) != 2):
