@@ -140,7 +140,7 @@ def cmd_demo(args) -> int:
     """Round-trip the bundled demo corpus through every available codec card."""
     from .demo import run_demo
 
-    return run_demo(cards_dir=args.cards, limit=args.limit, score=not args.no_score)
+    return run_demo(print, cards_dir=args.cards, limit=args.limit, score=not args.no_score)
 
 
 def cmd_metrics(args) -> int:
@@ -333,7 +333,7 @@ def cmd_config(args) -> int:
 
 def cmd_profile(args) -> int:
     """Complexity, speed, latency and packet-loss curves of codec cards; stored in the database."""
-    from .profile.command import run_profile
+    from .commands.profiling import run_profile
 
     return run_profile(args)
 
@@ -366,7 +366,7 @@ def cmd_app(args) -> int:
     host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
     print(f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
           f"(listeners only ever see http://{host}:{args.port}/listen?t=...)")
-    return serve_app(port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
+    return serve_app(print, port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
 
 
 def _summary_text(frame) -> str:
@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_ratings(args) -> int:
     """Import, export or analyse listening-test ratings (webMUSHRA, BeaqleJS, long tables)."""
-    from .mushra.ratings.command import run_ratings
+    from .commands.ratings import run_ratings
 
     return run_ratings(args)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .audio import Audio
@@ -23,16 +24,17 @@ DEMO_MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
 DEMO_EXPERIMENT = ROOT / "experiments" / "demo.yaml"
 
 
-def run_demo(cards_dir: str | None = None, limit: int | None = None, score: bool = True) -> int:
-    """The round-trip table of every available codec, then the demo experiment's leaderboard."""
-    status = roundtrip_table(cards_dir, limit)
+def run_demo(out: Callable[[str], None], cards_dir: str | None = None, limit: int | None = None,
+             score: bool = True) -> int:
+    """The round-trip table of every available codec, then the demo experiment's leaderboard, told to `out`."""
+    status = roundtrip_table(out, cards_dir, limit)
     if score:
-        status |= score_demo(limit)
+        status |= score_demo(out, limit)
     return status
 
 
-def score_demo(limit: int | None = None) -> int:
-    """Score the default codec set on the demo corpus into the results database; print the leaderboard."""
+def score_demo(out: Callable[[str], None], limit: int | None = None) -> int:
+    """Score the default codec set on the demo corpus into the results database; tell `out` the leaderboard."""
     from dataclasses import replace
 
     from .experiment import load_experiment
@@ -42,30 +44,30 @@ def score_demo(limit: int | None = None) -> int:
 
     exp = load_experiment(DEMO_EXPERIMENT)
     exp = replace(exp, limit=limit) if limit else exp
-    print(f"\nscoring {len(exp.codecs)} codecs x {', '.join(exp.metrics)} (incremental: reruns reuse stored rows)")
+    out(f"\nscoring {len(exp.codecs)} codecs x {', '.join(exp.metrics)} (incremental: reruns reuse stored rows)")
     frame = run_experiment(exp)
     engine = connect(exp.database)
-    print(leaderboard_table(summary(engine, exp.name), sort_by="pesq_wb"))
+    out(leaderboard_table(summary(engine, exp.name), sort_by="pesq_wb"))
     for line in misalignment_warnings(delay_check(roundtrips_frame(engine, exp.name))):
-        print(line)
+        out(line)
     failed = frame[frame.status == "failed"]
     for row in failed.head(20).itertuples():
-        print(f"FAILED {row.codec} / {row.item_id} / {row.metric}: {row.reason}")
+        out(f"FAILED {row.codec} / {row.item_id} / {row.metric}: {row.reason}")
     from .report.demo import write_demo_report
 
-    write_demo_report()
+    write_demo_report(out)
     return 0
 
 
-def roundtrip_table(cards_dir: str | None = None, limit: int | None = None) -> int:
-    """Print one line per codec card; an item that fails is reported and the run goes on.
+def roundtrip_table(out: Callable[[str], None], cards_dir: str | None = None, limit: int | None = None) -> int:
+    """Tell `out` one line per codec card; an item that fails is reported and the run goes on.
 
     Speed is warm: each codec is built once (weights loaded) and run once untimed before the
     items are timed, on one thread; the time that took is its own column (load_s)."""
     items = load_dataset(DEMO_MANIFEST)[:limit]
     audio = [item.load() for item in items]
     cards = {n: c for n, c in load_cards(cards_dir).items() if c.unavailable() is None}
-    print(f"demo: {len(items)} items, {sum(a.duration for a in audio):.1f} s of speech, {len(cards)} codecs\n")
+    out(f"demo: {len(items)} items, {sum(a.duration for a in audio):.1f} s of speech, {len(cards)} codecs\n")
     rows, failures = [], []
     for name, card in sorted(cards.items()):
         runs, built = [], {}
@@ -79,11 +81,11 @@ def roundtrip_table(cards_dir: str | None = None, limit: int | None = None) -> i
         rows.append(codec_summary(card, runs, max((seconds for _, seconds in built.values()), default=None)))
     header = ["codec", "family", "nominal_kbps", "measured_kbps", "overhead_kbps", "latency_ms",
               "delay_declared", "delay_measured", "delay_ok", "enc_rtf", "dec_rtf", "load_s"]
-    print(format_table(header, rows))
-    print("enc_rtf, dec_rtf: warm, one thread, seconds per second of audio; load_s: building the codec "
+    out(format_table(header, rows))
+    out("enc_rtf, dec_rtf: warm, one thread, seconds per second of audio; load_s: building the codec "
           "(loading its weights) and one untimed warm-up round trip")
     for line in failures:
-        print(f"FAILED {line}")
+        out(f"FAILED {line}")
     return 1 if failures else 0
 
 

@@ -10,20 +10,34 @@ and docs/mushra.md describe the definition keys and the API.
 
 from __future__ import annotations
 
-from .admin import (
-    Invite, TestInfo, close_test, create_test, delete_test, invite, join_open_link, launch_test, list_tests, test_info,
-)
-from .auth import check_admin, hash_password, verify_password
-from .flow import AccessError, FlowError, blockers, next_allowed
-from .listener import (
-    AnswerError, accept_consent, confirm_level, current_page, enter, finish_instructions, log_event, record_play,
-    stimulus_audio, submit_qualification, submit_questionnaire, submit_trial,
-)
-from .playlog import LimitError
-from .results import export_ratings_csv, progress, progress_summary, ratings_frame, responses_frame
-from .spec import TestSpec, load_spec, spec_from_dict
-from .types import get_type, type_names
-from .views import SCALE, Page, TrialPage
+import importlib
+
+# Loaded on first use, so that the store's tables can take the listener's phases from .flow
+# without importing the whole package (and the store again) on the way.
+_HOME = {
+    "admin": ("Invite", "TestInfo", "close_test", "create_test", "delete_test", "invite", "join_open_link",
+              "launch_test", "list_tests", "test_info"),
+    "auth": ("check_admin", "hash_password", "verify_password"),
+    "flow": ("AccessError", "FlowError", "blockers", "next_allowed"),
+    "listener": ("AnswerError", "accept_consent", "confirm_level", "current_page", "enter", "finish_instructions",
+                 "log_event", "record_play", "stimulus_audio", "submit_qualification", "submit_questionnaire",
+                 "submit_trial"),
+    "playlog": ("LimitError",),
+    "results": ("export_ratings_csv", "progress", "progress_summary", "ratings_frame", "responses_frame"),
+    "spec": ("TestSpec", "load_spec", "spec_from_dict"),
+    "types": ("get_type", "type_names"),
+    "views": ("SCALE", "Page", "TrialPage"),
+}
+_MODULE_OF = {name: module for module, names in _HOME.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     # definitions and types
@@ -39,3 +53,7 @@ __all__ = [
     "submit_questionnaire",
     "stimulus_audio", "log_event", "next_allowed", "blockers",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -64,9 +64,8 @@ def demo_admin_password() -> str | None:
     return password
 
 
-def announce_demo(engine: Engine, base_url: str = "http://localhost:8501",
-                  out: Callable[[str], None] = print) -> DemoTest:
-    """Make the demo test ready and print its listener and admin URLs (and a fresh admin password
+def announce_demo(engine: Engine, out: Callable[[str], None], base_url: str = "http://localhost:8501") -> DemoTest:
+    """Make the demo test ready and tell `out` its listener and admin URLs (and a fresh admin password
     when none is configured). Call it before starting the app, in the process that starts it."""
     out("preparing the demo MUSHRA test (the first time runs every codec, ~10 s)")
     demo = ensure_demo_test(engine)

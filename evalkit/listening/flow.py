@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvalkitError
-from ..store.models_mushra import PHASES
 
 __all__ = ["State", "FlowError", "AccessError", "PHASES", "PLAN_KEYS", "OPTIONAL", "ENDS", "advance", "require",
            "blockers", "next_allowed"]
 
+PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
+          "questionnaire", "done", "screened_out")  # in the order a listener meets them; screened_out ends early
 PLAN_KEYS = {"environment": "environment", "training": "training", "trials": "test"}  # phase -> its pages in the plan
 OPTIONAL = ("qualification", "questionnaire")  # phases a test has only when it asks for them
 ENDS = ("done", "screened_out")

@@ -1,50 +1,16 @@
-"""`evalkit profile`: profile codec cards, store the profiles, print them as text."""
+"""Codec profiles as text: one profile as a block of lines, many as a table, a loss curve as a grid."""
 
 from __future__ import annotations
 
 import statistics
-import sys
 from collections import defaultdict
 
-from ..cards import load_cards
-from ..errors import ConfigError, EvalkitError
+from ..errors import ConfigError
 from ..tables import format_table
 from .curves import CurvePoint
-from .profiler import Profile, ProfileRun, profile_card, profile_speech
+from .profiler import Profile, ProfileRun
 
-__all__ = ["run_profile", "parse_rates", "profile_text", "profile_table", "curve_table"]
-
-
-def run_profile(args) -> int:
-    """Profile the cards `args` names (or every available one), store and print each."""
-    from ..store import connect
-
-    rates = parse_rates(args.loss_rates)
-    if args.seeds < 1 or args.repeats < 1 or not args.seconds > 0:
-        raise ConfigError("--seeds and --repeats must be at least 1 and --seconds positive")
-    chosen = _chosen(load_cards(args.cards), args)
-    engine, audio = connect(args.database), profile_speech(args.seconds)
-    runs = [_profile_and_store(card, engine, audio, rates, args) for card in chosen]
-    done = [run.profile for run in runs if run is not None]
-    if len(done) > 1:
-        print(profile_table(done))
-    return 0 if len(done) == len(runs) else 1
-
-
-def _profile_and_store(card, engine, audio, rates: list[float], args) -> ProfileRun | None:
-    from .store import write_profile
-
-    try:
-        run = profile_card(card, audio, loss=not args.no_loss, rates=rates, seeds=range(args.seeds),
-                           repeats=args.repeats)
-    except EvalkitError as err:
-        if not args.all:
-            raise
-        print(f"evalkit: error: {card.name}: {err}", file=sys.stderr)  # one broken card must not stop --all
-        return None
-    write_profile(engine, run)
-    print(profile_text(run) + "\n", flush=True)
-    return run
+__all__ = ["parse_rates", "profile_text", "profile_table", "curve_table"]
 
 
 def parse_rates(text: str) -> list[float]:
@@ -98,15 +64,6 @@ def curve_table(points: list[CurvePoint]) -> str:
     rates = sorted({point.loss_rate for point in points})
     rows = [[metric, model] + [_mean(cells.get(rate)) for rate in rates] for (metric, model), cells in groups.items()]
     return format_table(["metric", "loss"] + [f"{100 * rate:g}%" for rate in rates], rows)
-
-
-def _chosen(cards: dict, args) -> list:
-    if args.all:
-        return [card for _, card in sorted(cards.items()) if card.unavailable() is None]
-    missing = [name for name in args.codec if name not in cards]
-    if missing:
-        raise ConfigError(f"unknown codec {missing[0]!r}; run 'evalkit codecs' to list them")
-    return [cards[name] for name in args.codec]
 
 
 def _complexity(p: Profile) -> str:

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import EvalkitError
@@ -30,23 +31,23 @@ def app_urls(port: int = 8501, host: str = "localhost") -> dict[str, str]:
     return {name: f"http://{host}:{port}/{path}" for name, path in PAGE_PATHS.items()}
 
 
-def serve_app(port: int = 8501, address: str = "localhost", database: str | None = None,
+def serve_app(out: Callable[[str], None], port: int = 8501, address: str = "localhost", database: str | None = None,
               mushra_demo: bool = False) -> int:
-    """Run the app until interrupted; prints its page URLs first (and, with `mushra_demo`, makes the
-    demo MUSHRA test ready and prints its listener and admin links). Returns Streamlit's exit status."""
+    """Run the app until interrupted; tells `out` its page URLs first (and, with `mushra_demo`, makes the
+    demo MUSHRA test ready and tells its listener and admin links). Returns Streamlit's exit status."""
     if importlib.util.find_spec("streamlit") is None:
         raise EvalkitError("the app needs Streamlit: pip install streamlit==1.67.0")
     if not APP.is_file():
         raise EvalkitError(f"{APP} not found: the app ships with the evalkit repository, not the wheel")
     host = "localhost" if address in ("0.0.0.0", "::") else address
-    print("evalkit app (Ctrl-C to stop):")
+    out("evalkit app (Ctrl-C to stop):")
     for name, url in app_urls(port, host).items():
-        print(f"  {name:<18} {url}")
+        out(f"  {name:<18} {url}")
     if mushra_demo:  # before `env` is built: it may set the admin password hash for this run
         from ..listening.demo import announce_demo
         from ..store import connect
 
-        announce_demo(connect(database), f"http://{host}:{port}")
+        announce_demo(connect(database), out, f"http://{host}:{port}")
     env = dict(os.environ, **({"EVALKIT_DB_URL": database} if database else {}))
     sys.stdout.flush()
     try:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..listening.flow import PHASES  # the listener's state machine owns its phases; the table checks them
 from .models import Base, Id, utcnow
 
 __all__ = [
@@ -23,8 +24,6 @@ __all__ = [
 
 TEST_STATUSES = ("draft", "open", "closed")
 CONDITION_KINDS = ("reference", "anchor", "codec", "file")
-PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
-          "questionnaire", "done", "screened_out")  # in the order a listener meets them; screened_out ends early
 TRIAL_PHASES = ("training", "test")
 PARTICIPANT_SOURCES = ("invite", "open", "import")
 TEST_ORIGINS = ("evalkit", "webmushra", "beaqlejs", "long")  # evalkit ran it, or its ratings were imported

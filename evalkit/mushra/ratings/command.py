@@ -1,35 +1,12 @@
-"""`evalkit ratings import|export|stats`: listening-test ratings in and out of the database, and their statistics.
-
-The parser lives in evalkit.cli (building it must not import the MUSHRA package); this runs the commands.
-"""
+"""The statistics of a listening test as text (what `evalkit ratings stats` prints)."""
 
 from __future__ import annotations
-
-import argparse
 
 import pandas as pd
 
 from ...tables import format_table
-from .exporter import export_ratings
-from .importer import import_ratings
 
-__all__ = ["run_ratings", "stats_text"]
-
-
-def run_ratings(args: argparse.Namespace) -> int:
-    from ...store import connect
-
-    engine = connect(args.database)
-    if args.ratings_command == "import":
-        result = import_ratings(engine, args.files, args.ratings_format, args.test, args.map, args.reference,
-                                args.anchors, args.mid_anchor, args.screening, args.replace, args.cards)
-        print(result.describe())
-    elif args.ratings_command == "export":
-        path = export_ratings(engine, args.test, args.output, args.ratings_format, args.force, args.completed_only)
-        print(f"wrote {path}")
-    else:
-        print(stats_text(engine, args.test))
-    return 0
+__all__ = ["stats_text"]
 
 
 def stats_text(engine, test: str) -> str:
