@@ -258,14 +258,13 @@ class Listener:
 
 def make_test(folder: Path, url: str, pace: Pace) -> str:
     """The demo test (min play per `pace`) in a new database; returns its open-link token."""
-    import yaml
-
     from evalkit import listening
+    from evalkit.config import read_yaml
     from evalkit.listening.spec import spec_from_dict
     from evalkit.store import connect
 
     engine = connect(url)
-    data = {**yaml.safe_load(DEMO.read_text()), "min_play_seconds": pace.min_play}
+    data = {**read_yaml(DEMO, "test definition"), "min_play_seconds": pace.min_play}
     spec = spec_from_dict(data, base=DEMO.parent, source=str(DEMO))
     listening.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=CACHE)
     token = listening.launch_test(engine, spec.name).open_token

@@ -12,11 +12,11 @@ forgiven (`envelope_change`), because a codec that smears a transient by one fra
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from scipy.fft import dct
 from scipy.ndimage import maximum_filter
+
+from ..melbank import mel_filterbank
 
 __all__ = ["RATE", "HOP_SECONDS", "log_mel", "envelopes", "level_free_cepstra", "envelope_change", "active_frames",
            "frames_between"]
@@ -107,19 +107,6 @@ def frames_between(start: float, end: float, n_frames: int) -> slice:
     return slice(first, last)
 
 
-@lru_cache(maxsize=1)
 def _mel_bank() -> np.ndarray:
     """Triangular mel filters (HTK mel scale), LOW_HZ to HIGH_HZ, shape (BANDS, FFT // 2 + 1)."""
-    edges = _hz(np.linspace(_mel(LOW_HZ), _mel(HIGH_HZ), BANDS + 2))
-    freqs = np.fft.rfftfreq(FFT, 1 / RATE)
-    rising = (freqs[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
-    falling = (edges[2:, None] - freqs[None, :]) / (edges[2:] - edges[1:-1])[:, None]
-    return np.clip(np.minimum(rising, falling), 0.0, None)
-
-
-def _mel(hz):
-    return 2595 * np.log10(1 + np.asarray(hz) / 700)
-
-
-def _hz(mel):
-    return 700 * (10 ** (np.asarray(mel) / 2595) - 1)
+    return mel_filterbank(RATE, FFT, BANDS, LOW_HZ, HIGH_HZ)

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..melbank import mel_filterbank
 from .inference import _gru
 from .kmeans import kmeans
 
@@ -31,12 +32,9 @@ FLOOR = 1e-6
 @lru_cache(maxsize=2)
 def _mel_bank(band_limited: bool = False) -> np.ndarray:
     """(n_fft // 2 + 1, 40) triangles equally spaced on the HTK mel scale from 0 to 8 kHz."""
-    mel = np.linspace(0.0, 2595.0 * np.log10(1.0 + RATE / 2 / 700.0), N_MELS + 2)
-    hz = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-    bins = np.fft.rfftfreq(N_FFT, 1.0 / RATE)
-    bank = np.stack([np.interp(bins, hz[i:i + 3], [0.0, 1.0, 0.0]) for i in range(N_MELS)], axis=1)
+    bank = mel_filterbank(RATE, N_FFT, N_MELS).T.copy()
     if band_limited:
-        bank[bins > BAND_LIMIT_HZ] = 0.0
+        bank[np.fft.rfftfreq(N_FFT, 1.0 / RATE) > BAND_LIMIT_HZ] = 0.0
     return bank
 
 

@@ -1,44 +1,28 @@
 """Training losses for neural codecs: multi-resolution STFT, multi-scale mel, waveform L1, and
 adversarial + feature-matching losses against a multi-scale STFT discriminator (EnCodec's MS-STFTD).
 
-All spectra come from `torch.stft` and a mel filterbank built here (no torchaudio). Losses are
+All spectra come from `torch.stft` and evalkit.melbank's filterbank (no torchaudio). Losses are
 computed in float32 even under mixed precision, where STFT in half precision loses too much.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import melbank
+
 __all__ = ["mel_filterbank", "stft_magnitude", "negative_si_snr", "MultiResolutionSTFTLoss", "MelLoss", "STFTDiscriminator",
            "MultiScaleSTFTDiscriminator", "hinge_discriminator_loss", "generator_adversarial_loss",
            "feature_matching_loss"]
 
 
-@lru_cache(maxsize=16)
-def _mel_matrix(n_fft: int, n_mels: int, sample_rate: int) -> np.ndarray:
-    """Triangular filters on the HTK mel scale, Slaney-normalised to unit area, (n_mels, n_fft//2+1)."""
-    def to_mel(hz):
-        return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
-
-    def to_hz(mel):
-        return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
-
-    edges = to_hz(np.linspace(0.0, to_mel(sample_rate / 2), n_mels + 2))
-    bins = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins[None] - lower) / (centre - lower)
-    falling = (upper - bins[None]) / (upper - centre)
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    return (weights * (2.0 / (upper - lower))).astype(np.float32)
-
-
 def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, device=None) -> torch.Tensor:
-    return torch.from_numpy(_mel_matrix(n_fft, n_mels, sample_rate)).to(device)
+    """Unit-area triangles on the HTK mel scale from 0 Hz to Nyquist, float32: (n_mels, n_fft // 2 + 1)."""
+    bank = melbank.mel_filterbank(sample_rate, n_fft, n_mels, unit_area=True)
+    return torch.from_numpy(bank.astype(np.float32)).to(device)
 
 
 def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:

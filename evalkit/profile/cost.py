@@ -34,12 +34,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..audio import Audio
-from ..cards import Card
 from ..errors import EvalkitError
+
+if TYPE_CHECKING:  # the measuring process imports them itself; the store's tables need only Cost
+    from ..audio import Audio
+    from ..cards import Card
 
 __all__ = ["Cost", "measure_cost", "measure_cost_isolated", "ONE_THREAD_ENV"]
 
@@ -51,12 +54,14 @@ _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS
 
 @dataclass(frozen=True)
 class Cost:
-    encode_rtf: float
+    """The one list of what a cost measurement yields (the profiles table takes its columns from it)."""
+
+    encode_rtf: float  # wall seconds per audio second, one thread, warm median
     decode_rtf: float
-    encode_cpu_s_per_hour: float
+    encode_cpu_s_per_hour: float  # CPU seconds per hour of audio: energy proxy
     decode_cpu_s_per_hour: float
-    peak_memory_mb: float
-    working_memory_mb: float
+    peak_memory_mb: float  # peak RSS of the measuring process
+    working_memory_mb: float  # growth of that peak while coding
     repeats: int
     audio_seconds: float
 
@@ -151,11 +156,14 @@ def _run_child(spec: str, name: str) -> subprocess.CompletedProcess:
 
 def _child_main() -> None:
     """Entry point of the measuring process: a card spec as JSON on stdin, a Cost as JSON out."""
+    from ..audio import Audio
+    from ..cards import Card
+
     spec = json.loads(sys.stdin.read())
     card = Card(**{**spec["card"], "path": Path(spec["card"]["path"]) if spec["card"]["path"] else None})
     native = Audio(np.load(spec["clip"]), spec["rate"], "profile")
     cost = measure_cost(card.build(), native, spec["repeats"])
-    print(json.dumps(dataclasses.asdict(cost)))
+    print(json.dumps(dataclasses.asdict(cost)))  # the parent reads the last line of stdout
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ PROFILE_RATE = 16000  # the demo corpus is 16 kHz speech at heart (much of it is
 
 
 @dataclass(frozen=True)
-class Profile:
-    """One row of the profiles table; field names are its column names."""
+class Profile(Cost):
+    """One row of the profiles table: the cost measurement (Cost's fields) and the rest; field names are its
+    column names."""
 
     codec: str
     codec_hash: str
@@ -38,12 +39,6 @@ class Profile:
     params_decoder: int | None
     macs_encoder_per_s: float | None
     macs_decoder_per_s: float | None
-    encode_rtf: float
-    decode_rtf: float
-    encode_cpu_s_per_hour: float
-    decode_cpu_s_per_hour: float
-    peak_memory_mb: float
-    working_memory_mb: float
     frame_samples: int
     declared_delay: int
     measured_delay: int | None
@@ -52,8 +47,6 @@ class Profile:
     latency_ok: bool | None
     streaming: bool
     concealment: str
-    audio_seconds: float
-    repeats: int
     packages: dict = field(default_factory=dict)
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import yaml
-
 from ..cards import load_cards
+from ..config import parse_document
 from ..errors import EvalkitError
 from ..tasks import COST_METRICS  # rows the runner adds to every round trip
 
@@ -46,8 +45,8 @@ def _codec_meta(name: str, cards_dir: str | None) -> CodecMeta:
     card = _cards(cards_dir).get(base)
     if card is None:
         return CodecMeta(name, "unknown", None, None, None, f"no codec card named {base!r}")
-    card = replace(card, params={**card.params, **_sweep_params(suffix)}) if suffix else card
     try:
+        card = replace(card, params={**card.params, **_sweep_params(name, suffix)}) if suffix else card
         info = card.build().info
     except EvalkitError as err:  # unavailable here: the family is still the backend's name
         return CodecMeta(name, card.backend, None, None, None, str(err))
@@ -69,13 +68,13 @@ def _cards(cards_dir: str | None) -> dict:
         return {}
 
 
-def _sweep_params(suffix: str) -> dict:
+def _sweep_params(name: str, suffix: str) -> dict:
     """"bitrate=6000,complexity=5" -> {"bitrate": 6000, "complexity": 5} (YAML scalars, as written)."""
     params = {}
     for part in suffix.split(","):
         key, _, value = part.partition("=")
         if key:
-            params[key] = yaml.safe_load(value) if value else None
+            params[key] = parse_document(value, name, "sweep value").data if value else None
     return params
 
 

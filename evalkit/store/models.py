@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "Base", "Run", "Roundtrip", "Result", "utcnow",
+    "Base", "Run", "Roundtrip", "Result", "utcnow", "one_of", "reason_unless_ok", "value_exactly_when_ok",
     "RESULT_KEY", "ROUNDTRIP_KEY", "RESULT_STATUSES", "ROUNDTRIP_STATUSES",
 ]
 
@@ -48,6 +48,21 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    """CHECK that `column` holds one of `values` (named after the column)."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=column)
+
+
+def reason_unless_ok() -> CheckConstraint:
+    """CHECK that every row whose status is not ok says why."""
+    return CheckConstraint("status = 'ok' OR (reason IS NOT NULL AND reason <> '')", name="reason")
+
+
+def value_exactly_when_ok() -> CheckConstraint:
+    """CHECK that a failure is data, never a made-up number: a value exactly when status is ok."""
+    return CheckConstraint("(status = 'ok' AND value IS NOT NULL) OR (status <> 'ok' AND value IS NULL)", name="value")
 
 
 class UTCDateTime(TypeDecorator):
@@ -105,8 +120,8 @@ class Roundtrip(_CodecItem, Base):
     __tablename__ = "roundtrips"
     __table_args__ = (
         UniqueConstraint(*ROUNDTRIP_KEY, name="uq_roundtrips_key"),
-        CheckConstraint("status IN ('ok', 'failed')", name="status"),
-        CheckConstraint("status = 'ok' OR (reason IS NOT NULL AND reason <> '')", name="reason"),
+        one_of("status", ROUNDTRIP_STATUSES),
+        reason_unless_ok(),
     )
 
     status: Mapped[str] = mapped_column(String(16))
@@ -133,12 +148,9 @@ class Result(_CodecItem, Base):
     __tablename__ = "results"
     __table_args__ = (
         UniqueConstraint(*RESULT_KEY, name="uq_results_key"),
-        CheckConstraint("status IN ('ok', 'failed', 'skipped')", name="status"),
-        # A failure is data, never a made-up number: value exactly when status is ok.
-        CheckConstraint(
-            "(status = 'ok' AND value IS NOT NULL) OR (status <> 'ok' AND value IS NULL)", name="value"
-        ),
-        CheckConstraint("status = 'ok' OR (reason IS NOT NULL AND reason <> '')", name="reason"),
+        one_of("status", RESULT_STATUSES),
+        value_exactly_when_ok(),
+        reason_unless_ok(),
         Index(None, "run_id", "codec", "metric"),
         Index(None, "codec", "metric"),
     )

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..listening.flow import PHASES  # the listener's state machine owns its phases; the table checks them
-from .models import Base, Id, utcnow
+from .models import Base, Id, one_of, utcnow
 
 __all__ = [
     "MushraTest", "MushraItem", "MushraCondition", "MushraStimulus", "MushraParticipant",
@@ -30,10 +30,6 @@ TEST_ORIGINS = ("evalkit", "webmushra", "beaqlejs", "long")  # evalkit ran it, o
 RESPONSE_KINDS = ("score", "choice")  # a number on a named scale, or a choice between stimuli
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
-    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=column)
-
-
 def _fk(target: str) -> ForeignKey:
     return ForeignKey(target, ondelete="CASCADE")
 
@@ -42,7 +38,7 @@ class MushraTest(Base):
     """One listening test of a registered type, created from a validated YAML definition."""
 
     __tablename__ = "mushra_tests"
-    __table_args__ = (_one_of("status", TEST_STATUSES), _one_of("origin", TEST_ORIGINS))
+    __table_args__ = (one_of("status", TEST_STATUSES), one_of("origin", TEST_ORIGINS))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -84,7 +80,7 @@ class MushraCondition(Base):
     """One signal rated on every trial: hidden reference, anchor, codec card or pre-rendered files."""
 
     __tablename__ = "mushra_conditions"
-    __table_args__ = (UniqueConstraint("test_id", "key"), _one_of("kind", CONDITION_KINDS))
+    __table_args__ = (UniqueConstraint("test_id", "key"), one_of("kind", CONDITION_KINDS))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
@@ -122,7 +118,7 @@ class MushraParticipant(Base):
 
     __tablename__ = "mushra_participants"
     # A unique index, not a constraint: SQLite adds an index without copying the table.
-    __table_args__ = (_one_of("source", PARTICIPANT_SOURCES), Index(None, "test_id", "panel", "panel_id", unique=True),
+    __table_args__ = (one_of("source", PARTICIPANT_SOURCES), Index(None, "test_id", "panel", "panel_id", unique=True),
                       Index(None, "panel", "panel_id"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -141,7 +137,7 @@ class MushraSession(Base):
     """Where a participant stands; everything needed to resume lives in this row."""
 
     __tablename__ = "mushra_sessions"
-    __table_args__ = (UniqueConstraint("test_id", "ordinal"), _one_of("phase", PHASES))
+    __table_args__ = (UniqueConstraint("test_id", "ordinal"), one_of("phase", PHASES))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
@@ -166,7 +162,7 @@ class MushraTrial(Base):
     """One committed trial page: what was shown (its layout), the play log and the timing."""
 
     __tablename__ = "mushra_trials"
-    __table_args__ = (UniqueConstraint("session_id", "phase", "position"), _one_of("phase", TRIAL_PHASES))
+    __table_args__ = (UniqueConstraint("session_id", "phase", "position"), one_of("phase", TRIAL_PHASES))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
@@ -192,7 +188,7 @@ class MushraResponse(Base):
     __tablename__ = "mushra_responses"
     __table_args__ = (
         UniqueConstraint("trial_id", "slot"),
-        _one_of("kind", RESPONSE_KINDS),
+        one_of("kind", RESPONSE_KINDS),
         CheckConstraint("(kind = 'score' AND score IS NOT NULL AND scale IS NOT NULL AND choice IS NULL) OR "
                         "(kind = 'choice' AND choice IS NOT NULL AND score IS NULL)", name="typed"),
         Index(None, "session_id"),

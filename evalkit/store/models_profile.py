@@ -6,13 +6,15 @@ measured), so leaderboards join them to results on (codec, codec_hash). Migratio
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, Id, utcnow
+from ..profile.cost import Cost
+from .models import RESULT_STATUSES, Base, Id, one_of, reason_unless_ok, utcnow, value_exactly_when_ok
 
 __all__ = ["CodecProfile", "LossCurve", "PROFILE_KEY", "LOSS_CURVE_KEY"]
 
@@ -29,7 +31,14 @@ class _CodecConfig:
     codec_version: Mapped[str] = mapped_column(String(200), sort_order=-1)  # library + version (CodecInfo.version)
 
 
-class CodecProfile(_CodecConfig, Base):
+# One NOT NULL column per field of the cost measurement: its dataclass is the one list of them.
+_CostColumns = type("_CostColumns", (), {
+    field.name: mapped_column({"float": Float, "int": Integer}[field.type], nullable=False)
+    for field in dataclasses.fields(Cost)
+})
+
+
+class CodecProfile(_CodecConfig, _CostColumns, Base):
     """Complexity, speed, memory and latency of one codec configuration (see evalkit.profile)."""
 
     __tablename__ = "profiles"
@@ -43,12 +52,6 @@ class CodecProfile(_CodecConfig, Base):
     params_decoder: Mapped[int | None] = mapped_column(BigInteger)
     macs_encoder_per_s: Mapped[float | None] = mapped_column(Float)  # multiply-accumulates per second of audio
     macs_decoder_per_s: Mapped[float | None] = mapped_column(Float)
-    encode_rtf: Mapped[float] = mapped_column(Float)  # wall seconds per audio second, one thread, warm median
-    decode_rtf: Mapped[float] = mapped_column(Float)
-    encode_cpu_s_per_hour: Mapped[float] = mapped_column(Float)  # CPU seconds per hour of audio: energy proxy
-    decode_cpu_s_per_hour: Mapped[float] = mapped_column(Float)
-    peak_memory_mb: Mapped[float] = mapped_column(Float)  # peak RSS of the measuring process
-    working_memory_mb: Mapped[float] = mapped_column(Float)  # growth of that peak while coding
     frame_samples: Mapped[int] = mapped_column(Integer)
     declared_delay: Mapped[int] = mapped_column(Integer)  # lookahead, samples at the codec rate
     measured_delay: Mapped[int | None] = mapped_column(Integer)
@@ -57,8 +60,6 @@ class CodecProfile(_CodecConfig, Base):
     latency_ok: Mapped[bool | None] = mapped_column(Boolean)  # None: output silent, not measurable
     streaming: Mapped[bool] = mapped_column(Boolean)
     concealment: Mapped[str] = mapped_column(String(32))
-    audio_seconds: Mapped[float] = mapped_column(Float)
-    repeats: Mapped[int] = mapped_column(Integer)
     packages: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -69,11 +70,9 @@ class LossCurve(_CodecConfig, Base):
     __tablename__ = "loss_curves"
     __table_args__ = (
         UniqueConstraint(*LOSS_CURVE_KEY, name="uq_loss_curves_key"),
-        CheckConstraint("status IN ('ok', 'failed', 'skipped')", name="status"),
-        CheckConstraint(
-            "(status = 'ok' AND value IS NOT NULL) OR (status <> 'ok' AND value IS NULL)", name="value"
-        ),
-        CheckConstraint("status = 'ok' OR (reason IS NOT NULL AND reason <> '')", name="reason"),
+        one_of("status", RESULT_STATUSES),
+        value_exactly_when_ok(),
+        reason_unless_ok(),
     )
 
     loss_model: Mapped[str] = mapped_column(String(32))  # "none", "bernoulli", "gilbert"
