@@ -95,8 +95,8 @@ def main() -> None:
             seconds, frame = timed(lambda: score_pairs(memory, workers=0, progress=False))
             best["memory"].append(seconds)
             database = f"sqlite:///{Path(tmp) / f'db{round_}.sqlite'}"
-            seconds, stored = timed(lambda: run_experiment(experiment(ref_dir, deg_dir, database), workers=0,
-                                                           progress=False))
+            seconds, stored = timed(lambda: run_experiment(experiment(ref_dir, deg_dir, database),  # noqa: B023
+                                                           workers=0, progress=False))
             best["stored"].append(seconds)
     direct_s, memory_s, stored_s = (min(best[k]) for k in ("direct", "memory", "stored"))
     scored = frame[frame.metric.isin(METRICS)]

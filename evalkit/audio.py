@@ -78,7 +78,7 @@ class Audio:
             raise AudioError(f"{name}: empty audio (0 frames)")
         if not np.all(np.isfinite(samples)):
             raise AudioError(f"{name}: contains NaN or infinite samples; fix or drop this item")
-        rate = self.sample_rate
+        rate: int | float = self.sample_rate  # callers may pass 16000.0
         if isinstance(rate, float) and rate.is_integer():
             rate = int(rate)
         if not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:

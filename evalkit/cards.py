@@ -115,7 +115,7 @@ def load_card(path: str | Path, source: str = "built-in") -> Card:
             check.text(data[key], key)
     raw = {} if data.get("params") is None else data["params"]
     params = check.mapping(raw, "params", set(map(str, raw)) if isinstance(raw, dict) else set())
-    for key, value in params.items():
+    for key in params:
         if not isinstance(key, str):
             check.fail("params", f"parameter names are strings, got {describe(key)}")
     return Card(**{**data, "params": dict(params)}, path=path, source=source)

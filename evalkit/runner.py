@@ -203,8 +203,8 @@ def plan(exp: Experiment, done: set[tuple], identities: dict[tuple, str] | None 
             key = (item.id, condition.name, codec_hash)
             changed = item_files is not None and identities.get(key, item_files.identity) != item_files.identity
 
-            def missing(version, outputs):
-                return changed or any((*key, o, version) not in done for o in outputs)
+            def missing(version, outputs):  # called within this iteration only
+                return changed or any((*key, o, version) not in done for o in outputs)  # noqa: B023
 
             metrics = tuple(n for n, s in wanted.items() if missing(s.version, s.outputs))
             cost = missing(COST_VERSION, costs)

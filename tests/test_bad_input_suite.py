@@ -21,7 +21,7 @@ from evalkit.datasets import load_dataset
 from evalkit.demo import DEMO_MANIFEST
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.experiment import load_experiment
-from evalkit.store import connect, results_frame
+from evalkit.store import connect
 from evalkit.tasks import COST_METRICS
 
 GOOD = load_dataset(DEMO_MANIFEST)[:2]
@@ -81,8 +81,8 @@ EXPERIMENT_CASES = [
     ("codecs: [{card: opus-12k, sweep: {bitrat: [6000]}}]", "codecs[0].sweep", "bitrat"),
     ("codecs: [{card: opus-12k, sweep: {bitrate: [{a: 1}]}}]", "codecs[0].sweep.bitrate[0]", "plain value"),
     ("codecs: [{card: opus-12k, sweep: {bitrate: [6000, 6000]}}]", "codecs[0].sweep.bitrate", "twice"),
-    ("codecs: [{card: opus-12k, sweep: {bitrate: %s, complexity: %s}}]" % (list(range(6000, 46000, 1000)),
-                                                                            list(range(26))),
+    (f"codecs: [{{card: opus-12k, sweep: {{bitrate: {list(range(6000, 46000, 1000))}, "
+     f"complexity: {list(range(26))}}}}}]",
      "codecs[0].sweep", "makes 1040 codec conditions, more than 1000"),
     ("codecs: [{name: m, decoded: 5}]", "codecs[0].decoded", "got 5"),
     ("codecs: [{name: m, decoded: x, bitrate_kbps: '6'}]", "codecs[0].bitrate_kbps", "must be a number"),

@@ -12,7 +12,6 @@ import yaml
 
 import evalkit
 from evalkit.audio import Audio, load, resample, save
-from evalkit.cards import find_card
 from evalkit.cli import main
 from evalkit.conditions import match_files
 from evalkit.datasets import load_dataset

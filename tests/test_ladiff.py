@@ -116,8 +116,9 @@ def test_sampling_times_count_network_evaluations():
 
 def test_ddpm_sampling_depends_on_the_generator_only():
     condition = torch.zeros(1, 4, 16)
-    draw = lambda seed: sample(CosineSchedule(), lambda x, t: 0.1 * x, condition, 5, eta=1.0,  # noqa: E731
-                               generator=torch.Generator().manual_seed(seed))
+    def draw(seed):
+        return sample(CosineSchedule(), lambda x, t: 0.1 * x, condition, 5, eta=1.0,
+                      generator=torch.Generator().manual_seed(seed))
     assert torch.equal(draw(3), draw(3)) and not torch.equal(draw(3), draw(4))
 
 

@@ -300,7 +300,7 @@ def test_mos_table_matches_scipy_t_intervals():
 
 def pairs(counts):
     """A choice frame from {(winner, loser): count}."""
-    rows = [{"condition": w, "other": l, "chosen": w} for (w, l), n in counts.items() for _ in range(n)]
+    rows = [{"condition": w, "other": loser, "chosen": w} for (w, loser), n in counts.items() for _ in range(n)]
     return pd.DataFrame(rows)
 
 
@@ -310,7 +310,7 @@ def test_bradley_terry_is_the_maximum_likelihood_estimate():
 
     def negative_log_likelihood(log_strength):
         s = dict(zip("abc", np.append(log_strength, 0.0)))
-        return -sum(n * (s[w] - np.logaddexp(s[w], s[l])) for (w, l), n in counts.items())
+        return -sum(n * (s[w] - np.logaddexp(s[w], s[loser])) for (w, loser), n in counts.items())
 
     best = optimize.minimize(negative_log_likelihood, np.zeros(2), method="BFGS").x
     expected = np.exp(np.append(best, 0.0))

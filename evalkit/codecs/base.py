@@ -105,6 +105,7 @@ class Codec(ABC):
     local_params: ClassVar[tuple[str, ...]] = ()
     # Packets a stream may carry beyond those its samples need (encoders' flush packets).
     flush_packets: ClassVar[int] = 4
+    _config: dict  # set by __new__: the configuration this codec's streams name
 
     def __new__(cls, *args, **kwargs):
         codec = super().__new__(cls)

@@ -22,7 +22,7 @@ import torch
 from ..neural.recipe_base import Recipe
 from .features import LPC_ORDER, NB_BANDS, RATE, features, lpc_from_cepstrum
 from .framewise import FramewiseVocoder, VocoderConfig
-from .quantizer import Codebooks, PacketQuantizer, PACKET_FRAMES
+from .quantizer import PacketQuantizer, PACKET_FRAMES
 from .weights import load_weights, save_weights
 
 __all__ = ["FramewiseRecipe", "SampleRateRecipe"]

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 
@@ -24,10 +24,10 @@ class Withheld:
     reason: str
 
 
-Value = Union[float, dict[str, Union[float, Withheld]]]
+Value = float | dict[str, float | Withheld]
 # A metric function takes mono float64 arrays at the chosen rate; ref is None for non-intrusive
 # metrics. A spec with uses_text=True also gets the transcript (or None) as a fourth argument.
-MetricFn = Callable[[Union[np.ndarray, None], np.ndarray, int], Value]
+MetricFn = Callable[[np.ndarray | None, np.ndarray, int], Value]
 
 # What pure numpy/scipy metrics record as their "package".
 NUMPY_SCIPY = "numpy+scipy"

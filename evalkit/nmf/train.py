@@ -90,8 +90,8 @@ def train_bundle(blocks: np.ndarray, work: Path, iterations: int, seed: int, log
     models, quantizers, configurations = {}, {}, []
     for rank in RANKS:
         nmf = _learnt(work / f"nmf-r{rank}.npz",
-                      lambda: {"basis": learn_nmf(learn_set ** power, rank, iterations, seed, beta, log)})
-        pca = _learnt(work / f"pca-r{rank}.npz", lambda: dict(zip(("mean", "basis"), learn_pca(learn_set, rank))))
+                      lambda rank=rank: {"basis": learn_nmf(learn_set ** power, rank, iterations, seed, beta, log)})
+        pca = _learnt(work / f"pca-r{rank}.npz", lambda rank=rank: dict(zip(("mean", "basis"), learn_pca(learn_set, rank))))
         for kind, arrays in (("nmf", nmf), ("pca", pca)):
             model = LowRankModel(kind, arrays["basis"].astype(np.float32).astype(np.float64),
                                  arrays["mean"].astype(np.float32).astype(np.float64) if "mean" in arrays else None,

@@ -83,7 +83,7 @@ def profile_speech(seconds: float = 10.0) -> Audio:
 def default_cards(cards: dict[str, Card]) -> list[Card]:
     """One available card per codec family (the first by name), the reference among them."""
     chosen: dict[str, Card] = {}
-    for name, card in sorted(cards.items()):
+    for _, card in sorted(cards.items()):
         if card.unavailable() is None:
             chosen.setdefault(card.build().info.family, card)
     return sorted(chosen.values(), key=lambda card: card.name)

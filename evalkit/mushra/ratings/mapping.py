@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ...config import Checker, read_document
-from ...errors import ConfigError
 from ..screening import RULES
 
 __all__ = ["ConditionMap", "ImportMap", "load_map", "NONE"]
