@@ -39,7 +39,7 @@ def codec_table(cards: dict[str, Card], show_reasons: bool = False) -> str:
             rows.append([name, card.backend, "no", "", "", "", source, str(err) if show_reasons else "bad parameters"])
             continue
         kbps = "" if info.nominal_bitrate is None or card.follows_item_rate else f"{info.nominal_bitrate / 1000:g}"
-        rate = "item" if card.follows_item_rate else info.sample_rate
+        rate = "item" if card.follows_item_rate else str(info.sample_rate)
         note = "" if info.streaming else "needs the whole signal"  # its latency column is a lower bound
         rows.append([name, info.family, "yes", rate, kbps, f"{info.algorithmic_latency_ms:.1f}", source, note])
     available = sum(1 for r in rows if r[2] == "yes")
