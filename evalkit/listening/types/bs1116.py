@@ -120,6 +120,11 @@ class Bs1116Type(TestType):
         """The SDG per (listener, item, condition): the coded conditions' grades net of the hidden reference's."""
         return sdg_frame(frame).rename(columns={"sdg": "score"})
 
+    def report_section(self, report):
+        from ...report.sections_listening import bs1116_section
+
+        return bs1116_section(report)
+
 
 def sdg_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per trial: participant, item, coded condition, both grades and SDG (coded minus hidden reference)."""
