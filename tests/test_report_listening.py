@@ -225,6 +225,32 @@ def test_abx_section_and_the_report_cli(tests_db, tmp_path, capsys):
     assert "MOS per condition" in out.read_text() and (tmp_path / "figures" / "acr-mos.svg").exists()
 
 
+@pytest.mark.slow
+def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
+    from evalkit.listening.items import select_items
+    from evalkit.listening.power import listeners_needed, pilot_spread
+    from evalkit.listening.analysis import load_test
+    from evalkit.report.data import load_run
+
+    engine, _ = tests_db
+    url = str(engine.url)
+    capsys.readouterr()
+    assert main(["listening", "select-items", "--run", RUN, "--count", "2", "--by", "spread", "--database", url]) == 0
+    expected = select_items(load_run(engine, RUN).results, 2, "spread")
+    assert f"items: [{', '.join(expected['item'])}]" in capsys.readouterr().out
+    assert main(["listening", "select-items", "--run", RUN, "--database", url]) == 1  # one metric: no disagreement
+    assert "compares metrics" in capsys.readouterr().err
+    assert main(["listening", "power", "--pilot", "acr-report", "--effect", "0.5", "--items", "3", "--database",
+                 url]) == 0
+    kept = load_test(engine, "acr-report").kept
+    spread = pilot_spread(kept[kept["condition"] != "reference"])
+    assert f"listeners needed: {listeners_needed(0.5, spread, 3)} " in capsys.readouterr().out
+    assert main(["listening", "power", "--pilot", "ab-report", "--effect", "0.5", "--items", "3", "--database",
+                 url]) == 1
+    assert capsys.readouterr().err.strip() == ("evalkit: error: test 'ab-report' is of type ab; the power analysis "
+                                               "takes MUSHRA or ACR pilots")
+
+
 def test_preference_matrix_of_a_small_known_example():
     frame = pd.DataFrame([{"condition": w, "other": l, "chosen": c}
                           for w, l, c, n in (("a", "b", "a", 3), ("a", "b", "b", 1), ("b", "c", "c", 2),
