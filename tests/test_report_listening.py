@@ -245,6 +245,22 @@ def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
     kept = load_test(engine, "acr-report").kept
     spread = pilot_spread(kept[kept["condition"] != "reference"])
     assert f"listeners needed: {listeners_needed(0.5, spread, 3)} " in capsys.readouterr().out
+    # the difference two codecs show on STOI in the run, carried onto the ACR scale by the pilot's own slope
+    assert main(["listening", "power", "--pilot", "acr-report", "--run", RUN, "--metric", "stoi", "--codecs",
+                 "g711-mulaw", "codec2-1600", "--items", "3", "--database", url]) == 0
+    out = capsys.readouterr().out
+    from evalkit.listening.power import run_difference, scale_slope
+    from evalkit.report.agreement import system_level
+    from evalkit.report.listening import stimulus_frame
+
+    run = load_run(engine, RUN)
+    difference, items = run_difference(run.results, "stoi", "g711-mulaw", "codec2-1600")
+    stimuli = stimulus_frame(kept, run.results, leave_out={"reference"})
+    points = system_level(stimuli[stimuli["metric"] == "stoi"])
+    slope = scale_slope(points)
+    assert slope == pytest.approx(stats.linregress(points["value"], points["score"]).slope)
+    assert f"= {difference * slope:.3g} on the test's scale" in out and items == 3
+    assert f"listeners needed: {listeners_needed(difference * slope, spread, 3)} " in out
     assert main(["listening", "power", "--pilot", "ab-report", "--effect", "0.5", "--items", "3", "--database",
                  url]) == 1
     assert capsys.readouterr().err.strip() == ("evalkit: error: test 'ab-report' is of type ab; the power analysis "
