@@ -207,8 +207,13 @@ def test_ab_section_has_preferences_bradley_terry_and_a_matrix(tests_db):
     part = section(report, "listening")
     assert [t.id for t in part.tables] == ["ab-preferences", "ab-bradley-terry"]
     assert [f.id for f in part.figures] == ["ab-preference-matrix"]
-    assert section(report, "agreement").missing == [
-        "AB preference answers are choices: no score per stimulus to correlate with the metrics"]
+    agreement = section(report, "agreement")
+    assert not agreement.missing and [t.id for t in agreement.tables] == ["agreement-system"]
+    strengths = typed.tables["bradley_terry"].set_index("condition")["strength"]
+    means = stoi.groupby(level="codec").mean()[strengths.index]
+    rows = typed.agreement.set_index("method")
+    assert rows.loc["spearman", "r"] == pytest.approx(stats.spearmanr(means, strengths).statistic)
+    assert rows.loc["spearman", "r"] > 0 and rows.loc["spearman", "n"] == 3
 
 
 @pytest.mark.slow
@@ -217,6 +222,8 @@ def test_abx_section_and_the_report_cli(tests_db, tmp_path, capsys):
     report = build_report(engine, RUN, mushra="abx-report", n_boot=50)
     part = section(report, "listening")
     assert [t.id for t in part.tables] == ["abx-by-pair", "abx-by-listener"]
+    assert section(report, "agreement").missing == [
+        "ABX identification answers are choices: no score per stimulus to correlate with the metrics"]
     by_pair = report.typed.tables["by_pair"]
     assert by_pair["trials"].sum() == LISTENERS * 3 * 3  # 3 items x 3 pairs of codecs each
     out = tmp_path / "report.html"
