@@ -9,15 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.power import TTestPower
+from test_listening_crowd import CROWD, arrive, crowd_test
+from test_listening_types import sources  # noqa: F401 (a fixture)
 
 from evalkit import listening
 from evalkit.cli import main
 from evalkit.errors import ConfigError
 from evalkit.listening.items import select_items
-from evalkit.listening.power import Spread, listeners_needed, pilot_spread, power, simulate_power
+from evalkit.listening.power import (
+    Spread,
+    listeners_needed,
+    pilot_spread,
+    power,
+    simulate_power,
+)
 from evalkit.store import connect
-from test_listening_crowd import CROWD, arrive, crowd_test  # noqa: F401
-from test_listening_types import sources  # noqa: F401 (a fixture)
 
 # -- item selection ---------------------------------------------------------------------------
 
@@ -152,8 +158,9 @@ def test_rejections_and_duplicates_commands(sources, tmp_path, capsys):  # noqa:
     listening.accept_consent(engine, token)
     listening.submit_qualification(engine, token, {"hearing": "no"})
     arrive(engine, open_token, "keen")
-    from evalkit.listening.spec import spec_from_dict
     from test_listening_types import definition
+
+    from evalkit.listening.spec import spec_from_dict
 
     second = definition("acr", name="acr-two", open_link=True, crowd=CROWD)
     listening.create_test(engine, spec_from_dict(second, base=sources, source="two.yaml"),

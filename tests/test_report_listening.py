@@ -3,11 +3,10 @@ metrics, on a real scored run and tests whose simulated listeners answer from th
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 import pandas as pd
 import pytest
+from listening_helpers import take_all
 from scipy import stats
 from sqlalchemy import select
 
@@ -22,8 +21,7 @@ from evalkit.report import build_report, render_html
 from evalkit.report.agreement import system_level
 from evalkit.report.html import report_sections
 from evalkit.store import connect
-from evalkit.store.models import utcnow
-from evalkit.store.models_mushra import MushraCondition, MushraItem, MushraParticipant, MushraSession
+from evalkit.store.models_mushra import MushraCondition, MushraItem
 
 ROOT = evalkit.__file__.rsplit("/evalkit/", 1)[0]
 MANIFEST = f"{ROOT}/data/demo/manifest.jsonl"
@@ -67,29 +65,10 @@ def keys(engine):
 
 
 def take(engine, name, answer):
-    """One listener through training (ungraded) and the test; every stimulus heard for 7 s of server time."""
-    (invite,) = listening.invite(engine, name)
-    token = invite.token
-    for step in (listening.enter, listening.accept_consent, listening.finish_instructions):
-        step(engine, token)
-    page = listening.confirm_level(engine, token)
+    """One listener through the test; `answer(item, conditions in slot order, page)` answers each page."""
     conditions, items = keys(engine)
-    while page.phase in ("training", "trials"):
-        trial, at = page.trial, utcnow()
-        for stimulus in [s for s in [trial.reference, *trial.stimuli] if s]:
-            listening.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
-            at += timedelta(seconds=7)
-        listening.record_play(engine, token, trial.phase, trial.position, None, 0.0, None, at)
-        response = {}
-        if page.phase == "trials":
-            with engine.connect() as connection:
-                plan = connection.execute(select(MushraSession.plan).join(MushraParticipant)
-                                          .where(MushraParticipant.code == page.participant)).scalar_one()
-            entry = plan["test"][trial.position]
-            response = answer(items[entry["item"]], [conditions[c] for c in entry["conditions"]], trial)
-        page = listening.submit_trial(engine, token, trial.phase, trial.position, response, now=at)
-    assert page.phase == "done", page.phase
-    return page.participant
+    return take_all(engine, name, lambda entry, trial: answer(
+        items[entry["item"]], [conditions[c] for c in entry["conditions"]], trial))
 
 
 def quality(stoi, rng):
@@ -151,7 +130,7 @@ def section(report, id):
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "key"), [("acr", "mos"), ("dcr", "dmos"), ("ccr", "cmos"), ("bs1116", "sdg")])
 def test_score_types_get_bars_with_cis_and_agree_with_stoi(tests_db, kind, key):
-    engine, stoi = tests_db
+    engine, _ = tests_db
     report = build_report(engine, RUN, mushra=f"{kind}-report", n_boot=200)
     typed = report.typed
     assert typed is not None and typed.name == kind and report.listening.test == f"{kind}-report"
@@ -234,9 +213,9 @@ def test_abx_section_and_the_report_cli(tests_db, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
+    from evalkit.listening.analysis import load_test
     from evalkit.listening.items import select_items
     from evalkit.listening.power import listeners_needed, pilot_spread
-    from evalkit.listening.analysis import load_test
     from evalkit.report.data import load_run
 
     engine, _ = tests_db

@@ -26,8 +26,16 @@ from scipy import stats
 
 from ..errors import ConfigError
 
-__all__ = ["Spread", "pilot_spread", "power", "listeners_needed", "simulate_power", "run_difference", "scale_slope",
-           "SCALES"]
+__all__ = [
+    "SCALES",
+    "Spread",
+    "listeners_needed",
+    "pilot_spread",
+    "power",
+    "run_difference",
+    "scale_slope",
+    "simulate_power",
+]
 
 SCALES = {"mushra": (0.0, 100.0, False), "acr": (1.0, 5.0, True)}  # low, high, rounded to whole categories
 MAX_LISTENERS = 10_000

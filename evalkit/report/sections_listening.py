@@ -27,9 +27,21 @@ from .tables import Section, agreement_display, frame_table
 if TYPE_CHECKING:
     from .build import ReportData
 
-__all__ = ["TypedListening", "test_type_of", "add_typed", "analyse_typed", "listening_sections", "score_section",
-           "acr_section", "dcr_section", "ccr_section", "bs1116_section", "ab_section", "abx_section",
-           "SCORES"]
+__all__ = [
+    "SCORES",
+    "TypedListening",
+    "ab_section",
+    "abx_section",
+    "acr_section",
+    "add_typed",
+    "analyse_typed",
+    "bs1116_section",
+    "ccr_section",
+    "dcr_section",
+    "listening_sections",
+    "score_section",
+    "test_type_of",
+]
 
 # Per score type: the table analyse() returns, its value column, the axis label, the axis range and the bars' base.
 SCORES = {
