@@ -566,7 +566,7 @@ def _ratings_parser(sub) -> None:
 
 def cmd_listening(args) -> int:
     """Listening-test tools: rejections and repeat panel workers, item selection, power analysis."""
-    from .listening.command import run_listening
+    from .commands.listening import run_listening
 
     return run_listening(args)
 

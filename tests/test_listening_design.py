@@ -91,8 +91,8 @@ def simulated_pilot(spread: Spread, means, listeners: int, items: int, kind: str
             + rng.normal(0, spread.interaction, (listeners, 1, len(means)))
             + rng.normal(0, spread.noise, (listeners, items, len(means))))
     cube = np.clip(np.round(cube), 1, 5) if kind == "acr" else np.clip(cube, 0, 100)
-    return pd.DataFrame([{"participant": f"p{l}", "item": f"i{i}", "condition": f"c{k}", "score": cube[l, i, k]}
-                         for l in range(listeners) for i in range(items) for k in range(len(means))])
+    return pd.DataFrame([{"participant": f"p{p}", "item": f"i{i}", "condition": f"c{k}", "score": cube[p, i, k]}
+                         for p in range(listeners) for i in range(items) for k in range(len(means))])
 
 
 @pytest.mark.parametrize(("kind", "truth", "means", "effect", "items"), [

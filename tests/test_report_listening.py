@@ -265,8 +265,8 @@ def test_a_typed_test_without_completed_sessions_says_so_in_both_sections(tests_
 
 
 def test_preference_matrix_of_a_small_known_example():
-    frame = pd.DataFrame([{"condition": w, "other": l, "chosen": c}
-                          for w, l, c, n in (("a", "b", "a", 3), ("a", "b", "b", 1), ("b", "c", "c", 2),
+    frame = pd.DataFrame([{"condition": w, "other": other, "chosen": c}
+                          for w, other, c, n in (("a", "b", "a", 3), ("a", "b", "b", 1), ("b", "c", "c", 2),
                                              ("a", "b", None, 5))
                           for _ in range(n)])
     matrix = preference_matrix(frame)

@@ -1,6 +1,6 @@
 """`evalkit listening rejections|duplicates|select-items|power`: panel bookkeeping and test design aids.
 
-The parser lives in evalkit.cli (building it must stay light); this runs the commands. Every
+The parser lives in evalkit.cli (building it must stay light); this runs the commands and prints. Every
 problem is a ConfigError the CLI prints on one line.
 """
 
@@ -27,8 +27,8 @@ def run_listening(args: argparse.Namespace) -> int:
 
 
 def _rejections(engine, args) -> int:
-    from .crowd import record_rejections, rejections_frame
-    from .results import progress
+    from ..listening.crowd import record_rejections, rejections_frame
+    from ..listening.results import progress
 
     progress(engine, args.test)  # ConfigError naming the test when there is none
     if args.record:
@@ -38,7 +38,7 @@ def _rejections(engine, args) -> int:
 
 
 def _duplicates(engine, args) -> int:
-    from .crowd import duplicate_workers
+    from ..listening.crowd import duplicate_workers
 
     return _show(duplicate_workers(engine), args, "no panel worker appears in more than one test")
 
@@ -62,7 +62,7 @@ def _show(frame: pd.DataFrame, args, empty: str) -> int:
 
 def _select_items(engine, args) -> int:
     from ..report.data import load_run
-    from .items import select_items
+    from ..listening.items import select_items
 
     run = load_run(engine, args.run)
     chosen = select_items(run.results, args.count, args.by, args.metrics, args.codecs)
@@ -73,7 +73,7 @@ def _select_items(engine, args) -> int:
 
 
 def _power(engine, args) -> int:
-    from .power import Spread, listeners_needed, pilot_spread, power, simulate_power
+    from ..listening.power import Spread, listeners_needed, pilot_spread, power, simulate_power
 
     kind = args.type or "mushra"
     if args.pilot:
@@ -112,8 +112,8 @@ def _effect_from_run(engine, args) -> float:
     from ..report.agreement import system_level
     from ..report.data import load_run
     from ..report.listening import stimulus_frame
-    from .analysis import load_test
-    from .power import run_difference, scale_slope
+    from ..listening.analysis import load_test
+    from ..listening.power import run_difference, scale_slope
 
     if not (args.run and args.metric and args.codecs and len(args.codecs) == 2):
         raise ConfigError("give the difference to detect: --effect D, or --run RUN --metric M --codecs BETTER WORSE")
@@ -133,7 +133,7 @@ def _effect_from_run(engine, args) -> float:
 
 def _pilot_frame(engine, name: str) -> tuple[pd.DataFrame, str]:
     """The kept scores of pilot test `name`, its hidden reference and anchors left out (they barely vary)."""
-    from .analysis import load_test
+    from ..listening.analysis import load_test
 
     loaded = load_test(engine, name)
     if loaded.type.name not in ("mushra", "acr"):
