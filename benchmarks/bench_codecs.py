@@ -15,8 +15,8 @@ import numpy as np
 from evalkit.audio import Audio, resample
 from evalkit.cards import load_cards
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
-from evalkit.tables import format_table
+from evalkit.demo_pipeline import DEMO_MANIFEST
+from evalkit.text_tables import format_table
 
 REPEATS = 5
 BASELINE = "reference"

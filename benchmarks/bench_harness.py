@@ -42,7 +42,7 @@ from pathlib import Path  # noqa: E402
 from evalkit.audio import save  # noqa: E402
 from evalkit.cards import find_card  # noqa: E402
 from evalkit.datasets import load_dataset  # noqa: E402
-from evalkit.demo import DEMO_MANIFEST  # noqa: E402
+from evalkit.demo_pipeline import DEMO_MANIFEST  # noqa: E402
 from evalkit.executors import single_thread_env  # noqa: E402
 from evalkit.experiment import experiment_from_dict  # noqa: E402
 from evalkit.harness import roundtrip  # noqa: E402

@@ -23,10 +23,10 @@ import numpy as np
 from evalkit.audio import resample
 from evalkit.cards import find_card
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.harness import roundtrip
 from evalkit.metrics import evaluate
-from evalkit.tables import format_table
+from evalkit.text_tables import format_table
 
 ITEMS = int(os.environ.get("EVALKIT_BENCH_ITEMS", "6"))
 EVALUATIONS = (5, 10, 25, 50, 100)

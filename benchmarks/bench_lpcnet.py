@@ -13,7 +13,7 @@ from bench_codecs import REPEATS, speech, time_codec
 from bench_neural import complexity_row
 
 from evalkit.cards import load_cards
-from evalkit.tables import format_table
+from evalkit.text_tables import format_table
 
 BASELINES = ("codec2-1600", "opus-6k")
 

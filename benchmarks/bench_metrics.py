@@ -16,10 +16,10 @@ import numpy as np
 
 from evalkit.audio import Audio, resample
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.metrics import evaluate
 from evalkit.metrics.distortion import MCD_FRAME, MCD_HOP, MCD_ORDER
-from evalkit.tables import format_table
+from evalkit.text_tables import format_table
 
 REPEATS = 3
 TARGET = 20.0

@@ -18,7 +18,7 @@ from pathlib import Path
 from bench_codecs import REPEATS, speech, time_codec
 
 from evalkit.cards import load_cards
-from evalkit.tables import format_table
+from evalkit.text_tables import format_table
 
 # Published configurations: encodec_24khz; hubertsiuzdak/snac_24khz; kyutai/mimi (MimiConfig defaults).
 SNAC_24KHZ = {"sampling_rate": 24000, "encoder_dim": 48, "encoder_rates": [2, 4, 8, 8], "decoder_dim": 1024,

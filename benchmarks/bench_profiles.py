@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from evalkit.cards import load_cards
 from evalkit.profile import default_cards, profile_card, profile_speech
-from evalkit.tables import format_table
+from evalkit.text_tables import format_table
 
 BASELINE = "reference"
 REPEATS = 5

@@ -25,7 +25,7 @@ import numpy as np
 from evalkit.audio import Audio, resample, save
 from evalkit.cards import find_card
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.experiment import experiment_from_dict
 from evalkit.harness import roundtrip
 from evalkit.runner import run_experiment, score_pairs

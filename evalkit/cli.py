@@ -19,7 +19,7 @@ __all__ = ["main"]
 def cmd_codecs(args) -> int:
     """Table of every codec card: availability, rate, bitrate, latency."""
     from .cards import load_cards
-    from .tables import codec_table
+    from .text_tables import codec_table
 
     broken: list[str] = []
     print(codec_table(load_cards(args.cards, broken=broken), show_reasons=args.verbose))
@@ -138,7 +138,7 @@ def _stream_rate(data: bytes, card) -> int | None:
 
 def cmd_demo(args) -> int:
     """Round-trip the bundled demo corpus through every available codec card."""
-    from .demo import run_demo
+    from .demo_pipeline import run_demo
 
     return run_demo(print, cards_dir=args.cards, limit=args.limit, score=not args.no_score)
 
@@ -146,7 +146,7 @@ def cmd_demo(args) -> int:
 def cmd_metrics(args) -> int:
     """Table of every registered metric and whether it can run here."""
     from .metrics import METRICS
-    from .tables import format_table
+    from .text_tables import format_table
 
     rows = []
     for name in METRICS.names():
@@ -182,7 +182,7 @@ def cmd_score(args) -> int:
     """Score decoded files made elsewhere against their references: a table, or a stored run."""
     from .runner import run_experiment, score_pairs
     from .store import connect, frame_summary, summary
-    from .tables import item_table
+    from .text_tables import item_table
 
     exp = _score_experiment(args)
     if args.run:
@@ -235,7 +235,7 @@ def _scored(frame):
 def _report_outcome(frame, run: str) -> int:
     """Print the run's warnings, the alignment found and, when many rows failed, why; 1 when
     no row (of the requested metrics, when there are any) succeeded."""
-    from .tables import alignment_lines, failure_summary, warning_lines
+    from .text_tables import alignment_lines, failure_summary, warning_lines
 
     for line in warning_lines(frame.attrs.get("warnings", {})) + alignment_lines(frame):
         print(line, file=sys.stderr)
@@ -271,7 +271,7 @@ def cmd_results(args) -> int:
     _warn_misaligned(engine, args.run)
     if args.run:
         from .store import run_warnings
-        from .tables import warning_lines
+        from .text_tables import warning_lines
 
         for line in warning_lines(run_warnings(engine, args.run)):
             print(line, file=sys.stderr)
@@ -290,7 +290,7 @@ def _require_run(engine, run: str) -> None:
 
 def _long_text(frame, all_runs: bool) -> str:
     """Every result row, one line each (`results --long` without --export)."""
-    from .tables import format_table
+    from .text_tables import format_table
 
     if frame.empty:
         return "no results"
@@ -333,7 +333,7 @@ def cmd_config(args) -> int:
 
 def cmd_profile(args) -> int:
     """Complexity, speed, latency and packet-loss curves of codec cards; stored in the database."""
-    from .commands.profiling import run_profile
+    from .commands.profile_command import run_profile
 
     return run_profile(args)
 
@@ -370,7 +370,7 @@ def cmd_app(args) -> int:
 
 
 def _summary_text(frame) -> str:
-    from .tables import format_table
+    from .text_tables import format_table
 
     if frame.empty:
         return "no results"
@@ -383,7 +383,7 @@ def _summary_text(frame) -> str:
 
 def _warn_misaligned(engine, run_id: str | None) -> None:
     from .store import delay_check, roundtrips_frame
-    from .tables import misalignment_warnings
+    from .text_tables import misalignment_warnings
 
     for line in misalignment_warnings(delay_check(roundtrips_frame(engine, run_id))):
         print(line, file=sys.stderr)
@@ -531,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_ratings(args) -> int:
     """Import, export or analyse listening-test ratings (webMUSHRA, BeaqleJS, long tables)."""
-    from .commands.ratings import run_ratings
+    from .commands.ratings_command import run_ratings
 
     return run_ratings(args)
 
@@ -566,7 +566,7 @@ def _ratings_parser(sub) -> None:
 
 def cmd_listening(args) -> int:
     """Listening-test tools: rejections and repeat panel workers, item selection, power analysis."""
-    from .commands.listening import run_listening
+    from .commands.listening_command import run_listening
 
     return run_listening(args)
 

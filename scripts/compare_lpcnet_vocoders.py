@@ -24,7 +24,7 @@ from evalkit.audio import Audio, align, resample, to_mono  # noqa: E402
 from evalkit.datasets import load_dataset  # noqa: E402
 from evalkit.lpcnet.features import RATE, features  # noqa: E402
 from evalkit.metrics import evaluate  # noqa: E402
-from evalkit.tables import format_table  # noqa: E402
+from evalkit.text_tables import format_table  # noqa: E402
 
 
 def load_decoder(path: Path):

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from evalkit.audio import resample  # noqa: E402
 from evalkit.cards import load_cards  # noqa: E402
 from evalkit.datasets import load_dataset  # noqa: E402
-from evalkit.tables import format_table  # noqa: E402
+from evalkit.text_tables import format_table  # noqa: E402
 
 METRICS = ("visqol_speech", "warpq", "pesq_wb", "stoi")
 LOWER_IS_BETTER = {"warpq"}
@@ -34,7 +34,7 @@ GENERIC, PERSONAL = "lpcnet-1k6", "lpcnet-1k6-personal"
 def frames(database: str, run: str):
     from sqlalchemy import create_engine
 
-    from evalkit.store.results import results_frame, roundtrips_frame
+    from evalkit.store.run_results import results_frame, roundtrips_frame
 
     engine = create_engine(database)
     results = results_frame(engine, run)

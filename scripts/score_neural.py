@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 from evalkit.cache import file_digest  # noqa: E402
 from evalkit.cards import find_card  # noqa: E402
 from evalkit.datasets import load_dataset  # noqa: E402
-from evalkit.demo import DEMO_MANIFEST  # noqa: E402
+from evalkit.demo_pipeline import DEMO_MANIFEST  # noqa: E402
 from evalkit.harness import roundtrip  # noqa: E402
 from evalkit.metrics import evaluate  # noqa: E402
-from evalkit.tables import format_table  # noqa: E402
+from evalkit.text_tables import format_table  # noqa: E402
 
 
 def build(spec: str):

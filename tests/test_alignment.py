@@ -10,7 +10,7 @@ from evalkit.alignment import AlignPolicy, align_pair, estimate_lag
 from evalkit.audio import Audio, resample
 from evalkit.cards import find_card
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import ConfigError
 from evalkit.harness import delay_tolerance, measure_delay, roundtrip
 from evalkit.metrics import evaluate

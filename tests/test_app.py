@@ -13,7 +13,7 @@ import pytest
 
 import evalkit
 from evalkit.report import leaderboard, load_run
-from evalkit.report.cost import NO_PROFILES
+from evalkit.report.pareto import NO_PROFILES
 from evalkit.report.drilldown import NO_EVENTS
 from evalkit.report.listening import NO_MUSHRA
 from evalkit.report.serve import PAGE_PATHS, app_command

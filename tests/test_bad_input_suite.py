@@ -18,7 +18,7 @@ from evalkit.audio import Audio, save
 from evalkit.cli import main
 from evalkit.config import read_yaml
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.experiment import load_experiment
 from evalkit.store import connect

@@ -15,7 +15,7 @@ from evalkit.audio import Audio, load, resample, save
 from evalkit.cli import main
 from evalkit.conditions import match_files
 from evalkit.datasets import load_dataset
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import ConfigError
 from evalkit.experiment import load_experiment
 from evalkit.store import connect, roundtrips_frame, run_warnings

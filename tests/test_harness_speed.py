@@ -14,7 +14,7 @@ from evalkit.alignment import estimate_lag
 from evalkit.audio import Audio, correlation_peak, load
 from evalkit.cache import DecodedCache
 from evalkit.cards import find_card
-from evalkit.demo import DEMO_MANIFEST, codec_summary, warm_codec
+from evalkit.demo_pipeline import DEMO_MANIFEST, codec_summary, warm_codec
 from evalkit.errors import EvalkitError
 from evalkit.experiment import load_experiment
 from evalkit.harness import roundtrip

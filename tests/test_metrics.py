@@ -357,7 +357,7 @@ def test_f0_without_common_pitch_fails_with_reason():
 @pytest.mark.slow
 def test_speaker_similarity_ranks_same_speaker_pairs_above_different_speakers():
     from evalkit.datasets import load_dataset
-    from evalkit.demo import DEMO_MANIFEST
+    from evalkit.demo_pipeline import DEMO_MANIFEST
     from evalkit.metrics.speaker import _embedding
 
     items = [i for i in load_dataset(DEMO_MANIFEST) if i.speaker]

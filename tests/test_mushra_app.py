@@ -260,7 +260,7 @@ def test_admin_warns_about_degenerate_statistics(tmp_path, monkeypatch):
 
 
 def test_the_demo_test_is_made_ready_once(tiny, tmp_path):
-    from evalkit.mushra.demo import ensure_demo_test
+    from evalkit.listening.demo_mushra import ensure_demo_test
 
     spec = tmp_path / "demo-like.yaml"
     spec.write_text(json.dumps(tiny_definition(tiny.folder, name="demo-like")))

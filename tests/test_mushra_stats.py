@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as sps
 
 from evalkit.mushra.anova import contrasts, gg_epsilon, rm_anova, rm_anova_cube
-from evalkit.mushra.plots import boxplot, mean_ci_plot
+from evalkit.mushra.rating_plots import boxplot, mean_ci_plot
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import (
     bootstrap_interval, condition_summary, hochberg, holm, paired_comparisons, permutation_test, t_interval,

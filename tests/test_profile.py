@@ -25,7 +25,7 @@ from evalkit.profile import (
     default_cards, drop_packets, loss_curve, loss_curves_frame, measure_complexity, measure_latency, profiles_frame,
     read_profile, repeat_last, write_profile, zero_fill,
 )
-from evalkit.profile.command import parse_rates
+from evalkit.profile.printout import parse_rates
 from evalkit.store import StoreError, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def test_codec_protocol_gives_params_and_macs_per_second():
 
 def test_dsp_codecs_have_no_torch_complexity_and_evalkit_imports_without_torch():
     assert measure_complexity(CARDS["reference"].build()) is None
-    code = ("import sys, evalkit.cli, evalkit.profile.command, evalkit.profile.store; "
+    code = ("import sys, evalkit.cli, evalkit.profile.printout, evalkit.profile.database; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

@@ -22,12 +22,12 @@ from evalkit.errors import EvalkitError
 from evalkit.report import (ReportOptions, agreement_table, bootstrap_ci, build_report, codec_meta, correlate, item_view,
                             leaderboard, load_run, pareto_front, render_html, snippet, write_report)
 from evalkit.report.weighted import row_correlations
-from evalkit.report.cost import NO_PROFILES
+from evalkit.report.pareto import NO_PROFILES
 from evalkit.report.data import resolve_path
 from evalkit.report.drilldown import event_snippets, load_audio
 from evalkit.report.export import latex_table, leaderboard_export
 from evalkit.report.names import metric_ranges
-from evalkit.report.tables import fmt
+from evalkit.report.display import fmt
 from evalkit.store import connect, summary
 from conftest import take_mushra_test
 

@@ -25,7 +25,7 @@ from evalkit.experiment import DEFAULT_CONFIG, load_experiment
 from evalkit.tasks import COST_METRICS
 from evalkit.store import connect, delay_check, results_frame, roundtrips_frame
 
-from evalkit.demo import DEMO_MANIFEST
+from evalkit.demo_pipeline import DEMO_MANIFEST
 
 METRICS = ["si_sdr", "lsd"]
 OUTPUTS = len(METRICS) + len(COST_METRICS)

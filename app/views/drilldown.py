@@ -5,7 +5,7 @@ import ui
 
 from evalkit.report import item_view, load_audio
 from evalkit.report.drilldown import NO_EVENTS, event_snippets
-from evalkit.report.plots import spectrogram_figure
+from evalkit.report.figures import spectrogram_figure
 
 MAX_SNIPPETS = 10  # events with playable snippets; the table lists them all
 

@@ -4,7 +4,7 @@ import streamlit as st
 import ui
 
 from evalkit.report.codecinfo import COST_METRICS, higher_is_better
-from evalkit.report.views import filter_options, leaderboard_view
+from evalkit.report.app_views import filter_options, leaderboard_view
 
 st.title("Leaderboard")
 run = ui.pick_run()

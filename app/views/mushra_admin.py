@@ -19,7 +19,7 @@ from evalkit.mushra.anova import rm_anova
 from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
 from evalkit.mushra.design import test_setup
 from evalkit.listening.listeners import answers_frame, export_results, listener_report, to_csv
-from evalkit.mushra.plots import boxplot, mean_ci_plot
+from evalkit.mushra.rating_plots import boxplot, mean_ci_plot
 from evalkit.listening.safetext import inert_markdown
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test

@@ -3,7 +3,7 @@
 import streamlit as st
 import ui
 
-from evalkit.report.views import agreement_view
+from evalkit.report.app_views import agreement_view
 
 st.title("MUSHRA vs metrics")
 run = ui.pick_run()

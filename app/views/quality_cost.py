@@ -4,7 +4,7 @@ import streamlit as st
 import ui
 
 from evalkit.report import metric_order
-from evalkit.report.views import COST_AXES, cost_view
+from evalkit.report.app_views import COST_AXES, cost_view
 
 st.title("Quality vs cost")
 run = ui.pick_run()

@@ -4,7 +4,7 @@ import streamlit as st
 import ui
 
 from evalkit.report import metric_order
-from evalkit.report.views import rate_quality_view
+from evalkit.report.app_views import rate_quality_view
 
 st.title("Rate–quality")
 run = ui.pick_run()

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, register_backend
-from .system import debian_version
+from .debian_packages import debian_version
 
 __all__ = ["AmrWb", "AMRWB_MODES", "AMRWB_FRAME_BYTES"]
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, register_backend
-from .system import debian_version
+from .debian_packages import debian_version
 
 __all__ = ["Codec2", "Codec2Cli", "MODE_BITS", "conceal_by_repetition"]
 

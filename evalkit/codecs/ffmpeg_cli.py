@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, check_packet_sizes, register_backend
-from .system import debian_version
+from .debian_packages import debian_version
 from .codec2 import conceal_by_repetition
 
 __all__ = ["Speex", "Gsm", "SPEEX_FRAME_BYTES"]

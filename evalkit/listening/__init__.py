@@ -23,10 +23,10 @@ _HOME = {
                  "log_event", "record_play", "stimulus_audio", "submit_qualification", "submit_questionnaire",
                  "submit_trial"),
     "playlog": ("LimitError",),
-    "results": ("export_ratings_csv", "progress", "progress_summary", "ratings_frame", "responses_frame"),
+    "responses": ("export_ratings_csv", "progress", "progress_summary", "ratings_frame", "responses_frame"),
     "spec": ("TestSpec", "load_spec", "spec_from_dict"),
     "types": ("get_type", "type_names"),
-    "views": ("SCALE", "Page", "TrialPage"),
+    "pages": ("SCALE", "Page", "TrialPage"),
 }
 _MODULE_OF = {name: module for module, names in _HOME.items() for name in names}
 

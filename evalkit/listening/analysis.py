@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, case, select
 
 from ..store.models_mushra import MushraParticipant, MushraRejection, MushraSession, MushraTest
-from .results import responses_frame
+from .responses import responses_frame
 from .types import TestType, get_type
 
 __all__ = ["LoadedTest", "load_test", "rejected_participants"]

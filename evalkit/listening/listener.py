@@ -42,7 +42,7 @@ from .spec_parts import Question, qualifies
 from .stimuli import deliver, read_stimulus
 from .tokens import completion_code, dither_seed, grant_valid, read_grant, resolve_stimulus
 from .types import get_type
-from .views import Page
+from .pages import Page
 
 __all__ = [
     "AnswerError", "enter", "current_page", "accept_consent", "submit_qualification", "finish_instructions",

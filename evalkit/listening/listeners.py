@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from ..errors import ConfigError
 from ..store.models_mushra import MushraCondition, MushraItem, MushraParticipant, MushraSession, MushraTest, MushraTrial
-from .results import ratings_frame
+from .responses import ratings_frame
 
 __all__ = ["answers_frame", "trials_frame", "listener_report", "export_results", "to_csv", "PEOPLE"]
 

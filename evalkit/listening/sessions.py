@@ -24,7 +24,7 @@ from .playlog import DEFAULT_MIN_PLAY_S, events_from_rows, heard_and_needed
 from .spec import min_play_for
 from .tokens import new_secret, token_hash
 from .types import Condition, Item, get_type
-from .views import Page, build_page, page_ids
+from .pages import Page, build_page, page_ids
 
 __all__ = ["participant", "session", "locked", "create_session", "trial_page", "page", "plays", "page_duration",
            "min_play", "event", "GRANT_HOURS", "expired", "looping"]

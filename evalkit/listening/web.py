@@ -38,7 +38,7 @@ from .listener import AnswerError
 from .playlog import LimitError, RateLimiter, TooLarge
 from .safetext import plain_text, to_html
 from .stimuli import DELIVERY_MIME
-from .views import Page
+from .pages import Page
 
 __all__ = ["ListenerWeb", "AdminGate", "SecurityHeaders", "page_json", "ADMIN_COOKIE", "TOKEN_HEADER", "STATIC"]
 

@@ -14,8 +14,10 @@ import importlib.util
 import sys
 from typing import Any
 
-MOVED = ("_check", "admin", "auth", "demo", "flow", "listener", "listeners", "playlog", "randomize", "results",
-         "safetext", "spec", "spec_parts", "stimuli", "tokens", "views", "web")
+# old name -> module of evalkit.listening (three were renamed there after the move)
+MOVED = {name: name for name in ("_check", "admin", "auth", "flow", "listener", "listeners", "playlog", "randomize",
+                                 "safetext", "spec", "spec_parts", "stimuli", "tokens", "web")}
+MOVED.update(demo="demo_mushra", results="responses", views="pages")
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -26,7 +28,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self) if parent == __name__ and name in MOVED else None
 
     def create_module(self, spec):
-        module = importlib.import_module(f"evalkit.listening.{spec.name.rpartition('.')[2]}")
+        module = importlib.import_module(f"evalkit.listening.{MOVED[spec.name.rpartition('.')[2]]}")
         self.own_spec = module.__spec__
         return module
 

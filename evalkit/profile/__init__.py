@@ -11,13 +11,13 @@ import importlib
 _EXPORTS = {
     "profiler": ["Profile", "ProfileRun", "profile_card", "profile_speech", "default_cards"],
     "complexity": ["TorchPart", "PartComplexity", "measure_complexity", "count_macs", "parameter_count"],
-    "cost": ["Cost", "measure_cost", "measure_cost_isolated"],
+    "resource_use": ["Cost", "measure_cost", "measure_cost_isolated"],
     "latency": ["Latency", "measure_latency"],
     "loss": ["Bernoulli", "GilbertElliott", "loss_model", "drop_packets", "burst_lengths", "LOSS_RATES",
              "LOSS_MODELS", "DEFAULT_BURST"],
     "curves": ["CurvePoint", "loss_curve", "default_metric"],
     "concealment": ["CONCEALMENT", "concealment_of", "repeat_last", "zero_fill"],
-    "store": ["write_profile", "profiles_frame", "loss_curves_frame", "read_profile"],
+    "database": ["write_profile", "profiles_frame", "loss_curves_frame", "read_profile"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -13,7 +13,7 @@ from ..audio import Audio, resample, to_mono
 from ..cards import Card
 from .complexity import PartComplexity, measure_complexity
 from .concealment import concealment_of
-from .cost import Cost, measure_cost_isolated
+from .resource_use import Cost, measure_cost_isolated
 from .curves import CurvePoint, loss_curve
 from .latency import Latency, measure_latency
 from .loss import DEFAULT_BURST, LOSS_MODELS, LOSS_RATES
@@ -73,7 +73,7 @@ def profile_card(card: Card, audio: Audio | None = None, *, loss: bool = True, r
 def profile_speech(seconds: float = 10.0) -> Audio:
     """The demo corpus's speech at 16 kHz, joined and cut to `seconds` (real speakers, offline)."""
     from ..datasets import load_dataset
-    from ..demo import DEMO_MANIFEST
+    from ..demo_pipeline import DEMO_MANIFEST
 
     clips = [resample(to_mono(item.load()), PROFILE_RATE).samples[0] for item in load_dataset(DEMO_MANIFEST)]
     joined = np.concatenate(clips)[: int(seconds * PROFILE_RATE)]

@@ -7,7 +7,7 @@ missing (no profiles, no phoneme results, no MUSHRA test) instead of failing.
 from .agreement import LEVELS, METHODS, agreement_table, bootstrap_ci, correlate, system_level
 from .build import ReportData, ReportOptions, build_report
 from .codecinfo import CodecMeta, codec_meta, higher_is_better
-from .cost import complexity_table, mark_front, pareto_front, quality_points
+from .pareto import complexity_table, mark_front, pareto_front, quality_points
 from .data import RunData, item_speakers, list_runs, load_run
 from .drilldown import ItemView, item_view, load_audio, read_events, snippet
 from .compare import best_versus_rest, compare_codecs

@@ -18,7 +18,7 @@ from ..mushra.omnibus import Omnibus, omnibus
 from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
 from .compare import best_versus_rest
-from .cost import complexity_table
+from .pareto import complexity_table
 from .data import RunData, load_run
 from .drilldown import read_events
 from .leaderboard import codec_table, current_results, leaderboard, metric_order

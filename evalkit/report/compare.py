@@ -68,7 +68,7 @@ def best_versus_rest(results: pd.DataFrame, board: pd.DataFrame, metrics: list[s
 
 def comparison_text(table: pd.DataFrame) -> str:
     """`evalkit results --compare A B` output: one line per metric, which codec is better and how sure."""
-    from ..tables import format_table
+    from ..text_tables import format_table
 
     if table.empty:
         return "no metric to compare"

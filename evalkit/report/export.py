@@ -19,8 +19,8 @@ from .build import ReportData
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
 from .html import render_html
 from .leaderboard import SMALL_N
-from .plots import FIGURE_FORMATS, save_figure
-from .tables import fmt
+from .figures import FIGURE_FORMATS, save_figure
+from .display import fmt
 
 __all__ = ["FORMATS", "write_report", "write_figures", "leaderboard_export", "latex_table", "latex_escape",
            "html_to_pdf", "find_chromium", "format_for"]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..store import mean_ci
-from ..store.results import DURATION_WEIGHTED
+from ..store.run_results import DURATION_WEIGHTED
 from .codecinfo import COST_METRICS, codec_meta, higher_is_better
 from .data import UNKNOWN_SPEAKER, RunData
 from .names import metric_range

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from ..errors import EvalkitError
 from ..mushra.design import TestSetup, setup_from_frame, test_setup
-from ..listening.results import ratings_frame
+from ..listening.responses import ratings_frame
 from ..mushra.screening import ScreeningConfig, screen
 from ..mushra.stats import condition_summary
 from .codecinfo import COST_METRICS

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..store.results import delay_check
+from ..store.run_results import delay_check
 from .build import ReportData
 from .codecinfo import COST_METRICS
 from .leaderboard import current_results
 from .sections import Section
-from .tables import frame_table
+from .display import frame_table
 
 __all__ = ["overview", "methods_section", "package_versions", "sample_rates", "STATISTICS"]
 

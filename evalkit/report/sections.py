@@ -9,10 +9,10 @@ from __future__ import annotations
 import pandas as pd
 
 from .build import ReportData
-from .cost import mark_front, quality_points
+from .pareto import mark_front, quality_points
 from .leaderboard import SMALL_N
-from .plots import bar_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure, svg_data_uri
-from .tables import SMALL_N_MARK, FigureRef, Section, Table, fmt, fmt_p, frame_table, leaderboard_table
+from .figures import bar_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure, svg_data_uri
+from .display import SMALL_N_MARK, FigureRef, Section, Table, fmt, fmt_p, frame_table, leaderboard_table
 
 __all__ = ["Section", "FigureRef", "build_sections", "figure_ref", "CONTENT_METRICS"]
 

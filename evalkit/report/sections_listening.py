@@ -20,9 +20,9 @@ from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
 from .leaderboard import current_results
 from .listening import Listening, stimulus_frame
-from .plots import agreement_figure, preference_matrix_figure, score_figure
+from .figures import agreement_figure, preference_matrix_figure, score_figure
 from .sections import figure_ref
-from .tables import Section, agreement_display, frame_table
+from .display import Section, agreement_display, frame_table
 
 if TYPE_CHECKING:
     from .build import ReportData

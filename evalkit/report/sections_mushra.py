@@ -7,9 +7,9 @@ import pandas as pd
 
 from .agreement import system_level
 from .build import ReportData
-from .plots import agreement_figure, mushra_figure
+from .figures import agreement_figure, mushra_figure
 from .sections import figure_ref
-from .tables import Section, Table, agreement_display, fmt_p, frame_table
+from .display import Section, Table, agreement_display, fmt_p, frame_table
 
 __all__ = ["listening_section", "agreement_section"]
 

@@ -44,7 +44,7 @@ def serve_app(out: Callable[[str], None], port: int = 8501, address: str = "loca
     for name, url in app_urls(port, host).items():
         out(f"  {name:<18} {url}")
     if mushra_demo:  # before `env` is built: it may set the admin password hash for this run
-        from ..listening.demo import announce_demo
+        from ..listening.demo_mushra import announce_demo
         from ..store import connect
 
         announce_demo(connect(database), out, f"http://{host}:{port}")

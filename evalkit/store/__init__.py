@@ -4,7 +4,7 @@ from .db import StoreError, connect, database_url, migrate
 from .models import Base, Result, Roundtrip, Run
 from . import models_content, models_mushra, models_profile  # noqa: F401  (their tables join Base.metadata)
 from .content import content_events_frame, write_content_events
-from .results import (
+from .run_results import (
     add_run_warnings,
     delay_check,
     done_keys,

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete
 from .db import write_transaction
 from .models import utcnow
 from .models_content import ContentEvent
-from .results import table_frame
+from .run_results import table_frame
 
 __all__ = ["write_content_events", "content_events_frame"]
 

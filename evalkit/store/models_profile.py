@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..profile.cost import Cost
+from ..profile.resource_use import Cost
 from .models import RESULT_STATUSES, Base, Id, one_of, reason_unless_ok, utcnow, value_exactly_when_ok
 
 __all__ = ["CodecProfile", "LossCurve", "PROFILE_KEY", "LOSS_CURVE_KEY"]

@@ -211,7 +211,7 @@ class TestType:
 
     def report_section(self, report):
         """The report's section for a test of this type."""
-        from ...report.tables import Section
+        from ...report.display import Section
 
         section = Section("listening", f"Listening test ({self.title})", "")
         section.missing.append(f"the {self.title} type has no report section")

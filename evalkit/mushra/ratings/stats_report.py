@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...tables import format_table
+from ...text_tables import format_table
 
 __all__ = ["stats_text"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError
-from ..tables import format_table
+from ..text_tables import format_table
 
 __all__ = ["run_listening"]
 
@@ -28,7 +28,7 @@ def run_listening(args: argparse.Namespace) -> int:
 
 def _rejections(engine, args) -> int:
     from ..listening.crowd import record_rejections, rejections_frame
-    from ..listening.results import progress
+    from ..listening.responses import progress
 
     progress(engine, args.test)  # ConfigError naming the test when there is none
     if args.record:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..listening.views import SCALE
+from ..listening.pages import SCALE
 
 __all__ = ["boxplot", "mean_ci_plot"]
 

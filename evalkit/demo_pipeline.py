@@ -14,7 +14,7 @@ from .datasets import load_dataset
 from .errors import EvalkitError
 from .executors import one_thread_torch
 from .harness import RoundTrip, roundtrip
-from .tables import format_table
+from .text_tables import format_table
 
 __all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary",
            "warm_codec"]
@@ -40,7 +40,7 @@ def score_demo(out: Callable[[str], None], limit: int | None = None) -> int:
     from .experiment import load_experiment
     from .runner import run_experiment
     from .store import connect, delay_check, roundtrips_frame, summary
-    from .tables import leaderboard_table, misalignment_warnings
+    from .text_tables import leaderboard_table, misalignment_warnings
 
     exp = load_experiment(DEMO_EXPERIMENT)
     exp = replace(exp, limit=limit) if limit else exp
@@ -53,7 +53,7 @@ def score_demo(out: Callable[[str], None], limit: int | None = None) -> int:
     failed = frame[frame.status == "failed"]
     for row in failed.head(20).itertuples():
         out(f"FAILED {row.codec} / {row.item_id} / {row.metric}: {row.reason}")
-    from .report.demo import write_demo_report
+    from .report.demo_report import write_demo_report
 
     write_demo_report(out)
     return 0

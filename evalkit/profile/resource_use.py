@@ -144,7 +144,7 @@ def _run_child(spec: str, name: str) -> subprocess.CompletedProcess:
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, **ONE_THREAD_ENV, "PYTHONPATH": path}
     try:
-        done = subprocess.run([sys.executable, "-m", "evalkit.profile.cost"], input=spec, env=env,
+        done = subprocess.run([sys.executable, "-m", "evalkit.profile.resource_use"], input=spec, env=env,
                               capture_output=True, text=True, timeout=_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise EvalkitError(f"{name}: speed measurement timed out after {_TIMEOUT} s") from None

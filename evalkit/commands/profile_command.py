@@ -7,7 +7,7 @@ import sys
 
 from ..cards import load_cards
 from ..errors import ConfigError, EvalkitError
-from ..profile.command import parse_rates, profile_table, profile_text
+from ..profile.printout import parse_rates, profile_table, profile_text
 from ..profile.profiler import ProfileRun, profile_card, profile_speech
 
 __all__ = ["run_profile"]
@@ -30,7 +30,7 @@ def run_profile(args: argparse.Namespace) -> int:
 
 
 def _profile_and_store(card, engine, audio, rates: list[float], args: argparse.Namespace) -> ProfileRun | None:
-    from ..profile.store import write_profile
+    from ..profile.database import write_profile
 
     try:
         run = profile_card(card, audio, loss=not args.no_loss, rates=rates, seeds=range(args.seeds),

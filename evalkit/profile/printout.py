@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 
 from ..errors import ConfigError
-from ..tables import format_table
+from ..text_tables import format_table
 from .curves import CurvePoint
 from .profiler import Profile, ProfileRun
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 from ..store.db import StoreError, write_transaction
-from ..store.results import execute_upsert, table_frame
+from ..store.run_results import execute_upsert, table_frame
 from ..store.models import utcnow
 from ..store.models_profile import LOSS_CURVE_KEY, PROFILE_KEY, CodecProfile, LossCurve
 from .curves import CurvePoint

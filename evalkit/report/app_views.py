@@ -13,11 +13,11 @@ from sqlalchemy import Engine
 
 from .build import N_BOOT, SEED, ListeningAnalysis, analyse_listening
 from .codecinfo import COST_METRICS
-from .cost import complexity_table, mark_front, quality_points
+from .pareto import complexity_table, mark_front, quality_points
 from .data import UNKNOWN_SPEAKER, RunData
 from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
 from .listening import NO_MUSHRA, load_listening, mushra_tests
-from .plots import agreement_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
+from .figures import agreement_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
 from .agreement import system_level
 
 __all__ = ["FilterOptions", "filter_options", "leaderboard_view", "rate_quality_view", "CostView", "cost_view",

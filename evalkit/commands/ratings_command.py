@@ -8,7 +8,7 @@ __all__ = ["run_ratings"]
 
 
 def run_ratings(args: argparse.Namespace) -> int:
-    from ..mushra.ratings.command import stats_text
+    from ..mushra.ratings.stats_report import stats_text
     from ..mushra.ratings.exporter import export_ratings
     from ..mushra.ratings.importer import import_ratings
     from ..store import connect
