@@ -76,17 +76,16 @@ def window_audio(audio: np.ndarray, start: int) -> np.ndarray:
 def raw_scores(trunk, head, audio: np.ndarray, starts: list[int]) -> np.ndarray:
     """The P.835 network's raw (signal, background, overall) outputs for the windows at `starts`."""
     audio = audio.astype(np.float32)
-    n_frames = max(starts) + WINDOW_FRAMES
-    shared = _shared_map(trunk, audio, n_frames, starts)
-    left = _maps(trunk, audio, starts)
-    right = _maps(trunk, audio, [s + WINDOW_FRAMES - EDGE_FRAMES for s in starts])
-    maps = []
-    for k, start in enumerate(starts):
-        window = shared[:, :, start // STRIDE: (start + WINDOW_FRAMES) // STRIDE].copy()
-        window[:, :, :EDGE] = left[k][:, :, :EDGE]
-        window[:, :, -EDGE:] = right[k][:, :, -EDGE:]
-        maps.append(window)
-    return np.concatenate([_run(head, np.concatenate(maps[i:i + BATCH])) for i in range(0, len(maps), BATCH)])
+    shared = _shared_map(trunk, audio, max(starts) + WINDOW_FRAMES, starts)
+    scores = []
+    for i in range(0, len(starts), BATCH):  # a batch at a time: a window's map is about 1 MB
+        batch = starts[i:i + BATCH]
+        left = _maps(trunk, audio, batch)
+        right = _maps(trunk, audio, [s + WINDOW_FRAMES - EDGE_FRAMES for s in batch])
+        maps = np.stack([shared[:, s // STRIDE: (s + WINDOW_FRAMES) // STRIDE] for s in batch])
+        maps[:, :, :EDGE], maps[:, :, -EDGE:] = left[:, :, :EDGE], right[:, :, -EDGE:]
+        scores.append(_run(head, maps))
+    return np.concatenate(scores)
 
 
 def _shared_map(trunk, audio: np.ndarray, n_frames: int, starts: list[int]) -> np.ndarray:
@@ -98,20 +97,16 @@ def _shared_map(trunk, audio: np.ndarray, n_frames: int, starts: list[int]) -> n
         last = min(first + CHUNK_FRAMES, n_frames)
         lo, hi = max(0, first - margin), min(n_frames, last + margin)
         if any(s < last and first < s + WINDOW_FRAMES for s in starts):
-            part = _run(trunk, _frames(audio, lo, hi - lo)[np.newaxis])
-            parts.append(part[:, :, (first - lo) // STRIDE: (last - lo) // STRIDE])
+            part = _run(trunk, _frames(audio, lo, hi - lo)[np.newaxis])[0]
+            parts.append(part[:, (first - lo) // STRIDE: (last - lo) // STRIDE])
         else:
-            parts.append(np.zeros(parts[-1].shape[:2] + ((last - first) // STRIDE,) + parts[-1].shape[3:], np.float32))
-    return np.concatenate(parts, axis=2)
+            parts.append(np.zeros((parts[-1].shape[0], (last - first) // STRIDE, parts[-1].shape[2]), np.float32))
+    return np.concatenate(parts, axis=1)
 
 
-def _maps(trunk, audio: np.ndarray, firsts: list[int]) -> list[np.ndarray]:
-    """Maps of the EDGE_FRAMES-long segments starting at each of `firsts`, each [1, C, T, F]."""
-    maps = []
-    for i in range(0, len(firsts), BATCH):
-        batch = np.stack([_frames(audio, f, EDGE_FRAMES) for f in firsts[i:i + BATCH]])
-        maps += list(_run(trunk, batch)[:, np.newaxis])
-    return maps
+def _maps(trunk, audio: np.ndarray, firsts: list[int]) -> np.ndarray:
+    """Maps [len(firsts), C, T, F] of the EDGE_FRAMES-long segments starting at each of `firsts`."""
+    return _run(trunk, np.stack([_frames(audio, f, EDGE_FRAMES) for f in firsts]))
 
 
 def _frames(audio: np.ndarray, first: int, count: int) -> np.ndarray:
