@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup system-deps clean
+.PHONY: demo test bench setup system-deps clean js
 
 # `make demo APP=0` stops after the report instead of serving the app.
 APP ?= 1
@@ -18,6 +18,12 @@ endif
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The listener page's JavaScript: node unit tests and eslint (pinned in package.json; pytest runs both too).
+js:
+	npm ci --no-audit --no-fund
+	npm test
+	npm run lint
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
