@@ -75,7 +75,7 @@ function render(page) {
   const steps = { consent, qualification, instructions, level_check: level, environment: trial, training: trial,
     trials: trial, questionnaire, done, screened_out: done, expired: ended };
   (steps[page.phase] || ended)(body, page);
-  window.__mushra = view; // inspected by the browser test; holds opaque ids only
+  window.__mushra = window.__listen = view; // inspected by the browser tests; holds opaque ids only
 }
 
 async function step(body, button) {
