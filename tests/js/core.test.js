@@ -65,6 +65,10 @@ test("played needs the need plus a margin, and only what the server reported for
   assert.equal(played(heard, "b", 1), true);
   assert.equal(played(heard, "c", 0.6), true); // a shorter loop region lowers the need
   assert.equal(played(heard, "d", 0.1), false);
+  // "all" of a 1 s stimulus needs 0.9 s; the server counts at most 1 s of a play that does not loop
+  assert.equal(played({ e: [1.0, 0.9] }, "e", 0.9), false);
+  assert.equal(played({ e: [0.97, 0.9] }, "e", 0.9, 1.0), true); // a play to the end, by arrival times
+  assert.equal(played({ e: [0.94, 0.9] }, "e", 0.9, 1.0), false);
 });
 
 test("settle adds the open play's seconds to its id only, without changing the input", () => {

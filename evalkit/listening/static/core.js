@@ -93,15 +93,19 @@ export function needed(trial, region) {
 }
 
 /**
- * Whether the stimulus `id` counts as heard (with MARGIN, so the server, which decides, agrees).
+ * Whether the stimulus `id` counts as heard (with MARGIN, so the server, which decides, agrees). `most` is the
+ * most one play can count (a stimulus that does not loop: its duration): the margin stays under half the way
+ * there, since the server counts a play to its end by arrival times that may fall a little short of it.
  * @param {Heard} heard
  * @param {string} id
  * @param {number} need
+ * @param {number} [most]
  * @returns {boolean}
  */
-export function played(heard, id, need) {
+export function played(heard, id, need, most = Infinity) {
   const entry = heard[id];
-  return !!entry && entry[0] >= Math.min(entry[1], need) + MARGIN;
+  const least = Math.min(entry ? entry[1] : need, need);
+  return !!entry && entry[0] >= Math.min(least + MARGIN, (least + most) / 2);
 }
 
 /**

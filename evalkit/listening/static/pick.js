@@ -50,6 +50,16 @@ export class PickView extends StimulusView {
     return index;
   }
 
+  /** Without looping (ACR, DCR, CCR, the checks), each stimulus plays from its start, one after another. @param {number} index */
+  choose(index) {
+    const again = this.player.playing && this.player.current === index;
+    if (!this.trial.loop && !again && !this.submitted && this.player.buffers[index]) {
+      this.player.pause();
+      this.player.pausedAt = 0;
+    }
+    super.choose(index);
+  }
+
   /** @param {number|string} value */
   pick(value) {
     if (this.submitted) return;

@@ -170,7 +170,7 @@ export class StimulusView {
 
   /** @param {number} index */
   played(index) {
-    return played(this.heard, this.ids[index], this.needed());
+    return played(this.heard, this.ids[index], this.needed(), this.trial.loop ? Infinity : this.trial.duration);
   }
 
   /** @param {number} index */
