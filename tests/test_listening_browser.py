@@ -129,9 +129,10 @@ class Listener:
             try:
                 self.page.wait_for_function(
                     f"() => document.querySelectorAll('.pk-stimulus')[{index}].classList.contains('played')", timeout=WAIT_MS)
-            except Exception:
-                print("DEBUG", self.page.evaluate("() => ({heard: window.__listen.heard, trial: window.__listen.trial, playing: window.__listen.player.playing, need: window.__listen.needed(), hint: document.querySelector('.mu-hint').textContent})"))
-                raise
+            except playwright.TimeoutError:
+                state = self.page.evaluate("() => ({heard: window.__listen.heard, need: window.__listen.needed(), "
+                                           "hint: document.querySelector('.mu-hint').textContent})")
+                raise AssertionError(f"stimulus {index + 1} never counted as heard: {state}") from None
         if self.page.evaluate(PAGE_STATE)["playing"]:
             self.page.keyboard.press("Space")
 
@@ -157,9 +158,9 @@ class Listener:
     def finish(self):
         try:
             self.page.get_by_text("Your completion code:").wait_for(timeout=WAIT_MS)
-        except Exception:
-            print("DEBUG", repr(self.page.evaluate("() => document.getElementById('app').outerHTML")), self.errors)
-            raise
+        except playwright.TimeoutError:
+            shown = self.page.evaluate("() => document.getElementById('app').innerText")
+            raise AssertionError(f"no completion code; the page shows {shown!r}; errors {self.errors}") from None
         code = self.page.locator("code.completion").inner_text().strip()
         token = dict(re.findall(r"[?&](\w+)=([^&]+)", self.page.url))["t"]
         return code, token
