@@ -1,4 +1,4 @@
-"""End to end in headless Chromium: a listener takes an ACR, DCR, CCR, AB and ABX test, and a panel worker
+"""End to end in headless Chromium: a listener takes an ACR, DCR, CCR, AB, ABX and BS.1116 test, and a panel worker
 passes qualification and the antiphase and Huggins-pitch headphone checks, on the real server.
 
 One server (`streamlit run app/server.py`) and one browser for the module, against a SQLite database holding a
@@ -41,6 +41,7 @@ TESTS = {
     "ccr-test": {"trials_per_session": 2},
     "ab-test": {"trials_per_session": 2, "forced": False},
     "abx-test": {"trials_per_session": 2},
+    "bs1116-test": {"trials_per_session": 2, "training": {"items": ["alpha"]}},
 }
 PAGE_STATE = "() => ({ids: window.__listen.ids, choice: window.__listen.choice, playing: window.__listen.player.playing})"
 
@@ -258,6 +259,49 @@ def test_abx_in_the_browser(app, browser):
         a, b, x = trial["conditions"]
         assert (row.condition == row.chosen) == (x == trial["conditions"][picked])  # X identified or not
         assert {row.condition, row.other} == {"noisy", "noisier"}
+
+
+def grade(listener, heading, presses):
+    """A BS.1116 page: R, then A and B by their keys, each heard until the page counts it, then graded by `presses`."""
+    page = listener.page
+    page.get_by_text(heading, exact=True).wait_for(timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelectorAll('.mu-button').length === 3 && "
+                           "document.querySelectorAll('.mu-button:disabled').length === 0", timeout=WAIT_MS)
+    page.keyboard.press("r")
+    page.wait_for_timeout(200)
+    for index, (key, keys) in enumerate(zip("ab", presses)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"() => document.querySelectorAll('.mu-button')[{index + 1}].classList.contains('played')",
+                               timeout=WAIT_MS)
+        for press in keys:
+            page.keyboard.press(press)
+    page.keyboard.press("Space")
+    shown = page.evaluate("() => ({ids: window.__listen.ids, grades: window.__listen.sliders.map(s => s.value), "
+                          "labels: [...document.querySelectorAll('.mu-button')].map(b => b.textContent)})")
+    key = page.evaluate("() => document.getElementById('app').dataset.key")
+    page.locator(".mu-next:not([disabled])").click(timeout=WAIT_MS)
+    page.wait_for_function(f"() => document.getElementById('app').dataset.key !== {json.dumps(key)}", timeout=WAIT_MS)
+    return shown
+
+
+def test_bs1116_in_the_browser_grades_a_and_b_against_the_reference(app, browser):
+    listener = invited(app, browser, "bs1116-test")
+    listener.to_trials()
+    for position in (1, 2):  # training: one page per coded condition, heard, not graded
+        grade(listener, f"Training {position} of 2", [[], []])
+    up, down, big = "ArrowUp", "ArrowDown", "Shift+ArrowUp"
+    shown = [grade(listener, "Page 1 of 2", [[big, up], [big, big]]), grade(listener, "Page 2 of 2", [[down], [big] * 3])]
+    code, token = listener.finish()
+    listener.close()
+    assert shown[0]["labels"] == ["Reference", "A", "B"]
+    assert [s["grades"] for s in shown] == [[4.1, 5.0], [2.9, 5.0]]  # from the middle (3.0), steps of 0.1, at most 5
+    participant, rows = mine(app, "bs1116-test", token)
+    plan = plan_of(app.engine, participant)["test"]
+    assert rows["score"].tolist() == [4.1, 5.0, 2.9, 5.0] and (rows["scale"] == "bs1116").all()
+    assert rows["slot"].tolist() == [0, 1, 0, 1]
+    for trial, pair in zip(plan, (rows.iloc[:2], rows.iloc[2:])):
+        assert pair["condition"].tolist() == pair["other"].tolist()[::-1]  # A and B, each against the other
+        assert "reference" in pair["condition"].tolist() and pair["kind"].tolist().count("reference") == 1
 
 
 def test_a_panel_worker_through_qualification_and_both_headphone_checks(app, browser):

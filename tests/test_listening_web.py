@@ -1,6 +1,6 @@
 """Every test type's pages over HTTP: what the page gets (opaque ids, the type's scale or choices, nothing that
 names a condition), and what it may post (each answer checked against the page's layout), for ACR, DCR, CCR,
-AB, ABX, qualification and the environment checks. The browser itself: tests/test_listening_browser.py."""
+AB, ABX, BS.1116, qualification and the environment checks. The browser itself: tests/test_listening_browser.py."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def server(sources, tmp_path_factory):  # noqa: F811 (the fixture's value)
     fast = {"min_play_seconds": 0.05}
     for kind, extra in {"acr": {}, "dcr": {}, "ccr": {}, "ab": {"forced": False}, "abx": {}}.items():
         create(engine, sources, folder, definition(kind, **fast, **extra))
+    create(engine, sources, folder, definition("bs1116", training={"items": ["alpha"]}, **fast))
     create(engine, sources, folder, definition("acr", name="checked", qualification=QUALIFY, **fast,
                                                environment=[{"check": "antiphase", "trials": 2, "pass": 1},
                                                             {"check": "huggins", "trials": 1, "pass": 1}]))
@@ -187,6 +188,30 @@ def test_ab_and_abx_answers_must_be_one_of_the_pages_own_choices(server):
     names = {c: n for c, n in zip(trial["conditions"][:2], ("a", "b"))}
     assert row["choice"] == "a" and row["slot"] == 2 and names[trial["conditions"][2]] in "ab"
     names_nothing(ab.pages + abx.pages)
+
+
+def test_bs1116_pages_take_a_grade_for_a_and_b_with_one_decimal_and_nothing_else(server):
+    person = Person(*server, "bs1116-test")
+    page = person.to_trials()
+    trial = page["trial"]
+    assert trial["phase"] == "training" and trial["view"] == "triple" and trial["ref"] is not None
+    a, b = (s["id"] for s in trial["stimuli"])
+    assert trial["prompt"]["labels"] == ["A", "B"] and trial["prompt"]["scale"]["step"] == 0.1
+    person.hear(page)
+    refused(person, page, {a: 7}, "scores are numbers from 1 to 5")  # training answers are not kept, but checked
+    refused(person, page, {"choice": a}, "do not belong")
+    while page["trial"]["phase"] == "training":  # one page per coded condition of the training item
+        page = person.answer(page, {page["trial"]["stimuli"][0]["id"]: 4.5})
+        person.hear(page)
+    assert page["trial"]["phase"] == "test"
+    a, b = (s["id"] for s in page["trial"]["stimuli"])
+    ref = page["trial"]["ref"]["id"]
+    for bad in ({a: 4.25, b: 5}, {a: 4, b: 5.01}, {a: 0.9, b: 5}, {a: 4}, {a: "4", b: 5}, {a: 4, b: 5, ref: 5}):
+        refused(person, page, bad, "do not belong" if ref in bad else "not graded")
+    person.answer(page, {a: 4.3, b: 5})
+    frame = listening.responses_frame(person.engine, "bs1116-test")
+    assert frame["score"].tolist() == [4.3, 5.0] and (frame["scale"] == "bs1116").all()
+    names_nothing(person.pages)
 
 
 def test_qualification_and_the_headphone_checks_are_pages_that_keep_their_answers_on_the_server(server):

@@ -304,7 +304,7 @@ def _screen_out(connection: Connection, test: Any, row: Any, checks: dict, rule:
 
 def _check_answer(kind, test: Any, trial: dict, ids: list[str], response: Mapping[str, Any], played: dict,
                   phase: str) -> None:
-    by_stimulus = phase != "environment" and kind.view == "sliders"  # one score per stimulus id, else {"choice"}
+    by_stimulus = phase != "environment" and kind.view != "pick"  # a score per stimulus id, or {"choice"}
     if unknown := [key for key in response if (key not in ids if by_stimulus else key != "choice")]:
         raise FlowError(f"{len(unknown)} answer key(s) do not belong to this page; reload the page")
     if phase == "environment":

@@ -68,7 +68,7 @@ HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin"
 
 BROWSER_PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
                   "questionnaire", "done", "screened_out", "expired")
-BROWSER_VIEWS = ("sliders", "pick")  # the player views of static/views.js
+BROWSER_VIEWS = ("sliders", "triple", "pick")  # the player views of static/views.js
 PROMPT_KEYS = ("labels", "question", "scale", "options")  # what a type's prompt may tell the page
 
 

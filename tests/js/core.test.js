@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  MARGIN, MIN_LOOP, choose, clampScore, needed, pickResponse, pieces, played, positionAt, raisedCosine,
-  restoreChoice, restoreRatings, resumePosition, safeLink, settle, widen,
+  MARGIN, MIN_LOOP, PERCENT, choose, decimals, fraction, needed, pickResponse, pieces, played, positionAt, raisedCosine,
+  restoreChoice, restoreRatings, resumePosition, safeLink, settle, snap, widen,
 } from "../../evalkit/listening/static/core.js";
 
 const clock = (changes) => ({ playing: true, t0: 10, offset: 0, pausedAt: 0, looping: false, region: [0, 4], duration: 4, ...changes });
@@ -88,12 +88,25 @@ test("pieces says what is left, in words, and nothing when all is done", () => {
   assert.deepEqual(pieces({ unplayed: 1, unchosen: true, need: 4 }), ["listen to 1 more sample (at least 4.0 s each)", "choose an answer"]);
 });
 
-test("slider state: whole numbers on the scale; kept ratings only for this page's ids", () => {
-  assert.equal(clampScore(49.6), 50);
-  assert.equal(clampScore(-3), 0);
-  assert.equal(clampScore(250), 100);
-  for (const bad of [NaN, Infinity, "50", null, undefined, true, {}]) assert.equal(clampScore(bad), null);
+test("slider state: on the scale at its steps; kept ratings only for this page's ids", () => {
+  assert.equal(snap(49.6), 50);
+  assert.equal(snap(-3), 0);
+  assert.equal(snap(250), 100);
+  for (const bad of [NaN, Infinity, "50", null, undefined, true, {}]) assert.equal(snap(bad), null);
+  const grades = { low: 1, high: 5, step: 0.1 }; // BS.1116's impairment scale
+  assert.equal(snap(4.349, grades), 4.3);
+  assert.equal(snap(4.36, grades), 4.4);
+  assert.equal(snap(0.2, grades), 1);
+  assert.equal(snap(5.04, grades), 5);
+  for (let k = 0; k <= 400; k++) { // every value a slider can give has at most one decimal, as the server wants
+    const value = snap(1 + k / 100, grades);
+    assert.ok(Math.abs(value * 10 - Math.round(value * 10)) < 1e-9 && value >= 1 && value <= 5, String(value));
+  }
+  assert.deepEqual([decimals(1), decimals(0.1), decimals(0.25)], [0, 1, 2]);
+  assert.equal(fraction(3, grades), 0.5);
+  assert.equal(fraction(80, PERCENT), 0.8);
   assert.deepEqual(restoreRatings(["x", "y", "z"], { x: 40, y: "60", z: 101, other: 5 }), { x: 40, z: 100 });
+  assert.deepEqual(restoreRatings(["x"], { x: 4.26 }, grades), { x: 4.3 });
   assert.deepEqual(restoreRatings(["x"], null), {});
   assert.deepEqual(restoreRatings(["x"], "garbage"), {});
 });

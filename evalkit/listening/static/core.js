@@ -140,29 +140,60 @@ export function pieces(todo) {
 }
 
 /**
- * A slider's value: a whole number on [low, high], or null for anything that is not a finite number.
+ * @typedef {Object} Range  A continuous scale as a slider covers it.
+ * @property {number} low
+ * @property {number} high
+ * @property {number} step  the resolution (MUSHRA: 1; BS.1116: 0.1)
+ */
+
+/** @type {Range} MUSHRA's 0-100 scale, whole numbers. */
+export const PERCENT = { low: 0, high: 100, step: 1 };
+
+/**
+ * Decimals a step needs on the page (1: 0, 0.1: 1, 0.25: 2).
+ * @param {number} step
+ * @returns {number}
+ */
+export function decimals(step) {
+  const text = String(step);
+  return text.includes(".") ? text.split(".")[1].length : 0;
+}
+
+/**
+ * A slider's value: on [low, high] at a whole number of steps from low, or null for anything not a finite number.
  * @param {unknown} value
- * @param {number} [low]
- * @param {number} [high]
+ * @param {Range} [range]
  * @returns {number|null}
  */
-export function clampScore(value, low = 0, high = 100) {
+export function snap(value, range = PERCENT) {
   if (typeof value !== "number" || !Number.isFinite(value)) return null;
-  return Math.min(high, Math.max(low, Math.round(value)));
+  const snapped = range.low + Math.round((value - range.low) / range.step) * range.step;
+  return +Math.min(range.high, Math.max(range.low, snapped)).toFixed(decimals(range.step));
+}
+
+/**
+ * Where a value sits on the scale, 0 (low) to 1 (high).
+ * @param {number} value
+ * @param {Range} range
+ * @returns {number}
+ */
+export function fraction(value, range) {
+  return (value - range.low) / (range.high - range.low);
 }
 
 /**
  * Slider ratings kept in the browser's storage, read back for this page's ids only.
  * @param {string[]} ids
  * @param {unknown} saved  what was parsed from storage
+ * @param {Range} [range]
  * @returns {Object<string, number>}
  */
-export function restoreRatings(ids, saved) {
+export function restoreRatings(ids, saved, range = PERCENT) {
   /** @type {Object<string, number>} */
   const ratings = {};
   if (!saved || typeof saved !== "object") return ratings;
   for (const id of ids) {
-    const value = clampScore(/** @type {Object<string, unknown>} */ (saved)[id]);
+    const value = snap(/** @type {Object<string, unknown>} */ (saved)[id], range);
     if (value !== null) ratings[id] = value;
   }
   return ratings;

@@ -1,9 +1,11 @@
-// MUSHRA's view (BS.1534-3): the labelled reference, then one slider per stimulus on the 0-100 scale with its
-// labelled bands, and the reference's waveform to drag a loop region on. Slider positions are kept in the
-// browser's storage until Next (a reload keeps them); a slider moves only while its stimulus is selected.
+// The slider views: the labelled reference, then one slider per stimulus on the page's continuous scale, and
+// the reference's waveform to drag a loop region on. MUSHRA (BS.1534-3, view `sliders`): numbered samples on
+// 0-100 with labelled bands; BS.1116 (view `triple`): A and B graded 1.0-5.0 in steps of 0.1, the whole grades
+// labelled. Slider positions are kept in the browser's storage until Next (a reload keeps them); a slider
+// moves only while its stimulus is selected.
 
 import { el } from "./audio.js";
-import { clampScore, restoreRatings, widen } from "./core.js";
+import { PERCENT, decimals, fraction, restoreRatings, snap, widen } from "./core.js";
 import { StimulusView } from "./trial.js";
 
 const SLIDER_KEYS = "1234567890-=";
@@ -126,17 +128,23 @@ class Waveform {
 
 /** One vertical slider: unrated until moved, enabled only for the stimulus being heard. */
 class Slider {
-  /** @param {HTMLElement} host @param {HTMLElement} readout @param {() => void} onChange */
-  constructor(host, readout, onChange) {
+  /**
+   * @param {HTMLElement} host
+   * @param {HTMLElement} readout
+   * @param {() => void} onChange
+   * @param {import("./core.js").Range} range
+   */
+  constructor(host, readout, onChange, range) {
     /** @type {number|null} */
     this.value = null;
     this.enabled = false;
     this.dragging = false;
     this.onChange = onChange;
+    this.range = range;
     this.track = el("div", "mu-track unrated");
     this.track.setAttribute("role", "slider");
-    this.track.setAttribute("aria-valuemin", "0");
-    this.track.setAttribute("aria-valuemax", "100");
+    this.track.setAttribute("aria-valuemin", String(range.low));
+    this.track.setAttribute("aria-valuemax", String(range.high));
     this.fill = el("div", "mu-fill");
     this.thumb = el("div", "mu-thumb");
     this.track.append(this.fill, this.thumb);
@@ -151,7 +159,8 @@ class Slider {
   /** @param {PointerEvent} event */
   at(event) {
     const rect = this.track.getBoundingClientRect();
-    return Math.round(100 * (1 - (event.clientY - rect.top) / rect.height));
+    const { low, high } = this.range;
+    return low + (high - low) * (1 - (event.clientY - rect.top) / rect.height);
   }
 
   /** @param {PointerEvent} event */
@@ -162,21 +171,23 @@ class Slider {
     this.set(this.at(event));
   }
 
-  /** @param {number} step */
-  nudge(step) {
-    if (this.enabled) this.set((this.value ?? 50) + step);
+  /** @param {number} steps  from the middle of the scale when unrated */
+  nudge(steps) {
+    const { low, high, step } = this.range;
+    if (this.enabled) this.set((this.value ?? (low + high) / 2) + steps * step);
   }
 
   /** @param {number} value @param {boolean} [quiet] */
   set(value, quiet) {
-    const score = clampScore(value);
+    const score = snap(value, this.range);
     if (score === null) return;
     this.value = score;
+    const percent = `${100 * fraction(score, this.range)}%`;
     this.track.classList.remove("unrated");
     this.track.setAttribute("aria-valuenow", String(score));
-    this.fill.style.height = `${score}%`;
-    this.thumb.style.bottom = `${score}%`;
-    this.readout.textContent = String(score);
+    this.fill.style.height = percent;
+    this.thumb.style.bottom = percent;
+    this.readout.textContent = score.toFixed(decimals(this.range.step));
     if (!quiet) this.onChange();
   }
 
@@ -195,7 +206,9 @@ export class SlidersView extends StimulusView {
     this.playButton = /** @type {HTMLButtonElement} */ (el("button", "mu-play", "▶ Play"));
     this.loopLabel = el("span", "mu-loop-label", "");
     this.loopAll = /** @type {HTMLButtonElement} */ (el("button", "mu-loop-all", "Loop all"));
-    const help = el("span", "mu-help", "Keys: R reference · 1–9 samples · Space play/pause · ↑↓ rate · N next");
+    const samples = this.trial.stimuli.length;
+    const keys = samples === 2 && this.keyFor(0) === "a" ? "A B" : `1–${Math.min(samples, 9)}`;
+    const help = el("span", "mu-help", `Keys: R reference · ${keys} samples · Space play/pause · ↑↓ rate · N next`);
     top.append(this.playButton, this.loopLabel, this.loopAll, help);
     this.waveHost = el("div", "mu-wave-host");
     const box = el("div", "mu");
@@ -206,31 +219,50 @@ export class SlidersView extends StimulusView {
     this.playButton.disabled = this.loopAll.disabled = true;
   }
 
+  /** The page's scale (the type's prompt), MUSHRA's when it names none. */
+  range() {
+    const scale = this.trial.prompt.scale;
+    return scale && scale.high > scale.low ? { low: scale.low, high: scale.high, step: scale.step || 1 } : PERCENT;
+  }
+
   board() {
     const board = el("div", "mu-board");
     const scale = el("div", "mu-scale");
+    const range = this.range();
     for (const [label, low, high] of this.trial.scale) {
-      const band = el("div", "mu-band", label);
-      band.style.bottom = `${low}%`;
-      band.style.height = `${high - low}%`;
+      // A band names a stretch of the scale (MUSHRA's Excellent: 80-100); one with low = high names a point.
+      const band = el("div", low === high ? "mu-band mu-point" : "mu-band", label);
+      band.style.bottom = `${100 * fraction(low, range)}%`;
+      if (low !== high) band.style.height = `${100 * (fraction(high, range) - fraction(low, range))}%`;
       scale.append(band);
     }
     const rows = el("div", "mu-columns");
     /** @type {Slider[]} */
     this.sliders = [];
-    rows.append(this.column("Reference", 0, "r"));
-    this.trial.stimuli.forEach((_, i) => rows.append(this.column(String(i + 1), i + 1, SLIDER_KEYS[i])));
+    rows.append(this.column("Reference", 0, "r", range));
+    this.trial.stimuli.forEach((_, i) => rows.append(this.column(this.label(i), i + 1, this.keyFor(i), range)));
     board.append(scale, rows);
     return board;
   }
 
-  /** @param {string} label @param {number} index @param {string} key */
-  column(label, index, key) {
+  /** @param {number} i */
+  label(i) {
+    return this.trial.prompt.labels[i] ?? String(i + 1);
+  }
+
+  /** A sample's key: its label's letter (BS.1116's A and B), else 1-9, 0, -, =. @param {number} i */
+  keyFor(i) {
+    const label = this.label(i).toLowerCase();
+    return /^[a-z]$/.test(label) && !"rn".includes(label) ? label : SLIDER_KEYS[i];
+  }
+
+  /** @param {string} label @param {number} index @param {string} key @param {import("./core.js").Range} range */
+  column(label, index, key, range) {
     const column = el("div", index === 0 ? "mu-col mu-ref" : "mu-col");
     const body = el("div", "mu-body");
     const readout = el("div", "mu-value");
     if (index === 0) body.append(el("div", "mu-ref-note", "Listen to the reference, then rate each sample against it"));
-    else this.sliders.push(new Slider(body, readout, () => this.rated()));
+    else this.sliders.push(new Slider(body, readout, () => this.rated(), range));
     const title = index === 0 ? "Reference (R)" : `Sample ${label} (${key.toUpperCase()})`;
     column.append(body, readout, this.stimulusButton(index, label, title));
     return column;
@@ -239,15 +271,15 @@ export class SlidersView extends StimulusView {
   /** @param {string} k */
   keyIndex(k) {
     if (k === "r") return 0;
-    const slider = SLIDER_KEYS.indexOf(k);
-    return slider >= 0 && slider < this.sliders.length ? slider + 1 : -1;
+    const index = this.sliders.findIndex((_, i) => this.keyFor(i) === k || SLIDER_KEYS[i] === k);
+    return index >= 0 ? index + 1 : -1;
   }
 
   /** @param {string} k @param {KeyboardEvent} event */
   viewKey(k, event) {
     if (k !== "arrowup" && k !== "arrowdown") return false;
     const current = this.player.current;
-    if (current) this.sliders[current - 1].nudge((k === "arrowup" ? 1 : -1) * (event.shiftKey ? 10 : 1));
+    if (current) this.sliders[current - 1].nudge((k === "arrowup" ? 1 : -1) * (event.shiftKey ? 10 : 1)); // steps
     return true;
   }
 
@@ -259,7 +291,7 @@ export class SlidersView extends StimulusView {
   }
 
   restore() {
-    const saved = restoreRatings(this.ids.slice(1), this.kept());
+    const saved = restoreRatings(this.ids.slice(1), this.kept(), this.range());
     this.sliders.forEach((slider, i) => {
       const value = saved[this.ids[i + 1]];
       if (value !== undefined) slider.set(value, true);
