@@ -17,7 +17,7 @@ ESLINT = ROOT / "node_modules" / ".bin" / "eslint"
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.skipif(NODE is None, reason="needs node for the player's unit tests: apt-get install -y nodejs")

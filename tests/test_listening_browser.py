@@ -12,20 +12,16 @@ Needs Debian's chromium and the playwright package (never `playwright install`).
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
+from test_listening_types import ITEMS, create, definition, plan_of, sources  # noqa: F401 (a fixture)
+from test_mushra_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, Traffic, serve
 
 from evalkit import listening
 from evalkit.listening.crowd import rejections_frame
 from evalkit.store import connect
-from test_listening_types import ITEMS, create, definition, plan_of, sources  # noqa: F401 (a fixture)
-from test_mushra_browser import CHROMIUM, CHROMIUM_ARGS, SERVER, WAIT_MS, Traffic, free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api")
@@ -58,24 +54,9 @@ def app(sources, tmp_path_factory):  # noqa: F811 (the fixture's value)
     create(engine, sources, folder, definition(
         "acr", name="crowd-test", open_link=True, crowd=CROWD, qualification=QUALIFY, trials_per_session=1,
         environment=[{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}]))
-    port, log = free_port(), folder / "server.log"
-    env = {**os.environ, "EVALKIT_DB_URL": url, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
-               "--server.address", "127.0.0.1"]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, process, log)
+    with serve(folder, url) as (base, log):
         yield SimpleNamespace(engine=engine, base=base, log=log)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # our own process group only
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        engine.dispose()
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +176,8 @@ def mine(app, name, token):
     return participant, frame[frame["participant"] == participant].reset_index(drop=True)
 
 
-def take_scale_test(app, browser, name, labels):
-    """A listener through a test rated on a category scale: the answer's label per page from `labels`."""
+def take_test(app, browser, name, labels):
+    """A listener through a one-answer test: the answer's label per page from `labels`; (shown, participant, rows)."""
     listener = invited(app, browser, name)
     listener.to_trials()
     shown = listener.take(lambda position, state: labels[position % len(labels)])
@@ -209,21 +190,21 @@ def take_scale_test(app, browser, name, labels):
 
 def test_acr_in_the_browser(app, browser):
     labels = ["Good", "Poor", "Excellent"]
-    shown, _, rows = take_scale_test(app, browser, "acr-test", labels)
+    shown, _, rows = take_test(app, browser, "acr-test", labels)
     assert [len(s["ids"]) for s in shown] == [1, 1, 1]
     assert rows["response"].tolist() == ["score"] * 3 and (rows["scale"] == "acr").all()
     assert rows["score"].tolist() == [4.0, 2.0, 5.0] == [float(s["choice"]) for s in shown]
 
 
 def test_dcr_in_the_browser(app, browser):
-    shown, _, rows = take_scale_test(app, browser, "dcr-test", ["Slightly annoying", "Degradation is inaudible"])
+    shown, _, rows = take_test(app, browser, "dcr-test", ["Slightly annoying", "Degradation is inaudible"])
     assert [len(s["ids"]) for s in shown] == [2, 2]
     assert rows["score"].tolist() == [3.0, 5.0] and (rows["scale"] == "dcr").all()
     assert (rows["other"] == "reference").all() and set(rows["condition"]) <= {"noisy", "noisier"}
 
 
 def test_ccr_in_the_browser_stores_sign_corrected_scores(app, browser):
-    shown, participant, rows = take_scale_test(app, browser, "ccr-test", ["Better", "Much worse"])
+    shown, participant, rows = take_test(app, browser, "ccr-test", ["Better", "Much worse"])
     plan = plan_of(app.engine, participant)["test"]
     signs = [1.0 if trial["conditions"][0] == trial["reference"] else -1.0 for trial in plan]
     assert [s["choice"] for s in shown] == [2, -3]
@@ -232,12 +213,7 @@ def test_ccr_in_the_browser_stores_sign_corrected_scores(app, browser):
 
 
 def test_ab_in_the_browser_with_no_preference(app, browser):
-    listener = invited(app, browser, "ab-test")
-    listener.to_trials()
-    shown = listener.take(lambda position, state: ["B", "No preference"][position])
-    code, token = listener.finish()
-    listener.close()
-    participant, rows = mine(app, "ab-test", token)
+    shown, participant, rows = take_test(app, browser, "ab-test", ["B", "No preference"])
     plan = plan_of(app.engine, participant)["test"]
     assert shown[0]["choice"] == shown[0]["ids"][1] and shown[1]["choice"] == "none"  # opaque ids, not names
     assert rows["response"].tolist() == ["choice", "choice"] and rows["choice"].tolist() == ["b", "none"]
@@ -246,17 +222,12 @@ def test_ab_in_the_browser_with_no_preference(app, browser):
 
 
 def test_abx_in_the_browser(app, browser):
-    listener = invited(app, browser, "abx-test")
-    listener.to_trials()
-    shown = listener.take(lambda position, state: ["A", "B"][position])
-    code, token = listener.finish()
-    listener.close()
-    participant, rows = mine(app, "abx-test", token)
+    shown, participant, rows = take_test(app, browser, "abx-test", ["A", "B"])
     plan = plan_of(app.engine, participant)["test"]
     assert [len(set(s["ids"])) for s in shown] == [3, 3]  # X has an id of its own
     assert rows["choice"].tolist() == ["a", "b"] and (rows["slot"] == 2).all()
     for trial, row, picked in zip(plan, rows.itertuples(), (0, 1)):
-        a, b, x = trial["conditions"]
+        x = trial["conditions"][2]
         assert (row.condition == row.chosen) == (x == trial["conditions"][picked])  # X identified or not
         assert {row.condition, row.other} == {"noisy", "noisier"}
 
@@ -293,7 +264,7 @@ def test_bs1116_in_the_browser_grades_a_and_b_against_the_reference(app, browser
     shown = [grade(listener, "Page 1 of 2", [[big, up], [big, big]]), grade(listener, "Page 2 of 2", [[down], [big] * 3])]
     code, token = listener.finish()
     listener.close()
-    assert shown[0]["labels"] == ["Reference", "A", "B"]
+    assert code and shown[0]["labels"] == ["Reference", "A", "B"]
     assert [s["grades"] for s in shown] == [[4.1, 5.0], [2.9, 5.0]]  # from the middle (3.0), steps of 0.1, at most 5
     participant, rows = mine(app, "bs1116-test", token)
     plan = plan_of(app.engine, participant)["test"]

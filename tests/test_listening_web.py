@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from test_listening_types import ITEMS, create, definition, plan_of, sources  # noqa: F401 (a fixture)
 
 from evalkit import listening
 from evalkit.listening import web
@@ -19,7 +20,6 @@ from evalkit.listening.playlog import RateLimiter
 from evalkit.store import connect
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import MushraResponse
-from test_listening_types import ITEMS, create, definition, plan_of, sources  # noqa: F401 (a fixture)
 
 NAMES = [*ITEMS, "noisy", "noisier", ".wav", "environment/", "antiphase", "huggins"]
 TRIAL_KEYS = {"phase", "position", "count", "duration", "loop", "rate", "min_play", "sample_rate", "view", "prompt",
