@@ -7,7 +7,9 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from listening_helpers import hear_all, take_all
 from scipy import stats
+from test_listening_types import ITEMS, condition_names, create, definition, first_trial, sources  # noqa: F401
 
 from evalkit import listening
 from evalkit.errors import ConfigError
@@ -15,7 +17,6 @@ from evalkit.listening.analysis import load_test
 from evalkit.listening.spec import spec_from_dict
 from evalkit.listening.types.bs1116 import screen_listeners, sdg_frame, sdg_table
 from evalkit.store.models import utcnow
-from test_listening_types import ITEMS, condition_names, create, definition, first_trial, plan_of, sources  # noqa: F401
 
 GRADE = {"noisy": 4.0, "noisier": 2.5}  # what a careful listener gives each coded condition
 
@@ -24,31 +25,11 @@ def bs1116(**changes):
     return definition("bs1116", training={"items": ["alpha"]}, **changes)
 
 
-def hear_all(engine, token, trial, at):
-    """The labelled reference, A and B each heard to the end; the time after."""
-    for stimulus in [trial.reference, *trial.stimuli]:
-        listening.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
-        at += timedelta(seconds=1.1)
-    listening.record_play(engine, token, trial.phase, trial.position, None, 0.0, None, at)
-    return at
-
-
 def take(engine, name, answer):
-    """One invited listener through training (ungraded) and every test page; `answer(plan entry, page)` grades."""
-    token, trial = first_trial(engine, name)
-    page = None
-    while trial is not None:
-        at = hear_all(engine, token, trial, utcnow())
-        phase = "training" if trial.phase == "training" else "test"
-        response = answer(plan_of(engine, listening.current_page(engine, token).participant)[phase][trial.position],
-                          trial) if phase == "test" else {}
-        page = listening.submit_trial(engine, token, trial.phase, trial.position, response, now=at)
-        trial = page.trial if page.phase in ("training", "trials") else None
-    assert page.phase == "done" and page.completion_code
-    return page.participant
+    return take_all(engine, name, answer, seconds=1.1)
 
 
-def test_bs1116_runs_to_sdgs_and_screens_out_a_listener_who_cannot_find_the_reference(engine, sources, tmp_path):
+def test_bs1116_runs_to_sdgs_and_screens_out_a_listener_who_cannot_find_the_reference(engine, sources, tmp_path):  # noqa: F811
     spec = create(engine, sources, tmp_path, bs1116())
     assert [c.name for c in spec.conditions] == ["reference", "noisy", "noisier"]
     names = condition_names(engine)
@@ -94,15 +75,15 @@ def test_bs1116_runs_to_sdgs_and_screens_out_a_listener_who_cannot_find_the_refe
         assert table.loc[condition, "trials"] == 4 * len(ITEMS) and table.loc[condition, "listeners"] == 4
 
 
-def test_bs1116_page_wants_both_grades_with_one_decimal(engine, sources, tmp_path):
+def test_bs1116_page_wants_both_grades_with_one_decimal(engine, sources, tmp_path):  # noqa: F811
     create(engine, sources, tmp_path, bs1116())
     token, trial = first_trial(engine, "bs1116-test")
     assert trial.phase == "training"
     at = utcnow()
     while trial.phase == "training":  # training pages are not graded
-        at = hear_all(engine, token, trial, at)
+        at = hear_all(engine, token, trial, at, 1.1)
         trial = listening.submit_trial(engine, token, trial.phase, trial.position, {}, now=at).trial
-    at = hear_all(engine, token, trial, at + timedelta(seconds=1))
+    at = hear_all(engine, token, trial, at + timedelta(seconds=1), 1.1)
     a, b = trial.stimuli
     for bad in ({a: 5.0}, {a: 5.0, b: 3.55}, {a: 5.0, b: 0.9}, {a: 5.0, b: 5.1}, {a: "5", b: 4.0}, {a: True, b: 4.0}):
         with pytest.raises(listening.FlowError, match="not graded"):
@@ -117,7 +98,7 @@ def test_bs1116_page_wants_both_grades_with_one_decimal(engine, sources, tmp_pat
     ({"post_screening": {"max_misidentified": 2}}, ["post_screening.max_misidentified"]),
     ({"conditions": []}, ["conditions"]),
 ])
-def test_bad_bs1116_definitions_name_the_key(sources, changes, fragments):
+def test_bad_bs1116_definitions_name_the_key(sources, changes, fragments):  # noqa: F811
     with pytest.raises(ConfigError) as info:
         spec_from_dict(bs1116(**changes), base=sources, source="t.yaml")
     for fragment in fragments:

@@ -9,15 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.power import TTestPower
+from test_listening_crowd import CROWD, arrive, crowd_test
+from test_listening_types import sources  # noqa: F401 (a fixture)
 
 from evalkit import listening
 from evalkit.cli import main
 from evalkit.errors import ConfigError
 from evalkit.listening.items import select_items
-from evalkit.listening.power import Spread, listeners_needed, pilot_spread, power, simulate_power
+from evalkit.listening.power import (
+    Spread,
+    listeners_needed,
+    pilot_spread,
+    power,
+    simulate_power,
+)
 from evalkit.store import connect
-from test_listening_crowd import CROWD, arrive, crowd_test  # noqa: F401
-from test_listening_types import sources  # noqa: F401 (a fixture)
 
 # -- item selection ---------------------------------------------------------------------------
 
@@ -109,6 +115,18 @@ def test_the_predicted_listener_count_reaches_the_nominal_power_in_simulation(ki
     assert listeners_needed(effect, estimated, items, 0.8) == pytest.approx(needed, rel=0.2)
 
 
+def test_run_difference_averages_over_the_items_both_codecs_scored():
+    from evalkit.listening.power import run_difference
+
+    values = {("i1", "a", "estoi"): 0.9, ("i1", "b", "estoi"): 0.7, ("i2", "a", "estoi"): 0.8,
+              ("i2", "b", "estoi"): 0.7, ("i3", "a", "estoi"): 0.1}
+    assert run_difference(results(values), "estoi", "a", "b") == (pytest.approx(0.15), 2)
+    with pytest.raises(ConfigError, match="no estoi values of codec 'c'"):
+        run_difference(results(values), "estoi", "a", "c")
+    with pytest.raises(ConfigError, match="no scored metric 'pesq'"):
+        run_difference(results(values), "pesq", "a", "b")
+
+
 def test_an_incomplete_or_tiny_pilot_is_refused_with_what_it_lacks():
     pilot = simulated_pilot(Spread(10, 3), [60, 50], 5, 3, "mushra", seed=0)
     with pytest.raises(ConfigError, match="incomplete"):
@@ -140,8 +158,9 @@ def test_rejections_and_duplicates_commands(sources, tmp_path, capsys):  # noqa:
     listening.accept_consent(engine, token)
     listening.submit_qualification(engine, token, {"hearing": "no"})
     arrive(engine, open_token, "keen")
-    from evalkit.listening.spec import spec_from_dict
     from test_listening_types import definition
+
+    from evalkit.listening.spec import spec_from_dict
 
     second = definition("acr", name="acr-two", open_link=True, crowd=CROWD)
     listening.create_test(engine, spec_from_dict(second, base=sources, source="two.yaml"),

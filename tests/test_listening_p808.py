@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 
 import numpy as np
 import pytest
 import soundfile as sf
+from listening_helpers import take_all
+from test_listening_types import condition_names, create, definition, sources  # noqa: F401
 
-from evalkit import listening
 from evalkit.errors import ConfigError
 from evalkit.listening import p808
 from evalkit.listening.analysis import load_test
-from evalkit.store.models import utcnow
-from test_listening_types import condition_names, create, definition, plan_of, sources  # noqa: F401
-
-def take(engine, name, answer):
-    """One listener through the test, each clip heard for 7 s of server time (a spoken trap is a few seconds)."""
-    (invite,) = listening.invite(engine, name)
-    token = invite.token
-    for step in (listening.enter, listening.accept_consent, listening.finish_instructions):
-        step(engine, token)
-    page = listening.confirm_level(engine, token)
-    while page.phase == "trials":
-        trial, at = page.trial, utcnow()
-        listening.record_play(engine, token, trial.phase, trial.position, trial.stimuli[0], 0.0, None, at)
-        at += timedelta(seconds=7)
-        listening.record_play(engine, token, trial.phase, trial.position, None, 0.0, None, at)
-        entry = plan_of(engine, page.participant)["test"][trial.position]
-        page = listening.submit_trial(engine, token, trial.phase, trial.position, answer(entry, trial), now=at)
-    assert page.phase == "done"
-    return page.participant
-
 
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None,
                                  reason="flite is not installed (scripts/install_system_deps.sh installs it)")
@@ -86,8 +66,8 @@ def test_a_spoken_trap_in_an_acr_test_rejects_the_listener_who_ignores_it(engine
             return {"choice": {"reference": 5, "noisy": 4, "noisier": 2}[names[entry["conditions"][0]]]}
         return answer
 
-    careful = take(engine, "acr-test", listener(True))
-    careless = take(engine, "acr-test", listener(False))
+    careful = take_all(engine, "acr-test", listener(True))
+    careless = take_all(engine, "acr-test", listener(False))
     loaded = load_test(engine, "acr-test")
     assert set(loaded.rejected) == {careless} and careful in set(loaded.kept["participant"])
     assert "trapping: 1 trapping clip(s) answered wrongly: 5 (expected 2)" in loaded.rejected[careless]

@@ -3,11 +3,10 @@ metrics, on a real scored run and tests whose simulated listeners answer from th
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 import pandas as pd
 import pytest
+from listening_helpers import take_all
 from scipy import stats
 from sqlalchemy import select
 
@@ -22,8 +21,7 @@ from evalkit.report import build_report, render_html
 from evalkit.report.agreement import system_level
 from evalkit.report.html import report_sections
 from evalkit.store import connect
-from evalkit.store.models import utcnow
-from evalkit.store.models_mushra import MushraCondition, MushraItem, MushraParticipant, MushraSession
+from evalkit.store.models_mushra import MushraCondition, MushraItem
 
 ROOT = evalkit.__file__.rsplit("/evalkit/", 1)[0]
 MANIFEST = f"{ROOT}/data/demo/manifest.jsonl"
@@ -67,29 +65,10 @@ def keys(engine):
 
 
 def take(engine, name, answer):
-    """One listener through training (ungraded) and the test; every stimulus heard for 7 s of server time."""
-    (invite,) = listening.invite(engine, name)
-    token = invite.token
-    for step in (listening.enter, listening.accept_consent, listening.finish_instructions):
-        step(engine, token)
-    page = listening.confirm_level(engine, token)
+    """One listener through the test; `answer(item, conditions in slot order, page)` answers each page."""
     conditions, items = keys(engine)
-    while page.phase in ("training", "trials"):
-        trial, at = page.trial, utcnow()
-        for stimulus in [s for s in [trial.reference, *trial.stimuli] if s]:
-            listening.record_play(engine, token, trial.phase, trial.position, stimulus, 0.0, None, at)
-            at += timedelta(seconds=7)
-        listening.record_play(engine, token, trial.phase, trial.position, None, 0.0, None, at)
-        response = {}
-        if page.phase == "trials":
-            with engine.connect() as connection:
-                plan = connection.execute(select(MushraSession.plan).join(MushraParticipant)
-                                          .where(MushraParticipant.code == page.participant)).scalar_one()
-            entry = plan["test"][trial.position]
-            response = answer(items[entry["item"]], [conditions[c] for c in entry["conditions"]], trial)
-        page = listening.submit_trial(engine, token, trial.phase, trial.position, response, now=at)
-    assert page.phase == "done", page.phase
-    return page.participant
+    return take_all(engine, name, lambda entry, trial: answer(
+        items[entry["item"]], [conditions[c] for c in entry["conditions"]], trial))
 
 
 def quality(stoi, rng):
@@ -151,7 +130,7 @@ def section(report, id):
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "key"), [("acr", "mos"), ("dcr", "dmos"), ("ccr", "cmos"), ("bs1116", "sdg")])
 def test_score_types_get_bars_with_cis_and_agree_with_stoi(tests_db, kind, key):
-    engine, stoi = tests_db
+    engine, _ = tests_db
     report = build_report(engine, RUN, mushra=f"{kind}-report", n_boot=200)
     typed = report.typed
     assert typed is not None and typed.name == kind and report.listening.test == f"{kind}-report"
@@ -207,8 +186,13 @@ def test_ab_section_has_preferences_bradley_terry_and_a_matrix(tests_db):
     part = section(report, "listening")
     assert [t.id for t in part.tables] == ["ab-preferences", "ab-bradley-terry"]
     assert [f.id for f in part.figures] == ["ab-preference-matrix"]
-    assert section(report, "agreement").missing == [
-        "AB preference answers are choices: no score per stimulus to correlate with the metrics"]
+    agreement = section(report, "agreement")
+    assert not agreement.missing and [t.id for t in agreement.tables] == ["agreement-system"]
+    strengths = typed.tables["bradley_terry"].set_index("condition")["strength"]
+    means = stoi.groupby(level="codec").mean()[strengths.index]
+    rows = typed.agreement.set_index("method")
+    assert rows.loc["spearman", "r"] == pytest.approx(stats.spearmanr(means, strengths).statistic)
+    assert rows.loc["spearman", "r"] > 0 and rows.loc["spearman", "n"] == 3
 
 
 @pytest.mark.slow
@@ -217,6 +201,8 @@ def test_abx_section_and_the_report_cli(tests_db, tmp_path, capsys):
     report = build_report(engine, RUN, mushra="abx-report", n_boot=50)
     part = section(report, "listening")
     assert [t.id for t in part.tables] == ["abx-by-pair", "abx-by-listener"]
+    assert section(report, "agreement").missing == [
+        "ABX identification answers are choices: no score per stimulus to correlate with the metrics"]
     by_pair = report.typed.tables["by_pair"]
     assert by_pair["trials"].sum() == LISTENERS * 3 * 3  # 3 items x 3 pairs of codecs each
     out = tmp_path / "report.html"
@@ -227,9 +213,9 @@ def test_abx_section_and_the_report_cli(tests_db, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
+    from evalkit.listening.analysis import load_test
     from evalkit.listening.items import select_items
     from evalkit.listening.power import listeners_needed, pilot_spread
-    from evalkit.listening.analysis import load_test
     from evalkit.report.data import load_run
 
     engine, _ = tests_db
@@ -245,6 +231,22 @@ def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
     kept = load_test(engine, "acr-report").kept
     spread = pilot_spread(kept[kept["condition"] != "reference"])
     assert f"listeners needed: {listeners_needed(0.5, spread, 3)} " in capsys.readouterr().out
+    # the difference two codecs show on STOI in the run, carried onto the ACR scale by the pilot's own slope
+    assert main(["listening", "power", "--pilot", "acr-report", "--run", RUN, "--metric", "stoi", "--codecs",
+                 "g711-mulaw", "codec2-1600", "--items", "3", "--database", url]) == 0
+    out = capsys.readouterr().out
+    from evalkit.listening.power import run_difference, scale_slope
+    from evalkit.report.agreement import system_level
+    from evalkit.report.listening import stimulus_frame
+
+    run = load_run(engine, RUN)
+    difference, items = run_difference(run.results, "stoi", "g711-mulaw", "codec2-1600")
+    stimuli = stimulus_frame(kept, run.results, leave_out={"reference"})
+    points = system_level(stimuli[stimuli["metric"] == "stoi"])
+    slope = scale_slope(points)
+    assert slope == pytest.approx(stats.linregress(points["value"], points["score"]).slope)
+    assert f"= {difference * slope:.3g} on the test's scale" in out and items == 3
+    assert f"listeners needed: {listeners_needed(difference * slope, spread, 3)} " in out
     assert main(["listening", "power", "--pilot", "ab-report", "--effect", "0.5", "--items", "3", "--database",
                  url]) == 1
     assert capsys.readouterr().err.strip() == ("evalkit: error: test 'ab-report' is of type ab; the power analysis "

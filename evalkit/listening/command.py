@@ -20,7 +20,7 @@ __all__ = ["run_listening"]
 def run_listening(args: argparse.Namespace) -> int:
     from ..store import connect
 
-    needs_database = args.listening_command != "power" or args.pilot
+    needs_database = args.listening_command != "power" or args.pilot or args.run
     engine = connect(args.database, create=False) if needs_database else None
     return {"rejections": _rejections, "duplicates": _duplicates, "select-items": _select_items,
             "power": _power}[args.listening_command](engine, args)
@@ -89,18 +89,44 @@ def _power(engine, args) -> int:
             raise ConfigError(f"{name} must not be negative, got {value:g}")
     if args.items < 1:
         raise ConfigError(f"--items must be at least 1, got {args.items}")
-    needed = listeners_needed(args.effect, spread, args.items, args.power, args.alpha)
+    effect = args.effect if args.effect is not None else _effect_from_run(engine, args)
+    needed = listeners_needed(effect, spread, args.items, args.power, args.alpha)
     print(f"spread ({spread.source}): noise sd {spread.noise:.3g}, listener x condition sd {spread.interaction:.3g}, "
           f"listener sd {spread.listener:.3g}")
-    print(f"listeners needed: {needed} (difference {args.effect:g} on the {kind} scale, {args.items} items, "
-          f"power {power(args.effect, spread, needed, args.items, args.alpha):.3f} >= {args.power:g}, "
+    print(f"listeners needed: {needed} (difference {effect:.3g} on the {kind} scale, {args.items} items, "
+          f"power {power(effect, spread, needed, args.items, args.alpha):.3f} >= {args.power:g}, "
           f"two-sided alpha {args.alpha:g})")
     if args.simulate:
-        simulated = simulate_power(args.effect, spread, needed, args.items, kind, alpha=args.alpha,
+        simulated = simulate_power(effect, spread, needed, args.items, kind, alpha=args.alpha,
                                    simulations=args.simulate, seed=args.seed)
         print(f"simulated power with {needed} listeners: {simulated:.3f} ({args.simulate} simulated tests, "
               f"seed {args.seed})")
     return 0
+
+
+def _effect_from_run(engine, args) -> float:
+    """The difference two codecs of a run show on a metric, carried onto the test's scale by --slope or by the
+    pilot's condition means against the same metric (the same run must have scored the pilot's conditions)."""
+    from ..report.agreement import system_level
+    from ..report.data import load_run
+    from ..report.listening import stimulus_frame
+    from .analysis import load_test
+    from .power import run_difference, scale_slope
+
+    if not (args.run and args.metric and args.codecs and len(args.codecs) == 2):
+        raise ConfigError("give the difference to detect: --effect D, or --run RUN --metric M --codecs BETTER WORSE")
+    run = load_run(engine, args.run)
+    difference, items = run_difference(run.results, args.metric, *args.codecs)
+    slope = args.slope
+    if slope is None:
+        if not args.pilot:
+            raise ConfigError("--run needs --slope (listening-scale units per metric unit) or a --pilot scored in it")
+        loaded = load_test(engine, args.pilot)
+        stimuli = stimulus_frame(loaded.kept, run.results, loaded.setup.scored_as(), loaded.setup.reference_and_anchors)
+        slope = scale_slope(system_level(stimuli[stimuli["metric"] == args.metric]))
+    print(f"{args.codecs[0]} - {args.codecs[1]} on {args.metric} in run {args.run}: {difference:.4g} over {items} "
+          f"item(s); x {slope:.4g} per unit = {difference * slope:.3g} on the test's scale")
+    return difference * slope
 
 
 def _pilot_frame(engine, name: str) -> tuple[pd.DataFrame, str]:

@@ -23,7 +23,7 @@ from scipy import stats
 
 from ..errors import ConfigError
 
-__all__ = ["select_items", "RULES"]
+__all__ = ["RULES", "select_items"]
 
 RULES = ("disagreement", "spread", "coverage")
 

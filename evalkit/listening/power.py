@@ -26,7 +26,16 @@ from scipy import stats
 
 from ..errors import ConfigError
 
-__all__ = ["Spread", "pilot_spread", "power", "listeners_needed", "simulate_power", "SCALES"]
+__all__ = [
+    "SCALES",
+    "Spread",
+    "listeners_needed",
+    "pilot_spread",
+    "power",
+    "run_difference",
+    "scale_slope",
+    "simulate_power",
+]
 
 SCALES = {"mushra": (0.0, 100.0, False), "acr": (1.0, 5.0, True)}  # low, high, rounded to whole categories
 MAX_LISTENERS = 10_000
@@ -118,6 +127,32 @@ def listeners_needed(effect: float, spread: Spread, items: int, target: float = 
         else:
             low = middle + 1
     return high
+
+
+def run_difference(results: pd.DataFrame, metric: str, better: str, worse: str) -> tuple[float, int]:
+    """The mean difference of `metric` between two codecs of a run over the items both scored, and those items."""
+    from ..report.leaderboard import current_results
+
+    ok = current_results(results)
+    ok = ok[(ok["status"] == "ok") & (ok["metric"] == metric)]
+    if ok.empty:
+        raise ConfigError(f"the run has no scored metric {metric!r}")
+    table = ok.pivot_table(index="item_id", columns="codec", values="value", aggfunc="mean")
+    for codec in (better, worse):
+        if codec not in table:
+            raise ConfigError(f"the run has no {metric} values of codec {codec!r} (it has: {', '.join(table.columns)})")
+    pairs = table[[better, worse]].dropna()
+    if pairs.empty:
+        raise ConfigError(f"codecs {better!r} and {worse!r} share no item scored with {metric}")
+    return float((pairs[better] - pairs[worse]).mean()), len(pairs)
+
+
+def scale_slope(points: pd.DataFrame) -> float:
+    """Listener score per metric unit: the least-squares slope over condition points (columns value, score)."""
+    if len(points) < 2 or np.ptp(points["value"].to_numpy(float)) == 0:
+        raise ConfigError("a slope from the metric to the listening scale needs two conditions with different "
+                          "metric values; give --slope")
+    return float(np.polyfit(points["value"].to_numpy(float), points["score"].to_numpy(float), 1)[0])
 
 
 def simulate_power(effect: float, spread: Spread, listeners: int, items: int, kind: str = "mushra",

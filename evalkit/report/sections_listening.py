@@ -27,9 +27,21 @@ from .tables import Section, agreement_display, frame_table
 if TYPE_CHECKING:
     from .build import ReportData
 
-__all__ = ["TypedListening", "test_type_of", "add_typed", "analyse_typed", "listening_sections", "score_section",
-           "acr_section", "dcr_section", "ccr_section", "bs1116_section", "ab_section", "abx_section",
-           "SCORES"]
+__all__ = [
+    "SCORES",
+    "TypedListening",
+    "ab_section",
+    "abx_section",
+    "acr_section",
+    "add_typed",
+    "analyse_typed",
+    "bs1116_section",
+    "ccr_section",
+    "dcr_section",
+    "listening_sections",
+    "score_section",
+    "test_type_of",
+]
 
 # Per score type: the table analyse() returns, its value column, the axis label, the axis range and the bars' base.
 SCORES = {
@@ -91,6 +103,11 @@ def analyse_typed(run, loaded, metrics: list[str], n_boot: int, seed: int,
         return TypedListening(loaded, message=f"{title} test {loaded.name!r}: {why}")
     typed = TypedListening(loaded, loaded.type.analyse(loaded.kept, loaded.setup))
     scores = loaded.type.agreement_scores(loaded.kept, loaded.setup)
+    if scores is None and "bradley_terry" in typed.tables:
+        typed.agreement = strength_agreement(typed.tables["bradley_terry"], run.results, loaded, metrics)
+        typed.message = None if not typed.agreement.empty else (
+            f"{title} test {loaded.name!r} shares no (item, condition) with run {run.run_id!r}")
+        return typed
     if scores is None:
         typed.message = f"{title} answers are choices: no score per stimulus to correlate with the metrics"
         return typed
@@ -104,6 +121,31 @@ def analyse_typed(run, loaded, metrics: list[str], n_boot: int, seed: int,
         return typed
     typed.agreement = agreement_table(typed.stimuli, n_boot, seed, directions=metric_directions())
     return typed
+
+
+def strength_agreement(strengths: pd.DataFrame, results: pd.DataFrame, loaded, metrics: list[str]) -> pd.DataFrame:
+    """System level only: each condition's Bradley-Terry strength against its metric mean over the test's items;
+    Spearman and Kendall on the strengths, Pearson on their log (conditions that never won left out of it)."""
+    from .agreement import AGREEMENT_COLUMNS, correlate
+
+    items = set(loaded.kept["item"])
+    scored_as = loaded.setup.scored_as()
+    ok = current_results(results)
+    ok = ok[(ok["status"] == "ok") & ok["item_id"].isin(items) & ok["metric"].isin(metrics)]
+    means = ok.groupby(["metric", "codec"])["value"].mean()
+    rows = []
+    for metric in [m for m in metrics if m in set(ok["metric"])]:
+        points = strengths.assign(value=[means.get((metric, scored_as.get(c, c)), float("nan"))
+                                         for c in strengths["condition"]]).dropna(subset=["value"])
+        if len(points) < 3:
+            continue
+        finite = points[points["strength"] > 0]
+        for method, frame, column in (("pearson", finite, "log_strength"), ("spearman", points, "strength"),
+                                      ("kendall", points, "strength")):
+            r, p = correlate(frame["value"].to_numpy(float), frame[column].to_numpy(float), method)
+            rows.append({"metric": metric, "level": "system", "method": method, "n": len(frame), "items": len(items),
+                         "r": r, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": p})
+    return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
 
 
 def listening_sections(report: ReportData) -> list[Section]:
@@ -220,6 +262,12 @@ def typed_agreement_section(report: ReportData) -> Section:
                       "negatively when they agree.")
     if typed.agreement is None or typed.agreement.empty:
         section.missing.append(typed.message or "no listener scores to correlate")
+        return section
+    if typed.stimuli is None:  # AB: Bradley-Terry strengths, one point per condition
+        section.lead = ("Pearson (on log strength), Spearman and Kendall correlation of each metric's mean over the "
+                        "test's items with the conditions' Bradley-Terry strengths (system level, no interval: "
+                        "too few points to resample). Lower-is-better metrics correlate negatively when they agree.")
+        section.tables.append(agreement_display(typed.agreement, "system", report.names))
         return section
     for level in ("system", "stimulus"):
         section.tables.append(agreement_display(typed.agreement, level, report.names))

@@ -14,7 +14,6 @@ who graded the hidden reference below the coded signal (positive SDG) in more th
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,10 @@ import pandas as pd
 from scipy import stats
 
 from .acr import mos_table
-from .base import Condition, Item, Scale, TestType, score_row
+from .base import Scale, TestType, score_row
+from .ccr import CcrType
 
-__all__ = ["Bs1116Type", "TYPE", "SCALE", "sdg_frame", "sdg_table", "screen_listeners", "DEFAULT_SCREENING"]
+__all__ = ["DEFAULT_SCREENING", "SCALE", "TYPE", "Bs1116Type", "screen_listeners", "sdg_frame", "sdg_table"]
 
 # The five-grade impairment scale: continuous from 1.0 to 5.0, one decimal; the labels name the whole grades
 # (a band whose low equals its high is a labelled point).
@@ -80,15 +80,10 @@ class Bs1116Type(TestType):
         if len(items) < 5:
             check.warn("items", f"{len(items)} items; BS.1116-3 asks for critical material, usually 5 or more items")
 
-    def design(self, items: Sequence[Item], conditions: Sequence[Condition], options: dict) -> list[dict]:
-        reference = next(c.id for c in conditions if c.kind == "reference")
-        return [{"item": item.id, "conditions": [reference, c.id]}
-                for item in items for c in conditions if c.kind != "reference"]
-
-    def arrange(self, trial: dict, rng: random.Random) -> dict:
-        pair = list(trial["conditions"])
-        rng.shuffle(pair)  # which of A and B is the hidden reference
-        return {**trial, "conditions": pair}
+    # CCR's trials: the reference paired with each coded condition of each item, the pair's order drawn per page
+    # (here: which of A and B is the hidden reference)
+    design = CcrType.design
+    arrange = CcrType.arrange
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
         return {"labels": ["A", "B"], "question": self.question, "scale": SCALE.to_page()}
