@@ -80,7 +80,7 @@ def page_json(page: Page) -> dict[str, Any]:
     if page.phase not in BROWSER_PHASES or (page.trial is not None and page.trial.view not in BROWSER_VIEWS):
         if page.completion_code:
             raise FlowError(f"this test ends here for you; your code: {page.completion_code}")
-        raise FlowError(page.text or "this listening test cannot be taken in the browser yet; "
+        raise FlowError(page.text or "this page of the listening test cannot be shown in the browser; "
                         "please tell the experimenter")
     data: dict[str, Any] = {"phase": page.phase, "participant": page.participant, "title": plain_text(page.title),
                             "done": page.done, "total": page.total, "completion_code": page.completion_code}
