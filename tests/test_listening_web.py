@@ -245,3 +245,14 @@ def test_the_page_modules_are_served_as_javascript_and_nothing_else_is(server):
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/javascript"), name
     for name in ("web.py", "..%2Fweb.py", "listen.html", "eslint.config.js", "nothing.js"):
         assert client.get(f"/listen/assets/{name}").status_code == 404, name
+
+
+def test_an_expired_session_gets_its_closing_page_and_an_unknown_view_a_plain_refusal():
+    from evalkit.listening.flow import FlowError
+    from evalkit.listening.views import Page, TrialPage
+
+    expired = web.page_json(Page(phase="expired", participant="P-1", title="t", text="The time has run out."))
+    assert expired["phase"] == "expired" and "run out" in expired["html"]
+    trial = TrialPage("test", 0, 1, None, ("x",), 1.0, False, True, "audio/wav", view="a-plugin-view")
+    with pytest.raises(FlowError, match="cannot be shown in the browser"):
+        web.page_json(Page(phase="trials", participant="P-1", title="t", trial=trial))
