@@ -118,23 +118,33 @@ class Listener:
         if self.page.evaluate(PAGE_STATE)["playing"]:
             self.page.keyboard.press("Space")
 
-    def answer(self, label):
-        """Pick `label`, note what the page showed, press Next and wait for the next page."""
+    def answer(self, label, reload=False):
+        """Pick `label` (then, with `reload`, reload the tab: the same page, its plays and the choice kept), note what
+        the page showed, press Next and wait for the next page."""
         self.page.get_by_role("radio", name=label, exact=True).click()
         shown = {**self.page.evaluate(PAGE_STATE), "label": label}
+        if reload:
+            self.page.wait_for_timeout(300)  # the last play report reaches the server
+            self.page.reload()
+            self.page.wait_for_function("() => window.__listen && window.__listen.buttons.length > 0 && "
+                                        "document.querySelectorAll('.pk-stimulus.played').length === "
+                                        "window.__listen.buttons.length", timeout=WAIT_MS)
+            resumed = self.page.evaluate(PAGE_STATE)
+            assert (resumed["ids"], resumed["choice"]) == (shown["ids"], shown["choice"])
+            assert self.page.get_by_role("radio", name=label, exact=True).get_attribute("aria-checked") == "true"
         key = self.page.evaluate("() => document.getElementById('app').dataset.key")
         self.page.locator(".mu-next:not([disabled])").click(timeout=WAIT_MS)
         self.page.wait_for_function(f"() => document.getElementById('app').dataset.key !== {json.dumps(key)}",
                                     timeout=WAIT_MS)
         return shown
 
-    def take(self, choose):
-        """Every test page: heard, answered with `choose(position, page state)`."""
+    def take(self, choose, reload_at=None):
+        """Every test page: heard, answered with `choose(position, page state)`; the tab reloaded at `reload_at`."""
         shown = []
         while self.phase() == "trials":
             position = len(shown)
             self.hear_all(f"Page {position + 1} of {self.page.evaluate('() => window.__listen.trial.count')}")
-            shown.append(self.answer(choose(position, self.page.evaluate(PAGE_STATE))))
+            shown.append(self.answer(choose(position, self.page.evaluate(PAGE_STATE)), reload=position == reload_at))
         return shown
 
     def finish(self):
@@ -176,11 +186,11 @@ def mine(app, name, token):
     return participant, frame[frame["participant"] == participant].reset_index(drop=True)
 
 
-def take_test(app, browser, name, labels):
+def take_test(app, browser, name, labels, reload_at=None):
     """A listener through a one-answer test: the answer's label per page from `labels`; (shown, participant, rows)."""
     listener = invited(app, browser, name)
     listener.to_trials()
-    shown = listener.take(lambda position, state: labels[position % len(labels)])
+    shown = listener.take(lambda position, state: labels[position % len(labels)], reload_at)
     code, token = listener.finish()
     listener.close()
     assert code and listening.current_page(app.engine, token).phase == "done"
@@ -190,7 +200,7 @@ def take_test(app, browser, name, labels):
 
 def test_acr_in_the_browser(app, browser):
     labels = ["Good", "Poor", "Excellent"]
-    shown, _, rows = take_test(app, browser, "acr-test", labels)
+    shown, _, rows = take_test(app, browser, "acr-test", labels, reload_at=1)  # page 2 reloaded once answered
     assert [len(s["ids"]) for s in shown] == [1, 1, 1]
     assert rows["response"].tolist() == ["score"] * 3 and (rows["scale"] == "acr").all()
     assert rows["score"].tolist() == [4.0, 2.0, 5.0] == [float(s["choice"]) for s in shown]
@@ -222,7 +232,7 @@ def test_ab_in_the_browser_with_no_preference(app, browser):
 
 
 def test_abx_in_the_browser(app, browser):
-    shown, participant, rows = take_test(app, browser, "abx-test", ["A", "B"])
+    shown, participant, rows = take_test(app, browser, "abx-test", ["A", "B"], reload_at=0)
     plan = plan_of(app.engine, participant)["test"]
     assert [len(set(s["ids"])) for s in shown] == [3, 3]  # X has an id of its own
     assert rows["choice"].tolist() == ["a", "b"] and (rows["slot"] == 2).all()
