@@ -28,7 +28,11 @@ js:
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) node_modules/.package-lock.json
+
+# eslint for the listener page (pytest runs it when node_modules/ is there); node itself is a Debian package.
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund; else echo "npm is missing: the listener page's lint test will skip"; fi
 
 system-deps:
 	@bash scripts/install_system_deps.sh
