@@ -24,6 +24,7 @@ js:
 	npm ci --no-audit --no-fund
 	npm test
 	npm run lint
+	npm run types
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

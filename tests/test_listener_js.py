@@ -1,6 +1,6 @@
-"""The listener page's JavaScript: its pure functions under node's test runner, and eslint over its modules.
-
-Skips with the reason when node (Debian's nodejs) or the pinned eslint (`npm ci`) is missing; CI has both.
+"""The listener page's JavaScript: its pure functions under node's test runner, eslint over its modules, and
+TypeScript checking their JSDoc types. Skips with the reason when node (Debian's nodejs) or the pinned
+tools (`npm ci`) are missing; CI has both.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
 ESLINT = ROOT / "node_modules" / ".bin" / "eslint"
+TSC = ROOT / "node_modules" / ".bin" / "tsc"
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:
@@ -31,6 +32,13 @@ def test_the_players_pure_functions_pass_their_node_tests():
                     reason="needs node and the pinned eslint: apt-get install -y nodejs npm && npm ci")
 def test_the_listener_modules_pass_eslint():
     result = run([str(ESLINT), "--max-warnings", "0", "evalkit/listening/static", "tests/js"])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.mark.skipif(NODE is None or not TSC.exists(),
+                    reason="needs node and the pinned typescript: apt-get install -y nodejs npm && npm ci")
+def test_the_listener_modules_agree_with_their_jsdoc_types():
+    result = run([str(TSC), "-p", "tsconfig.json"])
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

@@ -11,10 +11,11 @@ const FADE_OUT = raisedCosine(64, false);
 
 /**
  * A new element with an optional class and text.
- * @param {string} tag
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
  * @param {string|null} [className]
  * @param {string} [text]
- * @returns {HTMLElement}
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function el(tag, className, text) {
   const node = document.createElement(tag);

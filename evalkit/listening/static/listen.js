@@ -75,7 +75,7 @@ function render(page) {
   const steps = { consent, qualification, instructions, level_check: level, environment: trial, training: trial,
     trials: trial, questionnaire, done, screened_out: done, expired: ended };
   (steps[page.phase] || ended)(body, page);
-  window.__mushra = window.__listen = view; // inspected by the browser tests; holds opaque ids only
+  Object.assign(window, { __mushra: view, __listen: view }); // inspected by the browser tests; holds opaque ids only
 }
 
 async function step(body, button) {
@@ -219,7 +219,7 @@ function questions(page, action, label) {
       render(await api("POST", "/api/listen/step", { action, answers }));
     } catch (error) {
       finish.disabled = false;
-      for (const field of form.querySelectorAll(".question")) {
+      for (const field of /** @type {NodeListOf<HTMLFieldSetElement>} */ (form.querySelectorAll(".question"))) {
         field.querySelector(".problem").textContent = (error.problems || {})[field.dataset.question] || "";
       }
       if (!error.problems) await recover(error);
@@ -239,15 +239,17 @@ function ask(field, question) {
     }
     return () => { const picked = field.querySelector("input:checked"); return picked ? picked.value : null; };
   }
-  const input = question.type === "number" ? Object.assign(el("input"), { type: "number", step: "any", inputMode: "decimal" })
-    : Object.assign(el("textarea"), { rows: 3, maxLength: 5000 });
-  if (question.type === "number") {
-    if (question.min !== null) input.min = String(question.min);
-    if (question.max !== null) input.max = String(question.max);
-  }
+  const input = question.type === "number" ? numberInput(question) : Object.assign(el("textarea"), { rows: 3, maxLength: 5000 });
   input.setAttribute("aria-label", question.text);
   field.append(input);
   return () => (input.value.trim() === "" ? null : question.type === "number" ? Number(input.value) : input.value);
+}
+
+function numberInput(question) {
+  const input = Object.assign(el("input"), { type: "number", step: "any", inputMode: "decimal" });
+  if (question.min !== null) input.min = String(question.min);
+  if (question.max !== null) input.max = String(question.max);
+  return input;
 }
 
 function done(body, page) {
