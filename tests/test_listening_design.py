@@ -147,6 +147,23 @@ def test_power_command_prints_the_count_and_its_simulated_power(capsys):
     assert len(err) == 2 and err[0].startswith("evalkit: error: power needs") and "--noise" in err[1]
 
 
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--effect", "nan", "--noise", "10"], "finite non-zero effect"),
+    (["--effect", "inf", "--noise", "10"], "finite non-zero effect"),
+    (["--effect", "5", "--noise", "nan"], "--noise must be a finite number"),
+    (["--effect", "5", "--noise", "10", "--interaction", "-1"], "--interaction must be a finite number"),
+    (["--effect", "5", "--noise", "10", "--simulate", "-3"], "--simulate must be 0"),
+    (["--effect", "5", "--noise", "10", "--power", "1.5"], "a power between 0 and 1"),
+    (["--noise", "10"], "--effect D, or --run RUN"),
+    (["--effect", "5", "--noise", "10", "--run", "r", "--metric", "m", "--codecs", "a", "b"], "database"),
+])
+def test_bad_power_arguments_are_one_line_errors(args, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALKIT_DB_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    assert main(["listening", "power", "--items", "6", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("evalkit: error: ") and fragment in err
+
+
 # -- rejections and repeat workers --------------------------------------------------------------
 
 

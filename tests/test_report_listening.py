@@ -253,6 +253,17 @@ def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
                                                "takes MUSHRA or ACR pilots")
 
 
+@pytest.mark.slow
+def test_a_typed_test_without_completed_sessions_says_so_in_both_sections(tests_db, scored):
+    engine, root, _ = scored
+    create(engine, root, "dcr", name="dcr-empty")
+    listening.invite(engine, "dcr-empty")
+    report = build_report(engine, RUN, mushra="dcr-empty", n_boot=50)
+    message = "DCR (ITU-T P.800) test 'dcr-empty': no completed sessions yet"
+    assert section(report, "listening").missing == [message] and section(report, "agreement").missing == [message]
+    assert "no completed sessions yet" in render_html(report)
+
+
 def test_preference_matrix_of_a_small_known_example():
     frame = pd.DataFrame([{"condition": w, "other": l, "chosen": c}
                           for w, l, c, n in (("a", "b", "a", 3), ("a", "b", "b", 1), ("b", "c", "c", 2),

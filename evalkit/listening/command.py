@@ -85,8 +85,10 @@ def _power(engine, args) -> int:
         raise ConfigError("power needs the spread of the ratings: --pilot TEST, or --noise SD (and --interaction SD)")
     for name, value in (("--noise", spread.noise), ("--interaction", spread.interaction),
                         ("--listener-sd", spread.listener)):
-        if value < 0:
-            raise ConfigError(f"{name} must not be negative, got {value:g}")
+        if not value >= 0 or value == float("inf"):
+            raise ConfigError(f"{name} must be a finite number, not negative, got {value:g}")
+    if args.simulate < 0:
+        raise ConfigError(f"--simulate must be 0 (no simulation) or more, got {args.simulate}")
     if args.items < 1:
         raise ConfigError(f"--items must be at least 1, got {args.items}")
     effect = args.effect if args.effect is not None else _effect_from_run(engine, args)

@@ -111,8 +111,11 @@ def power(effect: float, spread: Spread, listeners: int, items: int, alpha: floa
 
 def listeners_needed(effect: float, spread: Spread, items: int, target: float = 0.8, alpha: float = 0.05) -> int:
     """The fewest listeners whose power reaches `target`; ConfigError for a difference no panel can find."""
-    if effect == 0 or not 0 < target < 1 or not 0 < alpha < 1:
-        raise ConfigError("power analysis needs a non-zero effect, a power between 0 and 1 and an alpha between 0 and 1")
+    if not np.isfinite(effect) or effect == 0 or not 0 < target < 1 or not 0 < alpha < 1:
+        raise ConfigError("power analysis needs a finite non-zero effect, a power between 0 and 1 and an alpha "
+                          "between 0 and 1")
+    if not all(np.isfinite(sd) and sd >= 0 for sd in (spread.noise, spread.interaction, spread.listener)):
+        raise ConfigError(f"the spread's sds must be finite and not negative, got {spread}")
     if spread.difference_sd(items) == 0:
         return 2
     low, high = 2, 2
@@ -159,6 +162,8 @@ def simulate_power(effect: float, spread: Spread, listeners: int, items: int, ki
                    level: float | None = None, alpha: float = 0.05, simulations: int = 1000, seed: int = 0) -> float:
     """The share of simulated tests on `kind`'s scale (clipped, ACR rounded) whose paired t-test finds `effect`;
     the better condition sits at `level` (default: the scale's three quarters)."""
+    if simulations < 1:
+        raise ConfigError(f"the number of simulated tests must be at least 1, got {simulations}")
     low, high, rounded = SCALES[kind]
     top = level if level is not None else low + 0.75 * (high - low)
     means = np.array([top, top - effect])
