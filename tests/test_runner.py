@@ -306,3 +306,15 @@ def test_a_codec_whose_delay_disagrees_with_its_card_is_named(tmp_path, capsys, 
     (table,) = [t for t in methods_section(build_report(connect(load_experiment(path).database), "t")).tables
                 if t.id == "misaligned"]
     assert [row[0].text for row in table.rows] == ["late"]
+
+
+def test_run_in_this_process_starts_no_worker_server(tmp_path, capsys, monkeypatch):
+    """`workers: 0` in the experiment runs every task in the command's own process: the server
+    workers are forked from is not started for nothing (it imports the scoring stack)."""
+    from multiprocessing import forkserver
+
+    started = []
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: started.append("fork server"))
+    path = write_experiment(tmp_path, codecs=["reference"], metrics=["si_sdr"], limit=1)
+    assert main(["run", str(path)]) == 0
+    assert started == []
