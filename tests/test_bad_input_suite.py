@@ -5,6 +5,7 @@ names the file, line or key, or failed rows with their reason while every other 
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -40,11 +41,11 @@ def one_line_error(capsys, argv: list[str], *fragments: str) -> str:
 
 
 def good_manifest(folder: Path) -> Path:
-    """Two real speech items, linked into `folder` so their paths lie inside it."""
+    """Two real speech items, copied into `folder` so their paths lie inside it."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for item in GOOD:
-        (folder / item.path.name).symlink_to(item.path)
+        shutil.copyfile(item.path, folder / item.path.name)
         lines.append(json.dumps({"id": item.id, "path": item.path.name}))
     path = folder / "manifest.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -185,6 +186,46 @@ def test_allow_outside_lets_a_manifest_point_elsewhere(tmp_path):
     assert [item.path for item in load_dataset(path, allow_outside=True)][1] == GOOD[1].path
 
 
+def linked_dataset(tmp_path: Path) -> tuple[Path, Path]:
+    """A dataset folder holding one real file, and a file of the same audio outside it."""
+    folder, outside = tmp_path / "data", tmp_path / "elsewhere"
+    good_manifest(folder)
+    outside.mkdir()
+    shutil.copyfile(GOOD[1].path, outside / "secret.wav")
+    return folder, outside
+
+
+@pytest.mark.parametrize("kind", ["manifest", "scp", "folder", "linked folder"])
+def test_a_symbolic_link_out_of_the_dataset_folder_is_refused(tmp_path, kind):
+    folder, outside = linked_dataset(tmp_path)
+    if kind == "linked folder":  # a linked folder on the path: the name itself stays inside
+        (folder / "sub").symlink_to(outside, target_is_directory=True)
+        name = "sub/secret.wav"
+    else:
+        (folder / "x.wav").symlink_to(outside / "secret.wav")
+        name = "x.wav"
+    source = {"manifest": folder / "l.jsonl", "scp": folder / "wav.scp", "folder": folder,
+              "linked folder": folder / "l.jsonl"}[kind]
+    if source.suffix == ".jsonl":
+        source.write_text(json.dumps({"id": "x", "path": name}) + "\n")
+    elif source.suffix == ".scp":
+        source.write_text(f"x {name}\n")
+    with pytest.raises(ConfigError) as info:
+        load_dataset(source)
+    message = str(info.value)
+    assert "is a symbolic link to" in message and "outside the folder" in message and "\n" not in message
+    assert message.startswith(f"{source}:1: " if source.is_file() else str(folder / name))
+    assert [item.path.resolve() for item in load_dataset(source, allow_outside=True)][-1] == outside / "secret.wav"
+
+
+def test_a_symbolic_link_within_the_dataset_folder_is_followed(tmp_path):
+    folder, _ = linked_dataset(tmp_path)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "x.wav").symlink_to(Path("..") / GOOD[0].path.name)
+    (folder / "l.jsonl").write_text(json.dumps({"id": "x", "path": "sub/x.wav"}) + "\n")
+    assert load_dataset(folder / "l.jsonl")[0].load().frames == load_dataset(folder / "manifest.jsonl")[0].load().frames
+
+
 @pytest.mark.parametrize("name, text, fragment", [
     ("nope.jsonl", None, "no such manifest"),
     ("nope.scp", None, "no such wav.scp file"),
@@ -226,7 +267,7 @@ def audio_dataset(folder: Path) -> dict[str, str]:
     """Good items plus broken files; returns item id -> the reason its rows must give."""
     folder.mkdir()
     for item in GOOD:
-        (folder / item.path.name).symlink_to(item.path)
+        shutil.copyfile(item.path, folder / item.path.name)
     rng = np.random.default_rng(1)
     (folder / "empty.wav").write_bytes(b"")
     (folder / "garbage.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
