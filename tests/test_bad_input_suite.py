@@ -428,6 +428,79 @@ def test_an_uploaded_test_definition_is_checked_as_a_file_is(tmp_path, upload, m
     assert "\n" not in str(info.value)
 
 
+def upload_folders(tmp_path: Path) -> dict[str, Path]:
+    """The definitions folder an upload's relative paths start from, a configured stimuli folder,
+    and a folder elsewhere on the server; each holds audio."""
+    folders = {name: tmp_path / name for name in ("defs", "stimuli", "elsewhere")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        shutil.copyfile(GOOD[0].path, folder / f"{name}.wav")
+    (folders["elsewhere"] / "m.jsonl").write_text(json.dumps({"id": "x", "path": "elsewhere.wav"}) + "\n")
+    (folders["defs"] / "link.wav").symlink_to(folders["elsewhere"] / "elsewhere.wav")
+    return folders
+
+
+def uploaded(folders: dict[str, Path], body: str):
+    from evalkit.config import parse_document
+    from evalkit.listening import spec_from_dict, upload_roots
+
+    document = parse_document(f"name: t\n{body}".encode(), "up.yaml", "test definition")
+    roots = upload_roots(folders["defs"], (folders["stimuli"],))
+    return spec_from_dict(document.data, base=folders["defs"], source="up.yaml", lines=document.lines, roots=roots)
+
+
+OUTSIDE_UPLOADS = [
+    ("items:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\nconditions: [g711-alaw]\n", "up.yaml:3: items[0].path"),
+    ("items:\n  - {id: a, path: defs.wav}\n  - {id: b, path: ELSEWHERE}\nconditions: [g711-alaw]\n",
+     "up.yaml:4: items[1].path"),
+    ("items:\n  - {id: a, path: link.wav}\nconditions: [g711-alaw]\n", "up.yaml:3: items[0].path"),
+    ("manifest: ../elsewhere/m.jsonl\nitems: [x]\nconditions: [g711-alaw]\n", "up.yaml:2: manifest"),
+    ("items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: {a: ../elsewhere/elsewhere.wav}}\n",
+     "up.yaml:5: conditions[0].files.a"),
+    ("items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: ../elsewhere}\n",
+     "up.yaml:5: conditions[0].files"),
+    ("type: acr\nitems:\n  - {id: a, path: defs.wav}\nconditions: [g711-alaw, g722-64k]\n"
+     "trapping:\n  - {path: ../elsewhere/elsewhere.wav, answer: 1}\n", "up.yaml:7: trapping[0].path"),
+]
+
+
+@pytest.mark.parametrize("body, where", OUTSIDE_UPLOADS)
+def test_an_uploaded_definition_names_audio_only_in_the_allowed_folders(tmp_path, body, where):
+    folders = upload_folders(tmp_path)
+    body = body.replace("ELSEWHERE", str(folders["elsewhere"] / "elsewhere.wav"))
+    with pytest.raises(ConfigError) as info:
+        uploaded(folders, body)
+    message = str(info.value)
+    assert message.startswith(where) and "lies outside the folders an uploaded definition may use" in message
+    assert "EVALKIT_UPLOAD_ALLOW_OUTSIDE=1" in message and "\n" not in message
+
+
+def test_the_operator_decides_where_uploads_may_name_audio(tmp_path, monkeypatch):
+    from evalkit.mushra import load_spec
+
+    folders = upload_folders(tmp_path)
+    inside = "items:\n  - {id: a, path: defs.wav}\n  - {id: b, path: ../stimuli/stimuli.wav}\nconditions: [g711-alaw]\n"
+    outside = "items:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\nconditions: [g711-alaw]\n"
+    assert [item.id for item in uploaded(folders, inside).items] == ["a", "b"]
+    monkeypatch.setenv("EVALKIT_UPLOAD_ROOTS", str(folders["elsewhere"]))  # replaces the default folder
+    assert uploaded(folders, outside).items[0].path == folders["elsewhere"] / "elsewhere.wav"
+    with pytest.raises(ConfigError, match="items\\[1\\].path: .* lies outside"):
+        uploaded(folders, inside)
+    monkeypatch.delenv("EVALKIT_UPLOAD_ROOTS")
+    monkeypatch.setenv("EVALKIT_UPLOAD_ALLOW_OUTSIDE", "1")
+    assert uploaded(folders, outside).items[0].id == "a"
+    monkeypatch.delenv("EVALKIT_UPLOAD_ALLOW_OUTSIDE")
+    (folders["defs"] / "t.yaml").write_text(f"name: t\n{outside}")  # a definition on disk: the operator's own
+    assert load_spec(folders["defs"] / "t.yaml").items[0].path == folders["elsewhere"] / "elsewhere.wav"
+
+
+def test_an_upload_cannot_allow_itself_outside_files(tmp_path):
+    folders = upload_folders(tmp_path)
+    with pytest.raises(ConfigError, match="up.yaml:2: .*allow_outside"):
+        uploaded(folders, "allow_outside: true\nitems:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\n"
+                          "conditions: [g711-alaw]\n")
+
+
 @pytest.mark.slow
 def test_a_failed_test_creation_leaves_no_stimuli(tmp_path, monkeypatch):
     from sqlalchemy import func, select
