@@ -318,3 +318,29 @@ def test_run_in_this_process_starts_no_worker_server(tmp_path, capsys, monkeypat
     path = write_experiment(tmp_path, codecs=["reference"], metrics=["si_sdr"], limit=1)
     assert main(["run", str(path)]) == 0
     assert started == []
+
+
+SCRIPT = """
+import os, sys
+from pathlib import Path
+Path(sys.argv[1], f"ran-{os.getpid()}").touch()
+if __name__ == "__main__":
+    from evalkit.experiment import load_experiment
+    from evalkit.runner import run_experiment
+    frame = run_experiment(load_experiment(sys.argv[2]), progress=False)
+    print((frame.status == "ok").sum())
+"""
+
+
+def test_workers_do_not_rerun_the_script_that_started_the_run(tmp_path):
+    """A script calling run_experiment is the driver's main module; workers run evalkit's own
+    functions and must not import it again (its imports, or worse its side effects, once per worker)."""
+    script, marks = tmp_path / "score.py", tmp_path / "marks"
+    script.write_text(SCRIPT)
+    marks.mkdir()
+    path = write_experiment(tmp_path, workers=2, codecs=["reference"], metrics=["si_sdr"], limit=2)
+    done = subprocess.run([sys.executable, str(script), str(marks), str(path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == 2 * (1 + len(COST_METRICS))
+    assert len(list(marks.iterdir())) == 1  # the driver's own run of the script, no worker's
