@@ -163,14 +163,14 @@ def cmd_run(args) -> int:
     """Score an experiment into the results database; prints the summary. Exit status 1 when no
     row of the run succeeded."""
     from .executors import start_workers_server
-
-    if not args.scheduler and args.workers != 0:
-        start_workers_server()  # its imports overlap with reading the experiment, dataset and database
     from .experiment import load_experiment
+
+    exp = load_experiment(args.experiment)
+    if not args.scheduler and (exp.workers if args.workers is None else args.workers) != 0:
+        start_workers_server()  # its imports overlap with reading the dataset and the database
     from .runner import run_experiment
     from .store import connect, summary
 
-    exp = load_experiment(args.experiment)
     frame = run_experiment(exp, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed)
     engine = connect(exp.database)
     print(_summary_text(summary(engine, exp.name)))

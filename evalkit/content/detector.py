@@ -26,7 +26,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import percentile_filter
 
 from ..audio import Audio
 from .align import Edit, align, align_labels, edit_runs, phone_error_rate
@@ -155,6 +154,8 @@ class _Evidence:
 def _running_percentile(values: np.ndarray, speech: np.ndarray, half: int) -> np.ndarray:
     """DISTORTION_PERCENTILE of `values` over the 2 * half + 1 nearest speech frames of each frame
     (pauses skipped)."""
+    from scipy.ndimage import percentile_filter  # lazy: every worker imports the metrics, few run this one
+
     if not speech.any():
         return np.full(values.size, np.inf)
     spoken = np.flatnonzero(speech)

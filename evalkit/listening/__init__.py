@@ -17,6 +17,7 @@ import importlib
 _HOME = {
     "admin": ("Invite", "TestInfo", "close_test", "create_test", "delete_test", "invite", "join_open_link",
               "launch_test", "list_tests", "test_info"),
+    "_check": ("upload_roots",),
     "auth": ("check_admin", "hash_password", "verify_password"),
     "flow": ("AccessError", "FlowError", "blockers", "next_allowed"),
     "listener": ("AnswerError", "accept_consent", "confirm_level", "current_page", "enter", "finish_instructions",
@@ -41,7 +42,7 @@ def __getattr__(name: str):
 
 __all__ = [
     # definitions and types
-    "TestSpec", "load_spec", "spec_from_dict", "get_type", "type_names",
+    "TestSpec", "load_spec", "spec_from_dict", "upload_roots", "get_type", "type_names",
     # admin
     "TestInfo", "Invite", "create_test", "launch_test", "close_test", "delete_test", "invite", "join_open_link",
     "list_tests", "test_info", "progress", "progress_summary", "ratings_frame", "responses_frame",

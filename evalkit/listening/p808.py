@@ -64,7 +64,7 @@ def read_trapping(check: Checker, value: Any, base: Path, scale) -> list[dict[st
     for index, entry in enumerate(value):
         key = f"trapping[{index}]"
         entry = check.mapping(entry, key, {"path", "answer"}, required=("path", "answer"))
-        path = base / check.text(entry["path"], f"{key}.path", required=True)
+        path = check.confine(base / check.text(entry["path"], f"{key}.path", required=True), f"{key}.path")
         if not path.is_file():
             check.fail(f"{key}.path", f"{path}: no such file")
         try:
