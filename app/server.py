@@ -1,5 +1,5 @@
 """evalkit's web server: the Streamlit app for the admin, and beside it, in the same process, the listener's
-pages and the sign-in page (evalkit.mushra.web, plain Starlette: one request per step, no script reruns).
+pages and the sign-in page (evalkit.listening.web, plain Starlette: one request per step, no script reruns).
 
 Every Streamlit path (pages, websocket, media, metrics) needs the admin's session cookie; listeners
 reach /listen and its API only. Run it with `evalkit app`, or `streamlit run app/server.py`.
@@ -16,7 +16,7 @@ import ui
 from sqlalchemy import Engine
 from starlette.middleware import Middleware
 
-from evalkit.mushra.web import AdminGate, ListenerWeb, SecurityHeaders
+from evalkit.listening.web import AdminGate, ListenerWeb, SecurityHeaders
 from evalkit.store import connect, database_url
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from evalkit.mushra.auth import sign_out
+from evalkit.listening.auth import sign_out
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,8 +6,8 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from evalkit.errors import EvalkitError
-from evalkit.mushra.auth import ENV_VAR, AdminSession, admin_session
-from evalkit.mushra.web import ADMIN_COOKIE
+from evalkit.listening.auth import ENV_VAR, AdminSession, admin_session
+from evalkit.listening.web import ADMIN_COOKIE
 from evalkit.report import RunData, list_runs, load_run
 from evalkit.store import connect, database_url
 

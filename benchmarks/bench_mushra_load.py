@@ -260,15 +260,15 @@ def make_test(folder: Path, url: str, pace: Pace) -> str:
     """The demo test (min play per `pace`) in a new database; returns its open-link token."""
     import yaml
 
-    from evalkit import mushra
-    from evalkit.mushra.spec import spec_from_dict
+    from evalkit import listening
+    from evalkit.listening.spec import spec_from_dict
     from evalkit.store import connect
 
     engine = connect(url)
     data = {**yaml.safe_load(DEMO.read_text()), "min_play_seconds": pace.min_play}
     spec = spec_from_dict(data, base=DEMO.parent, source=str(DEMO))
-    mushra.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=CACHE)
-    token = mushra.launch_test(engine, spec.name).open_token
+    listening.create_test(engine, spec, stimulus_root=folder / "stimuli", cache_root=CACHE)
+    token = listening.launch_test(engine, spec.name).open_token
     engine.dispose()
     return token
 
@@ -277,9 +277,9 @@ def check_database(url: str, acknowledged: set, result: Result) -> None:
     """Every acknowledged page is stored exactly once with its eight ratings; nothing else is stored."""
     from sqlalchemy import func, select
 
-    from evalkit.mushra.tokens import token_hash
+    from evalkit.listening.tokens import token_hash
     from evalkit.store import connect
-    from evalkit.store.models_mushra import MushraParticipant, MushraRating, MushraSession, MushraTrial
+    from evalkit.store.models_mushra import MushraParticipant, MushraResponse, MushraSession, MushraTrial
 
     engine = connect(url)
     with engine.connect() as connection:
@@ -287,7 +287,7 @@ def check_database(url: str, acknowledged: set, result: Result) -> None:
             select(MushraParticipant.token_hash, MushraTrial.phase, MushraTrial.position, MushraTrial.id)
             .join(MushraSession, MushraSession.participant_id == MushraParticipant.id)
             .join(MushraTrial, MushraTrial.session_id == MushraSession.id)).all()
-        ratings = dict(connection.execute(select(MushraRating.trial_id, func.count()).group_by(MushraRating.trial_id)).all())
+        ratings = dict(connection.execute(select(MushraResponse.trial_id, func.count()).group_by(MushraResponse.trial_id)).all())
     engine.dispose()
     stored: dict[tuple, int] = {}
     for row in rows:

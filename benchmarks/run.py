@@ -23,6 +23,7 @@ BENCHMARKS = [  # one per line, in the order they run
     "bench_score",
     "bench_metrics",
     "bench_mushra_load",
+    "bench_ladiff",
     "bench_lpcnet",
 ]
 

@@ -279,7 +279,8 @@ def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None,
     size = next_fast_len(max(len(a), len(b)) + max_delay, real=True)
     spectrum_a, spectrum_b = rfft(a, size), rfft(b, size)
     cross = spectrum_b * np.conj(spectrum_a)
-    power = None if weight is None else weight(size).astype(np.float32)
+    # Each signal's spectrum is scaled by the response, so their product and energies by its square.
+    power = None if weight is None else (weight(size) ** 2).astype(np.float32)
     if power is not None:
         cross *= power
     energy = float(np.sqrt(_filtered_energy(spectrum_a, power, size) * _filtered_energy(spectrum_b, power, size)))

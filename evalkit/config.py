@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -221,3 +221,15 @@ def describe(value: Any) -> str:
 def _short(text: str) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
 
+
+def _stored_value(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value  # JSON has no tuples
+
+
+def dataclass_from_dict(cls: type, data: dict, what: str, value=_stored_value) -> Any:
+    """The dataclass `cls` from a stored mapping (a model's architecture, say), each value passed
+    through `value`; a key `cls` does not have is a ConfigError naming `what`."""
+    known = {f.name for f in fields(cls)}
+    if unknown := sorted(set(data) - known):
+        raise ConfigError(f"{what}: unknown config keys {unknown}; known: {sorted(known)}")
+    return cls(**{key: value(item) for key, item in data.items()})

@@ -40,7 +40,8 @@ def codec_table(cards: dict[str, Card], show_reasons: bool = False) -> str:
             continue
         kbps = "" if info.nominal_bitrate is None or card.follows_item_rate else f"{info.nominal_bitrate / 1000:g}"
         rate = "item" if card.follows_item_rate else info.sample_rate
-        rows.append([name, info.family, "yes", rate, kbps, f"{info.algorithmic_latency_ms:.1f}", source, ""])
+        note = "" if info.streaming else "needs the whole signal"  # its latency column is a lower bound
+        rows.append([name, info.family, "yes", rate, kbps, f"{info.algorithmic_latency_ms:.1f}", source, note])
     available = sum(1 for r in rows if r[2] == "yes")
     families = len({r[1] for r in rows if r[2] == "yes"})
     table = format_table(["name", "family", "available", "rate_hz", "kbps", "latency_ms", "source", "note"], rows)

@@ -82,6 +82,27 @@ def _tiny_mimi(folder: Path):
     return MimiAdapter(str(folder), _sha(folder / "model.safetensors"), n_q=2)
 
 
+def _tiny_ladiff(folder: Path):
+    import torch
+
+    from evalkit.neural.ladiff import AEConfig, ContinuousAE, DiffusionConfig, LatentDiffusion, codes_fingerprint, save_ladiff
+    from evalkit.neural.ladiff_codec import LaDiffCodec
+    from evalkit.neural.model import RVQCodecModel, RVQConfig, save_inference
+
+    torch.manual_seed(0)
+    rvq = RVQCodecModel(RVQConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [4, 4, 4, 5], "dilations": [1],
+                                             "latent_dim": 8, "codebook_size": 16, "n_q": 4, "dropout_choices": [2, 4]}))
+    rvq.initialise_codebooks(torch.from_numpy(np.stack([_seed_audio(16000)] * 2))[:, None])
+    autoencoder = ContinuousAE(AEConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [2, 4, 5], "dilations": [1],
+                                                   "latent_dim": 8}))
+    diffusion = LatentDiffusion(DiffusionConfig.from_dict({"latent_dim": 8, "code_dim": 8, "upsampler_channels": 16,
+                                                           "widths": [8, 16, 16], "emb_dim": 16, "mid_dilations": [1, 2],
+                                                           "max_n_q": 4}))
+    rvq_path = save_inference(rvq, folder / "rvq.pt")
+    path = save_ladiff(diffusion, autoencoder, codes_fingerprint(rvq), folder / "ladiff.pt")
+    return LaDiffCodec(str(rvq_path), _sha(rvq_path), str(path), _sha(path), n_q=2, steps=3, sampler="ddpm")
+
+
 def _tiny_nmf(folder: Path):
     """A rank-4 NMF bundle learnt in a few iterations on the seed audio's own blocks."""
     from evalkit.nmf.basis import learn_nmf
@@ -150,7 +171,8 @@ def _tiny_lpcnet_personal(folder: Path):
 # Backends without a codec card (their weights cannot ship, or are not built yet), or whose weights
 # could be absent: a tiny model of each.
 TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi, "nmf": _tiny_nmf,
-                 "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal}
+                 "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal,
+                 "ladiff": _tiny_ladiff}
 
 
 def build(spec: str):

@@ -109,3 +109,22 @@ def test_the_codec_delay_check_and_the_scoring_use_one_estimator(speech, card):
     out = roundtrip(codec, speech).decoded
     pair = align_pair(speech, out, mode=mode, expected=0, tolerance=delay_tolerance(info, 16000))
     assert (pair.alignment.lag, pair.alignment.method) == (0, "declared")
+
+
+def test_the_frequency_domain_highpass_equals_filtering_both_signals_in_time(speech):
+    """The weighted correlation is the one of both signals run through the zero-phase Butterworth
+    high-pass (sosfiltfilt): same peak, same normalised height."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from evalkit.alignment import HIGHPASS_HZ, _highpass_power
+    from evalkit.audio import correlation_peak
+
+    ref = speech
+    deg = shifted(ref, 37, 0)
+    deg = deg.with_samples(deg.samples + 0.3 * white_noise(deg.duration, deg.sample_rate, seed=5).samples[:, :deg.frames])
+    sos = butter(4, HIGHPASS_HZ, "highpass", fs=ref.sample_rate, output="sos")
+    filtered = [a.with_samples(sosfiltfilt(sos, a.samples[0]).astype(np.float32)) for a in (ref, deg)]
+    lag, height = correlation_peak(ref, deg, 400, _highpass_power(ref.sample_rate))
+    lag_time, height_time = correlation_peak(*filtered, 400)
+    assert lag == lag_time == 37
+    assert height == pytest.approx(height_time, abs=0.01)

@@ -13,16 +13,16 @@ from evalkit.mushra.playlog import (
 from evalkit.mushra.randomize import make_plan, session_seed, slider_order, trial_order, williams_square
 from evalkit.mushra.tokens import level_id, new_secret, resolve_stimulus, trial_ids
 
-PLAN = {"training": [{"item": 1, "sliders": [3, 2]}], "test": [{"item": 1, "sliders": [2, 3]},
-                                                               {"item": 2, "sliders": [3, 2]}],
-        "reference": 2, "level_item": 1}
+PLAN = {"training": [{"item": 1, "conditions": [3, 2]}], "test": [{"item": 1, "conditions": [2, 3]},
+                                                               {"item": 2, "conditions": [3, 2]}],
+        "reference": 2, "level_item": 1, "level_condition": 2}
 
 
 def walk(plan, has_questionnaire):
     state, seen = State(), []
     while state.phase != "done":
         seen.append((state.phase, state.position))
-        state = advance(state, plan, has_questionnaire)
+        state = advance(state, plan, {"questionnaire"} if has_questionnaire else ())
     return seen
 
 
@@ -38,7 +38,7 @@ def test_no_questionnaire_and_no_training_are_skipped():
 
 def test_done_cannot_advance_and_stale_steps_are_refused():
     with pytest.raises(FlowError):
-        advance(State("done"), PLAN, True)
+        advance(State("done"), PLAN, {"questionnaire"})
     require(State("trials", 1), "trials", 1)
     with pytest.raises(FlowError, match="out of date"):
         require(State("trials", 1), "trials", 0)
@@ -170,7 +170,7 @@ def test_plan_is_a_function_of_seed_and_ordinal():
     assert plan["seed"] == session_seed(99, 3) and plan["seed"] != session_seed(99, 4)
     assert sorted(t["item"] for t in plan["test"]) == [10, 11, 12, 13, 14]
     assert [t["item"] for t in plan["training"]] == [10]
-    assert all(sorted(t["sliders"]) == [1, 2, 3, 4] for t in plan["test"] + plan["training"])
+    assert all(sorted(t["conditions"]) == [1, 2, 3, 4] for t in plan["test"] + plan["training"])
 
 
 # -- opaque ids -------------------------------------------------------------------------

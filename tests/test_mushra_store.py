@@ -22,7 +22,7 @@ from evalkit.mushra.tokens import audio_grant, trial_ids
 from evalkit.store import connect
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import (
-    MushraCondition, MushraEvent, MushraParticipant, MushraRating, MushraSession, MushraStimulus, MushraTrial,
+    MushraCondition, MushraEvent, MushraParticipant, MushraResponse, MushraSession, MushraStimulus, MushraTrial,
 )
 
 ITEMS = ["alpha", "bravo", "charlie", "delta", "echo"]
@@ -94,7 +94,7 @@ def finish(engine, token, page, scores=None):
 def by_condition(engine, token, trial, score):
     """Scores for a trial page given per condition id (as the server maps the page's opaque ids)."""
     session = session_row(engine, token)
-    sliders = session.plan["test"][trial.position]["sliders"]
+    sliders = session.plan["test"][trial.position]["conditions"]
     return dict(zip(trial_ids(session.secret, "test", trial.position, sliders)[1], map(score, sliders)))
 
 
@@ -163,15 +163,15 @@ def test_full_path_stores_every_rating_and_exports(engine, launched):
     page = mushra.submit_questionnaire(engine, token, {"phones": "yes"})
     assert page.phase == "done" and page.completion_code and page.done == page.total == 5
     frame = mushra.ratings_frame(engine, "listening")
-    assert len(frame) == 25 and count(engine, MushraRating) == 25  # training ratings were not stored
+    assert len(frame) == 25 and count(engine, MushraResponse) == 25  # training ratings were not stored
     session = session_row(engine, token)
     with engine.connect() as connection:
         keys = dict(connection.execute(select(MushraCondition.id, MushraCondition.key)).all())
     for position, scores in submitted:  # every rating lands on the condition behind its opaque id
         trial = session.plan["test"][position]
-        _, ids = trial_ids(session.secret, "test", position, trial["sliders"])
+        _, ids = trial_ids(session.secret, "test", position, trial["conditions"])
         got = frame[frame["trial"] == position].set_index("condition")["score"]
-        assert {keys[c]: scores[i] for c, i in zip(trial["sliders"], ids)} == got.to_dict()
+        assert {keys[c]: scores[i] for c, i in zip(trial["conditions"], ids)} == got.to_dict()
     back = pd.read_csv(io.StringIO(mushra.export_ratings_csv(engine, "listening")))
     assert list(back.columns) == list(frame.columns) and back["score"].tolist() == frame["score"].tolist()
     assert mushra.progress_summary(engine, "listening")["completed"] == 1
@@ -203,7 +203,7 @@ def test_resume_lands_exactly_where_the_listener_stood(engine, launched):
     again = mushra.enter(engine, token)  # a new tab: same trial, same ids, same order
     assert again == page and again.trial.position == 1
     assert count(engine, MushraEvent, MushraEvent.kind == "resume") == 1
-    assert count(engine, MushraRating) == 5
+    assert count(engine, MushraResponse) == 5
 
 
 def test_next_is_refused_until_all_played_and_rated_and_nothing_is_written(engine, launched):
@@ -279,10 +279,10 @@ def test_commit_on_next_is_atomic(engine, launched, monkeypatch):
     monkeypatch.setattr(listener, "_move_on", crash)  # after the trial and ratings were inserted
     with pytest.raises(RuntimeError):
         finish(engine, token, page)
-    assert count(engine, MushraTrial, MushraTrial.phase == "test") == 0 and count(engine, MushraRating) == 0
+    assert count(engine, MushraTrial, MushraTrial.phase == "test") == 0 and count(engine, MushraResponse) == 0
     monkeypatch.undo()
     assert mushra.current_page(engine, token) == page
-    assert finish(engine, token, page).trial.position == 1 and count(engine, MushraRating) == 5
+    assert finish(engine, token, page).trial.position == 1 and count(engine, MushraResponse) == 5
 
 
 def test_a_double_submit_commits_once(engine, launched):
@@ -302,7 +302,7 @@ def test_a_double_submit_commits_once(engine, launched):
     for thread in threads:
         thread.join()
     assert sorted(outcomes, key=str) == [1, "refused", "refused"]
-    assert count(engine, MushraTrial, MushraTrial.phase == "test") == 1 and count(engine, MushraRating) == 5
+    assert count(engine, MushraTrial, MushraTrial.phase == "test") == 1 and count(engine, MushraResponse) == 5
 
 
 def test_training_is_kept_without_ratings_and_play_log_names_conditions(engine, launched):
@@ -313,7 +313,7 @@ def test_training_is_kept_without_ratings_and_play_log_names_conditions(engine, 
     finish(engine, token, page)
     with engine.connect() as connection:
         trial = connection.execute(select(MushraTrial)).one()
-    assert trial.phase == "training" and count(engine, MushraRating) == 0
+    assert trial.phase == "training" and count(engine, MushraResponse) == 0
     plays = trial.play_log["plays"]
     assert {play["condition"] for play in plays} == {"reference", "anchor-lp35", "anchor-lp70", "g711-alaw", "noisy", None}
     assert plays[0]["reference_button"] and not any(play["reference_button"] for play in plays[1:])
@@ -330,7 +330,7 @@ def test_audio_grants_open_one_stimulus_of_the_current_page_until_they_expire(en
     audio, rate = sf.read(io.BytesIO(data))
     assert rate == 16000 and len(audio) == 24000
     session = session_row(engine, token)
-    code, later = page.participant, trial_ids(session.secret, "test", 3, session.plan["test"][3]["sliders"])[1][0]
+    code, later = page.participant, trial_ids(session.secret, "test", 3, session.plan["test"][3]["conditions"])[1][0]
     expires = int(utcnow().timestamp()) + 600
     with pytest.raises(mushra.FlowError, match="another page"):
         mushra.stimulus_audio(engine, audio_grant(session.secret, code, later, expires))
@@ -354,8 +354,8 @@ def test_no_stimulus_stands_out_by_size_or_by_its_bytes(engine, launched):
     page = finish(engine, token, to_trials(engine, token))
     session = session_row(engine, token)
     trial = session.plan["test"][page.trial.position]
-    _, ids = trial_ids(session.secret, "test", page.trial.position, trial["sliders"])
-    hidden = ids[trial["sliders"].index(session.plan["reference"])]
+    _, ids = trial_ids(session.secret, "test", page.trial.position, trial["conditions"])
+    hidden = ids[trial["conditions"].index(session.plan["reference"])]
     served = dict(zip((page.trial.reference, *page.trial.stimuli),
                       (mushra.stimulus_audio(engine, g) for g in page.trial.audio)))
     assert len({len(data) for data in served.values()}) == 1 and len({data[:44] for data in served.values()}) == 1

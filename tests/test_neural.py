@@ -6,13 +6,11 @@ Adapters run small random-weight models built here (no downloads; HF_HUB_OFFLINE
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from evalkit.audio import Audio, resample, save
 from evalkit.cards import load_cards
@@ -21,22 +19,9 @@ from evalkit.harness import roundtrip
 from evalkit.neural.bitpack import code_bits, frames_per_whole_bytes, pack_codes, unpack_codes
 from evalkit.neural.corpora import librispeech_rows, libritts_rows, vctk_rows, write_manifest
 from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
+from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _voice(seconds: float = 1.5, f0: float = 120.0, seed: int = 0, rate: int = 16000) -> np.ndarray:
-    """A voiced-speech-like test signal: a gliding harmonic series in a 4 Hz envelope, plus a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.2 * np.sin(2 * np.pi * 0.7 * t))) / rate
-    harmonics = sum(np.sin(k * phase) / k for k in range(1, 20))
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
-    return (0.1 * harmonics * envelope + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 # -- bit packing (no torch) -----------------------------------------------------------------
@@ -70,7 +55,7 @@ def test_whole_byte_grouping():
 
 def _touch_wav(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    save(Audio(_voice(0.1), 16000), path)
+    save(Audio(voice(0.1), 16000), path)
 
 
 def test_librispeech_layout(tmp_path):
@@ -150,9 +135,9 @@ def tiny_weights(tmp_path_factory):
     """A random-weight RVQ model, codebooks k-means'd on test audio, saved as inference weights."""
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY))
-    model.initialise_codebooks(torch.from_numpy(np.stack([_voice(1.0, f, i) for i, f in enumerate((100, 150, 220))])[:, None]))
+    model.initialise_codebooks(torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 150, 220))])[:, None]))
     path = save_inference(model, tmp_path_factory.mktemp("rvq") / "tiny.pt")
-    return path, _sha(path)
+    return path, sha(path)
 
 
 @needs_torch
@@ -184,7 +169,7 @@ def test_ema_update_moves_codes_and_restarts_dead_ones():
 def test_streaming_encoder_and_chunked_decode_equal_offline():
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY)).eval()
-    x = torch.from_numpy(_voice(0.8))[None, None]
+    x = torch.from_numpy(voice(0.8))[None, None]
     z = model.encoder(x)
     chunks, state = [], None
     for start in range(0, x.shape[-1], 640):
@@ -193,18 +178,14 @@ def test_streaming_encoder_and_chunked_decode_equal_offline():
     assert torch.allclose(torch.cat(chunks, -1), z, atol=1e-5)
     codes = model.encode(x, 4)
     whole = model.decode(codes)
-    pieces, state = [], None
-    for start in range(0, codes.shape[-1], 3):
-        out, state = model.decode_stream(codes[..., start:start + 3], state)
-        pieces.append(out)
-    assert torch.allclose(torch.cat(pieces, -1), whole, atol=1e-5)
+    assert torch.allclose(decoded_in_chunks(model, codes), whole, atol=1e-5)
 
 
 @needs_torch
 def test_model_is_causal():
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY)).eval()
-    x = torch.from_numpy(_voice(0.8))[None, None]
+    x = torch.from_numpy(voice(0.8))[None, None]
     cut = 6400  # a frame boundary (20 x 320)
     y = x.clone()
     y[..., cut:] = 0
@@ -218,25 +199,11 @@ def test_inference_checkpoint_round_trip(tiny_weights):
     path, _ = tiny_weights
     model = load_inference(path)
     again = load_inference(path)
-    x = torch.from_numpy(_voice(0.4))[None, None]
+    x = torch.from_numpy(voice(0.4))[None, None]
     assert torch.equal(model.decode(model.encode(x, 4)), again.decode(again.encode(x, 4)))
     assert model.config == RVQConfig.from_dict(TINY)
     with pytest.raises(ConfigError):
         load_inference(path.with_name("missing.pt"))
-
-
-def _train_config(tmp_path: Path, steps: int, **losses) -> Path:
-    data = tmp_path / "data"
-    for i, f0 in enumerate((90, 130, 180, 240)):
-        save(Audio(_voice(1.2, f0, i), 16000), data / f"v{i}.wav")
-    config = {"recipe": "rvq", "seed": 0, "run_dir": str(tmp_path / "run"), "data": {"train": str(data), "crop_seconds": 0.4},
-              "model": TINY, "discriminator": {"fft_sizes": [256, 128], "filters": 4},
-              "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.003},
-              "losses": {"adversarial_start": 10**6, **losses},
-              "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1}}
-    path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _fixed_loss(trainer, batch) -> float:
@@ -250,7 +217,7 @@ def _fixed_loss(trainer, batch) -> float:
 def test_training_steps_decrease_the_loss(tmp_path):
     from evalkit.neural.train import TrainConfig, Trainer
 
-    trainer = Trainer(TrainConfig.load(_train_config(tmp_path, 25)), log=lambda *a, **k: None)
+    trainer = Trainer(TrainConfig.load(rvq_train_config(tmp_path, 25, TINY)), log=lambda *a, **k: None)
     batch = trainer._batch(4)
     trainer.recipe.initialise(trainer._batch(16))
     before = _fixed_loss(trainer, batch)
@@ -263,7 +230,7 @@ def test_training_steps_decrease_the_loss(tmp_path):
 def test_cli_train_checkpoints_resumes_and_exports(tmp_path, capsys):
     from evalkit.cli import main
 
-    config = _train_config(tmp_path, 4)
+    config = rvq_train_config(tmp_path, 4, TINY)
     assert main(["train", str(config)]) == 0
     run = tmp_path / "run"
     assert (run / "checkpoint.pt").is_file() and (run / "model.pt").is_file() and (run / "log.jsonl").is_file()
@@ -279,7 +246,7 @@ def test_cli_train_checkpoints_resumes_and_exports(tmp_path, capsys):
 def test_adversarial_step_and_bf16_autocast_run_on_cpu(tmp_path):
     from evalkit.neural.train import TrainConfig, Trainer
 
-    config = TrainConfig.load(_train_config(tmp_path, 1))
+    config = TrainConfig.load(rvq_train_config(tmp_path, 1, TINY))
     config.losses["adversarial_start"] = 0
     config.run["amp"] = "bf16"  # the GPU path's autocast, exercised on the CPU
     trainer = Trainer(config, log=lambda *a, **k: None)
@@ -333,15 +300,15 @@ def test_rvq_codec_contract_and_bits_per_frame(tiny_weights, n_q):
     info = codec.info
     assert info.nominal_bitrate == n_q * 4 * 50  # 16-entry codebooks: 4 bits a code, 50 frames/s
     assert info.frame_samples == 320 * frames_per_whole_bytes(n_q * 4) and info.lookahead_samples == 0
-    stream = codec.encode_packets(Audio(_voice(1.0), 16000))
+    stream = codec.encode_packets(Audio(voice(1.0), 16000))
     assert {len(p) for p in stream.packets} == {n_q * 4 * codec.frames_per_packet // 8}
-    _contract(codec, Audio(_voice(1.3), 16000, "voice"))
+    _contract(codec, Audio(voice(1.3), 16000, "voice"))
 
 
 @needs_torch
 def test_rvq_leading_loss_is_silent_and_later_loss_repeats(tiny_weights):
     codec = _rvq(tiny_weights, 4)
-    stream = codec.encode_packets(Audio(_voice(1.0), 16000))
+    stream = codec.encode_packets(Audio(voice(1.0), 16000))
     first_lost = [None] + stream.packets[1:]
     out = codec.decode_packets(type(stream)(stream.backend, stream.header, first_lost)).samples[0]
     assert not np.any(out[:320]) and np.any(out[320:])
@@ -360,7 +327,7 @@ def test_rvq_weights_are_pinned(tiny_weights, tmp_path):
 
 @needs_torch
 def test_rvq_stream_from_other_configuration_is_refused(tiny_weights):
-    data = _rvq(tiny_weights, 2).encode(Audio(_voice(0.5), 16000))
+    data = _rvq(tiny_weights, 2).encode(Audio(voice(0.5), 16000))
     with pytest.raises(CodecError, match="configured"):
         _rvq(tiny_weights, 4).decode(data)
 
@@ -371,7 +338,7 @@ def test_rvq_cards_pin_their_weights():
     for card in cards.values():
         assert card.params["sha256"] == card.sha256 and card.params["weights"] == card.weights
         weights = ROOT / "codecs" / card.weights
-        assert _sha(weights) == card.sha256 and weights.stat().st_size <= 20e6
+        assert sha(weights) == card.sha256 and weights.stat().st_size <= 20e6
 
 
 # -- pretrained-codec adapters, random weights ------------------------------------------------
@@ -396,9 +363,9 @@ def test_encodec_adapter_contract(tmp_path):
     arch = {"n_filters": 2, "ratios": [8, 5, 4, 2], "dimension": 8, "lstm": 0, "target_bandwidths": [1.5, 3.0]}
     torch.manual_seed(0)
     torch.save(_build_encodec({**ENCODEC_24KHZ, **arch}).state_dict(), tmp_path / "encodec.th")
-    codec = EncodecAdapter(str(tmp_path / "encodec.th"), _sha(tmp_path / "encodec.th"), 3.0, arch)
+    codec = EncodecAdapter(str(tmp_path / "encodec.th"), sha(tmp_path / "encodec.th"), 3.0, arch)
     assert codec.n_q == 4 and codec.info.nominal_bitrate == 3000 and "torchaudio" not in sys.modules
-    _contract(codec, Audio(_voice(1.0), 16000, "voice"))
+    _contract(codec, Audio(voice(1.0), 16000, "voice"))
     with pytest.raises(ConfigError, match="sha256"):
         EncodecAdapter(str(tmp_path / "encodec.th"), "f" * 64, 3.0, arch)
 
@@ -410,8 +377,8 @@ def test_snac_adapter_contract(tmp_path):
     _skip_unavailable(SnacAdapter)
     codec = TINY_BUILDERS["snac"](tmp_path)
     assert codec.info.nominal_bitrate == 24000 / (8 * 2) * (1 + 2) * 4  # a 2-latent unit: 1 coarse + 2 fine 4-bit codes
-    _contract(codec, Audio(_voice(0.5), 16000, "voice"))
-    rt = roundtrip(codec, Audio(_voice(0.5), 16000))
+    _contract(codec, Audio(voice(0.5), 16000, "voice"))
+    rt = roundtrip(codec, Audio(voice(0.5), 16000))
     assert np.array_equal(codec.decode(rt.data).samples, codec.decode(rt.data).samples)  # seeded decoder noise
 
 
@@ -422,7 +389,7 @@ def test_mimi_adapter_contract(tmp_path):
     _skip_unavailable(MimiAdapter)
     codec = TINY_BUILDERS["mimi"](tmp_path)
     assert codec.info.nominal_bitrate == 2 * 5 * 24000 / codec.model.config.frame_size
-    _contract(codec, Audio(_voice(0.5), 16000, "voice"))
+    _contract(codec, Audio(voice(0.5), 16000, "voice"))
 
 
 def test_dac_reports_why_it_is_unavailable():

@@ -268,13 +268,13 @@ def test_runs_on_postgresql(tmp_path):
 def test_phoneme_events_are_stored_with_their_times(tmp_path):
     from evalkit.store import content_events_frame
 
-    path = write_experiment(tmp_path, metrics=["phoneme"], limit=2, codecs=["reference", "opus-6k"])
+    path = write_experiment(tmp_path, metrics=["phoneme"], limit=2, codecs=["reference", "opus-12k"])  # 6k: not judged
     frame = evalkit.run(path)
     assert (frame[frame.metric == "per"].status == "ok").all()
     exp = load_experiment(path)
     events = content_events_frame(connect(exp.database), "t")
     assert not events.empty and (events.end >= events.start).all()
-    assert set(events.codec) <= {"reference", "opus-6k"}
+    assert set(events.codec) <= {"reference", "opus-12k"}
     evalkit.run(path)  # a rerun computes nothing and keeps the events
     assert len(content_events_frame(connect(exp.database), "t")) == len(events)
 

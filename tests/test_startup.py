@@ -43,6 +43,15 @@ def test_parser_and_codec_listing_import_no_heavy_package():
     assert not imported["codecs"] & set(HEAVY), "listing the codecs imports these"
 
 
+def test_a_worker_starts_without_compilers_or_models():
+    """Every worker process imports evalkit.tasks (the fork server preloads it): what is imported there
+    is paid by each worker in start-up and memory; numba and torch load only where a task needs them."""
+    code = "import json, sys; import evalkit.tasks; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    imported = {name.split(".")[0] for name in json.loads(done.stdout.strip().splitlines()[-1])}
+    assert not imported & {"torch", "numba", "streamlit", "matplotlib", "librosa", "transformers", "onnxruntime"}
+
+
 def test_anchor_designs_are_kept_on_disk_and_a_damaged_one_is_redesigned(tmp_path, monkeypatch):
     from evalkit.codecs import reference
 
@@ -62,10 +71,11 @@ def test_rvq_reads_its_model_config_without_torch_as_torch_does():
     from evalkit.cards import find_card
     from evalkit.neural.codec import _load_model, _model_config
 
-    codec = find_card("rvq-3k").build()
-    quick, model = _model_config(codec.path, codec.sha256), _load_model(codec.path, codec.sha256).config
-    assert (quick.sample_rate, quick.hop, quick.codebook_size, quick.n_q) == (
-        model.sample_rate, model.hop, model.codebook_size, model.n_q)
+    for card in ("rvq-3k", "rvq-v2-3k"):
+        codec = find_card(card).build()
+        quick, model = _model_config(codec.path, codec.sha256), _load_model(codec.path, codec.sha256).config
+        assert (quick.sample_rate, quick.hop, quick.codebook_size, quick.n_q, quick.lookahead) == (
+            model.sample_rate, model.hop, model.codebook_size, model.n_q, model.lookahead)
 
 
 @pytest.mark.parametrize("module", ["evalkit.tasks", "evalkit.cache", "evalkit.neural.codec", "evalkit.neural.adapters"])

@@ -289,3 +289,10 @@ def test_export_round_trip(engine, tmp_path, suffix):
 def test_export_refuses_unknown_suffix(tmp_path):
     with pytest.raises(StoreError, match=r"\.xlsx"):
         export(pd.DataFrame({"a": [1]}), tmp_path / "x.xlsx")
+
+
+def test_every_foreign_key_cascades():
+    """Migrations on SQLite run with foreign keys off and then apply ON DELETE CASCADE themselves
+    (store.db._cascade_deletes): exact only while every foreign key cascades."""
+    keys = [key for table in Base.metadata.tables.values() for key in table.foreign_keys]
+    assert keys and all(key.ondelete == "CASCADE" for key in keys), [str(k) for k in keys if k.ondelete != "CASCADE"]

@@ -1,7 +1,7 @@
 """MUSHRA admin: create and launch tests, invite listeners, watch, analyse, export, close.
 
 Only a signed-in admin gets here (app/streamlit_app.py and the server's gate check the session).
-Text from a test definition is shown inert (evalkit.mushra.safetext): it cannot load anything.
+Text from a test definition is shown inert (evalkit.listening.safetext): it cannot load anything.
 """
 
 from pathlib import Path
@@ -12,15 +12,15 @@ import pandas as pd
 import streamlit as st
 import ui
 
-from evalkit import mushra
+from evalkit import listening
 from evalkit.config import parse_document
 from evalkit.errors import EvalkitError
 from evalkit.mushra.anova import rm_anova
 from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
 from evalkit.mushra.design import test_setup
-from evalkit.mushra.listeners import answers_frame, export_results, listener_report, to_csv
+from evalkit.listening.listeners import answers_frame, export_results, listener_report, to_csv
 from evalkit.mushra.plots import boxplot, mean_ci_plot
-from evalkit.mushra.safetext import inert_markdown
+from evalkit.listening.safetext import inert_markdown
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test
 
@@ -41,18 +41,18 @@ def listener_url() -> str:
 # -- create --------------------------------------------------------------------------------------
 
 
-def chosen_spec() -> mushra.TestSpec | None:
+def chosen_spec() -> listening.TestSpec | None:
     """A definition from tests_mushra/ or an uploaded YAML (its relative paths: from tests_mushra/)."""
     source = st.radio("Definition", ["From tests_mushra/", "Upload a YAML file"], horizontal=True)
     if source == "From tests_mushra/":
         files = sorted(p.name for p in TESTS_DIR.glob("*.yaml"))
         name = st.selectbox("Test definition", files, index=0 if files else None)
-        return mushra.load_spec(TESTS_DIR / name) if name else None
+        return listening.load_spec(TESTS_DIR / name) if name else None
     upload = st.file_uploader("Test definition (YAML)", type=["yaml", "yml"])
     if upload is None:
         return None
     document = parse_document(upload.getvalue(), upload.name, "test definition")
-    return mushra.spec_from_dict(document.data, base=TESTS_DIR, source=upload.name, lines=document.lines)
+    return listening.spec_from_dict(document.data, base=TESTS_DIR, source=upload.name, lines=document.lines)
 
 
 def create_section() -> None:
@@ -73,7 +73,7 @@ def create_section() -> None:
         line = st.empty()
         try:
             with st.spinner("Preparing stimuli (runs every codec once; cached afterwards)…"):
-                info = mushra.create_test(ui.database(), spec, replace=replace, progress=line.caption)
+                info = listening.create_test(ui.database(), spec, replace=replace, progress=line.caption)
         except EvalkitError as err:
             st.error(str(err))
             return
@@ -84,11 +84,11 @@ def create_section() -> None:
 # -- run -----------------------------------------------------------------------------------------
 
 
-def run_section(info: mushra.TestInfo) -> None:
+def run_section(info: listening.TestInfo) -> None:
     st.markdown(f"**{inert_markdown(info.title)}** · status **{info.status}** · {info.items} items · conditions: "
                 + ", ".join(f"`{c}`" for c in info.conditions))
     if info.status == "draft" and st.button("Launch", type="primary"):
-        step(mushra.launch_test, info.name)
+        step(listening.launch_test, info.name)
     if info.status == "open":
         links_section(info)
     live_progress(info.name)
@@ -96,7 +96,7 @@ def run_section(info: mushra.TestInfo) -> None:
         close_section(info)
 
 
-def links_section(info: mushra.TestInfo) -> None:
+def links_section(info: listening.TestInfo) -> None:
     st.subheader("Links")
     if info.open_token:
         st.markdown("**Open link** (anyone with it can take part; each visit is a new participant):")
@@ -107,7 +107,7 @@ def links_section(info: mushra.TestInfo) -> None:
     if st.button("Make invite links"):
         names = [label.strip() for label in labels.replace(",", "\n").splitlines() if label.strip()] or None
         try:
-            invites = mushra.invite(ui.database(), info.name, int(count), names, base_url=listener_url())
+            invites = listening.invite(ui.database(), info.name, int(count), names, base_url=listener_url())
         except EvalkitError as err:
             st.error(str(err))
             return
@@ -125,21 +125,21 @@ def links_section(info: mushra.TestInfo) -> None:
 def live_progress(name: str) -> None:
     """Progress per listener, refreshed every 10 s while the page is open."""
     st.subheader("Progress")
-    summary = mushra.progress_summary(ui.database(), name)
+    summary = listening.progress_summary(ui.database(), name)
     cells = st.columns(4)
     for cell, (label, key) in zip(cells, [("Participants", "participants"), ("Started", "started"),
                                           ("Completed", "completed"), ("Trials rated", "ratings_trials")]):
         cell.metric(label, summary.get(key, 0))
-    frame = mushra.progress(ui.database(), name)
+    frame = listening.progress(ui.database(), name)
     if not frame.empty:
         st.dataframe(frame, hide_index=True, column_order=PROGRESS_COLUMNS)
 
 
-def close_section(info: mushra.TestInfo) -> None:
+def close_section(info: listening.TestInfo) -> None:
     with st.expander("Close this test"):
         sure = st.checkbox("Listeners can no longer continue; stored ratings stay.")
         if st.button("Close test", disabled=not sure):
-            step(mushra.close_test, info.name)
+            step(listening.close_test, info.name)
 
 
 def step(action, name: str) -> None:
@@ -154,7 +154,7 @@ def step(action, name: str) -> None:
 # -- results -------------------------------------------------------------------------------------
 
 
-def results_section(info: mushra.TestInfo) -> None:
+def results_section(info: listening.TestInfo) -> None:
     include = st.toggle("Include unfinished sessions", value=False,
                         help="Statistics use completed sessions unless this is on.")
     frame, chosen = statistics_ratings(ui.database(), info.name, include_incomplete=include)
@@ -173,9 +173,9 @@ def results_section(info: mushra.TestInfo) -> None:
     statistics_section(kept, list(info.conditions))
 
 
-def exports_section(info: mushra.TestInfo, completed_only: bool) -> None:
+def exports_section(info: listening.TestInfo, completed_only: bool) -> None:
     left, middle, right = st.columns(3)
-    left.download_button("Export ratings (CSV)", mushra.export_ratings_csv(ui.database(), info.name,
+    left.download_button("Export ratings (CSV)", listening.export_ratings_csv(ui.database(), info.name,
                          completed_only=completed_only), f"{info.name}-ratings.csv", "text/csv", type="primary")
     middle.download_button("Export answers (CSV)", to_csv(answers_frame(ui.database(), info.name)),
                            f"{info.name}-answers.csv", "text/csv")
@@ -183,7 +183,7 @@ def exports_section(info: mushra.TestInfo, completed_only: bool) -> None:
                           completed_only=completed_only), f"{info.name}-results.zip", "application/zip")
 
 
-def listeners_section(info: mushra.TestInfo) -> None:
+def listeners_section(info: listening.TestInfo) -> None:
     with st.expander("Questionnaire answers"):
         answers = answers_frame(ui.database(), info.name)
         if answers.empty:
@@ -251,7 +251,7 @@ st.title("MUSHRA admin")
 create, run, results = st.tabs(["Create", "Run", "Results"])
 with create:
     create_section()
-tests = {info.name: info for info in mushra.list_tests(ui.database())}
+tests = {info.name: info for info in listening.list_tests(ui.database())}
 if tests and st.session_state.get(PICKED) not in tests:
     st.session_state[PICKED] = list(tests)[-1]  # the newest, e.g. the one just created
 name = st.sidebar.selectbox("Test", list(tests), key=PICKED, placeholder="no test yet")

@@ -1,12 +1,17 @@
 """Content checks for one item: phone error rate, hallucination events and how much could be judged.
 
 An edit between the reference's and the decoded audio's phones becomes a hallucination flag
-when three voices agree: the recognizer heard different phones (phone identity), the spectra
-really changed there (`shifted_change`: noise, codec colouring and a little timing difference
-taken out, so a second take or a decoder with its own timing is not a change), and the decoded
-audio there is clear enough to judge (`clarity`, read from the decoded audio alone, never from
-its fidelity to the reference, which a generative decoder does not have by design). Where too
-little of the speech is clear, the item is "not judged" and its rate is withheld, never 0.
+when three voices agree: the recognizer heard different phones (phone identity), the spectral
+envelopes really differ there once the two are aligned by their content (`warp`: a second
+take or a decoder with its own timing is followed, codec colouring, level and one frame of
+smearing are forgiven), and the place can be judged. A place is judged when the decoded audio
+there is clear (`clarity`, read from the decoded audio alone) and the codec's own distortion
+around it is small enough for a phone change to stand out: a low running percentile of the
+envelope distance over a second of speech, which is small for every waveform codec and for a
+generative decoder that says the same phones, and large where a low-rate codec reshapes every
+spectrum (there, a changed phone and the codec's ordinary work look alike, so nothing is
+claimed). Where too little of the speech can be judged, the item is "not judged" and its rate
+is withheld, never 0.
 
 Text, when known and English, can veto: a change towards the text means the recognizer
 misheard the reference. (A change away from the text is also what recognizer jitter looks
@@ -21,27 +26,36 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import percentile_filter
 
 from ..audio import Audio
 from .align import Edit, align, align_labels, edit_runs, phone_error_rate
 from .clarity import JUDGE_DB, clarity
 from .lexicon import pronunciation, text_phones, words
 from .phones import Phone, PhoneRecognizer, make_recognizer
-from .spectra import HOP_SECONDS, RATE, frames_between, log_mel, shifted_change
+from .spectra import HOP_SECONDS, RATE, frames_between, log_mel
+from .warp import ContentWarp, warp
 
-__all__ = ["ContentEvent", "ContentReport", "analyze", "forget_phones", "CHANGE_DB", "MIN_JUDGED",
+__all__ = ["ContentEvent", "ContentReport", "analyze", "forget_phones", "CHANGE_DB", "DISTORTION_DB", "MIN_JUDGED",
            "DEFAULT_RECOGNIZER"]
 
 DEFAULT_RECOGNIZER = "pocketsphinx"
 # Calibrated on the project's validation set (benchmarks/bench_hallucination.py prints the result).
-CHANGE_DB = 5.5  # content change (dB) at which an event's confidence is 0.5
-CHANGE_SLOPE_DB = 1.0  # dB per logit unit: how quickly confidence rises past CHANGE_DB
-MAX_SHIFT = 0.05  # seconds: the same phone said this much earlier or later is no change
-MIN_JUDGED = 0.5  # share of the reference's speech that must be clear for the item to be judged
+CHANGE_DB = 1.2  # envelope change (dB) at which an event's confidence is 0.5
+CHANGE_SLOPE_DB = 0.3  # dB per logit unit: how quickly confidence rises past CHANGE_DB
+# Judged where the codec's own distortion nearby stays well below CHANGE_DB: the median over
+# an item's speech is 0.0-0.3 dB for waveform codecs at 12 kbit/s and up and for second takes,
+# 0.5-0.9 for AMR-NB 4.75 and 0.8-1.9 for Codec2 1600 and RVQ 3k, where a changed phone and
+# the codec's ordinary work are as large (detection there was at chance: 100+ flags/min).
+DISTORTION_DB = 0.3
+# A low percentile rather than the median: the codec's distortion is everywhere, a changed word
+# only in part of the window, so a hallucination cannot make its own place "not judged".
+DISTORTION_PERCENTILE = 30
+DISTORTION_SECONDS = 0.5  # each side: the running percentile over about two syllables of speech
+MIN_JUDGED = 0.5  # share of the reference's speech that must be judged for the item to be judged
 TEXT_VETO = 1.5  # logit units a change fully towards the text loses
 TEXT_COVERAGE = 0.8  # share of the text's words the dictionary must know (else: not English; ignored)
-WIDEN = 0.05  # seconds each side of an edit searched for the change (phone boundaries are rough)
-SMOOTH_FRAMES = 5  # 50 ms moving average: a phone change lasts longer than a codec glitch
+WIDEN = 0.03  # seconds each side of an edit searched for the change (phone boundaries are rough)
 PHONE_CACHE = 32  # recognized items kept per process (a reference is shared by every codec)
 
 
@@ -55,9 +69,10 @@ class ContentEvent:
     deg_phones: str
     confidence: float  # 0-1 that the phone identity really changed
     local_quality: float  # dB, clarity of the decoded audio there (non-intrusive)
-    change_db: float  # how far the spectra moved there, at the best nearby timing
-    judged: bool  # clear enough to judge
-    flagged: bool  # a hallucination: a confident change where the decoded audio is clear
+    change_db: float  # how far the spectral envelope moved there, the two aligned by content
+    distortion_db: float  # the codec's own envelope distance around it (running low percentile)
+    judged: bool  # clear, and the codec's distortion around it small enough to see a change
+    flagged: bool  # a hallucination: a confident change where it can be judged
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,7 @@ class ContentReport:
     duration: float  # seconds
     ref_phones: int
     recognizer: str  # name and version
-    judged_fraction: float  # share of the reference's speech where the decoded audio is clear
+    judged_fraction: float  # share of the reference's speech that can be judged
 
     @property
     def judged(self) -> bool:
@@ -89,50 +104,74 @@ class ContentReport:
 
 def analyze(ref: np.ndarray, deg: np.ndarray, text: str | None = None,
             recognizer: PhoneRecognizer | None = None) -> ContentReport:
-    """Compare mono 16 kHz `ref` and `deg` (aligned in time; lengths may differ a little);
-    deterministic for the same input."""
+    """Compare mono 16 kHz `ref` and `deg` (roughly aligned; lengths and timing may differ, the
+    content alignment follows them); deterministic for the same input. Event times are the
+    reference's."""
     recognizer = recognizer or make_recognizer(DEFAULT_RECOGNIZER)
     ref, deg = np.asarray(ref, dtype=np.float64), np.asarray(deg, dtype=np.float64)
     ref_phones, deg_phones = _recognize(recognizer, ref), _recognize(recognizer, deg)
-    ops = align(ref_phones, deg_phones)
-    clear = clarity(deg)
-    change = _smoothed_change(ref, deg)
+    path = warp(log_mel(ref), log_mel(deg))
+    ops = align(ref_phones, [_on_ref_time(p, path) for p in deg_phones])
+    evidence = _Evidence(path, clarity(deg), ref_phones)
     votes = _TextVotes(text, ref_phones, deg_phones)
-    events = tuple(_event(edit, change, clear, votes) for edit in edit_runs(ops))
+    events = tuple(_event(edit, evidence, votes) for edit in edit_runs(ops))
     return ContentReport(phone_error_rate(ops), events, len(ref) / RATE, len(ref_phones),
-                         f"{recognizer.name} {recognizer.version}", _judged_fraction(ref_phones, clear))
+                         f"{recognizer.name} {recognizer.version}", evidence.judged_fraction())
 
 
-def _smoothed_change(ref: np.ndarray, deg: np.ndarray) -> np.ndarray:
-    """(shifts, frames) content change, each shift smoothed over SMOOTH_FRAMES."""
-    shifts = shifted_change(log_mel(ref), log_mel(deg), int(round(MAX_SHIFT / HOP_SECONDS)))
-    kernel = np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES
-    return np.stack([np.convolve(np.nan_to_num(row, posinf=1e3), kernel, "same") for row in shifts])
+def _on_ref_time(phone: Phone, path: ContentWarp) -> Phone:
+    """A decoded phone with its times mapped onto the reference's (at least one frame long)."""
+    start = path.to_ref_seconds(phone.start)
+    end = max(path.to_ref_seconds(phone.end), start + HOP_SECONDS)
+    return Phone(phone.label, round(start, 3), round(end, 3), phone.confidence)
 
 
-def _event(edit: Edit, change: np.ndarray, clear: np.ndarray, votes: "_TextVotes") -> ContentEvent:
-    span = frames_between(edit.start - WIDEN, edit.end + WIDEN, change.shape[1])
-    change_db = float(change[:, span].max(axis=1).min())  # the timing that explains the most away
+class _Evidence:
+    """Per reference frame: the envelope change, the decoded audio's clarity there, the codec's
+    distortion around it, and whether the place can be judged."""
+
+    def __init__(self, path: ContentWarp, deg_clarity: np.ndarray, ref_phones: list[Phone]):
+        n = path.change.size
+        self.change = path.change
+        counts = np.maximum(np.bincount(path.ref_frames, minlength=n), 1)
+        deg_frames = np.minimum(path.deg_frames, deg_clarity.size - 1)
+        self.clarity = np.bincount(path.ref_frames, deg_clarity[deg_frames], n) / counts
+        self.speech = np.zeros(n, dtype=bool)
+        for phone in ref_phones:
+            self.speech[_frames(phone.start, phone.end, n)] = True
+        self.distortion = _running_percentile(self.change, self.speech, int(round(DISTORTION_SECONDS / HOP_SECONDS)))
+        self.judgeable = (self.clarity >= JUDGE_DB) & (self.distortion <= DISTORTION_DB)
+
+    def judged_fraction(self) -> float:
+        """Share of the reference's phone frames that can be judged (0 without phones)."""
+        return float(np.mean(self.judgeable[self.speech])) if self.speech.any() else 0.0
+
+
+def _running_percentile(values: np.ndarray, speech: np.ndarray, half: int) -> np.ndarray:
+    """DISTORTION_PERCENTILE of `values` over the 2 * half + 1 nearest speech frames of each frame
+    (pauses skipped)."""
+    if not speech.any():
+        return np.full(values.size, np.inf)
+    spoken = np.flatnonzero(speech)
+    low = percentile_filter(values[spoken], DISTORTION_PERCENTILE, size=2 * half + 1, mode="nearest")
+    nearest = np.clip(np.searchsorted(spoken, np.arange(values.size)), 0, spoken.size - 1)
+    return low[nearest]
+
+
+def _event(edit: Edit, evidence: _Evidence, votes: "_TextVotes") -> ContentEvent:
+    n = evidence.change.size
+    change_db = float(evidence.change[frames_between(edit.start - WIDEN, edit.end + WIDEN, n)].max())
     logit = (change_db - CHANGE_DB) / CHANGE_SLOPE_DB - TEXT_VETO * votes.towards_text(edit)
     confidence = 1.0 / (1.0 + math.exp(-logit))
-    quality = float(np.mean(clear[_frames(edit.start, edit.end, clear.size)]))
-    judged = quality >= JUDGE_DB
+    span = _frames(edit.start, edit.end, n)
+    quality, distortion = float(np.mean(evidence.clarity[span])), float(np.median(evidence.distortion[span]))
+    judged = quality >= JUDGE_DB and distortion <= DISTORTION_DB
     return ContentEvent(
         start=round(edit.start, 3), end=round(edit.end, 3),
         ref_phones=" ".join(p.label for p in edit.ref), deg_phones=" ".join(p.label for p in edit.deg),
         confidence=round(confidence, 4), local_quality=round(quality, 2), change_db=round(change_db, 2),
-        judged=judged, flagged=judged and confidence >= 0.5,
+        distortion_db=round(distortion, 2), judged=judged, flagged=judged and confidence >= 0.5,
     )
-
-
-def _judged_fraction(ref_phones: list[Phone], clear: np.ndarray) -> float:
-    """Share of the reference's phone frames where the decoded audio's clarity reaches JUDGE_DB."""
-    speech = np.zeros(max(clear.size, 1), dtype=bool)
-    for phone in ref_phones:
-        speech[_frames(phone.start, phone.end, speech.size)] = True
-    if not ref_phones or not speech.any():
-        return 0.0
-    return float(np.mean(clear[speech[: clear.size]] >= JUDGE_DB))
 
 
 def _frames(start: float, end: float, n: int) -> slice:

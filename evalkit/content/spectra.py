@@ -1,7 +1,13 @@
-"""Frame-wise spectral evidence for an event: how much the content changed, how clean the audio is.
+"""Spectral envelopes for the content checks: what a phone sounds like, with what a codec does taken out.
 
-Both compare log-mel spectra of ref and deg (magnitudes only, so a generative decoder with its
-own phase is not punished) on the recognizer's 10 ms frame grid.
+Log-mel spectra of ref and deg (magnitudes only, so a generative decoder with its own phase is
+not punished) on the recognizer's 10 ms frame grid, reduced to what carries phone identity:
+energy under either signal's noise floor, bands far below a frame's loudest, bands the codec
+does not transmit and each band's fixed colouring are taken out (`envelopes`); the frame's
+level and the fine structure across bands (harmonics, spectral holes) are dropped
+(`level_free_cepstra`); and energy the other signal has within 20 ms in the same band is
+forgiven (`envelope_change`), because a codec that smears a transient by one frame (MP3's
+36 ms granules) has not changed a phone.
 """
 
 from __future__ import annotations
@@ -9,8 +15,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy.fft import dct
+from scipy.ndimage import maximum_filter
 
-__all__ = ["RATE", "HOP_SECONDS", "log_mel", "content_change", "shifted_change", "spectral_snr", "active_frames",
+__all__ = ["RATE", "HOP_SECONDS", "log_mel", "envelopes", "level_free_cepstra", "envelope_change", "active_frames",
            "frames_between"]
 
 RATE = 16000
@@ -28,8 +36,9 @@ NOISE_PERCENTILE = 10  # per-band noise floor: this percentile of the band over 
 NOISE_MARGIN_DB = 6.0  # energy within this of either noise floor is treated as noise
 ACTIVE_DB = 35.0  # frames within this of the item's peak are speech
 BAND_LOSS_DB = 15.0  # a band whose loud frames come out this much quieter is not transmitted at all
-QUALITY_RANGE_DB = 50.0  # spectral SNR looks at bands within this of the reference peak
-QUALITY_CLIP_DB = (-10.0, 40.0)
+CEPSTRA = 20  # cepstral coefficients kept: the envelope across bands, not harmonics or holes
+SMEAR_FRAMES = 2  # energy the other signal has this many frames away is not a change
+SMEAR_BANDS = 1  # nor energy it has this many bands away
 
 
 def log_mel(x: np.ndarray) -> np.ndarray:
@@ -42,58 +51,42 @@ def log_mel(x: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.maximum(power @ _mel_bank().T, 10 ** (SILENCE_DB / 10)))
 
 
-def content_change(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:
-    """Per-frame RMS over bands of the ref/deg difference in dB, counting only what can be content.
+def envelopes(ref_db: np.ndarray, deg_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both log-mel spectra floored, deg's fixed colouring removed, on the transmitted bands only.
 
-    Four things are taken out first, because none of them changes a phone: energy under either
-    signal's noise floor (so added noise does not count), bands far below the frame's loudest
-    (codec noise in spectral valleys), bands the codec does not transmit (a narrowband codec
-    loses every /s/ above 4 kHz: a bandwidth, not a content, problem), and each band's typical
-    difference over the speech frames (a codec's fixed colouring).
+    Lengths may differ: nothing here pairs frames. A narrowband codec loses every /s/ above
+    4 kHz (a bandwidth, not a content, problem), so bands it does not transmit are left out.
     """
-    return shifted_change(ref_db, deg_db, 0)[0]
-
-
-def shifted_change(ref_db: np.ndarray, deg_db: np.ndarray, max_shift: int) -> np.ndarray:
-    """`content_change` of ref frame t against deg frame t + k for every k in [-max_shift, max_shift]:
-    shape (2 * max_shift + 1, frames). A second take or a decoder with its own timing says the
-    same phone a little earlier or later; the smallest change over nearby shifts forgives that."""
-    n = min(len(ref_db), len(deg_db))
-    ref_db, deg_db = ref_db[:n], deg_db[:n]
     noise = np.maximum(np.percentile(ref_db, NOISE_PERCENTILE, axis=0), np.percentile(deg_db, NOISE_PERCENTILE, axis=0))
     band_floor = np.maximum(ref_db.max() - RANGE_DB, noise + NOISE_MARGIN_DB)
+    ref_env, deg_env = _floored(ref_db, band_floor), _floored(deg_db, band_floor)
+    ref_on, deg_on = active_frames(ref_db, ref_db), active_frames(deg_db, ref_db)
+    if ref_on.any() and deg_on.any():
+        deg_env = deg_env + np.median(ref_env[ref_on], axis=0) - np.median(deg_env[deg_on], axis=0)
     bands = _transmitted(ref_db, deg_db)
-    colouring = _colouring(ref_db, deg_db, band_floor)
-    out = np.full((2 * max_shift + 1, n), np.inf)
-    for row, k in enumerate(range(-max_shift, max_shift + 1)):
-        r, d = ref_db[max(0, -k): n - max(0, k)], deg_db[max(0, k): n - max(0, -k)]
-        frame_floor = np.maximum(r.max(axis=1), d.max(axis=1)) - FRAME_RANGE_DB
-        floor = np.maximum(band_floor[None, :], frame_floor[:, None])
-        diff = np.maximum(r, floor) - np.maximum(d, floor) - colouring
-        out[row, max(0, -k): n - max(0, k)] = np.sqrt(np.mean(diff[:, bands] ** 2, axis=1))
-    return out
+    return ref_env[:, bands], deg_env[:, bands]
 
 
-def _colouring(ref_db: np.ndarray, deg_db: np.ndarray, band_floor: np.ndarray) -> np.ndarray:
-    """Each band's median difference over the speech frames: the codec's fixed colouring."""
-    frame_floor = np.maximum(ref_db.max(axis=1), deg_db.max(axis=1)) - FRAME_RANGE_DB
-    floor = np.maximum(band_floor[None, :], frame_floor[:, None])
-    diff = np.maximum(ref_db, floor) - np.maximum(deg_db, floor)
-    active = active_frames(ref_db, deg_db)
-    return np.median(diff[active], axis=0) if active.any() else np.zeros(ref_db.shape[1])
+def level_free_cepstra(env: np.ndarray) -> np.ndarray:
+    """The envelope's shape across bands: cepstral coefficients 1 to CEPSTRA - 1 (the level, c0,
+    dropped; a second take is louder or softer), scaled so distances read as dB RMS over bands."""
+    kept = dct(env, norm="ortho", axis=1)[:, 1:CEPSTRA]
+    return kept / np.sqrt(max(env.shape[1], 1))
 
 
-def spectral_snr(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:
-    """Per-frame magnitude-spectral SNR in dB: reference energy over the energy of the difference.
+def envelope_change(ref_env: np.ndarray, deg_env: np.ndarray, ref_frames: np.ndarray,
+                    deg_frames: np.ndarray) -> np.ndarray:
+    """dB RMS over bands of the level-free, smoothed envelope difference at each pair of frames,
+    counting only energy the other signal lacks within SMEAR_FRAMES in the same band."""
+    size = (2 * SMEAR_FRAMES + 1, 2 * SMEAR_BANDS + 1)
+    ref_near, deg_near = maximum_filter(ref_env, size, mode="nearest"), maximum_filter(deg_env, size, mode="nearest")
+    ref, deg = ref_env[ref_frames], deg_env[deg_frames]
+    delta = np.maximum(0.0, deg - ref_near[ref_frames]) - np.maximum(0.0, ref - deg_near[deg_frames])
+    return np.sqrt(np.sum(level_free_cepstra(delta) ** 2, axis=1))
 
-    Unlike `content_change` this keeps noise in: it says how clean the decoded audio is.
-    """
-    floor = ref_db.max() - QUALITY_RANGE_DB
-    ref_mag = 10 ** (np.maximum(ref_db, floor) / 20)
-    deg_mag = 10 ** (np.maximum(deg_db, floor) / 20)
-    signal = np.sum(ref_mag**2, axis=1)
-    error = np.maximum(np.sum((ref_mag - deg_mag) ** 2, axis=1), signal * 10 ** (-QUALITY_CLIP_DB[1] / 10))
-    return np.clip(10 * np.log10(signal / error), *QUALITY_CLIP_DB)
+
+def _floored(x_db: np.ndarray, band_floor: np.ndarray) -> np.ndarray:
+    return np.maximum(x_db, np.maximum(band_floor[None, :], x_db.max(axis=1, keepdims=True) - FRAME_RANGE_DB))
 
 
 def _transmitted(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:
@@ -102,9 +95,9 @@ def _transmitted(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:
     return kept if kept.any() else np.ones_like(kept)
 
 
-def active_frames(ref_db: np.ndarray, deg_db: np.ndarray) -> np.ndarray:
-    """Frames where either signal is within ACTIVE_DB of the reference's peak."""
-    return np.maximum(ref_db.max(axis=1), deg_db.max(axis=1)) > ref_db.max() - ACTIVE_DB
+def active_frames(x_db: np.ndarray, ref_db: np.ndarray) -> np.ndarray:
+    """Frames of `x_db` within ACTIVE_DB of the reference's peak: speech."""
+    return x_db.max(axis=1) > ref_db.max() - ACTIVE_DB
 
 
 def frames_between(start: float, end: float, n_frames: int) -> slice:

@@ -17,11 +17,12 @@ what inference does; `inference.py` runs the same arithmetic compiled with numba
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from ..config import dataclass_from_dict
 from .features import FRAME, NB_BANDS, PREEMPHASIS, SCALE
 from .filters import allpole, allpole_adjoint
 from .pitch import MAX_PERIOD, MIN_PERIOD
@@ -58,11 +59,7 @@ class VocoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "VocoderConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown vocoder settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: int(v) for k, v in data.items()})
+        return dataclass_from_dict(cls, data, "LPCNet vocoder", int)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..neural.recipe_base import Recipe
 from .features import LPC_ORDER, NB_BANDS, RATE, features, lpc_from_cepstrum
 from .framewise import FramewiseVocoder, VocoderConfig
 from .quantizer import Codebooks, PacketQuantizer, PACKET_FRAMES
@@ -27,7 +28,7 @@ from .weights import load_weights, save_weights
 __all__ = ["FramewiseRecipe", "SampleRateRecipe"]
 
 
-class FramewiseRecipe:
+class FramewiseRecipe(Recipe):
     """The framewise vocoder, trained on features of the crops (clean or quantized); the interface
     of evalkit.neural.recipes.Recipe (not subclassed: that module registers this one)."""
 
@@ -81,7 +82,7 @@ class FramewiseRecipe:
         return save_weights(path, self.model, codebooks, {"init": Path(self.init).name if self.init else None})
 
 
-class SampleRateRecipe:
+class SampleRateRecipe(Recipe):
     """The reference LPCNet (samplerate.py), teacher-forced with noise injection and a cross-entropy
     loss (`ce`); the reconstruction handed to the trainer is the input itself, so its spectral losses
     are zero and carry no gradient (set their weights to 0)."""

@@ -15,13 +15,14 @@ products of the embeddings and the conditioning precomputed as LPCNet's C code d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numba
 import numpy as np
 import torch
 from torch import nn
 
+from ..config import dataclass_from_dict
 from .features import FRAME, LPC_ORDER, NB_BANDS, PREEMPHASIS, SCALE, preemphasis
 from .filters import deemphasis
 from .framewise import FrameRateNet, VocoderConfig
@@ -54,10 +55,7 @@ class SampleRateConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SampleRateConfig":
-        known = {f.name for f in fields(cls)}
-        if set(data) - known:
-            raise ValueError(f"unknown LPCNet settings {sorted(set(data) - known)}; known: {sorted(known)}")
-        return cls(**{k: int(v) for k, v in data.items()})
+        return dataclass_from_dict(cls, data, "sample-rate LPCNet", int)
 
     def to_dict(self) -> dict:
         return asdict(self)

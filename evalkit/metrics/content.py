@@ -22,21 +22,23 @@ EVENT_FIELDS = ("start", "end", "ref_phones", "deg_phones", "confidence", "local
 
 
 @metric(MetricSpec(
-    name="phoneme", version="2", higher_is_better=False, needs_reference=True,
+    name="phoneme", version="3", higher_is_better=False, needs_reference=True,
     sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx",
     outputs=("per", "hallucinations_per_min", "judged_fraction"),
     description="Phone error rate of the decoded audio against the reference's phones (PocketSphinx "
                 "phone loop, time-constrained alignment); phoneme hallucinations per judged minute: phone "
-                "changes the spectra confirm (noise, colouring and 50 ms of timing forgiven) where the decoded "
-                "audio is clear (judged from it alone); and the share of the speech clear enough to judge (the "
-                "rate is withheld, as not judged, below half)",
+                "changes the spectral envelopes confirm once both are aligned by content (a second take's or a "
+                "decoder's own timing, level and colouring forgiven) where the decoded audio is clear and the "
+                "codec's own envelope distortion is small; and the share of the speech that can be judged (the "
+                "rate is withheld, as not judged, below half: low-rate and neural codecs that reshape every "
+                "spectrum)",
     requires=("pocketsphinx",), install="pip install pocketsphinx==5.1.1",
     uses_text=True, noise_blind=("hallucinations_per_min",), higher_is_better_outputs=("judged_fraction",),
 ))
 def phoneme(ref: np.ndarray, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
     report = _report(ref, deg, text)
     rate = report.hallucinations_per_min if report.judged else Withheld(
-        f"not judged: only {100 * report.judged_fraction:.0f}% of the speech is clear enough to judge "
+        f"not judged: only {100 * report.judged_fraction:.0f}% of the speech is clear and close enough to judge "
         f"(needs {100 * MIN_JUDGED:.0f}%)")
     return {"per": report.per, "hallucinations_per_min": rate, "judged_fraction": report.judged_fraction}
 

@@ -1,36 +1,46 @@
-"""MUSHRA listening tests (ITU-R BS.1534-3): definitions, stimuli, listener flow, storage, statistics.
+"""MUSHRA (ITU-R BS.1534-3) analysis: screening, stats, anova, mixed, omnibus, design, plots, checks; ratings
+imports and exports ratings (docs/ratings.md).
 
-The listener's web page (web.py, Starlette) and the admin's Streamlit pages are thin layers over these
-functions; docs/mushra.md describes the definition keys and the API. The analysis and reporting modules
-are imported on their own: screening, stats, anova, mixed, omnibus, design, plots, checks, listeners;
-ratings imports and exports ratings (docs/ratings.md).
+Running a test (definitions, stimuli, listeners) is shared by every test type and lives in
+evalkit.listening; its functions stay reachable here under their old names (`mushra.create_test`), and
+its modules under their old paths (`evalkit.mushra.spec` is `evalkit.listening.spec`, the same module).
 """
 
 from __future__ import annotations
 
-from .admin import (
-    Invite, TestInfo, close_test, create_test, delete_test, invite, join_open_link, launch_test, list_tests, test_info,
-)
-from .auth import check_admin, hash_password, verify_password
-from .flow import AccessError, FlowError, blockers, next_allowed
-from .listener import (
-    AnswerError, accept_consent, confirm_level, current_page, enter, finish_instructions, log_event, record_play,
-    stimulus_audio, submit_questionnaire, submit_trial,
-)
-from .playlog import LimitError
-from .results import export_ratings_csv, progress, progress_summary, ratings_frame
-from .spec import TestSpec, load_spec, spec_from_dict
-from .views import SCALE, Page, TrialPage
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from typing import Any
 
-__all__ = [
-    # definitions
-    "TestSpec", "load_spec", "spec_from_dict",
-    # admin
-    "TestInfo", "Invite", "create_test", "launch_test", "close_test", "delete_test", "invite", "join_open_link",
-    "list_tests", "test_info", "progress", "progress_summary", "ratings_frame", "export_ratings_csv",
-    "hash_password", "verify_password", "check_admin",
-    # listener
-    "Page", "TrialPage", "SCALE", "FlowError", "AccessError", "AnswerError", "LimitError", "enter", "current_page",
-    "accept_consent", "finish_instructions", "confirm_level", "record_play", "submit_trial", "submit_questionnaire",
-    "stimulus_audio", "log_event", "next_allowed", "blockers",
-]
+MOVED = ("_check", "admin", "auth", "demo", "flow", "listener", "listeners", "playlog", "randomize", "results",
+         "safetext", "spec", "spec_parts", "stimuli", "tokens", "views", "web")
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports of `evalkit.mushra.<moved>` give the evalkit.listening module itself (one module, two names)."""
+
+    def find_spec(self, fullname, path, target=None):
+        parent, _, name = fullname.rpartition(".")
+        return importlib.util.spec_from_loader(fullname, self) if parent == __name__ and name in MOVED else None
+
+    def create_module(self, spec):
+        module = importlib.import_module(f"evalkit.listening.{spec.name.rpartition('.')[2]}")
+        self.own_spec = module.__spec__
+        return module
+
+    def exec_module(self, module) -> None:
+        module.__spec__ = self.own_spec  # already imported under its new name: keep its own spec
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
+
+
+def __getattr__(name: str) -> Any:
+    from .. import listening
+
+    if name in listening.__all__:
+        return getattr(listening, name)
+    raise AttributeError(f"module 'evalkit.mushra' has no attribute {name!r}")

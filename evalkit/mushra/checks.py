@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from .results import ratings_frame
+from ..listening.results import ratings_frame
 
 __all__ = ["statistics_ratings", "degenerate_warnings"]
 

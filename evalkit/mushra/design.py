@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from ..errors import ConfigError
 from ..store.models_mushra import MushraCondition, MushraTest
 from .screening import DEFAULT_SCREENING, ScreeningConfig
-from .spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
+from ..listening.spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
 
 __all__ = ["Design", "detect_design", "TestSetup", "test_setup", "setup_from_frame"]
 
@@ -82,6 +82,8 @@ class TestSetup:
     conditions: pd.DataFrame
     screening: ScreeningConfig
     imported: dict | None = None  # for an imported test: format, files and their sha256, the map used
+    test_type: str = "mushra"
+    options: dict | None = None  # the type's own definition keys, as stored
 
     @property
     def reference_and_anchors(self) -> set[str]:
@@ -103,15 +105,16 @@ def test_setup(engine: Engine, name: str) -> TestSetup:
     """The declared setup of test `name`; a native test without a stored rule gets the BS.1534-3 defaults."""
     c = MushraCondition
     with engine.connect() as connection:
-        test = connection.execute(select(MushraTest.id, MushraTest.origin, MushraTest.screening, MushraTest.spec)
-                                  .where(MushraTest.name == name)).first()
+        test = connection.execute(select(MushraTest.id, MushraTest.origin, MushraTest.screening, MushraTest.spec,
+                                         MushraTest.test_type).where(MushraTest.name == name)).first()
         if test is None:
-            raise ConfigError(f"no MUSHRA test named {name!r}")
+            raise ConfigError(f"no listening test named {name!r}")
         rows = connection.execute(select(c.key, c.kind, c.card, c.position).where(c.test_id == test.id)).all()
     conditions = pd.DataFrame([dict(row._mapping) for row in rows], columns=["key", "kind", "card", "position"])
     conditions = conditions.sort_values("position", ignore_index=True)
     screening = ScreeningConfig.from_dict(test.screening) if test.screening else _native_screening(conditions)
-    return TestSetup(name, test.origin, conditions, screening, (test.spec or {}).get("import"))
+    spec = test.spec or {}
+    return TestSetup(name, test.origin, conditions, screening, spec.get("import"), test.test_type, spec.get("options"))
 
 
 test_setup.__test__ = False  # a library function, not a pytest test

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .views import SCALE
+from ..listening.views import SCALE
 
 __all__ = ["boxplot", "mean_ci_plot"]
 

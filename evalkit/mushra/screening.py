@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import ConfigError
-from .spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
+from ..listening.spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
 
 __all__ = ["RULES", "ScreeningConfig", "Screening", "screen", "DEFAULT_SCREENING"]
 

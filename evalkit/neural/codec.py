@@ -8,7 +8,8 @@ and the first 16 hex digits of the weights' sha256; a decoder configured differe
 the stream.
 
 Latency: causal encoder and decoder, so the output is aligned with the input (lookahead 0)
-and the algorithmic latency is one packet. Decoding runs in chunks of frames with carried
+and the algorithmic latency is one packet; an iSTFT decoder ("istft", vocos.py) lags it by its
+window's look-back, declared as the lookahead. Decoding runs in chunks of frames with carried
 state (identical to a whole-signal decode), as a streaming receiver would.
 Concealment: "repeat" (packets.py).
 
@@ -23,9 +24,7 @@ unavailable with the install command.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import pickletools
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +36,7 @@ from ..codecs.base import Codec, CodecInfo
 from ..errors import ConfigError
 from .bitpack import code_bits, frames_per_whole_bytes
 from .packets import check_header, codes_to_packets, packets_to_codes, silence_mask
-from .weights import pinned_path
+from .weights import pinned_path, stored_json
 
 __all__ = ["RVQCodec", "TORCH_HINT", "torch_missing"]
 
@@ -60,19 +59,18 @@ def _load_model(path: Path, sha256: str):
 
 @lru_cache(maxsize=8)
 def _model_config(path: Path, sha256: str):
-    """What the codec needs of the model's config (rate, hop, codebooks), without torch when it can.
+    """What the codec needs of the model's config (rate, hop, codebooks, lookahead), without torch when it can.
 
     A save_inference checkpoint keeps its config as a JSON string in the archive's pickle; its
     opcodes are read, never executed. Any other layout loads the model.
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
-        strings = (arg for _, arg, _ in pickletools.genops(pickled) if isinstance(arg, str))
-        data = next((json.loads(next(strings)) for text in strings if text == "config"), {})
-        return SimpleNamespace(sample_rate=int(data["sample_rate"]), hop=math.prod(data["strides"]),
-                               codebook_size=int(data["codebook_size"]), n_q=int(data["n_q"]))
-    except (OSError, StopIteration, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        data = stored_json(path, ("config",))["config"]
+        hop = math.prod(data["strides"])
+        lookahead = int(data["n_fft"]) - hop // int(data["decoder_upsample"]) if data.get("decoder") == "istft" else 0
+        return SimpleNamespace(sample_rate=int(data["sample_rate"]), hop=hop, codebook_size=int(data["codebook_size"]),
+                               n_q=int(data["n_q"]), lookahead=lookahead)  # as RVQConfig.lookahead
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return _load_model(path, sha256).config
 
 
@@ -99,6 +97,7 @@ class RVQCodec(Codec):
         if not isinstance(n_q, int) or not 1 <= n_q <= config.n_q:
             raise ConfigError(f"rvq: n_q must be an integer from 1 to {config.n_q}, got {n_q!r}")
         self.n_q, self.bits, self.hop, self.sample_rate = n_q, code_bits(config.codebook_size), config.hop, config.sample_rate
+        self.lookahead = config.lookahead
         self.frames_per_packet = frames_per_packet or frames_per_whole_bytes(n_q * self.bits)
         if (self.frames_per_packet * n_q * self.bits) % 8:
             raise ConfigError(f"rvq: {self.frames_per_packet} frames of {n_q * self.bits} bits do not fill whole bytes")
@@ -116,7 +115,7 @@ class RVQCodec(Codec):
         return CodecInfo(
             name=self.backend, version=f"evalkit-rvq weights {self.sha256[:12]}, torch {_torch_version()}",
             family="neural-rvq", sample_rate=self.sample_rate, frame_samples=self.hop * self.frames_per_packet,
-            lookahead_samples=0, nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
+            lookahead_samples=self.lookahead, nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
             waveform_matching=self.waveform_matching, needs=("torch", "weights"),
         )
 

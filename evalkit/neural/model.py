@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..config import dataclass_from_dict
 from ..errors import ConfigError
 from .modules import Activation, CausalConv1d, CausalConvTranspose1d, ResidualUnit, StreamSequential
 from .quantizer import ResidualVQ
+from .vocos import build_istft_decoder
 
 __all__ = ["RVQConfig", "RVQCodecModel", "EncoderPart", "DecoderPart", "save_inference", "load_inference",
            "CHECKPOINT_FORMAT"]
@@ -43,20 +45,33 @@ class RVQConfig:
     kernel: int = 7
     ema_decay: float = 0.99
     dead_fraction: float = 0.1
+    # decoder "conv" (transposed convolutions, v1) or "istft" (vocos.py: ConvNeXt blocks at the frame
+    # rate and at x decoder_upsample, then an inverse STFT of n_fft at hop / decoder_upsample)
+    decoder: str = "conv"
+    decoder_channels: int = 256
+    decoder_blocks: tuple[int, ...] = (2, 6)  # ConvNeXt blocks before and after the upsampling
+    decoder_upsample: int = 2
+    n_fft: int = 640
+    expansion: int = 3
     extra: dict = field(default_factory=dict)  # free-form notes; ignored by the model
 
     @property
     def hop(self) -> int:
         return math.prod(self.strides)
 
+    @property
+    def lookahead(self) -> int:
+        """Samples the decoded waveform lags the input: 0 for "conv", the iSTFT window's look-back for "istft"."""
+        return self.n_fft - self.hop // self.decoder_upsample if self.decoder == "istft" else 0
+
     @classmethod
     def from_dict(cls, data: dict) -> "RVQConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"rvq model: unknown config keys {sorted(unknown)}; known: {sorted(known)}")
-        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**data)
+        config = dataclass_from_dict(cls, data, "rvq model")
+        if config.decoder not in ("conv", "istft"):
+            raise ConfigError(f"rvq model: decoder must be 'conv' or 'istft', got {config.decoder!r}")
+        if config.decoder == "istft" and (config.hop % config.decoder_upsample or len(config.decoder_blocks) != 2):
+            raise ConfigError("rvq model: decoder_upsample must divide the hop, decoder_blocks is [before, after]")
+        return config
 
 
 def _width(config: RVQConfig, level: int) -> int:
@@ -73,6 +88,9 @@ def build_encoder(c: RVQConfig) -> StreamSequential:
 
 
 def build_decoder(c: RVQConfig) -> StreamSequential:
+    if getattr(c, "decoder", "conv") == "istft":
+        return build_istft_decoder(c.latent_dim, c.decoder_channels, *c.decoder_blocks, c.decoder_upsample,
+                                   c.n_fft, c.hop // c.decoder_upsample, c.expansion)
     top = len(c.strides)
     layers = [CausalConv1d(c.latent_dim, _width(c, top), c.kernel)]
     for level, stride in zip(range(top - 1, -1, -1), reversed(c.strides)):
@@ -143,10 +161,45 @@ class DecoderPart(nn.Module):
         return self.model.decode(codes)
 
 
-def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True) -> Path:
-    """Write the weights a codec needs (no discriminator, no optimiser); float16 by default."""
+INT8_SCALE = ".int8_scale"  # a weight stored as int8 rows keeps its float16 per-row scale under its name + this
+
+
+def int8_rows(state: dict, keep=lambda name: False) -> dict:
+    """Float weights of two or more dimensions as int8 with one float16 scale per output row (half the size
+    of float16), except those `keep` names; everything else as it is."""
+    out = {}
+    for name, value in state.items():
+        if not value.is_floating_point() or value.ndim < 2 or keep(name):
+            out[name] = value
+            continue
+        rows = value.detach().float().reshape(value.shape[0], -1)
+        scale = (rows.abs().amax(1).clamp_min(1e-6) / 127).half()
+        out[name] = torch.round(rows / scale.float()[:, None]).to(torch.int8).reshape(value.shape).contiguous()
+        out[name + INT8_SCALE] = scale.contiguous()
+    return out
+
+
+def float_state(state: dict) -> dict:
+    """float32 weights from a stored state (float16 tensors, or int8 rows with their scales)."""
+    out = {}
+    for name, value in state.items():
+        scale = state.get(name + INT8_SCALE)
+        if name.endswith(INT8_SCALE):
+            continue
+        if scale is not None:
+            out[name] = (value.float().reshape(value.shape[0], -1) * scale.float()[:, None]).reshape(value.shape)
+        else:
+            out[name] = value.float() if value.is_floating_point() else value
+    return out
+
+
+def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True, int8_decoder: bool = False) -> Path:
+    """Write the weights a codec needs (no discriminator, no optimiser); float16 by default, the decoder's
+    matrices int8 with `int8_decoder` (the encoder and codebooks, which fix the codes, stay float16)."""
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items() if not k.endswith(("usage", "embed_sum"))}
+    if int8_decoder:
+        state = int8_rows(state, keep=lambda name: not name.startswith("decoder."))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = json.dumps(asdict(model.config), sort_keys=True)
@@ -154,17 +207,22 @@ def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True) ->
     return path
 
 
-def load_inference(path: str | Path) -> RVQCodecModel:
-    """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
+def read_weights(path: str | Path, fmt: str, what: str) -> dict:
+    """The dict of a weights file of format `fmt` (plain tensors and strings only); ConfigError otherwise."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
         raise ConfigError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path}: not an evalkit RVQ checkpoint (format {CHECKPOINT_FORMAT})")
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ConfigError(f"{path}: not {what} (format {fmt})")
+    return data
+
+
+def load_inference(path: str | Path) -> RVQCodecModel:
+    """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
+    data = read_weights(path, CHECKPOINT_FORMAT, "an evalkit RVQ checkpoint")
     model = RVQCodecModel(RVQConfig.from_dict(json.loads(data["config"])))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(float_state(data["state_dict"]), strict=False)
     if unexpected or any(not k.endswith(("usage", "embed_sum")) for k in missing):
         raise ConfigError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval()

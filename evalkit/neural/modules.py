@@ -24,8 +24,8 @@ __all__ = ["CausalConv1d", "CausalConvTranspose1d", "ResidualUnit", "StreamSeque
 class CausalConv1d(nn.Conv1d):
     """Conv1d with left padding (k - 1) d + 1 - s; stride s must divide chunk lengths when streaming."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1):
-        super().__init__(cin, cout, kernel, stride=stride, dilation=dilation)
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1, groups: int = 1):
+        super().__init__(cin, cout, kernel, stride=stride, dilation=dilation, groups=groups)
         self.context = (kernel - 1) * dilation + 1 - stride
 
     def forward(self, x):

@@ -186,21 +186,24 @@ class Trainer:
         adversarial = self.disc is not None and self.step >= self.config.losses["adversarial_start"]
         with self._autocast():
             reconstruction, extra = self.recipe.forward(batch)
-        terms = self._reconstruction_terms(reconstruction.float(), batch, extra)
+        reconstruction, target = self.recipe.align(reconstruction.float(), batch)
+        terms = self._reconstruction_terms(reconstruction, target, extra)
         if adversarial:
-            terms.update(self._generator_adversarial_terms(reconstruction.float(), batch))
+            terms.update(self._generator_adversarial_terms(reconstruction, target))
         total = sum(self.config.losses.get(name, 1.0) * value for name, value in terms.items())
         self._update(self.opt_g, self.model, total)
         if adversarial:
-            terms["disc"] = self._discriminator_step(reconstruction.detach().float(), batch)
+            terms["disc"] = self._discriminator_step(reconstruction.detach(), target)
         self.step += 1
         return {"loss": float(total.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
     def _reconstruction_terms(self, y_hat, y, extra) -> dict:
-        terms = {"l1": (y_hat - y).abs().mean(), "stft": self.stft_loss(y_hat, y), "mel": self.mel_loss(y_hat, y), **extra}
-        if self.config.losses["sisnr"]:
-            terms["sisnr"] = negative_si_snr(y_hat, y)
-        return terms
+        if not self.recipe.waveform_losses:  # e.g. a diffusion model: its own loss only
+            return dict(extra)
+        losses = {"l1": lambda: (y_hat - y).abs().mean(), "stft": lambda: self.stft_loss(y_hat, y),
+                  "mel": lambda: self.mel_loss(y_hat, y), "sisnr": lambda: negative_si_snr(y_hat, y)}
+        # a term weighted 0 is not computed (the STFTs are a good part of a CPU step)
+        return {**{name: loss() for name, loss in losses.items() if self.config.losses[name]}, **extra}
 
     def _generator_adversarial_terms(self, y_hat, y) -> dict:
         with self._autocast():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import pickletools
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 from ..cache import file_digest
 from ..errors import ConfigError
 
-__all__ = ["resolve_weights", "verify_sha256", "pinned_path"]
+__all__ = ["resolve_weights", "verify_sha256", "pinned_path", "stored_json"]
 
 
 def resolve_weights(path: str | Path, what: str) -> Path:
@@ -45,3 +48,19 @@ def pinned_path(path: str | Path, sha256: str, what: str) -> Path:
     resolved = resolve_weights(path, what)
     verify_sha256(resolved, sha256, what)
     return resolved
+
+
+def stored_json(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
+    """The JSON strings a torch.save checkpoint keeps under `keys`, parsed, without torch: the string
+    after each key among the archive pickle's opcodes (read, never executed). ValueError, OSError or
+    zipfile.BadZipFile when the file is laid out otherwise."""
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+        if not names:
+            raise ValueError(f"{path}: no pickle in the archive")
+        pickled = archive.read(names[0])
+    strings = [arg for _, arg, _ in pickletools.genops(pickled) if isinstance(arg, str)]
+    found = {key: json.loads(strings[i + 1]) for i, key in enumerate(strings[:-1]) if key in keys}
+    if set(found) != set(keys) or not all(isinstance(v, dict) for v in found.values()):
+        raise ValueError(f"{path}: no JSON object under {sorted(set(keys) - set(found))}")
+    return found

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from ..errors import EvalkitError
 from ..mushra.design import TestSetup, setup_from_frame, test_setup
-from ..mushra.results import ratings_frame
+from ..listening.results import ratings_frame
 from ..mushra.screening import ScreeningConfig, screen
 from ..mushra.stats import condition_summary
 from .codecinfo import COST_METRICS
@@ -94,7 +94,7 @@ def condition_scores(kept: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_ratings(engine: Engine, test: str) -> tuple[pd.DataFrame, str | None]:
-    if not table_exists(engine, "mushra_ratings"):
+    if not table_exists(engine, "mushra_responses"):
         return pd.DataFrame(), "no MUSHRA tables in this database yet (they arrive with the MUSHRA migration)"
     known = mushra_tests(engine)
     if test not in known:

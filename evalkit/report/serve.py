@@ -43,7 +43,7 @@ def serve_app(port: int = 8501, address: str = "localhost", database: str | None
     for name, url in app_urls(port, host).items():
         print(f"  {name:<18} {url}")
     if mushra_demo:  # before `env` is built: it may set the admin password hash for this run
-        from ..mushra.demo import announce_demo
+        from ..listening.demo import announce_demo
         from ..store import connect
 
         announce_demo(connect(database), f"http://{host}:{port}")

@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from ..errors import EvalkitError
 
 __all__ = [
-    "StoreError", "database_url", "connect", "migrate", "write_transaction",
+    "StoreError", "database_url", "connect", "migrate", "downgrade", "write_transaction",
     "alembic_config", "head_revision", "current_revision",
 ]
 
@@ -90,6 +90,15 @@ def migrate(engine: Engine) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Step the schema down to `revision` (to go back to an older evalkit), under the same lock
+    and with the same care for SQLite's child rows as `migrate`."""
+    with _migration_lock(engine) as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -186,11 +195,35 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
     if engine.dialect.name != "postgresql":
         # SQLite: the write lock taken at BEGIN IMMEDIATE makes a second process read
         # alembic_version only after the first has committed.
-        with write_transaction(engine) as connection:
-            yield connection
+        with engine.connect() as connection, _foreign_keys_off(connection):
+            connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                yield connection
+                _cascade_deletes(connection)
         return
     with engine.connect() as connection, _pg_advisory_lock(connection), connection.begin():
         yield connection
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite alters a table by copying it and dropping the original, and with foreign keys on, the
+    drop deletes every child row by cascade: migrations run with them off (SQLite's own procedure).
+    The pragma is a no-op inside a transaction, so it goes to the driver before BEGIN."""
+    raw = connection.connection.dbapi_connection
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _cascade_deletes(connection: Connection) -> None:
+    """With foreign keys off, a migration's DELETE leaves the children that ON DELETE CASCADE (every
+    foreign key of evalkit's schema) would have removed: remove them, grandchildren included."""
+    while broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all():
+        for table, rowid, _parent, _key in broken:
+            connection.exec_driver_sql(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))
 
 
 def _known(scripts: ScriptDirectory, revision: str) -> bool:

@@ -1,6 +1,8 @@
-"""Tables of MUSHRA listening tests: tests, items, conditions, stimuli, participants, sessions,
-trials, ratings (one row per rating), events, pending plays, and the admin's sessions and failed sign-ins. Every table is prefixed `mushra_` so that the
-generic names (sessions, events, items) stay free for other parts of evalkit."""
+"""Tables of listening tests of every type: tests, items, conditions, stimuli, participants, sessions,
+trials, responses (one row per score or choice), rejections, events, pending plays, and the admin's
+sessions and failed sign-ins. Every table is prefixed `mushra_` (the first test type; the prefix
+stayed so that existing databases keep their tables) so that the generic names (sessions, events,
+items) stay free for other parts of evalkit."""
 
 from __future__ import annotations
 
@@ -14,17 +16,19 @@ from .models import Base, Id, utcnow
 
 __all__ = [
     "MushraTest", "MushraItem", "MushraCondition", "MushraStimulus", "MushraParticipant",
-    "MushraSession", "MushraTrial", "MushraRating", "MushraEvent", "MushraPlay", "MushraAdminSession",
+    "MushraSession", "MushraTrial", "MushraResponse", "MushraRejection", "MushraEvent", "MushraPlay", "MushraAdminSession",
     "MushraSigninFailure", "TEST_STATUSES", "CONDITION_KINDS", "PHASES", "TRIAL_PHASES", "PARTICIPANT_SOURCES",
-    "TEST_ORIGINS",
+    "TEST_ORIGINS", "RESPONSE_KINDS",
 ]
 
 TEST_STATUSES = ("draft", "open", "closed")
 CONDITION_KINDS = ("reference", "anchor", "codec", "file")
-PHASES = ("consent", "instructions", "level_check", "training", "trials", "questionnaire", "done")
+PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
+          "questionnaire", "done", "screened_out")  # in the order a listener meets them; screened_out ends early
 TRIAL_PHASES = ("training", "test")
 PARTICIPANT_SOURCES = ("invite", "open", "import")
 TEST_ORIGINS = ("evalkit", "webmushra", "beaqlejs", "long")  # evalkit ran it, or its ratings were imported
+RESPONSE_KINDS = ("score", "choice")  # a number on a named scale, or a choice between stimuli
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -36,7 +40,7 @@ def _fk(target: str) -> ForeignKey:
 
 
 class MushraTest(Base):
-    """One listening test, created from a validated YAML definition."""
+    """One listening test of a registered type, created from a validated YAML definition."""
 
     __tablename__ = "mushra_tests"
     __table_args__ = (_one_of("status", TEST_STATUSES), _one_of("origin", TEST_ORIGINS))
@@ -57,6 +61,7 @@ class MushraTest(Base):
     origin: Mapped[str] = mapped_column(String(16), default="evalkit", server_default="evalkit")
     # Post-screening as declared: {"rule", "reference", "anchors", "mid_anchor"}; None: the BS.1534-3 defaults.
     screening: Mapped[dict[str, Any] | None]
+    test_type: Mapped[str] = mapped_column(String(32), default="mushra", server_default="mushra")  # types registry
 
 
 class MushraItem(Base):
@@ -114,10 +119,12 @@ class MushraStimulus(Base):
 
 
 class MushraParticipant(Base):
-    """A listener: invited (token made by an admin) or arrived through the open link."""
+    """A listener: invited (token made by an admin) or arrived through the open link (from a panel, with its id)."""
 
     __tablename__ = "mushra_participants"
-    __table_args__ = (_one_of("source", PARTICIPANT_SOURCES),)
+    # A unique index, not a constraint: SQLite adds an index without copying the table.
+    __table_args__ = (_one_of("source", PARTICIPANT_SOURCES), Index(None, "test_id", "panel", "panel_id", unique=True),
+                      Index(None, "panel", "panel_id"))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
@@ -126,6 +133,9 @@ class MushraParticipant(Base):
     source: Mapped[str] = mapped_column(String(16))
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    panel: Mapped[str | None] = mapped_column(String(32))  # e.g. prolific, mturk: where the listener came from
+    panel_id: Mapped[str | None] = mapped_column(String(64))  # the panel's worker id (Prolific PID, MTurk workerId)
+    panel_info: Mapped[dict[str, Any] | None]  # the panel's other URL parameters (study, session, assignment)
 
 
 class MushraSession(Base):
@@ -149,10 +159,12 @@ class MushraSession(Base):
     step_started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    checks: Mapped[dict[str, Any] | None]  # qualification answers, environment check, gold and trapping answers
+    deadline: Mapped[datetime | None]  # the session's time limit, when the test sets one
 
 
 class MushraTrial(Base):
-    """One committed trial page: what was shown, the play log and the timing."""
+    """One committed trial page: what was shown (its layout), the play log and the timing."""
 
     __tablename__ = "mushra_trials"
     __table_args__ = (UniqueConstraint("session_id", "phase", "position"), _one_of("phase", TRIAL_PHASES))
@@ -161,21 +173,29 @@ class MushraTrial(Base):
     session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
     phase: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer)
-    item_id: Mapped[int] = mapped_column(Id, _fk("mushra_items.id"))
-    slider_order: Mapped[dict[str, Any]]  # {"conditions": [condition ids, left to right]}
+    item_id: Mapped[int | None] = mapped_column(Id, _fk("mushra_items.id"))  # None: a trapping clip
+    layout: Mapped[dict[str, Any]]  # {"conditions": [condition ids in slot order], "kind"?: gold | trap, ...}
     play_log: Mapped[dict[str, Any]]  # {"plays": [...]} with condition keys, never opaque ids
     client: Mapped[dict[str, Any] | None]  # timing and anything else the page reported
     started_at: Mapped[datetime]
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class MushraRating(Base):
-    """One score of one condition on one trial (training scores are discarded, never stored)."""
+class MushraResponse(Base):
+    """One response on one trial: a score on a named scale, or a choice (training responses are never stored).
 
-    __tablename__ = "mushra_ratings"
+    `condition_id` is the stimulus the response is about (a MUSHRA slider, an ACR clip, the processed
+    clip of a CCR pair, X of an ABX trial, A of an AB pair); `other_condition_id` the one it was
+    compared with, when there is one. A choice names the condition chosen (`chosen_condition_id`,
+    None for "no preference") and its label on the page (`choice`).
+    """
+
+    __tablename__ = "mushra_responses"
     __table_args__ = (
-        UniqueConstraint("trial_id", "condition_id"),
-        CheckConstraint("score >= 0 AND score <= 100", name="score"),
+        UniqueConstraint("trial_id", "slot"),
+        _one_of("kind", RESPONSE_KINDS),
+        CheckConstraint("(kind = 'score' AND score IS NOT NULL AND scale IS NOT NULL AND choice IS NULL) OR "
+                        "(kind = 'choice' AND choice IS NOT NULL AND score IS NULL)", name="typed"),
         Index(None, "session_id"),
     )
 
@@ -184,8 +204,27 @@ class MushraRating(Base):
     session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
     item_id: Mapped[int] = mapped_column(Id, _fk("mushra_items.id"))
     condition_id: Mapped[int] = mapped_column(Id, _fk("mushra_conditions.id"))
-    slider: Mapped[int] = mapped_column(Integer)  # 0-based position left to right
-    score: Mapped[float] = mapped_column(Float)
+    other_condition_id: Mapped[int | None] = mapped_column(Id, _fk("mushra_conditions.id"))
+    slot: Mapped[int] = mapped_column(Integer)  # 0-based position on the page (a MUSHRA slider left to right)
+    kind: Mapped[str] = mapped_column(String(8))
+    scale: Mapped[str | None] = mapped_column(String(32))  # the type's scale: mushra, acr, dcr, ccr, bs1116, ...
+    score: Mapped[float | None] = mapped_column(Float)
+    choice: Mapped[str | None] = mapped_column(String(32))  # the label picked: a, b, none
+    chosen_condition_id: Mapped[int | None] = mapped_column(Id, _fk("mushra_conditions.id"))
+
+
+class MushraRejection(Base):
+    """A session a rule rejects, with the rule and the reason; recorded whatever the panel pays."""
+
+    __tablename__ = "mushra_rejections"
+    __table_args__ = (UniqueConstraint("session_id", "rule"), Index(None, "test_id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
+    session_id: Mapped[int] = mapped_column(Id, _fk("mushra_sessions.id"))
+    rule: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class MushraEvent(Base):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ...errors import ConfigError
 from ...store import export as export_frame
 from ...store.models_mushra import MushraSession, MushraTest, MushraTrial
-from ..results import ratings_frame
+from ...listening.results import ratings_frame
 from .readers import WEBMUSHRA_COLUMNS
 
 __all__ = ["EXPORT_FORMATS", "tidy_ratings", "webmushra_ratings", "export_ratings"]

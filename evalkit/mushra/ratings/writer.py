@@ -20,10 +20,10 @@ from ...errors import ConfigError
 from ...store.db import write_transaction
 from ...store.models import utcnow
 from ...store.models_mushra import (
-    MushraCondition, MushraItem, MushraParticipant, MushraRating, MushraSession, MushraTest, MushraTrial,
+    MushraCondition, MushraItem, MushraParticipant, MushraResponse, MushraSession, MushraTest, MushraTrial,
 )
 from ..screening import ScreeningConfig
-from ..tokens import new_secret, new_token, token_hash
+from ...listening.tokens import new_secret, new_token, token_hash
 from .mapping import ImportMap
 from .readers import Rating
 
@@ -98,7 +98,7 @@ def _insert_listener(connection, test_id: int, name: str, ordinal: int, listener
     for rating in ratings:
         trials[rating.item].append(rating)
     plan = {"imported": True, "seed": 0, "training": [],
-            "test": [{"item": items[item], "sliders": [conditions[r.condition] for r in rows]}
+            "test": [{"item": items[item], "conditions": [conditions[r.condition] for r in rows]}
                      for item, rows in trials.items()]}
     session = connection.execute(insert(MushraSession).values(
         test_id=test_id, participant_id=participant, ordinal=ordinal, seed=0, secret=new_secret(), plan=plan,
@@ -109,9 +109,10 @@ def _insert_listener(connection, test_id: int, name: str, ordinal: int, listener
         client = {"imported": True, "time_s": mine[0].time, "comments": [r.comment for r in mine if r.comment]}
         trial = connection.execute(insert(MushraTrial).values(
             session_id=session, phase="test", position=position, item_id=items[item],
-            slider_order={"conditions": [conditions[r.condition] for r in mine]}, play_log={"plays": []},
+            layout={"conditions": [conditions[r.condition] for r in mine]}, play_log={"plays": []},
             client=client, started_at=now, submitted_at=now)).inserted_primary_key[0]
         rows += [{"trial_id": trial, "session_id": session, "item_id": items[item],
-                  "condition_id": conditions[r.condition], "slider": slider, "score": r.score}
+                  "condition_id": conditions[r.condition], "slot": slider, "kind": "score", "scale": "mushra",
+                  "score": r.score}
                  for slider, r in enumerate(mine)]
-    connection.execute(insert(MushraRating), rows)
+    connection.execute(insert(MushraResponse), rows)

@@ -22,7 +22,7 @@ __all__ = ["DEMO_SPEC", "LISTEN_PAGE", "ADMIN_PAGE", "DemoTest", "ensure_demo_te
            "demo_admin_password", "announce_demo"]
 
 DEMO_SPEC = Path(__file__).resolve().parents[2] / "tests_mushra" / "demo.yaml"
-LISTEN_PAGE, ADMIN_PAGE = "/listen", "/mushra_admin"  # evalkit.mushra.web's listener page; app/views/mushra_admin.py
+LISTEN_PAGE, ADMIN_PAGE = "/listen", "/mushra_admin"  # evalkit.listening.web's listener page; app/views/mushra_admin.py
 
 
 class DemoTest(NamedTuple):
@@ -43,7 +43,7 @@ def ensure_demo_test(engine: Engine, spec: str | Path = DEMO_SPEC, stimulus_root
         info = launch_test(engine, name)
     if info.status != "open" or not info.open_token:
         raise ConfigError(f"the demo test {name!r} is {info.status} (or has no open link); delete it "
-                          "(evalkit.mushra.delete_test) or reopen it from the admin page")
+                          "(evalkit.listening.delete_test) or reopen it from the admin page")
     return DemoTest(f"{LISTEN_PAGE}?open={info.open_token}", ADMIN_PAGE)
 
 

@@ -18,9 +18,12 @@ from ..store.models import utcnow
 from ..store.models_mushra import (
     MushraCondition, MushraEvent, MushraItem, MushraParticipant, MushraSession, MushraStimulus, MushraTest,
 )
+from .crowd import panel_from_params, refuse_repeat
+from .environment import prepare_environment
 from .spec import TestSpec, load_spec
 from .stimuli import condition_cards, prepare_stimuli
 from .tokens import new_token, participant_code, token_hash
+from .types import get_type
 
 __all__ = [
     "TestInfo", "Invite", "create_test", "launch_test", "close_test", "delete_test", "invite", "join_open_link",
@@ -45,6 +48,7 @@ class TestInfo:
     open_token: str | None
     stimulus_dir: str
     warnings: tuple[str, ...] = ()
+    test_type: str = "mushra"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ def create_test(engine: Engine, spec: TestSpec | str | Path, stimulus_root: str 
     fresh = not out_dir.exists()
     try:
         stimuli = list(prepare_stimuli(spec, out_dir, cache_root, progress, cards_dir))
+        prepare_environment(list(spec.environment), out_dir, spec.sample_rate)
+        get_type(spec.type).prepare(spec, out_dir)
         seed = spec.seed if spec.seed is not None else secrets.randbelow(2**62)
         with write_transaction(engine) as connection:
             if replace:
@@ -74,7 +80,7 @@ def create_test(engine: Engine, spec: TestSpec | str | Path, stimulus_root: str 
             test_id = connection.execute(insert(MushraTest).values(
                 name=spec.name, title=spec.title, status="draft", spec=spec.to_dict(), spec_sha256=spec.sha256,
                 seed=seed, sample_rate=spec.sample_rate, stimulus_dir=str(out_dir), created_at=utcnow(),
-            )).inserted_primary_key[0]
+                test_type=spec.type)).inserted_primary_key[0]
             items = _insert_items(connection, test_id, spec)
             conditions = _insert_conditions(connection, test_id, spec, cards_dir)
             _insert_stimuli(connection, test_id, stimuli, items, conditions, spec.sample_rate)
@@ -173,11 +179,15 @@ def invite(engine: Engine, name: str, count: int = 1, labels: Sequence[str] | No
     return invites
 
 
-def join_open_link(engine: Engine, open_token: str, known: str | None = None) -> str:
-    """A new participant from the open link; the app redirects to the returned personal token.
+def join_open_link(engine: Engine, open_token: str, known: str | None = None,
+                   params: dict[str, str] | None = None) -> str:
+    """A participant from the open link; the app redirects to the returned personal token.
 
     `known` is a personal token this browser got from the same open link before: when it is still a
     participant of that test it is returned instead, so going back to the open link adds nobody.
+    `params` are the link's other query parameters: a panel's worker id there (crowd.panels) makes or
+    finds that worker's participant (a new token each time: another browser resumes the same session);
+    a worker the test's `exclusive_with` names is refused (ConfigError).
     """
     for _ in range(3):
         try:
@@ -185,20 +195,40 @@ def join_open_link(engine: Engine, open_token: str, known: str | None = None) ->
                 test = connection.execute(select(MushraTest).where(MushraTest.open_token == str(open_token))).first()
                 if test is None or test.status != "open":
                     raise ConfigError("this link is not open (or no longer); ask the experimenter for a new one")
+                panel = panel_from_params(test.spec.get("crowd") or {}, params or {})
                 if known and connection.execute(select(MushraParticipant.id).where(
-                        MushraParticipant.test_id == test.id,
-                        MushraParticipant.token_hash == token_hash(str(known)))).first() is not None:
+                        MushraParticipant.test_id == test.id, MushraParticipant.token_hash == token_hash(str(known)),
+                        *([MushraParticipant.panel_id == panel[1]] if panel else []))).first() is not None:
                     return known
-                return _new_participant(connection, test.id, "open", None, None).token
-        except IntegrityError:  # a participant code collided: draw again
+                if panel is None:
+                    return _new_participant(connection, test.id, "open", None, None).token
+                return _panel_participant(connection, test, *panel)
+        except IntegrityError:  # a participant code collided, or the same worker arrived twice at once: again
             continue
     raise ConfigError("could not create a participant; try again")
 
 
-def _new_participant(connection: Connection, test_id: int, source: str, label: str | None, base_url: str | None) -> Invite:
+def _panel_participant(connection: Connection, test: Any, panel: str, worker: str, info: dict) -> str:
+    """The token of this panel worker's participant: the one they have (a fresh token for it), or a new one."""
+    existing = connection.execute(select(MushraParticipant.id).where(
+        MushraParticipant.test_id == test.id, MushraParticipant.panel == panel,
+        MushraParticipant.panel_id == worker)).scalar()
+    if existing is not None:
+        token = new_token()
+        connection.execute(update(MushraParticipant).where(MushraParticipant.id == existing)
+                           .values(token_hash=token_hash(token)))
+        return token
+    refuse_repeat(connection, test, panel, worker)
+    return _new_participant(connection, test.id, "open", None, None, (panel, worker, info)).token
+
+
+def _new_participant(connection: Connection, test_id: int, source: str, label: str | None, base_url: str | None,
+                     panel: tuple[str, str, dict] | None = None) -> Invite:
     token, code = new_token(), participant_code()
+    where = {"panel": panel[0], "panel_id": panel[1], "panel_info": panel[2] or None} if panel else {}
     connection.execute(insert(MushraParticipant).values(
-        test_id=test_id, code=code, token_hash=token_hash(token), source=source, label=label, created_at=utcnow()))
+        test_id=test_id, code=code, token_hash=token_hash(token), source=source, label=label, created_at=utcnow(),
+        **where))
     url = None if base_url is None else f"{base_url}{'&' if '?' in base_url else '?'}t={token}"
     return Invite(code, token, url, label)
 
@@ -216,7 +246,7 @@ def test_info(engine: Engine, name: str, warnings: tuple[str, ...] = ()) -> Test
         conditions = connection.execute(select(MushraCondition.key).where(MushraCondition.test_id == test.id)
                                         .order_by(MushraCondition.position)).scalars().all()
     return TestInfo(test.name, test.title, test.status, items, tuple(conditions), test.open_token,
-                    test.stimulus_dir, tuple(warnings))
+                    test.stimulus_dir, tuple(warnings), test.test_type)
 
 
 test_info.__test__ = False  # a library function, not a pytest test
@@ -225,7 +255,7 @@ test_info.__test__ = False  # a library function, not a pytest test
 def _test(connection: Connection, name: str) -> Any:
     test = connection.execute(select(MushraTest).where(MushraTest.name == name)).first()
     if test is None:
-        raise ConfigError(f"no MUSHRA test named {name!r}")
+        raise ConfigError(f"no listening test named {name!r}")
     return test
 
 

@@ -1,4 +1,4 @@
-"""The parts of a test definition: items (excerpts), conditions and questionnaire questions."""
+"""The parts of a test definition: items (excerpts), conditions, questionnaire and qualification questions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from ..config import Checker
 from ..errors import ConfigError
 
 __all__ = [
-    "ItemSpec", "ConditionSpec", "Question", "read_items", "read_conditions", "read_questions",
+    "ItemSpec", "ConditionSpec", "Question", "read_items", "read_conditions", "read_questions", "read_qualification",
+    "qualifies",
     "REFERENCE", "LOW_ANCHOR", "MID_ANCHOR", "AUTOMATIC", "MAX_SIGNALS", "QUESTION_TYPES",
     "MIN_EXCERPT_S", "LONG_EXCERPT_S",
 ]
@@ -187,36 +188,36 @@ def _excerpt(check: Checker, key: str, start: float, end: float | None, length: 
 # -- conditions --------------------------------------------------------------------------
 
 
-def read_conditions(check: Checker, data: dict, base: Path, items: tuple[ItemSpec, ...],
-                    cards: dict[str, Card]) -> tuple[ConditionSpec, ...]:
+def read_conditions(check: Checker, data: dict, base: Path, items: tuple[ItemSpec, ...], cards: dict[str, Card],
+                    automatic: tuple[ConditionSpec, ...] = (), most: int | None = None) -> tuple[ConditionSpec, ...]:
+    """The `automatic` conditions of the test type (hidden reference, anchors) and the user's, at most `most`."""
     entries = data["conditions"]
     if not isinstance(entries, list) or not entries:
         check.fail("conditions", "must be a non-empty list of codec card names or {name, card | files} mappings")
-    for card in (LOW_ANCHOR, MID_ANCHOR):
-        if card not in cards:
-            check.fail("conditions", f"the mandatory anchor's codec card {card!r} is missing from the card folder")
-    automatic = (ConditionSpec(REFERENCE, "reference"), ConditionSpec(LOW_ANCHOR, "anchor", LOW_ANCHOR),
-                 ConditionSpec(MID_ANCHOR, "anchor", MID_ANCHOR))
-    user = [_condition(check, entry, f"conditions[{i}]", base, items, cards) for i, entry in enumerate(entries)]
+    taken = {c.name for c in automatic} | {c.card for c in automatic if c.card}
+    user = [_condition(check, entry, f"conditions[{i}]", base, items, cards, taken) for i, entry in enumerate(entries)]
     names = [condition.name for condition in user]
     for index, name in enumerate(names):
         if name in names[:index]:
             check.fail(f"conditions[{index}]", f"condition {name!r} is listed twice")
-    if len(user) + len(automatic) > MAX_SIGNALS:
-        check.fail("conditions", f"{len(user)} conditions plus the hidden reference and two anchors make "
-                                 f"{len(user) + 3} signals per trial; BS.1534-3 allows at most {MAX_SIGNALS}")
+    if most is not None and len(user) + len(automatic) > most:
+        added = f" plus the {len(automatic)} added automatically" if automatic else ""
+        check.fail("conditions", f"{len(user)} conditions{added} make {len(user) + len(automatic)} signals per "
+                                 f"trial; this test type allows at most {most}")
+    if len(user) + len(automatic) < 2:
+        check.fail("conditions", "a listening test compares at least two conditions")
     return automatic + tuple(user)
 
 
 def _condition(check: Checker, entry: Any, key: str, base: Path, items: tuple[ItemSpec, ...],
-               cards: dict[str, Card]) -> ConditionSpec:
+               cards: dict[str, Card], taken: set[str]) -> ConditionSpec:
     if isinstance(entry, str):
         entry = {"card": entry}
     entry = check.mapping(entry, key, {"name", "card", "files"})
     if ("card" in entry) == ("files" in entry):
         check.fail(key, "give either 'card' (a codec card name) or 'files' (pre-rendered audio per item)")
     name = check.name(entry.get("name", entry.get("card")), f"{key}.name")
-    for value in {name, entry.get("card")} & set(AUTOMATIC):
+    for value in {name, entry.get("card")} & taken:
         check.fail(key, f"{value!r} is added to every test automatically; remove it from 'conditions'")
     if "card" in entry:
         card = check.text(entry["card"], f"{key}.card", required=True)
@@ -287,3 +288,52 @@ def _question(check: Checker, entry: Any, key: str) -> Question:
         check.fail(f"{key}.max", f"{bounds[1]:g} is below min ({bounds[0]:g})")
     return Question(check.name(entry["id"], f"{key}.id"), check.text(entry["text"], f"{key}.text", required=True),
                     kind, tuple(choices), check.boolean(entry.get("required", True), f"{key}.required"), *bounds)
+
+
+# -- qualification -------------------------------------------------------------------------
+
+
+def read_qualification(check: Checker, value: Any) -> tuple[dict[str, Any], ...]:
+    """Questions asked before the test, each with the answers that qualify (`accept`): choices for a
+    choice question, [low, high] for a number; a question without `accept` qualifies any answer."""
+    if not isinstance(value, list):
+        check.fail("qualification", "must be a list of questions, each {id, text, type, ..., accept}")
+    found = []
+    for index, entry in enumerate(value):
+        key = f"qualification[{index}]"
+        if not isinstance(entry, dict):
+            check.fail(key, "must be a mapping")
+        question = read_questions(check, [{k: v for k, v in entry.items() if k != "accept"}])[0]
+        found.append({**question.to_dict(), "accept": _accept(check, entry.get("accept"), question, f"{key}.accept")})
+    ids = [q["id"] for q in found]
+    for index, question_id in enumerate(ids):
+        if question_id in ids[:index]:
+            check.fail(f"qualification[{index}].id", f"{question_id!r} is used twice")
+    return tuple(found)
+
+
+def _accept(check: Checker, value: Any, question: Question, key: str) -> list | None:
+    if value is None:
+        return None
+    if question.type == "choice":
+        if not isinstance(value, list) or not value or any(v not in question.choices for v in value):
+            check.fail(key, f"a list of the question's choices ({', '.join(question.choices)})")
+        return list(value)
+    if question.type == "number":
+        if not isinstance(value, list) or len(value) != 2:
+            check.fail(key, "[low, high]: the numbers that qualify")
+        low, high = (check.number(v, key) for v in value)
+        if low > high:
+            check.fail(key, f"{low:g} is above {high:g}")
+        return [low, high]
+    check.fail(key, "only choice and number questions can require an answer")
+
+
+def qualifies(question: dict[str, Any], answer: Any) -> bool:
+    """Whether a stored answer meets the question's `accept` rule."""
+    accept = question.get("accept")
+    if accept is None:
+        return True
+    if question["type"] == "choice":
+        return answer in accept
+    return answer is not None and accept[0] <= answer <= accept[1]

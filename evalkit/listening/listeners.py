@@ -3,7 +3,7 @@
 `answers_frame` has one row per participant and one column per question; `trials_frame` one row
 per committed trial page (seconds on the page, plays and seconds heard per stimulus, from the
 server's play log); `listener_report` one row per participant with their totals and the
-BS.1534-3 post-screening outcome and reason. `export_results` writes these and the ratings into
+screening outcome and reason (the test type's rule, and the rejections recorded for the session). `export_results` writes these and the ratings into
 one ZIP file.
 """
 
@@ -19,7 +19,6 @@ from sqlalchemy import Engine, select
 from ..errors import ConfigError
 from ..store.models_mushra import MushraCondition, MushraItem, MushraParticipant, MushraSession, MushraTest, MushraTrial
 from .results import ratings_frame
-from .screening import screen
 
 __all__ = ["answers_frame", "trials_frame", "listener_report", "export_results", "to_csv", "PEOPLE"]
 
@@ -29,7 +28,7 @@ PEOPLE = ["participant", "label", "source"]  # how a listener is named in every 
 def _test(connection, name: str):
     test = connection.execute(select(MushraTest.id, MushraTest.spec).where(MushraTest.name == name)).first()
     if test is None:
-        raise ConfigError(f"no MUSHRA test named {name!r}")
+        raise ConfigError(f"no listening test named {name!r}")
     return test
 
 
@@ -65,9 +64,9 @@ def trials_frame(engine: Engine, name: str) -> pd.DataFrame:
                                        .where(MushraCondition.test_id == test.id)).all())
         rows = connection.execute(
             select(p.code.label("participant"), p.label, p.source, t.phase, t.position.label("trial"),
-                   i.key.label("item"), t.started_at, t.submitted_at, t.play_log, t.slider_order)
+                   i.key.label("item"), t.started_at, t.submitted_at, t.play_log, t.layout)
             .select_from(t).join(s, s.id == t.session_id).join(p, p.id == s.participant_id)
-            .join(i, i.id == t.item_id).where(s.test_id == test.id)).all()
+            .outerjoin(i, i.id == t.item_id).where(s.test_id == test.id)).all()
     records = [_trial_record(row, keys) for row in rows]
     columns = [*PEOPLE, "phase", "trial", "item", "seconds", "plays", "plays_per_sample", "least_plays",
                "least_heard_s", "reference_plays"]
@@ -77,7 +76,7 @@ def trials_frame(engine: Engine, name: str) -> pd.DataFrame:
 
 def _trial_record(row, keys: dict[int, str]) -> dict:
     """Plays of the sliders' stimuli (the reference button apart), from a play log of server time."""
-    sliders = [keys[c] for c in row.slider_order["conditions"]]
+    sliders = [keys.get(c, str(c)) for c in row.layout["conditions"]]
     plays = {name: 0 for name in sliders}
     heard = {name: 0.0 for name in sliders}
     reference = 0
@@ -121,13 +120,15 @@ def listener_report(engine: Engine, name: str) -> pd.DataFrame:
 
 
 def _screening(engine: Engine, name: str) -> dict[str, tuple[str, str]]:
-    """participant -> (kept | excluded, reason), screened over every stored rating of each listener."""
-    ratings = ratings_frame(engine, name)
-    if ratings.empty:
-        return {}
-    result = screen(ratings)
-    found = {p: ("kept", "") for p in result.kept}
-    found.update({p: ("excluded", reason) for p, reason in result.excluded.items()})
+    """participant -> (kept | excluded, reason): the type's screening over every stored response, and the
+    rejections recorded for each session."""
+    from .analysis import load_test
+
+    loaded = load_test(engine, name, completed_only=False)
+    if loaded.screening is None:
+        return {p: ("excluded", reason) for p, reason in loaded.rejected.items()}
+    found = {p: ("kept", "") for p in loaded.screening.kept}
+    found.update({p: ("excluded", reason) for p, reason in {**loaded.screening.excluded, **loaded.rejected}.items()})
     return found
 
 

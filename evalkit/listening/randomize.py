@@ -61,7 +61,7 @@ def slider_order(seed: int, phase: str, position: int, n: int) -> list[int]:
 
 def make_plan(test_seed: int, ordinal: int, items: Sequence[int], training: Sequence[int],
               conditions: Sequence[int], policy: str = "balanced") -> dict[str, Any]:
-    """Training and test trials as {"item": id, "sliders": [condition ids]} in presentation order.
+    """Training and test trials as {"item": id, "conditions": [condition ids, slider order]} in presentation order.
 
     `items`, `training` and `conditions` are database ids; the test items keep their definition
     order, which the Latin square permutes.
@@ -69,7 +69,7 @@ def make_plan(test_seed: int, ordinal: int, items: Sequence[int], training: Sequ
     seed = session_seed(test_seed, ordinal)
 
     def trials(phase: str, chosen: Sequence[int]) -> list[dict[str, Any]]:
-        return [{"item": item, "sliders": [conditions[c] for c in slider_order(seed, phase, p, len(conditions))]}
+        return [{"item": item, "conditions": [conditions[c] for c in slider_order(seed, phase, p, len(conditions))]}
                 for p, item in enumerate(chosen)]
 
     order = [items[i] for i in trial_order(test_seed, ordinal, len(items), policy)]

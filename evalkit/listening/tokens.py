@@ -18,7 +18,8 @@ from typing import Any
 
 __all__ = [
     "new_token", "token_hash", "new_secret", "participant_code", "completion_code", "stimulus_id",
-    "dither_seed", "audio_grant", "read_grant", "grant_valid", "trial_ids", "level_id", "resolve_stimulus",
+    "dither_seed", "audio_grant", "read_grant", "grant_valid", "trial_ids", "level_id", "resolve_stimulus", "slot_keys",
+    "PLAN_PHASES",
 ]
 
 _OPEN_REFERENCE = "ref"  # the labelled reference button; the hidden reference has its own id
@@ -82,30 +83,53 @@ def grant_valid(secret: str, grant: str, now: float) -> bool:
             and hmac.compare_digest(grant, audio_grant(secret, parsed[0], parsed[1], parsed[2])))
 
 
-def trial_ids(secret: str, phase: str, position: int, sliders: list[int]) -> tuple[str, list[str]]:
-    """(reference button id, slider ids left to right) of one trial page."""
+def slot_keys(conditions: list[Any]) -> list[str]:
+    """What each slot's id is derived from: its condition, or (a condition shown twice on a page, as X
+    of ABX) the condition and the slot, so that every stimulus of a page has an id and a dither of its own."""
+    seen: set = set()
+    keys = []
+    for slot, condition in enumerate(conditions):
+        keys.append(f"{condition}" if condition not in seen else f"{condition}.{slot}")
+        seen.add(condition)
+    return keys
+
+
+def trial_ids(secret: str, phase: str, position: int, conditions: list[Any]) -> tuple[str, list[str]]:
+    """(reference button id, slot ids in page order) of one trial page."""
     return (stimulus_id(secret, phase, position, _OPEN_REFERENCE),
-            [stimulus_id(secret, phase, position, condition) for condition in sliders])
+            [stimulus_id(secret, phase, position, key) for key in slot_keys(conditions)])
 
 
 def level_id(secret: str) -> str:
     return stimulus_id(secret, "level")
 
 
+PLAN_PHASES = ("environment", "training", "test")  # the plan's lists of pages with stimuli
+
+
 def resolve_stimulus(secret: str, plan: Mapping[str, Any], opaque: str,
-                     only: tuple[str, int] | None = None) -> tuple[int, int] | None:
-    """(item id, condition id) behind an opaque id, or None; `only` limits it to one page."""
+                     only: tuple[str, int] | None = None) -> tuple[int | None, Any] | None:
+    """What an opaque id stands for: (item id, condition id), or (None, file name) for a clip that is no
+    stimulus of the test (a trapping clip, an environment check); None when it is nothing of this
+    session. `only` limits it to one page; the reference button exists only where the plan has a reference."""
     if only is None or only[0] == "level":
         if hmac.compare_digest(opaque, level_id(secret)):
-            return plan["level_item"], plan["reference"]
-    for phase in ("training", "test"):
-        for position, trial in enumerate(plan[phase]):
-            if only is not None and only != (phase, position):
-                continue
-            reference, sliders = trial_ids(secret, phase, position, trial["sliders"])
-            if hmac.compare_digest(opaque, reference):
-                return trial["item"], plan["reference"]
-            for condition, candidate in zip(trial["sliders"], sliders):
-                if hmac.compare_digest(opaque, candidate):
-                    return trial["item"], condition
+            return plan["level_item"], plan.get("level_condition", plan.get("reference"))
+    for phase in PLAN_PHASES:
+        for position, trial in enumerate(plan.get(phase, [])):
+            if only is None or only == (phase, position):
+                found = _in_trial(secret, plan, phase, position, trial, opaque)
+                if found is not None:
+                    return found
+    return None
+
+
+def _in_trial(secret: str, plan: Mapping[str, Any], phase: str, position: int, trial: Mapping[str, Any],
+              opaque: str) -> tuple[int | None, Any] | None:
+    reference, ids = trial_ids(secret, phase, position, trial["conditions"])
+    if plan.get("reference") is not None and trial.get("file") is None and hmac.compare_digest(opaque, reference):
+        return trial["item"], plan["reference"]
+    for condition, candidate in zip(trial["conditions"], ids):
+        if hmac.compare_digest(opaque, candidate):
+            return (None, trial["file"]) if trial.get("file") else (trial["item"], condition)
     return None

@@ -1,7 +1,7 @@
 """The admin's sign-in: salted scrypt password hashes, sessions with an expiry, and lock-outs.
 
 A hash reads ``scrypt$n$r$p$salt$digest`` (salt and digest in hex). Make one with
-``python -m evalkit.mushra.auth`` and put it in $EVALKIT_ADMIN_PASSWORD_HASH (or pass it in
+``python -m evalkit.listening.auth`` and put it in $EVALKIT_ADMIN_PASSWORD_HASH (or pass it in
 from the app's config). A successful `sign_in` makes a session: a random token for the browser's
 cookie, of which the database keeps the sha256 and the expiry. Wrong passwords are counted per
 client and per account; past `SigninPolicy`'s limits sign-in is locked until a stated time,
@@ -57,7 +57,7 @@ def verify_password(password: str, stored: str) -> bool:
                                 dklen=len(expected))
     except (ValueError, AttributeError):
         raise ConfigError("the admin password hash is malformed; make a new one with "
-                          "'python -m evalkit.mushra.auth'") from None
+                          "'python -m evalkit.listening.auth'") from None
     return hmac.compare_digest(actual, expected)
 
 
@@ -66,7 +66,7 @@ def admin_password_hash(configured: str | None = None) -> str:
     stored = configured or os.environ.get(ENV_VAR)
     if not stored:
         raise ConfigError(f"no admin password is set: put a hash in ${ENV_VAR} "
-                          "(make one with 'python -m evalkit.mushra.auth')")
+                          "(make one with 'python -m evalkit.listening.auth')")
     return stored
 
 

@@ -1,23 +1,29 @@
 """The listener's path through a test as a pure state machine, and the trial page's "Next" rule.
 
-consent -> instructions -> level_check -> training (one page per training item) -> trials (one
-page per item) -> questionnaire (skipped when there are no questions) -> done. The database layer
-(listener.py) stores the state and calls these functions; nothing here touches storage.
+consent -> qualification -> instructions -> level_check -> environment (one page per check) ->
+training (one page per training trial) -> trials (one page per test trial) -> questionnaire -> done.
+Qualification and questionnaire are skipped unless the test has them, and every phase of pages
+unless the session's plan has some; a failed qualification or environment check ends the session
+in screened_out instead. The database layer (listener.py) stores the state and calls these
+functions; nothing here touches storage.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvalkitError
 from ..store.models_mushra import PHASES
 
-__all__ = ["State", "FlowError", "AccessError", "PHASES", "PLAN_KEYS", "advance", "require", "blockers", "next_allowed"]
+__all__ = ["State", "FlowError", "AccessError", "PHASES", "PLAN_KEYS", "OPTIONAL", "ENDS", "advance", "require",
+           "blockers", "next_allowed"]
 
-PLAN_KEYS = {"training": "training", "trials": "test"}  # session phase -> its trials in the plan
+PLAN_KEYS = {"environment": "environment", "training": "training", "trials": "test"}  # phase -> its pages in the plan
+OPTIONAL = ("qualification", "questionnaire")  # phases a test has only when it asks for them
+ENDS = ("done", "screened_out")
 
 
 class FlowError(EvalkitError):
@@ -34,16 +40,15 @@ class State:
     position: int = 0  # index of the trial within its phase
 
 
-def advance(state: State, plan: Mapping[str, Any], has_questionnaire: bool) -> State:
-    """The state after the listener completes the current step."""
+def advance(state: State, plan: Mapping[str, Any], enabled: Collection[str] = ()) -> State:
+    """The state after the listener completes the current step; `enabled` names the optional phases the test has."""
     key = PLAN_KEYS.get(state.phase)
     if key is not None and state.position + 1 < len(plan[key]):
         return State(state.phase, state.position + 1)
-    index = PHASES.index(state.phase)
-    for phase in PHASES[index + 1:]:
-        if phase in PLAN_KEYS and not plan[PLAN_KEYS[phase]]:
-            continue
-        if phase == "questionnaire" and not has_questionnaire:
+    if state.phase in ENDS:
+        raise FlowError("the test is already complete")
+    for phase in PHASES[PHASES.index(state.phase) + 1:]:
+        if (phase in PLAN_KEYS and not plan.get(PLAN_KEYS[phase])) or (phase in OPTIONAL and phase not in enabled):
             continue
         return State(phase, 0)
     raise FlowError("the test is already complete")

@@ -1,7 +1,7 @@
 """The listener's side over HTTP (Starlette), and the doors to everything else.
 
 `ListenerWeb.routes()` serves the listener page (static HTML and JavaScript), a JSON API with one
-request per step (evalkit.mushra.listener does the work), play reports time-stamped on arrival,
+request per step (evalkit.listening.listener does the work), play reports time-stamped on arrival,
 and audio behind signed, expiring, per-session URLs; plus the admin's sign-in page. `AdminGate`
 puts every other path (Streamlit's pages, its websocket, media and metrics) behind an admin
 session cookie; `SecurityHeaders` adds the browser-side rules. No Streamlit here: the app mounts
@@ -38,11 +38,11 @@ from .listener import AnswerError
 from .playlog import LimitError, RateLimiter, TooLarge
 from .safetext import plain_text, to_html
 from .stimuli import DELIVERY_MIME
-from .views import SCALE, Page
+from .views import Page
 
 __all__ = ["ListenerWeb", "AdminGate", "SecurityHeaders", "page_json", "ADMIN_COOKIE", "TOKEN_HEADER", "STATIC"]
 
-log = logging.getLogger("evalkit.mushra.web")
+log = logging.getLogger("evalkit.listening.web")
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"listen.js": "text/javascript", "player.js": "text/javascript", "listen.css": "text/css"}
 TOKEN_HEADER = "x-listener-token"
@@ -64,12 +64,26 @@ HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin"
            "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()"}
 
 
+BROWSER_PHASES = ("consent", "instructions", "level_check", "training", "trials", "questionnaire", "done")
+BROWSER_VIEWS = ("sliders",)  # the player views static/player.js has: MUSHRA's
+
+
 def page_json(page: Page) -> dict[str, Any]:
-    """What the listener page gets: opaque ids, audio URLs, counts and definition text made safe."""
+    """What the listener page gets: opaque ids, audio URLs, counts and definition text made safe.
+
+    A page the browser cannot show yet (another type's trials, a qualification or environment check,
+    the end of a screened-out or expired session) is a FlowError with what the listener should know."""
+    if page.phase not in BROWSER_PHASES or (page.trial is not None and page.trial.view not in BROWSER_VIEWS):
+        if page.completion_code:
+            raise FlowError(f"this test ends here for you; your code: {page.completion_code}")
+        raise FlowError(page.text or "this listening test cannot be taken in the browser yet; "
+                        "please tell the experimenter")
     data: dict[str, Any] = {"phase": page.phase, "participant": page.participant, "title": plain_text(page.title),
                             "done": page.done, "total": page.total, "completion_code": page.completion_code}
     if page.text is not None:
         data["html"] = to_html(page.text)
+    if page.redirect is not None:
+        data["redirect"] = page.redirect
     if page.level_stimulus is not None:
         data["level"] = {"id": page.level_stimulus, "url": _audio_url(page.level_audio)}
         data["sample_rate"] = page.sample_rate
@@ -79,14 +93,28 @@ def page_json(page: Page) -> dict[str, Any]:
                              for q in page.questions]
     if (trial := page.trial) is not None:
         urls = [_audio_url(grant) for grant in trial.audio]
+        reference = {"id": trial.reference, "url": urls.pop(0)} if trial.reference else None
         data["trial"] = {
             "phase": trial.phase, "position": trial.position, "count": trial.count, "duration": trial.duration,
             "loop": trial.loop, "rate": trial.requires_ratings, "min_play": trial.min_play,
-            "sample_rate": trial.sample_rate,
-            "ref": {"id": trial.reference, "url": urls[0]},  # the labelled reference button
-            "stimuli": [{"id": s, "url": url} for s, url in zip(trial.stimuli, urls[1:])],
-            "heard": {s: [round(h, 3), round(n, 3)] for s, h, n in trial.heard}, "scale": [list(b) for b in SCALE]}
+            "sample_rate": trial.sample_rate, "view": trial.view, "prompt": _prompt(trial.prompt),
+            "ref": reference,  # the labelled reference button, when the type has one
+            "stimuli": [{"id": s, "url": url} for s, url in zip(trial.stimuli, urls)],
+            "heard": {s: [round(h, 3), round(n, 3)] for s, h, n in trial.heard},
+            "scale": [list(band) for band in trial.prompt.get("scale", {}).get("bands", [])]}  # the sliders' bands
     return data
+
+
+def _prompt(prompt: dict[str, Any]) -> dict[str, Any]:
+    """A type's prompt with its words made plain text (a plug-in's labels could hold markup)."""
+    safe = dict(prompt)
+    if "question" in safe:
+        safe["question"] = plain_text(str(safe["question"]))
+    if "labels" in safe:
+        safe["labels"] = [plain_text(str(label)) for label in safe["labels"]]
+    if "options" in safe:
+        safe["options"] = [{"value": o["value"], "label": plain_text(str(o["label"]))} for o in safe["options"]]
+    return safe
 
 
 def _audio_url(grant: str | None) -> str | None:
@@ -126,8 +154,9 @@ class ListenerWeb:
         if open_link is None:
             return FileResponse(STATIC / "listen.html", headers=NO_STORE)
         cookie = "evalkit_open_" + hashlib.sha256(open_link.encode()).hexdigest()[:12]
+        params = {k: v for k, v in request.query_params.items() if k not in ("open", "t")}
         try:
-            token = await run_in_threadpool(join_open_link, self.engine(), open_link, request.cookies.get(cookie))
+            token = await run_in_threadpool(join_open_link, self.engine(), open_link, request.cookies.get(cookie), params)
         except EvalkitError as err:
             return HTMLResponse(_message_page("Listening test", str(err)), status_code=404, headers=NO_STORE)
         response = RedirectResponse(f"/listen?{urlencode({'t': token})}", status_code=303, headers=NO_STORE)
@@ -156,9 +185,11 @@ class ListenerWeb:
             page = listener.finish_instructions(engine, token)
         elif action == "level":
             page = listener.confirm_level(engine, token, body.get("settings"))
+        elif action == "qualification":
+            page = listener.submit_qualification(engine, token, body.get("answers") or {})
         elif action == "trial":
             page = listener.submit_trial(engine, token, body.get("phase"), _integer(body.get("position")),
-                                         body.get("ratings") or {}, body.get("client"))
+                                         body.get("response") or body.get("ratings") or {}, body.get("client"))
         elif action == "questionnaire":
             page = listener.submit_questionnaire(engine, token, body.get("answers") or {})
         else:
