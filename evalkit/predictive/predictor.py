@@ -28,13 +28,6 @@ class PredictorConfig:
     hidden2: int = 64
     dense: int = 64
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "PredictorConfig":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown predictor settings {sorted(unknown)}")
-        return cls(**{k: int(v) for k, v in data.items()})
-
     def to_dict(self) -> dict:
         return {"hidden1": self.hidden1, "hidden2": self.hidden2, "dense": self.dense}
 

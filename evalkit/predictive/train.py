@@ -205,17 +205,17 @@ def train(args) -> Path:
                   "crops": json.dumps(crops.rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
                   "elapsed": time.monotonic() - started})
 
-    def out_of_time() -> bool:
-        return time.monotonic() - started > 60 * args.max_minutes
+    def out_of_time(share: float = 1.0) -> bool:
+        return time.monotonic() - started > 60 * args.max_minutes * share
 
     if state["stage"] == "teacher":
         _loop(run, model, optimiser, state, args.teacher_steps, lambda: teacher_step(model, crops.batch(args.batch), noise),
-              checkpoint, out_of_time, args.lr)
+              checkpoint, lambda: out_of_time(args.teacher_share), args.lr)
         state.update(stage="codebooks0", step=0)
         checkpoint()
     books = run.books("codebooks0")
     if books is None:
-        books = train_codebooks(_teacher_residuals(model, crops, args), args.seed, run.log)
+        books = train_codebooks(_teacher_residuals(model, crops, args, args.codebook_batches), args.seed, run.log)
         run.save_books("codebooks0", books)
     if state["stage"] in ("codebooks0", "scheduled"):
         state["stage"] = "scheduled"
@@ -227,7 +227,8 @@ def train(args) -> Path:
         checkpoint()
     final = run.books("codebooks")
     if final is None:
-        final = train_codebooks(_closed_loop_residuals(model, TorchQuantizer(books), crops, args), args.seed + 10, run.log)
+        final = train_codebooks(_closed_loop_residuals(model, TorchQuantizer(books), crops, args, args.codebook_batches),
+                                args.seed + 10, run.log)
         run.save_books("codebooks", final)
     report = held_out_energy(model, final, held_out)
     run.log("held-out residual energy per frame: " + json.dumps(report))
@@ -335,7 +336,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--frames", type=int, default=110, help="frames per crop (the first 10 only warm up)")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--codebook-batches", type=int, default=40,
+                        help="batches of 64 crops whose residuals train the codebooks (k-means time grows with it)")
     parser.add_argument("--max-minutes", type=float, default=120.0)
+    parser.add_argument("--teacher-share", type=float, default=0.6,
+                        help="share of --max-minutes after which teacher forcing stops (scheduled sampling gets the rest)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     path = train(parser.parse_args(argv))
