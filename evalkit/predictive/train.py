@@ -15,7 +15,9 @@ the predictor's residual energy. Stages, each saved in OUT's folder so a rerun r
 5. export: predictor + codebooks; then `evalkit.predictive.rates` adds the entropy models.
 
 Torch runs on one thread (`--threads`); everything is seeded; `--max-minutes` bounds the two
-training stages together.
+training stages together (teacher forcing ends at `--teacher-share` of it): a stage ends at its
+steps or its share of the wall budget, whichever comes first, and its learning-rate decay and
+sampling ramp follow that progress.
 """
 
 from __future__ import annotations
@@ -173,8 +175,9 @@ class Run:
         np.savez(self.dir / f"{name}.npz", **books.arrays())
 
 
-def _schedule(step: int, steps: int, base_lr: float) -> float:
-    return base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, step / max(1, steps)))))
+def _schedule(progress: float, base_lr: float) -> float:
+    """Cosine decay to a tenth over the stage's progress (steps or wall budget, whichever runs out first)."""
+    return base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
 
 def train(args) -> Path:
@@ -205,25 +208,33 @@ def train(args) -> Path:
                   "crops": json.dumps(crops.rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
                   "elapsed": time.monotonic() - started})
 
-    def out_of_time(share: float = 1.0) -> bool:
-        return time.monotonic() - started > 60 * args.max_minutes * share
+    def elapsed() -> float:
+        return time.monotonic() - started
+
+    def teacher_progress() -> float:
+        return max(state["step"] / args.teacher_steps, elapsed() / (60 * args.max_minutes * args.teacher_share))
+
+    def scheduled_progress() -> float:
+        budget = max(60.0, 60 * args.max_minutes - state["scheduled_from"])
+        return max(state["step"] / args.scheduled_steps, (elapsed() - state["scheduled_from"]) / budget)
 
     if state["stage"] == "teacher":
-        _loop(run, model, optimiser, state, args.teacher_steps, lambda: teacher_step(model, crops.batch(args.batch), noise),
-              checkpoint, lambda: out_of_time(args.teacher_share), args.lr)
-        state.update(stage="codebooks0", step=0)
+        _loop(run, model, optimiser, state, teacher_progress, lambda: teacher_step(model, crops.batch(args.batch), noise),
+              checkpoint, args.lr)
+        state.update(stage="codebooks0", step=0, teacher_done=state["step"])
         checkpoint()
     books = run.books("codebooks0")
     if books is None:
         books = train_codebooks(_teacher_residuals(model, crops, args, args.codebook_batches), args.seed, run.log)
         run.save_books("codebooks0", books)
     if state["stage"] in ("codebooks0", "scheduled"):
-        state["stage"] = "scheduled"
+        if state["stage"] != "scheduled":
+            state.update(stage="scheduled", scheduled_from=elapsed())
         quantizer = TorchQuantizer(books)
         thresholds = _threshold_range(_teacher_residuals(model, crops, args, batches=4))
         step_fn = lambda: _scheduled_step(model, quantizer, crops.batch(args.batch), state, args, thresholds)  # noqa: E731
-        _loop(run, model, optimiser, state, args.scheduled_steps, step_fn, checkpoint, out_of_time, args.lr / 3)
-        state.update(stage="codebooks", step=0)
+        _loop(run, model, optimiser, state, scheduled_progress, step_fn, checkpoint, args.lr / 3)
+        state.update(stage="codebooks", step=0, scheduled_done=state["step"])
         checkpoint()
     final = run.books("codebooks")
     if final is None:
@@ -233,15 +244,17 @@ def train(args) -> Path:
     report = held_out_energy(model, final, held_out)
     run.log("held-out residual energy per frame: " + json.dumps(report))
     return export(args.out, model, final, {"held_out": report, "seed": args.seed, "steps": {
-        "teacher": args.teacher_steps, "scheduled": args.scheduled_steps}, "batch": args.batch, "frames": args.frames,
+        "teacher": state.get("teacher_done"), "scheduled": state.get("scheduled_done")}, "batch": args.batch, "frames": args.frames,
         "items": len(train_items), "minutes": round(time.monotonic() - started) / 60})
 
 
-def _loop(run, model, optimiser, state, steps, step_fn, checkpoint, out_of_time, lr) -> None:
+def _loop(run, model, optimiser, state, progress, step_fn, checkpoint, lr) -> None:
+    """Steps until `progress()` (the larger of the steps' and the wall budget's share done) reaches 1."""
     losses, last = [], time.monotonic()
-    while state["step"] < steps and not out_of_time():
+    while (done := progress()) < 1.0:
+        state["progress"] = done
         for group in optimiser.param_groups:
-            group["lr"] = _schedule(state["step"], steps, lr)
+            group["lr"] = _schedule(done, lr)
         loss = step_fn()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -251,7 +264,8 @@ def _loop(run, model, optimiser, state, steps, step_fn, checkpoint, out_of_time,
         losses.append(float(loss.detach()))
         if state["step"] % 50 == 0:
             rate = 50 / (time.monotonic() - last)
-            run.log(f"{state['stage']} step {state['step']}/{steps}: loss {np.mean(losses):.4f} ({rate:.2f} steps/s)")
+            run.log(f"{state['stage']} step {state['step']} ({100 * done:.0f} %): loss {np.mean(losses):.4f} "
+                    f"({rate:.2f} steps/s)")
             losses, last = [], time.monotonic()
         if state["step"] % 200 == 0:
             checkpoint()
@@ -259,7 +273,7 @@ def _loop(run, model, optimiser, state, steps, step_fn, checkpoint, out_of_time,
 
 def _scheduled_step(model, quantizer, batch, state, args, thresholds) -> torch.Tensor:
     """One closed-loop step; the reconstruction feeds back with a probability rising to 1 over 70 % of the stage."""
-    feed = min(1.0, state["step"] / (0.7 * args.scheduled_steps))
+    feed = min(1.0, state.get("progress", 0.0) / 0.7)
     share = torch.rand(len(batch))  # per sequence: the share of frames coded fine, i.e. a random rate
     c0 = torch.from_numpy(np.quantile(thresholds[0], 1 - share.numpy())).float()
     vq = torch.from_numpy(np.quantile(thresholds[1], 1 - share.numpy())).float()
