@@ -27,7 +27,7 @@ from ..codecs.base import Codec, CodecInfo
 from ..codecs.entropy import constriction_missing, constriction_version
 from ..errors import CodecError, ConfigError
 from ..neural.weights import pinned_path
-from .coder import PACKET_FRAMES, CepstralCoder, Packet
+from .coder import PACKET_FRAMES, CepstralCoder, ClosedLoop, Packet
 from .model import PredictiveBundle, load_bundle
 from .predictor import NB_CEPSTRA
 from .residual import ResidualQuantizer
@@ -70,6 +70,8 @@ class PredictiveCodec(Codec):
         except KeyError:
             raise ConfigError(f"predictive: {Path(weights).name} has no allocation {allocation!r}; "
                               f"it has {', '.join(bundle.allocation_names())}") from None
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"predictive: {Path(weights).name}, allocation {allocation!r}: {err}") from None
         if not models.has_pitch:
             raise ConfigError(f"predictive: allocation {allocation!r} has no pitch models (trained without --pitch)")
         lpcnet = load_pinned(pinned_path(vocoder, vocoder_sha256, "predictive vocoder"), self.vocoder_sha256)
@@ -79,7 +81,12 @@ class PredictiveCodec(Codec):
         self.allocation, self.rate, self.lookahead = allocation, RATE, LOOKAHEAD
         self.pitch = PitchCoder(PacketQuantizer(lpcnet.codebooks()))
         self.vocoder = vocoder_from(lpcnet)
-        self.coder = CepstralCoder(bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation_), models)
+        try:
+            self.coder = CepstralCoder(bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation_), models)
+            ClosedLoop(bundle.predictor_arrays(), allocation_.frame_step).predictor.predict()  # shapes agree
+        except (KeyError, ValueError) as err:
+            raise ConfigError(f"predictive: {Path(weights).name} is not a complete predictive bundle ({err}); "
+                              "train one with python -m evalkit.predictive.train") from None
 
     @classmethod
     def unavailable(cls) -> str | None:
