@@ -95,8 +95,8 @@ class PredictiveCodec(Codec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"evalkit-predictive weights {self.sha256[:12]}, vocoder "
-                                       f"{self.vocoder_sha256[:12]}, {constriction_version()}",
+            name=self.backend,  # the results store keeps 64 characters of version
+            version=f"predictive {self.sha256[:10]} vocoder {self.vocoder_sha256[:10]} {constriction_version()}",
             family="neural-predictive", sample_rate=self.rate, frame_samples=PACKET_SAMPLES,
             lookahead_samples=self.lookahead, nominal_bitrate=float(self.entry["bitrate"]), bitrate_tolerance=0.35,
             waveform_matching=False, concealment=self.concealment, needs=("constriction", "weights"),
