@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup system-deps clean
+.PHONY: demo test bench setup system-deps clean js
 
 # `make demo APP=0` stops after the report instead of serving the app.
 APP ?= 1
@@ -19,10 +19,21 @@ endif
 test: setup
 	$(BIN)/python -m pytest
 
+# The listener page's JavaScript: node unit tests and eslint (pinned in package.json; pytest runs both too).
+js:
+	npm ci --no-audit --no-fund
+	npm test
+	npm run lint
+	npm run types
+
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) node_modules/.package-lock.json
+
+# eslint for the listener page (pytest runs it when node_modules/ is there); node itself is a Debian package.
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund; else echo "npm is missing: the listener page's lint test will skip"; fi
 
 system-deps:
 	@bash scripts/install_system_deps.sh

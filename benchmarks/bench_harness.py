@@ -253,11 +253,14 @@ class Meter:
     """Over a block: wall seconds, CPU seconds of this process and all its descendants (pool
     workers are children of the fork server, so RUSAGE_CHILDREN never counts them: /proc is
     sampled), and the largest peak resident memory (VmHWM) among the descendants. A process
-    that ends between two samples loses at most one interval of CPU time."""
+    that ends between two samples loses at most one interval of CPU time. The sampling thread's
+    own CPU time is not counted: it grows with wall time and with the number of processes
+    sampled, so on a loaded machine it would be charged to evalkit's runs more than to the loop."""
 
     def __init__(self, interval: float = 0.1):
         self.interval = interval
         self.wall = self.cpu = self.peak_mb = 0.0
+        self._sampling_cpu = 0.0
         self._start: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._stop = threading.Event()
@@ -275,11 +278,12 @@ class Meter:
         self._thread.join()
         self._sample()
         spent = sum(seconds - self._start.get(pid, 0.0) for pid, seconds in self._last.items())
-        self.cpu = time.process_time() - self._own + spent
+        self.cpu = time.process_time() - self._own - self._sampling_cpu + spent
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()
+        self._sampling_cpu = time.thread_time()  # this thread's CPU seconds, all of them spent sampling
 
     def _sample(self) -> None:
         for pid in _descendants(os.getpid()):

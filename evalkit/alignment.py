@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 from .audio import Audio, correlation_peak, resample, to_mono
 from .config import Checker
@@ -226,6 +225,8 @@ def _butterworth_power(cutoff: float, order: int, size: int) -> np.ndarray:
 def _envelope(audio: Audio) -> Audio:
     """A syllable-rate magnitude envelope: smooth enough to ignore pitch pulses, which a
     vocoder re-synthesises at its own phase."""
+    from scipy.signal import sosfiltfilt  # lazy: slow to import, and reading an experiment needs none of it
+
     mono = to_mono(audio).samples[0]
     env = sosfiltfilt(_design(2, 40.0, "lowpass", audio.sample_rate), np.abs(mono), padlen=min(9, len(mono) - 1))
     return audio.with_samples(env - env.mean())
@@ -233,4 +234,6 @@ def _envelope(audio: Audio) -> Audio:
 
 @lru_cache(maxsize=32)
 def _design(order: int, cutoff: float, kind: str, rate: int) -> np.ndarray:
+    from scipy.signal import butter
+
     return butter(order, cutoff, btype=kind, fs=rate, output="sos")

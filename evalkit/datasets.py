@@ -4,8 +4,9 @@ Every line of a manifest is checked when the dataset is loaded, before any work:
 line naming the file, the line number and the field. The files a manifest names stay inside its
 folder (paths with ".." that climb out of it, and absolute paths elsewhere, are refused) unless the
 caller allows them to lie outside (an experiment's `allow_outside: true`): a manifest is text that
-may come from anywhere, and must not steer evalkit to other files. Symbolic links inside a folder
-are followed: whoever can make them can change the files themselves.
+may come from anywhere, and must not steer evalkit to other files. The same holds for symbolic
+links: one whose target lies inside the folder is followed, one that leads out of it (a folder
+unpacked from an archive may carry links to any file) is refused unless outside files are allowed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
     """Items from a .jsonl manifest, a wav.scp file, a folder (searched recursively) or one audio file."""
     source = Path(source)
     if source.is_dir():
-        items = _from_folder(source)
+        items = _from_folder(source, allow_outside)
     elif source.suffix == ".jsonl":
         items = _from_manifest(source, allow_outside)
     elif source.name.endswith(".scp"):
@@ -72,7 +73,8 @@ def read_lines(path: Path, what: str) -> list[tuple[int, str]]:
 
 
 def check_inside(path: Path, folder: Path, where: str, allow_outside: bool) -> Path:
-    """`folder / path`, normalised; an error naming `where` when the name leads outside the folder."""
+    """`folder / path`, normalised; an error naming `where` when the name, or the symbolic links
+    it passes through, lead outside the folder."""
     full = Path(os.path.normpath(folder / path))
     if allow_outside:
         return full
@@ -80,7 +82,16 @@ def check_inside(path: Path, folder: Path, where: str, allow_outside: bool) -> P
     if root not in Path(os.path.normpath(full.absolute())).parents:
         raise ConfigError(f"{where}: {str(path)!r} lies outside the folder {root}: give a path inside it, "
                           f"relative to it ({OUTSIDE_HINT})")
+    _check_link_inside(full, folder, where, str(path))
     return full
+
+
+def _check_link_inside(full: Path, folder: Path, where: str, name: str) -> None:
+    """The file a name inside `folder` really opens lies inside it too (links resolved)."""
+    target, root = full.resolve(), folder.resolve()
+    if root not in target.parents:
+        raise ConfigError(f"{where}: {name!r} is a symbolic link to {target}, outside the folder {root}: copy the "
+                          f"file into the folder ({OUTSIDE_HINT})")
 
 
 def _from_manifest(path: Path, allow_outside: bool) -> list[Item]:
@@ -130,8 +141,10 @@ def _shown(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _from_folder(folder: Path) -> list[Item]:
+def _from_folder(folder: Path, allow_outside: bool) -> list[Item]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    for path in files if not allow_outside else ():
+        _check_link_inside(path, folder, str(path), path.name)
     return [Item(str(p.relative_to(folder).with_suffix("")), p) for p in files]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import select
 import signal
@@ -10,9 +9,11 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import forkserver
+from multiprocessing import context as mp_context
+from multiprocessing import forkserver, popen_forkserver
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any, Callable, Iterable, Iterator
@@ -191,13 +192,39 @@ def start_workers_server(preload: tuple[str, ...] = ("evalkit.tasks",)) -> None:
     _worker_context(preload)
 
 
+class _WorkerPopen(popen_forkserver.Popen):
+    """A worker launched without the caller's main module. By default every process the fork
+    server makes first re-imports the script that started the run (or its module, for
+    `python -m`): for a script that calls `run_experiment` that re-runs all of its imports (the
+    driver's pandas and database stack) in every worker, about a second of CPU and 100 MB each.
+    A worker runs evalkit's functions only, so the launch leaves the main module out."""
+
+    def _launch(self, process_obj):
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")  # no file, no spec: nothing to re-run
+        try:
+            super()._launch(process_obj)
+        finally:
+            sys.modules["__main__"] = main
+
+
+class _WorkerProcess(mp_context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        return _WorkerPopen(process_obj)
+
+
+class _WorkerContext(mp_context.ForkServerContext):
+    Process = _WorkerProcess
+
+
 def _worker_context(preload: tuple[str, ...]):
     """Workers forked from a server that has imported `preload` (the task module, the metric and
     codec packages a run needs) once: no per-worker start-up import, and no inherited threads or
     open database handles (unlike a plain fork). The server starts now, so its imports overlap
     with whatever the caller does before the first task (reading the dataset, the database).
     The thread limits are set before, so its libraries start single-threaded."""
-    context = multiprocessing.get_context("forkserver")
+    context = _WorkerContext()
     single_thread_env()
     if preload:
         context.set_forkserver_preload(list(preload))

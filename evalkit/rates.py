@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import welch
 
 from .audio import Audio, to_mono
 
@@ -18,6 +17,8 @@ _SMOOTH_HZ = 250.0  # spectral smoothing: one bin above the floor does not make 
 
 def audio_bandwidth(audio: Audio) -> float:
     """Highest frequency (Hz) carrying content, measured from the long-term spectrum, not the rate."""
+    from scipy.signal import welch  # lazy: workers import this module, and most runs never measure a band
+
     x = to_mono(audio).samples[0].astype(np.float64)
     rate = audio.sample_rate
     segment = min(len(x), 1 << int(np.ceil(np.log2(rate / 25))))  # about 40 ms, a power of two

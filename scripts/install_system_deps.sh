@@ -2,7 +2,7 @@
 # Debian packages evalkit's codecs need. As root it installs them; otherwise it says what to run.
 set -euo pipefail
 
-PACKAGES=(ffmpeg libvo-amrwbenc0 libopencore-amrwb0 codec2 libsndfile1 chromium flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
+PACKAGES=(ffmpeg libvo-amrwbenc0 libopencore-amrwb0 codec2 libsndfile1 chromium flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts nodejs npm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -5,6 +5,7 @@ names the file, line or key, or failed rows with their reason while every other 
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -40,11 +41,11 @@ def one_line_error(capsys, argv: list[str], *fragments: str) -> str:
 
 
 def good_manifest(folder: Path) -> Path:
-    """Two real speech items, linked into `folder` so their paths lie inside it."""
+    """Two real speech items, copied into `folder` so their paths lie inside it."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for item in GOOD:
-        (folder / item.path.name).symlink_to(item.path)
+        shutil.copyfile(item.path, folder / item.path.name)
         lines.append(json.dumps({"id": item.id, "path": item.path.name}))
     path = folder / "manifest.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -185,6 +186,46 @@ def test_allow_outside_lets_a_manifest_point_elsewhere(tmp_path):
     assert [item.path for item in load_dataset(path, allow_outside=True)][1] == GOOD[1].path
 
 
+def linked_dataset(tmp_path: Path) -> tuple[Path, Path]:
+    """A dataset folder holding one real file, and a file of the same audio outside it."""
+    folder, outside = tmp_path / "data", tmp_path / "elsewhere"
+    good_manifest(folder)
+    outside.mkdir()
+    shutil.copyfile(GOOD[1].path, outside / "secret.wav")
+    return folder, outside
+
+
+@pytest.mark.parametrize("kind", ["manifest", "scp", "folder", "linked folder"])
+def test_a_symbolic_link_out_of_the_dataset_folder_is_refused(tmp_path, kind):
+    folder, outside = linked_dataset(tmp_path)
+    if kind == "linked folder":  # a linked folder on the path: the name itself stays inside
+        (folder / "sub").symlink_to(outside, target_is_directory=True)
+        name = "sub/secret.wav"
+    else:
+        (folder / "x.wav").symlink_to(outside / "secret.wav")
+        name = "x.wav"
+    source = {"manifest": folder / "l.jsonl", "scp": folder / "wav.scp", "folder": folder,
+              "linked folder": folder / "l.jsonl"}[kind]
+    if source.suffix == ".jsonl":
+        source.write_text(json.dumps({"id": "x", "path": name}) + "\n")
+    elif source.suffix == ".scp":
+        source.write_text(f"x {name}\n")
+    with pytest.raises(ConfigError) as info:
+        load_dataset(source)
+    message = str(info.value)
+    assert "is a symbolic link to" in message and "outside the folder" in message and "\n" not in message
+    assert message.startswith(f"{source}:1: " if source.is_file() else str(folder / name))
+    assert [item.path.resolve() for item in load_dataset(source, allow_outside=True)][-1] == outside / "secret.wav"
+
+
+def test_a_symbolic_link_within_the_dataset_folder_is_followed(tmp_path):
+    folder, _ = linked_dataset(tmp_path)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "x.wav").symlink_to(Path("..") / GOOD[0].path.name)
+    (folder / "l.jsonl").write_text(json.dumps({"id": "x", "path": "sub/x.wav"}) + "\n")
+    assert load_dataset(folder / "l.jsonl")[0].load().frames == load_dataset(folder / "manifest.jsonl")[0].load().frames
+
+
 @pytest.mark.parametrize("name, text, fragment", [
     ("nope.jsonl", None, "no such manifest"),
     ("nope.scp", None, "no such wav.scp file"),
@@ -226,7 +267,7 @@ def audio_dataset(folder: Path) -> dict[str, str]:
     """Good items plus broken files; returns item id -> the reason its rows must give."""
     folder.mkdir()
     for item in GOOD:
-        (folder / item.path.name).symlink_to(item.path)
+        shutil.copyfile(item.path, folder / item.path.name)
     rng = np.random.default_rng(1)
     (folder / "empty.wav").write_bytes(b"")
     (folder / "garbage.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
@@ -385,6 +426,79 @@ def test_an_uploaded_test_definition_is_checked_as_a_file_is(tmp_path, upload, m
         document = parse_document(upload, "up.yaml", "test definition")
         spec_from_dict(document.data, base=tmp_path, source="up.yaml", lines=document.lines)
     assert "\n" not in str(info.value)
+
+
+def upload_folders(tmp_path: Path) -> dict[str, Path]:
+    """The definitions folder an upload's relative paths start from, a configured stimuli folder,
+    and a folder elsewhere on the server; each holds audio."""
+    folders = {name: tmp_path / name for name in ("defs", "stimuli", "elsewhere")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        shutil.copyfile(GOOD[0].path, folder / f"{name}.wav")
+    (folders["elsewhere"] / "m.jsonl").write_text(json.dumps({"id": "x", "path": "elsewhere.wav"}) + "\n")
+    (folders["defs"] / "link.wav").symlink_to(folders["elsewhere"] / "elsewhere.wav")
+    return folders
+
+
+def uploaded(folders: dict[str, Path], body: str):
+    from evalkit.config import parse_document
+    from evalkit.listening import spec_from_dict, upload_roots
+
+    document = parse_document(f"name: t\n{body}".encode(), "up.yaml", "test definition")
+    roots = upload_roots(folders["defs"], (folders["stimuli"],))
+    return spec_from_dict(document.data, base=folders["defs"], source="up.yaml", lines=document.lines, roots=roots)
+
+
+OUTSIDE_UPLOADS = [
+    ("items:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\nconditions: [g711-alaw]\n", "up.yaml:3: items[0].path"),
+    ("items:\n  - {id: a, path: defs.wav}\n  - {id: b, path: ELSEWHERE}\nconditions: [g711-alaw]\n",
+     "up.yaml:4: items[1].path"),
+    ("items:\n  - {id: a, path: link.wav}\nconditions: [g711-alaw]\n", "up.yaml:3: items[0].path"),
+    ("manifest: ../elsewhere/m.jsonl\nitems: [x]\nconditions: [g711-alaw]\n", "up.yaml:2: manifest"),
+    ("items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: {a: ../elsewhere/elsewhere.wav}}\n",
+     "up.yaml:5: conditions[0].files.a"),
+    ("items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: ../elsewhere}\n",
+     "up.yaml:5: conditions[0].files"),
+    ("type: acr\nitems:\n  - {id: a, path: defs.wav}\nconditions: [g711-alaw, g722-64k]\n"
+     "trapping:\n  - {path: ../elsewhere/elsewhere.wav, answer: 1}\n", "up.yaml:7: trapping[0].path"),
+]
+
+
+@pytest.mark.parametrize("body, where", OUTSIDE_UPLOADS)
+def test_an_uploaded_definition_names_audio_only_in_the_allowed_folders(tmp_path, body, where):
+    folders = upload_folders(tmp_path)
+    body = body.replace("ELSEWHERE", str(folders["elsewhere"] / "elsewhere.wav"))
+    with pytest.raises(ConfigError) as info:
+        uploaded(folders, body)
+    message = str(info.value)
+    assert message.startswith(where) and "lies outside the folders an uploaded definition may use" in message
+    assert "EVALKIT_UPLOAD_ALLOW_OUTSIDE=1" in message and "\n" not in message
+
+
+def test_the_operator_decides_where_uploads_may_name_audio(tmp_path, monkeypatch):
+    from evalkit.mushra import load_spec
+
+    folders = upload_folders(tmp_path)
+    inside = "items:\n  - {id: a, path: defs.wav}\n  - {id: b, path: ../stimuli/stimuli.wav}\nconditions: [g711-alaw]\n"
+    outside = "items:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\nconditions: [g711-alaw]\n"
+    assert [item.id for item in uploaded(folders, inside).items] == ["a", "b"]
+    monkeypatch.setenv("EVALKIT_UPLOAD_ROOTS", str(folders["elsewhere"]))  # replaces the default folder
+    assert uploaded(folders, outside).items[0].path == folders["elsewhere"] / "elsewhere.wav"
+    with pytest.raises(ConfigError, match="items\\[1\\].path: .* lies outside"):
+        uploaded(folders, inside)
+    monkeypatch.delenv("EVALKIT_UPLOAD_ROOTS")
+    monkeypatch.setenv("EVALKIT_UPLOAD_ALLOW_OUTSIDE", "1")
+    assert uploaded(folders, outside).items[0].id == "a"
+    monkeypatch.delenv("EVALKIT_UPLOAD_ALLOW_OUTSIDE")
+    (folders["defs"] / "t.yaml").write_text(f"name: t\n{outside}")  # a definition on disk: the operator's own
+    assert load_spec(folders["defs"] / "t.yaml").items[0].path == folders["elsewhere"] / "elsewhere.wav"
+
+
+def test_an_upload_cannot_allow_itself_outside_files(tmp_path):
+    folders = upload_folders(tmp_path)
+    with pytest.raises(ConfigError, match="up.yaml:2: .*allow_outside"):
+        uploaded(folders, "allow_outside: true\nitems:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\n"
+                          "conditions: [g711-alaw]\n")
 
 
 @pytest.mark.slow

@@ -137,6 +137,26 @@ def test_swapped_content_is_a_large_change(speech):
     assert np.max(change[: half - 3]) < CHANGE_DB and np.median(change[half + 3:]) > 2 * CHANGE_DB
 
 
+def test_a_single_phone_dropped_or_added_needs_a_larger_change():
+    """A vowel held shorter in a second take comes out as a dropped phone with a moderate change;
+    a changed word substitutes phones."""
+    from types import SimpleNamespace
+
+    from evalkit.content.align import Edit
+    from evalkit.content.detector import INDEL_CHANGE_DB, _event, _TextVotes
+
+    def event(ref: str, deg: str, change_db: float):
+        n = 100
+        evidence = SimpleNamespace(change=np.full(n, change_db), clarity=np.full(n, 30.0), distortion=np.zeros(n))
+        edit = Edit(0.5, 0.6, tuple(phones(ref)), tuple(phones(deg)))
+        return _event(edit, evidence, _TextVotes(None, [], []))
+
+    moderate = (CHANGE_DB + INDEL_CHANGE_DB) / 2
+    assert event("AE", "EH", moderate).flagged and event("AH T", "", moderate).flagged
+    assert not event("AH", "", moderate).flagged and not event("", "D", moderate).flagged
+    assert event("AH", "", INDEL_CHANGE_DB + 0.5).flagged
+
+
 def test_added_noise_raises_no_flag(speech):
     noisy = samples(speech) + samples(white_noise(speech.duration, 16000, seed=3, amplitude=0.01))
     assert analyze(samples(speech), noisy).hallucinations == 0

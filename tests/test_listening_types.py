@@ -402,30 +402,6 @@ def test_mushra_ratings_go_down_and_back_up_intact(engine, sources, tmp_path, re
     assert listening.current_page is not None and load_test(engine, "m").type.name == "mushra"
 
 
-# -- the browser page -----------------------------------------------------------------------
-
-
-def test_the_browser_page_says_plainly_that_an_acr_trial_has_no_view_yet(sources, tmp_path):
-    from starlette.applications import Starlette
-    from starlette.testclient import TestClient
-
-    from evalkit.listening import web
-    from evalkit.store import connect
-
-    engine = connect(f"sqlite:///{tmp_path / 'evalkit.db'}")
-    create(engine, sources, tmp_path, definition("acr"))
-    (invite,) = listening.invite(engine, "acr-test")
-    app = Starlette(routes=web.ListenerWeb(lambda: engine, lambda: None).routes())
-    with TestClient(app) as client:
-        headers = {web.TOKEN_HEADER: invite.token}
-        assert client.post("/api/listen/enter", json={}, headers=headers).json()["phase"] == "consent"
-        for action in ("consent", "instructions", "level"):
-            response = client.post("/api/listen/step", json={"action": action}, headers=headers)
-        assert response.status_code == 409 and "cannot be taken in the browser yet" in response.json()["error"]
-        assert "acr" not in response.text.lower()  # nothing names the test's conditions or items either
-    engine.dispose()
-
-
 def test_acr_trapping_clips_are_served_checked_and_never_stored_as_ratings(engine, sources, tmp_path):
     create(engine, sources, tmp_path, definition("acr", trapping=[{"path": "bravo.wav", "answer": 2}]))
     names = condition_names(engine)

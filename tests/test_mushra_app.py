@@ -164,7 +164,18 @@ def test_admin_signs_in_and_sees_the_test(tiny, signed_in):
     assert "Signed in as admin until" in " ".join(c.value for c in at.sidebar.caption)
 
 
-def test_admin_creates_launches_invites_with_labels_and_closes_a_test(tiny, signed_in):
+def test_an_upload_naming_audio_outside_the_allowed_folders_is_refused(tiny, signed_in):
+    at = admin()
+    at.radio[0].set_value("Upload a YAML file").run()
+    definition = tiny_definition(tiny.folder, name="tiny-outside")  # its audio lies in a folder of its own
+    at.get("file_uploader")[0].upload("outside.yaml", json.dumps(definition).encode(), "application/x-yaml").run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("outside.yaml:1: items[0].path: ")
+    assert "lies outside the folders an uploaded definition may use" in at.error[0].value
+    assert not any(b.label == "Create test" for b in at.button)
+
+
+def test_admin_creates_launches_invites_with_labels_and_closes_a_test(tiny, signed_in, monkeypatch):
+    monkeypatch.setenv("EVALKIT_UPLOAD_ROOTS", str(tiny.folder))  # the operator keeps stimuli there
     at = admin()
     at.radio[0].set_value("Upload a YAML file").run()
     definition = tiny_definition(tiny.folder, name="tiny-upload", title="Upload ![t](http://evil.example/t.png)")

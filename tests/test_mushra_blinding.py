@@ -99,10 +99,20 @@ def conditions_behind(demo, token) -> dict:
 
 
 def blocks(data: bytes) -> np.ndarray:
-    """64-bit digests of the audio's 12-byte, sample-aligned blocks (four 24-bit samples)."""
-    body = np.frombuffer(data[HEADER:HEADER + (len(data) - HEADER) // 12 * 12], np.uint8).reshape(-1, 12)
+    """64-bit digests of the audio's 24-byte, sample-aligned blocks (eight 24-bit samples).
+
+    Eight samples, not four: in silence only the dither differs, about 8.5 bits a sample, and
+    four samples' 34 bits repeat by chance among two million blocks."""
+    body = np.frombuffer(data[HEADER:HEADER + (len(data) - HEADER) // 24 * 24], np.uint8).reshape(-1, 24)
     words = body.view("<u4").astype(np.uint64)
-    return words[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ words[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F) ^ words[:, 2]
+    digest = np.zeros(len(words), np.uint64)
+    for column, multiplier in enumerate(MIXERS):
+        digest ^= words[:, column] * np.uint64(multiplier) + np.uint64(column)
+    return digest
+
+
+MIXERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+          0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
 
 
 def features(trial: dict) -> dict[str, list[float]]:

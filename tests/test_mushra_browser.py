@@ -12,6 +12,7 @@ Needs Debian's chromium (/usr/bin/chromium) and the playwright package (never `p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -71,18 +72,25 @@ def app(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium: apt-get install -y chromium")
     demo = make_demo_test(tmp_path_factory, "mushra_browser")
-    port, log = free_port(), demo.folder / "server.log"
-    env = {**os.environ, "EVALKIT_DB_URL": demo.url, "PYTHONUNBUFFERED": "1",
-           "EVALKIT_ADMIN_PASSWORD_HASH": mushra.hash_password(PASSWORD)}
+    with serve(demo.folder, demo.url, EVALKIT_ADMIN_PASSWORD_HASH=mushra.hash_password(PASSWORD)) as (base, log):
+        demo.base, demo.log = base, log
+        yield demo
+
+
+@contextlib.contextmanager
+def serve(folder: Path, url: str, **env: str):
+    """The real server (`streamlit run app/server.py`) on a free port over database `url`: (base URL, log file)."""
+    port, log = free_port(), folder / "server.log"
+    env = {**os.environ, "EVALKIT_DB_URL": url, "PYTHONUNBUFFERED": "1", **env}
     command = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
                "--server.address", "127.0.0.1"]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=demo.folder, env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        demo.base, demo.log = f"http://127.0.0.1:{port}", log
-        wait_healthy(demo.base, process, log)
-        yield demo
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, process, log)
+        yield base, log
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # our own process group only
         try:

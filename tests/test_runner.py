@@ -306,3 +306,41 @@ def test_a_codec_whose_delay_disagrees_with_its_card_is_named(tmp_path, capsys, 
     (table,) = [t for t in methods_section(build_report(connect(load_experiment(path).database), "t")).tables
                 if t.id == "misaligned"]
     assert [row[0].text for row in table.rows] == ["late"]
+
+
+def test_run_in_this_process_starts_no_worker_server(tmp_path, capsys, monkeypatch):
+    """`workers: 0` in the experiment runs every task in the command's own process: the server
+    workers are forked from is not started for nothing (it imports the scoring stack)."""
+    from multiprocessing import forkserver
+
+    started = []
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: started.append("fork server"))
+    path = write_experiment(tmp_path, codecs=["reference"], metrics=["si_sdr"], limit=1)
+    assert main(["run", str(path)]) == 0
+    assert started == []
+
+
+SCRIPT = """
+import os, sys
+from pathlib import Path
+Path(sys.argv[1], f"ran-{os.getpid()}").touch()
+if __name__ == "__main__":
+    from evalkit.experiment import load_experiment
+    from evalkit.runner import run_experiment
+    frame = run_experiment(load_experiment(sys.argv[2]), progress=False)
+    print((frame.status == "ok").sum())
+"""
+
+
+def test_workers_do_not_rerun_the_script_that_started_the_run(tmp_path):
+    """A script calling run_experiment is the driver's main module; workers run evalkit's own
+    functions and must not import it again (its imports, or worse its side effects, once per worker)."""
+    script, marks = tmp_path / "score.py", tmp_path / "marks"
+    script.write_text(SCRIPT)
+    marks.mkdir()
+    path = write_experiment(tmp_path, workers=2, codecs=["reference"], metrics=["si_sdr"], limit=2)
+    done = subprocess.run([sys.executable, str(script), str(marks), str(path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == 2 * (1 + len(COST_METRICS))
+    assert len(list(marks.iterdir())) == 1  # the driver's own run of the script, no worker's

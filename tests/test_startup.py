@@ -45,11 +45,13 @@ def test_parser_and_codec_listing_import_no_heavy_package():
 
 def test_a_worker_starts_without_compilers_or_models():
     """Every worker process imports evalkit.tasks (the fork server preloads it): what is imported there
-    is paid by each worker in start-up and memory; numba and torch load only where a task needs them."""
+    is paid by each worker in start-up and memory; numba, torch and even scipy (a second and 70 MB) load
+    only where a task needs them (the fork server preloads the run's metric packages besides)."""
     code = "import json, sys; import evalkit.tasks; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     imported = {name.split(".")[0] for name in json.loads(done.stdout.strip().splitlines()[-1])}
-    assert not imported & {"torch", "numba", "streamlit", "matplotlib", "librosa", "transformers", "onnxruntime"}
+    assert not imported & {"torch", "numba", "streamlit", "matplotlib", "librosa", "transformers", "onnxruntime",
+                           "scipy", "pandas", "sqlalchemy"}
 
 
 def test_anchor_designs_are_kept_on_disk_and_a_damaged_one_is_redesigned(tmp_path, monkeypatch):

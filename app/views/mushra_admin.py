@@ -25,6 +25,7 @@ from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests_mushra"
+DATA_DIR = TESTS_DIR.parent / "data"  # where an upload may name audio, beside tests_mushra/ (unless configured)
 INVITES = "mushra_admin_invites"
 PICKED = "mushra_admin_test"
 P_VALUES = {name: st.column_config.NumberColumn(format="%.3g") for name in ("p", "p_adjusted", "p_gg")}
@@ -42,7 +43,8 @@ def listener_url() -> str:
 
 
 def chosen_spec() -> listening.TestSpec | None:
-    """A definition from tests_mushra/ or an uploaded YAML (its relative paths: from tests_mushra/)."""
+    """A definition from tests_mushra/ or an uploaded YAML (its relative paths: from tests_mushra/; the
+    audio it names must lie in tests_mushra/ or data/, or the folders the operator configured)."""
     source = st.radio("Definition", ["From tests_mushra/", "Upload a YAML file"], horizontal=True)
     if source == "From tests_mushra/":
         files = sorted(p.name for p in TESTS_DIR.glob("*.yaml"))
@@ -52,7 +54,8 @@ def chosen_spec() -> listening.TestSpec | None:
     if upload is None:
         return None
     document = parse_document(upload.getvalue(), upload.name, "test definition")
-    return listening.spec_from_dict(document.data, base=TESTS_DIR, source=upload.name, lines=document.lines)
+    return listening.spec_from_dict(document.data, base=TESTS_DIR, source=upload.name, lines=document.lines,
+                                    roots=listening.upload_roots(TESTS_DIR, (DATA_DIR,)))
 
 
 def create_section() -> None:

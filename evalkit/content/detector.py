@@ -26,7 +26,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import percentile_filter
 
 from ..audio import Audio
 from .align import Edit, align, align_labels, edit_runs, phone_error_rate
@@ -43,6 +42,11 @@ DEFAULT_RECOGNIZER = "pocketsphinx"
 # Calibrated on the project's validation set (benchmarks/bench_hallucination.py prints the result).
 CHANGE_DB = 1.2  # envelope change (dB) at which an event's confidence is 0.5
 CHANGE_SLOPE_DB = 0.3  # dB per logit unit: how quickly confidence rises past CHANGE_DB
+# A single phone inserted or dropped needs a larger change: on unflipped second takes and their
+# coded copies that is how a vowel held a little shorter or longer, or a stop released a little
+# differently, comes out of the recognizer (2.4-2.9 dB), while a changed word substitutes
+# phones. Chosen on the tuning third of the validation takes (bench_hallucination's subset).
+INDEL_CHANGE_DB = 3.0
 # Judged where the codec's own distortion nearby stays well below CHANGE_DB: the median over
 # an item's speech is 0.0-0.3 dB for waveform codecs at 12 kbit/s and up and for second takes,
 # 0.5-0.9 for AMR-NB 4.75 and 0.8-1.9 for Codec2 1600 and RVQ 3k, where a changed phone and
@@ -150,6 +154,8 @@ class _Evidence:
 def _running_percentile(values: np.ndarray, speech: np.ndarray, half: int) -> np.ndarray:
     """DISTORTION_PERCENTILE of `values` over the 2 * half + 1 nearest speech frames of each frame
     (pauses skipped)."""
+    from scipy.ndimage import percentile_filter  # lazy: every worker imports the metrics, few run this one
+
     if not speech.any():
         return np.full(values.size, np.inf)
     spoken = np.flatnonzero(speech)
@@ -161,7 +167,8 @@ def _running_percentile(values: np.ndarray, speech: np.ndarray, half: int) -> np
 def _event(edit: Edit, evidence: _Evidence, votes: "_TextVotes") -> ContentEvent:
     n = evidence.change.size
     change_db = float(evidence.change[frames_between(edit.start - WIDEN, edit.end + WIDEN, n)].max())
-    logit = (change_db - CHANGE_DB) / CHANGE_SLOPE_DB - TEXT_VETO * votes.towards_text(edit)
+    threshold = INDEL_CHANGE_DB if len(edit.ref) + len(edit.deg) == 1 else CHANGE_DB
+    logit = (change_db - threshold) / CHANGE_SLOPE_DB - TEXT_VETO * votes.towards_text(edit)
     confidence = 1.0 / (1.0 + math.exp(-logit))
     span = _frames(edit.start, edit.end, n)
     quality, distortion = float(np.mean(evidence.clarity[span])), float(np.median(evidence.distortion[span]))

@@ -15,8 +15,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.fft import dct
-from scipy.ndimage import maximum_filter
 
 __all__ = ["RATE", "HOP_SECONDS", "log_mel", "envelopes", "level_free_cepstra", "envelope_change", "active_frames",
            "frames_between"]
@@ -70,6 +68,8 @@ def envelopes(ref_db: np.ndarray, deg_db: np.ndarray) -> tuple[np.ndarray, np.nd
 def level_free_cepstra(env: np.ndarray) -> np.ndarray:
     """The envelope's shape across bands: cepstral coefficients 1 to CEPSTRA - 1 (the level, c0,
     dropped; a second take is louder or softer), scaled so distances read as dB RMS over bands."""
+    from scipy.fft import dct  # lazy, as below: every worker imports this module through the metrics
+
     kept = dct(env, norm="ortho", axis=1)[:, 1:CEPSTRA]
     return kept / np.sqrt(max(env.shape[1], 1))
 
@@ -78,6 +78,8 @@ def envelope_change(ref_env: np.ndarray, deg_env: np.ndarray, ref_frames: np.nda
                     deg_frames: np.ndarray) -> np.ndarray:
     """dB RMS over bands of the level-free, smoothed envelope difference at each pair of frames,
     counting only energy the other signal lacks within SMEAR_FRAMES in the same band."""
+    from scipy.ndimage import maximum_filter
+
     size = (2 * SMEAR_FRAMES + 1, 2 * SMEAR_BANDS + 1)
     ref_near, deg_near = maximum_filter(ref_env, size, mode="nearest"), maximum_filter(deg_env, size, mode="nearest")
     ref, deg = ref_env[ref_frames], deg_env[deg_frames]

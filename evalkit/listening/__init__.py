@@ -22,12 +22,13 @@ from .listener import (
 from .playlog import LimitError
 from .results import export_ratings_csv, progress, progress_summary, ratings_frame, responses_frame
 from .spec import TestSpec, load_spec, spec_from_dict
+from ._check import upload_roots
 from .types import get_type, type_names
 from .views import SCALE, Page, TrialPage
 
 __all__ = [
     # definitions and types
-    "TestSpec", "load_spec", "spec_from_dict", "get_type", "type_names",
+    "TestSpec", "load_spec", "spec_from_dict", "upload_roots", "get_type", "type_names",
     # admin
     "TestInfo", "Invite", "create_test", "launch_test", "close_test", "delete_test", "invite", "join_open_link",
     "list_tests", "test_info", "progress", "progress_summary", "ratings_frame", "responses_frame",

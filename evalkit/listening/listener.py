@@ -304,13 +304,17 @@ def _screen_out(connection: Connection, test: Any, row: Any, checks: dict, rule:
 
 def _check_answer(kind, test: Any, trial: dict, ids: list[str], response: Mapping[str, Any], played: dict,
                   phase: str) -> None:
-    if unknown := [key for key in response if key not in ids and key != "choice"]:
-        raise FlowError(f"{len(unknown)} stimulus id(s) do not belong to this page; reload the page")
+    by_stimulus = phase != "environment" and kind.view != "pick"  # a score per stimulus id, or {"choice"}
+    if unknown := [key for key in response if (key not in ids if by_stimulus else key != "choice")]:
+        raise FlowError(f"{len(unknown)} answer key(s) do not belong to this page; reload the page")
     if phase == "environment":
         labels, missing = ["1"], [] if environment.answer_of(trial, response) is not None else ["choose an answer"]
     else:
         labels = kind.prompt(trial, ids, test.spec.get("options") or {})["labels"]
-        missing = kind.missing(trial, ids, response) if phase == "test" else []
+        # Training answers are not kept, but whatever a page sends must still fit the page's layout.
+        missing = kind.missing(trial, ids, response) if phase == "test" or (response and not by_stimulus) else []
+        if by_stimulus and kind.scale is not None and any(not kind.scale.valid(v) for v in response.values()):
+            missing.append(f"scores are numbers from {kind.scale.low:g} to {kind.scale.high:g}")
     problems = [f"sample {labels[index]} {reason}" for index, reason in blockers(ids, played, {}, require_ratings=False)]
     if problems + missing:
         raise FlowError("not finished: " + ", ".join(problems + missing))

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..cards import load_cards
 from ..config import Checker, read_document
+from ._check import DefinitionChecker
 from .spec_parts import (
     AUTOMATIC, LOW_ANCHOR, MAX_SIGNALS, MID_ANCHOR, QUESTION_TYPES, REFERENCE, ConditionSpec, ItemSpec, Question,
     read_conditions, read_items, read_qualification, read_questions,
@@ -108,12 +109,16 @@ def load_spec(path: str | Path, cards_dir: str | Path | None = None) -> TestSpec
 
 
 def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", cards_dir: str | Path | None = None,
-                   lines: dict[str, int] | None = None) -> TestSpec:
-    """Validate a definition given as a mapping (the parsed YAML; `lines`: where its keys are)."""
+                   lines: dict[str, int] | None = None, roots: tuple[Path, ...] | None = None) -> TestSpec:
+    """Validate a definition given as a mapping (the parsed YAML; `lines`: where its keys are).
+
+    `roots`: the only folders the audio it names may lie in (an uploaded definition: see
+    `upload_roots`); None for a definition the operator keeps on the server's disk, which names
+    whatever it likes (the demo's reaches its corpus through ../data)."""
     from .crowd import read_crowd
     from .environment import read_environment
 
-    check = Checker(source, lines)
+    check = DefinitionChecker(source, lines, roots)
     if not isinstance(data, dict):
         check.fail("", f"must be a mapping, got {type(data).__name__}")
     kind = check.choice(data.get("type", "mushra"), "type", tuple(type_names()))

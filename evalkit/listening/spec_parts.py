@@ -133,7 +133,7 @@ def read_items(check: Checker, data: dict, base: Path) -> tuple[ItemSpec, ...]:
 def _manifest(check: Checker, value: Any, base: Path) -> dict[str, Path] | None:
     if value is None:
         return None
-    path = base / check.text(value, "manifest", required=True)
+    path = check.confine(base / check.text(value, "manifest", required=True), "manifest")
     try:
         return {item.id: item.path for item in load_dataset(path)}
     except ConfigError as err:
@@ -153,6 +153,7 @@ def _item(check: Checker, entry: Any, key: str, base: Path, manifest: dict | Non
         check.fail(f"{key}.id", f"{item_id!r} is not in the manifest")
     else:
         path = manifest[item_id]
+    check.confine(path, f"{key}.path" if "path" in entry else key)
     rate, channels, length = _file_info(check, path, f"{key}.path")
     start = check.number(entry.get("start", defaults.get("start", 0.0)), f"{key}.start", 0.0)
     end = entry.get("end", defaults.get("end"))
@@ -240,7 +241,7 @@ def _files(check: Checker, value: Any, key: str, base: Path, items: tuple[ItemSp
     for item_id in ids:
         if item_id not in value:
             check.fail(f"{key}.{item_id}", "missing: every item needs a pre-rendered file")
-        path = base / check.text(value[item_id], f"{key}.{item_id}", required=True)
+        path = check.confine(base / check.text(value[item_id], f"{key}.{item_id}", required=True), f"{key}.{item_id}")
         _file_info(check, path, f"{key}.{item_id}")
         files[item_id] = path.resolve()
     return files
@@ -249,7 +250,7 @@ def _files(check: Checker, value: Any, key: str, base: Path, items: tuple[ItemSp
 def _folder_files(check: Checker, folder: str, key: str, base: Path, ids: list[str]) -> dict[str, str]:
     from ..conditions import match_files
 
-    if not (base / folder).is_dir():
+    if not check.confine(base / folder, key).is_dir():
         check.fail(key, "a folder of pre-rendered files, or a pattern that contains {item}, e.g. renders/mycodec/{item}.wav")
     matching = match_files(folder, base, ids)
     for item_id, found in matching.ambiguous.items():

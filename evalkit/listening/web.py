@@ -44,7 +44,9 @@ __all__ = ["ListenerWeb", "AdminGate", "SecurityHeaders", "page_json", "ADMIN_CO
 
 log = logging.getLogger("evalkit.listening.web")
 STATIC = Path(__file__).resolve().parent / "static"
-ASSETS = {"listen.js": "text/javascript", "player.js": "text/javascript", "listen.css": "text/css"}
+# The page's files by name: ES modules (a browser runs a module only when served as JavaScript) and the style sheet.
+MIME = {".js": "text/javascript", ".css": "text/css"}
+ASSETS = {path.name: MIME[path.suffix] for path in sorted(STATIC.iterdir()) if path.suffix in MIME}
 TOKEN_HEADER = "x-listener-token"
 ADMIN_COOKIE = "evalkit_admin"
 MAX_BODY = 64_000  # bytes of one JSON request: a questionnaire's text answers fit, a flood does not
@@ -64,19 +66,21 @@ HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin"
            "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()"}
 
 
-BROWSER_PHASES = ("consent", "instructions", "level_check", "training", "trials", "questionnaire", "done")
-BROWSER_VIEWS = ("sliders",)  # the player views static/player.js has: MUSHRA's
+BROWSER_PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
+                  "questionnaire", "done", "screened_out", "expired")
+BROWSER_VIEWS = ("sliders", "triple", "pick")  # the player views of static/views.js
+PROMPT_KEYS = ("labels", "question", "scale", "options")  # what a type's prompt may tell the page
 
 
 def page_json(page: Page) -> dict[str, Any]:
     """What the listener page gets: opaque ids, audio URLs, counts and definition text made safe.
 
-    A page the browser cannot show yet (another type's trials, a qualification or environment check,
-    the end of a screened-out or expired session) is a FlowError with what the listener should know."""
+    A page the browser cannot show (a phase or a plug-in type's view it has no code for) is a FlowError
+    with what the listener should know."""
     if page.phase not in BROWSER_PHASES or (page.trial is not None and page.trial.view not in BROWSER_VIEWS):
         if page.completion_code:
             raise FlowError(f"this test ends here for you; your code: {page.completion_code}")
-        raise FlowError(page.text or "this listening test cannot be taken in the browser yet; "
+        raise FlowError(page.text or "this page of the listening test cannot be shown in the browser; "
                         "please tell the experimenter")
     data: dict[str, Any] = {"phase": page.phase, "participant": page.participant, "title": plain_text(page.title),
                             "done": page.done, "total": page.total, "completion_code": page.completion_code}
@@ -106,8 +110,9 @@ def page_json(page: Page) -> dict[str, Any]:
 
 
 def _prompt(prompt: dict[str, Any]) -> dict[str, Any]:
-    """A type's prompt with its words made plain text (a plug-in's labels could hold markup)."""
-    safe = dict(prompt)
+    """A type's prompt with its words made plain text (a plug-in's labels could hold markup); only the keys the page
+    uses, so nothing else a type keeps there (a condition, an answer) reaches the listener."""
+    safe = {key: prompt[key] for key in PROMPT_KEYS if key in prompt}
     if "question" in safe:
         safe["question"] = plain_text(str(safe["question"]))
     if "labels" in safe:

@@ -22,7 +22,7 @@ EVENT_FIELDS = ("start", "end", "ref_phones", "deg_phones", "confidence", "local
 
 
 @metric(MetricSpec(
-    name="phoneme", version="3", higher_is_better=False, needs_reference=True,
+    name="phoneme", version="4", higher_is_better=False, needs_reference=True,
     sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx",
     outputs=("per", "hallucinations_per_min", "judged_fraction"),
     description="Phone error rate of the decoded audio against the reference's phones (PocketSphinx "

@@ -3,7 +3,9 @@ personalised DNSMOS, and PLCMOS v2 (packet-loss concealment quality).
 
 Each model's ONNX session is built once per process with one thread (workers are single-threaded
 processes; letting every session spawn a thread per core oversubscribes the machine). Scores are
-speechmos's own: its DNSMOS and PLCMOS objects run with the sessions swapped for these.
+speechmos's own: its PLCMOS object runs with the session swapped for this one, and DNSMOS runs
+speechmos's windows, features and calibration with the P.835 network's convolutions shared
+between overlapping windows (dnsmos_windows; equal to speechmos's scores to float rounding).
 """
 
 from __future__ import annotations
@@ -13,23 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
+from . import dnsmos_windows
 from .base import MetricSpec, metric
 
 __all__ = ["dnsmos", "dnsmos_personalized", "plcmos"]
 
 # speechmos declares no dependencies; it needs these three at import time.
-INSTALL = "pip install speechmos==0.0.1.1 onnxruntime librosa requests"
+INSTALL = "pip install speechmos==0.0.1.1 onnxruntime onnx librosa requests"
 REQUIRES = ("speechmos", "onnxruntime", "librosa", "requests")
 PLCMOS_SEED = 0  # PLCMOS averages over random "rater" embeddings: a fixed seed makes it repeatable
 
 
-def _session(path: Path):
+def _session(model: Path | bytes):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def _models() -> Path:
@@ -40,15 +44,16 @@ def _models() -> Path:
 
 @lru_cache(maxsize=2)
 def _dnsmos_model(personalized: bool):
-    """speechmos's DNSMOS scorer for the plain or personalised P.835 model, loaded once per process."""
+    """speechmos's DNSMOS scorer for the plain or personalised P.835 model, and that model split into
+    its shared convolutions and its per-window head; loaded once per process."""
     from speechmos.dnsmos import DNSMOS
 
     primary = _models() / ("pdnsmos_models" if personalized else "dnsmos_models") / "sig_bak_ovr.onnx"
     p808 = _models() / "dnsmos_models" / "model_v8.onnx"
     model = DNSMOS.__new__(DNSMOS)  # skip its constructor's default (all-core) sessions
     model.primary_model_path = str(primary)
-    model.onnx_sess, model.p808_onnx_sess = _session(primary), _session(p808)
-    return model
+    model.p808_onnx_sess = _session(p808)
+    return model, *dnsmos_windows.split_model(primary, _session)
 
 
 @lru_cache(maxsize=1)
@@ -63,9 +68,21 @@ def _plcmos_model():
 
 
 def _dnsmos_scores(deg: np.ndarray, sample_rate: int, personalized: bool) -> dict:
+    """speechmos's DNSMOS.__call__, with the P.835 network run once over the windows' audio."""
+    model, trunk, head = _dnsmos_model(personalized)
     # speechmos rejects samples outside [-1, 1]; clip as a 16-bit file would. Clips shorter
     # than the model's 9 s window are tiled by speechmos, as in Microsoft's reference script.
-    return _dnsmos_model(personalized)(np.clip(deg, -1.0, 1.0), sample_rate, personalized)
+    audio = dnsmos_windows.tiled(np.clip(deg, -1.0, 1.0), sample_rate)
+    starts = dnsmos_windows.window_starts(len(audio), sample_rate)
+    raw = dnsmos_windows.raw_scores(trunk, head, audio, starts)
+    sig, bak, ovr = model.get_polyfit_val(raw[:, 0], raw[:, 1], raw[:, 2], personalized)
+    p808 = [_p808(model, dnsmos_windows.window_audio(audio, start)) for start in starts]
+    return {"sig_mos": np.mean(sig), "bak_mos": np.mean(bak), "ovrl_mos": np.mean(ovr), "p808_mos": np.mean(p808)}
+
+
+def _p808(model, window: np.ndarray) -> float:
+    features = np.array(model.audio_melspec(audio=window[:-dnsmos_windows.HOP])).astype(np.float32)
+    return model.p808_onnx_sess.run(None, {"input_1": features[np.newaxis]})[0][0][0]
 
 
 @metric(MetricSpec(

@@ -1,10 +1,14 @@
-// evalkit MUSHRA listener page: one page for every step, driven by the JSON API in evalkit.mushra.web.
+// evalkit's listener page: one page for every step of every test type, driven by the JSON API in
+// evalkit.listening.web. Trial pages are drawn by the view the server names (views.js).
 //
 // The link carries the listener's token (?t=...); every request sends it in a header. Each step is one
 // request whose answer is the next page, so the server (and its database) always decides where the
 // listener stands; reloading the tab asks again and lands in the same place.
 
-import { LevelView, TrialView, el } from "./player.js";
+import { el } from "./audio.js";
+import { safeLink } from "./core.js";
+import { LevelView } from "./level.js";
+import { VIEWS } from "./views.js";
 
 const token = new URLSearchParams(location.search).get("t");
 const app = document.getElementById("app");
@@ -68,8 +72,10 @@ function render(page) {
   app.append(el("h1", "title", page.title), Object.assign(el("div"), { id: "flash" }));
   const body = el("section", `step step-${page.phase}`);
   app.append(body);
-  ({ consent, instructions, level_check: level, training: trial, trials: trial, questionnaire, done })[page.phase](body, page);
-  window.__mushra = view; // inspected by the browser test; holds opaque ids only
+  const steps = { consent, qualification, instructions, level_check: level, environment: trial, training: trial,
+    trials: trial, questionnaire, done, screened_out: done, expired: ended };
+  (steps[page.phase] || ended)(body, page);
+  Object.assign(window, { __mushra: view, __listen: view }); // inspected by the browser tests; holds opaque ids only
 }
 
 async function step(body, button) {
@@ -122,8 +128,8 @@ function consent(body, page) {
 
 function instructions(body, page) {
   const keys = el("p", "text");
-  keys.append(el("strong", null, "On each page "), "press Reference and every numbered sample (all play in sync; switching is seamless), then move each sample's slider. A slider works while its sample is selected. Drag on the waveform to repeat a short part. ",
-    el("strong", null, "Keys: "), "R reference · 1–9 samples · Space play/pause · ↑/↓ adjust the rating (Shift for steps of 10) · N next page.");
+  keys.append(el("strong", null, "On each page "), "play every sample to the end of what the page asks (switching between samples is seamless), then answer. ",
+    el("strong", null, "Keys: "), "each page lists its own; Space plays and pauses, N goes to the next page.");
   body.append(el("h2", null, "How the test works"), rich(page.html), keys,
     button("Start", (b) => step({ action: "instructions" }, b)));
 }
@@ -141,15 +147,23 @@ function trial(body, page) {
   const t = page.trial;
   if (t.phase === "training") {
     body.append(el("h2", null, `Training ${t.position + 1} of ${t.count}`),
-      el("p", "caption", "Get to know the samples and the scale. Ratings on training pages are not kept."));
+      el("p", "caption", "Get to know the samples and the scale. Answers on training pages are not kept."));
+  } else if (t.phase === "environment") {
+    body.append(el("h2", null, `Headphone check ${t.position + 1} of ${t.count}`),
+      el("p", "caption", "Play the sound to its end, then answer."));
   } else {
     const bar = el("div", "progress");
     bar.append(Object.assign(el("progress"), { max: Math.max(page.total, 1), value: page.done }), el("span", null, `Page ${t.position + 1} of ${t.count}`));
     body.append(bar);
   }
-  view = new TrialView(body, audioContext(t.sample_rate), t, {
+  const View = VIEWS[t.view];
+  if (!View) {
+    body.append(el("p", "message error", "This page cannot be shown in this browser; please tell the experimenter."));
+    return;
+  }
+  view = new View(body, audioContext(t.sample_rate), t, {
     report: (stimulus, offset, loop) => playReport({ phase: t.phase, position: t.position, stimulus, offset, loop }),
-    submit: (ratings, client) => afterReports().then(() => step({ action: "trial", phase: t.phase, position: t.position, ratings, client })),
+    submit: (response, client) => afterReports().then(() => step({ action: "trial", phase: t.phase, position: t.position, response, client })),
     fail: (error) => report("error", error),
   });
 }
@@ -172,8 +186,18 @@ function afterReports() {
 
 function questionnaire(body, page) {
   body.append(el("h2", null, "A few questions"));
+  body.append(questions(page, "questionnaire", "Finish"));
+}
+
+function qualification(body, page) {
+  body.append(el("h2", null, "Before the test: a few questions"));
+  body.append(questions(page, "qualification", "Continue"));
+}
+
+// A form of the page's questions; the server checks every answer and says what is wrong, per question.
+function questions(page, action, label) {
   const form = el("form", "questions");
-  form.noValidate = true; // the server checks every answer and says what is wrong, per question
+  form.noValidate = true;
   const inputs = {};
   for (const question of page.questions) {
     const field = el("fieldset", "question");
@@ -183,7 +207,7 @@ function questionnaire(body, page) {
     field.append(el("p", "problem"));
     form.append(field);
   }
-  const finish = el("button", "primary", "Finish");
+  const finish = el("button", "primary", label);
   finish.type = "submit";
   form.append(finish);
   form.addEventListener("submit", async (event) => {
@@ -192,16 +216,16 @@ function questionnaire(body, page) {
     finish.disabled = true;
     flash(null);
     try {
-      render(await api("POST", "/api/listen/step", { action: "questionnaire", answers }));
+      render(await api("POST", "/api/listen/step", { action, answers }));
     } catch (error) {
       finish.disabled = false;
-      for (const field of form.querySelectorAll(".question")) {
+      for (const field of /** @type {NodeListOf<HTMLFieldSetElement>} */ (form.querySelectorAll(".question"))) {
         field.querySelector(".problem").textContent = (error.problems || {})[field.dataset.question] || "";
       }
       if (!error.problems) await recover(error);
     }
   });
-  body.append(form);
+  return form;
 }
 
 function ask(field, question) {
@@ -215,20 +239,33 @@ function ask(field, question) {
     }
     return () => { const picked = field.querySelector("input:checked"); return picked ? picked.value : null; };
   }
-  const input = question.type === "number" ? Object.assign(el("input"), { type: "number", step: "any", inputMode: "decimal" })
-    : Object.assign(el("textarea"), { rows: 3, maxLength: 5000 });
-  if (question.type === "number") {
-    if (question.min !== null) input.min = String(question.min);
-    if (question.max !== null) input.max = String(question.max);
-  }
+  const input = question.type === "number" ? numberInput(question) : Object.assign(el("textarea"), { rows: 3, maxLength: 5000 });
   input.setAttribute("aria-label", question.text);
   field.append(input);
   return () => (input.value.trim() === "" ? null : question.type === "number" ? Number(input.value) : input.value);
 }
 
+function numberInput(question) {
+  const input = Object.assign(el("input"), { type: "number", step: "any", inputMode: "decimal" });
+  if (question.min !== null) input.min = String(question.min);
+  if (question.max !== null) input.max = String(question.max);
+  return input;
+}
+
 function done(body, page) {
-  body.append(el("p", "message success", "Thank you! Your ratings are saved."), el("p", null, "Your completion code:"),
-    el("code", "completion", page.completion_code), el("p", "caption", `Participant ${page.participant} · you can close this tab.`));
+  const thanks = page.phase === "done" ? "Thank you! Your answers are saved." : "Thank you. This test ends here for you.";
+  body.append(el("p", "message success", thanks));
+  if (page.completion_code) body.append(el("p", null, "Your completion code:"), el("code", "completion", page.completion_code));
+  const link = safeLink(page.redirect);
+  if (link) {
+    const back = Object.assign(el("a", "primary back", "Return to the study site"), { href: link, rel: "noreferrer" });
+    body.append(el("p", null), back);
+  }
+  body.append(el("p", "caption", `Participant ${page.participant} · you can close this tab.`));
+}
+
+function ended(body, page) {
+  body.append(page.html ? rich(page.html) : el("p", "message", "This listening test is not open for you now."));
 }
 
 // -- start -----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from .base import Condition, Item, Scale, TestType
 __all__ = ["TEST_TYPES", "get_type", "type_names", "TestType", "Scale", "Condition", "Item", "BUILTIN"]
 
 TEST_TYPES: Registry[TestType] = Registry("listening-test type", "evalkit.test_types")
-BUILTIN = ("mushra", "acr", "dcr", "ccr", "ab", "abx")  # modules of this package, one type each
+BUILTIN = ("mushra", "acr", "dcr", "ccr", "ab", "abx", "bs1116")  # modules of this package, one type each
 _loaded = False
 
 

@@ -101,7 +101,7 @@ class TestType:
 
     name: str = ""
     title: str = ""
-    view: str = "pick"  # the player view the page names (only MUSHRA's sliders exist in the browser so far)
+    view: str = "pick"  # the player view the page names: pick (one answer), sliders (MUSHRA), triple (BS.1116)
     keys: frozenset[str] = frozenset()  # definition keys of this type, beside the shared ones
     reference: str = "optional"  # the unprocessed reference as a condition: required | optional | none
     labelled_reference: bool = False  # a reference button on every trial page
