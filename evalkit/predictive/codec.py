@@ -18,7 +18,7 @@ predictor's state then differs from the encoder's, so the error can linger after
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ class PredictiveCodec(Codec):
     concealment = "codec"
 
     def __init__(self, weights: str, sha256: str, allocation: str, vocoder: str, vocoder_sha256: str):
-        from ..lpcnet.codec import load_pinned, vocoder_from
+        from ..lpcnet.codec import load_pinned
         from ..lpcnet.features import LOOKAHEAD, NB_BANDS, RATE
 
         if NB_BANDS != NB_CEPSTRA:
@@ -80,13 +80,20 @@ class PredictiveCodec(Codec):
 
         self.allocation, self.rate, self.lookahead = allocation, RATE, LOOKAHEAD
         self.pitch = PitchCoder(PacketQuantizer(lpcnet.codebooks()))
-        self.vocoder = vocoder_from(lpcnet)
+        self.lpcnet_weights = lpcnet
         try:
             self.coder = CepstralCoder(bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation_), models)
             ClosedLoop(bundle.predictor_arrays(), allocation_.frame_step).predictor.predict()  # shapes agree
         except (KeyError, ValueError) as err:
             raise ConfigError(f"predictive: {Path(weights).name} is not a complete predictive bundle ({err}); "
                               "train one with python -m evalkit.predictive.train") from None
+
+    @cached_property
+    def vocoder(self):
+        """Built on first use: listing the codecs builds every card and must not compile numba kernels."""
+        from ..lpcnet.codec import vocoder_from
+
+        return vocoder_from(self.lpcnet_weights)
 
     @classmethod
     def unavailable(cls) -> str | None:
