@@ -228,3 +228,35 @@ def test_shipped_predictor_lowers_residual_energy_on_held_out_speakers():
     # On these unseen speakers the CPU-trained predictor is only 2 % below repeating the previous
     # frame (0.98; 0.69 on held-out items of the training speakers): see docs/neural.md.
     assert energy["predictor"] < energy["previous_frame"]
+
+
+@pytest.mark.slow
+def test_training_pipeline_resumes_and_exports_a_codec_bundle(tmp_path):
+    """train.py's stages on synthetic cepstra (a few steps each), then rates.py's allocations: the
+    bundle loads, its allocation codes and decodes, and a second run resumes instead of retraining."""
+    from evalkit.predictive import train
+    from evalkit.predictive.model import load_bundle
+    from evalkit.predictive.rates import add_allocations
+
+    rng = np.random.default_rng(0)
+    features = {f"item{i}": np.c_[_cepstra(300, i), rng.uniform(40, 200, (300, 1)), rng.uniform(0, 1, (300, 1))]
+                for i in range(24)}
+    np.savez(tmp_path / "features.npz", **{k: v.astype(np.float32) for k, v in features.items()})
+    argv = ["--features", str(tmp_path / "features.npz"), "--out", str(tmp_path / "model.npz"), "--teacher-steps", "6",
+            "--scheduled-steps", "3", "--batch", "4", "--frames", "30", "--codebook-batches", "1"]
+    train.main(argv)
+    log = (tmp_path / "predictive-train.log").read_text()
+    assert "held-out residual energy" in log
+    train.main(argv)  # everything on disk: resumes at the end, trains nothing again
+    assert (tmp_path / "predictive-train.log").read_text().count("training items") == 1
+    bundle = load_bundle(tmp_path / "model.npz")
+    items = [features[f"item{i}"] for i in range(4)]
+    bundle = add_allocations(bundle, items, items, log=lambda _: None, allocations=((1, 50), (2, 100)))
+    assert [a["name"] for a in bundle.config["allocations"]] == ["s1-fine50", "s2-fine100"]
+    entry, allocation, models = bundle.allocation("s1-fine50")
+    coder = CepstralCoder(bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation), models)
+    codes, reconstruction = coder.analyse(items[0][:200, :NB_CEPSTRA])
+    packets = [coder.packet_bytes(Packet(None, c)) for c in codes]
+    assert 8 * sum(map(len, packets)) > 0 and entry["bitrate"] > 0
+    assert np.array_equal(coder.synthesise([coder.read_packet(p, with_pitch=False).codes for p in packets]),
+                          reconstruction)

@@ -177,7 +177,7 @@ class Run:
 
 def _schedule(progress: float, base_lr: float) -> float:
     """Cosine decay to a tenth over the stage's progress (steps or wall budget, whichever runs out first)."""
-    return base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
+    return float(base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))))  # a numpy scalar would not reload
 
 
 def train(args) -> Path:
