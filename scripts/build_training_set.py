@@ -347,9 +347,12 @@ def licence_text(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(out: Path, per_voice: int, jobs: int, keep: bool = False) -> list[dict]:
+def build(out: Path, per_voice: int, jobs: int, keep: bool = False, unseen_only: bool = False) -> list[dict]:
     excluded, _ = demo_exclusions()
     clips = asterisk_clips(excluded) + prompt_set_clips(out / "debian") + synthetic_clips(per_voice)
+    if unseen_only:  # the demo speakers' other prompts are only in manifest.jsonl: skip decoding them
+        held_out = demo_speakers()
+        clips = [clip for clip in clips if clip.speaker not in held_out]
     if not keep:
         shutil.rmtree(out / "audio", ignore_errors=True)
     (out / "audio").mkdir(parents=True, exist_ok=True)
@@ -365,10 +368,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel decoders")
     parser.add_argument("--keep-existing", action="store_true",
                         help="reuse the WAVs an interrupted build already wrote (they are deterministic)")
+    parser.add_argument("--unseen-only", action="store_true",
+                        help="only the clips of speakers outside the demo corpus (what manifest-no-demo-speakers lists)")
     for name in CORPORA:
         parser.add_argument(f"--{name}", type=Path, help=f"root of a {name} copy to add by reference")
     args = parser.parse_args(argv)
-    rows = build(args.out, args.synthetic_per_voice, args.jobs, args.keep_existing) + external_rows(args)
+    rows = build(args.out, args.synthetic_per_voice, args.jobs, args.keep_existing, args.unseen_only) + external_rows(args)
     write_manifest(rows, args.out / "manifest.jsonl")
     held_out = demo_speakers()
     write_manifest([r for r in rows if r["speaker"] not in held_out], args.out / "manifest-no-demo-speakers.jsonl")

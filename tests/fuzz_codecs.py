@@ -168,11 +168,43 @@ def _tiny_lpcnet_personal(folder: Path):
     return PersonalLPCNetCodec(str(generic), _sha(generic), str(personal), _sha(personal))
 
 
+def tiny_predictive_bundle(folder: Path, lpcnet_weights: Path) -> Path:
+    """A predictive bundle of a random predictor, random codebooks and entropy models counted on the
+    seed audio's features, with one allocation `s1-fine50` (half the frames fine)."""
+    import torch
+
+    from evalkit.lpcnet.features import features
+    from evalkit.predictive.model import PredictiveBundle, save_bundle
+    from evalkit.predictive.network import FramePredictor, predictor_arrays
+    from evalkit.predictive.pitch import PitchCoder
+    from evalkit.predictive.rates import add_allocations
+    from evalkit.predictive.residual import CODEBOOK_SHAPES, Codebooks
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    books = Codebooks(**{name: np.sort(rng.standard_normal(shape), axis=0) if len(shape) == 1
+                         else 0.5 * rng.standard_normal(shape) for name, shape in CODEBOOK_SHAPES.items()})
+    items = [features(np.tile(_seed_audio(16000), 4))]
+    bundle = PredictiveBundle({"predictor": {}}, {**{f"predictor.{k}": v for k, v in
+                                                     predictor_arrays(FramePredictor()).items()}, **books.arrays()})
+    pitch = PitchCoder.from_weights(lpcnet_weights).fields_per_packet
+    bundle = add_allocations(bundle, items, items, pitch, log=lambda _: None, allocations=((1, 50),))
+    return save_bundle(folder / "predictive.npz", bundle)
+
+
+def _tiny_predictive(folder: Path):
+    from evalkit.predictive.codec import PredictiveCodec
+
+    generic, _ = tiny_lpcnet_weights(folder)
+    path = tiny_predictive_bundle(folder, generic)
+    return PredictiveCodec(str(path), _sha(path), "s1-fine50", str(generic), _sha(generic))
+
+
 # Backends without a codec card (their weights cannot ship, or are not built yet), or whose weights
 # could be absent: a tiny model of each.
 TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi, "nmf": _tiny_nmf,
                  "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal,
-                 "ladiff": _tiny_ladiff}
+                 "ladiff": _tiny_ladiff, "predictive": _tiny_predictive}
 
 
 def build(spec: str):
