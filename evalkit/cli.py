@@ -169,11 +169,11 @@ def cmd_run(args) -> int:
     if not args.scheduler and (exp.workers if args.workers is None else args.workers) != 0:
         start_workers_server()  # its imports overlap with reading the dataset and the database
     from .runner import run_experiment
-    from .store import connect, summary
+    from .store import connect
 
     frame = run_experiment(exp, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed)
     engine = connect(exp.database)
-    print(_summary_text(summary(engine, exp.name)))
+    print(_summary_text(_current_summary(engine, exp.name, frame)))
     _warn_misaligned(engine, exp.name)
     return _report_outcome(frame, exp.name)
 
@@ -267,7 +267,8 @@ def cmd_results(args) -> int:
     if args.long:
         print(_long_text(results_frame(engine, args.run), all_runs=not args.run))
         return 0
-    print(_summary_text(summary(engine, args.run, bounds=metric_ranges())))
+    table = _current_summary(engine, args.run) if args.run else summary(engine, None, bounds=metric_ranges())
+    print(_summary_text(table))
     _warn_misaligned(engine, args.run)
     if args.run:
         from .store import run_warnings
@@ -367,6 +368,22 @@ def cmd_app(args) -> int:
     print(f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
           f"(listeners only ever see http://{host}:{args.port}/listen?t=...)")
     return serve_app(print, port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
+
+
+def _current_summary(engine, run_id: str, results=None):
+    """The run's summary for each codec's newest configuration and each metric's newest version,
+    as the leaderboard shows it: an edited card's earlier rows stay stored (`results --long`) but
+    are not listed beside the new ones under the same name."""
+    from .report.leaderboard import current_results
+    from .report.names import metric_ranges
+    from .store import results_frame, summary
+
+    results = results_frame(engine, run_id) if results is None else results
+    table = summary(engine, run_id, bounds=metric_ranges())
+    if results.empty:
+        return table
+    keys = ["codec", "codec_hash", "metric", "metric_version"]
+    return table.merge(current_results(results)[keys].drop_duplicates(), on=keys).reset_index(drop=True)
 
 
 def _summary_text(frame) -> str:

@@ -96,6 +96,24 @@ def test_rerun_recomputes_nothing_and_a_changed_card_only_itself(tmp_path):
     assert frame.codec_hash.nunique() == 3  # old and new my-g711 configurations are kept apart
 
 
+def test_after_a_card_edit_the_summary_lists_each_codec_once(tmp_path, capsys):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = yaml.safe_load((Path(evalkit.__file__).parent.parent / "codecs" / "g711-mulaw.yaml").read_text())
+    card["name"] = "my-g711"
+    (cards / "my-g711.yaml").write_text(yaml.safe_dump(card))
+    path = write_experiment(tmp_path, cards=[str(cards)], codecs=["my-g711"], metrics=["si_sdr"])
+    assert main(["run", str(path)]) == 0
+    card["params"]["law"] = "a"
+    (cards / "my-g711.yaml").write_text(yaml.safe_dump(card))
+    capsys.readouterr()
+    for command in (["run", str(path)], ["results", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "--run", "t"]):
+        assert main(command) == 0
+        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("my-g711") and "si_sdr" in line]
+        assert len(rows) == 1, rows  # the a-law rows only; the mu-law ones stay stored
+    assert results_frame(connect(f"sqlite:///{tmp_path / 'db.sqlite'}"), "t").codec_hash.nunique() == 2
+
+
 def test_decoded_audio_is_cached_by_content(tmp_path):
     path = write_experiment(tmp_path, metrics=["si_sdr"])
     evalkit.run(path)
