@@ -20,6 +20,7 @@ from types import ModuleType
 from .codecs import BACKENDS, Codec
 from .config import describe, read_document
 from .errors import ConfigError
+from .resources import cards_dir
 
 __all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
            "CARDS_GROUP", "ITEM_RATE"]
@@ -30,11 +31,6 @@ CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of ca
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
 _PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
-
-
-def cards_dir() -> Path:
-    """The built-in card folder: codecs/ beside the evalkit package."""
-    return Path(__file__).resolve().parent.parent / "codecs"
 
 
 @dataclass(frozen=True)
