@@ -10,7 +10,11 @@ PYTHON="${1:-.venv/bin/python}"
 WORK="$(mktemp -d)"
 trap 'kill "${APP_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$PYTHON" -m build --no-isolation --outdir "$WORK/dist" . >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
+# Build from a copy of the checkout's files: building in place would leave an evalkit.egg-info there,
+# whose metadata (entry points included) would shadow the installed one's once pyproject.toml changes.
+mkdir "$WORK/src"
+git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$WORK/src" 2>/dev/null || true
+"$PYTHON" -m build --no-isolation --outdir "$WORK/dist" "$WORK/src" >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
 WHEEL="$(ls "$WORK"/dist/evalkit-*.whl)"
 echo "wheel $(basename "$WHEEL"): $(du -k "$WHEEL" | cut -f1) KiB; sdist: $(du -k "$WORK"/dist/evalkit-*.tar.gz | cut -f1) KiB"
 
