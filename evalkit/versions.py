@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, requires, version
 
 from . import __version__
 
-__all__ = ["PINNED_PACKAGES", "METRIC_PACKAGES", "package_versions", "version_text"]
+__all__ = ["PINNED_PACKAGES", "package_versions", "exact_pins", "version_text"]
 
 # Packages whose versions change numbers; stored with every round trip.
 PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3py", "pocketsphinx")
-# The packages under the metrics (each result row stores its metric's own; tests/test_layout.py checks
-# that this list names every metric's package).
-METRIC_PACKAGES = ("pesq", "pystoi", "visqol-python", "warpq", "speechmos", "pysptk", "torch", "resemblyzer",
-                   "transformers")
-
-
 @lru_cache(maxsize=None)
 def _installed_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     found = {"evalkit": __version__, "python": sys.version.split()[0]}
@@ -34,9 +28,21 @@ def package_versions() -> dict[str, str]:
     return dict(_installed_versions(PINNED_PACKAGES))
 
 
+def exact_pins() -> tuple[str, ...]:
+    """The packages evalkit's metadata pins exactly (`name==version`): the project pins every package
+    that produces numbers (metrics, codecs, resampling, loudness, statistics) that way."""
+    try:
+        declared = requires("evalkit") or []
+    except PackageNotFoundError:
+        return ()
+    pinned = [line for line in declared if "==" in line and 'extra == "dev"' not in line]  # not the test tools
+    return tuple(dict.fromkeys(line.split("==")[0].split("[")[0].strip() for line in pinned))
+
+
 def version_text() -> str:
-    """What `evalkit --version` prints: evalkit's version, then every number-producing package found."""
-    found = dict(_installed_versions(PINNED_PACKAGES + METRIC_PACKAGES))
+    """What `evalkit --version` prints: evalkit's version, the packages stored with every round trip,
+    then the other exactly pinned packages that are installed."""
+    found = dict(_installed_versions(PINNED_PACKAGES + exact_pins()))
     lines = [f"evalkit {found.pop('evalkit')}"]
     lines += [f"  {name} {value}" for name, value in found.items()]
     return "\n".join(lines)
