@@ -24,11 +24,12 @@ V="$WORK/venv"
 "$PYTHON" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
   >"$("$V/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/dependencies.pth"
 "$PYTHON" -m pip --python "$V/bin/python" install -q --no-deps --no-index "$WHEEL"
+echo "fresh venv and install: $(( ($(date +%s%N) - START) / 1000000 )) ms"
 mkdir "$WORK/run" && cd "$WORK/run"
 export EVALKIT_DB_URL="sqlite:///$WORK/run/results.db" PYTHONPATH=""
 "$V/bin/python" - <<'PY'
 import evalkit, evalkit.resources as r, sys
-inside = r.data_root().is_relative_to(sys.prefix)
+inside = r.data_root().is_relative_to(sys.prefix) and r.data_root().name == r.PACKAGED
 print(f"evalkit from {evalkit.__file__}; data from {r.data_root()}")
 sys.exit(0 if inside and evalkit.__file__.startswith(sys.prefix) else "evalkit is not the installed wheel")
 PY
@@ -44,6 +45,8 @@ codecs: [reference, g711-mulaw, opus-16k-wb]
 metrics: [si_sdr, stoi]
 YAML
 "$V/bin/evalkit" run small.yaml >run.txt 2>&1 || { cat run.txt; exit 1; }
+cat run.txt
+! grep -E '  0/[0-9]+ ' run.txt || { echo "a codec/metric of the small run has no ok row"; exit 1; }
 "$V/bin/evalkit" report --run wheel-check -o report.html && test -s report.html
 PORT="$("$V/bin/python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")"
 "$V/bin/evalkit" app --port "$PORT" >app.log 2>&1 &
