@@ -13,13 +13,13 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from .codecs import BACKENDS, Codec
 from .config import describe, read_document
 from .errors import ConfigError
+from .registry import group_entries
 from .resources import cards_dir
 
 __all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
@@ -123,7 +123,7 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     folders = [CardFolder(cards_dir(), "built-in")]
     folders += [CardFolder(Path(p), source) for p in _folder_list(extra)]
     folders += [CardFolder(Path(p), "EVALKIT_CARDS") for p in _folder_list(os.environ.get("EVALKIT_CARDS"))]
-    folders += [_entry_point_folder(ep) for ep in entry_points(group=CARDS_GROUP)]
+    folders += [_entry_point_folder(ep) for ep in group_entries(CARDS_GROUP)]
     unique: dict[Path, CardFolder] = {}
     for folder in folders:
         if not folder.path.is_dir():

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from functools import lru_cache
+from importlib.metadata import EntryPoints, entry_points
 from types import ModuleType
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "group_entries"]
 
 T = TypeVar("T")
+
+
+@lru_cache(maxsize=1)
+def _installed_entry_points() -> EntryPoints:
+    return entry_points()  # one scan of the installed metadata per process, shared by every group
+
+
+def group_entries(group: str) -> EntryPoints:
+    """The entry points installed packages declare in `group`."""
+    return _installed_entry_points().select(group=group)
 
 
 class Registry(Generic[T]):
@@ -63,7 +74,7 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        for ep in sorted(entry_points(group=self.group), key=lambda ep: (ep.value, ep.name)):
+        for ep in sorted(group_entries(self.group), key=lambda ep: (ep.value, ep.name)):
             try:
                 target = ep.load()
             except Exception as err:  # noqa: BLE001 - a broken plug-in is named, not a traceback

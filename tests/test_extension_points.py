@@ -66,11 +66,11 @@ def test_a_broken_entry_is_named_in_one_line(monkeypatch):
     from evalkit import registry as module
 
     broken = EntryPoint("ghost", "evalkit.no_such_module", "evalkit.tests")
-    monkeypatch.setattr(module, "entry_points", lambda group: [broken])
+    monkeypatch.setattr(module, "group_entries", lambda group: [broken])
     with pytest.raises(ConfigError, match=r"^thing entry point 'ghost' \(evalkit.no_such_module\) cannot be loaded"):
         Registry("thing", "evalkit.tests").names()
     with pytest.raises(ConfigError, match="reinstall evalkit"):
-        monkeypatch.setattr(module, "entry_points", lambda group: [])
+        monkeypatch.setattr(module, "group_entries", lambda group: [])
         Registry("thing", "evalkit.tests", has_builtins=True).names()
 
 
