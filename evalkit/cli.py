@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .errors import AudioError, CodecError, EvalkitError
+from .versions import VersionAction
 
 __all__ = ["main"]
 
@@ -401,23 +402,9 @@ def _kbps(bitrate: float | None) -> str:
     return "n/a" if bitrate is None else f"{bitrate / 1000:.2f} kbit/s"
 
 
-class _VersionAction(argparse.Action):
-    """`--version`: evalkit's version and the number-producing packages' (read only when asked)."""
-
-    def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from .versions import version_text
-
-        print(version_text())
-        parser.exit()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
-    parser.add_argument("--version", action=_VersionAction, help="show the versions of evalkit and of the "
-                        "packages that produce its numbers, then exit")
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--cards", help="more folders of codec cards (os.pathsep-separated), added to the built-in "
                                         "ones, $EVALKIT_CARDS and packages' cards")
     sub = parser.add_subparsers(dest="command", required=True)

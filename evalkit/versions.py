@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, requires, version
 
 from . import __version__
 
-__all__ = ["PINNED_PACKAGES", "package_versions", "exact_pins", "version_text"]
+__all__ = ["PINNED_PACKAGES", "package_versions", "exact_pins", "version_text", "VersionAction"]
 
 # Packages whose versions change numbers; stored with every round trip.
 PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3py", "pocketsphinx")
@@ -46,3 +47,18 @@ def version_text() -> str:
     lines = [f"evalkit {found.pop('evalkit')}"]
     lines += [f"  {name} {value}" for name, value in found.items()]
     return "\n".join(lines)
+
+
+class VersionAction(argparse.Action):
+    """`--version`: evalkit's version and the number-producing packages' (read only when asked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        kwargs.setdefault("help", "show the versions of evalkit and of the packages that produce its numbers, then exit")
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            print(version_text(), flush=True)
+        except BrokenPipeError:  # `evalkit --version | head -1`: the reader has what it wanted
+            sys.stdout = None
+        parser.exit()
