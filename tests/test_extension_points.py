@@ -84,3 +84,50 @@ def test_a_recipe_declares_the_weights_of_its_own_losses():
     assert TrainConfig.load({**base, "recipe": "ladiff"}).losses["diff"] == 1.0
     with pytest.raises(ConfigError, match="ce"):
         TrainConfig.load({**base, "recipe": "rvq", "losses": {"ce": 0.5}})
+
+
+PLUGIN = '''
+import numpy as np
+from evalkit.codecs import Codec, CodecInfo, register_backend
+from evalkit.metrics import Metric, MetricSpec
+
+
+@register_backend("plug-pcm")
+class PlugPcm(Codec):
+    @property
+    def info(self):
+        return CodecInfo(name=self.backend, version="1", family="plug", sample_rate=8000, frame_samples=160,
+                         lookahead_samples=0, nominal_bitrate=128000.0)
+
+    def _encode(self, samples):
+        return {}, [samples[0].astype(np.float32).tobytes()]
+
+    def _decode(self, header, packets):
+        return np.frombuffer(packets[0], np.float32)
+
+
+PLUG_METRIC = Metric(MetricSpec(name="plug_peak", version="1", higher_is_better=False, needs_reference=False,
+                                sample_rates=None, min_duration=0.0, package=None, outputs=("plug_peak",),
+                                description="peak"),
+                     lambda ref, deg, rate: float(abs(deg).max()))
+'''
+
+
+def test_a_plugin_package_adds_a_backend_module_and_a_metric_object(tmp_path):
+    """An installed package's entry points reach the registries beside evalkit's own, in a fresh process."""
+    import subprocess
+    import sys
+
+    (tmp_path / "plugdemo.py").write_text(PLUGIN)
+    info = tmp_path / "plugdemo-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugdemo\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[evalkit.codecs]\nplugdemo = plugdemo\n\n"
+                                           "[evalkit.metrics]\nplug_peak = plugdemo:PLUG_METRIC\n")
+    code = ("from evalkit.codecs import BACKENDS; from evalkit.metrics import METRICS; "
+            "print(BACKENDS.get('plug-pcm').backend, 'opus' in BACKENDS, METRICS.get('plug_peak').spec.name, "
+            "'si_sdr' in METRICS, 'plugdemo' in BACKENDS)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"})
+    # the module entry registers what the module registers, not the module itself
+    assert done.stdout.split() == ["plug-pcm", "True", "plug_peak", "True", "False"], done.stderr[-2000:]
