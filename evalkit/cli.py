@@ -507,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     _ratings_parser(sub)
+    _listening_parser(sub)
 
     p = sub.add_parser("app", help="start the Streamlit app (leaderboards, plots, drill-down, MUSHRA)")
     p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
@@ -561,6 +562,54 @@ def _ratings_parser(sub) -> None:
     for parser in (i, e, s):
         parser.add_argument("--database", help=database)
     p.set_defaults(func=cmd_ratings)
+
+
+def cmd_listening(args) -> int:
+    """Listening-test tools: rejections and repeat panel workers, item selection, power analysis."""
+    from .listening.command import run_listening
+
+    return run_listening(args)
+
+
+def _listening_parser(sub) -> None:
+    database = "database URL (default: $EVALKIT_DB_URL or results/evalkit.db)"
+    p = sub.add_parser("listening", help="listening tests: rejections, repeat workers, item selection, power analysis")
+    commands = p.add_subparsers(dest="listening_command", required=True)
+    r = commands.add_parser("rejections", help="rejected sessions of a test with their panel ids, rules and reasons")
+    r.add_argument("test")
+    r.add_argument("--record", action="store_true", help="first record time-limit and screening rejections")
+    d = commands.add_parser("duplicates", help="panel workers seen in more than one test")
+    for parser in (r, d):
+        parser.add_argument("--export", choices=["csv"], help="write CSV (to --output, else to stdout)")
+        parser.add_argument("-o", "--output", help="CSV file for --export csv")
+        parser.add_argument("--force", action="store_true", help="overwrite the output")
+    s = commands.add_parser("select-items", help="items of a scored run that tell its codecs apart best")
+    s.add_argument("--run", required=True, help="run name")
+    s.add_argument("--count", type=int, default=8, help="items to choose (default: 8)")
+    s.add_argument("--by", choices=["disagreement", "spread", "coverage"], default="disagreement",
+                   help="metrics disagree most, conditions spread most, or items cover the quality range")
+    s.add_argument("--metric", action="append", dest="metrics", help="metric to use (repeatable; default: all)")
+    s.add_argument("--codec", action="append", dest="codecs", help="codec to use (repeatable; default: all)")
+    w = commands.add_parser("power", help="listeners needed to detect a difference (MUSHRA or ACR)")
+    w.add_argument("--effect", type=float, help="difference to detect, on the test's scale")
+    w.add_argument("--run", help="instead of --effect: the run whose metric difference to detect")
+    w.add_argument("--metric", help="with --run: the metric")
+    w.add_argument("--codecs", nargs=2, metavar=("BETTER", "WORSE"), help="with --run: the two codecs")
+    w.add_argument("--slope", type=float, help="with --run: test-scale units per metric unit (default: from --pilot)")
+    w.add_argument("--items", type=int, required=True, help="items each listener rates in each condition")
+    w.add_argument("--pilot", help="pilot test whose ratings give the spread")
+    w.add_argument("--condition", action="append", dest="conditions", help="pilot condition to use (repeatable)")
+    w.add_argument("--noise", type=float, help="without a pilot: sd of a rating around its listener's mean")
+    w.add_argument("--interaction", type=float, help="without a pilot: sd of the listener x condition effect")
+    w.add_argument("--listener-sd", type=float, help="without a pilot: sd of listeners' offsets (simulation only)")
+    w.add_argument("--type", choices=["mushra", "acr"], help="the scale (default: the pilot's, else mushra)")
+    w.add_argument("--power", type=float, default=0.8, help="wanted power (default: 0.8)")
+    w.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default: 0.05)")
+    w.add_argument("--simulate", type=int, default=0, metavar="N", help="also simulate N tests to check the power")
+    w.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
+    for parser in (r, d, s, w):
+        parser.add_argument("--database", help=database)
+    p.set_defaults(func=cmd_listening)
 
 
 def cmd_train(args) -> int:

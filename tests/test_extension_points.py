@@ -131,3 +131,13 @@ def test_a_plugin_package_adds_a_backend_module_and_a_metric_object(tmp_path):
                           env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"})
     # the module entry registers what the module registers, not the module itself
     assert done.stdout.split() == ["plug-pcm", "True", "plug_peak", "True", "False"], done.stderr[-2000:]
+
+
+def test_every_module_that_registers_is_declared():
+    """A backend or metric module missing from pyproject.toml would never be imported."""
+    declared = {value for group in ("evalkit.codecs", "evalkit.metrics") for value in DECLARED[group].values()}
+    for path in (ROOT / "evalkit").rglob("*.py"):
+        text = path.read_text()
+        if "@register_backend(" in text or "\n@metric(" in text:
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            assert module in declared, f"{module} registers extensions but pyproject.toml does not declare it"

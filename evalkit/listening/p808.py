@@ -124,16 +124,25 @@ def session_rejections(options: dict[str, Any], checks: dict[str, Any], scores: 
 
 
 def synthesize_trap(text: str, path: str | Path, voice: str = "slt") -> Path:
-    """Speak `text` into a WAV file with Debian's flite (apt-get install flite); ConfigError without it."""
+    """Speak `text` into a WAV file with Debian's flite (apt-get install flite); ConfigError without it, for an
+    empty text or for a voice flite lacks (flite itself would silently speak with its default voice)."""
     from ..errors import ConfigError
 
     flite = shutil.which("flite")
     if flite is None:
         raise ConfigError("trapping clips are spoken with flite: apt-get install -y flite (or record your own)")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError("a trapping clip needs words to speak, e.g. 'Please select Poor'")
+    voices = subprocess.run([flite, "-lv"], capture_output=True, text=True).stdout.split(":", 1)[-1].split()
+    if voice not in voices:
+        raise ConfigError(f"flite has no voice {voice!r}; its voices: {', '.join(voices)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         spoken = Path(folder) / "trap.wav"
-        subprocess.run([flite, "-voice", voice, "-t", text, "-o", str(spoken)], check=True, capture_output=True)
+        done = subprocess.run([flite, "-voice", voice, "-t", text, "-o", str(spoken)], capture_output=True, text=True)
+        if done.returncode != 0 or not spoken.is_file():
+            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise ConfigError(f"flite could not speak the trapping clip: {reason}")
         shutil.copyfile(spoken, path)
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -61,6 +62,7 @@ class ReportData:
     agreement: pd.DataFrame | None = None
     omnibus: Omnibus | None = None
     comparisons: pd.DataFrame | None = None
+    typed: Any = None  # evalkit.report.sections_listening.TypedListening: a test of a type beside MUSHRA
     options: ReportOptions = field(default_factory=ReportOptions)
     n_boot: int = N_BOOT
     seed: int = SEED
@@ -86,9 +88,20 @@ def build_report(engine: Engine, run_id: str, mushra: str | None = None, ratings
     report.comparisons = best_versus_rest(current_results(run.results), board, report.metrics, options.paired_test)
     if mushra is None:
         report.mushra_message = no_test_message(engine)
+    elif ratings is None and _typed(engine, mushra):
+        from .sections_listening import add_typed
+
+        add_typed(report, engine, mushra)
     else:
         _add_listening(report, load_listening(engine, mushra, ratings=ratings, screening=screening))
     return report
+
+
+def _typed(engine: Engine, name: str) -> bool:
+    """Whether listening test `name` exists and is of a type beside MUSHRA (its own sections then)."""
+    from .sections_listening import test_type_of
+
+    return test_type_of(engine, name) not in (None, "mushra")
 
 
 @dataclass

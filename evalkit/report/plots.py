@@ -23,7 +23,8 @@ from .codecinfo import REFERENCE_FAMILIES, higher_is_better
 from .names import DisplayNames
 
 __all__ = ["family_colors", "family_markers", "rate_quality_figure", "cost_figure", "spectrogram_figure", "bar_figure",
-           "mushra_figure", "agreement_figure", "svg_data_uri", "save_figure", "has_bitrates", "STYLE", "FIGURE_FORMATS"]
+           "mushra_figure", "agreement_figure", "score_figure", "preference_matrix_figure", "svg_data_uri", "save_figure",
+           "has_bitrates", "STYLE", "FIGURE_FORMATS"]
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "0.9",
@@ -199,7 +200,8 @@ def mushra_figure(conditions: pd.DataFrame, names: DisplayNames = _PLAIN) -> Fig
 
 @_styled
 def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: list[str],
-                     names: DisplayNames = _PLAIN) -> Figure:
+                     names: DisplayNames = _PLAIN, ylabel: str = "MUSHRA score",
+                     ylim: tuple[float, float] | None = (0, 100)) -> Figure:
     """Per metric: listener score against metric value, stimuli faint, condition means labelled."""
     figure, axes = _grid(len(metrics), height=3.6)
     for ax, metric in zip(axes, metrics):
@@ -210,11 +212,50 @@ def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: l
         for row in means.itertuples():
             ax.annotate(names.codec(row.condition), (row.value, row.score), xytext=(4, 3), textcoords="offset points",
                         fontsize=7, color="0.3")
-        ax.set_ylim(0, 100)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
         ax.set_xlabel(_label(metric, names))
-        ax.set_ylabel("MUSHRA score")
+        ax.set_ylabel(ylabel)
     if axes:
         _shared_legend(figure, axes)
+    return figure
+
+
+@_styled
+def score_figure(table: pd.DataFrame, value: str, xlabel: str, limits: tuple[float, float], base: float,
+                 names: DisplayNames = _PLAIN) -> Figure:
+    """Bars of `value` per condition from `base` (1 for MOS, 0 for CMOS and SDG) with their 95 % CI, best at the top."""
+    rows = table.sort_values(value)
+    figure = Figure(figsize=(10, 0.32 * len(rows) + 1.3), layout="constrained")
+    ax = figure.subplots()
+    errors = np.vstack([rows[value] - rows["ci_low"], rows["ci_high"] - rows[value]]).clip(min=0)
+    ax.barh([names.codec(c) for c in rows["condition"]], rows[value] - base, left=base, height=0.6, color="#1f4e79",
+            xerr=np.nan_to_num(errors), error_kw={"elinewidth": 0.8, "capsize": 3, "ecolor": "0.3"})
+    ax.axvline(base, color="0.4", linewidth=0.8)
+    ax.set_xlim(*limits)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    return figure
+
+
+@_styled
+def preference_matrix_figure(matrix: pd.DataFrame, names: DisplayNames = _PLAIN) -> Figure:
+    """Share of decided answers preferring the row's condition over the column's, each cell labelled."""
+    size = 0.6 * len(matrix) + 2.0
+    figure = Figure(figsize=(size + 1.5, size), layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(matrix.to_numpy(float), vmin=0, vmax=1, cmap="RdBu")
+    labels = [names.codec(c) for c in matrix.index]
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for (row, column), share in np.ndenumerate(matrix.to_numpy(float)):
+        if np.isfinite(share):
+            ax.text(column, row, f"{share:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(share - 0.5) > 0.3 else "black")
+    ax.grid(False)
+    ax.set_xlabel("compared with")
+    ax.set_ylabel("preferred condition")
+    figure.colorbar(image, ax=ax, label="share preferring the row")
     return figure
 
 

@@ -21,13 +21,13 @@ CONTENT_METRICS = ("per", "hallucinations_per_min")  # outputs of the phoneme me
 
 def build_sections(report: ReportData) -> list[Section]:
     """Leaderboard, codec comparisons, rate-quality, latency, complexity, content, listening test, agreement."""
-    from .sections_mushra import agreement_section, listening_section
+    from .sections_listening import listening_sections
 
     colors = family_colors(report.codecs["family"]) if not report.codecs.empty else {}
     quality = [m for m in report.metrics if m not in CONTENT_METRICS]
     return [_leaderboard(report, quality, colors), _comparisons(report), _rate_quality(report, quality, colors),
             _latency(report, quality, colors), _complexity(report, quality, colors), _content(report, colors),
-            listening_section(report), agreement_section(report)]
+            *listening_sections(report)]
 
 
 def figure_ref(id: str, figure, caption: str) -> FigureRef:

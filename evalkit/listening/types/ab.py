@@ -20,7 +20,7 @@ from scipy import stats
 
 from .base import Condition, Item, TestType, choice_row
 
-__all__ = ["AbType", "TYPE", "NONE", "preference_table", "bradley_terry"]
+__all__ = ["AbType", "TYPE", "NONE", "preference_table", "preference_matrix", "bradley_terry"]
 
 NONE = "none"  # the unforced test's "no preference"
 
@@ -98,6 +98,11 @@ class AbType(TestType):
             tables["bradley_terry"] = bradley_terry(frame)
         return tables
 
+    def report_section(self, report):
+        from ...report.sections_listening import ab_section
+
+        return ab_section(report)
+
 
 def _wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     if n == 0:
@@ -129,6 +134,19 @@ def preference_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def preference_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """Square, conditions by name: the share of decided answers preferring the row's condition over the column's
+    (NaN on the diagonal and for pairs never decided)."""
+    names = sorted(set(frame["condition"]) | set(frame["other"]))
+    matrix = pd.DataFrame(np.nan, index=pd.Index(names, name="preferred"), columns=pd.Index(names, name="over"))
+    for row in preference_table(frame).itertuples():
+        decided = row.first_wins + row.second_wins
+        if decided:
+            matrix.loc[row.first, row.second] = row.first_wins / decided
+            matrix.loc[row.second, row.first] = row.second_wins / decided
+    return matrix
+
+
 def bradley_terry(frame: pd.DataFrame, iterations: int = 1000, tolerance: float = 1e-10) -> pd.DataFrame:
     """Bradley-Terry strengths from the decided answers (Hunter's MM algorithm), scaled to sum to 1, with
     their log; a condition that never wins gets strength 0 (its log is -inf)."""
@@ -142,7 +160,8 @@ def bradley_terry(frame: pd.DataFrame, iterations: int = 1000, tolerance: float 
     games = wins + wins.T
     strength = np.full(len(names), 1.0 / len(names))
     for _ in range(iterations):
-        denominator = (games / (strength[:, None] + strength[None, :])).sum(axis=1)
+        pair = strength[:, None] + strength[None, :]  # 0 only between two conditions that never win
+        denominator = np.divide(games, pair, out=np.zeros_like(games), where=pair > 0).sum(axis=1)
         updated = np.divide(wins.sum(axis=1), denominator, out=np.zeros_like(strength), where=denominator > 0)
         updated /= updated.sum()
         if np.abs(updated - strength).max() < tolerance:

@@ -63,6 +63,11 @@ class AbxType(AbType):
     def analyse(self, frame, setup) -> dict[str, Any]:
         return {"by_listener": identification_table(frame, "participant"), "by_pair": identification_table(frame)}
 
+    def report_section(self, report):
+        from ...report.sections_listening import abx_section
+
+        return abx_section(report)
+
 
 def identification_table(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Correct ABX answers per pair of conditions (and per `by`, e.g. participant): trials, correct, share,

@@ -94,6 +94,11 @@ class AcrType(TestType):
     def agreement_scores(self, frame, setup):
         return frame
 
+    def report_section(self, report):
+        from ...report.sections_listening import acr_section
+
+        return acr_section(report)
+
 
 def mos_table(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per condition: ratings, listeners, MOS, standard deviation and the t-based CI (P.1401's, over the ratings)."""

@@ -74,5 +74,13 @@ class CcrType(TestType):
     def analyse(self, frame, setup) -> dict[str, Any]:
         return {"cmos": mos_table(frame).rename(columns={"mos": "cmos"})}
 
+    def agreement_scores(self, frame, setup):
+        return frame  # each processed condition's score against the reference: comparable across conditions
+
+    def report_section(self, report):
+        from ...report.sections_listening import ccr_section
+
+        return ccr_section(report)
+
 
 TYPE = CcrType()

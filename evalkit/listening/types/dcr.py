@@ -42,5 +42,10 @@ class DcrType(CcrType):
     def analyse(self, frame, setup) -> dict[str, Any]:
         return {"dmos": mos_table(frame).rename(columns={"mos": "dmos"})}
 
+    def report_section(self, report):
+        from ...report.sections_listening import dcr_section
+
+        return dcr_section(report)
+
 
 TYPE = DcrType()
