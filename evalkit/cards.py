@@ -13,13 +13,14 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from .codecs import BACKENDS, Codec
 from .config import describe, read_document
 from .errors import ConfigError
+from .registry import group_entries
+from .resources import cards_dir
 
 __all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
            "CARDS_GROUP", "ITEM_RATE"]
@@ -30,11 +31,6 @@ CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of ca
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
 _PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
-
-
-def cards_dir() -> Path:
-    """The built-in card folder: codecs/ beside the evalkit package."""
-    return Path(__file__).resolve().parent.parent / "codecs"
 
 
 @dataclass(frozen=True)
@@ -127,7 +123,7 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     folders = [CardFolder(cards_dir(), "built-in")]
     folders += [CardFolder(Path(p), source) for p in _folder_list(extra)]
     folders += [CardFolder(Path(p), "EVALKIT_CARDS") for p in _folder_list(os.environ.get("EVALKIT_CARDS"))]
-    folders += [_entry_point_folder(ep) for ep in entry_points(group=CARDS_GROUP)]
+    folders += [_entry_point_folder(ep) for ep in group_entries(CARDS_GROUP)]
     unique: dict[Path, CardFolder] = {}
     for folder in folders:
         if not folder.path.is_dir():

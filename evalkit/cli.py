@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
 from .errors import AudioError, CodecError, EvalkitError
+from .commands.version_action import VersionAction
 
 __all__ = ["main"]
 
@@ -421,7 +421,7 @@ def _kbps(bitrate: float | None) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--cards", help="more folders of codec cards (os.pathsep-separated), added to the built-in "
                                         "ones, $EVALKIT_CARDS and packages' cards")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -14,14 +14,14 @@ from .datasets import load_dataset
 from .errors import EvalkitError
 from .executors import one_thread_torch
 from .harness import RoundTrip, roundtrip
+from .resources import data_path, is_installed_copy
 from .text_tables import format_table
 
 __all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary",
            "warm_codec"]
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
-DEMO_EXPERIMENT = ROOT / "experiments" / "demo.yaml"
+DEMO_MANIFEST = data_path("data/demo/manifest.jsonl")
+DEMO_EXPERIMENT = data_path("experiments/demo.yaml")
 
 
 def run_demo(out: Callable[[str], None], cards_dir: str | None = None, limit: int | None = None,
@@ -44,6 +44,8 @@ def score_demo(out: Callable[[str], None], limit: int | None = None) -> int:
 
     exp = load_experiment(DEMO_EXPERIMENT)
     exp = replace(exp, limit=limit) if limit else exp
+    if is_installed_copy(DEMO_EXPERIMENT):  # never write into the installed package: cache in the working folder
+        exp = replace(exp, cache=Path("results/cache").resolve())
     out(f"\nscoring {len(exp.codecs)} codecs x {', '.join(exp.metrics)} (incremental: reruns reuse stored rows)")
     frame = run_experiment(exp)
     engine = connect(exp.database)

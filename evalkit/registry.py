@@ -1,27 +1,44 @@
-"""A name → implementation registry; plug-ins arrive through entry points and the same door."""
+"""A name → implementation registry; evalkit's own entries and plug-ins arrive through entry points."""
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from functools import lru_cache
+from importlib.metadata import EntryPoints, entry_points
+from types import ModuleType
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "group_entries"]
 
 T = TypeVar("T")
+
+
+@lru_cache(maxsize=1)
+def _installed_entry_points() -> EntryPoints:
+    # One scan of the installed metadata per process, shared by every group. Python 3.11 returns
+    # SelectableGroups here, 3.12 EntryPoints: both select by group.
+    found = entry_points()
+    return EntryPoints(point for group in found.groups for point in found.select(group=group))
+
+
+def group_entries(group: str) -> EntryPoints:
+    """The entry points installed packages declare in `group`."""
+    return _installed_entry_points().select(group=group)
 
 
 class Registry(Generic[T]):
     """A dict with a decorator that refuses duplicate names.
 
-    Other packages add entries by declaring an entry point in `group`; each entry point
-    loads an object that is registered under the entry point's name.
+    Entries are declared as entry points in `group` (evalkit's own in its pyproject.toml, plug-ins
+    in theirs) and loaded on first use. An entry point names either an object, registered under
+    the entry point's name, or a module whose import registers its entries (with `register`).
     """
 
-    def __init__(self, kind: str, group: str):
+    def __init__(self, kind: str, group: str, has_builtins: bool = False):
         self.kind = kind
         self.group = group
+        self.has_builtins = has_builtins  # evalkit declares entries in this group: none found is an install fault
         self._entries: dict[str, T] = {}
         self._plugins_loaded = False
 
@@ -60,6 +77,14 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        for ep in entry_points(group=self.group):
-            if ep.name not in self._entries:
-                self.add(ep.name, ep.load())
+        for ep in sorted(group_entries(self.group), key=lambda ep: (ep.value, ep.name)):
+            try:
+                target = ep.load()
+            except Exception as err:  # noqa: BLE001 - a broken plug-in is named, not a traceback
+                raise ConfigError(f"{self.kind} entry point {ep.name!r} ({ep.value}) cannot be loaded: "
+                                  f"{type(err).__name__}: {err}") from None
+            if not isinstance(target, ModuleType) and self._entries.get(ep.name) is not target:
+                self.add(ep.name, target)
+        if self.has_builtins and not self._entries:
+            raise ConfigError(f"no {self.kind} is registered: the entry points of group {self.group} are "
+                              "missing; reinstall evalkit (pip install -e . in a checkout)")

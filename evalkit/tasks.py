@@ -7,10 +7,7 @@ so it keeps to what scoring needs: no database, no pandas.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 
 from . import __version__
 from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
@@ -25,6 +22,7 @@ from .executors import one_thread_torch
 from .harness import delay_tolerance, roundtrip
 from .metrics import METRICS, evaluate
 from .rates import rate_warnings
+from .versions import PINNED_PACKAGES, package_versions
 
 __all__ = ["Task", "TaskOutput", "process", "failed_output", "task_key", "package_versions", "cost_metrics",
            "COST_METRICS", "COST_VERSION", "PINNED_PACKAGES"]
@@ -32,8 +30,6 @@ __all__ = ["Task", "TaskOutput", "process", "failed_output", "task_key", "packag
 # Rows every round trip yields besides the requested metrics: what the codec costs.
 COST_METRICS = ("bitrate_kbps", "encode_rtf", "decode_rtf")
 COST_VERSION = "1"
-# Packages whose versions change numbers; stored with every round trip.
-PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3py", "pocketsphinx")
 
 
 @dataclass(frozen=True)
@@ -268,19 +264,3 @@ def _result_row(task: Task, result) -> dict:
     row = dataclasses.asdict(result)
     row["wall_seconds"] = row.pop("seconds")
     return {**task_key(task), **row}
-
-
-@lru_cache(maxsize=None)
-def _installed_versions() -> tuple[tuple[str, str], ...]:
-    found = {"evalkit": __version__, "python": sys.version.split()[0]}
-    for name in PINNED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return tuple(found.items())
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of evalkit, Python and the pinned packages (read once per process)."""
-    return dict(_installed_versions())

@@ -6,6 +6,8 @@ PACKAGES=(ffmpeg libvo-amrwbenc0 libopencore-amrwb0 codec2 libsndfile1 chromium 
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
+  # Node.js from another source (e.g. NodeSource's nodejs) brings its own npm and conflicts with Debian's.
+  [ "$pkg" = npm ] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -278,7 +278,7 @@ def test_a_configuration_mismatch_names_both_sides():
 
 
 def test_configuration_includes_defaults_and_leaves_out_weight_paths():
-    from evalkit.codecs.pyav import Opus
+    from evalkit.codecs.opus import Opus
 
     assert Opus().config == Opus(bitrate=32000).config != Opus(bitrate=12000).config
     card = find_card("rvq-3k")
@@ -329,7 +329,7 @@ def test_backend_specific_defects_are_codec_errors(case):
 
 
 def test_opus_packets_of_another_duration_are_refused():
-    from evalkit.codecs.pyav import Opus
+    from evalkit.codecs.opus import Opus
 
     native = Audio(white_noise(0.5, 16000).samples * 0.3, 16000)
     twenty = Opus(16000, 16000).encode_packets(native)

@@ -18,7 +18,7 @@ from evalkit.cards import load_cards
 from evalkit.cli import main as cli_main
 from evalkit.codecs import Codec, CodecInfo
 from evalkit.codecs.bitstream import Bitstream
-from evalkit.codecs.pyav import Opus
+from evalkit.codecs.opus import Opus
 from evalkit.errors import ConfigError
 from evalkit.profile import (
     Bernoulli, CurvePoint, GilbertElliott, Profile, ProfileRun, burst_lengths, concealment_of,

@@ -12,7 +12,7 @@ from evalkit.audio import Audio, resample
 from evalkit.cards import load_cards
 from evalkit.codecs import BACKENDS
 from evalkit.codecs.bitstream import Bitstream
-from evalkit.codecs.pyav import Opus, opus_packet_mode
+from evalkit.codecs.opus import Opus, opus_packet_mode
 from evalkit.errors import CodecError, ConfigError
 from evalkit.signals import sinusoid
 

@@ -1,10 +1,7 @@
-"""Codec backends. Each module registers its backends on import; libraries load lazily."""
+"""Codec backends. Each module registers its backends on import; the registry imports the modules that
+pyproject.toml declares (entry-point group "evalkit.codecs") on first use; libraries load lazily."""
 
 from .base import BACKENDS, Codec, CodecInfo, StreamConfigError, register_backend
 from .bitstream import Bitstream
-from . import reference, pyav, amrwb, codec2, ffmpeg_cli, lc3, neural  # noqa: F401  (registration)
-from . import lpcnet  # noqa: F401  (registration)
-from . import lowrank  # noqa: F401  (registration)
-from . import predictive  # noqa: F401  (registration)
 
 __all__ = ["BACKENDS", "Codec", "CodecInfo", "Bitstream", "StreamConfigError", "register_backend"]

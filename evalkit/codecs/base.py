@@ -38,7 +38,7 @@ from .bitstream import Bitstream
 
 __all__ = ["Codec", "CodecInfo", "BACKENDS", "register_backend", "StreamConfigError", "check_packet_sizes"]
 
-BACKENDS: Registry[type["Codec"]] = Registry("codec backend", "evalkit.codecs")
+BACKENDS: Registry[type["Codec"]] = Registry("codec backend", "evalkit.codecs", has_builtins=True)
 
 
 def register_backend(name: str):

@@ -4,7 +4,6 @@ from .align import Edit, Op, align, edit_runs, phone_error_rate
 from .detector import ContentEvent, ContentReport, analyze
 from .lexicon import text_phones
 from .phones import RECOGNIZERS, Phone, PhoneRecognizer, make_recognizer
-from . import sphinx  # noqa: F401  (registers the pocketsphinx recognizer)
 
 __all__ = [
     "Phone", "PhoneRecognizer", "RECOGNIZERS", "make_recognizer", "Op", "Edit", "align", "edit_runs",

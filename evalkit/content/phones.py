@@ -45,7 +45,7 @@ class PhoneRecognizer(Protocol):
 
 
 # Factories (called with no arguments) rather than instances: each worker builds its own.
-RECOGNIZERS: Registry = Registry("phone recognizer", "evalkit.phone_recognizers")
+RECOGNIZERS: Registry = Registry("phone recognizer", "evalkit.phone_recognizers", has_builtins=True)
 
 
 def make_recognizer(name: str) -> PhoneRecognizer:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..audio import Audio, resample, to_mono
 from ..errors import MetricError
-from .phones import RECOGNIZERS, Phone, normalize_label
+from .phones import Phone, normalize_label
 
 __all__ = ["SphinxRecognizer", "SPHINX_RATE", "FRAME_SECONDS", "SETTINGS"]
 
@@ -119,5 +119,3 @@ def _phone(segment) -> Phone | None:
     start, end = segment.start_frame * FRAME_SECONDS, (segment.end_frame + 1) * FRAME_SECONDS  # end_frame is inclusive
     return Phone(label, round(start, 3), round(end, 3))
 
-
-RECOGNIZERS.add("pocketsphinx", SphinxRecognizer)

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from sqlalchemy import Engine
 
 from ..errors import ConfigError
+from ..resources import data_path
 from .admin import DEFAULT_CACHE_ROOT, DEFAULT_STIMULUS_ROOT, create_test, launch_test, list_tests
 from .auth import ENV_VAR, hash_password
 from .spec import load_spec
@@ -21,7 +22,7 @@ from .spec import load_spec
 __all__ = ["DEMO_SPEC", "LISTEN_PAGE", "ADMIN_PAGE", "DemoTest", "ensure_demo_test", "demo_urls",
            "demo_admin_password", "announce_demo"]
 
-DEMO_SPEC = Path(__file__).resolve().parents[2] / "tests_mushra" / "demo.yaml"
+DEMO_SPEC = data_path("tests_mushra/demo.yaml")
 LISTEN_PAGE, ADMIN_PAGE = "/listen", "/mushra_admin"  # evalkit.listening.web's listener page; app/views/mushra_admin.py
 
 

@@ -30,7 +30,7 @@ __all__ = ["FramewiseRecipe", "SampleRateRecipe"]
 
 class FramewiseRecipe(Recipe):
     """The framewise vocoder, trained on features of the crops (clean or quantized); the interface
-    of evalkit.neural.recipes.Recipe (not subclassed: that module registers this one)."""
+    of evalkit.neural.recipe_base.Recipe."""
 
     def __init__(self, model_params: dict, discriminator_params: dict | None = None):
         params = dict(model_params)
@@ -86,6 +86,8 @@ class SampleRateRecipe(Recipe):
     """The reference LPCNet (samplerate.py), teacher-forced with noise injection and a cross-entropy
     loss (`ce`); the reconstruction handed to the trainer is the input itself, so its spectral losses
     are zero and carry no gradient (set their weights to 0)."""
+
+    loss_weights = {"ce": 1.0}
 
     def __init__(self, model_params: dict, discriminator_params: dict | None = None):
         from .samplerate import SampleRateConfig, SampleRateLPCNet

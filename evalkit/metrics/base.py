@@ -112,7 +112,7 @@ class Metric:
         return self.fn(ref, deg, sample_rate)
 
 
-METRICS: Registry[Metric] = Registry("metric", "evalkit.metrics")
+METRICS: Registry[Metric] = Registry("metric", "evalkit.metrics", has_builtins=True)
 
 
 def metric(spec: MetricSpec) -> Callable[[MetricFn], MetricFn]:

@@ -55,6 +55,7 @@ class LaDiffRecipe(Recipe):
     `n_q_choices`, optionally `decoder_weights` (see _decoding_autoencoder) and DiffusionConfig's keys."""
 
     waveform_losses = False
+    loss_weights = {"diff": 1.0, "cond": 1.0}
 
     def __init__(self, model_params: dict, discriminator_params: dict | None = None):
         params = dict(model_params)

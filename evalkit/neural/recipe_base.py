@@ -6,7 +6,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Recipe"]
+from ..registry import Registry
+
+__all__ = ["Recipe", "RECIPES"]
 
 
 class Recipe:
@@ -17,6 +19,9 @@ class Recipe:
     sample_rate: int
     hop: int = 1  # crops are trimmed to a multiple of this
     waveform_losses: bool = True  # False: the trainer adds no reconstruction losses, only the recipe's own
+    # The default weights of the loss terms `forward` returns beyond the trainer's own; a training
+    # config's `losses:` section may then set them (a term without a weight counts once).
+    loss_weights: dict[str, float] = {}
 
     def initialise(self, batch: torch.Tensor) -> None:
         """Data-dependent initialisation before the first step (default: none)."""
@@ -30,3 +35,8 @@ class Recipe:
 
     def export(self, path: Path) -> Path:
         raise NotImplementedError
+
+
+# Recipe classes by name (training configs' `recipe:`), declared in pyproject.toml's entry-point
+# group "evalkit.recipes" (plug-ins add theirs the same way).
+RECIPES: Registry[type[Recipe]] = Registry("training recipe", "evalkit.recipes", has_builtins=True)

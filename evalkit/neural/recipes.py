@@ -4,7 +4,8 @@ A recipe builds the generator (the codec model) and its discriminator, runs the 
 batch (returning the reconstruction and any model-specific losses), initialises what needs data
 (codebooks) and exports the inference weights. The trainer (train.py) owns everything else:
 data, reconstruction and adversarial losses, optimisers, mixed precision, checkpoints, logs.
-New neural codecs add a recipe to RECIPES; the base class is in recipe_base.py.
+New neural codecs add a Recipe subclass (recipe_base.py) and name it in pyproject.toml's entry-point
+group "evalkit.recipes"; docs/contributing.md shows how.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .losses import MultiScaleSTFTDiscriminator
 from .model import RVQCodecModel, RVQConfig, load_inference, save_inference
 from .recipe_base import Recipe
 
-__all__ = ["Recipe", "RVQRecipe", "RECIPES"]
+__all__ = ["Recipe", "RVQRecipe"]
 
 
 class RVQRecipe(Recipe):
@@ -93,16 +94,3 @@ def _trainable(model: RVQCodecModel) -> RVQCodecModel:
         layer.embed_sum.copy_(layer.codebook)
         layer.usage.fill_(1.0)
     return model.train()
-
-
-RECIPES = {"rvq": RVQRecipe}
-
-# The latent diffusion codec's recipes build on Recipe above, so they register after it.
-from .ladiff_recipes import AutoencoderRecipe, LaDiffRecipe  # noqa: E402
-
-RECIPES.update({"autoencoder": AutoencoderRecipe, "ladiff": LaDiffRecipe})
-
-from ..lpcnet.recipe import FramewiseRecipe, SampleRateRecipe  # noqa: E402
-
-RECIPES["lpcnet-framewise"] = FramewiseRecipe
-RECIPES["lpcnet-samplerate"] = SampleRateRecipe

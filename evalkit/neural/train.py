@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from .data import CropSampler, DataConfig
 from .losses import (MelLoss, MultiResolutionSTFTLoss, feature_matching_loss, generator_adversarial_loss,
                      hinge_discriminator_loss, negative_si_snr)
-from .recipes import RECIPES
+from .recipe_base import RECIPES
 
 __all__ = ["TrainConfig", "Trainer", "train", "pick_device"]
 
@@ -84,7 +84,7 @@ class TrainConfig:
             data=DataConfig.from_dict(data["data"], base, check), model=data.get("model") or {},
             discriminator=data.get("discriminator") or {},
             optim=_merged(check, "optim", _OPTIM_DEFAULTS, data.get("optim")),
-            losses=_merged(check, "losses", _LOSS_DEFAULTS, data.get("losses")),
+            losses=_merged(check, "losses", {**_LOSS_DEFAULTS, **RECIPES.get(recipe).loss_weights}, data.get("losses")),
             run=_merged(check, "run", _RUN_DEFAULTS, data.get("run")),
             seed=check.integer(data.get("seed", 0), "seed", 0, 2**32 - 1),
             export=base / paths["export"] if "export" in paths else None,
@@ -144,7 +144,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.device = pick_device(run["device"])
         self.amp = _amp_dtype(run["amp"], self.device)
-        self.recipe = RECIPES[config.recipe](config.model, config.discriminator)
+        self.recipe = RECIPES.get(config.recipe)(config.model, config.discriminator)
         self.model = self.recipe.model.to(self.device)
         self.disc = self.recipe.discriminator.to(self.device) if self.recipe.discriminator is not None else None
         self.sampler = CropSampler(config.data, self.recipe.sample_rate, config.seed)

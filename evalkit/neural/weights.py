@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..cache import file_digest
 from ..errors import ConfigError
+from ..resources import cards_dir
 
 __all__ = ["resolve_weights", "verify_sha256", "pinned_path", "stored_json"]
 
@@ -17,8 +18,6 @@ __all__ = ["resolve_weights", "verify_sha256", "pinned_path", "stored_json"]
 def resolve_weights(path: str | Path, what: str) -> Path:
     """An absolute path as is; a relative one from the built-in card folder (a card elsewhere has its
     relative paths made absolute against its own folder by Card.build)."""
-    from ..cards import cards_dir  # here, not at import: cards imports the codec registry
-
     if not isinstance(path, (str, Path)) or not str(path):
         raise ConfigError(f"{what}: a weights path is required")
     path = Path(path).expanduser()

@@ -15,13 +15,14 @@ import pandas as pd
 from sqlalchemy import Engine, inspect, select
 
 from ..errors import ConfigError, EvalkitError
+from ..resources import data_root
 from ..store import results_frame, roundtrips_frame
 from ..store.models import Run
 
 __all__ = ["RunData", "load_run", "list_runs", "resolve_path", "item_speakers", "dataset_items", "table_exists", "ROOT",
            "UNKNOWN_SPEAKER"]
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = data_root()  # the checkout's root, or the installed package's copy of its data folders
 UNKNOWN_SPEAKER = "(unknown)"
 
 

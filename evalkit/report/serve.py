@@ -1,4 +1,4 @@
-"""Start the Streamlit app (app/streamlit_app.py) headless and say where it is."""
+"""Start the Streamlit app (app/server.py, installed with the package) headless and say where it is."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def serve_app(out: Callable[[str], None], port: int = 8501, address: str = "loca
     if importlib.util.find_spec("streamlit") is None:
         raise EvalkitError("the app needs Streamlit: pip install streamlit==1.67.0")
     if not APP.is_file():
-        raise EvalkitError(f"{APP} not found: the app ships with the evalkit repository, not the wheel")
+        raise EvalkitError(f"{APP} not found: reinstall evalkit (its wheel carries the app)")
     host = "localhost" if address in ("0.0.0.0", "::") else address
     out("evalkit app (Ctrl-C to stop):")
     for name, url in app_urls(port, host).items():
