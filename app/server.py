@@ -41,5 +41,8 @@ def database() -> Engine:
 
 return_freed_memory()
 listener = ListenerWeb(database, ui.configured_hash)
-app = st.App(Path(__file__).resolve().parent / "streamlit_app.py", routes=listener.routes(),
-             middleware=[Middleware(SecurityHeaders), Middleware(AdminGate, engine=database)])
+app = st.App(
+    Path(__file__).resolve().parent / "streamlit_app.py",
+    routes=listener.routes(),
+    middleware=[Middleware(SecurityHeaders), Middleware(AdminGate, engine=database)],
+)

@@ -56,8 +56,9 @@ def pick_run() -> RunData | None:
         st.error(str(err))
         return None
     if not runs:
-        st.info("No runs in the database yet: score an experiment with `evalkit run EXPERIMENT.yaml` "
-                "(or `evalkit demo`).")
+        st.info(
+            "No runs in the database yet: score an experiment with `evalkit run EXPERIMENT.yaml` (or `evalkit demo`)."
+        )
         return None
     run_id = st.sidebar.selectbox("Run", runs, key="run")
     run = _run(database_url(), run_id)

@@ -53,10 +53,21 @@ def main() -> None:
     rows = []
     for name, (enc, dec) in timings.items():
         codec, load = built[name]
-        rows.append([name, codec.info.family, f"{enc / audio.duration:.5f}", f"{dec / audio.duration:.5f}",
-                     f"{enc / base_enc:.1f}", f"{dec / base_dec:.1f}", f"{load:.3f}"])
-    print(f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS} warm runs; baseline = {BASELINE} (PCM); "
-          "load_s: building the codec (its weights loaded), apart from the RTFs")
+        rows.append(
+            [
+                name,
+                codec.info.family,
+                f"{enc / audio.duration:.5f}",
+                f"{dec / audio.duration:.5f}",
+                f"{enc / base_enc:.1f}",
+                f"{dec / base_dec:.1f}",
+                f"{load:.3f}",
+            ]
+        )
+    print(
+        f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS} warm runs; baseline = {BASELINE} (PCM); "
+        "load_s: building the codec (its weights loaded), apart from the RTFs"
+    )
     print(format_table(["codec", "family", "enc_rtf", "dec_rtf", "enc_x_baseline", "dec_x_baseline", "load_s"], rows))
 
 

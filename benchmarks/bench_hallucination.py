@@ -44,8 +44,15 @@ sys.path.insert(0, str(ROOT / "scripts"))
 SET = ROOT / "results" / "hallucination-set"
 GROUPS = {
     "identity": ("reference",),
-    "zoo": ("opus-12k", "opus-24k-fec", "opus-32k-hybrid", "g722-64k", "amr-wb-12k65", "lc3-16k-32kbps",
-            "mp3-32k-16khz"),
+    "zoo": (
+        "opus-12k",
+        "opus-24k-fec",
+        "opus-32k-hybrid",
+        "g722-64k",
+        "amr-wb-12k65",
+        "lc3-16k-32kbps",
+        "mp3-32k-16khz",
+    ),
     "low-rate": ("codec2-1600", "codec2-3200", "amr-nb-4k75"),
     "neural": ("rvq-1k5", "rvq-3k", "rvq-6k"),
 }
@@ -117,14 +124,31 @@ def main(args: list[str] | None = None) -> None:
     elif not full:
         rows = rows[::SUBSET_STRIDE]
     real = _real_speech(REAL_MINUTES if full else QUICK_MINUTES)
-    print("full set" if full else f"held-out takes ({len(rows)}: those the quick subset leaves out)" if held_out
-          else f"quick subset ({len(rows)} takes, one in {SUBSET_STRIDE}; {QUICK_MINUTES:g} min of real speech; "
-               "--held-out for the other takes, --full for all)")
+    print(
+        "full set"
+        if full
+        else f"held-out takes ({len(rows)}: those the quick subset leaves out)"
+        if held_out
+        else f"quick subset ({len(rows)} takes, one in {SUBSET_STRIDE}; {QUICK_MINUTES:g} min of real speech; "
+        "--held-out for the other takes, --full for all)"
+    )
     minutes = sum(x.size for _, x in real) / 16000 / 60
-    print(f"{len(rows)} take flips + {len(rows)} controls (synthetic voices), {minutes:.1f} min of real speech "
-          f"({len(real)} Asterisk prompts); hit = flag within ±100 ms of the changed phones; no text given")
-    header = ["codec", "group", "per_real", "targeted", "recall", "fa_per_min_real", "fa_per_min_ctrl", "judged",
-              "not_judged_items", "s_per_10s"]
+    print(
+        f"{len(rows)} take flips + {len(rows)} controls (synthetic voices), {minutes:.1f} min of real speech "
+        f"({len(real)} Asterisk prompts); hit = flag within ±100 ms of the changed phones; no text given"
+    )
+    header = [
+        "codec",
+        "group",
+        "per_real",
+        "targeted",
+        "recall",
+        "fa_per_min_real",
+        "fa_per_min_ctrl",
+        "judged",
+        "not_judged_items",
+        "s_per_10s",
+    ]
     print("  ".join(header), flush=True)
     identity, verdicts = None, []
     for group, names in GROUPS.items():
@@ -136,22 +160,40 @@ def main(args: list[str] | None = None) -> None:
             identity = 0.0 if identity is None else identity  # recognising identical audio twice: PER 0
             targeted = t.per <= identity + PER_MARGIN
             recall, fa = t.hits / t.flips, _rate(t.real_flags, t.real_minutes)
-            print("  ".join([name, group, f"{t.per:.3f}", "yes" if targeted else "no", f"{recall:.3f}", f"{fa:.2f}",
-                             f"{_rate(t.control_flags, t.control_minutes):.2f}", f"{statistics.mean(t.judged):.3f}",
-                             str(t.not_judged), f"{seconds:.2f}"]), flush=True)
+            print(
+                "  ".join(
+                    [
+                        name,
+                        group,
+                        f"{t.per:.3f}",
+                        "yes" if targeted else "no",
+                        f"{recall:.3f}",
+                        f"{fa:.2f}",
+                        f"{_rate(t.control_flags, t.control_minutes):.2f}",
+                        f"{statistics.mean(t.judged):.3f}",
+                        str(t.not_judged),
+                        f"{seconds:.2f}",
+                    ]
+                ),
+                flush=True,
+            )
             if targeted:
                 verdicts.append((name, recall, fa))
     cold, warm, base = _compute(real)
-    print(f"compute per 10 s of audio, one thread: {cold:.3f} s cold (ref + deg recognised), {warm:.3f} s with the "
-          f"reference's phones reused; baseline one stock PocketSphinx decode {base:.3f} s (cold = {cold / base:.2f}x); "
-          "s_per_10s above: the whole codec row (codec round trips included, references recognised once)")
+    print(
+        f"compute per 10 s of audio, one thread: {cold:.3f} s cold (ref + deg recognised), {warm:.3f} s with the "
+        f"reference's phones reused; baseline one stock PocketSphinx decode {base:.3f} s (cold = {cold / base:.2f}x); "
+        "s_per_10s above: the whole codec row (codec round trips included, references recognised once)"
+    )
     worst_recall = min((r for _, r, _ in verdicts), default=float("nan"))
     worst_fa = max((f for _, _, f in verdicts), default=float("nan"))
-    print(f"targets on the {len(verdicts)} codecs within {PER_MARGIN} PER of the identity "
-          f"({', '.join(n for n, _, _ in verdicts)}): recall {worst_recall:.3f} >= {TARGET_RECALL} "
-          f"{_verdict(worst_recall >= TARGET_RECALL)}; false alarms {worst_fa:.2f}/min <= {TARGET_FALSE_ALARMS} "
-          f"{_verdict(worst_fa <= TARGET_FALSE_ALARMS)}; compute {cold:.3f} s <= {TARGET_SECONDS} "
-          f"{_verdict(cold <= TARGET_SECONDS)}")
+    print(
+        f"targets on the {len(verdicts)} codecs within {PER_MARGIN} PER of the identity "
+        f"({', '.join(n for n, _, _ in verdicts)}): recall {worst_recall:.3f} >= {TARGET_RECALL} "
+        f"{_verdict(worst_recall >= TARGET_RECALL)}; false alarms {worst_fa:.2f}/min <= {TARGET_FALSE_ALARMS} "
+        f"{_verdict(worst_fa <= TARGET_FALSE_ALARMS)}; compute {cold:.3f} s <= {TARGET_SECONDS} "
+        f"{_verdict(cold <= TARGET_SECONDS)}"
+    )
     print(f"wall time {time.perf_counter() - started:.0f} s")
 
 

@@ -30,13 +30,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
-from multiprocessing import forkserver  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from multiprocessing import forkserver  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from evalkit.audio import save  # noqa: E402
@@ -79,7 +79,7 @@ def speech_clips(folder: Path, count: int, seconds: float = CLIP_SECONDS) -> Pat
         for audio in cut[: count - len(lines)]:
             start, size = int(offset * audio.sample_rate), int(seconds * audio.sample_rate)
             name = f"{len(lines):04d}"
-            save(audio.with_samples(audio.samples[:, start:start + size]), folder / f"{name}.wav")
+            save(audio.with_samples(audio.samples[:, start : start + size]), folder / f"{name}.wav")
             lines.append(json.dumps({"id": name, "path": f"{name}.wav"}))
         offset += 0.17
     manifest = folder / "manifest.jsonl"
@@ -106,7 +106,7 @@ def direct_pair(job: tuple[str, str]) -> float:
         from evalkit.audio import Audio
 
         out = codec.decode(codec.encode(Audio(ref, rate))).samples[0]
-        deg = out[codec.info.lookahead_samples:][: len(ref)]
+        deg = out[codec.info.lookahead_samples :][: len(ref)]
         deg = np.pad(deg, (0, len(ref) - len(deg)))
     ref64, deg64 = ref.astype(np.float64), deg.astype(np.float64)
     score = pesq(rate, ref64, deg64, "wb")
@@ -134,13 +134,20 @@ def plain_pool(jobs) -> None:
 def speech_experiment(manifest: Path, folder: Path, workers: int):
     database = f"sqlite:///{folder / f'db-{workers}.sqlite'}"
     connect(database).dispose()  # the schema is made once per database, before the clock starts
-    return experiment_from_dict({
-        "name": "bench-speech", "dataset": str(manifest), "codecs": SPEECH_CODECS, "metrics": SPEECH_METRICS,
-        "workers": workers, "database": database, "cache": str(folder / f"cache-{workers}"),
-    })
+    return experiment_from_dict(
+        {
+            "name": "bench-speech",
+            "dataset": str(manifest),
+            "codecs": SPEECH_CODECS,
+            "metrics": SPEECH_METRICS,
+            "workers": workers,
+            "database": database,
+            "cache": str(folder / f"cache-{workers}"),
+        }
+    )
 
 
-def measured(work, *args) -> "Meter":
+def measured(work, *args) -> Meter:
     with Meter() as meter:
         work(*args)
     return meter
@@ -158,18 +165,25 @@ def fresh_evalkit_run(exp) -> None:
 
 
 RUNS = ("plain loop", "evalkit, 1 worker", f"{POOL}-process pool", f"evalkit, {POOL} workers", "unchanged rerun")
-RATIOS = {"1 worker / plain loop": ("plain loop", "evalkit, 1 worker", ">= 0.9"),
-          f"{POOL} workers / {POOL}-process pool": (f"{POOL}-process pool", f"evalkit, {POOL} workers", ">= 0.9"),
-          "rerun / first run": (f"evalkit, {POOL} workers", "unchanged rerun", "<= 0.02")}
+RATIOS = {
+    "1 worker / plain loop": ("plain loop", "evalkit, 1 worker", ">= 0.9"),
+    f"{POOL} workers / {POOL}-process pool": (f"{POOL}-process pool", f"evalkit, {POOL} workers", ">= 0.9"),
+    "rerun / first run": (f"evalkit, {POOL} workers", "unchanged rerun", "<= 0.02"),
+}
 
 
-def speech_round(manifest: Path, folder: Path, jobs, index: int) -> dict[str, "Meter"]:
+def speech_round(manifest: Path, folder: Path, jobs, index: int) -> dict[str, Meter]:
     """plain loop, evalkit 1 worker, pool, evalkit 2 workers, unchanged rerun: adjacent in time."""
     runs = folder / f"round-{index}"
     runs.mkdir()
     two = speech_experiment(manifest, runs, POOL)
-    work = [(plain_loop, jobs), (fresh_evalkit_run, speech_experiment(manifest, runs, 1)), (plain_pool, jobs),
-            (fresh_evalkit_run, two), (evalkit_run, two)]
+    work = [
+        (plain_loop, jobs),
+        (fresh_evalkit_run, speech_experiment(manifest, runs, 1)),
+        (plain_pool, jobs),
+        (fresh_evalkit_run, two),
+        (evalkit_run, two),
+    ]
     return {name: measured(fn, arg) for name, (fn, arg) in zip(RUNS, work)}
 
 
@@ -179,23 +193,33 @@ def speech_workload() -> None:
         manifest = speech_clips(folder / "clips", SPEECH_ITEMS)
         jobs = _jobs(manifest)
         direct_pair(jobs[-1])  # warm: the codec is built, the packages are imported
-        print(f"speech: {SPEECH_ITEMS} clips x {len(SPEECH_CODECS)} codecs ({', '.join(SPEECH_CODECS)}) = "
-              f"{len(jobs)} pairs, {CLIP_SECONDS} s each, {' + '.join(SPEECH_METRICS)}; "
-              f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+        print(
+            f"speech: {SPEECH_ITEMS} clips x {len(SPEECH_CODECS)} codecs ({', '.join(SPEECH_CODECS)}) = "
+            f"{len(jobs)} pairs, {CLIP_SECONDS} s each, {' + '.join(SPEECH_METRICS)}; "
+            f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}"
+        )
         rounds = []
         for index in range(SPEECH_ROUNDS):
             rounds.append(speech_round(manifest, folder, jobs, index))
-            shown = "; ".join(f"{name} {len(jobs) / m.wall:.1f} pairs/s" for name, m in rounds[-1].items()
-                              if name != "unchanged rerun")
-            print(f"round {index + 1} (load {os.getloadavg()[0]:.1f}): {shown}; "
-                  f"rerun {rounds[-1]['unchanged rerun'].wall:.2f} s", flush=True)
+            shown = "; ".join(
+                f"{name} {len(jobs) / m.wall:.1f} pairs/s"
+                for name, m in rounds[-1].items()
+                if name != "unchanged rerun"
+            )
+            print(
+                f"round {index + 1} (load {os.getloadavg()[0]:.1f}): {shown}; "
+                f"rerun {rounds[-1]['unchanged rerun'].wall:.2f} s",
+                flush=True,
+            )
     print("ratios, median of the rounds (each round's in brackets); wall time, then CPU seconds of every process:")
     for name, (base, run, target) in RATIOS.items():
         rerun = name.startswith("rerun")
         wall = [r[run].wall / r[base].wall if rerun else r[base].wall / r[run].wall for r in rounds]
         cpu = [r[run].cpu / r[base].cpu if rerun else r[base].cpu / r[run].cpu for r in rounds]
-        print(f"  {name + ':':34s} wall {statistics.median(wall):.3f} [{', '.join(f'{v:.3f}' for v in wall)}]  "
-              f"CPU {statistics.median(cpu):.3f} [{', '.join(f'{v:.3f}' for v in cpu)}]  (target {target})")
+        print(
+            f"  {name + ':':34s} wall {statistics.median(wall):.3f} [{', '.join(f'{v:.3f}' for v in wall)}]  "
+            f"CPU {statistics.median(cpu):.3f} [{', '.join(f'{v:.3f}' for v in cpu)}]  (target {target})"
+        )
     worker = max(r[f"evalkit, {POOL} workers"].peak_mb for r in rounds)
     print(f"  {'largest evalkit worker RSS:':34s} {worker:.0f} MB  (target <= 200 MB)")
 
@@ -205,8 +229,10 @@ def speech_workload() -> None:
 
 def cycled_manifest(folder: Path) -> Path:
     items = load_dataset(DEMO_MANIFEST)
-    lines = [json.dumps({"id": f"{i:02d}-{items[i % len(items)].id}", "path": str(items[i % len(items)].path)})
-             for i in range(ITEMS)]
+    lines = [
+        json.dumps({"id": f"{i:02d}-{items[i % len(items)].id}", "path": str(items[i % len(items)].path)})
+        for i in range(ITEMS)
+    ]
     path = folder / "manifest.jsonl"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -266,7 +292,7 @@ class Meter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> "Meter":
+    def __enter__(self) -> Meter:
         self._start = {pid: _cpu_seconds(pid) for pid in _descendants(os.getpid())}
         self._own, self._t0 = time.process_time(), time.perf_counter()
         self._thread.start()
@@ -332,22 +358,38 @@ def visqol_workload() -> None:
         raw = raw_baseline(manifest)
         database = f"sqlite:///{folder / 'db.sqlite'}"
         connect(database).dispose()
-        exp = experiment_from_dict({
-            "name": "bench", "dataset": str(manifest), "codecs": CODECS, "metrics": METRICS,
-            "workers": cores, "database": database, "cache": str(folder / "cache"), "allow_outside": True,
-        })
+        exp = experiment_from_dict(
+            {
+                "name": "bench",
+                "dataset": str(manifest),
+                "codecs": CODECS,
+                "metrics": METRICS,
+                "workers": cores,
+                "database": database,
+                "cache": str(folder / "cache"),
+                "allow_outside": True,
+            }
+        )
         first_run = measured(evalkit_run, exp)
         first, rerun = first_run.wall, measured(evalkit_run, exp).wall
     scores = ITEMS * len(CODECS) * len(METRICS)
     harness = scores / first
     codec_share = raw.roundtrip_seconds / raw.metric_seconds
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"ViSQOL-heavy: {ITEMS} items x {len(CODECS)} codecs x {', '.join(METRICS)} = {scores} scores on {cores} cores")
+    print(
+        f"ViSQOL-heavy: {ITEMS} items x {len(CODECS)} codecs x {', '.join(METRICS)} = {scores} scores on {cores} cores"
+    )
     print(f"raw, one process, metrics only:      {raw.metric_throughput:.2f} scores/s")
-    print(f"raw, one process, round trip + metrics: {raw.throughput:.2f} scores/s  (round trips = {codec_share:.2f} x metric time)")
-    print(f"harness throughput, {cores} workers:      {harness:.2f} scores/s  ({first:.1f} s, codecs and start-up included)")
+    print(
+        f"raw, one process, round trip + metrics: {raw.throughput:.2f} scores/s  (round trips = {codec_share:.2f} x metric time)"
+    )
+    print(
+        f"harness throughput, {cores} workers:      {harness:.2f} scores/s  ({first:.1f} s, codecs and start-up included)"
+    )
     print(f"parallel efficiency, same work:      {harness / (cores * raw.throughput):.2f}  (target >= 0.85)")
-    print(f"harness / (cores x metrics only):    {harness / (cores * raw.metric_throughput):.2f}  (codec work counted as overhead)")
+    print(
+        f"harness / (cores x metrics only):    {harness / (cores * raw.metric_throughput):.2f}  (codec work counted as overhead)"
+    )
     print(f"unchanged rerun / first run:         {rerun / first:.3f}  ({rerun:.2f} s; target <= 0.05)")
     print(f"peak memory: driver {peak_self:.0f} MB, largest worker {first_run.peak_mb:.0f} MB")
 

@@ -48,7 +48,9 @@ def _scores(codec, items, metrics) -> dict[str, float]:
             for row in evaluate(name, audio, decoded, item.text):
                 values.setdefault(row.metric, []).append(row.value if row.status == "ok" else np.nan)
     # a metric that failed on every item (e.g. output the alignment check cannot match to the input) is nan
-    return {k: float(np.mean(ok)) if (ok := [x for x in v if np.isfinite(x)]) else float("nan") for k, v in values.items()}
+    return {
+        k: float(np.mean(ok)) if (ok := [x for x in v if np.isfinite(x)]) else float("nan") for k, v in values.items()
+    }
 
 
 def _decode_seconds(codec, audio) -> float:
@@ -72,7 +74,9 @@ def quality_table(items) -> list[list[str]]:
         for mode, params in ((f"midway t={midway}", {"midway_t": midway}), ("ddim from noise, clip 3", from_noise)):
             for n in EVALUATIONS:
                 scores = _scores(_variant(ladiff, steps=n, **params), items, QUALITY)
-                rows.append([kbps, ladiff, mode, str(min(n, params["midway_t"] or n)), *(f"{scores[m]:.2f}" for m in QUALITY)])
+                rows.append(
+                    [kbps, ladiff, mode, str(min(n, params["midway_t"] or n)), *(f"{scores[m]:.2f}" for m in QUALITY)]
+                )
     return rows
 
 
@@ -95,14 +99,21 @@ def speed_table(audio) -> list[list[str]]:
         for n in EVALUATIONS:
             codec = _variant(ladiff, steps=n)
             seconds = _decode_seconds(codec, audio)
-            rows.append([kbps, ladiff, str(min(n, codec.midway_t or n)), f"{seconds / audio.duration:.4f}",
-                         f"{seconds / base:.0f}", *complexity_row(codec)])
+            rows.append(
+                [
+                    kbps,
+                    ladiff,
+                    str(min(n, codec.midway_t or n)),
+                    f"{seconds / audio.duration:.4f}",
+                    f"{seconds / base:.0f}",
+                    *complexity_row(codec),
+                ]
+            )
     return rows
 
 
 def main() -> None:
     import torch
-
     from bench_codecs import speech
 
     torch.set_num_threads(1)
@@ -112,10 +123,16 @@ def main() -> None:
     print(format_table(["kbit/s", "codec", "decoding", "evaluations", *QUALITY], quality_table(items)))
     print(format_table(["kbit/s", "codec", "per", "hallucinations_per_min"], content_table(items)))
     audio = speech(5.0)
-    print(f"decode on one thread, {audio.duration:.0f} s of speech (CPU seconds); x_rvq = time / the RVQ decoder's "
-          "in this run; MACs per second of audio (the decoder: all evaluations + the autoencoder decoder)")
-    print(format_table(["kbit/s", "codec", "evaluations", "dec_rtf", "x_rvq", "enc_MMAC/s", "dec_MMAC/s", "params_M"],
-                       speed_table(audio)))
+    print(
+        f"decode on one thread, {audio.duration:.0f} s of speech (CPU seconds); x_rvq = time / the RVQ decoder's "
+        "in this run; MACs per second of audio (the decoder: all evaluations + the autoencoder decoder)"
+    )
+    print(
+        format_table(
+            ["kbit/s", "codec", "evaluations", "dec_rtf", "x_rvq", "enc_MMAC/s", "dec_MMAC/s", "params_M"],
+            speed_table(audio),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,10 +37,22 @@ def main() -> None:
         enc, dec = timings[name]
         macs = complexity_row(codec) if torch is not None and hasattr(codec, "torch_modules") else ["-", "-", "-"]
         ratio = f"{dec / baseline:.1f}" if baseline else "-"
-        rows.append([name, f"{codec.info.nominal_bitrate / 1000:.2f}", f"{enc / audio.duration:.4f}",
-                     f"{dec / audio.duration:.4f}", ratio, *macs])
+        rows.append(
+            [
+                name,
+                f"{codec.info.nominal_bitrate / 1000:.2f}",
+                f"{enc / audio.duration:.4f}",
+                f"{dec / audio.duration:.4f}",
+                ratio,
+                *macs,
+            ]
+        )
     print(f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS}")
-    print(format_table(["codec", "kbit/s", "enc_rtf", "dec_rtf", "dec_vs_codec2", "enc_MMAC/s", "dec_MMAC/s", "params_M"], rows))
+    print(
+        format_table(
+            ["codec", "kbit/s", "enc_rtf", "dec_rtf", "dec_vs_codec2", "enc_MMAC/s", "dec_MMAC/s", "params_M"], rows
+        )
+    )
 
 
 if __name__ == "__main__":

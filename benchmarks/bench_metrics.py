@@ -48,17 +48,27 @@ def main() -> None:
         rows += _rows(seconds, timings)
     # A long clip, where nearly every second starts a window (DNSMOS only, once: the baseline takes ~15 s).
     clip = Audio(speech[: LONG_SECONDS * 16000], 16000)
-    rows += _rows(LONG_SECONDS, {
-        "dnsmos (model kept per process)": _cpu(lambda: evaluate("dnsmos", None, clip), 1),
-        "baseline: speechmos DNSMOS, model kept, windows one by one": _cpu(lambda: _speechmos_kept(clip), 1),
-    })
+    rows += _rows(
+        LONG_SECONDS,
+        {
+            "dnsmos (model kept per process)": _cpu(lambda: evaluate("dnsmos", None, clip), 1),
+            "baseline: speechmos DNSMOS, model kept, windows one by one": _cpu(lambda: _speechmos_kept(clip), 1),
+        },
+    )
     print(format_table(["clip", "metric", "cpu_s", "real_time", f"target {TARGET:g}x"], rows))
 
 
 def _rows(seconds: int, timings: dict[str, float]) -> list[list[str]]:
-    return [[f"{seconds} s", name, f"{cpu:.3f}", f"{seconds / cpu:.1f}x",
-             "" if name.startswith("baseline") else ("PASS" if seconds / cpu >= TARGET else "FAIL")]
-            for name, cpu in timings.items()]
+    return [
+        [
+            f"{seconds} s",
+            name,
+            f"{cpu:.3f}",
+            f"{seconds / cpu:.1f}x",
+            "" if name.startswith("baseline") else ("PASS" if seconds / cpu >= TARGET else "FAIL"),
+        ]
+        for name, cpu in timings.items()
+    ]
 
 
 def _speechmos_cold(clip: Audio) -> None:
@@ -79,7 +89,7 @@ def _speechmos_kept(clip: Audio) -> None:
     model(np.clip(clip.samples[0].astype(np.float64), -1, 1), 16000, False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kept_session(path):
     from evalkit.metrics import nonintrusive
 

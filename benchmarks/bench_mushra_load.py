@@ -99,11 +99,21 @@ class Server:
             self.port = probe.getsockname()[1]
         self.log = folder / "server.log"
         env = {**os.environ, "EVALKIT_DB_URL": url, "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(self.port),
-                   "--server.address", "127.0.0.1"]
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(SERVER),
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+        ]
         with self.log.open("w") as out:
-            self.process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self._wait()
 
     def _wait(self, seconds: float = 120) -> None:
@@ -164,8 +174,17 @@ class Connection:
 
 
 class Listener:
-    def __init__(self, port: int, open_token: str, pace: Pace, seed: int, audio_pool: ThreadPoolExecutor,
-                 result: Result, acknowledged: set, lock: threading.Lock):
+    def __init__(
+        self,
+        port: int,
+        open_token: str,
+        pace: Pace,
+        seed: int,
+        audio_pool: ThreadPoolExecutor,
+        result: Result,
+        acknowledged: set,
+        lock: threading.Lock,
+    ):
         self.port, self.open_token, self.pace = port, open_token, pace
         self.rng = random.Random(seed)
         self.main = Connection(port)
@@ -194,8 +213,12 @@ class Listener:
     def start(self) -> dict:
         status, headers, _ = self.main.request("GET", f"/listen?open={self.open_token}")
         self.token = headers["location"].split("t=")[1]
-        for path in (f"/listen?t={self.token}", "/listen/assets/listen.js", "/listen/assets/player.js",
-                     "/listen/assets/listen.css"):
+        for path in (
+            f"/listen?t={self.token}",
+            "/listen/assets/listen.js",
+            "/listen/assets/player.js",
+            "/listen/assets/listen.css",
+        ):
             self.main.request("GET", path)
         self.api("POST", "/api/listen/enter", {})
         self.api("POST", "/api/listen/step", {"action": "consent"})
@@ -220,11 +243,23 @@ class Listener:
         loop = None if self.pace.loop is None else [1.0, 1.0 + self.pace.loop]
         started = time.perf_counter()
         for stimulus in ids:
-            self.api("POST", "/api/listen/play", {"phase": trial["phase"], "position": trial["position"],
-                                                  "stimulus": stimulus, "offset": 1.0 if loop else 0.0, "loop": loop})
+            self.api(
+                "POST",
+                "/api/listen/play",
+                {
+                    "phase": trial["phase"],
+                    "position": trial["position"],
+                    "stimulus": stimulus,
+                    "offset": 1.0 if loop else 0.0,
+                    "loop": loop,
+                },
+            )
             time.sleep(dwell)
-        self.api("POST", "/api/listen/play", {"phase": trial["phase"], "position": trial["position"],
-                                              "stimulus": None, "offset": 0.0, "loop": loop})
+        self.api(
+            "POST",
+            "/api/listen/play",
+            {"phase": trial["phase"], "position": trial["position"], "stimulus": None, "offset": 0.0, "loop": loop},
+        )
         time.sleep(max(0.0, budget - (time.perf_counter() - started)))
 
     def run(self, deadline: float) -> None:
@@ -236,9 +271,17 @@ class Listener:
                 self.listen(trial)
                 ratings = {s["id"]: self.rng.randint(0, 100) for s in trial["stimuli"]} if trial["rate"] else {}
                 sent = time.perf_counter()
-                page = self.api("POST", "/api/listen/step", {"action": "trial", "phase": trial["phase"],
-                                                            "position": trial["position"], "ratings": ratings,
-                                                            "client": {"ms_on_page": 1000}})
+                page = self.api(
+                    "POST",
+                    "/api/listen/step",
+                    {
+                        "action": "trial",
+                        "phase": trial["phase"],
+                        "position": trial["position"],
+                        "ratings": ratings,
+                        "client": {"ms_on_page": 1000},
+                    },
+                )
                 acknowledged = time.perf_counter() - sent
                 with self.lock:
                     self.acknowledged.add((self.token, trial["phase"], trial["position"]))
@@ -285,8 +328,11 @@ def check_database(url: str, acknowledged: set, result: Result) -> None:
         rows = connection.execute(
             select(MushraParticipant.token_hash, MushraTrial.phase, MushraTrial.position, MushraTrial.id)
             .join(MushraSession, MushraSession.participant_id == MushraParticipant.id)
-            .join(MushraTrial, MushraTrial.session_id == MushraSession.id)).all()
-        ratings = dict(connection.execute(select(MushraResponse.trial_id, func.count()).group_by(MushraResponse.trial_id)).all())
+            .join(MushraTrial, MushraTrial.session_id == MushraSession.id)
+        ).all()
+        ratings = dict(
+            connection.execute(select(MushraResponse.trial_id, func.count()).group_by(MushraResponse.trial_id)).all()
+        )
     engine.dispose()
     stored: dict[tuple, int] = {}
     for row in rows:
@@ -308,8 +354,16 @@ def run(listeners: int, pace: Pace, seconds: float, arrive_over: float = 20.0, s
         server = Server(url, folder)
         result, acknowledged, lock = Result(pace.name, listeners), set(), threading.Lock()
         try:
-            warm = Listener(server.port, open_token, AGGRESSIVE, 999, ThreadPoolExecutor(4), Result("warm", 1),
-                            set(), threading.Lock())
+            warm = Listener(
+                server.port,
+                open_token,
+                AGGRESSIVE,
+                999,
+                ThreadPoolExecutor(4),
+                Result("warm", 1),
+                set(),
+                threading.Lock(),
+            )
             warm.audio(warm.start()["trial"], time.perf_counter())  # imports and caches warm, as in service
             time.sleep(2)
             before, cpu0, load0 = server.rss_mb(), server.cpu(), os.getloadavg()[0]
@@ -321,16 +375,20 @@ def run(listeners: int, pace: Pace, seconds: float, arrive_over: float = 20.0, s
                 threads = []
                 start = time.perf_counter()
                 for k in range(listeners):
-                    listener = Listener(server.port, open_token, pace, seed * 1000 + k, audio_pool, result,
-                                        acknowledged, lock)
+                    listener = Listener(
+                        server.port, open_token, pace, seed * 1000 + k, audio_pool, result, acknowledged, lock
+                    )
                     thread = threading.Thread(target=listener.run, args=(start + seconds,), daemon=True)
                     thread.start()
                     threads.append(thread)
                     time.sleep(arrive_over / listeners)
                 for thread in threads:
                     thread.join(timeout=max(1.0, start + 2 * seconds - time.perf_counter()))
-                result.errors.update({"still running at the cut-off": sum(t.is_alive() for t in threads)}
-                                     if any(t.is_alive() for t in threads) else {})
+                result.errors.update(
+                    {"still running at the cut-off": sum(t.is_alive() for t in threads)}
+                    if any(t.is_alive() for t in threads)
+                    else {}
+                )
             result.cpu_seconds = server.cpu() - cpu0
             time.sleep(10)  # every session has ended: does memory come back?
             stop.set()
@@ -357,15 +415,19 @@ def row(result: Result, baseline: Result | None) -> str:
     p50, p95 = result.p(result.interactive, 50), result.p(result.interactive, 95)
     ratio = f"{p95 / baseline.p(baseline.interactive, 50):6.1f}" if baseline and baseline.interactive else "     -"
     before, peak, after = result.rss_mb
-    return (f"{result.pace:<11}{result.listeners:>4}{result.transitions:>6}  {p50:6.2f} {p95:6.2f} {ratio} "
-            f"{result.p(result.all_audio, 95):7.2f} {1000 * result.p(result.commit, 95):8.0f}  "
-            f"{result.cpu_per_transition:7.3f}  {before:5.0f} {peak:5.0f} {after:5.0f}  "
-            f"{result.lost:4d} {result.duplicates:4d} {result.unacknowledged:4d}  "
-            f"{result.load[0]:4.1f}/{result.load[1]:4.1f}  {sum(result.errors.values()):4d}")
+    return (
+        f"{result.pace:<11}{result.listeners:>4}{result.transitions:>6}  {p50:6.2f} {p95:6.2f} {ratio} "
+        f"{result.p(result.all_audio, 95):7.2f} {1000 * result.p(result.commit, 95):8.0f}  "
+        f"{result.cpu_per_transition:7.3f}  {before:5.0f} {peak:5.0f} {after:5.0f}  "
+        f"{result.lost:4d} {result.duplicates:4d} {result.unacknowledged:4d}  "
+        f"{result.load[0]:4.1f}/{result.load[1]:4.1f}  {sum(result.errors.values()):4d}"
+    )
 
 
-HEADER = ("pace       lis trans   p50 s  p95 s  /base  all95 s commit95ms  CPU-s/tr  RSS MB b/peak/after  "
-          "lost dup unack  load1 b/a  errors")
+HEADER = (
+    "pace       lis trans   p50 s  p95 s  /base  all95 s commit95ms  CPU-s/tr  RSS MB b/peak/after  "
+    "lost dup unack  load1 b/a  errors"
+)
 
 
 def main(quick_only: bool = False) -> list[Result]:
@@ -382,8 +444,10 @@ def main(quick_only: bool = False) -> list[Result]:
         if result.errors:
             print(f"           errors: {result.errors}")
         results.append(result)
-    print("p50/p95: Next -> next page interactive; /base: p95 over the one-listener p50 of this run; all95: every "
-          "stimulus arrived; CPU-s/tr: server CPU per transition, all requests included")
+    print(
+        "p50/p95: Next -> next page interactive; /base: p95 over the one-listener p50 of this run; all95: every "
+        "stimulus arrived; CPU-s/tr: server CPU per transition, all requests included"
+    )
     return results
 
 

@@ -21,9 +21,19 @@ from evalkit.cards import load_cards
 from evalkit.text_tables import format_table
 
 # Published configurations: encodec_24khz; hubertsiuzdak/snac_24khz; kyutai/mimi (MimiConfig defaults).
-SNAC_24KHZ = {"sampling_rate": 24000, "encoder_dim": 48, "encoder_rates": [2, 4, 8, 8], "decoder_dim": 1024,
-              "decoder_rates": [8, 8, 4, 2], "attn_window_size": None, "codebook_size": 4096, "codebook_dim": 8,
-              "vq_strides": [4, 2, 1], "noise": True, "depthwise": True}
+SNAC_24KHZ = {
+    "sampling_rate": 24000,
+    "encoder_dim": 48,
+    "encoder_rates": [2, 4, 8, 8],
+    "decoder_dim": 1024,
+    "decoder_rates": [8, 8, 4, 2],
+    "attn_window_size": None,
+    "codebook_size": 4096,
+    "codebook_dim": 8,
+    "vq_strides": [4, 2, 1],
+    "noise": True,
+    "depthwise": True,
+}
 
 
 def _sha(path: Path) -> str:
@@ -69,8 +79,11 @@ def complexity_row(codec) -> list[str]:
 
     parts = measure_complexity(codec) or {}
     enc, dec = parts.get("encoder"), parts.get("decoder")
-    return [f"{enc.macs_per_second / 1e6:.0f}" if enc else "-", f"{dec.macs_per_second / 1e6:.0f}" if dec else "-",
-            f"{max(p.params for p in parts.values()) / 1e6:.2f}" if parts else "-"]
+    return [
+        f"{enc.macs_per_second / 1e6:.0f}" if enc else "-",
+        f"{dec.macs_per_second / 1e6:.0f}" if dec else "-",
+        f"{max(p.params for p in parts.values()) / 1e6:.2f}" if parts else "-",
+    ]
 
 
 def main() -> None:
@@ -86,9 +99,18 @@ def main() -> None:
         for name, codec in codecs.items():
             enc, dec = time_codec(codec, audio)
             info = codec.info
-            rows.append([name, f"{info.nominal_bitrate / 1000:.2f}", f"{enc / audio.duration:.4f}",
-                         f"{dec / audio.duration:.4f}", *complexity_row(codec)])
-    print(f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS}; MACs per second of audio (convolutions, matmuls)")
+            rows.append(
+                [
+                    name,
+                    f"{info.nominal_bitrate / 1000:.2f}",
+                    f"{enc / audio.duration:.4f}",
+                    f"{dec / audio.duration:.4f}",
+                    *complexity_row(codec),
+                ]
+            )
+    print(
+        f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS}; MACs per second of audio (convolutions, matmuls)"
+    )
     print(format_table(["codec", "kbit/s", "enc_rtf", "dec_rtf", "enc_MMAC/s", "dec_MMAC/s", "params_M"], rows))
 
 

@@ -19,15 +19,25 @@ REPEATS = 5
 def row(profile, base) -> list[str]:
     cpu = profile.encode_cpu_s_per_hour + profile.decode_cpu_s_per_hour
     base_cpu = base.encode_cpu_s_per_hour + base.decode_cpu_s_per_hour
-    macs = "/".join("-" if v is None else f"{v / 1e6:.0f}M"
-                    for v in (profile.macs_encoder_per_s, profile.macs_decoder_per_s))
+    macs = "/".join(
+        "-" if v is None else f"{v / 1e6:.0f}M" for v in (profile.macs_encoder_per_s, profile.macs_decoder_per_s)
+    )
     measured = "-" if profile.measured_latency_ms is None else f"{profile.measured_latency_ms:.1f}"
     return [
-        profile.codec, profile.family, f"{profile.encode_rtf:.5f}", f"{profile.decode_rtf:.5f}",
-        f"{profile.encode_rtf / base.encode_rtf:.1f}", f"{profile.decode_rtf / base.decode_rtf:.1f}",
-        f"{cpu:.1f}", f"{cpu / base_cpu:.1f}", macs, f"{profile.peak_memory_mb:.0f}",
-        f"{profile.peak_memory_mb - base.peak_memory_mb:+.0f}", f"{profile.declared_latency_ms:.1f}",
-        measured + ("" if profile.latency_ok in (True, None) else " MISMATCH"), "yes" if profile.streaming else "no",
+        profile.codec,
+        profile.family,
+        f"{profile.encode_rtf:.5f}",
+        f"{profile.decode_rtf:.5f}",
+        f"{profile.encode_rtf / base.encode_rtf:.1f}",
+        f"{profile.decode_rtf / base.decode_rtf:.1f}",
+        f"{cpu:.1f}",
+        f"{cpu / base_cpu:.1f}",
+        macs,
+        f"{profile.peak_memory_mb:.0f}",
+        f"{profile.peak_memory_mb - base.peak_memory_mb:+.0f}",
+        f"{profile.declared_latency_ms:.1f}",
+        measured + ("" if profile.latency_ok in (True, None) else " MISMATCH"),
+        "yes" if profile.streaming else "no",
     ]
 
 
@@ -36,10 +46,26 @@ def main() -> None:
     cards = default_cards(load_cards())
     profiles = {card.name: profile_card(card, audio, loss=False, repeats=REPEATS).profile for card in cards}
     base = profiles[BASELINE]
-    header = ["codec", "family", "enc_rtf", "dec_rtf", "enc_x", "dec_x", "cpu_s_per_h", "cpu_x", "macs_per_s",
-              "peak_mb", "mb_vs_base", "latency_ms", "measured_ms", "streaming"]
-    print(f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS}, each card in a fresh process; "
-          f"baseline = {BASELINE} (PCM)")
+    header = [
+        "codec",
+        "family",
+        "enc_rtf",
+        "dec_rtf",
+        "enc_x",
+        "dec_x",
+        "cpu_s_per_h",
+        "cpu_x",
+        "macs_per_s",
+        "peak_mb",
+        "mb_vs_base",
+        "latency_ms",
+        "measured_ms",
+        "streaming",
+    ]
+    print(
+        f"{audio.duration:.0f} s of speech, one thread, median of {REPEATS}, each card in a fresh process; "
+        f"baseline = {BASELINE} (PCM)"
+    )
     print(format_table(header, [row(profiles[name], base) for name in profiles]))
 
 

@@ -71,11 +71,17 @@ def direct(ref_dir: Path, deg_dir: Path) -> float:
 
 
 def experiment(ref_dir: Path, deg_dir: Path, database: str | None):
-    return experiment_from_dict({
-        "name": "bench-score", "dataset": str(ref_dir), "metrics": METRICS, "workers": 0,
-        "codecs": [{"name": "elsewhere", "decoded": str(deg_dir), "bitrate_kbps": 12}],
-        "database": database, "cache": str(ref_dir.parent / "cache"),
-    })
+    return experiment_from_dict(
+        {
+            "name": "bench-score",
+            "dataset": str(ref_dir),
+            "metrics": METRICS,
+            "workers": 0,
+            "codecs": [{"name": "elsewhere", "decoded": str(deg_dir), "bitrate_kbps": 12}],
+            "database": database,
+            "cache": str(ref_dir.parent / "cache"),
+        }
+    )
 
 
 def timed(fn) -> tuple[float, object]:
@@ -95,17 +101,28 @@ def main() -> None:
             seconds, frame = timed(lambda: score_pairs(memory, workers=0, progress=False))
             best["memory"].append(seconds)
             database = f"sqlite:///{Path(tmp) / f'db{round_}.sqlite'}"
-            seconds, stored = timed(lambda: run_experiment(experiment(ref_dir, deg_dir, database),  # noqa: B023
-                                                           workers=0, progress=False))
+            seconds, stored = timed(
+                lambda: run_experiment(
+                    experiment(ref_dir, deg_dir, database),  # noqa: B023
+                    workers=0,
+                    progress=False,
+                )
+            )
             best["stored"].append(seconds)
     direct_s, memory_s, stored_s = (min(best[k]) for k in ("direct", "memory", "stored"))
     scored = frame[frame.metric.isin(METRICS)]
     lags = scored.drop_duplicates("item_id").lag
-    print(f"{ITEMS} pre-decoded items ({RATE} Hz files, {LAG} samples late) x {', '.join(METRICS)}, one process "
-          f"each, best of {ROUNDS} interleaved rounds")
+    print(
+        f"{ITEMS} pre-decoded items ({RATE} Hz files, {LAG} samples late) x {', '.join(METRICS)}, one process "
+        f"each, best of {ROUNDS} interleaved rounds"
+    )
     print(f"direct package calls (lag known):    {ITEMS / direct_s:.2f} pairs/s")
-    print(f"evalkit score (no database):         {ITEMS / memory_s:.2f} pairs/s  "
-          f"ratio {direct_s / memory_s:.2f} (target >= 0.9)")
+    print(
+        f"evalkit score (no database):         {ITEMS / memory_s:.2f} pairs/s  "
+        f"ratio {direct_s / memory_s:.2f} (target >= 0.9)"
+    )
     print(f"evalkit score --run (SQLite):        {ITEMS / stored_s:.2f} pairs/s  ratio {direct_s / stored_s:.2f}")
-    print(f"rows ok: {(scored.status == 'ok').sum()}/{len(scored)} (stored {(stored.status == 'ok').sum()}); "
-          f"lag found: {sorted(set(lags.astype(int)))} samples")
+    print(
+        f"rows ok: {(scored.status == 'ok').sum()}/{len(scored)} (stored {(stored.status == 'ok').sum()}); "
+        f"lag found: {sorted(set(lags.astype(int)))} samples"
+    )

@@ -29,8 +29,9 @@ def _timed(command: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child and everything it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(
+        command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -44,8 +45,10 @@ def measure(repeats: int = REPEATS) -> dict[str, tuple[float, float]]:
     for _ in range(repeats):
         for name, command in COMMANDS.items():
             samples[name].append(_timed(command))
-    return {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
-            for name, runs in samples.items()}
+    return {
+        name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+        for name, runs in samples.items()
+    }
 
 
 def main() -> None:

@@ -7,8 +7,15 @@ from .errors import AudioError, CodecError, ConfigError, EvalkitError, MetricErr
 __version__ = "0.1.0"
 
 # Imported on first use, so `import evalkit` (and the command line's start) stays light.
-_LAZY = {"Audio": "audio", "load": "audio", "save": "audio", "Card": "cards", "load_cards": "cards",
-         "RoundTrip": "harness", "roundtrip": "harness"}
+_LAZY = {
+    "Audio": "audio",
+    "load": "audio",
+    "save": "audio",
+    "Card": "cards",
+    "load_cards": "cards",
+    "RoundTrip": "harness",
+    "roundtrip": "harness",
+}
 
 
 def __getattr__(name: str):
@@ -19,8 +26,13 @@ def __getattr__(name: str):
     return value
 
 
-def run(experiment, scheduler: str | None = None, workers: int | None = None, retry_failed: bool = False,
-        progress: bool = False):
+def run(
+    experiment,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = False,
+):
     """Score an experiment (a YAML path, a dict like the YAML, or an Experiment); returns a DataFrame
     with every result row of the run, exactly what `evalkit run` stores."""
     from pathlib import Path
@@ -34,10 +46,24 @@ def run(experiment, scheduler: str | None = None, workers: int | None = None, re
         experiment = experiment_from_dict(experiment)
     if not isinstance(experiment, Experiment):
         raise ConfigError("evalkit.run takes a YAML path, a dict or an Experiment")
-    return run_experiment(experiment, scheduler=scheduler, workers=workers, retry_failed=retry_failed,
-                          progress=progress)
+    return run_experiment(
+        experiment, scheduler=scheduler, workers=workers, retry_failed=retry_failed, progress=progress
+    )
+
 
 __all__ = [
-    "run", "Audio", "load", "save", "Card", "load_cards", "RoundTrip", "roundtrip",
-    "EvalkitError", "AudioError", "CodecError", "ConfigError", "MetricError", "__version__",
+    "run",
+    "Audio",
+    "load",
+    "save",
+    "Card",
+    "load_cards",
+    "RoundTrip",
+    "roundtrip",
+    "EvalkitError",
+    "AudioError",
+    "CodecError",
+    "ConfigError",
+    "MetricError",
+    "__version__",
 ]

@@ -49,7 +49,7 @@ class AlignPolicy:
     KEYS = ("max_lag_ms", "max_length_change", "min_correlation")
 
     @classmethod
-    def from_config(cls, data, check: Checker | str) -> "AlignPolicy":
+    def from_config(cls, data, check: Checker | str) -> AlignPolicy:
         """The `alignment:` mapping of an experiment; every value checked, unknown keys refused."""
         if data is None:
             return cls()
@@ -135,8 +135,14 @@ def _agree(wave: LagEstimate, env: LagEstimate, max_lag: int, rate: int) -> bool
     return close and wave.correlation >= WAVEFORM_FLOOR and abs(env.lag) < max_lag
 
 
-def align_pair(ref: Audio, deg: Audio, policy: AlignPolicy = AlignPolicy(), mode: str = "auto",
-               expected: int | None = None, tolerance: int = 0) -> AlignedPair:
+def align_pair(
+    ref: Audio,
+    deg: Audio,
+    policy: AlignPolicy = AlignPolicy(),
+    mode: str = "auto",
+    expected: int | None = None,
+    tolerance: int = 0,
+) -> AlignedPair:
     """Estimate the lag of `deg` behind `ref`, shift by it and trim both to their common length.
 
     `deg` is resampled to the reference's rate first. With `expected` (a codec's declared delay,
@@ -155,8 +161,15 @@ def align_pair(ref: Audio, deg: Audio, policy: AlignPolicy = AlignPolicy(), mode
     return AlignedPair(*_shift_trim(ref, deg, lag), given=_shift_trim(ref, deg, 0), alignment=alignment)
 
 
-def _decide(estimate: LagEstimate | None, change: int, ref: Audio, max_lag: int, policy: AlignPolicy,
-            expected: int | None, tolerance: int) -> Alignment:
+def _decide(
+    estimate: LagEstimate | None,
+    change: int,
+    ref: Audio,
+    max_lag: int,
+    policy: AlignPolicy,
+    expected: int | None,
+    tolerance: int,
+) -> Alignment:
     if estimate is None:
         return Alignment(expected or 0, change, None, "none")
     measured = Alignment(estimate.lag, change, round(estimate.correlation, 4), estimate.method, None, estimate.lag)
@@ -170,14 +183,20 @@ def _decide(estimate: LagEstimate | None, change: int, ref: Audio, max_lag: int,
 
 def _problem(estimate: LagEstimate, change: int, ref: Audio, max_lag: int, policy: AlignPolicy) -> str | None:
     if abs(change) > policy.max_length_change * ref.frames:
-        return (f"decoded audio is {100 * change / ref.frames:+.1f}% the reference's length "
-                f"({change:+d} samples), beyond alignment.max_length_change {100 * policy.max_length_change:g}%")
+        return (
+            f"decoded audio is {100 * change / ref.frames:+.1f}% the reference's length "
+            f"({change:+d} samples), beyond alignment.max_length_change {100 * policy.max_length_change:g}%"
+        )
     if estimate.correlation < policy.min_correlation:
-        return (f"alignment unreliable: correlation peak {estimate.correlation:.2f} below "
-                f"alignment.min_correlation {policy.min_correlation:g}; is this the decoded file of this item?")
+        return (
+            f"alignment unreliable: correlation peak {estimate.correlation:.2f} below "
+            f"alignment.min_correlation {policy.min_correlation:g}; is this the decoded file of this item?"
+        )
     if abs(estimate.lag) >= max_lag:
-        return (f"alignment unreliable: the lag reaches alignment.max_lag_ms ({policy.max_lag_ms:g} ms); "
-                "raise it if the decoded audio really is this late")
+        return (
+            f"alignment unreliable: the lag reaches alignment.max_lag_ms ({policy.max_lag_ms:g} ms); "
+            "raise it if the decoded audio really is this late"
+        )
     return None
 
 
@@ -193,8 +212,10 @@ def _shift_trim(ref: Audio, deg: Audio, lag: int) -> tuple[Audio, Audio]:
     """deg[lag + k] against ref[k]: both cut to the span they share."""
     frames = max(1, _overlap(ref, deg, lag))
     first_ref, first_deg = max(0, -lag), max(0, lag)
-    return (ref.with_samples(ref.samples[:, first_ref:first_ref + frames]),
-            deg.with_samples(deg.samples[:, first_deg:first_deg + frames]))
+    return (
+        ref.with_samples(ref.samples[:, first_ref : first_ref + frames]),
+        deg.with_samples(deg.samples[:, first_deg : first_deg + frames]),
+    )
 
 
 def _silent(audio: Audio) -> bool:

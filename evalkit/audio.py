@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -73,7 +73,9 @@ class Audio:
         if not np.issubdtype(samples.dtype, np.number):
             raise AudioError(f"{name}: samples must be numeric, got {samples.dtype}")
         if not 1 <= samples.shape[0] <= MAX_CHANNELS:
-            raise AudioError(f"{name}: {samples.shape[0]} channels; expected 1 to {MAX_CHANNELS} (is the array transposed?)")
+            raise AudioError(
+                f"{name}: {samples.shape[0]} channels; expected 1 to {MAX_CHANNELS} (is the array transposed?)"
+            )
         if samples.shape[1] == 0:
             raise AudioError(f"{name}: empty audio (0 frames)")
         if not np.all(np.isfinite(samples)):
@@ -82,7 +84,9 @@ class Audio:
         if isinstance(rate, float) and rate.is_integer():
             rate = int(rate)
         if not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-            raise AudioError(f"{name}: sample rate {rate!r} Hz is not an integer between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}")
+            raise AudioError(
+                f"{name}: sample rate {rate!r} Hz is not an integer between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}"
+            )
         samples = np.array(samples, dtype=np.float32, order="C")  # always a private copy
         samples.setflags(write=False)
         object.__setattr__(self, "samples", samples)
@@ -100,7 +104,7 @@ class Audio:
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
-    def with_samples(self, samples: np.ndarray, sample_rate: int | None = None) -> "Audio":
+    def with_samples(self, samples: np.ndarray, sample_rate: int | None = None) -> Audio:
         """A new Audio with the same id (and rate, unless given)."""
         return Audio(samples, sample_rate or self.sample_rate, self.id)
 
@@ -136,8 +140,10 @@ def _check_size(path: Path, frames: int, channels: int, rate: int) -> None:
     """Refuse, before decoding, a file whose header promises more samples than evalkit reads at once."""
     if frames * channels > MAX_LOAD_SAMPLES:
         hours = frames / max(rate, 1) / 3600
-        raise AudioError(f"{path}: declares {frames} frames x {channels} channels ({hours:.1f} h at {rate} Hz), more "
-                         f"than the {MAX_LOAD_SAMPLES} samples evalkit reads at once; cut it into shorter items")
+        raise AudioError(
+            f"{path}: declares {frames} frames x {channels} channels ({hours:.1f} h at {rate} Hz), more "
+            f"than the {MAX_LOAD_SAMPLES} samples evalkit reads at once; cut it into shorter items"
+        )
 
 
 def save(audio: Audio, path: str | Path, subtype: str | None = None, force: bool = True) -> Path:
@@ -193,7 +199,9 @@ def loudness(audio: Audio) -> float:
     import pyloudnorm
 
     if audio.duration < 0.4:
-        raise AudioError(f"{audio.id or 'audio'}: {audio.duration:.3f} s is too short for BS.1770 loudness (needs 0.4 s)")
+        raise AudioError(
+            f"{audio.id or 'audio'}: {audio.duration:.3f} s is too short for BS.1770 loudness (needs 0.4 s)"
+        )
     meter = pyloudnorm.Meter(audio.sample_rate)
     return float(meter.integrated_loudness(audio.samples.T.astype(np.float64)))
 
@@ -257,8 +265,9 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
     return correlation_peak(ref, deg, max_delay)[0]
 
 
-def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None,
-                     weight: Callable[[int], np.ndarray] | None = None) -> tuple[int, float]:
+def correlation_peak(
+    ref: Audio, deg: Audio, max_delay: int | None = None, weight: Callable[[int], np.ndarray] | None = None
+) -> tuple[int, float]:
     """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it.
 
     The correlation is divided by both signals' whole energies, so 1.0 means `deg` is an exact
@@ -269,7 +278,9 @@ def correlation_peak(ref: Audio, deg: Audio, max_delay: int | None = None,
     from scipy.fft import irfft, next_fast_len, rfft  # lazy: slow to import, and the CLI starts without it
 
     if ref.sample_rate != deg.sample_rate:
-        raise AudioError(f"{deg.id or 'audio'}: sample rate {deg.sample_rate} differs from the reference's {ref.sample_rate}")
+        raise AudioError(
+            f"{deg.id or 'audio'}: sample rate {deg.sample_rate} differs from the reference's {ref.sample_rate}"
+        )
     if max_delay is None:
         max_delay = ref.sample_rate // 4
     # Single precision: the peak's place and height are what matter, at half the FFTs' cost.

@@ -22,11 +22,30 @@ from .errors import ConfigError
 from .registry import group_entries
 from .resources import cards_dir
 
-__all__ = ["Card", "CardFolder", "load_card", "load_cards", "card_folders", "cards_dir", "find_card",
-           "CARDS_GROUP", "ITEM_RATE"]
+__all__ = [
+    "Card",
+    "CardFolder",
+    "load_card",
+    "load_cards",
+    "card_folders",
+    "cards_dir",
+    "find_card",
+    "CARDS_GROUP",
+    "ITEM_RATE",
+]
 
-_KEYS = {"name", "backend", "params", "description", "weights", "sha256", "training_data", "licence", "notes",
-         "display_name"}
+_KEYS = {
+    "name",
+    "backend",
+    "params",
+    "description",
+    "weights",
+    "sha256",
+    "training_data",
+    "licence",
+    "notes",
+    "display_name",
+}
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
@@ -82,8 +101,9 @@ class Card:
             return cls(**self._build_params(sample_rate))
         except (TypeError, ValueError, ConfigError) as err:
             where = f" ({self.path})" if self.path else ""
-            raise ConfigError(f"codec card {self.name}{where}: bad parameters for backend {self.backend}: "
-                              f"{err}") from None
+            raise ConfigError(
+                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {err}"
+            ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
         params = dict(self.params)
@@ -132,8 +152,9 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     return list(unique.values())
 
 
-def load_cards(extra: str | Path | Sequence | None = None, source: str = "--cards",
-               broken: list[str] | None = None) -> dict[str, Card]:
+def load_cards(
+    extra: str | Path | Sequence | None = None, source: str = "--cards", broken: list[str] | None = None
+) -> dict[str, Card]:
     """Every card on the search path (see `card_folders`), by name; a name used twice is an error.
 
     A card file that cannot be read is an error, or, when a `broken` list is given, its one-line
@@ -149,8 +170,10 @@ def load_cards(extra: str | Path | Sequence | None = None, source: str = "--card
                 broken.append(str(err))
                 continue
             if card.name in cards:
-                raise ConfigError(f"{path}: card name {card.name!r} is also used by {cards[card.name].path}; "
-                                  "cards add to the built-in ones and cannot replace them: rename one")
+                raise ConfigError(
+                    f"{path}: card name {card.name!r} is also used by {cards[card.name].path}; "
+                    "cards add to the built-in ones and cannot replace them: rename one"
+                )
             cards[card.name] = card
     return cards
 

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import AudioError, CodecError, EvalkitError
 from .commands.version_action import VersionAction
+from .errors import AudioError, CodecError, EvalkitError
 
 __all__ = ["main"]
 
@@ -48,11 +48,15 @@ def cmd_roundtrip(args) -> int:
         measured = f"{run.measured_delay} samples"
     else:
         measured = f"not measurable ({content.problem or 'silent output'})"
-    print(f"{args.codec}: {run.bitrate / 1000:.2f} kbit/s payload (nominal {_kbps(info.nominal_bitrate)}), "
-          f"+{run.overhead_bytes} bytes container overhead")
-    print(f"latency: algorithmic {info.algorithmic_latency_ms:.1f} ms; output delay declared "
-          f"{run.declared_delay} samples, measured {measured} at {info.sample_rate} Hz"
-          + ("" if run.delay_ok in (True, None) else "  MISMATCH"))
+    print(
+        f"{args.codec}: {run.bitrate / 1000:.2f} kbit/s payload (nominal {_kbps(info.nominal_bitrate)}), "
+        f"+{run.overhead_bytes} bytes container overhead"
+    )
+    print(
+        f"latency: algorithmic {info.algorithmic_latency_ms:.1f} ms; output delay declared "
+        f"{run.declared_delay} samples, measured {measured} at {info.sample_rate} Hz"
+        + ("" if run.delay_ok in (True, None) else "  MISMATCH")
+    )
     print(f"wrote {args.output}")
     return 0
 
@@ -70,7 +74,11 @@ def cmd_encode(args) -> int:
     _warn_content(args.input, content)
     data = codec.encode(resample(audio, codec.info.sample_rate))
     Path(args.output).write_bytes(data)
-    rate = "too short for a bitrate" if content.problem == "too short" else f"{8 * len(data) / audio.duration / 1000:.2f} kbit/s"
+    rate = (
+        "too short for a bitrate"
+        if content.problem == "too short"
+        else f"{8 * len(data) / audio.duration / 1000:.2f} kbit/s"
+    )
     print(f"wrote {args.output}: {len(data)} bytes, {rate}")
     return 0
 
@@ -105,14 +113,18 @@ def _read_stream(path: str) -> bytes:
 
 
 def _cards_for_stream(card, stream_config: dict, directory) -> str:
-    """": --codec NAME" when a card of the same backend has the stream's configuration."""
+    """ ": --codec NAME" when a card of the same backend has the stream's configuration."""
     from .cards import load_cards
     from .codecs import BACKENDS
 
     backend = BACKENDS.get(card.backend)
     rate = {"sample_rate": stream_config.get("sample_rate")}
-    names = [c.name for c in load_cards(directory).values() if c.backend == card.backend
-             and backend.stream_config(**{**c.params, **(rate if c.follows_item_rate else {})}) == stream_config]
+    names = [
+        c.name
+        for c in load_cards(directory).values()
+        if c.backend == card.backend
+        and backend.stream_config(**{**c.params, **(rate if c.follows_item_rate else {})}) == stream_config
+    ]
     return f": --codec {names[0]}" if names else ""
 
 
@@ -153,8 +165,16 @@ def cmd_metrics(args) -> int:
         entry = METRICS.get(name)
         spec, missing = entry.spec, entry.unavailable()
         rates = ",".join(str(r) for r in spec.sample_rates) if spec.sample_rates else "any"
-        rows.append([name, ",".join(spec.outputs), "yes" if spec.needs_reference else "no",
-                     "higher" if spec.higher_is_better else "lower", rates, "no: " + missing if missing else "yes"])
+        rows.append(
+            [
+                name,
+                ",".join(spec.outputs),
+                "yes" if spec.needs_reference else "no",
+                "higher" if spec.higher_is_better else "lower",
+                rates,
+                "no: " + missing if missing else "yes",
+            ]
+        )
     print(format_table(["name", "outputs", "reference", "better", "rates_hz", "available"], rows))
     return 0
 
@@ -217,11 +237,26 @@ def _score_experiment(args):
     name = args.name or (Path(args.deg).stem.replace("{id}", "").strip("._-") if args.deg else ref.stem) or "decoded"
     condition = {"name": name, "decoded": deg if isinstance(deg, dict) else str(Path(deg).absolute())}
     condition.update({k: v for k, v in (("bitrate_kbps", args.bitrate_kbps), ("bitstreams", args.bitstreams)) if v})
-    alignment = {k: v for k, v in (("max_lag_ms", args.max_lag_ms), ("max_length_change", args.max_length_change),
-                                   ("min_correlation", args.min_correlation)) if v is not None}
-    config = {"name": args.run or "score", "dataset": str(ref), "codecs": [condition], "downmix": args.downmix,
-              "metrics": [m.strip() for m in args.metrics.split(",") if m.strip()], "alignment": alignment,
-              "database": args.database, "workers": args.workers, "allow_outside": args.allow_outside}
+    alignment = {
+        k: v
+        for k, v in (
+            ("max_lag_ms", args.max_lag_ms),
+            ("max_length_change", args.max_length_change),
+            ("min_correlation", args.min_correlation),
+        )
+        if v is not None
+    }
+    config = {
+        "name": args.run or "score",
+        "dataset": str(ref),
+        "codecs": [condition],
+        "downmix": args.downmix,
+        "metrics": [m.strip() for m in args.metrics.split(",") if m.strip()],
+        "alignment": alignment,
+        "database": args.database,
+        "workers": args.workers,
+        "allow_outside": args.allow_outside,
+    }
     return experiment_from_dict(config, base=Path.cwd(), source="evalkit score")
 
 
@@ -285,8 +320,9 @@ def _require_run(engine, run: str) -> None:
     known = list_runs(engine)
     if run not in known:
         shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") if known else "none yet"
-        raise EvalkitError(f"no run named {run!r} in {engine.url.render_as_string(hide_password=True)}; "
-                           f"runs there: {shown}")
+        raise EvalkitError(
+            f"no run named {run!r} in {engine.url.render_as_string(hide_password=True)}; runs there: {shown}"
+        )
 
 
 def _long_text(frame, all_runs: bool) -> str:
@@ -302,7 +338,7 @@ def _long_text(frame, all_runs: bool) -> str:
 
 def _short(text, width: int = 80) -> str:
     text = "" if text is None or text != text else str(text)
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _compare(engine, args) -> int:
@@ -342,12 +378,10 @@ def cmd_profile(args) -> int:
 def cmd_report(args) -> int:
     """One self-contained report of a run (HTML, PDF, LaTeX, CSV or Parquet); nothing overwritten without --force."""
     from .report import build_report, write_report
-    from .report.export import format_for
-    from .store import connect
-
     from .report.build import ReportOptions
-    from .report.export import write_figures
+    from .report.export import format_for, write_figures
     from .report.names import load_names
+    from .store import connect
 
     fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
     _refuse_overwrite(args.output, args.force)
@@ -365,8 +399,10 @@ def cmd_app(args) -> int:
     from .report.serve import serve_app
 
     host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
-    print(f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
-          f"(listeners only ever see http://{host}:{args.port}/listen?t=...)")
+    print(
+        f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
+        f"(listeners only ever see http://{host}:{args.port}/listen?t=...)"
+    )
     return serve_app(print, port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
 
 
@@ -391,10 +427,20 @@ def _summary_text(frame) -> str:
 
     if frame.empty:
         return "no results"
-    rows = [[r.codec, r.metric, f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}" + (" (n<5)" if r.n_ok < 5 else ""),
-             _num(r.mean), f"[{_num(r.ci_low)}, {_num(r.ci_high)}]"] for r in frame.itertuples()]
-    note = ("\nCIs: Student's t clipped to each metric's range; bitrate_kbps duration-weighted; "
-            "(n<5): fewer than 5 items, the interval says little")
+    rows = [
+        [
+            r.codec,
+            r.metric,
+            f"{r.n_ok}/{r.n_ok + r.n_failed + r.n_skipped}" + (" (n<5)" if r.n_ok < 5 else ""),
+            _num(r.mean),
+            f"[{_num(r.ci_low)}, {_num(r.ci_high)}]",
+        ]
+        for r in frame.itertuples()
+    ]
+    note = (
+        "\nCIs: Student's t clipped to each metric's range; bitrate_kbps duration-weighted; "
+        "(n<5): fewer than 5 items, the interval says little"
+    )
     return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows) + note
 
 
@@ -422,8 +468,11 @@ def _kbps(bitrate: float | None) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evalkit", description=__doc__)
     parser.add_argument("--version", action=VersionAction)
-    parser.add_argument("--cards", help="more folders of codec cards (os.pathsep-separated), added to the built-in "
-                                        "ones, $EVALKIT_CARDS and packages' cards")
+    parser.add_argument(
+        "--cards",
+        help="more folders of codec cards (os.pathsep-separated), added to the built-in "
+        "ones, $EVALKIT_CARDS and packages' cards",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("codecs", help="list codec cards and where each comes from")
@@ -456,8 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score decoded files made elsewhere against their references")
     p.add_argument("--ref", help="references: an audio file, a folder, a .jsonl manifest or a wav.scp")
-    p.add_argument("--deg", help="decoded audio: a file, a folder (matched by id), a pattern with {id}, "
-                                 "or a .jsonl manifest of {id, deg}")
+    p.add_argument(
+        "--deg",
+        help="decoded audio: a file, a folder (matched by id), a pattern with {id}, or a .jsonl manifest of {id, deg}",
+    )
     p.add_argument("--pairs", help="a .jsonl manifest of {id, ref, deg}, instead of --ref and --deg")
     p.add_argument("--metrics", default="pesq_wb,stoi,si_sdr", help="comma-separated (default: pesq_wb,stoi,si_sdr)")
     p.add_argument("--name", help="the condition's name (default: from --deg)")
@@ -466,8 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="store the rows as this run in the results database (incremental)")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--downmix", action="store_true", help="average the channels of multichannel files")
-    p.add_argument("--allow-outside", action="store_true",
-                   help="let manifests name files outside their own folder (absolute paths, '..')")
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="let manifests name files outside their own folder (absolute paths, '..')",
+    )
     p.add_argument("--workers", type=int, help="worker processes (0: this process; default: one per core)")
     p.add_argument("--max-lag-ms", type=float, help="alignment: largest lag searched (default 500)")
     p.add_argument("--max-length-change", type=float, help="alignment: largest length change, a fraction (default 0.2)")
@@ -484,8 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the export file")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired tests of codec A against B across items")
     p.add_argument("--metric", action="append", help="with --compare: only this metric (repeatable)")
-    p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon",
-                   help="with --compare: Wilcoxon signed-rank (default) or paired t")
+    p.add_argument(
+        "--paired-test",
+        choices=["wilcoxon", "t"],
+        default="wilcoxon",
+        help="with --compare: Wilcoxon signed-rank (default) or paired t",
+    )
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("config", help="write a starter configuration")
@@ -514,11 +572,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.add_argument("--names", help="YAML of display names: codecs: {id: name}, metrics: {id: name}")
-    p.add_argument("--include-reference", action="store_true",
-                   help="agreement with the hidden reference and anchors too (left out by default)")
+    p.add_argument(
+        "--include-reference",
+        action="store_true",
+        help="agreement with the hidden reference and anchors too (left out by default)",
+    )
     p.add_argument("--p1401", action="store_true", help="agreement also as ITU-T P.1401 RMSE and RMSE*")
-    p.add_argument("--ci", choices=["t", "bootstrap"], default="t",
-                   help="leaderboard intervals: t clipped to the metric's range (default) or bootstrap over items")
+    p.add_argument(
+        "--ci",
+        choices=["t", "bootstrap"],
+        default="t",
+        help="leaderboard intervals: t clipped to the metric's range (default) or bootstrap over items",
+    )
     p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon", help="codec comparisons' test")
     p.add_argument("--figures", metavar="DIR", help="also write each figure alone to DIR (PDF and SVG)")
     p.set_defaults(func=cmd_report)
@@ -555,7 +620,9 @@ def cmd_ratings(args) -> int:
 
 def _ratings_parser(sub) -> None:
     database = "database URL (default: $EVALKIT_DB_URL or results/evalkit.db)"
-    p = sub.add_parser("ratings", help="import, export and analyse listening-test ratings (webMUSHRA, BeaqleJS, tables)")
+    p = sub.add_parser(
+        "ratings", help="import, export and analyse listening-test ratings (webMUSHRA, BeaqleJS, tables)"
+    )
     commands = p.add_subparsers(dest="ratings_command", required=True)
     i = commands.add_parser("import", help="store ratings made elsewhere as an external MUSHRA test")
     i.add_argument("files", nargs="+", metavar="FILE", help="the export (BeaqleJS: one file per listener, or a folder)")
@@ -565,8 +632,11 @@ def _ratings_parser(sub) -> None:
     i.add_argument("--reference", help="the hidden reference condition ('none': there is none)")
     i.add_argument("--anchor", action="append", dest="anchors", help="an anchor condition (repeatable)")
     i.add_argument("--mid-anchor", help="the anchor BS.1534-3's second screening rule looks at")
-    i.add_argument("--screening", choices=["bs1534-3", "reference", "none"],
-                   help="post-screening rule (default: bs1534-3, both rules)")
+    i.add_argument(
+        "--screening",
+        choices=["bs1534-3", "reference", "none"],
+        help="post-screening rule (default: bs1534-3, both rules)",
+    )
     i.add_argument("--replace", action="store_true", help="replace an earlier import of the same test")
     e = commands.add_parser("export", help="write a test's ratings: evalkit's tidy CSV/Parquet or webMUSHRA's CSV")
     e.add_argument("test")
@@ -603,8 +673,12 @@ def _listening_parser(sub) -> None:
     s = commands.add_parser("select-items", help="items of a scored run that tell its codecs apart best")
     s.add_argument("--run", required=True, help="run name")
     s.add_argument("--count", type=int, default=8, help="items to choose (default: 8)")
-    s.add_argument("--by", choices=["disagreement", "spread", "coverage"], default="disagreement",
-                   help="metrics disagree most, conditions spread most, or items cover the quality range")
+    s.add_argument(
+        "--by",
+        choices=["disagreement", "spread", "coverage"],
+        default="disagreement",
+        help="metrics disagree most, conditions spread most, or items cover the quality range",
+    )
     s.add_argument("--metric", action="append", dest="metrics", help="metric to use (repeatable; default: all)")
     s.add_argument("--codec", action="append", dest="codecs", help="codec to use (repeatable; default: all)")
     w = commands.add_parser("power", help="listeners needed to detect a difference (MUSHRA or ACR)")

@@ -24,8 +24,17 @@ from .config import Checker, describe
 from .datasets import AUDIO_SUFFIXES, check_inside, read_lines
 from .errors import AudioError, ConfigError
 
-__all__ = ["DecodedCondition", "ItemFiles", "Matching", "Rendered", "condition_from_config", "match_files",
-           "render", "DECODED_COST", "ID_FIELD"]
+__all__ = [
+    "DecodedCondition",
+    "ItemFiles",
+    "Matching",
+    "Rendered",
+    "condition_from_config",
+    "match_files",
+    "render",
+    "DECODED_COST",
+    "ID_FIELD",
+]
 
 DECODED_COST = ("bitrate_kbps",)  # what a condition made elsewhere can still be measured on
 ID_FIELD = "{id}"
@@ -79,8 +88,10 @@ class DecodedCondition:
         """Each item's files (or the problem), and the matching report as run warnings."""
         ids = [item.id for item in items]
         matchings, warnings = {}, {}
-        for role, source, suffixes, key in (("decoded", self.decoded, AUDIO_SUFFIXES, "deg"),
-                                            ("bitstreams", self.bitstreams, None, "bitstream")):
+        for role, source, suffixes, key in (
+            ("decoded", self.decoded, AUDIO_SUFFIXES, "deg"),
+            ("bitstreams", self.bitstreams, None, "bitstream"),
+        ):
             if source is not None:
                 matchings[role] = match_files(source, self.base, ids, suffixes, key, self.allow_outside)
                 warnings.update(_report(self.name, role, _source_text(source), matchings[role], len(ids)))
@@ -91,8 +102,10 @@ class DecodedCondition:
         for role, matching in matchings.items():
             source = getattr(self, role)
             if item.id in matching.ambiguous:
-                problems.append(f"{role}: item {item.id} matches several files in {_source_text(source)}: "
-                                f"{', '.join(matching.ambiguous[item.id])}")
+                problems.append(
+                    f"{role}: item {item.id} matches several files in {_source_text(source)}: "
+                    f"{', '.join(matching.ambiguous[item.id])}"
+                )
             elif item.id not in matching.files:
                 problems.append(f"{role}: no file for item {item.id} in {_source_text(source)}")
             else:
@@ -103,8 +116,9 @@ class DecodedCondition:
         return ItemFiles(paths.get("decoded"), paths.get("bitstreams"), "; ".join(problems) or None, identity)
 
 
-def condition_from_config(entry: dict, cards: dict[str, Card], base: Path, check: Checker | str,
-                          key: str = "", allow_outside: bool = False) -> DecodedCondition:
+def condition_from_config(
+    entry: dict, cards: dict[str, Card], base: Path, check: Checker | str, key: str = "", allow_outside: bool = False
+) -> DecodedCondition:
     """A `{name, decoded | bitstreams, bitrate_kbps?, card?}` entry of an experiment's codecs list,
     at `key` of the file `check` reads."""
     check = Checker(check) if isinstance(check, str) else check
@@ -115,8 +129,10 @@ def condition_from_config(entry: dict, cards: dict[str, Card], base: Path, check
         entry["decoded"] = entry.pop("files")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip() or "@" in name or name != name.strip():
-        check.fail(f"{key}.name", f"'name' is required: a non-empty name without '@' or surrounding spaces, "
-                                  f"got {describe(name)}")
+        check.fail(
+            f"{key}.name",
+            f"'name' is required: a non-empty name without '@' or surrounding spaces, got {describe(name)}",
+        )
     if name in cards:
         check.fail(f"{key}.name", f"{name!r} is the name of a codec card; give files made elsewhere another name")
     if "decoded" not in entry and "bitstreams" not in entry:
@@ -128,8 +144,10 @@ def condition_from_config(entry: dict, cards: dict[str, Card], base: Path, check
     if bitrate is not None:
         bitrate = check.number(bitrate, f"{key}.bitrate_kbps", above=0)
         if bitstreams is not None:
-            check.fail(f"{key}.bitrate_kbps", "give 'bitrate_kbps' or 'bitstreams', not both (the bitstreams' "
-                                              "sizes measure it)")
+            check.fail(
+                f"{key}.bitrate_kbps",
+                "give 'bitrate_kbps' or 'bitstreams', not both (the bitstreams' sizes measure it)",
+            )
     return DecodedCondition(name, decoded, bitstreams, bitrate, card, Path(base), allow_outside)
 
 
@@ -137,13 +155,19 @@ def _files_source(check: Checker, value, key: str) -> str | tuple | None:
     """A folder, pattern or manifest (a string), or a mapping item id -> path (kept as pairs)."""
     if value is None:
         return None
-    if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str) and v
-                                                 for k, v in value.items()):
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items())
+    ):
         return tuple(sorted(value.items()))
     if isinstance(value, str) and value:
         return value
-    check.fail(key, f"expected a folder, a pattern with {ID_FIELD}, a .jsonl manifest or a mapping item id -> file, "
-                    f"got {describe(value)}")
+    check.fail(
+        key,
+        f"expected a folder, a pattern with {ID_FIELD}, a .jsonl manifest or a mapping item id -> file, "
+        f"got {describe(value)}",
+    )
 
 
 def _source_text(source: str | tuple) -> str:
@@ -153,12 +177,18 @@ def _source_text(source: str | tuple) -> str:
 def _decoding_card(check: Checker, entry: dict, cards: dict[str, Card], key: str) -> Card | None:
     if "card" not in entry:
         if "decoded" not in entry:
-            check.fail(key, "bitstreams alone need a 'card' that decodes them (files written by 'evalkit encode'); "
-                            "otherwise give the 'decoded' files beside them")
+            check.fail(
+                key,
+                "bitstreams alone need a 'card' that decodes them (files written by 'evalkit encode'); "
+                "otherwise give the 'decoded' files beside them",
+            )
         return None
     if "bitstreams" not in entry or "decoded" in entry:
-        check.fail(f"{key}.card", "'card' decodes 'bitstreams' (files written by 'evalkit encode'); with 'decoded' "
-                                  "files there is nothing to decode")
+        check.fail(
+            f"{key}.card",
+            "'card' decodes 'bitstreams' (files written by 'evalkit encode'); with 'decoded' "
+            "files there is nothing to decode",
+        )
     name = check.text(entry["card"], f"{key}.card", required=True)
     if name not in cards:
         check.fail(f"{key}.card", f"unknown codec {name!r}; run 'evalkit codecs' to list them")
@@ -168,9 +198,14 @@ def _decoding_card(check: Checker, entry: dict, cards: dict[str, Card], key: str
 # -- matching ------------------------------------------------------------------------------
 
 
-def match_files(source: str | dict | tuple, base: Path, ids: list[str],
-                suffixes: tuple[str, ...] | None = AUDIO_SUFFIXES, key: str = "deg",
-                allow_outside: bool = False) -> Matching:
+def match_files(
+    source: str | dict | tuple,
+    base: Path,
+    ids: list[str],
+    suffixes: tuple[str, ...] | None = AUDIO_SUFFIXES,
+    key: str = "deg",
+    allow_outside: bool = False,
+) -> Matching:
     """Files for item `ids` from a folder (by relative path or file stem), a pattern with {id}
     (or {item}), a JSONL manifest whose lines give "id" and `key`, or a mapping id -> path.
     The files a manifest names must lie inside its folder unless `allow_outside`."""
@@ -190,8 +225,11 @@ def match_files(source: str | dict | tuple, base: Path, ids: list[str],
 
 
 def _from_folder(folder: Path, ids: list[str], suffixes: tuple[str, ...] | None) -> Matching:
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")
-             and (suffixes is None or p.suffix.lower() in suffixes)]
+    files = [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".") and (suffixes is None or p.suffix.lower() in suffixes)
+    ]
     by_path: dict[str, list[Path]] = {}
     by_stem: dict[str, list[Path]] = {}
     by_head: dict[str, list[Path]] = {}
@@ -212,10 +250,14 @@ def _from_pattern(base: Path, pattern: str, ids: list[str]) -> Matching:
     cut = pattern.split(ID_FIELD, 1)[0].rfind("/") + 1  # the fixed folder before the first {id}
     root, rest = base / pattern[:cut], pattern[cut:]
     candidates = {i: [p] if (p := base / pattern.replace(ID_FIELD, i)).is_file() else [] for i in ids}
-    regex = re.compile(re.escape(rest).replace(re.escape(ID_FIELD), "(?P<id>.+)", 1)
-                       .replace(re.escape(ID_FIELD), "(?P=id)"))
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and regex.fullmatch(p.relative_to(root).as_posix())] \
-        if root.is_dir() else []
+    regex = re.compile(
+        re.escape(rest).replace(re.escape(ID_FIELD), "(?P<id>.+)", 1).replace(re.escape(ID_FIELD), "(?P=id)")
+    )
+    files = (
+        [p for p in sorted(root.rglob("*")) if p.is_file() and regex.fullmatch(p.relative_to(root).as_posix())]
+        if root.is_dir()
+        else []
+    )
     return _settle(candidates, files, root)
 
 
@@ -226,11 +268,17 @@ def _from_manifest(path: Path, ids: list[str], key: str, allow_outside: bool) ->
         try:
             entry = json.loads(line)
             item_id, file = entry["id"], entry.get(key, entry.get("path"))
-            if isinstance(item_id, bool) or not isinstance(item_id, (str, int)) or not isinstance(file, str) or not file:
+            if (
+                isinstance(item_id, bool)
+                or not isinstance(item_id, (str, int))
+                or not isinstance(file, str)
+                or not file
+            ):
                 raise KeyError(key)
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise ConfigError(f"{path}:{number}: each line must be a JSON object with 'id' and '{key}' "
-                              "(the file's path, a string)") from None
+            raise ConfigError(
+                f"{path}:{number}: each line must be a JSON object with 'id' and '{key}' (the file's path, a string)"
+            ) from None
         full = check_inside(Path(file), path.parent, f"{path}:{number}: {key}", allow_outside)
         entries.setdefault(str(item_id), []).append(full)
     matching = _settle({i: entries.get(i, []) for i in ids}, [], path.parent, listed=True)
@@ -253,7 +301,9 @@ def _settle(candidates: dict[str, list[Path]], files: list[Path], root: Path, li
         elif len(paths) > 1:
             ambiguous[item_id] = tuple(_shown(p, root) for p in paths)
         elif len(claims[paths[0]]) > 1 and not listed:
-            ambiguous[item_id] = (f"{_shown(paths[0], root)} (also matches {', '.join(i for i in claims[paths[0]] if i != item_id)})",)
+            ambiguous[item_id] = (
+                f"{_shown(paths[0], root)} (also matches {', '.join(i for i in claims[paths[0]] if i != item_id)})",
+            )
         else:
             matched[item_id] = paths[0]
     extra = tuple(_shown(p, root) for p in files if p not in claims)
@@ -273,15 +323,18 @@ def _report(name: str, role: str, source: str, matching: Matching, total: int) -
     if matching.missing:
         out[f"match:{name}:{role}:missing"] = {
             "text": f"{name}: {len(matching.missing)} of {total} items have no {role} file in {source}",
-            "items": list(matching.missing)}
+            "items": list(matching.missing),
+        }
     if matching.ambiguous:
         out[f"match:{name}:{role}:ambiguous"] = {
             "text": f"{name}: {len(matching.ambiguous)} items match several {role} files in {source}",
-            "items": [f"{i} ({'; '.join(files)})" for i, files in sorted(matching.ambiguous.items())]}
+            "items": [f"{i} ({'; '.join(files)})" for i, files in sorted(matching.ambiguous.items())],
+        }
     if matching.extra:
         out[f"match:{name}:{role}:extra"] = {
             "text": f"{name}: {len(matching.extra)} {role} files in {source} match no item",
-            "items": list(matching.extra)}
+            "items": list(matching.extra),
+        }
     return out
 
 
@@ -311,8 +364,9 @@ def render(condition: DecodedCondition, files: ItemFiles, ref: Audio, downmix: b
     bits = _existing(files.bitstream).stat().st_size * 8 if files.bitstream is not None else None
     declared = condition.bitrate_kbps * 1000 if condition.bitrate_kbps is not None else None
     bitrate = bits / ref.duration if bits is not None else declared
-    version = "decoded files" + (", bitrate from bitstream sizes" if bits is not None else
-                                 ", bitrate declared" if declared is not None else "")
+    version = "decoded files" + (
+        ", bitrate from bitstream sizes" if bits is not None else ", bitrate declared" if declared is not None else ""
+    )
     return Rendered(audio, bitrate, bitrate, None, version, None, None, 0)
 
 
@@ -333,10 +387,17 @@ def _decode_bitstream(card: Card, path: Path, ref: Audio) -> Rendered:
     decoded = codec.decode(data)
     seconds = time.perf_counter() - start
     frames = decoded.frames - info.lookahead_samples
-    audio = Audio(decoded.samples[:, info.lookahead_samples:], info.sample_rate, ref.id)  # AudioError if empty
+    audio = Audio(decoded.samples[:, info.lookahead_samples :], info.sample_rate, ref.id)  # AudioError if empty
     duration = frames / info.sample_rate
     payload = Bitstream.from_bytes(data, codec.backend).payload_bytes
     tolerance = delay_tolerance(info, ref.sample_rate)
-    return Rendered(audio, 8 * payload / duration, 8 * len(data) / duration,
-                    seconds, info.version, info.waveform_matching,
-                    info.lookahead_samples, tolerance)
+    return Rendered(
+        audio,
+        8 * payload / duration,
+        8 * len(data) / duration,
+        seconds,
+        info.version,
+        info.waveform_matching,
+        info.lookahead_samples,
+        tolerance,
+    )

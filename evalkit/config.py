@@ -17,7 +17,16 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["read_yaml", "read_document", "parse_document", "read_text", "Document", "Checker", "describe", "NAME_PATTERN"]
+__all__ = [
+    "read_yaml",
+    "read_document",
+    "parse_document",
+    "read_text",
+    "Document",
+    "Checker",
+    "describe",
+    "NAME_PATTERN",
+]
 
 # libyaml's parser when PyYAML has it: the same safe subset, parsed several times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -33,7 +42,7 @@ class Document:
     source: str
     lines: dict[str, int] = field(default_factory=dict)
 
-    def checker(self) -> "Checker":
+    def checker(self) -> Checker:
         return Checker(self.source, self.lines)
 
 
@@ -146,7 +155,7 @@ class Checker:
             if not key:
                 return None
             cut = max(key.rfind("."), key.rfind("["))
-            key = key[:max(cut, 0)]
+            key = key[: max(cut, 0)]
 
     def mapping(self, value: Any, key: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict:
         if not isinstance(value, dict):
@@ -161,14 +170,20 @@ class Checker:
 
     def name(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not NAME_PATTERN.match(value):
-            self.fail(key, f"{describe(value)} must be 1-200 letters, digits, '.', '_' or '-', starting with a "
-                           "letter or digit")
+            self.fail(
+                key,
+                f"{describe(value)} must be 1-200 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
         return value
 
     def text(self, value: Any, key: str, required: bool = False) -> str:
         if not isinstance(value, str) or (required and not value.strip()):
-            self.fail(key, f"must be a non-empty string, got {describe(value)}" if required
-                      else f"must be a string, got {describe(value)}")
+            self.fail(
+                key,
+                f"must be a non-empty string, got {describe(value)}"
+                if required
+                else f"must be a string, got {describe(value)}",
+            )
         return value
 
     def texts(self, value: Any, key: str, what: str) -> list[str]:
@@ -190,16 +205,20 @@ class Checker:
             self.fail(key, f"{describe(value)} is not one of {', '.join(choices)}")
         return value
 
-    def number(self, value: Any, key: str, low: float | None = None, high: float | None = None,
-               above: float | None = None) -> float:
+    def number(
+        self, value: Any, key: str, low: float | None = None, high: float | None = None, above: float | None = None
+    ) -> float:
         """A finite number within [low, high] (and greater than `above`, when given)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             self.fail(key, f"must be a number, got {describe(value)}")
         if above is not None and value <= above:
             self.fail(key, f"must be above {above:g}, got {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"{low:g} to {high:g}" if low is not None and high is not None else (
-                f"at least {low:g}" if low is not None else f"at most {high:g}")
+            bounds = (
+                f"{low:g} to {high:g}"
+                if low is not None and high is not None
+                else (f"at least {low:g}" if low is not None else f"at most {high:g}")
+            )
             self.fail(key, f"{value!r} is outside the range: {bounds}")
         return float(value)
 
@@ -219,7 +238,7 @@ def describe(value: Any) -> str:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def _stored_value(value: Any) -> Any:

@@ -52,11 +52,15 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
     elif source.suffix.lower() in AUDIO_SUFFIXES and source.is_file():
         items = [Item(source.stem, source)]
     elif not source.exists():
-        raise ConfigError(f"{source}: no such dataset file: give a .jsonl manifest, a wav.scp file, a folder of audio "
-                          "or an audio file")
+        raise ConfigError(
+            f"{source}: no such dataset file: give a .jsonl manifest, a wav.scp file, a folder of audio "
+            "or an audio file"
+        )
     else:
-        raise ConfigError(f"{source}: a dataset is a .jsonl manifest, a wav.scp file, a folder of audio or an "
-                          f"audio file ({', '.join(AUDIO_SUFFIXES)}), not {source.suffix or 'a file without suffix'}")
+        raise ConfigError(
+            f"{source}: a dataset is a .jsonl manifest, a wav.scp file, a folder of audio or an "
+            f"audio file ({', '.join(AUDIO_SUFFIXES)}), not {source.suffix or 'a file without suffix'}"
+        )
     ids = [item.id for item in items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -80,8 +84,10 @@ def check_inside(path: Path, folder: Path, where: str, allow_outside: bool) -> P
         return full
     root = Path(os.path.normpath(folder.absolute()))
     if root not in Path(os.path.normpath(full.absolute())).parents:
-        raise ConfigError(f"{where}: {str(path)!r} lies outside the folder {root}: give a path inside it, "
-                          f"relative to it ({OUTSIDE_HINT})")
+        raise ConfigError(
+            f"{where}: {str(path)!r} lies outside the folder {root}: give a path inside it, "
+            f"relative to it ({OUTSIDE_HINT})"
+        )
     _check_link_inside(full, folder, where, str(path))
     return full
 
@@ -90,8 +96,10 @@ def _check_link_inside(full: Path, folder: Path, where: str, name: str) -> None:
     """The file a name inside `folder` really opens lies inside it too (links resolved)."""
     target, root = full.resolve(), folder.resolve()
     if root not in target.parents:
-        raise ConfigError(f"{where}: {name!r} is a symbolic link to {target}, outside the folder {root}: copy the "
-                          f"file into the folder ({OUTSIDE_HINT})")
+        raise ConfigError(
+            f"{where}: {name!r} is a symbolic link to {target}, outside the folder {root}: copy the "
+            f"file into the folder ({OUTSIDE_HINT})"
+        )
 
 
 def _from_manifest(path: Path, allow_outside: bool) -> list[Item]:
@@ -105,8 +113,9 @@ def _manifest_item(path: Path, number: int, line: str, allow_outside: bool) -> I
     try:
         entry = json.loads(line)
     except ValueError as err:
-        raise ConfigError(f"{where}: not valid JSON ({getattr(err, 'msg', err)}); each line is one JSON object "
-                          '{"id", "path"}') from None
+        raise ConfigError(
+            f'{where}: not valid JSON ({getattr(err, "msg", err)}); each line is one JSON object {{"id", "path"}}'
+        ) from None
     if not isinstance(entry, dict):
         raise ConfigError(f'{where}: expected a JSON object {{"id", "path"}}, got {_json_type(entry)}')
     item_id = entry.pop("id", None)
@@ -127,13 +136,21 @@ def _manifest_item(path: Path, number: int, line: str, allow_outside: bool) -> I
 def _check_id(item_id: str, where: str, allow_outside: bool) -> None:
     """Ids name files through patterns ("decoded/{id}.wav"): one must not lead out of a folder."""
     if not allow_outside and (item_id.startswith("/") or ".." in item_id.replace("\\", "/").split("/")):
-        raise ConfigError(f"{where}: id {item_id!r} has '..' parts or starts with '/'; decoded files are found by "
-                          f"id, so it could name files outside their folder ({OUTSIDE_HINT})")
+        raise ConfigError(
+            f"{where}: id {item_id!r} has '..' parts or starts with '/'; decoded files are found by "
+            f"id, so it could name files outside their folder ({OUTSIDE_HINT})"
+        )
 
 
 def _json_type(value) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _shown(value) -> str:

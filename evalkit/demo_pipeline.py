@@ -17,15 +17,23 @@ from .harness import RoundTrip, roundtrip
 from .resources import data_path, is_installed_copy
 from .text_tables import format_table
 
-__all__ = ["DEMO_MANIFEST", "DEMO_EXPERIMENT", "run_demo", "roundtrip_table", "score_demo", "codec_summary",
-           "warm_codec"]
+__all__ = [
+    "DEMO_MANIFEST",
+    "DEMO_EXPERIMENT",
+    "run_demo",
+    "roundtrip_table",
+    "score_demo",
+    "codec_summary",
+    "warm_codec",
+]
 
 DEMO_MANIFEST = data_path("data/demo/manifest.jsonl")
 DEMO_EXPERIMENT = data_path("experiments/demo.yaml")
 
 
-def run_demo(out: Callable[[str], None], cards_dir: str | None = None, limit: int | None = None,
-             score: bool = True) -> int:
+def run_demo(
+    out: Callable[[str], None], cards_dir: str | None = None, limit: int | None = None, score: bool = True
+) -> int:
     """The round-trip table of every available codec, then the demo experiment's leaderboard, told to `out`."""
     status = roundtrip_table(out, cards_dir, limit)
     if score:
@@ -81,11 +89,25 @@ def roundtrip_table(out: Callable[[str], None], cards_dir: str | None = None, li
             except EvalkitError as err:
                 failures.append(f"{name} / {item.id}: {err}")
         rows.append(codec_summary(card, runs, max((seconds for _, seconds in built.values()), default=None)))
-    header = ["codec", "family", "nominal_kbps", "measured_kbps", "overhead_kbps", "latency_ms",
-              "delay_declared", "delay_measured", "delay_ok", "enc_rtf", "dec_rtf", "load_s"]
+    header = [
+        "codec",
+        "family",
+        "nominal_kbps",
+        "measured_kbps",
+        "overhead_kbps",
+        "latency_ms",
+        "delay_declared",
+        "delay_measured",
+        "delay_ok",
+        "enc_rtf",
+        "dec_rtf",
+        "load_s",
+    ]
     out(format_table(header, rows))
-    out("enc_rtf, dec_rtf: warm, one thread, seconds per second of audio; load_s: building the codec "
-          "(loading its weights) and one untimed warm-up round trip")
+    out(
+        "enc_rtf, dec_rtf: warm, one thread, seconds per second of audio; load_s: building the codec "
+        "(loading its weights) and one untimed warm-up round trip"
+    )
     for line in failures:
         out(f"FAILED {line}")
     return 1 if failures else 0

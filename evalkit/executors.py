@@ -10,22 +10,39 @@ import tempfile
 import threading
 import time
 import types
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import context as mp_context
 from multiprocessing import forkserver, popen_forkserver
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Executor", "LocalExecutor", "DaskExecutor", "SerialExecutor", "WorkerCrash", "TaskTimeout",
-           "make_executor", "single_thread_env", "one_thread_torch", "start_workers_server"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "DaskExecutor",
+    "SerialExecutor",
+    "WorkerCrash",
+    "TaskTimeout",
+    "make_executor",
+    "single_thread_env",
+    "one_thread_torch",
+    "start_workers_server",
+]
 
 # NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 
 def single_thread_env() -> None:
@@ -72,8 +89,7 @@ class LocalExecutor(Executor):
     killed and is reported as timed out; the tasks the kill interrupted are simply resubmitted.
     """
 
-    def __init__(self, workers: int | None = None, task_timeout: float | None = None,
-                 preload: tuple[str, ...] = ()):
+    def __init__(self, workers: int | None = None, task_timeout: float | None = None, preload: tuple[str, ...] = ()):
         self.workers = workers or os.cpu_count() or 1
         self.task_timeout = task_timeout
         self.context = _worker_context(preload)
@@ -108,8 +124,9 @@ class LocalExecutor(Executor):
     def _run(self, fn, queue, workers, scratch):
         """Run the queue in a fresh pool; return the tasks the pool broke on, and the indices of
         those whose worker was killed for running too long."""
-        pool = ProcessPoolExecutor(min(workers, len(queue)), mp_context=self.context, initializer=_start_worker,
-                                   initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(
+            min(workers, len(queue)), mp_context=self.context, initializer=_start_worker, initargs=(os.getpid(),)
+        )
         finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
         pending = {}
         for index, task in queue:
@@ -277,8 +294,12 @@ class DaskExecutor(Executor):
         self.client.close()
 
 
-def make_executor(workers: int | None = None, scheduler: str | None = None,
-                  task_timeout: float | None = None, preload: tuple[str, ...] = ()) -> Executor:
+def make_executor(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    task_timeout: float | None = None,
+    preload: tuple[str, ...] = (),
+) -> Executor:
     """Where a run's tasks go; `preload` names the modules local workers should start with."""
     if task_timeout is not None and (scheduler or workers == 0):
         where = "a Dask cluster (use its workers' own limits)" if scheduler else "this process (workers: 0)"

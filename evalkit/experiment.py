@@ -15,8 +15,22 @@ from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
 
-_KEYS = {"name", "dataset", "codecs", "metrics", "downmix", "limit", "workers", "task_timeout", "database", "cache",
-         "cards", "alignment", "allow_outside", "resolved"}
+_KEYS = {
+    "name",
+    "dataset",
+    "codecs",
+    "metrics",
+    "downmix",
+    "limit",
+    "workers",
+    "task_timeout",
+    "database",
+    "cache",
+    "cards",
+    "alignment",
+    "allow_outside",
+    "resolved",
+}
 MAX_SWEEP = 1000  # conditions one sweep may make: each is built now and scored on every item
 _DATABASES = ("sqlite", "postgresql")  # the backends the results store is written and tested for
 Condition = Card | DecodedCondition  # anything that yields decoded audio for an item
@@ -108,8 +122,9 @@ def load_experiment(path: str | Path) -> Experiment:
     return experiment_from_dict(document.data, base=path.resolve().parent, source=str(path), lines=document.lines)
 
 
-def experiment_from_dict(data: dict, base: Path = Path("."), source: str = "experiment",
-                         lines: dict[str, int] | None = None) -> Experiment:
+def experiment_from_dict(
+    data: dict, base: Path = Path("."), source: str = "experiment", lines: dict[str, int] | None = None
+) -> Experiment:
     """Check every value before any work: a mistake is one line naming the file, line and key."""
     base = Path(base).resolve()
     check = Checker(source, lines)
@@ -144,8 +159,9 @@ def _run_name(check: Checker, value) -> str:
     """The run's name in the database: a plain string (a list or number is a mistake, not a name)."""
     name = check.text(value, "name", required=True)
     if name != name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name):
-        check.fail("name", f"{describe(name)} must be at most 200 characters, without control characters or "
-                           "surrounding spaces")
+        check.fail(
+            "name", f"{describe(name)} must be at most 200 characters, without control characters or surrounding spaces"
+        )
     return name
 
 
@@ -155,8 +171,10 @@ def _metrics(check: Checker, value) -> tuple[str, ...]:
     names = check.texts(value, "metrics", "metric name")
     for index, name in enumerate(names):
         if name not in METRICS:
-            check.fail(f"metrics[{index}]", f"unknown metric {name!r}; known: {', '.join(METRICS.names())} "
-                                            "('evalkit metrics' lists them)")
+            check.fail(
+                f"metrics[{index}]",
+                f"unknown metric {name!r}; known: {', '.join(METRICS.names())} ('evalkit metrics' lists them)",
+            )
     if len(set(names)) != len(names):
         check.fail("metrics", "lists a metric twice")
     return tuple(names)
@@ -195,13 +213,21 @@ def _database(check: Checker, value) -> str | None:
     except (ArgumentError, ValueError):
         backend = None
     if backend not in _DATABASES:
-        check.fail("database", f"{describe(url)} is not a database URL evalkit can use: expected "
-                               "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB (or null)")
+        check.fail(
+            "database",
+            f"{describe(url)} is not a database URL evalkit can use: expected "
+            "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB (or null)",
+        )
     return url
 
 
-def expand_codecs(entries, cards: dict[str, Card], check: Checker | str = "experiment", base: Path = Path("."),
-                  allow_outside: bool = False) -> list[Condition]:
+def expand_codecs(
+    entries,
+    cards: dict[str, Card],
+    check: Checker | str = "experiment",
+    base: Path = Path("."),
+    allow_outside: bool = False,
+) -> list[Condition]:
     """Card names, {card, sweep} entries (one card per parameter combination) and conditions
     made elsewhere ({name, decoded | bitstreams, ...}, see `conditions`). Every card a run would
     build is built here once, so a bad parameter is an error before any work."""
@@ -230,8 +256,11 @@ def _card_entry(check: Checker, entry, key: str, cards: dict[str, Card]) -> list
     elif isinstance(entry, str):
         name, sweep, name_key = entry, {}, key
     else:
-        check.fail(key, f"expected a codec card name, a {{card, sweep}} or a {{name, decoded | bitstreams}} "
-                        f"mapping, got {describe(entry)}")
+        check.fail(
+            key,
+            f"expected a codec card name, a {{card, sweep}} or a {{name, decoded | bitstreams}} "
+            f"mapping, got {describe(entry)}",
+        )
     check.text(name, name_key, required=True)
     if name not in cards:
         check.fail(name_key, f"unknown codec {name!r}; run 'evalkit codecs' to list them")
@@ -248,14 +277,19 @@ def _sweep_values(check: Checker, sweep, key: str) -> dict:
             check.fail(f"{key}.{param}", f"must be a non-empty list of values, got {describe(values)}")
         for index, value in enumerate(values):
             if not isinstance(value, (str, int, float, bool)):
-                check.fail(f"{key}.{param}[{index}]", f"must be a plain value (number, string or boolean), got "
-                                                      f"{describe(value)}")
+                check.fail(
+                    f"{key}.{param}[{index}]",
+                    f"must be a plain value (number, string or boolean), got {describe(value)}",
+                )
         if len(set(map(repr, values))) != len(values):
             check.fail(f"{key}.{param}", "lists a value twice")
     combinations = math.prod(len(values) for values in sweep.values())
     if combinations > MAX_SWEEP:
-        check.fail(key, f"makes {combinations} codec conditions, more than {MAX_SWEEP}: sweep fewer values, or "
-                        "split it across experiments")
+        check.fail(
+            key,
+            f"makes {combinations} codec conditions, more than {MAX_SWEEP}: sweep fewer values, or "
+            "split it across experiments",
+        )
     return sweep
 
 

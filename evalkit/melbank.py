@@ -18,8 +18,14 @@ def mel_to_hz(mel):
 
 
 @lru_cache(maxsize=32)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, low_hz: float = 0.0, high_hz: float | None = None,
-                   unit_area: bool = False) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    low_hz: float = 0.0,
+    high_hz: float | None = None,
+    unit_area: bool = False,
+) -> np.ndarray:
     """(n_mels, n_fft // 2 + 1) triangles equally spaced in mel from `low_hz` to `high_hz` (default: Nyquist).
 
     Peak 1 by default; `unit_area` scales each to unit area (Slaney's norm). Equals

@@ -32,22 +32,33 @@ def audio_bandwidth(audio: Audio) -> float:
     return float(freqs[above[-1]])
 
 
-def rate_warnings(item_id: str, ref: Audio, codec_rate: int | None, codec: str,
-                  metric_bandwidths: dict[str, tuple[float, float]]) -> list[dict]:
+def rate_warnings(
+    item_id: str, ref: Audio, codec_rate: int | None, codec: str, metric_bandwidths: dict[str, tuple[float, float]]
+) -> list[dict]:
     """Warnings for one item: a codec working below the item's rate, metric modes that do not fit
     the item's measured bandwidth. Each is {key, text, item} (the driver groups them by key)."""
     found = []
     if codec_rate is not None and codec_rate < ref.sample_rate:
-        found.append({"key": f"rate:{codec}:{codec_rate}:{ref.sample_rate}", "item": item_id,
-                      "text": f"{codec} works at {codec_rate} Hz, below the items' {ref.sample_rate} Hz: its "
-                              f"output cannot carry their band above {codec_rate / 2000:g} kHz"})
+        found.append(
+            {
+                "key": f"rate:{codec}:{codec_rate}:{ref.sample_rate}",
+                "item": item_id,
+                "text": f"{codec} works at {codec_rate} Hz, below the items' {ref.sample_rate} Hz: its "
+                f"output cannot carry their band above {codec_rate / 2000:g} kHz",
+            }
+        )
     if not metric_bandwidths:
         return found
     bandwidth = audio_bandwidth(ref)
     for metric, (low, high) in sorted(metric_bandwidths.items()):
         if not low <= bandwidth <= high:
             side = "narrower" if bandwidth < low else "wider"
-            found.append({"key": f"bandwidth:{metric}:{side}", "item": item_id,
-                          "text": f"{metric} is meant for content of {low / 1000:g} to {high / 1000:g} kHz "
-                                  f"bandwidth; the reference measures {side} (e.g. {bandwidth / 1000:.1f} kHz)"})
+            found.append(
+                {
+                    "key": f"bandwidth:{metric}:{side}",
+                    "item": item_id,
+                    "text": f"{metric} is meant for content of {low / 1000:g} to {high / 1000:g} kHz "
+                    f"bandwidth; the reference measures {side} (e.g. {bandwidth / 1000:.1f} kHz)",
+                }
+            )
     return found

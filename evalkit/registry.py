@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib.metadata import EntryPoints, entry_points
 from types import ModuleType
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from .errors import ConfigError
 
@@ -81,10 +82,13 @@ class Registry(Generic[T]):
             try:
                 target = ep.load()
             except Exception as err:  # noqa: BLE001 - a broken plug-in is named, not a traceback
-                raise ConfigError(f"{self.kind} entry point {ep.name!r} ({ep.value}) cannot be loaded: "
-                                  f"{type(err).__name__}: {err}") from None
+                raise ConfigError(
+                    f"{self.kind} entry point {ep.name!r} ({ep.value}) cannot be loaded: {type(err).__name__}: {err}"
+                ) from None
             if not isinstance(target, ModuleType) and self._entries.get(ep.name) is not target:
                 self.add(ep.name, target)
         if self.has_builtins and not self._entries:
-            raise ConfigError(f"no {self.kind} is registered: the entry points of group {self.group} are "
-                              "missing; reinstall evalkit (pip install -e . in a checkout)")
+            raise ConfigError(
+                f"no {self.kind} is registered: the entry points of group {self.group} are "
+                "missing; reinstall evalkit (pip install -e . in a checkout)"
+            )

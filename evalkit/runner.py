@@ -27,8 +27,17 @@ from .executors import make_executor
 from .experiment import Experiment
 from .metrics import METRICS
 from .store import (
-    add_run_warnings, connect, done_keys, drop_empty_run, ensure_run, merge_warnings, results_frame,
-    roundtrip_identities, run_warnings, write_batch, write_content_events,
+    add_run_warnings,
+    connect,
+    done_keys,
+    drop_empty_run,
+    ensure_run,
+    merge_warnings,
+    results_frame,
+    roundtrip_identities,
+    run_warnings,
+    write_batch,
+    write_content_events,
 )
 from .tasks import COST_VERSION, Task, cost_metrics, failed_output, process, task_key
 
@@ -38,8 +47,13 @@ Files = dict[str, dict[str, ItemFiles]]  # condition name -> item id -> its file
 BATCH_SECONDS = 1.0  # finished tasks' rows are written at least this often (and when the run ends)
 
 
-def run_experiment(exp: Experiment, scheduler: str | None = None, workers: int | None = None,
-                   retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
+def run_experiment(
+    exp: Experiment,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Compute whatever the database lacks for `exp`; return all of the run's result rows.
 
     The run's warnings (file matching, rates, bandwidth), as stored with it, are in
@@ -78,8 +92,11 @@ def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = Tr
     try:
         items, files, warnings = _prepare(exp)
         tasks = plan(exp, set(), None, items, files)
-        found = _consume(executor.map_unordered(process, tasks), _progress(len(tasks), exp.name, progress),
-                         lambda task, out: rows.extend(out.results))
+        found = _consume(
+            executor.map_unordered(process, tasks),
+            _progress(len(tasks), exp.name, progress),
+            lambda task, out: rows.extend(out.results),
+        )
     finally:
         executor.close()
     frame = pd.DataFrame(rows)
@@ -110,8 +127,9 @@ def _check_cache(folder: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
             pass
     except OSError as err:
-        raise ConfigError(f"cache: {folder} cannot hold the decoded audio ({err.strerror or err}); give a folder "
-                          "evalkit may write") from None
+        raise ConfigError(
+            f"cache: {folder} cannot hold the decoded audio ({err.strerror or err}); give a folder evalkit may write"
+        ) from None
 
 
 def match_conditions(exp: Experiment, items: list[Item]) -> tuple[Files, dict]:
@@ -143,7 +161,7 @@ class _BatchWriter:
         self.pending: list = []
         self.last = time.monotonic()
 
-    def __enter__(self) -> "_BatchWriter":
+    def __enter__(self) -> _BatchWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -158,12 +176,14 @@ class _BatchWriter:
         done, self.pending, self.last = self.pending, [], time.monotonic()
         if not done:
             return
-        write_batch(self.engine, [out.roundtrip for _, out in done if out.roundtrip],
-                    [row for _, out in done for row in out.results])
+        write_batch(
+            self.engine,
+            [out.roundtrip for _, out in done if out.roundtrip],
+            [row for _, out in done for row in out.results],
+        )
         for task, out in done:
             if out.events is not None:
-                write_content_events(self.engine, {**task_key(task), "metric_version": _phoneme_version()},
-                                     out.events)
+                write_content_events(self.engine, {**task_key(task), "metric_version": _phoneme_version()}, out.events)
 
 
 def _phoneme_version() -> str:
@@ -179,15 +199,22 @@ def _consume(outputs, bar, sink) -> dict:
                 out = failed_output(task, f"worker error: {type(out).__name__}: {out}")
             sink(task, out)
             for warning in out.warnings:
-                found.setdefault(warning["key"], {"text": warning["text"], "items": []})["items"].append(warning["item"])
+                found.setdefault(warning["key"], {"text": warning["text"], "items": []})["items"].append(
+                    warning["item"]
+                )
             bar.update(1)
     finally:
         bar.close()
     return found
 
 
-def plan(exp: Experiment, done: set[tuple], identities: dict[tuple, str] | None = None,
-         items: list[Item] | None = None, files: Files | None = None) -> list[Task]:
+def plan(
+    exp: Experiment,
+    done: set[tuple],
+    identities: dict[tuple, str] | None = None,
+    items: list[Item] | None = None,
+    files: Files | None = None,
+) -> list[Task]:
     """One task per (item, condition) pair that still lacks a row, or whose files changed since
     (their content identity differs from the stored round trip's); nothing when all is done."""
     items = load_dataset(exp.dataset, exp.allow_outside)[: exp.limit] if items is None else items
@@ -209,8 +236,21 @@ def plan(exp: Experiment, done: set[tuple], identities: dict[tuple, str] | None 
             metrics = tuple(n for n, s in wanted.items() if missing(s.version, s.outputs))
             cost = missing(COST_VERSION, costs)
             if metrics or cost:
-                tasks.append(Task(exp.name, str(exp.config.get("dataset", exp.dataset)), item, condition,
-                                  metrics, cost, str(exp.cache), exp.downmix, exp.alignment, item_files, codec_hash))
+                tasks.append(
+                    Task(
+                        exp.name,
+                        str(exp.config.get("dataset", exp.dataset)),
+                        item,
+                        condition,
+                        metrics,
+                        cost,
+                        str(exp.cache),
+                        exp.downmix,
+                        exp.alignment,
+                        item_files,
+                        codec_hash,
+                    )
+                )
     return tasks
 
 

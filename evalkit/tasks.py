@@ -24,8 +24,18 @@ from .metrics import METRICS, evaluate
 from .rates import rate_warnings
 from .versions import PINNED_PACKAGES, package_versions
 
-__all__ = ["Task", "TaskOutput", "process", "failed_output", "task_key", "package_versions", "cost_metrics",
-           "COST_METRICS", "COST_VERSION", "PINNED_PACKAGES"]
+__all__ = [
+    "Task",
+    "TaskOutput",
+    "process",
+    "failed_output",
+    "task_key",
+    "package_versions",
+    "cost_metrics",
+    "COST_METRICS",
+    "COST_VERSION",
+    "PINNED_PACKAGES",
+]
 
 # Rows every round trip yields besides the requested metrics: what the codec costs.
 COST_METRICS = ("bitrate_kbps", "encode_rtf", "decode_rtf")
@@ -98,8 +108,11 @@ def process(task: Task) -> TaskOutput:
     results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
     events = _phoneme_events(results, pair, text)
     rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
-    trip = None if out.roundtrip is None else {**out.roundtrip, **_alignment_fields(pair),
-                                               **_delay_check(out, pair, ref.duration)}
+    trip = (
+        None
+        if out.roundtrip is None
+        else {**out.roundtrip, **_alignment_fields(pair), **_delay_check(out, pair, ref.duration)}
+    )
     if content.warning:  # scored, with the clipped fraction beside every value of the item
         rows = _with_reason(rows, content.warning)
         trip = None if trip is None else _with_reason([trip], content.warning)[0]
@@ -122,12 +135,23 @@ def _from_codec(task: Task, ref: Audio) -> _Decoded:
         if not cache.has(key):  # content-addressed: an existing file holds these very samples
             cache.put(key, decoded)
         trip = _roundtrip_row(task, run, codec, key)
-        cost = {"bitrate_kbps": run.bitrate / 1000, "encode_rtf": run.encode_seconds / run.duration,
-                "decode_rtf": run.decode_seconds / run.duration}
+        cost = {
+            "bitrate_kbps": run.bitrate / 1000,
+            "encode_rtf": run.encode_seconds / run.duration,
+            "decode_rtf": run.decode_seconds / run.duration,
+        }
     # The harness applied the declared delay; a measurement within the delay check's tolerance keeps it.
     tolerance = delay_tolerance(info, ref.sample_rate)
-    return _Decoded(decoded, trip, cost, info.sample_rate, mode_for(info.waveform_matching), 0, tolerance,
-                    info.lookahead_samples if trip is not None and same_rate else None)
+    return _Decoded(
+        decoded,
+        trip,
+        cost,
+        info.sample_rate,
+        mode_for(info.waveform_matching),
+        0,
+        tolerance,
+        info.lookahead_samples if trip is not None and same_rate else None,
+    )
 
 
 _CODECS: dict[tuple, Codec] = {}  # built once per worker process: (configuration, folder, rate) -> codec
@@ -159,10 +183,19 @@ def _from_files(task: Task, ref: Audio) -> _Decoded:
     if task.cost:
         bitrate = None if made.bitrate is None else made.bitrate / 1000
         cost = {"bitrate_kbps": bitrate}
-        trip = {**task_key(task, with_dataset=False), "status": "ok", "reason": None, "bitrate": made.bitrate,
-                "total_bitrate": made.total_bitrate, "duration": ref.duration, "declared_delay": made.declared_delay,
-                "decode_seconds": made.decode_seconds, "cache_key": task.files.identity,
-                "codec_version": made.version, "packages": package_versions()}
+        trip = {
+            **task_key(task, with_dataset=False),
+            "status": "ok",
+            "reason": None,
+            "bitrate": made.bitrate,
+            "total_bitrate": made.total_bitrate,
+            "duration": ref.duration,
+            "declared_delay": made.declared_delay,
+            "decode_seconds": made.decode_seconds,
+            "cache_key": task.files.identity,
+            "codec_version": made.version,
+            "packages": package_versions(),
+        }
     expected = None if made.declared_delay is None else 0  # a card's decoder: its lookahead was removed
     return _Decoded(made.audio, trip, cost, made.audio.sample_rate, mode_for(made.waveform), expected, made.tolerance)
 
@@ -189,8 +222,13 @@ def _with_reason(rows: list[dict], reason: str) -> list[dict]:
 def _content_warnings(task: Task, content) -> list[dict]:
     if not content.warning:
         return []
-    return [{"key": "input:clipped", "item": task.item.id,
-             "text": "items are clipped at full scale (each item's fraction is the reason stored with its rows)"}]
+    return [
+        {
+            "key": "input:clipped",
+            "item": task.item.id,
+            "text": "items are clipped at full scale (each item's fraction is the reason stored with its rows)",
+        }
+    ]
 
 
 def _warnings(task: Task, ref: Audio, rate: int) -> list[dict]:
@@ -214,30 +252,58 @@ def _phoneme_events(results, pair: AlignedPair, text) -> list[dict] | None:
 def failed_output(task: Task, reason: str) -> TaskOutput:
     """Every row the task owed, marked failed with `reason`: the failure is recorded, never dropped."""
     base = task_key(task)
-    rows = [{**base, "metric": o, "metric_version": METRICS.get(n).spec.version, "status": "failed",
-             "value": None, "reason": reason} for n in task.metrics for o in METRICS.get(n).spec.outputs]
+    rows = [
+        {
+            **base,
+            "metric": o,
+            "metric_version": METRICS.get(n).spec.version,
+            "status": "failed",
+            "value": None,
+            "reason": reason,
+        }
+        for n in task.metrics
+        for o in METRICS.get(n).spec.outputs
+    ]
     roundtrip_row = None
     if task.cost:
-        rows += [{**base, "metric": o, "metric_version": COST_VERSION, "status": "failed", "value": None,
-                  "reason": reason} for o in cost_metrics(task.card)]
-        roundtrip_row = {**task_key(task, with_dataset=False), "status": "failed", "reason": reason,
-                         "cache_key": task.files.identity if task.files else None}
+        rows += [
+            {**base, "metric": o, "metric_version": COST_VERSION, "status": "failed", "value": None, "reason": reason}
+            for o in cost_metrics(task.card)
+        ]
+        roundtrip_row = {
+            **task_key(task, with_dataset=False),
+            "status": "failed",
+            "reason": reason,
+            "cache_key": task.files.identity if task.files else None,
+        }
     return TaskOutput(roundtrip_row, rows)
 
 
 def task_key(task: Task, with_dataset: bool = True) -> dict:
-    key = {"run_id": task.run_id, "item_id": task.item.id, "codec": task.card.name,
-           "codec_hash": task.codec_hash or task.card.config_hash}
+    key = {
+        "run_id": task.run_id,
+        "item_id": task.item.id,
+        "codec": task.card.name,
+        "codec_hash": task.codec_hash or task.card.config_hash,
+    }
     return {**key, "dataset": task.dataset} if with_dataset else key
 
 
 def _roundtrip_row(task: Task, run, codec, cache_key: str) -> dict:
     return {
-        **task_key(task, with_dataset=False), "status": "ok", "reason": None, "bitrate": run.bitrate,
-        "total_bitrate": run.total_bitrate, "duration": run.duration, "declared_delay": run.declared_delay,
-        "measured_delay": run.measured_delay, "delay_tolerance": run.delay_tolerance,
+        **task_key(task, with_dataset=False),
+        "status": "ok",
+        "reason": None,
+        "bitrate": run.bitrate,
+        "total_bitrate": run.total_bitrate,
+        "duration": run.duration,
+        "declared_delay": run.declared_delay,
+        "measured_delay": run.measured_delay,
+        "delay_tolerance": run.delay_tolerance,
         "encode_seconds": run.encode_seconds,
-        "decode_seconds": run.decode_seconds, "cache_key": cache_key, "codec_version": codec.info.version,
+        "decode_seconds": run.decode_seconds,
+        "cache_key": cache_key,
+        "codec_version": codec.info.version,
         "packages": package_versions(),
     }
 
@@ -247,16 +313,30 @@ def _cost_rows(task: Task, values: dict, pair: AlignedPair, duration: float) -> 
     short for a bitrate or a real-time factor to mean anything) is skipped, with why."""
     rate = pair.ref.sample_rate
     short = duration < MIN_COST_SECONDS
-    unknown = (f"needs at least {MIN_COST_SECONDS:g} s of audio; the item has {duration:.3g} s" if short
-               else "unknown: give the condition bitrate_kbps or bitstreams")
+    unknown = (
+        f"needs at least {MIN_COST_SECONDS:g} s of audio; the item has {duration:.3g} s"
+        if short
+        else "unknown: give the condition bitrate_kbps or bitstreams"
+    )
     rows = []
     for name, value in values.items():
         known = value is not None and not short
-        rows.append({**task_key(task), "metric": name, "metric_version": COST_VERSION,
-                     "status": "ok" if known else "skipped", "value": value if known else None,
-                     "reason": None if known else unknown,
-                     "native_rate": rate, "metric_rate": rate, "package": "evalkit", "package_version": __version__,
-                     "wall_seconds": 0.0, **_alignment_fields(pair)})
+        rows.append(
+            {
+                **task_key(task),
+                "metric": name,
+                "metric_version": COST_VERSION,
+                "status": "ok" if known else "skipped",
+                "value": value if known else None,
+                "reason": None if known else unknown,
+                "native_rate": rate,
+                "metric_rate": rate,
+                "package": "evalkit",
+                "package_version": __version__,
+                "wall_seconds": 0.0,
+                **_alignment_fields(pair),
+            }
+        )
     return rows
 
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .cards import Card
 from .errors import EvalkitError
 
-__all__ = ["format_table", "codec_table", "leaderboard_table", "misalignment_warnings", "warning_lines",
-           "alignment_lines", "failure_summary", "item_table", "FAILURE_SHARE"]
+__all__ = [
+    "format_table",
+    "codec_table",
+    "leaderboard_table",
+    "misalignment_warnings",
+    "warning_lines",
+    "alignment_lines",
+    "failure_summary",
+    "item_table",
+    "FAILURE_SHARE",
+]
 
 FAILURE_SHARE = 0.10  # above this share of failed rows, a run ends with a loud summary of why
 
@@ -31,7 +40,9 @@ def codec_table(cards: dict[str, Card], show_reasons: bool = False) -> str:
         reason = card.unavailable()
         source = f"{card.source} ({card.path.parent})" if show_reasons and card.path else card.source
         if reason:
-            rows.append([name, card.backend, "no", "", "", "", source, reason if show_reasons else reason.split(";")[0]])
+            rows.append(
+                [name, card.backend, "no", "", "", "", source, reason if show_reasons else reason.split(";")[0]]
+            )
             continue
         try:
             info = card.build().info
@@ -72,10 +83,13 @@ def leaderboard_table(summary, sort_by: str | None = None) -> str:
 def misalignment_warnings(checks) -> list[str]:
     """One line per codec in `checks` (store.delay_check) whose measured delay missed the declared
     one: its output was aligned by the declared delay, so its scores compare misaligned audio."""
-    return [f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
-            f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its output was "
-            "re-aligned by the measured lag before scoring: correct the codec's declared latency (lookahead_samples)"
-            for row in checks.itertuples() if row.misaligned]
+    return [
+        f"warning: {row.codec}: measured delay differs from the declared {row.declared} samples on "
+        f"{row.misaligned} of {row.checked} items (median {row.measured_median:g}); its output was "
+        "re-aligned by the measured lag before scoring: correct the codec's declared latency (lookahead_samples)"
+        for row in checks.itertuples()
+        if row.misaligned
+    ]
 
 
 def warning_lines(warnings: dict, shown: int = 5) -> list[str]:
@@ -99,16 +113,20 @@ def alignment_lines(frame) -> list[str]:
         if not (lag.any() or change.any()):
             continue
         ms = 1000 * lag / rate.astype(float)
-        lines.append(f"alignment: {codec}: lag {_span(lag, 'samples')} ({_span(ms, 'ms')}), length change "
-                     f"{_span(change, 'samples')} over {len(group)} items")
+        lines.append(
+            f"alignment: {codec}: lag {_span(lag, 'samples')} ({_span(ms, 'ms')}), length change "
+            f"{_span(change, 'samples')} over {len(group)} items"
+        )
     return lines
 
 
 def _span(values, unit: str) -> str:
     low, mid, high = values.min(), values.median(), values.max()
     digits = 0 if unit == "samples" else 2
+
     def fmt(v):
         return f"{v:+.{digits}f}"
+
     return f"{fmt(mid)} {unit}" if low == high else f"median {fmt(mid)} {unit}, {fmt(low)} to {fmt(high)}"
 
 
@@ -121,13 +139,18 @@ def failure_summary(frame, run: str) -> list[str]:
     reasons = [_fold(str(r), str(i)) if i else str(r) for r, i in zip(failed["reason"], failed["item_id"])]
     groups = failed.assign(cause=reasons).groupby("cause")
     bar = "=" * 78
-    lines = [bar, f"FAILED: {len(failed)} of {len(frame)} rows of run {run!r} ({100 * len(failed) / len(frame):.0f} %), "
-                  "by reason:"]
+    lines = [
+        bar,
+        f"FAILED: {len(failed)} of {len(frame)} rows of run {run!r} ({100 * len(failed) / len(frame):.0f} %), "
+        "by reason:",
+    ]
     for cause, group in sorted(groups, key=lambda g: -len(g[1]))[:10]:
         codecs = ", ".join(sorted(group["codec"].unique())[:3])
         lines.append(f"{len(group):>7}  {cause}  [{codecs}; {group['item_id'].nunique()} items]")
     if groups.ngroups > 10:
-        lines.append(f"         ... and {groups.ngroups - 10} more reasons (evalkit results --run {run} --long --export)")
+        lines.append(
+            f"         ... and {groups.ngroups - 10} more reasons (evalkit results --run {run} --long --export)"
+        )
     return lines + [bar]
 
 

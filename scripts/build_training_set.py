@@ -47,10 +47,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -93,15 +93,31 @@ SYNTHETIC_VOICES = (
     SyntheticVoice("festival", "lp_diphone", "festival-it-lp", "it", "latin-1", "festvox-italp16k, free (IFD)"),
     SyntheticVoice("festival", "msu_ru_nsh_clunits", "festival-ru-nsh", "ru", "utf-8", "festvox-ru, free (MSU)"),
     SyntheticVoice("festival", "upc_ca_ona_hts", "festival-ca-ona", "ca", "latin-1", "festvox-ca-ona-hts, LGPL (UPC)"),
-    SyntheticVoice("festival", "czech_dita", "festival-cs-dita", "cs", "iso-8859-2", "festvox-czech-dita, free (Brailcom)"),
-    SyntheticVoice("festival", "czech_krb", "festival-cs-krb", "cs", "iso-8859-2", "festvox-czech-krb, free (Brailcom)"),
-    SyntheticVoice("festival", "czech_machac", "festival-cs-machac", "cs", "iso-8859-2", "festvox-czech-machac, free (Brailcom)"),
+    SyntheticVoice(
+        "festival", "czech_dita", "festival-cs-dita", "cs", "iso-8859-2", "festvox-czech-dita, free (Brailcom)"
+    ),
+    SyntheticVoice(
+        "festival", "czech_krb", "festival-cs-krb", "cs", "iso-8859-2", "festvox-czech-krb, free (Brailcom)"
+    ),
+    SyntheticVoice(
+        "festival", "czech_machac", "festival-cs-machac", "cs", "iso-8859-2", "festvox-czech-machac, free (Brailcom)"
+    ),
     SyntheticVoice("festival", "czech_ph", "festival-cs-ph", "cs", "iso-8859-2", "festvox-czech-ph, free (Brailcom)"),
-    SyntheticVoice("festival", "suo_fi_lj_diphone", "festival-fi-lj", "fi", "latin-1", "festvox-suopuhe-lj, LGPL (Suopuhe)"),
-    SyntheticVoice("festival", "hy_fi_mv_diphone", "festival-fi-mv", "fi", "latin-1", "festvox-suopuhe-mv, LGPL (Suopuhe)"),
-    SyntheticVoice("festival", "hindi_NSK_diphone", "festival-hi-nsk", "hi", "utf-8", "festvox-hi-nsk, free (IIIT Hyderabad)"),
-    SyntheticVoice("festival", "marathi_NSK_diphone", "festival-mr-nsk", "mr", "utf-8", "festvox-mr-nsk, free (IIIT Hyderabad)"),
-    SyntheticVoice("festival", "telugu_NSK_diphone", "festival-te-nsk", "te", "utf-8", "festvox-te-nsk, free (IIIT Hyderabad)"),
+    SyntheticVoice(
+        "festival", "suo_fi_lj_diphone", "festival-fi-lj", "fi", "latin-1", "festvox-suopuhe-lj, LGPL (Suopuhe)"
+    ),
+    SyntheticVoice(
+        "festival", "hy_fi_mv_diphone", "festival-fi-mv", "fi", "latin-1", "festvox-suopuhe-mv, LGPL (Suopuhe)"
+    ),
+    SyntheticVoice(
+        "festival", "hindi_NSK_diphone", "festival-hi-nsk", "hi", "utf-8", "festvox-hi-nsk, free (IIIT Hyderabad)"
+    ),
+    SyntheticVoice(
+        "festival", "marathi_NSK_diphone", "festival-mr-nsk", "mr", "utf-8", "festvox-mr-nsk, free (IIIT Hyderabad)"
+    ),
+    SyntheticVoice(
+        "festival", "telugu_NSK_diphone", "festival-te-nsk", "te", "utf-8", "festvox-te-nsk, free (IIIT Hyderabad)"
+    ),
 )
 
 
@@ -118,12 +134,23 @@ class PromptSet:
 
 
 PROMPT_SETS = (
-    PromptSet("asterisk-prompt-es-co", "es", "gsm", "july-es-co", "es",
-              "GPL-2 (Avatar Ltda.; voice July E. Jimenez)"),
-    PromptSet("asterisk-prompt-fr-armelle", "fr", "gsm", "armelle-fr", "fr",
-              "BSD-style (Michel Gutierrez; voice Armelle Desjardins)"),
-    PromptSet("asterisk-prompt-it-menardi-wav", "it_IT_f_Menardi", "wav", "menardi-it", "it",
-              "CC-BY-SA-3.0 (Marco Menardi and Paola Dal Zot; credit http://www.voip.ammdomus.it)"),
+    PromptSet("asterisk-prompt-es-co", "es", "gsm", "july-es-co", "es", "GPL-2 (Avatar Ltda.; voice July E. Jimenez)"),
+    PromptSet(
+        "asterisk-prompt-fr-armelle",
+        "fr",
+        "gsm",
+        "armelle-fr",
+        "fr",
+        "BSD-style (Michel Gutierrez; voice Armelle Desjardins)",
+    ),
+    PromptSet(
+        "asterisk-prompt-it-menardi-wav",
+        "it_IT_f_Menardi",
+        "wav",
+        "menardi-it",
+        "it",
+        "CC-BY-SA-3.0 (Marco Menardi and Paola Dal Zot; credit http://www.voip.ammdomus.it)",
+    ),
 )
 
 
@@ -176,11 +203,18 @@ def asterisk_clips(excluded: set[str]) -> list[Clip]:
             prompt = path.relative_to(folder).with_suffix("").as_posix()
             if f"{voice.folder}/{prompt}" in excluded or prompt in DEMO_PROMPTS:
                 continue
-            clips.append(Clip(
-                id=f"asterisk-{voice.speaker}-{voice.language}-{prompt.replace('/', '-')}", speaker=voice.speaker,
-                language=voice.language, text=texts.get(prompt), source=f"Debian {package} {version}: {voice.folder}/{prompt}.g722",
-                licence=voice.licence, synthetic=False, load=lambda path=path: decode_g722(path),
-            ))
+            clips.append(
+                Clip(
+                    id=f"asterisk-{voice.speaker}-{voice.language}-{prompt.replace('/', '-')}",
+                    speaker=voice.speaker,
+                    language=voice.language,
+                    text=texts.get(prompt),
+                    source=f"Debian {package} {version}: {voice.folder}/{prompt}.g722",
+                    licence=voice.licence,
+                    synthetic=False,
+                    load=lambda path=path: decode_g722(path),
+                )
+            )
     return clips
 
 
@@ -211,20 +245,42 @@ def prompt_set_clips(cache: Path) -> list[Clip]:
             prompt = path.relative_to(folder).with_suffix("").as_posix()
             if prompt in DEMO_PROMPTS:
                 continue
-            clips.append(Clip(
-                id=f"asterisk-{prompts.speaker}-{prompt.replace('/', '-')}", speaker=prompts.speaker,
-                language=prompts.language, text=None, licence=prompts.licence, synthetic=False,
-                source=f"Debian {prompts.package} {version}: {prompts.folder}/{prompt}.{prompts.extension}",
-                load=lambda path=path: decode_with_ffmpeg(path), bandwidth_hz=4000,
-            ))
+            clips.append(
+                Clip(
+                    id=f"asterisk-{prompts.speaker}-{prompt.replace('/', '-')}",
+                    speaker=prompts.speaker,
+                    language=prompts.language,
+                    text=None,
+                    licence=prompts.licence,
+                    synthetic=False,
+                    source=f"Debian {prompts.package} {version}: {prompts.folder}/{prompt}.{prompts.extension}",
+                    load=lambda path=path: decode_with_ffmpeg(path),
+                    bandwidth_hz=4000,
+                )
+            )
     return clips
 
 
 def decode_with_ffmpeg(path: Path) -> np.ndarray:
     """Any file ffmpeg reads (raw .gsm by its extension) to 16 kHz float samples."""
     fmt = ["-f", "gsm"] if path.suffix == ".gsm" else []
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *fmt, "-i", str(path),
-           "-f", "s16le", "-ac", "1", "-ar", str(RATE), "-"]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *fmt,
+        "-i",
+        str(path),
+        "-f",
+        "s16le",
+        "-ac",
+        "1",
+        "-ar",
+        str(RATE),
+        "-",
+    ]
     raw = subprocess.run(cmd, capture_output=True, check=True).stdout
     return np.frombuffer(raw, "<i2").astype(np.float64) / 32768.0
 
@@ -233,8 +289,11 @@ def voice_texts(language: str) -> list[tuple[str, str]]:
     """(name, text) pairs a voice of `language` reads, sorted by name, demo prompts excluded:
     Asterisk prompt texts where Debian has them, else country names from iso-codes."""
     if language in ("en", "it", "ru"):
-        return sorted((name, text) for name, text in prompt_texts(language).items()
-                      if name not in DEMO_PROMPTS and len(text.split()) >= 3)
+        return sorted(
+            (name, text)
+            for name, text in prompt_texts(language).items()
+            if name not in DEMO_PROMPTS and len(text.split()) >= 3
+        )
     return country_name_texts(language)
 
 
@@ -248,7 +307,7 @@ def country_name_texts(language: str, per_sentence: int = 4) -> list[tuple[str, 
     with open(path, "rb") as handle:
         catalog = gettext.GNUTranslations(handle)._catalog
     names = sorted(text for key, text in catalog.items() if key and isinstance(text, str) and text != key)
-    groups = [names[i:i + per_sentence] for i in range(0, len(names) - per_sentence + 1, per_sentence)]
+    groups = [names[i : i + per_sentence] for i in range(0, len(names) - per_sentence + 1, per_sentence)]
     return [(f"iso3166-{language}-{i:03d}", ", ".join(group) + ".") for i, group in enumerate(groups)]
 
 
@@ -261,11 +320,19 @@ def synthetic_clips(per_voice: int) -> list[Clip]:
             continue
         version = package_version(v.tool)
         for name, text in voice_texts(v.language)[:per_voice]:
-            clips.append(Clip(
-                id=f"{v.speaker}-{name.replace('/', '-')}", speaker=v.speaker, language=v.language, text=text,
-                source=f"Debian {v.tool} {version}, voice {v.voice}, text {name!r}", licence=v.licence,
-                synthetic=True, load=lambda v=v, x=text: synthesise(v, x), bandwidth_hz=v.bandwidth_hz,
-            ))
+            clips.append(
+                Clip(
+                    id=f"{v.speaker}-{name.replace('/', '-')}",
+                    speaker=v.speaker,
+                    language=v.language,
+                    text=text,
+                    source=f"Debian {v.tool} {version}, voice {v.voice}, text {name!r}",
+                    licence=v.licence,
+                    synthetic=True,
+                    load=lambda v=v, x=text: synthesise(v, x),
+                    bandwidth_hz=v.bandwidth_hz,
+                )
+            )
     return clips
 
 
@@ -280,7 +347,16 @@ def synthesise(voice: SyntheticVoice, text: str) -> np.ndarray | None:
             cmd = ["flite", "-voice", voice.voice, "-t", text, "-o", str(wav)]
         else:
             (Path(tmp) / "in.txt").write_bytes(text.encode(voice.encoding, "replace"))
-            cmd = ["text2wave", "-F", str(RATE), "-eval", f"(voice_{voice.voice})", str(Path(tmp) / "in.txt"), "-o", str(wav)]
+            cmd = [
+                "text2wave",
+                "-F",
+                str(RATE),
+                "-eval",
+                f"(voice_{voice.voice})",
+                str(Path(tmp) / "in.txt"),
+                "-o",
+                str(wav),
+            ]
         try:
             if subprocess.run(cmd, capture_output=True).returncode != 0:
                 raise RuntimeError("non-zero exit")
@@ -318,10 +394,19 @@ def write_clip(clip: Clip, out: Path, keep: bool = False) -> dict | None:
         if audio is None:
             return None
         path = save(audio, path, subtype="PCM_16")
-    return {"id": clip.id, "path": path.relative_to(out).as_posix(), "speaker": clip.speaker, "text": clip.text,
-            "duration": round(audio.frames / RATE, 4), "source": clip.source, "licence": clip.licence,
-            "language": clip.language, "synthetic": clip.synthetic, "bandwidth_hz": clip.bandwidth_hz,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {
+        "id": clip.id,
+        "path": path.relative_to(out).as_posix(),
+        "speaker": clip.speaker,
+        "text": clip.text,
+        "duration": round(audio.frames / RATE, 4),
+        "source": clip.source,
+        "licence": clip.licence,
+        "language": clip.language,
+        "synthetic": clip.synthetic,
+        "bandwidth_hz": clip.bandwidth_hz,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
 
 
 def external_rows(args) -> list[dict]:
@@ -337,12 +422,17 @@ def licence_text(rows: list[dict]) -> str:
     counts: dict[str, float] = {}
     for row in rows:
         counts[row["licence"]] = counts.get(row["licence"], 0.0) + row.get("duration", 0.0)
-    lines = ["# Training set: sources and licences", "",
-             "Built by scripts/build_training_set.py; each item's source and licence are in manifest.jsonl.",
-             "Asterisk prompts: CC-BY-SA-3.0 (en, es, fr: Allison Smith, June Wallack; Digium) and CC-BY-3.0",
-             "(it: Carlo Flora; ru: ivrvoice.ru); other Asterisk prompt sets and synthetic voices as each row says.",
-             "Changes: decoded (G.722, GSM, WAV) or synthesised, resampled to 16 kHz, scaled to -26 LUFS.", "",
-             "| licence | seconds |", "| --- | --- |"]
+    lines = [
+        "# Training set: sources and licences",
+        "",
+        "Built by scripts/build_training_set.py; each item's source and licence are in manifest.jsonl.",
+        "Asterisk prompts: CC-BY-SA-3.0 (en, es, fr: Allison Smith, June Wallack; Digium) and CC-BY-3.0",
+        "(it: Carlo Flora; ru: ivrvoice.ru); other Asterisk prompt sets and synthetic voices as each row says.",
+        "Changes: decoded (G.722, GSM, WAV) or synthesised, resampled to 16 kHz, scaled to -26 LUFS.",
+        "",
+        "| licence | seconds |",
+        "| --- | --- |",
+    ]
     lines += [f"| {name} | {seconds:.0f} |" for name, seconds in sorted(counts.items())]
     return "\n".join(lines) + "\n"
 
@@ -366,14 +456,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "training-set")
     parser.add_argument("--synthetic-per-voice", type=int, default=150, help="texts per synthetic voice (0: none)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel decoders")
-    parser.add_argument("--keep-existing", action="store_true",
-                        help="reuse the WAVs an interrupted build already wrote (they are deterministic)")
-    parser.add_argument("--unseen-only", action="store_true",
-                        help="only the clips of speakers outside the demo corpus (what manifest-no-demo-speakers lists)")
+    parser.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="reuse the WAVs an interrupted build already wrote (they are deterministic)",
+    )
+    parser.add_argument(
+        "--unseen-only",
+        action="store_true",
+        help="only the clips of speakers outside the demo corpus (what manifest-no-demo-speakers lists)",
+    )
     for name in CORPORA:
         parser.add_argument(f"--{name}", type=Path, help=f"root of a {name} copy to add by reference")
     args = parser.parse_args(argv)
-    rows = build(args.out, args.synthetic_per_voice, args.jobs, args.keep_existing, args.unseen_only) + external_rows(args)
+    rows = build(args.out, args.synthetic_per_voice, args.jobs, args.keep_existing, args.unseen_only) + external_rows(
+        args
+    )
     write_manifest(rows, args.out / "manifest.jsonl")
     held_out = demo_speakers()
     write_manifest([r for r in rows if r["speaker"] not in held_out], args.out / "manifest-no-demo-speakers.jsonl")
@@ -383,12 +481,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def summary(rows: list[dict], held_out: set[str], out: Path) -> str:
     """Items, speakers and minutes, all and without the demo speakers."""
+
     def line(subset, label):
         real = sum(r.get("duration", 0) for r in subset if not r["synthetic"])
         synthetic = sum(r.get("duration", 0) for r in subset if r["synthetic"])
         speakers = len({r["speaker"] for r in subset})
-        return (f"{label}: {len(subset)} items, {speakers} speakers, {real / 60:.1f} min real + "
-                f"{synthetic / 60:.1f} min synthetic speech")
+        return (
+            f"{label}: {len(subset)} items, {speakers} speakers, {real / 60:.1f} min real + "
+            f"{synthetic / 60:.1f} min synthetic speech"
+        )
 
     unseen = [r for r in rows if r["speaker"] not in held_out]
     return f"{line(rows, str(out))}\n{line(unseen, 'without the demo speakers')}"

@@ -45,9 +45,13 @@ def load_decoder(path: Path):
         kind = "samplerate" if "gru_a.weight_ih_l0" in state else "framewise"
         sizes, info = None, {"steps": checkpoint["step"], "minutes": round(checkpoint["elapsed"] / 60, 1)}
     if kind == "samplerate":
-        config = SampleRateConfig(cond=state["frame_net.fc1.weight"].shape[0], embed=state["frame_net.embedding.weight"].shape[1],
-                                  sample_embed=state["embed_sig.weight"].shape[1], gru_a=state["gru_a.weight_hh_l0"].shape[1],
-                                  gru_b=state["gru_b.weight_hh_l0"].shape[1])
+        config = SampleRateConfig(
+            cond=state["frame_net.fc1.weight"].shape[0],
+            embed=state["frame_net.embedding.weight"].shape[1],
+            sample_embed=state["embed_sig.weight"].shape[1],
+            gru_a=state["gru_a.weight_hh_l0"].shape[1],
+            gru_b=state["gru_b.weight_hh_l0"].shape[1],
+        )
         return SampleRateDecoder(state, config).decode, kind, info
     subframe = (sizes or {}).get("subframe") or state["subframe_net.out2.weight"].shape[0]
     return Vocoder(state, subframe=int(subframe)).decode, kind, info
@@ -75,8 +79,16 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.weights:
         decode, kind, info = load_decoder(path)
         scores = score(decode, items)
-        rows.append([str(path), kind, info.get("steps", "-"), info.get("minutes", "-"),
-                     f"{scores['visqol_speech']:.3f}", f"{scores['warpq']:.3f}"])
+        rows.append(
+            [
+                str(path),
+                kind,
+                info.get("steps", "-"),
+                info.get("minutes", "-"),
+                f"{scores['visqol_speech']:.3f}",
+                f"{scores['warpq']:.3f}",
+            ]
+        )
     print(format_table(["weights", "vocoder", "steps", "train_min", "visqol_speech", "warpq (lower better)"], rows))
 
 

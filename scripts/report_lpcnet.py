@@ -44,8 +44,10 @@ def frames(database: str, run: str):
 def item_groups() -> dict[str, int]:
     card = load_cards()[PERSONAL]
     codec = card.build()
-    return {item.id: codec.encoder.group(resample(item.load(), 16000).samples[0])
-            for item in load_dataset(ROOT / "data" / "demo" / "manifest.jsonl")}
+    return {
+        item.id: codec.encoder.group(resample(item.load(), 16000).samples[0])
+        for item in load_dataset(ROOT / "data" / "demo" / "manifest.jsonl")
+    }
 
 
 def scores_table(results, trips) -> str:
@@ -68,7 +70,13 @@ def paired(results, a: str, b: str, metric: str, items: list[str]) -> tuple[floa
     x, y = pivot[a].to_numpy(), pivot[b].to_numpy()
     if len(x) < 2 or np.allclose(x, y):
         return float(np.mean(x)) if len(x) else np.nan, float(np.mean(y)) if len(y) else np.nan, np.nan, np.nan, len(x)
-    return float(x.mean()), float(y.mean()), float(stats.wilcoxon(x, y).pvalue), float(stats.ttest_rel(x, y).pvalue), len(x)
+    return (
+        float(x.mean()),
+        float(y.mean()),
+        float(stats.wilcoxon(x, y).pvalue),
+        float(stats.ttest_rel(x, y).pvalue),
+        len(x),
+    )
 
 
 def group_table(results, groups: dict[str, int], speakers: dict[str, str]) -> str:
@@ -79,7 +87,9 @@ def group_table(results, groups: dict[str, int], speakers: dict[str, str]) -> st
         for metric in METRICS[:2]:
             mine, generic, p_w, p_t, n = paired(results, PERSONAL, GENERIC, metric, items)
             rows.append([group, ",".join(who), metric, n, f"{mine:.3f}", f"{generic:.3f}", f"{p_w:.3g}", f"{p_t:.3g}"])
-    return format_table(["group", "speakers (unseen)", "metric", "items", "personal", "generic", "p_wilcoxon", "p_t"], rows)
+    return format_table(
+        ["group", "speakers (unseen)", "metric", "items", "personal", "generic", "p_wilcoxon", "p_t"], rows
+    )
 
 
 def misassignment_table(results, groups: dict[str, int]) -> str:

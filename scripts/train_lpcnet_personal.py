@@ -65,19 +65,31 @@ def groups_command(args) -> None:
         by_speaker[item.speaker].append(item)
     start = time.monotonic()
     sampler = SegmentSampler(by_speaker, per_speaker=args.per_speaker, seed=args.seed)
-    print(f"speaker encoder: {len(by_speaker)} speakers, segments loaded in {time.monotonic() - start:.0f} s", flush=True)
-    model, history = train_speaker_encoder(sampler, WORK, steps=args.steps, seed=args.seed,
-                                           log=lambda m: print(m, flush=True))
+    print(
+        f"speaker encoder: {len(by_speaker)} speakers, segments loaded in {time.monotonic() - start:.0f} s", flush=True
+    )
+    model, history = train_speaker_encoder(
+        sampler, WORK, steps=args.steps, seed=args.seed, log=lambda m: print(m, flush=True)
+    )
     arrays = model.arrays()
     encoder = SpeakerEncoder(arrays)
     embeddings = speaker_embeddings(encoder, by_speaker, 30, args.seed)
     centroids, membership = speaker_groups(embeddings, args.groups, seed=args.seed)
     encoder.centroids = centroids.astype(np.float32)
     demo_groups = assign(encoder, demo)
-    config = {"groups": args.groups, "membership": membership, "demo_assignment": demo_groups,
-              "encoder_steps": args.steps, "ge2e_loss": history, "seconds": round(time.monotonic() - start)}
-    save_weights(WORK / "speaker.npz", config=config,
-                 extra_arrays={**{f"speaker.{k}": v for k, v in arrays.items()}, "speaker.centroids": centroids})
+    config = {
+        "groups": args.groups,
+        "membership": membership,
+        "demo_assignment": demo_groups,
+        "encoder_steps": args.steps,
+        "ge2e_loss": history,
+        "seconds": round(time.monotonic() - start),
+    }
+    save_weights(
+        WORK / "speaker.npz",
+        config=config,
+        extra_arrays={**{f"speaker.{k}": v for k, v in arrays.items()}, "speaker.centroids": centroids},
+    )
     write_group_manifests(args.data, membership, args.groups)
     print(json.dumps(summary(membership, demo_groups, by_speaker), indent=1))
 
@@ -103,8 +115,12 @@ def summary(membership: dict, demo_groups: dict, by_speaker: dict) -> dict:
     for group in sorted(set(membership.values())):
         speakers = sorted(s for s, g in membership.items() if g == group)
         minutes = sum(i.extra.get("duration", 0.0) for s in speakers for i in by_speaker[s]) / 60
-        out[f"group {group}"] = {"speakers": speakers, "count": len(speakers), "minutes": round(minutes, 1),
-                                 "demo speakers": sorted(s for s, d in demo_groups.items() if d["group"] == group)}
+        out[f"group {group}"] = {
+            "speakers": speakers,
+            "count": len(speakers),
+            "minutes": round(minutes, 1),
+            "demo speakers": sorted(s for s, d in demo_groups.items() if d["group"] == group),
+        }
     return out
 
 

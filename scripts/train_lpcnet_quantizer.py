@@ -40,7 +40,9 @@ def item_features(item) -> np.ndarray | None:
     return features(audio.samples[0] * 10 ** ((TARGET_LUFS - level) / 20))
 
 
-def cached_features(manifest: Path, cache_dir: Path, minutes: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+def cached_features(
+    manifest: Path, cache_dir: Path, minutes: float | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Features of every item of the manifest (or of items drawn at random, seeded, up to `minutes`
     of audio), computed once and cached by the manifest's hash (and the draw)."""
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
@@ -60,8 +62,10 @@ def cached_features(manifest: Path, cache_dir: Path, minutes: float | None = Non
             out[item.id] = feats
             frames += len(feats)
         if count % 200 == 0:
-            print(f"features: {count}/{len(items)} items, {frames / 6000:.1f} min, {time.monotonic() - start:.0f} s",
-                  flush=True)
+            print(
+                f"features: {count}/{len(items)} items, {frames / 6000:.1f} min, {time.monotonic() - start:.0f} s",
+                flush=True,
+            )
         if minutes is not None and frames >= 6000 * minutes:  # 100 frames per second
             break
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -71,20 +75,32 @@ def cached_features(manifest: Path, cache_dir: Path, minutes: float | None = Non
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT / "results" / "training-set" / "manifest-no-demo-speakers.jsonl")
+    parser.add_argument(
+        "--data", type=Path, default=ROOT / "results" / "training-set" / "manifest-no-demo-speakers.jsonl"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "lpcnet" / "quantizer.npz")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--features-only", action="store_true",
-                        help="stop after caching the features (the predictive codec's training input)")
-    parser.add_argument("--minutes", type=float, default=None, help="features of items drawn at random up to this much audio")
+    parser.add_argument(
+        "--features-only",
+        action="store_true",
+        help="stop after caching the features (the predictive codec's training input)",
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="features of items drawn at random up to this much audio"
+    )
     args = parser.parse_args(argv)
     feats = cached_features(args.data, args.out.parent, args.minutes, args.seed)
     if args.features_only:
         return
     start = time.monotonic()
     books = train_codebooks(list(feats.values()), seed=args.seed, log=lambda m: print(m, flush=True))
-    notes = {"data": args.data.name, "items": len(feats), "frames": int(sum(len(f) for f in feats.values())),
-             "seed": args.seed, "seconds": round(time.monotonic() - start)}
+    notes = {
+        "data": args.data.name,
+        "items": len(feats),
+        "frames": int(sum(len(f) for f in feats.values())),
+        "seed": args.seed,
+        "seconds": round(time.monotonic() - start),
+    }
     path = save_weights(args.out, codebooks=books, notes=notes)
     print(f"wrote {path} ({notes})")
 

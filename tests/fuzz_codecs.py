@@ -31,8 +31,9 @@ def _seed_audio(rate: int) -> np.ndarray:
     """A quarter second of a voiced tone in noise: every codec spends bits on it."""
     t = np.arange(rate // 4) / rate
     rng = np.random.default_rng(0)
-    return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
-            + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    return (
+        0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2 + 0.02 * rng.standard_normal(len(t))
+    ).astype(np.float32)
 
 
 def _sha(path: Path) -> str:
@@ -58,9 +59,17 @@ def _tiny_snac(folder: Path):
 
     from evalkit.neural.adapters import SnacAdapter
 
-    config = {"sampling_rate": 24000, "encoder_dim": 8, "encoder_rates": [2, 4], "decoder_dim": 32,
-              "decoder_rates": [4, 2], "attn_window_size": None, "codebook_size": 16, "codebook_dim": 4,
-              "vq_strides": [2, 1]}
+    config = {
+        "sampling_rate": 24000,
+        "encoder_dim": 8,
+        "encoder_rates": [2, 4],
+        "decoder_dim": 32,
+        "decoder_rates": [4, 2],
+        "attn_window_size": None,
+        "codebook_size": 16,
+        "codebook_dim": 4,
+        "vq_strides": [2, 1],
+    }
     torch.manual_seed(0)
     (folder / "config.json").write_text(json.dumps(config))
     torch.save(SNAC(**config).state_dict(), folder / "pytorch_model.bin")
@@ -73,10 +82,24 @@ def _tiny_mimi(folder: Path):
 
     from evalkit.neural.adapters import MimiAdapter
 
-    config = MimiConfig(hidden_size=16, num_filters=4, upsampling_ratios=[4, 4], codebook_size=32, codebook_dim=8,
-                        num_quantizers=4, num_semantic_quantizers=1, vector_quantization_hidden_dimension=8,
-                        upsample_groups=16, num_hidden_layers=1, intermediate_size=32, num_attention_heads=2,
-                        num_key_value_heads=2, head_dim=8, sliding_window=16, max_position_embeddings=512)
+    config = MimiConfig(
+        hidden_size=16,
+        num_filters=4,
+        upsampling_ratios=[4, 4],
+        codebook_size=32,
+        codebook_dim=8,
+        num_quantizers=4,
+        num_semantic_quantizers=1,
+        vector_quantization_hidden_dimension=8,
+        upsample_groups=16,
+        num_hidden_layers=1,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=8,
+        sliding_window=16,
+        max_position_embeddings=512,
+    )
     torch.manual_seed(0)
     MimiModel(config).save_pretrained(folder)
     return MimiAdapter(str(folder), _sha(folder / "model.safetensors"), n_q=2)
@@ -85,19 +108,49 @@ def _tiny_mimi(folder: Path):
 def _tiny_ladiff(folder: Path):
     import torch
 
-    from evalkit.neural.ladiff import AEConfig, ContinuousAE, DiffusionConfig, LatentDiffusion, codes_fingerprint, save_ladiff
+    from evalkit.neural.ladiff import (
+        AEConfig,
+        ContinuousAE,
+        DiffusionConfig,
+        LatentDiffusion,
+        codes_fingerprint,
+        save_ladiff,
+    )
     from evalkit.neural.ladiff_codec import LaDiffCodec
     from evalkit.neural.model import RVQCodecModel, RVQConfig, save_inference
 
     torch.manual_seed(0)
-    rvq = RVQCodecModel(RVQConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [4, 4, 4, 5], "dilations": [1],
-                                             "latent_dim": 8, "codebook_size": 16, "n_q": 4, "dropout_choices": [2, 4]}))
+    rvq = RVQCodecModel(
+        RVQConfig.from_dict(
+            {
+                "channels": 4,
+                "max_channels": 16,
+                "strides": [4, 4, 4, 5],
+                "dilations": [1],
+                "latent_dim": 8,
+                "codebook_size": 16,
+                "n_q": 4,
+                "dropout_choices": [2, 4],
+            }
+        )
+    )
     rvq.initialise_codebooks(torch.from_numpy(np.stack([_seed_audio(16000)] * 2))[:, None])
-    autoencoder = ContinuousAE(AEConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [2, 4, 5], "dilations": [1],
-                                                   "latent_dim": 8}))
-    diffusion = LatentDiffusion(DiffusionConfig.from_dict({"latent_dim": 8, "code_dim": 8, "upsampler_channels": 16,
-                                                           "widths": [8, 16, 16], "emb_dim": 16, "mid_dilations": [1, 2],
-                                                           "max_n_q": 4}))
+    autoencoder = ContinuousAE(
+        AEConfig.from_dict({"channels": 4, "max_channels": 16, "strides": [2, 4, 5], "dilations": [1], "latent_dim": 8})
+    )
+    diffusion = LatentDiffusion(
+        DiffusionConfig.from_dict(
+            {
+                "latent_dim": 8,
+                "code_dim": 8,
+                "upsampler_channels": 16,
+                "widths": [8, 16, 16],
+                "emb_dim": 16,
+                "mid_dilations": [1, 2],
+                "max_n_q": 4,
+            }
+        )
+    )
     rvq_path = save_inference(rvq, folder / "rvq.pt")
     path = save_ladiff(diffusion, autoencoder, codes_fingerprint(rvq), folder / "ladiff.pt")
     return LaDiffCodec(str(rvq_path), _sha(rvq_path), str(path), _sha(path), n_q=2, steps=3, sampler="ddpm")
@@ -115,8 +168,12 @@ def _tiny_nmf(folder: Path):
     model = LowRankModel("nmf", learn_nmf(blocks, 4, iterations=20, seed=0, beta=0.0), None, 0.0, 1.0)
     quantizer = Quantizer.train("nmf", 6.0, model.analyse(blocks))
     configuration = {"basis": "nmf", "rank": 4, "step_db": 6.0, "bitrate": 500.0}
-    path = save_bundle(folder / "nmf.npz", {"configurations": [configuration]},
-                       {config_key("nmf", 4): model}, {config_key("nmf", 4, 6.0): quantizer})
+    path = save_bundle(
+        folder / "nmf.npz",
+        {"configurations": [configuration]},
+        {config_key("nmf", 4): model},
+        {config_key("nmf", 4, 6.0): quantizer},
+    )
     return NMFCodec(str(path), _sha(path), "nmf", 4, 6.0, iterations=2)
 
 
@@ -128,8 +185,14 @@ def random_lpcnet_codebooks(seed: int = 0):
     from evalkit.lpcnet.quantizer import Codebooks
 
     rng = np.random.default_rng(seed)
-    return Codebooks(np.array([-10.0, 35.0]), np.linspace(-0.1, 0.1, 8), np.array([0.1, 0.4, 0.7, 0.9]),
-                     rng.standard_normal((3, 1024, 17)), 0.3 * rng.standard_normal((2048, 18)), rng.uniform(0, 1, (8, 2)))
+    return Codebooks(
+        np.array([-10.0, 35.0]),
+        np.linspace(-0.1, 0.1, 8),
+        np.array([0.1, 0.4, 0.7, 0.9]),
+        rng.standard_normal((3, 1024, 17)),
+        0.3 * rng.standard_normal((2048, 18)),
+        rng.uniform(0, 1, (8, 2)),
+    )
 
 
 def tiny_lpcnet_weights(folder: Path, groups: int = 2) -> tuple[Path, Path]:
@@ -147,10 +210,15 @@ def tiny_lpcnet_weights(folder: Path, groups: int = 2) -> tuple[Path, Path]:
     arrays["speaker.centroids"] = np.eye(groups, 4)
     for group in range(groups):
         torch.manual_seed(group + 1)
-        arrays.update({k.replace("vocoder.", f"group{group}.vocoder."): v
-                       for k, v in state_arrays(FramewiseVocoder(config)).items()})
-    personal = save_weights(folder / "personal.npz", config={"groups": groups, "vocoder_config": config.to_dict()},
-                            extra_arrays=arrays)
+        arrays.update(
+            {
+                k.replace("vocoder.", f"group{group}.vocoder."): v
+                for k, v in state_arrays(FramewiseVocoder(config)).items()
+            }
+        )
+    personal = save_weights(
+        folder / "personal.npz", config={"groups": groups, "vocoder_config": config.to_dict()}, extra_arrays=arrays
+    )
     return generic, personal
 
 
@@ -182,11 +250,17 @@ def tiny_predictive_bundle(folder: Path, lpcnet_weights: Path) -> Path:
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    books = Codebooks(**{name: np.sort(rng.standard_normal(shape), axis=0) if len(shape) == 1
-                         else 0.5 * rng.standard_normal(shape) for name, shape in CODEBOOK_SHAPES.items()})
+    books = Codebooks(
+        **{
+            name: np.sort(rng.standard_normal(shape), axis=0) if len(shape) == 1 else 0.5 * rng.standard_normal(shape)
+            for name, shape in CODEBOOK_SHAPES.items()
+        }
+    )
     items = [features(np.tile(_seed_audio(16000), 4))]
-    bundle = PredictiveBundle({"predictor": {}}, {**{f"predictor.{k}": v for k, v in
-                                                     predictor_arrays(FramePredictor()).items()}, **books.arrays()})
+    bundle = PredictiveBundle(
+        {"predictor": {}},
+        {**{f"predictor.{k}": v for k, v in predictor_arrays(FramePredictor()).items()}, **books.arrays()},
+    )
     pitch = PitchCoder.from_weights(lpcnet_weights).fields_per_packet
     bundle = add_allocations(bundle, items, items, pitch, log=lambda _: None, allocations=((1, 50),))
     return save_bundle(folder / "predictive.npz", bundle)
@@ -202,9 +276,16 @@ def _tiny_predictive(folder: Path):
 
 # Backends without a codec card (their weights cannot ship, or are not built yet), or whose weights
 # could be absent: a tiny model of each.
-TINY_BUILDERS = {"encodec": _tiny_encodec, "snac": _tiny_snac, "mimi": _tiny_mimi, "nmf": _tiny_nmf,
-                 "lpcnet": _tiny_lpcnet, "lpcnet-personal": _tiny_lpcnet_personal,
-                 "ladiff": _tiny_ladiff, "predictive": _tiny_predictive}
+TINY_BUILDERS = {
+    "encodec": _tiny_encodec,
+    "snac": _tiny_snac,
+    "mimi": _tiny_mimi,
+    "nmf": _tiny_nmf,
+    "lpcnet": _tiny_lpcnet,
+    "lpcnet-personal": _tiny_lpcnet_personal,
+    "ladiff": _tiny_ladiff,
+    "predictive": _tiny_predictive,
+}
 
 
 def build(spec: str):

@@ -34,8 +34,9 @@ def take_all(engine, name: str, answer, seconds: float = 7.0) -> str:
         response = {}
         if page.phase == "trials":
             with engine.connect() as connection:
-                plan = connection.execute(select(MushraSession.plan).join(MushraParticipant)
-                                          .where(MushraParticipant.code == page.participant)).scalar_one()
+                plan = connection.execute(
+                    select(MushraSession.plan).join(MushraParticipant).where(MushraParticipant.code == page.participant)
+                ).scalar_one()
             response = answer(plan["test"][trial.position], trial)
         page = listening.submit_trial(engine, token, trial.phase, trial.position, response, now=at)
     assert page.phase == "done" and page.completion_code, page.phase

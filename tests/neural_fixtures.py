@@ -30,10 +30,17 @@ def rvq_train_config(tmp_path: Path, steps: int, model: dict, **losses) -> Path:
     data = tmp_path / "data"
     for i, f0 in enumerate((90, 130, 180, 240)):
         save(Audio(voice(1.2, f0, i), 16000), data / f"v{i}.wav")
-    config = {"recipe": "rvq", "seed": 0, "run_dir": str(tmp_path / "run"), "data": {"train": str(data), "crop_seconds": 0.4},
-              "model": model, "discriminator": {"fft_sizes": [256, 128], "filters": 4},
-              "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.003},
-              "losses": {"adversarial_start": 10**6, **losses}, "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1}}
+    config = {
+        "recipe": "rvq",
+        "seed": 0,
+        "run_dir": str(tmp_path / "run"),
+        "data": {"train": str(data), "crop_seconds": 0.4},
+        "model": model,
+        "discriminator": {"fft_sizes": [256, 128], "filters": 4},
+        "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.003},
+        "losses": {"adversarial_start": 10**6, **losses},
+        "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1},
+    }
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -45,6 +52,6 @@ def decoded_in_chunks(model, codes, frames: int = 3):
 
     pieces, state = [], None
     for start in range(0, codes.shape[-1], frames):
-        out, state = model.decode_stream(codes[..., start:start + frames], state)
+        out, state = model.decode_stream(codes[..., start : start + frames], state)
         pieces.append(out)
     return torch.cat(pieces, -1)

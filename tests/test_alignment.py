@@ -24,8 +24,9 @@ def shifted(ref: Audio, lag: int, tail: int) -> Audio:
     return ref.with_samples(x)
 
 
-@pytest.mark.parametrize("lag, tail", [(0, 0), (1, 0), (9, 0), (800, -800), (-37, 0), (4000, 2000), (-400, -2400),
-                                       (160, 7000)])
+@pytest.mark.parametrize(
+    "lag, tail", [(0, 0), (1, 0), (9, 0), (800, -800), (-37, 0), (4000, 2000), (-400, -2400), (160, 7000)]
+)
 @pytest.mark.parametrize("signal", ["speech", "noise"])
 def test_lag_and_length_change_are_recovered_exactly(speech, signal, lag, tail):
     ref = speech if signal == "speech" else white_noise(3.0, seed=5)
@@ -82,9 +83,16 @@ def test_policy_limits_name_the_knob(speech):
     assert align_pair(speech, shifted(speech, 0, speech.frames // 8)).alignment.problem is None
 
 
-@pytest.mark.parametrize("config, key", [({"max_lag_ms": -1}, "max_lag_ms"), ({"min_correlation": 2}, "min_correlation"),
-                                         ({"max_lag": 5}, "unknown key"), ("loose", "mapping"),
-                                         ({"max_length_change": True}, "max_length_change")])
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"max_lag_ms": -1}, "max_lag_ms"),
+        ({"min_correlation": 2}, "min_correlation"),
+        ({"max_lag": 5}, "unknown key"),
+        ("loose", "mapping"),
+        ({"max_length_change": True}, "max_length_change"),
+    ],
+)
 def test_policy_config_is_checked(config, key):
     with pytest.raises(ConfigError, match=key):
         AlignPolicy.from_config(config, "exp.yaml")
@@ -121,7 +129,9 @@ def test_the_frequency_domain_highpass_equals_filtering_both_signals_in_time(spe
 
     ref = speech
     deg = shifted(ref, 37, 0)
-    deg = deg.with_samples(deg.samples + 0.3 * white_noise(deg.duration, deg.sample_rate, seed=5).samples[:, :deg.frames])
+    deg = deg.with_samples(
+        deg.samples + 0.3 * white_noise(deg.duration, deg.sample_rate, seed=5).samples[:, : deg.frames]
+    )
     sos = butter(4, HIGHPASS_HZ, "highpass", fs=ref.sample_rate, output="sos")
     filtered = [a.with_samples(sosfiltfilt(sos, a.samples[0]).astype(np.float32)) for a in (ref, deg)]
     lag, height = correlation_peak(ref, deg, 400, _highpass_power(ref.sample_rate))

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from evalkit.audio import Audio, resample
-from evalkit.codecs import BACKENDS, Bitstream
-from evalkit.codecs import amrwb, codec2, ffmpeg_cli, lc3
+from evalkit.codecs import BACKENDS, Bitstream, amrwb, codec2, ffmpeg_cli, lc3
 from evalkit.errors import CodecError, ConfigError
 from evalkit.signals import sinusoid
 
@@ -40,7 +39,7 @@ def _check_loss(codec, audio: Audio) -> None:
     assert out.frames == audio.frames + info.lookahead_samples
     assert np.all(np.isfinite(out.samples))
     first = 10 * info.frame_samples
-    assert np.any(out.samples[0, first:first + info.frame_samples])  # concealed, not muted
+    assert np.any(out.samples[0, first : first + info.frame_samples])  # concealed, not muted
 
 
 # -- AMR-WB ---------------------------------------------------------------------------------
@@ -220,7 +219,9 @@ def test_ffmpeg_failure_is_a_codec_error():
 # -- LC3 --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rate,bitrate,frame_ms,nbytes", [(16000, 32000, 10, 40), (48000, 64000, 10, 80), (24000, 32000, 7.5, 30)])
+@pytest.mark.parametrize(
+    "rate,bitrate,frame_ms,nbytes", [(16000, 32000, 10, 40), (48000, 64000, 10, 80), (24000, 32000, 7.5, 30)]
+)
 def test_lc3_frames(rate, bitrate, frame_ms, nbytes):
     _need("lc3")
     codec = lc3.Lc3(rate, bitrate, frame_ms)
@@ -258,9 +259,11 @@ def test_codec2_decodes_as_a_fresh_process_would(speech):
     data = codec.encode(_clip(speech, 8000))
     frames = b"".join(codec.encode_packets(_clip(speech, 8000)).packets)
     pycodec2.Codec2(1300).decode(frames[:7] * 20)  # advances the shared generator
-    script = ("import sys, numpy, pycodec2\n"
-              "d = sys.stdin.buffer.read(); c = pycodec2.Codec2(1300)\n"
-              "sys.stdout.buffer.write(numpy.concatenate([c.decode(d[i:i + 7]) for i in range(0, len(d), 7)]).tobytes())")
+    script = (
+        "import sys, numpy, pycodec2\n"
+        "d = sys.stdin.buffer.read(); c = pycodec2.Codec2(1300)\n"
+        "sys.stdout.buffer.write(numpy.concatenate([c.decode(d[i:i + 7]) for i in range(0, len(d), 7)]).tobytes())"
+    )
     fresh = subprocess.run([sys.executable, "-c", script], input=frames, capture_output=True, check=True).stdout
     assert codec._decode_frames(frames) == fresh
     assert np.array_equal(codec.decode(data).samples, codec.decode(data).samples)

@@ -13,9 +13,9 @@ import pytest
 
 import evalkit
 from evalkit.report import leaderboard, load_run
-from evalkit.report.pareto import NO_PROFILES
 from evalkit.report.drilldown import NO_EVENTS
 from evalkit.report.listening import NO_MUSHRA
+from evalkit.report.pareto import NO_PROFILES
 from evalkit.report.serve import PAGE_PATHS, app_command
 from evalkit.store import connect
 
@@ -35,8 +35,18 @@ def scored(tmp_path_factory) -> str:
     """A small scored run in a tmp SQLite database (shared with test_report.py: a rerun there is a no-op)."""
     root = tmp_path_factory.getbasetemp() / "evalkit-report"
     url = f"sqlite:///{root / 'results.db'}"
-    evalkit.run({"name": RUN, "dataset": str(MANIFEST), "limit": 3, "codecs": CODECS, "metrics": ["si_sdr", "stoi"],
-                 "workers": 0, "database": url, "cache": str(root / "cache")})
+    evalkit.run(
+        {
+            "name": RUN,
+            "dataset": str(MANIFEST),
+            "limit": 3,
+            "codecs": CODECS,
+            "metrics": ["si_sdr", "stoi"],
+            "workers": 0,
+            "database": url,
+            "cache": str(root / "cache"),
+        }
+    )
     return url
 
 
@@ -97,7 +107,8 @@ def test_leaderboard_filters_by_speaker_and_metric(app, scored):
     shown = app.dataframe[0].value
     assert "stoi" in shown.columns and "si_sdr" not in shown.columns
     assert shown.set_index("codec")["stoi"].to_dict() == pytest.approx(
-        leaderboard(run, speakers=[speaker], metrics=["stoi"]).set_index("codec")["mean"].to_dict())
+        leaderboard(run, speakers=[speaker], metrics=["stoi"]).set_index("codec")["mean"].to_dict()
+    )
 
 
 def test_rate_quality_page_plots(app):

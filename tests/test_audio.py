@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 from evalkit.audio import (
-    Audio, align, estimate_delay, load, loudness, normalize_loudness, require_channels, resample, save, to_mono,
+    Audio,
+    align,
+    estimate_delay,
+    load,
+    loudness,
+    normalize_loudness,
+    require_channels,
+    resample,
+    save,
+    to_mono,
 )
 from evalkit.errors import AudioError
-
 from evalkit.signals import sinusoid, white_noise
 
 

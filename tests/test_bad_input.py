@@ -102,9 +102,19 @@ def test_degenerate_items_are_not_scored_and_the_run_goes_on(tmp_path, speech):
     save(speech.with_samples(np.clip(speech.samples * 8, -1, 1)), data / "clipped.wav")
     save(speech.with_samples(speech.samples[:, : int(0.3 * RATE)]), data / "short.wav")
     path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "bad", "dataset": str(data), "workers": 0, "codecs": ["reference", "codec2-3200"],
-        "metrics": ["si_sdr"], "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "cache")}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "bad",
+                "dataset": str(data),
+                "workers": 0,
+                "codecs": ["reference", "codec2-3200"],
+                "metrics": ["si_sdr"],
+                "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                "cache": str(tmp_path / "cache"),
+            }
+        )
+    )
     frame = evalkit.run(path)
     by_item = {item: rows for item, rows in frame.groupby("item_id")}
     assert (by_item["good"].status == "ok").all() and by_item["good"].reason.isna().all()
@@ -136,7 +146,9 @@ def _one_line_error(capsys) -> str:
 
 def test_roundtrip_of_one_sample_exits_with_a_clear_message(tmp_path, capsys):
     save(_audio([0.3]), tmp_path / "one_sample.wav")
-    assert main(["roundtrip", str(tmp_path / "one_sample.wav"), "--codec", "g722-64k", "-o", str(tmp_path / "o.wav")]) == 1
+    assert (
+        main(["roundtrip", str(tmp_path / "one_sample.wav"), "--codec", "g722-64k", "-o", str(tmp_path / "o.wav")]) == 1
+    )
     line = _one_line_error(capsys)
     assert "one_sample.wav" in line and "too short" in line and not (tmp_path / "o.wav").exists()
 
@@ -176,14 +188,16 @@ def _crafted(data: bytes, header) -> bytes:
     body = Bitstream("opus", {}, stream.packets).to_bytes()[:-4]
     at = 4 + 2 + len("opus")
     raw = json.dumps(header).encode()
-    body = body[:at] + struct.pack(">H", len(raw)) + raw + body[at + 2 + 2:]
+    body = body[:at] + struct.pack(">H", len(raw)) + raw + body[at + 2 + 2 :]
     return body + struct.pack(">I", zlib.crc32(body))
 
 
 CRAFTED_FILES = {
     "a JSON list as header": (lambda d: _crafted(d, [1, 2, 3]), "JSON array"),
-    "a huge frame count": (lambda d: _crafted(d, {**Bitstream.from_bytes(d, "opus").header, "frames": 2**31}),
-                           "carry at most"),
+    "a huge frame count": (
+        lambda d: _crafted(d, {**Bitstream.from_bytes(d, "opus").header, "frames": 2**31}),
+        "carry at most",
+    ),
     "no configuration": (lambda d: _crafted(d, {"frames": 100}), "does not name its codec configuration"),
     "truncated": (lambda d: d[: len(d) // 3], "checksum"),
     "foreign bytes": (lambda d: b"RIFF" + bytes(100), "bad magic"),
@@ -301,12 +315,17 @@ def _stream(card: str, seconds: float = 0.5) -> tuple:
 
 
 def _with(stream: Bitstream, header: dict | None = None, packets=None) -> Bitstream:
-    return Bitstream(stream.backend, {**stream.header, **(header or {})}, stream.packets if packets is None else packets)
+    return Bitstream(
+        stream.backend, {**stream.header, **(header or {})}, stream.packets if packets is None else packets
+    )
 
 
 BACKEND_CASES = {
     "amr-nb: a packet whose size disagrees with its ToC": (
-        "amr-nb-12k2", lambda s: _with(s, packets=[s.packets[0][:10]] + s.packets[1:]), "storage frame"),
+        "amr-nb-12k2",
+        lambda s: _with(s, packets=[s.packets[0][:10]] + s.packets[1:]),
+        "storage frame",
+    ),
     "g711: an oversized packet": ("g711-mulaw", lambda s: _with(s, packets=[bytes(4000)] + s.packets[1:]), "bytes"),
     "mp3: an oversized packet": ("mp3-64k", lambda s: _with(s, packets=[bytes(5000)] + s.packets[1:]), "bytes"),
     "aac: a foreign AudioSpecificConfig": ("aac-64k", lambda s: _with(s, {"asc": "1190"}), "AudioSpecificConfig"),
@@ -315,7 +334,11 @@ BACKEND_CASES = {
     "speex: a packet of another size": ("speex-nb-8k", lambda s: _with(s, packets=[b"x"] + s.packets[1:]), "bytes"),
     "codec2: another mode in the header": ("codec2-3200", lambda s: _with(s, {"mode": "700C"}), "mode 700C"),
     "lc3: another frame size in the header": ("lc3-16k-32kbps", lambda s: _with(s, {"frame_bytes": 400}), "400"),
-    "pcm: an odd number of bytes": ("reference", lambda s: _with(s, packets=[s.packets[0][:-1]] + s.packets[1:]), "odd"),
+    "pcm: an odd number of bytes": (
+        "reference",
+        lambda s: _with(s, packets=[s.packets[0][:-1]] + s.packets[1:]),
+        "odd",
+    ),
     "rvq: another codebook count in the header": ("rvq-3k", lambda s: _with(s, {"n_q": 12}), "n_q=12"),
 }
 
@@ -335,7 +358,9 @@ def test_opus_packets_of_another_duration_are_refused():
     twenty = Opus(16000, 16000).encode_packets(native)
     forty = Opus(16000, 16000, frame_ms=40).encode_packets(native)
     with pytest.raises(CodecError, match="holds 640 samples; this stream has 320-sample frames"):
-        Opus(16000, 16000).decode_packets(_with(twenty, packets=forty.packets + forty.packets[: len(twenty.packets) - len(forty.packets)]))
+        Opus(16000, 16000).decode_packets(
+            _with(twenty, packets=forty.packets + forty.packets[: len(twenty.packets) - len(forty.packets)])
+        )
 
 
 def test_rvq_stream_of_another_card_names_the_codebooks():

@@ -55,8 +55,15 @@ def good_manifest(folder: Path) -> Path:
 def experiment_text(tmp_path: Path, body: str) -> Path:
     """An experiment file whose body is `body` after the common settings (it may override them)."""
     good_manifest(tmp_path / "data")
-    common = {"name": "t", "dataset": "data/manifest.jsonl", "codecs": ["reference"], "metrics": ["si_sdr"],
-              "workers": 0, "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": "cache"}
+    common = {
+        "name": "t",
+        "dataset": "data/manifest.jsonl",
+        "codecs": ["reference"],
+        "metrics": ["si_sdr"],
+        "workers": 0,
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "cache": "cache",
+    }
     given = yaml.safe_load(body) if body.strip() else {}
     keys = set(given) if isinstance(given, dict) else set()
     lines = [f"{k}: {json.dumps(v)}" for k, v in common.items() if k not in keys]  # JSON is YAML
@@ -82,9 +89,12 @@ EXPERIMENT_CASES = [
     ("codecs: [{card: opus-12k, sweep: {bitrat: [6000]}}]", "codecs[0].sweep", "bitrat"),
     ("codecs: [{card: opus-12k, sweep: {bitrate: [{a: 1}]}}]", "codecs[0].sweep.bitrate[0]", "plain value"),
     ("codecs: [{card: opus-12k, sweep: {bitrate: [6000, 6000]}}]", "codecs[0].sweep.bitrate", "twice"),
-    (f"codecs: [{{card: opus-12k, sweep: {{bitrate: {list(range(6000, 46000, 1000))}, "
-     f"complexity: {list(range(26))}}}}}]",
-     "codecs[0].sweep", "makes 1040 codec conditions, more than 1000"),
+    (
+        f"codecs: [{{card: opus-12k, sweep: {{bitrate: {list(range(6000, 46000, 1000))}, "
+        f"complexity: {list(range(26))}}}}}]",
+        "codecs[0].sweep",
+        "makes 1040 codec conditions, more than 1000",
+    ),
     ("codecs: [{name: m, decoded: 5}]", "codecs[0].decoded", "got 5"),
     ("codecs: [{name: m, decoded: x, bitrate_kbps: '6'}]", "codecs[0].bitrate_kbps", "must be a number"),
     ("metrics: stoi", "metrics", "write [stoi] for one"),
@@ -116,13 +126,16 @@ def test_experiment_mistakes_are_one_line_naming_file_line_and_key(tmp_path, cap
     assert not (tmp_path / "db.sqlite").exists()  # checked before any work: no database, no run
 
 
-@pytest.mark.parametrize("text, fragments", [
-    ("name: t\nname: u\n", ["exp.yaml:2: name: given twice"]),
-    ("name: t\ncodecs: [reference\nmetrics: [si_sdr]\n", ["exp.yaml:3:", "invalid YAML", "starts at line 2"]),
-    ("- name: t\n", ["exp.yaml:1:", "an experiment is a mapping"]),
-    ("", ["exp.yaml", "an experiment is a mapping", "got None"]),
-    (b"name: \xff\xfe\n", ["exp.yaml", "not UTF-8"]),
-])
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("name: t\nname: u\n", ["exp.yaml:2: name: given twice"]),
+        ("name: t\ncodecs: [reference\nmetrics: [si_sdr]\n", ["exp.yaml:3:", "invalid YAML", "starts at line 2"]),
+        ("- name: t\n", ["exp.yaml:1:", "an experiment is a mapping"]),
+        ("", ["exp.yaml", "an experiment is a mapping", "got None"]),
+        (b"name: \xff\xfe\n", ["exp.yaml", "not UTF-8"]),
+    ],
+)
 def test_unreadable_experiments_are_one_line(tmp_path, capsys, text, fragments):
     path = tmp_path / "exp.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -150,6 +163,7 @@ def test_error_lines_point_at_the_line_of_the_key(tmp_path):
 
 # -- manifests --------------------------------------------------------------------------------
 
+
 def manifest(tmp_path: Path, *lines: str, name: str = "m.jsonl") -> Path:
     good_manifest(tmp_path)
     path = tmp_path / name
@@ -158,19 +172,22 @@ def manifest(tmp_path: Path, *lines: str, name: str = "m.jsonl") -> Path:
     return path
 
 
-@pytest.mark.parametrize("line, fragment", [
-    ("[1,2]", 'expected a JSON object {"id", "path"}, got a list'),
-    ('{"id": "a", "path": 12}', "'path' must be the audio file's path (a non-empty string), got 12"),
-    ("{id: a}", "not valid JSON"),
-    ('{"path": "a.wav"}', "'id' must be a non-empty string"),
-    ('{"id": [1], "path": "a.wav"}', "'id' must be a non-empty string (or a whole number), got [1]"),
-    ('{"id": true, "path": "a.wav"}', "got true"),
-    ('{"id": "b", "path": "a.wav", "speaker": 5}', "'speaker' must be a string or null"),
-    ('{"id": "b", "path": "../../etc/passwd"}', "'../../etc/passwd' lies outside the folder"),
-    ('{"id": "b", "path": "/etc/passwd"}', "'/etc/passwd' lies outside the folder"),
-    ('{"id": "../b", "path": "a.wav"}', "has '..' parts"),
-    ('{"id": "/b", "path": "a.wav"}', "starts with '/'"),
-])
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        ("[1,2]", 'expected a JSON object {"id", "path"}, got a list'),
+        ('{"id": "a", "path": 12}', "'path' must be the audio file's path (a non-empty string), got 12"),
+        ("{id: a}", "not valid JSON"),
+        ('{"path": "a.wav"}', "'id' must be a non-empty string"),
+        ('{"id": [1], "path": "a.wav"}', "'id' must be a non-empty string (or a whole number), got [1]"),
+        ('{"id": true, "path": "a.wav"}', "got true"),
+        ('{"id": "b", "path": "a.wav", "speaker": 5}', "'speaker' must be a string or null"),
+        ('{"id": "b", "path": "../../etc/passwd"}', "'../../etc/passwd' lies outside the folder"),
+        ('{"id": "b", "path": "/etc/passwd"}', "'/etc/passwd' lies outside the folder"),
+        ('{"id": "../b", "path": "a.wav"}', "has '..' parts"),
+        ('{"id": "/b", "path": "a.wav"}', "starts with '/'"),
+    ],
+)
 def test_manifest_lines_are_checked_naming_file_and_line(tmp_path, line, fragment):
     path = manifest(tmp_path, line)
     with pytest.raises(ConfigError) as info:
@@ -204,8 +221,12 @@ def test_a_symbolic_link_out_of_the_dataset_folder_is_refused(tmp_path, kind):
     else:
         (folder / "x.wav").symlink_to(outside / "secret.wav")
         name = "x.wav"
-    source = {"manifest": folder / "l.jsonl", "scp": folder / "wav.scp", "folder": folder,
-              "linked folder": folder / "l.jsonl"}[kind]
+    source = {
+        "manifest": folder / "l.jsonl",
+        "scp": folder / "wav.scp",
+        "folder": folder,
+        "linked folder": folder / "l.jsonl",
+    }[kind]
     if source.suffix == ".jsonl":
         source.write_text(json.dumps({"id": "x", "path": name}) + "\n")
     elif source.suffix == ".scp":
@@ -226,17 +247,20 @@ def test_a_symbolic_link_within_the_dataset_folder_is_followed(tmp_path):
     assert load_dataset(folder / "l.jsonl")[0].load().frames == load_dataset(folder / "manifest.jsonl")[0].load().frames
 
 
-@pytest.mark.parametrize("name, text, fragment", [
-    ("nope.jsonl", None, "no such manifest"),
-    ("nope.scp", None, "no such wav.scp file"),
-    ("list.txt", "a b\n", "not .txt"),
-    ("empty.jsonl", "\n\n", "holds no items"),
-    ("dup.jsonl", '{"id": "a", "path": "a.wav"}\n{"id": "a", "path": "b.wav"}\n', "duplicate item ids ['a']"),
-    ("bytes.jsonl", b"\xff\xfe{}\n", "not UTF-8"),
-    ("pipe.scp", "a sox x.wav -t wav - |\n", "piped commands are not supported"),
-    ("one.scp", "lonely\n", "expected '<id> <path>'"),
-    ("climb.scp", "a ../../x.wav\n", "lies outside the folder"),
-])
+@pytest.mark.parametrize(
+    "name, text, fragment",
+    [
+        ("nope.jsonl", None, "no such manifest"),
+        ("nope.scp", None, "no such wav.scp file"),
+        ("list.txt", "a b\n", "not .txt"),
+        ("empty.jsonl", "\n\n", "holds no items"),
+        ("dup.jsonl", '{"id": "a", "path": "a.wav"}\n{"id": "a", "path": "b.wav"}\n', "duplicate item ids ['a']"),
+        ("bytes.jsonl", b"\xff\xfe{}\n", "not UTF-8"),
+        ("pipe.scp", "a sox x.wav -t wav - |\n", "piped commands are not supported"),
+        ("one.scp", "lonely\n", "expected '<id> <path>'"),
+        ("climb.scp", "a ../../x.wav\n", "lies outside the folder"),
+    ],
+)
 def test_dataset_files_are_checked(tmp_path, name, text, fragment):
     path = tmp_path / name
     if text is not None:
@@ -263,6 +287,7 @@ def test_a_dataset_error_leaves_no_run_behind(tmp_path, capsys):
 
 # -- audio: failed rows with their reason, the rest of the run kept --------------------------
 
+
 def audio_dataset(folder: Path) -> dict[str, str]:
     """Good items plus broken files; returns item id -> the reason its rows must give."""
     folder.mkdir()
@@ -275,8 +300,14 @@ def audio_dataset(folder: Path) -> dict[str, str]:
     sf.write(folder / "nan.wav", np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT")
     sf.write(folder / "noframes.wav", np.zeros((0, 1), np.float32), 16000)
     save(Audio(0.1 * rng.standard_normal((2, 16000)), 16000), folder / "stereo.wav")
-    return {"empty": "file is empty", "garbage": "not readable as audio", "text": "not readable as audio",
-            "nan": "NaN", "noframes": "no audio frames", "stereo": "downmix"}
+    return {
+        "empty": "file is empty",
+        "garbage": "not readable as audio",
+        "text": "not readable as audio",
+        "nan": "NaN",
+        "noframes": "no audio frames",
+        "stereo": "downmix",
+    }
 
 
 @pytest.mark.slow
@@ -329,6 +360,7 @@ def test_a_missing_file_named_by_a_manifest_is_a_failed_row(tmp_path):
 
 # -- codec cards --------------------------------------------------------------------------------
 
+
 def card_folder(tmp_path: Path, **cards: str) -> Path:
     folder = tmp_path / "cards"
     folder.mkdir()
@@ -337,15 +369,18 @@ def card_folder(tmp_path: Path, **cards: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("text, fragments", [
-    ("name: c\nbackend: identity\ncolour: red\n", ["c.yaml:3: colour: unknown key"]),
-    ("name: [c]\nbackend: identity\n", ["c.yaml:1: name:", "letters, digits"]),
-    ("backend: identity\n", ["c.yaml:1: name: is required"]),
-    ("name: c\nbackend: identity\nparams: [1, 2]\n", ["c.yaml:3: params: must be a mapping"]),
-    ("name: c\nbackend: 5\n", ["c.yaml:2: backend:", "got 5"]),
-    ("name: c\nbackend: identity\ndisplay_name: [x]\n", ["c.yaml:3: display_name: must be a string"]),
-    ("name: c\nbackend: identity\nparams: {a: 1\n", ["c.yaml:", "invalid YAML"]),
-])
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("name: c\nbackend: identity\ncolour: red\n", ["c.yaml:3: colour: unknown key"]),
+        ("name: [c]\nbackend: identity\n", ["c.yaml:1: name:", "letters, digits"]),
+        ("backend: identity\n", ["c.yaml:1: name: is required"]),
+        ("name: c\nbackend: identity\nparams: [1, 2]\n", ["c.yaml:3: params: must be a mapping"]),
+        ("name: c\nbackend: 5\n", ["c.yaml:2: backend:", "got 5"]),
+        ("name: c\nbackend: identity\ndisplay_name: [x]\n", ["c.yaml:3: display_name: must be a string"]),
+        ("name: c\nbackend: identity\nparams: {a: 1\n", ["c.yaml:", "invalid YAML"]),
+    ],
+)
 def test_unreadable_cards_are_named_and_do_not_hide_the_others(tmp_path, capsys, text, fragments):
     folder = card_folder(tmp_path, c=text, fine="name: fine\nbackend: identity\nparams: {sample_rate: 16000}\n")
     assert main(["--cards", str(folder), "codecs"]) == 1
@@ -367,24 +402,33 @@ def test_a_card_parameter_error_names_the_card_and_blocks_nothing(tmp_path, caps
 
 def test_a_card_name_used_twice_names_both_files(tmp_path, capsys):
     folder = card_folder(tmp_path, one="name: twin\nbackend: identity\n", two="name: twin\nbackend: identity\n")
-    one_line_error(capsys, ["--cards", str(folder), "roundtrip", str(GOOD[0].path), "--codec", "twin", "-o",
-                            str(tmp_path / "o.wav")], "two.yaml", "one.yaml", "also used")
+    one_line_error(
+        capsys,
+        ["--cards", str(folder), "roundtrip", str(GOOD[0].path), "--codec", "twin", "-o", str(tmp_path / "o.wav")],
+        "two.yaml",
+        "one.yaml",
+        "also used",
+    )
 
 
 # -- training configs ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("change, fragments", [
-    ({"recipe": "gan9000"}, ["recipe:", "'gan9000' is not one of"]),
-    ({"optim": {"lr": "fast"}}, ["optim.lr: must be a number, got 'fast'"]),
-    ({"optim": {"steps": 1.5}}, ["optim.steps: must be a whole number"]),
-    ({"optim": {"learning_rate": 1}}, ["optim.learning_rate: unknown key"]),
-    ({"run": {"amp": "maybe"}}, ["run.amp:", "auto, off, bf16, fp16"]),
-    ({"run": {"resume": "no"}}, ["run.resume: must be true or false"]),
-    ({"data": {"holdout": "x.jsonl"}}, ["data.train: is required"]),
-    ({"data": {"train": "t.jsonl", "gain_db": [6]}}, ["data.gain_db: must be a list [low, high]"]),
-    ({"data": {"train": "t.jsonl", "noise_prob": 2}}, ["data.noise_prob:", "outside"]),
-    ({"seed": "lucky"}, ["seed: must be a whole number"]),
-])
+
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        ({"recipe": "gan9000"}, ["recipe:", "'gan9000' is not one of"]),
+        ({"optim": {"lr": "fast"}}, ["optim.lr: must be a number, got 'fast'"]),
+        ({"optim": {"steps": 1.5}}, ["optim.steps: must be a whole number"]),
+        ({"optim": {"learning_rate": 1}}, ["optim.learning_rate: unknown key"]),
+        ({"run": {"amp": "maybe"}}, ["run.amp:", "auto, off, bf16, fp16"]),
+        ({"run": {"resume": "no"}}, ["run.resume: must be true or false"]),
+        ({"data": {"holdout": "x.jsonl"}}, ["data.train: is required"]),
+        ({"data": {"train": "t.jsonl", "gain_db": [6]}}, ["data.gain_db: must be a list [low, high]"]),
+        ({"data": {"train": "t.jsonl", "noise_prob": 2}}, ["data.noise_prob:", "outside"]),
+        ({"seed": "lucky"}, ["seed: must be a whole number"]),
+    ],
+)
 def test_training_configs_are_checked_before_anything_is_built(tmp_path, change, fragments):
     pytest.importorskip("torch")
     from evalkit.neural.train import TrainConfig
@@ -400,6 +444,7 @@ def test_training_configs_are_checked_before_anything_is_built(tmp_path, change,
 
 # -- listening-test definitions -----------------------------------------------------------------
 
+
 def test_a_test_definition_error_names_its_line(tmp_path):
     from evalkit.mushra import load_spec
 
@@ -410,13 +455,18 @@ def test_a_test_definition_error_names_its_line(tmp_path):
         load_spec(path)
 
 
-@pytest.mark.parametrize("upload, message", [
-    (b"name: t\nitems: []\nname: u\n", r"up.yaml:3: name: given twice; keep one"),
-    (b"name: t\nitems: [\n", r"up.yaml:3:1: cannot read test definition: invalid YAML"),
-    (b"\xff\xfename: t\n", r"up.yaml: cannot read test definition: not UTF-8 text"),
-    (b"name: t\nitems:\n  - {id: a, path: a.wav}\nconditions: [opus-12k]\nlooping: 'yes'\n",
-     r"up.yaml:5: looping: must be true or false, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "upload, message",
+    [
+        (b"name: t\nitems: []\nname: u\n", r"up.yaml:3: name: given twice; keep one"),
+        (b"name: t\nitems: [\n", r"up.yaml:3:1: cannot read test definition: invalid YAML"),
+        (b"\xff\xfename: t\n", r"up.yaml: cannot read test definition: not UTF-8 text"),
+        (
+            b"name: t\nitems:\n  - {id: a, path: a.wav}\nconditions: [opus-12k]\nlooping: 'yes'\n",
+            r"up.yaml:5: looping: must be true or false, got 'yes'",
+        ),
+    ],
+)
 def test_an_uploaded_test_definition_is_checked_as_a_file_is(tmp_path, upload, message):
     from evalkit.config import parse_document
     from evalkit.mushra import spec_from_dict
@@ -451,16 +501,25 @@ def uploaded(folders: dict[str, Path], body: str):
 
 OUTSIDE_UPLOADS = [
     ("items:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\nconditions: [g711-alaw]\n", "up.yaml:3: items[0].path"),
-    ("items:\n  - {id: a, path: defs.wav}\n  - {id: b, path: ELSEWHERE}\nconditions: [g711-alaw]\n",
-     "up.yaml:4: items[1].path"),
+    (
+        "items:\n  - {id: a, path: defs.wav}\n  - {id: b, path: ELSEWHERE}\nconditions: [g711-alaw]\n",
+        "up.yaml:4: items[1].path",
+    ),
     ("items:\n  - {id: a, path: link.wav}\nconditions: [g711-alaw]\n", "up.yaml:3: items[0].path"),
     ("manifest: ../elsewhere/m.jsonl\nitems: [x]\nconditions: [g711-alaw]\n", "up.yaml:2: manifest"),
-    ("items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: {a: ../elsewhere/elsewhere.wav}}\n",
-     "up.yaml:5: conditions[0].files.a"),
-    ("items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: ../elsewhere}\n",
-     "up.yaml:5: conditions[0].files"),
-    ("type: acr\nitems:\n  - {id: a, path: defs.wav}\nconditions: [g711-alaw, g722-64k]\n"
-     "trapping:\n  - {path: ../elsewhere/elsewhere.wav, answer: 1}\n", "up.yaml:7: trapping[0].path"),
+    (
+        "items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: {a: ../elsewhere/elsewhere.wav}}\n",
+        "up.yaml:5: conditions[0].files.a",
+    ),
+    (
+        "items:\n  - {id: a, path: defs.wav}\nconditions:\n  - {name: r, files: ../elsewhere}\n",
+        "up.yaml:5: conditions[0].files",
+    ),
+    (
+        "type: acr\nitems:\n  - {id: a, path: defs.wav}\nconditions: [g711-alaw, g722-64k]\n"
+        "trapping:\n  - {path: ../elsewhere/elsewhere.wav, answer: 1}\n",
+        "up.yaml:7: trapping[0].path",
+    ),
 ]
 
 
@@ -497,8 +556,10 @@ def test_the_operator_decides_where_uploads_may_name_audio(tmp_path, monkeypatch
 def test_an_upload_cannot_allow_itself_outside_files(tmp_path):
     folders = upload_folders(tmp_path)
     with pytest.raises(ConfigError, match="up.yaml:2: .*allow_outside"):
-        uploaded(folders, "allow_outside: true\nitems:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\n"
-                          "conditions: [g711-alaw]\n")
+        uploaded(
+            folders,
+            "allow_outside: true\nitems:\n  - {id: a, path: ../elsewhere/elsewhere.wav}\nconditions: [g711-alaw]\n",
+        )
 
 
 @pytest.mark.slow
@@ -537,6 +598,7 @@ def test_a_failed_test_creation_leaves_no_stimuli(tmp_path, monkeypatch):
 
 # -- results and the database from the command line ---------------------------------------------
 
+
 def test_results_of_a_run_that_does_not_exist_is_an_error(tmp_path, capsys):
     database = f"sqlite:///{tmp_path / 'db.sqlite'}"
     connect(database).dispose()
@@ -552,8 +614,11 @@ def test_reading_a_database_that_does_not_exist_makes_none(tmp_path, capsys, com
 
 def test_an_output_file_that_cannot_be_written_is_one_line(tmp_path, capsys):
     (tmp_path / "afile").write_text("")
-    one_line_error(capsys, ["config", "default", "-o", str(tmp_path / "afile" / "exp.yaml")],
-                   f"{tmp_path / 'afile' / 'exp.yaml'}: Not a directory")
+    one_line_error(
+        capsys,
+        ["config", "default", "-o", str(tmp_path / "afile" / "exp.yaml")],
+        f"{tmp_path / 'afile' / 'exp.yaml'}: Not a directory",
+    )
 
 
 def test_results_long_prints_every_row(tmp_path, capsys):
@@ -566,8 +631,10 @@ def test_results_long_prints_every_row(tmp_path, capsys):
     assert all(item.id in "\n".join(out) for item in GOOD)
 
 
-@pytest.mark.parametrize("url, fragment", [("notadb://x", "not a database URL"),
-                                           ("postgresql+psycopg://u:secret@127.0.0.1:1/x", "cannot be opened")])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [("notadb://x", "not a database URL"), ("postgresql+psycopg://u:secret@127.0.0.1:1/x", "cannot be opened")],
+)
 def test_an_unusable_database_url_is_one_line_without_its_password(tmp_path, capsys, monkeypatch, url, fragment):
     monkeypatch.setenv("EVALKIT_DB_URL", url)
     line = one_line_error(capsys, ["results"], fragment)

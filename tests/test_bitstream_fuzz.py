@@ -36,8 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("EVALKIT_FUZZ_EXAMPLES", "20"))  # per backend and kind of damage; about 2 min in all
 DECODE_TIMEOUT = 60  # seconds for one decode before it counts as a hang
 RSS_SLACK = 64 << 20  # allocator and library noise the resident set may show beyond the budget
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, print_blob=False,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=False,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def _specs() -> list:
@@ -88,9 +94,14 @@ class Decoder:
     def _start(self) -> None:
         self.close()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fuzz_codecs.py"))],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.log.open("ab"), env=env, cwd=ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("fuzz_codecs.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("ab"),
+            env=env,
+            cwd=ROOT,
+        )
 
     def _ask(self, request: dict, timeout: float) -> dict | None:
         try:
@@ -130,15 +141,20 @@ def _check(decoder: Decoder, spec: str, data: bytes, tmp: Path, must_fail: bool)
     outcome = answer["outcome"]
     assert outcome in ("ok", "CodecError"), f"{spec}: {outcome} on {_name(data)}"
     assert not (must_fail and outcome == "ok"), f"{spec}: a damaged stream decoded: {_name(data)}"
-    assert answer["peak"] <= answer["budget"], f"{spec}: allocated {answer['peak']} > {answer['budget']} bytes on {_name(data)}"
+    assert answer["peak"] <= answer["budget"], (
+        f"{spec}: allocated {answer['peak']} > {answer['budget']} bytes on {_name(data)}"
+    )
     assert answer["rss_growth"] <= answer["budget"] + RSS_SLACK, (
-        f"{spec}: resident set grew {answer['rss_growth']} bytes on {_name(data)}")
+        f"{spec}: resident set grew {answer['rss_growth']} bytes on {_name(data)}"
+    )
 
 
 def _target(decoder: Decoder, spec: str) -> bytes:
     if spec.startswith("none:"):
-        pytest.fail(f"backend {spec[5:]} has no codec card and no tiny model in tests/fuzz_codecs.py "
-                    "(TINY_BUILDERS): add one so its decoder is fuzzed")
+        pytest.fail(
+            f"backend {spec[5:]} has no codec card and no tiny model in tests/fuzz_codecs.py "
+            "(TINY_BUILDERS): add one so its decoder is fuzzed"
+        )
     return decoder.use(spec)
 
 
@@ -179,9 +195,11 @@ def _flipped(decoder, spec, stream, tmp, rnd):
     _check(decoder, spec, damaged, tmp, must_fail=not refit_crc and len(bits) <= 2)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True)
-                    | st.text(max_size=12), lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 HUGE = st.sampled_from([2**31, 2**32 + 5, 10**12, 2**63, 10**30, -1, 0])
 
 
@@ -190,7 +208,9 @@ def crafted(draw, stream: Bitstream) -> bytes:
     """A stream with a valid checksum whose header or packets were changed."""
     header, packets = dict(stream.header), list(stream.packets)
     rnd = draw(RANDOM)
-    kind = rnd.choice(["payload", "payload", "payload", "header", "key", "frames", "config", "packets", "sizes", "count"])
+    kind = rnd.choice(
+        ["payload", "payload", "payload", "header", "key", "frames", "config", "packets", "sizes", "count"]
+    )
     if kind == "payload":  # the structure intact, the codec's own bytes random: for the decoder libraries
         for index in rnd.sample(range(len(packets)), rnd.randint(1, len(packets))):
             packets[index] = rnd.randbytes(len(packets[index]))
@@ -219,16 +239,16 @@ def crafted(draw, stream: Bitstream) -> bytes:
 
 def _replace_count(data: bytes, count: int, name_len: int) -> bytes:
     at = 4 + 2 + name_len
-    (header_len,) = struct.unpack(">H", data[at:at + 2])
+    (header_len,) = struct.unpack(">H", data[at : at + 2])
     at += 2 + header_len
-    return data[:at] + struct.pack(">I", count % 2**32) + data[at + 4:-4]
+    return data[:at] + struct.pack(">I", count % 2**32) + data[at + 4 : -4]
 
 
 def _replace_header(data: bytes, header, backend: str) -> bytes:
     """`data` (whose header is {}) with any JSON value as its header, checksum not yet added."""
     at = 4 + 2 + len(backend)
     raw = json.dumps(header).encode()[:0xFFFF]
-    return data[:at] + struct.pack(">H", len(raw)) + raw + data[at + 2 + 2:-4]
+    return data[:at] + struct.pack(">H", len(raw)) + raw + data[at + 2 + 2 : -4]
 
 
 @FUZZ
@@ -238,4 +258,4 @@ def _crafted(decoder, spec, parsed, tmp, data):
 
 
 def _backend_of(data: bytes) -> str:
-    return data[6:6 + data[5]].decode("ascii")
+    return data[6 : 6 + data[5]].decode("ascii")

@@ -45,7 +45,9 @@ def test_evalkit_cards_is_a_path_list_and_adds_too(tmp_path, monkeypatch):
 
 def test_a_name_clash_names_both_files(tmp_path):
     clash = card_folder(tmp_path / "clash", **{"opus-12k": "g711:{law: a}"})
-    with pytest.raises(ConfigError, match=r"clash/opus-12k.yaml: card name 'opus-12k' is also used by .*codecs/opus-12k.yaml"):
+    with pytest.raises(
+        ConfigError, match=r"clash/opus-12k.yaml: card name 'opus-12k' is also used by .*codecs/opus-12k.yaml"
+    ):
         load_cards(clash)
 
 
@@ -62,12 +64,20 @@ def test_an_experiment_lists_card_folders_relative_to_itself(tmp_path):
 
     card_folder(tmp_path / "a", **{"alaw-a": "g711:{law: a}"})
     card_folder(tmp_path / "b", **{"mulaw-b": "g711:{law: mu}"})
-    config = {"name": "t", "dataset": "x.jsonl", "codecs": ["reference", "alaw-a", "mulaw-b"], "metrics": ["si_sdr"],
-              "cards": ["a", "b"]}
+    config = {
+        "name": "t",
+        "dataset": "x.jsonl",
+        "codecs": ["reference", "alaw-a", "mulaw-b"],
+        "metrics": ["si_sdr"],
+        "cards": ["a", "b"],
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
     exp = load_experiment(tmp_path / "exp.yaml")
-    assert [(c.name, c.source) for c in exp.codecs] == [("reference", "built-in"), ("alaw-a", "experiment"),
-                                                         ("mulaw-b", "experiment")]
+    assert [(c.name, c.source) for c in exp.codecs] == [
+        ("reference", "built-in"),
+        ("alaw-a", "experiment"),
+        ("mulaw-b", "experiment"),
+    ]
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump({**config, "cards": ["a", "missing"]}))
     with pytest.raises(ConfigError, match="missing \\(from experiment\\) does not exist"):
         load_experiment(tmp_path / "exp.yaml")
@@ -84,8 +94,9 @@ def test_codecs_shows_each_cards_source(tmp_path, capsys):
 def test_relative_weights_are_found_beside_their_card(tmp_path):
     pytest.importorskip("torch")
     folder = card_folder(tmp_path / "mine")
-    (folder / "mine-rvq.yaml").write_text("name: mine-rvq\nbackend: rvq\nparams: {weights: w/model.pt, sha256: '"
-                                          + "0" * 64 + "', n_q: 4}\n")
+    (folder / "mine-rvq.yaml").write_text(
+        "name: mine-rvq\nbackend: rvq\nparams: {weights: w/model.pt, sha256: '" + "0" * 64 + "', n_q: 4}\n"
+    )
     with pytest.raises(ConfigError, match=f"{folder / 'w' / 'model.pt'} not found"):
         find_card("mine-rvq", folder).build()
 
@@ -161,12 +172,29 @@ def plugin_python(tmp_path_factory) -> Path:
         (root / "src" / name).write_text(textwrap.dedent(text).lstrip())
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
     python = root / "venv" / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     ours = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "evalkit-deps.pth").write_text("\n".join(ours) + "\n")  # numpy, scipy, ... and pip itself
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", "--no-deps",
-                    str(root / "src")], check=True, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-build-isolation",
+            "--no-deps",
+            str(root / "src"),
+        ],
+        check=True,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
     return python
 
 
@@ -182,9 +210,16 @@ def test_a_plugin_package_runs_its_backend_and_cards_beside_the_built_in_ones(pl
     assert listing.returncode == 0, listing.stderr
     rows = {line.split()[0]: line for line in listing.stdout.splitlines() if line.strip()}
     assert "package evk-plugin" in rows["halfgain"] and "built-in" in rows["opus-12k"]
-    config = {"name": "p", "dataset": str(ROOT / "data" / "demo" / "manifest.jsonl"), "limit": 2, "workers": 0,
-              "codecs": ["reference", "halfgain"], "metrics": ["si_sdr"],
-              "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "cache")}
+    config = {
+        "name": "p",
+        "dataset": str(ROOT / "data" / "demo" / "manifest.jsonl"),
+        "limit": 2,
+        "workers": 0,
+        "codecs": ["reference", "halfgain"],
+        "metrics": ["si_sdr"],
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "cache": str(tmp_path / "cache"),
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
     run = _evalkit(plugin_python, "run", "exp.yaml", cwd=tmp_path)
     assert run.returncode == 0, run.stderr

@@ -58,8 +58,12 @@ def test_pattern_with_other_names(tmp_path):
 
 def test_manifest_and_mapping(tmp_path):
     touch(tmp_path, "one.wav", "two.wav")
-    lines = [{"id": "a", "deg": "one.wav"}, {"id": "b", "deg": "two.wav"}, {"id": "b", "deg": "one.wav"},
-             {"id": "z", "deg": "two.wav"}]
+    lines = [
+        {"id": "a", "deg": "one.wav"},
+        {"id": "b", "deg": "two.wav"},
+        {"id": "b", "deg": "one.wav"},
+        {"id": "z", "deg": "two.wav"},
+    ]
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     m = match_files("pairs.jsonl", tmp_path, ["a", "b", "c"])
     assert m.files == {"a": tmp_path / "one.wav"} and m.missing == ("c",) and "b" in m.ambiguous
@@ -88,9 +92,17 @@ def make_decoded(folder: Path, lag: int = 144, gain: float = 0.7, skip: int | No
 
 
 def experiment(tmp_path: Path, codecs: list, **overrides) -> Path:
-    config = {"name": "t", "dataset": str(DEMO_MANIFEST), "limit": 3, "workers": 0, "codecs": codecs,
-              "metrics": ["si_sdr", "stoi"], "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
-              "cache": str(tmp_path / "cache"), **overrides}
+    config = {
+        "name": "t",
+        "dataset": str(DEMO_MANIFEST),
+        "limit": 3,
+        "workers": 0,
+        "codecs": codecs,
+        "metrics": ["si_sdr", "stoi"],
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "cache": str(tmp_path / "cache"),
+        **overrides,
+    }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -124,8 +136,11 @@ def test_changed_files_are_rescored_and_unchanged_ones_are_not(tmp_path):
     assert again.created_at.equals(before.created_at)
     changed = folder / f"{IDS[1]}.dec.wav"
     audio = load(changed)
-    save(audio.with_samples(audio.samples + 0.01 * np.random.default_rng(0).standard_normal(audio.samples.shape)),
-         changed, "FLOAT")
+    save(
+        audio.with_samples(audio.samples + 0.01 * np.random.default_rng(0).standard_normal(audio.samples.shape)),
+        changed,
+        "FLOAT",
+    )
     after = evalkit.run(path).set_index(["item_id", "metric"])
     moved = after.created_at != before.created_at
     assert set(after[moved].index.get_level_values("item_id")) == {IDS[1]}
@@ -147,7 +162,10 @@ def test_bitstream_sizes_give_the_bitrate(tmp_path):
 def test_evalkit_bitstreams_decoded_by_a_card_score_as_the_card(tmp_path):
     (tmp_path / "bits").mkdir()
     for item in ITEMS:
-        assert main(["encode", str(item.path), "--codec", "g726-32k", "-o", str(tmp_path / "bits" / f"{item.id}.evk")]) == 0
+        assert (
+            main(["encode", str(item.path), "--codec", "g726-32k", "-o", str(tmp_path / "bits" / f"{item.id}.evk")])
+            == 0
+        )
     path = experiment(tmp_path, ["g726-32k", {"name": "mine", "bitstreams": "bits", "card": "g726-32k"}])
     frame = evalkit.run(path)
     values = frame.pivot_table(index=["item_id", "metric"], columns="codec", values="value")
@@ -157,20 +175,23 @@ def test_evalkit_bitstreams_decoded_by_a_card_score_as_the_card(tmp_path):
     np.testing.assert_allclose(bitrate["mine"], bitrate["g726-32k"], rtol=0.02)
 
 
-@pytest.mark.parametrize("entry, match", [
-    ({"decoded": "x"}, "'name' is required"),
-    ({"name": "opus-12k", "decoded": "x"}, "name of a codec card"),
-    ({"name": "m"}, "give 'decoded'"),
-    ({"name": "m", "decoded": "x", "bitstreams": "y", "bitrate_kbps": 6}, "not both"),
-    ({"name": "m", "decoded": "x", "card": "opus-12k"}, "nothing to decode"),
-    ({"name": "m", "bitstreams": "y", "card": "nope"}, "unknown codec 'nope'"),
-    ({"name": "m", "bitstreams": "y"}, "need a 'card'"),
-    ({"name": "m", "decoded": "x", "bitrate_kbps": -1}, r"codecs\[0\].bitrate_kbps: must be above 0"),
-    ({"name": "m@1", "decoded": "x"}, "without '@'"),
-    ({"name": "m", "decoded": "x", "files": "y"}, "same key"),
-    ({"name": "m", "decoded": ["x"]}, "a folder, a pattern"),
-    ({"name": "m", "decoded": "x", "bitrate": 6}, r"codecs\[0\].bitrate: unknown key"),
-])
+@pytest.mark.parametrize(
+    "entry, match",
+    [
+        ({"decoded": "x"}, "'name' is required"),
+        ({"name": "opus-12k", "decoded": "x"}, "name of a codec card"),
+        ({"name": "m"}, "give 'decoded'"),
+        ({"name": "m", "decoded": "x", "bitstreams": "y", "bitrate_kbps": 6}, "not both"),
+        ({"name": "m", "decoded": "x", "card": "opus-12k"}, "nothing to decode"),
+        ({"name": "m", "bitstreams": "y", "card": "nope"}, "unknown codec 'nope'"),
+        ({"name": "m", "bitstreams": "y"}, "need a 'card'"),
+        ({"name": "m", "decoded": "x", "bitrate_kbps": -1}, r"codecs\[0\].bitrate_kbps: must be above 0"),
+        ({"name": "m@1", "decoded": "x"}, "without '@'"),
+        ({"name": "m", "decoded": "x", "files": "y"}, "same key"),
+        ({"name": "m", "decoded": ["x"]}, "a folder, a pattern"),
+        ({"name": "m", "decoded": "x", "bitrate": 6}, r"codecs\[0\].bitrate: unknown key"),
+    ],
+)
 def test_bad_condition_entries_are_named(tmp_path, entry, match):
     with pytest.raises(ConfigError, match=match):
         load_experiment(experiment(tmp_path, [entry]))
@@ -186,8 +207,15 @@ def test_a_pairs_manifest_is_both_the_dataset_and_the_condition(tmp_path):
     make_decoded(tmp_path / "mine")
     lines = [{"id": f"u{i}", "ref": str(item.path), "deg": f"mine/{item.id}.dec.wav"} for i, item in enumerate(ITEMS)]
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
-    frame = evalkit.run(experiment(tmp_path, [{"name": "mine", "decoded": "pairs.jsonl"}], dataset="pairs.jsonl",
-                                   metrics=["si_sdr"], allow_outside=True))  # the references are elsewhere
+    frame = evalkit.run(
+        experiment(
+            tmp_path,
+            [{"name": "mine", "decoded": "pairs.jsonl"}],
+            dataset="pairs.jsonl",
+            metrics=["si_sdr"],
+            allow_outside=True,
+        )
+    )  # the references are elsewhere
     scored = frame[frame.metric == "si_sdr"]
     assert sorted(scored.item_id) == ["u0", "u1", "u2"] and (scored.lag == 144).all()
     skipped = frame[frame.metric == "bitrate_kbps"]
@@ -203,8 +231,21 @@ def test_score_folders_prints_a_table_with_the_lag(tmp_path, capsys):
     refs.mkdir()
     for item in ITEMS:
         shutil.copyfile(item.path, refs / f"{item.id}.wav")
-    code = main(["score", "--ref", str(refs), "--deg", str(tmp_path / "mine" / "{id}.dec.wav"), "--metrics", "si_sdr",
-                 "--workers", "0", "-o", str(tmp_path / "rows.csv")])
+    code = main(
+        [
+            "score",
+            "--ref",
+            str(refs),
+            "--deg",
+            str(tmp_path / "mine" / "{id}.dec.wav"),
+            "--metrics",
+            "si_sdr",
+            "--workers",
+            "0",
+            "-o",
+            str(tmp_path / "rows.csv"),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0
     assert all(item.id in out.out for item in ITEMS) and "+144" in out.out and "si_sdr" in out.out
@@ -266,13 +307,30 @@ def test_ffmpeg_made_outputs_score_like_the_matching_cards(tmp_path):
     (tmp_path / "dec").mkdir()
     for item in ITEMS:
         opus, mp3 = tmp_path / "x.opus", tmp_path / "x.mp3"
-        _ffmpeg("-i", str(item.path), "-af", "adelay=25ms,apad=pad_dur=0.1", "-c:a", "libopus", "-b:a", "8k",
-                "-application", "voip", str(opus))
+        _ffmpeg(
+            "-i",
+            str(item.path),
+            "-af",
+            "adelay=25ms,apad=pad_dur=0.1",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "8k",
+            "-application",
+            "voip",
+            str(opus),
+        )
         _ffmpeg("-i", str(opus), "-ar", "48000", str(tmp_path / "dec" / f"{item.id}.opus8k.wav"))
-        _ffmpeg("-i", str(item.path), "-af", "adelay=25ms", "-c:a", "libmp3lame", "-b:a", "32k", "-ar", "16000", str(mp3))
+        _ffmpeg(
+            "-i", str(item.path), "-af", "adelay=25ms", "-c:a", "libmp3lame", "-b:a", "32k", "-ar", "16000", str(mp3)
+        )
         _ffmpeg("-i", str(mp3), "-ar", "44100", str(tmp_path / "dec" / f"mp3_{item.id}.flac"))
-    codecs = [{"card": "opus-16k-wb", "sweep": {"bitrate": [8000]}}, "mp3-32k-16khz",
-              {"name": "ff-opus", "decoded": "dec/{id}.opus8k.wav"}, {"name": "ff-mp3", "decoded": "dec/mp3_{id}.flac"}]
+    codecs = [
+        {"card": "opus-16k-wb", "sweep": {"bitrate": [8000]}},
+        "mp3-32k-16khz",
+        {"name": "ff-opus", "decoded": "dec/{id}.opus8k.wav"},
+        {"name": "ff-mp3", "decoded": "dec/mp3_{id}.flac"},
+    ]
     frame = evalkit.run(experiment(tmp_path, codecs, metrics=["pesq_wb", "stoi"]))
     scored = frame[frame.metric.isin(["pesq_wb", "stoi"])]
     assert (scored.status == "ok").all()

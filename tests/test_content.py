@@ -14,7 +14,16 @@ from sqlalchemy import insert, inspect, select
 import evalkit.metrics.wrapper as wrapper
 from evalkit.audio import Audio, load, resample
 from evalkit.cards import find_card
-from evalkit.content import RECOGNIZERS, Phone, PhoneRecognizer, align, analyze, edit_runs, make_recognizer, phone_error_rate
+from evalkit.content import (
+    RECOGNIZERS,
+    Phone,
+    PhoneRecognizer,
+    align,
+    analyze,
+    edit_runs,
+    make_recognizer,
+    phone_error_rate,
+)
 from evalkit.content.align import align_labels
 from evalkit.content.clarity import JUDGE_DB, clarity
 from evalkit.content.detector import CHANGE_DB, DISTORTION_DB, MIN_JUDGED, forget_phones
@@ -30,7 +39,9 @@ from evalkit.registry import Registry
 from evalkit.store import connect, ensure_run
 from evalkit.store.models_content import ContentEvent
 
-needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="needs Debian flite (scripts/install_system_deps.sh)")
+needs_flite = pytest.mark.skipif(
+    shutil.which("flite") is None, reason="needs Debian flite (scripts/install_system_deps.sh)"
+)
 
 
 def phones(spec: str, step: float = 0.1) -> list[Phone]:
@@ -111,8 +122,10 @@ def test_recognizers_are_a_registry():
 
 
 def test_arpa_truncation_keeps_a_proper_bigram():
-    arpa = ("\\data\\\nngram 1=2\nngram 2=1\nngram 3=1\n\n\\1-grams:\n-1.0\tA\t-0.5\n-1.0\tB\t-0.5\n\n"
-            "\\2-grams:\n-0.3\tA B\t-0.2\n\n\\3-grams:\n-0.1\tA B A\n\n\\end\\\n")
+    arpa = (
+        "\\data\\\nngram 1=2\nngram 2=1\nngram 3=1\n\n\\1-grams:\n-1.0\tA\t-0.5\n-1.0\tB\t-0.5\n\n"
+        "\\2-grams:\n-0.3\tA B\t-0.2\n\n\\3-grams:\n-0.1\tA B A\n\n\\end\\\n"
+    )
     out = _truncate_arpa(arpa, 2)
     assert "ngram 3" not in out and "3-grams" not in out and "ngram 2=1" in out
     assert "-1.0\tA\t-0.5" in out and "-0.3\tA B\n" in out
@@ -134,7 +147,7 @@ def test_swapped_content_is_a_large_change(speech):
     swapped = np.concatenate([x[: x.size // 2], x[: x.size - x.size // 2]])  # the second half replaced
     change = warp(log_mel(x), log_mel(swapped)).change
     half = change.size // 2
-    assert np.max(change[: half - 3]) < CHANGE_DB and np.median(change[half + 3:]) > 2 * CHANGE_DB
+    assert np.max(change[: half - 3]) < CHANGE_DB and np.median(change[half + 3 :]) > 2 * CHANGE_DB
 
 
 def test_a_single_phone_dropped_or_added_needs_a_larger_change():
@@ -224,8 +237,9 @@ def test_detector_stays_quiet_on_transparent_codecs(flip, card):
 def test_resynthesised_flip_is_found_after_opus(take, card):
     # (A second take without the flip is not always quiet: bench_hallucination counts those flags.)
     report = analyze(samples(take.ref), samples(roundtrip(find_card(card).build(), take.flipped).decoded))
-    assert report.judged and any(e.start < take.flip_end + 0.1 and e.end > take.flip_start - 0.1
-                                 for e in flagged(report)), report.events
+    assert report.judged and any(
+        e.start < take.flip_end + 0.1 and e.end > take.flip_start - 0.1 for e in flagged(report)
+    ), report.events
 
 
 def test_noise_raises_per_but_no_hallucination(speech):
@@ -296,10 +310,22 @@ def test_clarity_reads_noise_from_the_decoded_audio_alone(speech):
 def test_text_reaches_only_metrics_that_ask_for_it(monkeypatch, speech):
     registry = Registry("metric", "evalkit.tests.no-plugins")
     monkeypatch.setattr(wrapper, "METRICS", registry)
-    fields = dict(version="1", higher_is_better=True, needs_reference=True, sample_rates=None, min_duration=0.1,
-                  package=None, description="test metric")
-    registry.add("texty", Metric(MetricSpec(name="texty", outputs=("texty",), uses_text=True, **fields),
-                                 lambda r, d, s, text: float(len(text or ""))))
+    fields = dict(
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=None,
+        min_duration=0.1,
+        package=None,
+        description="test metric",
+    )
+    registry.add(
+        "texty",
+        Metric(
+            MetricSpec(name="texty", outputs=("texty",), uses_text=True, **fields),
+            lambda r, d, s, text: float(len(text or "")),
+        ),
+    )
     registry.add("plain", Metric(MetricSpec(name="plain", outputs=("plain",), **fields), lambda r, d, s: 1.0))
     assert evaluate("texty", speech, speech, text="four")[0].value == 4.0
     assert evaluate("texty", speech, speech)[0].value == 0.0

@@ -32,13 +32,16 @@ def _speechmos(audio: np.ndarray, personalized: bool) -> dict:
     return model(np.clip(audio, -1.0, 1.0), 16000, personalized)
 
 
-@pytest.mark.parametrize(("seconds", "offset", "noise_db", "personalized"), [
-    (2.37, 0, None, False),  # tiled up to a window, length not a whole number of frames
-    (11.5, 16000, 20, False),  # three windows, noisy
-    (9.2, 40000, None, True),  # one window, personalised model
-])
+@pytest.mark.parametrize(
+    ("seconds", "offset", "noise_db", "personalized"),
+    [
+        (2.37, 0, None, False),  # tiled up to a window, length not a whole number of frames
+        (11.5, 16000, 20, False),  # three windows, noisy
+        (9.2, 40000, None, True),  # one window, personalised model
+    ],
+)
 def test_scores_match_speechmos(demo_speech, seconds, offset, noise_db, personalized):
-    clip = demo_speech[offset: offset + int(seconds * 16000)].astype(np.float64)
+    clip = demo_speech[offset : offset + int(seconds * 16000)].astype(np.float64)
     if noise_db is not None:
         clip = add_noise(Audio(clip, 16000), noise_db, seed=3).samples[0]
     expected = _speechmos(clip, personalized)

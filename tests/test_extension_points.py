@@ -15,9 +15,13 @@ from evalkit.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DECLARED = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-GROUPS = {"evalkit.codecs": "evalkit.codecs:BACKENDS", "evalkit.metrics": "evalkit.metrics:METRICS",
-          "evalkit.phone_recognizers": "evalkit.content:RECOGNIZERS", "evalkit.recipes": "evalkit.neural.recipe_base:RECIPES",
-          "evalkit.test_types": "evalkit.listening.types:TEST_TYPES"}
+GROUPS = {
+    "evalkit.codecs": "evalkit.codecs:BACKENDS",
+    "evalkit.metrics": "evalkit.metrics:METRICS",
+    "evalkit.phone_recognizers": "evalkit.content:RECOGNIZERS",
+    "evalkit.recipes": "evalkit.neural.recipe_base:RECIPES",
+    "evalkit.test_types": "evalkit.listening.types:TEST_TYPES",
+}
 
 
 def _registry(where: str) -> Registry:
@@ -53,10 +57,17 @@ def test_package_init_files_import_no_extension_module():
     for init in (ROOT / "evalkit").rglob("__init__.py"):
         package = ".".join(init.relative_to(ROOT).parent.parts)
         tree = ast.parse(init.read_text())
-        imported = {f"{package}.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                    and node.level == 1 and node.module is None for alias in node.names}
-        imported |= {f"{package}.{node.module}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                     and node.level == 1 and node.module}
+        imported = {
+            f"{package}.{alias.name}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None
+            for alias in node.names
+        }
+        imported |= {
+            f"{package}.{node.module}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
         assert not imported & declared, f"{init.relative_to(ROOT)} imports {sorted(imported & declared)}"
 
 
@@ -86,7 +97,7 @@ def test_a_recipe_declares_the_weights_of_its_own_losses():
         TrainConfig.load({**base, "recipe": "rvq", "losses": {"ce": 0.5}})
 
 
-PLUGIN = '''
+PLUGIN = """
 import numpy as np
 from evalkit.codecs import Codec, CodecInfo, register_backend
 from evalkit.metrics import Metric, MetricSpec
@@ -110,7 +121,7 @@ PLUG_METRIC = Metric(MetricSpec(name="plug_peak", version="1", higher_is_better=
                                 sample_rates=None, min_duration=0.0, package=None, outputs=("plug_peak",),
                                 description="peak"),
                      lambda ref, deg, rate: float(abs(deg).max()))
-'''
+"""
 
 
 def test_a_plugin_package_adds_a_backend_module_and_a_metric_object(tmp_path):
@@ -122,13 +133,21 @@ def test_a_plugin_package_adds_a_backend_module_and_a_metric_object(tmp_path):
     info = tmp_path / "plugdemo-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugdemo\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[evalkit.codecs]\nplugdemo = plugdemo\n\n"
-                                           "[evalkit.metrics]\nplug_peak = plugdemo:PLUG_METRIC\n")
-    code = ("from evalkit.codecs import BACKENDS; from evalkit.metrics import METRICS; "
-            "print(BACKENDS.get('plug-pcm').backend, 'opus' in BACKENDS, METRICS.get('plug_peak').spec.name, "
-            "'si_sdr' in METRICS, 'plugdemo' in BACKENDS)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"})
+    (info / "entry_points.txt").write_text(
+        "[evalkit.codecs]\nplugdemo = plugdemo\n\n[evalkit.metrics]\nplug_peak = plugdemo:PLUG_METRIC\n"
+    )
+    code = (
+        "from evalkit.codecs import BACKENDS; from evalkit.metrics import METRICS; "
+        "print(BACKENDS.get('plug-pcm').backend, 'opus' in BACKENDS, METRICS.get('plug_peak').spec.name, "
+        "'si_sdr' in METRICS, 'plugdemo' in BACKENDS)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+    )
     # the module entry registers what the module registers, not the module itself
     assert done.stdout.split() == ["plug-pcm", "True", "plug_peak", "True", "False"], done.stderr[-2000:]
 

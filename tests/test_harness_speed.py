@@ -24,9 +24,17 @@ from evalkit.tasks import _codec
 
 
 def write_experiment(tmp_path, **overrides):
-    config = {"name": "t", "dataset": str(DEMO_MANIFEST), "limit": 2, "workers": 0, "codecs": ["reference", "g722-64k"],
-              "metrics": ["si_sdr"], "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "cache"),
-              **overrides}
+    config = {
+        "name": "t",
+        "dataset": str(DEMO_MANIFEST),
+        "limit": 2,
+        "workers": 0,
+        "codecs": ["reference", "g722-64k"],
+        "metrics": ["si_sdr"],
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "cache": str(tmp_path / "cache"),
+        **overrides,
+    }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -93,8 +101,10 @@ def test_the_demo_table_times_warm_codecs_and_shows_loading_apart(speech):
 def test_default_settings_keep_the_cards_own_hash(tmp_path):
     exp = load_experiment(write_experiment(tmp_path))
     assert runner.row_hash("abc", exp) == "abc"
-    changed = [load_experiment(write_experiment(tmp_path, downmix=True)),
-               load_experiment(write_experiment(tmp_path, alignment={"max_lag_ms": 100}))]
+    changed = [
+        load_experiment(write_experiment(tmp_path, downmix=True)),
+        load_experiment(write_experiment(tmp_path, alignment={"max_lag_ms": 100})),
+    ]
     hashes = {runner.row_hash("abc", e) for e in changed}
     assert len(hashes) == 2 and "abc" not in hashes
 

@@ -45,8 +45,9 @@ def import_graph() -> dict[str, set[str]]:
     for module, path in paths.items():
         tree = ast.parse(path.read_text(), str(path))
         is_package = path.name == "__init__.py"
-        graph[module] = set().union(*(_targets(node, module, is_package, set(paths))
-                                      for node in _top_level_imports(tree))) - {module}
+        graph[module] = set().union(
+            *(_targets(node, module, is_package, set(paths)) for node in _top_level_imports(tree))
+        ) - {module}
     return graph
 
 

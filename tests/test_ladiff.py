@@ -12,27 +12,50 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from neural_fixtures import sha, voice
 
 from evalkit.audio import Audio, save
 from evalkit.cards import load_cards
 from evalkit.codecs.bitstream import Bitstream
 from evalkit.errors import CodecError, ConfigError
 from evalkit.harness import roundtrip
-from neural_fixtures import sha, voice
 
 torch = pytest.importorskip("torch")
 
 from evalkit.neural.diffusion import CosineSchedule, reverse_step, sample, sampling_times  # noqa: E402
-from evalkit.neural.ladiff import (AEConfig, ContinuousAE, DiffusionConfig, LatentDiffusion, codes_fingerprint,  # noqa: E402
-                                   load_ladiff, save_autoencoder, save_ladiff)
+from evalkit.neural.ladiff import (  # noqa: E402
+    AEConfig,
+    ContinuousAE,
+    DiffusionConfig,
+    LatentDiffusion,
+    codes_fingerprint,
+    load_ladiff,
+    save_autoencoder,
+    save_ladiff,
+)
 from evalkit.neural.model import RVQCodecModel, RVQConfig, save_inference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_RVQ = {"channels": 4, "max_channels": 16, "strides": [4, 4, 4, 5], "dilations": [1], "latent_dim": 8,
-            "codebook_size": 16, "n_q": 4, "dropout_choices": [2, 4]}
+TINY_RVQ = {
+    "channels": 4,
+    "max_channels": 16,
+    "strides": [4, 4, 4, 5],
+    "dilations": [1],
+    "latent_dim": 8,
+    "codebook_size": 16,
+    "n_q": 4,
+    "dropout_choices": [2, 4],
+}
 TINY_AE = {"channels": 4, "max_channels": 16, "strides": [2, 4, 5], "dilations": [1], "latent_dim": 8}
-TINY_DIFFUSION = {"latent_dim": 8, "code_dim": 8, "upsampler_channels": 16, "widths": [8, 16, 16], "emb_dim": 16,
-                  "mid_dilations": [1, 2], "max_n_q": 4}
+TINY_DIFFUSION = {
+    "latent_dim": 8,
+    "code_dim": 8,
+    "upsampler_channels": 16,
+    "widths": [8, 16, 16],
+    "emb_dim": 16,
+    "mid_dilations": [1, 2],
+    "max_n_q": 4,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +64,23 @@ def tiny(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("ladiff")
     rvq = RVQCodecModel(RVQConfig.from_dict(TINY_RVQ))
-    rvq.initialise_codebooks(torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 160, 230))]))[:, None])
+    rvq.initialise_codebooks(
+        torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 160, 230))]))[:, None]
+    )
     rvq_path = save_inference(rvq, folder / "rvq.pt")
     autoencoder = ContinuousAE(AEConfig.from_dict(TINY_AE))
     ae_path = save_autoencoder(autoencoder, folder / "ae.pt")
     model = LatentDiffusion(DiffusionConfig.from_dict(TINY_DIFFUSION))
     torch.nn.init.normal_(model.unet.out.weight, std=0.05)  # a zero-initialised output would predict no noise at all
     ladiff_path = save_ladiff(model, autoencoder, codes_fingerprint(rvq), folder / "ladiff.pt")
-    return {"rvq": rvq_path, "rvq_sha": sha(rvq_path), "ae": ae_path, "ladiff": ladiff_path, "ladiff_sha": sha(ladiff_path),
-            "codes": codes_fingerprint(rvq)}
+    return {
+        "rvq": rvq_path,
+        "rvq_sha": sha(rvq_path),
+        "ae": ae_path,
+        "ladiff": ladiff_path,
+        "ladiff_sha": sha(ladiff_path),
+        "codes": codes_fingerprint(rvq),
+    }
 
 
 def _codec(tiny, n_q: int = 2, **params):
@@ -110,15 +141,20 @@ def test_sampling_times_count_network_evaluations():
     assert sampling_times(1000, 5) == [1000, 800, 600, 400, 200, 0]
     assert len(sampling_times(100, 25)) == 26 and sampling_times(100, 500) == list(range(100, -1, -1))
     evaluations = []
-    sample(CosineSchedule(), lambda x, t: evaluations.append(int(t[0])) or torch.zeros_like(x), torch.zeros(1, 2, 8), 10)
+    sample(
+        CosineSchedule(), lambda x, t: evaluations.append(int(t[0])) or torch.zeros_like(x), torch.zeros(1, 2, 8), 10
+    )
     assert len(evaluations) == 10 and evaluations[0] == 1000
 
 
 def test_ddpm_sampling_depends_on_the_generator_only():
     condition = torch.zeros(1, 4, 16)
+
     def draw(seed):
-        return sample(CosineSchedule(), lambda x, t: 0.1 * x, condition, 5, eta=1.0,
-                      generator=torch.Generator().manual_seed(seed))
+        return sample(
+            CosineSchedule(), lambda x, t: 0.1 * x, condition, 5, eta=1.0, generator=torch.Generator().manual_seed(seed)
+        )
+
     assert torch.equal(draw(3), draw(3)) and not torch.equal(draw(3), draw(4))
 
 
@@ -141,11 +177,26 @@ def _train_config(tmp_path: Path, tiny, recipe: str, steps: int) -> Path:
     data = tmp_path / "data"
     for i, f0 in enumerate((90, 140, 210)):
         save(Audio(voice(1.0, f0, i), 16000), data / f"v{i}.wav")
-    model = {"rvq_weights": str(tiny["rvq"]), "autoencoder_weights": str(tiny["ae"]), "n_q_choices": [2, 4],
-             **TINY_DIFFUSION} if recipe == "ladiff" else TINY_AE
-    config = {"recipe": recipe, "seed": 0, "run_dir": str(tmp_path / "run"), "data": {"train": str(data), "crop_seconds": 0.32},
-              "model": model, "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.003},
-              "losses": {"l1": 0.0, "stft": 0.0, "sisnr": 0.1}, "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1}}
+    model = (
+        {
+            "rvq_weights": str(tiny["rvq"]),
+            "autoencoder_weights": str(tiny["ae"]),
+            "n_q_choices": [2, 4],
+            **TINY_DIFFUSION,
+        }
+        if recipe == "ladiff"
+        else TINY_AE
+    )
+    config = {
+        "recipe": recipe,
+        "seed": 0,
+        "run_dir": str(tmp_path / "run"),
+        "data": {"train": str(data), "crop_seconds": 0.32},
+        "model": model,
+        "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.003},
+        "losses": {"l1": 0.0, "stft": 0.0, "sisnr": 0.1},
+        "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1},
+    }
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -186,11 +237,18 @@ def test_export_bundles_a_later_decoder_only_with_the_same_encoder(tmp_path, tin
     from evalkit.neural.ladiff import load_autoencoder
     from evalkit.neural.ladiff_recipes import LaDiffRecipe
 
-    params = {"rvq_weights": str(tiny["rvq"]), "autoencoder_weights": str(tiny["ae"]), "n_q_choices": [2], **TINY_DIFFUSION}
+    params = {
+        "rvq_weights": str(tiny["rvq"]),
+        "autoencoder_weights": str(tiny["ae"]),
+        "n_q_choices": [2],
+        **TINY_DIFFUSION,
+    }
     later = load_autoencoder(tiny["ae"])
     torch.nn.init.zeros_(later.decoder[0].bias)
     save_autoencoder(later, tmp_path / "later.pt")
-    _, decoder, _, _ = load_ladiff(LaDiffRecipe({**params, "decoder_weights": str(tmp_path / "later.pt")}).export(tmp_path / "a.pt"))
+    _, decoder, _, _ = load_ladiff(
+        LaDiffRecipe({**params, "decoder_weights": str(tmp_path / "later.pt")}).export(tmp_path / "a.pt")
+    )
     assert not decoder[0].bias.any()
     torch.nn.init.zeros_(later.encoder[0].bias)
     save_autoencoder(later, tmp_path / "other.pt")
@@ -204,8 +262,13 @@ def test_ladiff_recipe_refuses_mismatched_models(tmp_path, tiny):
     with pytest.raises(ConfigError, match="autoencoder_weights"):
         LaDiffRecipe({"rvq_weights": str(tiny["rvq"])})
     with pytest.raises(ConfigError, match="hop"):
-        LaDiffRecipe({"rvq_weights": str(tiny["rvq"]), "autoencoder_weights": str(tiny["ae"]),
-                      **{**TINY_DIFFUSION, "upsample_factors": 2}})
+        LaDiffRecipe(
+            {
+                "rvq_weights": str(tiny["rvq"]),
+                "autoencoder_weights": str(tiny["ae"]),
+                **{**TINY_DIFFUSION, "upsample_factors": 2},
+            }
+        )
 
 
 # -- the codec ---------------------------------------------------------------------------------
@@ -225,7 +288,9 @@ def test_codec_contract_and_bitrate(tiny):
     assert np.all(np.isfinite(codec.decode_packets(lossy).samples))
 
 
-@pytest.mark.parametrize("params", [{"steps": 3}, {"steps": 3, "sampler": "ddpm"}, {"steps": 4, "midway_t": 50, "lam": 0.2}])
+@pytest.mark.parametrize(
+    "params", [{"steps": 3}, {"steps": 3, "sampler": "ddpm"}, {"steps": 4, "midway_t": 50, "lam": 0.2}]
+)
 def test_decoding_is_deterministic_given_the_seed(tiny, params):
     audio = Audio(voice(0.8), 16000)
     data = _codec(tiny, seed=7, **params).encode(audio)
@@ -236,14 +301,14 @@ def test_decoding_is_deterministic_given_the_seed(tiny, params):
         assert not np.array_equal(again.decode(data).samples, again.decode(other).samples)
 
 
-@pytest.mark.parametrize("seed", [-1, 2 ** 32, "7", True, 1.5, None])
+@pytest.mark.parametrize("seed", [-1, 2**32, "7", True, 1.5, None])
 def test_malformed_seed_or_length_raises_codec_error(tiny, seed):
     codec = _codec(tiny, steps=1)
     stream = codec.encode_packets(Audio(voice(0.5), 16000))
     header = {**stream.header, "seed": seed}
     with pytest.raises(CodecError, match="seed"):
         codec.decode(Bitstream(stream.backend, header, stream.packets).to_bytes())
-    too_long = {**stream.header, "frames": 10 ** 12}
+    too_long = {**stream.header, "frames": 10**12}
     with pytest.raises(CodecError, match="packets"):
         codec.decode(Bitstream(stream.backend, too_long, stream.packets).to_bytes())
 
@@ -272,8 +337,15 @@ def test_chunked_decode_without_context_equals_whole_for_a_local_path(tiny):
 
 
 def test_codec_refuses_bad_parameters_and_foreign_weights(tiny, tmp_path):
-    for params in ({"steps": -1}, {"sampler": "euler"}, {"midway_t": 1001}, {"lam": 2.0}, {"clip": -1}, {"seed": -3},
-                   {"chunk_frames": -1}):
+    for params in (
+        {"steps": -1},
+        {"sampler": "euler"},
+        {"midway_t": 1001},
+        {"lam": 2.0},
+        {"clip": -1},
+        {"seed": -3},
+        {"chunk_frames": -1},
+    ):
         with pytest.raises(ConfigError):
             _codec(tiny, **params)
     from evalkit.neural.ladiff_codec import LaDiffCodec
@@ -321,7 +393,10 @@ def test_autoencoder_decoder_stage_keeps_the_latents(tmp_path, tiny):
 
 def test_int8_export_keeps_the_model_close(tmp_path):
     torch.manual_seed(0)
-    model, autoencoder = LatentDiffusion(DiffusionConfig.from_dict(TINY_DIFFUSION)), ContinuousAE(AEConfig.from_dict(TINY_AE))
+    model, autoencoder = (
+        LatentDiffusion(DiffusionConfig.from_dict(TINY_DIFFUSION)),
+        ContinuousAE(AEConfig.from_dict(TINY_AE)),
+    )
     full, _, _, _ = load_ladiff(save_ladiff(model, autoencoder, "codes", tmp_path / "f16.pt"))
     small, _, _, codes = load_ladiff(save_ladiff(model, autoencoder, "codes", tmp_path / "i8.pt", int8=True))
     assert codes == "codes" and (tmp_path / "i8.pt").stat().st_size < (tmp_path / "f16.pt").stat().st_size

@@ -37,11 +37,17 @@ def _prints_outside_main(path: Path) -> list[str]:
 
 
 def test_only_the_command_line_layer_prints_or_reads_argparse_options():
-    library = [path for path in (ROOT / "evalkit").rglob("*.py")
-               if path.name not in ("cli.py", "__main__.py") and "commands" not in path.parts]
+    library = [
+        path
+        for path in (ROOT / "evalkit").rglob("*.py")
+        if path.name not in ("cli.py", "__main__.py") and "commands" not in path.parts
+    ]
     assert [hit for path in library for hit in _prints_outside_main(path)] == []
-    scripts_only = [path.relative_to(ROOT) for path in library
-                    if "argparse" in path.read_text() and "__main__" not in path.read_text()]
+    scripts_only = [
+        path.relative_to(ROOT)
+        for path in library
+        if "argparse" in path.read_text() and "__main__" not in path.read_text()
+    ]
     assert scripts_only == []
 
 
@@ -51,8 +57,10 @@ def test_every_evalkit_import_names_a_module():
 
     from evalkit.mushra import MOVED
 
-    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-               for p in (ROOT / "evalkit").rglob("*.py")} | {f"evalkit.mushra.{name}" for name in MOVED}
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "evalkit").rglob("*.py")
+    } | {f"evalkit.mushra.{name}" for name in MOVED}
     stale = []
     for path in ROOT.rglob("*.py"):
         rel = path.relative_to(ROOT)
@@ -67,8 +75,11 @@ def test_every_evalkit_import_names_a_module():
                 names = [alias.name for alias in node.names]
             else:
                 continue
-            stale += [f"{rel}:{node.lineno}: {name}" for name in names
-                      if name.split(".")[0] == "evalkit" and name not in modules]
+            stale += [
+                f"{rel}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[0] == "evalkit" and name not in modules
+            ]
     assert stale == []
 
 
@@ -79,8 +90,11 @@ def test_the_data_the_package_reads_is_what_the_wheel_carries():
     from evalkit import resources
 
     tree = ast.parse((ROOT / "setup.py").read_text())
-    copied = next(node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                  and getattr(node.targets[0], "id", "") == "DATA_FOLDERS")
+    copied = next(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DATA_FOLDERS"
+    )
     assert ast.literal_eval(copied) == resources.DATA_FOLDERS
     assert resources.data_root() == ROOT
     assert all((ROOT / relative).exists() for relative in resources.DATA_FOLDERS)

@@ -28,15 +28,19 @@ def test_the_players_pure_functions_pass_their_node_tests():
     assert "# fail 0" in result.stdout and "# pass 0" not in result.stdout
 
 
-@pytest.mark.skipif(NODE is None or not ESLINT.exists(),
-                    reason="needs node and the pinned eslint: apt-get install -y nodejs npm && npm ci")
+@pytest.mark.skipif(
+    NODE is None or not ESLINT.exists(),
+    reason="needs node and the pinned eslint: apt-get install -y nodejs npm && npm ci",
+)
 def test_the_listener_modules_pass_eslint():
     result = run([str(ESLINT), "--max-warnings", "0", "evalkit/listening/static", "tests/js"])
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-@pytest.mark.skipif(NODE is None or not TSC.exists(),
-                    reason="needs node and the pinned typescript: apt-get install -y nodejs npm && npm ci")
+@pytest.mark.skipif(
+    NODE is None or not TSC.exists(),
+    reason="needs node and the pinned typescript: apt-get install -y nodejs npm && npm ci",
+)
 def test_the_listener_modules_agree_with_their_jsdoc_types():
     result = run([str(TSC), "-p", "tsconfig.json"])
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

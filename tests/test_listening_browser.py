@@ -29,8 +29,9 @@ playwright = pytest.importorskip("playwright.sync_api")
 NAMES = [*ITEMS, "noisy", "noisier", ".wav", "environment/", "antiphase", "huggins", "trap"]
 REDIRECT = "https://panel.example/done?cc={code}&who={panel_id}"
 CROWD = {"panels": {"prolific": {"completion_code": "C0DE1", "screened_out_code": "SCR33N", "redirect": REDIRECT}}}
-QUALIFY = [{"id": "hearing", "text": "Is your hearing normal?", "type": "choice", "choices": ["yes", "no"],
-            "accept": ["yes"]}]
+QUALIFY = [
+    {"id": "hearing", "text": "Is your hearing normal?", "type": "choice", "choices": ["yes", "no"], "accept": ["yes"]}
+]
 TESTS = {
     "acr-test": {"trials_per_session": 3},
     "dcr-test": {"trials_per_session": 2},
@@ -39,7 +40,9 @@ TESTS = {
     "abx-test": {"trials_per_session": 2},
     "bs1116-test": {"trials_per_session": 2, "training": {"items": ["alpha"]}},
 }
-PAGE_STATE = "() => ({ids: window.__listen.ids, choice: window.__listen.choice, playing: window.__listen.player.playing})"
+PAGE_STATE = (
+    "() => ({ids: window.__listen.ids, choice: window.__listen.choice, playing: window.__listen.player.playing})"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +54,20 @@ def app(sources, tmp_path_factory):  # noqa: F811 (the fixture's value)
     engine = connect(url)
     for name, options in TESTS.items():
         create(engine, sources, folder, definition(name.split("-")[0], **options))
-    create(engine, sources, folder, definition(
-        "acr", name="crowd-test", open_link=True, crowd=CROWD, qualification=QUALIFY, trials_per_session=1,
-        environment=[{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}]))
+    create(
+        engine,
+        sources,
+        folder,
+        definition(
+            "acr",
+            name="crowd-test",
+            open_link=True,
+            crowd=CROWD,
+            qualification=QUALIFY,
+            trials_per_session=1,
+            environment=[{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}],
+        ),
+    )
     with serve(folder, url) as (base, log):
         yield SimpleNamespace(engine=engine, base=base, log=log)
     engine.dispose()
@@ -95,7 +109,9 @@ class Listener:
         self.left("level_check")
 
     def left(self, phase):
-        self.page.wait_for_function(f"() => document.getElementById('app').dataset.phase !== '{phase}'", timeout=WAIT_MS)
+        self.page.wait_for_function(
+            f"() => document.getElementById('app').dataset.phase !== '{phase}'", timeout=WAIT_MS
+        )
 
     def phase(self):
         return self.page.evaluate("() => document.getElementById('app').dataset.phase")
@@ -103,17 +119,24 @@ class Listener:
     def hear_all(self, heading):
         """Every stimulus button in turn (by its key), until the page counts it heard; then stop."""
         self.page.get_by_text(heading, exact=True).wait_for(timeout=WAIT_MS)
-        self.page.wait_for_function("() => document.querySelectorAll('.pk-stimulus').length > 0 && "
-                                    "document.querySelectorAll('.pk-stimulus:disabled').length === 0", timeout=WAIT_MS)
+        self.page.wait_for_function(
+            "() => document.querySelectorAll('.pk-stimulus').length > 0 && "
+            "document.querySelectorAll('.pk-stimulus:disabled').length === 0",
+            timeout=WAIT_MS,
+        )
         buttons = self.page.locator(".pk-stimulus")
         for index in range(buttons.count()):
             buttons.nth(index).click()
             try:
                 self.page.wait_for_function(
-                    f"() => document.querySelectorAll('.pk-stimulus')[{index}].classList.contains('played')", timeout=WAIT_MS)
+                    f"() => document.querySelectorAll('.pk-stimulus')[{index}].classList.contains('played')",
+                    timeout=WAIT_MS,
+                )
             except playwright.TimeoutError:
-                state = self.page.evaluate("() => ({heard: window.__listen.heard, need: window.__listen.needed(), "
-                                           "hint: document.querySelector('.mu-hint').textContent})")
+                state = self.page.evaluate(
+                    "() => ({heard: window.__listen.heard, need: window.__listen.needed(), "
+                    "hint: document.querySelector('.mu-hint').textContent})"
+                )
                 raise AssertionError(f"stimulus {index + 1} never counted as heard: {state}") from None
         if self.page.evaluate(PAGE_STATE)["playing"]:
             self.page.keyboard.press("Space")
@@ -126,16 +149,20 @@ class Listener:
         if reload:
             self.page.wait_for_timeout(300)  # the last play report reaches the server
             self.page.reload()
-            self.page.wait_for_function("() => window.__listen && window.__listen.buttons.length > 0 && "
-                                        "document.querySelectorAll('.pk-stimulus.played').length === "
-                                        "window.__listen.buttons.length", timeout=WAIT_MS)
+            self.page.wait_for_function(
+                "() => window.__listen && window.__listen.buttons.length > 0 && "
+                "document.querySelectorAll('.pk-stimulus.played').length === "
+                "window.__listen.buttons.length",
+                timeout=WAIT_MS,
+            )
             resumed = self.page.evaluate(PAGE_STATE)
             assert (resumed["ids"], resumed["choice"]) == (shown["ids"], shown["choice"])
             assert self.page.get_by_role("radio", name=label, exact=True).get_attribute("aria-checked") == "true"
         key = self.page.evaluate("() => document.getElementById('app').dataset.key")
         self.page.locator(".mu-next:not([disabled])").click(timeout=WAIT_MS)
-        self.page.wait_for_function(f"() => document.getElementById('app').dataset.key !== {json.dumps(key)}",
-                                    timeout=WAIT_MS)
+        self.page.wait_for_function(
+            f"() => document.getElementById('app').dataset.key !== {json.dumps(key)}", timeout=WAIT_MS
+        )
         return shown
 
     def take(self, choose, reload_at=None):
@@ -246,19 +273,25 @@ def grade(listener, heading, presses):
     """A BS.1116 page: R, then A and B by their keys, each heard until the page counts it, then graded by `presses`."""
     page = listener.page
     page.get_by_text(heading, exact=True).wait_for(timeout=WAIT_MS)
-    page.wait_for_function("() => document.querySelectorAll('.mu-button').length === 3 && "
-                           "document.querySelectorAll('.mu-button:disabled').length === 0", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.mu-button').length === 3 && "
+        "document.querySelectorAll('.mu-button:disabled').length === 0",
+        timeout=WAIT_MS,
+    )
     page.keyboard.press("r")
     page.wait_for_timeout(200)
     for index, (key, keys) in enumerate(zip("ab", presses)):
         page.keyboard.press(key)
-        page.wait_for_function(f"() => document.querySelectorAll('.mu-button')[{index + 1}].classList.contains('played')",
-                               timeout=WAIT_MS)
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.mu-button')[{index + 1}].classList.contains('played')", timeout=WAIT_MS
+        )
         for press in keys:
             page.keyboard.press(press)
     page.keyboard.press("Space")
-    shown = page.evaluate("() => ({ids: window.__listen.ids, grades: window.__listen.sliders.map(s => s.value), "
-                          "labels: [...document.querySelectorAll('.mu-button')].map(b => b.textContent)})")
+    shown = page.evaluate(
+        "() => ({ids: window.__listen.ids, grades: window.__listen.sliders.map(s => s.value), "
+        "labels: [...document.querySelectorAll('.mu-button')].map(b => b.textContent)})"
+    )
     key = page.evaluate("() => document.getElementById('app').dataset.key")
     page.locator(".mu-next:not([disabled])").click(timeout=WAIT_MS)
     page.wait_for_function(f"() => document.getElementById('app').dataset.key !== {json.dumps(key)}", timeout=WAIT_MS)
@@ -271,7 +304,10 @@ def test_bs1116_in_the_browser_grades_a_and_b_against_the_reference(app, browser
     for position in (1, 2):  # training: one page per coded condition, heard, not graded
         grade(listener, f"Training {position} of 2", [[], []])
     up, down, big = "ArrowUp", "ArrowDown", "Shift+ArrowUp"
-    shown = [grade(listener, "Page 1 of 2", [[big, up], [big, big]]), grade(listener, "Page 2 of 2", [[down], [big] * 3])]
+    shown = [
+        grade(listener, "Page 1 of 2", [[big, up], [big, big]]),
+        grade(listener, "Page 2 of 2", [[down], [big] * 3]),
+    ]
     code, token = listener.finish()
     listener.close()
     assert code and shown[0]["labels"] == ["Reference", "A", "B"]
@@ -309,7 +345,11 @@ def test_a_panel_worker_through_qualification_and_both_headphone_checks(app, bro
     checks = _checks(app, participant)
     assert checks["qualification"]["passed"] and checks["environment_passed"]
     assert [(a["check"], a["ok"]) for a in checks["environment"]] == [
-        ("antiphase", False), ("antiphase", True), ("huggins", True), ("huggins", True)]
+        ("antiphase", False),
+        ("antiphase", True),
+        ("huggins", True),
+        ("huggins", True),
+    ]
 
     # Another worker does not qualify: the page ends with the panel's screened-out code.
     other = Listener(browser, f"{app.base}/listen?open={open_token}&PROLIFIC_PID=w2&STUDY_ID=s1")
@@ -326,5 +366,6 @@ def _checks(app, participant):
     from evalkit.store.models_mushra import MushraParticipant, MushraSession
 
     with app.engine.connect() as connection:
-        return connection.execute(select(MushraSession.checks).join(MushraParticipant)
-                                  .where(MushraParticipant.code == participant)).scalar_one()
+        return connection.execute(
+            select(MushraSession.checks).join(MushraParticipant).where(MushraParticipant.code == participant)
+        ).scalar_one()

@@ -58,8 +58,10 @@ def test_bs1116_runs_to_sdgs_and_screens_out_a_listener_who_cannot_find_the_refe
     assert set(rows["slot"]) == {0, 1} and (rows["condition"] != rows["other"]).all()
     assert ((rows["score"] * 10).round() == rows["score"] * 10).all()
     assert set(loaded.screening.excluded) == {bad}
-    assert "not significantly below 0" in loaded.screening.excluded[bad] or "hidden reference below" in \
-        loaded.screening.excluded[bad]
+    assert (
+        "not significantly below 0" in loaded.screening.excluded[bad]
+        or "hidden reference below" in loaded.screening.excluded[bad]
+    )
     assert sorted(loaded.kept["participant"].unique()) == sorted(good)
 
     table = loaded.type.analyse(loaded.kept, loaded.setup)["sdg"].set_index("condition")
@@ -91,13 +93,16 @@ def test_bs1116_page_wants_both_grades_with_one_decimal(engine, sources, tmp_pat
     assert listening.submit_trial(engine, token, "test", 0, {a: 5, b: 3.7}, now=at).trial.position == 1
 
 
-@pytest.mark.parametrize(("changes", "fragments"), [
-    ({"reference": False}, ["reference"]),
-    ({"post_screening": {"alpha": 0.9}}, ["post_screening.alpha", "outside"]),
-    ({"post_screening": {"limit": 1}}, ["post_screening.limit", "unknown key"]),
-    ({"post_screening": {"max_misidentified": 2}}, ["post_screening.max_misidentified"]),
-    ({"conditions": []}, ["conditions"]),
-])
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"reference": False}, ["reference"]),
+        ({"post_screening": {"alpha": 0.9}}, ["post_screening.alpha", "outside"]),
+        ({"post_screening": {"limit": 1}}, ["post_screening.limit", "unknown key"]),
+        ({"post_screening": {"max_misidentified": 2}}, ["post_screening.max_misidentified"]),
+        ({"conditions": []}, ["conditions"]),
+    ],
+)
 def test_bad_bs1116_definitions_name_the_key(sources, changes, fragments):  # noqa: F811
     with pytest.raises(ConfigError) as info:
         spec_from_dict(bs1116(**changes), base=sources, source="t.yaml")
@@ -106,9 +111,21 @@ def test_bad_bs1116_definitions_name_the_key(sources, changes, fragments):  # no
 
 
 def sdgs_of(listeners: dict[str, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"participant": who, "trial": k, "item": "i", "condition": "c", "grade": 5 + v,
-                          "reference_grade": 5.0, "sdg": v} for who, values in listeners.items()
-                         for k, v in enumerate(values)])
+    return pd.DataFrame(
+        [
+            {
+                "participant": who,
+                "trial": k,
+                "item": "i",
+                "condition": "c",
+                "grade": 5 + v,
+                "reference_grade": 5.0,
+                "sdg": v,
+            }
+            for who, values in listeners.items()
+            for k, v in enumerate(values)
+        ]
+    )
 
 
 def test_post_screening_matches_scipys_one_sided_t_test_and_keeps_its_reasons():
@@ -130,12 +147,14 @@ def test_post_screening_matches_scipys_one_sided_t_test_and_keeps_its_reasons():
 
 
 def test_sdg_table_pairs_each_coded_grade_with_its_own_hidden_reference():
-    frame = pd.DataFrame([
-        {"participant": "p", "trial": 0, "item": "i", "condition": "reference", "kind": "reference", "score": 4.8},
-        {"participant": "p", "trial": 0, "item": "i", "condition": "c", "kind": "codec", "score": 3.0},
-        {"participant": "p", "trial": 1, "item": "j", "condition": "c", "kind": "codec", "score": 5.0},
-        {"participant": "p", "trial": 1, "item": "j", "condition": "reference", "kind": "reference", "score": 4.0},
-    ])
+    frame = pd.DataFrame(
+        [
+            {"participant": "p", "trial": 0, "item": "i", "condition": "reference", "kind": "reference", "score": 4.8},
+            {"participant": "p", "trial": 0, "item": "i", "condition": "c", "kind": "codec", "score": 3.0},
+            {"participant": "p", "trial": 1, "item": "j", "condition": "c", "kind": "codec", "score": 5.0},
+            {"participant": "p", "trial": 1, "item": "j", "condition": "reference", "kind": "reference", "score": 4.0},
+        ]
+    )
     sdgs = sdg_frame(frame)
     assert sdgs["sdg"].tolist() == pytest.approx([-1.8, 1.0])
     table = sdg_table(sdgs).iloc[0]

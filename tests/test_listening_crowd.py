@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from test_listening_types import create, definition, plan_of, sources  # noqa: F401 (a fixture)
 
 from evalkit import listening
 from evalkit.errors import ConfigError
@@ -14,11 +15,17 @@ from evalkit.listening.crowd import duplicate_workers, export_rejections, record
 from evalkit.listening.spec import spec_from_dict
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import MushraParticipant, MushraSession
-from test_listening_types import create, definition, plan_of, sources  # noqa: F401 (a fixture)
 
 CROWD = {"panels": {"prolific": {"completion_code": "C0DE1", "screened_out_code": "SCR33N"}}}
-QUALIFY = [{"id": "hearing", "text": "Do you have normal hearing?", "type": "choice", "choices": ["yes", "no"],
-            "accept": ["yes"]}]
+QUALIFY = [
+    {
+        "id": "hearing",
+        "text": "Do you have normal hearing?",
+        "type": "choice",
+        "choices": ["yes", "no"],
+        "accept": ["yes"],
+    }
+]
 
 
 def crowd_test(engine, sources, tmp_path, **changes):  # noqa: F811 (the fixture's value)
@@ -42,13 +49,15 @@ def hear_and_answer(engine, token, page, choice):
 
 
 def test_a_panel_worker_qualifies_passes_the_headphone_check_and_returns_with_the_panels_code(
-        engine, sources, tmp_path):  # noqa: F811
+    engine, sources, tmp_path
+):  # noqa: F811
     open_token = crowd_test(engine, sources, tmp_path, environment={"check": "tones", "trials": 2, "pass": 2})
     token = arrive(engine, open_token, "worker1")
     assert arrive(engine, open_token, "worker1") != token  # another browser: a fresh token ...
     with engine.connect() as connection:
-        (panel,) = connection.execute(select(MushraParticipant.panel, MushraParticipant.panel_id,
-                                             MushraParticipant.panel_info)).all()
+        (panel,) = connection.execute(
+            select(MushraParticipant.panel, MushraParticipant.panel_id, MushraParticipant.panel_info)
+        ).all()
     assert tuple(panel) == ("prolific", "worker1", {"STUDY_ID": "s1"})  # ... for the same participant
     token = arrive(engine, open_token, "worker1")
     listening.accept_consent(engine, token)
@@ -126,19 +135,25 @@ def test_time_limits_repeat_workers_and_panel_only_links(engine, sources, tmp_pa
     create(engine, sources, tmp_path / "three", third)
     arrive(engine, listening.test_info(engine, "acr-three").open_token, "slow")  # not exclusive: allowed, but seen
     repeated = duplicate_workers(engine)
-    assert repeated.to_dict("records") == [{"panel": "prolific", "panel_id": "slow", "tests": 2,
-                                            "names": "acr-test, acr-three"}]
+    assert repeated.to_dict("records") == [
+        {"panel": "prolific", "panel_id": "slow", "tests": 2, "names": "acr-test, acr-three"}
+    ]
 
 
-@pytest.mark.parametrize(("changes", "fragments"), [
-    ({"crowd": {"panels": {"mypanel": {}}}}, ["crowd.panels.mypanel.id_param"]),
-    ({"crowd": {"panels": {"prolific": {"redirect": "javascript:alert(1)"}}}}, ["redirect", "http"]),
-    ({"crowd": {"time_limit_minutes": 0}}, ["crowd.time_limit_minutes"]),
-    ({"qualification": [{"id": "q", "text": "Q?", "type": "choice", "choices": ["a", "b"], "accept": ["c"]}]},
-     ["qualification[0].accept"]),
-    ({"environment": {"check": "loudspeaker"}}, ["environment.check"]),
-    ({"environment": {"check": "tones", "trials": 2, "pass": 3}}, ["environment.pass"]),
-])
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"crowd": {"panels": {"mypanel": {}}}}, ["crowd.panels.mypanel.id_param"]),
+        ({"crowd": {"panels": {"prolific": {"redirect": "javascript:alert(1)"}}}}, ["redirect", "http"]),
+        ({"crowd": {"time_limit_minutes": 0}}, ["crowd.time_limit_minutes"]),
+        (
+            {"qualification": [{"id": "q", "text": "Q?", "type": "choice", "choices": ["a", "b"], "accept": ["c"]}]},
+            ["qualification[0].accept"],
+        ),
+        ({"environment": {"check": "loudspeaker"}}, ["environment.check"]),
+        ({"environment": {"check": "tones", "trials": 2, "pass": 3}}, ["environment.pass"]),
+    ],
+)
 def test_bad_crowd_definitions_name_the_key(sources, changes, fragments):  # noqa: F811
     with pytest.raises(ConfigError) as info:
         spec_from_dict(definition("acr", **changes), base=sources, source="t.yaml")

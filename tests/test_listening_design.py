@@ -30,9 +30,21 @@ from evalkit.store import connect
 
 def results(values: dict[tuple[str, str, str], float]) -> pd.DataFrame:
     """A results frame as the store gives it, from {(item, codec, metric): value}."""
-    return pd.DataFrame([{"item_id": i, "codec": c, "metric": m, "value": v, "status": "ok", "codec_hash": c,
-                          "metric_version": "1", "created_at": pd.Timestamp("2026-01-01")}
-                         for (i, c, m), v in values.items()])
+    return pd.DataFrame(
+        [
+            {
+                "item_id": i,
+                "codec": c,
+                "metric": m,
+                "value": v,
+                "status": "ok",
+                "codec_hash": c,
+                "metric_version": "1",
+                "created_at": pd.Timestamp("2026-01-01"),
+            }
+            for (i, c, m), v in values.items()
+        ]
+    )
 
 
 def test_disagreement_picks_the_items_whose_metrics_order_the_codecs_differently():
@@ -54,8 +66,12 @@ def test_spread_and_coverage_rank_items_by_condition_spread_and_by_quality():
     rng = np.random.default_rng(1)
     gaps = {"wide": 0.4, "mid": 0.2, "narrow": 0.02}
     levels = {"wide": 0.2, "mid": 0.5, "narrow": 0.9}  # mean quality over codecs: 0.6, 0.7, 0.92
-    values = {(item, codec, metric): levels[item] + gap * k + 0.001 * rng.standard_normal()
-              for item, gap in gaps.items() for k, codec in enumerate("abc") for metric in ("estoi", "f0_corr")}
+    values = {
+        (item, codec, metric): levels[item] + gap * k + 0.001 * rng.standard_normal()
+        for item, gap in gaps.items()
+        for k, codec in enumerate("abc")
+        for metric in ("estoi", "f0_corr")
+    }
     assert select_items(results(values), 2, "spread")["item"].tolist() == ["wide", "mid"]
     covered = select_items(results(values), 2, "coverage")
     assert covered["item"].tolist() == ["wide", "narrow"]  # the lowest and the highest quality
@@ -87,18 +103,30 @@ def test_power_equals_statsmodels_one_sample_t_power_and_the_count_is_the_smalle
 def simulated_pilot(spread: Spread, means, listeners: int, items: int, kind: str, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     means = np.asarray(means, float)
-    cube = (means[None, None, :] + rng.normal(0, spread.listener, (listeners, 1, 1))
-            + rng.normal(0, spread.interaction, (listeners, 1, len(means)))
-            + rng.normal(0, spread.noise, (listeners, items, len(means))))
+    cube = (
+        means[None, None, :]
+        + rng.normal(0, spread.listener, (listeners, 1, 1))
+        + rng.normal(0, spread.interaction, (listeners, 1, len(means)))
+        + rng.normal(0, spread.noise, (listeners, items, len(means)))
+    )
     cube = np.clip(np.round(cube), 1, 5) if kind == "acr" else np.clip(cube, 0, 100)
-    return pd.DataFrame([{"participant": f"p{p}", "item": f"i{i}", "condition": f"c{k}", "score": cube[p, i, k]}
-                         for p in range(listeners) for i in range(items) for k in range(len(means))])
+    return pd.DataFrame(
+        [
+            {"participant": f"p{p}", "item": f"i{i}", "condition": f"c{k}", "score": cube[p, i, k]}
+            for p in range(listeners)
+            for i in range(items)
+            for k in range(len(means))
+        ]
+    )
 
 
-@pytest.mark.parametrize(("kind", "truth", "means", "effect", "items"), [
-    ("mushra", Spread(12.0, 5.0, 8.0), [70, 60, 50], 6.0, 6),
-    ("acr", Spread(0.7, 0.25, 0.3), [4.0, 3.5, 3.0], 0.3, 8),
-])
+@pytest.mark.parametrize(
+    ("kind", "truth", "means", "effect", "items"),
+    [
+        ("mushra", Spread(12.0, 5.0, 8.0), [70, 60, 50], 6.0, 6),
+        ("acr", Spread(0.7, 0.25, 0.3), [4.0, 3.5, 3.0], 0.3, 8),
+    ],
+)
 def test_the_predicted_listener_count_reaches_the_nominal_power_in_simulation(kind, truth, means, effect, items):
     """The count predicted from the model's sds, simulated on the type's scale (clipped; ACR rounded to categories),
     finds the difference about 80 % of the time; half the panel clearly does not. A simulated pilot of 60
@@ -118,8 +146,13 @@ def test_the_predicted_listener_count_reaches_the_nominal_power_in_simulation(ki
 def test_run_difference_averages_over_the_items_both_codecs_scored():
     from evalkit.listening.power import run_difference
 
-    values = {("i1", "a", "estoi"): 0.9, ("i1", "b", "estoi"): 0.7, ("i2", "a", "estoi"): 0.8,
-              ("i2", "b", "estoi"): 0.7, ("i3", "a", "estoi"): 0.1}
+    values = {
+        ("i1", "a", "estoi"): 0.9,
+        ("i1", "b", "estoi"): 0.7,
+        ("i2", "a", "estoi"): 0.8,
+        ("i2", "b", "estoi"): 0.7,
+        ("i3", "a", "estoi"): 0.1,
+    }
     assert run_difference(results(values), "estoi", "a", "b") == (pytest.approx(0.15), 2)
     with pytest.raises(ConfigError, match="no estoi values of codec 'c'"):
         run_difference(results(values), "estoi", "a", "c")
@@ -136,8 +169,27 @@ def test_an_incomplete_or_tiny_pilot_is_refused_with_what_it_lacks():
 
 
 def test_power_command_prints_the_count_and_its_simulated_power(capsys):
-    assert main(["listening", "power", "--effect", "6", "--items", "6", "--noise", "12", "--interaction", "5",
-                 "--simulate", "200", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "listening",
+                "power",
+                "--effect",
+                "6",
+                "--items",
+                "6",
+                "--noise",
+                "12",
+                "--interaction",
+                "5",
+                "--simulate",
+                "200",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     needed = listeners_needed(6.0, Spread(12.0, 5.0), 6)
     assert f"listeners needed: {needed} " in out and "simulated power with" in out
@@ -147,16 +199,19 @@ def test_power_command_prints_the_count_and_its_simulated_power(capsys):
     assert len(err) == 2 and err[0].startswith("evalkit: error: power needs") and "--noise" in err[1]
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["--effect", "nan", "--noise", "10"], "finite non-zero effect"),
-    (["--effect", "inf", "--noise", "10"], "finite non-zero effect"),
-    (["--effect", "5", "--noise", "nan"], "--noise must be a finite number"),
-    (["--effect", "5", "--noise", "10", "--interaction", "-1"], "--interaction must be a finite number"),
-    (["--effect", "5", "--noise", "10", "--simulate", "-3"], "--simulate must be 0"),
-    (["--effect", "5", "--noise", "10", "--power", "1.5"], "a power between 0 and 1"),
-    (["--noise", "10"], "--effect D, or --run RUN"),
-    (["--effect", "5", "--noise", "10", "--run", "r", "--metric", "m", "--codecs", "a", "b"], "database"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--effect", "nan", "--noise", "10"], "finite non-zero effect"),
+        (["--effect", "inf", "--noise", "10"], "finite non-zero effect"),
+        (["--effect", "5", "--noise", "nan"], "--noise must be a finite number"),
+        (["--effect", "5", "--noise", "10", "--interaction", "-1"], "--interaction must be a finite number"),
+        (["--effect", "5", "--noise", "10", "--simulate", "-3"], "--simulate must be 0"),
+        (["--effect", "5", "--noise", "10", "--power", "1.5"], "a power between 0 and 1"),
+        (["--noise", "10"], "--effect D, or --run RUN"),
+        (["--effect", "5", "--noise", "10", "--run", "r", "--metric", "m", "--codecs", "a", "b"], "database"),
+    ],
+)
 def test_bad_power_arguments_are_one_line_errors(args, fragment, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_DB_URL", f"sqlite:///{tmp_path / 'none.db'}")
     assert main(["listening", "power", "--items", "6", *args]) == 1
@@ -180,8 +235,12 @@ def test_rejections_and_duplicates_commands(sources, tmp_path, capsys):  # noqa:
     from evalkit.listening.spec import spec_from_dict
 
     second = definition("acr", name="acr-two", open_link=True, crowd=CROWD)
-    listening.create_test(engine, spec_from_dict(second, base=sources, source="two.yaml"),
-                          stimulus_root=tmp_path / "two", cache_root=tmp_path / "cache")
+    listening.create_test(
+        engine,
+        spec_from_dict(second, base=sources, source="two.yaml"),
+        stimulus_root=tmp_path / "two",
+        cache_root=tmp_path / "cache",
+    )
     listening.launch_test(engine, "acr-two")
     arrive(engine, listening.test_info(engine, "acr-two").open_token, "keen")
     capsys.readouterr()
@@ -193,8 +252,12 @@ def test_rejections_and_duplicates_commands(sources, tmp_path, capsys):  # noqa:
     frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert frame[["panel", "panel_id", "rule"]].values.tolist() == [["prolific", "deaf", "qualification"]]
     target = tmp_path / "out" / "rejected.csv"
-    assert main(["listening", "rejections", "acr-test", "--record", "--export", "csv", "-o", str(target),
-                 "--database", url]) == 0
+    assert (
+        main(
+            ["listening", "rejections", "acr-test", "--record", "--export", "csv", "-o", str(target), "--database", url]
+        )
+        == 0
+    )
     assert "recorded 0 new rejection(s)" in capsys.readouterr().out
     assert pd.read_csv(target)["panel_id"].tolist() == ["deaf"]
     assert main(["listening", "rejections", "acr-test", "--export", "csv", "-o", str(target), "--database", url]) == 1
@@ -205,7 +268,8 @@ def test_rejections_and_duplicates_commands(sources, tmp_path, capsys):  # noqa:
     assert "keen" in out and "acr-test, acr-two" in out and "deaf" not in out
     assert main(["listening", "duplicates", "--export", "csv", "--database", url]) == 0
     assert pd.read_csv(io.StringIO(capsys.readouterr().out)).to_dict("records") == [
-        {"panel": "prolific", "panel_id": "keen", "tests": 2, "names": "acr-test, acr-two"}]
+        {"panel": "prolific", "panel_id": "keen", "tests": 2, "names": "acr-test, acr-two"}
+    ]
 
     assert main(["listening", "rejections", "nope", "--database", url]) == 1
     assert capsys.readouterr().err.strip() == "evalkit: error: no listening test named 'nope'"

@@ -14,8 +14,9 @@ from evalkit.errors import ConfigError
 from evalkit.listening import p808
 from evalkit.listening.analysis import load_test
 
-needs_flite = pytest.mark.skipif(shutil.which("flite") is None,
-                                 reason="flite is not installed (scripts/install_system_deps.sh installs it)")
+needs_flite = pytest.mark.skipif(
+    shutil.which("flite") is None, reason="flite is not installed (scripts/install_system_deps.sh installs it)"
+)
 
 
 @needs_flite
@@ -25,7 +26,7 @@ def test_synthesize_trap_speaks_the_text_into_a_wav(tmp_path):
     audio, rate = sf.read(poor)
     assert poor == tmp_path / "traps" / "poor.wav" and rate in (8000, 16000) and audio.ndim == 1
     assert 1.0 < len(audio) / rate < 6.0  # a sentence, not silence or a crash report
-    assert np.sqrt(np.mean(audio ** 2)) > 0.01
+    assert np.sqrt(np.mean(audio**2)) > 0.01
     voiced = np.abs(audio) > 0.05
     assert 0.2 < voiced.mean() < 0.9  # speech: loud parts and pauses
     assert sf.info(short).duration < len(audio) / rate  # fewer words, shorter clip
@@ -33,10 +34,13 @@ def test_synthesize_trap_speaks_the_text_into_a_wav(tmp_path):
 
 
 @needs_flite
-@pytest.mark.parametrize(("text", "voice", "message"), [
-    ("Please select Poor.", "nosuch", "flite has no voice 'nosuch'; its voices: "),
-    ("   ", "slt", "a trapping clip needs words"),
-])
+@pytest.mark.parametrize(
+    ("text", "voice", "message"),
+    [
+        ("Please select Poor.", "nosuch", "flite has no voice 'nosuch'; its voices: "),
+        ("   ", "slt", "a trapping clip needs words"),
+    ],
+)
 def test_synthesize_trap_refuses_what_flite_would_silently_get_wrong(tmp_path, text, voice, message):
     with pytest.raises(ConfigError, match=message) as info:
         p808.synthesize_trap(text, tmp_path / "trap.wav", voice=voice)
@@ -64,6 +68,7 @@ def test_a_spoken_trap_in_an_acr_test_rejects_the_listener_who_ignores_it(engine
             if entry.get("kind") == "trap":
                 return {"choice": 2 if obeys else 5}
             return {"choice": {"reference": 5, "noisy": 4, "noisier": 2}[names[entry["conditions"][0]]]}
+
         return answer
 
     careful = take_all(engine, "acr-test", listener(True))

@@ -41,10 +41,18 @@ def sources(tmp_path_factory):
 
 
 def definition(kind, **changes):
-    data = {"type": kind, "name": f"{kind}-test", "items": [{"id": i, "path": f"{i}.wav"} for i in ITEMS],
-            "conditions": [{"name": "noisy", "files": "{item}-noisy.wav"},
-                           {"name": "noisier", "files": "{item}-noisier.wav"}],
-            "sample_rate": 16000, "randomization": {"seed": 11}, "training": {"items": []}}
+    data = {
+        "type": kind,
+        "name": f"{kind}-test",
+        "items": [{"id": i, "path": f"{i}.wav"} for i in ITEMS],
+        "conditions": [
+            {"name": "noisy", "files": "{item}-noisy.wav"},
+            {"name": "noisier", "files": "{item}-noisier.wav"},
+        ],
+        "sample_rate": 16000,
+        "randomization": {"seed": 11},
+        "training": {"items": []},
+    }
     return {**data, **changes}
 
 
@@ -62,8 +70,9 @@ def condition_names(engine):
 
 def plan_of(engine, code):
     with engine.connect() as connection:
-        return connection.execute(select(MushraSession.plan).join(MushraParticipant)
-                                  .where(MushraParticipant.code == code)).scalar_one()
+        return connection.execute(
+            select(MushraSession.plan).join(MushraParticipant).where(MushraParticipant.code == code)
+        ).scalar_one()
 
 
 def first_trial(engine, name):
@@ -100,8 +109,11 @@ def take(engine, name, answer):
 
 
 def test_acr_runs_from_definition_to_mos_and_rejects_a_careless_listener(engine, sources, tmp_path):
-    data = definition("acr", gold=[{"item": "alpha", "condition": "reference", "accept": [4, 5]}],
-                      rejection={"gold": 0, "constant": True})
+    data = definition(
+        "acr",
+        gold=[{"item": "alpha", "condition": "reference", "accept": [4, 5]}],
+        rejection={"gold": 0, "constant": True},
+    )
     spec = create(engine, sources, tmp_path, data)
     assert spec.type == "acr" and [c.name for c in spec.conditions] == ["reference", "noisy", "noisier"]
     names = condition_names(engine)
@@ -188,8 +200,10 @@ def test_dcr_plays_the_reference_first_and_stores_the_degradation_rating(engine,
 
     take(engine, "dcr-test", rates)
     loaded = load_test(engine, "dcr-test")
-    assert set(loaded.responses["scale"]) == {"dcr"} and (loaded.responses["score"] ==
-                                                          loaded.responses["condition"].map(annoying)).all()
+    assert (
+        set(loaded.responses["scale"]) == {"dcr"}
+        and (loaded.responses["score"] == loaded.responses["condition"].map(annoying)).all()
+    )
     table = loaded.type.analyse(loaded.kept, loaded.setup)["dmos"].set_index("condition")
     assert table.loc["noisy", "dmos"] == 4 and table.loc["noisier", "ratings"] == len(ITEMS)
 
@@ -262,7 +276,10 @@ def test_abx_stores_what_x_was_and_what_the_listener_said(engine, sources, tmp_p
     loaded = load_test(engine, "abx-test")
     rows = loaded.responses
     assert len(rows) == 3 * 3 and set(rows["slot"]) == {2} and set(rows["choice"]) <= {"a", "b"}
-    assert set(rows["condition"]) | set(rows["other"]) == {"noisy", "noisier"} and (rows["condition"] != rows["other"]).all()
+    assert (
+        set(rows["condition"]) | set(rows["other"]) == {"noisy", "noisier"}
+        and (rows["condition"] != rows["other"]).all()
+    )
     tables = loaded.type.analyse(loaded.kept, loaded.setup)
     mine = tables["by_listener"].set_index("participant").loc[expert]
     assert (mine["trials"], mine["correct"]) == (3, 3)
@@ -290,8 +307,13 @@ def test_abx_x_is_served_with_bytes_of_its_own(engine, sources, tmp_path):
 
 def test_mos_table_matches_scipy_t_intervals():
     rng = np.random.default_rng(9)
-    frame = pd.DataFrame({"participant": np.repeat([f"p{k}" for k in range(6)], 10),
-                          "condition": np.tile(["a", "b"], 30), "score": rng.integers(1, 6, 60).astype(float)})
+    frame = pd.DataFrame(
+        {
+            "participant": np.repeat([f"p{k}" for k in range(6)], 10),
+            "condition": np.tile(["a", "b"], 30),
+            "score": rng.integers(1, 6, 60).astype(float),
+        }
+    )
     table = mos_table(frame).set_index("condition")
     for condition, group in frame.groupby("condition"):
         low, high = stats.t.interval(0.95, len(group) - 1, loc=group["score"].mean(), scale=stats.sem(group["score"]))
@@ -332,18 +354,24 @@ def test_preference_shares_have_wilson_intervals_and_binomial_p():
 # -- definitions ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "fragments"), [
-    (definition("triangle"), ["type:", "mushra"]),
-    (definition("acr", forced=True), ["forced", "unknown key"]),
-    (definition("ab", gold=[]), ["gold", "unknown key"]),
-    (definition("abx", forced=False), ["forced", "unknown key"]),
-    (definition("ccr", reference=False), ["reference", "always has"]),
-    (definition("acr", gold=[{"item": "alpha", "condition": "nope", "accept": [5]}]), ["gold[0].condition", "nope"]),
-    (definition("acr", gold=[{"item": "alpha", "condition": "noisy", "accept": [6]}]), ["gold[0].accept"]),
-    (definition("acr", trials_per_session=0), ["trials_per_session"]),
-    (definition("ab", conditions=[{"name": "noisy", "files": "{item}-noisy.wav"}]), ["conditions", "at least two"]),
-    (definition("mushra"), ["training.items", "non-empty"]),
-])
+@pytest.mark.parametrize(
+    ("data", "fragments"),
+    [
+        (definition("triangle"), ["type:", "mushra"]),
+        (definition("acr", forced=True), ["forced", "unknown key"]),
+        (definition("ab", gold=[]), ["gold", "unknown key"]),
+        (definition("abx", forced=False), ["forced", "unknown key"]),
+        (definition("ccr", reference=False), ["reference", "always has"]),
+        (
+            definition("acr", gold=[{"item": "alpha", "condition": "nope", "accept": [5]}]),
+            ["gold[0].condition", "nope"],
+        ),
+        (definition("acr", gold=[{"item": "alpha", "condition": "noisy", "accept": [6]}]), ["gold[0].accept"]),
+        (definition("acr", trials_per_session=0), ["trials_per_session"]),
+        (definition("ab", conditions=[{"name": "noisy", "files": "{item}-noisy.wav"}]), ["conditions", "at least two"]),
+        (definition("mushra"), ["training.items", "non-empty"]),
+    ],
+)
 def test_bad_definitions_name_the_key(sources, data, fragments):
     with pytest.raises(ConfigError) as info:
         spec_from_dict(data, base=sources, source="t.yaml")
@@ -358,9 +386,9 @@ def test_bad_definitions_name_the_key(sources, data, fragments):
 
 @pytest.mark.parametrize("revision", ["0008", "0005"])  # 0006 and 0009 copy tables that have children on SQLite
 def test_mushra_ratings_go_down_and_back_up_intact(engine, sources, tmp_path, revision):
+    from conftest import take_mushra_test
     from sqlalchemy import inspect, text
 
-    from conftest import take_mushra_test
     from evalkit.store.db import current_revision, downgrade, head_revision, migrate
 
     mushra = definition("mushra", name="m", training={"items": ["alpha"]}, open_link=True)
@@ -371,10 +399,14 @@ def test_mushra_ratings_go_down_and_back_up_intact(engine, sources, tmp_path, re
     take(engine, create(engine, sources, tmp_path / "acr", definition("acr")).name, lambda entry, trial: {"choice": 4})
     before = listening.ratings_frame(engine, "m")
     assert len(before) == len(ITEMS) * len(spec.conditions)
-    queries = {table: f"SELECT count(*) FROM {table} WHERE test_id = (SELECT id FROM mushra_tests WHERE name = 'm')"
-               for table in ("mushra_participants", "mushra_sessions", "mushra_events")}
-    queries["mushra_trials"] = ("SELECT count(*) FROM mushra_trials JOIN mushra_sessions ON mushra_sessions.id = "
-                                "session_id WHERE test_id = (SELECT id FROM mushra_tests WHERE name = 'm')")
+    queries = {
+        table: f"SELECT count(*) FROM {table} WHERE test_id = (SELECT id FROM mushra_tests WHERE name = 'm')"
+        for table in ("mushra_participants", "mushra_sessions", "mushra_events")
+    }
+    queries["mushra_trials"] = (
+        "SELECT count(*) FROM mushra_trials JOIN mushra_sessions ON mushra_sessions.id = "
+        "session_id WHERE test_id = (SELECT id FROM mushra_tests WHERE name = 'm')"
+    )
 
     def rows():
         with engine.connect() as connection:
@@ -388,7 +420,9 @@ def test_mushra_ratings_go_down_and_back_up_intact(engine, sources, tmp_path, re
     assert "mushra_ratings" in tables and not {"mushra_responses", "mushra_rejections"} & tables
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM mushra_ratings")).scalar_one() == len(before)
-        assert connection.execute(text("SELECT name FROM mushra_tests")).scalars().all() == ["m"]  # ACR cannot live there
+        assert connection.execute(text("SELECT name FROM mushra_tests")).scalars().all() == [
+            "m"
+        ]  # ACR cannot live there
         plan = connection.execute(text("SELECT plan FROM mushra_sessions")).scalar_one()
     plan = plan if isinstance(plan, dict) else json.loads(plan)
     assert all("sliders" in trial and "conditions" not in trial for trial in plan["test"] + plan["training"])
@@ -415,7 +449,9 @@ def test_acr_trapping_clips_are_served_checked_and_never_stored_as_ratings(engin
 
     good, bad = take(engine, "acr-test", obeys), take(engine, "acr-test", ignores)
     loaded = load_test(engine, "acr-test")
-    assert list(loaded.rejected) == [bad] and "trapping: 1 trapping clip(s) answered wrongly: 5 (expected 2)" in \
-        loaded.rejected[bad]
+    assert (
+        list(loaded.rejected) == [bad]
+        and "trapping: 1 trapping clip(s) answered wrongly: 5 (expected 2)" in loaded.rejected[bad]
+    )
     assert len(loaded.responses) == 2 * 9 and loaded.responses["item"].notna().all()  # traps are checks, not ratings
     assert sorted(loaded.kept["participant"].unique()) == [good]

@@ -22,10 +22,25 @@ from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import MushraResponse
 
 NAMES = [*ITEMS, "noisy", "noisier", ".wav", "environment/", "antiphase", "huggins"]
-TRIAL_KEYS = {"phase", "position", "count", "duration", "loop", "rate", "min_play", "sample_rate", "view", "prompt",
-              "ref", "stimuli", "heard", "scale"}
-QUALIFY = [{"id": "hearing", "text": "Is your hearing normal?", "type": "choice", "choices": ["yes", "no"],
-            "accept": ["yes"]}]
+TRIAL_KEYS = {
+    "phase",
+    "position",
+    "count",
+    "duration",
+    "loop",
+    "rate",
+    "min_play",
+    "sample_rate",
+    "view",
+    "prompt",
+    "ref",
+    "stimuli",
+    "heard",
+    "scale",
+}
+QUALIFY = [
+    {"id": "hearing", "text": "Is your hearing normal?", "type": "choice", "choices": ["yes", "no"], "accept": ["yes"]}
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +52,18 @@ def server(sources, tmp_path_factory):  # noqa: F811 (the fixture's value)
     for kind, extra in {"acr": {}, "dcr": {}, "ccr": {}, "ab": {"forced": False}, "abx": {}}.items():
         create(engine, sources, folder, definition(kind, **fast, **extra))
     create(engine, sources, folder, definition("bs1116", training={"items": ["alpha"]}, **fast))
-    create(engine, sources, folder, definition("acr", name="checked", qualification=QUALIFY, **fast,
-                                               environment=[{"check": "antiphase", "trials": 2, "pass": 1},
-                                                            {"check": "huggins", "trials": 1, "pass": 1}]))
+    create(
+        engine,
+        sources,
+        folder,
+        definition(
+            "acr",
+            name="checked",
+            qualification=QUALIFY,
+            **fast,
+            environment=[{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 1, "pass": 1}],
+        ),
+    )
     listener = web.ListenerWeb(lambda: engine, lambda: None)
     listener.step_limit = RateLimiter(rate=100, burst=100)  # these tests post many refused answers quickly
     app = Starlette(routes=listener.routes())
@@ -70,14 +94,25 @@ class Person:
         if trial["duration"] > 1:  # a headphone check is heard to its end: its plays are dated back (no 4 s waits)
             at = utcnow() - timedelta(seconds=trial["duration"] + 0.5)
             token = self.headers[web.TOKEN_HEADER]
-            listening.record_play(self.engine, token, trial["phase"], trial["position"], trial["stimuli"][0]["id"],
-                                  0.0, None, at)
-            listening.record_play(self.engine, token, trial["phase"], trial["position"], None, 0.0, None,
-                                  at + timedelta(seconds=trial["duration"] + 0.2))
+            listening.record_play(
+                self.engine, token, trial["phase"], trial["position"], trial["stimuli"][0]["id"], 0.0, None, at
+            )
+            listening.record_play(
+                self.engine,
+                token,
+                trial["phase"],
+                trial["position"],
+                None,
+                0.0,
+                None,
+                at + timedelta(seconds=trial["duration"] + 0.2),
+            )
             return
         for stimulus in trial["stimuli"]:
-            self.post("/api/listen/play", {"phase": trial["phase"], "position": trial["position"],
-                                           "stimulus": stimulus["id"], "offset": 0.0})
+            self.post(
+                "/api/listen/play",
+                {"phase": trial["phase"], "position": trial["position"], "stimulus": stimulus["id"], "offset": 0.0},
+            )
             time.sleep(0.07)
         self.post("/api/listen/play", {"phase": trial["phase"], "position": trial["position"], "stimulus": None})
 
@@ -133,8 +168,10 @@ def test_acr_pages_offer_the_five_categories_and_refuse_anything_else(server):
 
 
 def test_dcr_and_ccr_pages_rate_the_pair_on_their_scales(server):
-    for test, scale, labels in (("dcr-test", [5, 4, 3, 2, 1], ["Reference", "Processed"]),
-                                ("ccr-test", [3, 2, 1, 0, -1, -2, -3], ["First", "Second"])):
+    for test, scale, labels in (
+        ("dcr-test", [5, 4, 3, 2, 1], ["Reference", "Processed"]),
+        ("ccr-test", [3, 2, 1, 0, -1, -2, -3], ["First", "Second"]),
+    ):
         person = Person(*server, test)
         page = person.to_trials()
         prompt = page["trial"]["prompt"]

@@ -41,8 +41,11 @@ def glottal_vowel(f0: float, seconds: float = 1.0) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     phase = (t * f0) % 1.0
     opening, closing = 0.4, 0.16
-    pulse = np.where(phase < opening, 0.5 * (1 - np.cos(np.pi * phase / opening)),
-                     np.where(phase < opening + closing, np.cos(0.5 * np.pi * (phase - opening) / closing), 0.0))
+    pulse = np.where(
+        phase < opening,
+        0.5 * (1 - np.cos(np.pi * phase / opening)),
+        np.where(phase < opening + closing, np.cos(0.5 * np.pi * (phase - opening) / closing), 0.0),
+    )
     a = [1.0]
     for freq, bandwidth in ((700, 80), (1220, 90), (2600, 120)):
         r = np.exp(-np.pi * bandwidth / RATE)
@@ -147,7 +150,7 @@ def test_quantizer_decoder_reconstructs_what_the_encoder_chose():
     decoded = quantizer.decode(packets)
     previous = None
     for index in range(16):
-        frames = feats[4 * index:4 * index + 4]
+        frames = feats[4 * index : 4 * index + 4]
         values, last = quantizer.encode_packet(frames, previous)
         assert np.allclose(decoded[4 * index + 3, :18], last)  # decoder state tracks the encoder's
         out, _ = quantizer.decode_packet(values, previous)
@@ -170,6 +173,7 @@ def test_codebooks_refuse_wrong_shapes():
 
 # -- vocoder and training (torch) ------------------------------------------------------------
 
+
 @needs_torch
 @pytest.mark.parametrize("subframe", [40, 80])
 def test_compiled_vocoder_equals_the_torch_reference(subframe):
@@ -185,7 +189,7 @@ def test_compiled_vocoder_equals_the_torch_reference(subframe):
         reference = model(*(torch.from_numpy(v[None]) for v in (feats, lpc, rms, noise)))[0].numpy()
     arrays = {name: t.numpy() for name, t in model.state_dict().items()}
     compiled = Vocoder(arrays, subframe=subframe, dtype=np.float64).decode(feats, noise)
-    assert np.sqrt(np.mean(reference ** 2)) > 1e-4
+    assert np.sqrt(np.mean(reference**2)) > 1e-4
     assert np.max(np.abs(compiled - reference)) < 1e-6 * np.max(np.abs(reference))
 
 
@@ -195,10 +199,16 @@ def _train_config(tmp_path: Path, steps: int) -> dict:
     data = tmp_path / "data"
     for i, f0 in enumerate((95, 140, 210, 260)):
         save(Audio(glottal_vowel(f0, 1.2).astype(np.float32), RATE), data / f"v{i}.wav")
-    return {"recipe": "lpcnet-framewise", "seed": 0, "run_dir": str(tmp_path / "run"),
-            "data": {"train": str(data), "crop_seconds": 0.16, "noise_prob": 0.0},
-            "model": dict(LPCNET_TINY), "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.01},
-            "losses": {"l1": 0.0}, "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1}}
+    return {
+        "recipe": "lpcnet-framewise",
+        "seed": 0,
+        "run_dir": str(tmp_path / "run"),
+        "data": {"train": str(data), "crop_seconds": 0.16, "noise_prob": 0.0},
+        "model": dict(LPCNET_TINY),
+        "optim": {"batch_size": 4, "steps": steps, "warmup_steps": 1, "lr": 0.01},
+        "losses": {"l1": 0.0},
+        "run": {"log_every": 5, "checkpoint_every": 5, "threads": 1},
+    }
 
 
 @needs_torch
@@ -295,7 +305,7 @@ def test_lost_packets_are_concealed_by_repetition(tiny_weights, voice):
     stream = codec.encode_packets(voice)
     lost = Bitstream(stream.backend, stream.header, [None, None] + stream.packets[2:5] + [None] + stream.packets[6:])
     out = codec.decode_packets(lost).samples[0]
-    assert np.all(out[: LOOKAHEAD + 2 * 640] == 0) and np.any(out[LOOKAHEAD + 2 * 640:] != 0)
+    assert np.all(out[: LOOKAHEAD + 2 * 640] == 0) and np.any(out[LOOKAHEAD + 2 * 640 :] != 0)
     assert out.shape == (voice.frames + LOOKAHEAD,) and np.all(np.isfinite(out))
     with pytest.raises(CodecError, match="lost"):
         codec.decode_packets(Bitstream(stream.backend, stream.header, [None] * len(stream.packets)))
@@ -313,7 +323,7 @@ def test_malformed_streams_raise_codec_error(tiny_weights, voice, damage):
     elif damage == "size":
         packets[3] = packets[3] + b"\x00"
     else:
-        header["frames"] = 10 ** 12  # must not allocate a year of audio
+        header["frames"] = 10**12  # must not allocate a year of audio
     with pytest.raises(CodecError):
         codec.decode(Bitstream(stream.backend, header, packets).to_bytes())
 

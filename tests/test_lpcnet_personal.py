@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_lpcnet import glottal_vowel, tiny_lpcnet_weights
 
 from evalkit.audio import Audio, load, resample
 from evalkit.codecs import Bitstream
 from evalkit.errors import CodecError, ConfigError
 from evalkit.lpcnet.speaker import SpeakerEncoder, group_of, log_mels, speaker_groups
-
-from test_lpcnet import glottal_vowel, tiny_lpcnet_weights
 
 torch = pytest.importorskip("torch")
 
@@ -71,8 +70,9 @@ def test_a_few_speaker_encoder_steps_lower_the_ge2e_loss(tmp_path):
 
     speakers = {f"v{f0}": [Clip(f0 * (1 + 0.02 * i), i) for i in range(3)] for f0 in (90, 150, 230, 330)}
     sampler = SegmentSampler(speakers, per_speaker=3, seed=0)
-    _, history = train_speaker_encoder(sampler, tmp_path, steps=40, speakers=4, utterances=3, lr=3e-3,
-                                       checkpoint_every=10, log=lambda *a: None)
+    _, history = train_speaker_encoder(
+        sampler, tmp_path, steps=40, speakers=4, utterances=3, lr=3e-3, checkpoint_every=10, log=lambda *a: None
+    )
     assert history[-1] < 0.8 * history[0]
     assert (tmp_path / "speaker-checkpoint.pt").is_file()
 
@@ -87,10 +87,20 @@ def test_speaker_encoder_separates_two_demo_speakers_better_than_chance():
         pytest.skip("no personalised LPCNet card")
     encoder = SpeakerEncoder(load_weights(ROOT / "codecs" / card.params["personal"]).section("speaker."))
     demo = ROOT / "data" / "demo" / "audio"
-    names = {"allison": ["asterisk-allison-en-vm-newuser", "asterisk-allison-en-demo-thanks",
-                         "asterisk-allison-en-priv-introsaved", "asterisk-allison-en-demo-nogo"],
-             "carlo": ["asterisk-carlo-it-vm-newuser", "asterisk-carlo-it-demo-thanks",
-                       "asterisk-carlo-it-priv-introsaved", "asterisk-carlo-it-demo-nogo"]}
+    names = {
+        "allison": [
+            "asterisk-allison-en-vm-newuser",
+            "asterisk-allison-en-demo-thanks",
+            "asterisk-allison-en-priv-introsaved",
+            "asterisk-allison-en-demo-nogo",
+        ],
+        "carlo": [
+            "asterisk-carlo-it-vm-newuser",
+            "asterisk-carlo-it-demo-thanks",
+            "asterisk-carlo-it-priv-introsaved",
+            "asterisk-carlo-it-demo-nogo",
+        ],
+    }
     labels, vectors = [], []
     for speaker, items in names.items():
         for item in items:
@@ -128,7 +138,9 @@ def test_group_index_travels_in_the_first_packet_and_counts_in_the_bitrate(perso
     codec = _personal(personal_weights)
     stream = codec.encode_packets(voice)
     assert len(stream.packets[0]) == 9 and {len(p) for p in stream.packets[1:]} == {8}
-    assert stream.packets[0][0] == codec.encoder.group(np.pad(voice.samples[0], (0, 640 * len(stream.packets) - voice.frames)))
+    assert stream.packets[0][0] == codec.encoder.group(
+        np.pad(voice.samples[0], (0, 640 * len(stream.packets) - voice.frames))
+    )
     assert stream.payload_bytes == 8 * len(stream.packets) + 1
     assert codec.info.streaming is False and _personal(personal_weights, group=1).info.streaming is True
 
@@ -146,7 +158,8 @@ def test_a_card_elsewhere_finds_both_weights_files_beside_it(personal_weights, t
     (folder / "my-personal.yaml").write_text(
         "name: my-personal\nbackend: lpcnet-personal\n"
         f"params: {{weights: w/{generic.name}, sha256: {_sha(generic)}, personal: w/{personal.name}, "
-        f"personal_sha256: {_sha(personal)}, group: 1}}\n")
+        f"personal_sha256: {_sha(personal)}, group: 1}}\n"
+    )
     codec = load_cards(folder)["my-personal"].build()
     assert codec.groups == 2 and codec.forced_group == 1
 

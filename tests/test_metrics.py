@@ -17,8 +17,18 @@ from evalkit.registry import Registry
 AVAILABLE = [name for name in METRICS.names() if METRICS.get(name).unavailable() is None]
 # Metrics whose weights the user provides by path: unavailable here until the path is set.
 LOCAL_WEIGHTS = [name for name in METRICS.names() if METRICS.get(name).spec.weights_env]
-SLOW = {"dnsmos", "dnsmos_personalized", "plcmos", "speaker_similarity", "asr_mismatch", "wer", "phoneme",
-        "visqol_audio", "visqol_speech", "warpq"}  # about a second or more per call here
+SLOW = {
+    "dnsmos",
+    "dnsmos_personalized",
+    "plcmos",
+    "speaker_similarity",
+    "asr_mismatch",
+    "wer",
+    "phoneme",
+    "visqol_audio",
+    "visqol_speech",
+    "warpq",
+}  # about a second or more per call here
 # What the `speech` fixture (arctic_a0007, first 3 of 4 s) says, for metrics that use the text.
 SPEECH_TEXT = "And you always want to see it in the superlative degree."
 
@@ -99,8 +109,15 @@ def patched_registry(monkeypatch) -> Registry:
 
 def toy_spec(**changes) -> MetricSpec:
     fields = dict(
-        name="toy", version="1", higher_is_better=True, needs_reference=True, sample_rates=None,
-        min_duration=0.1, package=None, outputs=("toy",), description="test metric",
+        name="toy",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=None,
+        min_duration=0.1,
+        package=None,
+        outputs=("toy",),
+        description="test metric",
     )
     return MetricSpec(**{**fields, **changes})
 
@@ -122,8 +139,17 @@ def test_worse_as_snr_drops(name, speech):
 
 @pytest.mark.parametrize(
     "name, low, high",
-    [("pesq_wb", 4.6, 4.65), ("pesq_nb", 4.5, 4.56), ("stoi", 0.999, 1.0), ("estoi", 0.999, 1.0),
-     ("si_sdr", 150, 160), ("lsd", 0, 1e-6), ("mcd", 0, 1e-6), ("visqol_speech", 4.5, 5), ("visqol_audio", 4.5, 5)],
+    [
+        ("pesq_wb", 4.6, 4.65),
+        ("pesq_nb", 4.5, 4.56),
+        ("stoi", 0.999, 1.0),
+        ("estoi", 0.999, 1.0),
+        ("si_sdr", 150, 160),
+        ("lsd", 0, 1e-6),
+        ("mcd", 0, 1e-6),
+        ("visqol_speech", 4.5, 5),
+        ("visqol_audio", 4.5, 5),
+    ],
 )
 def test_identical_input_gives_the_best_value(name, low, high, speech):
     row = only(name, speech, speech)
@@ -165,8 +191,14 @@ def test_golden_30db(name, arctic):
 
 @pytest.mark.parametrize(
     "rate, accepted, chosen",
-    [(16000, (8000,), 8000), (8000, (16000,), 16000), (16000, (16000, 48000), 16000),
-     (44100, (16000, 48000), 48000), (96000, (16000, 48000), 48000), (22050, None, 22050)],
+    [
+        (16000, (8000,), 8000),
+        (8000, (16000,), 16000),
+        (16000, (16000, 48000), 16000),
+        (44100, (16000, 48000), 48000),
+        (96000, (16000, 48000), 48000),
+        (22050, None, 22050),
+    ],
 )
 def test_choose_rate(rate, accepted, chosen):
     assert choose_rate(rate, accepted) == chosen
@@ -255,7 +287,9 @@ def test_library_nan_is_a_failed_row_not_a_score(monkeypatch, speech):
 
 
 def test_non_finite_and_exceptions_become_rows(patched_registry, speech):
-    patched_registry.add("nan", Metric(toy_spec(name="nan", outputs=("a", "b")), lambda r, d, s: {"a": math.nan, "b": 1.0}))
+    patched_registry.add(
+        "nan", Metric(toy_spec(name="nan", outputs=("a", "b")), lambda r, d, s: {"a": math.nan, "b": 1.0})
+    )
     patched_registry.add("boom", Metric(toy_spec(name="boom"), lambda r, d, s: 1 / 0))
     a, b = evaluate("nan", speech, speech)
     assert (a.status, a.value, b.status, b.value) == ("failed", None, "ok", 1.0)
@@ -282,8 +316,11 @@ def test_short_sine_never_gives_nan():
 
 
 def test_every_metric_is_available():
-    missing = {name: METRICS.get(name).unavailable() for name in METRICS.names()
-               if name not in AVAILABLE and name not in LOCAL_WEIGHTS}
+    missing = {
+        name: METRICS.get(name).unavailable()
+        for name in METRICS.names()
+        if name not in AVAILABLE and name not in LOCAL_WEIGHTS
+    }
     assert not missing, missing
 
 
@@ -361,11 +398,14 @@ def test_speaker_similarity_ranks_same_speaker_pairs_above_different_speakers():
     from evalkit.metrics.speaker import _embedding
 
     items = [i for i in load_dataset(DEMO_MANIFEST) if i.speaker]
-    embedded = [(i.speaker, _embedding(i.load().samples.mean(axis=0).astype(np.float64))) for i in items
-                if i.load().sample_rate == 16000]
+    embedded = [
+        (i.speaker, _embedding(i.load().samples.mean(axis=0).astype(np.float64)))
+        for i in items
+        if i.load().sample_rate == 16000
+    ]
     same, different = [], []
     for k, (speaker_a, a) in enumerate(embedded):
-        for speaker_b, b in embedded[k + 1:]:
+        for speaker_b, b in embedded[k + 1 :]:
             (same if speaker_a == speaker_b else different).append(float(a @ b))
     wins = np.mean([s > d for s in same for d in different])  # the ranking's AUC
     assert same and different and wins > 0.9 and np.mean(same) > np.mean(different) + 0.15
@@ -419,8 +459,13 @@ def test_mos_hooks_run_random_torchscript_weights(name, output, monkeypatch, tmp
     import torch
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 400, stride=160), torch.nn.ReLU(),
-                              torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(), torch.nn.Linear(4, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 400, stride=160),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 1),
+    )
 
     class Mos(torch.nn.Module):
         def __init__(self):
@@ -457,21 +502,52 @@ def random_whisper(tmp_path: Path) -> Path:
     import json
 
     import torch
-    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
 
-    special = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>",
-               "<|notimestamps|>", "<|nocaptions|>", "<|startofprev|>", "<|startoflm|>"]
+    special = [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        "<|en|>",
+        "<|transcribe|>",
+        "<|translate|>",
+        "<|notimestamps|>",
+        "<|nocaptions|>",
+        "<|startofprev|>",
+        "<|startoflm|>",
+    ]
     vocab = {token: i for i, token in enumerate([chr(c) for c in range(ord("a"), ord("z") + 1)] + ["Ġ"] + special)}
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = WhisperTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"), unk_token=special[0],
-                                 bos_token=special[0], eos_token=special[0], pad_token=special[0])
+    tokenizer = WhisperTokenizer(
+        str(tmp_path / "vocab.json"),
+        str(tmp_path / "merges.txt"),
+        unk_token=special[0],
+        bos_token=special[0],
+        eos_token=special[0],
+        pad_token=special[0],
+    )
     torch.manual_seed(0)
-    config = WhisperConfig(vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1,
-                           encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                           max_target_positions=64, decoder_start_token_id=vocab["<|startoftranscript|>"],
-                           eos_token_id=vocab[special[0]], pad_token_id=vocab[special[0]], bos_token_id=vocab[special[0]])
+    config = WhisperConfig(
+        vocab_size=len(vocab),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_target_positions=64,
+        decoder_start_token_id=vocab["<|startoftranscript|>"],
+        eos_token_id=vocab[special[0]],
+        pad_token_id=vocab[special[0]],
+        bos_token_id=vocab[special[0]],
+    )
     folder = tmp_path / "whisper"
     WhisperForConditionalGeneration(config).save_pretrained(folder)
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)

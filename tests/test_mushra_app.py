@@ -48,12 +48,17 @@ def write_sources(folder: Path, items=ITEMS, seconds: float = 1.5) -> None:
 
 
 def tiny_definition(folder: Path, name: str = "tiny", **changes) -> dict:
-    return {"name": name, "title": "A tiny listening test", "sample_rate": 16000, "open_link": True,
-            "items": [{"id": item, "path": str(folder / f"{item}.wav")} for item in ITEMS],
-            "conditions": ["g711-alaw", {"name": PRERENDERED, "files": str(folder / "{item}-hiss.wav")}],
-            "randomization": {"seed": 11},
-            "questionnaire": [{"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]}],
-            **changes}
+    return {
+        "name": name,
+        "title": "A tiny listening test",
+        "sample_rate": 16000,
+        "open_link": True,
+        "items": [{"id": item, "path": str(folder / f"{item}.wav")} for item in ITEMS],
+        "conditions": ["g711-alaw", {"name": PRERENDERED, "files": str(folder / "{item}-hiss.wav")}],
+        "randomization": {"seed": 11},
+        "questionnaire": [{"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]}],
+        **changes,
+    }
 
 
 def make_tiny_test(folder: Path, url: str, **changes) -> SimpleNamespace:
@@ -103,8 +108,11 @@ def page(script: str | None = None, **query) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    return " ".join(str(node.value) for kind in ("title", "subheader", "markdown", "caption", "warning", "error",
-                                                  "info", "success", "code") for node in at.get(kind))
+    return " ".join(
+        str(node.value)
+        for kind in ("title", "subheader", "markdown", "caption", "warning", "error", "info", "success", "code")
+        for node in at.get(kind)
+    )
 
 
 def click(at: AppTest, label: str) -> AppTest:
@@ -190,8 +198,10 @@ def test_admin_creates_launches_invites_with_labels_and_closes_a_test(tiny, sign
     at.text_area[0].input("ann@example.org\npanel-7").run()
     click(at, "Make invite links")
     links = at.dataframe[0].value
-    assert list(links.columns) == ["participant", "label", "link"] and list(links["label"]) == ["ann@example.org",
-                                                                                             "panel-7"]
+    assert list(links.columns) == ["participant", "label", "link"] and list(links["label"]) == [
+        "ann@example.org",
+        "panel-7",
+    ]
     assert all("/listen?t=" in link for link in links["link"])
     progress = mushra.progress(tiny.engine, "tiny-upload")
     assert sorted(progress["label"]) == ["ann@example.org", "panel-7"]
@@ -234,8 +244,13 @@ def test_admin_analyses_completed_sessions_and_shows_answers_and_listeners(tiny,
     labels = {b.label for b in at.get("download_button")}
     assert {"Export ratings (CSV)", "Export answers (CSV)", "Export everything (ZIP)"} <= labels
     shown = texts(at)
-    for heading in ("Post-screening", "Per condition", "Paired comparisons", "Permutation test",
-                    "Repeated-measures ANOVA"):
+    for heading in (
+        "Post-screening",
+        "Per condition",
+        "Paired comparisons",
+        "Permutation test",
+        "Repeated-measures ANOVA",
+    ):
         assert heading in shown, heading
     assert "3 completed session(s)" in shown
     assert len(at.get("image")) == 2  # boxplot and mean ± CI

@@ -61,19 +61,30 @@ def one_session(client, demo) -> list[dict]:
     while "trial" in page:
         trial = page["trial"]
         served = [(s["id"], client.get(s["url"])) for s in (trial["ref"], *trial["stimuli"])]
-        trials.append({"page": page, "session": token, "truth": [truth[trial["phase"]][trial["position"]][i] for i, _ in
-                                                                  served[1:]],
-                       "item": truth[trial["phase"]][trial["position"]]["item"],
-                       "payloads": [(i, r.content, {k: v for k, v in r.headers.items() if k != "date"}) for i, r in served]})
+        trials.append(
+            {
+                "page": page,
+                "session": token,
+                "truth": [truth[trial["phase"]][trial["position"]][i] for i, _ in served[1:]],
+                "item": truth[trial["phase"]][trial["position"]]["item"],
+                "payloads": [(i, r.content, {k: v for k, v in r.headers.items() if k != "date"}) for i, r in served],
+            }
+        )
         assert all(response.status_code == 200 for _, response in served)
         for stimulus_id, _ in served:
-            played = client.post("/api/listen/play", headers=headers, json={
-                "phase": trial["phase"], "position": trial["position"], "stimulus": stimulus_id, "offset": 0})
+            played = client.post(
+                "/api/listen/play",
+                headers=headers,
+                json={"phase": trial["phase"], "position": trial["position"], "stimulus": stimulus_id, "offset": 0},
+            )
             assert played.status_code == 200, played.text
             time.sleep(0.012)
         ratings = {s["id"]: 50 for s in trial["stimuli"]} if trial["rate"] else {}
-        response = client.post("/api/listen/step", headers=headers, json={
-            "action": "trial", "phase": trial["phase"], "position": trial["position"], "ratings": ratings})
+        response = client.post(
+            "/api/listen/step",
+            headers=headers,
+            json={"action": "trial", "phase": trial["phase"], "position": trial["position"], "ratings": ratings},
+        )
         assert response.status_code == 200, response.text
         page = response.json()
     return trials
@@ -84,8 +95,9 @@ def conditions_behind(demo, token) -> dict:
     from evalkit.mushra.tokens import trial_ids
 
     with demo.engine.connect() as connection:
-        session = connection.execute(select(MushraSession).join(MushraParticipant).where(
-            MushraParticipant.token_hash == token_hash(token))).one()
+        session = connection.execute(
+            select(MushraSession).join(MushraParticipant).where(MushraParticipant.token_hash == token_hash(token))
+        ).one()
         names = dict(connection.execute(select(MushraCondition.id, MushraCondition.key)).all())
     found = defaultdict(dict)
     for phase in ("training", "test"):
@@ -103,7 +115,7 @@ def blocks(data: bytes) -> np.ndarray:
 
     Eight samples, not four: in silence only the dither differs, about 8.5 bits a sample, and
     four samples' 34 bits repeat by chance among two million blocks."""
-    body = np.frombuffer(data[HEADER:HEADER + (len(data) - HEADER) // 24 * 24], np.uint8).reshape(-1, 24)
+    body = np.frombuffer(data[HEADER : HEADER + (len(data) - HEADER) // 24 * 24], np.uint8).reshape(-1, 24)
     words = body.view("<u4").astype(np.uint64)
     digest = np.zeros(len(words), np.uint64)
     for column, multiplier in enumerate(MIXERS):
@@ -111,8 +123,14 @@ def blocks(data: bytes) -> np.ndarray:
     return digest
 
 
-MIXERS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
-          0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
+MIXERS = (
+    0x9E3779B97F4A7C15,
+    0xC2B2AE3D27D4EB4F,
+    0x165667B19E3779F9,
+    0xD6E8FEB86659FD93,
+    0xFF51AFD7ED558CCD,
+    0xC4CEB9FE1A85EC53,
+)
 
 
 def features(trial: dict) -> dict[str, list[float]]:
@@ -127,10 +145,11 @@ def features(trial: dict) -> dict[str, list[float]]:
         "wav header": [digest(data[:HEADER]) for _, data, _ in sliders],
         "sha256": [digest(data) for _, data, _ in sliders],
         "md5": [int(hashlib.md5(data).hexdigest()[:12], 16) for _, data, _ in sliders],
-        "first audio bytes": [digest(data[HEADER:HEADER + 4096]) for _, data, _ in sliders],
+        "first audio bytes": [digest(data[HEADER : HEADER + 4096]) for _, data, _ in sliders],
         "last audio bytes": [digest(data[-4096:]) for _, data, _ in sliders],
-        "blocks shared with the reference button": [len(shared.intersection(blocks(data).tolist()))
-                                                    for _, data, _ in sliders],
+        "blocks shared with the reference button": [
+            len(shared.intersection(blocks(data).tolist())) for _, data, _ in sliders
+        ],
         "id": [int.from_bytes(stimulus.encode(), "big") % 2**61 for stimulus, _, _ in sliders],
         "id length": [len(stimulus) for stimulus, _, _ in sliders],
         "url length": [len(s["url"]) for s in trial["page"]["trial"]["stimuli"]],

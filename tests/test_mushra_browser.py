@@ -35,16 +35,39 @@ playwright = pytest.importorskip("playwright.sync_api")
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "app" / "server.py"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 WAIT_MS = 30_000
 HEAR_MS = 760  # per stimulus: the loop region (0.5 s) is the need, plus the page's margin
 PASSWORD = "correct horse battery"
 SHOTS = Path(os.environ.get("EVALKIT_SCREENSHOTS", ROOT / "results" / "screenshots"))
 ADMIN_PAGES = ["/", "/mushra_admin", "/mushra_metrics", "/drilldown", "/rate_quality", "/quality_cost"]
-NAMES = ["opus", "amr-wb", "codec2", "g722", "anchor", "lp35", "lp70", "asterisk", "allison", "june", "carlo",
-         "ivrvoice", ".wav", ".flac", "demo-"]
+NAMES = [
+    "opus",
+    "amr-wb",
+    "codec2",
+    "g722",
+    "anchor",
+    "lp35",
+    "lp70",
+    "asterisk",
+    "allison",
+    "june",
+    "carlo",
+    "ivrvoice",
+    ".wav",
+    ".flac",
+    "demo-",
+]
 
 
 def free_port() -> int:
@@ -82,11 +105,21 @@ def serve(folder: Path, url: str, **env: str):
     """The real server (`streamlit run app/server.py`) on a free port over database `url`: (base URL, log file)."""
     port, log = free_port(), folder / "server.log"
     env = {**os.environ, "EVALKIT_DB_URL": url, "PYTHONUNBUFFERED": "1", **env}
-    command = [sys.executable, "-m", "streamlit", "run", str(SERVER), "--server.port", str(port),
-               "--server.address", "127.0.0.1"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(SERVER),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, process, log)
@@ -323,7 +356,11 @@ def check_ratings(app, token: str, code: str, shown: list[dict]) -> None:
     assert (mine.groupby("trial")["condition"].nunique() == 8).all()
     answers = answers_frame(app.engine, app.name).set_index("participant").loc[page.participant]
     assert (answers["age"], answers["headphones"], answers["experience"], answers["comments"]) == (
-        34.5, "in-ear", "yes", "Clear instructions.")
+        34.5,
+        "in-ear",
+        "yes",
+        "Clear instructions.",
+    )
 
 
 def check_no_names(traffic: Traffic, listener_pages: int) -> None:

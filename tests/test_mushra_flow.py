@@ -8,14 +8,26 @@ import pytest
 
 from evalkit.mushra.flow import FlowError, State, advance, blockers, next_allowed, require
 from evalkit.mushra.playlog import (
-    MIN_LOOP_S, LimitError, PlayEvent, RateLimiter, check_loop, check_offset, heard_and_needed, limited_json, spans,
+    MIN_LOOP_S,
+    LimitError,
+    PlayEvent,
+    RateLimiter,
+    check_loop,
+    check_offset,
+    heard_and_needed,
+    limited_json,
+    spans,
 )
 from evalkit.mushra.randomize import make_plan, session_seed, slider_order, trial_order, williams_square
 from evalkit.mushra.tokens import level_id, new_secret, resolve_stimulus, trial_ids
 
-PLAN = {"training": [{"item": 1, "conditions": [3, 2]}], "test": [{"item": 1, "conditions": [2, 3]},
-                                                               {"item": 2, "conditions": [3, 2]}],
-        "reference": 2, "level_item": 1, "level_condition": 2}
+PLAN = {
+    "training": [{"item": 1, "conditions": [3, 2]}],
+    "test": [{"item": 1, "conditions": [2, 3]}, {"item": 2, "conditions": [3, 2]}],
+    "reference": 2,
+    "level_item": 1,
+    "level_condition": 2,
+}
 
 
 def walk(plan, has_questionnaire):
@@ -27,8 +39,15 @@ def walk(plan, has_questionnaire):
 
 
 def test_full_path_in_order():
-    assert walk(PLAN, True) == [("consent", 0), ("instructions", 0), ("level_check", 0), ("training", 0),
-                                ("trials", 0), ("trials", 1), ("questionnaire", 0)]
+    assert walk(PLAN, True) == [
+        ("consent", 0),
+        ("instructions", 0),
+        ("level_check", 0),
+        ("training", 0),
+        ("trials", 0),
+        ("trials", 1),
+        ("questionnaire", 0),
+    ]
 
 
 def test_no_questionnaire_and_no_training_are_skipped():
@@ -80,7 +99,8 @@ def test_plays_last_until_the_next_event_and_add_up():
 
 def test_an_open_play_counts_until_now_and_a_stop_alone_counts_nothing():
     assert heard_and_needed([PlayEvent("x", 10.0)], until=10.7, duration=5.0, looping=True) == {
-        "x": (pytest.approx(0.7), 1.0)}
+        "x": (pytest.approx(0.7), 1.0)
+    }
     assert heard_and_needed([PlayEvent(None, 10.0)], until=99.0, duration=5.0, looping=True) == {}
     assert heard_and_needed([], until=99.0, duration=5.0, looping=True) == {}
 

@@ -17,8 +17,9 @@ from evalkit.mushra.stats import condition_summary, listener_means
 MEANS = {"ref": 96.0, "lp35": 20.0, "lp70": 45.0, "codec-a": 78.0, "codec-b": 62.0, "codec-c": 62.0}
 
 
-def simulate(listeners=16, items=12, per_listener=6, means=MEANS, listener_sd=6.0, item_sd=4.0, noise_sd=9.0,
-             seed=0, drop=0.0):
+def simulate(
+    listeners=16, items=12, per_listener=6, means=MEANS, listener_sd=6.0, item_sd=4.0, noise_sd=9.0, seed=0, drop=0.0
+):
     """Each listener rates `per_listener` of `items` items (balanced: item sets rotate), every condition on each;
     `drop` removes that share of single ratings (an unbalanced design)."""
     rng = np.random.default_rng(seed)
@@ -28,8 +29,14 @@ def simulate(listeners=16, items=12, per_listener=6, means=MEANS, listener_sd=6.
         for i in [(p * per_listener + k) % items for k in range(per_listener)]:
             for condition, mean in means.items():
                 if rng.random() >= drop:
-                    rows.append({"participant": f"p{p:02d}", "item": f"i{i:02d}", "condition": condition,
-                                 "score": mean + offsets[p] + item_offsets[i] + rng.normal(0, noise_sd)})
+                    rows.append(
+                        {
+                            "participant": f"p{p:02d}",
+                            "item": f"i{i:02d}",
+                            "condition": condition,
+                            "score": mean + offsets[p] + item_offsets[i] + rng.normal(0, noise_sd),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -57,8 +64,13 @@ def test_mixed_model_equals_statsmodels_formula_fit():
     frame = simulate(listeners=20, items=16, per_listener=8, seed=1)
     ours = fit_mixed(frame)
     data = frame.assign(group=1)
-    reference = smf.mixedlm("score ~ 0 + C(condition)", data, groups="group", re_formula="0",
-                            vc_formula={"listener": "0 + C(participant)", "item": "0 + C(item)"}).fit(reml=True)
+    reference = smf.mixedlm(
+        "score ~ 0 + C(condition)",
+        data,
+        groups="group",
+        re_formula="0",
+        vc_formula={"listener": "0 + C(participant)", "item": "0 + C(item)"},
+    ).fit(reml=True)
     expected = {name.split("[")[1].rstrip("]"): value for name, value in reference.fe_params.items()}
     assert dict(zip(ours.conditions, ours.coefficients)) == pytest.approx(expected, abs=1e-4)
     assert ours.variances["residual"] == pytest.approx(reference.scale, rel=1e-4)
@@ -136,10 +148,12 @@ def test_one_listener_mean_on_incomplete_data():
 
 def _planted(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
-    frame.loc[(frame["participant"] == "p01") & (frame["condition"] == "ref") & frame["item"].isin(["i00", "i01"]),
-              "score"] = 60.0
-    frame.loc[(frame["participant"] == "p02") & (frame["condition"] == "lp70") & frame["item"].isin(["i00", "i01"]),
-              "score"] = 95.0
+    frame.loc[
+        (frame["participant"] == "p01") & (frame["condition"] == "ref") & frame["item"].isin(["i00", "i01"]), "score"
+    ] = 60.0
+    frame.loc[
+        (frame["participant"] == "p02") & (frame["condition"] == "lp70") & frame["item"].isin(["i00", "i01"]), "score"
+    ] = 95.0
     return frame
 
 

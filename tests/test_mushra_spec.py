@@ -58,14 +58,29 @@ def test_minimal_definition_adds_reference_and_both_anchors(folder):
 def test_demo_definition_loads():
     spec = load_spec(ROOT / "tests_mushra" / "demo.yaml")
     assert len(spec.items) >= 5 and all(4.5 < item.duration <= 12 for item in spec.items)
-    assert [c.name for c in spec.conditions][3:] == ["opus-6k", "opus-16k-wb", "amr-wb-12k65", "codec2-3200", "g722-64k"]
+    assert [c.name for c in spec.conditions][3:] == [
+        "opus-6k",
+        "opus-16k-wb",
+        "amr-wb-12k65",
+        "codec2-3200",
+        "g722-64k",
+    ]
     assert spec.training and spec.questionnaire and spec.seed is not None
     assert len(spec.warnings) == 1 and "7 kHz anchor" in spec.warnings[0]  # the demo corpus is 16 kHz speech
 
 
 def test_at_most_twelve_signals_per_trial(folder):
-    nine = ["opus-6k", "opus-12k", "opus-16k-wb", "opus-16k-cbr", "opus-24k-fec", "opus-32k-celt", "opus-64k",
-            "g722-64k", "g711-alaw"]
+    nine = [
+        "opus-6k",
+        "opus-12k",
+        "opus-16k-wb",
+        "opus-16k-cbr",
+        "opus-24k-fec",
+        "opus-32k-celt",
+        "opus-64k",
+        "g722-64k",
+        "g711-alaw",
+    ]
     assert len(load(folder, base(conditions=nine)).conditions) == 12
     fails(folder, base(conditions=nine + ["g711-mulaw"]), "conditions:", "13 signals", "at most 12")
 
@@ -90,47 +105,60 @@ def test_fewer_than_five_items_warns(folder):
     assert any("1 items" in w and "at least 5" in w for w in spec.warnings)
 
 
-@pytest.mark.parametrize("change, fragments", [
-    ({"colour": 1}, ["colour:", "unknown key"]),
-    ({"name": "bad name!"}, ["name:"]),
-    ({"items": []}, ["items:", "non-empty"]),
-    ({"items": [{"id": "a"}]}, ["items[0]", "no 'path'", "manifest"]),
-    ({"items": [{"id": "a", "path": "missing.wav"}]}, ["items[0].path", "no such file"]),
-    ({"items": [{"id": "a", "path": "a.wav"}, {"id": "a", "path": "b.wav"}]}, ["items[1]", "listed twice"]),
-    ({"items": [{"id": "a", "path": "a.wav", "end": 5.0}]}, ["items[0].end", "past the end"]),
-    ({"items": [{"id": "a", "path": "a.wav", "start": 1.0, "end": 1.2}]}, ["items[0]", "shorter than 0.5 s"]),
-    ({"items": [{"id": "a", "path": "a.wav", "start": -1}]}, ["items[0].start", "outside"]),
-    ({"items": [{"id": "a", "path": "a.wav", "speed": 2}]}, ["items[0].speed", "unknown key"]),
-    ({"conditions": []}, ["conditions:", "non-empty"]),
-    ({"conditions": ["opus-7k"]}, ["conditions[0].card", "unknown codec card 'opus-7k'"]),
-    ({"conditions": ["opus-6k", "opus-6k"]}, ["conditions[1]", "listed twice"]),
-    ({"conditions": ["anchor-lp35"]}, ["conditions[0]", "added to every test automatically"]),
-    ({"conditions": [{"name": "reference", "card": "opus-6k"}]}, ["conditions[0]", "automatically"]),
-    ({"conditions": [{"name": "x", "card": "opus-6k", "files": "{item}.wav"}]}, ["conditions[0]", "either"]),
-    ({"conditions": [{"name": "x", "files": "r.wav"}]}, ["conditions[0].files", "{item}"]),
-    ({"conditions": [{"name": "x", "files": {"a": "a-r.wav"}}]}, ["conditions[0].files.b", "missing"]),
-    ({"conditions": [{"name": "x", "files": "{item}-nope.wav"}]}, ["conditions[0].files.a", "no such file"]),
-    ({"sample_rate": 44100.5}, ["sample_rate:", "whole number"]),
-    ({"sample_rate": 4000}, ["sample_rate:", "outside"]),
-    ({"format": "mp3"}, ["format:", "wav, flac"]),
-    ({"loudness": {"target_lufs": -3}}, ["loudness.target_lufs", "outside"]),
-    ({"loudness": {"anchors": "loud"}}, ["loudness.anchors"]),
-    ({"randomization": {"seed": "lucky"}}, ["randomization.seed", "whole number"]),
-    ({"randomization": {"trial_order": "alphabetical"}}, ["randomization.trial_order"]),
-    ({"training": {"items": ["zzz"]}}, ["training.items[0]", "not one of the test's items"]),
-    ({"training": {"items": []}}, ["training.items", "non-empty"]),
-    ({"looping": "yes"}, ["looping:", "true or false"]),
-    ({"questionnaire": [{"id": "q", "text": "Q?", "type": "choice", "choices": ["only"]}]},
-     ["questionnaire[0].choices", "at least two"]),
-    ({"questionnaire": [{"id": "q", "text": "Q?", "type": "essay"}]}, ["questionnaire[0].type"]),
-    ({"questionnaire": [{"id": "q", "text": "Q?"}, {"id": "q", "text": "Again?"}]}, ["questionnaire[1].id", "twice"]),
-    ({"questionnaire": [{"id": "q", "text": "Q?", "min": 1}]}, ["questionnaire[0]", "only number questions"]),
-    ({"questionnaire": [{"id": "q", "text": "Q?", "type": "number", "min": 5, "max": 1.5}]},
-     ["questionnaire[0].max", "below min"]),
-    ({"questionnaire": [{"id": "q", "text": "Q?", "type": "number", "max": "ten"}]}, ["questionnaire[0].max", "number"]),
-    ({"min_play_seconds": -1}, ["min_play_seconds", "outside"]),
-    ({"consent": ""}, ["consent:", "non-empty"]),
-])
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        ({"colour": 1}, ["colour:", "unknown key"]),
+        ({"name": "bad name!"}, ["name:"]),
+        ({"items": []}, ["items:", "non-empty"]),
+        ({"items": [{"id": "a"}]}, ["items[0]", "no 'path'", "manifest"]),
+        ({"items": [{"id": "a", "path": "missing.wav"}]}, ["items[0].path", "no such file"]),
+        ({"items": [{"id": "a", "path": "a.wav"}, {"id": "a", "path": "b.wav"}]}, ["items[1]", "listed twice"]),
+        ({"items": [{"id": "a", "path": "a.wav", "end": 5.0}]}, ["items[0].end", "past the end"]),
+        ({"items": [{"id": "a", "path": "a.wav", "start": 1.0, "end": 1.2}]}, ["items[0]", "shorter than 0.5 s"]),
+        ({"items": [{"id": "a", "path": "a.wav", "start": -1}]}, ["items[0].start", "outside"]),
+        ({"items": [{"id": "a", "path": "a.wav", "speed": 2}]}, ["items[0].speed", "unknown key"]),
+        ({"conditions": []}, ["conditions:", "non-empty"]),
+        ({"conditions": ["opus-7k"]}, ["conditions[0].card", "unknown codec card 'opus-7k'"]),
+        ({"conditions": ["opus-6k", "opus-6k"]}, ["conditions[1]", "listed twice"]),
+        ({"conditions": ["anchor-lp35"]}, ["conditions[0]", "added to every test automatically"]),
+        ({"conditions": [{"name": "reference", "card": "opus-6k"}]}, ["conditions[0]", "automatically"]),
+        ({"conditions": [{"name": "x", "card": "opus-6k", "files": "{item}.wav"}]}, ["conditions[0]", "either"]),
+        ({"conditions": [{"name": "x", "files": "r.wav"}]}, ["conditions[0].files", "{item}"]),
+        ({"conditions": [{"name": "x", "files": {"a": "a-r.wav"}}]}, ["conditions[0].files.b", "missing"]),
+        ({"conditions": [{"name": "x", "files": "{item}-nope.wav"}]}, ["conditions[0].files.a", "no such file"]),
+        ({"sample_rate": 44100.5}, ["sample_rate:", "whole number"]),
+        ({"sample_rate": 4000}, ["sample_rate:", "outside"]),
+        ({"format": "mp3"}, ["format:", "wav, flac"]),
+        ({"loudness": {"target_lufs": -3}}, ["loudness.target_lufs", "outside"]),
+        ({"loudness": {"anchors": "loud"}}, ["loudness.anchors"]),
+        ({"randomization": {"seed": "lucky"}}, ["randomization.seed", "whole number"]),
+        ({"randomization": {"trial_order": "alphabetical"}}, ["randomization.trial_order"]),
+        ({"training": {"items": ["zzz"]}}, ["training.items[0]", "not one of the test's items"]),
+        ({"training": {"items": []}}, ["training.items", "non-empty"]),
+        ({"looping": "yes"}, ["looping:", "true or false"]),
+        (
+            {"questionnaire": [{"id": "q", "text": "Q?", "type": "choice", "choices": ["only"]}]},
+            ["questionnaire[0].choices", "at least two"],
+        ),
+        ({"questionnaire": [{"id": "q", "text": "Q?", "type": "essay"}]}, ["questionnaire[0].type"]),
+        (
+            {"questionnaire": [{"id": "q", "text": "Q?"}, {"id": "q", "text": "Again?"}]},
+            ["questionnaire[1].id", "twice"],
+        ),
+        ({"questionnaire": [{"id": "q", "text": "Q?", "min": 1}]}, ["questionnaire[0]", "only number questions"]),
+        (
+            {"questionnaire": [{"id": "q", "text": "Q?", "type": "number", "min": 5, "max": 1.5}]},
+            ["questionnaire[0].max", "below min"],
+        ),
+        (
+            {"questionnaire": [{"id": "q", "text": "Q?", "type": "number", "max": "ten"}]},
+            ["questionnaire[0].max", "number"],
+        ),
+        ({"min_play_seconds": -1}, ["min_play_seconds", "outside"]),
+        ({"consent": ""}, ["consent:", "non-empty"]),
+    ],
+)
 def test_invalid_definitions_name_file_and_key(folder, change, fragments):
     fails(folder, base(**change), *fragments)
 
@@ -157,18 +185,24 @@ def test_yaml_file_errors_name_the_file(folder):
     with pytest.raises(ConfigError, match=r"broken.yaml:2:1: cannot read test definition: invalid YAML"):
         load_spec(path)
     path.write_text(yaml.safe_dump({**base(), "items": [{"id": "a", "path": "nope.wav"}]}))
-    line = yaml.safe_dump({**base(), "items": [{"id": "a", "path": "nope.wav"}]}).splitlines().index("  path: nope.wav") + 1
+    line = (
+        yaml.safe_dump({**base(), "items": [{"id": "a", "path": "nope.wav"}]}).splitlines().index("  path: nope.wav")
+        + 1
+    )
     with pytest.raises(ConfigError, match=rf"broken.yaml:{line}: items\[0\].path: .*nope.wav: no such file"):
         load_spec(path)
 
 
-@pytest.mark.parametrize("bounds, good, bad, says", [
-    ({"min": 16, "max": 110}, ["16", 42, 110, "37.5"], [7, 111, "-1"], "from 16 to 110"),
-    ({"min": 0.5, "max": 2.25}, ["0.5", 1, 2.25, "1e0"], [0.49, 2.3], "from 0.5 to 2.25"),
-    ({"min": 0}, [0, "1e6"], [-0.001], "of at least 0"),
-    ({"max": 10.5}, [-5, 10.5], [11], "of at most 10.5"),
-    ({}, [-1e9, "3.14"], [], ""),
-])
+@pytest.mark.parametrize(
+    "bounds, good, bad, says",
+    [
+        ({"min": 16, "max": 110}, ["16", 42, 110, "37.5"], [7, 111, "-1"], "from 16 to 110"),
+        ({"min": 0.5, "max": 2.25}, ["0.5", 1, 2.25, "1e0"], [0.49, 2.3], "from 0.5 to 2.25"),
+        ({"min": 0}, [0, "1e6"], [-0.001], "of at least 0"),
+        ({"max": 10.5}, [-5, 10.5], [11], "of at most 10.5"),
+        ({}, [-1e9, "3.14"], [], ""),
+    ],
+)
 def test_number_answers_with_any_bounds(bounds, good, bad, says):
     from evalkit.mushra.spec import Question
 

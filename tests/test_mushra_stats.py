@@ -19,7 +19,13 @@ from evalkit.mushra.anova import contrasts, gg_epsilon, rm_anova, rm_anova_cube
 from evalkit.mushra.rating_plots import boxplot, mean_ci_plot
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import (
-    bootstrap_interval, condition_summary, hochberg, holm, paired_comparisons, permutation_test, t_interval,
+    bootstrap_interval,
+    condition_summary,
+    hochberg,
+    holm,
+    paired_comparisons,
+    permutation_test,
+    t_interval,
 )
 
 MEANS = {"reference": 97, "anchor-lp35": 20, "anchor-lp70": 50, "codec-a": 80, "codec-b": 62, "codec-c": 35}
@@ -35,8 +41,14 @@ def generate(assessors=20, items=6, means=MEANS, assessor_sd=5.0, item_sd=4.0, n
                 score = mean + offsets[p] + item_offsets[i] + rng.normal(0, noise_sd)
                 if condition == "reference":  # assessors find the hidden reference reliably
                     score = 100 - abs(rng.normal(0, 2))
-                rows.append({"participant": f"p{p:02d}", "item": f"i{i}", "condition": condition,
-                             "score": float(np.clip(score, 0, 100)) if clip else score})
+                rows.append(
+                    {
+                        "participant": f"p{p:02d}",
+                        "item": f"i{i}",
+                        "condition": condition,
+                        "score": float(np.clip(score, 0, 100)) if clip else score,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -76,8 +88,14 @@ def test_items_where_many_rate_the_mid_anchor_high_leave_the_anchor_rule():
 
 
 def test_summary_matches_hand_computation():
-    frame = pd.DataFrame({"participant": ["a", "a", "b", "b"], "item": ["x", "y", "x", "y"],
-                          "condition": "c", "score": [60.0, 70.0, 80.0, 90.0]})
+    frame = pd.DataFrame(
+        {
+            "participant": ["a", "a", "b", "b"],
+            "item": ["x", "y", "x", "y"],
+            "condition": "c",
+            "score": [60.0, 70.0, 80.0, 90.0],
+        }
+    )
     row = condition_summary(frame, n_boot=2000).iloc[0]
     half = sps.t.ppf(0.975, 3) * np.std([60, 70, 80, 90], ddof=1) / 2
     assert (row["n"], row["assessors"], row["mean"], row["median"]) == (4, 2, 75.0, 75.0)
@@ -183,7 +201,9 @@ def test_gg_epsilon_matches_the_classical_formula():
     data = rng.multivariate_normal(np.zeros(4), np.diag([1, 2, 4, 16]), size=30)
     s = np.cov(data, rowvar=False)
     k, mean, rows = 4, s.mean(), s.mean(axis=1)
-    classic = k**2 * (np.diag(s).mean() - mean) ** 2 / ((k - 1) * ((s**2).sum() - 2 * k * (rows**2).sum() + k**2 * mean**2))
+    classic = (
+        k**2 * (np.diag(s).mean() - mean) ** 2 / ((k - 1) * ((s**2).sum() - 2 * k * (rows**2).sum() + k**2 * mean**2))
+    )
     assert gg_epsilon(data, contrasts(4)) == pytest.approx(classic)
     assert 1 / 3 <= gg_epsilon(data, contrasts(4)) <= 1
 
@@ -220,8 +240,16 @@ def coverage(assessor_sd, reps=1000):
     """How often each 95 % interval holds the true mean 50, over generated tests of 12 assessors x 6 items."""
     hits = np.zeros(2)
     for seed in range(reps):
-        frame = generate(assessors=12, items=6, means={"c": 50.0}, assessor_sd=assessor_sd, item_sd=0.0,
-                         noise_sd=10.0, seed=seed, clip=False)
+        frame = generate(
+            assessors=12,
+            items=6,
+            means={"c": 50.0},
+            assessor_sd=assessor_sd,
+            item_sd=0.0,
+            noise_sd=10.0,
+            seed=seed,
+            clip=False,
+        )
         row = condition_summary(frame, n_boot=1000, seed=seed).iloc[0]
         hits += [row["t_low"] <= 50 <= row["t_high"], row["boot_low"] <= 50 <= row["boot_high"]]
     return hits / reps

@@ -34,8 +34,13 @@ def folder(tmp_path):
 
 
 def make(folder, files="a-gain.wav", **changes):
-    data = {"name": "s", "items": [{"id": "a", "path": "a.wav"}], "sample_rate": 16000,
-            "conditions": ["g711-alaw", {"name": "quiet", "files": {"a": files}}], **changes}
+    data = {
+        "name": "s",
+        "items": [{"id": "a", "path": "a.wav"}],
+        "sample_rate": 16000,
+        "conditions": ["g711-alaw", {"name": "quiet", "files": {"a": files}}],
+        **changes,
+    }
     return spec_from_dict(data, base=folder, source="s.yaml")
 
 
@@ -102,7 +107,9 @@ def test_rendered_conditions_come_from_the_cache_the_second_time(folder, tmp_pat
 
     monkeypatch.setattr(stimuli_module, "roundtrip", no_codecs)
     second = list(prepare_stimuli(spec, tmp_path / "out2", tmp_path / "cache"))
-    assert [(s.condition, sha, s.bitrate) for s, _, sha in first] == [(s.condition, sha, s.bitrate) for s, _, sha in second]
+    assert [(s.condition, sha, s.bitrate) for s, _, sha in first] == [
+        (s.condition, sha, s.bitrate) for s, _, sha in second
+    ]
     assert sorted(p.name for p in (tmp_path / "out1").iterdir()) == [f"000-0{k}.wav" for k in range(5)]
 
 

@@ -22,7 +22,13 @@ from evalkit.mushra.tokens import audio_grant, trial_ids
 from evalkit.store import connect
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import (
-    MushraCondition, MushraEvent, MushraParticipant, MushraResponse, MushraSession, MushraStimulus, MushraTrial,
+    MushraCondition,
+    MushraEvent,
+    MushraParticipant,
+    MushraResponse,
+    MushraSession,
+    MushraStimulus,
+    MushraTrial,
 )
 
 ITEMS = ["alpha", "bravo", "charlie", "delta", "echo"]
@@ -48,10 +54,16 @@ def cache(tmp_path_factory):
 
 
 def make_spec(sources, **changes):
-    data = {"name": "listening", "title": "A listening test", "items": [{"id": i, "path": f"{i}.wav"} for i in ITEMS],
-            "conditions": ["g711-alaw", {"name": "noisy", "files": "{item}-noisy.wav"}], "sample_rate": 16000,
-            "randomization": {"seed": 7}, "open_link": True,
-            "questionnaire": [{"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]}]}
+    data = {
+        "name": "listening",
+        "title": "A listening test",
+        "items": [{"id": i, "path": f"{i}.wav"} for i in ITEMS],
+        "conditions": ["g711-alaw", {"name": "noisy", "files": "{item}-noisy.wav"}],
+        "sample_rate": 16000,
+        "randomization": {"seed": 7},
+        "open_link": True,
+        "questionnaire": [{"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]}],
+    }
     return spec_from_dict({**data, **changes}, base=sources, source="listening.yaml")
 
 
@@ -111,8 +123,9 @@ def session_row(engine, token):
     from evalkit.mushra.tokens import token_hash
 
     with engine.connect() as connection:
-        return connection.execute(select(MushraSession).join(MushraParticipant).where(
-            MushraParticipant.token_hash == token_hash(token))).one()
+        return connection.execute(
+            select(MushraSession).join(MushraParticipant).where(MushraParticipant.token_hash == token_hash(token))
+        ).one()
 
 
 # -- creating a test -------------------------------------------------------------------
@@ -122,8 +135,9 @@ def test_created_test_stores_levelled_matching_stimuli(engine, launched):
     assert launched.status == "open" and launched.items == 5 and launched.open_token
     assert launched.conditions == ("reference", "anchor-lp35", "anchor-lp70", "g711-alaw", "noisy")
     with engine.connect() as connection:
-        rows = pd.DataFrame(connection.execute(select(MushraStimulus, MushraCondition.key)
-                                               .join(MushraCondition)).mappings().all())
+        rows = pd.DataFrame(
+            connection.execute(select(MushraStimulus, MushraCondition.key).join(MushraCondition)).mappings().all()
+        )
     assert len(rows) == 25 and (rows["sample_rate"] == 16000).all() and (rows["channels"] == 1).all()
     assert rows.groupby("item_id")["frames"].nunique().eq(1).all()
     by = rows.set_index(["item_id", "key"])
@@ -189,8 +203,19 @@ def test_nothing_the_browser_gets_names_a_condition_item_or_file(engine, launche
     seen.append(mushra.submit_questionnaire(engine, token, {"phones": "no"}))
     text_seen = repr([list(values(asdict(page))) for page in seen])  # grants and heard times included
     # "reference" is left out: the labelled reference button is public (and named in the instructions).
-    secrets = [*launched.conditions[1:], "g711", "alaw", "anchor", "lp35", "lp70", *ITEMS, str(sources),
-               launched.stimulus_dir, ".wav", ".flac"]
+    secrets = [
+        *launched.conditions[1:],
+        "g711",
+        "alaw",
+        "anchor",
+        "lp35",
+        "lp70",
+        *ITEMS,
+        str(sources),
+        launched.stimulus_dir,
+        ".wav",
+        ".flac",
+    ]
     for secret in secrets:
         assert secret not in text_seen, secret
         assert all(secret.encode() not in data for data in audio), secret
@@ -232,11 +257,15 @@ def test_plays_are_timed_by_the_server_and_survive_a_reload(engine, launched):
     trial = to_trials(engine, token).trial
     start = utcnow()
     mushra.record_play(engine, token, "training", 0, trial.stimuli[0], 0.0, None, start)
-    heard = mushra.record_play(engine, token, "training", 0, trial.stimuli[1], 0.3, [0.2, 0.9], start + timedelta(seconds=2))
+    heard = mushra.record_play(
+        engine, token, "training", 0, trial.stimuli[1], 0.3, [0.2, 0.9], start + timedelta(seconds=2)
+    )
     assert heard == {trial.stimuli[0]: (pytest.approx(2.0), 1.0), trial.stimuli[1]: (0.0, pytest.approx(0.7))}
     again = mushra.enter(engine, token, now=start + timedelta(seconds=2.5))  # a reload: the open play goes on
     assert dict((s, (h, n)) for s, h, n in again.trial.heard) == {
-        trial.stimuli[0]: (pytest.approx(2.0), 1.0), trial.stimuli[1]: (pytest.approx(0.5), pytest.approx(0.7))}
+        trial.stimuli[0]: (pytest.approx(2.0), 1.0),
+        trial.stimuli[1]: (pytest.approx(0.5), pytest.approx(0.7)),
+    }
     with pytest.raises(mushra.FlowError, match="out of date"):
         mushra.record_play(engine, token, "test", 0, trial.stimuli[0])
     with pytest.raises(mushra.FlowError, match="does not belong"):
@@ -315,7 +344,14 @@ def test_training_is_kept_without_ratings_and_play_log_names_conditions(engine, 
         trial = connection.execute(select(MushraTrial)).one()
     assert trial.phase == "training" and count(engine, MushraResponse) == 0
     plays = trial.play_log["plays"]
-    assert {play["condition"] for play in plays} == {"reference", "anchor-lp35", "anchor-lp70", "g711-alaw", "noisy", None}
+    assert {play["condition"] for play in plays} == {
+        "reference",
+        "anchor-lp35",
+        "anchor-lp70",
+        "g711-alaw",
+        "noisy",
+        None,
+    }
     assert plays[0]["reference_button"] and not any(play["reference_button"] for play in plays[1:])
     assert [play["seconds"] for play in plays] == pytest.approx([1.2] * 6 + [0.0])  # the last is the stop
     assert all(b["at"] - a["at"] == pytest.approx(1.2) for a, b in zip(plays, plays[1:]))
@@ -337,9 +373,13 @@ def test_audio_grants_open_one_stimulus_of_the_current_page_until_they_expire(en
     with pytest.raises(mushra.AccessError, match="expired"):
         mushra.stimulus_audio(engine, page.trial.audio[1], now=utcnow() + timedelta(hours=3))
     forged = page.trial.audio[1].split(".")
-    for bad in (".".join([*forged[:2], str(int(forged[2]) + 3600), forged[3]]),  # a later expiry
-                ".".join([forged[0], page.trial.stimuli[2], *forged[2:]]),  # another stimulus
-                audio_grant("00" * 32, code, page.trial.stimuli[0], expires), "P-1.x", "garbage"):
+    for bad in (
+        ".".join([*forged[:2], str(int(forged[2]) + 3600), forged[3]]),  # a later expiry
+        ".".join([forged[0], page.trial.stimuli[2], *forged[2:]]),  # another stimulus
+        audio_grant("00" * 32, code, page.trial.stimuli[0], expires),
+        "P-1.x",
+        "garbage",
+    ):
         with pytest.raises(mushra.AccessError):
             mushra.stimulus_audio(engine, bad)
     mushra.close_test(engine, "listening")
@@ -356,8 +396,9 @@ def test_no_stimulus_stands_out_by_size_or_by_its_bytes(engine, launched):
     trial = session.plan["test"][page.trial.position]
     _, ids = trial_ids(session.secret, "test", page.trial.position, trial["conditions"])
     hidden = ids[trial["conditions"].index(session.plan["reference"])]
-    served = dict(zip((page.trial.reference, *page.trial.stimuli),
-                      (mushra.stimulus_audio(engine, g) for g in page.trial.audio)))
+    served = dict(
+        zip((page.trial.reference, *page.trial.stimuli), (mushra.stimulus_audio(engine, g) for g in page.trial.audio))
+    )
     assert len({len(data) for data in served.values()}) == 1 and len({data[:44] for data in served.values()}) == 1
     assert len(set(served.values())) == len(served)
     decoded = {s: sf.read(io.BytesIO(data), dtype="int32")[0] >> 16 for s, data in served.items()}
@@ -418,8 +459,9 @@ def test_listeners_get_successive_ordinals_and_balanced_first_items(engine, laun
 def test_demo_test_end_to_end(tmp_path):
     engine = connect(f"sqlite:///{tmp_path / 'evalkit.db'}")
     root = Path(__file__).resolve().parent.parent
-    info = mushra.create_test(engine, root / "tests_mushra" / "demo.yaml", stimulus_root=tmp_path / "stimuli",
-                              cache_root=tmp_path / "cache")
+    info = mushra.create_test(
+        engine, root / "tests_mushra" / "demo.yaml", stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache"
+    )
     assert info.items == 6 and len(info.conditions) == 8 and info.warnings
     info = mushra.launch_test(engine, "demo")
     token = mushra.join_open_link(engine, info.open_token)
@@ -446,8 +488,9 @@ def test_sign_in_locks_out_guessing_and_says_until_when(engine):
     policy = auth.SigninPolicy(client_failures=3, account_failures=5, window_s=600, lock_s=30)
 
     def attempt(password, client="10.0.0.1", seconds=0.0):
-        return auth.sign_in(engine, password, client, configured=stored, policy=policy,
-                            now=start + timedelta(seconds=seconds))
+        return auth.sign_in(
+            engine, password, client, configured=stored, policy=policy, now=start + timedelta(seconds=seconds)
+        )
 
     for k in range(2):
         with pytest.raises(auth.SigninError, match="wrong account or password"):
@@ -499,7 +542,9 @@ def test_answers_trials_and_listener_report(engine, launched):
     done, halfway = (i.token for i in invites)
     page = to_trials(engine, done)
     while page.trial:
-        page = finish(engine, done, page, {s: 50.0 for s in page.trial.stimuli} if page.trial.requires_ratings else None)
+        page = finish(
+            engine, done, page, {s: 50.0 for s in page.trial.stimuli} if page.trial.requires_ratings else None
+        )
     mushra.submit_questionnaire(engine, done, {"phones": "yes"})
     finish(engine, halfway, finish(engine, halfway, to_trials(engine, halfway)))
     answers = answers_frame(engine, "listening")
@@ -531,8 +576,14 @@ def test_statistics_take_completed_sessions_and_warn_when_degenerate(engine, lau
     for token in tokens[:2]:  # two listeners who give each condition the very same score
         page = to_trials(engine, token)
         while page.trial:
-            page = finish(engine, token, page, by_condition(engine, token, page.trial, lambda c: 10.0 * (c % 7))
-                          if page.trial.requires_ratings else None)
+            page = finish(
+                engine,
+                token,
+                page,
+                by_condition(engine, token, page.trial, lambda c: 10.0 * (c % 7))
+                if page.trial.requires_ratings
+                else None,
+            )
         mushra.submit_questionnaire(engine, token, {"phones": "no"})
     finish(engine, tokens[2], finish(engine, tokens[2], to_trials(engine, tokens[2])))
     frame, note = statistics_ratings(engine, "listening")

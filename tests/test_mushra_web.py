@@ -36,12 +36,19 @@ EVIL = "http://evil.example/pixel.png"
 def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mushra_web")
     consent = f"Read this. ![tracker]({EVIL}) [more](http://evil.example/x) <img src='{EVIL}'> **Thank you.**"
-    found = make_tiny_test(folder, f"sqlite:///{folder / 'evalkit.db'}", min_play_seconds=0.05, consent=consent,
-                           title="A tiny listening test ![x](http://evil.example/t.png)", questionnaire=[
-                               {"id": "age", "text": "Age", "type": "number", "min": 16, "max": 110, "required": False},
-                               {"id": "level", "text": "Level in dB", "type": "number", "min": -20.5, "max": 0.5},
-                               {"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]},
-                               {"id": "notes", "text": "Notes", "type": "text", "required": False}])
+    found = make_tiny_test(
+        folder,
+        f"sqlite:///{folder / 'evalkit.db'}",
+        min_play_seconds=0.05,
+        consent=consent,
+        title="A tiny listening test ![x](http://evil.example/t.png)",
+        questionnaire=[
+            {"id": "age", "text": "Age", "type": "number", "min": 16, "max": 110, "required": False},
+            {"id": "level", "text": "Level in dB", "type": "number", "min": -20.5, "max": 0.5},
+            {"id": "phones", "text": "Headphones?", "type": "choice", "choices": ["yes", "no"]},
+            {"id": "notes", "text": "Notes", "type": "text", "required": False},
+        ],
+    )
     return SimpleNamespace(**vars(found), hash=hash_password(PASSWORD, n=2**10))
 
 
@@ -56,8 +63,10 @@ def make_app(tiny) -> Starlette:
 
     listener_web = web.ListenerWeb(lambda: tiny.engine, lambda: tiny.hash, POLICY)
     routes = [*listener_web.routes(), WebSocketRoute("/_stcore/stream", stream), Route("/{path:path}", stand_in)]
-    return Starlette(routes=routes, middleware=[Middleware(web.SecurityHeaders),
-                                                Middleware(web.AdminGate, engine=lambda: tiny.engine)])
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(web.SecurityHeaders), Middleware(web.AdminGate, engine=lambda: tiny.engine)],
+    )
 
 
 @pytest.fixture
@@ -125,14 +134,26 @@ def test_a_listener_takes_the_test_over_http(client, tiny):
         heard = person.play_all(page)
         assert all(seconds >= needed for seconds, needed in heard.values())
         ratings = {s["id"]: 10 * k for k, s in enumerate(page["trial"]["stimuli"])} if page["trial"]["rate"] else {}
-        page = person.step(action="trial", phase=page["trial"]["phase"], position=page["trial"]["position"],
-                           ratings=ratings, client={"ms_on_page": 900})
+        page = person.step(
+            action="trial",
+            phase=page["trial"]["phase"],
+            position=page["trial"]["position"],
+            ratings=ratings,
+            client={"ms_on_page": 900},
+        )
         seen.append(page)
-    assert page["phase"] == "questionnaire" and [q["type"] for q in page["questions"]] == ["number", "number",
-                                                                                        "choice", "text"]
+    assert page["phase"] == "questionnaire" and [q["type"] for q in page["questions"]] == [
+        "number",
+        "number",
+        "choice",
+        "text",
+    ]
     problems = person.step(422, action="questionnaire", answers={"age": 12, "level": "loud"})["problems"]
-    assert problems == {"age": "Age: enter a number from 16 to 110", "level": "Level in dB: enter a number",
-                        "phones": "please answer: Headphones?"}
+    assert problems == {
+        "age": "Age: enter a number from 16 to 110",
+        "level": "Level in dB: enter a number",
+        "phones": "please answer: Headphones?",
+    }
     done = person.step(action="questionnaire", answers={"age": None, "level": -3.25, "phones": "no", "notes": "ok"})
     assert done["phase"] == "done" and len(done["completion_code"]) == 13
     frame = mushra.ratings_frame(tiny.engine, tiny.name)
@@ -162,8 +183,12 @@ def test_audio_urls_are_signed_per_session_and_page(client, tiny):
     assert "etag" not in response.headers and "last-modified" not in response.headers
     code, stimulus, expires, mac = url.rsplit("/", 1)[1].split(".")
     other, _ = to_trials(client, tiny)
-    for forged in (f"{code}.{stimulus}.{int(expires) + 3600}.{mac}", f"{code}.{page['trial']['stimuli'][1]['id']}."
-                   f"{expires}.{mac}", f"P-0000000000.{stimulus}.{expires}.{mac}", "nonsense"):
+    for forged in (
+        f"{code}.{stimulus}.{int(expires) + 3600}.{mac}",
+        f"{code}.{page['trial']['stimuli'][1]['id']}.{expires}.{mac}",
+        f"P-0000000000.{stimulus}.{expires}.{mac}",
+        "nonsense",
+    ):
         assert client.get(f"/api/listen/audio/{forged}").status_code == 403
     person.play_all(page)
     person.step(action="trial", phase="training", position=0, ratings={})
@@ -190,16 +215,29 @@ def test_limits_on_sizes_and_rates(client, tiny):
     trial = page["trial"]
     big = client.post("/api/listen/event", content=b"{" + b" " * 70_000 + b"}", headers=person.headers)
     assert big.status_code == 413 and "larger than" in big.json()["error"]
-    record = person.step(413, action="trial", phase="training", position=0, ratings={},
-                         client={"plays": [{"stimulus": "x" * 60}] * 100})
+    record = person.step(
+        413, action="trial", phase="training", position=0, ratings={}, client={"plays": [{"stimulus": "x" * 60}] * 100}
+    )
     assert "too large" in record["error"]
-    codes = [client.post("/api/listen/play", headers=person.headers, json={
-        "phase": "training", "position": 0, "stimulus": trial["stimuli"][0]["id"], "offset": 0}).status_code
-        for _ in range(60)]
+    codes = [
+        client.post(
+            "/api/listen/play",
+            headers=person.headers,
+            json={"phase": "training", "position": 0, "stimulus": trial["stimuli"][0]["id"], "offset": 0},
+        ).status_code
+        for _ in range(60)
+    ]
     assert codes.count(200) >= 40 and codes[-1] == 429  # a burst of 40, then 10 a second
     with tiny.engine.connect() as connection:  # the refused page stored nothing
-        assert connection.execute(select(MushraTrial.id).join(listener.MushraSession).join(MushraParticipant).where(
-            MushraParticipant.code == page["participant"])).all() == []
+        assert (
+            connection.execute(
+                select(MushraTrial.id)
+                .join(listener.MushraSession)
+                .join(MushraParticipant)
+                .where(MushraParticipant.code == page["participant"])
+            ).all()
+            == []
+        )
 
 
 def test_a_listener_never_sees_a_traceback(client, tiny, monkeypatch, caplog):
@@ -219,8 +257,9 @@ def test_a_listener_never_sees_a_traceback(client, tiny, monkeypatch, caplog):
     assert client.post("/api/listen/enter", headers={web.TOKEN_HEADER: "wrong"}, json={}).status_code == 500
     monkeypatch.undo()
     refused = client.post("/api/listen/enter", headers={web.TOKEN_HEADER: "wrong"}, json={})
-    assert refused.status_code == 403 and refused.json() == {"error": "this link is not valid; check that it was "
-                                                                      "copied completely"}
+    assert refused.status_code == 403 and refused.json() == {
+        "error": "this link is not valid; check that it was copied completely"
+    }
     assert client.post("/api/listen/step", headers=person.headers, content=b"not json").status_code == 409
 
 
@@ -233,8 +272,17 @@ def test_requests_from_another_site_are_refused(client, tiny):
 # -- the doors -----------------------------------------------------------------------------------
 
 
-ADMIN_PATHS = ["/", "/mushra_admin", "/mushra_metrics", "/drilldown", "/leaderboard", "/_stcore/metrics",
-               "/media/0123.wav", "/_stcore/upload_file/x", "/component/x/index.html"]
+ADMIN_PATHS = [
+    "/",
+    "/mushra_admin",
+    "/mushra_metrics",
+    "/drilldown",
+    "/leaderboard",
+    "/_stcore/metrics",
+    "/media/0123.wav",
+    "/_stcore/upload_file/x",
+    "/component/x/index.html",
+]
 
 
 def test_without_an_admin_session_every_other_page_is_closed(client, tiny):
@@ -256,7 +304,10 @@ def test_security_headers(client, tiny):
     for path, strict in (("/listen", True), ("/signin", True), ("/api/listen/page", True), ("/_stcore/health", False)):
         headers = client.get(path).headers
         assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "same-origin" and "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert (
+            headers["referrer-policy"] == "same-origin"
+            and "frame-ancestors 'none'" in headers["content-security-policy"]
+        )
         assert ("default-src 'none'" in headers["content-security-policy"]) == strict
         assert "http:" not in headers["content-security-policy"] and "*" not in headers["content-security-policy"]
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
+from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 from evalkit.audio import Audio, resample, save
 from evalkit.cards import load_cards
@@ -18,8 +20,6 @@ from evalkit.errors import CodecError, ConfigError
 from evalkit.harness import roundtrip
 from evalkit.neural.bitpack import code_bits, frames_per_whole_bytes, pack_codes, unpack_codes
 from evalkit.neural.corpora import librispeech_rows, libritts_rows, vctk_rows, write_manifest
-from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
-from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,9 @@ def test_librispeech_layout(tmp_path):
     (chapter / "19-198.trans.txt").write_text("19-198-0000 HELLO WORLD\n19-198-0001 GOOD BYE\n")
     rows = librispeech_rows(tmp_path)
     assert [(r["id"], r["speaker"], r["text"]) for r in rows] == [
-        ("librispeech-19-198-0000", "librispeech-19", "HELLO WORLD"), ("librispeech-19-198-0001", "librispeech-19", "GOOD BYE")]
+        ("librispeech-19-198-0000", "librispeech-19", "HELLO WORLD"),
+        ("librispeech-19-198-0001", "librispeech-19", "GOOD BYE"),
+    ]
 
 
 def test_libritts_layout(tmp_path):
@@ -126,8 +128,16 @@ else:
 
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed: pip install torch==2.13.0")
 
-TINY = {"channels": 4, "max_channels": 32, "strides": [4, 4, 4, 5], "dilations": [1], "latent_dim": 8,
-        "codebook_size": 16, "n_q": 4, "dropout_choices": [1, 2, 4]}
+TINY = {
+    "channels": 4,
+    "max_channels": 32,
+    "strides": [4, 4, 4, 5],
+    "dilations": [1],
+    "latent_dim": 8,
+    "codebook_size": 16,
+    "n_q": 4,
+    "dropout_choices": [1, 2, 4],
+}
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +145,9 @@ def tiny_weights(tmp_path_factory):
     """A random-weight RVQ model, codebooks k-means'd on test audio, saved as inference weights."""
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY))
-    model.initialise_codebooks(torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 150, 220))])[:, None]))
+    model.initialise_codebooks(
+        torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 150, 220))])[:, None])
+    )
     path = save_inference(model, tmp_path_factory.mktemp("rvq") / "tiny.pt")
     return path, sha(path)
 
@@ -173,7 +185,7 @@ def test_streaming_encoder_and_chunked_decode_equal_offline():
     z = model.encoder(x)
     chunks, state = [], None
     for start in range(0, x.shape[-1], 640):
-        out, state = model.encoder.stream(x[..., start:start + 640], state)
+        out, state = model.encoder.stream(x[..., start : start + 640], state)
         chunks.append(out)
     assert torch.allclose(torch.cat(chunks, -1), z, atol=1e-5)
     codes = model.encode(x, 4)

@@ -86,13 +86,13 @@ def test_streaming_griffin_lim_is_causal_and_fits_a_tone():
     aligned = out[LAG:]  # the output lags the input by LAG samples
     spectrum = np.abs(frame_spectra(aligned[: 8 * BLOCK]))[8:]
     assert np.argmax(spectrum.mean(axis=0)) == round(440 / 16000 * 512)
-    level = np.sqrt(np.mean(aligned[4 * BLOCK:12 * BLOCK] ** 2))
+    level = np.sqrt(np.mean(aligned[4 * BLOCK : 12 * BLOCK] ** 2))
     assert level == pytest.approx(0.3 / np.sqrt(2), rel=0.15)
     # block b's output depends on blocks up to b only: changing the last block leaves the rest alone
     changed = magnitudes.copy()
     changed[-1] *= 3
     again = _griffin_lim(changed)
-    assert np.array_equal(again[: -BLOCK], out[: -BLOCK])
+    assert np.array_equal(again[:-BLOCK], out[:-BLOCK])
 
 
 def test_bitrate_is_measured_from_bytes_and_silence_is_cheap(bundle_card, speech):
@@ -105,8 +105,9 @@ def test_bitrate_is_measured_from_bytes_and_silence_is_cheap(bundle_card, speech
 
 
 def test_rates_rise_with_rank_and_fall_with_step():
-    rates = {(c["basis"], c["rank"], c["step_db"]): c["bitrate"]
-             for c in CARDS["nmf-r16-q6"].build().configuration_table()}
+    rates = {
+        (c["basis"], c["rank"], c["step_db"]): c["bitrate"] for c in CARDS["nmf-r16-q6"].build().configuration_table()
+    }
     assert rates["nmf", 8, 6.0] < rates["nmf", 16, 6.0] < rates["nmf", 32, 6.0]
     assert rates["nmf", 16, 3.0] > rates["nmf", 16, 6.0] > rates["nmf", 16, 9.0]
     assert rates["pca", 16, 1.0] > rates["pca", 16, 2.0] > rates["pca", 16, 4.0]

@@ -10,8 +10,7 @@ import pytest
 pytest.importorskip("constriction")
 
 from evalkit.errors import CodecError  # noqa: E402
-from evalkit.predictive.coder import (MODEL_SIZES, PACKET_FRAMES, PITCH_FIELDS, CepstralCoder, ModelSet,  # noqa: E402
-                                      Packet)
+from evalkit.predictive.coder import MODEL_SIZES, PACKET_FRAMES, PITCH_FIELDS, CepstralCoder, ModelSet, Packet  # noqa: E402
 from evalkit.predictive.predictor import NB_CEPSTRA, Predictor  # noqa: E402
 from evalkit.predictive.residual import Allocation, Codebooks, FrameCode, ResidualQuantizer  # noqa: E402
 
@@ -53,9 +52,13 @@ def _random_parts():
     pick = lambda rows, n: rows[rng.choice(len(rows), n, replace=False)]  # noqa: E731  (codebooks of samples)
     shape = residuals[:, 1:]
     small = shape[np.abs(shape).sum(axis=1) < np.median(np.abs(shape).sum(axis=1))]
-    books = Codebooks(np.quantile(residuals[:, 0], np.linspace(0, 1, 256)),
-                      np.quantile(residuals[:, 0], np.linspace(0.2, 0.8, 16)), pick(shape, 1024),
-                      0.3 * (pick(shape, 1024) - pick(shape, 1024)), pick(small, 512))
+    books = Codebooks(
+        np.quantile(residuals[:, 0], np.linspace(0, 1, 256)),
+        np.quantile(residuals[:, 0], np.linspace(0.2, 0.8, 16)),
+        pick(shape, 1024),
+        0.3 * (pick(shape, 1024) - pick(shape, 1024)),
+        pick(small, 512),
+    )
     counts = {name: rng.integers(1, 50, size) for name, size in MODEL_SIZES.items()}
     return model, arrays, books, ModelSet(counts)
 
@@ -88,8 +91,9 @@ def test_numpy_predictor_runs_the_torch_models_arithmetic(random_parts):
     assert np.allclose(np.array(got), expected[0].numpy(), atol=1e-4)
 
 
-@pytest.mark.parametrize("allocation", [Allocation(0.8, 10.6), Allocation(-1, -1), Allocation(1e9, 1e9),
-                                        Allocation(0.5, 3.0, frame_step=2)])
+@pytest.mark.parametrize(
+    "allocation", [Allocation(0.8, 10.6), Allocation(-1, -1), Allocation(1e9, 1e9), Allocation(0.5, 3.0, frame_step=2)]
+)
 def test_closed_loop_decoding_equals_the_encoders_reconstruction_bit_for_bit(random_parts, allocation):
     coder = _coder(random_parts, allocation)
     x = _cepstra(200, 4)
@@ -163,8 +167,9 @@ def test_quantizer_allocation_follows_the_thresholds(random_parts):
     quantizer = ResidualQuantizer(books, Allocation(1.0, 4.0))
     small = np.r_[0.5, np.full(17, 0.1)]
     large = np.r_[3.0, np.full(17, 0.5)]
-    assert quantizer.quantize(small)[0] == FrameCode(0, quantizer.quantize(small)[0].c0, 0,
-                                                     quantizer.quantize(small)[0].vq1, -1)
+    assert quantizer.quantize(small)[0] == FrameCode(
+        0, quantizer.quantize(small)[0].c0, 0, quantizer.quantize(small)[0].vq1, -1
+    )
     code = quantizer.quantize(large)[0]
     assert code.c0_fine == 1 and code.vq_fine == 1 and code.vq2 >= 0
 
@@ -223,7 +228,7 @@ def test_shipped_predictor_lowers_residual_energy_on_held_out_speakers():
         residuals = _open_loop_residuals(arrays, ceps)[1:]
         energy["zero"] += float(np.sum(ceps[1:] ** 2))
         energy["previous_frame"] += float(np.sum(np.diff(ceps, axis=0) ** 2))
-        energy["predictor"] += float(np.sum(residuals ** 2))
+        energy["predictor"] += float(np.sum(residuals**2))
     assert energy["predictor"] < 0.05 * energy["zero"]
     # On these unseen speakers the CPU-trained predictor is only 2 % below repeating the previous
     # frame (0.98; 0.69 on held-out items of the training speakers): see docs/neural.md.
@@ -239,11 +244,27 @@ def test_training_pipeline_resumes_and_exports_a_codec_bundle(tmp_path):
     from evalkit.predictive.rates import add_allocations
 
     rng = np.random.default_rng(0)
-    features = {f"item{i}": np.c_[_cepstra(300, i), rng.uniform(40, 200, (300, 1)), rng.uniform(0, 1, (300, 1))]
-                for i in range(24)}
+    features = {
+        f"item{i}": np.c_[_cepstra(300, i), rng.uniform(40, 200, (300, 1)), rng.uniform(0, 1, (300, 1))]
+        for i in range(24)
+    }
     np.savez(tmp_path / "features.npz", **{k: v.astype(np.float32) for k, v in features.items()})
-    argv = ["--features", str(tmp_path / "features.npz"), "--out", str(tmp_path / "model.npz"), "--teacher-steps", "6",
-            "--scheduled-steps", "3", "--batch", "4", "--frames", "30", "--codebook-batches", "1"]
+    argv = [
+        "--features",
+        str(tmp_path / "features.npz"),
+        "--out",
+        str(tmp_path / "model.npz"),
+        "--teacher-steps",
+        "6",
+        "--scheduled-steps",
+        "3",
+        "--batch",
+        "4",
+        "--frames",
+        "30",
+        "--codebook-batches",
+        "1",
+    ]
     train.main(argv)
     log = (tmp_path / "predictive-train.log").read_text()
     assert "held-out residual energy" in log
@@ -258,5 +279,6 @@ def test_training_pipeline_resumes_and_exports_a_codec_bundle(tmp_path):
     codes, reconstruction = coder.analyse(items[0][:200, :NB_CEPSTRA])
     packets = [coder.packet_bytes(Packet(None, c)) for c in codes]
     assert 8 * sum(map(len, packets)) > 0 and entry["bitrate"] > 0
-    assert np.array_equal(coder.synthesise([coder.read_packet(p, with_pitch=False).codes for p in packets]),
-                          reconstruction)
+    assert np.array_equal(
+        coder.synthesise([coder.read_packet(p, with_pitch=False).codes for p in packets]), reconstruction
+    )

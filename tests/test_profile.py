@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import importlib.util
 import math
 import subprocess
@@ -21,9 +20,24 @@ from evalkit.codecs.bitstream import Bitstream
 from evalkit.codecs.opus import Opus
 from evalkit.errors import ConfigError
 from evalkit.profile import (
-    Bernoulli, CurvePoint, GilbertElliott, Profile, ProfileRun, burst_lengths, concealment_of,
-    default_cards, drop_packets, loss_curve, loss_curves_frame, measure_complexity, measure_latency, profiles_frame,
-    read_profile, repeat_last, write_profile, zero_fill,
+    Bernoulli,
+    CurvePoint,
+    GilbertElliott,
+    Profile,
+    ProfileRun,
+    burst_lengths,
+    concealment_of,
+    default_cards,
+    drop_packets,
+    loss_curve,
+    loss_curves_frame,
+    measure_complexity,
+    measure_latency,
+    profiles_frame,
+    read_profile,
+    repeat_last,
+    write_profile,
+    zero_fill,
 )
 from evalkit.profile.printout import parse_rates
 from evalkit.store import StoreError, connect
@@ -89,8 +103,10 @@ class TinyNeural:
 
         encoder = nn.Conv1d(1, 32, 320, stride=160)
         decoder = nn.Sequential(nn.GRU(32, 64, batch_first=True))
-        return {"encoder": (encoder, torch.randn(1, 1, 16160), 1.01),
-                "decoder": (decoder, torch.randn(1, 100, 32), 1.0)}
+        return {
+            "encoder": (encoder, torch.randn(1, 1, 16160), 1.01),
+            "decoder": (decoder, torch.randn(1, 100, 32), 1.0),
+        }
 
 
 @needs_torch
@@ -104,8 +120,9 @@ def test_codec_protocol_gives_params_and_macs_per_second():
 
 def test_dsp_codecs_have_no_torch_complexity_and_evalkit_imports_without_torch():
     assert measure_complexity(CARDS["reference"].build()) is None
-    code = ("import sys, evalkit.cli, evalkit.profile.printout, evalkit.profile.database; "
-            "sys.exit('torch' in sys.modules)")
+    code = (
+        "import sys, evalkit.cli, evalkit.profile.printout, evalkit.profile.database; sys.exit('torch' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
@@ -135,7 +152,7 @@ class DelayLine(Codec):
 
     def _encode(self, samples):
         pcm = (np.round(samples[0] * 32767)).astype("<i2")
-        return {}, [pcm[i:i + 320].tobytes() for i in range(0, len(pcm), 320)]
+        return {}, [pcm[i : i + 320].tobytes() for i in range(0, len(pcm), 320)]
 
     def _decode(self, header, packets):
         x = np.concatenate([np.frombuffer(p, "<i2") for p in packets]).astype(np.float32) / 32767
@@ -202,8 +219,10 @@ def test_burst_lengths_and_drop_packets():
     assert [p is None for p in dropped] == mask.tolist() and dropped[2] == b"\x02"
 
 
-@pytest.mark.parametrize("make", [lambda: Bernoulli(1.5), lambda: GilbertElliott.from_rate(0.1, mean_burst=0.5),
-                                  lambda: GilbertElliott(0, 0)])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: Bernoulli(1.5), lambda: GilbertElliott.from_rate(0.1, mean_burst=0.5), lambda: GilbertElliott(0, 0)],
+)
 def test_impossible_loss_models_are_config_errors(make):
     with pytest.raises(ConfigError):
         make()
@@ -214,6 +233,7 @@ def test_concealment_helpers():
     out = zero_fill([np.ones(3), None, np.full((1, 2), 2.0)], frame_samples=4)
     assert out.tolist() == [[1, 1, 1, 0, 0, 0, 0, 2, 2]]
     assert concealment_of(CARDS["reference"].build()) == "codec"
+
     def declaring(strategy):
         info = dataclasses.replace(CARDS["reference"].build().info, concealment=strategy)
         return type("Neural", (), {"info": info})()
@@ -271,30 +291,62 @@ def test_opus_with_in_band_fec_degrades_less_at_10_percent_loss(speech):
 
 def a_profile(**changes) -> Profile:
     fields = dict(
-        codec="opus-6k", codec_hash="h1", codec_version="libopus 1.6.1", backend="opus", family="opus",
-        sample_rate=16000, nominal_bitrate=6000.0, params_encoder=None, params_decoder=None,
-        macs_encoder_per_s=None, macs_decoder_per_s=None, encode_rtf=0.01, decode_rtf=0.001,
-        encode_cpu_s_per_hour=36.0, decode_cpu_s_per_hour=3.6, peak_memory_mb=130.0, working_memory_mb=0.5,
-        frame_samples=320, declared_delay=104, measured_delay=103, declared_latency_ms=26.5,
-        measured_latency_ms=26.4375, latency_ok=True, streaming=True, concealment="codec",
-        audio_seconds=10.0, repeats=5, packages={"av": "18.1.0"},
+        codec="opus-6k",
+        codec_hash="h1",
+        codec_version="libopus 1.6.1",
+        backend="opus",
+        family="opus",
+        sample_rate=16000,
+        nominal_bitrate=6000.0,
+        params_encoder=None,
+        params_decoder=None,
+        macs_encoder_per_s=None,
+        macs_decoder_per_s=None,
+        encode_rtf=0.01,
+        decode_rtf=0.001,
+        encode_cpu_s_per_hour=36.0,
+        decode_cpu_s_per_hour=3.6,
+        peak_memory_mb=130.0,
+        working_memory_mb=0.5,
+        frame_samples=320,
+        declared_delay=104,
+        measured_delay=103,
+        declared_latency_ms=26.5,
+        measured_latency_ms=26.4375,
+        latency_ok=True,
+        streaming=True,
+        concealment="codec",
+        audio_seconds=10.0,
+        repeats=5,
+        packages={"av": "18.1.0"},
     )
     return Profile(**{**fields, **changes})
 
 
 def curve() -> list[CurvePoint]:
-    return [CurvePoint("none", 0.0, 0.0, 0, 0.0, "pesq_wb", "1", 4.1, "ok", "", "pesq", "0.0.4"),
-            CurvePoint("gilbert", 0.1, 3.0, 0, 0.11, "pesq_wb", "1", 2.3, "ok", "", "pesq", "0.0.4"),
-            CurvePoint("bernoulli", 0.2, 1.25, 0, 0.2, "pesq_wb", "1", None, "failed", "decoder crashed")]
-
-
+    return [
+        CurvePoint("none", 0.0, 0.0, 0, 0.0, "pesq_wb", "1", 4.1, "ok", "", "pesq", "0.0.4"),
+        CurvePoint("gilbert", 0.1, 3.0, 0, 0.11, "pesq_wb", "1", 2.3, "ok", "", "pesq", "0.0.4"),
+        CurvePoint("bernoulli", 0.2, 1.25, 0, 0.2, "pesq_wb", "1", None, "failed", "decoder crashed"),
+    ]
 
 
 def test_profiles_are_stored_and_read_back(engine):
     write_profile(engine, ProfileRun(a_profile(encode_rtf=0.5), curve()))
     write_profile(engine, ProfileRun(a_profile(), curve()))  # a re-profile replaces the row
-    write_profile(engine, ProfileRun(a_profile(codec="neural", params_encoder=3_000_000_000,
-                                               macs_encoder_per_s=1.5e9, latency_ok=None, measured_delay=None), []))
+    write_profile(
+        engine,
+        ProfileRun(
+            a_profile(
+                codec="neural",
+                params_encoder=3_000_000_000,
+                macs_encoder_per_s=1.5e9,
+                latency_ok=None,
+                measured_delay=None,
+            ),
+            [],
+        ),
+    )
     assert read_profile(engine, "opus-6k", "h1") == a_profile()
     assert read_profile(engine, "neural", "h1").params_encoder == 3_000_000_000
     assert read_profile(engine, "opus-6k", "other") is None
@@ -323,8 +375,19 @@ def test_parse_rates_and_default_cards():
 @pytest.mark.slow
 def test_cli_profiles_the_reference_card(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'evalkit.db'}"
-    argv = ["profile", "--codec", "reference", "--database", url, "--seconds", "3", "--loss-rates", "10",
-            "--repeats", "2"]
+    argv = [
+        "profile",
+        "--codec",
+        "reference",
+        "--database",
+        url,
+        "--seconds",
+        "3",
+        "--loss-rates",
+        "10",
+        "--repeats",
+        "2",
+    ]
     assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert "reference" in out and "20.00 ms algorithmic" in out and "pesq_wb" in out and "10%" in out

@@ -36,7 +36,7 @@ def payload_bitrate(codec, audio: Audio) -> float:
 def snr_db(codec, audio: Audio) -> float:
     native = resample(audio, codec.info.sample_rate)
     ref = native.samples[0].astype(np.float64)
-    out = codec.decode(codec.encode(native)).samples[0][codec.info.lookahead_samples:].astype(np.float64)
+    out = codec.decode(codec.encode(native)).samples[0][codec.info.lookahead_samples :].astype(np.float64)
     core = slice(len(ref) // 10, len(ref) - len(ref) // 10)  # skip codec start-up
     return float(10 * np.log10(np.sum(ref[core] ** 2) / np.sum((out[core] - ref[core]) ** 2)))
 
@@ -50,16 +50,25 @@ def dominant_mode(codec, audio: Audio) -> tuple[str, str]:
 
 
 def test_opus_bitrate_rises_with_the_bitrate_param(speech):
-    rates = [payload_bitrate(build("opus", sample_rate=16000, bitrate=b, application="voip"), speech)
-             for b in (8000, 16000, 32000)]
+    rates = [
+        payload_bitrate(build("opus", sample_rate=16000, bitrate=b, application="voip"), speech)
+        for b in (8000, 16000, 32000)
+    ]
     assert rates == sorted(rates) and rates[-1] > 2.5 * rates[0]
 
 
-@pytest.mark.parametrize("card, mode", [
-    ("opus-6k", ("silk", "nb")), ("opus-12k", ("silk", "wb")), ("opus-16k-wb", ("silk", "wb")),
-    ("opus-32k-hybrid", ("hybrid", "")), ("opus-32k-celt", ("celt", "")), ("opus-64k", ("celt", "")),
-    ("opus-24k-lowdelay-10ms", ("celt", "")),
-])
+@pytest.mark.parametrize(
+    "card, mode",
+    [
+        ("opus-6k", ("silk", "nb")),
+        ("opus-12k", ("silk", "wb")),
+        ("opus-16k-wb", ("silk", "wb")),
+        ("opus-32k-hybrid", ("hybrid", "")),
+        ("opus-32k-celt", ("celt", "")),
+        ("opus-64k", ("celt", "")),
+        ("opus-24k-lowdelay-10ms", ("celt", "")),
+    ],
+)
 def test_opus_cards_code_in_the_mode_they_name(speech, card, mode):
     found = dominant_mode(CARDS[card].build(), speech)
     assert found[0] == mode[0] and mode[1] in ("", found[1])
@@ -155,24 +164,27 @@ def test_aac_header_carries_its_audio_specific_config(speech):
 # -- parameters and availability ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend, params, allowed", [
-    ("opus", {"sample_rate": 44100}, "8000, 12000, 16000, 24000, 48000"),
-    ("opus", {"frame_ms": 30}, "2.5, 5, 10, 20, 40, 60"),
-    ("opus", {"application": "music"}, "voip, audio, lowdelay"),
-    ("opus", {"vbr": "maybe"}, "constrained"),
-    ("opus", {"complexity": 11}, "allowed"),
-    ("opus", {"bitrate": 100}, "6000 to 510000"),
-    ("opus", {"application": "lowdelay", "fec": True}, "SILK"),
-    ("amr-nb", {"bitrate": 12000}, "12200"),
-    ("amr-nb", {"mode": 8}, "0, 1, 2"),
-    ("amr-nb", {"mode": 7, "bitrate": 4750}, "disagree"),
-    ("g711", {"law": "ulaw"}, "mu, a"),
-    ("g722", {"bitrate": 56000}, "64000"),
-    ("g726", {"bitrate": 8000}, "16000, 24000, 32000, 40000"),
-    ("mp3", {"sample_rate": 8000}, "44100"),
-    ("mp3", {"sample_rate": 16000, "bitrate": 192000}, "160000"),
-    ("aac", {"bitrate": 1000}, "8000 to 320000"),
-])
+@pytest.mark.parametrize(
+    "backend, params, allowed",
+    [
+        ("opus", {"sample_rate": 44100}, "8000, 12000, 16000, 24000, 48000"),
+        ("opus", {"frame_ms": 30}, "2.5, 5, 10, 20, 40, 60"),
+        ("opus", {"application": "music"}, "voip, audio, lowdelay"),
+        ("opus", {"vbr": "maybe"}, "constrained"),
+        ("opus", {"complexity": 11}, "allowed"),
+        ("opus", {"bitrate": 100}, "6000 to 510000"),
+        ("opus", {"application": "lowdelay", "fec": True}, "SILK"),
+        ("amr-nb", {"bitrate": 12000}, "12200"),
+        ("amr-nb", {"mode": 8}, "0, 1, 2"),
+        ("amr-nb", {"mode": 7, "bitrate": 4750}, "disagree"),
+        ("g711", {"law": "ulaw"}, "mu, a"),
+        ("g722", {"bitrate": 56000}, "64000"),
+        ("g726", {"bitrate": 8000}, "16000, 24000, 32000, 40000"),
+        ("mp3", {"sample_rate": 8000}, "44100"),
+        ("mp3", {"sample_rate": 16000, "bitrate": 192000}, "160000"),
+        ("aac", {"bitrate": 1000}, "8000 to 320000"),
+    ],
+)
 def test_bad_params_raise_config_error_naming_allowed_values(backend, params, allowed):
     with pytest.raises(ConfigError, match=allowed.replace(".", r"\.")):
         build(backend, **params)
@@ -212,7 +224,7 @@ def test_lost_packet_is_concealed_or_silenced(speech, card, concealed):
     stream = codec.encode_packets(resample(speech, codec.info.sample_rate))
     frame, lost = codec.info.frame_samples, 60  # a packet in the middle of speech
     out = codec.decode_packets(drop(stream, lambda i: i == lost)).samples[0]
-    gap = out[lost * frame + codec.info.lookahead_samples + frame // 4: (lost + 1) * frame]
+    gap = out[lost * frame + codec.info.lookahead_samples + frame // 4 : (lost + 1) * frame]
     assert (np.sqrt(np.mean(gap**2)) > 1e-3) == concealed
 
 

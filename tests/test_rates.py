@@ -22,16 +22,27 @@ def run(tmp_path, codecs, metrics, items):
     data.mkdir()
     for name, audio in items.items():
         save(audio, data / f"{name}.wav")
-    config = {"name": "r", "dataset": str(data), "workers": 0, "codecs": codecs, "metrics": metrics,
-              "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "cache")}
+    config = {
+        "name": "r",
+        "dataset": str(data),
+        "workers": 0,
+        "codecs": codecs,
+        "metrics": metrics,
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "cache": str(tmp_path / "cache"),
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
     return evalkit.run(tmp_path / "exp.yaml")
 
 
 @pytest.mark.slow
 def test_the_identity_reference_scores_its_maximum_at_every_rate(tmp_path, speech):
-    frame = run(tmp_path, ["reference"], ["pesq_wb", "stoi", "visqol_audio"],
-                {f"s{rate}": resample(speech, rate) for rate in RATES})
+    frame = run(
+        tmp_path,
+        ["reference"],
+        ["pesq_wb", "stoi", "visqol_audio"],
+        {f"s{rate}": resample(speech, rate) for rate in RATES},
+    )
     values = frame.pivot_table(index="item_id", columns="metric", values="value")
     assert (frame.status == "ok").all()
     assert (values["pesq_wb"] > 4.64).all() and (values["stoi"] > 0.9999).all()
@@ -41,8 +52,12 @@ def test_the_identity_reference_scores_its_maximum_at_every_rate(tmp_path, speec
 
 
 def test_a_card_below_the_items_rate_is_a_stored_warning(tmp_path, speech):
-    frame = run(tmp_path, ["reference", "opus-12k"], ["si_sdr"],
-                {"wide": resample(speech, 48000), "narrow": resample(speech, 16000)})
+    frame = run(
+        tmp_path,
+        ["reference", "opus-12k"],
+        ["si_sdr"],
+        {"wide": resample(speech, 48000), "narrow": resample(speech, 16000)},
+    )
     stored = run_warnings(connect(f"sqlite:///{tmp_path / 'db.sqlite'}"), "r")
     assert frame.attrs["warnings"] == stored
     (rate,) = [w for k, w in stored.items() if k.startswith("rate:")]
@@ -82,7 +97,9 @@ def test_an_item_rate_card_costs_its_rate(speech):
     for rate in (8000, 44100):
         audio = resample(speech, rate)
         trip = roundtrip(card.build(rate), audio)
-        assert trip.bitrate == pytest.approx(16 * rate) and np.allclose(trip.decoded.samples, audio.samples, atol=2 ** -15)
+        assert trip.bitrate == pytest.approx(16 * rate) and np.allclose(
+            trip.decoded.samples, audio.samples, atol=2**-15
+        )
 
 
 def test_run_warnings_join_their_items_on_every_backend(engine):
@@ -91,5 +108,7 @@ def test_run_warnings_join_their_items_on_every_backend(engine):
     ensure_run(engine, "w", {}, "0.1.0")
     add_run_warnings(engine, "w", {"k": {"text": "first", "items": ["b", "a"]}})
     add_run_warnings(engine, "w", {"k": {"text": "second", "items": ["c", "a"]}, "j": {"text": "other", "items": []}})
-    assert run_warnings(engine, "w") == {"k": {"text": "second", "items": ["a", "b", "c"]},
-                                         "j": {"text": "other", "items": []}}
+    assert run_warnings(engine, "w") == {
+        "k": {"text": "second", "items": ["a", "b", "c"]},
+        "j": {"text": "other", "items": []},
+    }

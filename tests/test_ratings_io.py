@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import take_mushra_test
 from sqlalchemy import select
 
 from evalkit import mushra
@@ -21,13 +22,16 @@ from evalkit.mushra.ratings import RatingsError, export_ratings, import_ratings
 from evalkit.mushra.stats import condition_summary
 from evalkit.report.listening import load_listening
 from evalkit.store.models_mushra import MushraCondition, MushraSession
-from conftest import take_mushra_test
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ratings"
 WEBMUSHRA = FIXTURES / "webmushra_mushra.csv"
 BEAQLEJS = FIXTURES / "beaqlejs"
-BEAQLE_MAP = {"test": "beaqle-study", "anchors": ["1", "lp70"], "mid_anchor": "lp70",
-              "conditions": {"1": {"name": "lp35"}, "2": {"name": "lp70"}, "3": "g711-alaw", "4": {"name": "amr-wb"}}}
+BEAQLE_MAP = {
+    "test": "beaqle-study",
+    "anchors": ["1", "lp70"],
+    "mid_anchor": "lp70",
+    "conditions": {"1": {"name": "lp35"}, "2": {"name": "lp70"}, "3": "g711-alaw", "4": {"name": "amr-wb"}},
+}
 
 
 def write_map(tmp_path: Path, data: dict, name: str = "map.yaml") -> Path:
@@ -42,9 +46,13 @@ def statistics(engine, test: str) -> dict:
     kept = listening.kept
     summary = condition_summary(kept, n_boot=500).drop(columns=["condition"]).to_numpy(float)
     result = omnibus(kept)
-    return {"excluded": sorted(listening.excluded.values()), "summary": summary, "design": result.design,
-            "omnibus": result.table()["statistic"].tolist(),
-            "contrasts": result.contrasts[["estimate", "se", "p_adjusted"]].to_numpy(float)}
+    return {
+        "excluded": sorted(listening.excluded.values()),
+        "summary": summary,
+        "design": result.design,
+        "omnibus": result.table()["statistic"].tolist(),
+        "contrasts": result.contrasts[["estimate", "se", "p_adjusted"]].to_numpy(float),
+    }
 
 
 def assert_same_statistics(a: dict, b: dict) -> None:
@@ -58,11 +66,23 @@ def assert_same_statistics(a: dict, b: dict) -> None:
 
 def test_webmushra_export_imports_with_its_roles_answers_and_screening(engine, tmp_path):
     result = import_ratings(engine, WEBMUSHRA, "webmushra", map_path=write_map(tmp_path, {"items": {"trial1": None}}))
-    assert (result.test, result.listeners, result.items, result.ratings, result.dropped) == ("codec_study", 6, 4, 144, 36)
+    assert (result.test, result.listeners, result.items, result.ratings, result.dropped) == (
+        "codec_study",
+        6,
+        4,
+        144,
+        36,
+    )
     setup = test_setup(engine, "codec_study")
     kinds = setup.conditions.set_index("key")["kind"].to_dict()
-    assert kinds == {"reference": "reference", "anchor35": "anchor", "anchor70": "anchor", "C1": "codec",
-                     "C2": "codec", "C3": "codec"}
+    assert kinds == {
+        "reference": "reference",
+        "anchor35": "anchor",
+        "anchor70": "anchor",
+        "C1": "codec",
+        "C2": "codec",
+        "C3": "codec",
+    }
     assert setup.order()[:3] == ["reference", "anchor35", "anchor70"] and setup.origin == "webmushra"
     assert setup.screening.mid_anchor == "anchor70" and setup.imported["files"][0]["name"] == WEBMUSHRA.name
     listening = load_listening(engine, "codec_study")
@@ -81,8 +101,15 @@ def test_webmushra_round_trip_keeps_the_statistics(engine, tmp_path):
     before = statistics(engine, "codec_study")
     path = export_ratings(engine, "codec_study", tmp_path / "mushra.csv", "webmushra")
     exported = pd.read_csv(path)
-    assert list(exported.columns) == ["session_test_id", "session_uuid", "trial_id", "rating_stimulus",
-                                      "rating_score", "rating_time", "rating_comment"]
+    assert list(exported.columns) == [
+        "session_test_id",
+        "session_uuid",
+        "trial_id",
+        "rating_stimulus",
+        "rating_score",
+        "rating_time",
+        "rating_comment",
+    ]
     original = pd.read_csv(WEBMUSHRA)
     assert set(exported["rating_time"]) <= set(original["rating_time"])  # times survive (ms)
     import_ratings(engine, path, "webmushra", test="again")
@@ -99,12 +126,16 @@ def test_beaqlejs_results_import_with_a_map_linking_a_codec_card(engine, tmp_pat
     table = setup.conditions.set_index("key")
     assert table.loc["g711-alaw", "card"] == "g711-alaw"
     with engine.connect() as connection:
-        card_hash = connection.execute(select(MushraCondition.card_hash).where(MushraCondition.key == "g711-alaw")).scalar()
+        card_hash = connection.execute(
+            select(MushraCondition.card_hash).where(MushraCondition.key == "g711-alaw")
+        ).scalar()
     from evalkit.cards import find_card
 
     assert card_hash == find_card("g711-alaw").config_hash
     assert table.loc["Reference", "kind"] == "reference" and set(table.index[table["kind"] == "anchor"]) == {
-        "lp35", "lp70"}
+        "lp35",
+        "lp70",
+    }
     assert setup.scored_as()["g711-alaw"] == "g711-alaw"
     listening = load_listening(engine, "beaqle-study")
     assert set(listening.ratings["participant"]) == {"anna", "ben", "chloe"}
@@ -121,8 +152,13 @@ def test_beaqlejs_without_a_mid_anchor_asks_for_one(engine, tmp_path):
 
 
 def test_beaqlejs_item_from_the_reference_file_and_condition_from_its_folder(engine, tmp_path):
-    data = {"beaqlejs": {"item": "reference", "condition": "folder"}, "reference": "Reference", "anchors": ["lp35"],
-            "mid_anchor": "lp70", "items": {"s05": None}}
+    data = {
+        "beaqlejs": {"item": "reference", "condition": "folder"},
+        "reference": "Reference",
+        "anchors": ["lp35"],
+        "mid_anchor": "lp70",
+        "items": {"s05": None},
+    }
     result = import_ratings(engine, BEAQLEJS, "beaqlejs", test="folders", map_path=write_map(tmp_path, data))
     assert result.conditions == ("Reference", "amr", "lp35", "lp70", "opus12") and result.items == 4
 
@@ -155,8 +191,14 @@ def test_a_bad_webmushra_file_gets_one_error_per_problem_and_nothing_is_stored(e
 
 
 def test_a_listener_without_a_reference_rating_is_named(engine, tmp_path):
-    frame = pd.DataFrame({"listener": ["a", "a", "b", "b"], "item": ["x", "x", "x", "x"],
-                          "condition": ["reference", "codec", "codec", "anchor-lp70"], "score": [100, 50, 40, 30]})
+    frame = pd.DataFrame(
+        {
+            "listener": ["a", "a", "b", "b"],
+            "item": ["x", "x", "x", "x"],
+            "condition": ["reference", "codec", "codec", "anchor-lp70"],
+            "score": [100, 50, 40, 30],
+        }
+    )
     path = tmp_path / "long.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(RatingsError, match=r"long.csv: line 4: listener 'b' has no rating of the hidden reference"):
@@ -166,14 +208,18 @@ def test_a_listener_without_a_reference_rating_is_named(engine, tmp_path):
 def test_long_tables_refuse_unknown_and_missing_columns(engine, tmp_path):
     path = tmp_path / "long.csv"
     pd.DataFrame({"rater": ["a"], "item": ["x"], "condition": ["c"], "score": [5], "colour": ["red"]}).to_csv(
-        path, index=False)
+        path, index=False
+    )
     with pytest.raises(RatingsError, match=r"line 1: missing column\(s\) listener; unknown column\(s\) rater, colour"):
         import_ratings(engine, path, "long")
 
 
 def test_declared_conditions_that_do_not_exist_are_errors(engine, tmp_path):
-    with pytest.raises(RatingsError, match=r"the hidden reference 'ref' is not a condition of this file "
-                                           r"\(conditions: C1, C2, C3, anchor35, anchor70, reference\)"):
+    with pytest.raises(
+        RatingsError,
+        match=r"the hidden reference 'ref' is not a condition of this file "
+        r"\(conditions: C1, C2, C3, anchor35, anchor70, reference\)",
+    ):
         import_ratings(engine, WEBMUSHRA, "webmushra", reference="ref")
     with pytest.raises(ConfigError, match="conditions.C1.card: unknown codec card 'opus-99k'"):
         import_ratings(engine, WEBMUSHRA, "webmushra", map_path=write_map(tmp_path, {"conditions": {"C1": "opus-99k"}}))
@@ -183,8 +229,10 @@ def test_replacing_an_import_needs_replace_and_never_touches_a_native_test(engin
     import_ratings(engine, WEBMUSHRA, "webmushra")
     with pytest.raises(ConfigError, match="--replace"):
         import_ratings(engine, WEBMUSHRA, "webmushra")
-    assert import_ratings(engine, WEBMUSHRA, "webmushra", replace=True, screening="reference").screening.rule == \
-        "reference"
+    assert (
+        import_ratings(engine, WEBMUSHRA, "webmushra", replace=True, screening="reference").screening.rule
+        == "reference"
+    )
     assert test_setup(engine, "codec_study").screening.rule == "reference"
 
 
@@ -205,9 +253,18 @@ def tones(tmp_path_factory):
 def _rate_native_test(engine, tones, tmp_path) -> None:
     from evalkit.mushra.spec import spec_from_dict
 
-    spec = spec_from_dict({"name": "native", "items": [{"id": f"t{k}", "path": f"t{k}.wav"} for k in range(5)],
-                           "conditions": ["g711-alaw"], "sample_rate": 16000, "randomization": {"seed": 3},
-                           "open_link": True}, base=tones, source="native.yaml")
+    spec = spec_from_dict(
+        {
+            "name": "native",
+            "items": [{"id": f"t{k}", "path": f"t{k}.wav"} for k in range(5)],
+            "conditions": ["g711-alaw"],
+            "sample_rate": 16000,
+            "randomization": {"seed": 3},
+            "open_link": True,
+        },
+        base=tones,
+        source="native.yaml",
+    )
     mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
     info = mushra.launch_test(engine, "native")
     rng = np.random.default_rng(5)
@@ -222,7 +279,11 @@ def test_native_test_export_import_round_trip(engine, tones, tmp_path, suffix):
     import_ratings(engine, path, "long", test="native-copy")
     setup = test_setup(engine, "native-copy")
     assert setup.conditions.set_index("key")["kind"].to_dict() == {
-        "reference": "reference", "anchor-lp35": "anchor", "anchor-lp70": "anchor", "g711-alaw": "codec"}
+        "reference": "reference",
+        "anchor-lp35": "anchor",
+        "anchor-lp70": "anchor",
+        "g711-alaw": "codec",
+    }
     assert setup.screening == test_setup(engine, "native").screening  # kinds and names carry the roles
     copy, original = (mushra.ratings_frame(engine, name) for name in ("native-copy", "native"))
     assert sorted(copy["participant"]) == sorted(original["participant"])  # codes come back as listener ids
@@ -247,8 +308,22 @@ def test_cli_imports_exports_and_prints_statistics(tmp_path, capsys):
     assert len(pd.read_parquet(target)) == 60
     assert main(["ratings", "export", "beaqle-study", "-o", str(target), "--database", url]) == 1
     assert "--force" in capsys.readouterr().err
-    assert main(["ratings", "export", "beaqle-study", "-o", str(tmp_path / "w.parquet"), "--format", "webmushra",
-                 "--database", url]) == 1
+    assert (
+        main(
+            [
+                "ratings",
+                "export",
+                "beaqle-study",
+                "-o",
+                str(tmp_path / "w.parquet"),
+                "--format",
+                "webmushra",
+                "--database",
+                url,
+            ]
+        )
+        == 1
+    )
 
 
 def test_cli_choices_match_the_library():

@@ -26,7 +26,7 @@ def roundtrip_native(codec, samples: np.ndarray) -> np.ndarray:
     """Encode and decode at the codec's rate; drop the declared lookahead."""
     audio = Audio(samples, codec.info.sample_rate)
     out = codec.decode(codec.encode(audio)).samples[0].astype(np.float64)
-    return out[codec.info.lookahead_samples:]
+    return out[codec.info.lookahead_samples :]
 
 
 # -- low-pass anchors ----------------------------------------------------------------------
@@ -72,7 +72,9 @@ def test_anchor_passes_and_stops_tones_through_the_bitstream():
         assert low <= gain <= high, f"{freq} Hz: {gain:.2f} dB"
 
 
-@pytest.mark.parametrize("params", [{"cutoff_hz": 30000}, {"cutoff_hz": 0}, {"sample_rate": 4000}, {"sample_rate": 48000.5}])
+@pytest.mark.parametrize(
+    "params", [{"cutoff_hz": 30000}, {"cutoff_hz": 0}, {"sample_rate": 4000}, {"sample_rate": 48000.5}]
+)
 def test_anchor_rejects_impossible_designs(params):
     with pytest.raises(ConfigError):
         Lowpass(**params)

@@ -14,22 +14,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import take_mushra_test
 from sqlalchemy import text
 
 import evalkit
 from evalkit.cli import main
 from evalkit.errors import EvalkitError
-from evalkit.report import (ReportOptions, agreement_table, bootstrap_ci, build_report, codec_meta, correlate, item_view,
-                            leaderboard, load_run, pareto_front, render_html, snippet, write_report)
-from evalkit.report.weighted import row_correlations
-from evalkit.report.pareto import NO_PROFILES
+from evalkit.report import (
+    ReportOptions,
+    agreement_table,
+    bootstrap_ci,
+    build_report,
+    codec_meta,
+    correlate,
+    item_view,
+    leaderboard,
+    load_run,
+    pareto_front,
+    render_html,
+    snippet,
+    write_report,
+)
 from evalkit.report.data import resolve_path
+from evalkit.report.display import fmt
 from evalkit.report.drilldown import event_snippets, load_audio
 from evalkit.report.export import latex_table, leaderboard_export
 from evalkit.report.names import metric_ranges
-from evalkit.report.display import fmt
+from evalkit.report.pareto import NO_PROFILES
+from evalkit.report.weighted import row_correlations
 from evalkit.store import connect, summary
-from conftest import take_mushra_test
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "data" / "demo" / "manifest.jsonl"
@@ -43,8 +56,18 @@ def scored(tmp_path_factory) -> str:
     """A small scored run (3 items x 4 codec configurations x si_sdr, stoi) in a tmp SQLite database."""
     root = tmp_path_factory.getbasetemp() / "evalkit-report"  # shared with test_app.py: the rerun is a no-op
     url = f"sqlite:///{root / 'results.db'}"
-    evalkit.run({"name": RUN, "dataset": str(MANIFEST), "limit": 3, "codecs": CODECS, "metrics": ["si_sdr", "stoi"],
-                 "workers": 0, "database": url, "cache": str(root / "cache")})
+    evalkit.run(
+        {
+            "name": RUN,
+            "dataset": str(MANIFEST),
+            "limit": 3,
+            "codecs": CODECS,
+            "metrics": ["si_sdr", "stoi"],
+            "workers": 0,
+            "database": url,
+            "cache": str(root / "cache"),
+        }
+    )
     return url
 
 
@@ -91,7 +114,8 @@ class _Page(HTMLParser):
         if tag in ("td", "th") and self._cell is not None:
             attrs, parts = self._cell
             (self.headers[self._table] if tag == "th" else self.tables[self._table][-1]).append(
-                (attrs, "".join(parts).strip()))
+                (attrs, "".join(parts).strip())
+            )
             self._cell = None
         elif tag == "table":
             self.tables[self._table] = [row for row in self.tables[self._table] if row]
@@ -113,8 +137,14 @@ def _ratings(results: pd.DataFrame, listeners: int = 6, seed: int = 0) -> pd.Dat
         bias = rng.normal(0, 3)
         for (item, codec), value in stoi.items():
             score = 100.0 if codec == "reference" else 400 * (value - 0.8)
-            rows.append({"participant": f"L{listener}", "item": item, "condition": codec,
-                         "score": float(np.clip(score + bias + rng.normal(0, 4), 0, 100))})
+            rows.append(
+                {
+                    "participant": f"L{listener}",
+                    "item": item,
+                    "condition": codec,
+                    "score": float(np.clip(score + bias + rng.normal(0, 4), 0, 100)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -185,7 +215,7 @@ def test_each_section_has_its_plot_or_says_what_is_missing(html):
 
 def test_report_is_self_contained(html):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert "<link rel=\"stylesheet\"" not in html and "@import" not in html
+    assert '<link rel="stylesheet"' not in html and "@import" not in html
     assert html.count("data:image/svg+xml;base64,") >= len(SECTIONS_WITH_DATA)
 
 
@@ -265,8 +295,11 @@ def test_complexity_comes_from_a_stored_profile(scored, tmp_path):
     run = load_run(engine, RUN)
     codec_hash = run.results.loc[run.results["codec"] == "g711-mulaw", "codec_hash"].iloc[0]
     placeholder = {Float: 0.0, Integer: 0, String: "x", Boolean: False}
-    row = {c.name: next((v for t, v in placeholder.items() if isinstance(c.type, t)), None)
-           for c in table.columns if not c.nullable and not c.primary_key}
+    row = {
+        c.name: next((v for t, v in placeholder.items() if isinstance(c.type, t)), None)
+        for c in table.columns
+        if not c.nullable and not c.primary_key
+    }
     row.update(codec="g711-mulaw", codec_hash=codec_hash, encode_rtf=0.01, decode_rtf=0.002, created_at=utcnow())
     with engine.begin() as connection:
         connection.execute(insert(table).values(**{k: v for k, v in row.items() if k in table.c}))
@@ -285,16 +318,27 @@ def test_phoneme_results_and_hallucination_events_are_shown(scored, tmp_path):
     engine = _copy(scored, tmp_path / "content.db")
     run = load_run(engine, RUN)
     keys = run.results[run.results["metric"] == "stoi"][["run_id", "item_id", "codec", "codec_hash", "dataset"]]
-    rows = [{**key, "metric": metric, "metric_version": "test", "status": "ok", "value": value}
-            for key in keys.to_dict("records") for metric, value in (("per", 0.1), ("hallucinations_per_min", 2.0))]
+    rows = [
+        {**key, "metric": metric, "metric_version": "test", "status": "ok", "value": value}
+        for key in keys.to_dict("records")
+        for metric, value in (("per", 0.1), ("hallucinations_per_min", 2.0))
+    ]
     write_results(engine, rows)
     if not inspect(engine).has_table("content_events"):  # until the content migration lands: its likely shape
         with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE content_events (id INTEGER PRIMARY KEY, run_id TEXT, item_id TEXT, "
-                                    "codec TEXT, start_s REAL, end_s REAL, ref_phones TEXT, deg_phones TEXT)"))
-            connection.execute(text("INSERT INTO content_events (run_id, item_id, codec, start_s, end_s, ref_phones, "
-                                    "deg_phones) VALUES (:run, :item, 'g711-mulaw', 0.5, 0.6, 'S ER V', 'S ER F')"),
-                               {"run": RUN, "item": keys["item_id"].iloc[0]})
+            connection.execute(
+                text(
+                    "CREATE TABLE content_events (id INTEGER PRIMARY KEY, run_id TEXT, item_id TEXT, "
+                    "codec TEXT, start_s REAL, end_s REAL, ref_phones TEXT, deg_phones TEXT)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO content_events (run_id, item_id, codec, start_s, end_s, ref_phones, "
+                    "deg_phones) VALUES (:run, :item, 'g711-mulaw', 0.5, 0.6, 'S ER V', 'S ER F')"
+                ),
+                {"run": RUN, "item": keys["item_id"].iloc[0]},
+            )
     report = build_report(engine, RUN)
     page = _Page(render_html(report))
     assert page.sections["content"]["figures"] == 2 and page.sections["content"]["missing"] == 0
@@ -302,7 +346,7 @@ def test_phoneme_results_and_hallucination_events_are_shown(scored, tmp_path):
     if not view.events.empty:  # the row inserted above (a landed content migration starts empty)
         assert list(view.events[["start", "end"]].iloc[0]) == [0.5, 0.6]
         reference = load_audio(view.reference_path)
-        (label, clip, decoded), = event_snippets(view.events, reference, load_audio(view.decoded_path), pad=0.1)
+        ((label, clip, decoded),) = event_snippets(view.events, reference, load_audio(view.decoded_path), pad=0.1)
         assert "S ER V → S ER F" in label and clip.frames == decoded.frames == round(0.3 * reference.sample_rate)
 
 
@@ -382,8 +426,19 @@ def test_system_level_averages_items_before_correlating():
     rng = np.random.default_rng(2)
     noise = rng.normal(0, 0.8, size=(8, 12))
     noise -= noise.mean(axis=1, keepdims=True)
-    frame = pd.DataFrame([{"metric": "m", "condition": f"c{c}", "item": f"i{i}", "value": c + noise[c, i],
-                           "score": 10 * c + rng.normal(0, 1)} for c in range(8) for i in range(12)])
+    frame = pd.DataFrame(
+        [
+            {
+                "metric": "m",
+                "condition": f"c{c}",
+                "item": f"i{i}",
+                "value": c + noise[c, i],
+                "score": 10 * c + rng.normal(0, 1),
+            }
+            for c in range(8)
+            for i in range(12)
+        ]
+    )
     table = agreement_table(frame, n_boot=200).set_index(["level", "method"])["r"]
     assert table[("system", "spearman")] == pytest.approx(1.0)
     assert table[("system", "kendall")] == pytest.approx(1.0)
@@ -406,9 +461,20 @@ def test_real_mushra_ratings_merge_with_the_run(scored, tmp_path):
 
     engine = _copy(scored, tmp_path / "mushra.db")  # the shared database stays without a MUSHRA test
     items = [item.id for item in load_dataset(MANIFEST)[:3]]
-    spec = spec_from_dict({"name": "merge", "title": "merge", "manifest": str(MANIFEST), "items": items,
-                           "conditions": ["g711-mulaw"], "sample_rate": 16000, "randomization": {"seed": 1},
-                           "open_link": True}, base=ROOT, source="merge.yaml")
+    spec = spec_from_dict(
+        {
+            "name": "merge",
+            "title": "merge",
+            "manifest": str(MANIFEST),
+            "items": items,
+            "conditions": ["g711-mulaw"],
+            "sample_rate": 16000,
+            "randomization": {"seed": 1},
+            "open_link": True,
+        },
+        base=ROOT,
+        source="merge.yaml",
+    )
     mushra.create_test(engine, spec, stimulus_root=tmp_path / "stimuli", cache_root=tmp_path / "cache")
     info = mushra.launch_test(engine, "merge")
     for _ in range(3):  # listeners rate everything 90-98: all kept (the anchor rule skips such items)
@@ -419,8 +485,10 @@ def test_real_mushra_ratings_merge_with_the_run(scored, tmp_path):
     stimuli = report.stimuli[report.stimuli["metric"] == "stoi"]
     assert set(stimuli["condition"]) == {"g711-mulaw"} and len(stimuli) == 3  # the hidden reference left out
     expected = ratings.groupby(["item", "condition"])["score"].mean()
-    assert stimuli.set_index(["item", "condition"])["score"].to_dict() == expected.loc[list(
-        stimuli.set_index(["item", "condition"]).index)].to_dict()
+    assert (
+        stimuli.set_index(["item", "condition"])["score"].to_dict()
+        == expected.loc[list(stimuli.set_index(["item", "condition"]).index)].to_dict()
+    )
     assert set(report.agreement["level"]) == {"system", "stimulus"}
     everything = build_report(engine, RUN, mushra="merge", n_boot=100, options=ReportOptions(include_reference=True))
     assert set(everything.stimuli["condition"]) == {"reference", "g711-mulaw"}

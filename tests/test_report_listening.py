@@ -35,8 +35,18 @@ def scored(tmp_path_factory):
     """A run of 3 demo items through 3 codecs (STOI), its database and the items' STOI per codec."""
     root = tmp_path_factory.mktemp("typed-report")
     url = f"sqlite:///{root / 'results.db'}"
-    evalkit.run({"name": RUN, "dataset": MANIFEST, "limit": 3, "codecs": CODECS, "metrics": ["stoi"],
-                 "workers": 0, "database": url, "cache": str(root / "cache")})
+    evalkit.run(
+        {
+            "name": RUN,
+            "dataset": MANIFEST,
+            "limit": 3,
+            "codecs": CODECS,
+            "metrics": ["stoi"],
+            "workers": 0,
+            "database": url,
+            "cache": str(root / "cache"),
+        }
+    )
     engine = connect(url)
     from evalkit.report.data import results_frame
 
@@ -46,9 +56,17 @@ def scored(tmp_path_factory):
 
 
 def create(engine, root, kind, **changes):
-    data = {"type": kind, "name": f"{kind}-report", "manifest": MANIFEST, "items": sorted({i for i, _ in STOI_KEYS}),
-            "conditions": CODECS, "sample_rate": 16000, "randomization": {"seed": 3}, "training": {"items": []},
-            **changes}
+    data = {
+        "type": kind,
+        "name": f"{kind}-report",
+        "manifest": MANIFEST,
+        "items": sorted({i for i, _ in STOI_KEYS}),
+        "conditions": CODECS,
+        "sample_rate": 16000,
+        "randomization": {"seed": 3},
+        "training": {"items": []},
+        **changes,
+    }
     spec = spec_from_dict(data, base=root, source=f"{kind}.yaml")
     listening.create_test(engine, spec, stimulus_root=root / "stimuli", cache_root=root / "cache")
     listening.launch_test(engine, data["name"])
@@ -67,8 +85,11 @@ def keys(engine):
 def take(engine, name, answer):
     """One listener through the test; `answer(item, conditions in slot order, page)` answers each page."""
     conditions, items = keys(engine)
-    return take_all(engine, name, lambda entry, trial: answer(
-        items[entry["item"]], [conditions[c] for c in entry["conditions"]], trial))
+    return take_all(
+        engine,
+        name,
+        lambda entry, trial: answer(items[entry["item"]], [conditions[c] for c in entry["conditions"]], trial),
+    )
 
 
 def quality(stoi, rng):
@@ -112,8 +133,10 @@ def tests_db(scored):
         return {"choice": trial.stimuli[right if sure or rng.random() < 0.5 else 1 - right]}
 
     def bs1116(item, conditions, trial):
-        grades = [5.0 if c == "reference" else round(float(np.clip(1 + 4 * (hears(item, c) - 0.6) / 0.4, 1, 4.9)), 1)
-                  for c in conditions]
+        grades = [
+            5.0 if c == "reference" else round(float(np.clip(1 + 4 * (hears(item, c) - 0.6) / 0.4, 1, 4.9)), 1)
+            for c in conditions
+        ]
         return dict(zip(trial.stimuli, grades))
 
     answers = {"acr": acr, "dcr": dcr, "ccr": ccr, "ab": ab, "abx": abx, "bs1116": bs1116}
@@ -202,12 +225,29 @@ def test_abx_section_and_the_report_cli(tests_db, tmp_path, capsys):
     part = section(report, "listening")
     assert [t.id for t in part.tables] == ["abx-by-pair", "abx-by-listener"]
     assert section(report, "agreement").missing == [
-        "ABX identification answers are choices: no score per stimulus to correlate with the metrics"]
+        "ABX identification answers are choices: no score per stimulus to correlate with the metrics"
+    ]
     by_pair = report.typed.tables["by_pair"]
     assert by_pair["trials"].sum() == LISTENERS * 3 * 3  # 3 items x 3 pairs of codecs each
     out = tmp_path / "report.html"
-    assert main(["report", "--run", RUN, "--mushra", "acr-report", "-o", str(out),
-                 "--database", str(engine.url), "--figures", str(tmp_path / "figures")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--run",
+                RUN,
+                "--mushra",
+                "acr-report",
+                "-o",
+                str(out),
+                "--database",
+                str(engine.url),
+                "--figures",
+                str(tmp_path / "figures"),
+            ]
+        )
+        == 0
+    )
     assert "MOS per condition" in out.read_text() and (tmp_path / "figures" / "acr-mos.svg").exists()
 
 
@@ -226,14 +266,35 @@ def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
     assert f"items: [{', '.join(expected['item'])}]" in capsys.readouterr().out
     assert main(["listening", "select-items", "--run", RUN, "--database", url]) == 1  # one metric: no disagreement
     assert "compares metrics" in capsys.readouterr().err
-    assert main(["listening", "power", "--pilot", "acr-report", "--effect", "0.5", "--items", "3", "--database",
-                 url]) == 0
+    assert (
+        main(["listening", "power", "--pilot", "acr-report", "--effect", "0.5", "--items", "3", "--database", url]) == 0
+    )
     kept = load_test(engine, "acr-report").kept
     spread = pilot_spread(kept[kept["condition"] != "reference"])
     assert f"listeners needed: {listeners_needed(0.5, spread, 3)} " in capsys.readouterr().out
     # the difference two codecs show on STOI in the run, carried onto the ACR scale by the pilot's own slope
-    assert main(["listening", "power", "--pilot", "acr-report", "--run", RUN, "--metric", "stoi", "--codecs",
-                 "g711-mulaw", "codec2-1600", "--items", "3", "--database", url]) == 0
+    assert (
+        main(
+            [
+                "listening",
+                "power",
+                "--pilot",
+                "acr-report",
+                "--run",
+                RUN,
+                "--metric",
+                "stoi",
+                "--codecs",
+                "g711-mulaw",
+                "codec2-1600",
+                "--items",
+                "3",
+                "--database",
+                url,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     from evalkit.listening.power import run_difference, scale_slope
     from evalkit.report.agreement import system_level
@@ -247,10 +308,12 @@ def test_select_items_and_power_from_a_pilot_through_the_cli(tests_db, capsys):
     assert slope == pytest.approx(stats.linregress(points["value"], points["score"]).slope)
     assert f"= {difference * slope:.3g} on the test's scale" in out and items == 3
     assert f"listeners needed: {listeners_needed(difference * slope, spread, 3)} " in out
-    assert main(["listening", "power", "--pilot", "ab-report", "--effect", "0.5", "--items", "3", "--database",
-                 url]) == 1
-    assert capsys.readouterr().err.strip() == ("evalkit: error: test 'ab-report' is of type ab; the power analysis "
-                                               "takes MUSHRA or ACR pilots")
+    assert (
+        main(["listening", "power", "--pilot", "ab-report", "--effect", "0.5", "--items", "3", "--database", url]) == 1
+    )
+    assert capsys.readouterr().err.strip() == (
+        "evalkit: error: test 'ab-report' is of type ab; the power analysis takes MUSHRA or ACR pilots"
+    )
 
 
 @pytest.mark.slow
@@ -265,10 +328,13 @@ def test_a_typed_test_without_completed_sessions_says_so_in_both_sections(tests_
 
 
 def test_preference_matrix_of_a_small_known_example():
-    frame = pd.DataFrame([{"condition": w, "other": other, "chosen": c}
-                          for w, other, c, n in (("a", "b", "a", 3), ("a", "b", "b", 1), ("b", "c", "c", 2),
-                                             ("a", "b", None, 5))
-                          for _ in range(n)])
+    frame = pd.DataFrame(
+        [
+            {"condition": w, "other": other, "chosen": c}
+            for w, other, c, n in (("a", "b", "a", 3), ("a", "b", "b", 1), ("b", "c", "c", 2), ("a", "b", None, 5))
+            for _ in range(n)
+        ]
+    )
     matrix = preference_matrix(frame)
     assert matrix.loc["a", "b"] == 0.75 and matrix.loc["b", "a"] == 0.25 and matrix.loc["c", "b"] == 1.0
     assert np.isnan(matrix.loc["a", "c"]) and np.isnan(matrix.loc["a", "a"])

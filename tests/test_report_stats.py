@@ -37,8 +37,20 @@ def _results(items: int = 8, seed: int = 0) -> list[dict]:
         for k in range(items):
             noise = rng.normal(0, 0.15)
             values = {"pesq_wb": min(4.64, 4.5 + offset + noise), "stoi": min(1.0, 1.0 + offset / 10 + noise / 20)}
-            rows += [{"run_id": RUN, "item_id": f"i{k}", "codec": codec, "codec_hash": "h", "metric": m,
-                      "metric_version": "1", "status": "ok", "value": v, "dataset": "d"} for m, v in values.items()]
+            rows += [
+                {
+                    "run_id": RUN,
+                    "item_id": f"i{k}",
+                    "codec": codec,
+                    "codec_hash": "h",
+                    "metric": m,
+                    "metric_version": "1",
+                    "status": "ok",
+                    "value": v,
+                    "dataset": "d",
+                }
+                for m, v in values.items()
+            ]
     return rows
 
 
@@ -60,8 +72,14 @@ def _ratings(items: int = 8, listeners: int = 10, seed: int = 1, per_listener: i
         for k in chosen:
             for codec, offset in CODECS.items():
                 score = 100 - rng.uniform(0, 5) if codec == "reference" else 75 + 18 * offset + rng.normal(0, 8)
-                rows.append({"participant": f"L{p}", "item": f"i{k}", "condition": codec,
-                             "score": float(np.clip(score, 0, 100))})
+                rows.append(
+                    {
+                        "participant": f"L{p}",
+                        "item": f"i{k}",
+                        "condition": codec,
+                        "score": float(np.clip(score, 0, 100)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -77,8 +95,13 @@ def test_weighted_correlations_equal_scipy_on_the_duplicated_rows(method):
     expected = []
     for w in weights:
         a, b = np.repeat(x, w.astype(int)), np.repeat(y, w.astype(int))
-        expected.append(getattr(stats, {"pearson": "pearsonr", "spearman": "spearmanr", "kendall": "kendalltau"}[
-            method])(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan)
+        expected.append(
+            getattr(stats, {"pearson": "pearsonr", "spearman": "spearmanr", "kendall": "kendalltau"}[method])(
+                a, b
+            ).statistic
+            if np.ptp(a) and np.ptp(b)
+            else math.nan
+        )
     assert weighted_correlations(x, y, weights, method) == pytest.approx(expected, abs=1e-10, nan_ok=True)
 
 
@@ -89,11 +112,14 @@ def test_agreement_leaves_out_the_reference_by_default(run_db):
     ratings = _ratings()
     default = build_report(run_db, RUN, mushra="t", ratings=ratings, n_boot=200)
     assert "reference" not in set(default.stimuli["condition"])
-    included = build_report(run_db, RUN, mushra="t", ratings=ratings, n_boot=200,
-                            options=ReportOptions(include_reference=True))
+    included = build_report(
+        run_db, RUN, mushra="t", ratings=ratings, n_boot=200, options=ReportOptions(include_reference=True)
+    )
     assert "reference" in set(included.stimuli["condition"])
-    pick = {name: r.agreement.set_index(["metric", "level", "method"])
-            for name, r in (("default", default), ("included", included))}
+    pick = {
+        name: r.agreement.set_index(["metric", "level", "method"])
+        for name, r in (("default", default), ("included", included))
+    }
     assert pick["default"].loc[("pesq_wb", "system", "pearson"), "n"] == 4
     assert pick["included"].loc[("pesq_wb", "system", "pearson"), "n"] == 5
     html = render_html(default)
@@ -112,9 +138,20 @@ def test_agreement_intervals_resample_items():
     rng = np.random.default_rng(4)
     items, conditions = 10, 6
     item_shift = rng.normal(0, 10, items)  # items move listeners and the metric together: clustered
-    frame = pd.DataFrame([{"metric": "m", "item": f"i{i}", "condition": f"c{c}", "value": c + item_shift[i] / 5,
-                           "score": 10 * c + item_shift[i] + rng.normal(0, 3), "ratings": 4}
-                          for i in range(items) for c in range(conditions)])
+    frame = pd.DataFrame(
+        [
+            {
+                "metric": "m",
+                "item": f"i{i}",
+                "condition": f"c{c}",
+                "value": c + item_shift[i] / 5,
+                "score": 10 * c + item_shift[i] + rng.normal(0, 3),
+                "ratings": 4,
+            }
+            for i in range(items)
+            for c in range(conditions)
+        ]
+    )
     frame["score_sq"] = frame["score"] ** 2 * 4
     table = agreement_table(frame, n_boot=500, seed=2).set_index(["level", "method"])
     again = agreement_table(frame, n_boot=500, seed=2).set_index(["level", "method"])
@@ -145,7 +182,7 @@ def test_p1401_rmse_and_epsilon_insensitive_rmse():
     y = 20 * x + np.array([1.0, -2.0, 0.5, 3.0, -1.0, 0.0, 2.0, -2.5, 1.0])
     errors = y - monotonic_cubic(x, y)(x)
     rmse, star = prediction_errors(x, y, np.full(9, 1.5))
-    assert rmse == pytest.approx(math.sqrt(np.sum(errors ** 2) / (9 - 4)))
+    assert rmse == pytest.approx(math.sqrt(np.sum(errors**2) / (9 - 4)))
     assert star == pytest.approx(math.sqrt(np.sum(np.maximum(0, np.abs(errors) - 1.5) ** 2) / (9 - 4)))
     assert star < rmse
     assert all(math.isnan(v) for v in prediction_errors(x[:4], y[:4], np.ones(4)))
@@ -205,11 +242,38 @@ def test_one_kbit_per_second_definition(tmp_path):
     engine = connect(f"sqlite:///{tmp_path / 'kbps.db'}")
     ensure_run(engine, RUN, {"name": RUN}, "0")
     durations, bitrates = [1.0, 9.0], [20000.0, 10000.0]  # mean per item 15 kbit/s; weighted 11 kbit/s
-    write_roundtrips(engine, [{"run_id": RUN, "item_id": f"i{k}", "codec": "c", "codec_hash": "h", "status": "ok",
-                               "bitrate": b, "duration": d} for k, (b, d) in enumerate(zip(bitrates, durations))])
-    write_results(engine, [{"run_id": RUN, "item_id": f"i{k}", "codec": "c", "codec_hash": "h", "metric": m,
-                            "metric_version": "1", "status": "ok", "value": v}
-                           for k, b in enumerate(bitrates) for m, v in (("bitrate_kbps", b / 1000), ("stoi", 0.9))])
+    write_roundtrips(
+        engine,
+        [
+            {
+                "run_id": RUN,
+                "item_id": f"i{k}",
+                "codec": "c",
+                "codec_hash": "h",
+                "status": "ok",
+                "bitrate": b,
+                "duration": d,
+            }
+            for k, (b, d) in enumerate(zip(bitrates, durations))
+        ],
+    )
+    write_results(
+        engine,
+        [
+            {
+                "run_id": RUN,
+                "item_id": f"i{k}",
+                "codec": "c",
+                "codec_hash": "h",
+                "metric": m,
+                "metric_version": "1",
+                "status": "ok",
+                "value": v,
+            }
+            for k, b in enumerate(bitrates)
+            for m, v in (("bitrate_kbps", b / 1000), ("stoi", 0.9))
+        ],
+    )
     stored = summary(engine, RUN).set_index("metric").loc["bitrate_kbps", "mean"]
     run = load_run(engine, RUN)
     board = leaderboard(run, include_cost=True).set_index("metric").loc["bitrate_kbps", "mean"]
@@ -293,19 +357,28 @@ def test_an_imported_test_meets_the_run_through_its_map(run_db, tmp_path):
 
     ratings = _ratings()
     letters = {codec: f"sys-{k}" for k, codec in enumerate(CODECS)}
-    frame = ratings.assign(condition=ratings["condition"].map(letters), item="page-" + ratings["item"].str[1:],
-                           listener=ratings["participant"]).drop(columns="participant")
+    frame = ratings.assign(
+        condition=ratings["condition"].map(letters),
+        item="page-" + ratings["item"].str[1:],
+        listener=ratings["participant"],
+    ).drop(columns="participant")
     frame.to_csv(tmp_path / "ratings.csv", index=False)
-    data = {"test": "imported", "reference": "sys-0", "screening": "reference",
-            "conditions": {letter: {"card": codec} for codec, letter in letters.items() if codec != "reference"},
-            "items": {f"page-{k}": f"i{k}" for k in range(8)}}
+    data = {
+        "test": "imported",
+        "reference": "sys-0",
+        "screening": "reference",
+        "conditions": {letter: {"card": codec} for codec, letter in letters.items() if codec != "reference"},
+        "items": {f"page-{k}": f"i{k}" for k in range(8)},
+    }
     (tmp_path / "map.yaml").write_text(str(data).replace("'", '"'))
     import_ratings(run_db, tmp_path / "ratings.csv", "long", map_path=tmp_path / "map.yaml")
     report = build_report(run_db, RUN, mushra="imported", n_boot=100)
     assert report.mushra_message is None and set(report.stimuli["condition"]) == set(CODECS) - {"reference"}
     direct = build_report(run_db, RUN, mushra="t", ratings=ratings, n_boot=100)
     key = ["metric", "level", "method"]
-    pd.testing.assert_frame_equal(report.agreement.set_index(key)[["r", "ci_low", "ci_high"]],
-                                  direct.agreement.set_index(key)[["r", "ci_low", "ci_high"]])
+    pd.testing.assert_frame_equal(
+        report.agreement.set_index(key)[["r", "ci_low", "ci_high"]],
+        direct.agreement.set_index(key)[["r", "ci_low", "ci_high"]],
+    )
     html = render_html(report)
     assert "ratings imported from long export ratings.csv" in html and "hidden-reference rule only" in html

@@ -20,12 +20,11 @@ from evalkit.audio import Audio, save
 from evalkit.cli import main
 from evalkit.codecs import BACKENDS
 from evalkit.codecs.reference import Identity
+from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import ConfigError
 from evalkit.experiment import DEFAULT_CONFIG, load_experiment
-from evalkit.tasks import COST_METRICS
 from evalkit.store import connect, delay_check, results_frame, roundtrips_frame
-
-from evalkit.demo_pipeline import DEMO_MANIFEST
+from evalkit.tasks import COST_METRICS
 
 METRICS = ["si_sdr", "lsd"]
 OUTPUTS = len(METRICS) + len(COST_METRICS)
@@ -33,9 +32,14 @@ OUTPUTS = len(METRICS) + len(COST_METRICS)
 
 def write_experiment(tmp_path: Path, **overrides) -> Path:
     config = {
-        "name": "t", "dataset": str(DEMO_MANIFEST), "limit": 3, "workers": 0,
-        "codecs": ["reference", "g711-mulaw"], "metrics": METRICS,
-        "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "cache"),
+        "name": "t",
+        "dataset": str(DEMO_MANIFEST),
+        "limit": 3,
+        "workers": 0,
+        "codecs": ["reference", "g711-mulaw"],
+        "metrics": METRICS,
+        "database": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "cache": str(tmp_path / "cache"),
     }
     config.update(overrides)
     path = tmp_path / "exp.yaml"
@@ -109,7 +113,9 @@ def test_after_a_card_edit_the_summary_lists_each_codec_once(tmp_path, capsys):
     capsys.readouterr()
     for command in (["run", str(path)], ["results", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "--run", "t"]):
         assert main(command) == 0
-        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("my-g711") and "si_sdr" in line]
+        rows = [
+            line for line in capsys.readouterr().out.splitlines() if line.startswith("my-g711") and "si_sdr" in line
+        ]
         assert len(rows) == 1, rows  # the a-law rows only; the mu-law ones stay stored
     assert results_frame(connect(f"sqlite:///{tmp_path / 'db.sqlite'}"), "t").codec_hash.nunique() == 2
 
@@ -131,8 +137,18 @@ def test_unknown_metric_or_codec_is_a_config_error(tmp_path):
         evalkit.run(write_experiment(tmp_path, codecs=["nope"]))
 
 
-@pytest.mark.parametrize("key, value", [("workers", "two"), ("workers", -1), ("workers", 1.5), ("limit", 0),
-                                        ("task_timeout", 0), ("task_timeout", "1 min"), ("task_timeout", True)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("workers", "two"),
+        ("workers", -1),
+        ("workers", 1.5),
+        ("limit", 0),
+        ("task_timeout", 0),
+        ("task_timeout", "1 min"),
+        ("task_timeout", True),
+    ],
+)
 def test_numeric_settings_are_checked(tmp_path, key, value):
     with pytest.raises(ConfigError, match=key):
         load_experiment(write_experiment(tmp_path, **{key: value}))
@@ -207,8 +223,13 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     path = write_experiment(tmp_path, workers=1, limit=None, codecs=["reference", "g711-mulaw", "g726-32k"])
     db = tmp_path / "db.sqlite"
     tag = f"killed-run-{os.getpid()}-{time.time_ns()}"  # marks the driver's processes, whoever their parent
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "EVALKIT_TEST_TAG": tag})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit", "run", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "EVALKIT_TEST_TAG": tag},
+    )
     expected = 22 * 3 * OUTPUTS
     try:
         deadline = time.time() + 120
@@ -321,8 +342,11 @@ def test_a_codec_whose_delay_disagrees_with_its_card_is_named(tmp_path, capsys, 
     from evalkit.report.build import build_report
     from evalkit.report.methods import methods_section
 
-    (table,) = [t for t in methods_section(build_report(connect(load_experiment(path).database), "t")).tables
-                if t.id == "misaligned"]
+    (table,) = [
+        t
+        for t in methods_section(build_report(connect(load_experiment(path).database), "t")).tables
+        if t.id == "misaligned"
+    ]
     assert [row[0].text for row in table.rows] == ["late"]
 
 
@@ -357,8 +381,9 @@ def test_workers_do_not_rerun_the_script_that_started_the_run(tmp_path):
     script.write_text(SCRIPT)
     marks.mkdir()
     path = write_experiment(tmp_path, workers=2, codecs=["reference"], metrics=["si_sdr"], limit=2)
-    done = subprocess.run([sys.executable, str(script), str(marks), str(path)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(marks), str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) == 2 * (1 + len(COST_METRICS))
     assert len(list(marks.iterdir())) == 1  # the driver's own run of the script, no worker's

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 from evalkit.audio import Audio, load, resample
 from evalkit.cards import find_card
 from evalkit.codecs import Bitstream
 from evalkit.errors import ConfigError
 from evalkit.harness import roundtrip
-from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
 torch = pytest.importorskip("torch")
 
@@ -21,9 +21,20 @@ from evalkit.neural.model import RVQCodecModel, RVQConfig, load_inference, save_
 from evalkit.neural.recipes import RVQRecipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_V2 = {"channels": 4, "max_channels": 16, "strides": [4, 4, 4, 5], "dilations": [1], "latent_dim": 8,
-           "codebook_size": 16, "n_q": 4, "dropout_choices": [2, 4], "decoder": "istft", "decoder_channels": 16,
-           "decoder_blocks": [1, 1], "n_fft": 640}
+TINY_V2 = {
+    "channels": 4,
+    "max_channels": 16,
+    "strides": [4, 4, 4, 5],
+    "dilations": [1],
+    "latent_dim": 8,
+    "codebook_size": 16,
+    "n_q": 4,
+    "dropout_choices": [2, 4],
+    "decoder": "istft",
+    "decoder_channels": 16,
+    "decoder_blocks": [1, 1],
+    "n_fft": 640,
+}
 # rvq-3k (v1 weights) on the first second of data/demo's arctic-slt-a0009: the stream's sha256, and the
 # decoded signal's first samples and L1 norm, recorded on one thread before the v2 changes to the model code.
 V1_PACKETS_SHA256 = "9a0017242253ac34a8417083de454dac5e17c06827aa0ffd5fdebf7d834e5aee"  # the codes, not the container
@@ -35,7 +46,9 @@ V1_L1 = 415.5567626953125
 def tiny_v2(tmp_path_factory):
     torch.manual_seed(0)
     model = RVQCodecModel(RVQConfig.from_dict(TINY_V2))
-    model.initialise_codebooks(torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 170))]))[:, None])
+    model.initialise_codebooks(
+        torch.from_numpy(np.stack([voice(1.0, f, i) for i, f in enumerate((100, 170))]))[:, None]
+    )
     path = save_inference(model, tmp_path_factory.mktemp("v2") / "tiny.pt")
     return path, sha(path)
 
@@ -53,7 +66,9 @@ def test_v1_weights_still_encode_and_decode_as_recorded(one_thread):
     codec = find_card("rvq-3k").build()
     audio = resample(load(ROOT / "data" / "demo" / "audio" / "arctic-slt-a0009.wav"), 16000)
     data = codec.encode(Audio(audio.samples[:, :16000], 16000, "clip"))
-    packets = Bitstream.from_bytes(data, "rvq").packets  # the container's header may gain fields; the codes may not change
+    packets = Bitstream.from_bytes(
+        data, "rvq"
+    ).packets  # the container's header may gain fields; the codes may not change
     assert hashlib.sha256(b"".join(packets)).hexdigest() == V1_PACKETS_SHA256 and codec.info.lookahead_samples == 0
     out = codec.decode(data).samples[0]
     assert np.allclose(out[:5], V1_FIRST, atol=1e-8) and float(np.abs(out).sum()) == pytest.approx(V1_L1, rel=1e-6)
@@ -115,7 +130,9 @@ def test_frozen_encoder_stage_trains_the_decoder_only(tmp_path, tiny_v2):
     from evalkit.neural.train import TrainConfig, Trainer
 
     path, _ = tiny_v2
-    config = TrainConfig.load(rvq_train_config(tmp_path, 3, {"init": str(path), "freeze_encoder": True}, adversarial_start=0))
+    config = TrainConfig.load(
+        rvq_train_config(tmp_path, 3, {"init": str(path), "freeze_encoder": True}, adversarial_start=0)
+    )
     trainer = Trainer(config, log=lambda *a, **k: None)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.run()
@@ -142,10 +159,16 @@ def test_init_encoder_copies_the_latent_space_and_refuses_other_shapes(tiny_v2, 
 def test_int8_rows_round_trip_within_half_a_step_and_keep_the_rest():
     from evalkit.neural.model import INT8_SCALE, float_state, int8_rows
 
-    state = {"w": torch.randn(6, 4, 3, generator=torch.Generator().manual_seed(0)).half(), "b": torch.randn(6).half(),
-             "kept": torch.randn(2, 2).half(), "flag": torch.tensor([True])}
+    state = {
+        "w": torch.randn(6, 4, 3, generator=torch.Generator().manual_seed(0)).half(),
+        "b": torch.randn(6).half(),
+        "kept": torch.randn(2, 2).half(),
+        "flag": torch.tensor([True]),
+    }
     stored = int8_rows(state, keep=lambda name: name == "kept")
-    assert stored["w"].dtype == torch.int8 and stored["b"].dtype == torch.float16 and stored["kept"].dtype == torch.float16
+    assert (
+        stored["w"].dtype == torch.int8 and stored["b"].dtype == torch.float16 and stored["kept"].dtype == torch.float16
+    )
     back = float_state(stored)
     assert set(back) == set(state) and back["flag"].dtype == torch.bool
     step = stored["w" + INT8_SCALE].float()[:, None, None]
@@ -154,7 +177,11 @@ def test_int8_rows_round_trip_within_half_a_step_and_keep_the_rest():
 
 
 def test_v2_weights_store_the_decoder_int8_and_the_code_path_float16():
-    data = torch.load(ROOT / "codecs" / "weights" / "rvq-16k-v2.pt", map_location="cpu", weights_only=True)["state_dict"]
+    data = torch.load(ROOT / "codecs" / "weights" / "rvq-16k-v2.pt", map_location="cpu", weights_only=True)[
+        "state_dict"
+    ]
     int8 = {k for k, v in data.items() if v.dtype == torch.int8}
     assert int8 and all(k.startswith("decoder.") for k in int8)
-    assert all(v.dtype in (torch.float16, torch.bool) for k, v in data.items() if k.startswith(("encoder.", "quantizer.")))
+    assert all(
+        v.dtype in (torch.float16, torch.bool) for k, v in data.items() if k.startswith(("encoder.", "quantizer."))
+    )

@@ -16,9 +16,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Packages that take a large part of a second (or several) to import, none needed to start.
-HEAVY = ("torch", "streamlit", "pandas", "sqlalchemy", "alembic", "scipy", "matplotlib", "pyarrow", "sklearn",
-         "ai_edge_litert", "tflite_runtime", "onnxruntime", "pesq", "pystoi", "visqol", "warpq", "speechmos",
-         "librosa", "numba", "pocketsphinx", "transformers", "encodec", "snac", "dask", "distributed")
+HEAVY = (
+    "torch",
+    "streamlit",
+    "pandas",
+    "sqlalchemy",
+    "alembic",
+    "scipy",
+    "matplotlib",
+    "pyarrow",
+    "sklearn",
+    "ai_edge_litert",
+    "tflite_runtime",
+    "onnxruntime",
+    "pesq",
+    "pystoi",
+    "visqol",
+    "warpq",
+    "speechmos",
+    "librosa",
+    "numba",
+    "pocketsphinx",
+    "transformers",
+    "encodec",
+    "snac",
+    "dask",
+    "distributed",
+)
 
 PROBE = """
 import contextlib, io, json, sys
@@ -50,8 +74,18 @@ def test_a_worker_starts_without_compilers_or_models():
     code = "import json, sys; import evalkit.tasks; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     imported = {name.split(".")[0] for name in json.loads(done.stdout.strip().splitlines()[-1])}
-    assert not imported & {"torch", "numba", "streamlit", "matplotlib", "librosa", "transformers", "onnxruntime",
-                           "scipy", "pandas", "sqlalchemy"}
+    assert not imported & {
+        "torch",
+        "numba",
+        "streamlit",
+        "matplotlib",
+        "librosa",
+        "transformers",
+        "onnxruntime",
+        "scipy",
+        "pandas",
+        "sqlalchemy",
+    }
 
 
 def test_anchor_designs_are_kept_on_disk_and_a_damaged_one_is_redesigned(tmp_path, monkeypatch):
@@ -77,10 +111,17 @@ def test_rvq_reads_its_model_config_without_torch_as_torch_does():
         codec = find_card(card).build()
         quick, model = _model_config(codec.path, codec.sha256), _load_model(codec.path, codec.sha256).config
         assert (quick.sample_rate, quick.hop, quick.codebook_size, quick.n_q, quick.lookahead) == (
-            model.sample_rate, model.hop, model.codebook_size, model.n_q, model.lookahead)
+            model.sample_rate,
+            model.hop,
+            model.codebook_size,
+            model.n_q,
+            model.lookahead,
+        )
 
 
-@pytest.mark.parametrize("module", ["evalkit.tasks", "evalkit.cache", "evalkit.neural.codec", "evalkit.neural.adapters"])
+@pytest.mark.parametrize(
+    "module", ["evalkit.tasks", "evalkit.cache", "evalkit.neural.codec", "evalkit.neural.adapters"]
+)
 def test_modules_a_worker_unpickles_first_import_on_their_own(module):
     """`import evalkit` loads nothing eagerly, so each module must import without a cycle as the first."""
     subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, check=True, capture_output=True)

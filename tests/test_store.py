@@ -19,8 +19,22 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from evalkit.store import (
-    Base, Result, Roundtrip, Run, StoreError, connect, database_url, done_keys, ensure_run, export,
-    migrate, results_frame, roundtrips_frame, summary, write_results, write_roundtrips,
+    Base,
+    Result,
+    Roundtrip,
+    Run,
+    StoreError,
+    connect,
+    database_url,
+    done_keys,
+    ensure_run,
+    export,
+    migrate,
+    results_frame,
+    roundtrips_frame,
+    summary,
+    write_results,
+    write_roundtrips,
 )
 from evalkit.store.db import alembic_config, current_revision, head_revision
 
@@ -55,8 +69,18 @@ def engine(open_db):
 
 
 def result(item="a", codec="opus-6k", metric="pesq", status="ok", value=3.0, reason=None, **extra):
-    return dict(run_id="exp1", item_id=item, codec=codec, codec_hash="h1", metric=metric, metric_version="1",
-                status=status, value=value, reason=reason, **extra)
+    return dict(
+        run_id="exp1",
+        item_id=item,
+        codec=codec,
+        codec_hash="h1",
+        metric=metric,
+        metric_version="1",
+        status=status,
+        value=value,
+        reason=reason,
+        **extra,
+    )
 
 
 def count(engine, model) -> int:
@@ -124,10 +148,21 @@ def test_the_newest_migration_steps_down_and_up_keeping_rows(open_db):
 
 def test_concurrent_first_connects_migrate_once(url, open_db):
     # Each process imports first and connects on "go", so the migrations really race.
-    code = "import sys; from evalkit.store import connect; print(flush=True); sys.stdin.readline(); connect(sys.argv[1])"
+    code = (
+        "import sys; from evalkit.store import connect; print(flush=True); sys.stdin.readline(); connect(sys.argv[1])"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes = [subprocess.Popen([sys.executable, "-c", code, url], env=env, text=True, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
     for process in processes:
         process.stdout.readline()
     for process in processes:
@@ -207,26 +242,33 @@ def test_roundtrips_upsert_from_dataclasses(engine):
 
 
 def test_database_checks_reject_inconsistent_rows(engine):
-    bad = [result(status="failed", value=2.0, reason="x"), result(status="ok", value=None),
-           result(status="skipped", value=None, reason=""), result(status="maybe")]
+    bad = [
+        result(status="failed", value=2.0, reason="x"),
+        result(status="ok", value=None),
+        result(status="skipped", value=None, reason=""),
+        result(status="maybe"),
+    ]
     for row in bad:  # straight to the table, past the Python checks
         with pytest.raises(IntegrityError), engine.begin() as connection:
             connection.execute(Result.__table__.insert(), [{**row, "created_at": pd.Timestamp.now("UTC")}])
     assert count(engine, Result) == 0
 
 
-@pytest.mark.parametrize("row, message", [
-    (result(status="failed", value=2.0, reason="x"), "has no value"),
-    (result(status="ok", value=None), "finite value"),
-    (result(status="ok", value=math.nan), "finite value"),
-    (result(status="skipped", value=None), "needs a reason"),
-    (result(status="maybe"), "not one of"),
-    (result(colour="red"), "unknown field"),
-    (result(item=7), "must be a string"),
-    (result(item="x" * 501), "longer than 500"),
-    (result(native_rate="fast"), "must be a number"),
-    ({**result(), "run_id": "nope"}, "unknown run"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (result(status="failed", value=2.0, reason="x"), "has no value"),
+        (result(status="ok", value=None), "finite value"),
+        (result(status="ok", value=math.nan), "finite value"),
+        (result(status="skipped", value=None), "needs a reason"),
+        (result(status="maybe"), "not one of"),
+        (result(colour="red"), "unknown field"),
+        (result(item=7), "must be a string"),
+        (result(item="x" * 501), "longer than 500"),
+        (result(native_rate="fast"), "must be a number"),
+        ({**result(), "run_id": "nope"}, "unknown run"),
+    ],
+)
 def test_writer_names_the_bad_row(engine, row, message):
     with pytest.raises(StoreError, match=message):
         write_results(engine, [result("good"), row])
@@ -248,8 +290,11 @@ def test_ensure_run_creates_then_refreshes(engine):
 def test_summary_matches_a_hand_computation(engine):
     values = [3.0, 3.5, 4.0, 4.5]
     rows = [result(f"i{k}", value=v) for k, v in enumerate(values)]
-    rows += [result("f", status="failed", value=None, reason="too short"),
-             result("s", status="skipped", value=None, reason="needs 16 kHz"), result("x", codec="amr", value=2.0)]
+    rows += [
+        result("f", status="failed", value=None, reason="too short"),
+        result("s", status="skipped", value=None, reason="needs 16 kHz"),
+        result("x", codec="amr", value=2.0),
+    ]
     write_results(engine, rows)
     table = summary(engine, "exp1").set_index("codec")
     opus = table.loc["opus-6k"]
@@ -274,8 +319,13 @@ def test_summary_of_an_empty_run_has_the_columns(engine):
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_export_round_trip(engine, tmp_path, suffix):
-    write_results(engine, [result("a", value=3.25, native_rate=8000, metric_rate=16000, package="pesq"),
-                           result("b", status="failed", value=None, reason="a, \"quoted\"\nreason")])
+    write_results(
+        engine,
+        [
+            result("a", value=3.25, native_rate=8000, metric_rate=16000, package="pesq"),
+            result("b", status="failed", value=None, reason='a, "quoted"\nreason'),
+        ],
+    )
     frame = results_frame(engine, "exp1")
     path = export(frame, tmp_path / "out" / f"results{suffix}")
     if suffix == ".csv":  # CSV has no types: say which columns are text, e.g. metric_version "1"

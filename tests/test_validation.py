@@ -45,7 +45,9 @@ def test_stoi_equals_the_package(opus_pair):
 
     ref, deg = opus_pair
     assert _value("stoi", ref, deg) == pytest.approx(stoi(ref.samples[0], deg.samples[0], 16000), abs=1e-6)
-    assert _value("estoi", ref, deg) == pytest.approx(stoi(ref.samples[0], deg.samples[0], 16000, extended=True), abs=1e-6)
+    assert _value("estoi", ref, deg) == pytest.approx(
+        stoi(ref.samples[0], deg.samples[0], 16000, extended=True), abs=1e-6
+    )
 
 
 def test_visqol_speech_equals_the_package(opus_pair):

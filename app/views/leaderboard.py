@@ -3,8 +3,8 @@
 import streamlit as st
 import ui
 
-from evalkit.report.codecinfo import COST_METRICS, higher_is_better
 from evalkit.report.app_views import filter_options, leaderboard_view
+from evalkit.report.codecinfo import COST_METRICS, higher_is_better
 
 st.title("Leaderboard")
 run = ui.pick_run()
@@ -12,8 +12,9 @@ if run is not None:
     options = filter_options(run)
     quality = [m for m in options.metrics if m not in COST_METRICS]
     datasets = st.sidebar.multiselect("Dataset", options.datasets, placeholder="all datasets")
-    speakers = st.sidebar.multiselect("Speaker", options.speakers, placeholder="all speakers",
-                                      disabled=not options.speakers)
+    speakers = st.sidebar.multiselect(
+        "Speaker", options.speakers, placeholder="all speakers", disabled=not options.speakers
+    )
     metrics = st.multiselect("Metrics", options.metrics, default=quality)
     left, right = st.columns([3, 1])
     sort_by = left.selectbox("Sort by", metrics or ["–"])
@@ -23,10 +24,19 @@ if run is not None:
     if board.empty:
         st.info("No results under these filters.")
     else:
-        st.caption("Mean over items; ± is the half-width of the 95 % confidence interval (Student's t). "
-                   "Click a column header to sort.")
-        st.dataframe(wide, hide_index=True, width="stretch", height="content",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in wide.columns
-                                    if c not in ("codec", "family")})
-        st.download_button("Download CSV (long form)", board.to_csv(index=False), f"{run.run_id}-leaderboard.csv",
-                           "text/csv")
+        st.caption(
+            "Mean over items; ± is the half-width of the 95 % confidence interval (Student's t). "
+            "Click a column header to sort."
+        )
+        st.dataframe(
+            wide,
+            hide_index=True,
+            width="stretch",
+            height="content",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3f") for c in wide.columns if c not in ("codec", "family")
+            },
+        )
+        st.download_button(
+            "Download CSV (long form)", board.to_csv(index=False), f"{run.run_id}-leaderboard.csv", "text/csv"
+        )

@@ -15,12 +15,12 @@ import ui
 from evalkit import listening
 from evalkit.config import parse_document
 from evalkit.errors import EvalkitError
+from evalkit.listening.listeners import answers_frame, export_results, listener_report, to_csv
+from evalkit.listening.safetext import inert_markdown
 from evalkit.mushra.anova import rm_anova
 from evalkit.mushra.checks import degenerate_warnings, statistics_ratings
 from evalkit.mushra.design import test_setup
-from evalkit.listening.listeners import answers_frame, export_results, listener_report, to_csv
 from evalkit.mushra.rating_plots import boxplot, mean_ci_plot
-from evalkit.listening.safetext import inert_markdown
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test
 
@@ -29,8 +29,18 @@ DATA_DIR = TESTS_DIR.parent / "data"  # where an upload may name audio, beside t
 INVITES = "mushra_admin_invites"
 PICKED = "mushra_admin_test"
 P_VALUES = {name: st.column_config.NumberColumn(format="%.3g") for name in ("p", "p_adjusted", "p_gg")}
-PROGRESS_COLUMNS = ["participant", "label", "phase", "trials_done", "trials_total", "completion_code", "source",
-                    "started_at", "updated_at", "completed_at"]
+PROGRESS_COLUMNS = [
+    "participant",
+    "label",
+    "phase",
+    "trials_done",
+    "trials_total",
+    "completion_code",
+    "source",
+    "started_at",
+    "updated_at",
+    "completed_at",
+]
 
 
 def listener_url() -> str:
@@ -54,8 +64,13 @@ def chosen_spec() -> listening.TestSpec | None:
     if upload is None:
         return None
     document = parse_document(upload.getvalue(), upload.name, "test definition")
-    return listening.spec_from_dict(document.data, base=TESTS_DIR, source=upload.name, lines=document.lines,
-                                    roots=listening.upload_roots(TESTS_DIR, (DATA_DIR,)))
+    return listening.spec_from_dict(
+        document.data,
+        base=TESTS_DIR,
+        source=upload.name,
+        lines=document.lines,
+        roots=listening.upload_roots(TESTS_DIR, (DATA_DIR,)),
+    )
 
 
 def create_section() -> None:
@@ -66,9 +81,11 @@ def create_section() -> None:
         return
     if spec is None:
         return
-    st.markdown(f"**{inert_markdown(spec.title)}** (`{spec.name}`): {len(spec.items)} items × "
-                f"{len(spec.conditions)} signals per trial (hidden reference and two anchors included), "
-                f"{spec.sample_rate} Hz.")
+    st.markdown(
+        f"**{inert_markdown(spec.title)}** (`{spec.name}`): {len(spec.items)} items × "
+        f"{len(spec.conditions)} signals per trial (hidden reference and two anchors included), "
+        f"{spec.sample_rate} Hz."
+    )
     for warning in spec.warnings:
         st.warning(inert_markdown(warning))
     replace = st.checkbox("Replace an existing test of this name (only if nobody has started it)")
@@ -88,8 +105,10 @@ def create_section() -> None:
 
 
 def run_section(info: listening.TestInfo) -> None:
-    st.markdown(f"**{inert_markdown(info.title)}** · status **{info.status}** · {info.items} items · conditions: "
-                + ", ".join(f"`{c}`" for c in info.conditions))
+    st.markdown(
+        f"**{inert_markdown(info.title)}** · status **{info.status}** · {info.items} items · conditions: "
+        + ", ".join(f"`{c}`" for c in info.conditions)
+    )
     if info.status == "draft" and st.button("Launch", type="primary"):
         step(listening.launch_test, info.name)
     if info.status == "open":
@@ -114,14 +133,16 @@ def links_section(info: listening.TestInfo) -> None:
         except EvalkitError as err:
             st.error(str(err))
             return
-        st.session_state[INVITES] = {info.name: pd.DataFrame([{"participant": i.code, "label": i.label, "link": i.url}
-                                                             for i in invites])}
+        st.session_state[INVITES] = {
+            info.name: pd.DataFrame([{"participant": i.code, "label": i.label, "link": i.url} for i in invites])
+        }
     made = st.session_state.get(INVITES, {}).get(info.name)
     if made is not None:
         st.caption("Copy these now: the links cannot be shown again (only their hashes are stored).")
         st.dataframe(made, hide_index=True)
-        st.download_button("Download invite links (CSV)", made.to_csv(index=False), f"{info.name}-invites.csv",
-                           "text/csv")
+        st.download_button(
+            "Download invite links (CSV)", made.to_csv(index=False), f"{info.name}-invites.csv", "text/csv"
+        )
 
 
 @st.fragment(run_every="10s")
@@ -130,8 +151,15 @@ def live_progress(name: str) -> None:
     st.subheader("Progress")
     summary = listening.progress_summary(ui.database(), name)
     cells = st.columns(4)
-    for cell, (label, key) in zip(cells, [("Participants", "participants"), ("Started", "started"),
-                                          ("Completed", "completed"), ("Trials rated", "ratings_trials")]):
+    for cell, (label, key) in zip(
+        cells,
+        [
+            ("Participants", "participants"),
+            ("Started", "started"),
+            ("Completed", "completed"),
+            ("Trials rated", "ratings_trials"),
+        ],
+    ):
         cell.metric(label, summary.get(key, 0))
     frame = listening.progress(ui.database(), name)
     if not frame.empty:
@@ -158,8 +186,9 @@ def step(action, name: str) -> None:
 
 
 def results_section(info: listening.TestInfo) -> None:
-    include = st.toggle("Include unfinished sessions", value=False,
-                        help="Statistics use completed sessions unless this is on.")
+    include = st.toggle(
+        "Include unfinished sessions", value=False, help="Statistics use completed sessions unless this is on."
+    )
     frame, chosen = statistics_ratings(ui.database(), info.name, include_incomplete=include)
     exports_section(info, completed_only=not include)
     listeners_section(info)
@@ -178,12 +207,22 @@ def results_section(info: listening.TestInfo) -> None:
 
 def exports_section(info: listening.TestInfo, completed_only: bool) -> None:
     left, middle, right = st.columns(3)
-    left.download_button("Export ratings (CSV)", listening.export_ratings_csv(ui.database(), info.name,
-                         completed_only=completed_only), f"{info.name}-ratings.csv", "text/csv", type="primary")
-    middle.download_button("Export answers (CSV)", to_csv(answers_frame(ui.database(), info.name)),
-                           f"{info.name}-answers.csv", "text/csv")
-    right.download_button("Export everything (ZIP)", export_results(ui.database(), info.name,
-                          completed_only=completed_only), f"{info.name}-results.zip", "application/zip")
+    left.download_button(
+        "Export ratings (CSV)",
+        listening.export_ratings_csv(ui.database(), info.name, completed_only=completed_only),
+        f"{info.name}-ratings.csv",
+        "text/csv",
+        type="primary",
+    )
+    middle.download_button(
+        "Export answers (CSV)", to_csv(answers_frame(ui.database(), info.name)), f"{info.name}-answers.csv", "text/csv"
+    )
+    right.download_button(
+        "Export everything (ZIP)",
+        export_results(ui.database(), info.name, completed_only=completed_only),
+        f"{info.name}-results.zip",
+        "application/zip",
+    )
 
 
 def listeners_section(info: listening.TestInfo) -> None:
@@ -195,9 +234,14 @@ def listeners_section(info: listening.TestInfo) -> None:
             st.dataframe(answers, hide_index=True)
     with st.expander("Per listener: time, plays and screening"):
         report = listener_report(ui.database(), info.name)
-        st.dataframe(report, hide_index=True, column_config={
-            c: st.column_config.NumberColumn(format="%.1f") for c in
-            ("minutes_on_trials", "median_trial_s", "shortest_trial_s", "plays_per_sample")})
+        st.dataframe(
+            report,
+            hide_index=True,
+            column_config={
+                c: st.column_config.NumberColumn(format="%.1f")
+                for c in ("minutes_on_trials", "median_trial_s", "shortest_trial_s", "plays_per_sample")
+            },
+        )
         st.download_button("Per-listener report (CSV)", to_csv(report), f"{info.name}-listeners.csv", "text/csv")
 
 
@@ -207,8 +251,10 @@ def screening_section(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     st.caption(screening.describe())
     st.dataframe(screening.table, hide_index=True)
     if screening.anchor_items_skipped:
-        st.caption("Left out of the anchor rule (over 25 % rate the mid anchor above 90): "
-                   + ", ".join(screening.anchor_items_skipped))
+        st.caption(
+            "Left out of the anchor rule (over 25 % rate the mid anchor above 90): "
+            + ", ".join(screening.anchor_items_skipped)
+        )
     return screening.apply(frame) if st.toggle("Apply post-screening", value=True) else frame
 
 
@@ -216,8 +262,12 @@ def statistics_section(frame: pd.DataFrame, order: list[str]) -> None:
     st.subheader("Per condition")
     summary = condition_summary(frame, order=order)
     st.dataframe(summary, hide_index=True)
-    interval = st.radio("Interval", ["t", "boot"], horizontal=True,
-                        format_func={"t": "t (all ratings)", "boot": "bootstrap over listeners"}.get)
+    interval = st.radio(
+        "Interval",
+        ["t", "boot"],
+        horizontal=True,
+        format_func={"t": "t (all ratings)", "boot": "bootstrap over listeners"}.get,
+    )
     left, right = st.columns(2)
     left.pyplot(boxplot(frame, order, "Scores"), clear_figure=False)
     right.pyplot(mean_ci_plot(summary, interval, order, "Mean and 95 % interval"), clear_figure=False)
@@ -236,16 +286,19 @@ def comparisons_section(frame: pd.DataFrame, order: list[str]) -> None:
     method = left.radio("Test", ["t", "permutation"], horizontal=True)
     correction = right.radio("Correction", ["holm", "hochberg"], horizontal=True)
     present = [c for c in order if c in set(frame["condition"])]
-    st.dataframe(paired_comparisons(frame, method, correction, conditions=present), hide_index=True,
-                 column_config=P_VALUES)
+    st.dataframe(
+        paired_comparisons(frame, method, correction, conditions=present), hide_index=True, column_config=P_VALUES
+    )
     st.subheader("Permutation test (Attachment 3)")
     a, b = st.columns(2)
     first = a.selectbox("Condition A", present, index=0)
     second = b.selectbox("Condition B", present, index=min(1, len(present) - 1))
     scores = {c: frame.loc[frame["condition"] == c, "score"].to_numpy() for c in (first, second)}
     result = permutation_test(scores[first], scores[second])
-    st.markdown(f"Mean A − mean B = **{result.statistic:.1f}**, p = **{result.p_value:.4f}** "
-                f"({result.n_permutations} re-labellings, pooled).")
+    st.markdown(
+        f"Mean A − mean B = **{result.statistic:.1f}**, p = **{result.p_value:.4f}** "
+        f"({result.n_permutations} re-labellings, pooled)."
+    )
 
 
 # -- the page ------------------------------------------------------------------------------------

@@ -15,9 +15,12 @@ if run is not None:
     if figure is None:
         st.info("No codec results to plot yet: score an experiment with `evalkit run EXPERIMENT.yaml`.")
     else:
-        st.caption("Measured bitrate from the bytes (log axis); error bars are 95 % CIs; the dashed line is the "
-                   "hidden reference. Test conditions (reference, anchors) are left out.")
+        st.caption(
+            "Measured bitrate from the bytes (log axis); error bars are 95 % CIs; the dashed line is the "
+            "hidden reference. Test conditions (reference, anchors) are left out."
+        )
         ui.show_figure(figure)
         with st.expander("Data"):
-            st.dataframe(points[["codec", "family", "metric", "measured_kbps", "mean", "ci_low", "ci_high"]],
-                         hide_index=True)
+            st.dataframe(
+                points[["codec", "family", "metric", "measured_kbps", "mean", "ci_low", "ci_high"]], hide_index=True
+            )

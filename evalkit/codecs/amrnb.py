@@ -9,8 +9,16 @@ from .pyav import PyAVCodec, av_stack, check_choice, decode_stream, encode_strea
 __all__ = ["AmrNb"]
 
 # Mode -> (bit/s, bytes per 20 ms packet in the RFC 4867 storage format: 1 ToC byte + payload).
-_AMR_MODES = {0: (4750, 13), 1: (5150, 14), 2: (5900, 16), 3: (6700, 18),
-              4: (7400, 20), 5: (7950, 21), 6: (10200, 27), 7: (12200, 32)}
+_AMR_MODES = {
+    0: (4750, 13),
+    1: (5150, 14),
+    2: (5900, 16),
+    3: (6700, 18),
+    4: (7400, 20),
+    5: (7950, 21),
+    6: (10200, 27),
+    7: (12200, 32),
+}
 _AMR_BY_RATE = {rate: mode for mode, (rate, _) in _AMR_MODES.items()}
 # Storage-format frame size by frame type: speech modes 0-7, SID 8, NO_DATA 15.
 _AMR_FRAME_BYTES = {**{mode: size for mode, (_, size) in _AMR_MODES.items()}, 8: 6, 15: 1}
@@ -58,8 +66,12 @@ class AmrNb(PyAVCodec):
     def info(self) -> CodecInfo:
         framed = 8 * self.packet_bytes * 50
         return CodecInfo(
-            name=self.backend, version=f"libopencore-amrnb ({av_stack()})", family="amr-nb",
-            sample_rate=8000, frame_samples=160, lookahead_samples=40,  # the 5 ms LPC lookahead
+            name=self.backend,
+            version=f"libopencore-amrnb ({av_stack()})",
+            family="amr-nb",
+            sample_rate=8000,
+            frame_samples=160,
+            lookahead_samples=40,  # the 5 ms LPC lookahead
             nominal_bitrate=float(self.bitrate),
             # Constant rate, but each packet carries a ToC byte and octet padding on top of the
             # mode's bits (+5 % at 12.2k, +9.5 % at 4.75k), plus the flush packets.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -46,7 +46,7 @@ _LIBS = {"encoder": ("vo-amrwbenc", "libvo-amrwbenc.so.0"), "decoder": ("opencor
 _PACKAGES = ("libvo-amrwbenc0", "libopencore-amrwb0")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _library(role: str) -> ctypes.CDLL:
     """Load and type the encoder or decoder library once; OSError when it is missing."""
     name, soname = _LIBS[role]
@@ -77,7 +77,9 @@ class AmrWb(Codec):
 
     def __init__(self, bitrate: int = 12650, dtx: bool = False):
         if bitrate not in AMRWB_MODES:
-            raise ConfigError(f"amr-wb: bitrate {bitrate!r} is not an AMR-WB mode; choose one of {sorted(AMRWB_MODES)} (bit/s)")
+            raise ConfigError(
+                f"amr-wb: bitrate {bitrate!r} is not an AMR-WB mode; choose one of {sorted(AMRWB_MODES)} (bit/s)"
+            )
         if not isinstance(dtx, bool):
             raise ConfigError(f"amr-wb: dtx must be true or false, got {dtx!r}")
         self.bitrate, self.mode, self.dtx = bitrate, AMRWB_MODES[bitrate], dtx
@@ -95,11 +97,16 @@ class AmrWb(Codec):
     def info(self) -> CodecInfo:
         enc, dec = (debian_version(p) for p in _PACKAGES)
         return CodecInfo(
-            name=self.backend, version=f"libvo-amrwbenc {enc} (decoder libopencore-amrwb {dec})", family="amr-wb",
-            sample_rate=SAMPLE_RATE, frame_samples=FRAME, lookahead_samples=LOOKAHEAD,
+            name=self.backend,
+            version=f"libvo-amrwbenc {enc} (decoder libopencore-amrwb {dec})",
+            family="amr-wb",
+            sample_rate=SAMPLE_RATE,
+            frame_samples=FRAME,
+            lookahead_samples=LOOKAHEAD,
             # With DTX the rate depends on the signal (SID and NO_DATA frames), so none is nominal.
             nominal_bitrate=None if self.dtx else 8.0 * AMRWB_FRAME_BYTES[self.mode] * SAMPLE_RATE / FRAME,
-            bitrate_tolerance=0.03, needs=_PACKAGES,
+            bitrate_tolerance=0.03,
+            needs=_PACKAGES,
         )
 
     def _encode(self, samples):
@@ -112,8 +119,10 @@ class AmrWb(Codec):
         packets = []
         try:
             for start in range(0, len(pcm), FRAME):
-                frame = np.ascontiguousarray(pcm[start:start + FRAME])
-                size = lib.E_IF_encode(state, self.mode, frame.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), out, int(self.dtx))
+                frame = np.ascontiguousarray(pcm[start : start + FRAME])
+                size = lib.E_IF_encode(
+                    state, self.mode, frame.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), out, int(self.dtx)
+                )
                 if not 0 < size <= _BUFFER:
                     raise CodecError(f"amr-wb: libvo-amrwbenc returned {size} bytes for frame {start // FRAME}")
                 packets.append(bytes(out[:size]))
@@ -132,7 +141,7 @@ class AmrWb(Codec):
                 bfi = packet is None
                 data = _NO_DATA if bfi else _checked(packet, i)
                 buf = (ctypes.c_uint8 * _BUFFER).from_buffer_copy(data.ljust(_BUFFER, b"\0"))
-                out = pcm[i * FRAME:(i + 1) * FRAME]
+                out = pcm[i * FRAME : (i + 1) * FRAME]
                 lib.D_IF_decode(state, buf, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), int(bfi))
         finally:
             lib.D_IF_exit(state)
@@ -144,5 +153,7 @@ def _checked(packet: bytes, index: int) -> bytes:
     frame_type = (packet[0] >> 3) & 0x0F if packet else -1
     want = AMRWB_FRAME_BYTES.get(frame_type)
     if want is None or len(packet) != want:
-        raise CodecError(f"amr-wb: packet {index} is not an AMR-WB storage frame (type {frame_type}, {len(packet)} bytes)")
+        raise CodecError(
+            f"amr-wb: packet {index} is not an AMR-WB storage frame (type {frame_type}, {len(packet)} bytes)"
+        )
     return packet

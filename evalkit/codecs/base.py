@@ -38,7 +38,7 @@ from .bitstream import Bitstream
 
 __all__ = ["Codec", "CodecInfo", "BACKENDS", "register_backend", "StreamConfigError", "check_packet_sizes"]
 
-BACKENDS: Registry[type["Codec"]] = Registry("codec backend", "evalkit.codecs", has_builtins=True)
+BACKENDS: Registry[type[Codec]] = Registry("codec backend", "evalkit.codecs", has_builtins=True)
 
 
 def register_backend(name: str):
@@ -197,12 +197,16 @@ class Codec(ABC):
             raise CodecError(f"{self.backend}: bitstream header is a {type(header).__name__}, not a mapping")
         theirs, mine = header.get("config"), self.config
         if not isinstance(theirs, dict):
-            raise CodecError(f"{self.backend}: bitstream does not name its codec configuration "
-                             "(written by an older evalkit or damaged); encode the audio again")
+            raise CodecError(
+                f"{self.backend}: bitstream does not name its codec configuration "
+                "(written by an older evalkit or damaged); encode the audio again"
+            )
         if theirs != mine:
             raise StreamConfigError(
                 f"{self.backend}: stream was encoded with {_differences(theirs, mine)}, but this decoder is "
-                f"configured with {_differences(mine, theirs)}; decode it with the codec card that wrote it", theirs)
+                f"configured with {_differences(mine, theirs)}; decode it with the codec card that wrote it",
+                theirs,
+            )
 
     def _checked_frames(self, stream: Bitstream, info: CodecInfo) -> int:
         """The header's frame count, if the packets can carry it and it needs about that many packets."""
@@ -210,8 +214,10 @@ class Codec(ABC):
         if isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0:
             raise CodecError(f"{info.name}: bitstream header has no valid frame count")
         if frames > count * info.frame_samples:
-            raise CodecError(f"{info.name}: bitstream declares {frames} samples but its {count} packets "
-                             f"carry at most {count * info.frame_samples}")
+            raise CodecError(
+                f"{info.name}: bitstream declares {frames} samples but its {count} packets "
+                f"carry at most {count * info.frame_samples}"
+            )
         needed = -(-(frames + info.lookahead_samples) // info.frame_samples)
         if count > needed + self.flush_packets:
             raise CodecError(f"{info.name}: bitstream holds {count} packets, but its {frames} samples need {needed}")

@@ -59,7 +59,7 @@ class Bitstream:
         return bytes(out)
 
     @classmethod
-    def from_bytes(cls, data: bytes, backend: str) -> "Bitstream":
+    def from_bytes(cls, data: bytes, backend: str) -> Bitstream:
         """Parse and verify a stream written by `backend`; any defect raises CodecError.
 
         Every length and count is checked against the bytes actually present before it is used,
@@ -75,7 +75,9 @@ class Bitstream:
             raise CodecError(f"{backend}: bitstream is corrupt or truncated (checksum mismatch)")
         version, name_len = struct.unpack(">BB", reader.take(2))
         if version != FORMAT_VERSION:
-            raise CodecError(f"{backend}: bitstream format version {version} is not supported (expected {FORMAT_VERSION})")
+            raise CodecError(
+                f"{backend}: bitstream format version {version} is not supported (expected {FORMAT_VERSION})"
+            )
         name = reader.take(name_len).decode("ascii", "replace")
         if name != backend:
             raise CodecError(f"{backend}: bitstream was written by codec backend {name!r}")
@@ -83,7 +85,9 @@ class Bitstream:
         header = _parse_header(reader.take(header_len), backend)
         (count,) = struct.unpack(">I", reader.take(4))
         if count > reader.remaining:  # every packet needs at least its one-byte length
-            raise CodecError(f"{backend}: bitstream declares {count} packets but holds only {reader.remaining} bytes for them")
+            raise CodecError(
+                f"{backend}: bitstream declares {count} packets but holds only {reader.remaining} bytes for them"
+            )
         packets = [reader.take(reader.varint()) for _ in range(count)]
         if reader.remaining:
             raise CodecError(f"{backend}: bitstream has {reader.remaining} unexpected trailing bytes")
@@ -127,7 +131,7 @@ class _Reader:
         end = self.pos + n
         if n < 0 or end > len(self.data) - 4:
             raise CodecError(f"{self.backend}: bitstream is truncated (needs {end} bytes, has {len(self.data) - 4})")
-        chunk = self.data[self.pos:end]
+        chunk = self.data[self.pos : end]
         self.pos = end
         return chunk
 

@@ -43,7 +43,7 @@ import shutil
 import subprocess
 import threading
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 
 import numpy as np
@@ -56,8 +56,15 @@ __all__ = ["Codec2", "Codec2Cli", "MODE_BITS", "conceal_by_repetition"]
 
 # Mode -> (bits per frame, samples per frame at 8 kHz), from codec2.h / codec2.c.
 MODE_BITS = {
-    "3200": (64, 160), "2400": (48, 160), "1600": (64, 320), "1400": (56, 320),
-    "1300": (52, 320), "1200": (48, 320), "700C": (28, 320), "450": (18, 320), "450PWB": (18, 320),
+    "3200": (64, 160),
+    "2400": (48, 160),
+    "1600": (64, 320),
+    "1400": (56, 320),
+    "1300": (52, 320),
+    "1200": (48, 320),
+    "700C": (28, 320),
+    "450": (18, 320),
+    "450PWB": (18, 320),
 }
 LIBRARY_MODES = ("3200", "2400", "1600", "1400", "1300", "1200", "700C")
 # Envelope delay of the decoded output at 8 kHz (see the module docstring).
@@ -123,10 +130,16 @@ class _Codec2Base(Codec):
         frame = MODE_BITS[self.mode][1]
         factor = self._rate_factor
         return CodecInfo(
-            name=self.backend, version=version, family="codec2", sample_rate=8000 * factor,
-            frame_samples=frame * factor, lookahead_samples=_DELAY.get(self.mode, _DEFAULT_DELAY) * factor,
-            nominal_bitrate=8.0 * _bytes_per_frame(self.mode) * 8000 / frame, bitrate_tolerance=0.05,
-            waveform_matching=False, needs=needs,
+            name=self.backend,
+            version=version,
+            family="codec2",
+            sample_rate=8000 * factor,
+            frame_samples=frame * factor,
+            lookahead_samples=_DELAY.get(self.mode, _DEFAULT_DELAY) * factor,
+            nominal_bitrate=8.0 * _bytes_per_frame(self.mode) * 8000 / frame,
+            bitrate_tolerance=0.05,
+            waveform_matching=False,
+            needs=needs,
         )
 
     def _decode_frames(self, stream: bytes) -> bytes:
@@ -135,7 +148,9 @@ class _Codec2Base(Codec):
 
     def _decode(self, header, packets):
         if header.get("mode") != self.mode:
-            raise CodecError(f"{self.backend}: stream is mode {str(header.get('mode'))[:12]}; this decoder is mode {self.mode}")
+            raise CodecError(
+                f"{self.backend}: stream is mode {str(header.get('mode'))[:12]}; this decoder is mode {self.mode}"
+            )
         size = _bytes_per_frame(self.mode)
         plan = conceal_by_repetition(packets, bytes(size))
         stream = b"".join(_checked(p, size, i, self.backend) for i, (p, _) in enumerate(plan))
@@ -174,7 +189,7 @@ class Codec2(_Codec2Base):
         coder = pycodec2.Codec2(700 if self.mode == "700C" else int(self.mode))
         frame = MODE_BITS[self.mode][1]
         pcm = _pcm16(samples[0])
-        packets = [coder.encode(np.ascontiguousarray(pcm[i:i + frame])) for i in range(0, len(pcm), frame)]
+        packets = [coder.encode(np.ascontiguousarray(pcm[i : i + frame])) for i in range(0, len(pcm), frame)]
         return {"mode": self.mode}, packets
 
     def _decode_frames(self, stream: bytes) -> bytes:
@@ -187,7 +202,7 @@ class Codec2(_Codec2Base):
                 raise CodecError(f"{self.backend}: libcodec2 could not create a decoder for mode {self.mode}")
             try:
                 for i in range(count):
-                    lib.codec2_decode(state, pcm[i * frame:].ctypes.data, stream[i * size:(i + 1) * size])
+                    lib.codec2_decode(state, pcm[i * frame :].ctypes.data, stream[i * size : (i + 1) * size])
             finally:
                 lib.codec2_destroy(state)
         return pcm.tobytes()
@@ -220,12 +235,14 @@ def _private_libcodec2():
 _PRIVATE_LOAD = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _libcodec2_image() -> str:
     """Path of an in-memory copy of the libcodec2 that pycodec2's wheel bundles (per process)."""
     path = _bundled_libcodec2()
     if path is None:
-        raise CodecError("codec2: the libcodec2 bundled with pycodec2 was not found; pip install --force-reinstall pycodec2")
+        raise CodecError(
+            "codec2: the libcodec2 bundled with pycodec2 was not found; pip install --force-reinstall pycodec2"
+        )
     fd = os.memfd_create("libcodec2")
     with open(path, "rb") as source:
         os.write(fd, source.read())
@@ -235,7 +252,9 @@ def _libcodec2_image() -> str:
 def _bundled_libcodec2() -> str | None:
     import pycodec2
 
-    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(pycodec2.__file__)), "pycodec2.libs", "libcodec2*.so.*"))
+    libs = glob.glob(
+        os.path.join(os.path.dirname(os.path.dirname(pycodec2.__file__)), "pycodec2.libs", "libcodec2*.so.*")
+    )
     return libs[0] if libs else None
 
 
@@ -271,8 +290,10 @@ class Codec2Cli(_Codec2Base):
         bits = _run(["c2enc", self.mode, "-", "-"], pcm.tobytes(), self.backend)
         size = _bytes_per_frame(self.mode)
         if len(bits) != size * (len(pcm) // frame):
-            raise CodecError(f"{self.backend}: c2enc wrote {len(bits)} bytes for {len(pcm) // frame} frames of {size} bytes")
-        return {"mode": self.mode}, [bits[i:i + size] for i in range(0, len(bits), size)]
+            raise CodecError(
+                f"{self.backend}: c2enc wrote {len(bits)} bytes for {len(pcm) // frame} frames of {size} bytes"
+            )
+        return {"mode": self.mode}, [bits[i : i + size] for i in range(0, len(bits), size)]
 
     def _decode_frames(self, stream: bytes) -> bytes:
         return _run(["c2dec", self.mode, "-", "-"], stream, self.backend)
@@ -292,7 +313,7 @@ def _run(command: list[str], data: bytes, backend: str) -> bytes:
     return done.stdout
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cli_modes() -> tuple[str, ...]:
     """The modes c2enc's usage line lists, e.g. 'c2enc 3200|2400|...|450PWB InputRawspeechFile ...'."""
     try:
@@ -305,7 +326,7 @@ def _cli_modes() -> tuple[str, ...]:
     return ()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pycodec2_version() -> str:
     """pycodec2's version and that of the libcodec2 its wheel bundles (from the file name)."""
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from functools import lru_cache
+from functools import cache
 
 __all__ = ["debian_version"]
 
@@ -13,12 +13,13 @@ def debian_version(package: str) -> str:
     return _installed().get(package) or "unknown version"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _installed() -> dict[str, str]:
     """Every installed package's version, from one dpkg-query (one per package costs a process each)."""
     try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n"], capture_output=True, text=True,
-                              timeout=10)
+        done = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Package} ${Version}\\n"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return {}
     pairs = (line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)

@@ -25,8 +25,15 @@ import numpy as np
 
 from ..errors import CodecError
 
-__all__ = ["SymbolModel", "RangeWriter", "RangeReader", "CONSTRICTION_HINT", "constriction_missing",
-           "constriction_version", "empirical_entropy_bits"]
+__all__ = [
+    "SymbolModel",
+    "RangeWriter",
+    "RangeReader",
+    "CONSTRICTION_HINT",
+    "constriction_missing",
+    "constriction_version",
+    "empirical_entropy_bits",
+]
 
 CONSTRICTION_HINT = "pip install constriction==0.5.0"
 PRIOR = 0.5  # added to every count: unseen symbols stay codable at a small cost
@@ -78,7 +85,7 @@ class SymbolModel:
         return float(-np.sum(p * np.log2(p)))
 
     @classmethod
-    def fit(cls, symbols, size: int, name: str = "model") -> "SymbolModel":
+    def fit(cls, symbols, size: int, name: str = "model") -> SymbolModel:
         """A model from observed symbols in 0..size-1."""
         return cls(np.bincount(np.asarray(symbols, np.int64).ravel(), minlength=size)[:size], name)
 

@@ -22,14 +22,14 @@ import io
 import shutil
 import struct
 import subprocess
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec, CodecInfo, check_packet_sizes, register_backend
-from .debian_packages import debian_version
 from .codec2 import conceal_by_repetition
+from .debian_packages import debian_version
 
 __all__ = ["Speex", "Gsm", "SPEEX_FRAME_BYTES"]
 
@@ -59,8 +59,27 @@ GSM_FRAME_BYTES = 33
 def _ffmpeg_encode(backend: str, rate: int, pcm: np.ndarray, output: list[str]) -> bytes:
     """Encode mono 16-bit PCM with ffmpeg; any failure or a timeout is a CodecError."""
     command = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1", "-fflags", "+bitexact",
-        "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0", "-flags", "+bitexact", *output, "pipe:1",
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-threads",
+        "1",
+        "-fflags",
+        "+bitexact",
+        "-f",
+        "s16le",
+        "-ar",
+        str(rate),
+        "-ac",
+        "1",
+        "-i",
+        "pipe:0",
+        "-flags",
+        "+bitexact",
+        *output,
+        "pipe:1",
     ]
     try:
         done = subprocess.run(command, input=pcm.tobytes(), capture_output=True, timeout=_TIMEOUT)
@@ -74,7 +93,7 @@ def _ffmpeg_encode(backend: str, rate: int, pcm: np.ndarray, output: list[str]) 
     return done.stdout
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ffmpeg_encoders() -> str:
     try:
         done = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30)
@@ -141,7 +160,9 @@ class Speex(Codec):
 
     def __init__(self, sample_rate: int = 8000, quality: int = 4):
         if sample_rate not in SPEEX_MODES:
-            raise ConfigError(f"speex: sample_rate {sample_rate!r} is not a Speex mode; choose one of {sorted(SPEEX_MODES)}")
+            raise ConfigError(
+                f"speex: sample_rate {sample_rate!r} is not a Speex mode; choose one of {sorted(SPEEX_MODES)}"
+            )
         if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 10:
             raise ConfigError(f"speex: quality {quality!r} must be an integer from 0 to 10")
         self.sample_rate, self.quality = int(sample_rate), quality
@@ -155,9 +176,14 @@ class Speex(Codec):
     def info(self) -> CodecInfo:
         nbytes = SPEEX_FRAME_BYTES[self.sample_rate][self.quality]
         return CodecInfo(
-            name=self.backend, version=f"libspeex {debian_version('libspeex1')} (ffmpeg {debian_version('ffmpeg')})",
-            family="speex", sample_rate=self.sample_rate, frame_samples=self.frame, lookahead_samples=self.delay,
-            nominal_bitrate=8.0 * nbytes * self.sample_rate / self.frame, bitrate_tolerance=0.03,
+            name=self.backend,
+            version=f"libspeex {debian_version('libspeex1')} (ffmpeg {debian_version('ffmpeg')})",
+            family="speex",
+            sample_rate=self.sample_rate,
+            frame_samples=self.frame,
+            lookahead_samples=self.delay,
+            nominal_bitrate=8.0 * nbytes * self.sample_rate / self.frame,
+            bitrate_tolerance=0.03,
             needs=("ffmpeg (libspeex)", "av"),
         )
 
@@ -167,7 +193,9 @@ class Speex(Codec):
         extradata, packets = _demux_ogg(ogg, self.backend)
         header = _speex_header_fields(extradata, self.backend)
         if header["rate"] != self.sample_rate or header["frames_per_packet"] != 1:
-            raise CodecError(f"speex: ffmpeg wrote rate {header['rate']}, {header['frames_per_packet']} frames per packet")
+            raise CodecError(
+                f"speex: ffmpeg wrote rate {header['rate']}, {header['frames_per_packet']} frames per packet"
+            )
         return header, packets
 
     def _decode(self, header, packets):
@@ -176,20 +204,30 @@ class Speex(Codec):
         wrong = [key for key, value in expected.items() if header[key] != value]
         if wrong:
             found = ", ".join(f"{key}={str(header[key])[:12]}" for key in wrong)
-            raise CodecError(f"speex: stream header has {found}; this {self.sample_rate} Hz decoder takes "
-                             + ", ".join(f"{key}={expected[key]}" for key in wrong))
+            raise CodecError(
+                f"speex: stream header has {found}; this {self.sample_rate} Hz decoder takes "
+                + ", ".join(f"{key}={expected[key]}" for key in wrong)
+            )
         size = SPEEX_FRAME_BYTES[self.sample_rate][self.quality]
         check_packet_sizes(packets, size, size, self.backend)
         context = _decoder("speex", self.sample_rate, extradata)
         filler = bytes(size)
         return _decode_packets(context, packets, self.frame, filler, self.backend)
 
-
     def _header_fields(self) -> dict:
         """The Speex header fields this decoder takes: one mono CBR frame per packet of its mode."""
-        return {"version_id": 1, "header_size": 80, "rate": self.sample_rate, "mode": self.mode,
-                "bitstream_version": 4, "channels": 1, "frame_size": self.frame, "vbr": 0, "frames_per_packet": 1,
-                "extra_headers": 0}
+        return {
+            "version_id": 1,
+            "header_size": 80,
+            "rate": self.sample_rate,
+            "mode": self.mode,
+            "bitstream_version": 4,
+            "channels": 1,
+            "frame_size": self.frame,
+            "vbr": 0,
+            "frames_per_packet": 1,
+            "extra_headers": 0,
+        }
 
 
 def _demux_ogg(data: bytes, backend: str) -> tuple[bytes, list[bytes]]:
@@ -206,15 +244,26 @@ def _demux_ogg(data: bytes, backend: str) -> tuple[bytes, list[bytes]]:
     return extradata, packets
 
 
-_HEADER_KEYS = ("version_id", "header_size", "rate", "mode", "bitstream_version", "channels",
-                "bitrate", "frame_size", "vbr", "frames_per_packet", "extra_headers")
+_HEADER_KEYS = (
+    "version_id",
+    "header_size",
+    "rate",
+    "mode",
+    "bitstream_version",
+    "channels",
+    "bitrate",
+    "frame_size",
+    "vbr",
+    "frames_per_packet",
+    "extra_headers",
+)
 
 
 def _speex_header_fields(extradata: bytes, backend: str) -> dict:
     """Parse the 80-byte Speex header into plain JSON fields."""
     if len(extradata) < _SPEEX_HEADER.size or not extradata.startswith(b"Speex   "):
         raise CodecError(f"{backend}: the Ogg stream has no Speex header")
-    _, version, *numbers = _SPEEX_HEADER.unpack(extradata[:_SPEEX_HEADER.size])
+    _, version, *numbers = _SPEEX_HEADER.unpack(extradata[: _SPEEX_HEADER.size])
     fields = dict(zip(_HEADER_KEYS, numbers))
     fields["speex_version"] = version.rstrip(b"\0").decode("ascii", "replace")
     return fields
@@ -246,16 +295,22 @@ class Gsm(Codec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"libgsm {debian_version('libgsm1')} (ffmpeg {debian_version('ffmpeg')})",
-            family="gsm", sample_rate=8000, frame_samples=160, lookahead_samples=0,
-            nominal_bitrate=8.0 * GSM_FRAME_BYTES * 50, bitrate_tolerance=0.03, needs=("ffmpeg (libgsm)", "av"),
+            name=self.backend,
+            version=f"libgsm {debian_version('libgsm1')} (ffmpeg {debian_version('ffmpeg')})",
+            family="gsm",
+            sample_rate=8000,
+            frame_samples=160,
+            lookahead_samples=0,
+            nominal_bitrate=8.0 * GSM_FRAME_BYTES * 50,
+            bitrate_tolerance=0.03,
+            needs=("ffmpeg (libgsm)", "av"),
         )
 
     def _encode(self, samples):
         data = _ffmpeg_encode(self.backend, 8000, _pcm16(samples[0]), ["-c:a", "libgsm", "-f", "gsm"])
         if len(data) % GSM_FRAME_BYTES:
             raise CodecError(f"gsm: ffmpeg wrote {len(data)} bytes, not whole {GSM_FRAME_BYTES}-byte frames")
-        return {}, [data[i:i + GSM_FRAME_BYTES] for i in range(0, len(data), GSM_FRAME_BYTES)]
+        return {}, [data[i : i + GSM_FRAME_BYTES] for i in range(0, len(data), GSM_FRAME_BYTES)]
 
     def _decode(self, header, packets):
         for i, packet in enumerate(packets):

@@ -13,7 +13,7 @@ A lost packet is decoded with no data, which runs liblc3's packet-loss concealme
 from __future__ import annotations
 
 import ctypes
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from importlib import metadata
 
 import numpy as np
@@ -35,7 +35,7 @@ def _lc3():
     return lc3
 
 
-@lru_cache(maxsize=None)
+@cache
 def _version() -> str:
     try:
         return f"liblc3 {metadata.version('lc3py')} (lc3py)"
@@ -74,9 +74,15 @@ class Lc3(Codec):
         frame, delay = probe.get_frame_samples(), probe.get_delay_samples()
         _release(probe)
         return CodecInfo(
-            name=self.backend, version=_version(), family="lc3", sample_rate=self.sample_rate,
-            frame_samples=frame, lookahead_samples=delay,  # liblc3's lc3_delay_samples
-            nominal_bitrate=8e6 * self.frame_bytes / self.frame_us, bitrate_tolerance=0.03, needs=("lc3py",),
+            name=self.backend,
+            version=_version(),
+            family="lc3",
+            sample_rate=self.sample_rate,
+            frame_samples=frame,
+            lookahead_samples=delay,  # liblc3's lc3_delay_samples
+            nominal_bitrate=8e6 * self.frame_bytes / self.frame_us,
+            bitrate_tolerance=0.03,
+            needs=("lc3py",),
         )
 
     def _encode(self, samples):
@@ -84,15 +90,17 @@ class Lc3(Codec):
         frame = self.info.frame_samples
         pcm = np.clip(samples[0], -1.0, 1.0).astype(np.float32)
         try:
-            packets = [encoder.encode(pcm[i:i + frame].tolist(), self.frame_bytes) for i in range(0, len(pcm), frame)]
+            packets = [encoder.encode(pcm[i : i + frame].tolist(), self.frame_bytes) for i in range(0, len(pcm), frame)]
         finally:
             _release(encoder)
         return {"frame_us": self.frame_us, "frame_bytes": self.frame_bytes}, packets
 
     def _decode(self, header, packets):
         if (header.get("frame_us"), header.get("frame_bytes")) != (self.frame_us, self.frame_bytes):
-            raise CodecError(f"lc3: stream has {str(header.get('frame_us'))[:12]} us frames of {str(header.get('frame_bytes'))[:12]} "
-                             f"bytes; this decoder takes {self.frame_us} us frames of {self.frame_bytes} bytes")
+            raise CodecError(
+                f"lc3: stream has {str(header.get('frame_us'))[:12]} us frames of {str(header.get('frame_bytes'))[:12]} "
+                f"bytes; this decoder takes {self.frame_us} us frames of {self.frame_bytes} bytes"
+            )
         decoder = _lc3().Decoder(self.frame_us, self.sample_rate)
         try:
             return np.concatenate([self._decode_one(decoder, packet, i) for i, packet in enumerate(packets)])
@@ -103,7 +111,9 @@ class Lc3(Codec):
         if packet is None:
             return _conceal(decoder, self.info.frame_samples)
         if len(packet) != self.frame_bytes:
-            raise CodecError(f"lc3: packet {index} has {len(packet)} bytes; this stream has {self.frame_bytes}-byte frames")
+            raise CodecError(
+                f"lc3: packet {index} has {len(packet)} bytes; this stream has {self.frame_bytes}-byte frames"
+            )
         return np.frombuffer(decoder.decode(packet), dtype=np.float32)
 
 

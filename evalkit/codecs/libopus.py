@@ -7,7 +7,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .pyav import PYAV_HINT, import_av
 __all__ = ["load_libopus", "OpusDecoder"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_libopus():
     """The libopus PyAV bundles (the one that encodes), else the system's; None if neither loads."""
     package = os.path.dirname(import_av().__file__)
@@ -38,8 +38,14 @@ def _bind_libopus(lib):
     lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
     lib.opus_decode_float.restype = ctypes.c_int
     # (decoder, data or NULL for PLC, bytes, pcm out, max or exact frame size, decode_fec)
-    lib.opus_decode_float.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, c_float_p,
-                                      ctypes.c_int, ctypes.c_int]
+    lib.opus_decode_float.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int32,
+        c_float_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     lib.opus_decoder_destroy.restype = None
     lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
     lib.opus_strerror.restype = ctypes.c_char_p

@@ -3,12 +3,20 @@ native encoder and decoder)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from ..errors import CodecError
 from .base import CodecInfo, check_packet_sizes, register_backend
-from .pyav import (PyAVCodec, av_stack, bundled_version, check_choice, check_range, decode_stream, encode_stream,
-                   open_context)
+from .pyav import (
+    PyAVCodec,
+    av_stack,
+    bundled_version,
+    check_choice,
+    check_range,
+    decode_stream,
+    encode_stream,
+    open_context,
+)
 
 __all__ = ["Mp3", "Aac"]
 
@@ -40,9 +48,13 @@ class Mp3(PyAVCodec):
     def info(self) -> CodecInfo:
         lame = bundled_version("libmp3lame*.so*", "get_lame_version")
         return CodecInfo(
-            name=self.backend, version=f"LAME {lame or '?'} + mp3float ({av_stack()})", family="mp3",
-            sample_rate=self.sample_rate, frame_samples=_MP3_RATES[self.sample_rate][0],
-            lookahead_samples=1105, nominal_bitrate=float(self.bitrate),
+            name=self.backend,
+            version=f"LAME {lame or '?'} + mp3float ({av_stack()})",
+            family="mp3",
+            sample_rate=self.sample_rate,
+            frame_samples=_MP3_RATES[self.sample_rate][0],
+            lookahead_samples=1105,
+            nominal_bitrate=float(self.bitrate),
             bitrate_tolerance=0.10,  # CBR frames; the priming and flush frames come on top
             needs=("av",),
         )
@@ -78,8 +90,13 @@ class Aac(PyAVCodec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"aac ({av_stack()})", family="aac", sample_rate=self.sample_rate,
-            frame_samples=1024, lookahead_samples=1024, nominal_bitrate=float(self.bitrate),
+            name=self.backend,
+            version=f"aac ({av_stack()})",
+            family="aac",
+            sample_rate=self.sample_rate,
+            frame_samples=1024,
+            lookahead_samples=1024,
+            nominal_bitrate=float(self.bitrate),
             bitrate_tolerance=0.30,  # average-bitrate control wanders on short speech clips
             needs=("av",),
         )
@@ -93,7 +110,9 @@ class Aac(PyAVCodec):
         asc = header.get("asc")
         if asc != self._asc():  # the decoder is configured as the encoder was; its own config is the only valid one
             shown = str(asc)[:40]
-            raise CodecError(f"aac: bitstream header has AudioSpecificConfig {shown!r}; this decoder expects {self._asc()!r}")
+            raise CodecError(
+                f"aac: bitstream header has AudioSpecificConfig {shown!r}; this decoder expects {self._asc()!r}"
+            )
         check_packet_sizes(packets, 1, _AAC_MAX_PACKET, self.backend)
         ctx = self._context("r", self.sample_rate, extradata=bytes.fromhex(asc))
         return decode_stream(ctx, packets, lambda i: None, 1024, self.backend)
@@ -105,7 +124,7 @@ class Aac(PyAVCodec):
 _AAC_MAX_PACKET = 768  # 6144 bits: the most one channel's raw data block may hold
 
 
-@lru_cache(maxsize=None)
+@cache
 def _aac_config(rate: int, bitrate: int) -> str:
     """The AudioSpecificConfig (hex) FFmpeg's encoder writes for this configuration."""
     ctx = open_context("aac", "w", rate, format="fltp", bit_rate=bitrate)

@@ -8,8 +8,16 @@ import numpy as np
 from ..errors import CodecError, ConfigError
 from .base import CodecInfo, register_backend
 from .libopus import OpusDecoder, load_libopus
-from .pyav import (PYAV_HINT, PyAVCodec, av_stack, bundled_version, check_choice, check_range, encode_stream,
-                   missing_codecs)
+from .pyav import (
+    PYAV_HINT,
+    PyAVCodec,
+    av_stack,
+    bundled_version,
+    check_choice,
+    check_range,
+    encode_stream,
+    missing_codecs,
+)
 
 __all__ = ["Opus", "opus_packet_mode"]
 
@@ -50,9 +58,17 @@ class Opus(PyAVCodec):
             return f"libopus cannot be loaded for decoding ({PYAV_HINT}, or apt-get install libopus0)"
         return missing
 
-    def __init__(self, sample_rate: int = 48000, bitrate: int = 32000, vbr: bool | str = True,
-                 complexity: int = 10, frame_ms: float = 20, application: str = "audio",
-                 fec: bool = False, packet_loss_perc: int = 0):
+    def __init__(
+        self,
+        sample_rate: int = 48000,
+        bitrate: int = 32000,
+        vbr: bool | str = True,
+        complexity: int = 10,
+        frame_ms: float = 20,
+        application: str = "audio",
+        fec: bool = False,
+        packet_loss_perc: int = 0,
+    ):
         name = "opus"
         self.sample_rate = check_choice(name, "sample_rate", sample_rate, _OPUS_RATES)
         self.bitrate = int(check_range(name, "bitrate", bitrate, 6000, 510000))
@@ -73,7 +89,10 @@ class Opus(PyAVCodec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=_opus_version(), family="opus", sample_rate=self.sample_rate,
+            name=self.backend,
+            version=_opus_version(),
+            family="opus",
+            sample_rate=self.sample_rate,
             frame_samples=round(self.sample_rate * self.frame_ms / 1000),
             lookahead_samples=self._delay(),
             nominal_bitrate=float(self.bitrate),
@@ -119,8 +138,12 @@ class Opus(PyAVCodec):
 
     def _encode(self, samples):
         options = {
-            "application": self.application, "frame_duration": self.frame_ms, "vbr": self.vbr,
-            "compression_level": self.complexity, "fec": int(self.fec), "packet_loss": self.packet_loss_perc,
+            "application": self.application,
+            "frame_duration": self.frame_ms,
+            "vbr": self.vbr,
+            "compression_level": self.complexity,
+            "fec": int(self.fec),
+            "packet_loss": self.packet_loss_perc,
         }
         ctx = self._context("w", self.sample_rate, options, format="flt", bit_rate=self.bitrate)
         return {}, encode_stream(ctx, samples, "flt", self.info.frame_samples)
@@ -138,7 +161,9 @@ class Opus(PyAVCodec):
         if packets[i] is not None:
             samples = decoder.decode(packets[i])
             if len(samples) != frame:
-                raise CodecError(f"opus: packet {i} holds {len(samples)} samples; this stream has {frame}-sample frames")
+                raise CodecError(
+                    f"opus: packet {i} holds {len(samples)} samples; this stream has {frame}-sample frames"
+                )
             return samples
         following = packets[i + 1] if i + 1 < len(packets) else None
         # libopus itself falls back to PLC when the following packet carries no LBRR.

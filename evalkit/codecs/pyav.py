@@ -23,23 +23,36 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+from collections.abc import Callable
 from fractions import Fraction
-from functools import lru_cache
-from typing import Callable, ClassVar
+from functools import cache
+from typing import ClassVar
 
 import numpy as np
 
 from ..errors import CodecError, ConfigError
 from .base import Codec
 
-__all__ = ["PyAVCodec", "encode_stream", "decode_stream", "import_av", "missing_codecs", "av_stack", "bundled_version",
-           "rechunk", "open_context", "check_choice", "check_range", "PYAV_HINT", "Concealer"]
+__all__ = [
+    "PyAVCodec",
+    "encode_stream",
+    "decode_stream",
+    "import_av",
+    "missing_codecs",
+    "av_stack",
+    "bundled_version",
+    "rechunk",
+    "open_context",
+    "check_choice",
+    "check_range",
+    "PYAV_HINT",
+    "Concealer",
+]
 
 PYAV_HINT = "pip install av==18.1.0"
 
 # A lost packet becomes either substitute bytes for the decoder, or None (= silence).
 Concealer = Callable[[int], "bytes | None"]
-
 
 
 def import_av():
@@ -63,7 +76,7 @@ def missing_codecs(*codecs: tuple[str, str]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def av_stack() -> str:
     """The FFmpeg and PyAV versions every backend here runs through."""
     av = import_av()
@@ -71,7 +84,7 @@ def av_stack() -> str:
     return f"libavcodec {major}.{minor}.{micro}, PyAV {av.__version__}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def bundled_version(pattern: str, function: str) -> str | None:
     """Ask a library bundled in PyAV's wheel for its own version string (None if not found)."""
     libs = os.path.join(os.path.dirname(os.path.dirname(import_av().__file__)), "av.libs")
@@ -123,7 +136,9 @@ def encode_stream(ctx, samples: np.ndarray, fmt: str, chunk: int) -> list[bytes]
     pcm = _to_pcm(samples, fmt)
     packets = []
     for start in range(0, pcm.shape[1], chunk):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + chunk]), format=fmt, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(pcm[:, start : start + chunk]), format=fmt, layout="mono"
+        )
         frame.sample_rate = ctx.sample_rate
         frame.time_base = Fraction(1, ctx.sample_rate)
         frame.pts = start
@@ -132,8 +147,9 @@ def encode_stream(ctx, samples: np.ndarray, fmt: str, chunk: int) -> list[bytes]
     return [bytes(p) for p in packets]
 
 
-def decode_stream(ctx, packets: list[bytes | None], conceal: Concealer, gap: int, backend: str,
-                  flush_on_loss: bool = False) -> np.ndarray:
+def decode_stream(
+    ctx, packets: list[bytes | None], conceal: Concealer, gap: int, backend: str, flush_on_loss: bool = False
+) -> np.ndarray:
     """Decode packets in order; a lost one is replaced by `conceal(i)`, or by `gap` zeros.
 
     `flush_on_loss` resets the decoder at a loss, for codecs whose packets borrow bytes from
@@ -165,7 +181,7 @@ def decode_stream(ctx, packets: list[bytes | None], conceal: Concealer, gap: int
 def rechunk(packets: list[bytes], size: int) -> list[bytes]:
     """Cut a continuous codeword stream into packets of `size` bytes (the last may be short)."""
     data = b"".join(packets)
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def check_choice(backend: str, name: str, value, allowed):

@@ -56,12 +56,14 @@ class _PcmCodec(Codec):
         pcm = np.clip(np.round(y * 32768.0), -32768, 32767).astype("<i2")
         frame = self._frame
         # The rate travels in the header: a card at `sample_rate: item` is decoded at the rate it ran at.
-        return {"sample_rate": self.sample_rate}, [pcm[i:i + frame].tobytes() for i in range(0, len(pcm), frame)]
+        return {"sample_rate": self.sample_rate}, [pcm[i : i + frame].tobytes() for i in range(0, len(pcm), frame)]
 
     def _decode(self, header, packets):
         if header.get("sample_rate", self.sample_rate) != self.sample_rate:
-            raise CodecError(f"{self.backend}: the bitstream holds {header['sample_rate']} Hz PCM; this decoder "
-                             f"is configured for {self.sample_rate} Hz")
+            raise CodecError(
+                f"{self.backend}: the bitstream holds {header['sample_rate']} Hz PCM; this decoder "
+                f"is configured for {self.sample_rate} Hz"
+            )
         frame = self._frame
         check_packet_sizes(packets, 2, 2 * frame, self.backend)
         if any(p is not None and len(p) % 2 for p in packets):
@@ -72,8 +74,13 @@ class _PcmCodec(Codec):
 
     def _info(self, version: str, family: str, lookahead: int, streaming: bool = True) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=version, family=family, sample_rate=self.sample_rate,
-            frame_samples=self._frame, lookahead_samples=lookahead, nominal_bitrate=16.0 * self.sample_rate,
+            name=self.backend,
+            version=version,
+            family=family,
+            sample_rate=self.sample_rate,
+            frame_samples=self._frame,
+            lookahead_samples=lookahead,
+            nominal_bitrate=16.0 * self.sample_rate,
             streaming=streaming,
         )
 
@@ -185,7 +192,9 @@ def _design(cutoff_hz: float, sample_rate: int) -> np.ndarray:
         if _meets_targets(taps, cutoff_hz, stop, sample_rate):
             return taps
         numtaps += 2
-    raise ConfigError(f"lowpass: no filter up to {_MAX_TAPS} taps meets the mask for {cutoff_hz:g} Hz at {sample_rate} Hz")
+    raise ConfigError(
+        f"lowpass: no filter up to {_MAX_TAPS} taps meets the mask for {cutoff_hz:g} Hz at {sample_rate} Hz"
+    )
 
 
 @register_backend("lowpass")

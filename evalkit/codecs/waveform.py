@@ -34,8 +34,12 @@ class _Waveform(PyAVCodec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"{self.encoder} ({av_stack()})", family=self.family,
-            sample_rate=self.rate, frame_samples=self.frame_samples, lookahead_samples=self.delay,
+            name=self.backend,
+            version=f"{self.encoder} ({av_stack()})",
+            family=self.family,
+            sample_rate=self.rate,
+            frame_samples=self.frame_samples,
+            lookahead_samples=self.delay,
             nominal_bitrate=float(self.bitrate),
             bitrate_tolerance=0.05,  # exact rate; only the end padding comes on top
             needs=("av",),

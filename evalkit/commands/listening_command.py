@@ -22,8 +22,9 @@ def run_listening(args: argparse.Namespace) -> int:
 
     needs_database = args.listening_command != "power" or args.pilot or args.run
     engine = connect(args.database, create=False) if needs_database else None
-    return {"rejections": _rejections, "duplicates": _duplicates, "select-items": _select_items,
-            "power": _power}[args.listening_command](engine, args)
+    return {"rejections": _rejections, "duplicates": _duplicates, "select-items": _select_items, "power": _power}[
+        args.listening_command
+    ](engine, args)
 
 
 def _rejections(engine, args) -> int:
@@ -61,8 +62,8 @@ def _show(frame: pd.DataFrame, args, empty: str) -> int:
 
 
 def _select_items(engine, args) -> int:
-    from ..report.data import load_run
     from ..listening.items import select_items
+    from ..report.data import load_run
 
     run = load_run(engine, args.run)
     chosen = select_items(run.results, args.count, args.by, args.metrics, args.codecs)
@@ -83,8 +84,11 @@ def _power(engine, args) -> int:
         spread = Spread(args.noise, args.interaction or 0.0, args.listener_sd or 0.0, "given sds")
     else:
         raise ConfigError("power needs the spread of the ratings: --pilot TEST, or --noise SD (and --interaction SD)")
-    for name, value in (("--noise", spread.noise), ("--interaction", spread.interaction),
-                        ("--listener-sd", spread.listener)):
+    for name, value in (
+        ("--noise", spread.noise),
+        ("--interaction", spread.interaction),
+        ("--listener-sd", spread.listener),
+    ):
         if not value >= 0 or value == float("inf"):
             raise ConfigError(f"{name} must be a finite number, not negative, got {value:g}")
     if args.simulate < 0:
@@ -93,27 +97,34 @@ def _power(engine, args) -> int:
         raise ConfigError(f"--items must be at least 1, got {args.items}")
     effect = args.effect if args.effect is not None else _effect_from_run(engine, args)
     needed = listeners_needed(effect, spread, args.items, args.power, args.alpha)
-    print(f"spread ({spread.source}): noise sd {spread.noise:.3g}, listener x condition sd {spread.interaction:.3g}, "
-          f"listener sd {spread.listener:.3g}")
-    print(f"listeners needed: {needed} (difference {effect:.3g} on the {kind} scale, {args.items} items, "
-          f"power {power(effect, spread, needed, args.items, args.alpha):.3f} >= {args.power:g}, "
-          f"two-sided alpha {args.alpha:g})")
+    print(
+        f"spread ({spread.source}): noise sd {spread.noise:.3g}, listener x condition sd {spread.interaction:.3g}, "
+        f"listener sd {spread.listener:.3g}"
+    )
+    print(
+        f"listeners needed: {needed} (difference {effect:.3g} on the {kind} scale, {args.items} items, "
+        f"power {power(effect, spread, needed, args.items, args.alpha):.3f} >= {args.power:g}, "
+        f"two-sided alpha {args.alpha:g})"
+    )
     if args.simulate:
-        simulated = simulate_power(effect, spread, needed, args.items, kind, alpha=args.alpha,
-                                   simulations=args.simulate, seed=args.seed)
-        print(f"simulated power with {needed} listeners: {simulated:.3f} ({args.simulate} simulated tests, "
-              f"seed {args.seed})")
+        simulated = simulate_power(
+            effect, spread, needed, args.items, kind, alpha=args.alpha, simulations=args.simulate, seed=args.seed
+        )
+        print(
+            f"simulated power with {needed} listeners: {simulated:.3f} ({args.simulate} simulated tests, "
+            f"seed {args.seed})"
+        )
     return 0
 
 
 def _effect_from_run(engine, args) -> float:
     """The difference two codecs of a run show on a metric, carried onto the test's scale by --slope or by the
     pilot's condition means against the same metric (the same run must have scored the pilot's conditions)."""
+    from ..listening.analysis import load_test
+    from ..listening.power import run_difference, scale_slope
     from ..report.agreement import system_level
     from ..report.data import load_run
     from ..report.listening import stimulus_frame
-    from ..listening.analysis import load_test
-    from ..listening.power import run_difference, scale_slope
 
     if not (args.run and args.metric and args.codecs and len(args.codecs) == 2):
         raise ConfigError("give the difference to detect: --effect D, or --run RUN --metric M --codecs BETTER WORSE")
@@ -126,8 +137,10 @@ def _effect_from_run(engine, args) -> float:
         loaded = load_test(engine, args.pilot)
         stimuli = stimulus_frame(loaded.kept, run.results, loaded.setup.scored_as(), loaded.setup.reference_and_anchors)
         slope = scale_slope(system_level(stimuli[stimuli["metric"] == args.metric]))
-    print(f"{args.codecs[0]} - {args.codecs[1]} on {args.metric} in run {args.run}: {difference:.4g} over {items} "
-          f"item(s); x {slope:.4g} per unit = {difference * slope:.3g} on the test's scale")
+    print(
+        f"{args.codecs[0]} - {args.codecs[1]} on {args.metric} in run {args.run}: {difference:.4g} over {items} "
+        f"item(s); x {slope:.4g} per unit = {difference * slope:.3g} on the test's scale"
+    )
     return difference * slope
 
 

@@ -33,8 +33,9 @@ def _profile_and_store(card, engine, audio, rates: list[float], args: argparse.N
     from ..profile.database import write_profile
 
     try:
-        run = profile_card(card, audio, loss=not args.no_loss, rates=rates, seeds=range(args.seeds),
-                           repeats=args.repeats)
+        run = profile_card(
+            card, audio, loss=not args.no_loss, rates=rates, seeds=range(args.seeds), repeats=args.repeats
+        )
     except EvalkitError as err:
         if not args.all:
             raise

@@ -6,6 +6,17 @@ from .lexicon import text_phones
 from .phones import RECOGNIZERS, Phone, PhoneRecognizer, make_recognizer
 
 __all__ = [
-    "Phone", "PhoneRecognizer", "RECOGNIZERS", "make_recognizer", "Op", "Edit", "align", "edit_runs",
-    "phone_error_rate", "text_phones", "ContentEvent", "ContentReport", "analyze",
+    "Phone",
+    "PhoneRecognizer",
+    "RECOGNIZERS",
+    "make_recognizer",
+    "Op",
+    "Edit",
+    "align",
+    "edit_runs",
+    "phone_error_rate",
+    "text_phones",
+    "ContentEvent",
+    "ContentReport",
+    "analyze",
 ]

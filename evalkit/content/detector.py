@@ -35,8 +35,16 @@ from .phones import Phone, PhoneRecognizer, make_recognizer
 from .spectra import HOP_SECONDS, RATE, frames_between, log_mel
 from .warp import ContentWarp, warp
 
-__all__ = ["ContentEvent", "ContentReport", "analyze", "forget_phones", "CHANGE_DB", "DISTORTION_DB", "MIN_JUDGED",
-           "DEFAULT_RECOGNIZER"]
+__all__ = [
+    "ContentEvent",
+    "ContentReport",
+    "analyze",
+    "forget_phones",
+    "CHANGE_DB",
+    "DISTORTION_DB",
+    "MIN_JUDGED",
+    "DEFAULT_RECOGNIZER",
+]
 
 DEFAULT_RECOGNIZER = "pocketsphinx"
 # Calibrated on the project's validation set (benchmarks/bench_hallucination.py prints the result).
@@ -106,8 +114,9 @@ class ContentReport:
         return 60.0 * self.hallucinations / (self.duration * self.judged_fraction)
 
 
-def analyze(ref: np.ndarray, deg: np.ndarray, text: str | None = None,
-            recognizer: PhoneRecognizer | None = None) -> ContentReport:
+def analyze(
+    ref: np.ndarray, deg: np.ndarray, text: str | None = None, recognizer: PhoneRecognizer | None = None
+) -> ContentReport:
     """Compare mono 16 kHz `ref` and `deg` (roughly aligned; lengths and timing may differ, the
     content alignment follows them); deterministic for the same input. Event times are the
     reference's."""
@@ -119,8 +128,14 @@ def analyze(ref: np.ndarray, deg: np.ndarray, text: str | None = None,
     evidence = _Evidence(path, clarity(deg), ref_phones)
     votes = _TextVotes(text, ref_phones, deg_phones)
     events = tuple(_event(edit, evidence, votes) for edit in edit_runs(ops))
-    return ContentReport(phone_error_rate(ops), events, len(ref) / RATE, len(ref_phones),
-                         f"{recognizer.name} {recognizer.version}", evidence.judged_fraction())
+    return ContentReport(
+        phone_error_rate(ops),
+        events,
+        len(ref) / RATE,
+        len(ref_phones),
+        f"{recognizer.name} {recognizer.version}",
+        evidence.judged_fraction(),
+    )
 
 
 def _on_ref_time(phone: Phone, path: ContentWarp) -> Phone:
@@ -164,7 +179,7 @@ def _running_percentile(values: np.ndarray, speech: np.ndarray, half: int) -> np
     return low[nearest]
 
 
-def _event(edit: Edit, evidence: _Evidence, votes: "_TextVotes") -> ContentEvent:
+def _event(edit: Edit, evidence: _Evidence, votes: _TextVotes) -> ContentEvent:
     n = evidence.change.size
     change_db = float(evidence.change[frames_between(edit.start - WIDEN, edit.end + WIDEN, n)].max())
     threshold = INDEL_CHANGE_DB if len(edit.ref) + len(edit.deg) == 1 else CHANGE_DB
@@ -174,10 +189,16 @@ def _event(edit: Edit, evidence: _Evidence, votes: "_TextVotes") -> ContentEvent
     quality, distortion = float(np.mean(evidence.clarity[span])), float(np.median(evidence.distortion[span]))
     judged = quality >= JUDGE_DB and distortion <= DISTORTION_DB
     return ContentEvent(
-        start=round(edit.start, 3), end=round(edit.end, 3),
-        ref_phones=" ".join(p.label for p in edit.ref), deg_phones=" ".join(p.label for p in edit.deg),
-        confidence=round(confidence, 4), local_quality=round(quality, 2), change_db=round(change_db, 2),
-        distortion_db=round(distortion, 2), judged=judged, flagged=judged and confidence >= 0.5,
+        start=round(edit.start, 3),
+        end=round(edit.end, 3),
+        ref_phones=" ".join(p.label for p in edit.ref),
+        deg_phones=" ".join(p.label for p in edit.deg),
+        confidence=round(confidence, 4),
+        local_quality=round(quality, 2),
+        change_db=round(change_db, 2),
+        distortion_db=round(distortion, 2),
+        judged=judged,
+        flagged=judged and confidence >= 0.5,
     )
 
 
@@ -196,8 +217,9 @@ class _TextVotes:
         expected = text_phones(text, skip_unknown=True)  # a vote, so a rare word may go
         for phones in (ref, deg):
             pairs = align_labels(expected, [p.label for p in phones])
-            self.agree |= {id(phones[j]) for i, j in pairs
-                           if i is not None and j is not None and expected[i] == phones[j].label}
+            self.agree |= {
+                id(phones[j]) for i, j in pairs if i is not None and j is not None and expected[i] == phones[j].label
+            }
 
     def towards_text(self, edit: Edit) -> float:
         """0-1: how much more of the decoded phones than of the reference's agree with the text."""

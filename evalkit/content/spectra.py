@@ -16,8 +16,16 @@ import numpy as np
 
 from ..melbank import mel_filterbank
 
-__all__ = ["RATE", "HOP_SECONDS", "log_mel", "envelopes", "level_free_cepstra", "envelope_change", "active_frames",
-           "frames_between"]
+__all__ = [
+    "RATE",
+    "HOP_SECONDS",
+    "log_mel",
+    "envelopes",
+    "level_free_cepstra",
+    "envelope_change",
+    "active_frames",
+    "frames_between",
+]
 
 RATE = 16000
 FRAME = 400  # 25 ms
@@ -74,8 +82,9 @@ def level_free_cepstra(env: np.ndarray) -> np.ndarray:
     return kept / np.sqrt(max(env.shape[1], 1))
 
 
-def envelope_change(ref_env: np.ndarray, deg_env: np.ndarray, ref_frames: np.ndarray,
-                    deg_frames: np.ndarray) -> np.ndarray:
+def envelope_change(
+    ref_env: np.ndarray, deg_env: np.ndarray, ref_frames: np.ndarray, deg_frames: np.ndarray
+) -> np.ndarray:
     """dB RMS over bands of the level-free, smoothed envelope difference at each pair of frames,
     counting only energy the other signal lacks within SMEAR_FRAMES in the same band."""
     from scipy.ndimage import maximum_filter

@@ -55,8 +55,15 @@ class SphinxRecognizer:
         from pocketsphinx import Decoder, get_model_path
 
         phone_lm = _bigram_lm() if self.bigram else get_model_path("en-us/en-us-phone.lm.bin")
-        return Decoder(hmm=get_model_path("en-us/en-us"), allphone=phone_lm, lm=None, dict=None,
-                       loglevel="FATAL", samprate=SPHINX_RATE, **self.settings)
+        return Decoder(
+            hmm=get_model_path("en-us/en-us"),
+            allphone=phone_lm,
+            lm=None,
+            dict=None,
+            loglevel="FATAL",
+            samprate=SPHINX_RATE,
+            **self.settings,
+        )
 
 
 @lru_cache(maxsize=1)
@@ -100,7 +107,7 @@ def _truncate_arpa(text: str, order: int) -> str:
 
 def _without_backoff(line: str, n: int) -> str:
     parts = line.split()
-    return f"{parts[0]}\t{' '.join(parts[1:1 + n])}"
+    return f"{parts[0]}\t{' '.join(parts[1 : 1 + n])}"
 
 
 def _pcm16(audio: Audio) -> np.ndarray:
@@ -118,4 +125,3 @@ def _phone(segment) -> Phone | None:
         return None
     start, end = segment.start_frame * FRAME_SECONDS, (segment.end_frame + 1) * FRAME_SECONDS  # end_frame is inclusive
     return Phone(label, round(start, 3), round(end, 3))
-

@@ -16,8 +16,13 @@ __all__ = ["Segment", "Synthesis", "synthesize", "VOICES", "available_voices", "
 SYNTH_RATE = 16000
 # engine:voice. flite's kal (8 kHz) and awb_time (a clock voice) are left out.
 VOICES = (
-    "flite:slt", "flite:kal16", "flite:awb", "flite:rms",
-    "festival:kal_diphone", "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts",
+    "flite:slt",
+    "flite:kal16",
+    "flite:awb",
+    "flite:rms",
+    "festival:kal_diphone",
+    "festival:ked_diphone",
+    "festival:cmu_us_slt_arctic_hts",
 )
 INSTALL = "apt-get install flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 TIMEOUT = 60  # seconds per sentence; both engines take well under one
@@ -78,8 +83,9 @@ def available_voices() -> list[str]:
 
 
 def _flite(text: str, voice: str, wav: Path, stretch: float) -> str:
-    return _run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:g}", "-psdur", "-t", text,
-                 "-o", str(wav)])
+    return _run(
+        ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:g}", "-psdur", "-t", text, "-o", str(wav)]
+    )
 
 
 def _festival(text: str, voice: str, wav: Path, tmp: Path, stretch: float) -> str:

@@ -23,13 +23,37 @@ import numpy as np
 from ..audio import Audio, save
 from .synth import SYNTH_RATE, Segment, Synthesis, synthesize
 
-__all__ = ["PAIRS", "CARRIERS", "FlipItem", "make_item", "make_take", "build_set", "load_set", "located", "MANIFEST",
-           "TOLERANCE", "KINDS"]
+__all__ = [
+    "PAIRS",
+    "CARRIERS",
+    "FlipItem",
+    "make_item",
+    "make_take",
+    "build_set",
+    "load_set",
+    "located",
+    "MANIFEST",
+    "TOLERANCE",
+    "KINDS",
+]
 
 PAIRS = (
-    ("served", "surfed"), ("bat", "pat"), ("thin", "fin"), ("ship", "sip"), ("dime", "time"),
-    ("goat", "coat"), ("vine", "wine"), ("light", "right"), ("bed", "bad"), ("zoo", "sue"),
-    ("map", "mat"), ("fan", "van"), ("pin", "pen"), ("rich", "ridge"), ("mouse", "mouth"), ("knee", "me"),
+    ("served", "surfed"),
+    ("bat", "pat"),
+    ("thin", "fin"),
+    ("ship", "sip"),
+    ("dime", "time"),
+    ("goat", "coat"),
+    ("vine", "wine"),
+    ("light", "right"),
+    ("bed", "bad"),
+    ("zoo", "sue"),
+    ("map", "mat"),
+    ("fan", "van"),
+    ("pin", "pen"),
+    ("rich", "ridge"),
+    ("mouse", "mouth"),
+    ("knee", "me"),
 )
 CARRIERS = (
     "Please say the word {} again.",
@@ -75,9 +99,20 @@ def make_take(voice: str, pair: tuple[str, str], carrier: str, stretch: float, g
     gain = 10 ** (gain_db / 20)
     ref, flipped, control = (_pad(_samples(s) * g, size) for s, g in ((a, 1.0), (b, gain), (c, gain)))
     item_id = f"take-{voice.replace(':', '-')}-{pair[0]}-{pair[1]}"
-    return FlipItem(item_id, voice, carrier.format(pair[0]), carrier.format(pair[1]), pair[0], pair[1],
-                    min(start_a, start_b), max(end_a, end_b), Audio(ref, SYNTH_RATE, item_id),
-                    Audio(flipped, SYNTH_RATE, item_id), "take", Audio(control, SYNTH_RATE, item_id))
+    return FlipItem(
+        item_id,
+        voice,
+        carrier.format(pair[0]),
+        carrier.format(pair[1]),
+        pair[0],
+        pair[1],
+        min(start_a, start_b),
+        max(end_a, end_b),
+        Audio(ref, SYNTH_RATE, item_id),
+        Audio(flipped, SYNTH_RATE, item_id),
+        "take",
+        Audio(control, SYNTH_RATE, item_id),
+    )
 
 
 def make_item(voice: str, pair: tuple[str, str], carrier: str) -> FlipItem:
@@ -86,12 +121,22 @@ def make_item(voice: str, pair: tuple[str, str], carrier: str) -> FlipItem:
     start, end = _times(a.segments, _slot(a.segments, b.segments))
     piece_a, piece_b = _cut(a, start, end), _cut(b, *_times(b.segments, _slot(b.segments, a.segments)))
     slot = max(piece_a.size, piece_b.size)
-    prefix, suffix = _fade(_samples(a)[: _index(start)], tail=True), _fade(_samples(a)[_index(end):], head=True)
+    prefix, suffix = _fade(_samples(a)[: _index(start)], tail=True), _fade(_samples(a)[_index(end) :], head=True)
     ref = np.concatenate([prefix, _pad(piece_a, slot), suffix])
     flipped = np.concatenate([prefix, _pad(piece_b, slot), suffix])
     item_id = f"spliced-{voice.replace(':', '-')}-{pair[0]}-{pair[1]}"
-    return FlipItem(item_id, voice, carrier.format(pair[0]), carrier.format(pair[1]), pair[0], pair[1],
-                    start, start + slot / SYNTH_RATE, Audio(ref, SYNTH_RATE, item_id), Audio(flipped, SYNTH_RATE, item_id))
+    return FlipItem(
+        item_id,
+        voice,
+        carrier.format(pair[0]),
+        carrier.format(pair[1]),
+        pair[0],
+        pair[1],
+        start,
+        start + slot / SYNTH_RATE,
+        Audio(ref, SYNTH_RATE, item_id),
+        Audio(flipped, SYNTH_RATE, item_id),
+    )
 
 
 def build_set(folder: Path, voices: list[str], kinds: tuple[str, ...] = KINDS) -> list[dict]:
@@ -135,8 +180,13 @@ def _write(folder: Path, item: FlipItem) -> dict:
         save(item.control, folder / control)
     row = {k: v for k, v in asdict(item).items() if k not in ("ref", "flipped", "control")}
     row["flip_start"], row["flip_end"] = round(item.flip_start, 4), round(item.flip_end, 4)
-    return {**row, "path": f"ref/{item.id}.wav", "flipped_path": f"flip/{item.id}.wav", "control_path": control,
-            "duration": round(item.ref.duration, 4)}
+    return {
+        **row,
+        "path": f"ref/{item.id}.wav",
+        "flipped_path": f"flip/{item.id}.wav",
+        "control_path": control,
+        "duration": round(item.ref.duration, 4),
+    }
 
 
 def _slot(mine: tuple[Segment, ...], other: tuple[Segment, ...]) -> tuple[int, int]:
@@ -172,7 +222,7 @@ def _samples(s: Synthesis) -> np.ndarray:
 
 
 def _cut(s: Synthesis, start: float, end: float) -> np.ndarray:
-    return _fade(_fade(_samples(s)[_index(start): _index(end)], head=True), tail=True)
+    return _fade(_fade(_samples(s)[_index(start) : _index(end)], head=True), tail=True)
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:

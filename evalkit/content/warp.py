@@ -64,8 +64,12 @@ def _band(ref_db: np.ndarray, deg_db: np.ndarray) -> tuple[np.ndarray, int]:
     (r0, r1), (d0, d1) = _speech_span(ref_db, ref_db), _speech_span(deg_db, ref_db)
     slope = (d1 - d0) / (r1 - r0) if r1 > r0 and d1 > d0 else (m - 1) / max(n - 1, 1)
     centre = np.clip(np.round(d0 + (np.arange(n) - r0) * slope), 0, m - 1).astype(np.int64)
-    half = max(int(round(BAND_SECONDS / HOP_SECONDS)), int(centre[0]), int(m - 1 - centre[-1]),
-               int(np.max(np.diff(centre), initial=0)) + 1)
+    half = max(
+        int(round(BAND_SECONDS / HOP_SECONDS)),
+        int(centre[0]),
+        int(m - 1 - centre[-1]),
+        int(np.max(np.diff(centre), initial=0)) + 1,
+    )
     return centre - half, 2 * half + 1
 
 

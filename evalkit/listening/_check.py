@@ -30,9 +30,12 @@ class DefinitionChecker(Checker):
         real = path.resolve()
         if not any(real == root or root in real.parents for root in self.roots):
             folders = ", ".join(str(root) for root in self.roots)
-            self.fail(key, f"{str(path)!r} lies outside the folders an uploaded definition may use ({folders}); "
-                           f"put the audio there (the server's operator may add folders with ${UPLOAD_ROOTS_VAR}, "
-                           f"or allow any file with ${UPLOAD_ANYWHERE_VAR}=1)")
+            self.fail(
+                key,
+                f"{str(path)!r} lies outside the folders an uploaded definition may use ({folders}); "
+                f"put the audio there (the server's operator may add folders with ${UPLOAD_ROOTS_VAR}, "
+                f"or allow any file with ${UPLOAD_ANYWHERE_VAR}=1)",
+            )
         return path
 
 

@@ -16,7 +16,13 @@ from ..errors import ConfigError
 from ..store.db import write_transaction
 from ..store.models import utcnow
 from ..store.models_mushra import (
-    MushraCondition, MushraEvent, MushraItem, MushraParticipant, MushraSession, MushraStimulus, MushraTest,
+    MushraCondition,
+    MushraEvent,
+    MushraItem,
+    MushraParticipant,
+    MushraSession,
+    MushraStimulus,
+    MushraTest,
 )
 from .crowd import panel_from_params, refuse_repeat
 from .environment import prepare_environment
@@ -26,8 +32,18 @@ from .tokens import new_token, participant_code, token_hash
 from .types import get_type
 
 __all__ = [
-    "TestInfo", "Invite", "create_test", "launch_test", "close_test", "delete_test", "invite", "join_open_link",
-    "list_tests", "test_info", "DEFAULT_STIMULUS_ROOT", "DEFAULT_CACHE_ROOT",
+    "TestInfo",
+    "Invite",
+    "create_test",
+    "launch_test",
+    "close_test",
+    "delete_test",
+    "invite",
+    "join_open_link",
+    "list_tests",
+    "test_info",
+    "DEFAULT_STIMULUS_ROOT",
+    "DEFAULT_CACHE_ROOT",
 ]
 
 DEFAULT_STIMULUS_ROOT = Path("results/mushra")
@@ -61,9 +77,15 @@ class Invite:
     label: str | None = None
 
 
-def create_test(engine: Engine, spec: TestSpec | str | Path, stimulus_root: str | Path = DEFAULT_STIMULUS_ROOT,
-                cache_root: str | Path | None = DEFAULT_CACHE_ROOT, replace: bool = False,
-                progress: Callable[[str], None] | None = None, cards_dir: str | Path | None = None) -> TestInfo:
+def create_test(
+    engine: Engine,
+    spec: TestSpec | str | Path,
+    stimulus_root: str | Path = DEFAULT_STIMULUS_ROOT,
+    cache_root: str | Path | None = DEFAULT_CACHE_ROOT,
+    replace: bool = False,
+    progress: Callable[[str], None] | None = None,
+    cards_dir: str | Path | None = None,
+) -> TestInfo:
     """Validate, prepare every stimulus (slow: runs the codecs) and store the test as a draft."""
     spec = spec if isinstance(spec, TestSpec) else load_spec(spec, cards_dir)
     _refuse_existing(engine, spec.name, replace)
@@ -77,10 +99,20 @@ def create_test(engine: Engine, spec: TestSpec | str | Path, stimulus_root: str 
         with write_transaction(engine) as connection:
             if replace:
                 connection.execute(delete(MushraTest).where(MushraTest.name == spec.name))
-            test_id = connection.execute(insert(MushraTest).values(
-                name=spec.name, title=spec.title, status="draft", spec=spec.to_dict(), spec_sha256=spec.sha256,
-                seed=seed, sample_rate=spec.sample_rate, stimulus_dir=str(out_dir), created_at=utcnow(),
-                test_type=spec.type)).inserted_primary_key[0]
+            test_id = connection.execute(
+                insert(MushraTest).values(
+                    name=spec.name,
+                    title=spec.title,
+                    status="draft",
+                    spec=spec.to_dict(),
+                    spec_sha256=spec.sha256,
+                    seed=seed,
+                    sample_rate=spec.sample_rate,
+                    stimulus_dir=str(out_dir),
+                    created_at=utcnow(),
+                    test_type=spec.type,
+                )
+            ).inserted_primary_key[0]
             items = _insert_items(connection, test_id, spec)
             conditions = _insert_conditions(connection, test_id, spec, cards_dir)
             _insert_stimuli(connection, test_id, stimuli, items, conditions, spec.sample_rate)
@@ -101,16 +133,26 @@ def _refuse_existing(engine: Engine, name: str, replace: bool) -> None:
     if not replace:
         raise ConfigError(f"test {name!r} exists; pass replace=True to rebuild it, or rename the new one")
     if sessions:
-        raise ConfigError(f"test {name!r} has {sessions} listener session(s); it cannot be replaced, rename the new one")
+        raise ConfigError(
+            f"test {name!r} has {sessions} listener session(s); it cannot be replaced, rename the new one"
+        )
 
 
 def _insert_items(connection: Connection, test_id: int, spec: TestSpec) -> dict[str, int]:
     ids = {}
     for position, item in enumerate(spec.items):
-        ids[item.id] = connection.execute(insert(MushraItem).values(
-            test_id=test_id, key=item.id, position=position, training=item.id in spec.training,
-            source=str(item.path), start_s=item.start, end_s=item.end, duration=item.duration,
-        )).inserted_primary_key[0]
+        ids[item.id] = connection.execute(
+            insert(MushraItem).values(
+                test_id=test_id,
+                key=item.id,
+                position=position,
+                training=item.id in spec.training,
+                source=str(item.path),
+                start_s=item.start,
+                end_s=item.end,
+                duration=item.duration,
+            )
+        ).inserted_primary_key[0]
     return ids
 
 
@@ -118,19 +160,38 @@ def _insert_conditions(connection: Connection, test_id: int, spec: TestSpec, car
     ids, cards = {}, condition_cards(spec, cards_dir)
     for position, condition in enumerate(spec.conditions):
         card = cards[condition.name]
-        ids[condition.name] = connection.execute(insert(MushraCondition).values(
-            test_id=test_id, key=condition.name, kind=condition.kind, position=position,
-            card=None if card is None else card.name, card_hash=None if card is None else card.config_hash,
-            codec_version=None if card is None else card.build().info.version,
-        )).inserted_primary_key[0]
+        ids[condition.name] = connection.execute(
+            insert(MushraCondition).values(
+                test_id=test_id,
+                key=condition.name,
+                kind=condition.kind,
+                position=position,
+                card=None if card is None else card.name,
+                card_hash=None if card is None else card.config_hash,
+                codec_version=None if card is None else card.build().info.version,
+            )
+        ).inserted_primary_key[0]
     return ids
 
 
 def _insert_stimuli(connection, test_id, stimuli, items, conditions, sample_rate) -> None:
-    rows = [{"test_id": test_id, "item_id": items[s.item], "condition_id": conditions[s.condition], "path": path,
-             "sha256": sha, "sample_rate": sample_rate, "channels": s.audio.channels, "frames": s.audio.frames,
-             "loudness": s.loudness, "gain_db": s.gain_db, "peak_dbfs": s.peak_dbfs, "bitrate": s.bitrate}
-            for s, path, sha in stimuli]
+    rows = [
+        {
+            "test_id": test_id,
+            "item_id": items[s.item],
+            "condition_id": conditions[s.condition],
+            "path": path,
+            "sha256": sha,
+            "sample_rate": sample_rate,
+            "channels": s.audio.channels,
+            "frames": s.audio.frames,
+            "loudness": s.loudness,
+            "gain_db": s.gain_db,
+            "peak_dbfs": s.peak_dbfs,
+            "bitrate": s.bitrate,
+        }
+        for s, path, sha in stimuli
+    ]
     connection.execute(insert(MushraStimulus), rows)
 
 
@@ -141,8 +202,11 @@ def launch_test(engine: Engine, name: str) -> TestInfo:
         if test.status != "draft":
             raise ConfigError(f"test {name!r} is {test.status}; only a draft can be launched")
         token = new_token() if test.spec["open_link"] else None
-        connection.execute(update(MushraTest).where(MushraTest.id == test.id)
-                           .values(status="open", launched_at=utcnow(), open_token=token))
+        connection.execute(
+            update(MushraTest)
+            .where(MushraTest.id == test.id)
+            .values(status="open", launched_at=utcnow(), open_token=token)
+        )
         _admin_event(connection, test.id, "launched", None)
     return test_info(engine, name)
 
@@ -151,8 +215,11 @@ def close_test(engine: Engine, name: str) -> TestInfo:
     """Stop accepting listeners and steps; stored ratings stay."""
     with write_transaction(engine) as connection:
         test = _test(connection, name)
-        connection.execute(update(MushraTest).where(MushraTest.id == test.id)
-                           .values(status="closed", closed_at=utcnow(), open_token=None))
+        connection.execute(
+            update(MushraTest)
+            .where(MushraTest.id == test.id)
+            .values(status="closed", closed_at=utcnow(), open_token=None)
+        )
         _admin_event(connection, test.id, "closed", None)
     return test_info(engine, name)
 
@@ -163,8 +230,9 @@ def delete_test(engine: Engine, name: str) -> None:
         connection.execute(delete(MushraTest).where(MushraTest.id == _test(connection, name).id))
 
 
-def invite(engine: Engine, name: str, count: int = 1, labels: Sequence[str] | None = None,
-           base_url: str | None = None) -> list[Invite]:
+def invite(
+    engine: Engine, name: str, count: int = 1, labels: Sequence[str] | None = None, base_url: str | None = None
+) -> list[Invite]:
     """Make personal invite links; the tokens are shown once (the database keeps only their hash)."""
     labels = list(labels) if labels is not None else [None] * count
     invites = []
@@ -179,8 +247,9 @@ def invite(engine: Engine, name: str, count: int = 1, labels: Sequence[str] | No
     return invites
 
 
-def join_open_link(engine: Engine, open_token: str, known: str | None = None,
-                   params: dict[str, str] | None = None) -> str:
+def join_open_link(
+    engine: Engine, open_token: str, known: str | None = None, params: dict[str, str] | None = None
+) -> str:
     """A participant from the open link; the app redirects to the returned personal token.
 
     `known` is a personal token this browser got from the same open link before: when it is still a
@@ -196,9 +265,17 @@ def join_open_link(engine: Engine, open_token: str, known: str | None = None,
                 if test is None or test.status != "open":
                     raise ConfigError("this link is not open (or no longer); ask the experimenter for a new one")
                 panel = panel_from_params(test.spec.get("crowd") or {}, params or {})
-                if known and connection.execute(select(MushraParticipant.id).where(
-                        MushraParticipant.test_id == test.id, MushraParticipant.token_hash == token_hash(str(known)),
-                        *([MushraParticipant.panel_id == panel[1]] if panel else []))).first() is not None:
+                if (
+                    known
+                    and connection.execute(
+                        select(MushraParticipant.id).where(
+                            MushraParticipant.test_id == test.id,
+                            MushraParticipant.token_hash == token_hash(str(known)),
+                            *([MushraParticipant.panel_id == panel[1]] if panel else []),
+                        )
+                    ).first()
+                    is not None
+                ):
                     return known
                 if panel is None:
                     return _new_participant(connection, test.id, "open", None, None).token
@@ -210,25 +287,42 @@ def join_open_link(engine: Engine, open_token: str, known: str | None = None,
 
 def _panel_participant(connection: Connection, test: Any, panel: str, worker: str, info: dict) -> str:
     """The token of this panel worker's participant: the one they have (a fresh token for it), or a new one."""
-    existing = connection.execute(select(MushraParticipant.id).where(
-        MushraParticipant.test_id == test.id, MushraParticipant.panel == panel,
-        MushraParticipant.panel_id == worker)).scalar()
+    existing = connection.execute(
+        select(MushraParticipant.id).where(
+            MushraParticipant.test_id == test.id, MushraParticipant.panel == panel, MushraParticipant.panel_id == worker
+        )
+    ).scalar()
     if existing is not None:
         token = new_token()
-        connection.execute(update(MushraParticipant).where(MushraParticipant.id == existing)
-                           .values(token_hash=token_hash(token)))
+        connection.execute(
+            update(MushraParticipant).where(MushraParticipant.id == existing).values(token_hash=token_hash(token))
+        )
         return token
     refuse_repeat(connection, test, panel, worker)
     return _new_participant(connection, test.id, "open", None, None, (panel, worker, info)).token
 
 
-def _new_participant(connection: Connection, test_id: int, source: str, label: str | None, base_url: str | None,
-                     panel: tuple[str, str, dict] | None = None) -> Invite:
+def _new_participant(
+    connection: Connection,
+    test_id: int,
+    source: str,
+    label: str | None,
+    base_url: str | None,
+    panel: tuple[str, str, dict] | None = None,
+) -> Invite:
     token, code = new_token(), participant_code()
     where = {"panel": panel[0], "panel_id": panel[1], "panel_info": panel[2] or None} if panel else {}
-    connection.execute(insert(MushraParticipant).values(
-        test_id=test_id, code=code, token_hash=token_hash(token), source=source, label=label, created_at=utcnow(),
-        **where))
+    connection.execute(
+        insert(MushraParticipant).values(
+            test_id=test_id,
+            code=code,
+            token_hash=token_hash(token),
+            source=source,
+            label=label,
+            created_at=utcnow(),
+            **where,
+        )
+    )
     url = None if base_url is None else f"{base_url}{'&' if '?' in base_url else '?'}t={token}"
     return Invite(code, token, url, label)
 
@@ -243,10 +337,24 @@ def test_info(engine: Engine, name: str, warnings: tuple[str, ...] = ()) -> Test
     with engine.connect() as connection:
         test = _test(connection, name)
         items = connection.execute(select(func.count()).where(MushraItem.test_id == test.id)).scalar_one()
-        conditions = connection.execute(select(MushraCondition.key).where(MushraCondition.test_id == test.id)
-                                        .order_by(MushraCondition.position)).scalars().all()
-    return TestInfo(test.name, test.title, test.status, items, tuple(conditions), test.open_token,
-                    test.stimulus_dir, tuple(warnings), test.test_type)
+        conditions = (
+            connection.execute(
+                select(MushraCondition.key).where(MushraCondition.test_id == test.id).order_by(MushraCondition.position)
+            )
+            .scalars()
+            .all()
+        )
+    return TestInfo(
+        test.name,
+        test.title,
+        test.status,
+        items,
+        tuple(conditions),
+        test.open_token,
+        test.stimulus_dir,
+        tuple(warnings),
+        test.test_type,
+    )
 
 
 test_info.__test__ = False  # a library function, not a pytest test
@@ -260,5 +368,6 @@ def _test(connection: Connection, name: str) -> Any:
 
 
 def _admin_event(connection: Connection, test_id: int, kind: str, payload: Any) -> None:
-    connection.execute(insert(MushraEvent).values(test_id=test_id, session_id=None, kind=kind, payload=payload,
-                                                  created_at=utcnow()))
+    connection.execute(
+        insert(MushraEvent).values(test_id=test_id, session_id=None, kind=kind, payload=payload, created_at=utcnow())
+    )

@@ -46,9 +46,12 @@ def rejected_participants(engine: Engine, name: str, rules_except: tuple[str, ..
     who = case((p.source == "import", p.label), else_=p.code)
     with engine.connect() as connection:
         rows = connection.execute(
-            select(who.label("participant"), r.rule, r.reason).join(s, s.id == r.session_id)
-            .join(p, p.id == s.participant_id).join(MushraTest, MushraTest.id == r.test_id)
-            .where(MushraTest.name == name, r.rule.not_in(rules_except))).all()
+            select(who.label("participant"), r.rule, r.reason)
+            .join(s, s.id == r.session_id)
+            .join(p, p.id == s.participant_id)
+            .join(MushraTest, MushraTest.id == r.test_id)
+            .where(MushraTest.name == name, r.rule.not_in(rules_except))
+        ).all()
     found: dict[str, list[str]] = {}
     for row in rows:
         found.setdefault(row.participant, []).append(f"{row.rule}: {row.reason}")

@@ -28,8 +28,19 @@ from ..store.models import utcnow
 from ..store.models_mushra import MushraAdminSession, MushraSigninFailure
 
 __all__ = [
-    "hash_password", "verify_password", "admin_password_hash", "check_admin", "ENV_VAR", "SESSION_HOURS_VAR",
-    "ADMIN_ACCOUNT", "SigninPolicy", "SigninError", "LockedOut", "AdminSession", "sign_in", "admin_session",
+    "hash_password",
+    "verify_password",
+    "admin_password_hash",
+    "check_admin",
+    "ENV_VAR",
+    "SESSION_HOURS_VAR",
+    "ADMIN_ACCOUNT",
+    "SigninPolicy",
+    "SigninError",
+    "LockedOut",
+    "AdminSession",
+    "sign_in",
+    "admin_session",
     "sign_out",
 ]
 
@@ -53,11 +64,13 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             raise ValueError
         expected = bytes.fromhex(digest)
-        actual = hashlib.scrypt(str(password).encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                                dklen=len(expected))
+        actual = hashlib.scrypt(
+            str(password).encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except (ValueError, AttributeError):
-        raise ConfigError("the admin password hash is malformed; make a new one with "
-                          "'python -m evalkit.listening.auth'") from None
+        raise ConfigError(
+            "the admin password hash is malformed; make a new one with 'python -m evalkit.listening.auth'"
+        ) from None
     return hmac.compare_digest(actual, expected)
 
 
@@ -65,8 +78,9 @@ def admin_password_hash(configured: str | None = None) -> str:
     """The hash from the app's config, else $EVALKIT_ADMIN_PASSWORD_HASH; none is an error (no open admin)."""
     stored = configured or os.environ.get(ENV_VAR)
     if not stored:
-        raise ConfigError(f"no admin password is set: put a hash in ${ENV_VAR} "
-                          "(make one with 'python -m evalkit.listening.auth')")
+        raise ConfigError(
+            f"no admin password is set: put a hash in ${ENV_VAR} (make one with 'python -m evalkit.listening.auth')"
+        )
     return stored
 
 
@@ -117,8 +131,16 @@ class AdminSession:
     token: str | None = None
 
 
-def sign_in(engine: Engine, password: str, client: str, account: str = ADMIN_ACCOUNT, configured: str | None = None,
-            policy: SigninPolicy = SigninPolicy(), hours: float | None = None, now: datetime | None = None) -> AdminSession:
+def sign_in(
+    engine: Engine,
+    password: str,
+    client: str,
+    account: str = ADMIN_ACCOUNT,
+    configured: str | None = None,
+    policy: SigninPolicy = SigninPolicy(),
+    hours: float | None = None,
+    now: datetime | None = None,
+) -> AdminSession:
     """A new admin session for the right password; SigninError (LockedOut past the policy) otherwise."""
     stored = admin_password_hash(configured)  # no hash configured: a ConfigError, before anything is counted
     client, account = str(client)[:64], str(account)[:64]
@@ -140,8 +162,11 @@ def admin_session(engine: Engine, token: str | None, now: datetime | None = None
     if not token:
         return None
     with engine.connect() as connection:
-        row = connection.execute(select(MushraAdminSession).where(
-            MushraAdminSession.token_hash == hashlib.sha256(str(token).encode()).hexdigest())).first()
+        row = connection.execute(
+            select(MushraAdminSession).where(
+                MushraAdminSession.token_hash == hashlib.sha256(str(token).encode()).hexdigest()
+            )
+        ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= (now or utcnow()):
         return None
     return AdminSession(row.account, row.expires_at)
@@ -151,9 +176,14 @@ def sign_out(engine: Engine, token: str | None) -> None:
     if not token:
         return
     with write_transaction(engine) as connection:
-        connection.execute(update(MushraAdminSession).where(
-            MushraAdminSession.token_hash == hashlib.sha256(str(token).encode()).hexdigest(),
-            MushraAdminSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+        connection.execute(
+            update(MushraAdminSession)
+            .where(
+                MushraAdminSession.token_hash == hashlib.sha256(str(token).encode()).hexdigest(),
+                MushraAdminSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+        )
 
 
 def _session_hours(hours: float | None) -> float:
@@ -173,19 +203,31 @@ def _new_session(engine: Engine, client: str, account: str, hours: float | None,
     token, expires = secrets.token_urlsafe(32), now + timedelta(hours=_session_hours(hours))
     with write_transaction(engine) as connection:
         connection.execute(delete(MushraSigninFailure).where(MushraSigninFailure.client == client))
-        connection.execute(insert(MushraAdminSession).values(
-            token_hash=hashlib.sha256(token.encode()).hexdigest(), account=account, client=client, created_at=now,
-            expires_at=expires))
+        connection.execute(
+            insert(MushraAdminSession).values(
+                token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                account=account,
+                client=client,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
     return AdminSession(account, expires, token)
 
 
 def _refuse_if_locked(engine: Engine, client: str, account: str, policy: SigninPolicy, now: datetime) -> None:
     since = now - timedelta(seconds=policy.window_s)
     with engine.connect() as connection:
-        by_client = connection.execute(select(func.count(), func.max(MushraSigninFailure.at)).where(
-            MushraSigninFailure.client == client, MushraSigninFailure.at > since)).one()
-        by_account = connection.execute(select(func.count(), func.max(MushraSigninFailure.at)).where(
-            MushraSigninFailure.account == account, MushraSigninFailure.at > since)).one()
+        by_client = connection.execute(
+            select(func.count(), func.max(MushraSigninFailure.at)).where(
+                MushraSigninFailure.client == client, MushraSigninFailure.at > since
+            )
+        ).one()
+        by_account = connection.execute(
+            select(func.count(), func.max(MushraSigninFailure.at)).where(
+                MushraSigninFailure.account == account, MushraSigninFailure.at > since
+            )
+        ).one()
     if by_client[0] >= policy.client_failures:
         doubled = policy.lock_s * 2 ** (by_client[0] - policy.client_failures)
         until = by_client[1] + timedelta(seconds=min(doubled, policy.window_s))

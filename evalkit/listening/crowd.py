@@ -27,22 +27,47 @@ from ..store.models_mushra import MushraParticipant, MushraRejection, MushraSess
 from ._check import Checker
 
 __all__ = [
-    "PANELS", "read_crowd", "panel_from_params", "completion_link", "refuse_repeat", "record_rejection",
-    "record_rejections", "rejections_frame", "duplicate_workers", "export_rejections", "REJECTION_COLUMNS",
+    "PANELS",
+    "read_crowd",
+    "panel_from_params",
+    "completion_link",
+    "refuse_repeat",
+    "record_rejection",
+    "record_rejections",
+    "rejections_frame",
+    "duplicate_workers",
+    "export_rejections",
+    "REJECTION_COLUMNS",
 ]
 
 # Known panels: the URL parameter with the worker id, the others worth keeping, and the way back.
 PANELS = {
-    "prolific": {"id_param": "PROLIFIC_PID", "info": ("STUDY_ID", "SESSION_ID"),
-                 "redirect": "https://app.prolific.com/submissions/complete?cc={code}"},
-    "mturk": {"id_param": "workerId", "info": ("assignmentId", "hitId", "turkSubmitTo"),
-              "redirect": "{turkSubmitTo}/mturk/externalSubmit?assignmentId={assignmentId}&completion_code={code}"},
+    "prolific": {
+        "id_param": "PROLIFIC_PID",
+        "info": ("STUDY_ID", "SESSION_ID"),
+        "redirect": "https://app.prolific.com/submissions/complete?cc={code}",
+    },
+    "mturk": {
+        "id_param": "workerId",
+        "info": ("assignmentId", "hitId", "turkSubmitTo"),
+        "redirect": "{turkSubmitTo}/mturk/externalSubmit?assignmentId={assignmentId}&completion_code={code}",
+    },
 }
 MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")  # where MTurk's way back may lead
 _VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _TEMPLATE_FIELDS = re.compile(r"{(\w+)}")
-REJECTION_COLUMNS = ["test", "panel", "panel_id", "participant", "label", "status", "completion_code", "rule",
-                     "reason", "recorded_at"]
+REJECTION_COLUMNS = [
+    "test",
+    "panel",
+    "panel_id",
+    "participant",
+    "label",
+    "status",
+    "completion_code",
+    "rule",
+    "reason",
+    "recorded_at",
+]
 
 
 def read_crowd(check: Checker, value: Any) -> dict[str, Any]:
@@ -52,15 +77,22 @@ def read_crowd(check: Checker, value: Any) -> dict[str, Any]:
         return {}
     value = check.mapping(value, "crowd", {"panels", "require_panel", "time_limit_minutes", "exclusive_with"})
     panels = check.mapping(value.get("panels", {}), "crowd.panels", set(map(str, value.get("panels", {}))))
-    found = {check.name(name, f"crowd.panels.{name}")[:32]: _panel(check, name, entry or {})
-             for name, entry in panels.items()}
+    found = {
+        check.name(name, f"crowd.panels.{name}")[:32]: _panel(check, name, entry or {})
+        for name, entry in panels.items()
+    }
     exclusive = value.get("exclusive_with", [])
     if not isinstance(exclusive, list) or not all(isinstance(name, str) and name for name in exclusive):
         check.fail("crowd.exclusive_with", "a list of test names ('*': any other test)")
     limit = value.get("time_limit_minutes")
-    return {"panels": found, "require_panel": check.boolean(value.get("require_panel", bool(found)), "crowd.require_panel"),
-            "time_limit_minutes": None if limit is None else check.number(limit, "crowd.time_limit_minutes", 1, 7 * 24 * 60),
-            "exclusive_with": exclusive}
+    return {
+        "panels": found,
+        "require_panel": check.boolean(value.get("require_panel", bool(found)), "crowd.require_panel"),
+        "time_limit_minutes": None
+        if limit is None
+        else check.number(limit, "crowd.time_limit_minutes", 1, 7 * 24 * 60),
+        "exclusive_with": exclusive,
+    }
 
 
 def _panel(check: Checker, name: str, entry: Any) -> dict[str, Any]:
@@ -75,10 +107,17 @@ def _panel(check: Checker, name: str, entry: Any) -> dict[str, Any]:
         check.text(redirect, f"{key}.redirect", required=True)
         if not redirect.startswith(("https://", "http://", "{turkSubmitTo}")):
             check.fail(f"{key}.redirect", "must be an http(s) URL; {code} and {panel_id} are filled in")
-    codes = {k: check.text(entry[k], f"{key}.{k}", required=True)[:32] for k in ("completion_code", "screened_out_code")
-             if k in entry}
-    return {"id_param": check.text(id_param, f"{key}.id_param", required=True), "info": list(preset.get("info", ())),
-            "redirect": redirect, **codes}
+    codes = {
+        k: check.text(entry[k], f"{key}.{k}", required=True)[:32]
+        for k in ("completion_code", "screened_out_code")
+        if k in entry
+    }
+    return {
+        "id_param": check.text(id_param, f"{key}.id_param", required=True),
+        "info": list(preset.get("info", ())),
+        "redirect": redirect,
+        **codes,
+    }
 
 
 def panel_from_params(crowd: Mapping[str, Any], params: Mapping[str, str]) -> tuple[str, str, dict] | None:
@@ -98,8 +137,14 @@ def panel_from_params(crowd: Mapping[str, Any], params: Mapping[str, str]) -> tu
     return None
 
 
-def completion_link(crowd: Mapping[str, Any], panel: str | None, panel_id: str | None, info: Mapping[str, str] | None,
-                    code: str, screened_out: bool = False) -> tuple[str, str | None]:
+def completion_link(
+    crowd: Mapping[str, Any],
+    panel: str | None,
+    panel_id: str | None,
+    info: Mapping[str, str] | None,
+    code: str,
+    screened_out: bool = False,
+) -> tuple[str, str | None]:
     """(the code to show, the link back to the panel or None) for a finished or screened-out session."""
     config = (crowd.get("panels") or {}).get(panel or "")
     if config is None:
@@ -110,8 +155,14 @@ def completion_link(crowd: Mapping[str, Any], panel: str | None, panel_id: str |
     values = {**(info or {}), "code": shown, "panel_id": panel_id or ""}
     if any(field not in values for field in _TEMPLATE_FIELDS.findall(config["redirect"])):
         return shown, None  # e.g. MTurk's way back without its assignment id: the code is shown instead
-    link = _TEMPLATE_FIELDS.sub(lambda m: quote(str(values[m.group(1)]), safe=":/") if m.group(1) == "turkSubmitTo"
-                                else quote(str(values[m.group(1)]), safe=""), config["redirect"])
+    link = _TEMPLATE_FIELDS.sub(
+        lambda m: (
+            quote(str(values[m.group(1)]), safe=":/")
+            if m.group(1) == "turkSubmitTo"
+            else quote(str(values[m.group(1)]), safe="")
+        ),
+        config["redirect"],
+    )
     return shown, link
 
 
@@ -120,23 +171,31 @@ def refuse_repeat(connection: Connection, test: Any, panel: str, panel_id: str) 
     exclusive = (test.spec.get("crowd") or {}).get("exclusive_with") or []
     if not exclusive:
         return
-    query = (select(MushraTest.name).join(MushraParticipant, MushraParticipant.test_id == MushraTest.id)
-             .where(MushraParticipant.panel == panel, MushraParticipant.panel_id == panel_id, MushraTest.id != test.id))
+    query = (
+        select(MushraTest.name)
+        .join(MushraParticipant, MushraParticipant.test_id == MushraTest.id)
+        .where(MushraParticipant.panel == panel, MushraParticipant.panel_id == panel_id, MushraTest.id != test.id)
+    )
     if "*" not in exclusive:
         query = query.where(MushraTest.name.in_(exclusive))
     if connection.execute(query.limit(1)).first() is not None:
-        raise ConfigError("you have already taken part in a related listening test, so you cannot take this one; "
-                          "thank you")
+        raise ConfigError(
+            "you have already taken part in a related listening test, so you cannot take this one; thank you"
+        )
 
 
 def record_rejection(connection: Connection, test_id: int, session_id: int, rule: str, reason: str) -> bool:
     """Record that `rule` rejects a session (once per rule); True when it was new."""
-    exists = connection.execute(select(MushraRejection.id).where(
-        MushraRejection.session_id == session_id, MushraRejection.rule == rule)).first()
+    exists = connection.execute(
+        select(MushraRejection.id).where(MushraRejection.session_id == session_id, MushraRejection.rule == rule)
+    ).first()
     if exists is not None:
         return False
-    connection.execute(insert(MushraRejection).values(test_id=test_id, session_id=session_id, rule=rule,
-                                                      reason=reason[:2000], created_at=utcnow()))
+    connection.execute(
+        insert(MushraRejection).values(
+            test_id=test_id, session_id=session_id, rule=rule, reason=reason[:2000], created_at=utcnow()
+        )
+    )
     return True
 
 
@@ -152,14 +211,26 @@ def record_rejections(engine: Engine, name: str, now=None) -> int:
     new = 0
     with write_transaction(engine) as connection:
         rows = connection.execute(
-            select(MushraSession.id, MushraSession.phase, MushraSession.deadline, MushraParticipant.code,
-                   MushraParticipant.label, MushraParticipant.source)
+            select(
+                MushraSession.id,
+                MushraSession.phase,
+                MushraSession.deadline,
+                MushraParticipant.code,
+                MushraParticipant.label,
+                MushraParticipant.source,
+            )
             .join(MushraParticipant, MushraParticipant.id == MushraSession.participant_id)
-            .where(MushraSession.test_id == loaded.test_id)).all()
+            .where(MushraSession.test_id == loaded.test_id)
+        ).all()
         for row in rows:
             if row.deadline is not None and row.deadline < now and row.phase not in ("done", "screened_out"):
-                new += record_rejection(connection, loaded.test_id, row.id, "time_limit",
-                                        f"not finished within the time limit (stopped at {row.phase})")
+                new += record_rejection(
+                    connection,
+                    loaded.test_id,
+                    row.id,
+                    "time_limit",
+                    f"not finished within the time limit (stopped at {row.phase})",
+                )
             who = row.label if row.source == "import" else row.code
             if who in excluded:
                 new += record_rejection(connection, loaded.test_id, row.id, "screening", excluded[who])
@@ -171,13 +242,28 @@ def rejections_frame(engine: Engine, name: str) -> pd.DataFrame:
     r, s, p, t = MushraRejection, MushraSession, MushraParticipant, MushraTest
     with engine.connect() as connection:
         rows = connection.execute(
-            select(t.name.label("test"), p.panel, p.panel_id, p.code.label("participant"), p.label, s.phase,
-                   s.completion_code, r.rule, r.reason, r.created_at.label("recorded_at"))
-            .join(s, s.id == r.session_id).join(p, p.id == s.participant_id).join(t, t.id == r.test_id)
-            .where(t.name == name)).all()
+            select(
+                t.name.label("test"),
+                p.panel,
+                p.panel_id,
+                p.code.label("participant"),
+                p.label,
+                s.phase,
+                s.completion_code,
+                r.rule,
+                r.reason,
+                r.created_at.label("recorded_at"),
+            )
+            .join(s, s.id == r.session_id)
+            .join(p, p.id == s.participant_id)
+            .join(t, t.id == r.test_id)
+            .where(t.name == name)
+        ).all()
     status = {"done": "completed", "screened_out": "screened out"}
-    frame = pd.DataFrame([{**row._mapping, "status": status.get(row.phase, f"stopped at {row.phase}")} for row in rows],
-                         columns=[*REJECTION_COLUMNS, "phase"])
+    frame = pd.DataFrame(
+        [{**row._mapping, "status": status.get(row.phase, f"stopped at {row.phase}")} for row in rows],
+        columns=[*REJECTION_COLUMNS, "phase"],
+    )
     return frame[REJECTION_COLUMNS].sort_values(["participant", "rule"], ignore_index=True)
 
 
@@ -186,19 +272,26 @@ def duplicate_workers(engine: Engine) -> pd.DataFrame:
     p, t = MushraParticipant, MushraTest
     with engine.connect() as connection:
         rows = connection.execute(
-            select(p.panel, p.panel_id, t.name).join(t, t.id == p.test_id)
-            .where(p.panel_id.is_not(None))).all()
+            select(p.panel, p.panel_id, t.name).join(t, t.id == p.test_id).where(p.panel_id.is_not(None))
+        ).all()
         repeated = connection.execute(
-            select(p.panel, p.panel_id).where(p.panel_id.is_not(None)).group_by(p.panel, p.panel_id)
-            .having(func.count(func.distinct(p.test_id)) > 1)).all()
+            select(p.panel, p.panel_id)
+            .where(p.panel_id.is_not(None))
+            .group_by(p.panel, p.panel_id)
+            .having(func.count(func.distinct(p.test_id)) > 1)
+        ).all()
     wanted = {(row.panel, row.panel_id) for row in repeated}
     tests: dict[tuple, list[str]] = {}
     for row in rows:
         if (row.panel, row.panel_id) in wanted:
             tests.setdefault((row.panel, row.panel_id), []).append(row.name)
-    return pd.DataFrame([{"panel": panel, "panel_id": worker, "tests": len(names), "names": ", ".join(sorted(names))}
-                         for (panel, worker), names in sorted(tests.items())],
-                        columns=["panel", "panel_id", "tests", "names"])
+    return pd.DataFrame(
+        [
+            {"panel": panel, "panel_id": worker, "tests": len(names), "names": ", ".join(sorted(names))}
+            for (panel, worker), names in sorted(tests.items())
+        ],
+        columns=["panel", "panel_id", "tests", "names"],
+    )
 
 
 def export_rejections(engine: Engine, name: str, path: str | Path | None = None) -> str | Path:
@@ -206,4 +299,3 @@ def export_rejections(engine: Engine, name: str, path: str | Path | None = None)
     from .listeners import to_csv
 
     return to_csv(rejections_frame(engine, name), path)
-

@@ -19,8 +19,16 @@ from .admin import DEFAULT_CACHE_ROOT, DEFAULT_STIMULUS_ROOT, create_test, launc
 from .auth import ENV_VAR, hash_password
 from .spec import load_spec
 
-__all__ = ["DEMO_SPEC", "LISTEN_PAGE", "ADMIN_PAGE", "DemoTest", "ensure_demo_test", "demo_urls",
-           "demo_admin_password", "announce_demo"]
+__all__ = [
+    "DEMO_SPEC",
+    "LISTEN_PAGE",
+    "ADMIN_PAGE",
+    "DemoTest",
+    "ensure_demo_test",
+    "demo_urls",
+    "demo_admin_password",
+    "announce_demo",
+]
 
 DEMO_SPEC = data_path("tests_mushra/demo.yaml")
 LISTEN_PAGE, ADMIN_PAGE = "/listen", "/mushra_admin"  # evalkit.listening.web's listener page; app/views/mushra_admin.py
@@ -33,9 +41,13 @@ class DemoTest(NamedTuple):
     admin_path: str
 
 
-def ensure_demo_test(engine: Engine, spec: str | Path = DEMO_SPEC, stimulus_root: str | Path = DEFAULT_STIMULUS_ROOT,
-                     cache_root: str | Path | None = DEFAULT_CACHE_ROOT,
-                     progress: Callable[[str], None] | None = None) -> DemoTest:
+def ensure_demo_test(
+    engine: Engine,
+    spec: str | Path = DEMO_SPEC,
+    stimulus_root: str | Path = DEFAULT_STIMULUS_ROOT,
+    cache_root: str | Path | None = DEFAULT_CACHE_ROOT,
+    progress: Callable[[str], None] | None = None,
+) -> DemoTest:
     """Create (first time only; slow: runs the codecs) and launch the demo test; idempotent."""
     name = load_spec(spec).name
     existing = {info.name: info for info in list_tests(engine)}
@@ -43,8 +55,10 @@ def ensure_demo_test(engine: Engine, spec: str | Path = DEMO_SPEC, stimulus_root
     if info.status == "draft":
         info = launch_test(engine, name)
     if info.status != "open" or not info.open_token:
-        raise ConfigError(f"the demo test {name!r} is {info.status} (or has no open link); delete it "
-                          "(evalkit.listening.delete_test) or reopen it from the admin page")
+        raise ConfigError(
+            f"the demo test {name!r} is {info.status} (or has no open link); delete it "
+            "(evalkit.listening.delete_test) or reopen it from the admin page"
+        )
     return DemoTest(f"{LISTEN_PAGE}?open={info.open_token}", ADMIN_PAGE)
 
 

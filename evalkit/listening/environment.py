@@ -60,8 +60,10 @@ def _variants(kind: str, pages: int, index: int) -> list[dict[str, Any]]:
     answers = [k % 3 + 1 for k in range(pages)] if choices == 3 else [k % 5 + 1 for k in range(pages)]
     random.Random(f"{kind}|{index}").shuffle(answers)
     duration = 3 * _TONE_S + 2 * _GAP_S + 2 * _EDGE_S if choices == 3 else 5 * _TONE_S + 4 * _GAP_S + 2 * _EDGE_S
-    return [{"file": f"{FOLDER}/{kind}-{index}-{k}.wav", "answer": answer, "duration": duration}
-            for k, answer in enumerate(answers)]
+    return [
+        {"file": f"{FOLDER}/{kind}-{index}-{k}.wav", "answer": answer, "duration": duration}
+        for k, answer in enumerate(answers)
+    ]
 
 
 def prepare_environment(environment: list[dict[str, Any]], out_dir: Path, sample_rate: int) -> None:
@@ -80,7 +82,7 @@ def _ramp(n: int, rate: int) -> np.ndarray:
     ramp = min(int(_RAMP_S * rate), n // 2)
     window = np.ones(n)
     edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
-    window[:ramp], window[n - ramp:] = edge, edge[::-1]
+    window[:ramp], window[n - ramp :] = edge, edge[::-1]
     return window
 
 
@@ -124,8 +126,7 @@ def _tones(answer: int, rate: int, rng) -> np.ndarray:
     """`answer` 1 kHz tones getting fainter by 6 dB each (from about -26 dBFS), then silence for the rest."""
     n = int(_TONE_S * rate)
     tone = 0.05 * np.sin(2 * np.pi * 1000 * np.arange(n) / rate) * _ramp(n, rate)
-    bursts = [np.stack([tone * 10 ** (-6 * k / 20)] * 2, axis=1) if k < answer else np.zeros((n, 2))
-              for k in range(5)]
+    bursts = [np.stack([tone * 10 ** (-6 * k / 20)] * 2, axis=1) if k < answer else np.zeros((n, 2)) for k in range(5)]
     return _sequence(bursts, rate)
 
 
@@ -138,8 +139,18 @@ def session_trials(environment: list[dict[str, Any]], seed: int) -> list[dict[st
     for index, check in enumerate(environment):
         stimuli = list(check["stimuli"])
         random.Random(f"{seed}|environment|{index}").shuffle(stimuli)
-        trials += [{"item": None, "conditions": ["check"], "file": s["file"], "duration": s["duration"],
-                    "answer": s["answer"], "check": check["check"], "index": index} for s in stimuli]
+        trials += [
+            {
+                "item": None,
+                "conditions": ["check"],
+                "file": s["file"],
+                "duration": s["duration"],
+                "answer": s["answer"],
+                "check": check["check"],
+                "index": index,
+            }
+            for s in stimuli
+        ]
     return trials
 
 
@@ -147,8 +158,11 @@ def prompt(trial: dict[str, Any]) -> dict[str, Any]:
     """What an environment page asks: the question and its answers (the values the page sends back)."""
     _, _, question, labels = CHECKS[trial["check"]]
     first = 1 if len(labels) == 3 else 0
-    return {"labels": ["Play"], "question": question,
-            "options": [{"value": first + k, "label": label} for k, label in enumerate(labels)]}
+    return {
+        "labels": ["Play"],
+        "question": question,
+        "options": [{"value": first + k, "label": label} for k, label in enumerate(labels)],
+    }
 
 
 def answer_of(trial: dict[str, Any], response: dict[str, Any]) -> int | None:
@@ -163,6 +177,7 @@ def score(environment: list[dict[str, Any]], answers: list[dict[str, Any]]) -> t
     for index, check in enumerate(environment):
         right = sum(a["ok"] for a in answers if a["index"] == index)
         if right < check["pass"]:
-            reasons.append(f"{check['check']} check: {right} of {check['trials']} answered right "
-                           f"({check['pass']} needed)")
+            reasons.append(
+                f"{check['check']} check: {right} of {check['trials']} answered right ({check['pass']} needed)"
+            )
     return not reasons, reasons

@@ -17,11 +17,32 @@ from typing import Any
 
 from ..errors import EvalkitError
 
-__all__ = ["State", "FlowError", "AccessError", "PHASES", "PLAN_KEYS", "OPTIONAL", "ENDS", "advance", "require",
-           "blockers", "next_allowed"]
+__all__ = [
+    "State",
+    "FlowError",
+    "AccessError",
+    "PHASES",
+    "PLAN_KEYS",
+    "OPTIONAL",
+    "ENDS",
+    "advance",
+    "require",
+    "blockers",
+    "next_allowed",
+]
 
-PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
-          "questionnaire", "done", "screened_out")  # in the order a listener meets them; screened_out ends early
+PHASES = (
+    "consent",
+    "qualification",
+    "instructions",
+    "level_check",
+    "environment",
+    "training",
+    "trials",
+    "questionnaire",
+    "done",
+    "screened_out",
+)  # in the order a listener meets them; screened_out ends early
 PLAN_KEYS = {"environment": "environment", "training": "training", "trials": "test"}  # phase -> its pages in the plan
 OPTIONAL = ("qualification", "questionnaire")  # phases a test has only when it asks for them
 ENDS = ("done", "screened_out")
@@ -48,7 +69,7 @@ def advance(state: State, plan: Mapping[str, Any], enabled: Collection[str] = ()
         return State(state.phase, state.position + 1)
     if state.phase in ENDS:
         raise FlowError("the test is already complete")
-    for phase in PHASES[PHASES.index(state.phase) + 1:]:
+    for phase in PHASES[PHASES.index(state.phase) + 1 :]:
         if (phase in PLAN_KEYS and not plan.get(PLAN_KEYS[phase])) or (phase in OPTIONAL and phase not in enabled):
             continue
         return State(phase, 0)
@@ -63,8 +84,12 @@ def require(state: State, phase: str, position: int | None = None) -> None:
         raise FlowError(f"this page ({asked}) is out of date: the listener is at {where}; reload the page")
 
 
-def blockers(stimuli: Sequence[str], played: Mapping[str, tuple[float, float]], ratings: Mapping[str, Any],
-             require_ratings: bool = True) -> list[tuple[int, str]]:
+def blockers(
+    stimuli: Sequence[str],
+    played: Mapping[str, tuple[float, float]],
+    ratings: Mapping[str, Any],
+    require_ratings: bool = True,
+) -> list[tuple[int, str]]:
     """What stands in the way of "Next", as (slider index, reason); empty when it is allowed.
 
     `played` maps a stimulus id to (seconds heard, seconds needed), as playlog.heard_and_needed
@@ -80,12 +105,17 @@ def blockers(stimuli: Sequence[str], played: Mapping[str, tuple[float, float]], 
     return found
 
 
-def next_allowed(stimuli: Sequence[str], played: Mapping[str, tuple[float, float]], ratings: Mapping[str, Any],
-                 require_ratings: bool = True) -> bool:
+def next_allowed(
+    stimuli: Sequence[str],
+    played: Mapping[str, tuple[float, float]],
+    ratings: Mapping[str, Any],
+    require_ratings: bool = True,
+) -> bool:
     """True when every stimulus of the page was heard long enough and (unless training) rated 0-100."""
     return not blockers(stimuli, played, ratings, require_ratings)
 
 
 def _valid_score(value: Any) -> bool:
-    return (not isinstance(value, bool) and isinstance(value, (int, float))
-            and math.isfinite(value) and 0 <= value <= 100)
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 100
+    )

@@ -28,8 +28,13 @@ __all__ = ["RULES", "select_items"]
 RULES = ("disagreement", "spread", "coverage")
 
 
-def select_items(results: pd.DataFrame, count: int, rule: str = "disagreement", metrics: list[str] | None = None,
-                 codecs: list[str] | None = None) -> pd.DataFrame:
+def select_items(
+    results: pd.DataFrame,
+    count: int,
+    rule: str = "disagreement",
+    metrics: list[str] | None = None,
+    codecs: list[str] | None = None,
+) -> pd.DataFrame:
     """The chosen items, best first: item, score, conditions and metrics behind it, and `chosen` (rank)."""
     values = _values(results, metrics, codecs, rule)
     if count < 1:
@@ -58,8 +63,9 @@ def _values(results: pd.DataFrame, metrics: list[str] | None, codecs: list[str] 
     for wanted, column in ((metrics, "metric"), (codecs, "codec")):
         if wanted:
             if missing := sorted(set(wanted) - set(ok[column])):
-                raise ConfigError(f"the run has no scored {column} {missing[0]!r} (it has: "
-                                  f"{', '.join(sorted(set(ok[column])))})")
+                raise ConfigError(
+                    f"the run has no scored {column} {missing[0]!r} (it has: {', '.join(sorted(set(ok[column])))})"
+                )
             ok = ok[ok[column].isin(wanted)]
     ok = ok.assign(value=[v if higher_is_better(m) else -v for v, m in zip(ok["value"], ok["metric"])])
     table = ok.pivot_table(index="item_id", columns=["metric", "codec"], values="value", aggfunc="mean")
@@ -69,8 +75,10 @@ def _values(results: pd.DataFrame, metrics: list[str] | None, codecs: list[str] 
     if table.empty or len(found_codecs) < 2:
         raise ConfigError("item selection needs at least two codecs scored on the same items with the same metrics")
     if rule == "disagreement" and len(found_metrics) < 2:
-        raise ConfigError(f"the disagreement rule compares metrics: the run has only {', '.join(found_metrics)}; "
-                          "pass two or more with --metric, or use --by spread")
+        raise ConfigError(
+            f"the disagreement rule compares metrics: the run has only {', '.join(found_metrics)}; "
+            "pass two or more with --metric, or use --by spread"
+        )
     return table
 
 
@@ -111,5 +119,6 @@ def _quality(values: pd.DataFrame) -> pd.DataFrame:
 
 
 def _described(table: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
-    return table.assign(codecs=len(set(values.columns.get_level_values(1))),
-                        metrics=len(set(values.columns.get_level_values(0)))).reset_index(drop=True)
+    return table.assign(
+        codecs=len(set(values.columns.get_level_values(1))), metrics=len(set(values.columns.get_level_values(0)))
+    ).reset_index(drop=True)

@@ -24,29 +24,67 @@ from sqlalchemy.exc import IntegrityError
 from ..store.db import write_transaction
 from ..store.models import utcnow
 from ..store.models_mushra import (
-    MushraCondition, MushraEvent, MushraParticipant, MushraPlay, MushraResponse, MushraSession, MushraStimulus,
-    MushraTest, MushraTrial,
+    MushraCondition,
+    MushraEvent,
+    MushraParticipant,
+    MushraPlay,
+    MushraResponse,
+    MushraSession,
+    MushraStimulus,
+    MushraTest,
+    MushraTrial,
 )
 from . import environment, p808
 from .crowd import record_rejection
 from .flow import ENDS, PLAN_KEYS, AccessError, FlowError, State, advance, blockers, require
+from .pages import Page
 from .playlog import (
-    MAX_CLIENT_BYTES, MAX_CLIENT_EVENTS, MAX_EVENT_BYTES, MAX_PLAY_EVENTS, LimitError, PlayEvent, check_loop,
-    check_offset, events_from_rows, heard_and_needed, limited_json, spans,
+    MAX_CLIENT_BYTES,
+    MAX_CLIENT_EVENTS,
+    MAX_EVENT_BYTES,
+    MAX_PLAY_EVENTS,
+    LimitError,
+    PlayEvent,
+    check_loop,
+    check_offset,
+    events_from_rows,
+    heard_and_needed,
+    limited_json,
+    spans,
 )
 from .sessions import (
-    GRANT_HOURS, create_session, event, locked, looping, min_play, page, page_duration, participant, plays, session,
+    GRANT_HOURS,
+    create_session,
+    event,
+    locked,
+    looping,
+    min_play,
+    page,
+    page_duration,
+    participant,
+    plays,
+    session,
     trial_page,
 )
 from .spec_parts import Question, qualifies
 from .stimuli import deliver, read_stimulus
 from .tokens import completion_code, dither_seed, grant_valid, read_grant, resolve_stimulus
 from .types import get_type
-from .pages import Page
 
 __all__ = [
-    "AnswerError", "enter", "current_page", "accept_consent", "submit_qualification", "finish_instructions",
-    "confirm_level", "record_play", "submit_trial", "submit_questionnaire", "stimulus_audio", "log_event", "GRANT_HOURS",
+    "AnswerError",
+    "enter",
+    "current_page",
+    "accept_consent",
+    "submit_qualification",
+    "finish_instructions",
+    "confirm_level",
+    "record_play",
+    "submit_trial",
+    "submit_questionnaire",
+    "stimulus_audio",
+    "log_event",
+    "GRANT_HOURS",
 ]
 
 _RETRIES = 5
@@ -99,8 +137,13 @@ def finish_instructions(engine: Engine, token: str) -> Page:
 
 def confirm_level(engine: Engine, token: str, settings: Mapping[str, Any] | None = None) -> Page:
     """The listener set a comfortable level on the level-check signal; `settings` is logged."""
-    return _simple_step(engine, token, "level_check", "level_confirmed",
-                        limited_json(settings or {}, "the level settings", MAX_CLIENT_BYTES))
+    return _simple_step(
+        engine,
+        token,
+        "level_check",
+        "level_confirmed",
+        limited_json(settings or {}, "the level settings", MAX_CLIENT_BYTES),
+    )
 
 
 def submit_qualification(engine: Engine, token: str, answers: Mapping[str, Any]) -> Page:
@@ -114,15 +157,29 @@ def submit_qualification(engine: Engine, token: str, answers: Mapping[str, Any])
         failed = [q["id"] for q in questions if not qualifies(q, stored[q["id"]])]
         checks = {**(row.checks or {}), "qualification": {"answers": stored, "passed": not failed, "failed": failed}}
         if failed:
-            _screen_out(connection, test, row, checks, "qualification",
-                        f"qualification answers that do not qualify: {', '.join(failed)}")
+            _screen_out(
+                connection,
+                test,
+                row,
+                checks,
+                "qualification",
+                f"qualification answers that do not qualify: {', '.join(failed)}",
+            )
         else:
             _move_on(connection, test, row, checks)
     return current_page(engine, token)
 
 
-def record_play(engine: Engine, token: str, phase: str, position: int, stimulus: str | None, offset: float = 0.0,
-                loop: Any = None, now: datetime | None = None) -> dict[str, tuple[float, float]]:
+def record_play(
+    engine: Engine,
+    token: str,
+    phase: str,
+    position: int,
+    stimulus: str | None,
+    offset: float = 0.0,
+    loop: Any = None,
+    now: datetime | None = None,
+) -> dict[str, tuple[float, float]]:
     """Stamp one play (`stimulus`, from `offset` s, with loop region `loop`) or stop (None) of the
     page `phase`/`position` with the server's clock; returns the page's (heard, needed) per id."""
     now = now or utcnow()
@@ -136,15 +193,31 @@ def record_play(engine: Engine, token: str, phase: str, position: int, stimulus:
         rows = plays(connection, row.id, phase, position)
         if len(rows) >= MAX_PLAY_EVENTS:
             raise LimitError(f"{MAX_PLAY_EVENTS} plays on one page is the limit; answer and press Next")
-        connection.execute(insert(MushraPlay).values(
-            session_id=row.id, phase=phase, position=position, stimulus=stimulus,
-            offset=offset, loop_start=region[0], loop_end=region[1], at=now))
+        connection.execute(
+            insert(MushraPlay).values(
+                session_id=row.id,
+                phase=phase,
+                position=position,
+                stimulus=stimulus,
+                offset=offset,
+                loop_start=region[0],
+                loop_end=region[1],
+                at=now,
+            )
+        )
         events = events_from_rows(rows) + [PlayEvent(stimulus, now.timestamp(), offset, region)]
     return heard_and_needed(events, now.timestamp(), duration, looping(test, phase), min_play(test, phase, duration))
 
 
-def submit_trial(engine: Engine, token: str, phase: str, position: int, response: Mapping[str, Any],
-                 client: Mapping[str, Any] | None = None, now: datetime | None = None) -> Page:
+def submit_trial(
+    engine: Engine,
+    token: str,
+    phase: str,
+    position: int,
+    response: Mapping[str, Any],
+    client: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Page:
     """Commit one page (its answer by opaque ids; plays from the server's record) and move on, atomically.
 
     `phase` and `position` are the TrialPage's. `response` maps stimulus ids to scores (MUSHRA,
@@ -153,29 +226,57 @@ def submit_trial(engine: Engine, token: str, phase: str, position: int, response
     now = now or utcnow()
     client = limited_json(client, "the page's timing record", MAX_CLIENT_BYTES)
     if not isinstance(response, Mapping):
-        raise FlowError("an answer is a mapping: stimulus id -> score, or {\"choice\": ...}")
+        raise FlowError('an answer is a mapping: stimulus id -> score, or {"choice": ...}')
     with write_transaction(engine) as connection:
         who, test, row = locked(connection, token)
         trial, reference, ids = trial_page(test, row, phase, position)
         duration = page_duration(connection, trial)
         rows = plays(connection, row.id, phase, position)
         events = events_from_rows(rows)
-        played = heard_and_needed(events, now.timestamp(), duration, looping(test, phase), min_play(test, phase, duration))
+        played = heard_and_needed(
+            events, now.timestamp(), duration, looping(test, phase), min_play(test, phase, duration)
+        )
         kind = get_type(test.test_type)
         _check_answer(kind, test, trial, ids, response, played, phase)
-        log = _play_log(connection, test, row, rows, spans(events, now.timestamp(), duration, looping(test, phase)),
-                        trial, ids, reference)
+        log = _play_log(
+            connection,
+            test,
+            row,
+            rows,
+            spans(events, now.timestamp(), duration, looping(test, phase)),
+            trial,
+            ids,
+            reference,
+        )
         checks = dict(row.checks or {})
         if phase == "environment":
             answer = environment.answer_of(trial, response)
-            checks["environment"] = [*checks.get("environment", []), {
-                "check": trial["check"], "index": trial["index"], "position": position, "answer": answer,
-                "right": trial["answer"], "ok": answer == trial["answer"], "plays": log}]
+            checks["environment"] = [
+                *checks.get("environment", []),
+                {
+                    "check": trial["check"],
+                    "index": trial["index"],
+                    "position": position,
+                    "answer": answer,
+                    "right": trial["answer"],
+                    "ok": answer == trial["answer"],
+                    "plays": log,
+                },
+            ]
         else:
-            trial_id = connection.execute(insert(MushraTrial).values(
-                session_id=row.id, phase=phase, position=position, item_id=trial.get("item"),
-                layout={k: v for k, v in trial.items() if k != "item"}, play_log={"plays": log}, client=client,
-                started_at=row.step_started_at, submitted_at=now)).inserted_primary_key[0]
+            trial_id = connection.execute(
+                insert(MushraTrial).values(
+                    session_id=row.id,
+                    phase=phase,
+                    position=position,
+                    item_id=trial.get("item"),
+                    layout={k: v for k, v in trial.items() if k != "item"},
+                    play_log={"plays": log},
+                    client=client,
+                    started_at=row.step_started_at,
+                    submitted_at=now,
+                )
+            ).inserted_primary_key[0]
             if phase == "test":
                 _store_answer(connection, kind, row, trial_id, trial, ids, response, position, checks)
         connection.execute(delete(MushraPlay).where(MushraPlay.session_id == row.id))
@@ -205,7 +306,9 @@ def stimulus_audio(engine: Engine, grant: str, now: datetime | None = None) -> b
         row = connection.execute(
             select(MushraSession, MushraTest.status, MushraTest.stimulus_dir, MushraTest.sample_rate)
             .join(MushraParticipant, MushraParticipant.id == MushraSession.participant_id)
-            .join(MushraTest, MushraTest.id == MushraSession.test_id).where(MushraParticipant.code == code)).first()
+            .join(MushraTest, MushraTest.id == MushraSession.test_id)
+            .where(MushraParticipant.code == code)
+        ).first()
         if row is None or not grant_valid(row.secret, grant, (now or utcnow()).timestamp()):
             raise AccessError("this audio link is not valid or has expired; reload the page")
         if row.status != "open":
@@ -214,8 +317,15 @@ def stimulus_audio(engine: Engine, grant: str, now: datetime | None = None) -> b
         found = None if scope is None else resolve_stimulus(row.secret, row.plan, opaque, scope)
         if found is None:
             raise FlowError("this audio belongs to another page; reload the page")
-        path = found[1] if found[0] is None else connection.execute(select(MushraStimulus.path).where(
-            MushraStimulus.item_id == found[0], MushraStimulus.condition_id == found[1])).scalar_one()
+        path = (
+            found[1]
+            if found[0] is None
+            else connection.execute(
+                select(MushraStimulus.path).where(
+                    MushraStimulus.item_id == found[0], MushraStimulus.condition_id == found[1]
+                )
+            ).scalar_one()
+        )
     samples = read_stimulus(Path(row.stimulus_dir) / path)
     return deliver(samples, row.sample_rate, dither_seed(row.secret, opaque))
 
@@ -230,8 +340,11 @@ def log_event(engine: Engine, token: str, kind: str, payload: Mapping[str, Any] 
         who, test = participant(connection, token)
         row = session(connection, who.id)
         session_id = None if row is None else row.id
-        logged = connection.execute(select(func.count()).select_from(MushraEvent).where(
-            MushraEvent.session_id == session_id, MushraEvent.kind.like("client\\_%", escape="\\"))).scalar_one()
+        logged = connection.execute(
+            select(func.count())
+            .select_from(MushraEvent)
+            .where(MushraEvent.session_id == session_id, MushraEvent.kind.like("client\\_%", escape="\\"))
+        ).scalar_one()
         if session_id is None or logged >= MAX_CLIENT_EVENTS:
             raise LimitError(f"this session has reported {MAX_CLIENT_EVENTS} events, the most it may")
         event(connection, test.id, session_id, f"client_{kind}", payload)
@@ -254,8 +367,9 @@ def _answers(questions: list[dict], answers: Any) -> dict[str, Any]:
     if not isinstance(answers, Mapping):
         raise FlowError("answers are a mapping from question id to an answer")
     stored, problems = {}, {}
-    for question in (Question(**{k: v for k, v in q.items() if k != "accept"} | {"choices": tuple(q["choices"])})
-                     for q in questions):
+    for question in (
+        Question(**{k: v for k, v in q.items() if k != "accept"} | {"choices": tuple(q["choices"])}) for q in questions
+    ):
         try:
             stored[question.id] = question.answer(answers.get(question.id))
         except ValueError as err:
@@ -285,8 +399,13 @@ def _move_on(connection: Connection, test: Any, row: Any, checks: dict | None = 
     if state.phase == "done":
         values.update(completion_code=completion_code(), completed_at=now)
         event(connection, test.id, row.id, "complete", None)
-        scores = connection.execute(select(MushraResponse.score).where(MushraResponse.session_id == row.id,
-                                                                       MushraResponse.kind == "score")).scalars().all()
+        scores = (
+            connection.execute(
+                select(MushraResponse.score).where(MushraResponse.session_id == row.id, MushraResponse.kind == "score")
+            )
+            .scalars()
+            .all()
+        )
         for rule, reason in p808.session_rejections(test.spec.get("options") or {}, checks or row.checks or {}, scores):
             record_rejection(connection, test.id, row.id, rule, reason)
     connection.execute(update(MushraSession).where(MushraSession.id == row.id).values(values))
@@ -295,15 +414,25 @@ def _move_on(connection: Connection, test: Any, row: Any, checks: dict | None = 
 def _screen_out(connection: Connection, test: Any, row: Any, checks: dict, rule: str, reason: str) -> None:
     """End the session early: a code for the panel (screened out), the rule and reason recorded."""
     now = utcnow()
-    connection.execute(update(MushraSession).where(MushraSession.id == row.id).values(
-        phase="screened_out", position=0, checks=checks, completion_code=completion_code(), step_started_at=now,
-        updated_at=now))
+    connection.execute(
+        update(MushraSession)
+        .where(MushraSession.id == row.id)
+        .values(
+            phase="screened_out",
+            position=0,
+            checks=checks,
+            completion_code=completion_code(),
+            step_started_at=now,
+            updated_at=now,
+        )
+    )
     event(connection, test.id, row.id, "screened_out", {"rule": rule})
     record_rejection(connection, test.id, row.id, rule, reason)
 
 
-def _check_answer(kind, test: Any, trial: dict, ids: list[str], response: Mapping[str, Any], played: dict,
-                  phase: str) -> None:
+def _check_answer(
+    kind, test: Any, trial: dict, ids: list[str], response: Mapping[str, Any], played: dict, phase: str
+) -> None:
     by_stimulus = phase != "environment" and kind.view != "pick"  # a score per stimulus id, or {"choice"}
     if unknown := [key for key in response if (key not in ids if by_stimulus else key != "choice")]:
         raise FlowError(f"{len(unknown)} answer key(s) do not belong to this page; reload the page")
@@ -315,29 +444,55 @@ def _check_answer(kind, test: Any, trial: dict, ids: list[str], response: Mappin
         missing = kind.missing(trial, ids, response) if phase == "test" or (response and not by_stimulus) else []
         if by_stimulus and kind.scale is not None and any(not kind.scale.valid(v) for v in response.values()):
             missing.append(f"scores are numbers from {kind.scale.low:g} to {kind.scale.high:g}")
-    problems = [f"sample {labels[index]} {reason}" for index, reason in blockers(ids, played, {}, require_ratings=False)]
+    problems = [
+        f"sample {labels[index]} {reason}" for index, reason in blockers(ids, played, {}, require_ratings=False)
+    ]
     if problems + missing:
         raise FlowError("not finished: " + ", ".join(problems + missing))
 
 
-def _store_answer(connection: Connection, kind, row: Any, trial_id: int, trial: dict, ids: list[str],
-                  response: Mapping[str, Any], position: int, checks: dict) -> None:
+def _store_answer(
+    connection: Connection,
+    kind,
+    row: Any,
+    trial_id: int,
+    trial: dict,
+    ids: list[str],
+    response: Mapping[str, Any],
+    position: int,
+    checks: dict,
+) -> None:
     """A test page's typed responses; a gold or trapping page's answer goes to the session's checks instead."""
     if trial.get("kind") in p808.CHECK_KINDS:
         answer = kind.check_answer(trial, ids, response)
-        checks[trial["kind"]] = [*checks.get(trial["kind"], []), {
-            "position": position, "answer": answer, "accept": trial["accept"], "ok": answer in trial["accept"]}]
+        checks[trial["kind"]] = [
+            *checks.get(trial["kind"], []),
+            {"position": position, "answer": answer, "accept": trial["accept"], "ok": answer in trial["accept"]},
+        ]
         return
-    rows = [{**r, "trial_id": trial_id, "session_id": row.id, "item_id": trial["item"]}
-            for r in kind.responses(trial, ids, response)]
+    rows = [
+        {**r, "trial_id": trial_id, "session_id": row.id, "item_id": trial["item"]}
+        for r in kind.responses(trial, ids, response)
+    ]
     connection.execute(insert(MushraResponse), rows)
 
 
-def _play_log(connection: Connection, test: Any, row: Any, rows: list, seconds: list[float], trial: dict,
-              ids: list[str], reference: str | None) -> list[dict]:
+def _play_log(
+    connection: Connection,
+    test: Any,
+    row: Any,
+    rows: list,
+    seconds: list[float],
+    trial: dict,
+    ids: list[str],
+    reference: str | None,
+) -> list[dict]:
     """The page's play log in server time (s after the page began); conditions named, never opaque ids."""
-    keys = dict(connection.execute(select(MushraCondition.id, MushraCondition.key)
-                                   .where(MushraCondition.test_id == test.id)).all())
+    keys = dict(
+        connection.execute(
+            select(MushraCondition.id, MushraCondition.key).where(MushraCondition.test_id == test.id)
+        ).all()
+    )
     slots = {stimulus: slot for slot, stimulus in enumerate(ids)}
     started = row.step_started_at.timestamp()
 
@@ -347,11 +502,18 @@ def _play_log(connection: Connection, test: Any, row: Any, rows: list, seconds: 
         condition = row.plan["reference"] if stimulus == reference else trial["conditions"][slots[stimulus]]
         return keys.get(condition, str(condition))
 
-    return [{"condition": name(play.stimulus), "slot": slots.get(play.stimulus),
-             "reference_button": play.stimulus is not None and play.stimulus == reference,
-             "at": round(play.at.timestamp() - started, 3), "seconds": round(span, 3), "offset": play.offset,
-             "loop": [play.loop_start, play.loop_end]}
-            for play, span in zip(rows, seconds)]
+    return [
+        {
+            "condition": name(play.stimulus),
+            "slot": slots.get(play.stimulus),
+            "reference_button": play.stimulus is not None and play.stimulus == reference,
+            "at": round(play.at.timestamp() - started, 3),
+            "seconds": round(span, 3),
+            "offset": play.offset,
+            "loop": [play.loop_start, play.loop_end],
+        }
+        for play, span in zip(rows, seconds)
+    ]
 
 
 def _current_scope(row: Any) -> tuple[str, int] | None:

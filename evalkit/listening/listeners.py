@@ -36,9 +36,14 @@ def _people(connection, test_id: int) -> pd.DataFrame:
     p, s = MushraParticipant, MushraSession
     rows = connection.execute(
         select(p.code.label("participant"), p.label, p.source, s.phase, s.answers, s.started_at, s.completed_at)
-        .select_from(p).outerjoin(s, s.participant_id == p.id).where(p.test_id == test_id).order_by(p.id)).all()
-    frame = pd.DataFrame([dict(row._mapping) for row in rows],
-                         columns=[*PEOPLE, "phase", "answers", "started_at", "completed_at"])
+        .select_from(p)
+        .outerjoin(s, s.participant_id == p.id)
+        .where(p.test_id == test_id)
+        .order_by(p.id)
+    ).all()
+    frame = pd.DataFrame(
+        [dict(row._mapping) for row in rows], columns=[*PEOPLE, "phase", "answers", "started_at", "completed_at"]
+    )
     frame["phase"] = frame["phase"].fillna("invited")
     frame["completed"] = frame["completed_at"].notna()
     return frame
@@ -60,16 +65,43 @@ def trials_frame(engine: Engine, name: str) -> pd.DataFrame:
     t, s, p, i = MushraTrial, MushraSession, MushraParticipant, MushraItem
     with engine.connect() as connection:
         test = _test(connection, name)
-        keys = dict(connection.execute(select(MushraCondition.id, MushraCondition.key)
-                                       .where(MushraCondition.test_id == test.id)).all())
+        keys = dict(
+            connection.execute(
+                select(MushraCondition.id, MushraCondition.key).where(MushraCondition.test_id == test.id)
+            ).all()
+        )
         rows = connection.execute(
-            select(p.code.label("participant"), p.label, p.source, t.phase, t.position.label("trial"),
-                   i.key.label("item"), t.started_at, t.submitted_at, t.play_log, t.layout)
-            .select_from(t).join(s, s.id == t.session_id).join(p, p.id == s.participant_id)
-            .outerjoin(i, i.id == t.item_id).where(s.test_id == test.id)).all()
+            select(
+                p.code.label("participant"),
+                p.label,
+                p.source,
+                t.phase,
+                t.position.label("trial"),
+                i.key.label("item"),
+                t.started_at,
+                t.submitted_at,
+                t.play_log,
+                t.layout,
+            )
+            .select_from(t)
+            .join(s, s.id == t.session_id)
+            .join(p, p.id == s.participant_id)
+            .outerjoin(i, i.id == t.item_id)
+            .where(s.test_id == test.id)
+        ).all()
     records = [_trial_record(row, keys) for row in rows]
-    columns = [*PEOPLE, "phase", "trial", "item", "seconds", "plays", "plays_per_sample", "least_plays",
-               "least_heard_s", "reference_plays"]
+    columns = [
+        *PEOPLE,
+        "phase",
+        "trial",
+        "item",
+        "seconds",
+        "plays",
+        "plays_per_sample",
+        "least_plays",
+        "least_heard_s",
+        "reference_plays",
+    ]
     frame = pd.DataFrame(records, columns=columns)
     return frame.sort_values(["participant", "phase", "trial"], ignore_index=True)
 
@@ -88,11 +120,20 @@ def _trial_record(row, keys: dict[int, str]) -> dict:
             continue
         plays[play["condition"]] = plays.get(play["condition"], 0) + 1
         heard[play["condition"]] = heard.get(play["condition"], 0.0) + _seconds(play)
-    return {"participant": row.participant, "label": row.label, "source": row.source, "phase": row.phase,
-            "trial": row.trial, "item": row.item, "seconds": (row.submitted_at - row.started_at).total_seconds(),
-            "plays": sum(plays.values()), "plays_per_sample": sum(plays.values()) / max(len(plays), 1),
-            "least_plays": min(plays.values(), default=0), "least_heard_s": min(heard.values(), default=0.0),
-            "reference_plays": reference}
+    return {
+        "participant": row.participant,
+        "label": row.label,
+        "source": row.source,
+        "phase": row.phase,
+        "trial": row.trial,
+        "item": row.item,
+        "seconds": (row.submitted_at - row.started_at).total_seconds(),
+        "plays": sum(plays.values()),
+        "plays_per_sample": sum(plays.values()) / max(len(plays), 1),
+        "least_plays": min(plays.values(), default=0),
+        "least_heard_s": min(heard.values(), default=0.0),
+        "reference_plays": reference,
+    }
 
 
 def _seconds(play: dict) -> float:
@@ -108,9 +149,16 @@ def listener_report(engine: Engine, name: str) -> pd.DataFrame:
         people = _people(connection, _test(connection, name).id)
     trials = trials_frame(engine, name)
     test = trials[trials["phase"] == "test"].groupby("participant")
-    per = pd.DataFrame({"trials_done": test.size(), "minutes_on_trials": test["seconds"].sum() / 60,
-                        "median_trial_s": test["seconds"].median(), "shortest_trial_s": test["seconds"].min(),
-                        "plays_per_sample": test["plays_per_sample"].mean(), "least_plays": test["least_plays"].min()})
+    per = pd.DataFrame(
+        {
+            "trials_done": test.size(),
+            "minutes_on_trials": test["seconds"].sum() / 60,
+            "median_trial_s": test["seconds"].median(),
+            "shortest_trial_s": test["seconds"].min(),
+            "plays_per_sample": test["plays_per_sample"].mean(),
+            "least_plays": test["least_plays"].min(),
+        }
+    )
     report = people.drop(columns=["answers"]).join(per, on="participant")
     report["trials_done"] = report["trials_done"].fillna(0).astype(int)
     outcome = _screening(engine, name)
@@ -142,13 +190,17 @@ def to_csv(frame: pd.DataFrame, path: str | Path | None = None) -> str | Path:
     return path
 
 
-def export_results(engine: Engine, name: str, path: str | Path | None = None,
-                   completed_only: bool = True) -> bytes | Path:
+def export_results(
+    engine: Engine, name: str, path: str | Path | None = None, completed_only: bool = True
+) -> bytes | Path:
     """A ZIP with ratings.csv (completed sessions unless `completed_only` is False), answers.csv,
     listeners.csv and trials.csv: written to `path`, or returned as bytes."""
-    parts = {"ratings.csv": ratings_frame(engine, name, completed_only=completed_only),
-             "answers.csv": answers_frame(engine, name), "listeners.csv": listener_report(engine, name),
-             "trials.csv": trials_frame(engine, name)}
+    parts = {
+        "ratings.csv": ratings_frame(engine, name, completed_only=completed_only),
+        "answers.csv": answers_frame(engine, name),
+        "listeners.csv": listener_report(engine, name),
+        "trials.csv": trials_frame(engine, name),
+    }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file_name, frame in parts.items():

@@ -24,8 +24,17 @@ from typing import Any
 
 from ._check import Checker
 
-__all__ = ["CHECK_KINDS", "read_gold", "read_trapping", "read_rejection", "place_checks", "prepare_traps",
-           "session_rejections", "synthesize_trap", "TRAP_FOLDER"]
+__all__ = [
+    "CHECK_KINDS",
+    "read_gold",
+    "read_trapping",
+    "read_rejection",
+    "place_checks",
+    "prepare_traps",
+    "session_rejections",
+    "synthesize_trap",
+    "TRAP_FOLDER",
+]
 
 CHECK_KINDS = ("gold", "trap")
 TRAP_FOLDER = "trapping"
@@ -48,7 +57,9 @@ def read_gold(check: Checker, value: Any, items: tuple, conditions: tuple, scale
             check.fail(f"{key}.condition", f"{entry['condition']!r} is not one of the test's conditions")
         accept = entry["accept"]
         if not isinstance(accept, list) or not accept or not all(scale.valid(a) for a in accept):
-            check.fail(f"{key}.accept", f"a list of answers on the scale ({', '.join(f'{v:g}' for v, _ in scale.points)})")
+            check.fail(
+                f"{key}.accept", f"a list of answers on the scale ({', '.join(f'{v:g}' for v, _ in scale.points)})"
+            )
         found.append({"item": entry["item"], "condition": entry["condition"], "accept": [float(a) for a in accept]})
     return found
 
@@ -73,16 +84,24 @@ def read_trapping(check: Checker, value: Any, base: Path, scale) -> list[dict[st
             check.fail(f"{key}.path", f"{path}: not readable as audio ({err})")
         if not scale.valid(entry["answer"]):
             check.fail(f"{key}.answer", f"{entry['answer']!r} is not an answer on the scale")
-        found.append({"path": str(path.resolve()), "file": f"{TRAP_FOLDER}/trap-{index:02d}.wav",
-                      "duration": round(info.frames / info.samplerate, 6), "accept": [float(entry["answer"])]})
+        found.append(
+            {
+                "path": str(path.resolve()),
+                "file": f"{TRAP_FOLDER}/trap-{index:02d}.wav",
+                "duration": round(info.frames / info.samplerate, 6),
+                "accept": [float(entry["answer"])],
+            }
+        )
     return found
 
 
 def read_rejection(check: Checker, value: Any) -> dict[str, Any]:
     value = check.mapping({} if value is None else value, "rejection", {"gold", "trapping", "constant"})
-    return {"gold": check.integer(value.get("gold", 0), "rejection.gold", 0, 100),
-            "trapping": check.integer(value.get("trapping", 0), "rejection.trapping", 0, 100),
-            "constant": check.boolean(value.get("constant", True), "rejection.constant")}
+    return {
+        "gold": check.integer(value.get("gold", 0), "rejection.gold", 0, 100),
+        "trapping": check.integer(value.get("trapping", 0), "rejection.trapping", 0, 100),
+        "constant": check.boolean(value.get("constant", True), "rejection.constant"),
+    }
 
 
 def place_checks(trials: list[dict], checks: list[dict], seed: int) -> list[dict]:

@@ -73,9 +73,17 @@ def page_ids(session: Any, key: str, position: int, labelled: bool) -> tuple[dic
     return trial, reference if has_reference else None, ids
 
 
-def build_page(spec: dict[str, Any], session: Any, participant: str, durations: dict[int, float],
-               expires: int, heard: dict[str, tuple[float, float]] | None = None, test_type: str = "mushra",
-               finish: tuple[str, str | None] | None = None, expired: bool = False) -> Page:
+def build_page(
+    spec: dict[str, Any],
+    session: Any,
+    participant: str,
+    durations: dict[int, float],
+    expires: int,
+    heard: dict[str, tuple[float, float]] | None = None,
+    test_type: str = "mushra",
+    finish: tuple[str, str | None] | None = None,
+    expired: bool = False,
+) -> Page:
     """The page for a session row (phase, position, plan, secret) of a test with definition `spec`;
     audio grants expire at `expires` (Unix time), `heard` is the page's play record so far, `finish`
     the (code, link back) of a finished session's panel."""
@@ -89,8 +97,14 @@ def build_page(spec: dict[str, Any], session: Any, participant: str, durations: 
         return Page(phase=state.phase, text=spec[state.phase], **common)
     if state.phase == "level_check":
         stimulus = level_id(session.secret)
-        return Page(phase=state.phase, level_stimulus=stimulus, mime=DELIVERY_MIME, sample_rate=spec["sample_rate"],
-                    level_audio=audio_grant(session.secret, participant, stimulus, expires), **common)
+        return Page(
+            phase=state.phase,
+            level_stimulus=stimulus,
+            mime=DELIVERY_MIME,
+            sample_rate=spec["sample_rate"],
+            level_audio=audio_grant(session.secret, participant, stimulus, expires),
+            **common,
+        )
     if state.phase in PLAN_KEYS:
         trial = _trial(spec, session, state, durations, participant, expires, heard or {}, test_type)
         return Page(phase=state.phase, trial=trial, **common)
@@ -100,8 +114,16 @@ def build_page(spec: dict[str, Any], session: Any, participant: str, durations: 
     return Page(phase=state.phase, completion_code=code, redirect=link, **common)
 
 
-def _trial(spec: dict[str, Any], session: Any, state: State, durations: dict[int, float], participant: str,
-           expires: int, heard: dict[str, tuple[float, float]], test_type: str) -> TrialPage:
+def _trial(
+    spec: dict[str, Any],
+    session: Any,
+    state: State,
+    durations: dict[int, float],
+    participant: str,
+    expires: int,
+    heard: dict[str, tuple[float, float]],
+    test_type: str,
+) -> TrialPage:
     key = PLAN_KEYS[state.phase]
     kind = get_type(test_type)
     trial, reference, stimuli = page_ids(session, key, state.position, kind.labelled_reference)
@@ -109,10 +131,29 @@ def _trial(spec: dict[str, Any], session: Any, state: State, durations: dict[int
     shown = ([reference] if reference else []) + list(stimuli)
     grants = tuple(audio_grant(session.secret, participant, s, expires) for s in shown)
     if key == "environment":  # a check page: one stimulus, heard to the end, one answer
-        view, prompt, loop, min_play = "pick", environment.prompt(trial), False, min_play_for({"min_play_seconds": "all"}, duration)
+        view, prompt, loop, min_play = (
+            "pick",
+            environment.prompt(trial),
+            False,
+            min_play_for({"min_play_seconds": "all"}, duration),
+        )
     else:
         view, prompt = kind.view, kind.prompt(trial, stimuli, spec.get("options") or {})
         loop, min_play = spec["looping"], min_play_for(spec, duration, DEFAULT_MIN_PLAY_S)
-    return TrialPage(key, state.position, len(session.plan[key]), reference, tuple(stimuli), duration, loop,
-                     key != "training", DELIVERY_MIME, min_play, spec["sample_rate"], view, prompt, grants,
-                     tuple((s, *heard[s]) for s in shown if s in heard))
+    return TrialPage(
+        key,
+        state.position,
+        len(session.plan[key]),
+        reference,
+        tuple(stimuli),
+        duration,
+        loop,
+        key != "training",
+        DELIVERY_MIME,
+        min_play,
+        spec["sample_rate"],
+        view,
+        prompt,
+        grants,
+        tuple((s, *heard[s]) for s in shown if s in heard),
+    )

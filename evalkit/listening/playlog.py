@@ -21,8 +21,22 @@ from typing import Any
 from .flow import FlowError
 
 __all__ = [
-    "PlayEvent", "LimitError", "TooLarge", "RateLimiter", "heard_and_needed", "spans", "events_from_rows", "check_loop", "check_offset", "limited_json",
-    "DEFAULT_MIN_PLAY_S", "MIN_LOOP_S", "MAX_PLAY_EVENTS", "MAX_CLIENT_EVENTS", "MAX_EVENT_BYTES", "MAX_CLIENT_BYTES",
+    "PlayEvent",
+    "LimitError",
+    "TooLarge",
+    "RateLimiter",
+    "heard_and_needed",
+    "spans",
+    "events_from_rows",
+    "check_loop",
+    "check_offset",
+    "limited_json",
+    "DEFAULT_MIN_PLAY_S",
+    "MIN_LOOP_S",
+    "MAX_PLAY_EVENTS",
+    "MAX_CLIENT_EVENTS",
+    "MAX_EVENT_BYTES",
+    "MAX_CLIENT_BYTES",
 ]
 
 DEFAULT_MIN_PLAY_S = 1.0
@@ -61,8 +75,9 @@ def spans(events: Sequence[PlayEvent], until: float, duration: float, looping: b
     return found
 
 
-def heard_and_needed(events: Sequence[PlayEvent], until: float, duration: float, looping: bool,
-                     min_seconds: float = DEFAULT_MIN_PLAY_S) -> dict[str, tuple[float, float]]:
+def heard_and_needed(
+    events: Sequence[PlayEvent], until: float, duration: float, looping: bool, min_seconds: float = DEFAULT_MIN_PLAY_S
+) -> dict[str, tuple[float, float]]:
     """Per stimulus: (seconds heard, seconds needed to count as played); events in arrival order.
 
     The need is `min_seconds`, or the shortest loop region (never under MIN_LOOP_S) or stimulus
@@ -82,14 +97,18 @@ def check_loop(loop: Any, duration: float) -> tuple[float, float] | None:
     """A loop region [start, end) inside the stimulus, at least MIN_LOOP_S long (None: all of it)."""
     if loop is None:
         return None
-    if (not isinstance(loop, (list, tuple)) or len(loop) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in loop)):
+    if (
+        not isinstance(loop, (list, tuple))
+        or len(loop) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in loop)
+    ):
         raise FlowError("a loop region is two numbers [start, end] in seconds")
     start, end = float(loop[0]), float(loop[1])
     slack = 1e-3  # the page rounds to milliseconds
     if start < -slack or end > duration + slack or end - start < min(MIN_LOOP_S, duration) - slack:
-        raise FlowError(f"the loop region {start:g}-{end:g} s does not fit a {duration:g} s stimulus "
-                        f"(at least {MIN_LOOP_S} s long)")
+        raise FlowError(
+            f"the loop region {start:g}-{end:g} s does not fit a {duration:g} s stimulus (at least {MIN_LOOP_S} s long)"
+        )
     return max(0.0, start), min(duration, end)
 
 

@@ -52,7 +52,7 @@ class Spread:
 
     def difference_sd(self, items: int) -> float:
         """The sd of one listener's mean difference between two conditions over `items` items."""
-        return float(np.sqrt(2 * (self.interaction ** 2 + self.noise ** 2 / items)))
+        return float(np.sqrt(2 * (self.interaction**2 + self.noise**2 / items)))
 
 
 def pilot_spread(frame: pd.DataFrame, conditions: list[str] | None = None) -> Spread:
@@ -61,33 +61,48 @@ def pilot_spread(frame: pd.DataFrame, conditions: list[str] | None = None) -> Sp
     if conditions:
         frame = frame[frame["condition"].isin(conditions)]
     cells = frame.groupby(["participant", "item", "condition"])["score"].mean().unstack(["item", "condition"])
-    listeners, (items, kinds) = len(cells), (cells.columns.get_level_values(0).nunique(),
-                                             cells.columns.get_level_values(1).nunique())
+    listeners, (items, kinds) = (
+        len(cells),
+        (cells.columns.get_level_values(0).nunique(), cells.columns.get_level_values(1).nunique()),
+    )
     if listeners < 3 or items < 2 or kinds < 2:
-        raise ConfigError(f"a pilot needs at least 3 listeners, 2 items and 2 conditions; it has {listeners}, {items} "
-                          f"and {kinds}")
+        raise ConfigError(
+            f"a pilot needs at least 3 listeners, 2 items and 2 conditions; it has {listeners}, {items} and {kinds}"
+        )
     if cells.isna().any().any():
-        raise ConfigError("the pilot is incomplete: every listener must rate every item in every condition used "
-                          f"({int(cells.isna().sum().sum())} cells missing); choose conditions with --condition")
+        raise ConfigError(
+            "the pilot is incomplete: every listener must rate every item in every condition used "
+            f"({int(cells.isna().sum().sum())} cells missing); choose conditions with --condition"
+        )
     cube = cells.to_numpy(float).reshape(listeners, items, kinds) if _ordered(cells) else _cube(cells)
     # noise: each condition's listener x item residual, pooled
-    residual = (cube - cube.mean(axis=1, keepdims=True) - cube.mean(axis=0, keepdims=True)
-                + cube.mean(axis=(0, 1), keepdims=True))
-    noise_var = float((residual ** 2).sum() / (kinds * (listeners - 1) * (items - 1)))
+    residual = (
+        cube
+        - cube.mean(axis=1, keepdims=True)
+        - cube.mean(axis=0, keepdims=True)
+        + cube.mean(axis=(0, 1), keepdims=True)
+    )
+    noise_var = float((residual**2).sum() / (kinds * (listeners - 1) * (items - 1)))
     means = cube.mean(axis=1)  # listener x condition
     inter = means - means.mean(axis=0) - means.mean(axis=1, keepdims=True) + means.mean()
-    interaction_var = max(0.0, float((inter ** 2).sum() / ((listeners - 1) * (kinds - 1))) - noise_var / items)
+    interaction_var = max(0.0, float((inter**2).sum() / ((listeners - 1) * (kinds - 1))) - noise_var / items)
     listener_means = means.mean(axis=1)
-    listener_var = max(0.0, float(np.var(listener_means, ddof=1)) - interaction_var / kinds
-                       - noise_var / (items * kinds))
-    return Spread(float(np.sqrt(noise_var)), float(np.sqrt(interaction_var)), float(np.sqrt(listener_var)),
-                  f"pilot of {listeners} listeners x {items} items x {kinds} conditions")
+    listener_var = max(
+        0.0, float(np.var(listener_means, ddof=1)) - interaction_var / kinds - noise_var / (items * kinds)
+    )
+    return Spread(
+        float(np.sqrt(noise_var)),
+        float(np.sqrt(interaction_var)),
+        float(np.sqrt(listener_var)),
+        f"pilot of {listeners} listeners x {items} items x {kinds} conditions",
+    )
 
 
 def _ordered(cells: pd.DataFrame) -> bool:
     """Whether the columns run item-major with every condition under each item (unstack's usual order)."""
-    codes = pd.MultiIndex.from_product([sorted(set(cells.columns.get_level_values(0))),
-                                        sorted(set(cells.columns.get_level_values(1)))])
+    codes = pd.MultiIndex.from_product(
+        [sorted(set(cells.columns.get_level_values(0))), sorted(set(cells.columns.get_level_values(1)))]
+    )
     return list(cells.columns) == list(codes)
 
 
@@ -112,8 +127,9 @@ def power(effect: float, spread: Spread, listeners: int, items: int, alpha: floa
 def listeners_needed(effect: float, spread: Spread, items: int, target: float = 0.8, alpha: float = 0.05) -> int:
     """The fewest listeners whose power reaches `target`; ConfigError for a difference no panel can find."""
     if not np.isfinite(effect) or effect == 0 or not 0 < target < 1 or not 0 < alpha < 1:
-        raise ConfigError("power analysis needs a finite non-zero effect, a power between 0 and 1 and an alpha "
-                          "between 0 and 1")
+        raise ConfigError(
+            "power analysis needs a finite non-zero effect, a power between 0 and 1 and an alpha between 0 and 1"
+        )
     if not all(np.isfinite(sd) and sd >= 0 for sd in (spread.noise, spread.interaction, spread.listener)):
         raise ConfigError(f"the spread's sds must be finite and not negative, got {spread}")
     if spread.difference_sd(items) == 0:
@@ -153,13 +169,24 @@ def run_difference(results: pd.DataFrame, metric: str, better: str, worse: str) 
 def scale_slope(points: pd.DataFrame) -> float:
     """Listener score per metric unit: the least-squares slope over condition points (columns value, score)."""
     if len(points) < 2 or np.ptp(points["value"].to_numpy(float)) == 0:
-        raise ConfigError("a slope from the metric to the listening scale needs two conditions with different "
-                          "metric values; give --slope")
+        raise ConfigError(
+            "a slope from the metric to the listening scale needs two conditions with different "
+            "metric values; give --slope"
+        )
     return float(np.polyfit(points["value"].to_numpy(float), points["score"].to_numpy(float), 1)[0])
 
 
-def simulate_power(effect: float, spread: Spread, listeners: int, items: int, kind: str = "mushra",
-                   level: float | None = None, alpha: float = 0.05, simulations: int = 1000, seed: int = 0) -> float:
+def simulate_power(
+    effect: float,
+    spread: Spread,
+    listeners: int,
+    items: int,
+    kind: str = "mushra",
+    level: float | None = None,
+    alpha: float = 0.05,
+    simulations: int = 1000,
+    seed: int = 0,
+) -> float:
     """The share of simulated tests on `kind`'s scale (clipped, ACR rounded) whose paired t-test finds `effect`;
     the better condition sits at `level` (default: the scale's three quarters)."""
     if simulations < 1:
@@ -170,8 +197,12 @@ def simulate_power(effect: float, spread: Spread, listeners: int, items: int, ki
     rng = np.random.default_rng(seed)
     found = 0
     for _ in range(simulations):
-        scores = (means[None, None, :] + rng.normal(0, spread.listener, (listeners, 1, 1))
-                  + rng.normal(0, spread.interaction, (listeners, 1, 2)) + rng.normal(0, spread.noise, (listeners, items, 2)))
+        scores = (
+            means[None, None, :]
+            + rng.normal(0, spread.listener, (listeners, 1, 1))
+            + rng.normal(0, spread.interaction, (listeners, 1, 2))
+            + rng.normal(0, spread.noise, (listeners, items, 2))
+        )
         scores = np.clip(np.round(scores) if rounded else scores, low, high)
         differences = scores[:, :, 0].mean(axis=1) - scores[:, :, 1].mean(axis=1)
         if np.ptp(differences) > 0 and stats.ttest_1samp(differences, 0.0).pvalue < alpha:

@@ -59,8 +59,14 @@ def slider_order(seed: int, phase: str, position: int, n: int) -> list[int]:
     return order
 
 
-def make_plan(test_seed: int, ordinal: int, items: Sequence[int], training: Sequence[int],
-              conditions: Sequence[int], policy: str = "balanced") -> dict[str, Any]:
+def make_plan(
+    test_seed: int,
+    ordinal: int,
+    items: Sequence[int],
+    training: Sequence[int],
+    conditions: Sequence[int],
+    policy: str = "balanced",
+) -> dict[str, Any]:
     """Training and test trials as {"item": id, "conditions": [condition ids, slider order]} in presentation order.
 
     `items`, `training` and `conditions` are database ids; the test items keep their definition
@@ -69,8 +75,10 @@ def make_plan(test_seed: int, ordinal: int, items: Sequence[int], training: Sequ
     seed = session_seed(test_seed, ordinal)
 
     def trials(phase: str, chosen: Sequence[int]) -> list[dict[str, Any]]:
-        return [{"item": item, "conditions": [conditions[c] for c in slider_order(seed, phase, p, len(conditions))]}
-                for p, item in enumerate(chosen)]
+        return [
+            {"item": item, "conditions": [conditions[c] for c in slider_order(seed, phase, p, len(conditions))]}
+            for p, item in enumerate(chosen)
+        ]
 
     order = [items[i] for i in trial_order(test_seed, ordinal, len(items), policy)]
     return {"seed": seed, "training": trials("training", training), "test": trials("test", order)}

@@ -20,9 +20,13 @@ _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _AUTOLINK = re.compile(r"<((?:https?|ftp|data|mailto):[^>\s]*)>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _BULLET = re.compile(r"^[-*+]\s+")
-_INLINE = [(re.compile(r"`([^`]+)`"), r"<code>\1</code>"), (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
-           (re.compile(r"__(.+?)__"), r"<strong>\1</strong>"), (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*"), r"<em>\1</em>"),
-           (re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?!\w)"), r"<em>\1</em>")]
+_INLINE = [
+    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"__(.+?)__"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*"), r"<em>\1</em>"),
+    (re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?!\w)"), r"<em>\1</em>"),
+]
 _MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#!|~$])")
 
 

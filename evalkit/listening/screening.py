@@ -34,8 +34,9 @@ def keep_everyone(frame: pd.DataFrame) -> Outcome:
     return Outcome(people, {}, pd.DataFrame({"participant": list(people), "reason": ""}))
 
 
-def outcome_from_reasons(frame: pd.DataFrame, reasons: dict[str, str], rule: str,
-                         table: pd.DataFrame | None = None) -> Outcome:
+def outcome_from_reasons(
+    frame: pd.DataFrame, reasons: dict[str, str], rule: str, table: pd.DataFrame | None = None
+) -> Outcome:
     """Keep every participant of `frame` that `reasons` gives no (non-empty) reason to exclude."""
     people = sorted(frame["participant"].unique())
     excluded = {p: r for p, r in reasons.items() if r and p in set(people)}

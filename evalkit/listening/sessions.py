@@ -15,19 +15,38 @@ from sqlalchemy import Connection, func, insert, select
 
 from ..store.models import utcnow
 from ..store.models_mushra import (
-    MushraCondition, MushraEvent, MushraItem, MushraParticipant, MushraPlay, MushraSession, MushraTest,
+    MushraCondition,
+    MushraEvent,
+    MushraItem,
+    MushraParticipant,
+    MushraPlay,
+    MushraSession,
+    MushraTest,
 )
 from . import environment
 from .crowd import completion_link
 from .flow import ENDS, PLAN_KEYS, AccessError, FlowError, State, require
+from .pages import Page, build_page, page_ids
 from .playlog import DEFAULT_MIN_PLAY_S, events_from_rows, heard_and_needed
 from .spec import min_play_for
 from .tokens import new_secret, token_hash
 from .types import Condition, Item, get_type
-from .pages import Page, build_page, page_ids
 
-__all__ = ["participant", "session", "locked", "create_session", "trial_page", "page", "plays", "page_duration",
-           "min_play", "event", "GRANT_HOURS", "expired", "looping"]
+__all__ = [
+    "participant",
+    "session",
+    "locked",
+    "create_session",
+    "trial_page",
+    "page",
+    "plays",
+    "page_duration",
+    "min_play",
+    "event",
+    "GRANT_HOURS",
+    "expired",
+    "looping",
+]
 
 GRANT_HOURS = 2  # audio URLs live 1 to 2 hours (stable within a clock hour, so a reload can use the cache)
 
@@ -36,15 +55,28 @@ def participant(connection: Connection, token: str) -> tuple[Any, Any]:
     """(participant: id, code and panel, test row) behind an access token, in one query: it runs on every request."""
     p = MushraParticipant
     test = connection.execute(
-        select(MushraTest, p.id.label("participant_id"), p.code.label("participant_code"), p.panel, p.panel_id,
-               p.panel_info)
-        .join(p, p.test_id == MushraTest.id).where(p.token_hash == token_hash(str(token)))).first()
+        select(
+            MushraTest,
+            p.id.label("participant_id"),
+            p.code.label("participant_code"),
+            p.panel,
+            p.panel_id,
+            p.panel_info,
+        )
+        .join(p, p.test_id == MushraTest.id)
+        .where(p.token_hash == token_hash(str(token)))
+    ).first()
     if test is None:
         raise AccessError("this link is not valid; check that it was copied completely")
     if test.status != "open":
         raise FlowError("this test has not started yet" if test.status == "draft" else "this test is closed; thank you")
-    who = SimpleNamespace(id=test.participant_id, code=test.participant_code, panel=test.panel,
-                          panel_id=test.panel_id, panel_info=test.panel_info)
+    who = SimpleNamespace(
+        id=test.participant_id,
+        code=test.participant_code,
+        panel=test.panel,
+        panel_id=test.panel_id,
+        panel_info=test.panel_info,
+    )
     return who, test
 
 
@@ -79,27 +111,51 @@ def trial_page(test: Any, row: Any, phase: str, position: int) -> tuple[dict, st
 
 
 def create_session(connection: Connection, who: Any, test: Any) -> None:
-    ordinal = connection.execute(select(func.coalesce(func.max(MushraSession.ordinal) + 1, 0))
-                                 .where(MushraSession.test_id == test.id)).scalar_one()
-    items = connection.execute(select(MushraItem.id, MushraItem.key, MushraItem.training)
-                               .where(MushraItem.test_id == test.id).order_by(MushraItem.position)).all()
-    conditions = [Condition(row.id, row.key, row.kind) for row in connection.execute(
-        select(MushraCondition.id, MushraCondition.key, MushraCondition.kind)
-        .where(MushraCondition.test_id == test.id).order_by(MushraCondition.position)).all()]
+    ordinal = connection.execute(
+        select(func.coalesce(func.max(MushraSession.ordinal) + 1, 0)).where(MushraSession.test_id == test.id)
+    ).scalar_one()
+    items = connection.execute(
+        select(MushraItem.id, MushraItem.key, MushraItem.training)
+        .where(MushraItem.test_id == test.id)
+        .order_by(MushraItem.position)
+    ).all()
+    conditions = [
+        Condition(row.id, row.key, row.kind)
+        for row in connection.execute(
+            select(MushraCondition.id, MushraCondition.key, MushraCondition.kind)
+            .where(MushraCondition.test_id == test.id)
+            .order_by(MushraCondition.position)
+        ).all()
+    ]
     kind = get_type(test.test_type)
     chosen = [Item(i.id, i.key) for i in items]
     plan = kind.plan(test.seed, ordinal, chosen, [i for i in chosen if _training(items, i.id)], conditions, test.spec)
     references = [c.id for c in conditions if c.kind == "reference"]
     level = references[0] if references else conditions[0].id
-    plan.update(reference=level if kind.labelled_reference else None, level_condition=level,
-                level_item=next((i.id for i in items if i.training), items[0].id),
-                environment=environment.session_trials(test.spec.get("environment") or [], plan["seed"]))
+    plan.update(
+        reference=level if kind.labelled_reference else None,
+        level_condition=level,
+        level_item=next((i.id for i in items if i.training), items[0].id),
+        environment=environment.session_trials(test.spec.get("environment") or [], plan["seed"]),
+    )
     now = utcnow()
     limit = (test.spec.get("crowd") or {}).get("time_limit_minutes")
-    result = connection.execute(insert(MushraSession).values(
-        test_id=test.id, participant_id=who.id, ordinal=ordinal, seed=plan["seed"], secret=new_secret(), plan=plan,
-        phase="consent", position=0, started_at=now, step_started_at=now, updated_at=now,
-        deadline=None if limit is None else now + timedelta(minutes=limit)))
+    result = connection.execute(
+        insert(MushraSession).values(
+            test_id=test.id,
+            participant_id=who.id,
+            ordinal=ordinal,
+            seed=plan["seed"],
+            secret=new_secret(),
+            plan=plan,
+            phase="consent",
+            position=0,
+            started_at=now,
+            step_started_at=now,
+            updated_at=now,
+            deadline=None if limit is None else now + timedelta(minutes=limit),
+        )
+    )
     event(connection, test.id, result.inserted_primary_key[0], "start", {"ordinal": ordinal})
 
 
@@ -108,8 +164,9 @@ def _training(items: list, item_id: int) -> bool:
 
 
 def page(connection: Connection, test: Any, row: Any, who: Any, now: datetime) -> Page:
-    durations = dict(connection.execute(select(MushraItem.id, MushraItem.duration)
-                                        .where(MushraItem.test_id == test.id)).all())
+    durations = dict(
+        connection.execute(select(MushraItem.id, MushraItem.duration).where(MushraItem.test_id == test.id)).all()
+    )
     heard = None
     key = PLAN_KEYS.get(row.phase)
     if key is not None and not expired(row, now):
@@ -120,15 +177,23 @@ def page(connection: Connection, test: Any, row: Any, who: Any, now: datetime) -
     expires = (int(now.timestamp()) // 3600 + GRANT_HOURS) * 3600
     finish = None
     if row.phase in ENDS:
-        finish = completion_link(test.spec.get("crowd") or {}, who.panel, who.panel_id, who.panel_info,
-                                 row.completion_code, screened_out=row.phase == "screened_out")
+        finish = completion_link(
+            test.spec.get("crowd") or {},
+            who.panel,
+            who.panel_id,
+            who.panel_info,
+            row.completion_code,
+            screened_out=row.phase == "screened_out",
+        )
     return build_page(test.spec, row, who.code, durations, expires, heard, test.test_type, finish, expired(row, now))
 
 
 def plays(connection: Connection, session_id: int, phase: str, position: int) -> list[Any]:
-    return connection.execute(select(MushraPlay).where(
-        MushraPlay.session_id == session_id, MushraPlay.phase == phase, MushraPlay.position == position)
-        .order_by(MushraPlay.id)).all()
+    return connection.execute(
+        select(MushraPlay)
+        .where(MushraPlay.session_id == session_id, MushraPlay.phase == phase, MushraPlay.position == position)
+        .order_by(MushraPlay.id)
+    ).all()
 
 
 def page_duration(connection: Connection, trial: dict) -> float:
@@ -147,5 +212,8 @@ def min_play(test: Any, key: str, duration: float) -> float:
 
 
 def event(connection: Connection, test_id: int, session_id: int | None, kind: str, payload: Any) -> None:
-    connection.execute(insert(MushraEvent).values(test_id=test_id, session_id=session_id, kind=kind,
-                                                  payload=payload, created_at=utcnow()))
+    connection.execute(
+        insert(MushraEvent).values(
+            test_id=test_id, session_id=session_id, kind=kind, payload=payload, created_at=utcnow()
+        )
+    )

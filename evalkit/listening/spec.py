@@ -19,23 +19,69 @@ from ..cards import load_cards
 from ..config import Checker, read_document
 from ._check import DefinitionChecker
 from .spec_parts import (
-    AUTOMATIC, LOW_ANCHOR, MAX_SIGNALS, MID_ANCHOR, QUESTION_TYPES, REFERENCE, ConditionSpec, ItemSpec, Question,
-    read_conditions, read_items, read_qualification, read_questions,
+    AUTOMATIC,
+    LOW_ANCHOR,
+    MAX_SIGNALS,
+    MID_ANCHOR,
+    QUESTION_TYPES,
+    REFERENCE,
+    ConditionSpec,
+    ItemSpec,
+    Question,
+    read_conditions,
+    read_items,
+    read_qualification,
+    read_questions,
 )
 from .types import get_type, type_names
 
 __all__ = [
-    "TestSpec", "ItemSpec", "ConditionSpec", "Question", "load_spec", "spec_from_dict", "min_play_for",
-    "REFERENCE", "LOW_ANCHOR", "MID_ANCHOR", "AUTOMATIC", "MAX_SIGNALS", "QUESTION_TYPES", "SHARED_KEYS",
+    "TestSpec",
+    "ItemSpec",
+    "ConditionSpec",
+    "Question",
+    "load_spec",
+    "spec_from_dict",
+    "min_play_for",
+    "REFERENCE",
+    "LOW_ANCHOR",
+    "MID_ANCHOR",
+    "AUTOMATIC",
+    "MAX_SIGNALS",
+    "QUESTION_TYPES",
+    "SHARED_KEYS",
 ]
 
 SHARED_KEYS = {
-    "type", "name", "title", "description", "manifest", "items", "conditions", "reference", "sample_rate", "format",
-    "downmix", "loudness", "excerpt", "randomization", "training", "looping", "questionnaire", "consent",
-    "instructions", "open_link", "min_play_seconds", "qualification", "environment", "crowd",
+    "type",
+    "name",
+    "title",
+    "description",
+    "manifest",
+    "items",
+    "conditions",
+    "reference",
+    "sample_rate",
+    "format",
+    "downmix",
+    "loudness",
+    "excerpt",
+    "randomization",
+    "training",
+    "looping",
+    "questionnaire",
+    "consent",
+    "instructions",
+    "open_link",
+    "min_play_seconds",
+    "qualification",
+    "environment",
+    "crowd",
 }
-DEFAULT_CONSENT = ("Your ratings and answers are stored under a random participant id, without your name, "
-                   "and used only to evaluate audio quality. You may stop at any time.")
+DEFAULT_CONSENT = (
+    "Your ratings and answers are stored under a random participant id, without your name, "
+    "and used only to evaluate audio quality. You may stop at any time."
+)
 ALL = "all"  # min_play_seconds: the whole stimulus must be heard (P.808)
 ALL_FRACTION = 0.9  # of a stimulus's duration that "all" needs by the server's clock (network timing varies)
 
@@ -104,12 +150,19 @@ def load_spec(path: str | Path, cards_dir: str | Path | None = None) -> TestSpec
     """Read and validate a test definition; relative paths are relative to the file."""
     path = Path(path)
     document = read_document(path, "test definition")
-    return spec_from_dict(document.data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir,
-                          lines=document.lines)
+    return spec_from_dict(
+        document.data, base=path.resolve().parent, source=str(path), cards_dir=cards_dir, lines=document.lines
+    )
 
 
-def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", cards_dir: str | Path | None = None,
-                   lines: dict[str, int] | None = None, roots: tuple[Path, ...] | None = None) -> TestSpec:
+def spec_from_dict(
+    data: Any,
+    base: str | Path = ".",
+    source: str = "test",
+    cards_dir: str | Path | None = None,
+    lines: dict[str, int] | None = None,
+    roots: tuple[Path, ...] | None = None,
+) -> TestSpec:
     """Validate a definition given as a mapping (the parsed YAML; `lines`: where its keys are).
 
     `roots`: the only folders the audio it names may lie in (an uploaded definition: see
@@ -128,19 +181,28 @@ def spec_from_dict(data: Any, base: str | Path = ".", source: str = "test", card
     name = check.name(data["name"], "name")
     items = read_items(check, data, base)
     cards = load_cards(cards_dir)
-    conditions = read_conditions(check, data, base, items, cards, _automatic(check, data, cards, test_type),
-                                 test_type.max_conditions)
+    conditions = read_conditions(
+        check, data, base, items, cards, _automatic(check, data, cards, test_type), test_type.max_conditions
+    )
     shared = _options(check, data, test_type)
     options = test_type.read_options(check, data, items, conditions, base)
     test_type.advise(check, items, conditions, shared)
     return TestSpec(
-        name=name, title=check.text(data.get("title", name), "title"),
-        description=check.text(data.get("description", ""), "description"), source=source,
-        items=items, conditions=conditions, training=_training(check, data.get("training"), items, test_type.needs_training), type=kind,
-        questionnaire=read_questions(check, data.get("questionnaire", [])), options=options,
+        name=name,
+        title=check.text(data.get("title", name), "title"),
+        description=check.text(data.get("description", ""), "description"),
+        source=source,
+        items=items,
+        conditions=conditions,
+        training=_training(check, data.get("training"), items, test_type.needs_training),
+        type=kind,
+        questionnaire=read_questions(check, data.get("questionnaire", [])),
+        options=options,
         qualification=read_qualification(check, data.get("qualification", [])),
         environment=read_environment(check, data.get("environment"), shared["sample_rate"]),
-        crowd=read_crowd(check, data.get("crowd")), warnings=tuple(check.warnings), **shared,
+        crowd=read_crowd(check, data.get("crowd")),
+        warnings=tuple(check.warnings),
+        **shared,
     )
 
 
@@ -162,17 +224,25 @@ def _options(check: Checker, data: dict, test_type) -> dict[str, Any]:
         "format": check.choice(data.get("format", "wav"), "format", ("wav", "flac")),
         "downmix": check.boolean(data.get("downmix", False), "downmix"),
         "target_lufs": check.number(loudness.get("target_lufs", -26.0), "loudness.target_lufs", -60.0, -10.0),
-        "anchor_levelling": check.choice(loudness.get("anchors", "reference"), "loudness.anchors", ("reference", "normalize")),
-        "codec_levelling": check.choice(loudness.get("codecs", "normalize"), "loudness.codecs", ("reference", "normalize")),
+        "anchor_levelling": check.choice(
+            loudness.get("anchors", "reference"), "loudness.anchors", ("reference", "normalize")
+        ),
+        "codec_levelling": check.choice(
+            loudness.get("codecs", "normalize"), "loudness.codecs", ("reference", "normalize")
+        ),
         "fade_ms": check.number(excerpt.get("fade_ms", 10.0), "excerpt.fade_ms", 0.0, 500.0),
         "seed": None if seed == "random" else check.integer(seed, "randomization.seed", 0, 2**62),
-        "trial_order": check.choice(randomization.get("trial_order", defaults.get("trial_order", "balanced")),
-                                    "randomization.trial_order", ("balanced", "random")),
+        "trial_order": check.choice(
+            randomization.get("trial_order", defaults.get("trial_order", "balanced")),
+            "randomization.trial_order",
+            ("balanced", "random"),
+        ),
         "looping": check.boolean(data.get("looping", defaults.get("looping", True)), "looping"),
         "min_play_seconds": _min_play(check, data.get("min_play_seconds", defaults.get("min_play_seconds", 1.0))),
         "consent": check.text(data.get("consent", DEFAULT_CONSENT), "consent", required=True),
-        "instructions": check.text(data.get("instructions", defaults.get("instructions", "")), "instructions",
-                                   required=True),
+        "instructions": check.text(
+            data.get("instructions", defaults.get("instructions", "")), "instructions", required=True
+        ),
         "open_link": check.boolean(data.get("open_link", False), "open_link"),
     }
 
@@ -189,8 +259,12 @@ def _training(check: Checker, value: Any, items: tuple[ItemSpec, ...], needed: b
     value = check.mapping({} if value is None else value, "training", {"items"})
     ids = value.get("items", [items[0].id])
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or (needed and not ids):
-        check.fail("training.items", "must be a non-empty list of item ids from 'items'" if needed
-                   else "must be a list of item ids from 'items' ([] for no training)")
+        check.fail(
+            "training.items",
+            "must be a non-empty list of item ids from 'items'"
+            if needed
+            else "must be a list of item ids from 'items' ([] for no training)",
+        )
     known = {item.id for item in items}
     for index, item_id in enumerate(ids):
         if item_id not in known:

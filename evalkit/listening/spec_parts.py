@@ -8,15 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from ..cards import Card
-from ..datasets import load_dataset
 from ..config import Checker
+from ..datasets import load_dataset
 from ..errors import ConfigError
 
 __all__ = [
-    "ItemSpec", "ConditionSpec", "Question", "read_items", "read_conditions", "read_questions", "read_qualification",
+    "ItemSpec",
+    "ConditionSpec",
+    "Question",
+    "read_items",
+    "read_conditions",
+    "read_questions",
+    "read_qualification",
     "qualifies",
-    "REFERENCE", "LOW_ANCHOR", "MID_ANCHOR", "AUTOMATIC", "MAX_SIGNALS", "QUESTION_TYPES",
-    "MIN_EXCERPT_S", "LONG_EXCERPT_S",
+    "REFERENCE",
+    "LOW_ANCHOR",
+    "MID_ANCHOR",
+    "AUTOMATIC",
+    "MAX_SIGNALS",
+    "QUESTION_TYPES",
+    "MIN_EXCERPT_S",
+    "LONG_EXCERPT_S",
 ]
 
 REFERENCE, LOW_ANCHOR, MID_ANCHOR = "reference", "anchor-lp35", "anchor-lp70"
@@ -41,8 +53,15 @@ class ItemSpec:
     source_channels: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": str(self.path), "start": self.start, "end": self.end,
-                "duration": self.duration, "source_rate": self.source_rate, "source_channels": self.source_channels}
+        return {
+            "id": self.id,
+            "path": str(self.path),
+            "start": self.start,
+            "end": self.end,
+            "duration": self.duration,
+            "source_rate": self.source_rate,
+            "source_channels": self.source_channels,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,8 +74,12 @@ class ConditionSpec:
     files: dict[str, Path] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "card": self.card,
-                "files": {item: str(path) for item, path in self.files.items()}}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "card": self.card,
+            "files": {item: str(path) for item, path in self.files.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -72,8 +95,15 @@ class Question:
     max: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "type": self.type, "choices": list(self.choices),
-                "required": self.required, "min": self.min, "max": self.max}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "type": self.type,
+            "choices": list(self.choices),
+            "required": self.required,
+            "min": self.min,
+            "max": self.max,
+        }
 
     def answer(self, value: Any) -> Any:
         """The stored form of `value`; ValueError with a message for the listener otherwise."""
@@ -158,8 +188,7 @@ def _item(check: Checker, entry: Any, key: str, base: Path, manifest: dict | Non
     start = check.number(entry.get("start", defaults.get("start", 0.0)), f"{key}.start", 0.0)
     end = entry.get("end", defaults.get("end"))
     end = None if end is None else check.number(end, f"{key}.end", 0.0)
-    return ItemSpec(item_id, path.resolve(), start, end, _excerpt(check, key, start, end, length),
-                    rate, channels)
+    return ItemSpec(item_id, path.resolve(), start, end, _excerpt(check, key, start, end, length), rate, channels)
 
 
 def _file_info(check: Checker, path: Path, key: str) -> tuple[int, int, float]:
@@ -181,16 +210,22 @@ def _excerpt(check: Checker, key: str, start: float, end: float | None, length: 
     if stop - start < MIN_EXCERPT_S:
         check.fail(key, f"the excerpt from {start:g} s to {stop:g} s is shorter than {MIN_EXCERPT_S} s")
     if stop - start > LONG_EXCERPT_S:
-        check.warn(key, f"the excerpt lasts {stop - start:.1f} s; BS.1534-3 asks for about 10 s "
-                        f"(set 'end' to cut it)")
+        check.warn(key, f"the excerpt lasts {stop - start:.1f} s; BS.1534-3 asks for about 10 s (set 'end' to cut it)")
     return round(min(stop, length) - start, 6)
 
 
 # -- conditions --------------------------------------------------------------------------
 
 
-def read_conditions(check: Checker, data: dict, base: Path, items: tuple[ItemSpec, ...], cards: dict[str, Card],
-                    automatic: tuple[ConditionSpec, ...] = (), most: int | None = None) -> tuple[ConditionSpec, ...]:
+def read_conditions(
+    check: Checker,
+    data: dict,
+    base: Path,
+    items: tuple[ItemSpec, ...],
+    cards: dict[str, Card],
+    automatic: tuple[ConditionSpec, ...] = (),
+    most: int | None = None,
+) -> tuple[ConditionSpec, ...]:
     """The `automatic` conditions of the test type (hidden reference, anchors) and the user's, at most `most`."""
     entries = data["conditions"]
     if not isinstance(entries, list) or not entries:
@@ -203,15 +238,25 @@ def read_conditions(check: Checker, data: dict, base: Path, items: tuple[ItemSpe
             check.fail(f"conditions[{index}]", f"condition {name!r} is listed twice")
     if most is not None and len(user) + len(automatic) > most:
         added = f" plus the {len(automatic)} added automatically" if automatic else ""
-        check.fail("conditions", f"{len(user)} conditions{added} make {len(user) + len(automatic)} signals per "
-                                 f"trial; this test type allows at most {most}")
+        check.fail(
+            "conditions",
+            f"{len(user)} conditions{added} make {len(user) + len(automatic)} signals per "
+            f"trial; this test type allows at most {most}",
+        )
     if len(user) + len(automatic) < 2:
         check.fail("conditions", "a listening test compares at least two conditions")
     return automatic + tuple(user)
 
 
-def _condition(check: Checker, entry: Any, key: str, base: Path, items: tuple[ItemSpec, ...],
-               cards: dict[str, Card], taken: set[str]) -> ConditionSpec:
+def _condition(
+    check: Checker,
+    entry: Any,
+    key: str,
+    base: Path,
+    items: tuple[ItemSpec, ...],
+    cards: dict[str, Card],
+    taken: set[str],
+) -> ConditionSpec:
     if isinstance(entry, str):
         entry = {"card": entry}
     entry = check.mapping(entry, key, {"name", "card", "files"})
@@ -251,7 +296,9 @@ def _folder_files(check: Checker, folder: str, key: str, base: Path, ids: list[s
     from ..conditions import match_files
 
     if not check.confine(base / folder, key).is_dir():
-        check.fail(key, "a folder of pre-rendered files, or a pattern that contains {item}, e.g. renders/mycodec/{item}.wav")
+        check.fail(
+            key, "a folder of pre-rendered files, or a pattern that contains {item}, e.g. renders/mycodec/{item}.wav"
+        )
     matching = match_files(folder, base, ids)
     for item_id, found in matching.ambiguous.items():
         check.fail(f"{key}.{item_id}", f"matches several files in {folder}: {', '.join(found)}")
@@ -277,8 +324,9 @@ def _question(check: Checker, entry: Any, key: str) -> Question:
     entry = check.mapping(entry, key, keys, required=("id", "text"))
     kind = check.choice(entry.get("type", "text"), f"{key}.type", QUESTION_TYPES)
     choices = entry.get("choices", [])
-    if kind == "choice" and (not isinstance(choices, list) or len(choices) < 2
-                             or not all(isinstance(c, str) and c for c in choices)):
+    if kind == "choice" and (
+        not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices)
+    ):
         check.fail(f"{key}.choices", "a choice question needs a list of at least two strings")
     if kind != "choice" and "choices" in entry:
         check.fail(f"{key}.choices", f"only choice questions have choices (this one is {kind!r})")
@@ -287,8 +335,14 @@ def _question(check: Checker, entry: Any, key: str) -> Question:
         check.fail(key, "only number questions take min and max")
     if None not in bounds and bounds[0] > bounds[1]:
         check.fail(f"{key}.max", f"{bounds[1]:g} is below min ({bounds[0]:g})")
-    return Question(check.name(entry["id"], f"{key}.id"), check.text(entry["text"], f"{key}.text", required=True),
-                    kind, tuple(choices), check.boolean(entry.get("required", True), f"{key}.required"), *bounds)
+    return Question(
+        check.name(entry["id"], f"{key}.id"),
+        check.text(entry["text"], f"{key}.text", required=True),
+        kind,
+        tuple(choices),
+        check.boolean(entry.get("required", True), f"{key}.required"),
+        *bounds,
+    )
 
 
 # -- qualification -------------------------------------------------------------------------

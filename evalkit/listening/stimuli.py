@@ -30,8 +30,17 @@ from ..errors import AudioError, CodecError, ConfigError
 from ..harness import roundtrip
 from .spec import ConditionSpec, ItemSpec, TestSpec
 
-__all__ = ["Stimulus", "prepare_item", "prepare_stimuli", "excerpt", "encode_audio", "condition_cards", "read_stimulus",
-           "deliver", "DELIVERY_MIME"]
+__all__ = [
+    "Stimulus",
+    "prepare_item",
+    "prepare_stimuli",
+    "excerpt",
+    "encode_audio",
+    "condition_cards",
+    "read_stimulus",
+    "deliver",
+    "DELIVERY_MIME",
+]
 _FULL_SCALE = 32768.0
 
 
@@ -123,8 +132,10 @@ def _render_file(condition: ConditionSpec, item: ItemSpec, source: Audio, spec: 
         raise ConfigError(f"{where}: {audio.channels} channel(s), the reference has {source.channels}")
     slack = max(1, spec.sample_rate // 1000)  # resampling may round the length by a frame or so
     if abs(audio.frames - source.frames) > slack:
-        raise ConfigError(f"{where}: {audio.frames / spec.sample_rate:.3f} s long after preparation, the "
-                          f"reference {source.frames / spec.sample_rate:.3f} s; render it from the same file")
+        raise ConfigError(
+            f"{where}: {audio.frames / spec.sample_rate:.3f} s long after preparation, the "
+            f"reference {source.frames / spec.sample_rate:.3f} s; render it from the same file"
+        )
     fitted = np.zeros_like(source.samples)
     fitted[:, : min(audio.frames, source.frames)] = audio.samples[:, : source.frames]
     return audio.with_samples(fitted)
@@ -145,13 +156,15 @@ def _level(audio: Audio, gain_db: float, where: str) -> tuple[Audio, float]:
     x = audio.samples.astype(np.float64) * 10 ** (gain_db / 20)
     peak = float(np.max(np.abs(x)))
     if peak >= 32767 / _FULL_SCALE:
-        raise ConfigError(f"{where}: peaks at {20 * math.log10(peak):+.1f} dBFS after levelling; "
-                          "lower loudness.target_lufs")
+        raise ConfigError(
+            f"{where}: peaks at {20 * math.log10(peak):+.1f} dBFS after levelling; lower loudness.target_lufs"
+        )
     return audio.with_samples(np.round(x * _FULL_SCALE) / _FULL_SCALE), 20 * math.log10(max(peak, 1e-10))
 
 
-def prepare_item(spec: TestSpec, item: ItemSpec, cache: DecodedCache | None = None,
-                 cards: dict[str, Card | None] | None = None) -> dict[str, Stimulus]:
+def prepare_item(
+    spec: TestSpec, item: ItemSpec, cache: DecodedCache | None = None, cards: dict[str, Card | None] | None = None
+) -> dict[str, Stimulus]:
     """Every condition of one item, levelled and checked to share rate, length and channels."""
     cards = condition_cards(spec) if cards is None else cards
     source = excerpt(spec, item)
@@ -159,13 +172,23 @@ def prepare_item(spec: TestSpec, item: ItemSpec, cache: DecodedCache | None = No
     stimuli = {}
     for condition in spec.conditions:
         card = cards[condition.name]
-        rendered, bitrate = (_render_card(card, source, spec, cache) if card is not None
-                             else (_render_file(condition, item, source, spec), None))
+        rendered, bitrate = (
+            _render_card(card, source, spec, cache)
+            if card is not None
+            else (_render_file(condition, item, source, spec), None)
+        )
         where = f"{spec.source}: item {item.id}, condition {condition.name}"
         gain = reference_gain if _keeps_reference_gain(spec, condition) else _gain_db(rendered, spec.target_lufs, where)
         audio, peak = _level(rendered, gain, where)
-        stimuli[condition.name] = Stimulus(item.id, condition.name, audio, loudness(audio), gain, peak,
-                                           None if condition.kind in ("reference", "anchor", "file") else bitrate)
+        stimuli[condition.name] = Stimulus(
+            item.id,
+            condition.name,
+            audio,
+            loudness(audio),
+            gain,
+            peak,
+            None if condition.kind in ("reference", "anchor", "file") else bitrate,
+        )
     _check_matching(spec, item, stimuli)
     return stimuli
 
@@ -183,8 +206,10 @@ def _check_matching(spec: TestSpec, item: ItemSpec, stimuli: dict[str, Stimulus]
     for name, stimulus in stimuli.items():
         shape = (stimulus.audio.sample_rate, stimulus.audio.frames, stimulus.audio.channels)
         if shape != (reference.sample_rate, reference.frames, reference.channels):
-            raise ConfigError(f"{spec.source}: item {item.id}, condition {name}: rate/frames/channels {shape} differ "
-                              f"from {first}'s {(reference.sample_rate, reference.frames, reference.channels)}")
+            raise ConfigError(
+                f"{spec.source}: item {item.id}, condition {name}: rate/frames/channels {shape} differ "
+                f"from {first}'s {(reference.sample_rate, reference.frames, reference.channels)}"
+            )
 
 
 def encode_audio(audio: Audio, fmt: str = "flac") -> bytes:
@@ -239,7 +264,15 @@ def deliver(samples: np.ndarray, sample_rate: int, seed: bytes) -> bytes:
 def _wav_header(frames: int, channels: int, sample_rate: int) -> bytes:
     size, block = frames * channels * 3, channels * 3
     fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, 24)
-    return b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", size)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + size)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", size)
+    )
 
 
 _FLAC_COMMENT = 4
@@ -250,21 +283,27 @@ def _flac_blocks(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     blocks, offset, last = [], 4, False
     while not last:
         header = data[offset]
-        last, kind, size = bool(header & 0x80), header & 0x7F, int.from_bytes(data[offset + 1:offset + 4], "big")
-        blocks.append((kind, data[offset + 4:offset + 4 + size]))
+        last, kind, size = bool(header & 0x80), header & 0x7F, int.from_bytes(data[offset + 1 : offset + 4], "big")
+        blocks.append((kind, data[offset + 4 : offset + 4 + size]))
         offset += 4 + size
     return blocks, data[offset:]
 
 
 def _flac_join(blocks: list[tuple[int, bytes]], audio: bytes) -> bytes:
-    head = b"".join(bytes([kind | (0x80 if i == len(blocks) - 1 else 0)]) + len(body).to_bytes(3, "big") + body
-                    for i, (kind, body) in enumerate(blocks))
+    head = b"".join(
+        bytes([kind | (0x80 if i == len(blocks) - 1 else 0)]) + len(body).to_bytes(3, "big") + body
+        for i, (kind, body) in enumerate(blocks)
+    )
     return b"fLaC" + head + audio
 
 
-def prepare_stimuli(spec: TestSpec, out_dir: str | Path, cache_root: str | Path | None = None,
-                    progress: Callable[[str], None] | None = None,
-                    cards_dir: str | Path | None = None) -> Iterator[tuple[Stimulus, str, str]]:
+def prepare_stimuli(
+    spec: TestSpec,
+    out_dir: str | Path,
+    cache_root: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    cards_dir: str | Path | None = None,
+) -> Iterator[tuple[Stimulus, str, str]]:
     """Prepare and write every stimulus under `out_dir`; yields (stimulus, relative path, sha256)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,20 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "new_token", "token_hash", "new_secret", "participant_code", "completion_code", "stimulus_id",
-    "dither_seed", "audio_grant", "read_grant", "grant_valid", "trial_ids", "level_id", "resolve_stimulus", "slot_keys",
+    "new_token",
+    "token_hash",
+    "new_secret",
+    "participant_code",
+    "completion_code",
+    "stimulus_id",
+    "dither_seed",
+    "audio_grant",
+    "read_grant",
+    "grant_valid",
+    "trial_ids",
+    "level_id",
+    "resolve_stimulus",
+    "slot_keys",
     "PLAN_PHASES",
 ]
 
@@ -79,8 +91,11 @@ def read_grant(grant: str) -> tuple[str, str, int] | None:
 def grant_valid(secret: str, grant: str, now: float) -> bool:
     """The grant's MAC is the session's and it has not expired."""
     parsed = read_grant(grant)
-    return (parsed is not None and parsed[2] >= now
-            and hmac.compare_digest(grant, audio_grant(secret, parsed[0], parsed[1], parsed[2])))
+    return (
+        parsed is not None
+        and parsed[2] >= now
+        and hmac.compare_digest(grant, audio_grant(secret, parsed[0], parsed[1], parsed[2]))
+    )
 
 
 def slot_keys(conditions: list[Any]) -> list[str]:
@@ -96,8 +111,10 @@ def slot_keys(conditions: list[Any]) -> list[str]:
 
 def trial_ids(secret: str, phase: str, position: int, conditions: list[Any]) -> tuple[str, list[str]]:
     """(reference button id, slot ids in page order) of one trial page."""
-    return (stimulus_id(secret, phase, position, _OPEN_REFERENCE),
-            [stimulus_id(secret, phase, position, key) for key in slot_keys(conditions)])
+    return (
+        stimulus_id(secret, phase, position, _OPEN_REFERENCE),
+        [stimulus_id(secret, phase, position, key) for key in slot_keys(conditions)],
+    )
 
 
 def level_id(secret: str) -> str:
@@ -107,8 +124,9 @@ def level_id(secret: str) -> str:
 PLAN_PHASES = ("environment", "training", "test")  # the plan's lists of pages with stimuli
 
 
-def resolve_stimulus(secret: str, plan: Mapping[str, Any], opaque: str,
-                     only: tuple[str, int] | None = None) -> tuple[int | None, Any] | None:
+def resolve_stimulus(
+    secret: str, plan: Mapping[str, Any], opaque: str, only: tuple[str, int] | None = None
+) -> tuple[int | None, Any] | None:
     """What an opaque id stands for: (item id, condition id), or (None, file name) for a clip that is no
     stimulus of the test (a trapping clip, an environment check); None when it is nothing of this
     session. `only` limits it to one page; the reference button exists only where the plan has a reference."""
@@ -124,8 +142,9 @@ def resolve_stimulus(secret: str, plan: Mapping[str, Any], opaque: str,
     return None
 
 
-def _in_trial(secret: str, plan: Mapping[str, Any], phase: str, position: int, trial: Mapping[str, Any],
-              opaque: str) -> tuple[int | None, Any] | None:
+def _in_trial(
+    secret: str, plan: Mapping[str, Any], phase: str, position: int, trial: Mapping[str, Any], opaque: str
+) -> tuple[int | None, Any] | None:
     reference, ids = trial_ids(secret, phase, position, trial["conditions"])
     if plan.get("reference") is not None and trial.get("file") is None and hmac.compare_digest(opaque, reference):
         return trial["item"], plan["reference"]

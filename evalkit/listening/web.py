@@ -35,10 +35,10 @@ from .admin import join_open_link
 from .auth import SigninError, SigninPolicy, admin_session, sign_in, sign_out
 from .flow import AccessError, FlowError
 from .listener import AnswerError
+from .pages import Page
 from .playlog import LimitError, RateLimiter, TooLarge
 from .safetext import plain_text, to_html
 from .stimuli import DELIVERY_MIME
-from .pages import Page
 
 __all__ = ["ListenerWeb", "AdminGate", "SecurityHeaders", "page_json", "ADMIN_COOKIE", "TOKEN_HEADER", "STATIC"]
 
@@ -53,21 +53,41 @@ MAX_BODY = 64_000  # bytes of one JSON request: a questionnaire's text answers f
 NO_STORE = {"cache-control": "no-store"}
 PUBLIC_PATHS = {"/listen", "/signin", "/signout", "/_stcore/health"}
 PUBLIC_PREFIXES = ("/listen/", "/api/listen/", "/static/")  # Streamlit's /static/: its bundles, the same for all
-LISTENER_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
-                "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+LISTENER_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 # Streamlit's front end needs inline styles and eval (its own bundles); nothing may come from elsewhere.
-APP_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; style-src 'self' 'unsafe-inline'; "
-           "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
-           "worker-src 'self' blob:; frame-src 'self' blob: data:; object-src 'none'; base-uri 'self'; "
-           "form-action 'self'; frame-ancestors 'none'")
+APP_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+    "worker-src 'self' blob:; frame-src 'self' blob: data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # same-origin, not no-referrer: tokens in URLs never go to another site, and a form post still names its Origin.
-HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin", "x-frame-options": "DENY",
-           "cross-origin-opener-policy": "same-origin", "cross-origin-resource-policy": "same-origin",
-           "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()"}
+HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
 
 
-BROWSER_PHASES = ("consent", "qualification", "instructions", "level_check", "environment", "training", "trials",
-                  "questionnaire", "done", "screened_out", "expired")
+BROWSER_PHASES = (
+    "consent",
+    "qualification",
+    "instructions",
+    "level_check",
+    "environment",
+    "training",
+    "trials",
+    "questionnaire",
+    "done",
+    "screened_out",
+    "expired",
+)
 BROWSER_VIEWS = ("sliders", "triple", "pick")  # the player views of static/views.js
 PROMPT_KEYS = ("labels", "question", "scale", "options")  # what a type's prompt may tell the page
 
@@ -80,10 +100,17 @@ def page_json(page: Page) -> dict[str, Any]:
     if page.phase not in BROWSER_PHASES or (page.trial is not None and page.trial.view not in BROWSER_VIEWS):
         if page.completion_code:
             raise FlowError(f"this test ends here for you; your code: {page.completion_code}")
-        raise FlowError(page.text or "this page of the listening test cannot be shown in the browser; "
-                        "please tell the experimenter")
-    data: dict[str, Any] = {"phase": page.phase, "participant": page.participant, "title": plain_text(page.title),
-                            "done": page.done, "total": page.total, "completion_code": page.completion_code}
+        raise FlowError(
+            page.text or "this page of the listening test cannot be shown in the browser; please tell the experimenter"
+        )
+    data: dict[str, Any] = {
+        "phase": page.phase,
+        "participant": page.participant,
+        "title": plain_text(page.title),
+        "done": page.done,
+        "total": page.total,
+        "completion_code": page.completion_code,
+    }
     if page.text is not None:
         data["html"] = to_html(page.text)
     if page.redirect is not None:
@@ -92,20 +119,33 @@ def page_json(page: Page) -> dict[str, Any]:
         data["level"] = {"id": page.level_stimulus, "url": _audio_url(page.level_audio)}
         data["sample_rate"] = page.sample_rate
     if page.questions:
-        data["questions"] = [{**{k: q[k] for k in ("id", "type", "required", "min", "max")},
-                              "text": plain_text(q["text"]), "choices": [plain_text(c) for c in q["choices"]]}
-                             for q in page.questions]
+        data["questions"] = [
+            {
+                **{k: q[k] for k in ("id", "type", "required", "min", "max")},
+                "text": plain_text(q["text"]),
+                "choices": [plain_text(c) for c in q["choices"]],
+            }
+            for q in page.questions
+        ]
     if (trial := page.trial) is not None:
         urls = [_audio_url(grant) for grant in trial.audio]
         reference = {"id": trial.reference, "url": urls.pop(0)} if trial.reference else None
         data["trial"] = {
-            "phase": trial.phase, "position": trial.position, "count": trial.count, "duration": trial.duration,
-            "loop": trial.loop, "rate": trial.requires_ratings, "min_play": trial.min_play,
-            "sample_rate": trial.sample_rate, "view": trial.view, "prompt": _prompt(trial.prompt),
+            "phase": trial.phase,
+            "position": trial.position,
+            "count": trial.count,
+            "duration": trial.duration,
+            "loop": trial.loop,
+            "rate": trial.requires_ratings,
+            "min_play": trial.min_play,
+            "sample_rate": trial.sample_rate,
+            "view": trial.view,
+            "prompt": _prompt(trial.prompt),
             "ref": reference,  # the labelled reference button, when the type has one
             "stimuli": [{"id": s, "url": url} for s, url in zip(trial.stimuli, urls)],
             "heard": {s: [round(h, 3), round(n, 3)] for s, h, n in trial.heard},
-            "scale": [list(band) for band in trial.prompt.get("scale", {}).get("bands", [])]}  # the sliders' bands
+            "scale": [list(band) for band in trial.prompt.get("scale", {}).get("bands", [])],
+        }  # the sliders' bands
     return data
 
 
@@ -129,8 +169,12 @@ def _audio_url(grant: str | None) -> str | None:
 class ListenerWeb:
     """The listener's routes over one database; rate limits live here, per process."""
 
-    def __init__(self, engine: Callable[[], Engine], configured_hash: Callable[[], str | None] = lambda: None,
-                 policy: SigninPolicy = SigninPolicy()):
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        configured_hash: Callable[[], str | None] = lambda: None,
+        policy: SigninPolicy = SigninPolicy(),
+    ):
         self.engine, self.configured_hash, self.policy = engine, configured_hash, policy
         self.play_limit = RateLimiter(rate=10, burst=40)  # per session: switching by hand, keys held down
         self.event_limit = RateLimiter(rate=1, burst=10)
@@ -161,12 +205,21 @@ class ListenerWeb:
         cookie = "evalkit_open_" + hashlib.sha256(open_link.encode()).hexdigest()[:12]
         params = {k: v for k, v in request.query_params.items() if k not in ("open", "t")}
         try:
-            token = await run_in_threadpool(join_open_link, self.engine(), open_link, request.cookies.get(cookie), params)
+            token = await run_in_threadpool(
+                join_open_link, self.engine(), open_link, request.cookies.get(cookie), params
+            )
         except EvalkitError as err:
             return HTMLResponse(_message_page("Listening test", str(err)), status_code=404, headers=NO_STORE)
         response = RedirectResponse(f"/listen?{urlencode({'t': token})}", status_code=303, headers=NO_STORE)
-        response.set_cookie(cookie, token, max_age=30 * 86400, path="/listen", httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            cookie,
+            token,
+            max_age=30 * 86400,
+            path="/listen",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     async def asset(self, request: Request) -> Response:
@@ -193,8 +246,14 @@ class ListenerWeb:
         elif action == "qualification":
             page = listener.submit_qualification(engine, token, body.get("answers") or {})
         elif action == "trial":
-            page = listener.submit_trial(engine, token, body.get("phase"), _integer(body.get("position")),
-                                         body.get("response") or body.get("ratings") or {}, body.get("client"))
+            page = listener.submit_trial(
+                engine,
+                token,
+                body.get("phase"),
+                _integer(body.get("position")),
+                body.get("response") or body.get("ratings") or {},
+                body.get("client"),
+            )
         elif action == "questionnaire":
             page = listener.submit_questionnaire(engine, token, body.get("answers") or {})
         else:
@@ -203,8 +262,15 @@ class ListenerWeb:
 
     def play(self, token: str, body: dict) -> dict:
         self.play_limit.check(_key(token), "play reports")
-        heard = listener.record_play(self.engine(), token, body.get("phase"), _integer(body.get("position")),
-                                     body.get("stimulus"), body.get("offset", 0.0), body.get("loop"))
+        heard = listener.record_play(
+            self.engine(),
+            token,
+            body.get("phase"),
+            _integer(body.get("position")),
+            body.get("stimulus"),
+            body.get("offset", 0.0),
+            body.get("loop"),
+        )
         return {"heard": {s: [round(h, 3), round(n, 3)] for s, (h, n) in heard.items()}}
 
     def event(self, token: str, body: dict) -> dict:
@@ -244,6 +310,7 @@ class ListenerWeb:
                 return JSONResponse({"error": str(err)}, status_code=400, headers=NO_STORE)
             except Exception:  # noqa: BLE001  (a listener gets a message, the log the details)
                 return _failed(request)
+
         return endpoint
 
     # -- the admin's sign-in --------------------------------------------------------------------
@@ -258,15 +325,29 @@ class ListenerWeb:
             form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
             if not self.signin_limit.allow(client):
                 raise SigninError("too many sign-in attempts from this address; wait a minute")
-            session = await run_in_threadpool(partial(
-                sign_in, self.engine(), str(form.get("password", "")), client, configured=self.configured_hash(),
-                policy=self.policy))
+            session = await run_in_threadpool(
+                partial(
+                    sign_in,
+                    self.engine(),
+                    str(form.get("password", "")),
+                    client,
+                    configured=self.configured_hash(),
+                    policy=self.policy,
+                )
+            )
         except (SigninError, ConfigError, FlowError) as err:
             return HTMLResponse(_signin_page(target, str(err)), status_code=403, headers=NO_STORE)
         response = RedirectResponse(target, status_code=303, headers=NO_STORE)
         max_age = int((session.expires_at - utcnow()).total_seconds())
-        response.set_cookie(ADMIN_COOKIE, session.token, max_age=max_age, path="/", httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            ADMIN_COOKIE,
+            session.token,
+            max_age=max_age,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     async def signout(self, request: Request) -> Response:
@@ -382,19 +463,23 @@ def _safe_next(target: str) -> str:
 
 
 def _message_page(title: str, message: str) -> str:
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<link rel='icon' href='data:,'><link rel='stylesheet' href='/listen/assets/listen.css'></head>"
-            f"<body><main class='page'>"
-            f"<h1>{html.escape(title)}</h1><p class='message'>{html.escape(message)}</p></main></body></html>")
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<link rel='icon' href='data:,'><link rel='stylesheet' href='/listen/assets/listen.css'></head>"
+        f"<body><main class='page'>"
+        f"<h1>{html.escape(title)}</h1><p class='message'>{html.escape(message)}</p></main></body></html>"
+    )
 
 
 def _signin_page(target: str, error: str | None = None) -> str:
     problem = f"<p class='message error' role='alert'>{html.escape(error)}</p>" if error else ""
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>evalkit: sign in</title>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'>"
-            "<link rel='stylesheet' href='/listen/assets/listen.css'></head><body><main class='page narrow'>"
-            f"<h1>evalkit admin</h1>{problem}"
-            f"<form method='post' action='/signin?{urlencode({'next': target})}'>"
-            "<label>Admin password <input type='password' name='password' autocomplete='current-password' "
-            "required autofocus></label><button type='submit' class='primary'>Sign in</button></form>"
-            "</main></body></html>")
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>evalkit: sign in</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'>"
+        "<link rel='stylesheet' href='/listen/assets/listen.css'></head><body><main class='page narrow'>"
+        f"<h1>evalkit admin</h1>{problem}"
+        f"<form method='post' action='/signin?{urlencode({'next': target})}'>"
+        "<label>Admin password <input type='password' name='password' autocomplete='current-password' "
+        "required autofocus></label><button type='submit' class='primary'>Sign in</button></form>"
+        "</main></body></html>"
+    )

@@ -85,7 +85,9 @@ class LPCNetCodec(Codec):
         self.sha256, self.quantized = sha256.lower(), bool(quantized)
         self.weights = load_pinned(path, self.sha256)
         if self.weights.config.get("vocoder") != "framewise":
-            raise ConfigError(f"{path}: vocoder {self.weights.config.get('vocoder')!r} is not supported by this backend")
+            raise ConfigError(
+                f"{path}: vocoder {self.weights.config.get('vocoder')!r} is not supported by this backend"
+            )
         self.quantizer = PacketQuantizer(self.weights.codebooks()) if self.quantized else None
 
     @cached_property
@@ -96,10 +98,16 @@ class LPCNetCodec(Codec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"evalkit-lpcnet weights {self.sha256[:12]}", family="neural-lpcnet",
-            sample_rate=RATE, frame_samples=PACKET_SAMPLES, lookahead_samples=LOOKAHEAD,
-            nominal_bitrate=8.0 * self.packet_bytes * RATE / PACKET_SAMPLES, waveform_matching=False,
-            concealment=self.concealment, needs=("weights",),
+            name=self.backend,
+            version=f"evalkit-lpcnet weights {self.sha256[:12]}",
+            family="neural-lpcnet",
+            sample_rate=RATE,
+            frame_samples=PACKET_SAMPLES,
+            lookahead_samples=LOOKAHEAD,
+            nominal_bitrate=8.0 * self.packet_bytes * RATE / PACKET_SAMPLES,
+            waveform_matching=False,
+            concealment=self.concealment,
+            needs=("weights",),
         )
 
     @property
@@ -135,14 +143,18 @@ class LPCNetCodec(Codec):
             raise CodecError(f"{self.backend}: stream was written with {header}, this decoder is configured as {mine}")
         expected = -(-(header["frames"] + LOOKAHEAD) // PACKET_SAMPLES)
         if len(packets) != expected:
-            raise CodecError(f"{self.backend}: stream declares {header['frames']} samples ({expected} packets) "
-                             f"but holds {len(packets)} packets")
+            raise CodecError(
+                f"{self.backend}: stream declares {header['frames']} samples ({expected} packets) "
+                f"but holds {len(packets)} packets"
+            )
 
     def packet_features(self, packets: list[bytes | None]) -> tuple[np.ndarray, int]:
         """(features of every packet, concealed; frames lost before the first packet received)."""
         for index, packet in enumerate(packets):
             if packet is not None and len(packet) != self.packet_bytes:
-                raise CodecError(f"{self.backend}: packet {index} has {len(packet)} bytes; expected {self.packet_bytes}")
+                raise CodecError(
+                    f"{self.backend}: packet {index} has {len(packet)} bytes; expected {self.packet_bytes}"
+                )
         received, leading = conceal(packets)
         if not received:
             raise CodecError(f"{self.backend}: every packet was lost")
@@ -206,8 +218,11 @@ class PersonalLPCNetCodec(LPCNetCodec):
     def info(self) -> CodecInfo:
         from dataclasses import replace
 
-        return replace(super().info, version=f"evalkit-lpcnet weights {self.sha256[:12]}, groups {self.personal_sha256[:12]}",
-                       streaming=self.forced_group is not None)
+        return replace(
+            super().info,
+            version=f"evalkit-lpcnet weights {self.sha256[:12]}, groups {self.personal_sha256[:12]}",
+            streaming=self.forced_group is not None,
+        )
 
     def _header(self) -> dict:
         return {**super()._header(), "personal": self.personal_sha256[:16]}
@@ -222,7 +237,9 @@ class PersonalLPCNetCodec(LPCNetCodec):
         packets, group = list(packets), None
         if packets[0] is not None:
             if len(packets[0]) != PACKET_BYTES + 1:
-                raise CodecError(f"{self.backend}: first packet has {len(packets[0])} bytes; expected {PACKET_BYTES + 1}")
+                raise CodecError(
+                    f"{self.backend}: first packet has {len(packets[0])} bytes; expected {PACKET_BYTES + 1}"
+                )
             group, packets[0] = packets[0][0], packets[0][1:]
             if group >= self.groups:
                 raise CodecError(f"{self.backend}: stream names speaker group {group}; this codec has {self.groups}")

@@ -17,8 +17,23 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["RATE", "FRAME", "WINDOW", "LOOKAHEAD", "NB_BANDS", "NB_FEATURES", "LPC_ORDER", "PREEMPHASIS",
-           "SCALE", "features", "cepstra", "lpc_from_cepstrum", "preemphasis", "levinson", "analysis_frames"]
+__all__ = [
+    "RATE",
+    "FRAME",
+    "WINDOW",
+    "LOOKAHEAD",
+    "NB_BANDS",
+    "NB_FEATURES",
+    "LPC_ORDER",
+    "PREEMPHASIS",
+    "SCALE",
+    "features",
+    "cepstra",
+    "lpc_from_cepstrum",
+    "preemphasis",
+    "levinson",
+    "analysis_frames",
+]
 
 RATE = 16000
 FRAME = 160  # 10 ms
@@ -87,7 +102,7 @@ def band_log_energies(xp: np.ndarray, frames: int) -> np.ndarray:
     """(frames, 18) log10 band energies of the pre-emphasised 16-bit signal, with LPCNet's floors:
     no band more than 80 dB below the frame's loudest, nor 25 dB below the band under it."""
     spectrum = np.fft.rfft(analysis_frames(xp, frames) * _window(), axis=1)
-    energy = (spectrum.real ** 2 + spectrum.imag ** 2) @ band_weights().T
+    energy = (spectrum.real**2 + spectrum.imag**2) @ band_weights().T
     logs = np.log10(ENERGY_FLOOR + energy)
     follow = np.full(frames, -2.0)
     peak = np.full(frames, -2.0)
@@ -158,10 +173,10 @@ def levinson(autocorr: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     a[:, 0] = 1.0
     error = autocorr[:, 0].copy()
     for i in range(1, order + 1):
-        acc = autocorr[:, i] + np.einsum("rj,rj->r", a[:, 1:i], autocorr[:, i - 1:0:-1])
+        acc = autocorr[:, i] + np.einsum("rj,rj->r", a[:, 1:i], autocorr[:, i - 1 : 0 : -1])
         k = -acc / np.maximum(error, 1e-12)
         k = np.clip(k, -0.9999, 0.9999)  # keeps the synthesis filter stable on degenerate input
-        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1:0:-1]
+        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1 : 0 : -1]
         a[:, i] = k
         error = error * (1.0 - k * k)
     return a[:, 1:], error

@@ -81,5 +81,5 @@ def fir(x: np.ndarray, a: np.ndarray, hop: int) -> np.ndarray:
     out = x.copy()
     frame = np.arange(len(x)) // hop
     for k in range(order):
-        out += a[frame, k] * padded[order - 1 - k: order - 1 - k + len(x)]
+        out += a[frame, k] * padded[order - 1 - k : order - 1 - k + len(x)]
     return out

@@ -58,7 +58,7 @@ class VocoderConfig:
         return MAX_PERIOD + self.pitch_taps  # excitation samples looked back at most
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VocoderConfig":
+    def from_dict(cls, data: dict) -> VocoderConfig:
         return dataclass_from_dict(cls, data, "LPCNet vocoder", int)
 
     def to_dict(self) -> dict:
@@ -87,7 +87,7 @@ class FrameRateNet(nn.Module):
         ceps = (feats[..., :NB_BANDS] - self.feature_mean) / self.feature_std
         period = feats[..., NB_BANDS]
         logp = torch.log2(period.clamp(MIN_PERIOD, MAX_PERIOD) / MIN_PERIOD)[..., None] / 3 - 0.5
-        corr = feats[..., NB_BANDS + 1:NB_BANDS + 2] - 0.5
+        corr = feats[..., NB_BANDS + 1 : NB_BANDS + 2] - 0.5
         return torch.cat([ceps, logp, corr, self.embedding(pitch_index(period))], dim=-1)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
@@ -166,12 +166,13 @@ class FramewiseVocoder(nn.Module):
         size, outputs = config.subframe, []
         for k in range(frames):
             for j in range(config.subframes):
-                gain = gains[:, k, j:j + 1]
+                gain = gains[:, k, j : j + 1]
                 pred = pitch_prediction(history, lags[:, k], config.pitch_taps) / gain
                 prev = history[:, -size:] / gain
                 start = (k * config.subframes + j) * size
-                shaped, h1, h2 = self.subframe_net(cond[:, k], eye[j].expand(batch, -1), pred, prev,
-                                                   noise[:, start:start + size], h1, h2)
+                shaped, h1, h2 = self.subframe_net(
+                    cond[:, k], eye[j].expand(batch, -1), pred, prev, noise[:, start : start + size], h1, h2
+                )
                 exc = shaped * gain
                 outputs.append(exc)
                 history = torch.cat([history[:, size:], exc], dim=1)

@@ -44,7 +44,7 @@ class FrameConditioning:
         ceps = (feats[:, :NB_BANDS] - self.mean) / self.std
         period = feats[:, NB_BANDS]
         logp = np.log2(np.clip(period, MIN_PERIOD, MAX_PERIOD) / MIN_PERIOD)[:, None] / 3 - 0.5
-        corr = feats[:, NB_BANDS + 1:NB_BANDS + 2] - 0.5
+        corr = feats[:, NB_BANDS + 1 : NB_BANDS + 2] - 0.5
         x = np.concatenate([ceps, logp, corr, self.embedding[_pitch_index(period)]], axis=1)
         for weight, bias in self.conv:
             x = np.tanh(_causal_conv(x, weight, bias))
@@ -67,14 +67,31 @@ class Vocoder:
         self.dtype, self.subframe = dtype, subframe
         self.frame_net = FrameConditioning(weights, dtype)
         self.gain = (w("subframe_net.gain.weight"), w("subframe_net.gain.bias"))
-        names = ["inp.weight", "inp.bias", "gru1.weight_ih", "gru1.weight_hh", "gru1.bias_ih", "gru1.bias_hh",
-                 "gru2.weight_ih", "gru2.weight_hh", "gru2.bias_ih", "gru2.bias_hh", "out1.weight", "out1.bias",
-                 "out2.weight", "out2.bias", "pitch_gain.weight", "pitch_gain.bias"]
+        names = [
+            "inp.weight",
+            "inp.bias",
+            "gru1.weight_ih",
+            "gru1.weight_hh",
+            "gru1.bias_ih",
+            "gru1.bias_hh",
+            "gru2.weight_ih",
+            "gru2.weight_hh",
+            "gru2.bias_ih",
+            "gru2.bias_hh",
+            "out1.weight",
+            "out1.bias",
+            "out2.weight",
+            "out2.bias",
+            "pitch_gain.weight",
+            "pitch_gain.bias",
+        ]
         self.layers = tuple(w(f"subframe_net.{name}") for name in names)
 
     def excitation(self, feats: np.ndarray, exc_rms: np.ndarray, noise: np.ndarray) -> np.ndarray:
         cond = self.frame_net(feats)
-        gains = (np.asarray(exc_rms, self.dtype)[:, None] * np.exp(cond @ self.gain[0].T + self.gain[1])).astype(self.dtype)
+        gains = (np.asarray(exc_rms, self.dtype)[:, None] * np.exp(cond @ self.gain[0].T + self.gain[1])).astype(
+            self.dtype
+        )
         lags = np.clip(np.round(np.asarray(feats)[:, NB_BANDS]), MIN_PERIOD, MAX_PERIOD).astype(np.int64)
         return _excitation_loop(cond, gains, lags, np.ascontiguousarray(noise, self.dtype), self.subframe, *self.layers)
 
@@ -106,7 +123,7 @@ def _causal_conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndar
     padded = np.concatenate([np.zeros((k - 1, x.shape[1]), x.dtype), x])
     out = np.broadcast_to(bias, (len(x), len(bias))).copy()
     for tap in range(k):
-        out += padded[tap:tap + len(x)] @ weight[:, :, tap].T
+        out += padded[tap : tap + len(x)] @ weight[:, :, tap].T
     return out
 
 
@@ -122,14 +139,35 @@ def _gru(x, h, w_ih, w_hh, b_ih, b_hh):
     gi = np.dot(w_ih, x) + b_ih
     gh = np.dot(w_hh, h) + b_hh
     r = _sigmoid(gi[:size] + gh[:size])
-    z = _sigmoid(gi[size:2 * size] + gh[size:2 * size])
-    n = np.tanh(gi[2 * size:] + r * gh[2 * size:])
+    z = _sigmoid(gi[size : 2 * size] + gh[size : 2 * size])
+    n = np.tanh(gi[2 * size :] + r * gh[2 * size :])
     return (np.ones_like(z) - z) * n + z * h
 
 
 @numba.njit(cache=True)
-def _excitation_loop(cond, gains, lags, noise, size, inp_w, inp_b, g1_wih, g1_whh, g1_bih, g1_bhh,
-                     g2_wih, g2_whh, g2_bih, g2_bhh, o1_w, o1_b, o2_w, o2_b, pg_w, pg_b):
+def _excitation_loop(
+    cond,
+    gains,
+    lags,
+    noise,
+    size,
+    inp_w,
+    inp_b,
+    g1_wih,
+    g1_whh,
+    g1_bih,
+    g1_bhh,
+    g2_wih,
+    g2_whh,
+    g2_bih,
+    g2_bhh,
+    o1_w,
+    o1_b,
+    o2_w,
+    o2_b,
+    pg_w,
+    pg_b,
+):
     frames, width = cond.shape
     dtype = cond.dtype
     count, taps = FRAME // size, size + 4
@@ -149,20 +187,20 @@ def _excitation_loop(cond, gains, lags, noise, size, inp_w, inp_b, g1_wih, g1_wh
                 while offset >= 0:  # not generated yet: one period further back
                     offset -= lag
                 pred[i] = exc[start + offset] / gain
-            noise_now = noise[start - history:start - history + size]
+            noise_now = noise[start - history : start - history + size]
             inputs[:width] = cond[k]
-            inputs[width:width + count] = 0.0
+            inputs[width : width + count] = 0.0
             inputs[width + j] = 1.0
             base = width + count
-            inputs[base:base + taps] = pred
-            inputs[base + taps:base + taps + size] = exc[start - size:start] / gain
-            inputs[base + taps + size:] = noise_now
+            inputs[base : base + taps] = pred
+            inputs[base + taps : base + taps + size] = exc[start - size : start] / gain
+            inputs[base + taps + size :] = noise_now
             x = np.tanh(np.dot(inp_w, inputs) + inp_b)
             h1 = _gru(x, h1, g1_wih, g1_whh, g1_bih, g1_bhh)
             h2 = _gru(np.concatenate((h1, pred)), h2, g2_wih, g2_whh, g2_bih, g2_bhh)
             states = np.concatenate((h1, h2))
             hidden = np.tanh(np.dot(o1_w, np.concatenate((states, pred, noise_now))) + o1_b)
             pitch_gain = _sigmoid(np.dot(pg_w, states) + pg_b)[0]
-            out = np.dot(o2_w, hidden) + o2_b + pitch_gain * pred[2:2 + size]
-            exc[start:start + size] = LIMIT * np.tanh(out / LIMIT) * gain
+            out = np.dot(o2_w, hidden) + o2_b + pitch_gain * pred[2 : 2 + size]
+            exc[start : start + size] = LIMIT * np.tanh(out / LIMIT) * gain
     return exc[history:]

@@ -17,10 +17,12 @@ def nearest(data: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.nda
     index = np.empty(len(data), dtype=np.int64)
     dist = np.empty(len(data))
     for start in range(0, len(data), _CHUNK):
-        block = data[start:start + _CHUNK]
+        block = data[start : start + _CHUNK]
         d = norms[None, :] - 2.0 * block @ centroids.T
-        index[start:start + len(block)] = np.argmin(d, axis=1)
-        dist[start:start + len(block)] = d[np.arange(len(block)), index[start:start + len(block)]] + np.einsum("nd,nd->n", block, block)
+        index[start : start + len(block)] = np.argmin(d, axis=1)
+        dist[start : start + len(block)] = d[np.arange(len(block)), index[start : start + len(block)]] + np.einsum(
+            "nd,nd->n", block, block
+        )
     return index, np.maximum(dist, 0.0)
 
 
@@ -31,7 +33,7 @@ def kmeans(data: np.ndarray, k: int, iterations: int = 25, seed: int = 0, init_s
     if len(data) < k:
         raise ValueError(f"k-means needs at least {k} rows, got {len(data)}")
     rng = np.random.default_rng(seed)
-    centroids = _plus_plus(data[rng.permutation(len(data))[:max(init_sample, k)]], k, rng)
+    centroids = _plus_plus(data[rng.permutation(len(data))[: max(init_sample, k)]], k, rng)
     for _ in range(iterations):
         index, dist = nearest(data, centroids)
         counts = np.bincount(index, minlength=k)

@@ -66,7 +66,7 @@ def normalized_cross_correlation(residual: np.ndarray, frames: int) -> np.ndarra
     cross = np.fft.irfft(np.fft.rfft(segments, size) * np.conj(np.fft.rfft(target, size)), size)
     shifts = MAX_PERIOD - np.arange(MIN_PERIOD, MAX_PERIOD + 1)  # start of the lagged window in `segments`
     dots = cross[:, shifts]
-    energy = np.concatenate([np.zeros((frames, 1)), np.cumsum(segments ** 2, axis=1)], axis=1)
+    energy = np.concatenate([np.zeros((frames, 1)), np.cumsum(segments**2, axis=1)], axis=1)
     lagged = energy[:, shifts + WINDOW] - energy[:, shifts]
     own = energy[:, -1] - energy[:, MAX_PERIOD]
     return dots / np.sqrt(own[:, None] * np.maximum(lagged, 0.0) + 1e-6)

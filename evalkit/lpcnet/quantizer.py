@@ -29,12 +29,30 @@ from .features import NB_BANDS
 from .kmeans import kmeans, nearest
 from .pitch import MAX_PERIOD, MIN_PERIOD
 
-__all__ = ["PACKET_FRAMES", "PACKET_BYTES", "FIELDS", "Codebooks", "PacketQuantizer", "pack_fields",
-           "unpack_fields", "train_codebooks"]
+__all__ = [
+    "PACKET_FRAMES",
+    "PACKET_BYTES",
+    "FIELDS",
+    "Codebooks",
+    "PacketQuantizer",
+    "pack_fields",
+    "unpack_fields",
+    "train_codebooks",
+]
 
 PACKET_FRAMES = 4
-FIELDS = (("period", 6), ("modulation", 3), ("correlation", 2), ("energy", 7), ("vq1", 10), ("vq2", 10),
-          ("vq3", 10), ("weight", 2), ("delta", 11), ("interp", 3))
+FIELDS = (
+    ("period", 6),
+    ("modulation", 3),
+    ("correlation", 2),
+    ("energy", 7),
+    ("vq1", 10),
+    ("vq2", 10),
+    ("vq3", 10),
+    ("weight", 2),
+    ("delta", 11),
+    ("interp", 3),
+)
 PACKET_BITS = sum(width for _, width in FIELDS)
 PACKET_BYTES = PACKET_BITS // 8
 PREDICTION_WEIGHTS = np.array([0.0, 1 / 3, 2 / 3, 1.0])
@@ -82,10 +100,16 @@ class Codebooks:
         return {f"quantizer.{name}": np.asarray(getattr(self, name), np.float32) for name in self.__dataclass_fields__}
 
     @classmethod
-    def from_arrays(cls, arrays) -> "Codebooks":
+    def from_arrays(cls, arrays) -> Codebooks:
         books = cls(**{name: np.asarray(arrays[f"quantizer.{name}"], np.float64) for name in cls.__dataclass_fields__})
-        expected = {"energy_range": (2,), "modulation": (8,), "correlation": (4,), "stages": (3, 1024, NB_BANDS - 1),
-                    "delta": (2048, NB_BANDS), "interp": (8, 2)}
+        expected = {
+            "energy_range": (2,),
+            "modulation": (8,),
+            "correlation": (4,),
+            "stages": (3, 1024, NB_BANDS - 1),
+            "delta": (2048, NB_BANDS),
+            "interp": (8, 2),
+        }
         for name, shape in expected.items():
             if getattr(books, name).shape != shape:
                 raise ValueError(f"quantizer {name} has shape {getattr(books, name).shape}, expected {shape}")
@@ -115,7 +139,7 @@ class PacketQuantizer:
             raise CodecError(f"{len(feats)} frames do not fill whole packets of {PACKET_FRAMES}")
         packets, previous = [], None
         for start in range(0, len(feats), PACKET_FRAMES):
-            values, previous = self.encode_packet(feats[start:start + PACKET_FRAMES], previous)
+            values, previous = self.encode_packet(feats[start : start + PACKET_FRAMES], previous)
             packets.append(pack_fields(values))
         return packets
 
@@ -137,10 +161,12 @@ class PacketQuantizer:
         offsets = np.arange(PACKET_FRAMES) - (PACKET_FRAMES - 1) / 2
         weights = np.clip(corr, 0.0, 1.0) + 0.05  # the voiced frames' pitch matters most
         mean = np.sum(weights * logp) / np.sum(weights)
-        slope = np.sum(weights * offsets * (logp - mean)) / np.sum(weights * offsets ** 2)
-        return {"period": int(np.argmin(np.abs(_period_levels() - mean))),
-                "modulation": int(np.argmin(np.abs(self.books.modulation - slope))),
-                "correlation": int(np.argmin(np.abs(self.books.correlation - np.mean(corr))))}
+        slope = np.sum(weights * offsets * (logp - mean)) / np.sum(weights * offsets**2)
+        return {
+            "period": int(np.argmin(np.abs(_period_levels() - mean))),
+            "modulation": int(np.argmin(np.abs(self.books.modulation - slope))),
+            "correlation": int(np.argmin(np.abs(self.books.correlation - np.mean(corr)))),
+        }
 
     def _msvq(self, target: np.ndarray) -> list[int]:
         """Three-stage VQ indices by an M-best search (MBEST partial paths kept per stage)."""
@@ -190,7 +216,7 @@ class PacketQuantizer:
         ceps = np.stack([w1 * first + (1 - w1) * middle, middle, w3 * middle + (1 - w3) * last, last])
         offsets = np.arange(PACKET_FRAMES) - (PACKET_FRAMES - 1) / 2
         logp = _period_levels()[values["period"]] + self.books.modulation[values["modulation"]] * offsets
-        period = np.clip(2.0 ** logp, MIN_PERIOD, MAX_PERIOD)
+        period = np.clip(2.0**logp, MIN_PERIOD, MAX_PERIOD)
         corr = np.full(PACKET_FRAMES, self.books.correlation[values["correlation"]])
         return np.concatenate([ceps, period[:, None], corr[:, None]], axis=1), last
 
@@ -202,11 +228,17 @@ class PacketQuantizer:
 # -- training ------------------------------------------------------------------------------
 
 
-def train_codebooks(items: list[np.ndarray], seed: int = 0, max_vectors: int = 200_000, iterations: int = 20,
-                    log=print) -> Codebooks:
+def train_codebooks(
+    items: list[np.ndarray], seed: int = 0, max_vectors: int = 200_000, iterations: int = 20, log=print
+) -> Codebooks:
     """k-means codebooks from the features (frames, 20) of training items (each cut to whole packets)."""
-    packets = np.concatenate([f[: len(f) - len(f) % PACKET_FRAMES].reshape(-1, PACKET_FRAMES, f.shape[1])
-                              for f in items if len(f) >= PACKET_FRAMES]).astype(np.float64)
+    packets = np.concatenate(
+        [
+            f[: len(f) - len(f) % PACKET_FRAMES].reshape(-1, PACKET_FRAMES, f.shape[1])
+            for f in items
+            if len(f) >= PACKET_FRAMES
+        ]
+    ).astype(np.float64)
     rng = np.random.default_rng(seed)
     sample = packets[rng.permutation(len(packets))[:max_vectors]]
     log(f"quantizer: {len(packets)} packets, training on {len(sample)}")
@@ -220,8 +252,10 @@ def train_codebooks(items: list[np.ndarray], seed: int = 0, max_vectors: int = 2
         book = kmeans(residual, 1024, iterations, seed + stage)
         residual -= book[nearest(residual, book)[0]]
         stages.append(book)
-        log(f"quantizer: frame-4 stage {stage + 1} done, residual power {np.mean(residual ** 2):.4f}")
-    partial = Codebooks(energy_range, modulation, correlation, np.stack(stages), np.zeros((2048, NB_BANDS)), np.zeros((8, 2)))
+        log(f"quantizer: frame-4 stage {stage + 1} done, residual power {np.mean(residual**2):.4f}")
+    partial = Codebooks(
+        energy_range, modulation, correlation, np.stack(stages), np.zeros((2048, NB_BANDS)), np.zeros((8, 2))
+    )
     delta = kmeans(_frame2_residuals(partial, items, rng, max_vectors), 2048, iterations, seed + 3)
     partial = Codebooks(energy_range, modulation, correlation, np.stack(stages), delta, np.zeros((8, 2)))
     interp = np.clip(kmeans(_best_interp_weights(partial, items, rng, max_vectors), 8, iterations, seed + 4), 0, 1)
@@ -236,7 +270,7 @@ def _pitch_statistics(packets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     weights = corr + 0.05
     offsets = np.arange(PACKET_FRAMES) - (PACKET_FRAMES - 1) / 2
     mean = np.sum(weights * logp, 1, keepdims=True) / np.sum(weights, 1, keepdims=True)
-    slope = np.sum(weights * offsets * (logp - mean), 1) / np.sum(weights * offsets ** 2, 1)
+    slope = np.sum(weights * offsets * (logp - mean), 1) / np.sum(weights * offsets**2, 1)
     return slope, corr.mean(axis=1)
 
 
@@ -249,7 +283,7 @@ def _walk(books: Codebooks, items, rng, max_vectors: int):
         feats = np.asarray(items[index], np.float64)
         previous = None
         for start in range(0, len(feats) - PACKET_FRAMES + 1, PACKET_FRAMES):
-            frames = feats[start:start + PACKET_FRAMES]
+            frames = feats[start : start + PACKET_FRAMES]
             energy = int(np.argmin(np.abs(books.energy_levels() - frames[3, 0])))
             last = quantizer._frame4(energy, quantizer._msvq(frames[3, 1:NB_BANDS]))
             first = last if previous is None else previous
@@ -266,7 +300,7 @@ def _frame2_residuals(books, items, rng, max_vectors) -> np.ndarray:
         target = frames[1, :NB_BANDS]
         predictions = PREDICTION_WEIGHTS[:, None] * first + (1 - PREDICTION_WEIGHTS[:, None]) * last
         residuals = target - predictions
-        out.append(residuals[np.argmin(np.sum(residuals ** 2, axis=1))])
+        out.append(residuals[np.argmin(np.sum(residuals**2, axis=1))])
     return np.array(out)
 
 

@@ -22,7 +22,7 @@ import torch
 from ..neural.recipe_base import Recipe
 from .features import LPC_ORDER, NB_BANDS, RATE, features, lpc_from_cepstrum
 from .framewise import FramewiseVocoder, VocoderConfig
-from .quantizer import PacketQuantizer, PACKET_FRAMES
+from .quantizer import PACKET_FRAMES, PacketQuantizer
 from .weights import load_weights, save_weights
 
 __all__ = ["FramewiseRecipe", "SampleRateRecipe"]
@@ -44,7 +44,9 @@ class FramewiseRecipe(Recipe):
         self.model = FramewiseVocoder(self.config)
         if start is not None:
             self.model.load_state_dict(start.vocoder_state(), strict=True)
-        self.quantizer = PacketQuantizer(load_weights(Path(self.quantizer_path)).codebooks()) if self.quantizer_path else None
+        self.quantizer = (
+            PacketQuantizer(load_weights(Path(self.quantizer_path)).codebooks()) if self.quantizer_path else None
+        )
         self.discriminator = None
         self.sample_rate, self.hop = RATE, 640
         self.started_from = self.init
@@ -108,7 +110,7 @@ class SampleRateRecipe(Recipe):
     def forward(self, batch: torch.Tensor):
         from .samplerate import teacher_signals
 
-        rng = np.random.default_rng(int(torch.randint(0, 2 ** 31, (1,))))  # drawn from torch: resumable
+        rng = np.random.default_rng(int(torch.randint(0, 2**31, (1,))))  # drawn from torch: resumable
         feats, signals = [], []
         for x in batch[:, 0].detach().cpu().numpy():
             f, lpc, _ = features(x, with_lpc=True)

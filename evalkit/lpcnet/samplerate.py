@@ -27,8 +27,16 @@ from .features import FRAME, LPC_ORDER, NB_BANDS, PREEMPHASIS, SCALE, preemphasi
 from .filters import deemphasis
 from .framewise import FrameRateNet, VocoderConfig
 
-__all__ = ["SampleRateConfig", "SampleRateLPCNet", "SampleRateDecoder", "ulaw", "ulaw_to_linear", "teacher_signals",
-           "reference_decode", "sharpening"]
+__all__ = [
+    "SampleRateConfig",
+    "SampleRateLPCNet",
+    "SampleRateDecoder",
+    "ulaw",
+    "ulaw_to_linear",
+    "teacher_signals",
+    "reference_decode",
+    "sharpening",
+]
 
 LEVELS = 256
 PROB_FLOOR = 0.002
@@ -54,7 +62,7 @@ class SampleRateConfig:
     gru_b: int = 16
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SampleRateConfig":
+    def from_dict(cls, data: dict) -> SampleRateConfig:
         return dataclass_from_dict(cls, data, "sample-rate LPCNet", int)
 
     def to_dict(self) -> dict:
@@ -129,12 +137,17 @@ class SampleRateDecoder:
         self.frame_net = FrameConditioning(arrays, dtype)
         f = lambda name: np.ascontiguousarray(arrays[name], dtype)  # noqa: E731
         w_ia, e = f("gru_a.weight_ih_l0"), config.sample_embed
-        self.tables = np.stack([f(f"embed_{n}.weight") @ w_ia[:, i * e:(i + 1) * e].T
-                                for i, n in enumerate(("sig", "pred", "exc"))])  # (3, 256, 3 gru_a)
-        self.w_ia_cond, self.b_ia = w_ia[:, 3 * e:], f("gru_a.bias_ih_l0")
+        self.tables = np.stack(
+            [f(f"embed_{n}.weight") @ w_ia[:, i * e : (i + 1) * e].T for i, n in enumerate(("sig", "pred", "exc"))]
+        )  # (3, 256, 3 gru_a)
+        self.w_ia_cond, self.b_ia = w_ia[:, 3 * e :], f("gru_a.bias_ih_l0")
         self.w_ha, self.b_ha = f("gru_a.weight_hh_l0"), f("gru_a.bias_hh_l0")
         w_ib = f("gru_b.weight_ih_l0")
-        self.w_ib_a, self.w_ib_cond, self.b_ib = np.ascontiguousarray(w_ib[:, :config.gru_a]), w_ib[:, config.gru_a:], f("gru_b.bias_ih_l0")
+        self.w_ib_a, self.w_ib_cond, self.b_ib = (
+            np.ascontiguousarray(w_ib[:, : config.gru_a]),
+            w_ib[:, config.gru_a :],
+            f("gru_b.bias_ih_l0"),
+        )
         self.w_hb, self.b_hb = f("gru_b.weight_hh_l0"), f("gru_b.bias_hh_l0")
         self.fc = (f("fc1.weight"), f("fc1.bias"), f("fc2.weight"), f("fc2.bias"), f("mix"))
         self.tables = self.tables.astype(dtype)
@@ -150,9 +163,21 @@ class SampleRateDecoder:
         cond_b = (cond @ self.w_ib_cond.T + self.b_ib).astype(dtype)
         if uniforms is None:
             uniforms = np.random.default_rng(0).random(len(feats) * FRAME)
-        s = _sample_loop(self.tables, cond_a, cond_b, sharpening(feats).astype(dtype), lpc.astype(dtype), uniforms.astype(dtype),
-                         self.w_ha, self.b_ha, self.w_ib_a, self.w_hb, self.b_hb, *self.fc,
-                         ulaw_to_linear(np.arange(LEVELS)).astype(dtype))
+        s = _sample_loop(
+            self.tables,
+            cond_a,
+            cond_b,
+            sharpening(feats).astype(dtype),
+            lpc.astype(dtype),
+            uniforms.astype(dtype),
+            self.w_ha,
+            self.b_ha,
+            self.w_ib_a,
+            self.w_hb,
+            self.b_hb,
+            *self.fc,
+            ulaw_to_linear(np.arange(LEVELS)).astype(dtype),
+        )
         return (deemphasis(s, PREEMPHASIS) / SCALE).astype(np.float32)
 
 
@@ -161,7 +186,7 @@ def sharpening(feats: np.ndarray) -> np.ndarray:
     return 1.0 + np.maximum(0.0, 1.5 * np.asarray(feats)[:, NB_BANDS + 1] - 0.5)
 
 
-def reference_decode(model: "SampleRateLPCNet", feats: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+def reference_decode(model: SampleRateLPCNet, feats: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """The torch model sampled step by step in Python (slow; the test oracle for _sample_loop)."""
     from .features import lpc_from_cepstrum
 
@@ -177,10 +202,20 @@ def reference_decode(model: "SampleRateLPCNet", feats: np.ndarray, uniforms: np.
             p = 0.0
             for j in range(LPC_ORDER):
                 p -= lpc[k, j] * out[LPC_ORDER + t - 1 - j]
-            indices = [torch.tensor([[_ulaw_index(out[LPC_ORDER + t - 1])]]), torch.tensor([[_ulaw_index(p)]]),
-                       torch.tensor([[exc_index]])]
-            x = torch.cat([model.embed_sig(indices[0]), model.embed_pred(indices[1]), model.embed_exc(indices[2]),
-                           cond[k][None, None]], dim=-1)
+            indices = [
+                torch.tensor([[_ulaw_index(out[LPC_ORDER + t - 1])]]),
+                torch.tensor([[_ulaw_index(p)]]),
+                torch.tensor([[exc_index]]),
+            ]
+            x = torch.cat(
+                [
+                    model.embed_sig(indices[0]),
+                    model.embed_pred(indices[1]),
+                    model.embed_exc(indices[2]),
+                    cond[k][None, None],
+                ],
+                dim=-1,
+            )
             a, h_a = model.gru_a(x, h_a)
             b, h_b = model.gru_b(torch.cat([a, cond[k][None, None]], dim=-1), h_b)
             logits = model.mix[0] * torch.tanh(model.fc1(b)) + model.mix[1] * torch.tanh(model.fc2(b))
@@ -198,8 +233,8 @@ def _gru_step(gi, h, w_hh, b_hh):
     gh = np.dot(w_hh, h) + b_hh
     one = np.ones(size, h.dtype)
     r = one / (one + np.exp(-(gi[:size] + gh[:size])))
-    z = one / (one + np.exp(-(gi[size:2 * size] + gh[size:2 * size])))
-    n = np.tanh(gi[2 * size:] + r * gh[2 * size:])
+    z = one / (one + np.exp(-(gi[size : 2 * size] + gh[size : 2 * size])))
+    n = np.tanh(gi[2 * size :] + r * gh[2 * size :])
     return (one - z) * n + z * h
 
 
@@ -210,8 +245,9 @@ def _ulaw_index(x):
 
 
 @numba.njit(cache=True)
-def _sample_loop(tables, cond_a, cond_b, sharpen, lpc, uniforms, w_ha, b_ha, w_ib_a, w_hb, b_hb,
-                 w1, b1, w2, b2, mix, levels):
+def _sample_loop(
+    tables, cond_a, cond_b, sharpen, lpc, uniforms, w_ha, b_ha, w_ib_a, w_hb, b_hb, w1, b1, w2, b2, mix, levels
+):
     frames = cond_a.shape[0]
     order = lpc.shape[1]
     out = np.zeros(frames * 160 + order, np.float64)

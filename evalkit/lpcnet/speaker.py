@@ -56,8 +56,9 @@ class SpeakerEncoder:
         def w(name):
             return np.ascontiguousarray(arrays[name], np.float32)
 
-        self.layers = [tuple(w(f"gru.{kind}_l{i}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-                       for i in range(2)]
+        self.layers = [
+            tuple(w(f"gru.{kind}_l{i}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")) for i in range(2)
+        ]
         self.proj = (w("proj.weight"), w("proj.bias"))
         self.centroids = w("centroids") if "centroids" in arrays else None
 

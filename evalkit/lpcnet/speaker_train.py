@@ -37,8 +37,11 @@ class SpeakerNet(nn.Module):
         return e / e.norm(dim=-1, keepdim=True).clamp_min(1e-9)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: t.detach().float().numpy().copy() for name, t in self.state_dict().items()
-                if name not in ("scale", "offset")}
+        return {
+            name: t.detach().float().numpy().copy()
+            for name, t in self.state_dict().items()
+            if name not in ("scale", "offset")
+        }
 
 
 def ge2e_loss(embeddings: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
@@ -83,14 +86,23 @@ class SegmentSampler:
         full, limited = self.mels[speaker][self.rng.integers(len(self.mels[speaker]))]
         mels = limited if self.rng.random() < 0.5 else full
         start = self.rng.integers(0, max(1, len(mels) - SEGMENT_FRAMES + 1))
-        segment = np.asarray(mels[start:start + SEGMENT_FRAMES], np.float32)
+        segment = np.asarray(mels[start : start + SEGMENT_FRAMES], np.float32)
         segment = np.pad(segment, ((0, SEGMENT_FRAMES - len(segment)), (0, 0)), mode="edge")
         return segment - segment.mean()
 
 
-def train_speaker_encoder(sampler: SegmentSampler, run_dir: Path, steps: int = 1500, speakers: int = 8,
-                          utterances: int = 6, lr: float = 1e-3, seed: int = 0, checkpoint_every: int = 100,
-                          threads: int = 1, log=print) -> tuple[SpeakerNet, list[float]]:
+def train_speaker_encoder(
+    sampler: SegmentSampler,
+    run_dir: Path,
+    steps: int = 1500,
+    speakers: int = 8,
+    utterances: int = 6,
+    lr: float = 1e-3,
+    seed: int = 0,
+    checkpoint_every: int = 100,
+    threads: int = 1,
+    log=print,
+) -> tuple[SpeakerNet, list[float]]:
     """Train (or resume) the encoder on `threads` CPU threads; returns it and the mean loss of each logged stretch."""
     torch.set_num_threads(threads)  # small recurrent batches: more threads only contend
     torch.manual_seed(seed)
@@ -109,7 +121,9 @@ def train_speaker_encoder(sampler: SegmentSampler, run_dir: Path, steps: int = 1
     while step < steps:
         batch = torch.from_numpy(sampler.batch(speakers, utterances))
         n, m = batch.shape[:2]
-        loss = ge2e_loss(model(batch.reshape(n * m, SEGMENT_FRAMES, N_MELS)).reshape(n, m, -1), model.scale, model.offset)
+        loss = ge2e_loss(
+            model(batch.reshape(n * m, SEGMENT_FRAMES, N_MELS)).reshape(n, m, -1), model.scale, model.offset
+        )
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 3.0)
@@ -120,8 +134,17 @@ def train_speaker_encoder(sampler: SegmentSampler, run_dir: Path, steps: int = 1
             history.append(float(np.mean(losses)))
             log(f"speaker encoder: step {step}, GE2E loss {history[-1]:.3f}, {time.monotonic() - start:.0f} s")
             losses = []
-            _save(path, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "history": history,
-                         "sampler": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state()})
+            _save(
+                path,
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "step": step,
+                    "history": history,
+                    "sampler": sampler.rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                },
+            )
     return model, history
 
 

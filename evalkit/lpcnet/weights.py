@@ -35,7 +35,7 @@ class LPCNetWeights:
 
     def section(self, prefix: str) -> dict[str, np.ndarray]:
         """The arrays under `prefix` (e.g. 'group1.'), with the prefix removed."""
-        return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
     def vocoder_state(self, prefix: str = "vocoder."):
         """A torch state dict (float32) of the vocoder under `prefix`."""
@@ -53,8 +53,14 @@ def state_arrays(module, prefix: str = "vocoder.") -> dict[str, np.ndarray]:
     return out
 
 
-def save_weights(path: Path, model=None, codebooks: Codebooks | None = None, notes: dict | None = None,
-                 extra_arrays: dict[str, np.ndarray] | None = None, config: dict | None = None) -> Path:
+def save_weights(
+    path: Path,
+    model=None,
+    codebooks: Codebooks | None = None,
+    notes: dict | None = None,
+    extra_arrays: dict[str, np.ndarray] | None = None,
+    config: dict | None = None,
+) -> Path:
     """Write the file atomically; returns its path."""
     config = dict(config or {})
     config.setdefault("format", WEIGHTS_FORMAT)

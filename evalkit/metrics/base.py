@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Callable
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def _weights_problem(spec: MetricSpec) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _installed_version(names: tuple[str, ...]) -> str | None:
     try:
         return "+".join(version(name) for name in names)

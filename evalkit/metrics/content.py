@@ -21,25 +21,40 @@ RATE = 16000  # the recognizer's rate
 EVENT_FIELDS = ("start", "end", "ref_phones", "deg_phones", "confidence", "local_quality", "flagged")
 
 
-@metric(MetricSpec(
-    name="phoneme", version="4", higher_is_better=False, needs_reference=True,
-    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx",
-    outputs=("per", "hallucinations_per_min", "judged_fraction"),
-    description="Phone error rate of the decoded audio against the reference's phones (PocketSphinx "
-                "phone loop, time-constrained alignment); phoneme hallucinations per judged minute: phone "
-                "changes the spectral envelopes confirm once both are aligned by content (a second take's or a "
-                "decoder's own timing, level and colouring forgiven) where the decoded audio is clear and the "
-                "codec's own envelope distortion is small; and the share of the speech that can be judged (the "
-                "rate is withheld, as not judged, below half: low-rate and neural codecs that reshape every "
-                "spectrum)",
-    requires=("pocketsphinx",), install="pip install pocketsphinx==5.1.1",
-    uses_text=True, noise_blind=("hallucinations_per_min",), higher_is_better_outputs=("judged_fraction",),
-))
+@metric(
+    MetricSpec(
+        name="phoneme",
+        version="4",
+        higher_is_better=False,
+        needs_reference=True,
+        sample_rates=(RATE,),
+        min_duration=0.5,
+        package="pocketsphinx",
+        outputs=("per", "hallucinations_per_min", "judged_fraction"),
+        description="Phone error rate of the decoded audio against the reference's phones (PocketSphinx "
+        "phone loop, time-constrained alignment); phoneme hallucinations per judged minute: phone "
+        "changes the spectral envelopes confirm once both are aligned by content (a second take's or a "
+        "decoder's own timing, level and colouring forgiven) where the decoded audio is clear and the "
+        "codec's own envelope distortion is small; and the share of the speech that can be judged (the "
+        "rate is withheld, as not judged, below half: low-rate and neural codecs that reshape every "
+        "spectrum)",
+        requires=("pocketsphinx",),
+        install="pip install pocketsphinx==5.1.1",
+        uses_text=True,
+        noise_blind=("hallucinations_per_min",),
+        higher_is_better_outputs=("judged_fraction",),
+    )
+)
 def phoneme(ref: np.ndarray, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
     report = _report(ref, deg, text)
-    rate = report.hallucinations_per_min if report.judged else Withheld(
-        f"not judged: only {100 * report.judged_fraction:.0f}% of the speech is clear and close enough to judge "
-        f"(needs {100 * MIN_JUDGED:.0f}%)")
+    rate = (
+        report.hallucinations_per_min
+        if report.judged
+        else Withheld(
+            f"not judged: only {100 * report.judged_fraction:.0f}% of the speech is clear and close enough to judge "
+            f"(needs {100 * MIN_JUDGED:.0f}%)"
+        )
+    )
     return {"per": report.per, "hallucinations_per_min": rate, "judged_fraction": report.judged_fraction}
 
 
@@ -63,13 +78,23 @@ def _report(ref: np.ndarray, deg: np.ndarray, text: str | None) -> ContentReport
 ASR_INSTALL = "pip install pocketsphinx==5.1.1 jiwer==4.0.0"
 
 
-@metric(MetricSpec(
-    name="asr_mismatch", version="1", higher_is_better=False, needs_reference=True,
-    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx", outputs=("wer_asr", "cer_asr"),
-    description="ASR mismatch: word and character error rates (jiwer) of the words PocketSphinx's bundled US "
-                "English model recognises in the decoded audio against those it recognises in the reference",
-    requires=("pocketsphinx", "jiwer"), install=ASR_INSTALL, needs_alignment=False,
-))
+@metric(
+    MetricSpec(
+        name="asr_mismatch",
+        version="1",
+        higher_is_better=False,
+        needs_reference=True,
+        sample_rates=(RATE,),
+        min_duration=0.5,
+        package="pocketsphinx",
+        outputs=("wer_asr", "cer_asr"),
+        description="ASR mismatch: word and character error rates (jiwer) of the words PocketSphinx's bundled US "
+        "English model recognises in the decoded audio against those it recognises in the reference",
+        requires=("pocketsphinx", "jiwer"),
+        install=ASR_INSTALL,
+        needs_alignment=False,
+    )
+)
 def asr_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str, float]:
     reference = transcribe(ref)
     if not reference:
@@ -78,13 +103,23 @@ def asr_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str
     return {"wer_asr": wer, "cer_asr": cer}
 
 
-@metric(MetricSpec(
-    name="wer", version="1", higher_is_better=False, needs_reference=False,
-    sample_rates=(RATE,), min_duration=0.5, package="pocketsphinx", outputs=("wer", "cer"),
-    description="True word and character error rates (jiwer) of PocketSphinx's bundled US English model on the "
-                "decoded audio against the manifest's text; skipped for items without text",
-    requires=("pocketsphinx", "jiwer"), install=ASR_INSTALL, uses_text=True,
-))
+@metric(
+    MetricSpec(
+        name="wer",
+        version="1",
+        higher_is_better=False,
+        needs_reference=False,
+        sample_rates=(RATE,),
+        min_duration=0.5,
+        package="pocketsphinx",
+        outputs=("wer", "cer"),
+        description="True word and character error rates (jiwer) of PocketSphinx's bundled US English model on the "
+        "decoded audio against the manifest's text; skipped for items without text",
+        requires=("pocketsphinx", "jiwer"),
+        install=ASR_INSTALL,
+        uses_text=True,
+    )
+)
 def wer(ref: None, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
     if not words(text or ""):
         reason = "the item has no text in the manifest: true WER needs one"

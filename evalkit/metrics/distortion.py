@@ -19,11 +19,19 @@ DB_PER_NEPER = 10.0 / np.log(10.0)
 CEPSTRUM_FLOOR = 1e-8  # added to the periodogram so digitally silent frames stay finite
 
 
-@metric(MetricSpec(
-    name="si_sdr", version="1", higher_is_better=True, needs_reference=True,
-    sample_rates=None, min_duration=0.1, package=None, outputs=("si_sdr",),
-    description="Scale-invariant signal-to-distortion ratio in dB (Le Roux et al. 2019), zero-mean signals",
-))
+@metric(
+    MetricSpec(
+        name="si_sdr",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=None,
+        min_duration=0.1,
+        package=None,
+        outputs=("si_sdr",),
+        description="Scale-invariant signal-to-distortion ratio in dB (Le Roux et al. 2019), zero-mean signals",
+    )
+)
 def si_sdr(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     ref = ref - ref.mean()
     deg = deg - deg.mean()
@@ -43,12 +51,20 @@ def _log_power(x: np.ndarray, rate: int) -> np.ndarray:
     return 10 * np.log10(np.maximum(np.abs(spec) ** 2, POWER_FLOOR))
 
 
-@metric(MetricSpec(
-    name="lsd", version="1", higher_is_better=False, needs_reference=True,
-    sample_rates=None, min_duration=0.1, package=None, outputs=("lsd",),
-    description="Log-spectral distance in dB at the input rate (full band): 32 ms Hann, 8 ms hop, RMS over bins, mean over frames",
-    scores_silence=True,
-))
+@metric(
+    MetricSpec(
+        name="lsd",
+        version="1",
+        higher_is_better=False,
+        needs_reference=True,
+        sample_rates=None,
+        min_duration=0.1,
+        package=None,
+        outputs=("lsd",),
+        description="Log-spectral distance in dB at the input rate (full band): 32 ms Hann, 8 ms hop, RMS over bins, mean over frames",
+        scores_silence=True,
+    )
+)
 def lsd(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     diff = _log_power(ref, sample_rate) - _log_power(deg, sample_rate)
     return float(np.mean(np.sqrt(np.mean(diff**2, axis=0))))
@@ -82,25 +98,44 @@ def _distance_rows(ref: np.ndarray, deg: np.ndarray, rate: int) -> Iterator[np.n
 
 
 # What both mel-cepstral distortions declare.
-MCD_FIELDS = dict(higher_is_better=False, needs_reference=True, sample_rates=(16000,), min_duration=0.1,
-                  package="pysptk", requires=("pysptk",), install="pip install pysptk==1.0.1", scores_silence=True)
+MCD_FIELDS = dict(
+    higher_is_better=False,
+    needs_reference=True,
+    sample_rates=(16000,),
+    min_duration=0.1,
+    package="pysptk",
+    requires=("pysptk",),
+    install="pip install pysptk==1.0.1",
+    scores_silence=True,
+)
 
 
-@metric(MetricSpec(
-    name="mcd", version="2", outputs=("mcd",), **MCD_FIELDS,
-    description="Mel-cepstral distortion in dB at 16 kHz: order-24 mel-cepstra (frequency-warped real cepstra, "
-                "alpha 0.42, 32 ms Blackman frames, 5 ms hop; c0 excluded), frame by frame (inputs are aligned)",
-))
+@metric(
+    MetricSpec(
+        name="mcd",
+        version="2",
+        outputs=("mcd",),
+        **MCD_FIELDS,
+        description="Mel-cepstral distortion in dB at 16 kHz: order-24 mel-cepstra (frequency-warped real cepstra, "
+        "alpha 0.42, 32 ms Blackman frames, 5 ms hop; c0 excluded), frame by frame (inputs are aligned)",
+    )
+)
 def mcd(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     diff = _mel_cepstrum(ref, sample_rate)[:, 1:] - _mel_cepstrum(deg, sample_rate)[:, 1:]
     return float(np.mean(DB_PER_NEPER * np.sqrt(2.0 * np.sum(diff**2, axis=1))))
 
 
-@metric(MetricSpec(
-    name="mcd_dtw", version="1", outputs=("mcd_dtw",), **MCD_FIELDS, needs_alignment=False,
-    description="Mel-cepstral distortion in dB (as mcd) along the dynamic-time-warping path between the two "
-                "frame sequences (steps right, down, diagonal): for outputs whose timing drifts, e.g. generative codecs",
-))
+@metric(
+    MetricSpec(
+        name="mcd_dtw",
+        version="1",
+        outputs=("mcd_dtw",),
+        **MCD_FIELDS,
+        needs_alignment=False,
+        description="Mel-cepstral distortion in dB (as mcd) along the dynamic-time-warping path between the two "
+        "frame sequences (steps right, down, diagonal): for outputs whose timing drifts, e.g. generative codecs",
+    )
+)
 def mcd_dtw(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     total, steps = dtw(_distance_rows(ref, deg, sample_rate))
     return float(total / steps)

@@ -79,10 +79,10 @@ def raw_scores(trunk, head, audio: np.ndarray, starts: list[int]) -> np.ndarray:
     shared = _shared_map(trunk, audio, max(starts) + WINDOW_FRAMES, starts)
     scores = []
     for i in range(0, len(starts), BATCH):  # a batch at a time: a window's map is about 1 MB
-        batch = starts[i:i + BATCH]
+        batch = starts[i : i + BATCH]
         left = _maps(trunk, audio, batch)
         right = _maps(trunk, audio, [s + WINDOW_FRAMES - EDGE_FRAMES for s in batch])
-        maps = np.stack([shared[:, s // STRIDE: (s + WINDOW_FRAMES) // STRIDE] for s in batch])
+        maps = np.stack([shared[:, s // STRIDE : (s + WINDOW_FRAMES) // STRIDE] for s in batch])
         maps[:, :, :EDGE], maps[:, :, -EDGE:] = left[:, :, :EDGE], right[:, :, -EDGE:]
         scores.append(_run(head, maps))
     return np.concatenate(scores)
@@ -98,7 +98,7 @@ def _shared_map(trunk, audio: np.ndarray, n_frames: int, starts: list[int]) -> n
         lo, hi = max(0, first - margin), min(n_frames, last + margin)
         if any(s < last and first < s + WINDOW_FRAMES for s in starts):
             part = _run(trunk, _frames(audio, lo, hi - lo)[np.newaxis])[0]
-            parts.append(part[:, (first - lo) // STRIDE: (last - lo) // STRIDE])
+            parts.append(part[:, (first - lo) // STRIDE : (last - lo) // STRIDE])
         else:
             parts.append(np.zeros((parts[-1].shape[0], (last - first) // STRIDE, parts[-1].shape[2]), np.float32))
     return np.concatenate(parts, axis=1)
@@ -111,7 +111,7 @@ def _maps(trunk, audio: np.ndarray, firsts: list[int]) -> np.ndarray:
 
 def _frames(audio: np.ndarray, first: int, count: int) -> np.ndarray:
     """The samples behind `count` frames from frame `first` (each frame 320 samples, 160 apart)."""
-    return audio[first * HOP: (first + count + 1) * HOP]
+    return audio[first * HOP : (first + count + 1) * HOP]
 
 
 def _run(session, inputs: np.ndarray) -> np.ndarray:

@@ -27,25 +27,45 @@ def _stoi(ref: np.ndarray, deg: np.ndarray, rate: int, extended: bool) -> float:
     for warning in caught:
         # pystoi returns a made-up 1e-5 when too little speech survives its silence removal.
         if "Not enough STFT frames" in str(warning.message):
-            raise MetricError("STOI: fewer than 30 frames of reference speech after removing silent frames (needs ~0.4 s of speech)")
+            raise MetricError(
+                "STOI: fewer than 30 frames of reference speech after removing silent frames (needs ~0.4 s of speech)"
+            )
     return value
 
 
-@metric(MetricSpec(
-    name="stoi", version="1", higher_is_better=True, needs_reference=True,
-    sample_rates=STOI_RATES, min_duration=0.5, package="pystoi", outputs=("stoi",),
-    description="Short-Time Objective Intelligibility (Taal et al. 2011); 0-1",
-    requires=("pystoi",), install=INSTALL,
-))
+@metric(
+    MetricSpec(
+        name="stoi",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=STOI_RATES,
+        min_duration=0.5,
+        package="pystoi",
+        outputs=("stoi",),
+        description="Short-Time Objective Intelligibility (Taal et al. 2011); 0-1",
+        requires=("pystoi",),
+        install=INSTALL,
+    )
+)
 def stoi(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _stoi(ref, deg, sample_rate, extended=False)
 
 
-@metric(MetricSpec(
-    name="estoi", version="1", higher_is_better=True, needs_reference=True,
-    sample_rates=STOI_RATES, min_duration=0.5, package="pystoi", outputs=("estoi",),
-    description="Extended STOI (Jensen & Taal 2016), robust to modulated noise; about 0-1",
-    requires=("pystoi",), install=INSTALL,
-))
+@metric(
+    MetricSpec(
+        name="estoi",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=STOI_RATES,
+        min_duration=0.5,
+        package="pystoi",
+        outputs=("estoi",),
+        description="Extended STOI (Jensen & Taal 2016), robust to modulated noise; about 0-1",
+        requires=("pystoi",),
+        install=INSTALL,
+    )
+)
 def estoi(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _stoi(ref, deg, sample_rate, extended=True)

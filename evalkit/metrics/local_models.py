@@ -71,10 +71,17 @@ def _hook_spec(name: str, weights: str, **fields) -> MetricSpec:
 
 def _mos_spec(name: str, output: str, title: str) -> MetricSpec:
     return _hook_spec(
-        name, name, higher_is_better=True, needs_reference=False, package="torch", outputs=(output,),
+        name,
+        name,
+        higher_is_better=True,
+        needs_reference=False,
+        package="torch",
+        outputs=(output,),
         description=f"{title} from local weights ({ENV[name]}: a TorchScript or ONNX export taking the 16 kHz "
-                    "waveform), non-intrusive; 1-5",
-        requires=("torch", "onnxruntime"), install="pip install torch==2.13.0 onnxruntime==1.32.0")
+        "waveform), non-intrusive; 1-5",
+        requires=("torch", "onnxruntime"),
+        install="pip install torch==2.13.0 onnxruntime==1.32.0",
+    )
 
 
 @metric(_mos_spec("utmos", "utmos", "UTMOS MOS prediction"))
@@ -107,14 +114,21 @@ def _transcribe(x: np.ndarray) -> str:
     return processor.batch_decode(tokens, skip_special_tokens=True)[0]
 
 
-@metric(_hook_spec(
-    "whisper_mismatch", "whisper", higher_is_better=False, needs_reference=True, package="transformers",
-    outputs=("wer_whisper", "cer_whisper"),
-    description=f"ASR mismatch with a local Whisper checkpoint ({ENV['whisper']}): word and character error rates "
-                "(jiwer) of the decoded audio's transcript against the reference's",
-    requires=("transformers", "torch", "jiwer"), install="pip install --no-deps -r requirements-adapters.txt",
-    needs_alignment=False,
-))
+@metric(
+    _hook_spec(
+        "whisper_mismatch",
+        "whisper",
+        higher_is_better=False,
+        needs_reference=True,
+        package="transformers",
+        outputs=("wer_whisper", "cer_whisper"),
+        description=f"ASR mismatch with a local Whisper checkpoint ({ENV['whisper']}): word and character error rates "
+        "(jiwer) of the decoded audio's transcript against the reference's",
+        requires=("transformers", "torch", "jiwer"),
+        install="pip install --no-deps -r requirements-adapters.txt",
+        needs_alignment=False,
+    )
+)
 def whisper_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str, float]:
     reference = _transcribe(ref)
     if not reference.strip():

@@ -81,44 +81,73 @@ def _dnsmos_scores(deg: np.ndarray, sample_rate: int, personalized: bool) -> dic
 
 
 def _p808(model, window: np.ndarray) -> float:
-    features = np.array(model.audio_melspec(audio=window[:-dnsmos_windows.HOP])).astype(np.float32)
+    features = np.array(model.audio_melspec(audio=window[: -dnsmos_windows.HOP])).astype(np.float32)
     return model.p808_onnx_sess.run(None, {"input_1": features[np.newaxis]})[0][0][0]
 
 
-@metric(MetricSpec(
-    name="dnsmos", version="1", higher_is_better=True, needs_reference=False,
-    sample_rates=(16000,), min_duration=1.0, package="speechmos",
-    outputs=("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"),
-    description="DNSMOS P.835 (signal, background, overall) and P.808 MOS, non-intrusive, 16 kHz; 1-5",
-    requires=REQUIRES, install=INSTALL,
-    needs_alignment=False,
-))
+@metric(
+    MetricSpec(
+        name="dnsmos",
+        version="1",
+        higher_is_better=True,
+        needs_reference=False,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="speechmos",
+        outputs=("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"),
+        description="DNSMOS P.835 (signal, background, overall) and P.808 MOS, non-intrusive, 16 kHz; 1-5",
+        requires=REQUIRES,
+        install=INSTALL,
+        needs_alignment=False,
+    )
+)
 def dnsmos(ref: None, deg: np.ndarray, sample_rate: int) -> dict[str, float]:
     scores = _dnsmos_scores(deg, sample_rate, personalized=False)
-    return {"dnsmos_sig": scores["sig_mos"], "dnsmos_bak": scores["bak_mos"], "dnsmos_ovrl": scores["ovrl_mos"],
-            "dnsmos_p808": scores["p808_mos"]}
+    return {
+        "dnsmos_sig": scores["sig_mos"],
+        "dnsmos_bak": scores["bak_mos"],
+        "dnsmos_ovrl": scores["ovrl_mos"],
+        "dnsmos_p808": scores["p808_mos"],
+    }
 
 
-@metric(MetricSpec(
-    name="dnsmos_personalized", version="1", higher_is_better=True, needs_reference=False,
-    sample_rates=(16000,), min_duration=1.0, package="speechmos",
-    outputs=("pdnsmos_sig", "pdnsmos_bak", "pdnsmos_ovrl"),
-    description="Personalised DNSMOS P.835 (signal, background, overall; a neighbouring talker counts as "
-                "background), non-intrusive, 16 kHz; 1-5",
-    requires=REQUIRES, install=INSTALL,
-))
+@metric(
+    MetricSpec(
+        name="dnsmos_personalized",
+        version="1",
+        higher_is_better=True,
+        needs_reference=False,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="speechmos",
+        outputs=("pdnsmos_sig", "pdnsmos_bak", "pdnsmos_ovrl"),
+        description="Personalised DNSMOS P.835 (signal, background, overall; a neighbouring talker counts as "
+        "background), non-intrusive, 16 kHz; 1-5",
+        requires=REQUIRES,
+        install=INSTALL,
+    )
+)
 def dnsmos_personalized(ref: None, deg: np.ndarray, sample_rate: int) -> dict[str, float]:
     scores = _dnsmos_scores(deg, sample_rate, personalized=True)
     return {"pdnsmos_sig": scores["sig_mos"], "pdnsmos_bak": scores["bak_mos"], "pdnsmos_ovrl": scores["ovrl_mos"]}
 
 
-@metric(MetricSpec(
-    name="plcmos", version="1", higher_is_better=True, needs_reference=False,
-    sample_rates=(16000,), min_duration=1.0, package="speechmos", outputs=("plcmos",),
-    description="PLCMOS v2 (INTERSPEECH 2023): non-intrusive MOS of packet-loss concealment, 16 kHz, mean over "
-                "15 rater embeddings drawn with a fixed seed; about 1-5",
-    requires=("speechmos", "onnxruntime"), install=INSTALL,
-))
+@metric(
+    MetricSpec(
+        name="plcmos",
+        version="1",
+        higher_is_better=True,
+        needs_reference=False,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="speechmos",
+        outputs=("plcmos",),
+        description="PLCMOS v2 (INTERSPEECH 2023): non-intrusive MOS of packet-loss concealment, 16 kHz, mean over "
+        "15 rater embeddings drawn with a fixed seed; about 1-5",
+        requires=("speechmos", "onnxruntime"),
+        install=INSTALL,
+    )
+)
 def plcmos(ref: None, deg: np.ndarray, sample_rate: int) -> float:
     state = np.random.get_state()  # speechmos draws its rater embeddings from NumPy's global generator
     np.random.seed(PLCMOS_SEED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -26,27 +26,45 @@ def _pesq(ref: np.ndarray, deg: np.ndarray, rate: int, mode: str) -> float:
         raise MetricError(f"PESQ: {message}") from None
 
 
-@metric(MetricSpec(
-    name="pesq_nb", version="1", higher_is_better=True, needs_reference=True,
-    sample_rates=(8000,), min_duration=1.0, package="pesq", outputs=("pesq_nb",),
-    description="PESQ narrow-band (ITU-T P.862 with the P.862.1 MOS-LQO mapping) at 8 kHz; 1.0-4.55",
-    requires=("pesq",), install=PESQ_INSTALL,
-))
+@metric(
+    MetricSpec(
+        name="pesq_nb",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=(8000,),
+        min_duration=1.0,
+        package="pesq",
+        outputs=("pesq_nb",),
+        description="PESQ narrow-band (ITU-T P.862 with the P.862.1 MOS-LQO mapping) at 8 kHz; 1.0-4.55",
+        requires=("pesq",),
+        install=PESQ_INSTALL,
+    )
+)
 def pesq_nb(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _pesq(ref, deg, sample_rate, "nb")
 
 
-@metric(MetricSpec(
-    name="pesq_wb", version="1", higher_is_better=True, needs_reference=True,
-    sample_rates=(16000,), min_duration=1.0, package="pesq", outputs=("pesq_wb",),
-    description="PESQ wide-band (ITU-T P.862.2) at 16 kHz; MOS-LQO 1.04-4.64",
-    requires=("pesq",), install=PESQ_INSTALL,
-))
+@metric(
+    MetricSpec(
+        name="pesq_wb",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="pesq",
+        outputs=("pesq_wb",),
+        description="PESQ wide-band (ITU-T P.862.2) at 16 kHz; MOS-LQO 1.04-4.64",
+        requires=("pesq",),
+        install=PESQ_INSTALL,
+    )
+)
 def pesq_wb(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _pesq(ref, deg, sample_rate, "wb")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _visqol(mode: str):
     """One ViSQOL instance per mode and process (creating one loads the mapping model)."""
     from visqol import VisqolApi
@@ -71,7 +89,7 @@ def _use_vectorised_vad(api) -> None:
 
     class VectorisedVadPatchCreator(VadPatchCreator):
         def _get_voice_activity(self, signal, start_sample, total_samples, frame_len):
-            data = np.asarray(signal.data[start_sample:start_sample + total_samples], dtype=np.float64)
+            data = np.asarray(signal.data[start_sample : start_sample + total_samples], dtype=np.float64)
             # As upstream: scale to 16 bits, clamp, truncate toward zero; whole frames only.
             pcm = np.clip(data * (1 << 15), -(1 << 15), (1 << 15) - 1).astype(np.int16)
             vad = RmsVad()
@@ -84,23 +102,41 @@ def _use_vectorised_vad(api) -> None:
         manager.patch_creator = VectorisedVadPatchCreator(manager.patch_creator.patch_size)
 
 
-@metric(MetricSpec(
-    name="visqol_speech", version="1+lattice", higher_is_better=True, needs_reference=True,
-    sample_rates=(16000,), min_duration=1.0, package="visqol-python", outputs=("visqol_speech",),
-    description="ViSQOL v3 speech mode at 16 kHz, deep-lattice MOS mapping (C++ default); MOS-LQO 1-5",
-    requires=("visqol", "ai_edge_litert"), install=VISQOL_INSTALL,
-    bandwidth_hz=(0.0, 10_000.0),  # it hears up to 8 kHz: fullband content wants visqol_audio
-))
+@metric(
+    MetricSpec(
+        name="visqol_speech",
+        version="1+lattice",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="visqol-python",
+        outputs=("visqol_speech",),
+        description="ViSQOL v3 speech mode at 16 kHz, deep-lattice MOS mapping (C++ default); MOS-LQO 1-5",
+        requires=("visqol", "ai_edge_litert"),
+        install=VISQOL_INSTALL,
+        bandwidth_hz=(0.0, 10_000.0),  # it hears up to 8 kHz: fullband content wants visqol_audio
+    )
+)
 def visqol_speech(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _visqol("speech").measure_from_arrays(ref, deg, sample_rate).moslqo
 
 
-@metric(MetricSpec(
-    name="visqol_audio", version="1+svr", higher_is_better=True, needs_reference=True,
-    sample_rates=(48000,), min_duration=1.0, package="visqol-python", outputs=("visqol_audio",),
-    description="ViSQOL v3 audio mode at 48 kHz, bundled nu-SVR MOS mapping; MOS-LQO 1-5",
-    requires=("visqol",), install=VISQOL_INSTALL,
-    bandwidth_hz=(10_000.0, 24_000.0),  # band-limited (e.g. 16 kHz) content wants visqol_speech
-))
+@metric(
+    MetricSpec(
+        name="visqol_audio",
+        version="1+svr",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=(48000,),
+        min_duration=1.0,
+        package="visqol-python",
+        outputs=("visqol_audio",),
+        description="ViSQOL v3 audio mode at 48 kHz, bundled nu-SVR MOS mapping; MOS-LQO 1-5",
+        requires=("visqol",),
+        install=VISQOL_INSTALL,
+        bandwidth_hz=(10_000.0, 24_000.0),  # band-limited (e.g. 16 kHz) content wants visqol_speech
+    )
+)
 def visqol_audio(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     return _visqol("audio").measure_from_arrays(ref, deg, sample_rate).moslqo

@@ -30,13 +30,23 @@ def _embedding(x: np.ndarray) -> np.ndarray:
         return _encoder().embed_utterance(np.clip(x, -1.0, 1.0).astype(np.float32))
 
 
-@metric(MetricSpec(
-    name="speaker_similarity", version="1", higher_is_better=True, needs_reference=True,
-    sample_rates=(16000,), min_duration=1.0, package="resemblyzer", outputs=("speaker_similarity",),
-    description="Cosine similarity of Resemblyzer (GE2E) utterance embeddings of reference and decoded audio, "
-                "16 kHz, weights shipped in the wheel; about 0.6 between different speakers, 1 for the same audio",
-    requires=("resemblyzer", "torch", "webrtcvad", "librosa"), install=INSTALL, needs_alignment=False,
-))
+@metric(
+    MetricSpec(
+        name="speaker_similarity",
+        version="1",
+        higher_is_better=True,
+        needs_reference=True,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="resemblyzer",
+        outputs=("speaker_similarity",),
+        description="Cosine similarity of Resemblyzer (GE2E) utterance embeddings of reference and decoded audio, "
+        "16 kHz, weights shipped in the wheel; about 0.6 between different speakers, 1 for the same audio",
+        requires=("resemblyzer", "torch", "webrtcvad", "librosa"),
+        install=INSTALL,
+        needs_alignment=False,
+    )
+)
 def speaker_similarity(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     a, b = _embedding(ref), _embedding(deg)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))

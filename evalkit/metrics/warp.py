@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -24,7 +24,7 @@ def _numpy2_shim() -> None:
         np.lib.pad = np.pad
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model():
     _numpy2_shim()
     from warpq.core import warpqMetric
@@ -32,13 +32,22 @@ def _model():
     return warpqMetric(sr=16000, apply_vad=True, score_fn="median", n_jobs=1)
 
 
-@metric(MetricSpec(
-    name="warpq", version="1", higher_is_better=False, needs_reference=True,
-    sample_rates=(16000,), min_duration=1.0, package="warpq", outputs=("warpq",),
-    description="WARP-Q raw score (median SDTW cost of 0.4 s MFCC patches after VAD); 0 is best, ~3.5 worst",
-    requires=("warpq", "librosa", "pyvad"), install="pip install warpq==1.5.2",
-    needs_alignment=False,  # its subsequence DTW finds the alignment itself
-))
+@metric(
+    MetricSpec(
+        name="warpq",
+        version="1",
+        higher_is_better=False,
+        needs_reference=True,
+        sample_rates=(16000,),
+        min_duration=1.0,
+        package="warpq",
+        outputs=("warpq",),
+        description="WARP-Q raw score (median SDTW cost of 0.4 s MFCC patches after VAD); 0 is best, ~3.5 worst",
+        requires=("warpq", "librosa", "pyvad"),
+        install="pip install warpq==1.5.2",
+        needs_alignment=False,  # its subsequence DTW finds the alignment itself
+    )
+)
 def warpq(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> float:
     # pyvad refuses float samples outside [-1, 1]; clip as a 16-bit file would.
     result = _model().evaluate(np.clip(ref, -1, 1), np.clip(deg, -1, 1), arr_sr=sample_rate)

@@ -47,8 +47,14 @@ def choose_rate(rate: int, accepted: tuple[int, ...] | None) -> int:
     return min(higher) if higher else max(accepted)
 
 
-def evaluate(name: str, ref: Audio | None, deg: Audio, text: str | None = None, downmix: bool = False,
-             align: AlignPolicy | AlignedPair | None = DEFAULT_ALIGNMENT) -> list[MetricResult]:
+def evaluate(
+    name: str,
+    ref: Audio | None,
+    deg: Audio,
+    text: str | None = None,
+    downmix: bool = False,
+    align: AlignPolicy | AlignedPair | None = DEFAULT_ALIGNMENT,
+) -> list[MetricResult]:
     """Run metric `name` on one item; never raises for a problem with the item itself.
 
     Multichannel input fails, as on the command line, unless `downmix` (average the channels).
@@ -72,8 +78,15 @@ def evaluate(name: str, ref: Audio | None, deg: Audio, text: str | None = None, 
     return _rows(spec, status, outcome, native, rate, time.perf_counter() - start, alignment)
 
 
-def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int, text: str | None, downmix: bool,
-         align: AlignPolicy | AlignedPair | None) -> tuple[str, Value | str, Alignment | None]:
+def _run(
+    entry: Metric,
+    ref: Audio | None,
+    deg: Audio,
+    rate: int,
+    text: str | None,
+    downmix: bool,
+    align: AlignPolicy | AlignedPair | None,
+) -> tuple[str, Value | str, Alignment | None]:
     """("ok", value, alignment) or (status, reason, alignment)."""
     spec = entry.spec
     missing = entry.unavailable()
@@ -104,8 +117,10 @@ def _run(entry: Metric, ref: Audio | None, deg: Audio, rate: int, text: str | No
 def _channel_problem(ref: Audio | None, deg: Audio) -> str | None:
     for role, audio in (("reference", ref), ("degraded", deg)):
         if audio is not None and audio.channels > 1:
-            return (f"{role} audio has {audio.channels} channels; metrics take mono: downmix first "
-                    "(downmix=True, --downmix, or downmix: true in the experiment)")
+            return (
+                f"{role} audio has {audio.channels} channels; metrics take mono: downmix first "
+                "(downmix=True, --downmix, or downmix: true in the experiment)"
+            )
     return None
 
 
@@ -158,11 +173,22 @@ def _rms_dbfs(audio: Audio) -> float:
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
-def _rows(spec: MetricSpec, status: str, outcome: Value | str, native: int, rate: int, seconds: float,
-          alignment: Alignment | None = None) -> list[MetricResult]:
+def _rows(
+    spec: MetricSpec,
+    status: str,
+    outcome: Value | str,
+    native: int,
+    rate: int,
+    seconds: float,
+    alignment: Alignment | None = None,
+) -> list[MetricResult]:
     common = dict(
-        metric_version=spec.version, package=spec.package_name, package_version=spec.package_version,
-        native_rate=native, metric_rate=rate, seconds=seconds,
+        metric_version=spec.version,
+        package=spec.package_name,
+        package_version=spec.package_version,
+        native_rate=native,
+        metric_rate=rate,
+        seconds=seconds,
         lag=None if alignment is None else alignment.lag,
         length_change=None if alignment is None else alignment.length_change,
     )

@@ -15,8 +15,25 @@ import sys
 from typing import Any
 
 # old name -> module of evalkit.listening (three were renamed there after the move)
-MOVED = {name: name for name in ("_check", "admin", "auth", "flow", "listener", "listeners", "playlog", "randomize",
-                                 "safetext", "spec", "spec_parts", "stimuli", "tokens", "web")}
+MOVED = {
+    name: name
+    for name in (
+        "_check",
+        "admin",
+        "auth",
+        "flow",
+        "listener",
+        "listeners",
+        "playlog",
+        "randomize",
+        "safetext",
+        "spec",
+        "spec_parts",
+        "stimuli",
+        "tokens",
+        "web",
+    )
+}
 MOVED.update(demo="demo_mushra", results="responses", views="pages")
 
 

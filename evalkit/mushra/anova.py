@@ -40,15 +40,23 @@ def cube(frame: pd.DataFrame) -> tuple[np.ndarray, list, list, list, list]:
     complete = table.notna().all(axis=1)
     dropped = list(table.index[~complete])
     table = table[complete]
-    return table.to_numpy().reshape(len(table), len(conditions), len(items)), list(table.index), conditions, items, dropped
+    return (
+        table.to_numpy().reshape(len(table), len(conditions), len(items)),
+        list(table.index),
+        conditions,
+        items,
+        dropped,
+    )
 
 
 def rm_anova(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows condition, item, condition:item; columns SS, df1, df2, MS, F, p, eps_gg, p_gg, eta_p2."""
     y, subjects, conditions, items, dropped = cube(frame)
     if y.shape[0] < 2 or y.shape[1] < 2:
-        raise ValueError(f"a repeated-measures ANOVA needs at least 2 complete assessors and 2 conditions "
-                         f"(have {y.shape[0]} and {y.shape[1]}; dropped as incomplete: {dropped})")
+        raise ValueError(
+            f"a repeated-measures ANOVA needs at least 2 complete assessors and 2 conditions "
+            f"(have {y.shape[0]} and {y.shape[1]}; dropped as incomplete: {dropped})"
+        )
     table = rm_anova_cube(y)
     table.attrs.update(dropped=dropped, assessors=subjects, conditions=conditions, items=items)
     return table
@@ -62,12 +70,27 @@ def rm_anova_cube(y: np.ndarray) -> pd.DataFrame:
     msc, msi, mci = y.mean(axis=2), y.mean(axis=1), y.mean(axis=0)
     residual = y - msc[:, :, None] - msi[:, None, :] - mci[None] + ms[:, None, None] + mc[None, :, None] + mi - m
     effects = {
-        "condition": (s * i * np.sum((mc - m) ** 2), i * np.sum((msc - ms[:, None] - mc + m) ** 2), c - 1,
-                      msc, contrasts(c)),
-        "item": (s * c * np.sum((mi - m) ** 2), c * np.sum((msi - ms[:, None] - mi + m) ** 2), i - 1,
-                 msi, contrasts(i) if i > 1 else np.zeros((1, 0))),
-        "condition:item": (s * np.sum((mci - mc[:, None] - mi + m) ** 2), np.sum(residual ** 2), (c - 1) * (i - 1),
-                           y.reshape(s, c * i), np.kron(contrasts(c), contrasts(i)) if i > 1 else np.zeros((c, 0))),
+        "condition": (
+            s * i * np.sum((mc - m) ** 2),
+            i * np.sum((msc - ms[:, None] - mc + m) ** 2),
+            c - 1,
+            msc,
+            contrasts(c),
+        ),
+        "item": (
+            s * c * np.sum((mi - m) ** 2),
+            c * np.sum((msi - ms[:, None] - mi + m) ** 2),
+            i - 1,
+            msi,
+            contrasts(i) if i > 1 else np.zeros((1, 0)),
+        ),
+        "condition:item": (
+            s * np.sum((mci - mc[:, None] - mi + m) ** 2),
+            np.sum(residual**2),
+            (c - 1) * (i - 1),
+            y.reshape(s, c * i),
+            np.kron(contrasts(c), contrasts(i)) if i > 1 else np.zeros((c, 0)),
+        ),
     }
     rows = [_row(name, *values, s) for name, values in effects.items() if values[2] > 0]
     return pd.DataFrame(rows).set_index("effect")
@@ -77,6 +100,15 @@ def _row(name: str, ss: float, ss_error: float, df1: int, cell_means: np.ndarray
     df2 = df1 * (s - 1)
     f = (ss / df1) / (ss_error / df2) if ss_error > 0 else np.inf
     eps = gg_epsilon(cell_means, contrast)
-    return {"effect": name, "SS": ss, "df1": df1, "df2": df2, "MS": ss / df1, "F": f,
-            "p": float(stats.f.sf(f, df1, df2)), "eps_gg": eps, "p_gg": float(stats.f.sf(f, eps * df1, eps * df2)),
-            "eta_p2": ss / (ss + ss_error)}
+    return {
+        "effect": name,
+        "SS": ss,
+        "df1": df1,
+        "df2": df2,
+        "MS": ss / df1,
+        "F": f,
+        "p": float(stats.f.sf(f, df1, df2)),
+        "eps_gg": eps,
+        "p_gg": float(stats.f.sf(f, eps * df1, eps * df2)),
+        "eta_p2": ss / (ss + ss_error),
+    }

@@ -38,14 +38,18 @@ def degenerate_warnings(frame: pd.DataFrame) -> list[str]:
     found = []
     listeners = frame["participant"].nunique()
     if listeners < 2:
-        found.append(f"only {listeners} listener: there is no spread between listeners, so intervals and tests "
-                     "are undefined or meaningless")
+        found.append(
+            f"only {listeners} listener: there is no spread between listeners, so intervals and tests "
+            "are undefined or meaningless"
+        )
     found += _identical_listeners(frame)
     found += _no_residual(frame)
     for condition, scores in frame.groupby("condition", sort=True)["score"]:
         if len(scores) > 1 and scores.nunique() == 1:
-            found.append(f"every rating of {condition} is {scores.iloc[0]:g} ({len(scores)} ratings): its interval "
-                         "has zero width and a test against it compares with a constant")
+            found.append(
+                f"every rating of {condition} is {scores.iloc[0]:g} ({len(scores)} ratings): its interval "
+                "has zero width and a test against it compares with a constant"
+            )
     return found
 
 
@@ -54,9 +58,12 @@ def _identical_listeners(frame: pd.DataFrame) -> list[str]:
     groups: dict[tuple, list[str]] = {}
     for participant, row in wide.iterrows():
         groups.setdefault(tuple(np.round(row.to_numpy(dtype=float), 6)), []).append(participant)
-    return [f"listeners {', '.join(same)} gave identical ratings on every trial (the same person twice, or a "
-            "script?): tests that count them as independent listeners are overconfident"
-            for same in groups.values() if len(same) > 1]
+    return [
+        f"listeners {', '.join(same)} gave identical ratings on every trial (the same person twice, or a "
+        "script?): tests that count them as independent listeners are overconfident"
+        for same in groups.values()
+        if len(same) > 1
+    ]
 
 
 def _no_residual(frame: pd.DataFrame) -> list[str]:
@@ -68,5 +75,11 @@ def _no_residual(frame: pd.DataFrame) -> list[str]:
     except ValueError:
         return []
     bad = [effect for effect, f in table["F"].items() if not np.isfinite(f)]
-    return [f"F = ∞ for {', '.join(bad)}: the listeners' ratings have no residual variance (they agree exactly), "
-            "so these F and p values say nothing"] if bad else []
+    return (
+        [
+            f"F = ∞ for {', '.join(bad)}: the listeners' ratings have no residual variance (they agree exactly), "
+            "so these F and p values say nothing"
+        ]
+        if bad
+        else []
+    )

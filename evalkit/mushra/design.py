@@ -15,9 +15,9 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from ..errors import ConfigError
+from ..listening.spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
 from ..store.models_mushra import MushraCondition, MushraTest
 from .screening import DEFAULT_SCREENING, ScreeningConfig
-from ..listening.spec_parts import LOW_ANCHOR, MID_ANCHOR, REFERENCE
 
 __all__ = ["Design", "detect_design", "TestSetup", "test_setup", "setup_from_frame"]
 
@@ -43,10 +43,14 @@ class Design:
         low, high = self.items_per_listener
         rated = f"{low}" if low == high else f"{low}-{high}"
         if self.kind == "complete":
-            return (f"complete: {self.listeners} listeners × {self.items} items × {self.conditions} conditions, "
-                    "every cell rated")
-        text = (f"{self.kind}: {self.listeners} listeners rated {rated} of {self.items} items each, "
-                f"{self.conditions} conditions")
+            return (
+                f"complete: {self.listeners} listeners × {self.items} items × {self.conditions} conditions, "
+                "every cell rated"
+            )
+        text = (
+            f"{self.kind}: {self.listeners} listeners rated {rated} of {self.items} items each, "
+            f"{self.conditions} conditions"
+        )
         if self.missing_cells:
             return text + f"; {self.missing_cells} condition ratings missing inside rated trials"
         return text + ", every condition on each rated item"
@@ -94,8 +98,7 @@ class TestSetup:
     def scored_as(self) -> dict[str, str]:
         """Condition key -> the codec name its objective results carry (its card, else its own key)."""
         table = self.conditions
-        return {row.key: row.card if isinstance(row.card, str) and row.card else row.key
-                for row in table.itertuples()}
+        return {row.key: row.card if isinstance(row.card, str) and row.card else row.key for row in table.itertuples()}
 
     def order(self) -> list[str]:
         return list(self.conditions.sort_values("position")["key"])
@@ -105,8 +108,11 @@ def test_setup(engine: Engine, name: str) -> TestSetup:
     """The declared setup of test `name`; a native test without a stored rule gets the BS.1534-3 defaults."""
     c = MushraCondition
     with engine.connect() as connection:
-        test = connection.execute(select(MushraTest.id, MushraTest.origin, MushraTest.screening, MushraTest.spec,
-                                         MushraTest.test_type).where(MushraTest.name == name)).first()
+        test = connection.execute(
+            select(MushraTest.id, MushraTest.origin, MushraTest.screening, MushraTest.spec, MushraTest.test_type).where(
+                MushraTest.name == name
+            )
+        ).first()
         if test is None:
             raise ConfigError(f"no listening test named {name!r}")
         rows = connection.execute(select(c.key, c.kind, c.card, c.position).where(c.test_id == test.id)).all()
@@ -122,11 +128,20 @@ test_setup.__test__ = False  # a library function, not a pytest test
 
 def setup_from_frame(name: str, ratings: pd.DataFrame, screening: ScreeningConfig | None = None) -> TestSetup:
     """A setup for ratings that come without a database row (kinds from a `kind` column when present)."""
-    kinds = (ratings.drop_duplicates("condition").set_index("condition")["kind"] if "kind" in ratings
-             else pd.Series(dtype=object))
+    kinds = (
+        ratings.drop_duplicates("condition").set_index("condition")["kind"]
+        if "kind" in ratings
+        else pd.Series(dtype=object)
+    )
     keys = sorted(ratings["condition"].unique())
-    conditions = pd.DataFrame({"key": keys, "kind": [kinds.get(k, _KINDS.get(k, "codec")) for k in keys], "card": None,
-                               "position": range(len(keys))})
+    conditions = pd.DataFrame(
+        {
+            "key": keys,
+            "kind": [kinds.get(k, _KINDS.get(k, "codec")) for k in keys],
+            "card": None,
+            "position": range(len(keys)),
+        }
+    )
     return TestSetup(name, "evalkit", conditions, screening or _native_screening(conditions))
 
 

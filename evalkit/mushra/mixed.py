@@ -46,9 +46,17 @@ class MixedModel:
         """Per condition: model-estimated mean with its Wald interval (listener and item variance included)."""
         se = np.sqrt(np.diag(self.covariance))
         half = stats.norm.ppf(0.5 + self.confidence / 2) * se
-        return pd.DataFrame({"condition": self.conditions, "n": self.counts, "estimate": self.coefficients, "se": se,
-                             "ci_low": self.coefficients - half, "ci_high": self.coefficients + half},
-                            columns=MEANS_COLUMNS)
+        return pd.DataFrame(
+            {
+                "condition": self.conditions,
+                "n": self.counts,
+                "estimate": self.coefficients,
+                "se": se,
+                "ci_low": self.coefficients - half,
+                "ci_high": self.coefficients + half,
+            },
+            columns=MEANS_COLUMNS,
+        )
 
     def omnibus(self) -> dict[str, float]:
         """Wald test that every condition mean is equal: chi2, df, p."""
@@ -58,8 +66,9 @@ class MixedModel:
         chi2 = float(difference @ np.linalg.solve(contrast @ self.covariance @ contrast.T, difference))
         return {"chi2": chi2, "df": k - 1, "p": float(stats.chi2.sf(chi2, k - 1))}
 
-    def contrasts(self, pairs: list[tuple[str, str]] | None = None, correction: str = "holm",
-                  alpha: float = 0.05) -> pd.DataFrame:
+    def contrasts(
+        self, pairs: list[tuple[str, str]] | None = None, correction: str = "holm", alpha: float = 0.05
+    ) -> pd.DataFrame:
         """Pairwise differences a - b with Wald z tests, intervals, and p-values adjusted over the pairs."""
         index = {name: i for i, name in enumerate(self.conditions)}
         pairs = pairs or list(itertools.combinations(self.conditions, 2))
@@ -70,8 +79,18 @@ class MixedModel:
             vector[index[a]], vector[index[b]] = 1.0, -1.0
             estimate, se = float(vector @ self.coefficients), float(np.sqrt(vector @ self.covariance @ vector))
             z = estimate / se if se > 0 else np.inf * np.sign(estimate)
-            rows.append({"a": a, "b": b, "estimate": estimate, "se": se, "z": z, "ci_low": estimate - z_crit * se,
-                         "ci_high": estimate + z_crit * se, "p": float(2 * stats.norm.sf(abs(z)))})
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "estimate": estimate,
+                    "se": se,
+                    "z": z,
+                    "ci_low": estimate - z_crit * se,
+                    "ci_high": estimate + z_crit * se,
+                    "p": float(2 * stats.norm.sf(abs(z))),
+                }
+            )
         table = pd.DataFrame(rows, columns=CONTRAST_COLUMNS[:-2])
         table["p_adjusted"] = {"holm": holm, "hochberg": hochberg}[correction](table["p"].to_numpy())
         table["significant"] = table["p_adjusted"] < alpha
@@ -97,8 +116,9 @@ def fit_mixed(frame: pd.DataFrame, confidence: float = 0.95, conditions: list[st
         names.append(label)
         mats.append([np.eye(len(levels.categories))[levels.codes]])
     vc = VCSpec(names, [[[f"{name}{j}" for j in range(m[0].shape[1])]] for name, m in zip(names, mats)], mats)
-    model = MixedLM(frame["score"].to_numpy(float), exog, np.zeros(len(frame)), exog_re=np.zeros((len(frame), 0)),
-                    exog_vc=vc)
+    model = MixedLM(
+        frame["score"].to_numpy(float), exog, np.zeros(len(frame)), exog_re=np.zeros((len(frame), 0)), exog_vc=vc
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = model.fit(reml=True, method=["bfgs", "lbfgs", "cg", "powell"])  # in turn, until one converges
@@ -109,5 +129,13 @@ def fit_mixed(frame: pd.DataFrame, confidence: float = 0.95, conditions: list[st
     k = len(conditions)
     covariance = np.asarray(result.cov_params())[:k, :k]
     variances = {**dict(zip(names, map(float, result.vcomp))), "residual": float(result.scale)}
-    return MixedModel(conditions, np.asarray(result.fe_params, dtype=float), covariance,
-                      np.bincount(codes, minlength=k), variances, bool(result.converged), confidence, notes)
+    return MixedModel(
+        conditions,
+        np.asarray(result.fe_params, dtype=float),
+        covariance,
+        np.bincount(codes, minlength=k),
+        variances,
+        bool(result.converged),
+        confidence,
+        notes,
+    )

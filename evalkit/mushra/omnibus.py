@@ -36,16 +36,27 @@ class Omnibus:
         rows = []
         if self.anova is not None and "condition" in self.anova.index:
             row = self.anova.loc["condition"]
-            rows.append({"test": "repeated-measures ANOVA (condition), Greenhouse-Geisser",
-                         "statistic": f"F = {row['F']:.2f}", "df": f"{row['eps_gg'] * row['df1']:.2f}, "
-                         f"{row['eps_gg'] * row['df2']:.1f}", "p": row["p_gg"],
-                         "note": f"epsilon {row['eps_gg']:.3f}; uncorrected p {row['p']:.3g}"})
+            rows.append(
+                {
+                    "test": "repeated-measures ANOVA (condition), Greenhouse-Geisser",
+                    "statistic": f"F = {row['F']:.2f}",
+                    "df": f"{row['eps_gg'] * row['df1']:.2f}, {row['eps_gg'] * row['df2']:.1f}",
+                    "p": row["p_gg"],
+                    "note": f"epsilon {row['eps_gg']:.3f}; uncorrected p {row['p']:.3g}",
+                }
+            )
         if self.model is not None:
             test = self.model.omnibus()
             variances = ", ".join(f"{k} {v:.1f}" for k, v in self.model.variances.items())
-            rows.append({"test": "linear mixed model (condition fixed; listener, item random), Wald",
-                         "statistic": f"χ² = {test['chi2']:.2f}", "df": str(test["df"]), "p": test["p"],
-                         "note": f"variances: {variances}" + ("" if self.model.converged else "; did not converge")})
+            rows.append(
+                {
+                    "test": "linear mixed model (condition fixed; listener, item random), Wald",
+                    "statistic": f"χ² = {test['chi2']:.2f}",
+                    "df": str(test["df"]),
+                    "p": test["p"],
+                    "note": f"variances: {variances}" + ("" if self.model.converged else "; did not converge"),
+                }
+            )
         if self.primary == "mixed model":
             rows.reverse()
         return pd.DataFrame(rows, columns=OMNIBUS_COLUMNS)
@@ -59,11 +70,14 @@ def omnibus(frame: pd.DataFrame, conditions: list[str] | None = None, correction
         with np.errstate(invalid="ignore", divide="ignore"):  # constant ratings: NaN, said below
             result.anova = rm_anova(frame)
         if not np.isfinite(result.anova.loc["condition", ["F", "eps_gg"]].astype(float)).all():
-            result.notes.append("the repeated-measures ANOVA is undefined here: the ratings do not vary within "
-                                "listeners")
+            result.notes.append(
+                "the repeated-measures ANOVA is undefined here: the ratings do not vary within listeners"
+            )
     elif not design.complete:
-        result.notes.append(f"design {design.kind}: the repeated-measures ANOVA needs every cell rated, so the "
-                            "mixed model is the omnibus test")
+        result.notes.append(
+            f"design {design.kind}: the repeated-measures ANOVA needs every cell rated, so the "
+            "mixed model is the omnibus test"
+        )
     try:
         result.model = fit_mixed(frame, conditions=conditions)
     except (ValueError, ArithmeticError) as err:  # e.g. a singular model on degenerate data

@@ -42,8 +42,9 @@ def boxplot(frame: pd.DataFrame, order: list[str] | None = None, title: str | No
     return figure
 
 
-def mean_ci_plot(summary: pd.DataFrame, interval: str = "t", order: list[str] | None = None,
-                 title: str | None = None) -> Figure:
+def mean_ci_plot(
+    summary: pd.DataFrame, interval: str = "t", order: list[str] | None = None, title: str | None = None
+) -> Figure:
     """Means with their 95 % interval ("t" or "boot") from condition_summary."""
     conditions = _order(summary, order)
     table = summary.set_index("condition").loc[conditions]

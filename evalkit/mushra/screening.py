@@ -41,42 +41,63 @@ class ScreeningConfig:
         if self.rule not in RULES:
             raise ConfigError(f"screening rule {self.rule!r} is not one of {', '.join(RULES)}")
         if self.rule != "none" and not self.reference:
-            raise ConfigError(f"screening rule {self.rule!r} needs the hidden reference: declare it, or use rule 'none'")
+            raise ConfigError(
+                f"screening rule {self.rule!r} needs the hidden reference: declare it, or use rule 'none'"
+            )
         if self.rule == "bs1534-3" and not self.mid_anchor:
-            raise ConfigError("screening rule 'bs1534-3' needs the mid anchor: declare it, or use rule 'reference' "
-                              "(hidden reference only) or 'none'")
+            raise ConfigError(
+                "screening rule 'bs1534-3' needs the mid anchor: declare it, or use rule 'reference' "
+                "(hidden reference only) or 'none'"
+            )
 
     def as_dict(self) -> dict:
-        return {"rule": self.rule, "reference": self.reference, "anchors": list(self.anchors),
-                "mid_anchor": self.mid_anchor}
+        return {
+            "rule": self.rule,
+            "reference": self.reference,
+            "anchors": list(self.anchors),
+            "mid_anchor": self.mid_anchor,
+        }
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ScreeningConfig:
         data = dict(data or {})
-        return cls(rule=data.get("rule", "bs1534-3"), reference=data.get("reference"),
-                   anchors=tuple(data.get("anchors") or ()), mid_anchor=data.get("mid_anchor"))
+        return cls(
+            rule=data.get("rule", "bs1534-3"),
+            reference=data.get("reference"),
+            anchors=tuple(data.get("anchors") or ()),
+            mid_anchor=data.get("mid_anchor"),
+        )
 
     def check(self, conditions) -> None:
         """ConfigError when the rule names a condition that `conditions` lacks."""
         present = set(conditions)
-        needed = {"none": [], "reference": [("hidden reference", self.reference)],
-                  "bs1534-3": [("hidden reference", self.reference), ("mid anchor", self.mid_anchor)]}[self.rule]
+        needed = {
+            "none": [],
+            "reference": [("hidden reference", self.reference)],
+            "bs1534-3": [("hidden reference", self.reference), ("mid anchor", self.mid_anchor)],
+        }[self.rule]
         for role, name in needed:
             if name not in present:
-                raise ConfigError(f"screening ({self.rule}): the {role} {name!r} is not a condition of these ratings "
-                                  f"(conditions: {', '.join(sorted(map(str, present))) or 'none'}); declare the "
-                                  "right one or choose another rule")
+                raise ConfigError(
+                    f"screening ({self.rule}): the {role} {name!r} is not a condition of these ratings "
+                    f"(conditions: {', '.join(sorted(map(str, present))) or 'none'}); declare the "
+                    "right one or choose another rule"
+                )
 
     def describe(self) -> str:
         """The rule in words, for a methods section."""
         t, f = f"{self.threshold:g}", f"{self.max_fraction:.0%}"
         if self.rule == "none":
             return "no post-screening (every assessor kept)"
-        text = f"ITU-R BS.1534-3 post-screening: hidden reference ({self.reference}) below {t} on more than {f} of items"
+        text = (
+            f"ITU-R BS.1534-3 post-screening: hidden reference ({self.reference}) below {t} on more than {f} of items"
+        )
         if self.rule == "reference":
             return text + " (hidden-reference rule only)"
-        return (text + f", or mid anchor ({self.mid_anchor}) above {t} on more than {f} of items (items where over "
-                f"{self.anchor_item_fraction:.0%} of assessors rate it above {t} left out of that rule)")
+        return (
+            text + f", or mid anchor ({self.mid_anchor}) above {t} on more than {f} of items (items where over "
+            f"{self.anchor_item_fraction:.0%} of assessors rate it above {t} left out of that rule)"
+        )
 
 
 DEFAULT_SCREENING = ScreeningConfig()
@@ -98,17 +119,28 @@ class Screening:
 
     def describe(self) -> str:
         """Rule and outcome in one sentence."""
-        skipped = (f"; anchor rule skipped on items {', '.join(map(str, self.anchor_items_skipped))}"
-                   if self.anchor_items_skipped else "")
+        skipped = (
+            f"; anchor rule skipped on items {', '.join(map(str, self.anchor_items_skipped))}"
+            if self.anchor_items_skipped
+            else ""
+        )
         return f"{self.config.describe()}: {len(self.kept)} assessor(s) kept, {len(self.excluded)} excluded{skipped}"
 
 
-def screen(frame: pd.DataFrame, reference: str = REFERENCE, mid_anchor: str | None = MID_ANCHOR,
-           threshold: float = 90.0, max_fraction: float = 0.15, anchor_item_fraction: float = 0.25,
-           rule: str = "bs1534-3", config: ScreeningConfig | None = None) -> Screening:
+def screen(
+    frame: pd.DataFrame,
+    reference: str = REFERENCE,
+    mid_anchor: str | None = MID_ANCHOR,
+    threshold: float = 90.0,
+    max_fraction: float = 0.15,
+    anchor_item_fraction: float = 0.25,
+    rule: str = "bs1534-3",
+    config: ScreeningConfig | None = None,
+) -> Screening:
     """Apply `rule` (or `config`); an assessor must exceed a fraction strictly to be excluded."""
-    config = config or ScreeningConfig(rule, reference, (mid_anchor,) if mid_anchor else (), mid_anchor, threshold,
-                                       max_fraction, anchor_item_fraction)
+    config = config or ScreeningConfig(
+        rule, reference, (mid_anchor,) if mid_anchor else (), mid_anchor, threshold, max_fraction, anchor_item_fraction
+    )
     config.check(frame["condition"].unique())
     table = pd.DataFrame(index=pd.Index(sorted(frame["participant"].unique()), name="participant"))
     table["reference_below"], table["anchor_above"], skipped = 0.0, 0.0, []

@@ -25,8 +25,15 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "listener_means", "condition_summary", "t_interval", "bootstrap_interval", "PermutationResult", "permutation_test",
-    "paired_comparisons", "holm", "hochberg",
+    "listener_means",
+    "condition_summary",
+    "t_interval",
+    "bootstrap_interval",
+    "PermutationResult",
+    "permutation_test",
+    "paired_comparisons",
+    "holm",
+    "hochberg",
 ]
 
 
@@ -38,8 +45,9 @@ def t_interval(scores: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     return float(scores.mean() - half), float(scores.mean() + half)
 
 
-def bootstrap_interval(sums: np.ndarray, counts: np.ndarray, confidence: float = 0.95, n_boot: int = 10_000,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    sums: np.ndarray, counts: np.ndarray, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of the mean, resampling assessors (each with its sum and count of ratings)."""
     if len(sums) < 2:
         return math.nan, math.nan
@@ -56,8 +64,9 @@ def listener_means(frame: pd.DataFrame, by: list[str] | tuple[str, ...] = ("cond
     return grouped.agg(score="mean", ratings="count").reset_index()
 
 
-def condition_summary(frame: pd.DataFrame, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0,
-                      order: list[str] | None = None) -> pd.DataFrame:
+def condition_summary(
+    frame: pd.DataFrame, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0, order: list[str] | None = None
+) -> pd.DataFrame:
     """Per condition: n, assessors, median, quartiles and IQR, the listener mean, std, t and bootstrap intervals."""
     means = listener_means(frame).set_index("condition")["score"]
     rows = []
@@ -65,13 +74,28 @@ def condition_summary(frame: pd.DataFrame, confidence: float = 0.95, n_boot: int
         scores = group["score"].to_numpy(float)
         per = group.groupby("participant")["score"].agg(["sum", "count"])
         q1, median, q3 = np.quantile(scores, [0.25, 0.5, 0.75])
-        rows.append({
-            "condition": condition, "n": len(scores), "assessors": len(per), "median": median, "q1": q1, "q3": q3,
-            "iqr": q3 - q1, "mean": means[condition], "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
-            **dict(zip(("t_low", "t_high"), t_interval(scores, confidence))),
-            **dict(zip(("boot_low", "boot_high"), bootstrap_interval(
-                per["sum"].to_numpy(float), per["count"].to_numpy(float), confidence, n_boot, seed + index))),
-        })
+        rows.append(
+            {
+                "condition": condition,
+                "n": len(scores),
+                "assessors": len(per),
+                "median": median,
+                "q1": q1,
+                "q3": q3,
+                "iqr": q3 - q1,
+                "mean": means[condition],
+                "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
+                **dict(zip(("t_low", "t_high"), t_interval(scores, confidence))),
+                **dict(
+                    zip(
+                        ("boot_low", "boot_high"),
+                        bootstrap_interval(
+                            per["sum"].to_numpy(float), per["count"].to_numpy(float), confidence, n_boot, seed + index
+                        ),
+                    )
+                ),
+            }
+        )
     table = pd.DataFrame(rows)
     if order is not None:
         table = table.set_index("condition").reindex([c for c in order if c in set(table["condition"])]).reset_index()
@@ -89,8 +113,15 @@ class PermutationResult:
     exact: bool  # every re-labelling enumerated (paired test with few pairs)
 
 
-def permutation_test(a, b, paired: bool = False, statistic: str = "mean", n_permutations: int = 10_000,
-                     seed: int = 0, alternative: str = "two-sided") -> PermutationResult:
+def permutation_test(
+    a,
+    b,
+    paired: bool = False,
+    statistic: str = "mean",
+    n_permutations: int = 10_000,
+    seed: int = 0,
+    alternative: str = "two-sided",
+) -> PermutationResult:
     """Is the difference between two conditions' scores larger than re-labelling at random gives?
 
     Unpaired (as Attachment 3 describes it): pool both samples, deal them out again at random,
@@ -104,21 +135,34 @@ def permutation_test(a, b, paired: bool = False, statistic: str = "mean", n_perm
     if paired and len(a) != len(b):
         raise ValueError(f"paired samples differ in length ({len(a)} and {len(b)})")
     if paired:
+
         def difference(x, y, axis):
             return center(x - y, axis=axis)
+
         relabellings = 2 ** len(a)
     else:
+
         def difference(x, y, axis):
             return center(x, axis=axis) - center(y, axis=axis)
+
         relabellings = math.comb(len(a) + len(b), len(a))
     # Two-sided is |difference| against the re-labellings' |difference|s (Attachment 3), not scipy's doubled tail.
     two_sided = alternative == "two-sided"
     result = stats.permutation_test(
-        (a, b), (lambda x, y, axis: np.abs(difference(x, y, axis))) if two_sided else difference,
-        permutation_type="samples" if paired else "independent", vectorized=True, n_resamples=n_permutations,
-        alternative="greater" if two_sided else alternative, rng=np.random.default_rng(seed))
-    return PermutationResult(float(difference(a, b, axis=0)), float(result.pvalue), len(result.null_distribution),
-                             relabellings <= n_permutations)
+        (a, b),
+        (lambda x, y, axis: np.abs(difference(x, y, axis))) if two_sided else difference,
+        permutation_type="samples" if paired else "independent",
+        vectorized=True,
+        n_resamples=n_permutations,
+        alternative="greater" if two_sided else alternative,
+        rng=np.random.default_rng(seed),
+    )
+    return PermutationResult(
+        float(difference(a, b, axis=0)),
+        float(result.pvalue),
+        len(result.null_distribution),
+        relabellings <= n_permutations,
+    )
 
 
 # -- paired comparisons with family-wise correction ----------------------------------------
@@ -144,9 +188,16 @@ def hochberg(p_values) -> np.ndarray:
     return out
 
 
-def paired_comparisons(frame: pd.DataFrame, method: str = "t", correction: str = "holm", alpha: float = 0.05,
-                       unit: str = "assessor", n_permutations: int = 10_000, seed: int = 0,
-                       conditions: list[str] | None = None) -> pd.DataFrame:
+def paired_comparisons(
+    frame: pd.DataFrame,
+    method: str = "t",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    unit: str = "assessor",
+    n_permutations: int = 10_000,
+    seed: int = 0,
+    conditions: list[str] | None = None,
+) -> pd.DataFrame:
     """Every pair of conditions, paired by assessor (means over items) or by rating (assessor, item).
 
     `method` is "t" (paired t-test) or "permutation" (paired, Attachment 3); p-values are adjusted
@@ -161,7 +212,9 @@ def paired_comparisons(frame: pd.DataFrame, method: str = "t", correction: str =
         if method == "t":
             p = float(stats.ttest_rel(pair[a], pair[b]).pvalue) if d.std() > 0 else float(d.mean() == 0)
         else:
-            p = permutation_test(pair[a], pair[b], paired=True, n_permutations=n_permutations, seed=seed + index).p_value
+            p = permutation_test(
+                pair[a], pair[b], paired=True, n_permutations=n_permutations, seed=seed + index
+            ).p_value
         rows.append({"a": a, "b": b, "n": len(d), "mean_diff": d.mean(), "p": p})
     table = pd.DataFrame(rows, columns=["a", "b", "n", "mean_diff", "p"])
     table["p_adjusted"] = {"holm": holm, "hochberg": hochberg}[correction](table["p"].to_numpy())

@@ -35,9 +35,18 @@ from .weights import pinned_path, resolve_weights
 __all__ = ["EncodecAdapter", "SnacAdapter", "MimiAdapter", "DacAdapter", "ADAPTERS", "ENCODEC_24KHZ"]
 
 # encodec_24khz as EncodecModel.encodec_model_24khz builds it.
-ENCODEC_24KHZ = {"sample_rate": 24000, "channels": 1, "n_filters": 32, "ratios": [8, 5, 4, 2], "dimension": 128,
-                 "bins": 1024, "lstm": 2, "target_bandwidths": [1.5, 3.0, 6.0, 12.0, 24.0], "causal": True,
-                 "norm": "weight_norm"}
+ENCODEC_24KHZ = {
+    "sample_rate": 24000,
+    "channels": 1,
+    "n_filters": 32,
+    "ratios": [8, 5, 4, 2],
+    "dimension": 128,
+    "bins": 1024,
+    "lstm": 2,
+    "target_bandwidths": [1.5, 3.0, 6.0, 12.0, 24.0],
+    "causal": True,
+    "norm": "weight_norm",
+}
 
 
 class _Adapter(Codec):
@@ -71,9 +80,14 @@ class _Adapter(Codec):
     def info(self) -> CodecInfo:
         version = importlib.import_module(self.package).__dict__.get("__version__") or _dist_version(self.package)
         return CodecInfo(
-            name=self.backend, version=f"{self.package} {version}, weights {self.sha256[:12]}", family=self.family,
-            sample_rate=self.sample_rate, frame_samples=self.hop * self.frames_per_packet, lookahead_samples=0,
-            nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop, streaming=self.causal,
+            name=self.backend,
+            version=f"{self.package} {version}, weights {self.sha256[:12]}",
+            family=self.family,
+            sample_rate=self.sample_rate,
+            frame_samples=self.hop * self.frames_per_packet,
+            lookahead_samples=0,
+            nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
+            streaming=self.causal,
             needs=("torch", self.package, "weights"),
         )
 
@@ -106,8 +120,10 @@ class _Adapter(Codec):
         seconds = frames * self.hop / self.sample_rate
         audio = torch.zeros(1, 1, frames * self.hop)
         codes = torch.zeros(self.n_q, frames, dtype=torch.long)
-        return {"encoder": (FunctionPart(self.model, self._codes), audio, seconds),
-                "decoder": (FunctionPart(self.model, lambda c: self._audio(c.numpy())), codes, seconds)}
+        return {
+            "encoder": (FunctionPart(self.model, self._codes), audio, seconds),
+            "decoder": (FunctionPart(self.model, lambda c: self._audio(c.numpy())), codes, seconds),
+        }
 
     def _codes(self, x) -> np.ndarray:
         """(n_q, frames) int codes of audio x (1, 1, T)."""
@@ -165,14 +181,30 @@ def _build_encodec(arch: dict):
     encodec = _import_encodec()
     from encodec import modules, quantization
 
-    shared = dict(channels=arch["channels"], dimension=arch["dimension"], n_filters=arch["n_filters"],
-                  ratios=list(arch["ratios"]), norm=arch["norm"], causal=arch["causal"], lstm=arch["lstm"])
+    shared = dict(
+        channels=arch["channels"],
+        dimension=arch["dimension"],
+        n_filters=arch["n_filters"],
+        ratios=list(arch["ratios"]),
+        norm=arch["norm"],
+        causal=arch["causal"],
+        lstm=arch["lstm"],
+    )
     encoder, decoder = modules.SEANetEncoder(**shared), modules.SEANetDecoder(**shared)
     frame_rate = math.ceil(arch["sample_rate"] / encoder.hop_length)
     n_q = int(1000 * arch["target_bandwidths"][-1] // (frame_rate * code_bits(arch["bins"])))
     quantizer = quantization.ResidualVectorQuantizer(dimension=arch["dimension"], n_q=n_q, bins=arch["bins"])
-    return encodec.EncodecModel(encoder, decoder, quantizer, list(arch["target_bandwidths"]), arch["sample_rate"],
-                                arch["channels"], normalize=False, segment=None, name="evalkit")
+    return encodec.EncodecModel(
+        encoder,
+        decoder,
+        quantizer,
+        list(arch["target_bandwidths"]),
+        arch["sample_rate"],
+        arch["channels"],
+        normalize=False,
+        segment=None,
+        name="evalkit",
+    )
 
 
 class EncodecAdapter(_Adapter):
@@ -196,7 +228,11 @@ class EncodecAdapter(_Adapter):
         if bandwidth not in self.model.target_bandwidths:
             raise ConfigError(f"encodec: bandwidth {bandwidth} is not one of {self.model.target_bandwidths} kbit/s")
         self.model.set_target_bandwidth(bandwidth)
-        self.sha256, self.sample_rate, self.hop = sha256.lower(), arch["sample_rate"], int(self.model.encoder.hop_length)
+        self.sha256, self.sample_rate, self.hop = (
+            sha256.lower(),
+            arch["sample_rate"],
+            int(self.model.encoder.hop_length),
+        )
         self.bits = code_bits(arch["bins"])
         self.n_q = self.model.quantizer.get_num_quantizers_for_bandwidth(self.model.frame_rate, bandwidth)
         self._setup_packets()
@@ -254,7 +290,9 @@ class SnacAdapter(_Adapter):
         import torch
 
         units, bounds = codes.shape[1], np.cumsum([0] + self.counts)
-        multi = [torch.from_numpy(np.ascontiguousarray(codes[a:b].T.reshape(1, -1))) for a, b in zip(bounds, bounds[1:])]
+        multi = [
+            torch.from_numpy(np.ascontiguousarray(codes[a:b].T.reshape(1, -1))) for a, b in zip(bounds, bounds[1:])
+        ]
         with torch.random.fork_rng():
             torch.manual_seed(0)  # the decoder's noise blocks: same bytes, same audio
             return self.model.decode(multi)[..., : units * self.hop]
@@ -270,9 +308,11 @@ class MimiAdapter(_Adapter):
     pins model.safetensors; `n_q` codebooks (8 = 1.1 kbit/s, up to 32)."""
 
     package = "transformers"
-    install_hint = ("pip install --no-deps transformers==5.24.0 huggingface-hub==2.4.0 tokenizers==0.23.3 "
-                    "safetensors==0.8.0 regex==2026.11.19 httpx2==2.16.2 httpcore2==2.16.2 truststore==0.10.5 "
-                    "(and " + TORCH_HINT + ")")
+    install_hint = (
+        "pip install --no-deps transformers==5.24.0 huggingface-hub==2.4.0 tokenizers==0.23.3 "
+        "safetensors==0.8.0 regex==2026.11.19 httpx2==2.16.2 httpcore2==2.16.2 truststore==0.10.5 "
+        "(and " + TORCH_HINT + ")"
+    )
     family = "neural-mimi"
 
     def __init__(self, checkpoint: str, sha256: str, n_q: int = 8):
@@ -307,8 +347,10 @@ class DacAdapter(_Adapter):
     """Descript Audio Codec. Unavailable here: its package cannot be imported without torchaudio."""
 
     package = "dac"
-    install_hint = ("no working install: descript-audio-codec 1.0.0 imports descript-audiotools, which imports "
-                    "torchaudio (PyPI's build breaks beside torch 2.13.0 CPU); see docs/neural.md")
+    install_hint = (
+        "no working install: descript-audio-codec 1.0.0 imports descript-audiotools, which imports "
+        "torchaudio (PyPI's build breaks beside torch 2.13.0 CPU); see docs/neural.md"
+    )
     family = "neural-dac"
     causal = False
 
@@ -329,7 +371,11 @@ class DacAdapter(_Adapter):
         path = pinned_path(checkpoint, sha256, "dac")
         self.model = dac.DAC.load(str(path)).eval()
         self.n_q = _check_int(n_q or self.model.n_codebooks, 1, self.model.n_codebooks, "dac: n_q")
-        self.sha256, self.sample_rate, self.hop = sha256.lower(), int(self.model.sample_rate), int(self.model.hop_length)
+        self.sha256, self.sample_rate, self.hop = (
+            sha256.lower(),
+            int(self.model.sample_rate),
+            int(self.model.hop_length),
+        )
         self.bits = code_bits(self.model.codebook_size)
         self._setup_packets()
 
@@ -344,5 +390,9 @@ class DacAdapter(_Adapter):
         return self.model.decode(z)
 
 
-ADAPTERS: dict[str, type[_Adapter]] = {"encodec": EncodecAdapter, "snac": SnacAdapter, "mimi": MimiAdapter,
-                                       "dac": DacAdapter}
+ADAPTERS: dict[str, type[_Adapter]] = {
+    "encodec": EncodecAdapter,
+    "snac": SnacAdapter,
+    "mimi": MimiAdapter,
+    "dac": DacAdapter,
+}

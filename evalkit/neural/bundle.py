@@ -15,8 +15,9 @@ import numpy as np
 __all__ = ["save_bundle_arrays", "load_bundle_arrays"]
 
 
-def save_bundle_arrays(path: Path, format: str, config: dict, arrays: dict[str, np.ndarray],
-                       compressed: bool = True) -> Path:
+def save_bundle_arrays(
+    path: Path, format: str, config: dict, arrays: dict[str, np.ndarray], compressed: bool = True
+) -> Path:
     """Write `arrays` and `config` (with `format` added) to `path` atomically; returns the path."""
     payload = dict(arrays)
     payload["config"] = np.frombuffer(json.dumps({**config, "format": format}, sort_keys=True).encode(), np.uint8)

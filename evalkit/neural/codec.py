@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import zipfile
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -68,13 +68,18 @@ def _model_config(path: Path, sha256: str):
         data = stored_json(path, ("config",))["config"]
         hop = math.prod(data["strides"])
         lookahead = int(data["n_fft"]) - hop // int(data["decoder_upsample"]) if data.get("decoder") == "istft" else 0
-        return SimpleNamespace(sample_rate=int(data["sample_rate"]), hop=hop, codebook_size=int(data["codebook_size"]),
-                               n_q=int(data["n_q"]), lookahead=lookahead)  # as RVQConfig.lookahead
+        return SimpleNamespace(
+            sample_rate=int(data["sample_rate"]),
+            hop=hop,
+            codebook_size=int(data["codebook_size"]),
+            n_q=int(data["n_q"]),
+            lookahead=lookahead,
+        )  # as RVQConfig.lookahead
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return _load_model(path, sha256).config
 
 
-@lru_cache(maxsize=None)
+@cache
 def _torch_version() -> str:
     from importlib.metadata import version
 
@@ -88,15 +93,21 @@ class RVQCodec(Codec):
     concealment = "repeat"
     local_params = ("weights",)  # a path on this machine; the sha256 travels in the stream
 
-    def __init__(self, weights: str, sha256: str, n_q: int, frames_per_packet: int | None = None,
-                 waveform_matching: bool = True):
+    def __init__(
+        self, weights: str, sha256: str, n_q: int, frames_per_packet: int | None = None, waveform_matching: bool = True
+    ):
         path = pinned_path(weights, sha256, "rvq")
         self.waveform_matching = bool(waveform_matching)
         self.path, self.sha256 = path, sha256.lower()
         config = _model_config(path, self.sha256)  # the model itself loads on first use (torch)
         if not isinstance(n_q, int) or not 1 <= n_q <= config.n_q:
             raise ConfigError(f"rvq: n_q must be an integer from 1 to {config.n_q}, got {n_q!r}")
-        self.n_q, self.bits, self.hop, self.sample_rate = n_q, code_bits(config.codebook_size), config.hop, config.sample_rate
+        self.n_q, self.bits, self.hop, self.sample_rate = (
+            n_q,
+            code_bits(config.codebook_size),
+            config.hop,
+            config.sample_rate,
+        )
         self.lookahead = config.lookahead
         self.frames_per_packet = frames_per_packet or frames_per_whole_bytes(n_q * self.bits)
         if (self.frames_per_packet * n_q * self.bits) % 8:
@@ -113,10 +124,15 @@ class RVQCodec(Codec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"evalkit-rvq weights {self.sha256[:12]}, torch {_torch_version()}",
-            family="neural-rvq", sample_rate=self.sample_rate, frame_samples=self.hop * self.frames_per_packet,
-            lookahead_samples=self.lookahead, nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
-            waveform_matching=self.waveform_matching, needs=("torch", "weights"),
+            name=self.backend,
+            version=f"evalkit-rvq weights {self.sha256[:12]}, torch {_torch_version()}",
+            family="neural-rvq",
+            sample_rate=self.sample_rate,
+            frame_samples=self.hop * self.frames_per_packet,
+            lookahead_samples=self.lookahead,
+            nominal_bitrate=self.n_q * self.bits * self.sample_rate / self.hop,
+            waveform_matching=self.waveform_matching,
+            needs=("torch", "weights"),
         )
 
     def _header(self) -> dict:
@@ -136,7 +152,7 @@ class RVQCodec(Codec):
         codes = torch.from_numpy(codes)[None]
         chunks, state = [], None
         for start in range(0, codes.shape[-1], DECODE_CHUNK_FRAMES):
-            chunk, state = self.model.decode_stream(codes[..., start:start + DECODE_CHUNK_FRAMES], state)
+            chunk, state = self.model.decode_stream(codes[..., start : start + DECODE_CHUNK_FRAMES], state)
             chunks.append(chunk)
         out = torch.cat(chunks, dim=-1)[0, 0].numpy()
         return out * silence_mask(len(out), leading, self.hop)
@@ -149,5 +165,7 @@ class RVQCodec(Codec):
 
         frames = self.sample_rate // self.hop
         codes = torch.zeros(1, self.n_q, frames, dtype=torch.long)
-        return {"encoder": (EncoderPart(self.model, self.n_q), torch.zeros(1, 1, frames * self.hop), 1.0),
-                "decoder": (DecoderPart(self.model), codes, 1.0)}
+        return {
+            "encoder": (EncoderPart(self.model, self.n_q), torch.zeros(1, 1, frames * self.hop), 1.0),
+            "decoder": (DecoderPart(self.model), codes, 1.0),
+        }

@@ -76,8 +76,14 @@ def write_manifest(rows: list[dict], path: str | Path) -> Path:
 
 
 def _row(id_: str, path: Path, speaker: str, text: str | None, corpus: str, licence: str) -> dict:
-    return {"id": id_, "path": str(path.resolve()), "speaker": f"{corpus.lower()}-{speaker}", "text": text,
-            "source": corpus, "licence": licence}
+    return {
+        "id": id_,
+        "path": str(path.resolve()),
+        "speaker": f"{corpus.lower()}-{speaker}",
+        "text": text,
+        "source": corpus,
+        "licence": licence,
+    }
 
 
 def _folder(root: str | Path, corpus: str) -> Path:

@@ -39,7 +39,7 @@ class DataConfig:
     allow_outside: bool = False  # manifest paths may lie outside the manifest's folder
 
     @classmethod
-    def from_dict(cls, data: dict, base: Path = Path("."), check: Checker | None = None) -> "DataConfig":
+    def from_dict(cls, data: dict, base: Path = Path("."), check: Checker | None = None) -> DataConfig:
         check = check or Checker("training data")
         data = dict(check.mapping(data, "data", set(cls.__dataclass_fields__), required=("train",)))
         for key in ("train", "holdout"):
@@ -71,9 +71,13 @@ def _number_pair(check: Checker, value, key: str) -> tuple[float, float]:
 
 def check_holdout(train: list[Item], holdout: list[Item]) -> None:
     """Refuse training items that are held-out items (same id, file or recorded sha256)."""
+
     def keys(items):
-        return ({i.id for i in items}, {i.path.resolve() for i in items},
-                {i.extra.get("sha256") for i in items} - {None})
+        return (
+            {i.id for i in items},
+            {i.path.resolve() for i in items},
+            {i.extra.get("sha256") for i in items} - {None},
+        )
 
     ids, paths, hashes = keys(holdout)
     clash = [i.id for i in train if i.id in ids or i.path.resolve() in paths or i.extra.get("sha256") in hashes]
@@ -129,11 +133,11 @@ class CropSampler:
         index = rng.choice(len(self.lengths), p=self.lengths / self.lengths.sum())
         length, start = self.lengths[index], self.offsets[index]
         begin = start + rng.integers(0, max(length - self.crop, 0) + 1)
-        x = self.samples[begin:begin + min(self.crop, length)].astype(np.float32) / _SCALE
+        x = self.samples[begin : begin + min(self.crop, length)].astype(np.float32) / _SCALE
         x = np.pad(x, (0, self.crop - len(x)))
         x = x * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
         if rng.random() < cfg.noise_prob:
-            rms = np.sqrt(np.mean(x ** 2) + 1e-12)
+            rms = np.sqrt(np.mean(x**2) + 1e-12)
             x = x + rng.standard_normal(len(x)).astype(np.float32) * rms * 10 ** (-rng.uniform(*cfg.noise_snr_db) / 20)
         return np.clip(x, -1.0, 1.0)
 
@@ -142,4 +146,3 @@ class CropSampler:
 
     def restore(self, state: str) -> None:
         self.rng.bit_generator.state = json.loads(state)
-

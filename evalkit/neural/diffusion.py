@@ -16,7 +16,7 @@ sqrt(abar_s) * cond, by `lam` (0: no blending).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -57,8 +57,16 @@ def sampling_times(start: int, evaluations: int) -> list[int]:
     return sorted(set(times), reverse=True)
 
 
-def reverse_step(schedule: CosineSchedule, denoise: Denoiser, x: torch.Tensor, t: int, s: int, eta: float,
-                 generator: torch.Generator | None, clip: float = 0.0) -> torch.Tensor:
+def reverse_step(
+    schedule: CosineSchedule,
+    denoise: Denoiser,
+    x: torch.Tensor,
+    t: int,
+    s: int,
+    eta: float,
+    generator: torch.Generator | None,
+    clip: float = 0.0,
+) -> torch.Tensor:
     """x_s from x_t (s < t) by the generalised DDIM update; x_0 is the predicted clean latent, clamped to
     [-clip, clip] when clip > 0 (near t = T, where abar_t is tiny, a small error in eps is a huge one in x_0)."""
     batch_t = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
@@ -71,15 +79,23 @@ def reverse_step(schedule: CosineSchedule, denoise: Denoiser, x: torch.Tensor, t
     if s == 0:
         return x0
     sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
-    out = math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma ** 2, 0.0)) * eps
+    out = math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps
     if sigma > 0:
         out = out + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return out
 
 
-def sample(schedule: CosineSchedule, denoise: Denoiser, condition: torch.Tensor, evaluations: int,
-           eta: float = 0.0, midway_t: int | None = None, lam: float = 0.0,
-           generator: torch.Generator | None = None, clip: float = 0.0) -> torch.Tensor:
+def sample(
+    schedule: CosineSchedule,
+    denoise: Denoiser,
+    condition: torch.Tensor,
+    evaluations: int,
+    eta: float = 0.0,
+    midway_t: int | None = None,
+    lam: float = 0.0,
+    generator: torch.Generator | None = None,
+    clip: float = 0.0,
+) -> torch.Tensor:
     """A clean latent shaped like `condition` after `evaluations` network calls.
 
     midway_t None: start from N(0, I) at t = T. midway_t = m: start from the condition itself as

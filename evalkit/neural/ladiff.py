@@ -30,8 +30,17 @@ from .diffusion import CosineSchedule, sample
 from .model import build_decoder, build_encoder, float_state, int8_rows, read_weights
 from .unet import ConditionUpsampler, UNet1D
 
-__all__ = ["AEConfig", "ContinuousAE", "DiffusionConfig", "LatentDiffusion", "save_ladiff", "load_ladiff",
-           "save_autoencoder", "load_autoencoder", "codes_fingerprint"]
+__all__ = [
+    "AEConfig",
+    "ContinuousAE",
+    "DiffusionConfig",
+    "LatentDiffusion",
+    "save_ladiff",
+    "load_ladiff",
+    "save_autoencoder",
+    "load_autoencoder",
+    "codes_fingerprint",
+]
 
 AE_FORMAT, LADIFF_FORMAT = "evalkit-ae-1", "evalkit-ladiff-1"
 
@@ -53,7 +62,7 @@ class AEConfig:
         return math.prod(self.strides)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AEConfig":
+    def from_dict(cls, data: dict) -> AEConfig:
         return dataclass_from_dict(cls, data, "autoencoder")
 
 
@@ -85,7 +94,7 @@ class DiffusionConfig:
     max_n_q: int = 16
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DiffusionConfig":
+    def from_dict(cls, data: dict) -> DiffusionConfig:
         return dataclass_from_dict(cls, data, "latent diffusion")
 
 
@@ -95,16 +104,18 @@ class LatentDiffusion(nn.Module):
     def __init__(self, config: DiffusionConfig):
         super().__init__()
         self.config = config
-        self.upsampler = ConditionUpsampler(config.code_dim, config.latent_dim, config.upsampler_channels,
-                                            config.upsample_factors)
-        self.unet = UNet1D(config.latent_dim, config.widths, config.blocks, config.emb_dim, config.max_n_q,
-                           config.mid_dilations)
+        self.upsampler = ConditionUpsampler(
+            config.code_dim, config.latent_dim, config.upsampler_channels, config.upsample_factors
+        )
+        self.unet = UNet1D(
+            config.latent_dim, config.widths, config.blocks, config.emb_dim, config.max_n_q, config.mid_dilations
+        )
         self.register_buffer("latent_scale", torch.tensor(1.0))
         self.schedule = CosineSchedule(config.timesteps)
 
     @property
     def rate_ratio(self) -> int:
-        return 2 ** self.config.upsample_factors
+        return 2**self.config.upsample_factors
 
     def condition(self, quantised: torch.Tensor) -> torch.Tensor:
         """Quantised code latents (B, code_dim, F) -> the condition in scaled-latent space (B, latent_dim, F * ratio)."""
@@ -124,12 +135,30 @@ class LatentDiffusion(nn.Module):
         return {"diff": (eps - noise).abs().mean(), "cond": (condition - x0).abs().mean()}
 
     @torch.no_grad()
-    def generate(self, quantised, n_q: int, evaluations: int, eta: float = 0.0, midway_t: int | None = None,
-                 lam: float = 0.0, generator: torch.Generator | None = None, clip: float = 0.0) -> torch.Tensor:
+    def generate(
+        self,
+        quantised,
+        n_q: int,
+        evaluations: int,
+        eta: float = 0.0,
+        midway_t: int | None = None,
+        lam: float = 0.0,
+        generator: torch.Generator | None = None,
+        clip: float = 0.0,
+    ) -> torch.Tensor:
         """Unscaled latents (B, latent_dim, F * ratio) for the quantised code latents."""
         condition = self.condition(quantised)
-        x = sample(self.schedule, lambda x, t: self.eps(x, t, condition, n_q), condition, evaluations, eta,
-                   midway_t, lam, generator, clip)
+        x = sample(
+            self.schedule,
+            lambda x, t: self.eps(x, t, condition, n_q),
+            condition,
+            evaluations,
+            eta,
+            midway_t,
+            lam,
+            generator,
+            clip,
+        )
         return x / self.latent_scale
 
 
@@ -148,8 +177,10 @@ def codes_fingerprint(rvq: nn.Module) -> str:
 
 
 def _half_state(module: nn.Module, half: bool) -> dict:
-    return {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-            for k, v in module.state_dict().items()}
+    return {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in module.state_dict().items()
+    }
 
 
 def _read(path: str | Path, fmt: str) -> dict:
@@ -168,7 +199,9 @@ def save_autoencoder(model: ContinuousAE, path: str | Path) -> Path:
     """Full-precision weights of the autoencoder (training uses its encoder, the codec its decoder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": AE_FORMAT, "config": json.dumps(asdict(model.config)), "state_dict": _half_state(model, False)}, path)
+    torch.save(
+        {"format": AE_FORMAT, "config": json.dumps(asdict(model.config)), "state_dict": _half_state(model, False)}, path
+    )
     return path
 
 
@@ -177,23 +210,34 @@ def load_autoencoder(path: str | Path) -> ContinuousAE:
     return _load_state(ContinuousAE(AEConfig.from_dict(json.loads(data["config"]))), data["state_dict"], path)
 
 
-def save_ladiff(model: LatentDiffusion, autoencoder: ContinuousAE, rvq_codes: str, path: str | Path,
-                int8: bool = False) -> Path:
+def save_ladiff(
+    model: LatentDiffusion, autoencoder: ContinuousAE, rvq_codes: str, path: str | Path, int8: bool = False
+) -> Path:
     """The codec's weights: diffusion model + autoencoder decoder (float16; with `int8` the diffusion model's
     matrices int8, see model.int8_rows) + the codes_fingerprint of the RVQ model they were trained on."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = _half_state(model, True)
-    torch.save({"format": LADIFF_FORMAT, "config": json.dumps(asdict(model.config)),
-                "ae_config": json.dumps(asdict(autoencoder.config)), "rvq_codes": rvq_codes,
-                "state_dict": int8_rows(state) if int8 else state, "decoder": _half_state(autoencoder.decoder, True)}, path)
+    torch.save(
+        {
+            "format": LADIFF_FORMAT,
+            "config": json.dumps(asdict(model.config)),
+            "ae_config": json.dumps(asdict(autoencoder.config)),
+            "rvq_codes": rvq_codes,
+            "state_dict": int8_rows(state) if int8 else state,
+            "decoder": _half_state(autoencoder.decoder, True),
+        },
+        path,
+    )
     return path
 
 
 def load_ladiff(path: str | Path) -> tuple[LatentDiffusion, nn.Module, AEConfig, str]:
     """(diffusion model, autoencoder decoder, autoencoder config, codes_fingerprint of the RVQ model it expects)."""
     data = _read(path, LADIFF_FORMAT)
-    model = _load_state(LatentDiffusion(DiffusionConfig.from_dict(json.loads(data["config"]))), data["state_dict"], path)
+    model = _load_state(
+        LatentDiffusion(DiffusionConfig.from_dict(json.loads(data["config"]))), data["state_dict"], path
+    )
     ae_config = AEConfig.from_dict(json.loads(data["ae_config"]))
     decoder = _load_state(build_decoder(ae_config), data["decoder"], path)
     return model, decoder, ae_config, str(data["rvq_codes"])

@@ -33,7 +33,7 @@ from .weights import pinned_path, stored_json
 __all__ = ["LaDiffCodec", "SAMPLERS"]
 
 SAMPLERS = {"ddim": 0.0, "ddpm": 1.0}  # eta of the generalised DDIM step
-_MAX_SEED = 2 ** 32 - 1
+_MAX_SEED = 2**32 - 1
 
 
 @lru_cache(maxsize=4)
@@ -69,9 +69,23 @@ class LaDiffCodec(RVQCodec):
     # the seed travels in the header on its own: a stream decodes with its own seed under any card seed
     local_params = ("rvq_weights", "weights", "seed")
 
-    def __init__(self, rvq_weights: str, rvq_sha256: str, weights: str, sha256: str, n_q: int, steps: int = 25,
-                 sampler: str = "ddim", midway_t: int | None = None, lam: float = 0.0, clip: float = 0.0, seed: int = 0,
-                 chunk_frames: int = 0, context_frames: int = 0, frames_per_packet: int | None = None):
+    def __init__(
+        self,
+        rvq_weights: str,
+        rvq_sha256: str,
+        weights: str,
+        sha256: str,
+        n_q: int,
+        steps: int = 25,
+        sampler: str = "ddim",
+        midway_t: int | None = None,
+        lam: float = 0.0,
+        clip: float = 0.0,
+        seed: int = 0,
+        chunk_frames: int = 0,
+        context_frames: int = 0,
+        frames_per_packet: int | None = None,
+    ):
         super().__init__(rvq_weights, rvq_sha256, n_q, frames_per_packet, waveform_matching=False)
         self.ladiff_path, self.ladiff_sha256 = pinned_path(weights, sha256, "ladiff"), sha256.lower()
         self.rvq_weights, self.ladiff_weights = rvq_weights, weights
@@ -79,7 +93,13 @@ class LaDiffCodec(RVQCodec):
         if ae_hop * ratio != self.hop or n_q > max_n_q:
             raise ConfigError(f"ladiff: {weights} does not fit the rvq model (hop or codebook count)")
         self._check_sampling(steps, sampler, midway_t, lam, clip, seed, chunk_frames, context_frames)
-        self.steps, self.eta, self.midway_t, self.lam, self.seed = int(steps), SAMPLERS[sampler], midway_t, float(lam), int(seed)
+        self.steps, self.eta, self.midway_t, self.lam, self.seed = (
+            int(steps),
+            SAMPLERS[sampler],
+            midway_t,
+            float(lam),
+            int(seed),
+        )
         self.clip = float(clip)
         self.chunk_frames, self.context_frames = int(chunk_frames), int(context_frames)
 
@@ -87,8 +107,9 @@ class LaDiffCodec(RVQCodec):
         """(diffusion model, autoencoder decoder), loaded on first use (torch), checked against the rvq codes."""
         diffusion, ae_decoder, _, trained_on = _load(self.ladiff_path, self.ladiff_sha256)
         if trained_on != _fingerprint(self.model):
-            raise ConfigError(f"ladiff: {self.ladiff_weights} was trained on the codes of another rvq model than "
-                              f"{self.rvq_weights}")
+            raise ConfigError(
+                f"ladiff: {self.ladiff_weights} was trained on the codes of another rvq model than {self.rvq_weights}"
+            )
         return diffusion, ae_decoder
 
     @property
@@ -104,12 +125,20 @@ class LaDiffCodec(RVQCodec):
         checks = [
             (isinstance(steps, int) and 0 <= steps <= 1000, f"steps must be an integer 0..1000, got {steps!r}"),
             (sampler in SAMPLERS, f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}"),
-            (midway_t is None or (isinstance(midway_t, int) and 0 <= midway_t <= 1000), f"midway_t must be null or 0..1000, got {midway_t!r}"),
+            (
+                midway_t is None or (isinstance(midway_t, int) and 0 <= midway_t <= 1000),
+                f"midway_t must be null or 0..1000, got {midway_t!r}",
+            ),
             (isinstance(lam, (int, float)) and 0.0 <= lam <= 1.0, f"lam must be in [0, 1], got {lam!r}"),
             (isinstance(clip, (int, float)) and clip >= 0, f"clip must be a number >= 0 (0: off), got {clip!r}"),
             (isinstance(seed, int) and 0 <= seed <= _MAX_SEED, f"seed must be an integer 0..2**32-1, got {seed!r}"),
-            (isinstance(chunk_frames, int) and chunk_frames >= 0 and isinstance(context_frames, int) and context_frames >= 0,
-             "chunk_frames and context_frames must be integers >= 0"),
+            (
+                isinstance(chunk_frames, int)
+                and chunk_frames >= 0
+                and isinstance(context_frames, int)
+                and context_frames >= 0,
+                "chunk_frames and context_frames must be integers >= 0",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -119,10 +148,17 @@ class LaDiffCodec(RVQCodec):
     def info(self) -> CodecInfo:
         base = super().info
         return CodecInfo(
-            name=self.backend, version=f"evalkit-ladiff weights {self.ladiff_sha256[:12]} on rvq {self.sha256[:12]}, "
-                                       f"torch {_torch_version()}",
-            family="neural-ladiff", sample_rate=base.sample_rate, frame_samples=base.frame_samples, lookahead_samples=0,
-            nominal_bitrate=base.nominal_bitrate, waveform_matching=False, streaming=False, needs=("torch", "weights"),
+            name=self.backend,
+            version=f"evalkit-ladiff weights {self.ladiff_sha256[:12]} on rvq {self.sha256[:12]}, "
+            f"torch {_torch_version()}",
+            family="neural-ladiff",
+            sample_rate=base.sample_rate,
+            frame_samples=base.frame_samples,
+            lookahead_samples=0,
+            nominal_bitrate=base.nominal_bitrate,
+            waveform_matching=False,
+            streaming=False,
+            needs=("torch", "weights"),
         )
 
     @property
@@ -157,7 +193,7 @@ class LaDiffCodec(RVQCodec):
             lo, hi = max(0, start - self.context_frames), min(frames, start + size + self.context_frames)
             latents = self._latents(codes[:, lo:hi], seed, index)
             ratio = self.diffusion.rate_ratio
-            block = latents[..., (start - lo) * ratio: (min(start + size, frames) - lo) * ratio]
+            block = latents[..., (start - lo) * ratio : (min(start + size, frames) - lo) * ratio]
             with torch.no_grad():
                 audio, state = self.ae_decoder.stream(block, state)
             yield audio[0, 0].numpy()
@@ -172,8 +208,9 @@ class LaDiffCodec(RVQCodec):
         if pad:
             quantised = torch.nn.functional.pad(quantised, (0, pad), mode="replicate")
         generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        return self.diffusion.generate(quantised, self.n_q, self.steps, self.eta, self.midway_t, self.lam, generator,
-                                       self.clip)
+        return self.diffusion.generate(
+            quantised, self.n_q, self.steps, self.eta, self.midway_t, self.lam, generator, self.clip
+        )
 
     def torch_modules(self) -> dict:
         """Encoder (the RVQ encoder) and one diffusion decoding (all network evaluations + autoencoder decoder)."""
@@ -184,6 +221,8 @@ class LaDiffCodec(RVQCodec):
         parts = super().torch_modules()
         frames = self.sample_rate // self.hop
         codes = torch.zeros(1, self.n_q, frames, dtype=torch.long)
-        decode = FunctionPart(torch.nn.ModuleList([self.diffusion, self.ae_decoder]),
-                              lambda c: self.ae_decoder(self._latents(c[0].numpy(), self.seed, 0)))
+        decode = FunctionPart(
+            torch.nn.ModuleList([self.diffusion, self.ae_decoder]),
+            lambda c: self.ae_decoder(self._latents(c[0].numpy(), self.seed, 0)),
+        )
         return {"encoder": parts["encoder"], "decoder": (decode, codes, 1.0)}

@@ -14,8 +14,16 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .ladiff import (AEConfig, ContinuousAE, DiffusionConfig, LatentDiffusion, codes_fingerprint, load_autoencoder,
-                     save_autoencoder, save_ladiff)
+from .ladiff import (
+    AEConfig,
+    ContinuousAE,
+    DiffusionConfig,
+    LatentDiffusion,
+    codes_fingerprint,
+    load_autoencoder,
+    save_autoencoder,
+    save_ladiff,
+)
 from .model import load_inference
 from .recipe_base import Recipe
 
@@ -74,9 +82,15 @@ class LaDiffRecipe(Recipe):
 
     def _check_shapes(self) -> None:
         rvq, ae, config = self.rvq.config, self.autoencoder.config, self.model.config
-        if ae.hop * self.model.rate_ratio != rvq.hop or ae.latent_dim != config.latent_dim or rvq.latent_dim != config.code_dim:
-            raise ConfigError(f"ladiff recipe: autoencoder hop {ae.hop} x {self.model.rate_ratio} must equal the rvq hop "
-                              f"{rvq.hop}, and latent_dim/code_dim must match the two models")
+        if (
+            ae.hop * self.model.rate_ratio != rvq.hop
+            or ae.latent_dim != config.latent_dim
+            or rvq.latent_dim != config.code_dim
+        ):
+            raise ConfigError(
+                f"ladiff recipe: autoencoder hop {ae.hop} x {self.model.rate_ratio} must equal the rvq hop "
+                f"{rvq.hop}, and latent_dim/code_dim must match the two models"
+            )
         if not set(self.n_q_choices) <= set(range(1, min(rvq.n_q, self.model.config.max_n_q) + 1)):
             raise ConfigError(f"ladiff recipe: n_q_choices {self.n_q_choices} must be codebook counts of the rvq model")
 
@@ -97,7 +111,7 @@ class LaDiffRecipe(Recipe):
         codes = self.rvq.encode(batch, max(self.n_q_choices))
         pick = torch.randint(len(self.n_q_choices), (len(batch),))
         n_q = torch.tensor([self.n_q_choices[int(i)] for i in pick], device=batch.device)
-        quantised = torch.cat([self.rvq.quantizer.decode(codes[i:i + 1, :n]) for i, n in enumerate(n_q.tolist())])
+        quantised = torch.cat([self.rvq.quantizer.decode(codes[i : i + 1, :n]) for i, n in enumerate(n_q.tolist())])
         return latents, quantised, n_q
 
     def export(self, path):
@@ -111,6 +125,8 @@ class LaDiffRecipe(Recipe):
         later = load_autoencoder(self.decoder_path)
         mine, theirs = self.autoencoder.encoder.state_dict(), later.encoder.state_dict()
         if mine.keys() != theirs.keys() or any(not torch.equal(mine[k], theirs[k]) for k in mine):
-            raise ConfigError(f"ladiff recipe: {self.decoder_path} has another encoder than autoencoder_weights; "
-                              "its decoder would not fit the latents")
+            raise ConfigError(
+                f"ladiff recipe: {self.decoder_path} has another encoder than autoencoder_weights; "
+                "its decoder would not fit the latents"
+            )
         return later

@@ -14,9 +14,18 @@ from torch.nn import functional as F
 
 from .. import melbank
 
-__all__ = ["mel_filterbank", "stft_magnitude", "negative_si_snr", "MultiResolutionSTFTLoss", "MelLoss", "STFTDiscriminator",
-           "MultiScaleSTFTDiscriminator", "hinge_discriminator_loss", "generator_adversarial_loss",
-           "feature_matching_loss"]
+__all__ = [
+    "mel_filterbank",
+    "stft_magnitude",
+    "negative_si_snr",
+    "MultiResolutionSTFTLoss",
+    "MelLoss",
+    "STFTDiscriminator",
+    "MultiScaleSTFTDiscriminator",
+    "hinge_discriminator_loss",
+    "generator_adversarial_loss",
+    "feature_matching_loss",
+]
 
 
 def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, device=None) -> torch.Tensor:
@@ -84,7 +93,9 @@ class STFTDiscriminator(nn.Module):
         self.n_fft = n_fft
         layers = [nn.Conv2d(2, filters, (3, 9), padding=(1, 4))]
         for dilation in dilations:
-            layers.append(nn.Conv2d(filters, filters, (3, 9), stride=(1, 2), dilation=(dilation, 1), padding=(dilation, 4)))
+            layers.append(
+                nn.Conv2d(filters, filters, (3, 9), stride=(1, 2), dilation=(dilation, 1), padding=(dilation, 4))
+            )
         layers.append(nn.Conv2d(filters, filters, (3, 3), padding=(1, 1)))
         self.layers = nn.ModuleList(layers)
         self.out = nn.Conv2d(filters, 1, (3, 3), padding=(1, 1))
@@ -92,8 +103,14 @@ class STFTDiscriminator(nn.Module):
     def forward(self, x):
         """(logits, feature maps) for signals (B, 1, T)."""
         window = torch.hann_window(self.n_fft, device=x.device)
-        spec = torch.stft(x.float().reshape(-1, x.shape[-1]), self.n_fft, self.n_fft // 4, window=window,
-                          return_complex=True, normalized=True)
+        spec = torch.stft(
+            x.float().reshape(-1, x.shape[-1]),
+            self.n_fft,
+            self.n_fft // 4,
+            window=window,
+            return_complex=True,
+            normalized=True,
+        )
         h = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # (B, 2, frames, freq)
         features = []
         for layer in self.layers:
@@ -132,4 +149,3 @@ def feature_matching_loss(real_outputs, fake_outputs) -> torch.Tensor:
             loss = loss + F.l1_loss(fake, real.detach()) / real.detach().abs().mean().clamp_min(1e-5)
             count += 1
     return loss / max(count, 1)
-

@@ -23,8 +23,15 @@ from .modules import Activation, CausalConv1d, CausalConvTranspose1d, ResidualUn
 from .quantizer import ResidualVQ
 from .vocos import build_istft_decoder
 
-__all__ = ["RVQConfig", "RVQCodecModel", "EncoderPart", "DecoderPart", "save_inference", "load_inference",
-           "CHECKPOINT_FORMAT"]
+__all__ = [
+    "RVQConfig",
+    "RVQCodecModel",
+    "EncoderPart",
+    "DecoderPart",
+    "save_inference",
+    "load_inference",
+    "CHECKPOINT_FORMAT",
+]
 
 CHECKPOINT_FORMAT = "evalkit-rvq-1"
 
@@ -65,7 +72,7 @@ class RVQConfig:
         return self.n_fft - self.hop // self.decoder_upsample if self.decoder == "istft" else 0
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RVQConfig":
+    def from_dict(cls, data: dict) -> RVQConfig:
         config = dataclass_from_dict(cls, data, "rvq model")
         if config.decoder not in ("conv", "istft"):
             raise ConfigError(f"rvq model: decoder must be 'conv' or 'istft', got {config.decoder!r}")
@@ -75,7 +82,7 @@ class RVQConfig:
 
 
 def _width(config: RVQConfig, level: int) -> int:
-    return min(config.channels * 2 ** level, config.max_channels)
+    return min(config.channels * 2**level, config.max_channels)
 
 
 def build_encoder(c: RVQConfig) -> StreamSequential:
@@ -89,8 +96,15 @@ def build_encoder(c: RVQConfig) -> StreamSequential:
 
 def build_decoder(c: RVQConfig) -> StreamSequential:
     if getattr(c, "decoder", "conv") == "istft":
-        return build_istft_decoder(c.latent_dim, c.decoder_channels, *c.decoder_blocks, c.decoder_upsample,
-                                   c.n_fft, c.hop // c.decoder_upsample, c.expansion)
+        return build_istft_decoder(
+            c.latent_dim,
+            c.decoder_channels,
+            *c.decoder_blocks,
+            c.decoder_upsample,
+            c.n_fft,
+            c.hop // c.decoder_upsample,
+            c.expansion,
+        )
     top = len(c.strides)
     layers = [CausalConv1d(c.latent_dim, _width(c, top), c.kernel)]
     for level, stride in zip(range(top - 1, -1, -1), reversed(c.strides)):
@@ -107,8 +121,14 @@ class RVQCodecModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = build_encoder(config)
-        self.quantizer = ResidualVQ(config.latent_dim, config.n_q, config.codebook_size, config.dropout_choices,
-                                    decay=config.ema_decay, dead_fraction=config.dead_fraction)
+        self.quantizer = ResidualVQ(
+            config.latent_dim,
+            config.n_q,
+            config.codebook_size,
+            config.dropout_choices,
+            decay=config.ema_decay,
+            dead_fraction=config.dead_fraction,
+        )
         self.decoder = build_decoder(config)
 
     def forward(self, x: torch.Tensor, n_q: int | None = None):
@@ -196,8 +216,11 @@ def float_state(state: dict) -> dict:
 def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True, int8_decoder: bool = False) -> Path:
     """Write the weights a codec needs (no discriminator, no optimiser); float16 by default, the decoder's
     matrices int8 with `int8_decoder` (the encoder and codebooks, which fix the codes, stay float16)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items() if not k.endswith(("usage", "embed_sum"))}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if not k.endswith(("usage", "embed_sum"))
+    }
     if int8_decoder:
         state = int8_rows(state, keep=lambda name: not name.startswith("decoder."))
     path = Path(path)
@@ -224,5 +247,7 @@ def load_inference(path: str | Path) -> RVQCodecModel:
     model = RVQCodecModel(RVQConfig.from_dict(json.loads(data["config"])))
     missing, unexpected = model.load_state_dict(float_state(data["state_dict"]), strict=False)
     if unexpected or any(not k.endswith(("usage", "embed_sum")) for k in missing):
-        raise ConfigError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ConfigError(
+            f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return model.eval()

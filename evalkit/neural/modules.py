@@ -35,7 +35,7 @@ class CausalConv1d(nn.Conv1d):
         if state is None:
             state = x.new_zeros(x.shape[0], x.shape[1], self.context)
         full = torch.cat([state, x], dim=-1)
-        return super().forward(full), full[..., full.shape[-1] - self.context:]
+        return super().forward(full), full[..., full.shape[-1] - self.context :]
 
 
 class CausalConvTranspose1d(nn.ConvTranspose1d):
@@ -52,9 +52,9 @@ class CausalConvTranspose1d(nn.ConvTranspose1d):
     def stream(self, x, state):
         y = F.conv_transpose1d(x, self.weight, None, self.stride)
         if state is not None:
-            y = torch.cat([y[..., : self.overlap] + state, y[..., self.overlap:]], dim=-1)
+            y = torch.cat([y[..., : self.overlap] + state, y[..., self.overlap :]], dim=-1)
         out = y[..., : y.shape[-1] - self.overlap] + self.bias[:, None]
-        return out, y[..., y.shape[-1] - self.overlap:]
+        return out, y[..., y.shape[-1] - self.overlap :]
 
 
 class Activation(nn.ELU):

@@ -3,7 +3,7 @@ decode paths to MAC counting (evalkit.profile's torch_modules protocol)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -20,7 +20,11 @@ __all__ = ["EMAQuantizer", "ResidualVQ", "kmeans"]
 
 def kmeans(x: torch.Tensor, k: int, iterations: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
     """k centroids of rows of x (Lloyd); empty clusters keep their previous centroid."""
-    pick = torch.randint(len(x), (k,), generator=generator) if len(x) < k else torch.randperm(len(x), generator=generator)[:k]
+    pick = (
+        torch.randint(len(x), (k,), generator=generator)
+        if len(x) < k
+        else torch.randperm(len(x), generator=generator)[:k]
+    )
     centroids = x[pick].clone()
     for _ in range(iterations):
         assign = torch.cdist(x, centroids).argmin(dim=1)
@@ -107,7 +111,7 @@ class ResidualVQ(nn.Module):
             quantised = layer.lookup(code)
             if self.training:
                 layer.update(residual, code)
-            out = out + quantised * keep[:, index:index + 1]
+            out = out + quantised * keep[:, index : index + 1]
             residual = residual - quantised
             codes.append(code)
         zq = out.reshape(z.shape[0], z.shape[2], -1).transpose(1, 2)

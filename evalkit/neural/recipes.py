@@ -64,7 +64,7 @@ class RVQRecipe(Recipe):
         codes = self.model.encode(batch, quantizer.n_q)
         choices = quantizer.dropout_choices
         counts = [choices[int(i)] for i in torch.randint(len(choices), (len(batch),))]
-        return torch.cat([quantizer.decode(codes[i:i + 1, :n]) for i, n in enumerate(counts)])
+        return torch.cat([quantizer.decode(codes[i : i + 1, :n]) for i, n in enumerate(counts)])
 
     def align(self, reconstruction, batch):
         lag = self.config.lookahead
@@ -84,7 +84,9 @@ def _copy_encoder(source: RVQCodecModel, target: RVQCodecModel, name: str) -> No
             mine.codebook.copy_(theirs.codebook)
             mine.initialised.fill_(True)
     except (RuntimeError, ValueError) as err:
-        raise ConfigError(f"rvq recipe: init_encoder {name} does not match this encoder ({str(err).splitlines()[0]})") from None
+        raise ConfigError(
+            f"rvq recipe: init_encoder {name} does not match this encoder ({str(err).splitlines()[0]})"
+        ) from None
     _trainable(target)
 
 

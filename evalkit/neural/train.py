@@ -32,19 +32,49 @@ from ..cache import file_digest
 from ..config import Checker, describe, read_document
 from ..errors import ConfigError
 from .data import CropSampler, DataConfig
-from .losses import (MelLoss, MultiResolutionSTFTLoss, feature_matching_loss, generator_adversarial_loss,
-                     hinge_discriminator_loss, negative_si_snr)
+from .losses import (
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    hinge_discriminator_loss,
+    negative_si_snr,
+)
 from .recipe_base import RECIPES
 
 __all__ = ["TrainConfig", "Trainer", "train", "pick_device"]
 
 TRAIN_FORMAT = "evalkit-train-1"
-_LOSS_DEFAULTS = {"l1": 1.0, "sisnr": 0.0, "stft": 1.0, "mel": 1.0, "commit": 0.25, "adversarial": 1.0,
-                  "feature": 2.0, "adversarial_start": 0}
-_OPTIM_DEFAULTS = {"lr": 1e-3, "betas": [0.8, 0.99], "batch_size": 8, "steps": 1000, "warmup_steps": 50,
-                   "final_lr_fraction": 0.1, "grad_clip": 10.0, "disc_lr": 3e-4, "schedule_by_time": False}
-_RUN_DEFAULTS = {"max_minutes": 25.0, "log_every": 25, "checkpoint_every": 100, "device": "auto", "amp": "auto",
-                 "threads": 0, "resume": True}
+_LOSS_DEFAULTS = {
+    "l1": 1.0,
+    "sisnr": 0.0,
+    "stft": 1.0,
+    "mel": 1.0,
+    "commit": 0.25,
+    "adversarial": 1.0,
+    "feature": 2.0,
+    "adversarial_start": 0,
+}
+_OPTIM_DEFAULTS = {
+    "lr": 1e-3,
+    "betas": [0.8, 0.99],
+    "batch_size": 8,
+    "steps": 1000,
+    "warmup_steps": 50,
+    "final_lr_fraction": 0.1,
+    "grad_clip": 10.0,
+    "disc_lr": 3e-4,
+    "schedule_by_time": False,
+}
+_RUN_DEFAULTS = {
+    "max_minutes": 25.0,
+    "log_every": 25,
+    "checkpoint_every": 100,
+    "device": "auto",
+    "amp": "auto",
+    "threads": 0,
+    "resume": True,
+}
 _AMP = ("auto", "off", "bf16", "fp16")
 
 
@@ -62,7 +92,7 @@ class TrainConfig:
     export: Path | None = None
 
     @classmethod
-    def load(cls, source: str | Path | dict, base: Path | None = None) -> "TrainConfig":
+    def load(cls, source: str | Path | dict, base: Path | None = None) -> TrainConfig:
         """From a YAML file (paths relative to the current folder) or a dict like it; every value
         is checked before anything is built (one-line errors naming the file, line and key)."""
         if isinstance(source, dict):
@@ -74,14 +104,17 @@ class TrainConfig:
         allowed = {"recipe", "run_dir", "data", "model", "discriminator", "optim", "losses", "run", "seed", "export"}
         check.mapping(data, "", allowed, required=("recipe", "data"))
         recipe = check.choice(data["recipe"], "recipe", tuple(sorted(RECIPES)))
-        paths = {key: check.text(data[key], key, required=True) for key in ("run_dir", "export")
-                 if data.get(key) is not None}
+        paths = {
+            key: check.text(data[key], key, required=True) for key in ("run_dir", "export") if data.get(key) is not None
+        }
         for key in ("model", "discriminator"):
             if data.get(key) is not None:
                 check.mapping(data[key], key, set(map(str, data[key])) if isinstance(data[key], dict) else set())
         return cls(
-            recipe=recipe, run_dir=base / paths.get("run_dir", f"results/train/{recipe}"),
-            data=DataConfig.from_dict(data["data"], base, check), model=data.get("model") or {},
+            recipe=recipe,
+            run_dir=base / paths.get("run_dir", f"results/train/{recipe}"),
+            data=DataConfig.from_dict(data["data"], base, check),
+            model=data.get("model") or {},
             discriminator=data.get("discriminator") or {},
             optim=_merged(check, "optim", _OPTIM_DEFAULTS, data.get("optim")),
             losses=_merged(check, "losses", {**_LOSS_DEFAULTS, **RECIPES.get(recipe).loss_weights}, data.get("losses")),
@@ -149,7 +182,11 @@ class Trainer:
         self.disc = self.recipe.discriminator.to(self.device) if self.recipe.discriminator is not None else None
         self.sampler = CropSampler(config.data, self.recipe.sample_rate, config.seed)
         self.opt_g = torch.optim.AdamW(self.model.parameters(), optim["lr"], betas=tuple(optim["betas"]))
-        self.opt_d = torch.optim.AdamW(self.disc.parameters(), optim["disc_lr"], betas=tuple(optim["betas"])) if self.disc else None
+        self.opt_d = (
+            torch.optim.AdamW(self.disc.parameters(), optim["disc_lr"], betas=tuple(optim["betas"]))
+            if self.disc
+            else None
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.stft_loss, self.mel_loss = MultiResolutionSTFTLoss(), MelLoss(self.recipe.sample_rate)
         self.step, self.elapsed, self.started = 0, 0.0, time.monotonic()
@@ -200,8 +237,12 @@ class Trainer:
     def _reconstruction_terms(self, y_hat, y, extra) -> dict:
         if not self.recipe.waveform_losses:  # e.g. a diffusion model: its own loss only
             return dict(extra)
-        losses = {"l1": lambda: (y_hat - y).abs().mean(), "stft": lambda: self.stft_loss(y_hat, y),
-                  "mel": lambda: self.mel_loss(y_hat, y), "sisnr": lambda: negative_si_snr(y_hat, y)}
+        losses = {
+            "l1": lambda: (y_hat - y).abs().mean(),
+            "stft": lambda: self.stft_loss(y_hat, y),
+            "mel": lambda: self.mel_loss(y_hat, y),
+            "sisnr": lambda: negative_si_snr(y_hat, y),
+        }
         # a term weighted 0 is not computed (the STFTs are a good part of a CPU step)
         return {**{name: loss() for name, loss in losses.items() if self.config.losses[name]}, **extra}
 
@@ -257,10 +298,15 @@ class Trainer:
 
     def save_checkpoint(self, path: Path, session_seconds: float) -> None:
         state = {
-            "format": TRAIN_FORMAT, "step": self.step, "elapsed": self.elapsed + session_seconds,
-            "model": self.model.state_dict(), "opt_g": self.opt_g.state_dict(),
-            "disc": self.disc.state_dict() if self.disc else {}, "opt_d": self.opt_d.state_dict() if self.opt_d else {},
-            "sampler": self.sampler.state(), "torch_rng": torch.get_rng_state(),
+            "format": TRAIN_FORMAT,
+            "step": self.step,
+            "elapsed": self.elapsed + session_seconds,
+            "model": self.model.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "disc": self.disc.state_dict() if self.disc else {},
+            "opt_d": self.opt_d.state_dict() if self.opt_d else {},
+            "sampler": self.sampler.state(),
+            "torch_rng": torch.get_rng_state(),
         }
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -289,16 +335,22 @@ class Trainer:
 
     def _describe(self) -> None:
         params = sum(p.numel() for p in self.model.parameters())
-        self.log(f"recipe {self.config.recipe}: {params / 1e6:.2f} M parameters; data {self.sampler.seconds / 60:.1f} min "
-                 f"({len(self.sampler.lengths)} items); device {self.device}, amp {self.amp or 'off'}, "
-                 f"{torch.get_num_threads()} threads; step {self.step} of {self.config.optim['steps']}")
+        self.log(
+            f"recipe {self.config.recipe}: {params / 1e6:.2f} M parameters; data {self.sampler.seconds / 60:.1f} min "
+            f"({len(self.sampler.lengths)} items); device {self.device}, amp {self.amp or 'off'}, "
+            f"{torch.get_num_threads()} threads; step {self.step} of {self.config.optim['steps']}"
+        )
 
     def _log_progress(self, losses: list[dict], seconds: float, start: float) -> None:
         mean = {k: float(np.mean([d[k] for d in losses if k in d])) for k in losses[-1]}
         rate = len(losses) / max(seconds, 1e-9)
         left = (self.config.optim["steps"] - self.step) / rate
-        line = {"step": self.step, "steps_per_s": round(rate, 3), "elapsed_s": round(time.monotonic() - start, 1),
-                **{k: round(v, 4) for k, v in mean.items()}}
+        line = {
+            "step": self.step,
+            "steps_per_s": round(rate, 3),
+            "elapsed_s": round(time.monotonic() - start, 1),
+            **{k: round(v, 4) for k, v in mean.items()},
+        }
         with open(self.config.run_dir / "log.jsonl", "a") as handle:
             handle.write(json.dumps(line) + "\n")
         terms = " ".join(f"{k} {v:.3f}" for k, v in mean.items())

@@ -65,8 +65,15 @@ class ConditionUpsampler(nn.Module):
 class UNet1D(nn.Module):
     """eps(x_t, t, condition, n_q) for latents (B, channels, L); L a multiple of 2**(levels - 1)."""
 
-    def __init__(self, channels: int, widths: tuple[int, ...], blocks: int = 2, emb_dim: int = 128,
-                 n_q_choices: int = 16, mid_dilations: tuple[int, ...] = (1, 2, 4, 8)):
+    def __init__(
+        self,
+        channels: int,
+        widths: tuple[int, ...],
+        blocks: int = 2,
+        emb_dim: int = 128,
+        n_q_choices: int = 16,
+        mid_dilations: tuple[int, ...] = (1, 2, 4, 8),
+    ):
         super().__init__()
         self.emb_dim = emb_dim
         self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))

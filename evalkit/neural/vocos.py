@@ -78,13 +78,21 @@ class ISTFTHead(nn.Module):
     def stream(self, x, state):
         y = self._overlap_add(self._frames(x))
         if state is not None:
-            y = torch.cat([y[..., : self.overlap] + state, y[..., self.overlap:]], dim=-1)
+            y = torch.cat([y[..., : self.overlap] + state, y[..., self.overlap :]], dim=-1)
         cut = x.shape[-1] * self.hop
         return y[..., :cut], y[..., cut:]
 
 
-def build_istft_decoder(latent_dim: int, channels: int, blocks_low: int, blocks_high: int, upsample: int,
-                        n_fft: int, hop: int, expansion: int = 3) -> StreamSequential:
+def build_istft_decoder(
+    latent_dim: int,
+    channels: int,
+    blocks_low: int,
+    blocks_high: int,
+    upsample: int,
+    n_fft: int,
+    hop: int,
+    expansion: int = 3,
+) -> StreamSequential:
     """Latents at the frame rate -> ConvNeXt blocks -> causal x`upsample` -> ConvNeXt blocks -> iSTFT."""
     layers = [CausalConv1d(latent_dim, channels, 7)]
     layers += [ConvNeXtBlock(channels, expansion) for _ in range(blocks_low)]

@@ -38,8 +38,9 @@ def verify_sha256(path: Path, sha256: str, what: str) -> None:
     stat = path.stat()
     actual = _digest(path, stat.st_size, stat.st_mtime)
     if actual != sha256.lower():
-        raise ConfigError(f"{what}: {path} has sha256 {actual}, but the card pins {sha256}; "
-                          "the file changed or the card is stale")
+        raise ConfigError(
+            f"{what}: {path} has sha256 {actual}, but the card pins {sha256}; the file changed or the card is stale"
+        )
 
 
 def pinned_path(path: str | Path, sha256: str, what: str) -> Path:

@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EPS", "FLOOR_DB", "learn_nmf", "fit_activations", "beta_divergence", "learn_pca", "to_db", "from_db",
-           "log_spectral_distance"]
+__all__ = [
+    "EPS",
+    "FLOOR_DB",
+    "learn_nmf",
+    "fit_activations",
+    "beta_divergence",
+    "learn_pca",
+    "to_db",
+    "from_db",
+    "log_spectral_distance",
+]
 
 EPS = 1e-9
 FLOOR_DB = -20.0  # magnitudes in 16-bit units: -20 dB is far below any audible bin
 FIT_ITERATIONS = 60
 
 
-def learn_nmf(v: np.ndarray, rank: int, iterations: int = 200, seed: int = 0, beta: float = 1.0,
-              log=None) -> np.ndarray:
+def learn_nmf(
+    v: np.ndarray, rank: int, iterations: int = 200, seed: int = 0, beta: float = 1.0, log=None
+) -> np.ndarray:
     """W (rank, bins), rows summing to 1, minimising the beta-divergence D(V | H W) over the training
     blocks V (beta 1: generalised KL; 0: Itakura–Saito)."""
     v = np.asarray(v, np.float64)
@@ -37,8 +47,10 @@ def learn_nmf(v: np.ndarray, rank: int, iterations: int = 200, seed: int = 0, be
         scale = w.sum(axis=1, keepdims=True) + EPS
         w, h = w / scale, h * scale.T
         if log and (step % 20 == 0 or step == iterations - 1):
-            log(f"nmf rank {rank}: iteration {step + 1}/{iterations}, "
-                f"divergence per block {beta_divergence(v, h @ w, beta) / len(v):.2f}")
+            log(
+                f"nmf rank {rank}: iteration {step + 1}/{iterations}, "
+                f"divergence per block {beta_divergence(v, h @ w, beta) / len(v):.2f}"
+            )
     return w
 
 
@@ -63,7 +75,7 @@ def beta_divergence(v: np.ndarray, approx: np.ndarray, beta: float) -> float:
         return float(np.sum(v * np.log(v / approx) - v + approx))
     if beta == 0:
         return float(np.sum(v / approx - np.log(v / approx) - 1))
-    return float(np.sum((v ** beta + (beta - 1) * approx ** beta - beta * v * approx ** (beta - 1)) / (beta * (beta - 1))))
+    return float(np.sum((v**beta + (beta - 1) * approx**beta - beta * v * approx ** (beta - 1)) / (beta * (beta - 1))))
 
 
 def to_db(magnitude: np.ndarray) -> np.ndarray:

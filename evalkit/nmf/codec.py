@@ -50,8 +50,9 @@ class NMFCodec(Codec):
 
     concealment = "repeat"
 
-    def __init__(self, weights: str, sha256: str, basis: str = "nmf", rank: int = 16, step_db: float = 6.0,
-                 iterations: int = 16):
+    def __init__(
+        self, weights: str, sha256: str, basis: str = "nmf", rank: int = 16, step_db: float = 6.0, iterations: int = 16
+    ):
         path = pinned_path(weights, sha256, "nmf")
         self.sha256 = sha256.lower()
         bundle = load_pinned(path, self.sha256)
@@ -59,8 +60,10 @@ class NMFCodec(Codec):
             raise ConfigError(f"nmf: basis must be 'nmf' or 'pca', got {basis!r}")
         if not isinstance(iterations, int) or not 0 <= iterations <= 200:
             raise ConfigError(f"nmf: iterations must be an integer from 0 to 200, got {iterations!r}")
-        self.configuration = next((c for c in bundle.configurations()
-                                   if (c["basis"], c["rank"], c["step_db"]) == (basis, rank, step_db)), None)
+        self.configuration = next(
+            (c for c in bundle.configurations() if (c["basis"], c["rank"], c["step_db"]) == (basis, rank, step_db)),
+            None,
+        )
         if self.configuration is None:
             held = ", ".join(f"{c['basis']} rank {c['rank']} step {c['step_db']:g}" for c in bundle.configurations())
             raise ConfigError(f"nmf: {path.name} holds no {basis} rank {rank} step {step_db} dB; it holds: {held}")
@@ -76,10 +79,17 @@ class NMFCodec(Codec):
     @property
     def info(self) -> CodecInfo:
         return CodecInfo(
-            name=self.backend, version=f"evalkit-nmf weights {self.sha256[:12]}, {constriction_version()}",
-            family="nmf" if self.basis == "nmf" else "nmf-pca", sample_rate=RATE, frame_samples=BLOCK,
-            lookahead_samples=LAG, nominal_bitrate=float(self.configuration["bitrate"]), bitrate_tolerance=0.5,
-            waveform_matching=False, concealment=self.concealment, needs=("constriction", "weights"),
+            name=self.backend,
+            version=f"evalkit-nmf weights {self.sha256[:12]}, {constriction_version()}",
+            family="nmf" if self.basis == "nmf" else "nmf-pca",
+            sample_rate=RATE,
+            frame_samples=BLOCK,
+            lookahead_samples=LAG,
+            nominal_bitrate=float(self.configuration["bitrate"]),
+            bitrate_tolerance=0.5,
+            waveform_matching=False,
+            concealment=self.concealment,
+            needs=("constriction", "weights"),
         )
 
     def configuration_table(self) -> list[dict]:
@@ -114,8 +124,9 @@ class NMFCodec(Codec):
             raise CodecError(f"nmf: stream was written with {header}, this decoder is configured as {mine}")
         expected = -(-(header["frames"] + LAG) // BLOCK)
         if len(packets) != expected:
-            raise CodecError(f"nmf: stream declares {header['frames']} samples ({expected} packets) "
-                             f"but holds {len(packets)} packets")
+            raise CodecError(
+                f"nmf: stream declares {header['frames']} samples ({expected} packets) but holds {len(packets)} packets"
+            )
         magnitudes = self.magnitudes(packets)
         synth = StreamingGriffinLim(self.iterations)
         return np.concatenate([synth.block(m) for m in magnitudes])

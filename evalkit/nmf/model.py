@@ -28,8 +28,16 @@ from ..neural.bundle import load_bundle_arrays, save_bundle_arrays
 from .basis import fit_activations, from_db, to_db
 from .spectra import BINS
 
-__all__ = ["FORMAT", "Bundle", "Quantizer", "LowRankModel", "load_bundle", "save_bundle", "config_key",
-           "FLOOR_PERCENTILE"]
+__all__ = [
+    "FORMAT",
+    "Bundle",
+    "Quantizer",
+    "LowRankModel",
+    "load_bundle",
+    "save_bundle",
+    "config_key",
+    "FLOOR_PERCENTILE",
+]
 
 FORMAT = "evalkit-nmf-1"
 FLOOR_PERCENTILE = 2.0  # NMF activations below this share of the training set's are sent as this floor
@@ -69,7 +77,7 @@ class Quantizer:
         return (symbols - self.levels // 2) * self.step
 
     @classmethod
-    def train(cls, kind: str, step: float, values: np.ndarray) -> "Quantizer":
+    def train(cls, kind: str, step: float, values: np.ndarray) -> Quantizer:
         """Ranges from the training values (blocks, rank), then models of their symbols' counts."""
         if kind == "nmf":
             level = 20 * np.log10(np.maximum(values, 1e-30))
@@ -87,7 +95,7 @@ class Quantizer:
             counts[k, : levels[k]] = np.bincount(symbols[:, k], minlength=levels[k])
         return bare.with_counts(counts)
 
-    def with_counts(self, counts: np.ndarray) -> "Quantizer":
+    def with_counts(self, counts: np.ndarray) -> Quantizer:
         models = tuple(SymbolModel(counts[k, : self.levels[k]], f"component {k}") for k in range(len(self.levels)))
         return Quantizer(self.kind, self.step, self.low, self.levels, models)
 
@@ -137,16 +145,25 @@ class Bundle:
             raise KeyError(key)
         mean = self.arrays.get(f"{key}.mean")
         divergence = self.config.get("nmf_divergence", {})
-        return LowRankModel(kind, np.asarray(self.arrays[f"{key}.basis"], np.float64),
-                            None if mean is None else np.asarray(mean, np.float64),
-                            float(divergence.get("beta", 1.0)), float(divergence.get("power", 1.0)))
+        return LowRankModel(
+            kind,
+            np.asarray(self.arrays[f"{key}.basis"], np.float64),
+            None if mean is None else np.asarray(mean, np.float64),
+            float(divergence.get("beta", 1.0)),
+            float(divergence.get("power", 1.0)),
+        )
 
     def quantizer(self, kind: str, rank: int, step: float) -> Quantizer:
         key = config_key(kind, rank, step)
         if f"{key}.counts" not in self.arrays:
             raise KeyError(key)
-        bare = Quantizer(kind, float(step), np.asarray(self.arrays[f"{key}.low"], np.float64),
-                         np.asarray(self.arrays[f"{key}.levels"], np.int64), ())
+        bare = Quantizer(
+            kind,
+            float(step),
+            np.asarray(self.arrays[f"{key}.low"], np.float64),
+            np.asarray(self.arrays[f"{key}.levels"], np.int64),
+            (),
+        )
         return bare.with_counts(np.asarray(self.arrays[f"{key}.counts"], np.int64))
 
     def configurations(self) -> list[dict]:

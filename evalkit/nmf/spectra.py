@@ -20,8 +20,18 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["RATE", "N_FFT", "HOP", "BLOCK_FRAMES", "BLOCK", "BINS", "LAG", "frame_spectra", "block_magnitudes",
-           "StreamingGriffinLim"]
+__all__ = [
+    "RATE",
+    "N_FFT",
+    "HOP",
+    "BLOCK_FRAMES",
+    "BLOCK",
+    "BINS",
+    "LAG",
+    "frame_spectra",
+    "block_magnitudes",
+    "StreamingGriffinLim",
+]
 
 RATE = 16000
 N_FFT = 512
@@ -74,7 +84,7 @@ class StreamingGriffinLim:
         norm = np.concatenate([self.norm, np.zeros(BLOCK)])
         w = window()
         for i in range(BLOCK_FRAMES):
-            norm[HOP * i:HOP * i + N_FFT] += w * w
+            norm[HOP * i : HOP * i + N_FFT] += w * w
         phases = self._initial_phases(acc, norm)
         previous = None
         for _ in range(self.iterations):
@@ -82,7 +92,7 @@ class StreamingGriffinLim:
             accelerated = consistent if previous is None else consistent + MOMENTUM * (consistent - previous)
             phases, previous = np.angle(accelerated), consistent
         for i in range(BLOCK_FRAMES):
-            acc[HOP * i:HOP * i + N_FFT] += w * np.fft.irfft(targets[i] * np.exp(1j * phases[i]), N_FFT)
+            acc[HOP * i : HOP * i + N_FFT] += w * np.fft.irfft(targets[i] * np.exp(1j * phases[i]), N_FFT)
         self.phase = phases[-1]
         out = acc[:BLOCK] / np.maximum(norm[:BLOCK], 1e-3)
         self.acc, self.norm = acc[BLOCK:], norm[BLOCK:]
@@ -95,7 +105,7 @@ class StreamingGriffinLim:
         previous = self.phase
         signal = acc / np.maximum(norm, 1e-3)
         for i in range(BLOCK_FRAMES):
-            spectrum = np.fft.rfft(signal[HOP * i:HOP * i + N_FFT] * window())
+            spectrum = np.fft.rfft(signal[HOP * i : HOP * i + N_FFT] * window())
             extrapolated = previous + self.advance
             phases[i] = np.where(np.abs(spectrum) > 1e-6, np.angle(spectrum), extrapolated)
             previous = phases[i]
@@ -107,7 +117,7 @@ class StreamingGriffinLim:
         w = window()
         signal = acc.copy()
         for i in range(BLOCK_FRAMES):
-            signal[HOP * i:HOP * i + N_FFT] += w * np.fft.irfft(targets[i] * np.exp(1j * phases[i]), N_FFT)
+            signal[HOP * i : HOP * i + N_FFT] += w * np.fft.irfft(targets[i] * np.exp(1j * phases[i]), N_FFT)
         signal /= np.maximum(norm, 1e-3)
         index = HOP * np.arange(BLOCK_FRAMES)[:, None] + np.arange(N_FFT)[None, :]
         return np.fft.rfft(signal[index] * w, axis=1)

@@ -89,13 +89,21 @@ def train_bundle(blocks: np.ndarray, work: Path, iterations: int, seed: int, log
     beta, power = NMF_DIVERGENCE["beta"], NMF_DIVERGENCE["power"]
     models, quantizers, configurations = {}, {}, []
     for rank in RANKS:
-        nmf = _learnt(work / f"nmf-r{rank}.npz",
-                      lambda rank=rank: {"basis": learn_nmf(learn_set ** power, rank, iterations, seed, beta, log)})
-        pca = _learnt(work / f"pca-r{rank}.npz", lambda rank=rank: dict(zip(("mean", "basis"), learn_pca(learn_set, rank))))
+        nmf = _learnt(
+            work / f"nmf-r{rank}.npz",
+            lambda rank=rank: {"basis": learn_nmf(learn_set**power, rank, iterations, seed, beta, log)},
+        )
+        pca = _learnt(
+            work / f"pca-r{rank}.npz", lambda rank=rank: dict(zip(("mean", "basis"), learn_pca(learn_set, rank)))
+        )
         for kind, arrays in (("nmf", nmf), ("pca", pca)):
-            model = LowRankModel(kind, arrays["basis"].astype(np.float32).astype(np.float64),
-                                 arrays["mean"].astype(np.float32).astype(np.float64) if "mean" in arrays else None,
-                                 beta, power)
+            model = LowRankModel(
+                kind,
+                arrays["basis"].astype(np.float32).astype(np.float64),
+                arrays["mean"].astype(np.float32).astype(np.float64) if "mean" in arrays else None,
+                beta,
+                power,
+            )
             models[config_key(kind, rank)] = model
             values = model.analyse(blocks.astype(np.float64))
             lsd = log_spectral_distance(blocks, model.synthesise(values))
@@ -121,9 +129,15 @@ def _measure(model, quantizer, blocks, rank, step, lsd, log) -> dict:
         model_bits += writer.model_bits
     per_second = RATE / BLOCK / len(blocks)
     quantized = log_spectral_distance(blocks, model.synthesise(quantizer.values(symbols)))
-    row = {"basis": model.kind, "rank": rank, "step_db": step, "bitrate": round(8 * total_bytes * per_second, 1),
-           "model_bitrate": round(model_bits * per_second, 1), "lsd_fit_db": round(lsd, 3),
-           "lsd_quantized_db": round(quantized, 3)}
+    row = {
+        "basis": model.kind,
+        "rank": rank,
+        "step_db": step,
+        "bitrate": round(8 * total_bytes * per_second, 1),
+        "model_bitrate": round(model_bits * per_second, 1),
+        "lsd_fit_db": round(lsd, 3),
+        "lsd_quantized_db": round(quantized, 3),
+    }
     log(json.dumps(row))
     return row
 
@@ -142,8 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     blocks = training_blocks(args.data, args.holdout, args.minutes, args.seed, args.out.parent, log)
     log(f"{len(blocks)} blocks ({len(blocks) * BLOCK / RATE / 60:.1f} min)")
     models, quantizers, configurations = train_bundle(blocks, args.out.parent, args.iterations, args.seed, log)
-    notes = {"data": args.data.name, "minutes": round(len(blocks) * BLOCK / RATE / 60, 1), "seed": args.seed,
-             "nmf_iterations": args.iterations, "seconds": round(time.monotonic() - start)}
+    notes = {
+        "data": args.data.name,
+        "minutes": round(len(blocks) * BLOCK / RATE / 60, 1),
+        "seed": args.seed,
+        "nmf_iterations": args.iterations,
+        "seconds": round(time.monotonic() - start),
+    }
     config = {"configurations": configurations, "nmf_divergence": NMF_DIVERGENCE, "notes": notes}
     path = save_bundle(args.out, config, models, quantizers)
     log(f"wrote {path}: {path.stat().st_size / 1e3:.0f} kB, sha256 {file_digest(path)}")

@@ -68,25 +68,31 @@ class PredictiveCodec(Codec):
         try:
             self.entry, allocation_, models = bundle.allocation(allocation)
         except KeyError:
-            raise ConfigError(f"predictive: {Path(weights).name} has no allocation {allocation!r}; "
-                              f"it has {', '.join(bundle.allocation_names())}") from None
+            raise ConfigError(
+                f"predictive: {Path(weights).name} has no allocation {allocation!r}; "
+                f"it has {', '.join(bundle.allocation_names())}"
+            ) from None
         except (ValueError, TypeError) as err:
             raise ConfigError(f"predictive: {Path(weights).name}, allocation {allocation!r}: {err}") from None
         if not models.has_pitch:
             raise ConfigError(f"predictive: allocation {allocation!r} has no pitch models (trained without --pitch)")
         lpcnet = load_pinned(pinned_path(vocoder, vocoder_sha256, "predictive vocoder"), self.vocoder_sha256)
-        from .pitch import PitchCoder
         from ..lpcnet.quantizer import PacketQuantizer
+        from .pitch import PitchCoder
 
         self.allocation, self.rate, self.lookahead = allocation, RATE, LOOKAHEAD
         self.pitch = PitchCoder(PacketQuantizer(lpcnet.codebooks()))
         self.lpcnet_weights = lpcnet
         try:
-            self.coder = CepstralCoder(bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation_), models)
+            self.coder = CepstralCoder(
+                bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation_), models
+            )
             ClosedLoop(bundle.predictor_arrays(), allocation_.frame_step).predictor.predict()  # shapes agree
         except (KeyError, ValueError) as err:
-            raise ConfigError(f"predictive: {Path(weights).name} is not a complete predictive bundle ({err}); "
-                              "train one with python -m evalkit.predictive.train") from None
+            raise ConfigError(
+                f"predictive: {Path(weights).name} is not a complete predictive bundle ({err}); "
+                "train one with python -m evalkit.predictive.train"
+            ) from None
 
     @cached_property
     def vocoder(self):
@@ -104,9 +110,15 @@ class PredictiveCodec(Codec):
         return CodecInfo(
             name=self.backend,  # the results store keeps 64 characters of version
             version=f"predictive {self.sha256[:10]} vocoder {self.vocoder_sha256[:10]} {constriction_version()}",
-            family="neural-predictive", sample_rate=self.rate, frame_samples=PACKET_SAMPLES,
-            lookahead_samples=self.lookahead, nominal_bitrate=float(self.entry["bitrate"]), bitrate_tolerance=0.35,
-            waveform_matching=False, concealment=self.concealment, needs=("constriction", "weights"),
+            family="neural-predictive",
+            sample_rate=self.rate,
+            frame_samples=PACKET_SAMPLES,
+            lookahead_samples=self.lookahead,
+            nominal_bitrate=float(self.entry["bitrate"]),
+            bitrate_tolerance=0.35,
+            waveform_matching=False,
+            concealment=self.concealment,
+            needs=("constriction", "weights"),
         )
 
     def _header(self) -> dict:
@@ -138,8 +150,10 @@ class PredictiveCodec(Codec):
             raise CodecError(f"predictive: stream was written with {header}, this decoder is configured as {mine}")
         expected = -(-(header["frames"] + self.lookahead) // PACKET_SAMPLES)
         if len(packets) != expected:
-            raise CodecError(f"predictive: stream declares {header['frames']} samples ({expected} packets) "
-                             f"but holds {len(packets)} packets")
+            raise CodecError(
+                f"predictive: stream declares {header['frames']} samples ({expected} packets) "
+                f"but holds {len(packets)} packets"
+            )
         feats, leading = self.decode_features(packets)
         speech = self.vocoder.decode(feats)
         speech[: leading * PACKET_SAMPLES] = 0.0

@@ -22,14 +22,30 @@ from ..errors import CodecError
 from .predictor import NB_CEPSTRA, Predictor
 from .residual import FrameCode, ResidualQuantizer
 
-__all__ = ["PACKET_FRAMES", "PITCH_FIELDS", "MODEL_SIZES", "ModelSet", "Packet", "ClosedLoop", "CepstralCoder",
-           "FLAG_CONTEXTS"]
+__all__ = [
+    "PACKET_FRAMES",
+    "PITCH_FIELDS",
+    "MODEL_SIZES",
+    "ModelSet",
+    "Packet",
+    "ClosedLoop",
+    "CepstralCoder",
+    "FLAG_CONTEXTS",
+]
 
 PACKET_FRAMES = 4
 PITCH_FIELDS = (("period", 64), ("modulation", 8), ("correlation", 4))  # the LPCNet quantizer's pitch fields
 FLAG_CONTEXTS = 3  # previous frame's flag 0 or 1, or 2 at a packet's first frame
-MODEL_SIZES = {"c0_flag": (FLAG_CONTEXTS, 2), "c0_fine": 256, "c0_coarse": 16, "vq_flag": (FLAG_CONTEXTS, 2),
-               "vq1": 1024, "vq2": 1024, "vq_small": 512, **dict(PITCH_FIELDS)}
+MODEL_SIZES = {
+    "c0_flag": (FLAG_CONTEXTS, 2),
+    "c0_fine": 256,
+    "c0_coarse": 16,
+    "vq_flag": (FLAG_CONTEXTS, 2),
+    "vq1": 1024,
+    "vq2": 1024,
+    "vq_small": 512,
+    **dict(PITCH_FIELDS),
+}
 MAX_PACKET_BYTES = 4 * (len(PITCH_FIELDS) + 5 * PACKET_FRAMES)  # no trained symbol costs 32 bits
 
 
@@ -53,8 +69,14 @@ class ModelSet:
             expected = MODEL_SIZES[name]
             if value.shape != (expected if isinstance(expected, tuple) else (expected,)):
                 raise ValueError(f"entropy model {name} has shape {value.shape}, expected {expected}")
-        self.models = {name: ([SymbolModel(row, f"{name}[{i}]") for i, row in enumerate(value)] if value.ndim == 2
-                              else SymbolModel(value, name)) for name, value in self.counts.items()}
+        self.models = {
+            name: (
+                [SymbolModel(row, f"{name}[{i}]") for i, row in enumerate(value)]
+                if value.ndim == 2
+                else SymbolModel(value, name)
+            )
+            for name, value in self.counts.items()
+        }
         self.has_pitch = all(name in self.models for name, _ in PITCH_FIELDS)
 
     def __getitem__(self, name: str):
@@ -65,7 +87,7 @@ class ModelSet:
         """Symbol counts of packets (training): the input of ModelSet."""
         counts = {name: np.zeros(size, np.int64) for name, size in MODEL_SIZES.items()}
         for packet in packets:
-            for (symbol, name, context) in _symbols(packet):
+            for symbol, name, context in _symbols(packet):
                 target = counts[name] if context is None else counts[name][context]
                 target[symbol] += 1
         if not any(packet.pitch for packet in packets):
@@ -144,6 +166,7 @@ class CepstralCoder:
         loop, codes, out = ClosedLoop(self.predictor_arrays, self.frame_step), [], []
 
         for coded in range(self.frame_step - 1, len(ceps), self.frame_step):
+
             def residual(prediction, target=ceps[coded]):
                 code, quantized = self.quantizer.quantize(target - prediction)
                 codes.append(code)
@@ -151,7 +174,7 @@ class CepstralCoder:
 
             out += loop.frames(residual)
         per = self.coded_per_packet
-        return [tuple(codes[i:i + per]) for i in range(0, len(codes), per)], np.array(out)
+        return [tuple(codes[i : i + per]) for i in range(0, len(codes), per)], np.array(out)
 
     def packet_bytes(self, packet: Packet) -> bytes:
         return self.writer(packet).to_bytes()

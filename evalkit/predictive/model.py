@@ -28,7 +28,7 @@ class PredictiveBundle:
     arrays: dict[str, np.ndarray]
 
     def predictor_arrays(self) -> dict[str, np.ndarray]:
-        return {k[len("predictor."):]: v for k, v in self.arrays.items() if k.startswith("predictor.")}
+        return {k[len("predictor.") :]: v for k, v in self.arrays.items() if k.startswith("predictor.")}
 
     def codebooks(self) -> Codebooks:
         return Codebooks.from_arrays(self.arrays)
@@ -39,8 +39,10 @@ class PredictiveBundle:
         if entry is None:
             raise KeyError(name)
         prefix = f"entropy.{name}."
-        counts = {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
-        allocation = Allocation(float(entry["c0_threshold"]), float(entry["vq_threshold"]), int(entry.get("frame_step", 1)))
+        counts = {k[len(prefix) :]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+        allocation = Allocation(
+            float(entry["c0_threshold"]), float(entry["vq_threshold"]), int(entry.get("frame_step", 1))
+        )
         return entry, allocation, ModelSet(counts)
 
     def allocation_names(self) -> list[str]:

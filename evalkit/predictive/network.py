@@ -44,8 +44,10 @@ class TorchQuantizer:
     and closed-loop statistics); thresholds may differ per row."""
 
     def __init__(self, books, device="cpu"):
-        self.books = {name: torch.as_tensor(np.asarray(getattr(books, name)), dtype=torch.float32, device=device)
-                      for name in ("c0_fine", "c0_coarse", "vq1", "vq2", "vq_small")}
+        self.books = {
+            name: torch.as_tensor(np.asarray(getattr(books, name)), dtype=torch.float32, device=device)
+            for name in ("c0_fine", "c0_coarse", "vq1", "vq2", "vq_small")
+        }
 
     def __call__(self, residual: torch.Tensor, c0_threshold: torch.Tensor, vq_threshold: torch.Tensor):
         """(quantized residual (B, 18), fine c0 flags (B,), fine VQ flags (B,))."""

@@ -31,7 +31,7 @@ class PitchCoder:
         self._filler = {name: 0 for name, _ in FIELDS}  # cepstral fields: decoded and dropped
 
     @classmethod
-    def from_weights(cls, path: Path) -> "PitchCoder":
+    def from_weights(cls, path: Path) -> PitchCoder:
         from ..lpcnet.quantizer import PacketQuantizer
         from ..lpcnet.weights import load_weights
 
@@ -42,7 +42,7 @@ class PitchCoder:
         feats = np.asarray(feats, np.float64)
         out = []
         for start in range(0, len(feats) - PACKET_FRAMES + 1, PACKET_FRAMES):
-            frames = feats[start:start + PACKET_FRAMES]
+            frames = feats[start : start + PACKET_FRAMES]
             fields = self.quantizer._pitch_fields(frames[:, self.bands], frames[:, self.bands + 1])
             out.append({name: int(fields[name]) for name, _ in PITCH_FIELDS})
         return out
@@ -50,4 +50,4 @@ class PitchCoder:
     def features(self, fields: dict) -> np.ndarray:
         """(4, 2): period and correlation of the packet's four frames."""
         frames, _ = self.quantizer.decode_packet({**self._filler, **fields}, None)
-        return frames[:, self.bands:self.bands + 2]
+        return frames[:, self.bands : self.bands + 2]

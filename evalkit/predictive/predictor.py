@@ -50,8 +50,8 @@ class _GRUCell:
         gh = self.w_hh @ h + self.b_hh
         n = self.size
         r = _sigmoid(gi[:n] + gh[:n])
-        z = _sigmoid(gi[n:2 * n] + gh[n:2 * n])
-        candidate = np.tanh(gi[2 * n:] + r * gh[2 * n:])
+        z = _sigmoid(gi[n : 2 * n] + gh[n : 2 * n])
+        candidate = np.tanh(gi[2 * n :] + r * gh[2 * n :])
         return (1.0 - z) * candidate + z * h
 
     def macs(self) -> int:

@@ -60,14 +60,17 @@ def allocation_thresholds(residuals: np.ndarray, share: float, frame_step: int =
     if share <= 0:
         return Allocation(float("inf"), float("inf"), frame_step)
     q = 1 - share / 100
-    return Allocation(float(np.quantile(np.abs(residuals[:, 0]), q)),
-                      float(np.quantile(np.abs(residuals[:, 1:]).sum(axis=1), q)), frame_step)
+    return Allocation(
+        float(np.quantile(np.abs(residuals[:, 0]), q)),
+        float(np.quantile(np.abs(residuals[:, 1:]).sum(axis=1), q)),
+        frame_step,
+    )
 
 
 def spectral_distortion_db(reference: np.ndarray, decoded: np.ndarray) -> float:
     """RMS over frames of the band log-energy error in dB (the cepstra's DCT is orthonormal)."""
     diff = np.asarray(reference, np.float64) - np.asarray(decoded, np.float64)
-    return float(np.sqrt(np.mean(np.sum(diff ** 2, axis=1) / NB_CEPSTRA)) * 10)
+    return float(np.sqrt(np.mean(np.sum(diff**2, axis=1) / NB_CEPSTRA)) * 10)
 
 
 def code_items(coder: CepstralCoder, items: list[np.ndarray], pitch=None) -> tuple[list[Packet], list[np.ndarray]]:
@@ -95,15 +98,19 @@ def measure(coder: CepstralCoder, items: list[np.ndarray], pitch=None) -> dict:
             streams.setdefault((name, context), []).append(symbol)
     empirical = sum(empirical_entropy_bits(values) for values in streams.values())
     reference = np.concatenate([_whole_packets(x)[:, :NB_CEPSTRA] for x in items])
-    return {"bitrate": round(8 * total_bytes / seconds, 1), "model_bitrate": round(model_bits / seconds, 1),
-            "empirical_entropy_bitrate": round(empirical / seconds, 1),
-            "spectral_distortion_db": round(spectral_distortion_db(reference, np.concatenate(decoded)), 3),
-            "fine_c0": round(float(np.mean([c.c0_fine for p in packets for c in p.codes])), 3),
-            "fine_vq": round(float(np.mean([c.vq_fine for p in packets for c in p.codes])), 3)}
+    return {
+        "bitrate": round(8 * total_bytes / seconds, 1),
+        "model_bitrate": round(model_bits / seconds, 1),
+        "empirical_entropy_bitrate": round(empirical / seconds, 1),
+        "spectral_distortion_db": round(spectral_distortion_db(reference, np.concatenate(decoded)), 3),
+        "fine_c0": round(float(np.mean([c.c0_fine for p in packets for c in p.codes])), 3),
+        "fine_vq": round(float(np.mean([c.vq_fine for p in packets for c in p.codes])), 3),
+    }
 
 
-def add_allocations(bundle: PredictiveBundle, train_items: list, measure_items: list, pitch=None, log=print,
-                    allocations=ALLOCATIONS) -> PredictiveBundle:
+def add_allocations(
+    bundle: PredictiveBundle, train_items: list, measure_items: list, pitch=None, log=print, allocations=ALLOCATIONS
+) -> PredictiveBundle:
     """The bundle with an entropy model set and measured figures per allocation."""
     predictor, books = bundle.predictor_arrays(), bundle.codebooks()
     residuals = open_loop_residuals(predictor, train_items[:100])
@@ -118,8 +125,15 @@ def add_allocations(bundle: PredictiveBundle, train_items: list, measure_items: 
         name = f"s{step}-fine{share}"
         arrays.update({f"entropy.{name}.{model}": value for model, value in counts.items()})
         figures = measure(CepstralCoder(predictor, quantizer, ModelSet(counts)), measure_items, pitch)
-        entry = {"name": name, "frame_step": step, "share": share, "c0_threshold": _finite(allocation.c0_threshold),
-                 "vq_threshold": _finite(allocation.vq_threshold), "pitch": pitch is not None, **figures}
+        entry = {
+            "name": name,
+            "frame_step": step,
+            "share": share,
+            "c0_threshold": _finite(allocation.c0_threshold),
+            "vq_threshold": _finite(allocation.vq_threshold),
+            "pitch": pitch is not None,
+            **figures,
+        }
         log(json.dumps(entry))
         entries.append(entry)
     return PredictiveBundle({**bundle.config, "allocations": entries}, arrays)
@@ -138,7 +152,9 @@ def _empty_counts() -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--bundle", type=Path, required=True, help="the predictor and codebooks from evalkit.predictive.train")
+    parser.add_argument(
+        "--bundle", type=Path, required=True, help="the predictor and codebooks from evalkit.predictive.train"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--pitch", type=Path, default=None, help="LPCNet weights whose quantizer codes the pitch")
     parser.add_argument("--items", type=int, default=400, help="training items whose symbols are counted")
@@ -148,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     train_items, _ = split_items(load_features(args.features), args.seed)
     order = np.random.default_rng(args.seed + 1).permutation(len(train_items))
     counted = [train_items[i] for i in order[: args.items]]
-    measured = [train_items[i] for i in order[args.items: args.items + args.measure_items]]
+    measured = [train_items[i] for i in order[args.items : args.items + args.measure_items]]
     pitch = None
     if args.pitch is not None:
         from .pitch import PitchCoder

@@ -22,8 +22,13 @@ from .predictor import NB_CEPSTRA
 
 __all__ = ["Allocation", "Codebooks", "FrameCode", "ResidualQuantizer", "CODEBOOK_SHAPES"]
 
-CODEBOOK_SHAPES = {"c0_fine": (256,), "c0_coarse": (16,), "vq1": (1024, NB_CEPSTRA - 1),
-                   "vq2": (1024, NB_CEPSTRA - 1), "vq_small": (512, NB_CEPSTRA - 1)}
+CODEBOOK_SHAPES = {
+    "c0_fine": (256,),
+    "c0_coarse": (16,),
+    "vq1": (1024, NB_CEPSTRA - 1),
+    "vq2": (1024, NB_CEPSTRA - 1),
+    "vq_small": (512, NB_CEPSTRA - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Codebooks:
     vq_small: np.ndarray  # (512, 17)
 
     @classmethod
-    def from_arrays(cls, arrays: dict, prefix: str = "residual.") -> "Codebooks":
+    def from_arrays(cls, arrays: dict, prefix: str = "residual.") -> Codebooks:
         books = {name: np.asarray(arrays[prefix + name], np.float64) for name in CODEBOOK_SHAPES}
         for name, shape in CODEBOOK_SHAPES.items():
             if books[name].shape != shape:
@@ -76,8 +81,10 @@ class ResidualQuantizer:
 
     def __init__(self, books: Codebooks, allocation: Allocation):
         self.books, self.allocation = books, allocation
-        self._norms = {name: np.einsum("kd,kd->k", getattr(books, name), getattr(books, name))
-                       for name in ("vq1", "vq2", "vq_small")}
+        self._norms = {
+            name: np.einsum("kd,kd->k", getattr(books, name), getattr(books, name))
+            for name in ("vq1", "vq2", "vq_small")
+        }
 
     def quantize(self, residual: np.ndarray) -> tuple[FrameCode, np.ndarray]:
         """(symbols, quantized residual) of one frame's residual (18,)."""

@@ -68,7 +68,7 @@ class Crops:
         out = []
         for index in picks:
             start = self.rng.integers(0, len(self.items[index]) - self.frames + 1)
-            out.append(self.items[index][start:start + self.frames])
+            out.append(self.items[index][start : start + self.frames])
         return torch.from_numpy(np.stack(out))
 
 
@@ -133,7 +133,7 @@ def train_codebooks(residuals: np.ndarray, seed: int, log=print) -> Codebooks:
     vq2 = kmeans(error, 1024, seed + 3)
     vq_small = kmeans(shape[small1], 512, seed + 4)
     final = error - vq2[_nearest_rows(vq2, error)]
-    log(f"codebooks: residual power c1-17 {np.mean(shape ** 2):.4f} -> two-stage {np.mean(final ** 2):.4f}")
+    log(f"codebooks: residual power c1-17 {np.mean(shape**2):.4f} -> two-stage {np.mean(final**2):.4f}")
     return Codebooks(c0_fine, c0_coarse, vq1, vq2, vq_small)
 
 
@@ -178,7 +178,9 @@ class Run:
 
 def _schedule(progress: float, base_lr: float) -> float:
     """Cosine decay to a tenth over the stage's progress (steps or wall budget, whichever runs out first)."""
-    return float(base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))))  # a numpy scalar would not reload
+    return float(
+        base_lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
+    )  # a numpy scalar would not reload
 
 
 def train(args, out: Callable[[str], None]) -> Path:
@@ -201,13 +203,22 @@ def train(args, out: Callable[[str], None]) -> Path:
         model.mean.copy_(torch.from_numpy(stacked.mean(axis=0)))
         model.std.copy_(torch.from_numpy(stacked.std(axis=0) + 1e-3))
         run.log(f"{len(train_items)} training items ({len(stacked) / 6000:.0f} min), {len(held_out)} held out")
-    noise = 0.3 * torch.from_numpy(np.concatenate([np.diff(x[:, :NB_CEPSTRA], axis=0) for x in train_items[:500]]).std(axis=0))
+    noise = 0.3 * torch.from_numpy(
+        np.concatenate([np.diff(x[:, :NB_CEPSTRA], axis=0) for x in train_items[:500]]).std(axis=0)
+    )
     started = time.monotonic() - state["elapsed"]
 
     def checkpoint():
-        run.save({**state, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                  "crops": json.dumps(crops.rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
-                  "elapsed": time.monotonic() - started})
+        run.save(
+            {
+                **state,
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "crops": json.dumps(crops.rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+                "elapsed": time.monotonic() - started,
+            }
+        )
 
     def elapsed() -> float:
         return time.monotonic() - started
@@ -220,8 +231,16 @@ def train(args, out: Callable[[str], None]) -> Path:
         return max(state["step"] / args.scheduled_steps, (elapsed() - state["scheduled_from"]) / budget)
 
     if state["stage"] == "teacher":
-        _loop(run, model, optimiser, state, teacher_progress, lambda: teacher_step(model, crops.batch(args.batch), noise),
-              checkpoint, args.lr)
+        _loop(
+            run,
+            model,
+            optimiser,
+            state,
+            teacher_progress,
+            lambda: teacher_step(model, crops.batch(args.batch), noise),
+            checkpoint,
+            args.lr,
+        )
         state.update(stage="codebooks0", step=0, teacher_done=state["step"])
         checkpoint()
     books = run.books("codebooks0")
@@ -239,14 +258,28 @@ def train(args, out: Callable[[str], None]) -> Path:
         checkpoint()
     final = run.books("codebooks")
     if final is None:
-        final = train_codebooks(_closed_loop_residuals(model, TorchQuantizer(books), crops, args, args.codebook_batches),
-                                args.seed + 10, run.log)
+        final = train_codebooks(
+            _closed_loop_residuals(model, TorchQuantizer(books), crops, args, args.codebook_batches),
+            args.seed + 10,
+            run.log,
+        )
         run.save_books("codebooks", final)
     report = held_out_energy(model, final, held_out)
     run.log("held-out residual energy per frame: " + json.dumps(report))
-    return export(args.out, model, final, {"held_out": report, "seed": args.seed, "steps": {
-        "teacher": state.get("teacher_done"), "scheduled": state.get("scheduled_done")}, "batch": args.batch, "frames": args.frames,
-        "items": len(train_items), "minutes": round(time.monotonic() - started) / 60})
+    return export(
+        args.out,
+        model,
+        final,
+        {
+            "held_out": report,
+            "seed": args.seed,
+            "steps": {"teacher": state.get("teacher_done"), "scheduled": state.get("scheduled_done")},
+            "batch": args.batch,
+            "frames": args.frames,
+            "items": len(train_items),
+            "minutes": round(time.monotonic() - started) / 60,
+        },
+    )
 
 
 def _loop(run, model, optimiser, state, progress, step_fn, checkpoint, lr) -> None:
@@ -265,8 +298,10 @@ def _loop(run, model, optimiser, state, progress, step_fn, checkpoint, lr) -> No
         losses.append(float(loss.detach()))
         if state["step"] % 50 == 0:
             rate = 50 / (time.monotonic() - last)
-            run.log(f"{state['stage']} step {state['step']} ({100 * done:.0f} %): loss {np.mean(losses):.4f} "
-                    f"({rate:.2f} steps/s)")
+            run.log(
+                f"{state['stage']} step {state['step']} ({100 * done:.0f} %): loss {np.mean(losses):.4f} "
+                f"({rate:.2f} steps/s)"
+            )
             losses, last = [], time.monotonic()
         if state["step"] % 200 == 0:
             checkpoint()
@@ -324,7 +359,7 @@ def held_out_energy(model, books: Codebooks, items: list[np.ndarray]) -> dict:
         target = x[:, 1:]
         prediction, _ = model(x[:, :-1])
         closed, *_ = closed_loop(model, quantizer, x, 1.0, (torch.zeros(1), torch.zeros(1)))
-        totals["zero"] += float((target ** 2).sum())
+        totals["zero"] += float((target**2).sum())
         totals["previous_frame"] += float(((target - x[:, :-1]) ** 2).sum())
         totals["open_loop"] += float(((target - prediction) ** 2).sum())
         totals["closed_loop"] += float(((target - closed) ** 2).sum())
@@ -338,8 +373,9 @@ def export(path: Path, model, books: Codebooks, notes: dict) -> Path:
 
     arrays = {f"predictor.{k}": v for k, v in predictor_arrays(model).items()}
     arrays.update(books.arrays())
-    return save_bundle_arrays(path, FORMAT, {"predictor": model.config.to_dict(), "allocations": [], "notes": notes},
-                              arrays)
+    return save_bundle_arrays(
+        path, FORMAT, {"predictor": model.config.to_dict(), "allocations": [], "notes": notes}, arrays
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -351,11 +387,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--frames", type=int, default=110, help="frames per crop (the first 10 only warm up)")
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--codebook-batches", type=int, default=40,
-                        help="batches of 64 crops whose residuals train the codebooks (k-means time grows with it)")
+    parser.add_argument(
+        "--codebook-batches",
+        type=int,
+        default=40,
+        help="batches of 64 crops whose residuals train the codebooks (k-means time grows with it)",
+    )
     parser.add_argument("--max-minutes", type=float, default=120.0)
-    parser.add_argument("--teacher-share", type=float, default=0.6,
-                        help="share of --max-minutes after which teacher forcing stops (scheduled sampling gets the rest)")
+    parser.add_argument(
+        "--teacher-share",
+        type=float,
+        default=0.6,
+        help="share of --max-minutes after which teacher forcing stops (scheduled sampling gets the rest)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     path = train(parser.parse_args(argv), lambda message: print(message, flush=True))

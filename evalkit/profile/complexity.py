@@ -20,8 +20,15 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["TorchPart", "PartComplexity", "torch_parts", "count_macs", "parameter_count",
-           "measure_complexity", "recurrent_macs"]
+__all__ = [
+    "TorchPart",
+    "PartComplexity",
+    "torch_parts",
+    "count_macs",
+    "parameter_count",
+    "measure_complexity",
+    "recurrent_macs",
+]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -62,8 +69,10 @@ def measure_complexity(codec) -> dict[str, PartComplexity] | None:
     parts = torch_parts(codec)
     if parts is None:
         return None
-    return {role: PartComplexity(parameter_count(part.module), count_macs(part.module, part.example), part.seconds)
-            for role, part in parts.items()}
+    return {
+        role: PartComplexity(parameter_count(part.module), count_macs(part.module, part.example), part.seconds)
+        for role, part in parts.items()
+    }
 
 
 def parameter_count(module) -> int:

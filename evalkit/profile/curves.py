@@ -45,9 +45,15 @@ def default_metric(codec) -> str:
     return "pesq_wb" if codec.info.sample_rate >= 16000 else "pesq_nb"
 
 
-def loss_curve(codec, audio: Audio, rates: Iterable[float] = LOSS_RATES, models: Iterable[str] = LOSS_MODELS,
-               seeds: Iterable[int] = (0,), metric: str | None = None,
-               mean_burst: float = DEFAULT_BURST) -> list[CurvePoint]:
+def loss_curve(
+    codec,
+    audio: Audio,
+    rates: Iterable[float] = LOSS_RATES,
+    models: Iterable[str] = LOSS_MODELS,
+    seeds: Iterable[int] = (0,),
+    metric: str | None = None,
+    mean_burst: float = DEFAULT_BURST,
+) -> list[CurvePoint]:
     """Score `codec` on `audio` without loss and under every model x rate x seed."""
     metric = metric or default_metric(codec)
     rates, models, seeds = tuple(rates), tuple(models), tuple(seeds)  # each is iterated many times
@@ -64,8 +70,9 @@ def loss_curve(codec, audio: Audio, rates: Iterable[float] = LOSS_RATES, models:
     return points
 
 
-def _score(codec, native: Audio, stream: Bitstream, lost: np.ndarray, condition: tuple,
-           metric: str) -> list[CurvePoint]:
+def _score(
+    codec, native: Audio, stream: Bitstream, lost: np.ndarray, condition: tuple, metric: str
+) -> list[CurvePoint]:
     fraction = float(np.mean(lost)) if len(lost) else 0.0
     try:
         decoded = codec.decode_packets(drop_packets(stream, lost))
@@ -76,5 +83,14 @@ def _score(codec, native: Audio, stream: Bitstream, lost: np.ndarray, condition:
 
 
 def _point(condition: tuple, fraction: float, row: MetricResult) -> CurvePoint:
-    return CurvePoint(*condition, fraction, row.metric, row.metric_version, row.value, row.status, row.reason,
-                      row.package, row.package_version)
+    return CurvePoint(
+        *condition,
+        fraction,
+        row.metric,
+        row.metric_version,
+        row.value,
+        row.status,
+        row.reason,
+        row.package,
+        row.package_version,
+    )

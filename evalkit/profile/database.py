@@ -16,9 +16,9 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 from ..store.db import StoreError, write_transaction
-from ..store.run_results import execute_upsert, table_frame
 from ..store.models import utcnow
 from ..store.models_profile import LOSS_CURVE_KEY, PROFILE_KEY, CodecProfile, LossCurve
+from ..store.run_results import execute_upsert, table_frame
 from .curves import CurvePoint
 from .profiler import Profile, ProfileRun
 
@@ -48,8 +48,12 @@ def loss_curves_frame(engine: Engine, codec: str | None = None) -> pd.DataFrame:
 
 def read_profile(engine: Engine, codec: str, codec_hash: str) -> Profile | None:
     """The newest stored profile of one card configuration, as a Profile; None if there is none."""
-    query = (select(CodecProfile).where(CodecProfile.codec == codec, CodecProfile.codec_hash == codec_hash)
-             .order_by(CodecProfile.created_at.desc()).limit(1))
+    query = (
+        select(CodecProfile)
+        .where(CodecProfile.codec == codec, CodecProfile.codec_hash == codec_hash)
+        .order_by(CodecProfile.created_at.desc())
+        .limit(1)
+    )
     with Session(engine) as session:
         row = session.scalars(query).first()
         if row is None:

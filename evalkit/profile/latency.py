@@ -49,5 +49,11 @@ def measure_latency(codec, audio: Audio) -> Latency:
     """Round-trip `audio` (any rate; speech works best) and compare the output delay with the declaration."""
     info = codec.info
     run = roundtrip(codec, audio, downmix=True)
-    return Latency(info.sample_rate, info.frame_samples, run.declared_delay, run.measured_delay,
-                   run.delay_tolerance, info.streaming)
+    return Latency(
+        info.sample_rate,
+        info.frame_samples,
+        run.declared_delay,
+        run.measured_delay,
+        run.delay_tolerance,
+        info.streaming,
+    )

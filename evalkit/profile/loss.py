@@ -15,8 +15,16 @@ import numpy as np
 from ..codecs.bitstream import Bitstream
 from ..errors import ConfigError
 
-__all__ = ["LOSS_RATES", "DEFAULT_BURST", "LOSS_MODELS", "Bernoulli", "GilbertElliott", "loss_model",
-           "drop_packets", "burst_lengths"]
+__all__ = [
+    "LOSS_RATES",
+    "DEFAULT_BURST",
+    "LOSS_MODELS",
+    "Bernoulli",
+    "GilbertElliott",
+    "loss_model",
+    "drop_packets",
+    "burst_lengths",
+]
 
 LOSS_RATES = (0.01, 0.03, 0.05, 0.10, 0.20)
 # Mean burst of the bursty model, in packets: 60 ms at 20 ms packets, clearly burstier than
@@ -66,7 +74,7 @@ class GilbertElliott:
             raise ConfigError("gilbert: p and r cannot both be 0 (the chain would never mix)")
 
     @classmethod
-    def from_rate(cls, rate: float, mean_burst: float = DEFAULT_BURST) -> "GilbertElliott":
+    def from_rate(cls, rate: float, mean_burst: float = DEFAULT_BURST) -> GilbertElliott:
         """Gilbert's model with a given loss rate and mean burst length (packets)."""
         _check_probability("rate", rate)
         if not mean_burst >= 1 or rate >= 1:
@@ -100,7 +108,7 @@ class GilbertElliott:
         while start < n:
             leave = self.r if state else self.p
             run = int(rng.geometric(leave)) if leave > 0 else n
-            bad[start:start + run] = state
+            bad[start : start + run] = state
             start += run
             state = not state
         return bad

@@ -14,7 +14,7 @@ __all__ = ["parse_rates", "profile_text", "profile_table", "curve_table"]
 
 
 def parse_rates(text: str) -> list[float]:
-    """"1,3,5" (percent) -> [0.01, 0.03, 0.05]; each must lie strictly between 0 and 100."""
+    """ "1,3,5" (percent) -> [0.01, 0.03, 0.05]; each must lie strictly between 0 and 100."""
     try:
         rates = [float(part) / 100 for part in text.split(",") if part.strip()]
     except ValueError:
@@ -45,12 +45,35 @@ def profile_text(run: ProfileRun) -> str:
 
 def profile_table(profiles: list[Profile]) -> str:
     """One line per profile: the numbers to compare across codecs."""
-    header = ["codec", "family", "enc_rtf", "dec_rtf", "cpu_s_per_h", "peak_mb", "macs_per_s", "params",
-              "latency_ms", "measured_ms", "streaming"]
-    rows = [[p.codec, p.family, f"{p.encode_rtf:.5f}", f"{p.decode_rtf:.5f}",
-             f"{p.encode_cpu_s_per_hour + p.decode_cpu_s_per_hour:.1f}", f"{p.peak_memory_mb:.0f}",
-             _macs(p), _params(p), f"{p.declared_latency_ms:.2f}", _measured(p), "yes" if p.streaming else "no"]
-            for p in profiles]
+    header = [
+        "codec",
+        "family",
+        "enc_rtf",
+        "dec_rtf",
+        "cpu_s_per_h",
+        "peak_mb",
+        "macs_per_s",
+        "params",
+        "latency_ms",
+        "measured_ms",
+        "streaming",
+    ]
+    rows = [
+        [
+            p.codec,
+            p.family,
+            f"{p.encode_rtf:.5f}",
+            f"{p.decode_rtf:.5f}",
+            f"{p.encode_cpu_s_per_hour + p.decode_cpu_s_per_hour:.1f}",
+            f"{p.peak_memory_mb:.0f}",
+            _macs(p),
+            _params(p),
+            f"{p.declared_latency_ms:.2f}",
+            _measured(p),
+            "yes" if p.streaming else "no",
+        ]
+        for p in profiles
+    ]
     return format_table(header, rows)
 
 
@@ -74,8 +97,10 @@ def _complexity(p: Profile) -> str:
 
 def _latency(p: Profile) -> str:
     flag = {True: "ok", False: "MISMATCH", None: "not measurable (silent output)"}[p.latency_ok]
-    return (f"{p.declared_latency_ms:.2f} ms algorithmic (frame {p.frame_samples} + lookahead {p.declared_delay} "
-            f"samples); measured lookahead {p.measured_delay if p.measured_delay is not None else '-'}: {flag}")
+    return (
+        f"{p.declared_latency_ms:.2f} ms algorithmic (frame {p.frame_samples} + lookahead {p.declared_delay} "
+        f"samples); measured lookahead {p.measured_delay if p.measured_delay is not None else '-'}: {flag}"
+    )
 
 
 def _macs(p: Profile) -> str:

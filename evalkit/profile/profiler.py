@@ -13,10 +13,10 @@ from ..audio import Audio, resample, to_mono
 from ..cards import Card
 from .complexity import PartComplexity, measure_complexity
 from .concealment import concealment_of
-from .resource_use import Cost, measure_cost_isolated
 from .curves import CurvePoint, loss_curve
 from .latency import Latency, measure_latency
 from .loss import DEFAULT_BURST, LOSS_MODELS, LOSS_RATES
+from .resource_use import Cost, measure_cost_isolated
 
 __all__ = ["Profile", "ProfileRun", "profile_card", "profile_speech", "default_cards", "PROFILE_RATE"]
 
@@ -56,9 +56,18 @@ class ProfileRun:
     curve: list[CurvePoint]  # empty when loss was not measured
 
 
-def profile_card(card: Card, audio: Audio | None = None, *, loss: bool = True, rates: Iterable[float] = LOSS_RATES,
-                 models: Iterable[str] = LOSS_MODELS, seeds: Iterable[int] = (0,), metric: str | None = None,
-                 mean_burst: float = DEFAULT_BURST, repeats: int = 5) -> ProfileRun:
+def profile_card(
+    card: Card,
+    audio: Audio | None = None,
+    *,
+    loss: bool = True,
+    rates: Iterable[float] = LOSS_RATES,
+    models: Iterable[str] = LOSS_MODELS,
+    seeds: Iterable[int] = (0,),
+    metric: str | None = None,
+    mean_burst: float = DEFAULT_BURST,
+    repeats: int = 5,
+) -> ProfileRun:
     """Profile one card on `audio` (default: 10 s of demo speech)."""
     audio = to_mono(audio if audio is not None else profile_speech())
     codec = card.build()
@@ -93,13 +102,25 @@ def _profile(card: Card, codec, cost: Cost, latency: Latency, parts: dict[str, P
     info = codec.info
     encoder, decoder = (parts or {}).get("encoder"), (parts or {}).get("decoder")
     return Profile(
-        codec=card.name, codec_hash=card.config_hash, codec_version=info.version, backend=card.backend,
-        family=info.family, sample_rate=info.sample_rate, nominal_bitrate=info.nominal_bitrate,
-        params_encoder=encoder and encoder.params, params_decoder=decoder and decoder.params,
-        macs_encoder_per_s=encoder and encoder.macs_per_second, macs_decoder_per_s=decoder and decoder.macs_per_second,
-        **dataclasses.asdict(cost), frame_samples=latency.frame_samples, declared_delay=latency.declared_delay,
-        measured_delay=latency.measured_delay, declared_latency_ms=latency.declared_ms,
-        measured_latency_ms=latency.measured_ms, latency_ok=latency.ok, streaming=latency.streaming,
+        codec=card.name,
+        codec_hash=card.config_hash,
+        codec_version=info.version,
+        backend=card.backend,
+        family=info.family,
+        sample_rate=info.sample_rate,
+        nominal_bitrate=info.nominal_bitrate,
+        params_encoder=encoder and encoder.params,
+        params_decoder=decoder and decoder.params,
+        macs_encoder_per_s=encoder and encoder.macs_per_second,
+        macs_decoder_per_s=decoder and decoder.macs_per_second,
+        **dataclasses.asdict(cost),
+        frame_samples=latency.frame_samples,
+        declared_delay=latency.declared_delay,
+        measured_delay=latency.measured_delay,
+        declared_latency_ms=latency.declared_ms,
+        measured_latency_ms=latency.measured_ms,
+        latency_ok=latency.ok,
+        streaming=latency.streaming,
         concealment=concealment_of(codec),
         packages=_packages(info.needs, torch=parts is not None),
     )
@@ -119,4 +140,3 @@ def _packages(needs: tuple[str, ...], torch: bool) -> dict[str, str]:
 
         versions["evalkit"] = __version__
     return versions
-

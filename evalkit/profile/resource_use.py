@@ -46,8 +46,16 @@ if TYPE_CHECKING:  # the measuring process imports them itself; the store's tabl
 
 __all__ = ["Cost", "measure_cost", "measure_cost_isolated", "ONE_THREAD_ENV"]
 
-ONE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                         "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+ONE_THREAD_ENV = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    )
+}
 _TIMEOUT = 1800  # seconds; a codec slower than that on a short clip is not worth profiling
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 
@@ -92,8 +100,10 @@ def measure_cost(codec, native: Audio, repeats: int = 5) -> Cost:
         decode_rtf=statistics.median(r[1] for r in runs) / native.duration,
         encode_cpu_s_per_hour=statistics.median(r[2] for r in runs) * per_hour,
         decode_cpu_s_per_hour=statistics.median(r[3] for r in runs) * per_hour,
-        peak_memory_mb=_peak_rss(), working_memory_mb=max(0.0, _peak_rss() - baseline),
-        repeats=repeats, audio_seconds=native.duration,
+        peak_memory_mb=_peak_rss(),
+        working_memory_mb=max(0.0, _peak_rss() - baseline),
+        repeats=repeats,
+        audio_seconds=native.duration,
     )
 
 
@@ -144,8 +154,14 @@ def _run_child(spec: str, name: str) -> subprocess.CompletedProcess:
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, **ONE_THREAD_ENV, "PYTHONPATH": path}
     try:
-        done = subprocess.run([sys.executable, "-m", "evalkit.profile.resource_use"], input=spec, env=env,
-                              capture_output=True, text=True, timeout=_TIMEOUT)
+        done = subprocess.run(
+            [sys.executable, "-m", "evalkit.profile.resource_use"],
+            input=spec,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         raise EvalkitError(f"{name}: speed measurement timed out after {_TIMEOUT} s") from None
     if done.returncode != 0:

@@ -45,8 +45,9 @@ def correlate(x: np.ndarray, y: np.ndarray, method: str) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def bootstrap_ci(x: np.ndarray, y: np.ndarray, method: str, n_boot: int = 2000, seed: int = 0,
-                 confidence: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    x: np.ndarray, y: np.ndarray, method: str, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the coefficient over `n_boot` resamples of independent (x, y) pairs."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) < 3:
@@ -57,18 +58,30 @@ def bootstrap_ci(x: np.ndarray, y: np.ndarray, method: str, n_boot: int = 2000, 
 
 def system_level(stimuli: pd.DataFrame) -> pd.DataFrame:
     """Per metric x condition: the listener mean and the metric mean over the same ratings, and the item count."""
-    frame = stimuli.assign(score_sum=stimuli["score"] * stimuli["ratings"],
-                           value_sum=stimuli["value"] * stimuli["ratings"])
+    frame = stimuli.assign(
+        score_sum=stimuli["score"] * stimuli["ratings"], value_sum=stimuli["value"] * stimuli["ratings"]
+    )
     grouped = frame.groupby(["metric", "condition"], sort=True)
-    table = grouped.agg(score_sum=("score_sum", "sum"), value_sum=("value_sum", "sum"), ratings=("ratings", "sum"),
-                        score_sq=("score_sq", "sum"), items=("item", "nunique")).reset_index()
+    table = grouped.agg(
+        score_sum=("score_sum", "sum"),
+        value_sum=("value_sum", "sum"),
+        ratings=("ratings", "sum"),
+        score_sq=("score_sq", "sum"),
+        items=("item", "nunique"),
+    ).reset_index()
     table["score"] = table["score_sum"] / table["ratings"]
     table["value"] = table["value_sum"] / table["ratings"]
     return table[["metric", "condition", "score", "value", "ratings", "score_sq", "items"]]
 
 
-def agreement_table(stimuli: pd.DataFrame, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
-                    p1401: bool = False, directions: dict[str, bool] | None = None) -> pd.DataFrame:
+def agreement_table(
+    stimuli: pd.DataFrame,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    p1401: bool = False,
+    directions: dict[str, bool] | None = None,
+) -> pd.DataFrame:
     """AGREEMENT_COLUMNS for every metric at system and stimulus level, for each method.
 
     With `p1401`, each metric and level also gets rows of method "rmse" and "rmse*" (ITU-T P.1401
@@ -87,36 +100,58 @@ def agreement_table(stimuli: pd.DataFrame, n_boot: int = 2000, seed: int = 0, co
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
 
 
-def _level_rows(metric: str, level: str, group: pd.DataFrame, items: list, weights: np.ndarray,
-                confidence: float) -> list[dict]:
+def _level_rows(
+    metric: str, level: str, group: pd.DataFrame, items: list, weights: np.ndarray, confidence: float
+) -> list[dict]:
     points = system_level(group) if level == "system" else group
     x, y = points["value"].to_numpy(float), points["score"].to_numpy(float)
     rows = []
     for method in METHODS:
         r, p = correlate(x, y, method)
-        replicates = (_system_replicates(group, items, weights, method) if level == "system"
-                      else _stimulus_replicates(group, items, weights, method))
+        replicates = (
+            _system_replicates(group, items, weights, method)
+            if level == "system"
+            else _stimulus_replicates(group, items, weights, method)
+        )
         low, high = _percentiles(replicates, confidence) if len(x) >= 3 else (math.nan, math.nan)
-        rows.append({"metric": metric, "level": level, "method": method, "n": len(points), "items": len(items),
-                     "r": r, "ci_low": low, "ci_high": high, "p_value": p})
+        rows.append(
+            {
+                "metric": metric,
+                "level": level,
+                "method": method,
+                "n": len(points),
+                "items": len(items),
+                "r": r,
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": p,
+            }
+        )
     return rows
 
 
 def _stimulus_replicates(group: pd.DataFrame, items: list, weights: np.ndarray, method: str) -> np.ndarray:
     """Each resample weighs a stimulus by how often its item was drawn."""
     position = pd.Index(items).get_indexer(group["item"])
-    return weighted_correlations(group["value"].to_numpy(float), group["score"].to_numpy(float),
-                                 weights[:, position], method)
+    return weighted_correlations(
+        group["value"].to_numpy(float), group["score"].to_numpy(float), weights[:, position], method
+    )
 
 
 def _system_replicates(group: pd.DataFrame, items: list, weights: np.ndarray, method: str) -> np.ndarray:
     """Each resample recomputes every condition's rating-weighted means over the drawn items."""
     counts = group.pivot_table(index="item", columns="condition", values="ratings", aggfunc="sum").reindex(items)
     conditions = counts.columns
-    scores = (group.assign(s=group["score"] * group["ratings"])
-              .pivot_table(index="item", columns="condition", values="s", aggfunc="sum").reindex(items)[conditions])
-    values = (group.assign(v=group["value"] * group["ratings"])
-              .pivot_table(index="item", columns="condition", values="v", aggfunc="sum").reindex(items)[conditions])
+    scores = (
+        group.assign(s=group["score"] * group["ratings"])
+        .pivot_table(index="item", columns="condition", values="s", aggfunc="sum")
+        .reindex(items)[conditions]
+    )
+    values = (
+        group.assign(v=group["value"] * group["ratings"])
+        .pivot_table(index="item", columns="condition", values="v", aggfunc="sum")
+        .reindex(items)[conditions]
+    )
     counts, scores, values = (t.fillna(0.0).to_numpy(float) for t in (counts, scores, values))
     total = weights @ counts
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,21 +11,32 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sqlalchemy import Engine
 
+from .agreement import system_level
 from .build import N_BOOT, SEED, ListeningAnalysis, analyse_listening
 from .codecinfo import COST_METRICS
-from .pareto import complexity_table, mark_front, quality_points
 from .data import UNKNOWN_SPEAKER, RunData
+from .figures import agreement_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
 from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
 from .listening import NO_MUSHRA, load_listening, mushra_tests
-from .figures import agreement_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
-from .agreement import system_level
+from .pareto import complexity_table, mark_front, quality_points
 
-__all__ = ["FilterOptions", "filter_options", "leaderboard_view", "rate_quality_view", "CostView", "cost_view",
-           "AgreementView", "agreement_view", "COST_AXES"]
+__all__ = [
+    "FilterOptions",
+    "filter_options",
+    "leaderboard_view",
+    "rate_quality_view",
+    "CostView",
+    "cost_view",
+    "AgreementView",
+    "agreement_view",
+    "COST_AXES",
+]
 
 # cost axis name -> (points column, axis label, log axis)
-COST_AXES = {"latency": ("latency_ms", "algorithmic latency (ms)", False),
-             "complexity": ("complexity_rtf", "encode + decode real-time factor", True)}
+COST_AXES = {
+    "latency": ("latency_ms", "algorithmic latency (ms)", False),
+    "complexity": ("complexity_rtf", "encode + decode real-time factor", True),
+}
 
 
 @dataclass
@@ -44,8 +55,9 @@ def filter_options(run: RunData) -> FilterOptions:
     return FilterOptions(datasets, speakers, metric_order(run, include_cost=True), list(run.notes))
 
 
-def leaderboard_view(run: RunData, datasets=None, speakers=None, metrics=None, sort_by: str | None = None,
-                     ascending: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def leaderboard_view(
+    run: RunData, datasets=None, speakers=None, metrics=None, sort_by: str | None = None, ascending: bool | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(wide table for display, long table for download) under the filters."""
     board = leaderboard(run, datasets, speakers, metrics, include_cost=bool(set(metrics or ()) & set(COST_METRICS)))
     items = filter_results(run, datasets, speakers)["item_id"].unique()
@@ -96,8 +108,14 @@ class AgreementView:
     screening: str = ""
 
 
-def agreement_view(engine: Engine, run: RunData, test: str | None, n_boot: int = N_BOOT,
-                   seed: int = SEED, include_reference: bool = False) -> AgreementView:
+def agreement_view(
+    engine: Engine,
+    run: RunData,
+    test: str | None,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    include_reference: bool = False,
+) -> AgreementView:
     """MUSHRA test `test` against `run`: condition scores, agreement table and scatter per metric.
 
     The hidden reference and anchors are left out of the agreement unless `include_reference`.

@@ -7,7 +7,7 @@ cannot disagree about a number.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -18,15 +18,24 @@ from ..mushra.omnibus import Omnibus, omnibus
 from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
 from .compare import best_versus_rest
-from .pareto import complexity_table
 from .data import RunData, load_run
 from .drilldown import read_events
 from .leaderboard import codec_table, current_results, leaderboard, metric_order
 from .listening import NO_MUSHRA, Listening, condition_scores, load_listening, mushra_tests, stimulus_frame
 from .names import DisplayNames
+from .pareto import complexity_table
 
-__all__ = ["ReportData", "ReportOptions", "build_report", "ListeningAnalysis", "analyse_listening",
-           "objective_by_condition", "no_test_message", "N_BOOT", "SEED"]
+__all__ = [
+    "ReportData",
+    "ReportOptions",
+    "build_report",
+    "ListeningAnalysis",
+    "analyse_listening",
+    "objective_by_condition",
+    "no_test_message",
+    "N_BOOT",
+    "SEED",
+]
 
 N_BOOT = 2000  # bootstrap resamples of the agreement intervals
 SEED = 0
@@ -66,7 +75,7 @@ class ReportData:
     options: ReportOptions = field(default_factory=ReportOptions)
     n_boot: int = N_BOOT
     seed: int = SEED
-    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     evalkit_version: str = __version__
 
     @property
@@ -74,17 +83,34 @@ class ReportData:
         return self.options.names
 
 
-def build_report(engine: Engine, run_id: str, mushra: str | None = None, ratings: pd.DataFrame | None = None,
-                 n_boot: int = N_BOOT, seed: int = SEED, options: ReportOptions | None = None,
-                 screening=None) -> ReportData:
+def build_report(
+    engine: Engine,
+    run_id: str,
+    mushra: str | None = None,
+    ratings: pd.DataFrame | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    options: ReportOptions | None = None,
+    screening=None,
+) -> ReportData:
     """Read and compute everything for run `run_id`; `ratings` stands in for the MUSHRA tables (tests)."""
     options = options or ReportOptions()
     run = load_run(engine, run_id)
     complexity, note = complexity_table(engine, run)
     board = leaderboard(run, ci=options.ci)
-    report = ReportData(run, board, codec_table(run), metric_order(run), complexity, note,
-                        read_events(engine, run_id), engine.url.render_as_string(hide_password=True),
-                        options=options, n_boot=n_boot, seed=seed)
+    report = ReportData(
+        run,
+        board,
+        codec_table(run),
+        metric_order(run),
+        complexity,
+        note,
+        read_events(engine, run_id),
+        engine.url.render_as_string(hide_password=True),
+        options=options,
+        n_boot=n_boot,
+        seed=seed,
+    )
     report.comparisons = best_versus_rest(current_results(run.results), board, report.metrics, options.paired_test)
     if mushra is None:
         report.mushra_message = no_test_message(engine)
@@ -116,36 +142,53 @@ class ListeningAnalysis:
     message: str | None = None
 
 
-def analyse_listening(run: RunData, listening: Listening, metrics: list[str], n_boot: int = N_BOOT,
-                      seed: int = SEED, include_reference: bool = False, p1401: bool = False) -> ListeningAnalysis:
+def analyse_listening(
+    run: RunData,
+    listening: Listening,
+    metrics: list[str],
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    include_reference: bool = False,
+    p1401: bool = False,
+) -> ListeningAnalysis:
     """Condition scores, omnibus tests, the stimulus frame of `metrics` and the agreement of one test against `run`."""
     if listening.message:
         return ListeningAnalysis(message=listening.message)
     if listening.kept.empty:
-        return ListeningAnalysis(message=f"post-screening excluded every assessor of MUSHRA test {listening.test!r} "
-                                         "(see Methods)")
+        return ListeningAnalysis(
+            message=f"post-screening excluded every assessor of MUSHRA test {listening.test!r} (see Methods)"
+        )
     setup = listening.setup
     order = [c for c in setup.order() if c in set(listening.kept["condition"])] if setup is not None else None
     analysis = ListeningAnalysis(condition_scores(listening.kept), omnibus(listening.kept, conditions=order))
     left_out = set() if include_reference or setup is None else setup.reference_and_anchors
     analysis.left_out = tuple(sorted(left_out & set(listening.kept["condition"])))
-    stimuli = stimulus_frame(listening.kept, current_results(run.results),
-                             setup.scored_as() if setup is not None else None, left_out)
+    stimuli = stimulus_frame(
+        listening.kept, current_results(run.results), setup.scored_as() if setup is not None else None, left_out
+    )
     analysis.stimuli = stimuli[stimuli["metric"].isin(metrics)].reset_index(drop=True)
     if analysis.stimuli.empty:
-        analysis.message = (f"MUSHRA test {listening.test!r} shares no (item, condition) with run "
-                            f"{run.run_id!r}: score its conditions on its items in this run, or map its conditions "
-                            "to codec cards on import (`evalkit ratings import --map`)")
+        analysis.message = (
+            f"MUSHRA test {listening.test!r} shares no (item, condition) with run "
+            f"{run.run_id!r}: score its conditions on its items in this run, or map its conditions "
+            "to codec cards on import (`evalkit ratings import --map`)"
+        )
         return analysis
-    analysis.agreement = agreement_table(analysis.stimuli, n_boot, seed, p1401=p1401,
-                                         directions=metric_directions())
+    analysis.agreement = agreement_table(analysis.stimuli, n_boot, seed, p1401=p1401, directions=metric_directions())
     return analysis
 
 
 def _add_listening(report: ReportData, listening: Listening) -> None:
     report.listening = listening
-    analysis = analyse_listening(report.run, listening, report.metrics, report.n_boot, report.seed,
-                                 report.options.include_reference, report.options.p1401)
+    analysis = analyse_listening(
+        report.run,
+        listening,
+        report.metrics,
+        report.n_boot,
+        report.seed,
+        report.options.include_reference,
+        report.options.p1401,
+    )
     report.listener_conditions, report.stimuli, report.omnibus = analysis.conditions, analysis.stimuli, analysis.omnibus
     report.agreement, report.mushra_message = analysis.agreement, analysis.message
 

@@ -14,8 +14,15 @@ from ..config import parse_document
 from ..errors import EvalkitError
 from ..tasks import COST_METRICS  # rows the runner adds to every round trip
 
-__all__ = ["CodecMeta", "codec_meta", "metric_directions", "higher_is_better", "card_display_name", "COST_METRICS",
-           "REFERENCE_FAMILIES"]
+__all__ = [
+    "CodecMeta",
+    "codec_meta",
+    "metric_directions",
+    "higher_is_better",
+    "card_display_name",
+    "COST_METRICS",
+    "REFERENCE_FAMILIES",
+]
 
 # Families that are test conditions, not codecs: left out of rate-quality curves and Pareto fronts.
 REFERENCE_FAMILIES = frozenset({"reference", "anchor", "mnru"})
@@ -69,7 +76,7 @@ def _cards(cards_dir: str | None) -> dict:
 
 
 def _sweep_params(name: str, suffix: str) -> dict:
-    """"bitrate=6000,complexity=5" -> {"bitrate": 6000, "complexity": 5} (YAML scalars, as written)."""
+    """ "bitrate=6000,complexity=5" -> {"bitrate": 6000, "complexity": 5} (YAML scalars, as written)."""
     params = {}
     for part in suffix.split(","):
         key, _, value = part.partition("=")

@@ -21,8 +21,20 @@ from .codecinfo import COST_METRICS, REFERENCE_FAMILIES, higher_is_better
 __all__ = ["PAIRED_TESTS", "COMPARE_COLUMNS", "paired_test", "compare_codecs", "best_versus_rest", "comparison_text"]
 
 PAIRED_TESTS = ("wilcoxon", "t")
-COMPARE_COLUMNS = ["metric", "a", "b", "n", "mean_a", "mean_b", "mean_diff", "median_diff", "test", "p",
-                   "p_adjusted", "significant"]
+COMPARE_COLUMNS = [
+    "metric",
+    "a",
+    "b",
+    "n",
+    "mean_a",
+    "mean_b",
+    "mean_diff",
+    "median_diff",
+    "test",
+    "p",
+    "p_adjusted",
+    "significant",
+]
 
 
 def paired_test(differences: np.ndarray, test: str = "wilcoxon") -> float:
@@ -39,8 +51,9 @@ def paired_test(differences: np.ndarray, test: str = "wilcoxon") -> float:
     return float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
 
 
-def compare_codecs(results: pd.DataFrame, a: str, b: str, metrics: list[str] | None = None, test: str = "wilcoxon",
-                   alpha: float = 0.05) -> pd.DataFrame:
+def compare_codecs(
+    results: pd.DataFrame, a: str, b: str, metrics: list[str] | None = None, test: str = "wilcoxon", alpha: float = 0.05
+) -> pd.DataFrame:
     """Per metric, A against B over the items both scored; Holm over the metrics."""
     codecs = set(results["codec"])
     for name in (a, b):
@@ -51,8 +64,9 @@ def compare_codecs(results: pd.DataFrame, a: str, b: str, metrics: list[str] | N
     return _adjusted(pd.DataFrame(rows, columns=COMPARE_COLUMNS[:-2]), alpha)
 
 
-def best_versus_rest(results: pd.DataFrame, board: pd.DataFrame, metrics: list[str], test: str = "wilcoxon",
-                     alpha: float = 0.05) -> pd.DataFrame:
+def best_versus_rest(
+    results: pd.DataFrame, board: pd.DataFrame, metrics: list[str], test: str = "wilcoxon", alpha: float = 0.05
+) -> pd.DataFrame:
     """Per metric: its best codec (test conditions excluded) against every other codec; Holm within the metric."""
     tables = []
     for metric in metrics:
@@ -60,8 +74,9 @@ def best_versus_rest(results: pd.DataFrame, board: pd.DataFrame, metrics: list[s
         if len(rows) < 2 or metric in COST_METRICS:
             continue
         ranked = rows.sort_values("mean", ascending=not higher_is_better(metric))["codec"].tolist()
-        table = pd.DataFrame([_row(results, metric, ranked[0], other, test) for other in ranked[1:]],
-                             columns=COMPARE_COLUMNS[:-2])
+        table = pd.DataFrame(
+            [_row(results, metric, ranked[0], other, test) for other in ranked[1:]], columns=COMPARE_COLUMNS[:-2]
+        )
         tables.append(_adjusted(table, alpha))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COMPARE_COLUMNS)
 
@@ -74,13 +89,36 @@ def comparison_text(table: pd.DataFrame) -> str:
         return "no metric to compare"
     rows = []
     for row in table.itertuples():
-        better = "-" if not row.significant else (row.a if (row.mean_diff > 0) == higher_is_better(row.metric)
-                                                  else row.b)
-        rows.append([row.metric, row.n, _num(row.mean_a), _num(row.mean_b), _num(row.mean_diff), _num(row.median_diff),
-                     _num(row.p), _num(row.p_adjusted), better])
-    header = ["metric", "items", f"mean {table['a'].iloc[0]}", f"mean {table['b'].iloc[0]}", "mean diff",
-              "median diff", "p", "p (Holm)", "better (α 0.05)"]
-    return format_table(header, rows) + f"\n{table['test'].iloc[0]} test across items; Holm over the {len(table)} metrics"
+        better = (
+            "-" if not row.significant else (row.a if (row.mean_diff > 0) == higher_is_better(row.metric) else row.b)
+        )
+        rows.append(
+            [
+                row.metric,
+                row.n,
+                _num(row.mean_a),
+                _num(row.mean_b),
+                _num(row.mean_diff),
+                _num(row.median_diff),
+                _num(row.p),
+                _num(row.p_adjusted),
+                better,
+            ]
+        )
+    header = [
+        "metric",
+        "items",
+        f"mean {table['a'].iloc[0]}",
+        f"mean {table['b'].iloc[0]}",
+        "mean diff",
+        "median diff",
+        "p",
+        "p (Holm)",
+        "better (α 0.05)",
+    ]
+    return (
+        format_table(header, rows) + f"\n{table['test'].iloc[0]} test across items; Holm over the {len(table)} metrics"
+    )
 
 
 def _num(value) -> str:
@@ -92,9 +130,18 @@ def _row(results: pd.DataFrame, metric: str, a: str, b: str, test: str) -> dict:
     wide = ok.pivot_table(index="item_id", columns="codec", values="value", aggfunc="mean").reindex(columns=[a, b])
     wide = wide.dropna()
     d = (wide[a] - wide[b]).to_numpy(float)
-    return {"metric": metric, "a": a, "b": b, "n": len(d), "mean_a": wide[a].mean(), "mean_b": wide[b].mean(),
-            "mean_diff": d.mean() if len(d) else math.nan, "median_diff": float(np.median(d)) if len(d) else math.nan,
-            "test": "Wilcoxon signed-rank" if test == "wilcoxon" else "paired t", "p": paired_test(d, test)}
+    return {
+        "metric": metric,
+        "a": a,
+        "b": b,
+        "n": len(d),
+        "mean_a": wide[a].mean(),
+        "mean_b": wide[b].mean(),
+        "mean_diff": d.mean() if len(d) else math.nan,
+        "median_diff": float(np.median(d)) if len(d) else math.nan,
+        "test": "Wilcoxon signed-rank" if test == "wilcoxon" else "paired t",
+        "p": paired_test(d, test),
+    }
 
 
 def _adjusted(table: pd.DataFrame, alpha: float) -> pd.DataFrame:

@@ -19,8 +19,17 @@ from ..resources import data_root
 from ..store import results_frame, roundtrips_frame
 from ..store.models import Run
 
-__all__ = ["RunData", "load_run", "list_runs", "resolve_path", "item_speakers", "dataset_items", "table_exists", "ROOT",
-           "UNKNOWN_SPEAKER"]
+__all__ = [
+    "RunData",
+    "load_run",
+    "list_runs",
+    "resolve_path",
+    "item_speakers",
+    "dataset_items",
+    "table_exists",
+    "ROOT",
+    "UNKNOWN_SPEAKER",
+]
 
 ROOT = data_root()  # the checkout's root, or the installed package's copy of its data folders
 UNKNOWN_SPEAKER = "(unknown)"
@@ -53,13 +62,20 @@ def load_run(engine: Engine, run_id: str) -> RunData:
     """Read run `run_id`; ConfigError names the runs there are when it does not exist."""
     with engine.connect() as connection:
         row = connection.execute(
-            select(Run.experiment, Run.created_at, Run.evalkit_version).where(Run.id == run_id)).first()
+            select(Run.experiment, Run.created_at, Run.evalkit_version).where(Run.id == run_id)
+        ).first()
     if row is None:
         known = ", ".join(list_runs(engine)) or "none"
         raise ConfigError(f"no run named {run_id!r} in the database (runs: {known})")
     config = dict(row.experiment or {})
-    data = RunData(run_id, config, results_frame(engine, run_id), roundtrips_frame(engine, run_id),
-                   created_at=row.created_at, evalkit_version=row.evalkit_version)
+    data = RunData(
+        run_id,
+        config,
+        results_frame(engine, run_id),
+        roundtrips_frame(engine, run_id),
+        created_at=row.created_at,
+        evalkit_version=row.evalkit_version,
+    )
     resolved = config.get("resolved", {})  # absolute paths, stored since evalkit 0.1
     data.dataset_path = resolve_path(resolved.get("dataset") or config.get("dataset"))
     data.cache_root = resolve_path(resolved.get("cache") or config.get("cache", "results/cache"))

@@ -17,8 +17,18 @@ from .codecinfo import REFERENCE_FAMILIES, higher_is_better
 from .leaderboard import SMALL_N
 from .names import DisplayNames
 
-__all__ = ["Cell", "Table", "Section", "FigureRef", "fmt", "fmt_p", "leaderboard_table", "frame_table",
-           "agreement_display", "SMALL_N_MARK"]
+__all__ = [
+    "Cell",
+    "Table",
+    "Section",
+    "FigureRef",
+    "fmt",
+    "fmt_p",
+    "leaderboard_table",
+    "frame_table",
+    "agreement_display",
+    "SMALL_N_MARK",
+]
 
 SMALL_N_MARK = "†"  # after n when fewer than SMALL_N items stand behind a number
 
@@ -88,13 +98,17 @@ def _number(value, sub: str = "", title: str = "", cls: str = "") -> Cell:
     return Cell(fmt(value), exact, sub, title, cls)
 
 
-def leaderboard_table(board: pd.DataFrame, codecs: pd.DataFrame, metrics: list[str], sort_by: str,
-                      names: DisplayNames | None = None) -> Table:
+def leaderboard_table(
+    board: pd.DataFrame, codecs: pd.DataFrame, metrics: list[str], sort_by: str, names: DisplayNames | None = None
+) -> Table:
     """Codec rows (best first by `sort_by`), kbps and latency, then mean ± half CI and n per metric."""
     names = names or DisplayNames()
     means = board.pivot_table(index="codec", columns="metric", values="mean", aggfunc="first")
-    order = means[sort_by].sort_values(ascending=not higher_is_better(sort_by), na_position="last").index \
-        if sort_by in means else sorted(codecs["codec"])
+    order = (
+        means[sort_by].sort_values(ascending=not higher_is_better(sort_by), na_position="last").index
+        if sort_by in means
+        else sorted(codecs["codec"])
+    )
     best = {m: _best(board, m) for m in metrics}
     info = codecs.set_index("codec")
     rows = []
@@ -103,16 +117,31 @@ def leaderboard_table(board: pd.DataFrame, codecs: pd.DataFrame, metrics: list[s
         family = str(meta["family"]) if meta is not None else ""
         muted = " condition" if family in REFERENCE_FAMILIES else ""
         label = names.codec(codec)
-        row = [Cell(label, sub=codec if label != codec else "", cls="name" + muted,
-                    title="test condition" if muted else "", key=codec), Cell(family)]
-        row += [_number(meta["measured_kbps"] if meta is not None else None),
-                _number(meta["latency_ms"] if meta is not None else None)]
+        row = [
+            Cell(
+                label,
+                sub=codec if label != codec else "",
+                cls="name" + muted,
+                title="test condition" if muted else "",
+                key=codec,
+            ),
+            Cell(family),
+        ]
+        row += [
+            _number(meta["measured_kbps"] if meta is not None else None),
+            _number(meta["latency_ms"] if meta is not None else None),
+        ]
         row += [_metric_cell(board, codec, metric, best[metric]) for metric in metrics]
         rows.append(row)
     arrows = [f"{names.metric(m)} {'↑' if higher_is_better(m) else '↓'}" for m in metrics]
     columns = ["codec", "family", "kbit/s", "latency ms"] + arrows
-    return Table("leaderboard", columns, rows, numeric=[False, False] + [True] * (2 + len(metrics)),
-                 keys=["codec", "family", "kbit/s", "latency_ms"] + list(metrics))
+    return Table(
+        "leaderboard",
+        columns,
+        rows,
+        numeric=[False, False] + [True] * (2 + len(metrics)),
+        keys=["codec", "family", "kbit/s", "latency_ms"] + list(metrics),
+    )
 
 
 def _metric_cell(board: pd.DataFrame, codec: str, metric: str, best: str | None) -> Cell:
@@ -143,11 +172,12 @@ def _best(board: pd.DataFrame, metric: str) -> str | None:
 def frame_table(frame: pd.DataFrame, id: str, caption: str = "", columns: dict[str, str] | None = None) -> Table:
     """Any frame as a Table; numeric columns formatted, `columns` renames and selects."""
     columns = columns or {c: c for c in frame.columns}
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in columns]
     integer = [pd.api.types.is_integer_dtype(frame[c]) for c in columns]
-    rows = [[_cell(row[c], is_num, is_int) for c, is_num, is_int in zip(columns, numeric, integer)]
-            for _, row in frame.iterrows()]
+    rows = [
+        [_cell(row[c], is_num, is_int) for c, is_num, is_int in zip(columns, numeric, integer)]
+        for _, row in frame.iterrows()
+    ]
     return Table(id, list(columns.values()), rows, caption, numeric)
 
 
@@ -165,8 +195,11 @@ def agreement_display(agreement: pd.DataFrame, level: str, names: DisplayNames |
     rows = []
     for metric, group in agreement[agreement["level"] == level].groupby("metric", sort=False):
         first = group.iloc[0]
-        cells = [Cell(names.metric(metric), cls="name", key=metric), Cell(str(int(first["n"])), str(int(first["n"]))),
-                 Cell(str(int(first["items"])), str(int(first["items"])))]
+        cells = [
+            Cell(names.metric(metric), cls="name", key=metric),
+            Cell(str(int(first["n"])), str(int(first["n"]))),
+            Cell(str(int(first["items"])), str(int(first["items"]))),
+        ]
         for row in group.itertuples():
             if row.method.startswith("rmse"):
                 cells.append(_number(row.r))
@@ -177,6 +210,10 @@ def agreement_display(agreement: pd.DataFrame, level: str, names: DisplayNames |
     methods = list(dict.fromkeys(agreement.loc[agreement["level"] == level, "method"]))
     headers = [m.upper() if m.startswith("rmse") else f"{m} r" for m in methods]
     label = {"system": "System level (one point per condition)", "stimulus": "Stimulus level (item × condition)"}
-    return Table(f"agreement-{level}", ["metric", "n", "items"] + headers, rows,
-                 f"{label.get(level, level)}: coefficient, 95 % bootstrap interval over items and p below",
-                 [False, True, True] + [True] * len(methods))
+    return Table(
+        f"agreement-{level}",
+        ["metric", "n", "items"] + headers,
+        rows,
+        f"{label.get(level, level)}: coefficient, 95 % bootstrap interval over items and p below",
+        [False, True, True] + [True] * len(methods),
+    )

@@ -20,15 +20,27 @@ from ..errors import EvalkitError
 from .data import RunData, dataset_items, table_exists
 from .leaderboard import current_results
 
-__all__ = ["ItemView", "item_view", "read_events", "load_audio", "snippet", "event_snippets", "NO_EVENTS",
-           "EVENT_COLUMNS"]
+__all__ = [
+    "ItemView",
+    "item_view",
+    "read_events",
+    "load_audio",
+    "snippet",
+    "event_snippets",
+    "NO_EVENTS",
+    "EVENT_COLUMNS",
+]
 
 NO_EVENTS = "no hallucination events stored: add metric `phoneme` to the experiment and rerun it"
 EVENT_COLUMNS = ["start", "end", "ref_phones", "deg_phones", "confidence"]
 # Accepted spellings of the event columns, first match wins (the content table is still being designed).
-_ALIASES = {"start": ("start", "start_s", "t_start"), "end": ("end", "end_s", "t_end"),
-            "ref_phones": ("ref_phones", "reference", "ref"), "deg_phones": ("deg_phones", "decoded", "deg"),
-            "confidence": ("confidence", "score")}
+_ALIASES = {
+    "start": ("start", "start_s", "t_start"),
+    "end": ("end", "end_s", "t_end"),
+    "ref_phones": ("ref_phones", "reference", "ref"),
+    "deg_phones": ("deg_phones", "decoded", "deg"),
+    "confidence": ("confidence", "score"),
+}
 
 
 @dataclass
@@ -49,8 +61,14 @@ def item_view(engine: Engine, run: RunData, item_id: str, codec: str) -> ItemVie
     rows = current_results(run.results)
     rows = rows[(rows["item_id"] == item_id) & (rows["codec"] == codec)]
     metrics = rows[["metric", "status", "value", "reason", "metric_rate"]].reset_index(drop=True)
-    view = ItemView(item_id, codec, _reference(run, item_id), _decoded(run, item_id, codec), metrics,
-                    read_events(engine, run.run_id, item_id, codec))
+    view = ItemView(
+        item_id,
+        codec,
+        _reference(run, item_id),
+        _decoded(run, item_id, codec),
+        metrics,
+        read_events(engine, run.run_id, item_id, codec),
+    )
     if view.reference_path is None:
         view.notes.append(f"reference audio of {item_id} not found (dataset {run.config.get('dataset')!r})")
     if view.decoded_path is None:
@@ -58,8 +76,9 @@ def item_view(engine: Engine, run: RunData, item_id: str, codec: str) -> ItemVie
     return view
 
 
-def read_events(engine: Engine, run_id: str | None = None, item_id: str | None = None,
-                codec: str | None = None) -> pd.DataFrame | None:
+def read_events(
+    engine: Engine, run_id: str | None = None, item_id: str | None = None, codec: str | None = None
+) -> pd.DataFrame | None:
     """Hallucination events (EVENT_COLUMNS plus item_id, codec), or None when the table is absent."""
     if not table_exists(engine, "content_events"):
         return None
@@ -92,15 +111,21 @@ def snippet(audio: Audio, start: float, end: float, pad: float = 0.25) -> Audio:
     return Audio(audio.samples[:, first:last], audio.sample_rate, audio.id)
 
 
-def event_snippets(events: pd.DataFrame | None, reference: Audio | None, decoded: Audio | None,
-                   limit: int = 10, pad: float = 0.25) -> list[tuple[str, Audio | None, Audio | None]]:
+def event_snippets(
+    events: pd.DataFrame | None, reference: Audio | None, decoded: Audio | None, limit: int = 10, pad: float = 0.25
+) -> list[tuple[str, Audio | None, Audio | None]]:
     """(label, reference clip, decoded clip) for the first `limit` events that have a time span."""
     if events is None or events.empty:
         return []
     timed = events[events["start"].notna() & events["end"].notna()].head(limit)
-    return [(f"{e.start:.2f}–{e.end:.2f} s: {e.ref_phones} → {e.deg_phones}",
-             None if reference is None else snippet(reference, e.start, e.end, pad),
-             None if decoded is None else snippet(decoded, e.start, e.end, pad)) for e in timed.itertuples()]
+    return [
+        (
+            f"{e.start:.2f}–{e.end:.2f} s: {e.ref_phones} → {e.deg_phones}",
+            None if reference is None else snippet(reference, e.start, e.end, pad),
+            None if decoded is None else snippet(decoded, e.start, e.end, pad),
+        )
+        for e in timed.itertuples()
+    ]
 
 
 def _reference(run: RunData, item_id: str) -> Path | None:

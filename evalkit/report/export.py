@@ -17,19 +17,46 @@ from ..errors import EvalkitError
 from ..store import export as export_frame
 from .build import ReportData
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
+from .display import fmt
+from .figures import FIGURE_FORMATS, save_figure
 from .html import render_html
 from .leaderboard import SMALL_N
-from .figures import FIGURE_FORMATS, save_figure
-from .display import fmt
 
-__all__ = ["FORMATS", "write_report", "write_figures", "leaderboard_export", "latex_table", "latex_escape",
-           "html_to_pdf", "find_chromium", "format_for"]
+__all__ = [
+    "FORMATS",
+    "write_report",
+    "write_figures",
+    "leaderboard_export",
+    "latex_table",
+    "latex_escape",
+    "html_to_pdf",
+    "find_chromium",
+    "format_for",
+]
 
 FORMATS = {"html": ".html", "pdf": ".pdf", "csv": ".csv", "parquet": ".parquet", "latex": ".tex"}
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def format_for(path: str | Path, fmt_name: str | None = None) -> str:
@@ -62,8 +89,9 @@ def write_report(report: ReportData, path: str | Path, fmt_name: str | None = No
     return _replace(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
-def write_figures(report: ReportData, directory: str | Path, formats: tuple[str, ...] = FIGURE_FORMATS,
-                  force: bool = False) -> list[Path]:
+def write_figures(
+    report: ReportData, directory: str | Path, formats: tuple[str, ...] = FIGURE_FORMATS, force: bool = False
+) -> list[Path]:
     """Each figure of the report alone, as `<directory>/<figure id>.<format>`; refuses existing files unless `force`."""
     from .html import report_sections
 
@@ -83,8 +111,9 @@ def leaderboard_export(report: ReportData) -> pd.DataFrame:
     """The leaderboard in long form with each codec's family, measured kbps, latency and display names."""
     codecs = report.codecs.drop(columns=["family"])
     frame = report.board.merge(codecs, on="codec", how="left")
-    frame = frame.assign(codec_name=frame["codec"].map(report.names.codec),
-                         metric_name=frame["metric"].map(report.names.metric))
+    frame = frame.assign(
+        codec_name=frame["codec"].map(report.names.codec), metric_name=frame["metric"].map(report.names.metric)
+    )
     return frame.assign(run_id=report.run.run_id)[["run_id"] + [c for c in frame.columns]]
 
 
@@ -92,15 +121,17 @@ def latex_table(report: ReportData, metrics: list[str] | None = None) -> str:
     """A booktabs table ready to paste: codecs best first, mean ± CI half-width, best per metric bold."""
     metrics = [m for m in (metrics or report.metrics) if m in set(report.board["metric"])]
     means = report.board.pivot_table(index="codec", columns="metric", values="mean", aggfunc="first")
-    halves = report.board.assign(half=(report.board["ci_high"] - report.board["ci_low"]) / 2) \
-        .pivot_table(index="codec", columns="metric", values="half", aggfunc="first")
+    halves = report.board.assign(half=(report.board["ci_high"] - report.board["ci_low"]) / 2).pivot_table(
+        index="codec", columns="metric", values="half", aggfunc="first"
+    )
     info = report.codecs.set_index("codec")
     conditions = [c for c in info.index if info.loc[c, "family"] in REFERENCE_FAMILIES]
     contenders = [c for c in info.index if c not in conditions]
     order = _ranked(means, metrics[0], contenders) if metrics else contenders
     best = {m: _ranked(means, m, contenders)[0] for m in metrics if m in means and contenders}
-    small = report.board.assign(small=report.board["n_ok"] < SMALL_N) \
-        .pivot_table(index="codec", columns="metric", values="small", aggfunc="first")
+    small = report.board.assign(small=report.board["n_ok"] < SMALL_N).pivot_table(
+        index="codec", columns="metric", values="small", aggfunc="first"
+    )
     table = _LatexTable(report, info, means, halves, small, metrics)
     lines = _latex_head(report, metrics)
     lines += [table.row(c, best) for c in order]
@@ -118,32 +149,54 @@ def _ranked(means: pd.DataFrame, metric: str, codecs: list[str]) -> list[str]:
 def _latex_head(report: ReportData, metrics: list[str]) -> list[str]:
     run = latex_escape(report.run.run_id)
     items = report.run.results["item_id"].nunique()
-    arrows = [latex_escape(report.names.metric(m)) + (r" $\uparrow$" if higher_is_better(m) else r" $\downarrow$")
-              for m in metrics]
+    arrows = [
+        latex_escape(report.names.metric(m)) + (r" $\uparrow$" if higher_is_better(m) else r" $\downarrow$")
+        for m in metrics
+    ]
     return [
         f"% evalkit {report.evalkit_version}: leaderboard of run {report.run.run_id}; needs \\usepackage{{booktabs}}",
-        r"\begin{table}[t]", r"  \centering", r"  \small",
+        r"\begin{table}[t]",
+        r"  \centering",
+        r"  \small",
         f"  \\caption{{Objective quality of run \\texttt{{{run}}}: mean over {items} items $\\pm$ half-width of the "
         r"95\,\% confidence interval; kbit/s measured from the bitstream (duration-weighted). Best codec per metric "
         f"in bold; test conditions in italics; $^\\dagger$ fewer than {SMALL_N} items.}}",
         f"  \\label{{tab:evalkit-{_label(report.run.run_id)}}}",
-        "  \\begin{tabular}{l" + "r" * (2 + len(metrics)) + "}", r"    \toprule",
-        "    " + " & ".join(["Codec", "kbit/s", "Latency (ms)"] + arrows) + r" \\", r"    \midrule",
+        "  \\begin{tabular}{l" + "r" * (2 + len(metrics)) + "}",
+        r"    \toprule",
+        "    " + " & ".join(["Codec", "kbit/s", "Latency (ms)"] + arrows) + r" \\",
+        r"    \midrule",
     ]
 
 
 class _LatexTable:
     """The numbers of a LaTeX leaderboard, and how one codec's row is written."""
 
-    def __init__(self, report: ReportData, info: pd.DataFrame, means: pd.DataFrame, halves: pd.DataFrame,
-                 small: pd.DataFrame, metrics: list[str]):
-        self.report, self.info, self.means, self.halves, self.small, self.metrics = (report, info, means, halves,
-                                                                                      small, metrics)
+    def __init__(
+        self,
+        report: ReportData,
+        info: pd.DataFrame,
+        means: pd.DataFrame,
+        halves: pd.DataFrame,
+        small: pd.DataFrame,
+        metrics: list[str],
+    ):
+        self.report, self.info, self.means, self.halves, self.small, self.metrics = (
+            report,
+            info,
+            means,
+            halves,
+            small,
+            metrics,
+        )
 
     def row(self, codec: str, best: dict[str, str], italic: bool = False) -> str:
         name = latex_escape(self.report.names.codec(codec))
-        cells = [f"\\textit{{{name}}}" if italic else name, _tex_number(self.info.loc[codec, "measured_kbps"]),
-                 _tex_number(self.info.loc[codec, "latency_ms"])]
+        cells = [
+            f"\\textit{{{name}}}" if italic else name,
+            _tex_number(self.info.loc[codec, "measured_kbps"]),
+            _tex_number(self.info.loc[codec, "latency_ms"]),
+        ]
         cells += [self._cell(codec, metric, best) for metric in self.metrics]
         return "    " + " & ".join(cells) + r" \\"
 
@@ -178,8 +231,9 @@ def find_chromium() -> str:
     for candidate in (os.environ.get("EVALKIT_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
         if candidate and shutil.which(candidate):
             return shutil.which(candidate)
-    raise EvalkitError("PDF export needs a headless Chromium: apt-get install chromium "
-                       "(or set EVALKIT_CHROMIUM to the browser binary)")
+    raise EvalkitError(
+        "PDF export needs a headless Chromium: apt-get install chromium (or set EVALKIT_CHROMIUM to the browser binary)"
+    )
 
 
 def html_to_pdf(html: str, path: Path, timeout: float = 120.0) -> Path:
@@ -187,8 +241,14 @@ def html_to_pdf(html: str, path: Path, timeout: float = 120.0) -> Path:
     with tempfile.TemporaryDirectory(prefix="evalkit-pdf-") as scratch:
         source = Path(scratch) / "report.html"
         source.write_text(html, encoding="utf-8")
-        command = [find_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={Path(scratch) / 'profile'}",
-                   "--no-pdf-header-footer", f"--print-to-pdf={Path(path).resolve()}", source.as_uri()]
+        command = [
+            find_chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={Path(scratch) / 'profile'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={Path(path).resolve()}",
+            source.as_uri(),
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -14,21 +14,46 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps, rc_context
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import signal
 
 from ..audio import Audio
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
 from .names import DisplayNames
 
-__all__ = ["family_colors", "family_markers", "rate_quality_figure", "cost_figure", "spectrogram_figure", "bar_figure",
-           "mushra_figure", "agreement_figure", "score_figure", "preference_matrix_figure", "svg_data_uri", "save_figure",
-           "has_bitrates", "STYLE", "FIGURE_FORMATS"]
+__all__ = [
+    "family_colors",
+    "family_markers",
+    "rate_quality_figure",
+    "cost_figure",
+    "spectrogram_figure",
+    "bar_figure",
+    "mushra_figure",
+    "agreement_figure",
+    "score_figure",
+    "preference_matrix_figure",
+    "svg_data_uri",
+    "save_figure",
+    "has_bitrates",
+    "STYLE",
+    "FIGURE_FORMATS",
+]
 
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "0.9",
-         "grid.linewidth": 0.6, "axes.edgecolor": "0.4", "svg.fonttype": "none", "svg.hashsalt": "evalkit"}
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "0.9",
+    "grid.linewidth": 0.6,
+    "axes.edgecolor": "0.4",
+    "svg.fonttype": "none",
+    "svg.hashsalt": "evalkit",
+}
 _FRONT = "#111827"
 _MARKERS = ("o", "s", "^", "D")
 _GREY = "#9ca3af"  # reference conditions (hidden reference, anchors): shown, never competing
@@ -85,8 +110,13 @@ def has_bitrates(points: pd.DataFrame) -> bool:
 
 
 @_styled
-def rate_quality_figure(points: pd.DataFrame, metrics: list[str], reference: dict[str, float] | None = None,
-                        colors: dict | None = None, names: DisplayNames = _PLAIN) -> Figure:
+def rate_quality_figure(
+    points: pd.DataFrame,
+    metrics: list[str],
+    reference: dict[str, float] | None = None,
+    colors: dict | None = None,
+    names: DisplayNames = _PLAIN,
+) -> Figure:
     """Each metric against measured kbps (log axis), one line per codec family, with 95 % CIs.
 
     Points without a positive measured bitrate are left out (a log axis cannot show them); a
@@ -114,8 +144,15 @@ def rate_quality_figure(points: pd.DataFrame, metrics: list[str], reference: dic
 
 
 @_styled
-def cost_figure(points: pd.DataFrame, cost: str, xlabel: str, metrics: list[str], colors: dict | None = None,
-                log_x: bool = False, names: DisplayNames = _PLAIN) -> Figure:
+def cost_figure(
+    points: pd.DataFrame,
+    cost: str,
+    xlabel: str,
+    metrics: list[str],
+    colors: dict | None = None,
+    log_x: bool = False,
+    names: DisplayNames = _PLAIN,
+) -> Figure:
     """Each metric against a cost, codecs coloured by family; the Pareto front (column `pareto`) drawn."""
     figure, axes = _grid(len(metrics))
     colors = colors or family_colors(points["family"])
@@ -124,15 +161,21 @@ def cost_figure(points: pd.DataFrame, cost: str, xlabel: str, metrics: list[str]
         rows = points[(points["metric"] == metric) & np.isfinite(points[cost].astype(float))]
         rows = rows[rows[cost] > 0] if log_x else rows
         for family, group in rows.groupby("family", sort=True):
-            ax.scatter(group[cost], group["mean"], s=24, color=colors[family], marker=markers[family], label=family,
-                       zorder=3)
+            ax.scatter(
+                group[cost], group["mean"], s=24, color=colors[family], marker=markers[family], label=family, zorder=3
+            )
         front = rows[rows["pareto"]].sort_values(cost)
-        ax.step(front[cost], front["mean"], where="post", color=_FRONT, linewidth=1.1, zorder=2,
-                label="Pareto front")
+        ax.step(front[cost], front["mean"], where="post", color=_FRONT, linewidth=1.1, zorder=2, label="Pareto front")
         ax.scatter(front[cost], front["mean"], s=70, facecolors="none", edgecolors=_FRONT, linewidths=1.0, zorder=4)
         for index, row in enumerate(front.itertuples()):  # alternate above/below: front points crowd
-            ax.annotate(names.codec(row.codec), (getattr(row, cost), row.mean), xytext=(5, 4 if index % 2 else -9),
-                        textcoords="offset points", fontsize=7, color="0.25")
+            ax.annotate(
+                names.codec(row.codec),
+                (getattr(row, cost), row.mean),
+                xytext=(5, 4 if index % 2 else -9),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.25",
+            )
         if log_x and not rows.empty:
             _plain_log(ax)
         ax.set_xlabel(xlabel)
@@ -151,8 +194,9 @@ def spectrogram_figure(reference: Audio | None, decoded: Audio | None, title: st
     image = None
     for ax, (name, audio) in zip(axes, panels):
         freqs, times, power = _spectrogram(audio)
-        image = ax.pcolormesh(times, freqs / 1000, power, shading="auto", cmap="magma", vmin=-100, vmax=0,
-                              rasterized=True)
+        image = ax.pcolormesh(
+            times, freqs / 1000, power, shading="auto", cmap="magma", vmin=-100, vmax=0, rasterized=True
+        )
         ax.set_ylabel(f"{name}\nkHz")
         ax.grid(False)
     axes[-1].set_xlabel("time (s)")
@@ -172,8 +216,14 @@ def bar_figure(board: pd.DataFrame, metric: str, colors: dict | None = None, nam
     ax = figure.subplots()
     errors = np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]).clip(min=0)
     fills = [_GREY if f in REFERENCE_FAMILIES else colors.get(f, _GREY) for f in rows["family"]]
-    ax.barh([names.codec(c) for c in rows["codec"]], rows["mean"], height=0.7, xerr=np.nan_to_num(errors), color=fills,
-            error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"})
+    ax.barh(
+        [names.codec(c) for c in rows["codec"]],
+        rows["mean"],
+        height=0.7,
+        xerr=np.nan_to_num(errors),
+        color=fills,
+        error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"},
+    )
     ax.tick_params(axis="y", labelsize=8)
     ax.margins(y=0.01)
     ax.set_xlabel(_label(metric, names))
@@ -188,8 +238,16 @@ def mushra_figure(conditions: pd.DataFrame, names: DisplayNames = _PLAIN) -> Fig
     figure = Figure(figsize=(10, 0.32 * len(rows) + 1.3), layout="constrained")
     ax = figure.subplots()
     errors = np.vstack([rows["mean"] - rows["t_low"], rows["t_high"] - rows["mean"]])
-    ax.errorbar(rows["mean"], [names.codec(c) for c in rows["condition"]], xerr=np.nan_to_num(errors), fmt="o", color="#1f4e79",
-                ecolor="#1f4e79", elinewidth=1, capsize=3)
+    ax.errorbar(
+        rows["mean"],
+        [names.codec(c) for c in rows["condition"]],
+        xerr=np.nan_to_num(errors),
+        fmt="o",
+        color="#1f4e79",
+        ecolor="#1f4e79",
+        elinewidth=1,
+        capsize=3,
+    )
     for boundary in (20, 40, 60, 80):
         ax.axvline(boundary, color="0.85", linewidth=0.8, zorder=0)
     ax.set_xlim(0, 100)
@@ -199,9 +257,14 @@ def mushra_figure(conditions: pd.DataFrame, names: DisplayNames = _PLAIN) -> Fig
 
 
 @_styled
-def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: list[str],
-                     names: DisplayNames = _PLAIN, ylabel: str = "MUSHRA score",
-                     ylim: tuple[float, float] | None = (0, 100)) -> Figure:
+def agreement_figure(
+    stimuli: pd.DataFrame,
+    conditions: pd.DataFrame,
+    metrics: list[str],
+    names: DisplayNames = _PLAIN,
+    ylabel: str = "MUSHRA score",
+    ylim: tuple[float, float] | None = (0, 100),
+) -> Figure:
     """Per metric: listener score against metric value, stimuli faint, condition means labelled."""
     figure, axes = _grid(len(metrics), height=3.6)
     for ax, metric in zip(axes, metrics):
@@ -210,8 +273,14 @@ def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: l
         ax.scatter(points["value"], points["score"], s=10, color="#9ca3af", alpha=0.6, label="stimulus")
         ax.scatter(means["value"], means["score"], s=34, color="#1f4e79", zorder=3, label="condition mean")
         for row in means.itertuples():
-            ax.annotate(names.codec(row.condition), (row.value, row.score), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7, color="0.3")
+            ax.annotate(
+                names.codec(row.condition),
+                (row.value, row.score),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.3",
+            )
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.set_xlabel(_label(metric, names))
@@ -222,15 +291,23 @@ def agreement_figure(stimuli: pd.DataFrame, conditions: pd.DataFrame, metrics: l
 
 
 @_styled
-def score_figure(table: pd.DataFrame, value: str, xlabel: str, limits: tuple[float, float], base: float,
-                 names: DisplayNames = _PLAIN) -> Figure:
+def score_figure(
+    table: pd.DataFrame, value: str, xlabel: str, limits: tuple[float, float], base: float, names: DisplayNames = _PLAIN
+) -> Figure:
     """Bars of `value` per condition from `base` (1 for MOS, 0 for CMOS and SDG) with their 95 % CI, best at the top."""
     rows = table.sort_values(value)
     figure = Figure(figsize=(10, 0.32 * len(rows) + 1.3), layout="constrained")
     ax = figure.subplots()
     errors = np.vstack([rows[value] - rows["ci_low"], rows["ci_high"] - rows[value]]).clip(min=0)
-    ax.barh([names.codec(c) for c in rows["condition"]], rows[value] - base, left=base, height=0.6, color="#1f4e79",
-            xerr=np.nan_to_num(errors), error_kw={"elinewidth": 0.8, "capsize": 3, "ecolor": "0.3"})
+    ax.barh(
+        [names.codec(c) for c in rows["condition"]],
+        rows[value] - base,
+        left=base,
+        height=0.6,
+        color="#1f4e79",
+        xerr=np.nan_to_num(errors),
+        error_kw={"elinewidth": 0.8, "capsize": 3, "ecolor": "0.3"},
+    )
     ax.axvline(base, color="0.4", linewidth=0.8)
     ax.set_xlim(*limits)
     ax.set_xlabel(xlabel)
@@ -250,8 +327,15 @@ def preference_matrix_figure(matrix: pd.DataFrame, names: DisplayNames = _PLAIN)
     ax.set_yticks(range(len(labels)), labels)
     for (row, column), share in np.ndenumerate(matrix.to_numpy(float)):
         if np.isfinite(share):
-            ax.text(column, row, f"{share:.0%}", ha="center", va="center", fontsize=7,
-                    color="white" if abs(share - 0.5) > 0.3 else "black")
+            ax.text(
+                column,
+                row,
+                f"{share:.0%}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if abs(share - 0.5) > 0.3 else "black",
+            )
     ax.grid(False)
     ax.set_xlabel("compared with")
     ax.set_ylabel("preferred condition")
@@ -294,8 +378,18 @@ def _plain_log(ax) -> None:
 
 def _line_with_ci(ax, group: pd.DataFrame, x: str, color, marker: str, label: str) -> None:
     errors = np.vstack([group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]]).clip(min=0)
-    ax.errorbar(group[x], group["mean"], yerr=np.nan_to_num(errors), color=color, marker=marker, markersize=4,
-                linewidth=1.3, elinewidth=0.8, capsize=2, label=label)
+    ax.errorbar(
+        group[x],
+        group["mean"],
+        yerr=np.nan_to_num(errors),
+        color=color,
+        marker=marker,
+        markersize=4,
+        linewidth=1.3,
+        elinewidth=0.8,
+        capsize=2,
+        label=label,
+    )
 
 
 def _shared_legend(figure: Figure, axes: list) -> None:
@@ -305,8 +399,13 @@ def _shared_legend(figure: Figure, axes: list) -> None:
             if label not in handles:
                 handles[label] = handle
                 labels.append(label)
-    figure.legend([handles[label] for label in labels], labels, loc="outside lower center",
-                  ncols=min(8, max(1, len(labels))), frameon=False)
+    figure.legend(
+        [handles[label] for label in labels],
+        labels,
+        loc="outside lower center",
+        ncols=min(8, max(1, len(labels))),
+        frameon=False,
+    )
 
 
 def _spectrogram(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

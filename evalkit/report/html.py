@@ -26,15 +26,19 @@ def report_sections(report: ReportData) -> list[Section]:
 
 def render_html(report: ReportData, title: str | None = None) -> str:
     """The report as an HTML string: inline CSS and JS, figures as data URIs, no external resource."""
-    return _environment().get_template("report.html.j2").render(
-        title=title or f"Run {report.run.run_id}",
-        run_id=report.run.run_id,
-        version=report.evalkit_version,
-        generated=f"{report.generated_at:%Y-%m-%d %H:%M} UTC",
-        database=report.database,
-        facts=overview(report),
-        sections=report_sections(report),
-        statistics=STATISTICS,
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title or f"Run {report.run.run_id}",
+            run_id=report.run.run_id,
+            version=report.evalkit_version,
+            generated=f"{report.generated_at:%Y-%m-%d %H:%M} UTC",
+            database=report.database,
+            facts=overview(report),
+            sections=report_sections(report),
+            statistics=STATISTICS,
+        )
     )
 
 
@@ -45,7 +49,11 @@ def _codespans(text: str) -> Markup:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                              trim_blocks=False, lstrip_blocks=False)
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
     environment.filters["codespans"] = _codespans
     return environment

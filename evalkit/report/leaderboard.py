@@ -21,11 +21,33 @@ from .codecinfo import COST_METRICS, codec_meta, higher_is_better
 from .data import UNKNOWN_SPEAKER, RunData
 from .names import metric_range
 
-__all__ = ["current_results", "filter_results", "metric_order", "codec_table", "leaderboard", "leaderboard_wide",
-           "BOARD_COLUMNS", "CI_METHODS", "SMALL_N"]
+__all__ = [
+    "current_results",
+    "filter_results",
+    "metric_order",
+    "codec_table",
+    "leaderboard",
+    "leaderboard_wide",
+    "BOARD_COLUMNS",
+    "CI_METHODS",
+    "SMALL_N",
+]
 
-BOARD_COLUMNS = ["codec", "codec_hash", "family", "metric", "metric_version", "higher_is_better",
-                 "n_ok", "n_failed", "n_skipped", "mean", "std", "ci_low", "ci_high"]
+BOARD_COLUMNS = [
+    "codec",
+    "codec_hash",
+    "family",
+    "metric",
+    "metric_version",
+    "higher_is_better",
+    "n_ok",
+    "n_failed",
+    "n_skipped",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+]
 CI_METHODS = ("t", "bootstrap")
 SMALL_N = 5  # fewer items than this: the interval says little, and tables flag it
 
@@ -46,8 +68,12 @@ def current_results(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
-def filter_results(run: RunData, datasets: Iterable[str] | None = None, speakers: Iterable[str] | None = None,
-                   metrics: Iterable[str] | None = None) -> pd.DataFrame:
+def filter_results(
+    run: RunData,
+    datasets: Iterable[str] | None = None,
+    speakers: Iterable[str] | None = None,
+    metrics: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """The run's current rows restricted to datasets, speakers (from its manifest) and metrics."""
     frame = current_results(run.results)
     if datasets:
@@ -80,14 +106,27 @@ def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFram
         meta = codec_meta(codec)
         mine = trips[(trips["codec"] == codec) & (trips["duration"] > 0)]
         kbps = mean_ci(mine["bitrate"] / 1000, weights=mine["duration"])[0]
-        rows.append({"codec": codec, "family": meta.family, "nominal_kbps": meta.nominal_kbps,
-                     "measured_kbps": kbps, "latency_ms": meta.latency_ms})
+        rows.append(
+            {
+                "codec": codec,
+                "family": meta.family,
+                "nominal_kbps": meta.nominal_kbps,
+                "measured_kbps": kbps,
+                "latency_ms": meta.latency_ms,
+            }
+        )
     return pd.DataFrame(rows, columns=["codec", "family", "nominal_kbps", "measured_kbps", "latency_ms"])
 
 
-def leaderboard(run: RunData, datasets: Iterable[str] | None = None, speakers: Iterable[str] | None = None,
-                metrics: Iterable[str] | None = None, include_cost: bool = False,
-                confidence: float = 0.95, ci: str = "t") -> pd.DataFrame:
+def leaderboard(
+    run: RunData,
+    datasets: Iterable[str] | None = None,
+    speakers: Iterable[str] | None = None,
+    metrics: Iterable[str] | None = None,
+    include_cost: bool = False,
+    confidence: float = 0.95,
+    ci: str = "t",
+) -> pd.DataFrame:
     """Long form, one row per codec x metric: status counts, mean, std and CI (BOARD_COLUMNS)."""
     if ci not in CI_METHODS:
         raise ConfigError(f"unknown interval {ci!r}; choose one of {', '.join(CI_METHODS)}")
@@ -95,15 +134,18 @@ def leaderboard(run: RunData, datasets: Iterable[str] | None = None, speakers: I
     if not include_cost:
         frame = frame[~frame["metric"].isin(COST_METRICS)]
     frame = _with_durations(frame, run)
-    rows = [_stats(key, group, confidence, ci) for key, group in
-            frame.groupby(["codec", "codec_hash", "metric", "metric_version"], sort=True)]
+    rows = [
+        _stats(key, group, confidence, ci)
+        for key, group in frame.groupby(["codec", "codec_hash", "metric", "metric_version"], sort=True)
+    ]
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
     rank = {metric: index for index, metric in enumerate(metric_order(run, include_cost=True))}
     return board.sort_values("metric", key=lambda col: col.map(rank), kind="stable", ignore_index=True)
 
 
-def leaderboard_wide(board: pd.DataFrame, codecs: pd.DataFrame, sort_by: str | None = None,
-                     ascending: bool | None = None) -> pd.DataFrame:
+def leaderboard_wide(
+    board: pd.DataFrame, codecs: pd.DataFrame, sort_by: str | None = None, ascending: bool | None = None
+) -> pd.DataFrame:
     """One row per codec: family, kbps, latency, then `<metric>` mean and `<metric> ±` half CI.
 
     Sorted by `sort_by` (default: the first metric), best first unless `ascending` says otherwise.
@@ -129,12 +171,24 @@ def _stats(key: tuple, group: pd.DataFrame, confidence: float, ci: str) -> dict:
     weights = ok["duration"] if metric in DURATION_WEIGHTED and (ok["duration"] > 0).all() else None
     mean, std, low, high = mean_ci(ok["value"], confidence, metric_range(metric), weights)
     if ci == "bootstrap":
-        low, high = _bootstrap(ok["value"].to_numpy(float), None if weights is None else weights.to_numpy(float),
-                               confidence)
-    return {"codec": codec, "codec_hash": codec_hash, "family": codec_meta(codec).family, "metric": metric,
-            "metric_version": version, "higher_is_better": higher_is_better(metric),
-            "n_ok": int(counts.get("ok", 0)), "n_failed": int(counts.get("failed", 0)),
-            "n_skipped": int(counts.get("skipped", 0)), "mean": mean, "std": std, "ci_low": low, "ci_high": high}
+        low, high = _bootstrap(
+            ok["value"].to_numpy(float), None if weights is None else weights.to_numpy(float), confidence
+        )
+    return {
+        "codec": codec,
+        "codec_hash": codec_hash,
+        "family": codec_meta(codec).family,
+        "metric": metric,
+        "metric_version": version,
+        "higher_is_better": higher_is_better(metric),
+        "n_ok": int(counts.get("ok", 0)),
+        "n_failed": int(counts.get("failed", 0)),
+        "n_skipped": int(counts.get("skipped", 0)),
+        "mean": mean,
+        "std": std,
+        "ci_low": low,
+        "ci_high": high,
+    }
 
 
 def _with_durations(frame: pd.DataFrame, run: RunData) -> pd.DataFrame:
@@ -142,12 +196,15 @@ def _with_durations(frame: pd.DataFrame, run: RunData) -> pd.DataFrame:
     trips = run.roundtrips
     if frame.empty or trips.empty or "duration" not in trips:
         return frame.assign(duration=np.nan)
-    durations = trips[["item_id", "codec", "codec_hash", "duration"]].drop_duplicates(["item_id", "codec", "codec_hash"])
+    durations = trips[["item_id", "codec", "codec_hash", "duration"]].drop_duplicates(
+        ["item_id", "codec", "codec_hash"]
+    )
     return frame.merge(durations, on=["item_id", "codec", "codec_hash"], how="left")
 
 
-def _bootstrap(values: np.ndarray, weights: np.ndarray | None, confidence: float, n_boot: int = 2000,
-               seed: int = 0) -> tuple[float, float]:
+def _bootstrap(
+    values: np.ndarray, weights: np.ndarray | None, confidence: float, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of the (weighted) mean over items resampled with replacement."""
     if len(values) < 2:
         return math.nan, math.nan

@@ -15,8 +15,8 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from ..errors import EvalkitError
-from ..mushra.design import TestSetup, setup_from_frame, test_setup
 from ..listening.responses import ratings_frame
+from ..mushra.design import TestSetup, setup_from_frame, test_setup
 from ..mushra.screening import ScreeningConfig, screen
 from ..mushra.stats import condition_summary
 from .codecinfo import COST_METRICS
@@ -24,8 +24,10 @@ from .data import table_exists
 
 __all__ = ["Listening", "mushra_tests", "load_listening", "stimulus_frame", "condition_scores", "NO_MUSHRA"]
 
-NO_MUSHRA = ("no MUSHRA test yet: create one from tests_mushra/*.yaml in the app's MUSHRA admin pages, or import "
-             "ratings with `evalkit ratings import FILE`")
+NO_MUSHRA = (
+    "no MUSHRA test yet: create one from tests_mushra/*.yaml in the app's MUSHRA admin pages, or import "
+    "ratings with `evalkit ratings import FILE`"
+)
 
 
 @dataclass
@@ -49,8 +51,13 @@ def mushra_tests(engine: Engine) -> list[str]:
         return [row[0] for row in connection.execute(text("SELECT name FROM mushra_tests ORDER BY name"))]
 
 
-def load_listening(engine: Engine, test: str, screen: bool = True, ratings: pd.DataFrame | None = None,
-                   screening: ScreeningConfig | None = None) -> Listening:
+def load_listening(
+    engine: Engine,
+    test: str,
+    screen: bool = True,
+    ratings: pd.DataFrame | None = None,
+    screening: ScreeningConfig | None = None,
+) -> Listening:
     """Ratings of `test`, screened as declared; `ratings` (participant, item, condition, score) skips the database.
 
     `screening` (a ScreeningConfig) overrides the declared rule; a rule that names a condition the
@@ -71,16 +78,24 @@ def load_listening(engine: Engine, test: str, screen: bool = True, ratings: pd.D
     return listening
 
 
-def stimulus_frame(kept: pd.DataFrame, results: pd.DataFrame, scored_as: dict[str, str] | None = None,
-                   leave_out: set[str] | frozenset = frozenset()) -> pd.DataFrame:
+def stimulus_frame(
+    kept: pd.DataFrame,
+    results: pd.DataFrame,
+    scored_as: dict[str, str] | None = None,
+    leave_out: set[str] | frozenset = frozenset(),
+) -> pd.DataFrame:
     """Per item x condition x metric: the listeners' mean, ratings count, sum of squares, and the metric value.
 
     `scored_as` maps a condition to the codec name of its objective results; conditions in
     `leave_out` (the hidden reference and anchors, by default) are dropped.
     """
     kept = kept[~kept["condition"].isin(leave_out)]
-    scores = (kept.assign(square=kept["score"] ** 2).groupby(["item", "condition"], sort=True)
-              .agg(score=("score", "mean"), ratings=("score", "count"), score_sq=("square", "sum")).reset_index())
+    scores = (
+        kept.assign(square=kept["score"] ** 2)
+        .groupby(["item", "condition"], sort=True)
+        .agg(score=("score", "mean"), ratings=("score", "count"), score_sq=("square", "sum"))
+        .reset_index()
+    )
     scored_as = scored_as or {}
     scores["codec"] = [scored_as.get(condition, condition) for condition in scores["condition"]]
     ok = results[(results["status"] == "ok") & ~results["metric"].isin(COST_METRICS)]

@@ -11,9 +11,9 @@ import pandas as pd
 from ..store.run_results import delay_check
 from .build import ReportData
 from .codecinfo import COST_METRICS
+from .display import frame_table
 from .leaderboard import current_results
 from .sections import Section
-from .display import frame_table
 
 __all__ = ["overview", "methods_section", "package_versions", "sample_rates", "STATISTICS"]
 
@@ -66,8 +66,11 @@ def package_versions(report: ReportData) -> pd.DataFrame:
     results = current_results(report.run.results).dropna(subset=["package"])
     for row in results[["package", "package_version", "metric"]].drop_duplicates().itertuples():
         found.setdefault(row.package, {}).setdefault(str(row.package_version), set()).add(row.metric)
-    rows = [{"package": name, "version": version, "used for": ", ".join(sorted(uses))}
-            for name, versions in sorted(found.items()) for version, uses in sorted(versions.items())]
+    rows = [
+        {"package": name, "version": version, "used for": ", ".join(sorted(uses))}
+        for name, versions in sorted(found.items())
+        for version, uses in sorted(versions.items())
+    ]
     return pd.DataFrame(rows, columns=["package", "version", "used for"])
 
 
@@ -75,9 +78,14 @@ def sample_rates(report: ReportData) -> pd.DataFrame:
     """Per metric: the codec output rates it met and the rates it was computed at."""
     results = current_results(report.run.results)
     results = results[~results["metric"].isin(COST_METRICS)]
-    rows = [{"metric": metric, "native rates (Hz)": _joined(group["native_rate"]),
-             "metric rates (Hz)": _joined(group["metric_rate"])}
-            for metric, group in results.groupby("metric", sort=True)]
+    rows = [
+        {
+            "metric": metric,
+            "native rates (Hz)": _joined(group["native_rate"]),
+            "metric rates (Hz)": _joined(group["metric_rate"]),
+        }
+        for metric, group in results.groupby("metric", sort=True)
+    ]
     return pd.DataFrame(rows, columns=["metric", "native rates (Hz)", "metric rates (Hz)"])
 
 
@@ -93,8 +101,14 @@ def methods_section(report: ReportData) -> Section:
         section.tables.append(frame_table(frame, "excluded", "Excluded assessors"))
     misaligned = _misaligned(report)
     if not misaligned.empty:
-        section.tables.append(frame_table(misaligned, "misaligned", "Codecs whose measured delay missed the declared "
-                                          "one (samples; their output was aligned by the declared delay)"))
+        section.tables.append(
+            frame_table(
+                misaligned,
+                "misaligned",
+                "Codecs whose measured delay missed the declared "
+                "one (samples; their output was aligned by the declared delay)",
+            )
+        )
     failures = _failures(report)
     if not failures.empty:
         section.tables.append(frame_table(failures, "failures", "Rows without a value (first reason shown)"))
@@ -118,8 +132,10 @@ def _listening_notes(report: ReportData) -> list[str]:
     """Where the ratings came from, and the versions of the statistics packages."""
     from importlib.metadata import version
 
-    notes = [f"Statistics computed with numpy {version('numpy')}, scipy {version('scipy')} and statsmodels "
-             f"{version('statsmodels')}."]
+    notes = [
+        f"Statistics computed with numpy {version('numpy')}, scipy {version('scipy')} and statsmodels "
+        f"{version('statsmodels')}."
+    ]
     setup = report.listening.setup if report.listening else None
     if setup is not None and setup.imported:
         files = ", ".join(f"{f['name']} (sha256 {f['sha256'][:12]}…)" for f in setup.imported.get("files", []))

@@ -109,8 +109,11 @@ def load_names(path: str | Path | None) -> DisplayNames:
         entries = check.mapping(data.get(key) or {}, key, set(map(str, data.get(key) or {})))
         for name, label in entries.items():
             check.text(label, f"{key}.{name}", required=True)
-    return DisplayNames({str(k): v for k, v in (data.get("codecs") or {}).items()},
-                        {str(k): v for k, v in (data.get("metrics") or {}).items()})
+    return DisplayNames(
+        {str(k): v for k, v in (data.get("codecs") or {}).items()},
+        {str(k): v for k, v in (data.get("metrics") or {}).items()},
+    )
+
 
 def _card_display_name(name: str) -> str | None:
     from .codecinfo import card_display_name

@@ -31,18 +31,24 @@ def monotonic_cubic(x: np.ndarray, y: np.ndarray, increasing: bool = True):
     x, y = np.asarray(x, float), np.asarray(y, float)
     low, span = float(x.min()), float(np.ptp(x)) or 1.0
     basis = np.vander((x - low) / span, PARAMETERS, increasing=True)
-    slopes = np.column_stack([np.zeros_like(_GRID), np.ones_like(_GRID), 2 * _GRID, 3 * _GRID ** 2])
+    slopes = np.column_stack([np.zeros_like(_GRID), np.ones_like(_GRID), 2 * _GRID, 3 * _GRID**2])
     sign = 1.0 if increasing else -1.0
     linear = np.polyfit((x - low) / span, y, 1)[::-1]
     start = np.array([linear[0], linear[1] if sign * linear[1] > 0 else 0.0, 0.0, 0.0])
     if sign * linear[1] <= 0:
         start[0] = y.mean()
-    result = optimize.minimize(lambda c: np.sum((basis @ c - y) ** 2), start,
-                               jac=lambda c: 2 * basis.T @ (basis @ c - y), method="SLSQP",
-                               constraints=[{"type": "ineq", "fun": lambda c: sign * (slopes @ c),
-                                             "jac": lambda c: sign * slopes}], options={"maxiter": 500, "ftol": 1e-12})
+    result = optimize.minimize(
+        lambda c: np.sum((basis @ c - y) ** 2),
+        start,
+        jac=lambda c: 2 * basis.T @ (basis @ c - y),
+        method="SLSQP",
+        constraints=[{"type": "ineq", "fun": lambda c: sign * (slopes @ c), "jac": lambda c: sign * slopes}],
+        options={"maxiter": 500, "ftol": 1e-12},
+    )
     coefficients = result.x
-    return lambda values: np.vander((np.asarray(values, float) - low) / span, PARAMETERS, increasing=True) @ coefficients
+    return lambda values: (
+        np.vander((np.asarray(values, float) - low) / span, PARAMETERS, increasing=True) @ coefficients
+    )
 
 
 def prediction_errors(x: np.ndarray, y: np.ndarray, ci95: np.ndarray, increasing: bool = True) -> tuple[float, float]:
@@ -53,15 +59,26 @@ def prediction_errors(x: np.ndarray, y: np.ndarray, ci95: np.ndarray, increasing
     errors = y - monotonic_cubic(x, y, increasing)(x)
     dof = len(x) - PARAMETERS
     outside = np.maximum(0.0, np.abs(errors) - np.nan_to_num(ci95, nan=0.0))
-    return float(np.sqrt(np.sum(errors ** 2) / dof)), float(np.sqrt(np.sum(outside ** 2) / dof))
+    return float(np.sqrt(np.sum(errors**2) / dof)), float(np.sqrt(np.sum(outside**2) / dof))
 
 
 def p1401_rows(metric: str, level: str, points: pd.DataFrame, increasing: bool, items: int) -> list[dict]:
     """Rows in the agreement table's columns: method "rmse" and "rmse*" (r holds the value; no interval)."""
     rmse, rmse_star = prediction_errors(points["value"], points["score"], _ci95(points), increasing)
-    return [{"metric": metric, "level": level, "method": method, "n": len(points), "items": items, "r": value,
-             "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
-            for method, value in (("rmse", rmse), ("rmse*", rmse_star))]
+    return [
+        {
+            "metric": metric,
+            "level": level,
+            "method": method,
+            "n": len(points),
+            "items": items,
+            "r": value,
+            "ci_low": math.nan,
+            "ci_high": math.nan,
+            "p_value": math.nan,
+        }
+        for method, value in (("rmse", rmse), ("rmse*", rmse_star))
+    ]
 
 
 def _ci95(points: pd.DataFrame) -> np.ndarray:
@@ -69,6 +86,6 @@ def _ci95(points: pd.DataFrame) -> np.ndarray:
     count = points["ratings"].to_numpy(float)
     mean = points["score"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        variance = (points["score_sq"].to_numpy(float) - count * mean ** 2) / (count - 1)
+        variance = (points["score_sq"].to_numpy(float) - count * mean**2) / (count - 1)
         half = stats.t.ppf(0.975, count - 1) * np.sqrt(np.maximum(variance, 0.0) / count)
     return np.where(count > 1, half, 0.0)

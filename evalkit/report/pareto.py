@@ -15,11 +15,20 @@ from .codecinfo import REFERENCE_FAMILIES, higher_is_better
 from .data import RunData, table_exists
 from .leaderboard import current_results
 
-__all__ = ["read_profiles", "complexity_table", "quality_points", "pareto_front", "mark_front", "NO_PROFILES",
-           "COMPLEXITY_COLUMNS"]
+__all__ = [
+    "read_profiles",
+    "complexity_table",
+    "quality_points",
+    "pareto_front",
+    "mark_front",
+    "NO_PROFILES",
+    "COMPLEXITY_COLUMNS",
+]
 
-NO_PROFILES = ("no profiles yet: run `evalkit profile --all` for single-thread complexity; shown meanwhile: "
-               "the run's own encode/decode timings (not isolated, indicative only)")
+NO_PROFILES = (
+    "no profiles yet: run `evalkit profile --all` for single-thread complexity; shown meanwhile: "
+    "the run's own encode/decode timings (not isolated, indicative only)"
+)
 COMPLEXITY_COLUMNS = ["codec", "complexity_rtf", "macs_per_s", "complexity_source"]
 _PROFILE_NEEDS = {"codec", "codec_hash", "encode_rtf", "decode_rtf", "created_at"}
 
@@ -42,17 +51,28 @@ def complexity_table(engine: Engine, run: RunData) -> tuple[pd.DataFrame, str | 
     rows = []
     for codec, codec_hash in _configs(run):
         row = _from_profile(profiles, codec, codec_hash) if profiles is not None else None
-        rows.append(row or {"codec": codec, "complexity_rtf": measured.get(codec, np.nan), "macs_per_s": np.nan,
-                            "complexity_source": "run round trips (not isolated)"})
+        rows.append(
+            row
+            or {
+                "codec": codec,
+                "complexity_rtf": measured.get(codec, np.nan),
+                "macs_per_s": np.nan,
+                "complexity_source": "run round trips (not isolated)",
+            }
+        )
     table = pd.DataFrame(rows, columns=COMPLEXITY_COLUMNS)
     missing = int((~table["complexity_source"].str.startswith("profile")).sum())
-    note = NO_PROFILES if profiles is None else (
-        f"{missing} codec(s) not profiled: run `evalkit profile --codec NAME`" if missing else None)
+    note = (
+        NO_PROFILES
+        if profiles is None
+        else (f"{missing} codec(s) not profiled: run `evalkit profile --codec NAME`" if missing else None)
+    )
     return table, note
 
 
-def quality_points(board: pd.DataFrame, codecs: pd.DataFrame, complexity: pd.DataFrame | None = None,
-                   keep_reference: bool = False) -> pd.DataFrame:
+def quality_points(
+    board: pd.DataFrame, codecs: pd.DataFrame, complexity: pd.DataFrame | None = None, keep_reference: bool = False
+) -> pd.DataFrame:
     """One row per codec x metric: mean, CI, family, measured kbps, latency (and complexity)."""
     points = board.merge(codecs.drop(columns=["family"]), on="codec", how="left")
     if complexity is not None:
@@ -78,8 +98,7 @@ def mark_front(points: pd.DataFrame, cost_column: str) -> pd.DataFrame:
     """`points` with a boolean `pareto` column, computed per metric against `cost_column`."""
     marked = []
     for metric, group in points.groupby("metric", sort=False):
-        mask = pareto_front(group[cost_column].to_numpy(float), group["mean"].to_numpy(float),
-                            higher_is_better(metric))
+        mask = pareto_front(group[cost_column].to_numpy(float), group["mean"].to_numpy(float), higher_is_better(metric))
         marked.append(group.assign(pareto=mask))
     return pd.concat(marked, ignore_index=True) if marked else points.assign(pareto=False)
 
@@ -103,7 +122,12 @@ def _from_profile(profiles: pd.DataFrame, codec: str, codec_hash: str) -> dict |
     if pick.empty:
         return None
     row = pick.iloc[-1]  # newest
-    macs = sum(float(row.get(c)) for c in ("macs_encoder_per_s", "macs_decoder_per_s")
-               if c in row and pd.notna(row.get(c)))
-    return {"codec": codec, "complexity_rtf": float(row["encode_rtf"]) + float(row["decode_rtf"]),
-            "macs_per_s": macs or np.nan, "complexity_source": source}
+    macs = sum(
+        float(row.get(c)) for c in ("macs_encoder_per_s", "macs_decoder_per_s") if c in row and pd.notna(row.get(c))
+    )
+    return {
+        "codec": codec,
+        "complexity_rtf": float(row["encode_rtf"]) + float(row["decode_rtf"]),
+        "macs_per_s": macs or np.nan,
+        "complexity_source": source,
+    }

@@ -18,11 +18,11 @@ from sqlalchemy import Engine, select
 
 from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
+from .display import Section, agreement_display, frame_table
+from .figures import agreement_figure, preference_matrix_figure, score_figure
 from .leaderboard import current_results
 from .listening import Listening, stimulus_frame
-from .figures import agreement_figure, preference_matrix_figure, score_figure
 from .sections import figure_ref
-from .display import Section, agreement_display, frame_table
 
 if TYPE_CHECKING:
     from .build import ReportData
@@ -47,10 +47,20 @@ __all__ = [
 SCORES = {
     "acr": ("mos", "mos", "MOS (1 Bad to 5 Excellent; mean, 95 % CI)", (1.0, 5.0), 1.0),
     "dcr": ("dmos", "dmos", "DMOS (1 very annoying to 5 inaudible; mean, 95 % CI)", (1.0, 5.0), 1.0),
-    "ccr": ("cmos", "cmos", "CMOS against the reference (-3 much worse to +3 much better; mean, 95 % CI)",
-            (-3.0, 3.0), 0.0),
-    "bs1116": ("sdg", "sdg", "SDG: coded minus hidden reference (0 transparent, -4 very annoying; mean, 95 % CI)",
-               (-4.0, 1.0), 0.0),
+    "ccr": (
+        "cmos",
+        "cmos",
+        "CMOS against the reference (-3 much worse to +3 much better; mean, 95 % CI)",
+        (-3.0, 3.0),
+        0.0,
+    ),
+    "bs1116": (
+        "sdg",
+        "sdg",
+        "SDG: coded minus hidden reference (0 transparent, -4 very annoying; mean, 95 % CI)",
+        (-4.0, 1.0),
+        0.0,
+    ),
 }
 
 
@@ -90,12 +100,14 @@ def add_typed(report: ReportData, engine: Engine, name: str) -> None:
     loaded = load_test(engine, name)
     excluded = {**loaded.rejected, **(loaded.screening.excluded if loaded.screening is not None else {})}
     report.listening = Listening(name, loaded.frame, loaded.kept, excluded, loaded.describe(), setup=loaded.setup)
-    report.typed = analyse_typed(report.run, loaded, report.metrics, report.n_boot, report.seed,
-                                 report.options.include_reference)
+    report.typed = analyse_typed(
+        report.run, loaded, report.metrics, report.n_boot, report.seed, report.options.include_reference
+    )
 
 
-def analyse_typed(run, loaded, metrics: list[str], n_boot: int, seed: int,
-                  include_reference: bool = False) -> TypedListening:
+def analyse_typed(
+    run, loaded, metrics: list[str], n_boot: int, seed: int, include_reference: bool = False
+) -> TypedListening:
     """The type's tables over the kept responses and, for score types, the agreement with `run`'s metrics."""
     title = loaded.type.title
     if loaded.kept.empty:
@@ -105,8 +117,11 @@ def analyse_typed(run, loaded, metrics: list[str], n_boot: int, seed: int,
     scores = loaded.type.agreement_scores(loaded.kept, loaded.setup)
     if scores is None and "bradley_terry" in typed.tables:
         typed.agreement = strength_agreement(typed.tables["bradley_terry"], run.results, loaded, metrics)
-        typed.message = None if not typed.agreement.empty else (
-            f"{title} test {loaded.name!r} shares no (item, condition) with run {run.run_id!r}")
+        typed.message = (
+            None
+            if not typed.agreement.empty
+            else (f"{title} test {loaded.name!r} shares no (item, condition) with run {run.run_id!r}")
+        )
         return typed
     if scores is None:
         typed.message = f"{title} answers are choices: no score per stimulus to correlate with the metrics"
@@ -116,8 +131,10 @@ def analyse_typed(run, loaded, metrics: list[str], n_boot: int, seed: int,
     stimuli = stimulus_frame(scores, current_results(run.results), setup.scored_as(), leave_out)
     typed.stimuli = stimuli[stimuli["metric"].isin(metrics)].reset_index(drop=True)
     if typed.stimuli.empty:
-        typed.message = (f"{title} test {loaded.name!r} shares no (item, condition) with run {run.run_id!r}: score "
-                         "its conditions on its items in this run")
+        typed.message = (
+            f"{title} test {loaded.name!r} shares no (item, condition) with run {run.run_id!r}: score "
+            "its conditions on its items in this run"
+        )
         return typed
     typed.agreement = agreement_table(typed.stimuli, n_boot, seed, directions=metric_directions())
     return typed
@@ -135,16 +152,31 @@ def strength_agreement(strengths: pd.DataFrame, results: pd.DataFrame, loaded, m
     means = ok.groupby(["metric", "codec"])["value"].mean()
     rows = []
     for metric in [m for m in metrics if m in set(ok["metric"])]:
-        points = strengths.assign(value=[means.get((metric, scored_as.get(c, c)), float("nan"))
-                                         for c in strengths["condition"]]).dropna(subset=["value"])
+        points = strengths.assign(
+            value=[means.get((metric, scored_as.get(c, c)), float("nan")) for c in strengths["condition"]]
+        ).dropna(subset=["value"])
         if len(points) < 3:
             continue
         finite = points[points["strength"] > 0]
-        for method, frame, column in (("pearson", finite, "log_strength"), ("spearman", points, "strength"),
-                                      ("kendall", points, "strength")):
+        for method, frame, column in (
+            ("pearson", finite, "log_strength"),
+            ("spearman", points, "strength"),
+            ("kendall", points, "strength"),
+        ):
             r, p = correlate(frame["value"].to_numpy(float), frame[column].to_numpy(float), method)
-            rows.append({"metric": metric, "level": "system", "method": method, "n": len(frame), "items": len(items),
-                         "r": r, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": p})
+            rows.append(
+                {
+                    "metric": metric,
+                    "level": "system",
+                    "method": method,
+                    "n": len(frame),
+                    "items": len(items),
+                    "r": r,
+                    "ci_low": float("nan"),
+                    "ci_high": float("nan"),
+                    "p_value": p,
+                }
+            )
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
 
 
@@ -173,50 +205,74 @@ def score_section(report: ReportData, lead: str) -> Section:
         return section
     key, value, label, limits, base = SCORES[typed.name]
     table = typed.tables[key]
-    section.figures.append(figure_ref(f"{typed.name}-{key}", score_figure(table, value, label, limits, base,
-                                                                          report.names),
-                                      f"{typed.loaded.type.title} test {typed.loaded.name}: {label}."))
+    section.figures.append(
+        figure_ref(
+            f"{typed.name}-{key}",
+            score_figure(table, value, label, limits, base, report.names),
+            f"{typed.loaded.type.title} test {typed.loaded.name}: {label}.",
+        )
+    )
     shown = table.assign(condition=table["condition"].map(report.names.codec))
     section.tables.append(frame_table(shown, f"{typed.name}-{key}", f"{key.upper()} per condition (t-based 95 % CI)"))
     return section
 
 
 def acr_section(report: ReportData) -> Section:
-    return score_section(report, "Mean opinion score per condition over the kept ratings (ITU-T P.800 absolute "
-                                 "category rating), with Student's t 95 % intervals over the ratings.")
+    return score_section(
+        report,
+        "Mean opinion score per condition over the kept ratings (ITU-T P.800 absolute "
+        "category rating), with Student's t 95 % intervals over the ratings.",
+    )
 
 
 def dcr_section(report: ReportData) -> Section:
-    return score_section(report, "Degradation mean opinion score per condition (ITU-T P.800 degradation category "
-                                 "rating against the reference), with Student's t 95 % intervals over the ratings.")
+    return score_section(
+        report,
+        "Degradation mean opinion score per condition (ITU-T P.800 degradation category "
+        "rating against the reference), with Student's t 95 % intervals over the ratings.",
+    )
 
 
 def ccr_section(report: ReportData) -> Section:
-    return score_section(report, "Comparison mean opinion score per condition against the reference (ITU-T P.800 "
-                                 "comparison category rating, order randomised and sign-corrected), with Student's "
-                                 "t 95 % intervals; below 0 the condition sounds worse than the reference.")
+    return score_section(
+        report,
+        "Comparison mean opinion score per condition against the reference (ITU-T P.800 "
+        "comparison category rating, order randomised and sign-corrected), with Student's "
+        "t 95 % intervals; below 0 the condition sounds worse than the reference.",
+    )
 
 
 def bs1116_section(report: ReportData) -> Section:
-    section = score_section(report, "Subjective difference grade per condition (ITU-R BS.1116-3: grade of the coded "
-                                    "signal minus grade of the hidden reference on the same page), with Student's t "
-                                    "95 % intervals over trials, after post-screening on hidden-reference "
-                                    "identification.")
+    section = score_section(
+        report,
+        "Subjective difference grade per condition (ITU-R BS.1116-3: grade of the coded "
+        "signal minus grade of the hidden reference on the same page), with Student's t "
+        "95 % intervals over trials, after post-screening on hidden-reference "
+        "identification.",
+    )
     screening = report.typed.loaded.screening
     if screening is not None and not screening.table.empty:
-        section.tables.append(frame_table(screening.table, "bs1116-screening",
-                                          "Post-screening per listener: mean SDG, one-sided t-test p, share of trials "
-                                          "with the hidden reference graded below the coded signal"))
+        section.tables.append(
+            frame_table(
+                screening.table,
+                "bs1116-screening",
+                "Post-screening per listener: mean SDG, one-sided t-test p, share of trials "
+                "with the hidden reference graded below the coded signal",
+            )
+        )
     return section
 
 
 def ab_section(report: ReportData) -> Section:
     from ..listening.types.ab import preference_matrix
 
-    section, typed = _section(report, "Preferences per pair of conditions: wins, no-preference answers, the share "
-                                      "of decided answers with a Wilson 95 % interval and the two-sided binomial p "
-                                      "against 50 %; with three or more conditions, Bradley-Terry strengths and the "
-                                      "preference matrix.")
+    section, typed = _section(
+        report,
+        "Preferences per pair of conditions: wins, no-preference answers, the share "
+        "of decided answers with a Wilson 95 % interval and the two-sided binomial p "
+        "against 50 %; with three or more conditions, Bradley-Terry strengths and the "
+        "preference matrix.",
+    )
     if not typed.tables:
         return section
     codec = report.names.codec
@@ -225,56 +281,79 @@ def ab_section(report: ReportData) -> Section:
     section.tables.append(frame_table(shown, "ab-preferences", "Preference per pair (share: the first preferred)"))
     if "bradley_terry" in typed.tables:
         strengths = typed.tables["bradley_terry"]
-        section.tables.append(frame_table(strengths.assign(condition=strengths["condition"].map(codec)),
-                                          "ab-bradley-terry", "Bradley-Terry strengths (sum to 1) of the decided "
-                                                              "answers"))
+        section.tables.append(
+            frame_table(
+                strengths.assign(condition=strengths["condition"].map(codec)),
+                "ab-bradley-terry",
+                "Bradley-Terry strengths (sum to 1) of the decided answers",
+            )
+        )
     frame = typed.loaded.kept
-    section.figures.append(figure_ref("ab-preference-matrix", preference_matrix_figure(preference_matrix(frame),
-                                                                                       report.names),
-                                      f"AB test {typed.loaded.name}: share of decided answers preferring the row's "
-                                      "condition over the column's."))
+    section.figures.append(
+        figure_ref(
+            "ab-preference-matrix",
+            preference_matrix_figure(preference_matrix(frame), report.names),
+            f"AB test {typed.loaded.name}: share of decided answers preferring the row's condition over the column's.",
+        )
+    )
     return section
 
 
 def abx_section(report: ReportData) -> Section:
-    section, typed = _section(report, "ABX identification: correct answers per pair of conditions and per listener, "
-                                      "with the one-sided binomial p of doing as well by guessing (50 %).")
+    section, typed = _section(
+        report,
+        "ABX identification: correct answers per pair of conditions and per listener, "
+        "with the one-sided binomial p of doing as well by guessing (50 %).",
+    )
     if not typed.tables:
         return section
     codec = report.names.codec
-    for key, caption in (("by_pair", "Correct identifications per pair of conditions"),
-                         ("by_listener", "Correct identifications per listener and pair")):
+    for key, caption in (
+        ("by_pair", "Correct identifications per pair of conditions"),
+        ("by_listener", "Correct identifications per listener and pair"),
+    ):
         table = typed.tables[key]
-        section.tables.append(frame_table(table.assign(first=table["first"].map(codec),
-                                                       second=table["second"].map(codec)),
-                                          f"abx-{key.replace('_', '-')}", caption))
+        section.tables.append(
+            frame_table(
+                table.assign(first=table["first"].map(codec), second=table["second"].map(codec)),
+                f"abx-{key.replace('_', '-')}",
+                caption,
+            )
+        )
     return section
 
 
 def typed_agreement_section(report: ReportData) -> Section:
     typed = report.typed
     key = SCORES[typed.name][0] if typed.name in SCORES else None
-    section = Section("agreement", "Metric–listener agreement",
-                      f"Pearson, Spearman and Kendall correlation of each metric with the listeners' "
-                      f"{(key or 'score').upper()}, at system level (one point per condition) and stimulus level "
-                      f"(item × condition), with 95 % percentile bootstrap intervals resampling items "
-                      f"({report.n_boot} resamples, seed {report.seed}). Lower-is-better metrics correlate "
-                      "negatively when they agree.")
+    section = Section(
+        "agreement",
+        "Metric–listener agreement",
+        f"Pearson, Spearman and Kendall correlation of each metric with the listeners' "
+        f"{(key or 'score').upper()}, at system level (one point per condition) and stimulus level "
+        f"(item × condition), with 95 % percentile bootstrap intervals resampling items "
+        f"({report.n_boot} resamples, seed {report.seed}). Lower-is-better metrics correlate "
+        "negatively when they agree.",
+    )
     if typed.agreement is None or typed.agreement.empty:
         section.missing.append(typed.message or "no listener scores to correlate")
         return section
     if typed.stimuli is None:  # AB: Bradley-Terry strengths, one point per condition
-        section.lead = ("Pearson (on log strength), Spearman and Kendall correlation of each metric's mean over the "
-                        "test's items with the conditions' Bradley-Terry strengths (system level, no interval: "
-                        "too few points to resample). Lower-is-better metrics correlate negatively when they agree.")
+        section.lead = (
+            "Pearson (on log strength), Spearman and Kendall correlation of each metric's mean over the "
+            "test's items with the conditions' Bradley-Terry strengths (system level, no interval: "
+            "too few points to resample). Lower-is-better metrics correlate negatively when they agree."
+        )
         section.tables.append(agreement_display(typed.agreement, "system", report.names))
         return section
     for level in ("system", "stimulus"):
         section.tables.append(agreement_display(typed.agreement, level, report.names))
     metrics = list(dict.fromkeys(typed.agreement["metric"]))
     limits = SCORES[typed.name][3] if typed.name in SCORES else None
-    figure = agreement_figure(typed.stimuli, system_level(typed.stimuli), metrics, report.names,
-                              ylabel=(key or "score").upper(), ylim=limits)
-    section.figures.append(figure_ref("agreement", figure, f"Listeners' {(key or 'score').upper()} against each "
-                                                           "metric."))
+    figure = agreement_figure(
+        typed.stimuli, system_level(typed.stimuli), metrics, report.names, ylabel=(key or "score").upper(), ylim=limits
+    )
+    section.figures.append(
+        figure_ref("agreement", figure, f"Listeners' {(key or 'score').upper()} against each metric.")
+    )
     return section

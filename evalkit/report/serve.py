@@ -16,23 +16,47 @@ __all__ = ["APP", "app_command", "app_urls", "serve_app"]
 
 APP = ROOT / "app" / "server.py"  # st.App: Streamlit for the admin, the listener's pages beside it
 # url paths of the pages in app/streamlit_app.py's PAGES (Streamlit derives them from the file names)
-PAGE_PATHS = {"leaderboard": "", "rate-quality": "rate_quality", "quality vs cost": "quality_cost",
-              "item drill-down": "drilldown", "MUSHRA vs metrics": "mushra_metrics"}
+PAGE_PATHS = {
+    "leaderboard": "",
+    "rate-quality": "rate_quality",
+    "quality vs cost": "quality_cost",
+    "item drill-down": "drilldown",
+    "MUSHRA vs metrics": "mushra_metrics",
+}
 
 
 def app_command(port: int = 8501, address: str = "localhost", app: Path = APP) -> list[str]:
     """The `streamlit run` command line: headless, no usage statistics, fixed port."""
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-            "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
 
 
 def app_urls(port: int = 8501, host: str = "localhost") -> dict[str, str]:
     return {name: f"http://{host}:{port}/{path}" for name, path in PAGE_PATHS.items()}
 
 
-def serve_app(out: Callable[[str], None], port: int = 8501, address: str = "localhost", database: str | None = None,
-              mushra_demo: bool = False) -> int:
+def serve_app(
+    out: Callable[[str], None],
+    port: int = 8501,
+    address: str = "localhost",
+    database: str | None = None,
+    mushra_demo: bool = False,
+) -> int:
     """Run the app until interrupted; tells `out` its page URLs first (and, with `mushra_demo`, makes the
     demo MUSHRA test ready and tells its listener and admin links). Returns Streamlit's exit status."""
     if importlib.util.find_spec("streamlit") is None:

@@ -45,13 +45,13 @@ def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     chunk = max(1, _CELLS // max(1, n * n))
     out = np.empty(len(x))
     for start in range(0, len(x), chunk):
-        sx = np.sign(x[start:start + chunk, :, None] - x[start:start + chunk, None, :])
-        sy = np.sign(y[start:start + chunk, :, None] - y[start:start + chunk, None, :])
+        sx = np.sign(x[start : start + chunk, :, None] - x[start : start + chunk, None, :])
+        sy = np.sign(y[start : start + chunk, :, None] - y[start : start + chunk, None, :])
         concordance = (sx * sy).sum(axis=(1, 2)) / 2
         tied_x = ((sx == 0).sum(axis=(1, 2)) - n) / 2  # the diagonal is not a pair
         tied_y = ((sy == 0).sum(axis=(1, 2)) - n) / 2
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + chunk] = concordance / np.sqrt((pairs - tied_x) * (pairs - tied_y))
+            out[start : start + chunk] = concordance / np.sqrt((pairs - tied_x) * (pairs - tied_y))
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -84,14 +84,14 @@ def _weighted_kendall(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray
     chunk = max(1, _CELLS // max(1, len(x)))  # rows of w @ M held at once
     out = np.empty(len(w))
     for start in range(0, len(w), chunk):
-        part = w[start:start + chunk]
+        part = w[start : start + chunk]
         total = part.sum(axis=1)
         pairs = total * (total - 1) / 2
         score = _quadratic(part, concordance) / 2
         ties_x = (_quadratic(part, tied_x) - total) / 2
         ties_y = (_quadratic(part, tied_y) - total) / 2
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + chunk] = score / np.sqrt((pairs - ties_x) * (pairs - ties_y))
+            out[start : start + chunk] = score / np.sqrt((pairs - ties_x) * (pairs - ties_y))
     out[~np.isfinite(out)] = np.nan
     return out
 

@@ -24,11 +24,13 @@ def write_content_events(engine: Engine, key: dict[str, Any], events: list[dict]
         connection.execute(delete(table).where(*(table.c[name] == key[name] for name in _ITEM_KEY)))
         if events:
             now = utcnow()
-            connection.execute(table.insert(), [{**{k: key[k] for k in _ITEM_KEY}, **e, "created_at": now}
-                                                for e in events])
+            connection.execute(
+                table.insert(), [{**{k: key[k] for k in _ITEM_KEY}, **e, "created_at": now} for e in events]
+            )
     return len(events)
 
 
 def content_events_frame(engine: Engine, run_id: str | None = None, codec: str | None = None) -> pd.DataFrame:
-    return table_frame(engine, ContentEvent.__table__, ("run_id", "codec", "item_id", "start"),
-                       run_id=run_id, codec=codec)
+    return table_frame(
+        engine, ContentEvent.__table__, ("run_id", "codec", "item_id", "start"), run_id=run_id, codec=codec
+    )

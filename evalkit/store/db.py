@@ -24,8 +24,15 @@ from sqlalchemy.pool import StaticPool
 from ..errors import EvalkitError
 
 __all__ = [
-    "StoreError", "database_url", "connect", "migrate", "downgrade", "write_transaction",
-    "alembic_config", "head_revision", "current_revision",
+    "StoreError",
+    "database_url",
+    "connect",
+    "migrate",
+    "downgrade",
+    "write_transaction",
+    "alembic_config",
+    "head_revision",
+    "current_revision",
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -57,16 +64,22 @@ def connect(url: str | URL | None = None, create: bool = True) -> Engine:
         engine = _create_engine(parsed)
     except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as err:
         shown = given.render_as_string(hide_password=True) if isinstance(given, URL) else _hide_password(str(given))
-        raise StoreError(f"database {shown!r}: not a database URL evalkit can use ({type(err).__name__}); expected "
-                         "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB") from None
+        raise StoreError(
+            f"database {shown!r}: not a database URL evalkit can use ({type(err).__name__}); expected "
+            "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        ) from None
     except OSError as err:
-        raise StoreError(f"database {parsed.render_as_string(hide_password=True)!r}: cannot create its folder "
-                         f"({err.strerror or err})") from None
+        raise StoreError(
+            f"database {parsed.render_as_string(hide_password=True)!r}: cannot create its folder "
+            f"({err.strerror or err})"
+        ) from None
     try:
         migrate(engine)
     except OperationalError as err:
-        raise StoreError(f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
-                         f"({str(err.orig).strip().splitlines()[0]})") from None
+        raise StoreError(
+            f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
+            f"({str(err.orig).strip().splitlines()[0]})"
+        ) from None
     return engine
 
 
@@ -84,8 +97,10 @@ def migrate(engine: Engine) -> None:
     if current == scripts.get_current_head():
         return  # the common case: checked without taking any lock
     if current is not None and not _known(scripts, current):
-        raise StoreError(f"{engine.url!r}: the database is at schema revision {current!r}, which this evalkit "
-                         "does not know; a newer evalkit wrote it, so upgrade evalkit")
+        raise StoreError(
+            f"{engine.url!r}: the database is at schema revision {current!r}, which this evalkit "
+            "does not know; a newer evalkit wrote it, so upgrade evalkit"
+        )
     with _migration_lock(engine) as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
@@ -149,8 +164,10 @@ def _create_engine(url: URL) -> Engine:
 
 def _require_file(url: URL) -> None:
     if url.get_backend_name() == "sqlite" and not _in_memory(url) and not Path(url.database).is_file():
-        raise StoreError(f"database {url.render_as_string(hide_password=True)!r}: no such file; give the database "
-                         "the run was stored in (evalkit run makes it)")
+        raise StoreError(
+            f"database {url.render_as_string(hide_password=True)!r}: no such file; give the database "
+            "the run was stored in (evalkit run makes it)"
+        )
 
 
 def _in_memory(url: URL) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,8 +24,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "Base", "Run", "Roundtrip", "Result", "utcnow", "one_of", "reason_unless_ok", "value_exactly_when_ok",
-    "RESULT_KEY", "ROUNDTRIP_KEY", "RESULT_STATUSES", "ROUNDTRIP_STATUSES",
+    "Base",
+    "Run",
+    "Roundtrip",
+    "Result",
+    "utcnow",
+    "one_of",
+    "reason_unless_ok",
+    "value_exactly_when_ok",
+    "RESULT_KEY",
+    "ROUNDTRIP_KEY",
+    "RESULT_STATUSES",
+    "ROUNDTRIP_STATUSES",
 ]
 
 ROUNDTRIP_KEY = ("run_id", "item_id", "codec", "codec_hash")
@@ -47,7 +57,7 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -74,12 +84,12 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass a timezone-aware one")
-        return value if value is None else value.astimezone(timezone.utc)
+        return value if value is None else value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

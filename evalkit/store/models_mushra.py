@@ -9,17 +9,44 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..listening.flow import PHASES  # the listener's state machine owns its phases; the table checks them
 from .models import Base, Id, one_of, utcnow
 
 __all__ = [
-    "MushraTest", "MushraItem", "MushraCondition", "MushraStimulus", "MushraParticipant",
-    "MushraSession", "MushraTrial", "MushraResponse", "MushraRejection", "MushraEvent", "MushraPlay", "MushraAdminSession",
-    "MushraSigninFailure", "TEST_STATUSES", "CONDITION_KINDS", "PHASES", "TRIAL_PHASES", "PARTICIPANT_SOURCES",
-    "TEST_ORIGINS", "RESPONSE_KINDS",
+    "MushraTest",
+    "MushraItem",
+    "MushraCondition",
+    "MushraStimulus",
+    "MushraParticipant",
+    "MushraSession",
+    "MushraTrial",
+    "MushraResponse",
+    "MushraRejection",
+    "MushraEvent",
+    "MushraPlay",
+    "MushraAdminSession",
+    "MushraSigninFailure",
+    "TEST_STATUSES",
+    "CONDITION_KINDS",
+    "PHASES",
+    "TRIAL_PHASES",
+    "PARTICIPANT_SOURCES",
+    "TEST_ORIGINS",
+    "RESPONSE_KINDS",
 ]
 
 TEST_STATUSES = ("draft", "open", "closed")
@@ -118,8 +145,11 @@ class MushraParticipant(Base):
 
     __tablename__ = "mushra_participants"
     # A unique index, not a constraint: SQLite adds an index without copying the table.
-    __table_args__ = (one_of("source", PARTICIPANT_SOURCES), Index(None, "test_id", "panel", "panel_id", unique=True),
-                      Index(None, "panel", "panel_id"))
+    __table_args__ = (
+        one_of("source", PARTICIPANT_SOURCES),
+        Index(None, "test_id", "panel", "panel_id", unique=True),
+        Index(None, "panel", "panel_id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     test_id: Mapped[int] = mapped_column(Id, _fk("mushra_tests.id"))
@@ -189,8 +219,11 @@ class MushraResponse(Base):
     __table_args__ = (
         UniqueConstraint("trial_id", "slot"),
         one_of("kind", RESPONSE_KINDS),
-        CheckConstraint("(kind = 'score' AND score IS NOT NULL AND scale IS NOT NULL AND choice IS NULL) OR "
-                        "(kind = 'choice' AND choice IS NOT NULL AND score IS NULL)", name="typed"),
+        CheckConstraint(
+            "(kind = 'score' AND score IS NOT NULL AND scale IS NOT NULL AND choice IS NULL) OR "
+            "(kind = 'choice' AND choice IS NOT NULL AND score IS NULL)",
+            name="typed",
+        ),
         Index(None, "session_id"),
     )
 

@@ -32,10 +32,14 @@ class _CodecConfig:
 
 
 # One NOT NULL column per field of the cost measurement: its dataclass is the one list of them.
-_CostColumns = type("_CostColumns", (), {
-    field.name: mapped_column({"float": Float, "int": Integer}[field.type], nullable=False)
-    for field in dataclasses.fields(Cost)
-})
+_CostColumns = type(
+    "_CostColumns",
+    (),
+    {
+        field.name: mapped_column({"float": Float, "int": Integer}[field.type], nullable=False)
+        for field in dataclasses.fields(Cost)
+    },
+)
 
 
 class CodecProfile(_CodecConfig, _CostColumns, Base):

@@ -12,7 +12,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,28 @@ from .db import StoreError, write_transaction
 from .models import RESULT_KEY, RESULT_STATUSES, ROUNDTRIP_KEY, ROUNDTRIP_STATUSES, Result, Roundtrip, Run, utcnow
 
 __all__ = [
-    "ensure_run", "drop_empty_run", "done_keys", "roundtrip_identities", "write_results", "write_roundtrips", "write_batch", "add_run_warnings", "run_warnings", "merge_warnings", "frame_summary",
-    "results_frame", "roundtrips_frame", "delay_check", "summary", "mean_ci", "export",
-    "SUMMARY_COLUMNS", "DURATION_WEIGHTED",
-    "table_frame", "upsert_statement", "execute_upsert",
+    "ensure_run",
+    "drop_empty_run",
+    "done_keys",
+    "roundtrip_identities",
+    "write_results",
+    "write_roundtrips",
+    "write_batch",
+    "add_run_warnings",
+    "run_warnings",
+    "merge_warnings",
+    "frame_summary",
+    "results_frame",
+    "roundtrips_frame",
+    "delay_check",
+    "summary",
+    "mean_ci",
+    "export",
+    "SUMMARY_COLUMNS",
+    "DURATION_WEIGHTED",
+    "table_frame",
+    "upsert_statement",
+    "execute_upsert",
 ]
 
 ResultKey = tuple[str, str, str, str, str]  # item_id, codec, codec_hash, metric, metric_version
@@ -75,8 +93,9 @@ def add_run_warnings(engine: Engine, run_id: str, warnings: Mapping[str, Mapping
     with write_transaction(engine) as connection:
         stored = connection.execute(select(Run.warnings).where(Run.id == run_id)).scalar_one_or_none() or {}
         merged = merge_warnings(stored, warnings)
-        connection.execute(update(Run).where(Run.id == run_id).values(
-            warnings=_json_copy(merged, f"run {run_id!r}: warnings")))
+        connection.execute(
+            update(Run).where(Run.id == run_id).values(warnings=_json_copy(merged, f"run {run_id!r}: warnings"))
+        )
 
 
 def merge_warnings(*groups: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -156,12 +175,17 @@ def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
     trips = trips[(trips["status"] == "ok") & trips["measured_delay"].notna() & trips["delay_tolerance"].notna()]
     off = (trips["measured_delay"] - trips["declared_delay"]).abs() > trips["delay_tolerance"]
     checked = trips.assign(off=off.astype(int)).groupby(["codec", "codec_hash"], as_index=False)
-    return checked.agg(checked=("off", "size"), misaligned=("off", "sum"), declared=("declared_delay", "first"),
-                       measured_median=("measured_delay", "median"))
+    return checked.agg(
+        checked=("off", "size"),
+        misaligned=("off", "sum"),
+        declared=("declared_delay", "first"),
+        measured_median=("measured_delay", "median"),
+    )
 
 
-def summary(engine: Engine, run_id: str, confidence: float = 0.95,
-            bounds: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+def summary(
+    engine: Engine, run_id: str, confidence: float = 0.95, bounds: Mapping[str, tuple[float, float]] | None = None
+) -> pd.DataFrame:
     """Per codec configuration × metric version: status counts, mean, std and a t-based CI.
 
     Computed in Python from the stored values, so both backends give identical numbers. `bounds`
@@ -178,8 +202,9 @@ def summary(engine: Engine, run_id: str, confidence: float = 0.95,
     return _summary_frame(groups, confidence, bounds)
 
 
-def frame_summary(frame: pd.DataFrame, confidence: float = 0.95,
-                  bounds: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+def frame_summary(
+    frame: pd.DataFrame, confidence: float = 0.95, bounds: Mapping[str, tuple[float, float]] | None = None
+) -> pd.DataFrame:
     """`summary` of result rows held in memory (e.g. `runner.score_pairs`), not in the database;
     kbit/s rows are not duration-weighted there."""
     groups: dict[tuple, list[tuple[str, float | None, float | None]]] = {}
@@ -189,14 +214,21 @@ def frame_summary(frame: pd.DataFrame, confidence: float = 0.95,
     return _summary_frame(groups, confidence, bounds)
 
 
-def _summary_frame(groups: dict[tuple, list], confidence: float,
-                   bounds: Mapping[str, tuple[float, float]] | None) -> pd.DataFrame:
-    records = [_group_stats(key, entries, confidence, (bounds or {}).get(key[2])) for key, entries in sorted(groups.items())]
+def _summary_frame(
+    groups: dict[tuple, list], confidence: float, bounds: Mapping[str, tuple[float, float]] | None
+) -> pd.DataFrame:
+    records = [
+        _group_stats(key, entries, confidence, (bounds or {}).get(key[2])) for key, entries in sorted(groups.items())
+    ]
     return pd.DataFrame(records, columns=SUMMARY_COLUMNS)
 
 
-def mean_ci(values: Iterable[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None,
-            weights: Iterable[float] | None = None) -> tuple[float, float, float, float]:
+def mean_ci(
+    values: Iterable[float],
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+    weights: Iterable[float] | None = None,
+) -> tuple[float, float, float, float]:
     """(mean, sample std, CI low, CI high) of `values` with Student's t; NaN where undefined.
 
     `bounds` clips the interval to the values a metric can take (a t interval of STOI must not pass 1).
@@ -243,8 +275,12 @@ def export(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _group_stats(key: tuple, entries: list[tuple[str, float | None, float | None]], confidence: float,
-                 bounds: tuple[float, float] | None) -> dict[str, Any]:
+def _group_stats(
+    key: tuple,
+    entries: list[tuple[str, float | None, float | None]],
+    confidence: float,
+    bounds: tuple[float, float] | None,
+) -> dict[str, Any]:
     counts = {status: sum(1 for s, *_ in entries if s == status) for status in RESULT_STATUSES}
     ok = [(v, d) for s, v, d in entries if s == "ok"]
     weighted = key[2] in DURATION_WEIGHTED and ok and all(d is not None and d > 0 for _, d in ok)
@@ -252,7 +288,10 @@ def _group_stats(key: tuple, entries: list[tuple[str, float | None, float | None
     return {
         **dict(zip(SUMMARY_GROUP, key)),
         **{f"n_{status}": count for status, count in counts.items()},
-        "mean": mean, "std": std, "ci_low": low, "ci_high": high,
+        "mean": mean,
+        "std": std,
+        "ci_low": low,
+        "ci_high": high,
     }
 
 
@@ -350,8 +389,9 @@ def _upsert(engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict[
     return len(rows)
 
 
-def execute_upsert(connection: Any, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict],
-                   what: str = "") -> None:
+def execute_upsert(
+    connection: Any, engine: Engine, table: Table, key: tuple[str, ...], rows: list[dict], what: str = ""
+) -> None:
     """Upsert `rows` in the caller's transaction; a rejected batch is a StoreError naming the
     table and `what` the rows are (default: how many)."""
     if not rows:
@@ -371,15 +411,18 @@ def upsert_statement(engine: Engine, table: Table, key: tuple[str, ...]) -> Any:
     return _upsert_statement(engine.dialect.name, table, key)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...]) -> Any:
     """Built once per table: building it costs more than running it for one task's rows."""
     dialect_insert = _INSERTS.get(dialect)
     if dialect_insert is None:
         raise StoreError(f"upserts are implemented for SQLite and PostgreSQL, not {dialect}")
     statement = dialect_insert(table)
-    changed = {column.name: statement.excluded[column.name] for column in table.columns
-               if column.name not in key and column.name != "id"}
+    changed = {
+        column.name: statement.excluded[column.name]
+        for column in table.columns
+        if column.name not in key and column.name != "id"
+    }
     return statement.on_conflict_do_update(index_elements=list(key), set_=changed)
 
 

@@ -26,7 +26,8 @@ NONE = "none"  # the unforced test's "no preference"
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. On each page you hear two versions, A and B, of the same recording. "
-    "Listen to both, as often as you like, and choose the one whose quality you prefer.")
+    "Listen to both, as often as you like, and choose the one whose quality you prefer."
+)
 
 
 class AbType(TestType):
@@ -36,19 +37,30 @@ class AbType(TestType):
     reference = "optional"
     question = "Which version do you prefer?"
     keys = frozenset({"forced", "trials_per_session"})
-    defaults = {"looping": True, "min_play_seconds": 1.0, "trial_order": "random", "instructions": INSTRUCTIONS,
-                "reference": False}
+    defaults = {
+        "looping": True,
+        "min_play_seconds": 1.0,
+        "trial_order": "random",
+        "instructions": INSTRUCTIONS,
+        "reference": False,
+    }
 
     def read_options(self, check, data: dict, items: tuple, conditions: tuple, base: Path) -> dict[str, Any]:
         pairs = len(items) * len(conditions) * (len(conditions) - 1) // 2
         per_session = data.get("trials_per_session")
-        return {"forced": check.boolean(data.get("forced", True), "forced"),
-                "trials_per_session": None if per_session is None else check.integer(
-                    per_session, "trials_per_session", 1, pairs)}
+        return {
+            "forced": check.boolean(data.get("forced", True), "forced"),
+            "trials_per_session": None
+            if per_session is None
+            else check.integer(per_session, "trials_per_session", 1, pairs),
+        }
 
     def design(self, items: Sequence[Item], conditions: Sequence[Condition], options: dict) -> list[dict]:
-        return [{"item": item.id, "conditions": [a.id, b.id]}
-                for item in items for a, b in itertools.combinations(conditions, 2)]
+        return [
+            {"item": item.id, "conditions": [a.id, b.id]}
+            for item in items
+            for a, b in itertools.combinations(conditions, 2)
+        ]
 
     def arrange(self, trial: dict, rng: random.Random) -> dict:
         pair = list(trial["conditions"])
@@ -118,19 +130,41 @@ def preference_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per unordered pair (first, second by name): answers, wins of each, no-preference answers, the first's
     share of the decided answers with its Wilson CI, and the two-sided binomial p against 50 %."""
     rows = []
-    pairs = frame.assign(first=frame[["condition", "other"]].min(axis=1), second=frame[["condition", "other"]].max(axis=1))
+    pairs = frame.assign(
+        first=frame[["condition", "other"]].min(axis=1), second=frame[["condition", "other"]].max(axis=1)
+    )
     for (first, second), group in pairs.groupby(["first", "second"]):
         wins_first = int((group["chosen"] == first).sum())
         wins_second = int((group["chosen"] == second).sum())
         decided = wins_first + wins_second
         low, high = _wilson(wins_first, decided)
         p = stats.binomtest(wins_first, decided, 0.5).pvalue if decided else float("nan")
-        rows.append({"first": first, "second": second, "answers": len(group), "first_wins": wins_first,
-                     "second_wins": wins_second, "no_preference": len(group) - decided,
-                     "first_share": wins_first / decided if decided else float("nan"),
-                     "ci_low": low, "ci_high": high, "p_value": float(p)})
-    columns = ["first", "second", "answers", "first_wins", "second_wins", "no_preference", "first_share", "ci_low",
-               "ci_high", "p_value"]
+        rows.append(
+            {
+                "first": first,
+                "second": second,
+                "answers": len(group),
+                "first_wins": wins_first,
+                "second_wins": wins_second,
+                "no_preference": len(group) - decided,
+                "first_share": wins_first / decided if decided else float("nan"),
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": float(p),
+            }
+        )
+    columns = [
+        "first",
+        "second",
+        "answers",
+        "first_wins",
+        "second_wins",
+        "no_preference",
+        "first_share",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -170,8 +204,15 @@ def bradley_terry(frame: pd.DataFrame, iterations: int = 1000, tolerance: float 
         strength = updated
     with np.errstate(divide="ignore"):
         log = np.log(strength)
-    table = pd.DataFrame({"condition": names, "wins": wins.sum(axis=1).astype(int),
-                          "comparisons": games.sum(axis=1).astype(int), "strength": strength, "log_strength": log})
+    table = pd.DataFrame(
+        {
+            "condition": names,
+            "wins": wins.sum(axis=1).astype(int),
+            "comparisons": games.sum(axis=1).astype(int),
+            "strength": strength,
+            "log_strength": log,
+        }
+    )
     return table.sort_values("strength", ascending=False, ignore_index=True)
 
 

@@ -22,7 +22,8 @@ __all__ = ["AbxType", "TYPE", "identification_table"]
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. On each page you hear A, B and X, three versions of the same recording; "
-    "X is the same as A or as B. Listen as often as you like and say which one X is.")
+    "X is the same as A or as B. Listen as often as you like and say which one X is."
+)
 
 
 class AbxType(AbType):
@@ -52,8 +53,11 @@ class AbxType(AbType):
         return [] if self.answer(trial, ids, response) is not None else ["say whether X is A or B"]
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
-        return {"labels": ["A", "B", "X"], "question": self.question,
-                "options": [{"value": ids[0], "label": "A"}, {"value": ids[1], "label": "B"}]}
+        return {
+            "labels": ["A", "B", "X"],
+            "question": self.question,
+            "options": [{"value": ids[0], "label": "A"}, {"value": ids[1], "label": "B"}],
+        }
 
     def responses(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[dict[str, Any]]:
         a, b, x = trial["conditions"]
@@ -72,14 +76,24 @@ class AbxType(AbType):
 def identification_table(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Correct ABX answers per pair of conditions (and per `by`, e.g. participant): trials, correct, share,
     and the one-sided binomial p of doing that well by guessing."""
-    pairs = frame.assign(first=frame[["condition", "other"]].min(axis=1), second=frame[["condition", "other"]].max(axis=1),
-                         correct=frame["chosen"] == frame["condition"])
+    pairs = frame.assign(
+        first=frame[["condition", "other"]].min(axis=1),
+        second=frame[["condition", "other"]].max(axis=1),
+        correct=frame["chosen"] == frame["condition"],
+    )
     keys = [*([by] if by else []), "first", "second"]
     rows = []
     for key, group in pairs.groupby(keys):
         n, right = len(group), int(group["correct"].sum())
-        rows.append({**dict(zip(keys, key)), "trials": n, "correct": right, "share": right / n,
-                     "p_value": float(stats.binomtest(right, n, 0.5, alternative="greater").pvalue)})
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "trials": n,
+                "correct": right,
+                "share": right / n,
+                "p_value": float(stats.binomtest(right, n, 0.5, alternative="greater").pvalue),
+            }
+        )
     return pd.DataFrame(rows, columns=[*keys, "trials", "correct", "share", "p_value"])
 
 

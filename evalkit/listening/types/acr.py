@@ -25,7 +25,8 @@ SCALE = Scale("acr", 1.0, 5.0, points=((5.0, "Excellent"), (4.0, "Good"), (3.0, 
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. On each page you hear one recording: listen to all of it, then rate "
-    "its overall quality from Excellent to Bad. There is no reference; rate each recording on its own.")
+    "its overall quality from Excellent to Bad. There is no reference; rate each recording on its own."
+)
 
 
 class AcrType(TestType):
@@ -35,8 +36,9 @@ class AcrType(TestType):
     reference = "optional"
     scale = SCALE
     question = "How would you rate the quality of this recording?"
-    keys = frozenset({"trials_per_session", "gold", "gold_per_session", "trapping", "trapping_per_session",
-                      "rejection"})
+    keys = frozenset(
+        {"trials_per_session", "gold", "gold_per_session", "trapping", "trapping_per_session", "rejection"}
+    )
     defaults = {"looping": False, "min_play_seconds": "all", "trial_order": "random", "instructions": INSTRUCTIONS}
 
     def read_options(self, check, data: dict, items: tuple, conditions: tuple, base: Path) -> dict[str, Any]:
@@ -44,13 +46,17 @@ class AcrType(TestType):
         trapping = p808.read_trapping(check, data.get("trapping"), base, SCALE)
         per_session = data.get("trials_per_session")
         return {
-            "trials_per_session": None if per_session is None else check.integer(
-                per_session, "trials_per_session", 1, len(items) * len(conditions)),
-            "gold": gold, "trapping": trapping,
-            "gold_per_session": check.integer(data.get("gold_per_session", 1 if gold else 0), "gold_per_session",
-                                              0, len(gold)),
-            "trapping_per_session": check.integer(data.get("trapping_per_session", 1 if trapping else 0),
-                                                  "trapping_per_session", 0, len(trapping)),
+            "trials_per_session": None
+            if per_session is None
+            else check.integer(per_session, "trials_per_session", 1, len(items) * len(conditions)),
+            "gold": gold,
+            "trapping": trapping,
+            "gold_per_session": check.integer(
+                data.get("gold_per_session", 1 if gold else 0), "gold_per_session", 0, len(gold)
+            ),
+            "trapping_per_session": check.integer(
+                data.get("trapping_per_session", 1 if trapping else 0), "trapping_per_session", 0, len(trapping)
+            ),
             "rejection": p808.read_rejection(check, data.get("rejection")),
         }
 
@@ -65,22 +71,38 @@ class AcrType(TestType):
     def design(self, items: Sequence[Item], conditions: Sequence[Condition], options: dict) -> list[dict]:
         return [{"item": item.id, "conditions": [condition.id]} for item in items for condition in conditions]
 
-    def insert_checks(self, trials: list[dict], items: Sequence[Item], conditions: Sequence[Condition],
-                      options: dict, seed: int) -> list[dict]:
+    def insert_checks(
+        self, trials: list[dict], items: Sequence[Item], conditions: Sequence[Condition], options: dict, seed: int
+    ) -> list[dict]:
         rng = random.Random(f"{seed}|p808")
         ids = {condition.key: condition.id for condition in conditions}
         item_ids = {item.key: item.id for item in items}
         gold = rng.sample(options.get("gold") or [], options.get("gold_per_session") or 0)
         traps = rng.sample(options.get("trapping") or [], options.get("trapping_per_session") or 0)
-        checks = [{"item": item_ids[g["item"]], "conditions": [ids[g["condition"]]], "kind": "gold", "accept": g["accept"]}
-                  for g in gold]
-        checks += [{"item": None, "conditions": ["trap"], "file": t["file"], "duration": t["duration"],
-                    "kind": "trap", "accept": t["accept"]} for t in traps]
+        checks = [
+            {"item": item_ids[g["item"]], "conditions": [ids[g["condition"]]], "kind": "gold", "accept": g["accept"]}
+            for g in gold
+        ]
+        checks += [
+            {
+                "item": None,
+                "conditions": ["trap"],
+                "file": t["file"],
+                "duration": t["duration"],
+                "kind": "trap",
+                "accept": t["accept"],
+            }
+            for t in traps
+        ]
         return p808.place_checks(trials, checks, seed)
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
-        return {"labels": ["1"], "question": self.question, "scale": SCALE.to_page(),
-                "options": [{"value": value, "label": label} for value, label in SCALE.points]}
+        return {
+            "labels": ["1"],
+            "question": self.question,
+            "scale": SCALE.to_page(),
+            "options": [{"value": value, "label": label} for value, label in SCALE.points],
+        }
 
     def responses(self, trial: dict, ids: Sequence[str], response) -> list[dict[str, Any]]:
         return [score_row(trial["conditions"][0], 0, SCALE, response["choice"])]
@@ -109,8 +131,17 @@ def mos_table(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         sd = float(np.std(scores, ddof=1)) if n > 1 else float("nan")
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
         mos = float(scores.mean())
-        rows.append({"condition": condition, "ratings": n, "listeners": group["participant"].nunique(), "mos": mos,
-                     "sd": sd, "ci_low": mos - half, "ci_high": mos + half})
+        rows.append(
+            {
+                "condition": condition,
+                "ratings": n,
+                "listeners": group["participant"].nunique(),
+                "mos": mos,
+                "sd": sd,
+                "ci_low": mos - half,
+                "ci_high": mos + half,
+            }
+        )
     columns = ["condition", "ratings", "listeners", "mos", "sd", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=columns).sort_values("mos", ascending=False, ignore_index=True)
 

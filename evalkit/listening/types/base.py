@@ -29,6 +29,7 @@ from ..randomize import session_seed, trial_order
 
 __all__ = ["TestType", "Scale", "Condition", "Item", "number", "sample_trials", "score_row", "choice_row"]
 
+
 @dataclass(frozen=True)
 class Scale:
     """A response scale: categories (`points`, each with its words) or a continuous range with labelled bands."""
@@ -55,8 +56,14 @@ class Scale:
         return dict(self.points).get(value, f"{value:g}")
 
     def to_page(self) -> dict[str, Any]:
-        return {"name": self.name, "low": self.low, "high": self.high, "step": self.step,
-                "points": [[v, text] for v, text in self.points], "bands": [list(b) for b in self.bands]}
+        return {
+            "name": self.name,
+            "low": self.low,
+            "high": self.high,
+            "step": self.step,
+            "points": [[v, text] for v, text in self.points],
+            "bands": [list(b) for b in self.bands],
+        }
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,10 @@ class TestType:
         """Conditions every test of this type gets, before the user's (names the user may not use)."""
         from ..spec_parts import REFERENCE, ConditionSpec
 
-        wanted = self.reference == "required" or (self.reference == "optional" and check.boolean(
-            data.get("reference", self.defaults.get("reference", True)), "reference"))
+        wanted = self.reference == "required" or (
+            self.reference == "optional"
+            and check.boolean(data.get("reference", self.defaults.get("reference", True)), "reference")
+        )
         return (ConditionSpec(REFERENCE, "reference"),) if wanted else ()
 
     def read_options(self, check, data: dict, items: tuple, conditions: tuple, base: Path) -> dict[str, Any]:
@@ -141,21 +150,32 @@ class TestType:
         """One trial as a session sees it (slots shuffled, X drawn); by default as designed."""
         return dict(trial)
 
-    def plan(self, test_seed: int, ordinal: int, items: Sequence[Item], training: Sequence[Item],
-             conditions: Sequence[Condition], spec: dict) -> dict[str, Any]:
+    def plan(
+        self,
+        test_seed: int,
+        ordinal: int,
+        items: Sequence[Item],
+        training: Sequence[Item],
+        conditions: Sequence[Condition],
+        spec: dict,
+    ) -> dict[str, Any]:
         """A session's training and test trials, in presentation order (a pure function of seed and ordinal)."""
         options = spec.get("options") or {}
         seed = session_seed(test_seed, ordinal)
-        chosen = sample_trials(self.design(items, conditions, options), test_seed, ordinal,
-                               options.get("trials_per_session"))
+        chosen = sample_trials(
+            self.design(items, conditions, options), test_seed, ordinal, options.get("trials_per_session")
+        )
         order = trial_order(test_seed, ordinal, len(chosen), spec.get("trial_order", "random"))
         test = [self.arrange(chosen[k], random.Random(f"{seed}|test|{p}")) for p, k in enumerate(order)]
-        practice = [self.arrange(t, random.Random(f"{seed}|training|{p}"))
-                    for p, t in enumerate(self.design(training, conditions, options))]
+        practice = [
+            self.arrange(t, random.Random(f"{seed}|training|{p}"))
+            for p, t in enumerate(self.design(training, conditions, options))
+        ]
         return {"seed": seed, "training": practice, "test": self.insert_checks(test, items, conditions, options, seed)}
 
-    def insert_checks(self, trials: list[dict], items: Sequence[Item], conditions: Sequence[Condition],
-                      options: dict, seed: int) -> list[dict]:
+    def insert_checks(
+        self, trials: list[dict], items: Sequence[Item], conditions: Sequence[Condition], options: dict, seed: int
+    ) -> list[dict]:
         """Gold and trapping trials mixed in (types that have them); by default none."""
         return trials
 
@@ -163,8 +183,11 @@ class TestType:
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
         """What the page shows besides the stimuli: labels, the question and the scale or the choices."""
-        return {"labels": [str(k + 1) for k in range(len(ids))], "question": self.question,
-                **({"scale": self.scale.to_page()} if self.scale else {})}
+        return {
+            "labels": [str(k + 1) for k in range(len(ids))],
+            "question": self.question,
+            **({"scale": self.scale.to_page()} if self.scale else {}),
+        }
 
     def missing(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[str]:
         """What the answer still lacks (the completeness rule beside "every stimulus heard")."""
@@ -224,11 +247,27 @@ class TestType:
 
 def score_row(condition: int, slot: int, scale: Scale, score: float, other: int | None = None) -> dict[str, Any]:
     """A typed response: `score` on `scale` about `condition` (compared with `other`)."""
-    return {"condition_id": condition, "other_condition_id": other, "slot": slot, "kind": "score",
-            "scale": scale.name, "score": float(score), "choice": None, "chosen_condition_id": None}
+    return {
+        "condition_id": condition,
+        "other_condition_id": other,
+        "slot": slot,
+        "kind": "score",
+        "scale": scale.name,
+        "score": float(score),
+        "choice": None,
+        "chosen_condition_id": None,
+    }
 
 
 def choice_row(condition: int, other: int | None, choice: str, chosen: int | None, slot: int = 0) -> dict[str, Any]:
     """A typed response: the label picked (`choice`) and the condition it names (`chosen`; None: no preference)."""
-    return {"condition_id": condition, "other_condition_id": other, "slot": slot, "kind": "choice", "scale": None,
-            "score": None, "choice": choice, "chosen_condition_id": chosen}
+    return {
+        "condition_id": condition,
+        "other_condition_id": other,
+        "slot": slot,
+        "kind": "choice",
+        "scale": None,
+        "score": None,
+        "choice": choice,
+        "chosen_condition_id": chosen,
+    }

@@ -30,16 +30,27 @@ __all__ = ["DEFAULT_SCREENING", "SCALE", "TYPE", "Bs1116Type", "screen_listeners
 
 # The five-grade impairment scale: continuous from 1.0 to 5.0, one decimal; the labels name the whole grades
 # (a band whose low equals its high is a labelled point).
-SCALE = Scale("bs1116", 1.0, 5.0, bands=(("Imperceptible", 5.0, 5.0), ("Perceptible, but not annoying", 4.0, 4.0),
-                                         ("Slightly annoying", 3.0, 3.0), ("Annoying", 2.0, 2.0),
-                                         ("Very annoying", 1.0, 1.0)), step=0.1)
+SCALE = Scale(
+    "bs1116",
+    1.0,
+    5.0,
+    bands=(
+        ("Imperceptible", 5.0, 5.0),
+        ("Perceptible, but not annoying", 4.0, 4.0),
+        ("Slightly annoying", 3.0, 3.0),
+        ("Annoying", 2.0, 2.0),
+        ("Very annoying", 1.0, 1.0),
+    ),
+    step=0.1,
+)
 DEFAULT_SCREENING = {"alpha": 0.05, "max_misidentified": 0.25}
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. On each page you hear the reference and two versions, A and B, of the same "
     "recording. One of A and B is identical to the reference, the other may be impaired. Grade both A and B "
     "against the reference from 5.0 (imperceptible) to 1.0 (very annoying); give 5.0 to the one you think is the "
-    "reference. You may replay and switch as often as you like.")
+    "reference. You may replay and switch as often as you like."
+)
 
 
 def one_decimal(value: Any) -> bool:
@@ -67,14 +78,21 @@ class Bs1116Type(TestType):
         if data.get("post_screening") is not None:
             given = check.mapping(data["post_screening"], "post_screening", set(DEFAULT_SCREENING))
             if "alpha" in given:  # null switches the t-test off
-                screening["alpha"] = None if given["alpha"] is None else check.number(
-                    given["alpha"], "post_screening.alpha", above=0, high=0.5)
+                screening["alpha"] = (
+                    None
+                    if given["alpha"] is None
+                    else check.number(given["alpha"], "post_screening.alpha", above=0, high=0.5)
+                )
             if "max_misidentified" in given:
-                screening["max_misidentified"] = check.number(given["max_misidentified"],
-                                                              "post_screening.max_misidentified", 0, 1)
-        return {"trials_per_session": None if per_session is None else check.integer(
-                    per_session, "trials_per_session", 1, len(items) * (len(conditions) - 1)),
-                "post_screening": screening}
+                screening["max_misidentified"] = check.number(
+                    given["max_misidentified"], "post_screening.max_misidentified", 0, 1
+                )
+        return {
+            "trials_per_session": None
+            if per_session is None
+            else check.integer(per_session, "trials_per_session", 1, len(items) * (len(conditions) - 1)),
+            "post_screening": screening,
+        }
 
     def advise(self, check, items: tuple, conditions: tuple, shared: dict) -> None:
         if len(items) < 5:
@@ -89,8 +107,11 @@ class Bs1116Type(TestType):
         return {"labels": ["A", "B"], "question": self.question, "scale": SCALE.to_page()}
 
     def missing(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[str]:
-        return [f"{label} not graded (1.0 to 5.0, one decimal)" for label, stimulus in zip("AB", ids)
-                if not one_decimal(response.get(stimulus))]
+        return [
+            f"{label} not graded (1.0 to 5.0, one decimal)"
+            for label, stimulus in zip("AB", ids)
+            if not one_decimal(response.get(stimulus))
+        ]
 
     def answer(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> Any:
         grades = [response.get(stimulus) for stimulus in ids]
@@ -98,8 +119,10 @@ class Bs1116Type(TestType):
 
     def responses(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[dict[str, Any]]:
         a, b = trial["conditions"]
-        return [score_row(a, 0, SCALE, round(float(response[ids[0]]), 1), other=b),
-                score_row(b, 1, SCALE, round(float(response[ids[1]]), 1), other=a)]
+        return [
+            score_row(a, 0, SCALE, round(float(response[ids[0]]), 1), other=b),
+            score_row(b, 1, SCALE, round(float(response[ids[1]]), 1), other=a),
+        ]
 
     def frame(self, responses):
         return responses[(responses["response"] == "score") & (responses["scale"] == SCALE.name)].reset_index(drop=True)
@@ -128,7 +151,9 @@ def sdg_frame(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     keys = ["participant", "trial"]
     hidden = frame[frame["kind"] == "reference"][[*keys, "score"]].rename(columns={"score": "reference_grade"})
-    coded = frame[frame["kind"] != "reference"][[*keys, "item", "condition", "score"]].rename(columns={"score": "grade"})
+    coded = frame[frame["kind"] != "reference"][[*keys, "item", "condition", "score"]].rename(
+        columns={"score": "grade"}
+    )
     pairs = coded.merge(hidden, on=keys, how="inner")
     return pairs.assign(sdg=pairs["grade"] - pairs["reference_grade"])[columns].reset_index(drop=True)
 
@@ -136,7 +161,8 @@ def sdg_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def sdg_table(sdgs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per coded condition: trials, listeners, mean SDG with its sd and t-based CI, mean grades of both stimuli."""
     table = mos_table(sdgs.rename(columns={"sdg": "score"}), confidence).rename(
-        columns={"mos": "sdg", "ratings": "trials"})
+        columns={"mos": "sdg", "ratings": "trials"}
+    )
     means = sdgs.groupby("condition")[["grade", "reference_grade"]].mean()
     return table.join(means, on="condition").sort_values("sdg", ascending=False, ignore_index=True)
 
@@ -155,14 +181,26 @@ def screen_listeners(sdgs: pd.DataFrame, alpha: float | None = 0.05, max_misiden
             p = 0.0 if values.size and values.max() < 0 else 1.0
         why = []
         if alpha is not None and p >= alpha:
-            why.append(f"mean SDG {values.mean():+.2f} over {len(values)} trial(s) is not significantly below 0 "
-                       f"(one-sided t-test p={p:.3g} >= {alpha:g})")
+            why.append(
+                f"mean SDG {values.mean():+.2f} over {len(values)} trial(s) is not significantly below 0 "
+                f"(one-sided t-test p={p:.3g} >= {alpha:g})"
+            )
         if positive > max_misidentified:
-            why.append(f"graded the hidden reference below the coded signal in {positive:.0%} of trials "
-                       f"(more than {max_misidentified:.0%})")
+            why.append(
+                f"graded the hidden reference below the coded signal in {positive:.0%} of trials "
+                f"(more than {max_misidentified:.0%})"
+            )
         reasons[participant] = "; ".join(why)
-        rows.append({"participant": participant, "trials": len(values), "mean_sdg": float(values.mean()), "p_value": p,
-                     "positive_share": positive, "reason": reasons[participant]})
+        rows.append(
+            {
+                "participant": participant,
+                "trials": len(values),
+                "mean_sdg": float(values.mean()),
+                "p_value": p,
+                "positive_share": positive,
+                "reason": reasons[participant],
+            }
+        )
     table = pd.DataFrame(rows, columns=["participant", "trials", "mean_sdg", "p_value", "positive_share", "reason"])
     rule = "BS.1116-3 post-screening (hidden reference identified)"
     if sdgs.empty:

@@ -17,13 +17,25 @@ from .base import Condition, Item, Scale, TestType, score_row
 
 __all__ = ["CcrType", "TYPE", "SCALE"]
 
-SCALE = Scale("ccr", -3.0, 3.0, points=((3.0, "Much better"), (2.0, "Better"), (1.0, "Slightly better"),
-                                        (0.0, "About the same"), (-1.0, "Slightly worse"), (-2.0, "Worse"),
-                                        (-3.0, "Much worse")))
+SCALE = Scale(
+    "ccr",
+    -3.0,
+    3.0,
+    points=(
+        (3.0, "Much better"),
+        (2.0, "Better"),
+        (1.0, "Slightly better"),
+        (0.0, "About the same"),
+        (-1.0, "Slightly worse"),
+        (-2.0, "Worse"),
+        (-3.0, "Much worse"),
+    ),
+)
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. On each page you hear two versions of the same recording, first and second. "
-    "Listen to both, then say how the quality of the second compares with the first.")
+    "Listen to both, then say how the quality of the second compares with the first."
+)
 
 
 class CcrType(TestType):
@@ -37,13 +49,20 @@ class CcrType(TestType):
 
     def read_options(self, check, data: dict, items: tuple, conditions: tuple, base: Path) -> dict[str, Any]:
         per_session = data.get("trials_per_session")
-        return {"trials_per_session": None if per_session is None else check.integer(
-            per_session, "trials_per_session", 1, len(items) * (len(conditions) - 1))}
+        return {
+            "trials_per_session": None
+            if per_session is None
+            else check.integer(per_session, "trials_per_session", 1, len(items) * (len(conditions) - 1))
+        }
 
     def design(self, items: Sequence[Item], conditions: Sequence[Condition], options: dict) -> list[dict]:
         reference = next(c.id for c in conditions if c.kind == "reference")
-        return [{"item": item.id, "conditions": [reference, c.id]}
-                for item in items for c in conditions if c.kind != "reference"]
+        return [
+            {"item": item.id, "conditions": [reference, c.id]}
+            for item in items
+            for c in conditions
+            if c.kind != "reference"
+        ]
 
     def arrange(self, trial: dict, rng: random.Random) -> dict:
         pair = list(trial["conditions"])
@@ -51,8 +70,12 @@ class CcrType(TestType):
         return {**trial, "conditions": pair}
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
-        return {"labels": ["First", "Second"], "question": self.question, "scale": SCALE.to_page(),
-                "options": [{"value": value, "label": label} for value, label in SCALE.points]}
+        return {
+            "labels": ["First", "Second"],
+            "question": self.question,
+            "scale": SCALE.to_page(),
+            "options": [{"value": value, "label": label} for value, label in SCALE.points],
+        }
 
     def responses(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[dict[str, Any]]:
         first, second = trial["conditions"]
@@ -69,7 +92,9 @@ class CcrType(TestType):
         return plan
 
     def frame(self, responses):
-        return responses[(responses["response"] == "score") & (responses["scale"] == self.scale.name)].reset_index(drop=True)
+        return responses[(responses["response"] == "score") & (responses["scale"] == self.scale.name)].reset_index(
+            drop=True
+        )
 
     def analyse(self, frame, setup) -> dict[str, Any]:
         return {"cmos": mos_table(frame).rename(columns={"mos": "cmos"})}

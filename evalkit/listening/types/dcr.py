@@ -13,12 +13,23 @@ from .ccr import CcrType
 
 __all__ = ["DcrType", "TYPE", "SCALE"]
 
-SCALE = Scale("dcr", 1.0, 5.0, points=((5.0, "Degradation is inaudible"), (4.0, "Audible but not annoying"),
-                                       (3.0, "Slightly annoying"), (2.0, "Annoying"), (1.0, "Very annoying")))
+SCALE = Scale(
+    "dcr",
+    1.0,
+    5.0,
+    points=(
+        (5.0, "Degradation is inaudible"),
+        (4.0, "Audible but not annoying"),
+        (3.0, "Slightly annoying"),
+        (2.0, "Annoying"),
+        (1.0, "Very annoying"),
+    ),
+)
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. On each page you hear the original recording first, then a processed "
-    "version. Listen to both, then rate how annoying the degradation of the second is.")
+    "version. Listen to both, then rate how annoying the degradation of the second is."
+)
 
 
 class DcrType(CcrType):
@@ -32,8 +43,12 @@ class DcrType(CcrType):
         return dict(trial)  # the reference always comes first
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
-        return {"labels": ["Reference", "Processed"], "question": self.question, "scale": SCALE.to_page(),
-                "options": [{"value": value, "label": label} for value, label in SCALE.points]}
+        return {
+            "labels": ["Reference", "Processed"],
+            "question": self.question,
+            "scale": SCALE.to_page(),
+            "options": [{"value": value, "label": label} for value, label in SCALE.points],
+        }
 
     def responses(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[dict[str, Any]]:
         reference, processed = trial["conditions"]

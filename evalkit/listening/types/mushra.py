@@ -16,13 +16,18 @@ from .base import Condition, Item, Scale, TestType, score_row
 __all__ = ["MushraType", "TYPE", "SCALE", "MAX_SIGNALS"]
 
 # The continuous quality scale of BS.1534-3: five equal intervals, labelled.
-SCALE = Scale("mushra", 0.0, 100.0, bands=(("Excellent", 80, 100), ("Good", 60, 80), ("Fair", 40, 60),
-                                           ("Poor", 20, 40), ("Bad", 0, 20)))
+SCALE = Scale(
+    "mushra",
+    0.0,
+    100.0,
+    bands=(("Excellent", 80, 100), ("Good", 60, 80), ("Fair", 40, 60), ("Poor", 20, 40), ("Bad", 0, 20)),
+)
 
 INSTRUCTIONS = (
     "Use headphones in a quiet room. In each trial, listen to the reference and to every signal, then rate "
     "each signal's quality compared with the reference on the 0-100 scale. One of the signals is the reference "
-    "itself: rate it 100. You may replay and switch between signals as often as you like.")
+    "itself: rate it 100. You may replay and switch between signals as often as you like."
+)
 
 
 class MushraType(TestType):
@@ -40,8 +45,11 @@ class MushraType(TestType):
         for card in (LOW_ANCHOR, MID_ANCHOR):
             if card not in cards:
                 check.fail("conditions", f"the mandatory anchor's codec card {card!r} is missing from the card folder")
-        return (ConditionSpec(REFERENCE, "reference"), ConditionSpec(LOW_ANCHOR, "anchor", LOW_ANCHOR),
-                ConditionSpec(MID_ANCHOR, "anchor", MID_ANCHOR))
+        return (
+            ConditionSpec(REFERENCE, "reference"),
+            ConditionSpec(LOW_ANCHOR, "anchor", LOW_ANCHOR),
+            ConditionSpec(MID_ANCHOR, "anchor", MID_ANCHOR),
+        )
 
     def advise(self, check, items: tuple, conditions: tuple, shared: dict) -> None:
         if shared["sample_rate"] < 16000:
@@ -50,25 +58,45 @@ class MushraType(TestType):
             check.warn("items", f"{len(items)} items; ITU-R BS.1534-3 recommends at least 5")
         narrow = [item.id for item in items if item.source_rate <= 16000]
         if narrow:
-            check.warn("items", f"{len(narrow)} item(s) end at or below 8 kHz ({', '.join(narrow[:3])}"
-                       f"{', ...' if len(narrow) > 3 else ''}): the 7 kHz anchor will sound almost like the "
-                       "reference, and post-screening will leave such items out of the mid-anchor rule")
+            check.warn(
+                "items",
+                f"{len(narrow)} item(s) end at or below 8 kHz ({', '.join(narrow[:3])}"
+                f"{', ...' if len(narrow) > 3 else ''}): the 7 kHz anchor will sound almost like the "
+                "reference, and post-screening will leave such items out of the mid-anchor rule",
+            )
 
-    def plan(self, test_seed: int, ordinal: int, items: Sequence[Item], training: Sequence[Item],
-             conditions: Sequence[Condition], spec: dict) -> dict[str, Any]:
+    def plan(
+        self,
+        test_seed: int,
+        ordinal: int,
+        items: Sequence[Item],
+        training: Sequence[Item],
+        conditions: Sequence[Condition],
+        spec: dict,
+    ) -> dict[str, Any]:
         """A Williams Latin square over the items, every condition on each page in a fresh seeded order."""
-        return make_plan(test_seed, ordinal, [i.id for i in items], [i.id for i in training],
-                         [c.id for c in conditions], spec.get("trial_order", "balanced"))
+        return make_plan(
+            test_seed,
+            ordinal,
+            [i.id for i in items],
+            [i.id for i in training],
+            [c.id for c in conditions],
+            spec.get("trial_order", "balanced"),
+        )
 
     def prompt(self, trial: dict, ids: Sequence[str], options: dict) -> dict[str, Any]:
         return {"labels": [str(k + 1) for k in range(len(ids))], "scale": SCALE.to_page()}
 
     def missing(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[str]:
-        return [f"sample {k + 1} not rated" for k, stimulus in enumerate(ids) if not SCALE.valid(response.get(stimulus))]
+        return [
+            f"sample {k + 1} not rated" for k, stimulus in enumerate(ids) if not SCALE.valid(response.get(stimulus))
+        ]
 
     def responses(self, trial: dict, ids: Sequence[str], response: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [score_row(condition, slot, SCALE, response[stimulus])
-                for slot, (stimulus, condition) in enumerate(zip(ids, trial["conditions"]))]
+        return [
+            score_row(condition, slot, SCALE, response[stimulus])
+            for slot, (stimulus, condition) in enumerate(zip(ids, trial["conditions"]))
+        ]
 
     def frame(self, responses):
         return responses[responses["response"] == "score"].reset_index(drop=True)

@@ -5,5 +5,16 @@ from .exporter import EXPORT_FORMATS, export_ratings, tidy_ratings, webmushra_ra
 from .importer import FORMATS, ImportResult, RatingsError, import_ratings
 from .mapping import ConditionMap, ImportMap, load_map
 
-__all__ = ["FORMATS", "EXPORT_FORMATS", "import_ratings", "export_ratings", "tidy_ratings", "webmushra_ratings",
-           "ImportResult", "RatingsError", "ImportMap", "ConditionMap", "load_map"]
+__all__ = [
+    "FORMATS",
+    "EXPORT_FORMATS",
+    "import_ratings",
+    "export_ratings",
+    "tidy_ratings",
+    "webmushra_ratings",
+    "ImportResult",
+    "RatingsError",
+    "ImportMap",
+    "ConditionMap",
+    "load_map",
+]

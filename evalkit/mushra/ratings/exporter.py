@@ -15,9 +15,9 @@ import pandas as pd
 from sqlalchemy import select
 
 from ...errors import ConfigError
+from ...listening.responses import ratings_frame
 from ...store import export as export_frame
 from ...store.models_mushra import MushraSession, MushraTest, MushraTrial
-from ...listening.responses import ratings_frame
 from .readers import WEBMUSHRA_COLUMNS
 
 __all__ = ["EXPORT_FORMATS", "tidy_ratings", "webmushra_ratings", "export_ratings"]
@@ -34,15 +34,23 @@ def tidy_ratings(engine, name: str, completed_only: bool = False) -> pd.DataFram
 
 def webmushra_ratings(engine, name: str, completed_only: bool = False) -> pd.DataFrame:
     frame = tidy_ratings(engine, name, completed_only)
-    return pd.DataFrame({
-        "session_test_id": frame["test"], "session_uuid": frame["participant"], "trial_id": frame["item"],
-        "rating_stimulus": frame["condition"], "rating_score": frame["score"].map(_plain_number),
-        "rating_time": (frame["time"] * 1000).round().astype("Int64"), "rating_comment": "",
-    }, columns=list(WEBMUSHRA_COLUMNS))
+    return pd.DataFrame(
+        {
+            "session_test_id": frame["test"],
+            "session_uuid": frame["participant"],
+            "trial_id": frame["item"],
+            "rating_stimulus": frame["condition"],
+            "rating_score": frame["score"].map(_plain_number),
+            "rating_time": (frame["time"] * 1000).round().astype("Int64"),
+            "rating_comment": "",
+        },
+        columns=list(WEBMUSHRA_COLUMNS),
+    )
 
 
-def export_ratings(engine, name: str, path: str | Path, fmt: str = "tidy", force: bool = False,
-                   completed_only: bool = False) -> Path:
+def export_ratings(
+    engine, name: str, path: str | Path, fmt: str = "tidy", force: bool = False, completed_only: bool = False
+) -> Path:
     """Write the ratings of test `name` to `path`; refuses an existing file unless `force`."""
     path = Path(path)
     if fmt not in EXPORT_FORMATS:
@@ -62,13 +70,17 @@ def _trial_times(engine, name: str) -> pd.DataFrame:
     """(ordinal, trial) -> seconds on the trial: the imported time, else submitted minus started."""
     s, t = MushraSession, MushraTrial
     with engine.connect() as connection:
-        query = (select(s.ordinal, t.position, t.started_at, t.submitted_at, t.client)
-                 .join(s, s.id == t.session_id).join(MushraTest, MushraTest.id == s.test_id)
-                 .where(MushraTest.name == name, t.phase == "test"))
+        query = (
+            select(s.ordinal, t.position, t.started_at, t.submitted_at, t.client)
+            .join(s, s.id == t.session_id)
+            .join(MushraTest, MushraTest.id == s.test_id)
+            .where(MushraTest.name == name, t.phase == "test")
+        )
         rows = connection.execute(query).all()
     records = [{"ordinal": row.ordinal, "trial": row.position, "time": _seconds(row)} for row in rows]
     return pd.DataFrame(records, columns=["ordinal", "trial", "time"]).astype(
-        {"ordinal": "int64", "trial": "int64", "time": "float64"})
+        {"ordinal": "int64", "trial": "int64", "time": "float64"}
+    )
 
 
 def _seconds(row) -> float:

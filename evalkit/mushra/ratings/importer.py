@@ -34,8 +34,9 @@ class RatingsError(EvalkitError):
 
     def __init__(self, source: str, problems: list[str]):
         self.problems = problems
-        shown = problems[:MAX_SHOWN] + ([f"... and {len(problems) - MAX_SHOWN} more"] if len(problems) > MAX_SHOWN
-                                        else [])
+        shown = problems[:MAX_SHOWN] + (
+            [f"... and {len(problems) - MAX_SHOWN} more"] if len(problems) > MAX_SHOWN else []
+        )
         super().__init__(f"{len(problems)} problem(s) in {source}; nothing was imported:\n  " + "\n  ".join(shown))
 
 
@@ -51,16 +52,27 @@ class ImportResult:
     dropped: int  # ratings the map left out (items or conditions mapped to null)
 
     def describe(self) -> str:
-        return (f"imported {self.ratings} ratings of {self.listeners} listeners, {self.items} items and "
-                f"{len(self.conditions)} conditions into MUSHRA test {self.test!r} (from {self.origin})"
-                + (f"; {self.dropped} ratings left out by the map" if self.dropped else "")
-                + f"\nscreening: {self.screening.describe()}")
+        return (
+            f"imported {self.ratings} ratings of {self.listeners} listeners, {self.items} items and "
+            f"{len(self.conditions)} conditions into MUSHRA test {self.test!r} (from {self.origin})"
+            + (f"; {self.dropped} ratings left out by the map" if self.dropped else "")
+            + f"\nscreening: {self.screening.describe()}"
+        )
 
 
-def import_ratings(engine, paths: list[str | Path] | str | Path, fmt: str, test: str | None = None,
-                   map_path: str | Path | None = None, reference: str | None = None,
-                   anchors: list[str] | None = None, mid_anchor: str | None = None, screening: str | None = None,
-                   replace: bool = False, cards_dir: str | Path | None = None) -> ImportResult:
+def import_ratings(
+    engine,
+    paths: list[str | Path] | str | Path,
+    fmt: str,
+    test: str | None = None,
+    map_path: str | Path | None = None,
+    reference: str | None = None,
+    anchors: list[str] | None = None,
+    mid_anchor: str | None = None,
+    screening: str | None = None,
+    replace: bool = False,
+    cards_dir: str | Path | None = None,
+) -> ImportResult:
     """Check and store the ratings of `paths` as MUSHRA test `test`; RatingsError lists every problem."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown ratings format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -71,8 +83,12 @@ def import_ratings(engine, paths: list[str | Path] | str | Path, fmt: str, test:
     source = ", ".join(p.name for p in paths)
     ratings, dropped = _mapped(reading.ratings, mapping)
     problems = list(reading.problems) + _checks(ratings, reading)
-    overrides = {"reference": reference, "anchors": tuple(anchors) if anchors else None, "mid_anchor": mid_anchor,
-                 "screening": screening}
+    overrides = {
+        "reference": reference,
+        "anchors": tuple(anchors) if anchors else None,
+        "mid_anchor": mid_anchor,
+        "screening": screening,
+    }
     config, kinds, role_problems = resolve_roles(fmt, ratings, reading, mapping, overrides)
     problems += role_problems + _without_reference(ratings, config)
     name = _test_name(test, mapping, reading, paths[0], problems)
@@ -80,8 +96,16 @@ def import_ratings(engine, paths: list[str | Path] | str | Path, fmt: str, test:
         raise RatingsError(source, problems)
     hashes = {m.card: cards[m.card].config_hash for m in mapping.conditions.values() if m and m.card in cards}
     write_external_test(engine, name, fmt, mapping, ratings, kinds, config, reading.answers, paths, replace, hashes)
-    return ImportResult(name, fmt, len({r.listener for r in ratings}), len({r.item for r in ratings}),
-                        tuple(sorted({r.condition for r in ratings})), len(ratings), config, dropped)
+    return ImportResult(
+        name,
+        fmt,
+        len({r.listener for r in ratings}),
+        len({r.item for r in ratings}),
+        tuple(sorted({r.condition for r in ratings})),
+        len(ratings),
+        config,
+        dropped,
+    )
 
 
 def _files(paths: list[str | Path], fmt: str) -> list[Path]:
@@ -115,8 +139,18 @@ def _mapped(ratings: list[Rating], mapping: ImportMap) -> tuple[list[Rating], in
     for rating in ratings:
         item, condition = mapping.item(rating.item), mapping.condition(rating.condition)
         if item is not None and condition is not None:
-            kept.append(Rating(rating.where, rating.listener, item, condition.name, rating.score, rating.time,
-                               rating.comment, rating.kind))
+            kept.append(
+                Rating(
+                    rating.where,
+                    rating.listener,
+                    item,
+                    condition.name,
+                    rating.score,
+                    rating.time,
+                    rating.comment,
+                    rating.kind,
+                )
+            )
     return kept, len(ratings) - len(kept)
 
 
@@ -133,11 +167,16 @@ def _checks(ratings: list[Rating], reading: Reading) -> list[str]:
             problems.append(f"{rating.where}: score {rating.score:g} is outside 0-100")
         key = (rating.listener, rating.item, rating.condition)
         if key in first:
-            problems.append(f"{rating.where}: duplicate rating of condition {rating.condition!r} on item "
-                            f"{rating.item!r} by listener {rating.listener!r} (first at {first[key]})")
+            problems.append(
+                f"{rating.where}: duplicate rating of condition {rating.condition!r} on item "
+                f"{rating.item!r} by listener {rating.listener!r} (first at {first[key]})"
+            )
         first.setdefault(key, rating.where)
-        for what, value, limit in (("listener", rating.listener, 200), ("item", rating.item, 500),
-                                   ("condition", rating.condition, 200)):
+        for what, value, limit in (
+            ("listener", rating.listener, 200),
+            ("item", rating.item, 500),
+            ("condition", rating.condition, 200),
+        ):
             if len(value) > limit:
                 problems.append(f"{rating.where}: {what} {value[:40]!r}... is longer than {limit} characters")
     return problems
@@ -151,8 +190,11 @@ def _without_reference(ratings: list[Rating], config: ScreeningConfig | None) ->
     first = {}
     for rating in ratings:
         first.setdefault(rating.listener, rating.where)
-    return [f"{where}: listener {listener!r} has no rating of the hidden reference {config.reference!r}"
-            for listener, where in first.items() if listener not in rated]
+    return [
+        f"{where}: listener {listener!r} has no rating of the hidden reference {config.reference!r}"
+        for listener, where in first.items()
+        if listener not in rated
+    ]
 
 
 def _test_name(test: str | None, mapping: ImportMap, reading: Reading, path: Path, problems: list[str]) -> str:
@@ -161,6 +203,7 @@ def _test_name(test: str | None, mapping: ImportMap, reading: Reading, path: Pat
     name = test or mapping.test or (tests[0] if len(tests) == 1 else path.stem)
     name = name if test or mapping.test else (_NAME.sub("-", name).strip("-._") or "imported")[:200]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", name):
-        problems.append(f"test name {name!r} must be 1-200 letters, digits, '.', '_' or '-', starting with a letter "
-                        "or digit")
+        problems.append(
+            f"test name {name!r} must be 1-200 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return name

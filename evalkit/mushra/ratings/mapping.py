@@ -1,21 +1,21 @@
 """The map file of an import (`--map conditions.yaml`): names, roles and objective links of conditions and items.
 
-    test: codec-study                 # the evalkit test name (else --test, else the file's own)
-    title: Codec study, spring        # optional
-    reference: ref                    # the hidden reference (file name or new name); `none`: there is none
-    anchors: [lp35, lp70]             # the anchors
-    mid_anchor: lp70                  # the anchor BS.1534-3's second screening rule looks at
-    screening: bs1534-3               # bs1534-3 (both rules) | reference (hidden reference only) | none
-    conditions:                       # rename, link to objective results, or leave out
-      C1: opus-12k                    # a codec card (or card@param=value sweep variant): scores join
-      C2: {card: opus-16k-wb@bitrate=24000, name: opus-24k}
-      C3: {decoded: my-model-v2}      # a condition scored from pre-decoded files under that name
-      C4: {name: mine}                # renamed only
-      C5: null                        # left out
-    items:                            # file item -> dataset item id (so objective scores join); null: left out
-      trial1: null
-      page2: asterisk-allison-en-vm-newuser
-    beaqlejs: {item: test_id, condition: file}   # or reference / folder
+test: codec-study                 # the evalkit test name (else --test, else the file's own)
+title: Codec study, spring        # optional
+reference: ref                    # the hidden reference (file name or new name); `none`: there is none
+anchors: [lp35, lp70]             # the anchors
+mid_anchor: lp70                  # the anchor BS.1534-3's second screening rule looks at
+screening: bs1534-3               # bs1534-3 (both rules) | reference (hidden reference only) | none
+conditions:                       # rename, link to objective results, or leave out
+  C1: opus-12k                    # a codec card (or card@param=value sweep variant): scores join
+  C2: {card: opus-16k-wb@bitrate=24000, name: opus-24k}
+  C3: {decoded: my-model-v2}      # a condition scored from pre-decoded files under that name
+  C4: {name: mine}                # renamed only
+  C5: null                        # left out
+items:                            # file item -> dataset item id (so objective scores join); null: left out
+  trial1: null
+  page2: asterisk-allison-en-vm-newuser
+beaqlejs: {item: test_id, condition: file}   # or reference / folder
 """
 
 from __future__ import annotations
@@ -84,14 +84,18 @@ def load_map(path: str | Path | None, card_names: set[str] | None = None) -> Imp
         check.fail("anchors", "must be a list of condition names")
     beaqle = check.mapping(data.get("beaqlejs") or {}, "beaqlejs", {"item", "condition"})
     return ImportMap(
-        test=roles["test"], title=_optional_name(check, data.get("title"), "title"), reference=roles["reference"],
-        anchors=tuple(anchors) if anchors is not None else None, mid_anchor=roles["mid_anchor"],
+        test=roles["test"],
+        title=_optional_name(check, data.get("title"), "title"),
+        reference=roles["reference"],
+        anchors=tuple(anchors) if anchors is not None else None,
+        mid_anchor=roles["mid_anchor"],
         screening=check.choice(data["screening"], "screening", RULES) if "screening" in data else None,
         conditions=_conditions(check, data.get("conditions") or {}, card_names),
         items=_items(check, data.get("items") or {}),
         beaqlejs_item=check.choice(beaqle.get("item", "test_id"), "beaqlejs.item", ("test_id", "reference")),
         beaqlejs_condition=check.choice(beaqle.get("condition", "file"), "beaqlejs.condition", ("file", "folder")),
-        source=path.name)
+        source=path.name,
+    )
 
 
 def _conditions(check: Checker, data: Any, card_names: set[str] | None) -> dict[str, ConditionMap | None]:
@@ -115,8 +119,10 @@ def _conditions(check: Checker, data: Any, card_names: set[str] | None) -> dict[
 
 def _items(check: Checker, data: Any) -> dict[str, str | None]:
     check.mapping(data, "items", set(map(str, data)) if isinstance(data, dict) else set())
-    return {str(key): None if value is None else check.text(value, f"items.{key}", required=True)
-            for key, value in data.items()}
+    return {
+        str(key): None if value is None else check.text(value, f"items.{key}", required=True)
+        for key, value in data.items()
+    }
 
 
 def _optional_name(check: Checker, value: Any, key: str) -> str | None:

@@ -25,8 +25,15 @@ import pandas as pd
 
 __all__ = ["Rating", "Reading", "read_webmushra", "read_beaqlejs", "read_long", "LONG_COLUMNS", "WEBMUSHRA_COLUMNS"]
 
-WEBMUSHRA_COLUMNS = ("session_test_id", "session_uuid", "trial_id", "rating_stimulus", "rating_score",
-                     "rating_time", "rating_comment")
+WEBMUSHRA_COLUMNS = (
+    "session_test_id",
+    "session_uuid",
+    "trial_id",
+    "rating_stimulus",
+    "rating_score",
+    "rating_time",
+    "rating_comment",
+)
 _WEBMUSHRA_REQUIRED = ("session_test_id", "trial_id", "rating_stimulus", "rating_score")
 LONG_COLUMNS = ("listener", "item", "condition", "score", "time")
 # evalkit's tidy export (ratings_frame) adds these; they are read, or ignored where they mean nothing here
@@ -67,8 +74,9 @@ def read_webmushra(path: Path) -> Reading:
             return reading
         for row in rows:
             if len(row) != len(header) and any(cell.strip() for cell in row):
-                reading.problems.append(f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has "
-                                        f"{len(header)}")
+                reading.problems.append(
+                    f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has {len(header)}"
+                )
             elif any(cell.strip() for cell in row):
                 _webmushra_row(path, rows.line_num, dict(zip(header, row)), columns, reading)
     return reading
@@ -78,18 +86,23 @@ def _webmushra_columns(path: Path, header: list[str], reading: Reading) -> list[
     """The questionnaire columns (between session_test_id and session_uuid/trial_id), or None on a bad header."""
     missing = [c for c in _WEBMUSHRA_REQUIRED if c not in header]
     if missing:
-        reading.problems.append(f"{path.name}: line 1: missing column(s) {', '.join(missing)}; a webMUSHRA "
-                                f"mushra.csv has {', '.join(WEBMUSHRA_COLUMNS)}")
+        reading.problems.append(
+            f"{path.name}: line 1: missing column(s) {', '.join(missing)}; a webMUSHRA "
+            f"mushra.csv has {', '.join(WEBMUSHRA_COLUMNS)}"
+        )
         return None
     end = header.index("session_uuid") if "session_uuid" in header else header.index("trial_id")
-    questionnaire = header[header.index("session_test_id") + 1:end]
+    questionnaire = header[header.index("session_test_id") + 1 : end]
     unknown = [c for c in header[end:] if c not in WEBMUSHRA_COLUMNS]
     if unknown:
-        reading.problems.append(f"{path.name}: line 1: unknown column(s) {', '.join(unknown)} after the "
-                                f"questionnaire; known: {', '.join(WEBMUSHRA_COLUMNS)}")
+        reading.problems.append(
+            f"{path.name}: line 1: unknown column(s) {', '.join(unknown)} after the "
+            f"questionnaire; known: {', '.join(WEBMUSHRA_COLUMNS)}"
+        )
     if "session_uuid" not in header and not questionnaire:
-        reading.problems.append(f"{path.name}: line 1: no session_uuid and no questionnaire column: listeners "
-                                "cannot be told apart")
+        reading.problems.append(
+            f"{path.name}: line 1: no session_uuid and no questionnaire column: listeners cannot be told apart"
+        )
         return None
     return questionnaire
 
@@ -102,10 +115,26 @@ def _webmushra_row(path: Path, line: int, row: dict, questionnaire: list[str], r
     time = _number(row.get("rating_time"), where, "rating_time", reading, optional=True)
     reading.tests.add(row.get("session_test_id", ""))
     reading.answers.setdefault(listener, answers)
-    if score is not None and _present(where, {"session_uuid or questionnaire": listener, "trial_id": row["trial_id"],
-                                              "rating_stimulus": row["rating_stimulus"]}, reading):
-        reading.ratings.append(Rating(where, listener, row["trial_id"], row["rating_stimulus"], score,
-                                      None if time is None else time / 1000, row.get("rating_comment") or None))
+    if score is not None and _present(
+        where,
+        {
+            "session_uuid or questionnaire": listener,
+            "trial_id": row["trial_id"],
+            "rating_stimulus": row["rating_stimulus"],
+        },
+        reading,
+    ):
+        reading.ratings.append(
+            Rating(
+                where,
+                listener,
+                row["trial_id"],
+                row["rating_stimulus"],
+                score,
+                None if time is None else time / 1000,
+                row.get("rating_comment") or None,
+            )
+        )
 
 
 def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: str = "file") -> Reading:
@@ -123,8 +152,9 @@ def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: s
         user = next((d for d in data if isinstance(d, dict) and "UserName" in d), {})
         listener = str(user.get("UserName") or "").strip() or path.stem
         if listener in owners:
-            reading.problems.append(f"{path.name}: listener {listener!r} is also the listener of {owners[listener]}; "
-                                    "one file per listener")
+            reading.problems.append(
+                f"{path.name}: listener {listener!r} is also the listener of {owners[listener]}; one file per listener"
+            )
             continue
         owners[listener] = path.name
         reading.answers[listener] = {k: v for k, v in user.items() if k != "UserName"}
@@ -134,20 +164,25 @@ def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: s
     return reading
 
 
-def _beaqle_set(path: Path, index: int, entry: dict, listener: str, item_key: str, condition_key: str,
-                reading: Reading) -> None:
+def _beaqle_set(
+    path: Path, index: int, entry: dict, listener: str, item_key: str, condition_key: str, reading: Reading
+) -> None:
     where = f"{path.name}: [{index}] TestID {entry.get('TestID')!r}"
     ratings, files = entry.get("rating"), entry.get("filename") or {}
     if not isinstance(ratings, dict) or not isinstance(files, dict):
         reading.problems.append(f"{where}: 'rating' and 'filename' must be objects")
         return
-    item = (PurePosixPath(str(files.get("Reference", ""))).stem if item_key == "reference"
-            else str(entry.get("TestID") or ""))
+    item = (
+        PurePosixPath(str(files.get("Reference", ""))).stem
+        if item_key == "reference"
+        else str(entry.get("TestID") or "")
+    )
     runtime = entry.get("Runtime")
     time = runtime / 1000 if isinstance(runtime, (int, float)) and not isinstance(runtime, bool) else None
     for key, value in ratings.items():
-        condition = key if condition_key == "file" or key == "Reference" else \
-            PurePosixPath(str(files.get(key, ""))).parent.name
+        condition = (
+            key if condition_key == "file" or key == "Reference" else PurePosixPath(str(files.get(key, ""))).parent.name
+        )
         score = _number(value, f"{where} rating {key!r}", "score", reading)
         if score is not None and _present(f"{where} rating {key!r}", {"item": item, "condition": condition}, reading):
             reading.ratings.append(Rating(f"{where} rating {key!r}", listener, item, str(condition), score, time))
@@ -167,8 +202,10 @@ def read_long(path: Path) -> Reading:
     if missing or unknown:
         text = [f"missing column(s) {', '.join(missing)}"] if missing else []
         text += [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
-        reading.problems.append(f"{path.name}: {'line 1' if path.suffix.lower() == '.csv' else 'columns'}: "
-                                f"{'; '.join(text)}; a long table has {', '.join(LONG_COLUMNS)} (time optional)")
+        reading.problems.append(
+            f"{path.name}: {'line 1' if path.suffix.lower() == '.csv' else 'columns'}: "
+            f"{'; '.join(text)}; a long table has {', '.join(LONG_COLUMNS)} (time optional)"
+        )
         return reading
     for number, row in zip(frame.index, frame.to_dict("records")):
         _long_row(path, number, row, reading)
@@ -183,8 +220,17 @@ def _long_row(path: Path, number: int, row: dict, reading: Reading) -> None:
     if "test" in row and _text(row["test"]):
         reading.tests.add(_text(row["test"]))
     if score is not None and _present(where, texts, reading):
-        reading.ratings.append(Rating(where, texts["listener"], texts["item"], texts["condition"], score, time,
-                                      kind=_text(row.get("kind")) or None))
+        reading.ratings.append(
+            Rating(
+                where,
+                texts["listener"],
+                texts["item"],
+                texts["condition"],
+                score,
+                time,
+                kind=_text(row.get("kind")) or None,
+            )
+        )
 
 
 def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:

@@ -22,11 +22,12 @@ DEFAULT_NAMES = {  # format -> (reference names, anchor names, mid anchor names)
     "beaqlejs": (("Reference",), (), ()),
     "long": (("reference",), ("anchor-lp35", "anchor-lp70", "anchor35", "anchor70"), ("anchor-lp70", "anchor70")),
 }
-_ASK = ("declare it: `{key}:` in the --map file, or {flag}")
+_ASK = "declare it: `{key}:` in the --map file, or {flag}"
 
 
-def resolve_roles(fmt: str, ratings: list[Rating], reading: Reading, mapping: ImportMap,
-                  overrides: dict) -> tuple[ScreeningConfig | None, dict[str, str], list[str]]:
+def resolve_roles(
+    fmt: str, ratings: list[Rating], reading: Reading, mapping: ImportMap, overrides: dict
+) -> tuple[ScreeningConfig | None, dict[str, str], list[str]]:
     """(screening config, condition -> kind, problems)."""
     conditions = sorted({r.condition for r in ratings})
     problems: list[str] = []
@@ -41,8 +42,11 @@ def resolve_roles(fmt: str, ratings: list[Rating], reading: Reading, mapping: Im
     else:
         reference = _found(conditions, found, "reference", names[0], resolve)
     declared_anchors = overrides["anchors"] or mapping.anchors
-    anchors = ([a for a in (resolve(name, "anchor") for name in declared_anchors) if a] if declared_anchors is not None
-               else _all_found(conditions, found, "anchor", names[1], resolve))
+    anchors = (
+        [a for a in (resolve(name, "anchor") for name in declared_anchors) if a]
+        if declared_anchors is not None
+        else _all_found(conditions, found, "anchor", names[1], resolve)
+    )
     declared_mid = overrides["mid_anchor"] or mapping.mid_anchor
     mid = resolve(declared_mid, "mid anchor") if declared_mid else _default_mid(anchors, names[2], resolve)
     if mid and mid not in anchors:
@@ -90,16 +94,23 @@ def _default_mid(anchors: list[str], names, resolve) -> str | None:
     return named or (anchors[0] if len(anchors) == 1 else None)
 
 
-def _config(rule: str, reference: str | None, anchors: list[str], mid: str | None, no_reference: bool,
-            problems: list[str]) -> ScreeningConfig | None:
+def _config(
+    rule: str, reference: str | None, anchors: list[str], mid: str | None, no_reference: bool, problems: list[str]
+) -> ScreeningConfig | None:
     if rule != "none" and reference is None and not no_reference and not any("hidden reference" in p for p in problems):
-        problems.append("screening needs the hidden reference, which this file does not name the usual way: "
-                        + _ASK.format(key="reference", flag="--reference NAME (or `reference: none` with "
-                                                              "--screening none)"))
+        problems.append(
+            "screening needs the hidden reference, which this file does not name the usual way: "
+            + _ASK.format(key="reference", flag="--reference NAME (or `reference: none` with --screening none)")
+        )
         return None
     if rule == "bs1534-3" and reference and mid is None and not any("mid anchor" in p for p in problems):
-        problems.append("BS.1534-3 screening needs the mid anchor: " + _ASK.format(key="mid_anchor", flag=(
-            "--mid-anchor NAME; or choose --screening reference (hidden reference only) or --screening none")))
+        problems.append(
+            "BS.1534-3 screening needs the mid anchor: "
+            + _ASK.format(
+                key="mid_anchor",
+                flag=("--mid-anchor NAME; or choose --screening reference (hidden reference only) or --screening none"),
+            )
+        )
         return None
     try:
         return ScreeningConfig(rule, reference, tuple(anchors), mid)

@@ -25,13 +25,20 @@ def stats_text(engine, test: str) -> str:
     order = [c for c in listening.setup.order() if c in set(listening.kept["condition"])]
     summary = condition_summary(listening.kept, order=order, n_boot=2000)
     result = omnibus(listening.kept, conditions=order)
-    lines += [f"design: {result.design.describe()}", "", _table(summary, ["condition", "n", "assessors", "mean",
-                                                                          "t_low", "t_high", "median"]), ""]
+    lines += [
+        f"design: {result.design.describe()}",
+        "",
+        _table(summary, ["condition", "n", "assessors", "mean", "t_low", "t_high", "median"]),
+        "",
+    ]
     lines.append(_table(result.table(), ["test", "statistic", "df", "p", "note"]))
     lines += [f"note: {note}" for note in result.notes]
     if result.contrasts is not None:
-        lines += ["", "pairwise contrasts (mixed model, Holm):",
-                  _table(result.contrasts, ["a", "b", "estimate", "ci_low", "ci_high", "p_adjusted", "significant"])]
+        lines += [
+            "",
+            "pairwise contrasts (mixed model, Holm):",
+            _table(result.contrasts, ["a", "b", "estimate", "ci_low", "ci_high", "p_adjusted", "significant"]),
+        ]
     return "\n".join(lines)
 
 
