@@ -19,6 +19,13 @@ from .figures import agreement_figure, cost_figure, family_colors, has_bitrates,
 from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
 from .listening import NO_MUSHRA, load_listening, mushra_tests
 from .pareto import complexity_table, mark_front, quality_points
+from .sections_listening import (
+    analyse_typed,
+    statistics_figures,
+    statistics_tables,
+    test_type_of,
+    typed_agreement_figure,
+)
 
 __all__ = [
     "FilterOptions",
@@ -106,6 +113,10 @@ class AgreementView:
     figure: Figure | None = None
     excluded: dict[str, str] = field(default_factory=dict)
     screening: str = ""
+    title: str = "MUSHRA"  # the test type's title
+    # types beside MUSHRA: their statistics as (id, caption, table) and plots as (id, caption, figure)
+    statistics: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[tuple[str, str, Figure]] = field(default_factory=list)
 
 
 def agreement_view(
@@ -116,13 +127,17 @@ def agreement_view(
     seed: int = SEED,
     include_reference: bool = False,
 ) -> AgreementView:
-    """MUSHRA test `test` against `run`: condition scores, agreement table and scatter per metric.
+    """Listening test `test` against `run`: its statistics, agreement table and scatter per metric.
 
-    The hidden reference and anchors are left out of the agreement unless `include_reference`.
+    MUSHRA shows its condition scores; the other types their own statistics (MOS, DMOS, CMOS, SDG, preferences,
+    ABX identification), as the report does. The hidden reference and anchors are left out of the agreement
+    unless `include_reference`.
     """
-    tests = mushra_tests(engine)
+    tests = mushra_tests(engine)  # every type's tests share the one table
     if test is None:
-        return AgreementView(tests, ListeningAnalysis(message=NO_MUSHRA if not tests else "choose a MUSHRA test"))
+        return AgreementView(tests, ListeningAnalysis(message=NO_MUSHRA if not tests else "choose a listening test"))
+    if test_type_of(engine, test) not in (None, "mushra"):
+        return typed_agreement_view(engine, run, test, tests, n_boot, seed, include_reference)
     listening = load_listening(engine, test)
     analysis = analyse_listening(run, listening, metric_order(run), n_boot, seed, include_reference)
     view = AgreementView(tests, analysis, excluded=listening.excluded, screening=listening.screening)
@@ -130,3 +145,24 @@ def agreement_view(
         metrics = list(dict.fromkeys(analysis.agreement["metric"]))
         view.figure = agreement_figure(analysis.stimuli, system_level(analysis.stimuli), metrics)
     return view
+
+
+def typed_agreement_view(
+    engine: Engine, run: RunData, test: str, tests: list[str], n_boot: int, seed: int, include_reference: bool
+) -> AgreementView:
+    """A test of a type beside MUSHRA: the report's statistics, plots and agreement for it."""
+    from ..listening.analysis import load_test
+
+    loaded = load_test(engine, test)
+    typed = analyse_typed(run, loaded, metric_order(run), n_boot, seed, include_reference)
+    analysis = ListeningAnalysis(stimuli=typed.stimuli, agreement=typed.agreement, message=typed.message)
+    return AgreementView(
+        tests,
+        analysis,
+        typed_agreement_figure(typed),
+        loaded.excluded,
+        loaded.describe(),
+        loaded.type.title,
+        statistics_tables(typed),
+        statistics_figures(typed),
+    )
