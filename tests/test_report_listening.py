@@ -388,8 +388,9 @@ def test_the_app_view_and_ratings_stats_show_each_types_own_statistics(tests_db,
 
 
 @pytest.mark.slow
-def test_the_app_page_shows_a_typed_tests_statistics(tests_db, monkeypatch):
-    """The Streamlit page (AppTest) on an ACR and an AB test: their tables and plots, no MUSHRA statistics."""
+def test_the_app_pages_show_a_typed_tests_statistics(tests_db, monkeypatch):
+    """The Streamlit pages (AppTest): the agreement page on an ACR and an AB test and the admin's results on a
+    BS.1116 test show the type's tables and plots, no MUSHRA statistics."""
     pytest.importorskip("streamlit")
     from pathlib import Path
 
@@ -419,3 +420,10 @@ def test_the_app_page_shows_a_typed_tests_statistics(tests_db, monkeypatch):
         assert all(any(s.startswith(h) for s in shown) for h in headings), shown
         assert "Listener scores per condition" not in shown and len(app.get("image")) == images
         assert app.title[0].value == "Listening tests vs metrics"
+    app.switch_page("views/mushra_admin.py")
+    app.run()
+    next(box for box in app.sidebar.selectbox if box.label == "Test").select("bs1116-report").run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = [h.value for h in app.subheader]
+    assert "SDG per condition (t-based 95 % CI)" in shown and "Post-screening (BS.1534-3)" not in shown
+    assert len(app.get("image")) == 1 and "BS.1116" in " ".join(c.value for c in app.caption)

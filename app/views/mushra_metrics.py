@@ -20,17 +20,9 @@ if run is not None:
     if analysis.conditions is not None:
         st.subheader("Listener scores per condition")
         st.dataframe(analysis.conditions, hide_index=True)
-    for _, caption, table in view.statistics:
-        st.subheader(caption)
-        st.dataframe(table, hide_index=True)
-    for _, caption, figure in view.figures:
-        ui.show_figure(figure)
-        st.caption(caption)
+    ui.show_statistics(view)
     if analysis.agreement is not None and not analysis.agreement.empty:
         st.subheader("Agreement (95 % bootstrap intervals)")
         st.dataframe(analysis.agreement, hide_index=True)
         if view.figure is not None:
             ui.show_figure(view.figure)
-    if view.excluded:
-        with st.expander(f"{len(view.excluded)} listener(s) excluded by rejection rules or post-screening"):
-            st.table({"listener": list(view.excluded), "reason": list(view.excluded.values())})

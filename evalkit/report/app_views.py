@@ -25,6 +25,7 @@ from .sections_listening import (
     statistics_tables,
     test_type_of,
     typed_agreement_figure,
+    typed_statistics,
 )
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "cost_view",
     "AgreementView",
     "agreement_view",
+    "StatisticsView",
+    "statistics_view",
     "COST_AXES",
 ]
 
@@ -145,6 +148,34 @@ def agreement_view(
         metrics = list(dict.fromkeys(analysis.agreement["metric"]))
         view.figure = agreement_figure(analysis.stimuli, system_level(analysis.stimuli), metrics)
     return view
+
+
+@dataclass
+class StatisticsView:
+    """A test of a type beside MUSHRA on its own: the report's tables and plots, and who was left out and why."""
+
+    title: str
+    screening: str
+    excluded: dict[str, str]
+    statistics: list[tuple[str, str, pd.DataFrame]]
+    figures: list[tuple[str, str, Figure]]
+    message: str | None = None
+
+
+def statistics_view(engine: Engine, test: str, completed_only: bool = True) -> StatisticsView:
+    """Test `test`'s statistics as its report section shows them (MOS, DMOS, CMOS, SDG, preferences, ABX)."""
+    from ..listening.analysis import load_test
+
+    loaded = load_test(engine, test, completed_only)
+    typed = typed_statistics(loaded)
+    return StatisticsView(
+        loaded.type.title,
+        loaded.describe(),
+        loaded.excluded,
+        statistics_tables(typed),
+        statistics_figures(typed),
+        typed.message,
+    )
 
 
 def typed_agreement_view(
