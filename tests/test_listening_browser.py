@@ -41,6 +41,22 @@ TESTS = {
     "abx-test": {"trials_per_session": 2},
     "bs1116-test": {"trials_per_session": 2, "training": {"items": ["alpha"]}},
 }
+ACR_TESTS = {  # ACR tests with P.808's parts and a panel's
+    "crowd-test": {
+        "open_link": True,
+        "crowd": CROWD,
+        "qualification": QUALIFY,
+        "trials_per_session": 1,
+        "environment": [{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}],
+    },
+    "checked-test": {
+        "trials_per_session": 1,
+        "environment": {"check": "tones", "trials": 2, "pass": 2},
+        "gold": [{"item": "alpha", "condition": "reference", "accept": [4, 5]}],
+        "trapping": [{"path": "bravo.wav", "answer": 2}],
+    },
+    "timed-test": {"open_link": True, "crowd": {**CROWD, "time_limit_minutes": 5}},
+}
 PAGE_STATE = (
     "() => ({ids: window.__listen.ids, choice: window.__listen.choice, playing: window.__listen.player.playing})"
 )
@@ -55,35 +71,8 @@ def app(sources, tmp_path_factory):  # noqa: F811 (the fixture's value)
     engine = connect(url)
     for name, options in TESTS.items():
         create(engine, sources, folder, definition(name.split("-")[0], **options))
-    create(
-        engine,
-        sources,
-        folder,
-        definition(
-            "acr",
-            name="crowd-test",
-            open_link=True,
-            crowd=CROWD,
-            qualification=QUALIFY,
-            trials_per_session=1,
-            environment=[{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}],
-        ),
-    )
-    create(
-        engine,
-        sources,
-        folder,
-        definition(
-            "acr",
-            name="checked-test",
-            trials_per_session=1,
-            environment={"check": "tones", "trials": 2, "pass": 2},
-            gold=[{"item": "alpha", "condition": "reference", "accept": [4, 5]}],
-            trapping=[{"path": "bravo.wav", "answer": 2}],
-        ),
-    )
-    timed = {**CROWD, "time_limit_minutes": 5}
-    create(engine, sources, folder, definition("acr", name="timed-test", open_link=True, crowd=timed))
+    for name, options in ACR_TESTS.items():
+        create(engine, sources, folder, definition("acr", name=name, **options))
     with serve(folder, url) as (base, log):
         yield SimpleNamespace(engine=engine, base=base, log=log)
     engine.dispose()
