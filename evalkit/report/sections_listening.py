@@ -18,11 +18,10 @@ from sqlalchemy import Engine, select
 
 from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
-from .display import Section, agreement_display, frame_table
+from .display import Section, agreement_display, figure_ref, frame_table
 from .figures import agreement_figure, preference_matrix_figure, score_figure
 from .leaderboard import current_results
 from .listening import Listening, stimulus_frame
-from .sections import figure_ref
 
 if TYPE_CHECKING:
     from .build import ReportData
@@ -264,7 +263,7 @@ def bs1116_section(report: ReportData) -> Section:
 
 
 def ab_section(report: ReportData) -> Section:
-    from ..listening.types.ab import preference_matrix
+    from ..listening.preferences import preference_matrix
 
     section, typed = _section(
         report,
