@@ -9,30 +9,21 @@ from .resource_use import Cost
 __all__ = ["Profile"]
 
 
-def _text(length: int):
-    """A string field; its column holds at most `length` characters."""
-    return field(metadata={"length": length})
-
-
-def _count64():
-    """An integer field that can pass 2**31 (parameter counts), a 64-bit column."""
-    return field(metadata={"bigint": True})
-
-
 @dataclass(frozen=True)
 class Profile(Cost):
     """One row of the profiles table: the cost measurement (Cost's fields) and the rest; field names are its
-    column names, and `X | None` marks a nullable column."""
+    column names, and `X | None` marks a nullable column. A string field's metadata gives its column's
+    length; `bigint` marks a count that can pass 2**31 (parameter counts)."""
 
     codec: str  # card name, config hash and codec version: the key, shared with the loss curves' table
     codec_hash: str
     codec_version: str
-    backend: str = _text(100)
-    family: str = _text(100)
+    backend: str = field(metadata={"length": 100})
+    family: str = field(metadata={"length": 100})
     sample_rate: int
     nominal_bitrate: float | None
-    params_encoder: int | None = _count64()  # neural codecs only (torch_modules); None for DSP
-    params_decoder: int | None = _count64()
+    params_encoder: int | None = field(metadata={"bigint": True})  # neural codecs only (torch_modules); None for DSP
+    params_decoder: int | None = field(metadata={"bigint": True})
     macs_encoder_per_s: float | None  # multiply-accumulates per second of audio
     macs_decoder_per_s: float | None
     frame_samples: int
@@ -42,5 +33,5 @@ class Profile(Cost):
     measured_latency_ms: float | None  # frame + measured delay
     latency_ok: bool | None  # None: output silent, not measurable
     streaming: bool
-    concealment: str = _text(32)
+    concealment: str = field(metadata={"length": 32})
     packages: dict = field(default_factory=dict)

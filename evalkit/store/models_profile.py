@@ -66,7 +66,7 @@ def _columns() -> dict:
 _ProfileColumns = type("_ProfileColumns", (), _columns())
 
 
-class CodecProfile(_CodecConfig, _ProfileColumns, Base):
+class CodecProfile(_CodecConfig, _ProfileColumns, Base):  # type: ignore[valid-type,misc]  # columns built from Profile
     """Complexity, speed, memory and latency of one codec configuration (see evalkit.profile)."""
 
     __tablename__ = "profiles"

@@ -184,9 +184,13 @@ def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(
-    engine: Engine, run_id: str, confidence: float = 0.95, bounds: Mapping[str, tuple[float, float]] | None = None
+    engine: Engine,
+    run_id: str | None,
+    confidence: float = 0.95,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
-    """Per codec configuration × metric version: status counts, mean, std and a t-based CI.
+    """Per codec configuration × metric version: status counts, mean, std and a t-based CI, over run
+    `run_id` (None: every run).
 
     Computed in Python from the stored values, so both backends give identical numbers. `bounds`
     (metric -> (low, high)) clips each interval to what the metric can take. kbit/s rows are
@@ -194,7 +198,8 @@ def summary(
     """
     columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value", "item_id"]]
     with engine.connect() as connection:
-        rows = connection.execute(select(*columns).where(Result.run_id == run_id)).all()
+        query = select(*columns) if run_id is None else select(*columns).where(Result.run_id == run_id)
+        rows = connection.execute(query).all()
         durations = _durations(connection, run_id) if any(row.metric in DURATION_WEIGHTED for row in rows) else {}
     groups: dict[tuple, list[tuple[str, float | None, float | None]]] = {}
     for *key, status, value, item in rows:
@@ -295,10 +300,11 @@ def _group_stats(
     }
 
 
-def _durations(connection: Any, run_id: str) -> dict[tuple[str, str, str], float]:
-    """(item, codec, codec_hash) -> seconds of input audio, from the run's round trips."""
+def _durations(connection: Any, run_id: str | None) -> dict[tuple[str, str, str], float]:
+    """(item, codec, codec_hash) -> seconds of input audio, from the run's round trips (None: every run's)."""
     t = Roundtrip.__table__.c
-    query = select(t.item_id, t.codec, t.codec_hash, t.duration).where(t.run_id == run_id)
+    query = select(t.item_id, t.codec, t.codec_hash, t.duration)
+    query = query if run_id is None else query.where(t.run_id == run_id)
     return {(item, codec, codec_hash): duration for item, codec, codec_hash, duration in connection.execute(query)}
 
 
