@@ -56,7 +56,8 @@ SUMMARY_COLUMNS = SUMMARY_GROUP + ["n_ok", "n_failed", "n_skipped", "mean", "std
 # One kbit/s definition everywhere: total payload bits over total seconds, i.e. per-item bitrates
 # weighted by duration (a long item weighs more than a short one, as it does in a bitstream).
 DURATION_WEIGHTED = ("bitrate_kbps",)
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# Both dialects' inserts have on_conflict_do_update and excluded (the generic Insert has neither).
+_INSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def ensure_run(engine: Engine, run_id: str, experiment_config: Mapping[str, Any], evalkit_version: str) -> bool:
@@ -287,9 +288,11 @@ def _group_stats(
     bounds: tuple[float, float] | None,
 ) -> dict[str, Any]:
     counts = {status: sum(1 for s, *_ in entries if s == status) for status in RESULT_STATUSES}
-    ok = [(v, d) for s, v, d in entries if s == "ok"]
+    ok = [(v, d) for s, v, d in entries if s == "ok" and v is not None]  # an ok row has a value (CHECK)
     weighted = key[2] in DURATION_WEIGHTED and ok and all(d is not None and d > 0 for _, d in ok)
-    mean, std, low, high = mean_ci([v for v, _ in ok], confidence, bounds, [d for _, d in ok] if weighted else None)
+    mean, std, low, high = mean_ci(
+        [v for v, _ in ok], confidence, bounds, [d for _, d in ok if d is not None] if weighted else None
+    )
     return {
         **dict(zip(SUMMARY_GROUP, key)),
         **{f"n_{status}": count for status, count in counts.items()},
