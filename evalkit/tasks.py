@@ -99,7 +99,11 @@ def process(task: Task) -> TaskOutput:
     if task.files is not None and task.files.problem:
         return failed_output(task, task.files.problem)
     try:
-        out = _from_files(task, ref) if isinstance(task.card, DecodedCondition) else _from_codec(task, ref)
+        out = (
+            _from_files(task, task.card, ref)
+            if isinstance(task.card, DecodedCondition)
+            else _from_codec(task, task.card, ref)
+        )
     except EvalkitError as err:
         what = "codec" if isinstance(task.card, Card) else "condition"
         return failed_output(task, f"{what} {task.card.name} failed: {err}")
@@ -119,12 +123,12 @@ def process(task: Task) -> TaskOutput:
     return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
 
 
-def _from_codec(task: Task, ref: Audio) -> _Decoded:
+def _from_codec(task: Task, card: Card, ref: Audio) -> _Decoded:
     """Round-trip through the card, or reuse the cached output when only metrics are missing."""
     cache = DecodedCache(task.cache_root)
-    codec = _codec(task.card, ref)
+    codec = _codec(card, ref)
     info = codec.info
-    key = cache.key(file_digest(task.item.path), task.card.config_hash, info.version, task.downmix)
+    key = cache.key(file_digest(task.item.path), card.config_hash, info.version, task.downmix)
     decoded = None if task.cost else cache.get(key, task.item.id)
     trip, cost = None, {}
     # At the item's own rate, aligning the pair measures the codec's delay too: one estimate, not two.
@@ -176,9 +180,12 @@ def _codec(card: Card, ref: Audio) -> Codec:
     return _CODECS[key]
 
 
-def _from_files(task: Task, ref: Audio) -> _Decoded:
+def _from_files(task: Task, condition: DecodedCondition, ref: Audio) -> _Decoded:
     """Load (or decode) the item's files made elsewhere."""
-    made = render(task.card, task.files, ref, task.downmix)
+    files = task.files
+    if files is None:  # the runner matches every item of such a condition to its files first
+        raise EvalkitError(f"no files of item {task.item.id!r} for condition {condition.name!r}")
+    made = render(condition, files, ref, task.downmix)
     trip, cost = None, {}
     if task.cost:
         bitrate = None if made.bitrate is None else made.bitrate / 1000
@@ -192,7 +199,7 @@ def _from_files(task: Task, ref: Audio) -> _Decoded:
             "duration": ref.duration,
             "declared_delay": made.declared_delay,
             "decode_seconds": made.decode_seconds,
-            "cache_key": task.files.identity,
+            "cache_key": files.identity,
             "codec_version": made.version,
             "packages": package_versions(),
         }
@@ -211,8 +218,9 @@ def _delay_check(out: _Decoded, pair: AlignedPair, duration: float) -> dict:
     if out.declared_delay is None:
         return {}
     estimated = pair.alignment.estimated
-    measurable = estimated is not None and duration >= MIN_COST_SECONDS
-    return {"measured_delay": out.declared_delay + estimated if measurable else None}
+    if estimated is None or duration < MIN_COST_SECONDS:
+        return {"measured_delay": None}
+    return {"measured_delay": out.declared_delay + estimated}
 
 
 def _with_reason(rows: list[dict], reason: str) -> list[dict]:

@@ -19,12 +19,11 @@ from sqlalchemy import Engine, select
 
 from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
-from .display import Section, agreement_display, frame_table
+from .display import Section, agreement_display, figure_ref, frame_table
 from .figures import agreement_figure, preference_matrix_figure, score_figure
 from .leaderboard import current_results
 from .listening import Listening, stimulus_frame
 from .names import DisplayNames
-from .sections import figure_ref
 
 if TYPE_CHECKING:
     from .build import ReportData
@@ -247,7 +246,7 @@ def statistics_tables(typed: TypedListening, names: DisplayNames | None = None) 
 
 def statistics_figures(typed: TypedListening, names: DisplayNames | None = None) -> list[tuple[str, str, Figure]]:
     """The type's plots as (figure id, caption, figure): score bars with CIs, or AB's preference matrix."""
-    from ..listening.types.ab import preference_matrix
+    from ..listening.preferences import preference_matrix
 
     names = names or DisplayNames()
     title, test = typed.loaded.type.title, typed.loaded.name
