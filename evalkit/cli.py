@@ -698,6 +698,8 @@ def _listening_parser(sub) -> None:
     w.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default: 0.05)")
     w.add_argument("--simulate", type=int, default=0, metavar="N", help="also simulate N tests to check the power")
     w.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
+    w.add_argument("--per-session", type=int, help="incomplete design: pages each listener rates (trials_per_session)")
+    w.add_argument("--test-conditions", type=int, default=2, help="with --per-session: conditions in the test")
     for parser in (r, d, s, w):
         parser.add_argument("--database", help=database)
     p.set_defaults(func=cmd_listening)

@@ -129,12 +129,16 @@ class LocalExecutor(Executor):
         )
         finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
         pending = {}
-        for index, task in queue:
-            future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
-            pending[future] = (index, task)
-            future.add_done_callback(finished.put)
         broken, hung = [], set()
         try:
+            for position, (index, task) in enumerate(queue):
+                try:
+                    future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
+                except (BrokenProcessPool, OSError):  # a worker died while tasks were still handed out
+                    broken += queue[position:]  # never started: they go to the next pool
+                    break
+                pending[future] = (index, task)
+                future.add_done_callback(finished.put)
             while pending:
                 try:
                     future = finished.get(timeout=self._poll_seconds())
