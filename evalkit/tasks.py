@@ -109,6 +109,8 @@ def process(task: Task) -> TaskOutput:
         return failed_output(task, f"{what} {task.card.name} failed: {err}")
     pair = align_pair(ref, out.audio, task.alignment, out.mode, out.expected, out.tolerance)
     text = task.item.text
+    if "phoneme" in task.metrics:
+        _share_reference_phones(task.cache_root)
     results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
     events = _phoneme_events(results, pair, text)
     rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
@@ -121,6 +123,13 @@ def process(task: Task) -> TaskOutput:
         rows = _with_reason(rows, content.warning)
         trip = None if trip is None else _with_reason([trip], content.warning)[0]
     return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
+
+
+def _share_reference_phones(cache_root: str) -> None:
+    """An item's reference is recognised once for all its codecs, whichever worker runs them."""
+    from .content.detector import share_reference_phones  # lazy: only the phoneme metric needs it
+
+    share_reference_phones(cache_root)
 
 
 def _from_codec(task: Task, card: Card, ref: Audio) -> _Decoded:
