@@ -161,6 +161,20 @@ def test_leaderboard_equals_stored_summary(scored):
         assert merged[column].tolist() == merged[f"{column}_db"].tolist(), column
 
 
+def test_pesq_ranges_hold_the_identity_score():
+    # A clean copy scores the top of each MOS-LQO mapping (P.862.2: 4.644); a range below it
+    # clipped the identity's interval under its own mean.
+    from evalkit.audio import load
+    from evalkit.metrics.perceptual import pesq_nb, pesq_wb
+
+    clip = load(MANIFEST.parent / "audio" / "arctic-awb-a0007.wav")
+    assert clip.sample_rate == 16000
+    samples = clip.samples[0]
+    ranges = metric_ranges()
+    assert ranges["pesq_wb"][0] <= pesq_wb(samples, samples, 16000) <= ranges["pesq_wb"][1]
+    assert ranges["pesq_nb"][0] <= pesq_nb(samples, samples, 16000) <= ranges["pesq_nb"][1]
+
+
 def test_html_leaderboard_numbers_equal_database_query(scored, html):
     page = _Page(html)
     headers = [attrs["data-key"] for attrs, _ in page.headers["leaderboard"]]

@@ -31,7 +31,7 @@ class MetricName:
 
 METRICS = {
     "pesq_nb": MetricName("PESQ-NB", "MOS-LQO", 1.0, 4.55),
-    "pesq_wb": MetricName("PESQ-WB", "MOS-LQO", 1.0, 4.64),
+    "pesq_wb": MetricName("PESQ-WB", "MOS-LQO", 1.0, 4.644),  # P.862.2 mapping: 0.999 + 4 / (1 + e^-2.3287)
     "stoi": MetricName("STOI", "", 0.0, 1.0),
     "estoi": MetricName("ESTOI", "", -1.0, 1.0),
     "visqol_speech": MetricName("ViSQOL speech", "MOS-LQO", 1.0, 5.0),
