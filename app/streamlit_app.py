@@ -22,7 +22,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     ("Results", "views/rate_quality.py", "Rate–quality", ":material/show_chart:"),
     ("Results", "views/quality_cost.py", "Quality vs cost", ":material/speed:"),
     ("Results", "views/drilldown.py", "Item drill-down", ":material/graphic_eq:"),
-    ("Listening tests", "views/mushra_metrics.py", "MUSHRA vs metrics", ":material/hearing:"),
+    ("Listening tests", "views/mushra_metrics.py", "Listening tests vs metrics", ":material/hearing:"),
     ("Listening tests", "views/mushra_admin.py", "MUSHRA admin", ":material/tune:"),
 ]
 

@@ -11,7 +11,16 @@ from evalkit.listening.web import ADMIN_COOKIE
 from evalkit.report import RunData, list_runs, load_run
 from evalkit.store import connect, database_url
 
-__all__ = ["engine", "database", "configured_hash", "admin_cookie", "signed_in", "pick_run", "show_figure"]
+__all__ = [
+    "engine",
+    "database",
+    "configured_hash",
+    "admin_cookie",
+    "signed_in",
+    "pick_run",
+    "show_figure",
+    "show_statistics",
+]
 
 
 @st.cache_resource
@@ -69,3 +78,17 @@ def pick_run() -> RunData | None:
 
 def show_figure(figure) -> None:
     st.pyplot(figure, clear_figure=False, width="stretch")
+
+
+def show_statistics(view) -> None:
+    """A listening test's statistics (a StatisticsView or AgreementView): the type's tables and plots, and who
+    was left out and why."""
+    for _, caption, table in view.statistics:
+        st.subheader(caption)
+        st.dataframe(table, hide_index=True, column_config={"p_value": st.column_config.NumberColumn(format="%.3g")})
+    for _, caption, figure in view.figures:
+        show_figure(figure)
+        st.caption(caption)
+    if view.excluded:
+        with st.expander(f"{len(view.excluded)} listener(s) excluded by rejection rules or post-screening"):
+            st.table({"listener": list(view.excluded), "reason": list(view.excluded.values())})

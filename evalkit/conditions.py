@@ -358,10 +358,12 @@ class Rendered:
 def render(condition: DecodedCondition, files: ItemFiles, ref: Audio, downmix: bool) -> Rendered:
     """Load (or decode) one item's files; errors are EvalkitErrors naming the file."""
     if condition.card is not None:
-        return _decode_bitstream(condition.card, _existing(files.bitstream), ref)
+        return _decode_bitstream(condition.card, _existing(files.bitstream, ref.id), ref)
+    if files.deg is None:
+        raise AudioError(f"item {ref.id!r}: this condition has no decoded file for it")
     audio = load(files.deg, id=ref.id)
     audio = to_mono(audio) if downmix else audio
-    bits = _existing(files.bitstream).stat().st_size * 8 if files.bitstream is not None else None
+    bits = _existing(files.bitstream, ref.id).stat().st_size * 8 if files.bitstream is not None else None
     declared = condition.bitrate_kbps * 1000 if condition.bitrate_kbps is not None else None
     bitrate = bits / ref.duration if bits is not None else declared
     version = "decoded files" + (
@@ -370,7 +372,9 @@ def render(condition: DecodedCondition, files: ItemFiles, ref: Audio, downmix: b
     return Rendered(audio, bitrate, bitrate, None, version, None, None, 0)
 
 
-def _existing(path: Path) -> Path:
+def _existing(path: Path | None, item: str | None) -> Path:
+    if path is None:
+        raise AudioError(f"item {item!r}: this condition has no file for it")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     return path

@@ -11,7 +11,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import context as mp_context
 from multiprocessing import forkserver, popen_forkserver
@@ -129,24 +129,28 @@ class LocalExecutor(Executor):
         )
         finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
         pending = {}
-        for index, task in queue:
-            future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
-            pending[future] = (index, task)
-            future.add_done_callback(finished.put)
         broken, hung = [], set()
         try:
+            for position, (index, task) in enumerate(queue):
+                try:
+                    future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
+                except (BrokenProcessPool, OSError):  # a worker died while tasks were still handed out
+                    broken += queue[position:]  # never started: they go to the next pool
+                    break
+                pending[future] = (index, task)
+                future.add_done_callback(finished.put)
             while pending:
                 try:
-                    future = finished.get(timeout=self._poll_seconds())
+                    done: Future | None = finished.get(timeout=self._poll_seconds())
                 except Empty:
-                    future = None
-                if future is not None:
-                    index, task = pending.pop(future)
-                    error = future.exception()
+                    done = None
+                if done is not None:
+                    index, task = pending.pop(done)
+                    error = done.exception()
                     if isinstance(error, BrokenProcessPool):
                         broken.append((index, task))
                     else:
-                        yield task, error if error else future.result()
+                        yield task, error if error else done.result()
                 if self.task_timeout is not None:
                     hung |= _stop_overdue(scratch, self.task_timeout)
         finally:
@@ -220,7 +224,7 @@ class _WorkerPopen(popen_forkserver.Popen):
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")  # no file, no spec: nothing to re-run
         try:
-            super()._launch(process_obj)
+            super()._launch(process_obj)  # type: ignore[misc]  # a private hook the stubs leave out
         finally:
             sys.modules["__main__"] = main
 

@@ -24,7 +24,7 @@ from .conditions import DecodedCondition, ItemFiles
 from .datasets import Item, load_dataset
 from .errors import ConfigError
 from .executors import make_executor
-from .experiment import Experiment
+from .experiment import Experiment, experiment_from_dict, load_experiment
 from .metrics import METRICS
 from .store import (
     add_run_warnings,
@@ -41,7 +41,7 @@ from .store import (
 )
 from .tasks import COST_VERSION, Task, cost_metrics, failed_output, process, task_key
 
-__all__ = ["run_experiment", "score_pairs", "plan", "match_conditions", "row_hash"]
+__all__ = ["run", "run_experiment", "score_pairs", "plan", "match_conditions", "row_hash"]
 
 Files = dict[str, dict[str, ItemFiles]]  # condition name -> item id -> its files
 BATCH_SECONDS = 1.0  # finished tasks' rows are written at least this often (and when the run ends)
@@ -82,6 +82,26 @@ def run_experiment(
     frame = results_frame(engine, exp.name)
     frame.attrs["warnings"] = run_warnings(engine, exp.name)
     return frame
+
+
+def run(
+    experiment,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """`evalkit.run`: score an experiment (a YAML path, a dict like the YAML, or an Experiment); returns a DataFrame
+    with every result row of the run, exactly what `evalkit run` stores."""
+    if isinstance(experiment, (str, Path)):
+        experiment = load_experiment(experiment)
+    elif isinstance(experiment, dict):
+        experiment = experiment_from_dict(experiment)
+    if not isinstance(experiment, Experiment):
+        raise ConfigError("evalkit.run takes a YAML path, a dict or an Experiment")
+    return run_experiment(
+        experiment, scheduler=scheduler, workers=workers, retry_failed=retry_failed, progress=progress
+    )
 
 
 def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = True) -> pd.DataFrame:
@@ -259,7 +279,7 @@ def row_hash(config_hash: str, exp: Experiment) -> str:
     experiment's settings that change what is scored (downmix, the alignment limits) where they
     differ from the defaults. Changing one recomputes every row it may have changed, failed ones
     included; switching it back finds the earlier rows again."""
-    policy = {}
+    policy: dict[str, object] = {}
     if exp.downmix:
         policy["downmix"] = True
     if exp.alignment != AlignPolicy():

@@ -99,12 +99,18 @@ def process(task: Task) -> TaskOutput:
     if task.files is not None and task.files.problem:
         return failed_output(task, task.files.problem)
     try:
-        out = _from_files(task, ref) if isinstance(task.card, DecodedCondition) else _from_codec(task, ref)
+        out = (
+            _from_files(task, task.card, ref)
+            if isinstance(task.card, DecodedCondition)
+            else _from_codec(task, task.card, ref)
+        )
     except EvalkitError as err:
         what = "codec" if isinstance(task.card, Card) else "condition"
         return failed_output(task, f"{what} {task.card.name} failed: {err}")
     pair = align_pair(ref, out.audio, task.alignment, out.mode, out.expected, out.tolerance)
     text = task.item.text
+    if "phoneme" in task.metrics:
+        _share_reference_phones(task.cache_root)
     results = [r for name in task.metrics for r in evaluate(name, ref, out.audio, text, task.downmix, pair)]
     events = _phoneme_events(results, pair, text)
     rows = [_result_row(task, r) for r in results] + _cost_rows(task, out.cost, pair, ref.duration)
@@ -119,12 +125,19 @@ def process(task: Task) -> TaskOutput:
     return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
 
 
-def _from_codec(task: Task, ref: Audio) -> _Decoded:
+def _share_reference_phones(cache_root: str) -> None:
+    """An item's reference is recognised once for all its codecs, whichever worker runs them."""
+    from .content.detector import share_reference_phones  # lazy: only the phoneme metric needs it
+
+    share_reference_phones(cache_root)
+
+
+def _from_codec(task: Task, card: Card, ref: Audio) -> _Decoded:
     """Round-trip through the card, or reuse the cached output when only metrics are missing."""
     cache = DecodedCache(task.cache_root)
-    codec = _codec(task.card, ref)
+    codec = _codec(card, ref)
     info = codec.info
-    key = cache.key(file_digest(task.item.path), task.card.config_hash, info.version, task.downmix)
+    key = cache.key(file_digest(task.item.path), card.config_hash, info.version, task.downmix)
     decoded = None if task.cost else cache.get(key, task.item.id)
     trip, cost = None, {}
     # At the item's own rate, aligning the pair measures the codec's delay too: one estimate, not two.
@@ -176,9 +189,12 @@ def _codec(card: Card, ref: Audio) -> Codec:
     return _CODECS[key]
 
 
-def _from_files(task: Task, ref: Audio) -> _Decoded:
+def _from_files(task: Task, condition: DecodedCondition, ref: Audio) -> _Decoded:
     """Load (or decode) the item's files made elsewhere."""
-    made = render(task.card, task.files, ref, task.downmix)
+    files = task.files
+    if files is None:  # the runner matches every item of such a condition to its files first
+        raise EvalkitError(f"no files of item {task.item.id!r} for condition {condition.name!r}")
+    made = render(condition, files, ref, task.downmix)
     trip, cost = None, {}
     if task.cost:
         bitrate = None if made.bitrate is None else made.bitrate / 1000
@@ -192,7 +208,7 @@ def _from_files(task: Task, ref: Audio) -> _Decoded:
             "duration": ref.duration,
             "declared_delay": made.declared_delay,
             "decode_seconds": made.decode_seconds,
-            "cache_key": task.files.identity,
+            "cache_key": files.identity,
             "codec_version": made.version,
             "packages": package_versions(),
         }
@@ -211,8 +227,9 @@ def _delay_check(out: _Decoded, pair: AlignedPair, duration: float) -> dict:
     if out.declared_delay is None:
         return {}
     estimated = pair.alignment.estimated
-    measurable = estimated is not None and duration >= MIN_COST_SECONDS
-    return {"measured_delay": out.declared_delay + estimated if measurable else None}
+    if estimated is None or duration < MIN_COST_SECONDS:
+        return {"measured_delay": None}
+    return {"measured_delay": out.declared_delay + estimated}
 
 
 def _with_reason(rows: list[dict], reason: str) -> list[dict]:

@@ -29,6 +29,28 @@ def threads_in_worker(_: int) -> str:
     return os.environ.get("OMP_NUM_THREADS", "")
 
 
+def square(n: int) -> int:
+    return n * n
+
+
+def test_a_pool_that_breaks_while_tasks_are_handed_out_loses_none(monkeypatch):
+    # A worker killed during submission: the next submit raises (BrokenProcessPool, or OSError
+    # "handle is closed" when it races the pool's shutdown); the unsubmitted tasks go to a new pool.
+    import evalkit.executors as executors
+
+    calls = []
+
+    class BreaksOnce(executors.ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                raise OSError("handle is closed")
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", BreaksOnce)
+    assert dict(LocalExecutor(2).map_unordered(square, range(6))) == {n: n * n for n in range(6)}
+
+
 def test_serial_executor_reports_errors_per_task():
     out = dict(SerialExecutor().map_unordered(square_or_crash, [1, 2, 5]))
     assert out[1] == 1 and out[2] == 4 and isinstance(out[5], ValueError)

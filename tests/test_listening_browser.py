@@ -1,5 +1,6 @@
 """End to end in headless Chromium: a listener takes an ACR, DCR, CCR, AB, ABX and BS.1116 test, and a panel worker
-passes qualification and the antiphase and Huggins-pitch headphone checks, on the real server.
+passes qualification and the antiphase and Huggins-pitch headphone checks, on the real server; the faint-tones check,
+ACR's gold and trapping pages, and a session that runs out of time end to end too.
 
 One server (`streamlit run app/server.py`) and one browser for the module, against a SQLite database holding a
 test of every type (generated 1 s items, pre-rendered conditions). Each listener plays every stimulus until the
@@ -40,6 +41,22 @@ TESTS = {
     "abx-test": {"trials_per_session": 2},
     "bs1116-test": {"trials_per_session": 2, "training": {"items": ["alpha"]}},
 }
+ACR_TESTS = {  # ACR tests with P.808's parts and a panel's
+    "crowd-test": {
+        "open_link": True,
+        "crowd": CROWD,
+        "qualification": QUALIFY,
+        "trials_per_session": 1,
+        "environment": [{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}],
+    },
+    "checked-test": {
+        "trials_per_session": 1,
+        "environment": {"check": "tones", "trials": 2, "pass": 2},
+        "gold": [{"item": "alpha", "condition": "reference", "accept": [4, 5]}],
+        "trapping": [{"path": "bravo.wav", "answer": 2}],
+    },
+    "timed-test": {"open_link": True, "crowd": {**CROWD, "time_limit_minutes": 5}},
+}
 PAGE_STATE = (
     "() => ({ids: window.__listen.ids, choice: window.__listen.choice, playing: window.__listen.player.playing})"
 )
@@ -54,20 +71,8 @@ def app(sources, tmp_path_factory):  # noqa: F811 (the fixture's value)
     engine = connect(url)
     for name, options in TESTS.items():
         create(engine, sources, folder, definition(name.split("-")[0], **options))
-    create(
-        engine,
-        sources,
-        folder,
-        definition(
-            "acr",
-            name="crowd-test",
-            open_link=True,
-            crowd=CROWD,
-            qualification=QUALIFY,
-            trials_per_session=1,
-            environment=[{"check": "antiphase", "trials": 2, "pass": 1}, {"check": "huggins", "trials": 2, "pass": 2}],
-        ),
-    )
+    for name, options in ACR_TESTS.items():
+        create(engine, sources, folder, definition("acr", name=name, **options))
     with serve(folder, url) as (base, log):
         yield SimpleNamespace(engine=engine, base=base, log=log)
     engine.dispose()
@@ -369,3 +374,78 @@ def _checks(app, participant):
         return connection.execute(
             select(MushraSession.checks).join(MushraParticipant).where(MushraParticipant.code == participant)
         ).scalar_one()
+
+
+def test_tones_check_and_acr_gold_and_trapping_pages_in_the_browser(app, browser):
+    """Two faint-tones pages answered by count, then the ACR pages: a gold clip and a trapping clip look like any
+    other page (nothing sent says which is which); their answers go to the session's checks, not the ratings."""
+    listener = invited(app, browser, "checked-test")
+    listener.to_trials()
+    token = dict(re.findall(r"[?&](\w+)=([^&]+)", listener.page.url))["t"]
+    participant = listening.current_page(app.engine, token).participant
+    plan = plan_of(app.engine, participant)
+    for position, trial in enumerate(plan["environment"]):
+        listener.hear_all(f"Headphone check {position + 1} of 2")
+        assert listener.page.get_by_text("How many tones did you hear?").is_visible()
+        listener.answer(str(trial["answer"]))
+    kinds = [trial.get("kind") for trial in plan["test"]]
+    assert sorted(kinds, key=str) == [None, "gold", "trap"]
+    wanted = {"gold": "Excellent", "trap": "Poor", None: "Fair"}
+    shown = listener.take(lambda position, state: wanted[kinds[position]])
+    code, _ = listener.finish()
+    listener.close()
+    assert code and [len(s["ids"]) for s in shown] == [1, 1, 1]
+    for url, body in listener.traffic.bodies:
+        if "/api/listen/" in url and "/audio/" not in url:
+            assert b"gold" not in body.lower() and b"accept" not in body, url
+    _, rows = mine(app, "checked-test", token)
+    assert rows["score"].tolist() == [3.0] and (rows["scale"] == "acr").all()  # the real page only
+    checks = _checks(app, participant)
+    assert [a["ok"] for a in checks["environment"]] == [True, True] and checks["environment_passed"]
+    assert [(a["answer"], a["ok"]) for a in checks["gold"]] == [(5.0, True)]
+    assert [(a["answer"], a["ok"]) for a in checks["trap"]] == [(2.0, True)]
+    from evalkit.listening.analysis import load_test
+
+    assert participant not in load_test(app.engine, "checked-test").rejected
+
+
+def test_a_session_past_its_time_limit_ends_on_the_expired_page(app, browser):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from evalkit.store.models import utcnow
+    from evalkit.store.models_mushra import MushraSession
+
+    open_token = listening.test_info(app.engine, "timed-test").open_token
+    listener = Listener(browser, f"{app.base}/listen?open={open_token}&PROLIFIC_PID=late1&STUDY_ID=s1")
+    listener.to_trials()
+    token = dict(re.findall(r"[?&](\w+)=([^&]+)", listener.page.url))["t"]
+    listener.hear_all("Page 1 of 9")
+    participant = listening.current_page(app.engine, token).participant
+    with app.engine.begin() as connection:  # the five minutes are up while the listener is on page 1
+        connection.execute(
+            update(MushraSession)
+            .where(MushraSession.participant_id == _participant_id(app, participant))
+            .values(deadline=utcnow() - timedelta(minutes=1))
+        )
+    listener.page.get_by_role("radio", name="Good", exact=True).click()
+    listener.page.locator(".mu-next:not([disabled])").click(timeout=WAIT_MS)
+    ended = "The time for this test has run out; thank you for your time."
+    listener.page.get_by_text(ended, exact=True).wait_for(timeout=WAIT_MS)  # the server's closing page
+    assert listener.page.locator(".message.warning").inner_text().startswith("the time for this test has run out")
+    assert listener.phase() == "expired" and not listener.page.locator(".mu-next").count()
+    listener.page.reload()  # and it stays ended
+    listener.page.get_by_text(ended, exact=True).wait_for(timeout=WAIT_MS)
+    listener.close()
+    _, rows = mine(app, "timed-test", token)
+    assert rows.empty  # the late answer was refused
+
+
+def _participant_id(app, code):
+    from sqlalchemy import select
+
+    from evalkit.store.models_mushra import MushraParticipant
+
+    with app.engine.connect() as connection:
+        return connection.execute(select(MushraParticipant.id).where(MushraParticipant.code == code)).scalar_one()

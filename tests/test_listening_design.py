@@ -18,9 +18,11 @@ from evalkit.errors import ConfigError
 from evalkit.listening.items import select_items
 from evalkit.listening.power import (
     Spread,
+    Subset,
     listeners_needed,
     pilot_spread,
     power,
+    rated_both,
     simulate_power,
 )
 from evalkit.store import connect
@@ -143,6 +145,52 @@ def test_the_predicted_listener_count_reaches_the_nominal_power_in_simulation(ki
     assert listeners_needed(effect, estimated, items, 0.8) == pytest.approx(needed, rel=0.2)
 
 
+def test_rated_both_is_the_multivariate_hypergeometric_and_a_full_session_is_the_complete_design():
+    from scipy.stats import multivariate_hypergeom
+
+    for items, subset in ((8, Subset(12, 4)), (5, Subset(3, 3)), (6, Subset(7, 2))):
+        share = inverse = 0.0
+        for a in range(items + 1):
+            for b in range(items + 1):
+                rest = subset.per_session - a - b
+                if a and b and 0 <= rest <= items * (subset.conditions - 2):
+                    chance = multivariate_hypergeom.pmf(
+                        [a, b, rest], [items, items, items * (subset.conditions - 2)], subset.per_session
+                    )
+                    share, inverse = share + chance, inverse + chance * (1 / a + 1 / b)
+        assert rated_both(items, subset) == (pytest.approx(share), pytest.approx(inverse / share))
+    spread = Spread(0.7, 0.25, 0.3)
+    complete = listeners_needed(0.4, spread, 8)
+    assert listeners_needed(0.4, spread, 8, subset=Subset(32, 4)) == complete  # every page: the complete design
+    assert power(0.4, spread, 20, 8, subset=Subset(40, 4)) == power(0.4, spread, 20, 8)
+    fewer = [listeners_needed(0.4, spread, 8, subset=Subset(k, 4)) for k in (24, 12, 8, 4)]
+    assert complete < fewer[0] < fewer[1] < fewer[2] < fewer[3]  # fewer pages each: more listeners
+    with pytest.raises(ConfigError, match="2 or more pages per session"):
+        listeners_needed(0.4, spread, 8, subset=Subset(1, 4))
+
+
+@pytest.mark.parametrize(
+    ("kind", "truth", "rounding", "subset", "items", "effect", "level"),
+    [
+        ("mushra", Spread(12.0, 5.0, 8.0), 0.0, Subset(9, 3), 6, 6.0, 60.0),
+        ("acr", Spread(0.7, 0.25, 0.3), 1 / 12, Subset(12, 4), 8, 0.4, 4.0),
+    ],
+)
+def test_the_predicted_count_for_listeners_rating_a_subset_reaches_the_nominal_power_in_simulation(
+    kind, truth, rounding, subset, items, effect, level
+):
+    """Each simulated listener rates the pages evalkit's session sampling gives them (trials_per_session). ACR's
+    rounding to categories adds its variance (1/12) to the noise, as it is in any real pilot's spread."""
+    seen = Spread(float(np.sqrt(truth.noise**2 + rounding)), truth.interaction, truth.listener)
+    needed = listeners_needed(effect, seen, items, 0.8, subset=subset)
+    assert listeners_needed(effect, seen, items, 0.8) < needed <= 80
+    simulated = simulate_power(effect, truth, needed, items, kind, level, simulations=800, seed=5, subset=subset)
+    assert simulated == pytest.approx(power(effect, seen, needed, items, subset=subset), abs=0.04)
+    assert simulated >= 0.8 - 0.04
+    half = simulate_power(effect, truth, needed // 2, items, kind, level, simulations=300, seed=6, subset=subset)
+    assert half < 0.65
+
+
 def test_run_difference_averages_over_the_items_both_codecs_scored():
     from evalkit.listening.power import run_difference
 
@@ -193,6 +241,17 @@ def test_power_command_prints_the_count_and_its_simulated_power(capsys):
     out = capsys.readouterr().out
     needed = listeners_needed(6.0, Spread(12.0, 5.0), 6)
     assert f"listeners needed: {needed} " in out and "simulated power with" in out
+    subset = ["--per-session", "12", "--test-conditions", "4", "--type", "acr"]
+    args = ["listening", "power", "--effect", "0.4", "--items", "8", "--noise", "0.75", "--interaction", "0.25"]
+    assert main([*args, *subset]) == 0
+    out = capsys.readouterr().out
+    needed = listeners_needed(0.4, Spread(0.75, 0.25), 8, subset=Subset(12, 4))
+    assert (
+        f"listeners needed: {needed} " in out
+        and "design: each listener rates 12 of the 32 pages (8 items x 4 conditions)" in out
+    )
+    assert main([*args, "--per-session", "1", "--test-conditions", "4"]) == 1
+    assert "2 or more pages per session" in capsys.readouterr().err
     assert main(["listening", "power", "--effect", "6", "--items", "6"]) == 1
     assert main(["listening", "power", "--effect", "6", "--items", "6", "--noise", "-1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

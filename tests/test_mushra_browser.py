@@ -336,7 +336,7 @@ def check_roles_by_url(page, base: str) -> None:
     page.get_by_role("tab", name="Results").click()
     page.get_by_text("completed session(s)").first.wait_for(timeout=WAIT_MS)
     page.goto(f"{base}/mushra_metrics")
-    page.get_by_role("heading", name="MUSHRA vs metrics").wait_for(timeout=WAIT_MS)
+    page.get_by_role("heading", name="Listening tests vs metrics").wait_for(timeout=WAIT_MS)
     assert page.request.get(f"{base}/_stcore/metrics").status == 200
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text("Sign in as admin").wait_for(timeout=WAIT_MS)

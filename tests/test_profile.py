@@ -401,3 +401,17 @@ def test_cli_profiles_the_reference_card(tmp_path, capsys):
 def test_cli_refuses_an_unknown_card(tmp_path, capsys):
     assert cli_main(["profile", "--codec", "nope", "--database", f"sqlite:///{tmp_path / 'x.db'}"]) == 1
     assert "unknown codec 'nope'" in capsys.readouterr().err
+
+
+def test_the_profiles_table_takes_its_columns_from_the_profile_dataclass():
+    """Profile is the one list of the table's columns: names, nullability (`X | None`) and types."""
+    from evalkit.profile.profile_row import Profile
+    from evalkit.store.models_profile import CodecProfile
+
+    table = CodecProfile.__table__
+    fields = {field.name: field for field in dataclasses.fields(Profile)}
+    assert set(table.columns.keys()) == set(fields) | {"id", "created_at"}
+    for name, field in fields.items():
+        assert table.columns[name].nullable == ("| None" in str(field.type) or name == "packages"), name
+    assert table.columns["params_encoder"].type.__visit_name__ == "big_integer"
+    assert table.columns["concealment"].type.length == 32

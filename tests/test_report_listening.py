@@ -338,3 +338,92 @@ def test_preference_matrix_of_a_small_known_example():
     matrix = preference_matrix(frame)
     assert matrix.loc["a", "b"] == 0.75 and matrix.loc["b", "a"] == 0.25 and matrix.loc["c", "b"] == 1.0
     assert np.isnan(matrix.loc["a", "c"]) and np.isnan(matrix.loc["a", "a"])
+
+
+@pytest.mark.slow
+def test_the_app_view_and_ratings_stats_show_each_types_own_statistics(tests_db, capsys):
+    """One implementation: the app's view and `evalkit ratings stats` show the tables the report shows."""
+    from evalkit.listening.analysis import load_test
+    from evalkit.report.app_views import agreement_view
+    from evalkit.report.data import load_run
+
+    engine, _ = tests_db
+    run = load_run(engine, RUN)
+    expected = {
+        "acr": ["acr-mos"],
+        "dcr": ["dcr-dmos"],
+        "ccr": ["ccr-cmos"],
+        "bs1116": ["bs1116-sdg", "bs1116-screening"],
+        "ab": ["ab-preferences", "ab-bradley-terry"],
+        "abx": ["abx-by-pair", "abx-by-listener"],
+    }
+    for kind, ids in expected.items():
+        name = f"{kind}-report"
+        view = agreement_view(engine, run, name, n_boot=50)
+        assert name in view.tests and [i for i, _, _ in view.statistics] == ids, kind
+        report = build_report(engine, RUN, mushra=name, n_boot=50)
+        assert [t.id for t in section(report, "listening").tables] == ids
+        assert view.title == report.typed.loaded.type.title and view.analysis.conditions is None
+        if kind == "abx":
+            assert view.analysis.agreement is None and "are choices" in view.analysis.message
+        else:
+            pd.testing.assert_frame_equal(view.analysis.agreement, report.typed.agreement)
+        assert (view.figure is not None) == (kind not in ("ab", "abx"))
+        assert capsys.readouterr() is not None and main(["ratings", "stats", name, "--database", str(engine.url)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"type: {view.title}\n") and "Repeated-measures" not in out
+        for _, caption, _ in view.statistics:
+            assert f"{caption}:" in out
+    # the numbers are the library's: MOS with t intervals from the kept ratings
+    kept = load_test(engine, "acr-report").kept
+    mos = mos_table(kept)
+    out = (main(["ratings", "stats", "acr-report", "--database", str(engine.url)]), capsys.readouterr().out)[1]
+    for row in mos.itertuples():
+        assert f"{row.mos:.2f}" in out and f"{row.ci_high:.2f}" in out
+    # an ABX listener's row carries scipy's one-sided binomial p
+    by_listener = agreement_view(engine, run, "abx-report", n_boot=50).statistics[1][2]
+    first = by_listener.iloc[0]
+    p = stats.binomtest(int(first["correct"]), int(first["trials"]), 0.5, alternative="greater").pvalue
+    assert first["p_value"] == pytest.approx(p)
+
+
+@pytest.mark.slow
+def test_the_app_pages_show_a_typed_tests_statistics(tests_db, monkeypatch):
+    """The Streamlit pages (AppTest): the agreement page on an ACR and an AB test and the admin's results on a
+    BS.1116 test show the type's tables and plots, no MUSHRA statistics."""
+    pytest.importorskip("streamlit")
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from evalkit.mushra.auth import hash_password, sign_in
+
+    engine, _ = tests_db
+    entry = Path(ROOT) / "app" / "streamlit_app.py"
+    monkeypatch.setenv("EVALKIT_DB_URL", str(engine.url))
+    monkeypatch.syspath_prepend(str(entry.parent))
+    import ui
+
+    session = sign_in(engine, "correct horse", "127.0.0.1", configured=hash_password("correct horse", n=2**10))
+    monkeypatch.setattr(ui, "admin_cookie", lambda: session.token)
+    app = AppTest.from_file(str(entry), default_timeout=60)
+    app.run()
+    app.switch_page("views/mushra_metrics.py")
+    app.run()
+    for name, headings, images in (
+        ("acr-report", ["MOS per condition (t-based 95 % CI)"], 2),
+        ("ab-report", ["Preference per pair (share: the first preferred)", "Bradley-Terry strengths"], 1),
+    ):
+        next(box for box in app.selectbox if box.label == "Listening test").select(name).run()
+        assert not app.exception, [e.value for e in app.exception]
+        shown = [h.value for h in app.subheader]
+        assert all(any(s.startswith(h) for s in shown) for h in headings), shown
+        assert "Listener scores per condition" not in shown and len(app.get("image")) == images
+        assert app.title[0].value == "Listening tests vs metrics"
+    app.switch_page("views/mushra_admin.py")
+    app.run()
+    next(box for box in app.sidebar.selectbox if box.label == "Test").select("bs1116-report").run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = [h.value for h in app.subheader]
+    assert "SDG per condition (t-based 95 % CI)" in shown and "Post-screening (BS.1534-3)" not in shown
+    assert len(app.get("image")) == 1 and "BS.1116" in " ".join(c.value for c in app.caption)

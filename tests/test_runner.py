@@ -117,6 +117,9 @@ def test_after_a_card_edit_the_summary_lists_each_codec_once(tmp_path, capsys):
             line for line in capsys.readouterr().out.splitlines() if line.startswith("my-g711") and "si_sdr" in line
         ]
         assert len(rows) == 1, rows  # the a-law rows only; the mu-law ones stay stored
+    assert main(["results", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}"]) == 0  # every run's rows
+    every_run = [line for line in capsys.readouterr().out.splitlines() if line.startswith("my-g711")]
+    assert len([line for line in every_run if "si_sdr" in line]) == 2, every_run  # both configurations
     assert results_frame(connect(f"sqlite:///{tmp_path / 'db.sqlite'}"), "t").codec_hash.nunique() == 2
 
 

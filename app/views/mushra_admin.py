@@ -23,6 +23,7 @@ from evalkit.mushra.design import test_setup
 from evalkit.mushra.rating_plots import boxplot, mean_ci_plot
 from evalkit.mushra.screening import screen
 from evalkit.mushra.stats import condition_summary, paired_comparisons, permutation_test
+from evalkit.report.app_views import statistics_view
 
 TESTS_DIR = Path(__file__).resolve().parents[2] / "tests_mushra"
 DATA_DIR = TESTS_DIR.parent / "data"  # where an upload may name audio, beside tests_mushra/ (unless configured)
@@ -189,9 +190,12 @@ def results_section(info: listening.TestInfo) -> None:
     include = st.toggle(
         "Include unfinished sessions", value=False, help="Statistics use completed sessions unless this is on."
     )
-    frame, chosen = statistics_ratings(ui.database(), info.name, include_incomplete=include)
     exports_section(info, completed_only=not include)
     listeners_section(info)
+    if info.test_type != "mushra":
+        typed_results_section(info, completed_only=not include)
+        return
+    frame, chosen = statistics_ratings(ui.database(), info.name, include_incomplete=include)
     if frame.empty:
         st.info(f"No ratings yet from {chosen}.")
         return
@@ -203,6 +207,15 @@ def results_section(info: listening.TestInfo) -> None:
     for warning in degenerate_warnings(kept):
         st.warning(f"Degenerate statistics: {warning}")
     statistics_section(kept, list(info.conditions))
+
+
+def typed_results_section(info: listening.TestInfo, completed_only: bool) -> None:
+    """A test of another type: its own statistics and plots, as its report section shows them."""
+    view = statistics_view(ui.database(), info.name, completed_only)
+    st.caption(f"{view.title} test. Screening: {view.screening}")
+    if view.message:
+        st.info(view.message)
+    ui.show_statistics(view)
 
 
 def exports_section(info: listening.TestInfo, completed_only: bool) -> None:

@@ -41,19 +41,20 @@ class Bitstream:
         return sum(len(p) for p in self.packets if p is not None)
 
     def to_bytes(self) -> bytes:
-        if any(p is None for p in self.packets):
+        packets = [p for p in self.packets if p is not None]
+        if len(packets) < len(self.packets):
             raise CodecError(f"{self.backend}: a bitstream with lost packets cannot be serialised")
         name = self.backend.encode("ascii")
         header = json.dumps(self.header, separators=(",", ":"), sort_keys=True).encode()
         if len(name) > 255 or len(header) > 0xFFFF:
             raise CodecError(f"{self.backend}: backend name or header too large for the container")
-        if any(len(p) > _MAX_PACKET for p in self.packets):
+        if any(len(p) > _MAX_PACKET for p in packets):
             raise CodecError(f"{self.backend}: a packet is larger than the container's {_MAX_PACKET} bytes")
         out = bytearray(MAGIC)
         out += struct.pack(">BB", FORMAT_VERSION, len(name)) + name
         out += struct.pack(">H", len(header)) + header
-        out += struct.pack(">I", len(self.packets))
-        for packet in self.packets:
+        out += struct.pack(">I", len(packets))
+        for packet in packets:
             out += _varint(len(packet)) + packet
         out += struct.pack(">I", zlib.crc32(out))
         return bytes(out)
@@ -88,7 +89,7 @@ class Bitstream:
             raise CodecError(
                 f"{backend}: bitstream declares {count} packets but holds only {reader.remaining} bytes for them"
             )
-        packets = [reader.take(reader.varint()) for _ in range(count)]
+        packets: list[bytes | None] = [reader.take(reader.varint()) for _ in range(count)]
         if reader.remaining:
             raise CodecError(f"{backend}: bitstream has {reader.remaining} unexpected trailing bytes")
         return cls(backend, header, packets)

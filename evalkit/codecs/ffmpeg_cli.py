@@ -23,6 +23,7 @@ import shutil
 import struct
 import subprocess
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,7 @@ def _missing(encoder: str, decoder: str) -> str | None:
 def _decoder(name: str, rate: int, extradata: bytes | None = None):
     import av  # lazy: evalkit imports without PyAV
 
-    context = av.CodecContext.create(name, "r")
+    context: Any = av.CodecContext.create(name, "r")  # an audio context: the stubs type the base class
     context.sample_rate, context.layout = rate, "mono"
     if extradata:
         context.extradata = extradata
@@ -235,7 +236,7 @@ def _demux_ogg(data: bytes, backend: str) -> tuple[bytes, list[bytes]]:
     import av
 
     try:
-        with av.open(io.BytesIO(data), format="ogg") as container:
+        with av.open(io.BytesIO(data), mode="r", format="ogg") as container:
             stream = container.streams.audio[0]
             extradata = bytes(stream.codec_context.extradata or b"")
             packets = [bytes(p) for p in container.demux(stream) if p.size]

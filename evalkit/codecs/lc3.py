@@ -141,7 +141,7 @@ def _conceal(decoder, frame: int) -> np.ndarray:
     pcm = (ctypes.c_float * frame)()
     if decoder.lib.lc3_decode(handles[0], None, 0, _PCM_FLOAT, pcm, 1) < 0:
         raise CodecError("lc3: liblc3 packet-loss concealment failed")
-    return np.frombuffer(pcm, dtype=np.float32).copy()
+    return np.ctypeslib.as_array(pcm).copy()
 
 
 def _release(coder) -> None:

@@ -201,8 +201,8 @@ class PyAVCodec(Codec):
     """Common ground: availability check, encoder/decoder construction, error wrapping."""
 
     install_hint: ClassVar[str] = PYAV_HINT
-    encoder: ClassVar[str] = ""
-    decoder: ClassVar[str] = ""
+    encoder: str = ""  # a backend may pick its FFmpeg codec per instance (G.711's law)
+    decoder: str = ""
 
     @classmethod
     def unavailable(cls) -> str | None:

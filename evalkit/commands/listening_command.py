@@ -74,7 +74,7 @@ def _select_items(engine, args) -> int:
 
 
 def _power(engine, args) -> int:
-    from ..listening.power import Spread, listeners_needed, pilot_spread, power, simulate_power
+    from ..listening.power import Spread, Subset, listeners_needed, pilot_spread, power, simulate_power
 
     kind = args.type or "mushra"
     if args.pilot:
@@ -96,19 +96,35 @@ def _power(engine, args) -> int:
     if args.items < 1:
         raise ConfigError(f"--items must be at least 1, got {args.items}")
     effect = args.effect if args.effect is not None else _effect_from_run(engine, args)
-    needed = listeners_needed(effect, spread, args.items, args.power, args.alpha)
+    subset = Subset(args.per_session, args.test_conditions) if args.per_session is not None else None
+    if subset is not None:
+        subset.check(args.items)
+    needed = listeners_needed(effect, spread, args.items, args.power, args.alpha, subset)
     print(
         f"spread ({spread.source}): noise sd {spread.noise:.3g}, listener x condition sd {spread.interaction:.3g}, "
         f"listener sd {spread.listener:.3g}"
     )
     print(
         f"listeners needed: {needed} (difference {effect:.3g} on the {kind} scale, {args.items} items, "
-        f"power {power(effect, spread, needed, args.items, args.alpha):.3f} >= {args.power:g}, "
+        f"power {power(effect, spread, needed, args.items, args.alpha, subset):.3f} >= {args.power:g}, "
         f"two-sided alpha {args.alpha:g})"
     )
+    if subset is not None:
+        print(
+            f"design: each listener rates {subset.per_session} of the {args.items * subset.conditions} pages "
+            f"({args.items} items x {subset.conditions} conditions); tested over those who rated both conditions"
+        )
     if args.simulate:
         simulated = simulate_power(
-            effect, spread, needed, args.items, kind, alpha=args.alpha, simulations=args.simulate, seed=args.seed
+            effect,
+            spread,
+            needed,
+            args.items,
+            kind,
+            alpha=args.alpha,
+            simulations=args.simulate,
+            seed=args.seed,
+            subset=subset,
         )
         print(
             f"simulated power with {needed} listeners: {simulated:.3f} ({args.simulate} simulated tests, "

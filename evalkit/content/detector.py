@@ -24,6 +24,7 @@ import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from .clarity import JUDGE_DB, clarity
 from .lexicon import pronunciation, text_phones, words
 from .phones import Phone, PhoneRecognizer, make_recognizer
 from .spectra import HOP_SECONDS, RATE, frames_between, log_mel
+from .store import PhoneStore, phone_key
 from .warp import ContentWarp, warp
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "ContentReport",
     "analyze",
     "forget_phones",
+    "share_reference_phones",
     "CHANGE_DB",
     "DISTORTION_DB",
     "MIN_JUDGED",
@@ -122,7 +125,7 @@ def analyze(
     reference's."""
     recognizer = recognizer or make_recognizer(DEFAULT_RECOGNIZER)
     ref, deg = np.asarray(ref, dtype=np.float64), np.asarray(deg, dtype=np.float64)
-    ref_phones, deg_phones = _recognize(recognizer, ref), _recognize(recognizer, deg)
+    ref_phones, deg_phones = _recognize(recognizer, ref, shared=True), _recognize(recognizer, deg)
     path = warp(log_mel(ref), log_mel(deg))
     ops = align(ref_phones, [_on_ref_time(p, path) for p in deg_phones])
     evidence = _Evidence(path, clarity(deg), ref_phones)
@@ -236,6 +239,14 @@ def _english(text: str | None) -> bool:
 
 
 _cache: OrderedDict = OrderedDict()
+_store: PhoneStore | None = None
+
+
+def share_reference_phones(root: str | Path | None) -> None:
+    """Keep references' phones in `root` (a run's cache folder) for every worker and later run;
+    None: this process's memo only. The phones are the same either way: only the time changes."""
+    global _store
+    _store = None if root is None else PhoneStore(root)
 
 
 def forget_phones() -> None:
@@ -243,12 +254,26 @@ def forget_phones() -> None:
     _cache.clear()
 
 
-def _recognize(recognizer: PhoneRecognizer, x: np.ndarray) -> list[Phone]:
-    """Recognize with a small per-process memo: the same samples always give the same phones."""
-    key = (recognizer.name, recognizer.version, hashlib.sha1(np.ascontiguousarray(x, dtype=np.float64)).hexdigest())
+def _recognize(recognizer: PhoneRecognizer, x: np.ndarray, shared: bool = False) -> list[Phone]:
+    """Recognize with a small per-process memo, and for a reference (`shared`) the run's phone
+    store: the same samples always give the same phones (a fresh decoder for every call)."""
+    digest = hashlib.sha1(np.ascontiguousarray(x, dtype=np.float64)).hexdigest()
+    key = (recognizer.name, recognizer.version, digest)
     if key not in _cache:
-        _cache[key] = recognizer.recognize(Audio(x, RATE))
+        _cache[key] = _recognize_shared(recognizer, x, digest) if shared else recognizer.recognize(Audio(x, RATE))
         while len(_cache) > PHONE_CACHE:
             _cache.popitem(last=False)
     _cache.move_to_end(key)
     return _cache[key]
+
+
+def _recognize_shared(recognizer: PhoneRecognizer, x: np.ndarray, digest: str) -> list[Phone]:
+    store = _store
+    if store is None:
+        return recognizer.recognize(Audio(x, RATE))
+    key = phone_key(recognizer.name, recognizer.version, digest)
+    phones = store.get(key)
+    if phones is None:
+        phones = recognizer.recognize(Audio(x, RATE))
+        store.put(key, phones)
+    return phones

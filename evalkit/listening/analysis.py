@@ -35,6 +35,12 @@ class LoadedTest:
     screening: Any = None  # the type's screening outcome (kept, excluded, describe())
     kept: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    @property
+    def excluded(self) -> dict[str, str]:
+        """participant -> why they are left out: a recorded rejection or the type's screening."""
+        screened = self.screening.excluded if self.screening is not None else {}
+        return {**self.rejected, **screened}
+
     def describe(self) -> str:
         rejected = f"{len(self.rejected)} session(s) rejected by recorded rules; " if self.rejected else ""
         return rejected + (self.screening.describe() if self.screening is not None else "no responses yet")

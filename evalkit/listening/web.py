@@ -33,7 +33,7 @@ from ..store.models import utcnow
 from . import listener
 from .admin import join_open_link
 from .auth import SigninError, SigninPolicy, admin_session, sign_in, sign_out
-from .flow import AccessError, FlowError
+from .flow import PHASES, AccessError, FlowError
 from .listener import AnswerError
 from .pages import Page
 from .playlog import LimitError, RateLimiter, TooLarge
@@ -75,19 +75,7 @@ HEADERS = {
 }
 
 
-BROWSER_PHASES = (
-    "consent",
-    "qualification",
-    "instructions",
-    "level_check",
-    "environment",
-    "training",
-    "trials",
-    "questionnaire",
-    "done",
-    "screened_out",
-    "expired",
-)
+BROWSER_PHASES = (*PHASES, "expired")  # every phase has a page, and a closed session its own
 BROWSER_VIEWS = ("sliders", "triple", "pick")  # the player views of static/views.js
 PROMPT_KEYS = ("labels", "question", "scale", "options")  # what a type's prompt may tell the page
 

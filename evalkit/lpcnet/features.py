@@ -17,6 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from .framing import FRAME, LOOKAHEAD, LPC_ORDER, RATE, WINDOW, analysis_frames, frame_count
+from .pitch import pitch_track
+
 __all__ = [
     "RATE",
     "FRAME",
@@ -35,13 +38,8 @@ __all__ = [
     "analysis_frames",
 ]
 
-RATE = 16000
-FRAME = 160  # 10 ms
-WINDOW = 320  # 20 ms, centred on its frame
-LOOKAHEAD = (WINDOW - FRAME) // 2  # samples the window reaches past its frame's end
 NB_BANDS = 18
 NB_FEATURES = NB_BANDS + 2  # cepstra, pitch period (samples at 16 kHz), pitch correlation
-LPC_ORDER = 16
 PREEMPHASIS = 0.85
 SCALE = 32768.0  # features are computed on 16-bit sample values
 # Band edges in 200 Hz units (LPCNet's eband5ms), as bins of the 320-point FFT (50 Hz each)
@@ -85,19 +83,6 @@ def _interpolation() -> np.ndarray:
     return weights
 
 
-def analysis_frames(x: np.ndarray, frames: int, length: int = WINDOW, offset: int = -LOOKAHEAD) -> np.ndarray:
-    """(frames, length) views of x: row k starts at 160 k + offset; samples outside x are zero."""
-    pad_left = max(0, -offset)
-    end = FRAME * (frames - 1) + offset + length
-    padded = np.pad(x, (pad_left, max(0, end - len(x))))
-    starts = FRAME * np.arange(frames) + offset + pad_left
-    return padded[starts[:, None] + np.arange(length)[None, :]]
-
-
-def frame_count(samples: int) -> int:
-    return -(-samples // FRAME)
-
-
 def band_log_energies(xp: np.ndarray, frames: int) -> np.ndarray:
     """(frames, 18) log10 band energies of the pre-emphasised 16-bit signal, with LPCNet's floors:
     no band more than 80 dB below the frame's loudest, nor 25 dB below the band under it."""
@@ -126,8 +111,6 @@ def features(x, with_lpc: bool = False):
     """(frames, 20) features of 16 kHz audio (an Audio or samples in [-1, 1]); one frame per 160
     samples, the last one zero-padded. With `with_lpc`, also (lpc (frames, 16), gain (frames,))
     from the unquantised cepstrum."""
-    from .pitch import pitch_track
-
     samples = _samples(x)
     frames = frame_count(len(samples))
     xp = preemphasis(samples * SCALE)

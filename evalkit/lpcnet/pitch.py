@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .features import FRAME, LOOKAHEAD, LPC_ORDER, RATE, WINDOW
+from .framing import FRAME, LOOKAHEAD, LPC_ORDER, RATE, WINDOW, analysis_frames
 
 __all__ = ["MIN_PERIOD", "MAX_PERIOD", "pitch_track", "normalized_cross_correlation", "lpc_residual"]
 
@@ -57,8 +57,6 @@ def _lowpass(x: np.ndarray) -> np.ndarray:
 def normalized_cross_correlation(residual: np.ndarray, frames: int) -> np.ndarray:
     """(frames, 225): NCC of each frame's target window with the window `lag` samples earlier,
     for lags MIN_PERIOD..MAX_PERIOD."""
-    from .features import analysis_frames
-
     span = WINDOW + MAX_PERIOD
     segments = analysis_frames(residual, frames, length=span, offset=-LOOKAHEAD - MAX_PERIOD)
     target = segments[:, MAX_PERIOD:]

@@ -27,7 +27,8 @@ class Withheld:
 Value = float | dict[str, float | Withheld]
 # A metric function takes mono float64 arrays at the chosen rate; ref is None for non-intrusive
 # metrics. A spec with uses_text=True also gets the transcript (or None) as a fourth argument.
-MetricFn = Callable[[np.ndarray | None, np.ndarray, int], Value]
+# (ref, deg, sample_rate) -> Value; a metric whose spec uses the text also takes the transcript
+MetricFn = Callable[..., Value]
 
 # What pure numpy/scipy metrics record as their "package".
 NUMPY_SCIPY = "numpy+scipy"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,38 +16,12 @@ from .concealment import concealment_of
 from .curves import CurvePoint, loss_curve
 from .latency import Latency, measure_latency
 from .loss import DEFAULT_BURST, LOSS_MODELS, LOSS_RATES
+from .profile_row import Profile
 from .resource_use import Cost, measure_cost_isolated
 
 __all__ = ["Profile", "ProfileRun", "profile_card", "profile_speech", "default_cards", "PROFILE_RATE"]
 
 PROFILE_RATE = 16000  # the demo corpus is 16 kHz speech at heart (much of it is 8 kHz telephone)
-
-
-@dataclass(frozen=True)
-class Profile(Cost):
-    """One row of the profiles table: the cost measurement (Cost's fields) and the rest; field names are its
-    column names."""
-
-    codec: str
-    codec_hash: str
-    codec_version: str
-    backend: str
-    family: str
-    sample_rate: int
-    nominal_bitrate: float | None
-    params_encoder: int | None  # neural codecs only (torch_modules); None for DSP
-    params_decoder: int | None
-    macs_encoder_per_s: float | None
-    macs_decoder_per_s: float | None
-    frame_samples: int
-    declared_delay: int
-    measured_delay: int | None
-    declared_latency_ms: float
-    measured_latency_ms: float | None
-    latency_ok: bool | None
-    streaming: bool
-    concealment: str
-    packages: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

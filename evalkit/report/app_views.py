@@ -19,6 +19,14 @@ from .figures import agreement_figure, cost_figure, family_colors, has_bitrates,
 from .leaderboard import codec_table, filter_results, leaderboard, leaderboard_wide, metric_order
 from .listening import NO_MUSHRA, load_listening, mushra_tests
 from .pareto import complexity_table, mark_front, quality_points
+from .sections_listening import (
+    analyse_typed,
+    statistics_figures,
+    statistics_tables,
+    test_type_of,
+    typed_agreement_figure,
+    typed_statistics,
+)
 
 __all__ = [
     "FilterOptions",
@@ -29,6 +37,8 @@ __all__ = [
     "cost_view",
     "AgreementView",
     "agreement_view",
+    "StatisticsView",
+    "statistics_view",
     "COST_AXES",
 ]
 
@@ -106,6 +116,10 @@ class AgreementView:
     figure: Figure | None = None
     excluded: dict[str, str] = field(default_factory=dict)
     screening: str = ""
+    title: str = "MUSHRA"  # the test type's title
+    # types beside MUSHRA: their statistics as (id, caption, table) and plots as (id, caption, figure)
+    statistics: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[tuple[str, str, Figure]] = field(default_factory=list)
 
 
 def agreement_view(
@@ -116,13 +130,17 @@ def agreement_view(
     seed: int = SEED,
     include_reference: bool = False,
 ) -> AgreementView:
-    """MUSHRA test `test` against `run`: condition scores, agreement table and scatter per metric.
+    """Listening test `test` against `run`: its statistics, agreement table and scatter per metric.
 
-    The hidden reference and anchors are left out of the agreement unless `include_reference`.
+    MUSHRA shows its condition scores; the other types their own statistics (MOS, DMOS, CMOS, SDG, preferences,
+    ABX identification), as the report does. The hidden reference and anchors are left out of the agreement
+    unless `include_reference`.
     """
-    tests = mushra_tests(engine)
+    tests = mushra_tests(engine)  # every type's tests share the one table
     if test is None:
-        return AgreementView(tests, ListeningAnalysis(message=NO_MUSHRA if not tests else "choose a MUSHRA test"))
+        return AgreementView(tests, ListeningAnalysis(message=NO_MUSHRA if not tests else "choose a listening test"))
+    if test_type_of(engine, test) not in (None, "mushra"):
+        return typed_agreement_view(engine, run, test, tests, n_boot, seed, include_reference)
     listening = load_listening(engine, test)
     analysis = analyse_listening(run, listening, metric_order(run), n_boot, seed, include_reference)
     view = AgreementView(tests, analysis, excluded=listening.excluded, screening=listening.screening)
@@ -130,3 +148,52 @@ def agreement_view(
         metrics = list(dict.fromkeys(analysis.agreement["metric"]))
         view.figure = agreement_figure(analysis.stimuli, system_level(analysis.stimuli), metrics)
     return view
+
+
+@dataclass
+class StatisticsView:
+    """A test of a type beside MUSHRA on its own: the report's tables and plots, and who was left out and why."""
+
+    title: str
+    screening: str
+    excluded: dict[str, str]
+    statistics: list[tuple[str, str, pd.DataFrame]]
+    figures: list[tuple[str, str, Figure]]
+    message: str | None = None
+
+
+def statistics_view(engine: Engine, test: str, completed_only: bool = True) -> StatisticsView:
+    """Test `test`'s statistics as its report section shows them (MOS, DMOS, CMOS, SDG, preferences, ABX)."""
+    from ..listening.analysis import load_test
+
+    loaded = load_test(engine, test, completed_only)
+    typed = typed_statistics(loaded)
+    return StatisticsView(
+        loaded.type.title,
+        loaded.describe(),
+        loaded.excluded,
+        statistics_tables(typed),
+        statistics_figures(typed),
+        typed.message,
+    )
+
+
+def typed_agreement_view(
+    engine: Engine, run: RunData, test: str, tests: list[str], n_boot: int, seed: int, include_reference: bool
+) -> AgreementView:
+    """A test of a type beside MUSHRA: the report's statistics, plots and agreement for it."""
+    from ..listening.analysis import load_test
+
+    loaded = load_test(engine, test)
+    typed = analyse_typed(run, loaded, metric_order(run), n_boot, seed, include_reference)
+    analysis = ListeningAnalysis(stimuli=typed.stimuli, agreement=typed.agreement, message=typed.message)
+    return AgreementView(
+        tests,
+        analysis,
+        typed_agreement_figure(typed),
+        loaded.excluded,
+        loaded.describe(),
+        loaded.type.title,
+        statistics_tables(typed),
+        statistics_figures(typed),
+    )

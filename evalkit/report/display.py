@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .codecinfo import REFERENCE_FAMILIES, higher_is_better
+from .figures import svg_data_uri
 from .leaderboard import SMALL_N
 from .names import DisplayNames
 
@@ -60,6 +61,11 @@ class FigureRef:
     uri: str
     caption: str
     figure: Figure | None = None  # kept so each figure can be written alone (PDF, SVG)
+
+
+def figure_ref(id: str, figure, caption: str) -> FigureRef:
+    """A figure as the report shows it: inline SVG, and the figure kept for writing it alone."""
+    return FigureRef(id, svg_data_uri(figure), caption, figure)
 
 
 @dataclass

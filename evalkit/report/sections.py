@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .build import ReportData
-from .display import SMALL_N_MARK, FigureRef, Section, Table, fmt, fmt_p, frame_table, leaderboard_table
-from .figures import bar_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure, svg_data_uri
+from .display import SMALL_N_MARK, FigureRef, Section, Table, figure_ref, fmt, fmt_p, frame_table, leaderboard_table
+from .figures import bar_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
 from .leaderboard import SMALL_N
 from .pareto import mark_front, quality_points
 
@@ -34,10 +34,6 @@ def build_sections(report: ReportData) -> list[Section]:
         _content(report, colors),
         *listening_sections(report),
     ]
-
-
-def figure_ref(id: str, figure, caption: str) -> FigureRef:
-    return FigureRef(id, svg_data_uri(figure), caption, figure)
 
 
 def _leaderboard(report: ReportData, quality: list[str], colors: dict) -> Section:

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 from sqlalchemy import Engine, select
 
 from .agreement import agreement_table, system_level
 from .codecinfo import metric_directions
-from .display import Section, agreement_display, frame_table
+from .display import Section, agreement_display, figure_ref, frame_table
 from .figures import agreement_figure, preference_matrix_figure, score_figure
 from .leaderboard import current_results
 from .listening import Listening, stimulus_frame
-from .sections import figure_ref
+from .names import DisplayNames
 
 if TYPE_CHECKING:
     from .build import ReportData
@@ -40,7 +41,11 @@ __all__ = [
     "dcr_section",
     "listening_sections",
     "score_section",
+    "statistics_figures",
+    "statistics_tables",
     "test_type_of",
+    "typed_agreement_figure",
+    "typed_statistics",
 ]
 
 # Per score type: the table analyse() returns, its value column, the axis label, the axis range and the bars' base.
@@ -98,8 +103,9 @@ def add_typed(report: ReportData, engine: Engine, name: str) -> None:
     from ..listening.analysis import load_test
 
     loaded = load_test(engine, name)
-    excluded = {**loaded.rejected, **(loaded.screening.excluded if loaded.screening is not None else {})}
-    report.listening = Listening(name, loaded.frame, loaded.kept, excluded, loaded.describe(), setup=loaded.setup)
+    report.listening = Listening(
+        name, loaded.frame, loaded.kept, loaded.excluded, loaded.describe(), setup=loaded.setup
+    )
     report.typed = analyse_typed(
         report.run, loaded, report.metrics, report.n_boot, report.seed, report.options.include_reference
     )
@@ -110,10 +116,9 @@ def analyse_typed(
 ) -> TypedListening:
     """The type's tables over the kept responses and, for score types, the agreement with `run`'s metrics."""
     title = loaded.type.title
-    if loaded.kept.empty:
-        why = "no completed sessions yet" if loaded.frame.empty else "every listener was rejected or screened out"
-        return TypedListening(loaded, message=f"{title} test {loaded.name!r}: {why}")
-    typed = TypedListening(loaded, loaded.type.analyse(loaded.kept, loaded.setup))
+    typed = typed_statistics(loaded)
+    if not typed.tables:
+        return typed
     scores = loaded.type.agreement_scores(loaded.kept, loaded.setup)
     if scores is None and "bradley_terry" in typed.tables:
         typed.agreement = strength_agreement(typed.tables["bradley_terry"], run.results, loaded, metrics)
@@ -138,6 +143,14 @@ def analyse_typed(
         return typed
     typed.agreement = agreement_table(typed.stimuli, n_boot, seed, directions=metric_directions())
     return typed
+
+
+def typed_statistics(loaded) -> TypedListening:
+    """The type's tables over the kept responses (no run needed); `message` says why there are none."""
+    if loaded.kept.empty:
+        why = "no completed sessions yet" if loaded.frame.empty else "every listener was rejected or screened out"
+        return TypedListening(loaded, message=f"{loaded.type.title} test {loaded.name!r}: {why}")
+    return TypedListening(loaded, loaded.type.analyse(loaded.kept, loaded.setup))
 
 
 def strength_agreement(strengths: pd.DataFrame, results: pd.DataFrame, loaded, metrics: list[str]) -> pd.DataFrame:
@@ -198,27 +211,73 @@ def _section(report: ReportData, lead: str) -> tuple[Section, TypedListening]:
     return section, typed
 
 
-def score_section(report: ReportData, lead: str) -> Section:
-    """A score type's section: bars per condition with 95 % t intervals and the table behind them."""
+# The type's tables in reading order (the keys its analyse() returns) and their captions.
+TABLE_CAPTIONS = {
+    "mos": "MOS per condition (t-based 95 % CI)",
+    "dmos": "DMOS per condition (t-based 95 % CI)",
+    "cmos": "CMOS per condition (t-based 95 % CI)",
+    "sdg": "SDG per condition (t-based 95 % CI)",
+    "preferences": "Preference per pair (share: the first preferred)",
+    "bradley_terry": "Bradley-Terry strengths (sum to 1) of the decided answers",
+    "by_pair": "Correct identifications per pair of conditions",
+    "by_listener": "Correct identifications per listener and pair",
+}
+SCREENING_CAPTION = (
+    "Post-screening per listener: mean SDG, one-sided t-test p, share of trials "
+    "with the hidden reference graded below the coded signal"
+)
+CONDITION_COLUMNS = ("condition", "first", "second")
+
+
+def statistics_tables(typed: TypedListening, names: DisplayNames | None = None) -> list[tuple[str, str, pd.DataFrame]]:
+    """The type's statistics as (table id, caption, frame with conditions' display names), in reading order, then
+    BS.1116's post-screening table: what the report, the app and `evalkit ratings stats` show."""
+    codec = (names or DisplayNames()).codec
+    shown = []
+    for key in [k for k in TABLE_CAPTIONS if k in typed.tables]:
+        table = typed.tables[key]
+        renamed = {c: table[c].map(codec) for c in CONDITION_COLUMNS if c in table.columns}
+        shown.append((f"{typed.name}-{key.replace('_', '-')}", TABLE_CAPTIONS[key], table.assign(**renamed)))
+    screening = typed.loaded.screening
+    if typed.name == "bs1116" and screening is not None and not screening.table.empty:
+        shown.append(("bs1116-screening", SCREENING_CAPTION, screening.table))
+    return shown
+
+
+def statistics_figures(typed: TypedListening, names: DisplayNames | None = None) -> list[tuple[str, str, Figure]]:
+    """The type's plots as (figure id, caption, figure): score bars with CIs, or AB's preference matrix."""
+    from ..listening.preferences import preference_matrix
+
+    names = names or DisplayNames()
+    title, test = typed.loaded.type.title, typed.loaded.name
+    if typed.name in SCORES and typed.tables:
+        key, value, label, limits, base = SCORES[typed.name]
+        figure = score_figure(typed.tables[key], value, label, limits, base, names)
+        return [(f"{typed.name}-{key}", f"{title} test {test}: {label}.", figure)]
+    if typed.name == "ab" and typed.tables:
+        figure = preference_matrix_figure(preference_matrix(typed.loaded.kept), names)
+        caption = f"AB test {test}: share of decided answers preferring the row's condition over the column's."
+        return [("ab-preference-matrix", caption, figure)]
+    return []
+
+
+def type_section(report: ReportData, lead: str) -> Section:
+    """A type's section: its statistics tables and plots (statistics_tables, statistics_figures)."""
     section, typed = _section(report, lead)
     if not typed.tables:
         return section
-    key, value, label, limits, base = SCORES[typed.name]
-    table = typed.tables[key]
-    section.figures.append(
-        figure_ref(
-            f"{typed.name}-{key}",
-            score_figure(table, value, label, limits, base, report.names),
-            f"{typed.loaded.type.title} test {typed.loaded.name}: {label}.",
-        )
-    )
-    shown = table.assign(condition=table["condition"].map(report.names.codec))
-    section.tables.append(frame_table(shown, f"{typed.name}-{key}", f"{key.upper()} per condition (t-based 95 % CI)"))
+    for id, caption, table in statistics_tables(typed, report.names):
+        section.tables.append(frame_table(table, id, caption))
+    for id, caption, figure in statistics_figures(typed, report.names):
+        section.figures.append(figure_ref(id, figure, caption))
     return section
 
 
+score_section = type_section  # the score types' sections: bars per condition with 95 % t intervals, and tables
+
+
 def acr_section(report: ReportData) -> Section:
-    return score_section(
+    return type_section(
         report,
         "Mean opinion score per condition over the kept ratings (ITU-T P.800 absolute "
         "category rating), with Student's t 95 % intervals over the ratings.",
@@ -226,7 +285,7 @@ def acr_section(report: ReportData) -> Section:
 
 
 def dcr_section(report: ReportData) -> Section:
-    return score_section(
+    return type_section(
         report,
         "Degradation mean opinion score per condition (ITU-T P.800 degradation category "
         "rating against the reference), with Student's t 95 % intervals over the ratings.",
@@ -234,7 +293,7 @@ def dcr_section(report: ReportData) -> Section:
 
 
 def ccr_section(report: ReportData) -> Section:
-    return score_section(
+    return type_section(
         report,
         "Comparison mean opinion score per condition against the reference (ITU-T P.800 "
         "comparison category rating, order randomised and sign-corrected), with Student's "
@@ -243,84 +302,31 @@ def ccr_section(report: ReportData) -> Section:
 
 
 def bs1116_section(report: ReportData) -> Section:
-    section = score_section(
+    return type_section(
         report,
         "Subjective difference grade per condition (ITU-R BS.1116-3: grade of the coded "
         "signal minus grade of the hidden reference on the same page), with Student's t "
         "95 % intervals over trials, after post-screening on hidden-reference "
         "identification.",
     )
-    screening = report.typed.loaded.screening
-    if screening is not None and not screening.table.empty:
-        section.tables.append(
-            frame_table(
-                screening.table,
-                "bs1116-screening",
-                "Post-screening per listener: mean SDG, one-sided t-test p, share of trials "
-                "with the hidden reference graded below the coded signal",
-            )
-        )
-    return section
 
 
 def ab_section(report: ReportData) -> Section:
-    from ..listening.types.ab import preference_matrix
-
-    section, typed = _section(
+    return type_section(
         report,
         "Preferences per pair of conditions: wins, no-preference answers, the share "
         "of decided answers with a Wilson 95 % interval and the two-sided binomial p "
         "against 50 %; with three or more conditions, Bradley-Terry strengths and the "
         "preference matrix.",
     )
-    if not typed.tables:
-        return section
-    codec = report.names.codec
-    preferences = typed.tables["preferences"]
-    shown = preferences.assign(first=preferences["first"].map(codec), second=preferences["second"].map(codec))
-    section.tables.append(frame_table(shown, "ab-preferences", "Preference per pair (share: the first preferred)"))
-    if "bradley_terry" in typed.tables:
-        strengths = typed.tables["bradley_terry"]
-        section.tables.append(
-            frame_table(
-                strengths.assign(condition=strengths["condition"].map(codec)),
-                "ab-bradley-terry",
-                "Bradley-Terry strengths (sum to 1) of the decided answers",
-            )
-        )
-    frame = typed.loaded.kept
-    section.figures.append(
-        figure_ref(
-            "ab-preference-matrix",
-            preference_matrix_figure(preference_matrix(frame), report.names),
-            f"AB test {typed.loaded.name}: share of decided answers preferring the row's condition over the column's.",
-        )
-    )
-    return section
 
 
 def abx_section(report: ReportData) -> Section:
-    section, typed = _section(
+    return type_section(
         report,
         "ABX identification: correct answers per pair of conditions and per listener, "
         "with the one-sided binomial p of doing as well by guessing (50 %).",
     )
-    if not typed.tables:
-        return section
-    codec = report.names.codec
-    for key, caption in (
-        ("by_pair", "Correct identifications per pair of conditions"),
-        ("by_listener", "Correct identifications per listener and pair"),
-    ):
-        table = typed.tables[key]
-        section.tables.append(
-            frame_table(
-                table.assign(first=table["first"].map(codec), second=table["second"].map(codec)),
-                f"abx-{key.replace('_', '-')}",
-                caption,
-            )
-        )
-    return section
 
 
 def typed_agreement_section(report: ReportData) -> Section:
@@ -348,12 +354,22 @@ def typed_agreement_section(report: ReportData) -> Section:
         return section
     for level in ("system", "stimulus"):
         section.tables.append(agreement_display(typed.agreement, level, report.names))
-    metrics = list(dict.fromkeys(typed.agreement["metric"]))
-    limits = SCORES[typed.name][3] if typed.name in SCORES else None
-    figure = agreement_figure(
-        typed.stimuli, system_level(typed.stimuli), metrics, report.names, ylabel=(key or "score").upper(), ylim=limits
-    )
+    figure = typed_agreement_figure(typed, report.names)
     section.figures.append(
         figure_ref("agreement", figure, f"Listeners' {(key or 'score').upper()} against each metric.")
     )
     return section
+
+
+def typed_agreement_figure(typed: TypedListening, names: DisplayNames | None = None) -> Figure | None:
+    """Per metric: the type's score against the metric, stimuli faint and condition means labelled (None for
+    the choice types, which have no score per stimulus)."""
+    if typed.stimuli is None or typed.agreement is None or typed.agreement.empty:
+        return None
+    key = SCORES[typed.name][0] if typed.name in SCORES else "score"
+    limits = SCORES[typed.name][3] if typed.name in SCORES else None
+    metrics = list(dict.fromkeys(typed.agreement["metric"]))
+    stimuli = typed.stimuli
+    return agreement_figure(
+        stimuli, system_level(stimuli), metrics, names or DisplayNames(), ylabel=key.upper(), ylim=limits
+    )

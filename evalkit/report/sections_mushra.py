@@ -3,13 +3,16 @@ agreement between each metric and the listeners."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from .agreement import system_level
-from .build import ReportData
-from .display import Section, Table, agreement_display, fmt_p, frame_table
+from .display import Section, Table, agreement_display, figure_ref, fmt_p, frame_table
 from .figures import agreement_figure, mushra_figure
-from .sections import figure_ref
+
+if TYPE_CHECKING:  # type only: build loads these sections while it runs
+    from .build import ReportData
 
 __all__ = ["listening_section", "agreement_section"]
 

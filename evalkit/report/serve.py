@@ -21,7 +21,7 @@ PAGE_PATHS = {
     "rate-quality": "rate_quality",
     "quality vs cost": "quality_cost",
     "item drill-down": "drilldown",
-    "MUSHRA vs metrics": "mushra_metrics",
+    "listening tests vs metrics": "mushra_metrics",
 }
 
 

@@ -156,14 +156,14 @@ def _create_engine(url: URL) -> Engine:
         # One shared connection, or every checkout would see a new, empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)  # not None: _in_memory
         engine = create_engine(url)
     _add_sqlite_events(engine)
     return engine
 
 
 def _require_file(url: URL) -> None:
-    if url.get_backend_name() == "sqlite" and not _in_memory(url) and not Path(url.database).is_file():
+    if url.get_backend_name() == "sqlite" and not _in_memory(url) and not Path(str(url.database)).is_file():
         raise StoreError(
             f"database {url.render_as_string(hide_password=True)!r}: no such file; give the database "
             "the run was stored in (evalkit run makes it)"
@@ -228,6 +228,8 @@ def _foreign_keys_off(connection: Connection) -> Iterator[None]:
     drop deletes every child row by cascade: migrations run with them off (SQLite's own procedure).
     The pragma is a no-op inside a transaction, so it goes to the driver before BEGIN."""
     raw = connection.connection.dbapi_connection
+    if raw is None:  # invalidated, e.g. after a lost connection
+        raise StoreError("the database connection was closed before the migration could run")
     raw.execute("PRAGMA foreign_keys = OFF")
     try:
         yield

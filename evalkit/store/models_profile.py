@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..profile.profile_row import Profile
 from ..profile.resource_use import Cost
-from .models import RESULT_STATUSES, Base, Id, one_of, reason_unless_ok, utcnow, value_exactly_when_ok
+from .models import (
+    RESULT_STATUSES,
+    Base,
+    Id,
+    Json,
+    UTCDateTime,
+    one_of,
+    reason_unless_ok,
+    utcnow,
+    value_exactly_when_ok,
+)
 
 __all__ = ["CodecProfile", "LossCurve", "PROFILE_KEY", "LOSS_CURVE_KEY"]
 
@@ -31,41 +42,38 @@ class _CodecConfig:
     codec_version: Mapped[str] = mapped_column(String(200), sort_order=-1)  # library + version (CodecInfo.version)
 
 
-# One NOT NULL column per field of the cost measurement: its dataclass is the one list of them.
-_CostColumns = type(
-    "_CostColumns",
-    (),
-    {
-        field.name: mapped_column({"float": Float, "int": Integer}[field.type], nullable=False)
-        for field in dataclasses.fields(Cost)
-    },
-)
+def _column(field: dataclasses.Field):
+    """The column of one Profile field: its type from the field's (`X | None`: nullable), a string's length
+    and a 64-bit count from the field's metadata."""
+    kind, _, optional = str(field.type).partition(" | ")
+    if kind == "dict":
+        return mapped_column(Json, nullable=True)
+    integer = BigInteger if field.metadata.get("bigint") else Integer
+    sql = {"float": Float, "int": integer, "bool": Boolean}.get(kind)
+    return mapped_column(sql if sql is not None else String(field.metadata["length"]), nullable=bool(optional))
 
 
-class CodecProfile(_CodecConfig, _CostColumns, Base):
+def _columns() -> dict:
+    """One column per field of Profile besides the key (_CodecConfig holds it), in the order of the
+    migration's CREATE TABLE: Profile's own fields, the creation time, then Cost's fields."""
+    cost = {field.name for field in dataclasses.fields(Cost)}
+    fields = [field for field in dataclasses.fields(Profile) if field.name not in PROFILE_KEY]
+    own = {field.name: _column(field) for field in fields if field.name not in cost}
+    created = {"created_at": mapped_column(UTCDateTime(), default=utcnow, nullable=False)}
+    return own | created | {field.name: _column(field) for field in fields if field.name in cost}
+
+
+_ProfileColumns = type("_ProfileColumns", (), _columns())
+
+
+class CodecProfile(_CodecConfig, _ProfileColumns, Base):  # type: ignore[valid-type,misc]  # columns built from Profile
     """Complexity, speed, memory and latency of one codec configuration (see evalkit.profile)."""
 
     __tablename__ = "profiles"
     __table_args__ = (UniqueConstraint(*PROFILE_KEY, name="uq_profiles_key"),)
 
-    backend: Mapped[str] = mapped_column(String(100))
-    family: Mapped[str] = mapped_column(String(100))
-    sample_rate: Mapped[int] = mapped_column(Integer)
-    nominal_bitrate: Mapped[float | None] = mapped_column(Float)
-    params_encoder: Mapped[int | None] = mapped_column(BigInteger)  # neural codecs only
-    params_decoder: Mapped[int | None] = mapped_column(BigInteger)
-    macs_encoder_per_s: Mapped[float | None] = mapped_column(Float)  # multiply-accumulates per second of audio
-    macs_decoder_per_s: Mapped[float | None] = mapped_column(Float)
-    frame_samples: Mapped[int] = mapped_column(Integer)
-    declared_delay: Mapped[int] = mapped_column(Integer)  # lookahead, samples at the codec rate
-    measured_delay: Mapped[int | None] = mapped_column(Integer)
-    declared_latency_ms: Mapped[float] = mapped_column(Float)  # frame + lookahead
-    measured_latency_ms: Mapped[float | None] = mapped_column(Float)  # frame + measured delay
-    latency_ok: Mapped[bool | None] = mapped_column(Boolean)  # None: output silent, not measurable
-    streaming: Mapped[bool] = mapped_column(Boolean)
-    concealment: Mapped[str] = mapped_column(String(32))
-    packages: Mapped[dict[str, Any] | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    if TYPE_CHECKING:  # the columns come from _ProfileColumns; declared here for the type checker
+        created_at: Mapped[datetime]
 
 
 class LossCurve(_CodecConfig, Base):

@@ -56,7 +56,8 @@ SUMMARY_COLUMNS = SUMMARY_GROUP + ["n_ok", "n_failed", "n_skipped", "mean", "std
 # One kbit/s definition everywhere: total payload bits over total seconds, i.e. per-item bitrates
 # weighted by duration (a long item weighs more than a short one, as it does in a bitstream).
 DURATION_WEIGHTED = ("bitrate_kbps",)
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# Both dialects' inserts have on_conflict_do_update and excluded (the generic Insert has neither).
+_INSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def ensure_run(engine: Engine, run_id: str, experiment_config: Mapping[str, Any], evalkit_version: str) -> bool:
@@ -184,9 +185,13 @@ def delay_check(trips: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(
-    engine: Engine, run_id: str, confidence: float = 0.95, bounds: Mapping[str, tuple[float, float]] | None = None
+    engine: Engine,
+    run_id: str | None,
+    confidence: float = 0.95,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
-    """Per codec configuration × metric version: status counts, mean, std and a t-based CI.
+    """Per codec configuration × metric version: status counts, mean, std and a t-based CI, over run
+    `run_id` (None: every run).
 
     Computed in Python from the stored values, so both backends give identical numbers. `bounds`
     (metric -> (low, high)) clips each interval to what the metric can take. kbit/s rows are
@@ -194,7 +199,8 @@ def summary(
     """
     columns = [Result.__table__.c[name] for name in SUMMARY_GROUP + ["status", "value", "item_id"]]
     with engine.connect() as connection:
-        rows = connection.execute(select(*columns).where(Result.run_id == run_id)).all()
+        query = select(*columns) if run_id is None else select(*columns).where(Result.run_id == run_id)
+        rows = connection.execute(query).all()
         durations = _durations(connection, run_id) if any(row.metric in DURATION_WEIGHTED for row in rows) else {}
     groups: dict[tuple, list[tuple[str, float | None, float | None]]] = {}
     for *key, status, value, item in rows:
@@ -282,9 +288,11 @@ def _group_stats(
     bounds: tuple[float, float] | None,
 ) -> dict[str, Any]:
     counts = {status: sum(1 for s, *_ in entries if s == status) for status in RESULT_STATUSES}
-    ok = [(v, d) for s, v, d in entries if s == "ok"]
+    ok = [(v, d) for s, v, d in entries if s == "ok" and v is not None]  # an ok row has a value (CHECK)
     weighted = key[2] in DURATION_WEIGHTED and ok and all(d is not None and d > 0 for _, d in ok)
-    mean, std, low, high = mean_ci([v for v, _ in ok], confidence, bounds, [d for _, d in ok] if weighted else None)
+    mean, std, low, high = mean_ci(
+        [v for v, _ in ok], confidence, bounds, [d for _, d in ok if d is not None] if weighted else None
+    )
     return {
         **dict(zip(SUMMARY_GROUP, key)),
         **{f"n_{status}": count for status, count in counts.items()},
@@ -295,10 +303,11 @@ def _group_stats(
     }
 
 
-def _durations(connection: Any, run_id: str) -> dict[tuple[str, str, str], float]:
-    """(item, codec, codec_hash) -> seconds of input audio, from the run's round trips."""
+def _durations(connection: Any, run_id: str | None) -> dict[tuple[str, str, str], float]:
+    """(item, codec, codec_hash) -> seconds of input audio, from the run's round trips (None: every run's)."""
     t = Roundtrip.__table__.c
-    query = select(t.item_id, t.codec, t.codec_hash, t.duration).where(t.run_id == run_id)
+    query = select(t.item_id, t.codec, t.codec_hash, t.duration)
+    query = query if run_id is None else query.where(t.run_id == run_id)
     return {(item, codec, codec_hash): duration for item, codec, codec_hash, duration in connection.execute(query)}
 
 

@@ -19,7 +19,7 @@ export const MARGIN = 0.15;
  */
 
 /**
- * @typedef {Object} Heard  id -> [seconds heard, seconds needed], as the server last said.
+ * @typedef {Object<string, [number, number]>} Heard  id -> [seconds heard, seconds needed], as the server last said.
  */
 
 /**

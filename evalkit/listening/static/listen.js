@@ -10,19 +10,63 @@ import { safeLink } from "./core.js";
 import { LevelView } from "./level.js";
 import { VIEWS } from "./views.js";
 
-const token = new URLSearchParams(location.search).get("t");
-const app = document.getElementById("app");
+/**
+ * @typedef {Object} Question  One question of the qualification or the questionnaire.
+ * @property {string} id
+ * @property {string} text
+ * @property {string} type  "choice" | "number" | "text"
+ * @property {boolean} required
+ * @property {string[]} choices
+ * @property {number|null} min
+ * @property {number|null} max
+ */
+
+/**
+ * @typedef {Object} Page  What the server answers for every step (evalkit.listening.web.page_json); a phase's
+ * page carries the fields that phase needs.
+ * @property {string} phase
+ * @property {string} title
+ * @property {string} participant
+ * @property {string} [html]
+ * @property {string|null} [completion_code]
+ * @property {string|null} [redirect]
+ * @property {Question[]} [questions]
+ * @property {import("./trial.js").Trial} [trial]
+ * @property {number} [total]
+ * @property {number} [done]
+ * @property {number} [sample_rate]
+ * @property {{id: string, url: string}} [level]
+ */
+
+/** @typedef {{dispose?: () => void}} View */
+
+const token = new URLSearchParams(location.search).get("t") || "";
+const app = /** @type {HTMLElement} */ (document.getElementById("app"));
+/** @type {View|null} */
 let view = null;
+/** @type {Page|null} */
 let current = null; // the page on screen
+/** @type {AudioContext|null} */
 let context = null; // one AudioContext for the page's lifetime (browsers limit how many there may be)
 
 class RequestError extends Error {
+  /** @param {string} message @param {number} status @param {Object<string, string>} [problems] */
   constructor(message, status, problems) {
     super(message);
-    Object.assign(this, { status, problems });
+    this.status = status;
+    this.problems = problems;
   }
 }
 
+/** A refused or failed request as a RequestError (anything else thrown becomes one with status 0). @param {unknown} error */
+function requestError(error) {
+  return error instanceof RequestError ? error : new RequestError(String(error), 0);
+}
+
+/**
+ * @param {string} method @param {string} path @param {Object} [body]
+ * @returns {Promise<any>} the answer's JSON (a Page for the steps)
+ */
 async function api(method, path, body) {
   let response;
   try {
@@ -34,16 +78,19 @@ async function api(method, path, body) {
   } catch (error) {
     throw new RequestError("The server cannot be reached. Check your connection; your ratings so far are saved.", 0);
   }
+  /** @type {{error?: string, problems?: Object<string, string>}} */
   let data = {};
   try { data = await response.json(); } catch (error) { data = {}; }
   if (!response.ok) throw new RequestError(data.error || `The server answered ${response.status}; please reload the page.`, response.status, data.problems);
   return data;
 }
 
+/** @param {Page} page */
 function key(page) {
   return page.trial ? `${page.phase}:${page.trial.phase}:${page.trial.position}` : page.phase;
 }
 
+/** @param {number} [rate] */
 function audioContext(rate) {
   if (!context || (rate && context.sampleRate !== rate)) {
     if (context) context.close();
@@ -52,6 +99,7 @@ function audioContext(rate) {
   return context;
 }
 
+/** @param {string|null} text @param {string} [kind] */
 function flash(text, kind = "warning") {
   const box = document.getElementById("flash");
   if (!box) return;
@@ -61,6 +109,7 @@ function flash(text, kind = "warning") {
 
 // -- one render per page ---------------------------------------------------------------------------
 
+/** @param {Page} page */
 function render(page) {
   if (view && view.dispose) view.dispose();
   view = null;
@@ -72,12 +121,14 @@ function render(page) {
   app.append(el("h1", "title", page.title), Object.assign(el("div"), { id: "flash" }));
   const body = el("section", `step step-${page.phase}`);
   app.append(body);
+  /** @type {Object<string, (body: HTMLElement, page: Page) => void>} */
   const steps = { consent, qualification, instructions, level_check: level, environment: trial, training: trial,
     trials: trial, questionnaire, done, screened_out: done, expired: ended };
   (steps[page.phase] || ended)(body, page);
   Object.assign(window, { __mushra: view, __listen: view }); // inspected by the browser tests; holds opaque ids only
 }
 
+/** @param {Object} body @param {HTMLButtonElement} [button] */
 async function step(body, button) {
   if (button) button.disabled = true;
   flash(null);
@@ -86,46 +137,53 @@ async function step(body, button) {
     return true;
   } catch (error) {
     if (button) button.disabled = false;
-    await recover(error);
+    await recover(requestError(error));
     return false;
   }
 }
 
 // A refused step: say why; if the listener is elsewhere by now (another tab moved on), go there.
+/** @param {RequestError} error */
 async function recover(error) {
   if (error.status === 409 || error.status === 403) {
     try {
       const page = await api("GET", "/api/listen/page");
-      if (key(page) !== key(current)) render(page);
+      if (!current || key(page) !== key(current)) render(page);
     } catch (ignored) { /* keep the page as it is */ }
   }
   flash(error.message, error.status >= 500 || error.status === 0 ? "error" : "warning");
   return error;
 }
 
+/** @param {string} kind @param {unknown} error */
 function report(kind, error) {
-  api("POST", "/api/listen/event", { kind, payload: { message: String(error && error.message ? error.message : error).slice(0, 500) } }).catch(() => {});
+  const message = error instanceof Error ? error.message : String(error);
+  api("POST", "/api/listen/event", { kind, payload: { message: message.slice(0, 500) } }).catch(() => {});
 }
 
+/** @param {string} label @param {(node: HTMLButtonElement) => void} onClick @param {string} [className] */
 function button(label, onClick, className = "primary") {
-  const node = el("button", className, label);
+  const node = /** @type {HTMLButtonElement} */ (el("button", className, label));
   node.addEventListener("click", () => onClick(node));
   return node;
 }
 
+/** @param {string} [html] */
 function rich(html) {
   const box = el("div", "text");
-  box.innerHTML = html; // made on the server from escaped text (evalkit.mushra.safetext); nothing in it loads
+  box.innerHTML = html || ""; // made on the server from escaped text (evalkit.mushra.safetext); nothing in it loads
   return box;
 }
 
 // -- the steps -------------------------------------------------------------------------------------
 
+/** @param {HTMLElement} body @param {Page} page */
 function consent(body, page) {
   body.append(el("h2", null, "Before you start"), rich(page.html),
     button("I agree, continue", (b) => step({ action: "consent" }, b)));
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function instructions(body, page) {
   const keys = el("p", "text");
   keys.append(el("strong", null, "On each page "), "play every sample to the end of what the page asks (switching between samples is seamless), then answer. ",
@@ -134,17 +192,19 @@ function instructions(body, page) {
     button("Start", (b) => step({ action: "instructions" }, b)));
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function level(body, page) {
   body.append(el("h2", null, "Set your listening level"),
     el("p", "text", "Put on your headphones, play the signal and set your volume to a comfortable level. Keep it there for the rest of the test."));
-  view = new LevelView(body, audioContext(page.sample_rate), page.level, {
-    confirm: (settings) => step({ action: "level", settings }),
+  view = new LevelView(body, audioContext(page.sample_rate), /** @type {{id: string, url: string}} */ (page.level), {
+    confirm: (/** @type {Object} */ settings) => step({ action: "level", settings }),
     fail: (error) => report("error", error),
   });
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function trial(body, page) {
-  const t = page.trial;
+  const t = /** @type {import("./trial.js").Trial} */ (page.trial);
   if (t.phase === "training") {
     body.append(el("h2", null, `Training ${t.position + 1} of ${t.count}`),
       el("p", "caption", "Get to know the samples and the scale. Answers on training pages are not kept."));
@@ -153,7 +213,7 @@ function trial(body, page) {
       el("p", "caption", "Play the sound to its end, then answer."));
   } else {
     const bar = el("div", "progress");
-    bar.append(Object.assign(el("progress"), { max: Math.max(page.total, 1), value: page.done }), el("span", null, `Page ${t.position + 1} of ${t.count}`));
+    bar.append(Object.assign(el("progress"), { max: Math.max(page.total || 0, 1), value: page.done || 0 }), el("span", null, `Page ${t.position + 1} of ${t.count}`));
     body.append(bar);
   }
   const View = VIEWS[t.view];
@@ -171,9 +231,10 @@ function trial(body, page) {
 // Play reports go out in order, one at a time, and Next waits for them: the server sees what happened when.
 let reports = Promise.resolve();
 
+/** @param {Object} body @returns {Promise<Object|null>} */
 function playReport(body) {
   const sent = reports.then(() => api("POST", "/api/listen/play", body)).then((data) => data.heard, (error) => {
-    if (error.status === 429) flash(error.message);
+    if (error instanceof RequestError && error.status === 429) flash(error.message);
     return null;
   });
   reports = sent;
@@ -184,22 +245,26 @@ function afterReports() {
   return reports.catch(() => null);
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function questionnaire(body, page) {
   body.append(el("h2", null, "A few questions"));
   body.append(questions(page, "questionnaire", "Finish"));
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function qualification(body, page) {
   body.append(el("h2", null, "Before the test: a few questions"));
   body.append(questions(page, "qualification", "Continue"));
 }
 
 // A form of the page's questions; the server checks every answer and says what is wrong, per question.
+/** @param {Page} page @param {string} action @param {string} label */
 function questions(page, action, label) {
-  const form = el("form", "questions");
+  const form = /** @type {HTMLFormElement} */ (el("form", "questions"));
   form.noValidate = true;
+  /** @type {Object<string, () => string|number|null>} */
   const inputs = {};
-  for (const question of page.questions) {
+  for (const question of page.questions || []) {
     const field = el("fieldset", "question");
     field.dataset.question = question.id;
     field.append(el("legend", null, question.text + (question.required ? "" : " (optional)")));
@@ -207,7 +272,7 @@ function questions(page, action, label) {
     field.append(el("p", "problem"));
     form.append(field);
   }
-  const finish = el("button", "primary", label);
+  const finish = /** @type {HTMLButtonElement} */ (el("button", "primary", label));
   finish.type = "submit";
   form.append(finish);
   form.addEventListener("submit", async (event) => {
@@ -217,10 +282,12 @@ function questions(page, action, label) {
     flash(null);
     try {
       render(await api("POST", "/api/listen/step", { action, answers }));
-    } catch (error) {
+    } catch (thrown) {
+      const error = requestError(thrown);
       finish.disabled = false;
       for (const field of /** @type {NodeListOf<HTMLFieldSetElement>} */ (form.querySelectorAll(".question"))) {
-        field.querySelector(".problem").textContent = (error.problems || {})[field.dataset.question] || "";
+        const problem = field.querySelector(".problem");
+        if (problem) problem.textContent = (error.problems || {})[field.dataset.question || ""] || "";
       }
       if (!error.problems) await recover(error);
     }
@@ -228,6 +295,10 @@ function questions(page, action, label) {
   return form;
 }
 
+/**
+ * @param {HTMLElement} field @param {Question} question
+ * @returns {() => string|number|null} reads the answer
+ */
 function ask(field, question) {
   if (question.type === "choice") {
     const name = `q-${question.id}`;
@@ -237,21 +308,27 @@ function ask(field, question) {
       label.append(input, " ", choice);
       field.append(label);
     }
-    return () => { const picked = field.querySelector("input:checked"); return picked ? picked.value : null; };
+    return () => {
+      const picked = /** @type {HTMLInputElement|null} */ (field.querySelector("input:checked"));
+      return picked ? picked.value : null;
+    };
   }
-  const input = question.type === "number" ? numberInput(question) : Object.assign(el("textarea"), { rows: 3, maxLength: 5000 });
+  const input = question.type === "number" ? numberInput(question)
+    : Object.assign(/** @type {HTMLTextAreaElement} */ (el("textarea")), { rows: 3, maxLength: 5000 });
   input.setAttribute("aria-label", question.text);
   field.append(input);
   return () => (input.value.trim() === "" ? null : question.type === "number" ? Number(input.value) : input.value);
 }
 
+/** @param {Question} question */
 function numberInput(question) {
-  const input = Object.assign(el("input"), { type: "number", step: "any", inputMode: "decimal" });
+  const input = Object.assign(/** @type {HTMLInputElement} */ (el("input")), { type: "number", step: "any", inputMode: "decimal" });
   if (question.min !== null) input.min = String(question.min);
   if (question.max !== null) input.max = String(question.max);
   return input;
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function done(body, page) {
   const thanks = page.phase === "done" ? "Thank you! Your answers are saved." : "Thank you. This test ends here for you.";
   body.append(el("p", "message success", thanks));
@@ -264,6 +341,7 @@ function done(body, page) {
   body.append(el("p", "caption", `Participant ${page.participant} · you can close this tab.`));
 }
 
+/** @param {HTMLElement} body @param {Page} page */
 function ended(body, page) {
   body.append(page.html ? rich(page.html) : el("p", "message", "This listening test is not open for you now."));
 }
@@ -278,7 +356,7 @@ async function start() {
   try {
     render(await api("POST", "/api/listen/enter", {}));
   } catch (error) {
-    app.replaceChildren(el("h1", "title", "Listening test"), el("p", "message error", error.message));
+    app.replaceChildren(el("h1", "title", "Listening test"), el("p", "message error", requestError(error).message));
   }
 }
 

@@ -10,8 +10,6 @@ export class PickView extends StimulusView {
   /** @param {HTMLElement} root */
   build(root) {
     const prompt = this.trial.prompt;
-    /** @type {{value: number|string, label: string}[]} */
-    this.options = prompt.options || [];
     /** @type {number|string|null} */
     this.choice = null;
     const row = el("div", "pk-stimuli");
@@ -38,7 +36,12 @@ export class PickView extends StimulusView {
     root.append(box);
   }
 
-  /** The key that plays stimulus `index`: its label's letter when the labels are single letters (A, B, X). */
+  /** The page's answers (scale points or choices). @returns {{value: number|string, label: string}[]} */
+  get options() {
+    return this.trial.prompt.options || [];
+  }
+
+  /** The key that plays stimulus `index`: its label's letter when the labels are single letters (A, B, X). @param {number} index */
   keyFor(index) {
     const label = (this.trial.prompt.labels[index] || "").toLowerCase();
     return /^[a-z]$/.test(label) && label !== "n" && label !== "r" ? label : String(index + 1);
@@ -63,7 +66,7 @@ export class PickView extends StimulusView {
   /** @param {number|string} value */
   pick(value) {
     if (this.submitted) return;
-    this.choice = choose(this.options, this.choice, value);
+    this.choice = choose(this.options, this.choice ?? null, value);
     this.keep({ choice: this.choice });
     this.update();
   }
@@ -75,7 +78,7 @@ export class PickView extends StimulusView {
 
   response() {
     // Training pages need no answer; a test page's answer is checked by the server against the page's options.
-    return pickResponse(this.choice) ?? (this.trial.rate ? null : {});
+    return pickResponse(this.choice ?? null) ?? (this.trial.rate ? null : {});
   }
 
   unanswered() {
@@ -84,7 +87,7 @@ export class PickView extends StimulusView {
 
   update() {
     super.update();
-    this.optionButtons.forEach((button, i) => {
+    (this.optionButtons || []).forEach((button, i) => {
       const on = this.options[i].value === this.choice;
       button.classList.toggle("chosen", on);
       button.setAttribute("aria-checked", String(on));

@@ -199,18 +199,39 @@ class Slider {
   }
 }
 
+/**
+ * @typedef {Object} SliderParts  The view's own controls, made by build() (which the base constructor calls).
+ * @property {HTMLButtonElement} playButton
+ * @property {HTMLElement} loopLabel
+ * @property {HTMLButtonElement} loopAll
+ * @property {HTMLElement} waveHost
+ * @property {Slider[]} sliders
+ */
+
 export class SlidersView extends StimulusView {
+  /** @returns {SliderParts} */
+  get parts() { return /** @type {SliderParts} */ (this.made); }
+  get playButton() { return this.parts.playButton; }
+  get loopLabel() { return this.parts.loopLabel; }
+  get loopAll() { return this.parts.loopAll; }
+  get waveHost() { return this.parts.waveHost; }
+  get sliders() { return this.parts.sliders; }
+
   /** @param {HTMLElement} root */
   build(root) {
     const top = el("div", "mu-top");
-    this.playButton = /** @type {HTMLButtonElement} */ (el("button", "mu-play", "▶ Play"));
-    this.loopLabel = el("span", "mu-loop-label", "");
-    this.loopAll = /** @type {HTMLButtonElement} */ (el("button", "mu-loop-all", "Loop all"));
+    /** @type {SliderParts|undefined} */
+    this.made = {
+      playButton: /** @type {HTMLButtonElement} */ (el("button", "mu-play", "▶ Play")),
+      loopLabel: el("span", "mu-loop-label", ""),
+      loopAll: /** @type {HTMLButtonElement} */ (el("button", "mu-loop-all", "Loop all")),
+      waveHost: el("div", "mu-wave-host"),
+      sliders: [],
+    };
     const samples = this.trial.stimuli.length;
     const keys = samples === 2 && this.keyFor(0) === "a" ? "A B" : `1–${Math.min(samples, 9)}`;
     const help = el("span", "mu-help", `Keys: R reference · ${keys} samples · Space play/pause · ↑↓ rate · N next`);
     top.append(this.playButton, this.loopLabel, this.loopAll, help);
-    this.waveHost = el("div", "mu-wave-host");
     const box = el("div", "mu");
     box.append(top, this.waveHost, this.board(), this.footer());
     root.append(box);
@@ -237,8 +258,6 @@ export class SlidersView extends StimulusView {
       scale.append(band);
     }
     const rows = el("div", "mu-columns");
-    /** @type {Slider[]} */
-    this.sliders = [];
     rows.append(this.column("Reference", 0, "r", range));
     this.trial.stimuli.forEach((_, i) => rows.append(this.column(this.label(i), i + 1, this.keyFor(i), range)));
     board.append(scale, rows);

@@ -22,11 +22,19 @@ import { needed, pieces, played, settle } from "./core.js";
  * @property {number} min_play
  * @property {number} sample_rate
  * @property {string} view
- * @property {{labels: string[], question?: string, options?: {value: number|string, label: string}[], scale?: Object}} prompt
+ * @property {{labels: string[], question?: string, options?: {value: number|string, label: string}[], scale?: PageScale}} prompt
  * @property {Stimulus|null} ref
  * @property {Stimulus[]} stimuli
  * @property {Object<string, [number, number]>} heard
  * @property {[string, number, number][]} scale
+ */
+
+/**
+ * @typedef {Object} PageScale  A rating scale as the page gets it (evalkit.listening.types.base.Scale.to_page).
+ * @property {string} [name]
+ * @property {number} low
+ * @property {number} high
+ * @property {number} [step]
  */
 
 /**
@@ -64,6 +72,10 @@ export class StimulusView {
     this.player = new Player(ctx, this.ids.length, trial.duration, trial.loop);
     this.player.onSwitch = (index, position) => this.switched(index, position);
     this.player.onStop = () => this.update();
+    this.clock = el("span", "mu-clock", "");
+    this.hint = el("span", "mu-hint", "Loading audio…");
+    this.nextButton = /** @type {HTMLButtonElement} */ (el("button", "mu-next", "Next ▸"));
+    this.frame = 0; // the pending animation frame
     this.build(root);
     this.keys = (/** @type {KeyboardEvent} */ e) => this.key(e);
     window.addEventListener("keydown", this.keys, true);
@@ -98,7 +110,10 @@ export class StimulusView {
 
   // -- shared parts ------------------------------------------------------------------------------
 
-  /** A stimulus's button: plays it (or pauses it when it is the one playing). */
+  /**
+   * A stimulus's button: plays it (or pauses it when it is the one playing).
+   * @param {number} index @param {string} label @param {string} title @param {string} [className]
+   */
   stimulusButton(index, label, title, className = "mu-button") {
     const button = /** @type {HTMLButtonElement} */ (el("button", className, label));
     button.title = title;
@@ -110,9 +125,6 @@ export class StimulusView {
 
   footer() {
     const footer = el("div", "mu-footer");
-    this.clock = el("span", "mu-clock", "");
-    this.hint = el("span", "mu-hint", "Loading audio…");
-    this.nextButton = /** @type {HTMLButtonElement} */ (el("button", "mu-next", "Next ▸"));
     this.nextButton.disabled = true;
     this.nextButton.addEventListener("click", () => this.next());
     footer.append(this.clock, this.hint, this.nextButton);

@@ -6,15 +6,18 @@ import pandas as pd
 
 from ...text_tables import format_table
 
-__all__ = ["stats_text"]
+__all__ = ["stats_text", "typed_stats_text"]
 
 
 def stats_text(engine, test: str) -> str:
     """The statistics of a test as text: what `evalkit ratings stats` prints."""
     from ...report.listening import load_listening
+    from ...report.sections_listening import test_type_of
     from ..omnibus import omnibus
     from ..stats import condition_summary
 
+    if test_type_of(engine, test) not in (None, "mushra"):
+        return typed_stats_text(engine, test)
     listening = load_listening(engine, test)
     if listening.message:
         return listening.message
@@ -39,6 +42,23 @@ def stats_text(engine, test: str) -> str:
             "pairwise contrasts (mixed model, Holm):",
             _table(result.contrasts, ["a", "b", "estimate", "ci_low", "ci_high", "p_adjusted", "significant"]),
         ]
+    return "\n".join(lines)
+
+
+def typed_stats_text(engine, test: str) -> str:
+    """A test of a type beside MUSHRA: the type's statistics as the report shows them (MOS, DMOS, CMOS or SDG
+    with 95 % CIs, preferences with Bradley-Terry strengths, ABX identification)."""
+    from ...listening.analysis import load_test
+    from ...report.sections_listening import statistics_tables, typed_statistics
+
+    loaded = load_test(engine, test)
+    lines = [f"type: {loaded.type.title}", f"screening: {loaded.describe()}"]
+    lines += [f"  excluded {who}: {why}" for who, why in loaded.excluded.items()]
+    typed = typed_statistics(loaded)
+    if typed.message:
+        return "\n".join([*lines, typed.message])
+    for _, caption, table in statistics_tables(typed):
+        lines += ["", f"{caption}:", _table(table, list(table.columns))]
     return "\n".join(lines)
 
 

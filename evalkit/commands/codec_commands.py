@@ -1,0 +1,189 @@
+"""`evalkit codecs`, `roundtrip`, `encode`, `decode`, `metrics`, `demo` and `train`: codecs and metrics one at a time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import AudioError, CodecError
+from .common import refuse_overwrite
+
+
+def cmd_codecs(args) -> int:
+    """Table of every codec card: availability, rate, bitrate, latency."""
+    from ..cards import load_cards
+    from ..text_tables import codec_table
+
+    broken: list[str] = []
+    print(codec_table(load_cards(args.cards, broken=broken), show_reasons=args.verbose))
+    for line in broken:
+        print(f"evalkit: error: {line}", file=sys.stderr)
+    return 1 if broken else 0
+
+
+def cmd_roundtrip(args) -> int:
+    """Encode and decode one file; print measured bitrate and latency."""
+    from ..audio import MIN_COST_SECONDS, check_content, load, save
+    from ..cards import find_card
+    from ..harness import roundtrip
+
+    refuse_overwrite(args.output, args.force)
+    audio = load(args.input)
+    content = check_content(audio, min_seconds=MIN_COST_SECONDS)
+    if content.problem == "too short":
+        raise AudioError(f"{args.input}: {content.reason}: too short to measure a codec's bitrate and delay")
+    _warn_content(args.input, content)
+    codec = find_card(args.codec, args.cards).build(audio.sample_rate)
+    run = roundtrip(codec, audio, downmix=args.downmix)
+    save(run.decoded, args.output)
+    info = codec.info
+    if run.measured_delay is not None:
+        measured = f"{run.measured_delay} samples"
+    else:
+        measured = f"not measurable ({content.problem or 'silent output'})"
+    print(
+        f"{args.codec}: {run.bitrate / 1000:.2f} kbit/s payload (nominal {_kbps(info.nominal_bitrate)}), "
+        f"+{run.overhead_bytes} bytes container overhead"
+    )
+    print(
+        f"latency: algorithmic {info.algorithmic_latency_ms:.1f} ms; output delay declared "
+        f"{run.declared_delay} samples, measured {measured} at {info.sample_rate} Hz"
+        + ("" if run.delay_ok in (True, None) else "  MISMATCH")
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_encode(args) -> int:
+    """Encode an audio file to an evalkit bitstream file."""
+    from ..audio import MIN_COST_SECONDS, check_content, load, resample, to_mono
+    from ..cards import find_card
+
+    refuse_overwrite(args.output, args.force)
+    audio = load(args.input)
+    codec = find_card(args.codec, args.cards).build(audio.sample_rate)
+    audio = to_mono(audio) if args.downmix else audio
+    content = check_content(audio, min_seconds=MIN_COST_SECONDS)
+    _warn_content(args.input, content)
+    data = codec.encode(resample(audio, codec.info.sample_rate))
+    Path(args.output).write_bytes(data)
+    rate = (
+        "too short for a bitrate"
+        if content.problem == "too short"
+        else f"{8 * len(data) / audio.duration / 1000:.2f} kbit/s"
+    )
+    print(f"wrote {args.output}: {len(data)} bytes, {rate}")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    """Decode an evalkit bitstream file with the card that wrote it."""
+    from ..audio import align, save
+    from ..cards import find_card
+    from ..codecs import StreamConfigError
+
+    refuse_overwrite(args.output, args.force)
+    card = find_card(args.codec, args.cards)
+    data = _read_stream(args.input)
+    codec = card.build(_stream_rate(data, card) if card.follows_item_rate else None)
+    try:
+        decoded = codec.decode(data)
+    except StreamConfigError as err:
+        raise CodecError(f"{args.input}: {err}{_cards_for_stream(card, err.stream_config, args.cards)}") from None
+    except CodecError as err:
+        raise CodecError(f"{args.input}: {err}") from None
+    frames = decoded.frames - codec.info.lookahead_samples
+    save(align(decoded, codec.info.lookahead_samples, frames), args.output)
+    print(f"wrote {args.output}: {frames / decoded.sample_rate:.2f} s at {decoded.sample_rate} Hz")
+    return 0
+
+
+def _read_stream(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise CodecError(f"{path}: cannot read the bitstream file ({err.strerror or err})") from None
+
+
+def _cards_for_stream(card, stream_config: dict, directory) -> str:
+    """ ": --codec NAME" when a card of the same backend has the stream's configuration."""
+    from ..cards import load_cards
+    from ..codecs import BACKENDS
+
+    backend = BACKENDS.get(card.backend)
+    rate = {"sample_rate": stream_config.get("sample_rate")}
+    names = [
+        c.name
+        for c in load_cards(directory).values()
+        if c.backend == card.backend
+        and backend.stream_config(**{**c.params, **(rate if c.follows_item_rate else {})}) == stream_config
+    ]
+    return f": --codec {names[0]}" if names else ""
+
+
+def _warn_content(path: str, content) -> None:
+    """Silent, constant and clipped input still round-trips; say what its numbers are worth."""
+    if content.problem and content.problem != "too short":
+        print(f"evalkit: warning: {path}: {content.reason}; its delay cannot be measured", file=sys.stderr)
+    if content.warning:
+        print(f"evalkit: warning: {path}: {content.warning}", file=sys.stderr)
+
+
+def _stream_rate(data: bytes, card) -> int | None:
+    """The rate a card that follows its input's rate wrote into the bitstream's header."""
+    from ..codecs import BACKENDS, Bitstream
+    from ..errors import CodecError
+
+    try:
+        rate = Bitstream.from_bytes(data, BACKENDS.get(card.backend).backend).header.get("sample_rate")
+    except CodecError:
+        return None  # the decoder itself will say what is wrong with the bytes
+    return rate if isinstance(rate, int) else None
+
+
+def _kbps(bitrate: float | None) -> str:
+    return "n/a" if bitrate is None else f"{bitrate / 1000:.2f} kbit/s"
+
+
+def cmd_metrics(args) -> int:
+    """Table of every registered metric and whether it can run here."""
+    from ..metrics import METRICS
+    from ..text_tables import format_table
+
+    rows = []
+    for name in METRICS.names():
+        entry = METRICS.get(name)
+        spec, missing = entry.spec, entry.unavailable()
+        rates = ",".join(str(r) for r in spec.sample_rates) if spec.sample_rates else "any"
+        rows.append(
+            [
+                name,
+                ",".join(spec.outputs),
+                "yes" if spec.needs_reference else "no",
+                "higher" if spec.higher_is_better else "lower",
+                rates,
+                "no: " + missing if missing else "yes",
+            ]
+        )
+    print(format_table(["name", "outputs", "reference", "better", "rates_hz", "available"], rows))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Round-trip the bundled demo corpus through every available codec card."""
+    from ..demo_pipeline import run_demo
+
+    return run_demo(print, cards_dir=args.cards, limit=args.limit, score=not args.no_score)
+
+
+def cmd_train(args) -> int:
+    """Train (or resume) a neural codec; exports its weights and prints their sha256."""
+    from ..errors import UnavailableError
+    from ..neural.codec import torch_missing
+
+    if torch_missing():
+        raise UnavailableError(torch_missing())
+    from ..neural.train import train
+
+    train(args.config, steps=args.steps, max_minutes=args.max_minutes)
+    return 0

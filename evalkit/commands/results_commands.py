@@ -1,0 +1,124 @@
+"""`evalkit results`, `report`, `config` and `app`: read stored results back, as tables, files or the app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import EvalkitError
+from .common import current_summary, num, refuse_overwrite, summary_text, warn_misaligned
+
+
+def cmd_results(args) -> int:
+    """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export or a paired comparison."""
+    from ..report.names import metric_ranges
+    from ..store import connect, export, results_frame, summary
+
+    engine = connect(args.database, create=False)
+    if args.run:
+        _require_run(engine, args.run)
+    if args.compare:
+        return _compare(engine, args)
+    if args.export:
+        refuse_overwrite(args.export, args.force)
+        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run, bounds=metric_ranges())
+        print(f"wrote {export(frame, args.export)}")
+        return 0
+    if args.long:
+        print(_long_text(results_frame(engine, args.run), all_runs=not args.run))
+        return 0
+    table = current_summary(engine, args.run) if args.run else summary(engine, None, bounds=metric_ranges())
+    print(summary_text(table))
+    warn_misaligned(engine, args.run)
+    if args.run:
+        from ..store import run_warnings
+        from ..text_tables import warning_lines
+
+        for line in warning_lines(run_warnings(engine, args.run)):
+            print(line, file=sys.stderr)
+    return 0
+
+
+def _require_run(engine, run: str) -> None:
+    from ..report.data import list_runs
+
+    known = list_runs(engine)
+    if run not in known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") if known else "none yet"
+        raise EvalkitError(
+            f"no run named {run!r} in {engine.url.render_as_string(hide_password=True)}; runs there: {shown}"
+        )
+
+
+def _long_text(frame, all_runs: bool) -> str:
+    """Every result row, one line each (`results --long` without --export)."""
+    from ..text_tables import format_table
+
+    if frame.empty:
+        return "no results"
+    columns = (["run_id"] if all_runs else []) + ["codec", "item_id", "metric", "status"]
+    rows = [[*(getattr(r, c) for c in columns), num(r.value), _short(r.reason)] for r in frame.itertuples()]
+    return format_table(columns + ["value", "reason"], rows)
+
+
+def _short(text, width: int = 80) -> str:
+    text = "" if text is None or text != text else str(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _compare(engine, args) -> int:
+    """`results --compare A B`: paired tests across items, per metric, Holm over the metrics."""
+    from ..report.compare import compare_codecs, comparison_text
+    from ..report.leaderboard import current_results
+    from ..store import results_frame
+
+    if not args.run:
+        raise EvalkitError("--compare needs --run: the codecs are compared on that run's items")
+    results = current_results(results_frame(engine, args.run))
+    table = compare_codecs(results, args.compare[0], args.compare[1], args.metric, args.paired_test)
+    print(comparison_text(table))
+    return 0
+
+
+def cmd_config(args) -> int:
+    """Write a commented starter experiment."""
+    from ..experiment import DEFAULT_CONFIG
+
+    if args.output == "-":
+        print(DEFAULT_CONFIG, end="")
+        return 0
+    refuse_overwrite(args.output, args.force)
+    Path(args.output).write_text(DEFAULT_CONFIG)
+    print(f"wrote {args.output}; edit it, then: evalkit run {args.output}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """One self-contained report of a run (HTML, PDF, LaTeX, CSV or Parquet); nothing overwritten without --force."""
+    from ..report import build_report, write_report
+    from ..report.build import ReportOptions
+    from ..report.export import format_for, write_figures
+    from ..report.names import load_names
+    from ..store import connect
+
+    fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
+    refuse_overwrite(args.output, args.force)
+    options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
+    report = build_report(connect(args.database, create=False), args.run, mushra=args.mushra, options=options)
+    print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
+    if args.figures:
+        paths = write_figures(report, args.figures, force=args.force)
+        print(f"wrote {len(paths)} figure files to {args.figures}")
+    return 0
+
+
+def cmd_app(args) -> int:
+    """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
+    from ..report.serve import serve_app
+
+    host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
+    print(
+        f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
+        f"(listeners only ever see http://{host}:{args.port}/listen?t=...)"
+    )
+    return serve_app(print, port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
