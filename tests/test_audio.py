@@ -168,3 +168,52 @@ def test_delay_is_recovered_exactly_and_aligned(delay):
     if delay >= 0:
         aligned = align(deg, delay, ref.frames)
         np.testing.assert_array_equal(aligned.samples[0, : ref.frames - delay], ref.samples[0, : ref.frames - delay])
+
+
+# -- the degenerate-content check's single-precision shortcut --------------------------------
+
+
+def _content_cases(rng: np.random.Generator):
+    """Signals on and around every decision of check_content: lengths about the minimum, RMS
+    about the silence floor (with and without a DC offset), samples about the 0.999 clipping
+    level and full scale, stereo with different offsets, and random levels over 150 dB."""
+    rate = 16000
+    floor = 10.0 ** (-60.0 / 20.0)
+    below, above = np.nextafter(np.float32(0.999), np.float32(0)), np.nextafter(np.float32(0.999), np.float32(2))
+    for frames in (1, 2, 3999, 4000, 4001, 8000):
+        yield rng.standard_normal(frames) * 0.1
+    for scale in (0.0, 0.5, 1.0, 1.5, 1.9, 1.99, 2.0, 2.01, 2.1, 3.0):
+        for offset in (0.0, 1e-4, floor, 0.5, 0.999, -0.9):
+            noise = rng.standard_normal(rate)
+            yield offset + scale * floor * noise / np.sqrt(np.mean(noise**2))
+    for level in (below, np.float32(0.999), above, np.float32(1.0), np.nextafter(np.float32(1), np.float32(2)), 1.5):
+        for count in (0, 1, 2, 5, 100, 4000):
+            x = rng.uniform(-0.5, 0.5, rate).astype(np.float32)
+            x[rng.choice(rate, count, replace=False)] = level * rng.choice([-1, 1], count)
+            yield x
+    for _ in range(300):
+        frames = int(rng.integers(1, 3 * rate))
+        channels = int(rng.integers(1, 3))
+        level = 10.0 ** rng.uniform(-7.5, 0.3)
+        x = rng.standard_normal((channels, frames)) * level + rng.uniform(-1, 1, (channels, 1)) * rng.choice(
+            [0, 1e-3, 1]
+        )
+        yield np.clip(x, -1.2, 1.2) if rng.random() < 0.5 else x
+    yield np.full((2, rate), 0.25)
+    yield np.zeros(rate)
+    yield np.vstack([np.zeros(rate), rng.standard_normal(rate) * 3 * floor])
+
+
+def test_content_check_shortcut_decides_exactly_as_double_precision():
+    """The single-precision shortcut must never change a decision, a reason or a clipped fraction."""
+    from evalkit.audio import _check_content_exactly, _plainly_fine, check_content
+
+    rng = np.random.default_rng(2016)
+    shortcut = 0
+    for index, samples in enumerate(_content_cases(rng)):
+        audio = Audio(samples, 16000)
+        for minimum in (0.25, 0.5):
+            exact = _check_content_exactly(audio, minimum)
+            assert check_content(audio, minimum) == exact, (index, minimum)
+            shortcut += _plainly_fine(audio, minimum) is not None
+    assert shortcut > 250  # the shortcut really decided most cases, not the exact check behind it
