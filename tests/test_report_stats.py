@@ -206,7 +206,7 @@ def test_intervals_are_clipped_to_the_metric_range_and_small_n_is_flagged(tmp_pa
     write_results(engine, [row for row in _results(items=3) if row["codec"] in ("opus-12k", "reference")])
     report = build_report(engine, RUN, n_boot=50)
     stoi = report.board.set_index(["codec", "metric"]).loc[("reference", "stoi")]
-    assert stoi["ci_high"] <= 1.0 and report.board["ci_high"].le(4.64).all()
+    assert stoi["ci_high"] <= 1.0 and report.board["ci_high"].le(4.644).all()  # PESQ-WB tops out at 4.644
     html = render_html(report)
     assert "small-n" in html and "n = 3 †" in html
     bootstrap = build_report(engine, RUN, n_boot=50, options=ReportOptions(ci="bootstrap"))
