@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-.venv/bin/python}"
 WORK="$(mktemp -d)"
-trap 'kill "${APP_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap '[ -n "${APP_PID:-}" ] && kill "$APP_PID" 2>/dev/null; rm -rf "$WORK"' EXIT  # no "kill 0": it would signal this whole process group
 
 # Build from a copy of the checkout's files: building in place would leave an evalkit.egg-info there,
 # whose metadata (entry points included) would shadow the installed one's once pyproject.toml changes.
@@ -35,7 +35,7 @@ sys.exit(0 if inside and evalkit.__file__.startswith(sys.prefix) else "evalkit i
 PY
 "$V/bin/evalkit" --version
 "$V/bin/evalkit" codecs >codecs.txt && grep -q "opus-16k-wb" codecs.txt && echo "codecs: $(grep -c . codecs.txt) lines"
-MANIFEST="$("$V/bin/python" -c "from evalkit.demo import DEMO_MANIFEST; print(DEMO_MANIFEST)")"
+MANIFEST="$("$V/bin/python" -c "from evalkit.demo_pipeline import DEMO_MANIFEST; print(DEMO_MANIFEST)")"
 cat >small.yaml <<YAML
 name: wheel-check
 dataset: $MANIFEST
