@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-.venv/bin/python}"
 WORK="$(mktemp -d)"
-trap '[ -n "${APP_PID:-}" ] && kill "$APP_PID" 2>/dev/null; rm -rf "$WORK"' EXIT  # no "kill 0": it would signal this whole process group
+trap 'if [ -n "${APP_PID:-}" ]; then kill "$APP_PID" 2>/dev/null || true; fi; rm -rf "$WORK"' EXIT  # never "kill 0": that signals this whole process group
 
 # Build from a copy of the checkout's files: building in place would leave an evalkit.egg-info there,
 # whose metadata (entry points included) would shadow the installed one's once pyproject.toml changes.
