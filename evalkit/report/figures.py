@@ -204,12 +204,15 @@ def sweep_figure(points: pd.DataFrame, metrics: list[str], names: DisplayNames =
     position = {v: float(v) if numeric else float(i) for i, v in enumerate(values)}
     log_x = numeric and min(position.values()) > 0 and max(position.values()) >= 8 * min(position.values())
     for ax, metric in zip(axes, metrics):
+        rows = points[(points["metric"] == metric) & points["mean"].notna()]
         for index, card in enumerate(cards):
-            mine = points[(points["card"] == card) & (points["metric"] == metric) & points["mean"].notna()]
-            line = mine[mine["role"] == "sweep"].assign(x=lambda f: f["value"].map(position)).sort_values("x")
+            line = rows[(rows["card"] == card) & (rows["role"] == "sweep")]
+            x = _dodge(line["value"].map(position), list(position.values()), index - (len(cards) - 1) / 2, log_x)
+            line = line.assign(x=x).sort_values("x")
             if not line.empty:
                 _line_with_ci(ax, line, "x", colors[card], _MARKERS[index % len(_MARKERS)], names.codec(card))
-            for row in mine[mine["role"] == "baseline"].itertuples():
+        for card in cards:
+            for row in rows[(rows["card"] == card) & (rows["role"] == "baseline")].itertuples():
                 label = f"{names.codec(row.codec)} (baseline of {names.codec(card)})"
                 ax.axhline(row.mean, color=colors[card], linestyle="--", linewidth=0.9, label=label)
         if log_x:
@@ -220,6 +223,14 @@ def sweep_figure(points: pd.DataFrame, metrics: list[str], names: DisplayNames =
     if axes:
         _shared_legend(figure, axes)
     return figure
+
+
+def _dodge(x: pd.Series, positions: list[float], offset: float, log_x: bool) -> pd.Series:
+    """`x` shifted by `offset` steps of 1.2 % of the axis span (in decades on a log axis), so that the
+    lines of several cards keep their intervals apart."""
+    if log_x:
+        return x * 10 ** (0.012 * offset * math.log10(max(positions) / min(positions)))
+    return x + 0.012 * offset * ((max(positions) - min(positions)) or 1.0)
 
 
 def value_order(value) -> tuple:

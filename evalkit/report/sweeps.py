@@ -149,7 +149,8 @@ def sweep_sections(report: ReportData) -> list[Section]:
         "Parameter sweeps",
         "Each metric against the card parameter a sweep varies (values from the run's stored experiment), "
         "one line per swept card, with 95 % CIs; a sweep's baseline codec is the dashed line of its colour. "
-        "The table adds the decode real-time factor (CPU seconds per second of audio) per value.",
+        "The table adds the decode real-time factor per value (seconds of decoding per second of audio, timed "
+        "in the run: a busy machine inflates it).",
         missing=views.missing,
         notes=views.notes,
     )
