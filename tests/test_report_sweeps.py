@@ -112,6 +112,8 @@ def test_multi_parameter_sweeps_are_named_not_plotted():
     entry = {"card": "opus-16k-wb", "sweep": {"bitrate": [8000, 16000], "complexity": [0, 10]}}
     scan = run_sweeps({"codecs": [entry]}, {"opus-16k-wb@bitrate=8000,complexity=0"})
     assert not scan.sweeps and "bitrate, complexity" in scan.notes[0]
+    odd = [{"card": "opus-16k-wb", "sweep": {"bitrate": {"a": 1}}}, {"card": 3, "sweep": {}}, "opus-12k", None]
+    assert run_sweeps({"codecs": odd}, {"opus-12k"}).sweeps == [] and run_sweeps({"codecs": "x"}, set()).sweeps == []
 
 
 def test_app_view_gives_the_figure_and_its_points(scored):

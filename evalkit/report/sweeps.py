@@ -61,7 +61,8 @@ def run_sweeps(config: dict, codecs: set[str]) -> SweepScan:
 
 def _one_sweep(entry: dict, codecs: set[str], key: str, notes: list[str]) -> Sweep | None:
     card, grid = entry["card"], entry["sweep"]
-    if not grid or not all(isinstance(values, list) and values for values in grid.values()):
+    plain = (str, int, float, bool)  # what an experiment accepts as a sweep value; anything else was not a run's
+    if not grid or not all(isinstance(v, list) and v and all(isinstance(x, plain) for x in v) for v in grid.values()):
         return None
     varied = [param for param, values in grid.items() if len(values) > 1] or sorted(grid)
     if len(varied) != 1:
