@@ -23,8 +23,32 @@ held-out takes, and on QUICK_MINUTES of real speech; and the CPU time of the hea
 against the detector's own (same run, one thread). Results are kept per codec in OUT.json
 (resumed when rerun; `--limit N` takes the first N takes only, for a smoke test).
 
-Outcome (see the project's notes on issue 15): no threshold keeps recall >= 0.8 while bringing
-the controls' false alarms to <= 1 per minute; the phoneme metric stays at version 4.
+Not part of `make bench` (about 10 min of CPU per codec on a loaded 2-core machine).
+
+Measured (all 112 takes: 38 tuning, 74 held-out; recall / control false alarms per minute on the
+held-out takes; "v4" is the detector as it is, identical to bench_hallucination --held-out):
+
+    codec            v4          heard>=0    heard>=1    diff>=1     diff>=2     diff>=3     free>=2
+    reference        0.838/0.35  0.757/0.00  0.568/0.00  0.743/0.35  0.689/0.35  0.595/0.35  0.676/0.35
+    opus-24k-fec     0.824/1.74  0.689/1.74  0.581/1.39  0.797/1.39  0.757/1.39  0.649/1.39  0.676/1.39
+    opus-32k-hybrid  0.811/1.04  0.703/1.04  0.554/0.70  0.757/0.70  0.703/0.70  0.568/0.70  0.676/1.04
+    mp3-32k-16khz    0.838/3.46  0.703/3.12  0.554/1.39  0.811/2.77  0.730/2.08  0.635/1.39  0.581/1.73
+    g722-64k         0.838/2.77  0.703/0.69  0.568/0.00  0.757/1.39  0.689/0.69  0.527/0.35  0.622/1.73
+    lc3-16k-32kbps   0.811/1.74  0.757/1.04  0.595/1.04  0.770/1.74  0.716/1.74  0.595/1.04  0.649/1.74
+    opus-12k         0.770/3.20  0.716/2.49  0.541/1.42  0.730/2.13  0.703/2.13  0.581/1.42  0.622/2.49
+    amr-wb-12k65     0.730/6.46  0.676/5.03  0.568/2.51  0.703/5.03  0.635/3.59  0.500/2.87  0.622/5.03
+
+No margin of any kind keeps recall at 0.8 while bringing the controls' false alarms to 1 per
+minute, and neither does a margin combined with the envelope change (kept when the change reaches
+1.8-3 dB or the margin its threshold; tried on MP3 and LC3 only, whose events carry change_db:
+MP3 at best 0.80/2.4 held-out). On the tuning takes every threshold above 0 already costs recall
+below 0.8 on most codecs. Real flips often fit the decoded audio only a little better than the
+reference's phones (the recognizer's phones are not the best forced fit: 10-19 % of located
+flags have heard < said), while several codec false alarms fit much better (e.g. D -> V, margin
+8 nats per frame through LC3 and MP3: the acoustic model itself hears the coded phone as another).
+Cost: 0.15-0.16 s CPU per flagged event (every senone scored), 0.29-0.32 s per 10 s of these
+takes where 41-46 % of pairs have a flag, beside the detector's 0.36-0.53 s in the same run.
+So the phoneme metric stays at version 4.
 """
 
 from __future__ import annotations
