@@ -1,0 +1,344 @@
+"""Stability of the phoneme detector's flags under small perturbations of the audio: measured per codec.
+
+    python benchmarks/bench_stability.py [OUT.json] [--limit N] [codec ...]
+
+The idea: a codec's marginal mis-hearing may flip back when the decoded audio is perturbed a
+little, while a real flip stays. For every event the detector flags (phoneme metric version 4),
+the decoded audio's window around it (bench_fit_margin's window: whole decoded phones about
+0.15 s each side, plus CONTEXT_SECONDS of audio each side so the recognizer's edges fall outside
+the edit) is recognised again, free phone recognition with the detector's settings
+(evalkit/content/sphinx.py) normalised with the whole signal's cepstral mean, under each of
+PERTURBATIONS (none; the window's start moved by 2.5, 5 and 7.5 ms so the 10 ms analysis grid
+moves; +-1 dB gain with a 1 LSB seeded dither; a 1.5 % resampling up and down). For each, the
+recognised phones are compared with "heard" (the decoded phones there) and "said" (the same with
+the edit's phones replaced by the reference's): the vote is Levenshtein(said) - Levenshtein(heard),
+> 0 when the edit is heard again. The reference's audio at the same place (mapped along the
+content warp) gets the same treatment, its vote > 0 when the reference's own phones are heard
+again. An event is kept when at least m of the K chosen perturbations vote for the edit (and,
+in the "both" rule, at least m of K for the reference's phones on the reference's audio).
+
+Per codec and rule: recall within +-100 ms on the flips and false alarms per judged minute on
+the unflipped controls, on the tuning takes (bench_hallucination's quick subset) and on the
+held-out takes, and on QUICK_MINUTES of real speech; and the CPU seconds of the check (decoded
+side, reference side) per 10 s of audio beside the detector's own (same run, one thread). Results
+per codec in OUT.json (resumed when rerun; `--limit N` takes the first N takes only).
+
+Not part of `make bench` (several minutes of CPU per codec).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fit_margin import _window  # noqa: E402
+from bench_hallucination import (  # noqa: E402
+    GROUPS,
+    QUICK_MINUTES,
+    SUBSET_STRIDE,
+    _coded,
+    _mono16k,
+    _real_speech,
+    _validation_set,
+)
+
+from evalkit.audio import Audio, load  # noqa: E402
+from evalkit.cards import find_card  # noqa: E402
+from evalkit.content import analyze, detector  # noqa: E402
+from evalkit.content.align import align, edit_runs  # noqa: E402
+from evalkit.content.phones import make_recognizer, normalize_label  # noqa: E402
+from evalkit.content.spectra import log_mel  # noqa: E402
+from evalkit.content.sphinx import SphinxRecognizer  # noqa: E402
+from evalkit.content.validation import located  # noqa: E402
+from evalkit.content.warp import warp  # noqa: E402
+
+CODECS = GROUPS["identity"] + GROUPS["zoo"]
+RATE = 16000
+CONTEXT_SECONDS = 0.1  # extra audio each side of the window: the recognizer's first and last phones are rough
+PAD_SECONDS = 0.03  # bench_fit_margin's window slack
+# name: (start offset in samples, gain in dB, resampling factor)
+PERTURBATIONS = {
+    "none": (0, 0.0, 1.0),
+    "shift2.5": (40, 0.0, 1.0),
+    "shift5": (80, 0.0, 1.0),
+    "shift7.5": (120, 0.0, 1.0),
+    "gain+1": (0, 1.0, 1.0),
+    "gain-1": (0, -1.0, 1.0),
+    "rate+1.5": (0, 0.0, 1.015),
+    "rate-1.5": (0, 0.0, 1 / 1.015),
+}
+# The whole decoded signal analysed again by the detector: (kind, amount)
+UTTERANCE_PERTURBATIONS = {
+    "shift2.5": ("shift", 40),
+    "shift5": ("shift", 80),
+    "shift7.5": ("shift", 120),
+    "rate+1.5": ("rate", 1.015),
+    "rate-1.5": ("rate", 1 / 1.015),
+    "dither": ("dither", 1),
+}
+
+
+class WindowRecognizer:
+    """Free phone recognition (the detector's settings) on windows of one signal, each window
+    normalised with the whole signal's cepstral mean."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = np.asarray(x, dtype=np.float64)
+        self.decoder = SphinxRecognizer()._decoder()
+        self.decoder.start_utt()
+        self.decoder.process_raw(_pcm(self.x).tobytes(), no_search=True, full_utt=True)
+        self.cmn = self.decoder.get_cmn(True)
+        try:
+            self.decoder.end_utt()
+        except RuntimeError:
+            pass  # nothing was searched; the mean is what this pass is for
+
+    def labels(self, start: float, end: float, perturbation: str) -> list[str]:
+        offset, gain_db, factor = PERTURBATIONS[perturbation]
+        first = max(0, int(round(start * RATE)) + offset)
+        window = self.x[first : int(round(end * RATE))]
+        if gain_db:
+            rng = np.random.default_rng(first)  # seeded by the place: the same window, the same dither
+            window = window * 10 ** (gain_db / 20) + rng.standard_normal(window.size) / 32767
+        if factor != 1.0:
+            from scipy.signal import resample_poly
+
+            up, down = (203, 200) if factor > 1 else (200, 203)
+            window = resample_poly(window, up, down)
+        decoder = self.decoder
+        decoder.set_cmn(self.cmn)
+        decoder.start_utt()
+        decoder.process_raw(_pcm(window).tobytes(), full_utt=False)
+        decoder.end_utt()
+        return [label for label in (normalize_label(s.word) for s in decoder.seg()) if label is not None]
+
+    def votes(self, start: float, end: float, toward: list[str], away: list[str]) -> dict[str, int]:
+        """Per perturbation: Levenshtein to `away` minus Levenshtein to `toward` of what is heard."""
+        start, end = max(0.0, start - PAD_SECONDS - CONTEXT_SECONDS), end + PAD_SECONDS + CONTEXT_SECONDS
+        out = {}
+        for name in PERTURBATIONS:
+            heard = self.labels(start, end, name)
+            out[name] = _distance(heard, away) - _distance(heard, toward)
+        return out
+
+
+def _pcm(x: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def _distance(a: list[str], b: list[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
+def _votes(ref: np.ndarray, deg: np.ndarray, report, cost: dict) -> list[dict | None]:
+    """Per flagged event of `report`, the decoded and reference sides' votes per perturbation."""
+    if not report.hallucinations:
+        return []
+    recognizer = make_recognizer(detector.DEFAULT_RECOGNIZER)  # the detector's memo gives its phones back
+    ref_phones = detector._recognize(recognizer, ref, shared=True)
+    deg_phones = detector._recognize(recognizer, deg)
+    path = warp(log_mel(ref), log_mel(deg))
+    on_ref = [detector._on_ref_time(p, path) for p in deg_phones]
+    edits = edit_runs(align(ref_phones, on_ref))
+    on_deg = on_reference = None
+    out: list[dict | None] = []
+    for event, edit in zip(report.events, edits):
+        if not event.flagged:
+            continue
+        window = _window(edit, deg_phones, on_ref)
+        if window is None:
+            out.append(None)
+            continue
+        start, end, heard, said, _ = window
+        began = time.process_time()
+        on_deg = on_deg or WindowRecognizer(deg)
+        deg_votes = on_deg.votes(start, end, heard, said)
+        middle = time.process_time()
+        on_reference = on_reference or WindowRecognizer(ref)
+        ref_votes = on_reference.votes(path.to_ref_seconds(start), path.to_ref_seconds(end), said, heard)
+        cost["deg_check"] += middle - began
+        cost["ref_check"] += time.process_time() - middle
+        out.append({"deg": deg_votes, "ref": ref_votes})
+    return out
+
+
+def _perturbed(deg: np.ndarray, name: str) -> np.ndarray:
+    """The whole decoded signal under one of UTTERANCE_PERTURBATIONS."""
+    kind, value = UTTERANCE_PERTURBATIONS[name]
+    if kind == "shift":  # silence in front moves the 10 ms analysis grid against the speech
+        return np.concatenate([np.zeros(int(value)), deg])
+    if kind == "rate":
+        from scipy.signal import resample_poly
+
+        return resample_poly(deg, *((203, 200) if value > 1 else (200, 203)))
+    return deg + np.random.default_rng(0).standard_normal(deg.size) / 32767  # dither, 1 LSB
+
+
+def _persists(ref: np.ndarray, deg: np.ndarray, report, cost: dict) -> dict[str, list[bool]]:
+    """Per utterance perturbation: whether each flagged event of `report` is flagged again
+    (an overlapping flag, within the located() tolerance) when the whole decoded signal is
+    analysed again under it."""
+    flagged = [e for e in report.events if e.flagged]
+    if not flagged:
+        return {}
+    began, out = time.process_time(), {}
+    for name in UTTERANCE_PERTURBATIONS:
+        again = [e for e in analyze(ref, _perturbed(deg, name)).events if e.flagged]
+        out[name] = [
+            any(located(a.start, a.end, {"flip_start": e.start, "flip_end": e.end}) for a in again) for e in flagged
+        ]
+    cost["utterance_check"] += time.process_time() - began
+    return out
+
+
+def _item(ref: np.ndarray, deg: np.ndarray, cost: dict, **extra) -> dict:
+    start = time.process_time()
+    report = analyze(ref, deg)
+    cost["detector"] += time.process_time() - start
+    cost["audio_seconds"] += report.duration
+    votes = _votes(ref, deg, report, cost)
+    persists = _persists(ref, deg, report, cost)
+    flagged = [e for e in report.events if e.flagged]
+    events = [
+        {
+            "start": e.start,
+            "end": e.end,
+            "ref": e.ref_phones,
+            "deg": e.deg_phones,
+            "change_db": e.change_db,
+            "votes": v,
+            "again": {name: persists[name][i] for name in persists},
+        }
+        for i, (e, v) in enumerate(zip(flagged, votes))
+    ]
+    return {
+        "judged": report.judged,
+        "minutes": report.duration * report.judged_fraction / 60,
+        "events": events,
+        **extra,
+    }
+
+
+def measure(name: str, rows: list[dict], real) -> dict:
+    codec, items = find_card(name).build(), []
+    cost = {"detector": 0.0, "deg_check": 0.0, "ref_check": 0.0, "audio_seconds": 0.0, "utterance_check": 0.0}
+    for i, row in enumerate(rows):
+        split = "tuning" if i % SUBSET_STRIDE == 0 else "held-out"
+        ref = _mono16k(load(row["path"]))
+        flipped, control = _coded(codec, load(row["flipped_path"])), _coded(codec, load(row["control_path"]))
+        items.append(_item(ref, flipped, cost, kind="flip", split=split, span=[row["flip_start"], row["flip_end"]]))
+        items.append(_item(ref, control, cost, kind="control", split=split))
+    takes = dict(cost)
+    for _, x in real:
+        items.append(_item(x, _coded(codec, Audio(x, RATE)), cost, kind="real", split="real"))
+    real_cost = {k: cost[k] - takes[k] for k in cost}
+    return {"items": items, "takes_cost": takes, "real_cost": real_cost}
+
+
+# A rule: (perturbations used, at least m of them for the edit, whether the reference must hold too)
+def rules() -> list[tuple[str, tuple[str, ...], int, bool]]:
+    sets = {
+        "all8": tuple(PERTURBATIONS),
+        "shifts4": ("none", "shift2.5", "shift5", "shift7.5"),
+        "gain+rate5": ("none", "gain+1", "gain-1", "rate+1.5", "rate-1.5"),
+        "mixed4": ("shift2.5", "shift7.5", "gain+1", "rate-1.5"),
+        "mixed6": ("none", "shift2.5", "shift5", "shift7.5", "gain-1", "rate+1.5"),
+    }
+    out = []
+    for (label, chosen), both in itertools.product(sets.items(), (False, True)):
+        for m in range(1, len(chosen) + 1):
+            out.append((f"{label} m={m}{' +ref' if both else ''}", chosen, m, both))
+    whole = {
+        "utt-all6": tuple(UTTERANCE_PERTURBATIONS),
+        "utt-shifts3": ("shift2.5", "shift5", "shift7.5"),
+        "utt-rates2": ("rate+1.5", "rate-1.5"),
+        "utt-mixed3": ("shift5", "rate+1.5", "rate-1.5"),
+    }
+    for label, chosen in whole.items():
+        for m in range(1, len(chosen) + 1):
+            out.append((f"{label} m={m}", chosen, m, None))
+    return out
+
+
+def kept(event: dict, chosen: tuple[str, ...], m: int, both: bool | None) -> bool:
+    if both is None:  # the whole signal analysed again
+        return not event["again"] or sum(event["again"][p] for p in chosen) >= m
+    votes = event["votes"]
+    if votes is None:
+        return True  # nothing to check against: the flag stands
+    if sum(votes["deg"][p] > 0 for p in chosen) < m:
+        return False
+    return not both or sum(votes["ref"][p] > 0 for p in chosen) >= m
+
+
+def tally(items: list[dict], split: str, rule) -> tuple[float, float, float]:
+    """Recall on the split's flips, false alarms per judged minute on its controls and on real speech."""
+    _, chosen, m, both = rule
+
+    def kept_events(item):
+        return [e for e in item["events"] if rule[0] == "v4" or kept(e, chosen, m, both)]
+
+    flips = [i for i in items if i["split"] == split and i["kind"] == "flip"]
+    hits = sum(
+        bool(i["judged"])
+        and any(
+            located(e["start"], e["end"], {"flip_start": i["span"][0], "flip_end": i["span"][1]})
+            for e in kept_events(i)
+        )
+        for i in flips
+    )
+
+    def rate(kind: str, which: str) -> float:
+        chosen_items = [i for i in items if i["kind"] == kind and i["split"] == which and i["judged"]]
+        minutes = sum(i["minutes"] for i in chosen_items)
+        return sum(len(kept_events(i)) for i in chosen_items) / minutes if minutes else math.nan
+
+    return hits / len(flips) if flips else math.nan, rate("control", split), rate("real", "real")
+
+
+def report(name: str, result: dict) -> None:
+    for part in ("takes_cost", "real_cost"):
+        c = result[part]
+        per10 = 10 / c["audio_seconds"] if c["audio_seconds"] else math.nan
+        print(
+            f"{name} {part.split('_')[0]}: detector {c['detector'] * per10:.3f} s per 10 s; check decoded side "
+            f"{c['deg_check'] * per10:.3f} s, reference side {c['ref_check'] * per10:.3f} s per 10 s; "
+            f"whole signal analysed again under {len(UTTERANCE_PERTURBATIONS)} perturbations "
+            f"{c['utterance_check'] * per10:.3f} s per 10 s"
+        )
+    print(f"{name}: rule: tuning recall/FA | held-out recall/FA | real FA")
+    for rule in [("v4", (), 0, False), *rules()]:
+        tune, held = tally(result["items"], "tuning", rule), tally(result["items"], "held-out", rule)
+        print(f"  {rule[0]:<22} {tune[0]:.3f}/{tune[1]:.2f} | {held[0]:.3f}/{held[1]:.2f} | {held[2]:.2f}")
+
+
+def main(args: list[str]) -> None:
+    out = next((Path(a) for a in args if a.endswith(".json")), Path("results/stability.json"))
+    limit = int(args[args.index("--limit") + 1]) if "--limit" in args else None
+    names = [a for a in args if not a.endswith(".json") and a != "--limit" and a != str(limit)] or list(CODECS)
+    detector.PHONE_CACHE = 100_000  # every reference is recognised once for all codecs
+    done = json.loads(out.read_text()) if out.exists() else {}
+    rows = [r for r in _validation_set() if r["kind"] == "take"][:limit]
+    real = _real_speech(QUICK_MINUTES) if limit is None else []
+    for name in names:
+        if name not in done:
+            done[name] = measure(name, rows, real)
+            out.write_text(json.dumps(done))
+        report(name, done[name])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
