@@ -35,6 +35,7 @@ from ..errors import CodecError, ConfigError
 from ..neural.weights import pinned_path
 from .features import FRAME, LOOKAHEAD, NB_FEATURES, RATE, features
 from .pitch import MAX_PERIOD, MIN_PERIOD
+from .postfilter import Postfilter
 from .quantizer import PACKET_BYTES, PACKET_FRAMES, PacketQuantizer
 from .weights import LPCNetWeights, load_weights
 
@@ -80,9 +81,12 @@ class LPCNetCodec(Codec):
 
     concealment = "repeat"
 
-    def __init__(self, weights: str, sha256: str, quantized: bool = True):
+    def __init__(self, weights: str, sha256: str, quantized: bool = True, postfilter: bool = True):
         path = pinned_path(weights, sha256, self.backend or "lpcnet")
         self.sha256, self.quantized = sha256.lower(), bool(quantized)
+        if not isinstance(postfilter, bool):
+            raise ConfigError(f"{self.backend or 'lpcnet'}: postfilter must be true or false, got {postfilter!r}")
+        self.postfilter = Postfilter() if postfilter else None
         self.weights = load_pinned(path, self.sha256)
         if self.weights.config.get("vocoder") != "framewise":
             raise ConfigError(
@@ -171,7 +175,7 @@ class LPCNetCodec(Codec):
 
     def synthesise(self, feats: np.ndarray, leading_frames: int, vocoder=None) -> np.ndarray:
         """Speech for the received frames, after `leading_frames` of silence, delayed by the lookahead."""
-        speech = (vocoder or self.vocoder).decode(feats)
+        speech = (vocoder or self.vocoder).decode(feats, postfilter=self.postfilter)
         return np.concatenate([np.zeros(LOOKAHEAD + leading_frames * FRAME, np.float32), speech])
 
     def torch_modules(self) -> dict:
@@ -192,8 +196,16 @@ class LPCNetCodec(Codec):
 class PersonalLPCNetCodec(LPCNetCodec):
     """LPCNet at 1.6 kbit/s with per-speaker-group vocoders; the group index travels in the first packet."""
 
-    def __init__(self, weights: str, sha256: str, personal: str, personal_sha256: str, group: int | None = None):
-        super().__init__(weights, sha256, quantized=True)
+    def __init__(
+        self,
+        weights: str,
+        sha256: str,
+        personal: str,
+        personal_sha256: str,
+        group: int | None = None,
+        postfilter: bool = True,
+    ):
+        super().__init__(weights, sha256, quantized=True, postfilter=postfilter)
         path = pinned_path(personal, personal_sha256, "lpcnet-personal")
         self.personal_sha256 = personal_sha256.lower()
         self.bundle = bundle = load_pinned(path, self.personal_sha256)
