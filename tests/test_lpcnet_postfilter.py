@@ -115,5 +115,16 @@ def test_card_parameter_changes_the_decoder_only(tmp_path):
     a, b = plain.decode_packets(stream).samples[0], filtered.decode_packets(other).samples[0]
     assert np.all(np.isfinite(b)) and not np.allclose(a, b)
     assert np.array_equal(b, filtered.decode_packets(other).samples[0])  # deterministic
+    assert " pf " in filtered.info.version and " pf " not in plain.info.version  # the cache keys differ
     with pytest.raises(ConfigError, match="postfilter"):
         _codec(weights, postfilter="yes")
+
+
+def test_every_lpcnet_card_names_its_postfilter_in_a_version_the_store_keeps():
+    from evalkit.cards import load_cards
+
+    cards = [c for c in load_cards().values() if c.backend.startswith("lpcnet") and c.unavailable() is None]
+    assert cards
+    for card in cards:
+        version = card.build().info.version
+        assert len(version) <= 64 and (" pf " in version) == card.params.get("postfilter", True), card.name

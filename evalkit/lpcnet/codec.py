@@ -103,7 +103,7 @@ class LPCNetCodec(Codec):
     def info(self) -> CodecInfo:
         return CodecInfo(
             name=self.backend,
-            version=f"evalkit-lpcnet weights {self.sha256[:12]}",
+            version=f"evalkit-lpcnet weights {self.sha256[:12]}{self._postfilter_version()}",
             family="neural-lpcnet",
             sample_rate=RATE,
             frame_samples=PACKET_SAMPLES,
@@ -113,6 +113,11 @@ class LPCNetCodec(Codec):
             concealment=self.concealment,
             needs=("weights",),
         )
+
+    def _postfilter_version(self) -> str:
+        """The postfilter's settings, in the version string: cached decodes and stored results name them."""
+        pf = self.postfilter
+        return "" if pf is None else f" pf {pf.numerator:g}/{pf.denominator:g}/{pf.tilt:g}"
 
     @property
     def packet_bytes(self) -> int:
@@ -232,7 +237,7 @@ class PersonalLPCNetCodec(LPCNetCodec):
 
         return replace(
             super().info,
-            version=f"evalkit-lpcnet weights {self.sha256[:12]}, groups {self.personal_sha256[:12]}",
+            version=f"evalkit-lpcnet {self.sha256[:12]} groups {self.personal_sha256[:12]}{self._postfilter_version()}",
             streaming=self.forced_group is not None,
         )
 

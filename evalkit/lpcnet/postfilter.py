@@ -28,9 +28,9 @@ ENERGY_FLOOR = 1e-3  # 16-bit units squared per sample: below this a subframe co
 class Postfilter:
     """A(z/numerator) / A(z/denominator), tilt compensation scaled by `tilt`, gain control per `subframe`."""
 
-    numerator: float = 0.8
-    denominator: float = 0.98
-    tilt: float = 1.0
+    numerator: float = 0.85
+    denominator: float = 0.99
+    tilt: float = 1.3
     subframe: int = 40
     smoothing: float = 0.9  # one-pole smoothing of the gain from sample to sample
 
