@@ -13,6 +13,10 @@ one packet plus that: 45 ms. Concealment "repeat": a lost packet's bits are deco
 the last packet received (the quantizer's frame-0 state moves on with them); before the first
 packet received the output is silent.
 
+Decoder postfilter (`postfilter: true`, the default; postfilter.py): the formant postfilter of
+low-rate LPC codecs sharpens the synthesis before de-emphasis. It changes no bit of the stream;
+the stream's configuration and the codec version name it.
+
 `lpcnet-personal` (PersonalLPCNetCodec): the same stream with one more byte at the head of the
 first packet, the speaker group chosen by the speaker encoder from the whole input (so it
 declares streaming: false) or fixed by the card's `group`; the decoder then uses that group's
