@@ -38,10 +38,8 @@ class SphinxRecognizer:
 
     @property
     def version(self) -> str:
-        from importlib.metadata import version
-
         tuned = ",".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
-        return f"{version('pocketsphinx')} allphone-{'bigram' if self.bigram else 'trigram'} {tuned}"
+        return f"{_package_version()} allphone-{'bigram' if self.bigram else 'trigram'} {tuned}"
 
     def recognize(self, audio: Audio) -> list[Phone]:
         pcm = _pcm16(audio)
@@ -64,6 +62,14 @@ class SphinxRecognizer:
             samprate=SPHINX_RATE,
             **self.settings,
         )
+
+
+@lru_cache(maxsize=1)
+def _package_version() -> str:
+    """pocketsphinx's version, read once: reading package metadata costs milliseconds per call."""
+    from importlib.metadata import version
+
+    return version("pocketsphinx")
 
 
 @lru_cache(maxsize=1)

@@ -21,12 +21,14 @@ import numpy as np
 HOP = 160  # samples per spectrogram frame (the model frames 320 samples every 160)
 WINDOW_FRAMES = 900  # one 9.01 s window: 144160 samples
 STRIDE = 4  # frames per position of the shared map (two 2x2 max-pools)
-EDGE = 4  # map positions next to a window edge taken from the edge segment (zero padding reaches 3)
-EDGE_FRAMES = 2 * EDGE * STRIDE  # an edge segment: EDGE exact positions, then EDGE its own far edge may spoil
+EDGE = 3  # map positions next to a window edge taken from the edge segment (as far as zero padding reaches)
+EDGE_FRAMES = 2 * EDGE * STRIDE  # an edge segment: EDGE exact positions, then EDGE its own far edge spoils
 CHUNK_FRAMES = 800  # shared map computed 8 s at a time (the first convolution's output is 128 x 161 floats per frame)
 BATCH = 16  # windows per call of the edge and head sessions
 SHARED = "mos_estimator_logpow/conv2d_5/Relu:0"  # last map before the final pool, convolution, global max
 INPUT_LENGTH = 9.01  # speechmos's window, in seconds
+P808_FFT, P808_MELS, P808_FRAMES = 321, 120, 900  # speechmos's P.808 log-mel input per window
+EDGE_SAMPLES = 4 * HOP  # a P.808 edge segment: four mel frames, the outer one padded as in the window
 
 
 def split_model(path: Path, make_session) -> tuple:
@@ -116,3 +118,29 @@ def _frames(audio: np.ndarray, first: int, count: int) -> np.ndarray:
 
 def _run(session, inputs: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: inputs})[0]
+
+
+def p808_features(audio: np.ndarray, starts: list[int]) -> np.ndarray:
+    """speechmos's P.808 input (windows, P808_FRAMES, P808_MELS) for the windows at `starts`, from
+    one mel spectrogram of the audio they cover. A window's mel frames are the audio's, except its
+    first and last, which reach into the window's own zero padding and come from short segments
+    at its two ends; each window is then put in dB against its own loudest bin, as speechmos does."""
+    import librosa
+
+    length = P808_FRAMES * HOP  # a window's P.808 audio: its samples less the last HOP
+    power = _mel_power(audio[: max(starts) * HOP + length])
+    firsts = np.stack([audio[s * HOP : s * HOP + EDGE_SAMPLES] for s in starts])
+    lasts = np.stack([audio[s * HOP + length - EDGE_SAMPLES : s * HOP + length] for s in starts])
+    first, last = _mel_power(firsts)[..., 0], _mel_power(lasts)[..., -1]
+    features = []
+    for i, s in enumerate(starts):
+        mel = np.concatenate([first[i][:, None], power[:, s + 1 : s + P808_FRAMES - 1], last[i][:, None]], axis=1)
+        features.append(((librosa.power_to_db(mel, ref=np.max) + 40) / 40).T)
+    return np.asarray(features, dtype=np.float32)
+
+
+def _mel_power(audio: np.ndarray) -> np.ndarray:
+    """speechmos's mel power spectrogram (before dB), centred frames HOP apart; any leading axes kept."""
+    import librosa
+
+    return librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=P808_FFT, hop_length=HOP, n_mels=P808_MELS)
