@@ -10,7 +10,9 @@ the global max and the dense layers run per window. A window's edge positions ar
 from EDGE_FRAMES frames at that edge; of those, the costly full-resolution convolutions (the
 `front`, nine tenths of the work) differ from the shared ones only in their FRONT_EDGE frames
 next to the edge, so only those come from a short segment at the edge, the rest from the shared
-computation. The windows, their tiling of short clips and speechmos's own rounding of window
+computation. A short clip is tiled (repeated) up to a window; when it is a whole number of
+frames long, the front repeats with it and is computed over one period only. The windows,
+their tiling of short clips and speechmos's own rounding of window
 bounds (which drops some windows of long clips) are kept exactly, so the scores are speechmos's
 to float rounding. The P.808 network's input is scaled by each window's own loudest bin, so
 only its mel spectrogram is shared between windows.
@@ -93,11 +95,12 @@ def window_audio(audio: np.ndarray, start: int) -> np.ndarray:
     return _frames(audio, start, WINDOW_FRAMES)
 
 
-def raw_scores(trunk: Trunk, head, audio: np.ndarray, starts: list[int]) -> np.ndarray:
-    """The P.835 network's raw (signal, background, overall) outputs for the windows at `starts`."""
+def raw_scores(trunk: Trunk, head, audio: np.ndarray, starts: list[int], period: int | None = None) -> np.ndarray:
+    """The P.835 network's raw (signal, background, overall) outputs for the windows at `starts`;
+    `period`: the audio repeats every `period` samples (a tiled clip's length), None if not."""
     audio = audio.astype(np.float32)
     edges = {s: None for s in starts} | {s + WINDOW_FRAMES - EDGE_FRAMES: None for s in starts}
-    shared = _shared_map(trunk, audio, max(starts) + WINDOW_FRAMES, starts, edges)
+    shared = _shared_map(trunk, audio, max(starts) + WINDOW_FRAMES, starts, edges, period)
     scores = []
     for i in range(0, len(starts), BATCH):  # a batch at a time: a window's map is about 1 MB
         batch = starts[i : i + BATCH]
@@ -109,17 +112,20 @@ def raw_scores(trunk: Trunk, head, audio: np.ndarray, starts: list[int]) -> np.n
     return np.concatenate(scores)
 
 
-def _shared_map(trunk: Trunk, audio: np.ndarray, n_frames: int, starts: list[int], edges: dict) -> np.ndarray:
+def _shared_map(
+    trunk: Trunk, audio: np.ndarray, n_frames: int, starts: list[int], edges: dict, period: int | None
+) -> np.ndarray:
     """The map over frames [0, n_frames), in chunks that overlap by the reach of their own edges;
     chunks no window covers (speechmos drops some windows of long clips) are left at zero. Fills
     `edges` (first frame of an edge segment -> the front's shared output over its EDGE_FRAMES)."""
     margin = EDGE * STRIDE
+    repeated = _periodic_front(trunk, audio, n_frames, period)
     parts = []
     for first in range(0, n_frames, CHUNK_FRAMES):
         last = min(first + CHUNK_FRAMES, n_frames)
         lo, hi = max(0, first - margin), min(n_frames, last + margin)
         if any(s < last and first < s + WINDOW_FRAMES for s in starts):
-            front = _run(trunk.front, _frames(audio, lo, hi - lo)[np.newaxis])
+            front = _run(trunk.front, _frames(audio, lo, hi - lo)[np.newaxis]) if repeated is None else repeated(lo, hi)
             for edge in edges:
                 if first <= edge and edge + EDGE_FRAMES <= last:
                     edges[edge] = front[0, :, edge - lo : edge - lo + EDGE_FRAMES]
@@ -128,6 +134,22 @@ def _shared_map(trunk: Trunk, audio: np.ndarray, n_frames: int, starts: list[int
         else:
             parts.append(np.zeros((parts[-1].shape[0], (last - first) // STRIDE, parts[-1].shape[2]), np.float32))
     return np.concatenate(parts, axis=1)
+
+
+def _periodic_front(trunk: Trunk, audio: np.ndarray, n_frames: int, period: int | None):
+    """For audio repeating every `period` samples, a whole number of frames: a function (lo, hi) ->
+    the front over frames [lo, hi), computed once over the first FRONT_EDGE frames (the audio's
+    own start) and one period after them; None when the audio does not repeat that way."""
+    if period is None or period % HOP or period // HOP + 2 * FRONT_EDGE >= n_frames:
+        return None
+    frames = period // HOP
+    once = _run(trunk.front, _frames(audio, 0, frames + 2 * FRONT_EDGE)[np.newaxis])  # exact up to frames + FRONT_EDGE
+
+    def front(lo: int, hi: int) -> np.ndarray:
+        index = np.arange(lo, hi)
+        return once[:, :, np.where(index < FRONT_EDGE, index, (index - FRONT_EDGE) % frames + FRONT_EDGE)]
+
+    return front
 
 
 def _edge_maps(trunk: Trunk, audio: np.ndarray, firsts: list[int], edges: dict, left: bool) -> np.ndarray:
