@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import select
 import signal
 import sys
@@ -33,6 +34,9 @@ __all__ = [
     "one_thread_torch",
     "start_workers_server",
 ]
+
+MAX_CHUNK = 8  # tasks handed to a worker at once (see _chunks)
+CHUNKS_PER_WORKER = 4
 
 # NUMBA_NUM_THREADS too: ViSQOL's numba kernels are parallel and would use every core per worker.
 THREAD_VARS = (
@@ -130,14 +134,15 @@ class LocalExecutor(Executor):
         finished: SimpleQueue = SimpleQueue()  # futures as they finish: O(1) a task, where wait() is O(pending)
         pending = {}
         broken, hung = [], set()
+        chunks = _chunks(queue, workers)
         try:
-            for position, (index, task) in enumerate(queue):
+            for position, chunk in enumerate(chunks):
                 try:
-                    future = pool.submit(_marked, fn, str(_marker(scratch, index)), task)
+                    future = pool.submit(_run_chunk, fn, scratch, chunk)
                 except (BrokenProcessPool, OSError):  # a worker died while tasks were still handed out
-                    broken += queue[position:]  # never started: they go to the next pool
+                    broken += [entry for rest in chunks[position:] for entry in rest]  # never started
                     break
-                pending[future] = (index, task)
+                pending[future] = chunk
                 future.add_done_callback(finished.put)
             while pending:
                 try:
@@ -145,12 +150,14 @@ class LocalExecutor(Executor):
                 except Empty:
                     done = None
                 if done is not None:
-                    index, task = pending.pop(done)
+                    chunk = pending.pop(done)
                     error = done.exception()
-                    if isinstance(error, BrokenProcessPool):
-                        broken.append((index, task))
+                    if isinstance(error, BrokenProcessPool):  # its finished tasks' results were lost too
+                        broken += chunk
                     else:
-                        yield task, error if error else done.result()
+                        results = [error] * len(chunk) if error else done.result()
+                        for (_, task), result in zip(chunk, results):
+                            yield task, result
                 if self.task_timeout is not None:
                     hung |= _stop_overdue(scratch, self.task_timeout)
         finally:
@@ -265,13 +272,46 @@ def _marker(scratch: str, index: int) -> Path:
     return Path(scratch) / f"{index}.running"
 
 
+def _chunks(queue: list, workers: int) -> list[list]:
+    """The queue cut into chunks for submission, largest first (at most MAX_CHUNK tasks, about a
+    CHUNKS_PER_WORKER-th of a worker's share of what is left), down to single tasks at the end.
+
+    A pool keeps only about one call per worker queued ahead; with one task per call each worker
+    waits for the driver to hand it the next, and when the workers fill every core the driver's
+    threads wait for a core to do it. A chunk keeps a worker busy meanwhile, and the small chunks
+    at the end keep the workers finishing together."""
+    chunks, position = [], 0
+    while position < len(queue):
+        size = max(1, min(MAX_CHUNK, (len(queue) - position) // (CHUNKS_PER_WORKER * workers)))
+        chunks.append(queue[position : position + size])
+        position += size
+    return chunks
+
+
+def _run_chunk(fn, scratch: str, chunk: list) -> list:
+    """Worker side: a chunk's tasks in turn; a task's exception is its result."""
+    return [_marked(fn, str(_marker(scratch, index)), task) for index, task in chunk]
+
+
 def _marked(fn, marker: str, task):
-    """Worker side: mark the task as running for as long as it runs (the file holds our pid)."""
+    """Run one task, marked as running for as long as it runs (the file holds our pid)."""
     Path(marker).write_text(str(os.getpid()))
     try:
         return fn(task)
+    except Exception as err:  # noqa: BLE001 - reported per task by the runner
+        return _picklable(err)
     finally:
         Path(marker).unlink()
+
+
+def _picklable(err: Exception) -> Exception:
+    """The exception itself where it survives the trip back to the driver, else its text (one
+    unpicklable exception must not lose the other results of its chunk)."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:  # noqa: BLE001 - any failure to round-trip
+        return RuntimeError(f"{type(err).__name__}: {err}")
+    return err
 
 
 class DaskExecutor(Executor):

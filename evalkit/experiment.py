@@ -13,7 +13,7 @@ from .conditions import DecodedCondition, condition_from_config
 from .config import Checker, describe, read_document
 from .errors import ConfigError
 
-__all__ = ["Experiment", "load_experiment", "expand_codecs", "DEFAULT_CONFIG"]
+__all__ = ["Experiment", "load_experiment", "expand_codecs", "sweep_variants", "DEFAULT_CONFIG"]
 
 _KEYS = {
     "name",
@@ -59,6 +59,7 @@ codecs:
   - codec2-3200
   - card: opus-16k-wb
     sweep: {bitrate: [6000, 9000, 16000, 24000]}
+    # baseline: opus-12k  # optional: a codec listed here, drawn as a line on the report's sweep plot
   # - {name: mycodec-6k, decoded: outputs/mycodec-6k/, bitrate_kbps: 6.0}
   # - {name: mycodec-3k, decoded: "outputs/{id}_3k.wav", bitstreams: "bits/{id}.bin"}
 
@@ -246,13 +247,19 @@ def expand_codecs(
     for index, name in enumerate(names):
         if name in names[:index]:
             check.fail("codecs", f"{name!r} is listed twice")
+    for index, entry in enumerate(entries):
+        baseline = entry.get("baseline") if isinstance(entry, dict) and "card" in entry else None
+        if baseline is not None and baseline not in names:
+            check.fail(f"codecs[{index}].baseline", f"{baseline!r} is not a codec of this experiment: list it too")
     return out
 
 
 def _card_entry(check: Checker, entry, key: str, cards: dict[str, Card]) -> list[Card]:
     if isinstance(entry, dict):
-        check.mapping(entry, key, {"card", "sweep"}, required=("card",))
+        check.mapping(entry, key, {"card", "sweep", "baseline"}, required=("card",))
         name, sweep, name_key = entry["card"], entry.get("sweep", {}), f"{key}.card"
+        if "baseline" in entry:
+            check.text(entry["baseline"], f"{key}.baseline", required=True)
     elif isinstance(entry, str):
         name, sweep, name_key = entry, {}, key
     else:
@@ -306,10 +313,16 @@ def _check_builds(check: Checker, card: Card, key: str) -> None:
 def _sweep(card: Card, sweep: dict) -> list[Card]:
     if not sweep:
         return [card]
+    return [
+        replace(card, name=name, params={**card.params, **values}) for name, values in sweep_variants(card.name, sweep)
+    ]
+
+
+def sweep_variants(card_name: str, sweep: dict) -> list[tuple[str, dict]]:
+    """(codec name, swept parameter values) per combination of a {card, sweep} entry, as a run names them."""
     keys = sorted(sweep)
     variants = []
     for values in product(*(sweep[k] for k in keys)):
-        params = {**card.params, **dict(zip(keys, values))}
         suffix = ",".join(f"{k}={v}" for k, v in zip(keys, values))
-        variants.append(replace(card, name=f"{card.name}@{suffix}", params=params))
+        variants.append((f"{card_name}@{suffix}", dict(zip(keys, values))))
     return variants

@@ -114,6 +114,7 @@ def test_leaderboard_filters_by_speaker_and_metric(app, scored):
 def test_rate_quality_page_plots(app):
     page = _open(app, "rate_quality")
     assert page.title[0].value == "Rate–quality" and page.get("image")
+    assert [header.value for header in page.subheader] == ["Quality against bitrate"]  # the run's Opus sweep
 
 
 def test_quality_cost_page_marks_the_front_and_says_profiles_are_missing(app):

@@ -9,6 +9,7 @@ from evalkit.audio import Audio, resample
 from evalkit.cards import load_cards
 from evalkit.errors import CodecError
 from evalkit.harness import roundtrip
+from evalkit.store.models import Roundtrip
 
 CARDS = load_cards()
 AVAILABLE = [name for name, card in CARDS.items() if card.unavailable() is None]
@@ -29,6 +30,11 @@ def test_bytes_out_and_length_preserved(codec_run, speech):
     codec, run = codec_run
     assert isinstance(run.data, bytes) and run.payload_bytes > 0
     assert run.decoded.frames == speech.frames and run.decoded.sample_rate == speech.sample_rate
+
+
+def test_version_fits_the_store(codec_run):
+    codec, _ = codec_run  # a longer version string makes every row of the card fail to store
+    assert len(codec.info.version) <= Roundtrip.__table__.c.codec_version.type.length, codec.info.version
 
 
 def test_declared_latency_is_measured(codec_run):

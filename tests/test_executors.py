@@ -9,7 +9,15 @@ import time
 import pytest
 
 from evalkit.errors import ConfigError
-from evalkit.executors import LocalExecutor, SerialExecutor, TaskTimeout, WorkerCrash, make_executor
+from evalkit.executors import (
+    MAX_CHUNK,
+    LocalExecutor,
+    SerialExecutor,
+    TaskTimeout,
+    WorkerCrash,
+    _chunks,
+    make_executor,
+)
 
 
 def square_or_crash(n: int) -> int:
@@ -22,6 +30,23 @@ def square_or_crash(n: int) -> int:
 
 def square_or_hang(n: int) -> int:
     time.sleep(600 if n == 2 else 0.4)  # 2 hangs as a deadlocked library would; the others are busy meanwhile
+    return n * n
+
+
+def hang_or_square(n: int) -> int:
+    time.sleep(600 if n == 2 else 0.02)
+    return n * n
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.callback = lambda: None  # cannot be pickled back to the driver
+
+
+def square_or_unpicklable(n: int) -> int:
+    if n == 1:
+        raise Unpicklable("odd state")
     return n * n
 
 
@@ -82,3 +107,33 @@ def test_a_hanging_task_times_out_alone_and_the_rest_complete():
 def test_a_task_timeout_needs_local_worker_processes(options):
     with pytest.raises(ConfigError, match="task_timeout"):
         make_executor(task_timeout=10, **options)
+
+
+def test_tasks_go_out_in_chunks_largest_first_and_single_at_the_end():
+    queue = list(range(1000))
+    chunks = _chunks(queue, 2)
+    assert [task for chunk in chunks for task in chunk] == queue
+    sizes = [len(chunk) for chunk in chunks]
+    assert sizes[0] == MAX_CHUNK and sizes == sorted(sizes, reverse=True) and sizes[-8:] == [1] * 8
+    assert [len(chunk) for chunk in _chunks(list(range(6)), 2)] == [1] * 6  # a small run: one task a call
+
+
+def test_an_unpicklable_error_keeps_the_rest_of_its_chunk():
+    out = dict(LocalExecutor(2).map_unordered(square_or_unpicklable, range(40)))  # chunks of 5
+    assert isinstance(out[1], RuntimeError) and "Unpicklable: odd state" in str(out[1])
+    assert all(out[n] == n * n for n in range(40) if n != 1)
+
+
+@pytest.mark.slow
+def test_a_segfault_inside_a_chunk_loses_no_other_task():
+    out = dict(LocalExecutor(2).map_unordered(square_or_crash, range(80)))  # 3 and 5 share the first chunk
+    assert sorted(out) == list(range(80))
+    assert isinstance(out[3], WorkerCrash) and isinstance(out[5], ValueError)
+    assert all(out[n] == n * n for n in range(80) if n not in (3, 5))
+
+
+@pytest.mark.slow
+def test_a_hang_inside_a_chunk_times_out_alone():
+    out = dict(LocalExecutor(2, task_timeout=1.5).map_unordered(hang_or_square, range(80)))
+    assert sorted(out) == list(range(80)) and isinstance(out[2], TaskTimeout)
+    assert all(out[n] == n * n for n in range(80) if n != 2)

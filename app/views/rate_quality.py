@@ -4,7 +4,7 @@ import streamlit as st
 import ui
 
 from evalkit.report import metric_order
-from evalkit.report.app_views import rate_quality_view
+from evalkit.report.app_views import rate_quality_view, sweep_view
 
 st.title("Rate–quality")
 run = ui.pick_run()
@@ -24,3 +24,15 @@ if run is not None:
             st.dataframe(
                 points[["codec", "family", "metric", "measured_kbps", "mean", "ci_low", "ci_high"]], hide_index=True
             )
+    sweeps = sweep_view(run, metrics)
+    for plot in sweeps.plots:
+        st.subheader(f"Quality against {plot.param}")
+        st.caption(
+            "One line per swept card (values from the run's experiment), 95 % CIs; a sweep's baseline codec is "
+            "the dashed line of its colour. The data adds the decode real-time factor per value."
+        )
+        ui.show_figure(plot.figure)
+        with st.expander("Data"):
+            st.dataframe(plot.points, hide_index=True)
+    for note in sweeps.notes + sweeps.missing:
+        st.caption(note)

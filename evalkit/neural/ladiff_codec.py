@@ -149,8 +149,8 @@ class LaDiffCodec(RVQCodec):
         base = super().info
         return CodecInfo(
             name=self.backend,
-            version=f"evalkit-ladiff weights {self.ladiff_sha256[:12]} on rvq {self.sha256[:12]}, "
-            f"torch {_torch_version()}",
+            # the store keeps 64 characters of a codec version: both weights' hash prefixes and torch's must fit
+            version=f"evalkit-ladiff {self.ladiff_sha256[:12]}/rvq {self.sha256[:12]}, torch {_torch_version()}",
             family="neural-ladiff",
             sample_rate=base.sample_rate,
             frame_samples=base.frame_samples,

@@ -27,12 +27,14 @@ from .sections_listening import (
     typed_agreement_figure,
     typed_statistics,
 )
+from .sweeps import SweepViews, sweep_views
 
 __all__ = [
     "FilterOptions",
     "filter_options",
     "leaderboard_view",
     "rate_quality_view",
+    "sweep_view",
     "CostView",
     "cost_view",
     "AgreementView",
@@ -84,6 +86,11 @@ def rate_quality_view(run: RunData, metrics: list[str]) -> tuple[Figure | None, 
     reference = board[board["family"] == "reference"].groupby("metric")["mean"].first().to_dict()
     colors = family_colors(codecs["family"])
     return rate_quality_figure(points, [m for m in metrics if m in set(points["metric"])], reference, colors), points
+
+
+def sweep_view(run: RunData, metrics: list[str]) -> SweepViews:
+    """Quality of `metrics` against each swept card parameter of the run (no plots when it holds no sweep)."""
+    return sweep_views(run, leaderboard(run, metrics=metrics), metrics)
 
 
 @dataclass

@@ -36,6 +36,8 @@ __all__ = [
     "svg_data_uri",
     "save_figure",
     "has_bitrates",
+    "sweep_figure",
+    "value_order",
     "STYLE",
     "FIGURE_FORMATS",
 ]
@@ -183,6 +185,58 @@ def cost_figure(
     if axes:
         _shared_legend(figure, axes)
     return figure
+
+
+@_styled
+def sweep_figure(points: pd.DataFrame, metrics: list[str], names: DisplayNames = _PLAIN) -> Figure:
+    """Each metric against one swept parameter (sweeps.SWEEP_COLUMNS): one line per card with 95 % CIs, and
+    each card's baseline (role 'baseline') a dashed horizontal line in the card's colour.
+
+    Numeric values share a linear axis, or a log one when all are positive and span 8x or more;
+    other values (a sampler's name) are placed in order as categories.
+    """
+    figure, axes = _grid(len(metrics))
+    cards = list(dict.fromkeys(points["card"]))
+    colors = {card: colormaps["tab10"](index % 10) for index, card in enumerate(cards)}
+    swept = points[(points["role"] == "sweep") & points["mean"].notna()]
+    values = sorted(set(swept["value"]), key=value_order)
+    numeric = all(value_order(v)[0] == 0 for v in values)
+    position = {v: float(v) if numeric else float(i) for i, v in enumerate(values)}
+    log_x = numeric and min(position.values()) > 0 and max(position.values()) >= 8 * min(position.values())
+    for ax, metric in zip(axes, metrics):
+        rows = points[(points["metric"] == metric) & points["mean"].notna()]
+        for index, card in enumerate(cards):
+            line = rows[(rows["card"] == card) & (rows["role"] == "sweep")]
+            x = _dodge(line["value"].map(position), list(position.values()), index - (len(cards) - 1) / 2, log_x)
+            line = line.assign(x=x).sort_values("x")
+            if not line.empty:
+                _line_with_ci(ax, line, "x", colors[card], _MARKERS[index % len(_MARKERS)], names.codec(card))
+        for card in cards:
+            for row in rows[(rows["card"] == card) & (rows["role"] == "baseline")].itertuples():
+                label = f"{names.codec(row.codec)} (baseline of {names.codec(card)})"
+                ax.axhline(row.mean, color=colors[card], linestyle="--", linewidth=0.9, label=label)
+        if log_x:
+            _plain_log(ax)
+        ax.set_xticks(list(position.values()), [str(v) for v in values])
+        ax.set_xlabel(str(points["param"].iloc[0]))
+        ax.set_ylabel(_label(metric, names))
+    if axes:
+        _shared_legend(figure, axes)
+    return figure
+
+
+def _dodge(x: pd.Series, positions: list[float], offset: float, log_x: bool) -> pd.Series:
+    """`x` shifted by `offset` steps of 1.2 % of the axis span (in decades on a log axis), so that the
+    lines of several cards keep their intervals apart."""
+    if log_x:
+        return x * 10 ** (0.012 * offset * math.log10(max(positions) / min(positions)))
+    return x + 0.012 * offset * ((max(positions) - min(positions)) or 1.0)
+
+
+def value_order(value) -> tuple:
+    """Sort key of parameter values: numbers by size, then anything else as written."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (0, float(value), "") if is_number else (1, 0.0, str(value))
 
 
 @_styled

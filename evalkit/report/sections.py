@@ -22,6 +22,7 @@ CONTENT_METRICS = ("per", "hallucinations_per_min")  # outputs of the phoneme me
 def build_sections(report: ReportData) -> list[Section]:
     """Leaderboard, codec comparisons, rate-quality, latency, complexity, content, listening test, agreement."""
     from .sections_listening import listening_sections
+    from .sweeps import sweep_sections
 
     colors = family_colors(report.codecs["family"]) if not report.codecs.empty else {}
     quality = [m for m in report.metrics if m not in CONTENT_METRICS]
@@ -29,6 +30,7 @@ def build_sections(report: ReportData) -> list[Section]:
         _leaderboard(report, quality, colors),
         _comparisons(report),
         _rate_quality(report, quality, colors),
+        *sweep_sections(report),
         _latency(report, quality, colors),
         _complexity(report, quality, colors),
         _content(report, colors),
