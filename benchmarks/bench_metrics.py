@@ -7,7 +7,9 @@ scorer with the model kept but its 9 s windows run one by one (what evalkit did 
 convolutions were shared between windows), and the per-frame iterative SPTK mel-cepstrum
 (pysptk.mcep) that MCD used before. Real-time factor = audio seconds per CPU second; the
 targets are 20x for DNSMOS and MCD. Short clips are tiled to a 9 s window and scored over three
-overlapping windows, as in the reference, so a 3 s clip costs the network 11 s of audio.
+overlapping windows, as in the reference, so a 3 s clip costs the network 11 s of audio (a clip
+that is a whole number of 10 ms frames repeats its first convolutions with the tiling, so only
+one period of them is computed: the 3 s row; the "3 s + 7 samples" row shows other lengths).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def main() -> None:
             "baseline: per-frame pysptk.mcep MCD": _cpu(lambda: _mcep_mcd(clip, noisy)),  # noqa: B023
         }
         rows += _rows(seconds, timings)
+    # A short clip whose length is not a whole number of 10 ms frames: its tiled front is not repeated.
+    uneven = Audio(speech[: 3 * 16000 + 7], 16000)
+    rows += _rows(
+        3, {"dnsmos, 3 s + 7 samples (not whole 10 ms frames)": _cpu(lambda: evaluate("dnsmos", None, uneven))}
+    )
     # A long clip, where nearly every second starts a window (DNSMOS only, once: the baseline takes ~15 s).
     clip = Audio(speech[: LONG_SECONDS * 16000], 16000)
     rows += _rows(

@@ -29,6 +29,8 @@ from evalkit.text_tables import format_table  # noqa: E402
 METRICS = ("visqol_speech", "warpq", "pesq_wb", "stoi")
 LOWER_IS_BETTER = {"warpq"}
 GENERIC, PERSONAL = "lpcnet-1k6", "lpcnet-1k6-personal"
+OFF = "@postfilter=False"  # configs/experiment_lpcnet_postfilter.yaml's condition with the postfilter off
+BASELINE = "codec2-1600"
 
 
 def frames(database: str, run: str):
@@ -109,6 +111,29 @@ def misassignment_table(results, groups: dict[str, int]) -> str:
     return format_table(["metric", "items", "right group", "wrong groups (mean)", "p_wilcoxon"], rows)
 
 
+def postfilter_halves(items: list[str]) -> dict[str, list[str]]:
+    """The items the postfilter's parameters were chosen on (every other item id in sorted order,
+    from the first), the held-out rest, and all."""
+    ordered = sorted(items)
+    return {"chosen on": ordered[0::2], "held out": ordered[1::2], "all": ordered}
+
+
+def postfilter_table(results) -> str:
+    """Per card and half of the items: postfilter off, on, Codec 2 1600, and the paired p (on vs off)."""
+    rows = []
+    halves = postfilter_halves(list(results["item_id"].unique()))
+    for off in sorted(c for c in results["codec"].unique() if c.endswith(OFF)):
+        card = off.removesuffix(OFF)
+        for metric in METRICS:
+            for half, items in halves.items():
+                on, without, p_w, _, n = paired(results, card, off, metric, items)
+                base = (
+                    paired(results, card, BASELINE, metric, items)[1] if BASELINE in set(results["codec"]) else np.nan
+                )
+                rows.append([card, metric, half, n, f"{without:.3f}", f"{on:.3f}", f"{base:.3f}", f"{p_w:.3g}"])
+    return format_table(["card", "metric", "items", "n", "off", "on", BASELINE, "p_wilcoxon on/off"], rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default="sqlite:///results/lpcnet/evalkit.db")
@@ -122,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     print(group_table(results, groups, speakers), end="\n\n")
     print("Right group vs wrong groups (forced), per item:")
     print(misassignment_table(results, groups))
+    if any(c.endswith(OFF) for c in results["codec"].unique()):
+        print("\nDecoder postfilter off / on (parameters chosen on the first half of the items):")
+        print(postfilter_table(results))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from evalkit.content.clarity import JUDGE_DB, clarity
 from evalkit.content.detector import CHANGE_DB, DISTORTION_DB, MIN_JUDGED, forget_phones
 from evalkit.content.lexicon import text_phones
 from evalkit.content.spectra import log_mel
-from evalkit.content.sphinx import _truncate_arpa
+from evalkit.content.sphinx import SphinxRecognizer, _pcm16, _phone, _truncate_arpa
 from evalkit.content.warp import warp
 from evalkit.errors import ConfigError, MetricError
 from evalkit.harness import roundtrip
@@ -365,3 +365,18 @@ def test_validation_set_round_trips_through_its_manifest(tmp_path, monkeypatch):
         assert row["flip_start"] < row["flip_end"] <= row["duration"]
         assert validation.located(row["flip_start"] - 0.05, row["flip_start"], row)
         assert not validation.located(row["flip_end"] + 0.2, row["flip_end"] + 0.3, row)
+
+
+def test_a_kept_decoder_recognizes_as_a_new_one(speech):
+    """The decoder is kept between calls with its front end and feature state reset: after other
+    audio (noise, reversed speech) it hears exactly what a newly loaded decoder hears."""
+    recognizer = SphinxRecognizer()
+    clean = Audio(samples(speech), 16000)
+    recognizer.recognize(Audio(samples(noisy_copy(speech, 5)), 16000))
+    recognizer.recognize(Audio(clean.samples[0][::-1].copy(), 16000))
+    decoder = recognizer._decoder()  # newly loaded, never used
+    decoder.start_utt()
+    decoder.process_raw(_pcm16(clean).tobytes(), full_utt=True)
+    decoder.end_utt()
+    fresh = [p for p in (_phone(s) for s in decoder.seg()) if p is not None]
+    assert recognizer.recognize(clean) == fresh and len(fresh) > 10

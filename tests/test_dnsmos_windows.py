@@ -35,7 +35,8 @@ def _speechmos(audio: np.ndarray, personalized: bool) -> dict:
 @pytest.mark.parametrize(
     ("seconds", "offset", "noise_db", "personalized"),
     [
-        (2.37, 0, None, False),  # tiled up to a window, length not a whole number of frames
+        (2.37, 0, None, False),  # tiled up to a window, a whole (odd) number of 10 ms frames: front repeated
+        (2.50007, 8000, None, False),  # tiled, not a whole number of frames: front computed throughout
         (11.5, 16000, 20, False),  # three windows, noisy
         (9.2, 40000, None, True),  # one window, personalised model
     ],

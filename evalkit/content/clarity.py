@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectra import FRAME, HOP, HOP_SECONDS, log_mel
+from .spectra import HOP_SECONDS, frame_power, mel_db
 
-__all__ = ["clarity", "JUDGE_DB", "WINDOW_SECONDS"]
+__all__ = ["clarity", "clarity_of_spectra", "JUDGE_DB", "WINDOW_SECONDS"]
 
 JUDGE_DB = 15.0  # clarity from which the recognizer's evidence is trusted (see bench_hallucination)
 WINDOW_SECONDS = 0.5  # about a syllable each side of the frame
@@ -32,23 +32,25 @@ CLIP_DB = (-20.0, 60.0)
 
 def clarity(x: np.ndarray) -> np.ndarray:
     """Per-frame clarity in dB of mono 16 kHz `x`, on the 10 ms frame grid of `spectra.log_mel`."""
-    local = np.minimum(_floor_snr(x), _valley_depth(x))
+    power = frame_power(x)
+    return clarity_of_spectra(power, mel_db(power))
+
+
+def clarity_of_spectra(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
+    """`clarity` from the signal's `spectra.frame_power` and its `spectra.mel_db`, when those are at hand."""
+    local = np.minimum(_floor_snr(mel), _valley_depth(power))
     return _smoothed(np.clip(local, *CLIP_DB))
 
 
-def _floor_snr(x: np.ndarray) -> np.ndarray:
-    power = 10 ** (log_mel(x) / 10)
+def _floor_snr(mel: np.ndarray) -> np.ndarray:
+    power = 10 ** (mel / 10)
     floor = np.percentile(power, NOISE_PERCENTILE, axis=0)
     excess = np.maximum(power - floor, 0.0).sum(axis=1)
     return 10 * np.log10(np.maximum(excess, 1e-30) / max(floor.sum(), 1e-30))
 
 
-def _valley_depth(x: np.ndarray) -> np.ndarray:
-    padded = np.pad(np.asarray(x, dtype=np.float64), (FRAME // 2, FRAME // 2))
-    if padded.size < FRAME:
-        padded = np.pad(padded, (0, FRAME - padded.size))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, FRAME)[::HOP] * np.hanning(FRAME)
-    spectrum = 10 * np.log10(np.abs(np.fft.rfft(frames, 512)[:, VALLEY_BINS]) ** 2 + 1e-12)
+def _valley_depth(power: np.ndarray) -> np.ndarray:
+    spectrum = 10 * np.log10(power[:, VALLEY_BINS] + 1e-12)
     high, low = np.percentile(spectrum, VALLEY_PERCENTILES, axis=1)
     return high - low
 

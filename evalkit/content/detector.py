@@ -30,10 +30,10 @@ import numpy as np
 
 from ..audio import Audio
 from .align import Edit, align, align_labels, edit_runs, phone_error_rate
-from .clarity import JUDGE_DB, clarity
+from .clarity import JUDGE_DB, clarity_of_spectra
 from .lexicon import pronunciation, text_phones, words
 from .phones import Phone, PhoneRecognizer, make_recognizer
-from .spectra import HOP_SECONDS, RATE, frames_between, log_mel
+from .spectra import HOP_SECONDS, RATE, frame_power, frames_between, log_mel, mel_db
 from .store import PhoneStore, phone_key
 from .warp import ContentWarp, warp
 
@@ -126,9 +126,11 @@ def analyze(
     recognizer = recognizer or make_recognizer(DEFAULT_RECOGNIZER)
     ref, deg = np.asarray(ref, dtype=np.float64), np.asarray(deg, dtype=np.float64)
     ref_phones, deg_phones = _recognize(recognizer, ref, shared=True), _recognize(recognizer, deg)
-    path = warp(log_mel(ref), log_mel(deg))
+    deg_power = frame_power(deg)  # the decoded audio's spectra serve both the warp and its clarity
+    deg_db = mel_db(deg_power)
+    path = warp(log_mel(ref), deg_db)
     ops = align(ref_phones, [_on_ref_time(p, path) for p in deg_phones])
-    evidence = _Evidence(path, clarity(deg), ref_phones)
+    evidence = _Evidence(path, clarity_of_spectra(deg_power, deg_db), ref_phones)
     votes = _TextVotes(text, ref_phones, deg_phones)
     events = tuple(_event(edit, evidence, votes) for edit in edit_runs(ops))
     return ContentReport(

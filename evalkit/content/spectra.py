@@ -20,6 +20,8 @@ __all__ = [
     "RATE",
     "HOP_SECONDS",
     "log_mel",
+    "frame_power",
+    "mel_db",
     "envelopes",
     "level_free_cepstra",
     "envelope_change",
@@ -49,11 +51,20 @@ SMEAR_BANDS = 1  # nor energy it has this many bands away
 
 def log_mel(x: np.ndarray) -> np.ndarray:
     """(frames, BANDS) log-mel power in dB of a 16 kHz signal; frame i is centred on i * HOP."""
+    return mel_db(frame_power(x))
+
+
+def frame_power(x: np.ndarray) -> np.ndarray:
+    """(frames, FFT // 2 + 1) power spectra of a 16 kHz signal's Hann-windowed frames, centred on i * HOP."""
     padded = np.pad(np.asarray(x, dtype=np.float64), (FRAME // 2, FRAME // 2))
     if padded.size < FRAME:
         padded = np.pad(padded, (0, FRAME - padded.size))
     frames = np.lib.stride_tricks.sliding_window_view(padded, FRAME)[::HOP] * np.hanning(FRAME)
-    power = np.abs(np.fft.rfft(frames, FFT)) ** 2
+    return np.abs(np.fft.rfft(frames, FFT)) ** 2
+
+
+def mel_db(power: np.ndarray) -> np.ndarray:
+    """`log_mel` of the power spectra from `frame_power` (computed once, read by several checks)."""
     return 10 * np.log10(np.maximum(power @ _mel_bank().T, 10 ** (SILENCE_DB / 10)))
 
 

@@ -13,6 +13,10 @@ one packet plus that: 45 ms. Concealment "repeat": a lost packet's bits are deco
 the last packet received (the quantizer's frame-0 state moves on with them); before the first
 packet received the output is silent.
 
+Decoder postfilter (`postfilter: true`, the default; postfilter.py): the formant postfilter of
+low-rate LPC codecs sharpens the synthesis before de-emphasis. It changes no bit of the stream;
+the stream's configuration and the codec version name it.
+
 `lpcnet-personal` (PersonalLPCNetCodec): the same stream with one more byte at the head of the
 first packet, the speaker group chosen by the speaker encoder from the whole input (so it
 declares streaming: false) or fixed by the card's `group`; the decoder then uses that group's
@@ -35,6 +39,7 @@ from ..errors import CodecError, ConfigError
 from ..neural.weights import pinned_path
 from .features import FRAME, LOOKAHEAD, NB_FEATURES, RATE, features
 from .pitch import MAX_PERIOD, MIN_PERIOD
+from .postfilter import Postfilter
 from .quantizer import PACKET_BYTES, PACKET_FRAMES, PacketQuantizer
 from .weights import LPCNetWeights, load_weights
 
@@ -80,9 +85,12 @@ class LPCNetCodec(Codec):
 
     concealment = "repeat"
 
-    def __init__(self, weights: str, sha256: str, quantized: bool = True):
+    def __init__(self, weights: str, sha256: str, quantized: bool = True, postfilter: bool = True):
         path = pinned_path(weights, sha256, self.backend or "lpcnet")
         self.sha256, self.quantized = sha256.lower(), bool(quantized)
+        if not isinstance(postfilter, bool):
+            raise ConfigError(f"{self.backend or 'lpcnet'}: postfilter must be true or false, got {postfilter!r}")
+        self.postfilter = Postfilter() if postfilter else None
         self.weights = load_pinned(path, self.sha256)
         if self.weights.config.get("vocoder") != "framewise":
             raise ConfigError(
@@ -99,7 +107,7 @@ class LPCNetCodec(Codec):
     def info(self) -> CodecInfo:
         return CodecInfo(
             name=self.backend,
-            version=f"evalkit-lpcnet weights {self.sha256[:12]}",
+            version=f"evalkit-lpcnet weights {self.sha256[:12]}{self._postfilter_version()}",
             family="neural-lpcnet",
             sample_rate=RATE,
             frame_samples=PACKET_SAMPLES,
@@ -109,6 +117,11 @@ class LPCNetCodec(Codec):
             concealment=self.concealment,
             needs=("weights",),
         )
+
+    def _postfilter_version(self) -> str:
+        """The postfilter's settings, in the version string: cached decodes and stored results name them."""
+        pf = self.postfilter
+        return "" if pf is None else f" pf {pf.numerator:g}/{pf.denominator:g}/{pf.tilt:g}"
 
     @property
     def packet_bytes(self) -> int:
@@ -171,7 +184,7 @@ class LPCNetCodec(Codec):
 
     def synthesise(self, feats: np.ndarray, leading_frames: int, vocoder=None) -> np.ndarray:
         """Speech for the received frames, after `leading_frames` of silence, delayed by the lookahead."""
-        speech = (vocoder or self.vocoder).decode(feats)
+        speech = (vocoder or self.vocoder).decode(feats, postfilter=self.postfilter)
         return np.concatenate([np.zeros(LOOKAHEAD + leading_frames * FRAME, np.float32), speech])
 
     def torch_modules(self) -> dict:
@@ -192,8 +205,16 @@ class LPCNetCodec(Codec):
 class PersonalLPCNetCodec(LPCNetCodec):
     """LPCNet at 1.6 kbit/s with per-speaker-group vocoders; the group index travels in the first packet."""
 
-    def __init__(self, weights: str, sha256: str, personal: str, personal_sha256: str, group: int | None = None):
-        super().__init__(weights, sha256, quantized=True)
+    def __init__(
+        self,
+        weights: str,
+        sha256: str,
+        personal: str,
+        personal_sha256: str,
+        group: int | None = None,
+        postfilter: bool = True,
+    ):
+        super().__init__(weights, sha256, quantized=True, postfilter=postfilter)
         path = pinned_path(personal, personal_sha256, "lpcnet-personal")
         self.personal_sha256 = personal_sha256.lower()
         self.bundle = bundle = load_pinned(path, self.personal_sha256)
@@ -220,7 +241,7 @@ class PersonalLPCNetCodec(LPCNetCodec):
 
         return replace(
             super().info,
-            version=f"evalkit-lpcnet weights {self.sha256[:12]}, groups {self.personal_sha256[:12]}",
+            version=f"evalkit-lpcnet {self.sha256[:12]} groups {self.personal_sha256[:12]}{self._postfilter_version()}",
             streaming=self.forced_group is not None,
         )
 

@@ -95,16 +95,19 @@ class Vocoder:
         lags = np.clip(np.round(np.asarray(feats)[:, NB_BANDS]), MIN_PERIOD, MAX_PERIOD).astype(np.int64)
         return _excitation_loop(cond, gains, lags, np.ascontiguousarray(noise, self.dtype), self.subframe, *self.layers)
 
-    def decode(self, feats: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-        """16 kHz speech in [-1, 1] (frames x 160 samples) from features (frames, 20)."""
+    def decode(self, feats: np.ndarray, noise: np.ndarray | None = None, postfilter=None) -> np.ndarray:
+        """16 kHz speech in [-1, 1] (frames x 160 samples) from features (frames, 20); `postfilter`
+        (postfilter.Postfilter) reshapes the synthesis before de-emphasis."""
         feats = np.asarray(feats, np.float64)
         if feats.ndim != 2 or feats.shape[1] < NB_BANDS + 2:
             raise ValueError(f"features must be (frames, {NB_BANDS + 2}), got {feats.shape}")
         lpc, exc_rms = lpc_from_cepstrum(feats[:, :NB_BANDS])
         if noise is None:
             noise = np.random.default_rng(NOISE_SEED).standard_normal(len(feats) * FRAME)
-        exc = self.excitation(feats, exc_rms, noise)
-        return (deemphasis(allpole(exc, lpc, FRAME), PREEMPHASIS) / SCALE).astype(np.float32)
+        speech = allpole(self.excitation(feats, exc_rms, noise), lpc, FRAME)
+        if postfilter is not None:
+            speech = postfilter(speech, lpc, FRAME)
+        return (deemphasis(speech, PREEMPHASIS) / SCALE).astype(np.float32)
 
     def macs_per_second(self) -> float:
         """Multiply-accumulates per second of speech (matrix products only)."""

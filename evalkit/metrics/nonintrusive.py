@@ -74,15 +74,18 @@ def _dnsmos_scores(deg: np.ndarray, sample_rate: int, personalized: bool) -> dic
     # than the model's 9 s window are tiled by speechmos, as in Microsoft's reference script.
     audio = dnsmos_windows.tiled(np.clip(deg, -1.0, 1.0), sample_rate)
     starts = dnsmos_windows.window_starts(len(audio), sample_rate)
-    raw = dnsmos_windows.raw_scores(trunk, head, audio, starts)
+    raw = dnsmos_windows.raw_scores(trunk, head, audio, starts, len(deg) if len(audio) > len(deg) else None)
     sig, bak, ovr = model.get_polyfit_val(raw[:, 0], raw[:, 1], raw[:, 2], personalized)
-    p808 = [_p808(model, dnsmos_windows.window_audio(audio, start)) for start in starts]
+    p808 = _p808(model.p808_onnx_sess, dnsmos_windows.p808_features(audio, starts))
     return {"sig_mos": np.mean(sig), "bak_mos": np.mean(bak), "ovrl_mos": np.mean(ovr), "p808_mos": np.mean(p808)}
 
 
-def _p808(model, window: np.ndarray) -> float:
-    features = np.array(model.audio_melspec(audio=window[: -dnsmos_windows.HOP])).astype(np.float32)
-    return model.p808_onnx_sess.run(None, {"input_1": features[np.newaxis]})[0][0][0]
+def _p808(session, features: np.ndarray) -> np.ndarray:
+    """P.808 MOS of each window, a few windows per call (bounded memory)."""
+    batch = dnsmos_windows.BATCH // 4
+    return np.concatenate(
+        [session.run(None, {"input_1": features[i : i + batch]})[0][:, 0] for i in range(0, len(features), batch)]
+    )
 
 
 @metric(
