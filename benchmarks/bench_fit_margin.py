@@ -122,13 +122,7 @@ class WindowScorer:
         loop = " | ".join(sorted(ARPABET))
         self.decoder.add_jsgf_string(LOOP, f"#JSGF V1.0; grammar loop; public <loop> = ({loop})+ ;")
         self.decoder.set_align_text("AH")
-        self.decoder.start_utt()
-        self.decoder.process_raw(self.pcm.tobytes(), no_search=True, full_utt=True)
-        self.cmn = self.decoder.get_cmn(True)
-        try:
-            self.decoder.end_utt()
-        except RuntimeError:
-            pass  # nothing was searched; the mean is what this pass is for
+        self.cmn = whole_signal_cmn(self.decoder, self.pcm)
 
     def score(self, labels: list[str] | None, start: float, end: float) -> float | None:
         """Log-likelihood (nats) of `labels` aligned on [start, end] s (None: any phones); None
@@ -157,6 +151,18 @@ class WindowScorer:
         # binding exponentiates it unscaled. Per-segment scores are not usable: the last segment
         # repeats the one before.
         return math.log(hyp.score) * SCORE_SCALE
+
+
+def whole_signal_cmn(decoder, pcm: np.ndarray) -> str:
+    """The cepstral mean of the whole 16-bit signal `pcm` (for `decoder.set_cmn` before a window)."""
+    decoder.start_utt()
+    decoder.process_raw(pcm.tobytes(), no_search=True, full_utt=True)
+    cmn = decoder.get_cmn(True)
+    try:
+        decoder.end_utt()
+    except RuntimeError:
+        pass  # nothing was searched; the mean is what this pass is for
+    return cmn
 
 
 @lru_cache(maxsize=1)
@@ -193,24 +199,27 @@ def _window(edit, deg, on_ref) -> tuple[float, float, list[str], list[str], int]
     return deg[lo].start, deg[hi - 1].end, heard, said, max(MIN_EDIT_FRAMES, int(round(span / FRAME_SECONDS)))
 
 
-def _scores(ref: np.ndarray, deg: np.ndarray, report) -> tuple[list[dict | None], float]:
-    """Per flagged event of `report`, the alignment scores behind every margin; the CPU seconds
-    of the heard/said pair on the decoded audio (what a check would cost)."""
-    if not report.hallucinations:
-        return [], 0.0
+def flagged_windows(ref: np.ndarray, deg: np.ndarray, report) -> tuple:
+    """The detector's content warp, and `_window` of each flagged event of `report` in order."""
     recognizer = make_recognizer(detector.DEFAULT_RECOGNIZER)  # the detector's memo gives its phones back
     ref_phones = detector._recognize(recognizer, ref, shared=True)
     deg_phones = detector._recognize(recognizer, deg)
     path = warp(log_mel(ref), log_mel(deg))
     on_ref = [detector._on_ref_time(p, path) for p in deg_phones]
     edits = edit_runs(align(ref_phones, on_ref))
+    return path, [_window(edit, deg_phones, on_ref) for event, edit in zip(report.events, edits) if event.flagged]
+
+
+def _scores(ref: np.ndarray, deg: np.ndarray, report) -> tuple[list[dict | None], float]:
+    """Per flagged event of `report`, the alignment scores behind every margin; the CPU seconds
+    of the heard/said pair on the decoded audio (what a check would cost)."""
+    if not report.hallucinations:
+        return [], 0.0
+    path, windows = flagged_windows(ref, deg, report)
     on_deg, on_reference, seconds, out = None, WindowScorer(ref), 0.0, []
-    for event, edit in zip(report.events, edits):
-        if not event.flagged:
-            continue
+    for window in windows:
         start_cpu = time.process_time()
         on_deg = on_deg or WindowScorer(deg)
-        window = _window(edit, deg_phones, on_ref)
         if window is None:
             out.append(None)
             continue
@@ -251,16 +260,23 @@ def _item(ref: np.ndarray, deg: np.ndarray, cost: dict, **extra) -> dict:
 
 
 def measure(name: str, rows: list[dict], real) -> dict:
-    codec, items, cost = find_card(name).build(), [], {"detector": 0.0, "check": 0.0}
+    cost = {"detector": 0.0, "check": 0.0}
+    return {"items": coded_items(name, rows, real, lambda ref, deg, **extra: _item(ref, deg, cost, **extra)), **cost}
+
+
+def coded_items(name: str, rows: list[dict], real, item) -> list[dict]:
+    """`item(ref, decoded, kind=, split=[, span=])` for every take's flip and control and every
+    real-speech clip through codec `name`, in that order (the real speech last)."""
+    codec, items = find_card(name).build(), []
     for i, row in enumerate(rows):
         split = "tuning" if i % SUBSET_STRIDE == 0 else "held-out"
         ref = _mono16k(load(row["path"]))
         flipped, control = _coded(codec, load(row["flipped_path"])), _coded(codec, load(row["control_path"]))
-        items.append(_item(ref, flipped, cost, kind="flip", split=split, span=[row["flip_start"], row["flip_end"]]))
-        items.append(_item(ref, control, cost, kind="control", split=split))
+        items.append(item(ref, flipped, kind="flip", split=split, span=[row["flip_start"], row["flip_end"]]))
+        items.append(item(ref, control, kind="control", split=split))
     for _, x in real:
-        items.append(_item(x, _coded(codec, Audio(x, RATE)), cost, kind="real", split="real"))
-    return {"items": items, **cost}
+        items.append(item(x, _coded(codec, Audio(x, RATE)), kind="real", split="real"))
+    return items
 
 
 def margin(raw: dict | None, mode: str) -> float | None:
@@ -281,15 +297,20 @@ def margin(raw: dict | None, mode: str) -> float | None:
 
 
 def tally(items: list[dict], split: str, threshold: float, mode: str) -> tuple[float, float, float]:
+    """`tally_kept`, keeping the events whose margin reaches `threshold` (or could not be scored)."""
+    return tally_kept(items, split, lambda e: not ((m := margin(e["raw"], mode)) is not None and m < threshold))
+
+
+def tally_kept(items: list[dict], split: str, keep) -> tuple[float, float, float]:
     """Recall on the split's flips and false alarms per judged minute on its controls and on real
-    speech, keeping the events whose margin reaches `threshold` (or could not be scored)."""
+    speech, counting only the events `keep(event)` keeps."""
 
     def kept(item):
-        return [e for e in item["events"] if not ((m := margin(e["raw"], mode)) is not None and m < threshold)]
+        return [e for e in item["events"] if keep(e)]
 
     flips = [i for i in items if i["split"] == split and i["kind"] == "flip"]
     hits = sum(
-        i["judged"]
+        bool(i["judged"])
         and any(located(e["start"], e["end"], {"flip_start": i["span"][0], "flip_end": i["span"][1]}) for e in kept(i))
         for i in flips
     )
@@ -320,7 +341,14 @@ def report(name: str, result: dict) -> None:
 
 
 def main(args: list[str]) -> None:
-    out = next((Path(a) for a in args if a.endswith(".json")), Path("results/fit-margin.json"))
+    run_codecs(args, Path("results/fit-margin.json"), measure, report)
+
+
+def run_codecs(args: list[str], default_out: Path, measure, report) -> None:
+    """`measure(name, takes, real)` per codec named in `args` (all of CODECS by default), kept in
+    the JSON file named there (default_out otherwise) and resumed from it; `report(name, result)`.
+    `--limit N`: the first N takes, no real speech."""
+    out = next((Path(a) for a in args if a.endswith(".json")), default_out)
     limit = int(args[args.index("--limit") + 1]) if "--limit" in args else None
     names = [a for a in args if not a.endswith(".json") and a != "--limit" and a != str(limit)] or list(CODECS)
     detector.PHONE_CACHE = 100_000  # every reference is recognised once for all codecs

@@ -77,28 +77,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fit_margin import _window  # noqa: E402
-from bench_hallucination import (  # noqa: E402
-    GROUPS,
-    QUICK_MINUTES,
-    SUBSET_STRIDE,
-    _coded,
-    _mono16k,
-    _real_speech,
-    _validation_set,
-)
+from bench_fit_margin import CODECS, coded_items, flagged_windows, run_codecs, tally_kept, whole_signal_cmn  # noqa: E402
 
-from evalkit.audio import Audio, load  # noqa: E402
-from evalkit.cards import find_card  # noqa: E402
-from evalkit.content import analyze, detector  # noqa: E402
-from evalkit.content.align import align, edit_runs  # noqa: E402
-from evalkit.content.phones import make_recognizer, normalize_label  # noqa: E402
-from evalkit.content.spectra import log_mel  # noqa: E402
+from evalkit.content import analyze  # noqa: E402
+from evalkit.content.phones import normalize_label  # noqa: E402
 from evalkit.content.sphinx import SphinxRecognizer  # noqa: E402
 from evalkit.content.validation import located  # noqa: E402
-from evalkit.content.warp import warp  # noqa: E402
 
-CODECS = GROUPS["identity"] + GROUPS["zoo"]
 RATE = 16000
 CONTEXT_SECONDS = 0.1  # extra audio each side of the window: the recognizer's first and last phones are rough
 PAD_SECONDS = 0.03  # bench_fit_margin's window slack
@@ -131,13 +116,7 @@ class WindowRecognizer:
     def __init__(self, x: np.ndarray):
         self.x = np.asarray(x, dtype=np.float64)
         self.decoder = SphinxRecognizer()._decoder()
-        self.decoder.start_utt()
-        self.decoder.process_raw(_pcm(self.x).tobytes(), no_search=True, full_utt=True)
-        self.cmn = self.decoder.get_cmn(True)
-        try:
-            self.decoder.end_utt()
-        except RuntimeError:
-            pass  # nothing was searched; the mean is what this pass is for
+        self.cmn = whole_signal_cmn(self.decoder, _pcm(self.x))
 
     def labels(self, start: float, end: float, perturbation: str) -> list[str]:
         offset, gain_db, factor = PERTURBATIONS[perturbation]
@@ -185,18 +164,10 @@ def _votes(ref: np.ndarray, deg: np.ndarray, report, cost: dict) -> list[dict | 
     """Per flagged event of `report`, the decoded and reference sides' votes per perturbation."""
     if not report.hallucinations:
         return []
-    recognizer = make_recognizer(detector.DEFAULT_RECOGNIZER)  # the detector's memo gives its phones back
-    ref_phones = detector._recognize(recognizer, ref, shared=True)
-    deg_phones = detector._recognize(recognizer, deg)
-    path = warp(log_mel(ref), log_mel(deg))
-    on_ref = [detector._on_ref_time(p, path) for p in deg_phones]
-    edits = edit_runs(align(ref_phones, on_ref))
+    path, windows = flagged_windows(ref, deg, report)
     on_deg = on_reference = None
     out: list[dict | None] = []
-    for event, edit in zip(report.events, edits):
-        if not event.flagged:
-            continue
-        window = _window(edit, deg_phones, on_ref)
+    for window in windows:
         if window is None:
             out.append(None)
             continue
@@ -271,19 +242,17 @@ def _item(ref: np.ndarray, deg: np.ndarray, cost: dict, **extra) -> dict:
 
 
 def measure(name: str, rows: list[dict], real) -> dict:
-    codec, items = find_card(name).build(), []
     cost = {"detector": 0.0, "deg_check": 0.0, "ref_check": 0.0, "audio_seconds": 0.0, "utterance_check": 0.0}
-    for i, row in enumerate(rows):
-        split = "tuning" if i % SUBSET_STRIDE == 0 else "held-out"
-        ref = _mono16k(load(row["path"]))
-        flipped, control = _coded(codec, load(row["flipped_path"])), _coded(codec, load(row["control_path"]))
-        items.append(_item(ref, flipped, cost, kind="flip", split=split, span=[row["flip_start"], row["flip_end"]]))
-        items.append(_item(ref, control, cost, kind="control", split=split))
-    takes = dict(cost)
-    for _, x in real:
-        items.append(_item(x, _coded(codec, Audio(x, RATE)), cost, kind="real", split="real"))
-    real_cost = {k: cost[k] - takes[k] for k in cost}
-    return {"items": items, "takes_cost": takes, "real_cost": real_cost}
+    takes: dict = {}
+
+    def item(ref, deg, **extra):
+        if extra["kind"] == "real" and not takes:
+            takes.update(cost)  # the takes come first: what they cost so far
+        return _item(ref, deg, cost, **extra)
+
+    items = coded_items(name, rows, real, item)
+    takes = takes or dict(cost)
+    return {"items": items, "takes_cost": takes, "real_cost": {k: cost[k] - takes[k] for k in cost}}
 
 
 # A rule: (perturbations used, at least m of them for the edit, whether the reference must hold too)
@@ -324,27 +293,8 @@ def kept(event: dict, chosen: tuple[str, ...], m: int, both: bool | None) -> boo
 
 def tally(items: list[dict], split: str, rule) -> tuple[float, float, float]:
     """Recall on the split's flips, false alarms per judged minute on its controls and on real speech."""
-    _, chosen, m, both = rule
-
-    def kept_events(item):
-        return [e for e in item["events"] if rule[0] == "v4" or kept(e, chosen, m, both)]
-
-    flips = [i for i in items if i["split"] == split and i["kind"] == "flip"]
-    hits = sum(
-        bool(i["judged"])
-        and any(
-            located(e["start"], e["end"], {"flip_start": i["span"][0], "flip_end": i["span"][1]})
-            for e in kept_events(i)
-        )
-        for i in flips
-    )
-
-    def rate(kind: str, which: str) -> float:
-        chosen_items = [i for i in items if i["kind"] == kind and i["split"] == which and i["judged"]]
-        minutes = sum(i["minutes"] for i in chosen_items)
-        return sum(len(kept_events(i)) for i in chosen_items) / minutes if minutes else math.nan
-
-    return hits / len(flips) if flips else math.nan, rate("control", split), rate("real", "real")
+    label, chosen, m, both = rule
+    return tally_kept(items, split, lambda e: label == "v4" or kept(e, chosen, m, both))
 
 
 def report(name: str, result: dict) -> None:
@@ -403,18 +353,7 @@ def main(args: list[str]) -> None:
         columns = args[args.index("--rules") + 1].split(",") if "--rules" in args else [r[0] for r in picked[:5]]
         table(done, ["v4", *columns])
         return
-    out = next((Path(a) for a in args if a.endswith(".json")), Path("results/stability.json"))
-    limit = int(args[args.index("--limit") + 1]) if "--limit" in args else None
-    names = [a for a in args if not a.endswith(".json") and a != "--limit" and a != str(limit)] or list(CODECS)
-    detector.PHONE_CACHE = 100_000  # every reference is recognised once for all codecs
-    done = json.loads(out.read_text()) if out.exists() else {}
-    rows = [r for r in _validation_set() if r["kind"] == "take"][:limit]
-    real = _real_speech(QUICK_MINUTES) if limit is None else []
-    for name in names:
-        if name not in done:
-            done[name] = measure(name, rows, real)
-            out.write_text(json.dumps(done))
-        report(name, done[name])
+    run_codecs(args, Path("results/stability.json"), measure, report)
 
 
 if __name__ == "__main__":
