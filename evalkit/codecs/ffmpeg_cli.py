@@ -22,7 +22,7 @@ import io
 import shutil
 import struct
 import subprocess
-from functools import cache
+import threading
 from typing import Any
 
 import numpy as np
@@ -94,13 +94,40 @@ def _ffmpeg_encode(backend: str, rate: int, pcm: np.ndarray, output: list[str]) 
     return done.stdout
 
 
-@cache
+class _EncoderProbe:
+    """ffmpeg's list of encoders, asked for once per process. Starting ffmpeg takes about 80 ms,
+    so `evalkit codecs` starts the probe first and builds its cards while ffmpeg answers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._text = ""
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._ask, daemon=True, name="evalkit-ffmpeg-probe")
+                self._thread.start()
+
+    def text(self) -> str:
+        self.start()
+        assert self._thread is not None
+        self._thread.join()
+        return self._text
+
+    def _ask(self) -> None:
+        try:
+            done = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return
+        self._text = done.stdout
+
+
+ENCODER_PROBE = _EncoderProbe()
+
+
 def _ffmpeg_encoders() -> str:
-    try:
-        done = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout
+    return ENCODER_PROBE.text()
 
 
 def _missing(encoder: str, decoder: str) -> str | None:

@@ -11,6 +11,9 @@ from .common import refuse_overwrite
 
 def cmd_codecs(args) -> int:
     """Table of every codec card: availability, rate, bitrate, latency."""
+    from ..codecs.ffmpeg_cli import ENCODER_PROBE
+
+    ENCODER_PROBE.start()  # ffmpeg answers while the cards are loaded and built
     from ..cards import load_cards
     from ..text_tables import codec_table
 
