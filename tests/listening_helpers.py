@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -9,6 +11,26 @@ from sqlalchemy import select
 from evalkit import listening
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import MushraParticipant, MushraSession
+
+AUDIO_GRANT = re.compile(r"/api/listen/audio/P-[0-9A-F]{10}\.([\w-]{22})\.\d+\.([\w-]{22})")  # opaque id, MAC
+LINK_TOKEN = re.compile(r"[?&](?:t|open)=([\w-]{43})")
+
+
+def without_server_random(texts: Iterable[str]) -> list[str]:
+    """The texts with the random strings the server mints blanked: audio grants' opaque ids and MACs, and link
+    tokens. Base64 spells a short name now and then (a grant's "." and a MAC beginning "wav" once read ".wav"), so
+    a check that no name reaches the listener looks at what is left."""
+    texts = list(texts)
+    minted = {
+        piece
+        for text in texts
+        for rule in (AUDIO_GRANT, LINK_TOKEN)
+        for m in rule.finditer(text)
+        for piece in m.groups()
+    }
+    for random_string in minted:
+        texts = [text.replace(random_string, "~") for text in texts]
+    return texts
 
 
 def hear_all(engine, token, trial, at, seconds: float):
