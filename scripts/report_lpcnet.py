@@ -134,6 +134,19 @@ def postfilter_table(results) -> str:
     return format_table(["card", "metric", "items", "n", "off", "on", BASELINE, "p_wilcoxon on/off"], rows)
 
 
+def baseline_table(results) -> str:
+    """Each quantized LPCNet card against Codec 2 1600 per half of the items, with the paired p."""
+    rows = []
+    halves = postfilter_halves(list(results["item_id"].unique()))
+    cards = [c for c in (GENERIC, f"{GENERIC}-large", PERSONAL) if c in set(results["codec"])]
+    for card in cards if BASELINE in set(results["codec"]) else []:
+        for metric in METRICS:
+            for half, items in halves.items():
+                mine, base, p_w, _, n = paired(results, card, BASELINE, metric, items)
+                rows.append([card, metric, half, n, f"{mine:.3f}", f"{base:.3f}", f"{mine - base:+.3f}", f"{p_w:.3g}"])
+    return format_table(["card", "metric", "items", "n", "card", BASELINE, "difference", "p_wilcoxon"], rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default="sqlite:///results/lpcnet/evalkit.db")
@@ -143,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     groups = item_groups()
     speakers = {item.id: item.speaker for item in load_dataset(ROOT / "data" / "demo" / "manifest.jsonl")}
     print(scores_table(results, trips), end="\n\n")
+    print("Against Codec 2 1600, paired over items (first half: the items settings were chosen on):")
+    print(baseline_table(results), end="\n\n")
     print("Personalised (own group) vs generic small, paired over items:")
     print(group_table(results, groups, speakers), end="\n\n")
     print("Right group vs wrong groups (forced), per item:")

@@ -151,17 +151,72 @@ def test_quantizer_decoder_reconstructs_what_the_encoder_chose():
     previous = None
     for index in range(16):
         frames = feats[4 * index : 4 * index + 4]
-        values, last = quantizer.encode_packet(frames, previous)
+        values, last = quantizer.encode_packet(frames, previous, feats[4 * index + 4 : 4 * index + 8])
         assert np.allclose(decoded[4 * index + 3, :18], last)  # decoder state tracks the encoder's
         out, _ = quantizer.decode_packet(values, previous)
         choices = []
         for choice in range(8):
             other, _ = quantizer.decode_packet({**values, "interp": choice}, previous)
-            choices.append(np.sum((other[[0, 2], :18] - frames[[0, 2], :18]) ** 2))
+            choices.append(np.sum(quantizer.weights * (other[[0, 2], :18] - frames[[0, 2], :18]) ** 2))
         assert choices[values["interp"]] == pytest.approx(min(choices))  # the encoder's choice is the best
         previous = last
     assert np.all((decoded[:, 18] >= 32) & (decoded[:, 18] <= 256))
     assert np.median(np.abs(decoded[:, 18] / feats[:, 18] - 1)) < 0.05  # 6-bit log period + modulation
+
+
+def _packet_error(quantizer, values, previous, frames) -> float:
+    decoded, _ = quantizer.decode_packet(values, previous)
+    return float(np.sum((decoded[:, :18] - frames[:, :18]) ** 2))
+
+
+def _feature_streams():
+    """Real features of two voices and random ones (the search must not rely on smooth input)."""
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0.0, 3.0, (48, 20))
+    noise[:, 18], noise[:, 19] = rng.uniform(32, 256, 48), rng.uniform(0, 1, 48)
+    return [features(glottal_vowel(110.0, 0.48))[:48], features(glottal_vowel(230.0, 0.48))[:48], noise]
+
+
+@pytest.mark.parametrize("lookahead", [0.0, 1.0])
+def test_packet_search_never_does_worse_than_the_greedy_encoder(lookahead):
+    """On the error it minimises: the packet's four frames (weighted), plus with look-ahead the best
+    the next packet's frames 1-3 can reach from its frame 4."""
+    quantizer = PacketQuantizer(random_codebooks(), lookahead=lookahead)
+
+    def cost(values, previous, frames, upcoming) -> float:
+        decoded, last = quantizer.decode_packet(values, previous)
+        error = float(np.sum(quantizer.weights * (decoded[:, :18] - frames[:, :18]) ** 2))
+        return error + lookahead * float(quantizer._upcoming_error(upcoming[:, :18], last[None])[0])
+
+    better = 0
+    for feats in _feature_streams():
+        previous = None
+        for start in range(0, len(feats) - 4, 4):
+            frames, upcoming = feats[start : start + 4], feats[start + 4 : start + 8]
+            values, last = quantizer.encode_packet(frames, previous, upcoming)
+            ours = cost(values, previous, frames, upcoming)
+            theirs = cost(quantizer.greedy_packet(frames, previous)[0], previous, frames, upcoming)
+            assert ours <= theirs + 1e-9 * (1 + theirs)  # the greedy packet is one of the candidates
+            better += ours < theirs - 1e-9
+            previous = last
+    assert better > 10  # and the search does find better packets
+
+
+def test_packet_search_is_deterministic_and_the_unchanged_decoder_reads_both_encoders():
+    quantizer = PacketQuantizer(random_codebooks())
+    feats = _feature_streams()[0]
+    packets = quantizer.encode(feats)
+    assert packets == quantizer.encode(feats.copy()) and all(len(p) == PACKET_BYTES for p in packets)
+    greedy, previous = [], None
+    for start in range(0, len(feats), 4):  # a stream written by the former encoder
+        values, previous = quantizer.greedy_packet(feats[start : start + 4], previous)
+        greedy.append(pack_fields(values))
+    assert len(greedy[0]) == PACKET_BYTES and greedy != packets
+    for stream in (packets, greedy):
+        decoded = quantizer.decode(stream)
+        assert decoded.shape == feats.shape and np.all(np.isfinite(decoded))
+    error = [np.sum((quantizer.decode(s)[:, :18] - feats[:, :18]) ** 2) for s in (packets, greedy)]
+    assert error[0] < error[1]
 
 
 def test_codebooks_refuse_wrong_shapes():

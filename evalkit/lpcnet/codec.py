@@ -40,7 +40,7 @@ from ..neural.weights import pinned_path
 from .features import FRAME, LOOKAHEAD, NB_FEATURES, RATE, features
 from .pitch import MAX_PERIOD, MIN_PERIOD
 from .postfilter import Postfilter
-from .quantizer import PACKET_BYTES, PACKET_FRAMES, PacketQuantizer
+from .quantizer import ENCODER_VERSION, PACKET_BYTES, PACKET_FRAMES, PacketQuantizer
 from .weights import LPCNetWeights, load_weights
 
 __all__ = ["LPCNetCodec", "PersonalLPCNetCodec", "load_pinned", "conceal", "vocoder_from"]
@@ -107,7 +107,7 @@ class LPCNetCodec(Codec):
     def info(self) -> CodecInfo:
         return CodecInfo(
             name=self.backend,
-            version=f"evalkit-lpcnet weights {self.sha256[:12]}{self._postfilter_version()}",
+            version=f"evalkit-lpcnet{self._encoder_version()} weights {self.sha256[:12]}{self._postfilter_version()}",
             family="neural-lpcnet",
             sample_rate=RATE,
             frame_samples=PACKET_SAMPLES,
@@ -117,6 +117,10 @@ class LPCNetCodec(Codec):
             concealment=self.concealment,
             needs=("weights",),
         )
+
+    def _encoder_version(self) -> str:
+        """The quantizer's search, in the version string: the same weights give other packets with it."""
+        return f" {ENCODER_VERSION}" if self.quantized else ""
 
     def _postfilter_version(self) -> str:
         """The postfilter's settings, in the version string: cached decodes and stored results name them."""
@@ -241,7 +245,8 @@ class PersonalLPCNetCodec(LPCNetCodec):
 
         return replace(
             super().info,
-            version=f"evalkit-lpcnet {self.sha256[:12]} groups {self.personal_sha256[:12]}{self._postfilter_version()}",
+            version=f"evalkit-lpcnet{self._encoder_version()} {self.sha256[:12]} g {self.personal_sha256[:12]}"
+            f"{self._postfilter_version()}",
             streaming=self.forced_group is not None,
         )
 

@@ -16,6 +16,14 @@ The fields, most significant bit first:
 
 64 bits, so the rate is exactly 1600 bit/s. The codebooks are trained by k-means on the
 training set's features (`train_codebooks`) and travel with the codec's weights.
+
+The encoder searches the whole packet (analysis by synthesis): frames 1-3 are built from frame
+4, so frame 4 is not chosen on its own. Every frame-4 candidate (the M-best VQ paths at the
+nearest energy level and one level either side) is completed with its best frame-2 weight,
+delta and interpolation pair, and scored on all four decoded frames plus, as frame 4 is also
+the next packet's frame 0, the best error the next packet's frames 1-3 could reach from it
+(LOOKAHEAD_WEIGHT). The error is a squared cepstral distance with CEPSTRAL_WEIGHTS. The decoder
+is the same for this encoder and the former greedy one (`greedy_packet`).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from .kmeans import kmeans, nearest
 from .pitch import MAX_PERIOD, MIN_PERIOD
 
 __all__ = [
+    "ENCODER_VERSION",
     "PACKET_FRAMES",
     "PACKET_BYTES",
     "FIELDS",
@@ -41,6 +50,7 @@ __all__ = [
 ]
 
 PACKET_FRAMES = 4
+ENCODER_VERSION = "abs1"  # the packet search (analysis by synthesis over the four frames)
 FIELDS = (
     ("period", 6),
     ("modulation", 3),
@@ -58,6 +68,12 @@ PACKET_BYTES = PACKET_BITS // 8
 PREDICTION_WEIGHTS = np.array([0.0, 1 / 3, 2 / 3, 1.0])
 LOG_PERIOD_RANGE = (np.log2(MIN_PERIOD), np.log2(MAX_PERIOD))
 MBEST = 8  # candidates kept per VQ stage
+ENERGY_STEPS = (0, -1, 1)  # frame-4 energy levels tried around the nearest one
+DELTA_BEST = 4  # frame-2 deltas kept per prediction weight in the packet search
+# The search's error: c7-c17 count twice (the codebooks were trained on plain Euclidean distance;
+# the fine spectral detail the interpolated frames lose weighs more in ViSQOL and WARP-Q).
+CEPSTRAL_WEIGHTS = np.r_[np.ones(7), np.full(NB_BANDS - 7, 2.0)]
+LOOKAHEAD_WEIGHT = 1.0  # the next packet's frames 1-3 count as much as this packet's
 
 
 def pack_fields(values: dict[str, int], fields=FIELDS) -> bytes:
@@ -126,9 +142,12 @@ def _period_levels() -> np.ndarray:
 class PacketQuantizer:
     """Encodes features (frames, 20) to 8-byte packets and back, holding the decoder's frame-0 state."""
 
-    def __init__(self, books: Codebooks):
+    def __init__(self, books: Codebooks, weights=CEPSTRAL_WEIGHTS, lookahead: float = LOOKAHEAD_WEIGHT):
         self.books = books
         self._stage_norms = [np.einsum("kd,kd->k", book, book) for book in books.stages]
+        self.weights = np.asarray(weights, np.float64)
+        self.lookahead = lookahead
+        self._delta_norms = np.einsum("kd,kd->k", books.delta * self.weights, books.delta)
 
     # -- encoder ---------------------------------------------------------------------------
 
@@ -139,12 +158,38 @@ class PacketQuantizer:
             raise CodecError(f"{len(feats)} frames do not fill whole packets of {PACKET_FRAMES}")
         packets, previous = [], None
         for start in range(0, len(feats), PACKET_FRAMES):
-            values, previous = self.encode_packet(feats[start : start + PACKET_FRAMES], previous)
+            upcoming = feats[start + PACKET_FRAMES : start + 2 * PACKET_FRAMES]
+            values, previous = self.encode_packet(feats[start : start + PACKET_FRAMES], previous, upcoming)
             packets.append(pack_fields(values))
         return packets
 
-    def encode_packet(self, frames: np.ndarray, previous: np.ndarray | None) -> tuple[dict, np.ndarray]:
-        """(field values, frame 4's reconstructed cepstrum) for one packet's 4 feature frames."""
+    def encode_packet(
+        self, frames: np.ndarray, previous: np.ndarray | None, upcoming: np.ndarray | None = None
+    ) -> tuple[dict, np.ndarray]:
+        """(field values, frame 4's reconstructed cepstrum) for one packet's 4 feature frames.
+
+        Analysis by synthesis over the packet: every frame-4 candidate (the M-best VQ paths at
+        the nearest energy level and its neighbours) is completed with its best frame-2 weight,
+        delta and interpolation, and the candidate whose four decoded frames are nearest the
+        input wins. The old frame-4-first choice is one of the candidates, so the packet error
+        never grows."""
+        values = self._pitch_fields(frames[:, NB_BANDS], frames[:, NB_BANDS + 1])
+        ceps = frames[:, :NB_BANDS]
+        energies, paths, lasts = self._frame4_candidates(ceps[3])
+        firsts = lasts if previous is None else np.broadcast_to(previous, lasts.shape)
+        choice, err = self._complete(ceps, firsts, lasts)
+        err = err + self._distance(ceps[3], lasts)
+        if self.lookahead and upcoming is not None and len(upcoming) == PACKET_FRAMES:
+            err = err + self.lookahead * self._upcoming_error(upcoming[:, :NB_BANDS], lasts)
+        best = int(np.argmin(err))
+        weight, delta, interp = (int(c[best]) for c in choice)
+        values.update(energy=int(energies[best]), vq1=int(paths[best, 0]), vq2=int(paths[best, 1]))
+        values.update(vq3=int(paths[best, 2]), weight=weight, delta=delta, interp=interp)
+        return values, lasts[best]
+
+    def greedy_packet(self, frames: np.ndarray, previous: np.ndarray | None) -> tuple[dict, np.ndarray]:
+        """The former encoder, each field chosen in turn on its own frame (frame 4, then frame 2,
+        then the interpolation): the reference the packet search must never do worse than."""
         values = self._pitch_fields(frames[:, NB_BANDS], frames[:, NB_BANDS + 1])
         ceps = frames[:, :NB_BANDS]
         energy = int(np.argmin(np.abs(self.books.energy_levels() - ceps[3, 0])))
@@ -155,6 +200,51 @@ class PacketQuantizer:
         weight, delta, middle = self._frame2(ceps[1], first, last)
         values.update(weight=weight, delta=delta, interp=self._interp_choice(ceps[0], ceps[2], first, middle, last))
         return values, last
+
+    def _distance(self, target: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Weighted squared cepstral distance of each candidate (last axis) to the target."""
+        return np.sum(self.weights * (target - candidates) ** 2, axis=-1)
+
+    def _frame4_candidates(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(energy levels, VQ paths, reconstructed frame 4) of every candidate, the greedy choice first."""
+        levels = self.books.energy_levels()
+        nearest_level = int(np.argmin(np.abs(levels - target[0])))
+        energies = np.array([e for e in nearest_level + np.array(ENERGY_STEPS) if 0 <= e < len(levels)])
+        paths = self._msvq_paths(target[1:])
+        rest = sum(book[paths[:, stage]] for stage, book in enumerate(self.books.stages))
+        lasts = np.concatenate([np.repeat(levels[energies], len(paths))[:, None], np.tile(rest, (len(energies), 1))], 1)
+        return np.repeat(energies, len(paths)), np.tile(paths, (len(energies), 1)), lasts
+
+    def _complete(self, ceps: np.ndarray, firsts: np.ndarray, lasts: np.ndarray):
+        """((weight, delta, interp) indices, error of frames 1-3) of each candidate's best completion.
+
+        Frame 2 keeps the DELTA_BEST nearest deltas for every prediction weight; every one of
+        them is tried with every interpolation pair."""
+        w = PREDICTION_WEIGHTS[None, :, None]
+        predictions = w * firsts[:, None, :] + (1 - w) * lasts[:, None, :]  # (C, 4, 18)
+        residuals = ceps[1] - predictions
+        book = self.books.delta
+        dist = self._delta_norms - 2.0 * (residuals * self.weights) @ book.T  # + |residual|^2_w, the same per row
+        top = np.argpartition(dist, DELTA_BEST, axis=-1)[..., :DELTA_BEST]  # (C, 4, K)
+        middles = predictions[:, :, None, :] + book[top]  # (C, 4, K, 18)
+        w1 = self.books.interp[:, 0, None]
+        w3 = self.books.interp[:, 1, None]
+        frame1 = w1 * firsts[:, None, None, None, :] + (1 - w1) * middles[..., None, :]  # (C, 4, K, 8, 18)
+        frame3 = w3 * middles[..., None, :] + (1 - w3) * lasts[:, None, None, None, :]
+        err = self._distance(ceps[1], middles)[..., None] + self._distance(ceps[0], frame1)
+        err += self._distance(ceps[2], frame3)
+        flat = err.reshape(len(lasts), -1)
+        best = np.argmin(flat, axis=1)
+        weight, k, interp = np.unravel_index(best, err.shape[1:])
+        delta = top[np.arange(len(lasts)), weight, k]
+        return (weight, delta, interp), flat[np.arange(len(lasts)), best]
+
+    def _upcoming_error(self, upcoming: np.ndarray, lasts: np.ndarray) -> np.ndarray:
+        """Error of the next packet's frames 1-3 with each candidate as its frame 0 and its own
+        greedy frame 4: frame 4 of this packet is predicted from and interpolated with there too."""
+        _, _, next_lasts = self._frame4_candidates(upcoming[3])
+        following = np.broadcast_to(next_lasts[0], lasts.shape)
+        return self._complete(upcoming, lasts, following)[1]
 
     def _pitch_fields(self, period: np.ndarray, corr: np.ndarray) -> dict:
         logp = np.log2(np.clip(period, MIN_PERIOD, MAX_PERIOD))
@@ -169,7 +259,11 @@ class PacketQuantizer:
         }
 
     def _msvq(self, target: np.ndarray) -> list[int]:
-        """Three-stage VQ indices by an M-best search (MBEST partial paths kept per stage)."""
+        """Three-stage VQ indices of the best path of the M-best search."""
+        return [int(i) for i in self._msvq_paths(target)[0]]
+
+    def _msvq_paths(self, target: np.ndarray) -> np.ndarray:
+        """(MBEST, 3) stage indices of the M-best search's final paths, nearest first."""
         residuals, indices = target[None, :], np.zeros((1, 0), dtype=np.int64)
         for book, norms in zip(self.books.stages, self._stage_norms):
             dist = norms[None, :] - 2.0 * residuals @ book.T  # + |residual|^2, the same along each row
@@ -180,7 +274,7 @@ class PacketQuantizer:
             path, index = np.divmod(best, book.shape[0])
             indices = np.concatenate([indices[path], index[:, None]], axis=1)
             residuals = residuals[path] - book[index]
-        return [int(i) for i in indices[0]]
+        return indices
 
     def _frame2(self, target, first, last) -> tuple[int, int, np.ndarray]:
         best = None
