@@ -225,7 +225,7 @@ class PacketQuantizer:
         residuals = ceps[1] - predictions
         book = self.books.delta
         dist = self._delta_norms - 2.0 * (residuals * self.weights) @ book.T  # + |residual|^2_w, the same per row
-        top = np.argpartition(dist, DELTA_BEST, axis=-1)[..., :DELTA_BEST]  # (C, 4, K)
+        top = _smallest(dist, DELTA_BEST)  # (C, 4, K)
         middles = predictions[:, :, None, :] + book[top]  # (C, 4, K, 18)
         w1 = self.books.interp[:, 0, None]
         w3 = self.books.interp[:, 1, None]
@@ -317,6 +317,19 @@ class PacketQuantizer:
     def _frame4(self, energy: int, stages) -> np.ndarray:
         rest = sum(book[i] for book, i in zip(self.books.stages, stages))
         return np.concatenate([[self.books.energy_levels()[energy]], rest])
+
+
+def _smallest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the `count` smallest entries along the last axis, in ascending order (a few
+    argmins are many times faster than one argpartition when `count` is small)."""
+    values = values.copy()
+    rows = np.indices(values.shape[:-1])
+    out = []
+    for _ in range(count):
+        index = np.argmin(values, axis=-1)
+        out.append(index)
+        values[(*rows, index)] = np.inf
+    return np.stack(out, axis=-1)
 
 
 # -- training ------------------------------------------------------------------------------
