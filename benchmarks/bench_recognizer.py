@@ -49,7 +49,7 @@ time; held-out: recall / control false alarms per minute):
 
 Every candidate that saves time changes 5-17 % of the phones, and each failed the held-out
 check: topn 1 raises recall but also control false alarms, on every codec (the thresholds were
-tuned on the current phones); the unigram loses recall on most codecs. None was adopted.
+tuned on the current phones); the unigram loses recall on 4-5 of the 8. None was adopted.
 The whole decode is `process_raw` (0.27 s per 10 s; the rest of `recognize` is under 1 ms), and
 about two thirds of it is the GMM (ptm_mgau_frame_eval), which a narrower HMM beam barely
 reaches. Trimming leading and trailing silence cannot reach the target either: the Asterisk
