@@ -24,7 +24,8 @@ FRAME_SECONDS = 0.01  # 100 frames per second (pocketsphinx's -frate default)
 # language weight (the phone n-gram is weak evidence) cuts the phone error rate from 0.48 to
 # 0.35; two Gaussians per frame instead of four, a narrower phone-exit beam and the phone
 # bigram instead of the trigram (see _bigram_lm) together halve the decode time at no cost in
-# accuracy (a narrower HMM beam, or skipping frames, does cost accuracy).
+# accuracy (a narrower HMM beam, or skipping frames, does cost accuracy). Faster settings
+# still (one Gaussian, a unigram) and their cost are in benchmarks/bench_recognizer.py.
 SETTINGS = {"lw": 2.0, "topn": 2, "pbeam": 1e-8}
 
 
