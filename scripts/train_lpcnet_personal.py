@@ -3,6 +3,9 @@
     python scripts/train_lpcnet_personal.py groups [--groups 3]   # encoder + k-means groups + group manifests
     evalkit train configs/train_lpcnet_group0.yaml ...            # fine-tune the generic vocoder per group
     python scripts/train_lpcnet_personal.py bundle                # one weights file for lpcnet-personal
+    python scripts/train_lpcnet_personal.py extract --group 2     # continue one group's fine-tuning:
+    evalkit train configs/train_lpcnet_group2_continue.yaml       #   its current vocoder as `init`
+    python scripts/train_lpcnet_personal.py replace --group 2 --model results/train/lpcnet-group2-continue/model.npz
 
 `groups` trains the 2 x GRU speaker encoder (GE2E) on the training set without the demo
 speakers, embeds every training speaker (mean of up to 30 utterances), splits them into
@@ -10,6 +13,9 @@ speakers, embeds every training speaker (mean of up to 30 utterances), splits th
 speakers' items), results/lpcnet/speaker.npz (encoder + centroids) and a summary: the speakers
 of each group and the group each held-out demo speaker is assigned to (majority of its items).
 `bundle` writes the encoder, the centroids and every group's vocoder into --out. Seeded.
+`extract` writes one group's vocoder of a bundle as a weights file to fine-tune from, and the
+small vocoder's quantizer codebooks (the ones the codec uses) as results/lpcnet/quantizer.npz;
+`replace` writes a copy of a bundle with one group's vocoder replaced, every other array unchanged.
 """
 
 from __future__ import annotations
@@ -137,6 +143,31 @@ def bundle_command(args) -> None:
     print(f"wrote {path}")
 
 
+def extract_command(args) -> None:
+    bundle = load_weights(args.bundle)
+    vocoder = bundle.section(f"group{args.group}.vocoder.")
+    if not vocoder:
+        raise SystemExit(f"{args.bundle}: no group {args.group}")
+    config = {"vocoder": bundle.config.get("vocoder", "framewise"), "vocoder_config": bundle.config["vocoder_config"]}
+    config["notes"] = {"extracted_from": f"{args.bundle.name} group {args.group}"}
+    out = args.out / f"{args.bundle.stem}-group{args.group}.npz"
+    save_weights(out, config=config, extra_arrays={f"vocoder.{k}": v for k, v in vocoder.items()})
+    quantizer = save_weights(args.out / "quantizer.npz", codebooks=load_weights(args.small).codebooks())
+    print(f"wrote {out} and {quantizer}")
+
+
+def replace_command(args) -> None:
+    bundle, model = load_weights(args.bundle), load_weights(args.model)
+    prefix = f"group{args.group}.vocoder."
+    if model.config["vocoder_config"] != bundle.config["vocoder_config"] or not bundle.section(prefix):
+        raise SystemExit(f"{args.model} does not fit group {args.group} of {args.bundle}")
+    arrays = {k: v for k, v in bundle.arrays.items() if not k.startswith(prefix)}
+    arrays.update({prefix + k: v for k, v in model.section("vocoder.").items()})
+    config = dict(bundle.config, group_weights=list(bundle.config.get("group_weights", [{}] * bundle.config["groups"])))
+    config["group_weights"][args.group] = {**model.config.get("notes", {}), **args.note}
+    print(f"wrote {save_weights(args.out, config=config, extra_arrays=arrays)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -148,8 +179,22 @@ def main(argv: list[str] | None = None) -> None:
     groups.add_argument("--seed", type=int, default=0)
     bundle = commands.add_parser("bundle", help="one weights file: encoder, centroids, group vocoders")
     bundle.add_argument("--out", type=Path, default=ROOT / "codecs" / "weights" / "lpcnet-16k-personal-v1.npz")
+    current = ROOT / "codecs" / "weights" / "lpcnet-16k-personal-v1.npz"
+    extract = commands.add_parser("extract", help="one group's vocoder and the quantizer codebooks, to fine-tune")
+    extract.add_argument("--group", type=int, required=True)
+    extract.add_argument("--bundle", type=Path, default=current)
+    extract.add_argument("--small", type=Path, default=ROOT / "codecs" / "weights" / "lpcnet-16k-small-v1.npz")
+    extract.add_argument("--out", type=Path, default=WORK, help="folder for the two files")
+    replace = commands.add_parser("replace", help="a copy of a bundle with one group's vocoder replaced")
+    replace.add_argument("--group", type=int, required=True)
+    replace.add_argument("--model", type=Path, required=True, help="the trainer's export (model.npz)")
+    replace.add_argument("--bundle", type=Path, default=current)
+    replace.add_argument("--out", type=Path, default=ROOT / "codecs" / "weights" / "lpcnet-16k-personal-v2.npz")
+    replace.add_argument("--note", type=json.loads, default={}, help="JSON object added to the group's notes")
     args = parser.parse_args(argv)
-    {"groups": groups_command, "bundle": bundle_command}[args.command](args)
+    commands_by_name = {"groups": groups_command, "bundle": bundle_command}
+    commands_by_name.update(extract=extract_command, replace=replace_command)
+    commands_by_name[args.command](args)
 
 
 if __name__ == "__main__":

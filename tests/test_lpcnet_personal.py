@@ -213,3 +213,43 @@ def test_teacher_forcing_targets_rebuild_the_signal_without_noise():
     rebuilt = ulaw_to_linear(pred[:-1]) + ulaw_to_linear(target[:-1])  # p[t] + e[t] = s[t] ...
     assert np.corrcoef(rebuilt, ulaw_to_linear(sig[1:]))[0, 1] > 0.95  # ... which is the next step's s[t-1]
     assert np.array_equal(exc[1:], target[:-1])  # without noise, e[t-1] is the previous target
+
+
+def test_continued_fine_tuning_changes_one_group_only(tmp_path):
+    """scripts/train_lpcnet_personal.py: `extract` gives a group's vocoder and the codec's codebooks
+    to fine-tune from; `replace` swaps that group's vocoder and leaves every other array as it was."""
+    import sys
+
+    from evalkit.lpcnet.weights import load_weights, save_weights
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_lpcnet_personal as script
+
+    generic, personal = tiny_lpcnet_weights(tmp_path, groups=3)
+    script.main(["extract", "--group", "1", "--bundle", str(personal), "--small", str(generic), "--out", str(tmp_path)])
+    start, bundle = load_weights(tmp_path / "personal-group1.npz"), load_weights(personal)
+    assert start.section("vocoder.").keys() == bundle.section("group1.vocoder.").keys()
+    assert all(np.array_equal(v, bundle.arrays[f"group1.vocoder.{k}"]) for k, v in start.section("vocoder.").items())
+    codebooks = load_weights(tmp_path / "quantizer.npz").section("quantizer.")
+    assert codebooks and all(
+        np.array_equal(v, load_weights(generic).arrays[f"quantizer.{k}"]) for k, v in codebooks.items()
+    )
+
+    tuned = {k: (v + 1).astype(v.dtype) for k, v in start.section("vocoder.").items()}
+    model = save_weights(
+        tmp_path / "model.npz", config=start.config, extra_arrays={f"vocoder.{k}": v for k, v in tuned.items()}
+    )
+    out = tmp_path / "personal-v2.npz"
+    script.main(["replace", "--group", "1", "--model", str(model), "--bundle", str(personal), "--out", str(out)])
+    new = load_weights(out)
+    assert new.arrays.keys() == bundle.arrays.keys()
+    for key, value in new.arrays.items():
+        expected = tuned[key.removeprefix("group1.vocoder.")] if key.startswith("group1.") else bundle.arrays[key]
+        assert value.dtype == expected.dtype and np.array_equal(value, expected), key
+    assert new.config["groups"] == 3
+
+    wrong = save_weights(
+        tmp_path / "wrong.npz", config={"vocoder_config": {"gru1": 1}}, extra_arrays={"vocoder.x": np.ones(2)}
+    )
+    with pytest.raises(SystemExit, match="does not fit group 1"):
+        script.main(["replace", "--group", "1", "--model", str(wrong), "--bundle", str(personal), "--out", str(out)])
