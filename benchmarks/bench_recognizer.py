@@ -100,20 +100,8 @@ class _OrderRecognizer(sphinx.SphinxRecognizer):
         super().__init__(settings=settings, bigram=order == 2)
         self.order = order
 
-    def _decoder(self):
-        if self.order == 2:
-            return super()._decoder()
-        from pocketsphinx import Decoder, get_model_path
-
-        return Decoder(
-            hmm=get_model_path("en-us/en-us"),
-            allphone=_phone_lm(self.order),
-            lm=None,
-            dict=None,
-            loglevel="FATAL",
-            samprate=sphinx.SPHINX_RATE,
-            **self.settings,
-        )
+    def _phone_lm(self) -> str:
+        return super()._phone_lm() if self.order == 2 else _phone_lm(self.order)
 
 
 @cache

@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     groups.add_argument("--steps", type=int, default=1500)
     groups.add_argument("--per-speaker", type=int, default=60, help="items per speaker held in memory")
     groups.add_argument("--seed", type=int, default=0)
-    bundle = commands.add_parser("bundle", help="one weights file: encoder, centroids, group vocoders")
-    bundle.add_argument("--out", type=Path, default=ROOT / "codecs" / "weights" / "lpcnet-16k-personal-v1.npz")
     current = ROOT / "codecs" / "weights" / "lpcnet-16k-personal-v1.npz"
+    bundle = commands.add_parser("bundle", help="one weights file: encoder, centroids, group vocoders")
+    bundle.add_argument("--out", type=Path, default=current)
     extract = commands.add_parser("extract", help="one group's vocoder and the quantizer codebooks, to fine-tune")
     extract.add_argument("--group", type=int, required=True)
     extract.add_argument("--bundle", type=Path, default=current)
@@ -192,9 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     replace.add_argument("--out", type=Path, default=ROOT / "codecs" / "weights" / "lpcnet-16k-personal-v2.npz")
     replace.add_argument("--note", type=json.loads, default={}, help="JSON object added to the group's notes")
     args = parser.parse_args(argv)
-    commands_by_name = {"groups": groups_command, "bundle": bundle_command}
-    commands_by_name.update(extract=extract_command, replace=replace_command)
-    commands_by_name[args.command](args)
+    run = {"groups": groups_command, "bundle": bundle_command, "extract": extract_command, "replace": replace_command}
+    run[args.command](args)
 
 
 if __name__ == "__main__":

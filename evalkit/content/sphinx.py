@@ -60,13 +60,17 @@ class SphinxRecognizer:
         decoders[key] = decoder
         return phones
 
+    def _phone_lm(self) -> str:
+        from pocketsphinx import get_model_path
+
+        return _bigram_lm() if self.bigram else get_model_path("en-us/en-us-phone.lm.bin")
+
     def _decoder(self):
         from pocketsphinx import Decoder, get_model_path
 
-        phone_lm = _bigram_lm() if self.bigram else get_model_path("en-us/en-us-phone.lm.bin")
         return Decoder(
             hmm=get_model_path("en-us/en-us"),
-            allphone=phone_lm,
+            allphone=self._phone_lm(),
             lm=None,
             dict=None,
             loglevel="FATAL",
