@@ -12,14 +12,14 @@ from evalkit import listening
 from evalkit.store.models import utcnow
 from evalkit.store.models_mushra import MushraParticipant, MushraSession
 
-AUDIO_GRANT = re.compile(r"/api/listen/audio/P-[0-9A-F]{10}\.([\w-]{22})\.\d+\.([\w-]{22})")  # opaque id, MAC
+AUDIO_GRANT = re.compile(r"P-[0-9A-F]{10}\.([\w-]{22})\.\d+\.([\w-]{22})")  # opaque id, MAC
 LINK_TOKEN = re.compile(r"[?&](?:t|open)=([\w-]{43})")
 
 
 def without_server_random(texts: Iterable[str]) -> list[str]:
-    """The texts with the random strings the server mints blanked: audio grants' opaque ids and MACs, and link
-    tokens. Base64 spells a short name now and then (a grant's "." and a MAC beginning "wav" once read ".wav"), so
-    a check that no name reaches the listener looks at what is left."""
+    """The texts with the random strings the server mints blanked: audio grants' opaque ids and MACs (wherever the
+    ids appear, bare or in a grant), and link tokens. Base64 spells a short name now and then (a grant's "." and a
+    MAC beginning "wav" once read ".wav"), so a check that no name reaches the listener looks at what is left."""
     texts = list(texts)
     minted = {
         piece
