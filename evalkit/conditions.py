@@ -217,7 +217,7 @@ def match_files(
     if source.endswith(".jsonl"):
         return _from_manifest(base / source, ids, key, allow_outside)
     if ID_FIELD in source:
-        return _from_pattern(base, source, ids)
+        return _from_pattern(base, source, ids, suffixes)
     folder = base / source
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder; give a folder, a pattern with {ID_FIELD}, or a .jsonl manifest")
@@ -246,12 +246,17 @@ def _from_folder(folder: Path, ids: list[str], suffixes: tuple[str, ...] | None)
     return _settle(candidates, files, folder)
 
 
-def _from_pattern(base: Path, pattern: str, ids: list[str]) -> Matching:
+def _from_pattern(base: Path, pattern: str, ids: list[str], suffixes: tuple[str, ...] | None) -> Matching:
+    """Files named by `pattern`; one without an audio suffix ("out/{id}_decoded") takes any of `suffixes`."""
     cut = pattern.split(ID_FIELD, 1)[0].rfind("/") + 1  # the fixed folder before the first {id}
     root, rest = base / pattern[:cut], pattern[cut:]
-    candidates = {i: [p] if (p := base / pattern.replace(ID_FIELD, i)).is_file() else [] for i in ids}
+    endings = [""] if not suffixes or Path(pattern).suffix.lower() in suffixes else list(suffixes)
+    candidates = {
+        i: [p for end in endings if (p := base / (pattern.replace(ID_FIELD, i) + end)).is_file()] for i in ids
+    }
+    ending = "" if endings == [""] else f"(?:{'|'.join(re.escape(end) for end in endings)})"
     regex = re.compile(
-        re.escape(rest).replace(re.escape(ID_FIELD), "(?P<id>.+)", 1).replace(re.escape(ID_FIELD), "(?P=id)")
+        re.escape(rest).replace(re.escape(ID_FIELD), "(?P<id>.+)", 1).replace(re.escape(ID_FIELD), "(?P=id)") + ending
     )
     files = (
         [p for p in sorted(root.rglob("*")) if p.is_file() and regex.fullmatch(p.relative_to(root).as_posix())]
@@ -310,6 +315,31 @@ def _settle(candidates: dict[str, list[Path]], files: list[Path], root: Path, li
     return Matching(matched, tuple(missing), extra, ambiguous)
 
 
+def suggested_pattern(folder: str, matching: Matching) -> str | None:
+    """A pattern with {id} that would match the folder's unmatched files to the unmatched items,
+    when their names are the ids with the same text around them ("a_decoded.wav" for item "a"):
+    the first thing a user with other names needs. None when no one pattern explains them."""
+    if ID_FIELD in folder or folder.endswith(".jsonl"):
+        return None
+    missing = sorted(matching.missing, key=len, reverse=True)  # the longest id a name holds is the item
+    shapes: dict[tuple[str, str], dict[str, set[str]]] = {}  # (before, after) -> suffix -> items
+    for shown in matching.extra:
+        stem, dot, suffix = shown.rpartition(".")
+        stem, suffix = (stem, dot + suffix) if dot and "/" not in suffix else (shown, "")
+        item_id = next((i for i in missing if stem.count(i) == 1), None)
+        if item_id is not None:
+            before, after = stem.split(item_id)
+            shapes.setdefault((before, after), {}).setdefault(suffix, set()).add(item_id)
+    if not shapes:
+        return None
+    (before, after), by_suffix = max(shapes.items(), key=lambda shape: len(set().union(*shape[1].values())))
+    if 2 * len(set().union(*by_suffix.values())) < len(missing):  # a pattern for a few files says little
+        return None
+    # One suffix is written out; audio in several formats is matched by a pattern without one.
+    suffix = next(iter(by_suffix)) if len(by_suffix) == 1 else ""
+    return f"{folder.rstrip('/')}/{before}{ID_FIELD}{after}{suffix}"
+
+
 def _shown(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
@@ -334,6 +364,10 @@ def _report(name: str, role: str, source: str, matching: Matching, total: int) -
         out[f"match:{name}:{role}:extra"] = {
             "text": f"{name}: {len(matching.extra)} {role} files in {source} match no item",
             "items": list(matching.extra),
+        }
+    if pattern := suggested_pattern(source, matching):
+        out[f"match:{name}:{role}:pattern"] = {
+            "text": f"{name}: the unmatched {role} files are named like {pattern!r}: give that pattern to match them"
         }
     return out
 

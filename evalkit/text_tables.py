@@ -146,7 +146,8 @@ def failure_summary(frame, run: str) -> list[str]:
     ]
     for cause, group in sorted(groups, key=lambda g: -len(g[1]))[:10]:
         codecs = ", ".join(sorted(group["codec"].unique())[:3])
-        lines.append(f"{len(group):>7}  {cause}  [{codecs}; {group['item_id'].nunique()} items]")
+        items = group["item_id"].nunique()
+        lines.append(f"{len(group):>7}  {cause}  [{codecs}; {items} item{'s' if items != 1 else ''}]")
     if groups.ngroups > 10:
         lines.append(
             f"         ... and {groups.ngroups - 10} more reasons (evalkit results --run {run} --long --export)"
@@ -166,7 +167,9 @@ def item_table(frame) -> str:
         return "no results"
     frame = frame.assign(cell=[f"{v:.3f}" if s == "ok" else s for v, s in zip(frame["value"], frame["status"])])
     wide = frame.pivot_table(index=["codec", "item_id"], columns="metric", values="cell", aggfunc="first")
-    first = frame.drop_duplicates(["codec", "item_id"]).set_index(["codec", "item_id"])
+    # Rows that failed before alignment (no file, say) carry no lag: every item may have.
+    first = frame.reindex(columns=[*frame.columns.difference(["lag", "length_change"]), "lag", "length_change"])
+    first = first.drop_duplicates(["codec", "item_id"]).set_index(["codec", "item_id"])
     metrics = list(dict.fromkeys(frame["metric"]))
     rows = []
     for (codec, item), row in wide.iterrows():

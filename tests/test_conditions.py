@@ -13,7 +13,7 @@ import yaml
 import evalkit
 from evalkit.audio import Audio, load, resample, save
 from evalkit.cli import main
-from evalkit.conditions import match_files
+from evalkit.conditions import match_files, suggested_pattern
 from evalkit.datasets import load_dataset
 from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import ConfigError
@@ -54,6 +54,28 @@ def test_pattern_with_other_names(tmp_path):
     assert m.files == {"a": tmp_path / "out/a_dec.wav", "b": tmp_path / "out/b_dec.wav"}
     assert m.missing == ("c",) and m.extra == ("x_dec.wav",)
     assert match_files("out/{item}_dec.wav", tmp_path, ["a"]).files  # MUSHRA's spelling works too
+
+
+def test_a_pattern_without_an_audio_suffix_takes_any(tmp_path):
+    touch(tmp_path, "out/a_dec.wav", "out/b_dec.flac", "out/c_dec.wav", "out/c_dec.flac", "out/x_dec.ogg")
+    m = match_files("out/{id}_dec", tmp_path, ["a", "b", "c", "d"])
+    assert m.files == {"a": tmp_path / "out/a_dec.wav", "b": tmp_path / "out/b_dec.flac"}
+    assert set(m.ambiguous["c"]) == {"c_dec.wav", "c_dec.flac"} and m.missing == ("d",)
+    assert m.extra == ("x_dec.ogg",)
+    bits = match_files("out/{id}_dec", tmp_path, ["a"], suffixes=None)  # bitstreams: the name as given
+    assert bits.missing == ("a",)
+
+
+def test_names_with_text_around_the_ids_get_a_pattern_to_give(tmp_path):
+    touch(tmp_path, "out/spk1-a_6k.wav", "out/spk1-b_6k.wav", "out/spk1-ab_6k.flac", "out/readme.wav")
+    m = match_files("out", tmp_path, ["a", "b", "ab", "z"])
+    assert not m.files and suggested_pattern("out", m) == "out/spk1-{id}_6k"  # two suffixes: none written
+    touch(tmp_path, "one/a.v2.wav", "one/b_v2.wav")  # a name before the first dot still matches "a"
+    only = match_files("one", tmp_path, ["a", "b"])
+    assert only.missing == ("b",) and suggested_pattern("one", only) == "one/{id}_v2.wav"
+    touch(tmp_path, "few/x_a.wav", "few/q.wav")  # one of three items explained: no suggestion
+    assert suggested_pattern("few", match_files("few", tmp_path, ["a", "b", "c"])) is None
+    assert suggested_pattern("out/{id}.wav", match_files("out/{id}.wav", tmp_path, ["a"])) is None
 
 
 def test_manifest_and_mapping(tmp_path):
@@ -253,6 +275,23 @@ def test_score_folders_prints_a_table_with_the_lag(tmp_path, capsys):
     assert (tmp_path / "rows.csv").is_file()
 
 
+def test_score_with_no_file_matched_prints_the_failures_and_a_pattern(tmp_path, capsys):
+    make_decoded(tmp_path / "mine")
+    for path in (tmp_path / "mine").glob("*.dec.wav"):
+        path.rename(path.with_name(path.name.replace(".dec.wav", "_decoded.wav")))
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for item in ITEMS:
+        shutil.copyfile(item.path, refs / f"{item.id}.wav")
+    args = ["score", "--ref", str(refs), "--metrics", "si_sdr", "--workers", "0"]
+    assert main([*args, "--deg", str(tmp_path / "mine")]) == 1  # every row failed before alignment: no traceback
+    out = capsys.readouterr()
+    assert all(item.id in out.out for item in ITEMS) and "failed" in out.out
+    pattern = str(tmp_path / "mine" / "{id}_decoded.wav")
+    assert f"named like {pattern!r}" in out.err
+    assert main([*args, "--deg", pattern]) == 0
+
+
 def test_score_one_pair_and_store_it_as_a_run(tmp_path, capsys):
     make_decoded(tmp_path / "mine")
     item = ITEMS[0]
@@ -284,7 +323,7 @@ def test_more_than_a_tenth_failed_is_loud_but_not_fatal(tmp_path, capsys):
     path = experiment(tmp_path, [{"name": "mine", "decoded": "mine", "bitrate_kbps": 6}])
     assert main(["run", str(path)]) == 0
     err = capsys.readouterr().err
-    assert "FAILED: 3 of 9 rows" in err and "no file for item <item>" in err and "[mine; 1 items]" in err
+    assert "FAILED: 3 of 9 rows" in err and "no file for item <item>" in err and "[mine; 1 item]" in err
     (tmp_path / "clean").mkdir()
     assert main(["run", str(experiment(tmp_path / "clean", ["reference"]))]) == 0
     assert "FAILED" not in capsys.readouterr().err

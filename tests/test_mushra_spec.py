@@ -179,6 +179,15 @@ def test_prerendered_files_by_pattern_and_mapping(folder):
     assert by_pattern.conditions[3].kind == "file"
 
 
+def test_a_folder_of_other_names_gets_the_pattern_to_give(folder):
+    renders = folder / "renders"
+    renders.mkdir()
+    for name in "abcde":
+        (renders / f"{name}_6k.wav").write_bytes((folder / f"{name}-r.wav").read_bytes())
+    fails(folder, base(conditions=[{"name": "mine", "files": "renders"}]), "named like 'renders/{item}_6k.wav'")
+    assert load(folder, base(conditions=[{"name": "mine", "files": "renders/{item}_6k.wav"}])).conditions[3].files
+
+
 def test_yaml_file_errors_name_the_file(folder):
     path = folder / "broken.yaml"
     path.write_text("name: [unclosed\n")

@@ -293,7 +293,7 @@ def _files(check: Checker, value: Any, key: str, base: Path, items: tuple[ItemSp
 
 
 def _folder_files(check: Checker, folder: str, key: str, base: Path, ids: list[str]) -> dict[str, str]:
-    from ..conditions import match_files
+    from ..conditions import match_files, suggested_pattern
 
     if not check.confine(base / folder, key).is_dir():
         check.fail(
@@ -302,6 +302,13 @@ def _folder_files(check: Checker, folder: str, key: str, base: Path, ids: list[s
     matching = match_files(folder, base, ids)
     for item_id, found in matching.ambiguous.items():
         check.fail(f"{key}.{item_id}", f"matches several files in {folder}: {', '.join(found)}")
+    pattern = suggested_pattern(folder, matching)
+    if matching.missing and pattern and Path(pattern).suffix:
+        check.fail(
+            key,
+            f"no file in {folder} for item {matching.missing[0]}; the files there are named like "
+            f"{pattern.replace('{id}', '{item}')!r}: give that pattern",
+        )
     return {item_id: str(path) for item_id, path in matching.files.items()}
 
 
