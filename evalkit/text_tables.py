@@ -179,4 +179,7 @@ def item_table(frame) -> str:
 
 
 def _int(value) -> str:
-    return "-" if value is None or value != value else f"{int(value):+d}"
+    try:
+        return f"{int(value):+d}"
+    except (TypeError, ValueError):  # None, NaN, or pandas' NA from a stored run: no lag was measured
+        return "-"
