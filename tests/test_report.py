@@ -555,3 +555,22 @@ def test_pdf_export_prints_with_chromium(report, tmp_path):
     assert pdf.read_bytes()[:4] == b"%PDF" and pdf.stat().st_size > 20_000
     with pytest.raises(EvalkitError, match="--force"):
         write_report(report, pdf)
+
+
+def test_cost_figure_draws_a_metric_with_no_scored_row(tmp_path):
+    """A metric every row of which was skipped (wer without text) has no mean: its log-axis panel says so."""
+    from evalkit.report.figures import cost_figure, svg_data_uri
+    from evalkit.report.pareto import mark_front
+
+    points = pd.DataFrame(
+        {
+            "codec": ["a", "b", "a", "b"],
+            "family": ["x", "y", "x", "y"],
+            "metric": ["si_sdr", "si_sdr", "wer", "wer"],
+            "mean": [3.0, 5.0, np.nan, np.nan],
+            "complexity_rtf": [0.01, 0.02, 0.01, 0.02],
+        }
+    )
+    figure = cost_figure(mark_front(points, "complexity_rtf"), "complexity_rtf", "RTF", ["si_sdr", "wer"], log_x=True)
+    assert svg_data_uri(figure).startswith("data:image/svg+xml")
+    assert "no scored rows" in [text.get_text() for text in figure.axes[1].texts]

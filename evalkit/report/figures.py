@@ -160,8 +160,13 @@ def cost_figure(
     colors = colors or family_colors(points["family"])
     markers = family_markers(colors)
     for ax, metric in zip(axes, metrics):
-        rows = points[(points["metric"] == metric) & np.isfinite(points[cost].astype(float))]
+        finite = np.isfinite(points[cost].astype(float)) & np.isfinite(points["mean"].astype(float))
+        rows = points[(points["metric"] == metric) & finite]
         rows = rows[rows[cost] > 0] if log_x else rows
+        ax.set_ylabel(_label(metric, names))
+        if rows.empty:  # every row of this metric failed or was skipped: an empty log axis cannot be drawn
+            ax.text(0.5, 0.5, "no scored rows", ha="center", va="center", transform=ax.transAxes, color="0.4")
+            continue
         for family, group in rows.groupby("family", sort=True):
             ax.scatter(
                 group[cost], group["mean"], s=24, color=colors[family], marker=markers[family], label=family, zorder=3
@@ -178,10 +183,9 @@ def cost_figure(
                 fontsize=7,
                 color="0.25",
             )
-        if log_x and not rows.empty:
+        if log_x:
             _plain_log(ax)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(_label(metric, names))
     if axes:
         _shared_legend(figure, axes)
     return figure
