@@ -415,3 +415,12 @@ def test_the_profiles_table_takes_its_columns_from_the_profile_dataclass():
         assert table.columns[name].nullable == ("| None" in str(field.type) or name == "packages"), name
     assert table.columns["params_encoder"].type.__visit_name__ == "big_integer"
     assert table.columns["concealment"].type.length == 32
+
+
+def test_cli_refuses_too_little_speech_and_says_when_it_has_less_than_asked(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert cli_main(["profile", "--codec", "g711-alaw", "--seconds", "0.05", "--no-loss", "--database", url]) == 1
+    assert "--seconds 0.05: profiles need at least 0.5 s of speech" in capsys.readouterr().err
+    argv = ["profile", "--codec", "g711-alaw", "--seconds", "100000", "--no-loss", "--repeats", "1", "--database", url]
+    assert cli_main(argv) == 0
+    assert "note: the demo speech lasts" in capsys.readouterr().err

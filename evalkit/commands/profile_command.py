@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..audio import MIN_COST_SECONDS
 from ..cards import load_cards
 from ..errors import ConfigError, EvalkitError
 from ..profile.printout import parse_rates, profile_table, profile_text
@@ -20,8 +21,12 @@ def run_profile(args: argparse.Namespace) -> int:
     rates = parse_rates(args.loss_rates)
     if args.seeds < 1 or args.repeats < 1 or not args.seconds > 0:
         raise ConfigError("--seeds and --repeats must be at least 1 and --seconds positive")
+    if args.seconds < MIN_COST_SECONDS:  # shorter audio gives real-time factors and a delay check of no meaning
+        raise ConfigError(f"--seconds {args.seconds:g}: profiles need at least {MIN_COST_SECONDS:g} s of speech")
     chosen = _chosen(load_cards(args.cards), args.codec, args.all)
     engine, audio = connect(args.database), profile_speech(args.seconds)
+    if audio.duration < args.seconds:
+        print(f"note: the demo speech lasts {audio.duration:.1f} s: profiling on all of it", file=sys.stderr)
     runs = [_profile_and_store(card, engine, audio, rates, args) for card in chosen]
     done = [run.profile for run in runs if run is not None]
     if len(done) > 1:
