@@ -574,3 +574,21 @@ def test_cost_figure_draws_a_metric_with_no_scored_row(tmp_path):
     figure = cost_figure(mark_front(points, "complexity_rtf"), "complexity_rtf", "RTF", ["si_sdr", "wer"], log_x=True)
     assert svg_data_uri(figure).startswith("data:image/svg+xml")
     assert "no scored rows" in [text.get_text() for text in figure.axes[1].texts]
+
+
+def test_a_codec_missing_some_items_is_named_by_results_and_the_report(scored, tmp_path, capsys):
+    """A run stopped part way leaves one codec without rows for some items: its means cover other items."""
+    from evalkit.report.leaderboard import coverage_gaps, current_results
+
+    assert coverage_gaps(current_results(load_run(connect(scored), RUN).results)) == []
+    engine = _copy(scored, tmp_path / "stopped.db")
+    item = load_run(engine, RUN).results["item_id"].iloc[0]
+    with engine.begin() as connection:
+        connection.execute(
+            text("DELETE FROM results WHERE run_id = :run AND codec = 'g711-mulaw' AND item_id = :item"),
+            {"run": RUN, "item": item},
+        )
+    assert main(["results", "--run", RUN, "--database", str(engine.url)]) == 0
+    expected = f"g711-mulaw has no row for 1 of the run's 3 items ({item})"
+    assert f"warning: {expected}" in capsys.readouterr().err
+    assert expected.replace("'", "&#39;") in render_html(build_report(engine, RUN, n_boot=50))

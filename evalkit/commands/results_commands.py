@@ -36,7 +36,17 @@ def cmd_results(args) -> int:
 
         for line in warning_lines(run_warnings(engine, args.run)):
             print(line, file=sys.stderr)
+        _warn_coverage(engine, args.run)
     return 0
+
+
+def _warn_coverage(engine, run: str) -> None:
+    """Warn about codecs missing some of the run's items (a run stopped part way)."""
+    from ..report.leaderboard import coverage_gaps, current_results
+    from ..store import results_frame
+
+    for gap in coverage_gaps(current_results(results_frame(engine, run))):
+        print(f"warning: {gap}", file=sys.stderr)
 
 
 def _require_run(engine, run: str) -> None:

@@ -23,6 +23,7 @@ from .names import metric_range
 
 __all__ = [
     "current_results",
+    "coverage_gaps",
     "filter_results",
     "metric_order",
     "codec_table",
@@ -66,6 +67,24 @@ def current_results(frame: pd.DataFrame) -> pd.DataFrame:
         newest = ordered.groupby("metric")["metric_version"].last()
         keep &= frame["metric_version"].eq(frame["metric"].map(newest))
     return frame[keep].reset_index(drop=True)
+
+
+def coverage_gaps(frame: pd.DataFrame, shown: int = 3) -> list[str]:
+    """A sentence per codec that holds no row at all for some of the run's items (a run stopped part
+    way, or items added since): its means are over other items than the rest's."""
+    if frame.empty:
+        return []
+    items = set(frame["item_id"])
+    gaps = []
+    for codec, group in frame.groupby("codec", sort=True):
+        missing = sorted(items - set(group["item_id"]))
+        if missing:
+            named = ", ".join(missing[:shown]) + (", ..." if len(missing) > shown else "")
+            gaps.append(
+                f"{codec} has no row for {len(missing)} of the run's {len(items)} items ({named}): its means "
+                "cover other items than the other codecs'; run the experiment again to complete it"
+            )
+    return gaps
 
 
 def filter_results(

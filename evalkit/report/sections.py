@@ -11,7 +11,7 @@ import pandas as pd
 from .build import ReportData
 from .display import SMALL_N_MARK, FigureRef, Section, Table, figure_ref, fmt, fmt_p, frame_table, leaderboard_table
 from .figures import bar_figure, cost_figure, family_colors, has_bitrates, rate_quality_figure
-from .leaderboard import SMALL_N
+from .leaderboard import SMALL_N, coverage_gaps, current_results
 from .pareto import mark_front, quality_points
 
 __all__ = ["Section", "FigureRef", "build_sections", "figure_ref", "CONTENT_METRICS"]
@@ -56,6 +56,7 @@ def _leaderboard(report: ReportData, quality: list[str], colors: dict) -> Sectio
     if report.board.empty:
         section.missing.append(f"run {report.run.run_id!r} has no metric results yet: `evalkit run EXPERIMENT`")
         return section
+    section.notes += coverage_gaps(current_results(report.run.results))
     metrics = [m for m in report.metrics if m in set(report.board["metric"])]
     section.tables.append(leaderboard_table(report.board, report.codecs, metrics, metrics[0], report.names))
     if quality:
