@@ -287,6 +287,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if (message := _read_only_database(err)) is None:
+            raise
+        where = f"{args.database}: " if getattr(args, "database", None) else ""
+        print(f"evalkit: error: {where}{message}", file=sys.stderr)
+        return 1
+
+
+def _read_only_database(err: Exception) -> str | None:
+    """The message for a write refused by a read-only results database (file, folder or URL), else None."""
+    if "sqlalchemy" not in sys.modules:  # not imported: the error cannot be the database's
+        return None
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(err, OperationalError) or "readonly database" not in str(err.orig):
+        return None
+    return (
+        "the results database is read-only (SQLite: attempt to write a readonly database); make the file "
+        "and its folder writable, or give --database (or the experiment's database:) another one"
+    )
 
 
 if __name__ == "__main__":

@@ -641,6 +641,28 @@ def test_an_unusable_database_url_is_one_line_without_its_password(tmp_path, cap
     assert "secret" not in line
 
 
+def test_a_read_only_results_database_is_one_line_for_the_commands_that_write(tmp_path, capsys):
+    path = experiment_text(tmp_path, "")
+    connect(f"sqlite:///{tmp_path / 'db.sqlite'}").dispose()  # made and migrated, then opened read-only
+    read_only = f"sqlite:///file:{tmp_path / 'db.sqlite'}?mode=ro&uri=true"
+    path.write_text(path.read_text().replace(f"sqlite:///{tmp_path / 'db.sqlite'}", read_only))
+    one_line_error(capsys, ["run", str(path)], "the results database is read-only")
+    argv = ["profile", "--codec", "reference", "--no-loss", "--repeats", "1", "--seconds", "1", "--database", read_only]
+    one_line_error(capsys, argv, f"{read_only}: the results database is read-only")
+
+
+def test_an_sqlite_file_in_a_read_only_folder_says_why_it_cannot_be_opened(tmp_path, monkeypatch):
+    from sqlalchemy import URL
+
+    from evalkit.store.db import _read_only_folder
+
+    (tmp_path / "db.sqlite").write_bytes(b"")
+    url = URL.create("sqlite", database=str(tmp_path / "db.sqlite"))
+    assert _read_only_folder(url) == ""
+    monkeypatch.setattr("os.access", lambda path, mode: False)  # root may write anywhere: the folder pretends
+    assert "is read-only and SQLite writes its journal beside the file" in _read_only_folder(url)
+
+
 def test_the_yaml_reader_refuses_what_yaml_would_silently_accept(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text("a:\n  b: 1\n  b: 2\n")

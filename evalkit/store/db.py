@@ -78,9 +78,19 @@ def connect(url: str | URL | None = None, create: bool = True) -> Engine:
     except OperationalError as err:
         raise StoreError(
             f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
-            f"({str(err.orig).strip().splitlines()[0]})"
+            f"({str(err.orig).strip().splitlines()[0]}){_read_only_folder(parsed)}"
         ) from None
     return engine
+
+
+def _read_only_folder(url: URL) -> str:
+    """A hint when an SQLite file lies in a folder evalkit cannot write: its journal must be made beside it."""
+    if url.get_backend_name() != "sqlite" or _in_memory(url):
+        return ""
+    path = Path(str(url.database))
+    if not path.is_file() or os.access(path.parent, os.W_OK):
+        return ""
+    return f"; its folder {str(path.parent)!r} is read-only and SQLite writes its journal beside the file: copy it elsewhere"
 
 
 def _hide_password(url: str) -> str:
