@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from alembic import command
 
 import evalkit
 from evalkit.audio import Audio, save
@@ -649,6 +650,20 @@ def test_a_read_only_results_database_is_one_line_for_the_commands_that_write(tm
     one_line_error(capsys, ["run", str(path)], "the results database is read-only")
     argv = ["profile", "--codec", "reference", "--no-loss", "--repeats", "1", "--seconds", "1", "--database", read_only]
     one_line_error(capsys, argv, f"{read_only}: the results database is read-only")
+
+
+def test_a_read_only_database_of_an_older_schema_says_it_must_be_upgraded(tmp_path, capsys):
+    from evalkit.store.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = connect(url)
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    engine.dispose()
+    read_only = f"sqlite:///file:{tmp_path / 'db.sqlite'}?mode=ro&uri=true"
+    one_line_error(capsys, ["results", "--database", read_only], "is upgraded in place: make it writable")
 
 
 def test_an_sqlite_file_in_a_read_only_folder_says_why_it_cannot_be_opened(tmp_path, monkeypatch):

@@ -78,16 +78,23 @@ def connect(url: str | URL | None = None, create: bool = True) -> Engine:
     except OperationalError as err:
         raise StoreError(
             f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
-            f"({str(err.orig).strip().splitlines()[0]}){_read_only_folder(parsed)}"
+            f"({str(err.orig).strip().splitlines()[0]}){_read_only_folder(parsed)}{_old_schema(err)}"
         ) from None
     return engine
+
+
+def _old_schema(err: OperationalError) -> str:
+    """A hint when migrating to the newest schema was refused because the database is read-only."""
+    if "readonly database" not in str(err.orig):
+        return ""
+    return "; its schema is older than this evalkit's and is upgraded in place: make it writable, or copy it"
 
 
 def _read_only_folder(url: URL) -> str:
     """A hint when an SQLite file lies in a folder evalkit cannot write: its journal must be made beside it."""
     if url.get_backend_name() != "sqlite" or _in_memory(url):
         return ""
-    path = Path(str(url.database))
+    path = _sqlite_path(url)
     if not path.is_file() or os.access(path.parent, os.W_OK):
         return ""
     return f"; its folder {str(path.parent)!r} is read-only and SQLite writes its journal beside the file: copy it elsewhere"
@@ -173,11 +180,18 @@ def _create_engine(url: URL) -> Engine:
 
 
 def _require_file(url: URL) -> None:
-    if url.get_backend_name() == "sqlite" and not _in_memory(url) and not Path(str(url.database)).is_file():
+    if url.get_backend_name() == "sqlite" and not _in_memory(url) and not _sqlite_path(url).is_file():
         raise StoreError(
             f"database {url.render_as_string(hide_password=True)!r}: no such file; give the database "
             "the run was stored in (evalkit run makes it)"
         )
+
+
+def _sqlite_path(url: URL) -> Path:
+    """The file an SQLite URL names, also in URI form (sqlite:///file:PATH?mode=ro&uri=true)."""
+    name = str(url.database)
+    uri = url.query.get("uri") == "true" and name.startswith("file:")
+    return Path(name.removeprefix("file:").removeprefix("//") if uri else name)
 
 
 def _in_memory(url: URL) -> bool:
