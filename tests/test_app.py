@@ -99,6 +99,27 @@ def test_leaderboard_page_shows_the_library_numbers(app, scored):
     assert shown["si_sdr"].is_monotonic_decreasing or shown["stoi"].is_monotonic_decreasing
 
 
+def test_leaderboard_names_a_codec_missing_some_items(scored, tmp_path, monkeypatch):
+    """A run stopped part way: the page says which codec's means cover fewer items."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    copy = tmp_path / "stopped.db"
+    with sqlite3.connect(scored.removeprefix("sqlite:///")) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    url = f"sqlite:///{copy}"
+    item = load_run(connect(url), RUN).results["item_id"].iloc[0]
+    with connect(url).begin() as connection:
+        connection.execute(text("DELETE FROM results WHERE codec = 'g711-mulaw' AND item_id = :i"), {"i": item})
+    monkeypatch.setenv("EVALKIT_DB_URL", url)
+    _signed_in(monkeypatch, url)
+    test = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT)
+    test.run()
+    page = _open(test, "leaderboard")
+    assert any(f"g711-mulaw has no row for 1 of the run's 3 items ({item})" in w.value for w in page.warning)
+
+
 def test_leaderboard_filters_by_speaker_and_metric(app, scored):
     run = load_run(connect(scored), RUN)
     speaker = sorted(set(run.speakers[item] for item in run.results["item_id"].unique()))[0]

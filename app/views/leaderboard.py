@@ -5,6 +5,7 @@ import ui
 
 from evalkit.report.app_views import filter_options, leaderboard_view
 from evalkit.report.codecinfo import COST_METRICS, higher_is_better
+from evalkit.report.leaderboard import coverage_gaps, current_results
 
 st.title("Leaderboard")
 run = ui.pick_run()
@@ -21,6 +22,8 @@ if run is not None:
     best_first = right.toggle("Best first", value=True)
     ascending = None if best_first else higher_is_better(sort_by)
     wide, board = leaderboard_view(run, datasets, speakers, metrics, sort_by, ascending)
+    for gap in coverage_gaps(current_results(run.results)):
+        st.warning(gap)
     if board.empty:
         st.info("No results under these filters.")
     else:
