@@ -592,3 +592,24 @@ def test_a_codec_missing_some_items_is_named_by_results_and_the_report(scored, t
     expected = f"g711-mulaw has no row for 1 of the run's 3 items ({item})"
     assert f"warning: {expected}" in capsys.readouterr().err
     assert expected.replace("'", "&#39;") in render_html(build_report(engine, RUN, n_boot=50))
+
+
+def test_a_card_from_the_runs_own_card_folder_keeps_its_family_and_latency(tmp_path):
+    """The experiment's `cards:` folder is where the report finds the run's own cards (not only $EVALKIT_CARDS)."""
+    (tmp_path / "mycards").mkdir()
+    (tmp_path / "mycards" / "my-alaw.yaml").write_text("name: my-alaw\nbackend: g711\nparams: {law: a}\n")
+    (tmp_path / "exp.yaml").write_text(
+        f"name: own\ndataset: {MANIFEST}\nlimit: 1\ncodecs: [my-alaw]\ncards: [mycards]\nmetrics: [si_sdr]\n"
+        f"workers: 0\nallow_outside: true\ndatabase: sqlite:///{tmp_path / 'db.sqlite'}\ncache: cache\n"
+    )
+    evalkit.run(str(tmp_path / "exp.yaml"))
+    report = build_report(connect(f"sqlite:///{tmp_path / 'db.sqlite'}"), "own", n_boot=50)
+    codec = report.codecs.set_index("codec").loc["my-alaw"]
+    assert codec["family"] == "g711" and codec["latency_ms"] == pytest.approx(20.0)
+    assert set(report.board["family"]) == {"g711"}
+
+
+def test_a_latex_label_is_ascii_whatever_the_run_is_called():
+    from evalkit.report.export import _label
+
+    assert _label("weird <b>run_%&#$ ü") == "weird--b-run-------"

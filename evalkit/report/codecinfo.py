@@ -41,13 +41,13 @@ class CodecMeta:
     note: str = ""
 
 
-def codec_meta(name: str, cards_dir: str | None = None) -> CodecMeta:
+def codec_meta(name: str, cards_dir: str | tuple[str, ...] | None = None) -> CodecMeta:
     """Family, algorithmic latency and nominal bitrate of card `name` (or a sweep variant of it)."""
     return _codec_meta(name, cards_dir)
 
 
 @lru_cache(maxsize=512)
-def _codec_meta(name: str, cards_dir: str | None) -> CodecMeta:
+def _codec_meta(name: str, cards_dir: str | tuple[str, ...] | None) -> CodecMeta:
     base, _, suffix = name.partition("@")
     card = _cards(cards_dir).get(base)
     if card is None:
@@ -68,7 +68,7 @@ def card_display_name(name: str, cards_dir: str | None = None) -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _cards(cards_dir: str | None) -> dict:
+def _cards(cards_dir: str | tuple[str, ...] | None) -> dict:
     try:
         return load_cards(cards_dir)
     except EvalkitError:

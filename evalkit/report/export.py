@@ -223,7 +223,7 @@ def latex_escape(text: str) -> str:
 
 
 def _label(text: str) -> str:
-    return "".join(char if char.isalnum() or char in "-" else "-" for char in text)
+    return "".join(char if char.isascii() and char.isalnum() or char == "-" else "-" for char in text)
 
 
 def find_chromium() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,14 @@ def metric_order(run: RunData, include_cost: bool = False) -> list[str]:
     return list(dict.fromkeys(listed + rest)) + cost
 
 
+def run_card_folders(run: RunData) -> tuple[str, ...] | None:
+    """The card folders the run's experiment added (`cards:`), those still there, resolved against its
+    file's folder; None when it added none."""
+    base = Path(run.config.get("resolved", {}).get("base") or ".")
+    folders = [base / str(folder) for folder in run.config.get("cards") or []]
+    return tuple(str(folder) for folder in folders if folder.is_dir()) or None
+
+
 def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFrame:
     """Per codec: family, nominal and measured kbps (duration-weighted), algorithmic latency."""
     trips = current_results(run.roundtrips)
@@ -122,7 +131,7 @@ def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFram
         trips = trips[trips["item_id"].isin(list(items))]
     rows = []
     for codec in sorted(set(run.results["codec"])):
-        meta = codec_meta(codec)
+        meta = codec_meta(codec, run_card_folders(run))
         mine = trips[(trips["codec"] == codec) & (trips["duration"] > 0)]
         kbps = mean_ci(mine["bitrate"] / 1000, weights=mine["duration"])[0]
         rows.append(
@@ -158,6 +167,7 @@ def leaderboard(
         for key, group in frame.groupby(["codec", "codec_hash", "metric", "metric_version"], sort=True)
     ]
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
+    board["family"] = [codec_meta(codec, run_card_folders(run)).family for codec in board["codec"]]
     rank = {metric: index for index, metric in enumerate(metric_order(run, include_cost=True))}
     return board.sort_values("metric", key=lambda col: col.map(rank), kind="stable", ignore_index=True)
 
@@ -196,7 +206,7 @@ def _stats(key: tuple, group: pd.DataFrame, confidence: float, ci: str) -> dict:
     return {
         "codec": codec,
         "codec_hash": codec_hash,
-        "family": codec_meta(codec).family,
+        "family": None,  # filled in by leaderboard(), which knows the run's card folders
         "metric": metric,
         "metric_version": version,
         "higher_is_better": higher_is_better(metric),
