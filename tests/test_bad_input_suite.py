@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
@@ -630,6 +631,23 @@ def test_results_long_prints_every_row(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 + len(GOOD) * (1 + len(COST_METRICS))  # header, rule, one line per row
     assert all(item.id in "\n".join(out) for item in GOOD)
+
+
+def test_results_of_several_runs_are_never_pooled(tmp_path, capsys):
+    """The same items scored by two runs: each run's table counts each item once (pooled, n would double)."""
+    path = experiment_text(tmp_path, "")
+    assert main(["run", str(path)]) == 0
+    path.write_text(path.read_text().replace('name: "t"', 'name: "u"'))
+    assert main(["run", str(path)]) == 0
+    capsys.readouterr()
+    database = ["--database", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    assert main(["results", *database]) == 0
+    out = capsys.readouterr().out
+    assert "run t:" in out and "run u:" in out
+    assert f"{len(GOOD)}/{len(GOOD)}" in out and f"{2 * len(GOOD)}/" not in out
+    assert main(["results", *database, "--export", str(tmp_path / "s.csv")]) == 0
+    exported = pd.read_csv(tmp_path / "s.csv")
+    assert set(exported["run_id"]) == {"t", "u"} and set(exported["n_ok"]) == {len(GOOD)}
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,17 @@ def cmd_results(args) -> int:
         _require_run(engine, args.run)
     if args.compare:
         return _compare(engine, args)
+    runs = [args.run] if args.run else _stored_runs(engine)
     if args.export:
         refuse_overwrite(args.export, args.force)
-        frame = results_frame(engine, args.run) if args.long else summary(engine, args.run, bounds=metric_ranges())
+        frame = results_frame(engine, args.run) if args.long else _summaries(engine, runs, metric_ranges())
         print(f"wrote {export(frame, args.export)}")
         return 0
     if args.long:
         print(_long_text(results_frame(engine, args.run), all_runs=not args.run))
+        return 0
+    if len(runs) > 1:  # one table per run: pooling runs would count an item scored twice as two
+        print("\n\n".join(f"run {run}:\n{summary_text(current_summary(engine, run))}" for run in runs))
         return 0
     table = current_summary(engine, args.run) if args.run else summary(engine, None, bounds=metric_ranges())
     print(summary_text(table))
@@ -47,6 +51,23 @@ def _warn_coverage(engine, run: str) -> None:
 
     for gap in coverage_gaps(current_results(results_frame(engine, run))):
         print(f"warning: {gap}", file=sys.stderr)
+
+
+def _stored_runs(engine) -> list[str]:
+    from ..report.data import list_runs
+
+    return list_runs(engine)
+
+
+def _summaries(engine, runs: list[str], bounds):
+    """The summary of one run, or of several, each row with its run's name (never pooled across runs)."""
+    import pandas as pd
+
+    from ..store import summary
+
+    if len(runs) <= 1:
+        return summary(engine, runs[0] if runs else None, bounds=bounds)
+    return pd.concat([summary(engine, run, bounds=bounds).assign(run_id=run) for run in runs], ignore_index=True)
 
 
 def _require_run(engine, run: str) -> None:
