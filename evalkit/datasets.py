@@ -64,7 +64,11 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
     ids = [item.id for item in items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ConfigError(f"{source}: duplicate item ids {duplicates[:5]}")
+        paths = [str(item.path) for item in items if item.id == duplicates[0]]
+        raise ConfigError(
+            f"{source}: duplicate item ids {duplicates[:5]} ({duplicates[0]!r}: {', '.join(paths)}); "
+            "every item needs its own id: rename one of the files, or list them in a manifest with ids"
+        )
     if not items:
         raise ConfigError(f"{source}: holds no items")
     return items

@@ -272,6 +272,17 @@ def test_dataset_files_are_checked(tmp_path, name, text, fragment):
     assert fragment in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_folder_whose_files_share_a_stem_names_both_files(tmp_path):
+    audio = Audio(np.zeros(8000, np.float32), 16000)
+    save(audio, tmp_path / "take.wav")
+    save(audio, tmp_path / "take.flac")
+    with pytest.raises(
+        ConfigError, match=r"duplicate item ids \['take'\] \('take': .*take\.(flac|wav), .*take\."
+    ) as info:
+        load_dataset(tmp_path)
+    assert "rename one of the files" in str(info.value)
+
+
 def test_a_decoded_conditions_manifest_stays_in_its_folder(tmp_path, capsys):
     (tmp_path / "dec.jsonl").write_text(json.dumps({"id": GOOD[0].id, "deg": "../../etc/passwd"}) + "\n")
     path = experiment_text(tmp_path, "codecs: [{name: mine, decoded: dec.jsonl}]")
