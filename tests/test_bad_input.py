@@ -182,6 +182,13 @@ def test_decode_with_another_card_of_the_backend_names_both_and_the_right_card(s
     assert not (tmp_path / "o.wav").exists()
 
 
+def test_decode_with_a_card_of_another_backend_names_the_card_that_wrote_it(stream_file, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["decode", str(stream_file), "--codec", "amr-wb-12k65", "-o", str(tmp_path / "o.wav")]) == 1
+    line = _one_line_error(capsys)
+    assert "written by codec backend 'opus'" in line and line.endswith("--codec opus-16k-wb")
+
+
 def _crafted(data: bytes, header) -> bytes:
     """`data` with its header replaced by any JSON value, checksum recomputed."""
     stream = Bitstream.from_bytes(data, "opus")

@@ -92,9 +92,11 @@ def cmd_decode(args) -> int:
     try:
         decoded = codec.decode(data)
     except StreamConfigError as err:
-        raise CodecError(f"{args.input}: {err}{_cards_for_stream(card, err.stream_config, args.cards)}") from None
+        raise CodecError(
+            f"{args.input}: {err}{_cards_for_stream(card.backend, err.stream_config, args.cards)}"
+        ) from None
     except CodecError as err:
-        raise CodecError(f"{args.input}: {err}") from None
+        raise CodecError(f"{args.input}: {err}{_card_of_writer(data, card.backend, args.cards)}") from None
     frames = decoded.frames - codec.info.lookahead_samples
     save(align(decoded, codec.info.lookahead_samples, frames), args.output)
     print(f"wrote {args.output}: {frames / decoded.sample_rate:.2f} s at {decoded.sample_rate} Hz")
@@ -108,20 +110,36 @@ def _read_stream(path: str) -> bytes:
         raise CodecError(f"{path}: cannot read the bitstream file ({err.strerror or err})") from None
 
 
-def _cards_for_stream(card, stream_config: dict, directory) -> str:
-    """ ": --codec NAME" when a card of the same backend has the stream's configuration."""
+def _cards_for_stream(backend_name: str, stream_config: dict, directory) -> str:
+    """ ": --codec NAME" when a card of backend `backend_name` has the stream's configuration."""
     from ..cards import load_cards
     from ..codecs import BACKENDS
 
-    backend = BACKENDS.get(card.backend)
+    backend = BACKENDS.get(backend_name)
     rate = {"sample_rate": stream_config.get("sample_rate")}
     names = [
         c.name
         for c in load_cards(directory).values()
-        if c.backend == card.backend
+        if c.backend == backend_name
         and backend.stream_config(**{**c.params, **(rate if c.follows_item_rate else {})}) == stream_config
     ]
     return f": --codec {names[0]}" if names else ""
+
+
+def _card_of_writer(data: bytes, backend_name: str, directory) -> str:
+    """For a stream another backend wrote: "; decode it with the card that wrote it: --codec NAME" when
+    a card of that backend has the stream's configuration (the header names both)."""
+    from ..codecs import BACKENDS, Bitstream
+
+    writer = data[6 : 6 + data[5]].decode("ascii", "replace") if len(data) > 6 else ""
+    if writer == backend_name or writer not in BACKENDS:
+        return ""
+    try:
+        config = Bitstream.from_bytes(data, writer).header.get("config")
+    except CodecError:
+        return ""
+    hint = _cards_for_stream(writer, config, directory) if isinstance(config, dict) else ""
+    return f"; decode it with the card that wrote it{hint}" if hint else ""
 
 
 def _warn_content(path: str, content) -> None:
