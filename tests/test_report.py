@@ -613,3 +613,19 @@ def test_a_latex_label_is_ascii_whatever_the_run_is_called():
     from evalkit.report.export import _label
 
     assert _label("weird <b>run_%&#$ ü") == "weird--b-run-------"
+
+
+def test_drilldown_of_a_failed_round_trip_gives_its_reason_not_a_rerun(scored, tmp_path):
+    """No decoded audio because the codec failed: rerunning would fail again, so the note says why."""
+    engine = _copy(scored, tmp_path / "failed.db")
+    item = load_run(engine, RUN).results["item_id"].iloc[0]
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE roundtrips SET status = 'failed', reason = 'codec g711-mulaw failed: boom', cache_key = NULL "
+                "WHERE codec = 'g711-mulaw' AND item_id = :item"
+            ),
+            {"item": item},
+        )
+    view = item_view(engine, load_run(engine, RUN), item, "g711-mulaw")
+    assert view.notes == [f"no decoded audio of {item} through g711-mulaw: it failed (codec g711-mulaw failed: boom)"]

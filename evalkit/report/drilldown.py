@@ -72,8 +72,20 @@ def item_view(engine: Engine, run: RunData, item_id: str, codec: str) -> ItemVie
     if view.reference_path is None:
         view.notes.append(f"reference audio of {item_id} not found (dataset {run.config.get('dataset')!r})")
     if view.decoded_path is None:
-        view.notes.append(f"decoded audio of {item_id} through {codec} is not in the cache (rerun the experiment)")
+        view.notes.append(_no_decoded_audio(run, rows, item_id, codec))
     return view
+
+
+def _no_decoded_audio(run: RunData, rows: pd.DataFrame, item_id: str, codec: str) -> str:
+    """Why (item, codec) has no decoded audio: its failure when it failed (a rerun would fail again)."""
+    trips = current_results(run.roundtrips)
+    trips = trips[(trips["item_id"] == item_id) & (trips["codec"] == codec)] if not trips.empty else trips
+    failed = trips[trips["status"] == "failed"] if not trips.empty else trips
+    if trips.empty and not rows.empty and (rows["status"] == "failed").all():
+        failed = rows  # it failed before any round trip (an unreadable or degenerate item)
+    if not failed.empty:
+        return f"no decoded audio of {item_id} through {codec}: it failed ({failed['reason'].iloc[0]})"
+    return f"decoded audio of {item_id} through {codec} is not in the cache (rerun the experiment)"
 
 
 def read_events(
