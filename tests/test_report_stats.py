@@ -227,6 +227,8 @@ def test_paired_codec_tests_match_scipy_and_holm(run_db):
     assert paired_t["p"] == pytest.approx(stats.ttest_rel(wide["opus-12k"], wide["g711-alaw"]).pvalue)
     with pytest.raises(ConfigError, match="no results of codec 'opus-99k'"):
         compare_codecs(results, "opus-12k", "opus-99k")
+    with pytest.raises(ConfigError, match="name two different codecs"):  # was a pandas traceback
+        compare_codecs(results, "opus-12k", "opus-12k")
 
 
 def test_cli_compare_prints_the_better_codec(run_db, tmp_path, capsys):

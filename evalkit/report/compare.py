@@ -56,6 +56,8 @@ def compare_codecs(
 ) -> pd.DataFrame:
     """Per metric, A against B over the items both scored; Holm over the metrics."""
     codecs = set(results["codec"])
+    if a == b:
+        raise ConfigError(f"--compare {a} {b}: name two different codecs (a codec against itself has no difference)")
     for name in (a, b):
         if name not in codecs:
             raise ConfigError(f"no results of codec {name!r} in this run (codecs: {', '.join(sorted(codecs))})")
