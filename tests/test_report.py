@@ -615,6 +615,12 @@ def test_a_latex_label_is_ascii_whatever_the_run_is_called():
     assert _label("weird <b>run_%&#$ ü") == "weird--b-run-------"
 
 
+def test_latex_escapes_what_the_default_text_fonts_would_misprint():
+    from evalkit.report.export import latex_escape
+
+    assert latex_escape("<b> 50% & $x_1") == r"\textless{}b\textgreater{} 50\% \& \$x\_1"
+
+
 def test_drilldown_of_a_failed_round_trip_gives_its_reason_not_a_rerun(scored, tmp_path):
     """No decoded audio because the codec failed: rerunning would fail again, so the note says why."""
     engine = _copy(scored, tmp_path / "failed.db")

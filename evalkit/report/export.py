@@ -56,6 +56,8 @@ _LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",  # the default OT1 text fonts print < and > as inverted ! and ?
+    ">": r"\textgreater{}",
 }
 
 
