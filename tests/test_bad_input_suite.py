@@ -644,6 +644,15 @@ def test_results_long_prints_every_row(tmp_path, capsys):
     assert all(item.id in "\n".join(out) for item in GOOD)
 
 
+def test_report_figures_into_a_file_fail_before_the_report_is_written(tmp_path, capsys):
+    path = experiment_text(tmp_path, "")
+    assert main(["run", str(path)]) == 0
+    (tmp_path / "afile").write_text("")
+    argv = ["report", "--run", "t", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "-o", str(tmp_path / "r.html")]
+    one_line_error(capsys, [*argv, "--figures", str(tmp_path / "afile")], "afile: is a file; give a folder")
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_results_of_several_runs_are_never_pooled(tmp_path, capsys):
     """The same items scored by two runs: each run's table counts each item once (pooled, n would double)."""
     path = experiment_text(tmp_path, "")

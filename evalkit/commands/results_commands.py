@@ -134,6 +134,8 @@ def cmd_report(args) -> int:
 
     fmt = format_for(args.output, args.format)  # a bad format or an existing file fails before any work
     refuse_overwrite(args.output, args.force)
+    if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
+        raise EvalkitError(f"--figures {args.figures}: is a file; give a folder (made when missing)")
     options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
     report = build_report(connect(args.database, create=False), args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
