@@ -647,6 +647,7 @@ def test_results_long_prints_every_row(tmp_path, capsys):
 def test_report_figures_into_a_file_fail_before_the_report_is_written(tmp_path, capsys):
     path = experiment_text(tmp_path, "")
     assert main(["run", str(path)]) == 0
+    capsys.readouterr()
     (tmp_path / "afile").write_text("")
     argv = ["report", "--run", "t", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}", "-o", str(tmp_path / "r.html")]
     one_line_error(capsys, [*argv, "--figures", str(tmp_path / "afile")], "afile: is a file; give a folder")
