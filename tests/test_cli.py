@@ -35,6 +35,12 @@ def test_encode_then_decode(tmp_path, wav):
     assert load(out).frames == 16000
 
 
+def test_encode_refuses_to_name_a_bitstream_like_audio(tmp_path, wav, capsys):
+    assert main(["encode", str(wav), "--codec", "reference", "-o", str(tmp_path / "x.WAV")]) == 1
+    assert "encode writes an evalkit bitstream, not audio; name it .evk" in capsys.readouterr().err
+    assert not (tmp_path / "x.WAV").exists()
+
+
 def test_errors_are_one_line_and_nothing_is_overwritten(tmp_path, wav, capsys):
     existing = tmp_path / "keep.wav"
     existing.write_bytes(b"precious")

@@ -61,7 +61,13 @@ def cmd_encode(args) -> int:
     """Encode an audio file to an evalkit bitstream file."""
     from ..audio import MIN_COST_SECONDS, check_content, load, resample, to_mono
     from ..cards import find_card
+    from ..datasets import AUDIO_SUFFIXES
 
+    if Path(args.output).suffix.lower() in AUDIO_SUFFIXES:  # a bitstream named like audio breaks what reads it
+        raise CodecError(
+            f"{args.output}: encode writes an evalkit bitstream, not audio; name it .evk "
+            "(evalkit roundtrip writes the decoded audio)"
+        )
     refuse_overwrite(args.output, args.force)
     audio = load(args.input)
     codec = find_card(args.codec, args.cards).build(audio.sample_rate)
