@@ -115,6 +115,8 @@ def fit_mixed(frame: pd.DataFrame, confidence: float = 0.95, conditions: list[st
             continue
         names.append(label)
         mats.append([np.eye(len(levels.categories))[levels.codes]])
+    if not names:  # statsmodels fails on a model without random effects instead of saying so
+        raise ValueError("one listener rated one item only: there is no variance to test the conditions against")
     vc = VCSpec(names, [[[f"{name}{j}" for j in range(m[0].shape[1])]] for name, m in zip(names, mats)], mats)
     model = MixedLM(
         frame["score"].to_numpy(float), exog, np.zeros(len(frame)), exog_re=np.zeros((len(frame), 0)), exog_vc=vc

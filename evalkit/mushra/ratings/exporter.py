@@ -41,7 +41,7 @@ def webmushra_ratings(engine, name: str, completed_only: bool = False) -> pd.Dat
             "trial_id": frame["item"],
             "rating_stimulus": frame["condition"],
             "rating_score": frame["score"].map(_plain_number),
-            "rating_time": (frame["time"] * 1000).round().astype("Int64"),
+            "rating_time": _milliseconds(frame["time"]),
             "rating_comment": "",
         },
         columns=list(WEBMUSHRA_COLUMNS),
@@ -93,3 +93,9 @@ def _seconds(row) -> float:
 def _plain_number(score: float) -> str:
     """60.0 -> '60' (webMUSHRA writes whole scores), 62.5 -> '62.5'."""
     return f"{score:g}" if float(score).is_integer() else repr(float(score))
+
+
+def _milliseconds(seconds: pd.Series) -> pd.Series:
+    """Whole milliseconds; empty where the time is unknown or too large to write as one."""
+    ms = (seconds * 1000).round()
+    return ms.where(ms.abs() < 2**53).astype("Int64")

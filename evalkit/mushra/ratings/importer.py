@@ -90,7 +90,8 @@ def import_ratings(
         "screening": screening,
     }
     config, kinds, role_problems = resolve_roles(fmt, ratings, reading, mapping, overrides)
-    problems += role_problems + _without_reference(ratings, config)
+    if ratings or not reading.problems:  # roles of a file that could not be read would only add noise
+        problems += role_problems + _without_reference(ratings, config)
     name = _test_name(test, mapping, reading, paths[0], problems)
     if problems:
         raise RatingsError(source, problems)
@@ -165,6 +166,8 @@ def _checks(ratings: list[Rating], reading: Reading) -> list[str]:
     for rating in ratings:
         if not 0 <= rating.score <= 100:
             problems.append(f"{rating.where}: score {rating.score:g} is outside 0-100")
+        if rating.time is not None and rating.time < 0:
+            problems.append(f"{rating.where}: time on the trial {rating.time:g} s is negative")
         key = (rating.listener, rating.item, rating.condition)
         if key in first:
             problems.append(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -38,6 +39,14 @@ _WEBMUSHRA_REQUIRED = ("session_test_id", "trial_id", "rating_stimulus", "rating
 LONG_COLUMNS = ("listener", "item", "condition", "score", "time")
 # evalkit's tidy export (ratings_frame) adds these; they are read, or ignored where they mean nothing here
 _TIDY_COLUMNS = ("participant", "test", "source", "ordinal", "completed", "trial", "kind", "slider", "submitted_at")
+# a column that marks webMUSHRA's result file of another test type -> what that file is
+_WEBMUSHRA_OTHER_TYPES = {
+    "choice_answer": "paired-comparison results (paired_comparison.csv)",
+    "rating_reference_score": "BS.1116 results (bs1116.csv)",
+    "stimuli_rating": "Likert results (lms.csv or lss.csv)",
+    "position_": "spatial results (spatial_*.csv)",
+}
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
 @dataclass
@@ -60,6 +69,7 @@ class Reading:
     problems: list[str] = field(default_factory=list)
     tests: set[str] = field(default_factory=set)
     answers: dict[str, dict] = field(default_factory=dict)
+    decimal_comma: bool = False  # a ';'-separated spreadsheet export writes 62,5 for 62.5
 
 
 def read_webmushra(path: Path) -> Reading:
@@ -69,10 +79,11 @@ def read_webmushra(path: Path) -> Reading:
         if header is None:
             reading.problems.append(f"{path.name}: the file is empty")
             return reading
+        header = _header(header, WEBMUSHRA_COLUMNS)
         columns = _webmushra_columns(path, header, reading)
         if columns is None:
             return reading
-        for row in rows:
+        for row in (_trimmed(row, len(header)) for row in rows):
             if len(row) != len(header) and any(cell.strip() for cell in row):
                 reading.problems.append(
                     f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has {len(header)}"
@@ -85,6 +96,14 @@ def read_webmushra(path: Path) -> Reading:
 def _webmushra_columns(path: Path, header: list[str], reading: Reading) -> list[str] | None:
     """The questionnaire columns (between session_test_id and session_uuid/trial_id), or None on a bad header."""
     missing = [c for c in _WEBMUSHRA_REQUIRED if c not in header]
+    other = next(
+        (what for mark, what in _WEBMUSHRA_OTHER_TYPES.items() if any(c.startswith(mark) for c in header)), None
+    )
+    if missing and other:
+        reading.problems.append(
+            f"{path.name}: line 1: these are webMUSHRA's {other}; evalkit imports the MUSHRA ratings in mushra.csv"
+        )
+        return None
     if missing:
         reading.problems.append(
             f"{path.name}: line 1: missing column(s) {', '.join(missing)}; a webMUSHRA "
@@ -245,7 +264,9 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
             return None
         with _CsvRows(path, reading) as rows:
             header = next(rows, None)
-            records = [(rows.line_num, row) for row in rows if any(cell.strip() for cell in row)]
+            header = None if header is None else _header(header, LONG_COLUMNS + _TIDY_COLUMNS)
+            width = 0 if header is None else len(header)
+            records = [(rows.line_num, _trimmed(row, width)) for row in rows if any(cell.strip() for cell in row)]
     except (OSError, ValueError) as err:
         reading.problems.append(f"{path.name}: cannot read it ({err})")
         return None
@@ -266,15 +287,40 @@ class _CsvRows:
         self.path, self.reading = path, reading
 
     def __enter__(self):
+        with open(self.path, "rb") as raw:
+            delimiter = _delimiter(raw.readline(1 << 16).decode("utf-8", "replace"))
+        self.reading.decimal_comma = delimiter == ";"
         self.handle = open(self.path, newline="", encoding="utf-8-sig")
-        return csv.reader(self.handle)
+        return csv.reader(self.handle, delimiter=delimiter)
 
     def __exit__(self, kind, error, trace):
         self.handle.close()
         if isinstance(error, (UnicodeDecodeError, csv.Error)):
-            self.reading.problems.append(f"{self.path.name}: not a readable UTF-8 CSV file ({error})")
+            self.reading.problems.append(
+                f"{self.path.name}: not a readable UTF-8 CSV file ({error}); save it as 'CSV UTF-8'"
+            )
             return True
         return False
+
+
+def _delimiter(first_line: str) -> str:
+    """',' unless the header line is clearly ';'- or tab-separated (spreadsheets in many locales save so)."""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def _header(cells: list[str], known: tuple[str, ...]) -> list[str]:
+    """Header cells stripped, known names in any case made lower case, empty trailing cells (a spreadsheet's) dropped."""
+    names = [cell.strip().lower() if cell.strip().lower() in known else cell.strip() for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    return names
+
+
+def _trimmed(row: list[str], width: int) -> list[str]:
+    """A row without the empty cells a spreadsheet writes past the last named column."""
+    return row[:width] if len(row) > width and not any(cell.strip() for cell in row[width:]) else row
 
 
 def _json(path: Path, reading: Reading) -> list | None:
@@ -295,6 +341,8 @@ def _number(value, where: str, column: str, reading: Reading, optional: bool = F
         if not optional:
             reading.problems.append(f"{where}: {column} is empty")
         return None
+    if reading.decimal_comma and _DECIMAL_COMMA.fullmatch(text):
+        text = text.replace(",", ".")
     try:
         number = float(text)
     except ValueError:

@@ -1,0 +1,103 @@
+"""Ratings files as people hand them over (spreadsheet-saved, other test types, odd values) and tests so small
+that the statistics have little to work with: each is imported, analysed and exported without a traceback."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evalkit import mushra
+from evalkit.mushra.ratings import RatingsError, export_ratings, import_ratings
+from evalkit.mushra.ratings.stats_report import stats_text
+
+WEBMUSHRA = Path(__file__).resolve().parent / "fixtures" / "ratings" / "webmushra_mushra.csv"
+
+
+def spreadsheet_copy(source: Path, target: Path, decimal_comma: bool = False) -> Path:
+    """`source` as a spreadsheet in a ';' locale saves it: BOM, ';', CRLF, upper-case header, empty columns after."""
+    with open(source, newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    score = header.index("rating_score")
+    with open(target, "w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle, delimiter=";", lineterminator="\r\n")
+        writer.writerow([name.upper() for name in header] + ["", ""])
+        for row in rows:
+            if decimal_comma:
+                row[score] = f"{row[score]},0"
+            writer.writerow(row + ["", ""])
+    return target
+
+
+def scores(engine, test: str) -> list[tuple]:
+    frame = mushra.ratings_frame(engine, test)
+    return sorted(frame[["participant", "item", "condition", "score"]].itertuples(index=False, name=None))
+
+
+def test_a_spreadsheet_saved_webmushra_export_gives_the_same_ratings(engine, tmp_path):
+    import_ratings(engine, WEBMUSHRA, "webmushra", test="plain")
+    saved = spreadsheet_copy(WEBMUSHRA, tmp_path / "mushra.csv", decimal_comma=True)
+    result = import_ratings(engine, saved, "webmushra", test="saved")
+    assert result.ratings == 180 and scores(engine, "saved") == scores(engine, "plain")
+
+
+def test_a_long_table_with_a_decimal_comma_keeps_the_fraction(engine, tmp_path):
+    rows = [
+        f"L{k};item {i};{c};{s};2,5"
+        for k in range(3)
+        for i in range(2)
+        for c, s in (("reference", "100"), ("anchor70", "40"), ("C1", "62,5"))
+    ]
+    path = tmp_path / "ratings.csv"
+    path.write_text("Listener;Item;Condition;Score;Time\r\n" + "\r\n".join(rows) + "\r\n", encoding="utf-8-sig")
+    import_ratings(engine, path, "long", test="comma")
+    frame = export_ratings(engine, "comma", tmp_path / "out.csv")
+    assert sorted(set(pd.read_csv(frame)["score"])) == [40.0, 62.5, 100.0]
+    assert set(pd.read_csv(frame)["time"]) == {2.5}
+
+
+@pytest.mark.parametrize(
+    "header, what",
+    [
+        ("session_test_id,age,trial_id,choice_reference,choice_non_reference,choice_answer,choice_time", "paired"),
+        ("session_test_id,trial_id,rating_reference,rating_non_reference,rating_reference_score", "BS.1116"),
+        ("session_test_id,trial_id,stimuli_rating,stimuli,rating_time", "Likert"),
+    ],
+)
+def test_webmushra_results_of_another_test_type_are_named_alone(engine, tmp_path, header, what):
+    path = tmp_path / "results.csv"
+    path.write_text(header + "\nt,1,2,3,4,5,6\n")
+    with pytest.raises(RatingsError) as caught:
+        import_ratings(engine, path, "webmushra")
+    (problem,) = caught.value.problems  # no second problem about roles of a file that was not read
+    assert what in problem and "mushra.csv" in problem
+
+
+def test_a_negative_time_on_a_trial_is_refused(engine, tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("listener,item,condition,score,time\nL1,i1,reference,100,-5\nL1,i1,anchor70,40,-5\n")
+    with pytest.raises(RatingsError, match=r"line 2: time on the trial -5 s is negative"):
+        import_ratings(engine, path, "long")
+
+
+def test_a_time_too_large_for_milliseconds_is_exported_empty(engine, tmp_path):
+    path = tmp_path / "ratings.csv"
+    rows = [
+        f"L1,{item},{condition},{score},{time}"
+        for item, time in (("i1", "1e308"), ("i2", "3"))
+        for condition, score in (("reference", 100), ("anchor70", 40))
+    ]
+    path.write_text("listener,item,condition,score,time\n" + "\n".join(rows) + "\n")
+    import_ratings(engine, path, "long", test="huge")
+    written = pd.read_csv(export_ratings(engine, "huge", tmp_path / "mushra.csv", "webmushra"))
+    times = written.groupby("trial_id")["rating_time"].first()
+    assert pd.isna(times["i1"]) and times["i2"] == 3000
+
+
+def test_statistics_of_one_listener_on_one_item_say_why_there_is_no_model(engine, tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("listener,item,condition,score\nL1,i1,reference,100\nL1,i1,anchor70,40\nL1,i1,C1,70\n")
+    import_ratings(engine, path, "long", test="alone")
+    assert "mixed model not fitted: one listener rated one item only" in stats_text(engine, "alone")
