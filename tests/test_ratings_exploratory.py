@@ -101,3 +101,41 @@ def test_statistics_of_one_listener_on_one_item_say_why_there_is_no_model(engine
     path.write_text("listener,item,condition,score\nL1,i1,reference,100\nL1,i1,anchor70,40\nL1,i1,C1,70\n")
     import_ratings(engine, path, "long", test="alone")
     assert "mixed model not fitted: one listener rated one item only" in stats_text(engine, "alone")
+
+
+FORMULAS = (
+    "listener,item,condition,score\n@SUM(1),+cmd|' /C calc'!A0,reference,100\n@SUM(1),+cmd|' /C calc'!A0,anchor70,40\n"
+)
+FORMULAS += '@SUM(1),+cmd|\' /C calc\'!A0,"=HYPERLINK(""http://example.org"",""x"")",30\n'
+
+
+@pytest.mark.parametrize("fmt, reader", [("tidy", "long"), ("webmushra", "webmushra")])
+def test_names_a_spreadsheet_would_run_are_exported_as_text_and_read_back(engine, tmp_path, fmt, reader):
+    source = tmp_path / "ratings.csv"
+    source.write_text(FORMULAS)
+    import_ratings(engine, source, "long", test="formulas")
+    written = export_ratings(engine, "formulas", tmp_path / "out.csv", fmt)
+    with open(written, newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))]  # nothing a spreadsheet would run
+    assert {'\'=HYPERLINK("http://example.org","x")', "'+cmd|' /C calc'!A0"} <= set(cells)
+    import_ratings(engine, written, reader, test="again")
+    assert [row[1:] for row in scores(engine, "again")] == [row[1:] for row in scores(engine, "formulas")]
+
+
+def test_listener_exports_keep_formulas_from_running_and_numbers_as_they_are(engine, tmp_path):
+    import io
+    import zipfile
+
+    from evalkit.listening.listeners import export_results
+    from evalkit.listening.safetext import spreadsheet_safe
+
+    frame = pd.DataFrame({"answer": ["=1+1", "-3", "-x", "\tcmd", "fine", None], "n": [-1, 2, 3, 4, 5, 6]})
+    safe = spreadsheet_safe(frame)
+    assert safe["answer"].tolist()[:5] == ["'=1+1", "-3", "'-x", "'\tcmd", "fine"] and safe["n"].equals(frame["n"])
+    source = tmp_path / "ratings.csv"
+    source.write_text(FORMULAS)
+    import_ratings(engine, source, "long", test="zipped")
+    with zipfile.ZipFile(io.BytesIO(export_results(engine, "zipped"))) as archive:
+        ratings = archive.read("zipped/ratings.csv").decode()
+    assert "'=HYPERLINK" in ratings and ",=HYPERLINK" not in ratings and ",+cmd" not in ratings

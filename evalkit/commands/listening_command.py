@@ -47,6 +47,9 @@ def _duplicates(engine, args) -> int:
 def _show(frame: pd.DataFrame, args, empty: str) -> int:
     """The frame as CSV (to --output or stdout) with --export csv, else as a text table."""
     if args.export == "csv":
+        from ..listening.safetext import spreadsheet_safe
+
+        frame = spreadsheet_safe(frame)
         if args.output:
             path = Path(args.output)
             if path.exists() and not args.force:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ...errors import ConfigError
 from ...listening.responses import ratings_frame
+from ...listening.safetext import spreadsheet_safe
 from ...store import export as export_frame
 from ...store.models_mushra import MushraSession, MushraTest, MushraTrial
 from .readers import WEBMUSHRA_COLUMNS
@@ -63,7 +64,7 @@ def export_ratings(
         frame = webmushra_ratings(engine, name, completed_only)
     else:
         frame = tidy_ratings(engine, name, completed_only)
-    return export_frame(frame, path)
+    return export_frame(spreadsheet_safe(frame) if path.suffix.lower() == ".csv" else frame, path)
 
 
 def _trial_times(engine, name: str) -> pd.DataFrame:

@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from ...listening.safetext import FORMULA_START
+
 __all__ = ["Rating", "Reading", "read_webmushra", "read_beaqlejs", "read_long", "LONG_COLUMNS", "WEBMUSHRA_COLUMNS"]
 
 WEBMUSHRA_COLUMNS = (
@@ -89,7 +91,7 @@ def read_webmushra(path: Path) -> Reading:
                     f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has {len(header)}"
                 )
             elif any(cell.strip() for cell in row):
-                _webmushra_row(path, rows.line_num, dict(zip(header, row)), columns, reading)
+                _webmushra_row(path, rows.line_num, dict(zip(header, map(_unescaped, row))), columns, reading)
     return reading
 
 
@@ -266,7 +268,11 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
             header = next(rows, None)
             header = None if header is None else _header(header, LONG_COLUMNS + _TIDY_COLUMNS)
             width = 0 if header is None else len(header)
-            records = [(rows.line_num, _trimmed(row, width)) for row in rows if any(cell.strip() for cell in row)]
+            records = [
+                (rows.line_num, [_unescaped(cell) for cell in _trimmed(row, width)])
+                for row in rows
+                if any(cell.strip() for cell in row)
+            ]
     except (OSError, ValueError) as err:
         reading.problems.append(f"{path.name}: cannot read it ({err})")
         return None
@@ -321,6 +327,11 @@ def _header(cells: list[str], known: tuple[str, ...]) -> list[str]:
 def _trimmed(row: list[str], width: int) -> list[str]:
     """A row without the empty cells a spreadsheet writes past the last named column."""
     return row[:width] if len(row) > width and not any(cell.strip() for cell in row[width:]) else row
+
+
+def _unescaped(cell: str) -> str:
+    """A cell as it was before an export kept a spreadsheet from running it ('=x -> =x), so names round-trip."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:2] in FORMULA_START else cell
 
 
 def _json(path: Path, reading: Reading) -> list | None:
