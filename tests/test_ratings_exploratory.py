@@ -139,3 +139,10 @@ def test_listener_exports_keep_formulas_from_running_and_numbers_as_they_are(eng
     with zipfile.ZipFile(io.BytesIO(export_results(engine, "zipped"))) as archive:
         ratings = archive.read("zipped/ratings.csv").decode()
     assert "'=HYPERLINK" in ratings and ",=HYPERLINK" not in ratings and ",+cmd" not in ratings
+
+
+def test_statistics_of_a_test_that_does_not_exist_are_an_error(tmp_path, capsys):
+    from evalkit.cli import main
+
+    assert main(["ratings", "stats", "nosuch", "--database", f"sqlite:///{tmp_path / 'e.db'}"]) == 1
+    assert "error: no MUSHRA test named 'nosuch'" in capsys.readouterr().err
