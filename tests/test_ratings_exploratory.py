@@ -146,3 +146,21 @@ def test_statistics_of_a_test_that_does_not_exist_are_an_error(tmp_path, capsys)
 
     assert main(["ratings", "stats", "nosuch", "--database", f"sqlite:///{tmp_path / 'e.db'}"]) == 1
     assert "error: no MUSHRA test named 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [True, False, {"TestID": "abx3"}, {"UserName": "ann"}],
+        [{"TestID": "p1", "PresentationOrder": "A=x, B=y", "Runtime": 800, "Preference": "A"}, {"UserName": "ann"}],
+    ],
+)
+def test_beaqlejs_abx_and_preference_results_are_named_alone(engine, tmp_path, results):
+    import json
+
+    path = tmp_path / "2024_ann.txt"
+    path.write_text(json.dumps(results))
+    with pytest.raises(RatingsError) as caught:
+        import_ratings(engine, path, "beaqlejs", screening="reference")
+    (problem,) = caught.value.problems
+    assert problem.startswith("2024_ann.txt: these are BeaqleJS ABX or preference results")

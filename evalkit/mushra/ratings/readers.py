@@ -179,6 +179,12 @@ def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: s
             continue
         owners[listener] = path.name
         reading.answers[listener] = {k: v for k, v in user.items() if k != "UserName"}
+        if _beaqle_other_type(data):
+            reading.problems.append(
+                f"{path.name}: these are BeaqleJS ABX or preference results; evalkit imports MUSHRA results "
+                "(test sets with 'rating')"
+            )
+            continue
         for index, entry in enumerate(data):
             if isinstance(entry, dict) and "rating" in entry:
                 _beaqle_set(path, index, entry, listener, item_key, condition_key, reading)
@@ -207,6 +213,12 @@ def _beaqle_set(
         score = _number(value, f"{where} rating {key!r}", "score", reading)
         if score is not None and _present(f"{where} rating {key!r}", {"item": item, "condition": condition}, reading):
             reading.ratings.append(Rating(f"{where} rating {key!r}", listener, item, str(condition), score, time))
+
+
+def _beaqle_other_type(data: list) -> bool:
+    """An ABX result (a true/false per test set) or a preference one (sets with 'Preference'), and no MUSHRA set."""
+    other = any(isinstance(d, bool) or (isinstance(d, dict) and "Preference" in d) for d in data)
+    return other and not any(isinstance(d, dict) and "rating" in d for d in data)
 
 
 def read_long(path: Path) -> Reading:
