@@ -164,3 +164,11 @@ def test_beaqlejs_abx_and_preference_results_are_named_alone(engine, tmp_path, r
         import_ratings(engine, path, "beaqlejs", screening="reference")
     (problem,) = caught.value.problems
     assert problem.startswith("2024_ann.txt: these are BeaqleJS ABX or preference results")
+
+
+def test_a_map_that_leaves_every_item_out_says_only_that(engine, tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text("items: {trial1: null, item_a: null, item_b: null, item_c: null, item_d: null}\n")
+    with pytest.raises(RatingsError) as caught:
+        import_ratings(engine, WEBMUSHRA, "webmushra", map_path=path)
+    assert caught.value.problems == ["no ratings to import (the map may leave every item or condition out)"]

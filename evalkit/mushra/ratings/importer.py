@@ -90,7 +90,7 @@ def import_ratings(
         "screening": screening,
     }
     config, kinds, role_problems = resolve_roles(fmt, ratings, reading, mapping, overrides)
-    if ratings or not reading.problems:  # roles of a file that could not be read would only add noise
+    if ratings:  # the roles of a file without ratings would only add noise to why it has none
         problems += role_problems + _without_reference(ratings, config)
     name = _test_name(test, mapping, reading, paths[0], problems)
     if problems:
