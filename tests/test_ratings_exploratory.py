@@ -172,3 +172,14 @@ def test_a_map_that_leaves_every_item_out_says_only_that(engine, tmp_path):
     with pytest.raises(RatingsError) as caught:
         import_ratings(engine, WEBMUSHRA, "webmushra", map_path=path)
     assert caught.value.problems == ["no ratings to import (the map may leave every item or condition out)"]
+
+
+def test_webmushra_files_joined_with_their_headers_import_as_one(engine, tmp_path):
+    lines = WEBMUSHRA.read_text().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    split = next(k for k, row in enumerate(rows) if row.split(",")[3] != rows[0].split(",")[3])  # a new listener
+    joined = tmp_path / "mushra.csv"
+    joined.write_text(header + "".join(rows[:split]) + header + "".join(rows[split:]))
+    import_ratings(engine, WEBMUSHRA, "webmushra", test="one")
+    import_ratings(engine, joined, "webmushra", test="joined")
+    assert scores(engine, "joined") == scores(engine, "one")

@@ -86,6 +86,8 @@ def read_webmushra(path: Path) -> Reading:
         if columns is None:
             return reading
         for row in (_trimmed(row, len(header)) for row in rows):
+            if _header(row, WEBMUSHRA_COLUMNS) == header:  # the header again: mushra.csv files joined with cat
+                continue
             if len(row) != len(header) and any(cell.strip() for cell in row):
                 reading.problems.append(
                     f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has {len(header)}"
