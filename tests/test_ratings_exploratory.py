@@ -183,3 +183,21 @@ def test_webmushra_files_joined_with_their_headers_import_as_one(engine, tmp_pat
     import_ratings(engine, WEBMUSHRA, "webmushra", test="one")
     import_ratings(engine, joined, "webmushra", test="joined")
     assert scores(engine, "joined") == scores(engine, "one")
+
+
+def test_a_test_too_large_for_the_dense_mixed_model_gets_the_anova_and_says_why(monkeypatch):
+    from evalkit.mushra import mixed
+    from evalkit.mushra.omnibus import omnibus
+
+    frame = pd.DataFrame(
+        [
+            {"participant": f"L{k}", "item": f"i{i}", "condition": c, "score": 50.0 + 10 * j + (k * 7 + i * 3) % 11}
+            for k in range(6)
+            for i in range(3)
+            for j, c in enumerate(("a", "b", "c"))
+        ]
+    )
+    monkeypatch.setattr(mixed, "MAX_DESIGN_CELLS", len(frame) * 5)
+    result = omnibus(frame)
+    assert result.model is None and result.anova is not None
+    assert any("54 ratings of 6 listeners and 3 items would need" in note for note in result.notes)
