@@ -201,3 +201,19 @@ def test_a_test_too_large_for_the_dense_mixed_model_gets_the_anova_and_says_why(
     result = omnibus(frame)
     assert result.model is None and result.anova is not None
     assert any("54 ratings of 6 listeners and 3 items would need" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        ("listener,item,condition,score\nL1,caf\u00e9,reference,100\n".encode("latin-1"), "not a readable UTF-8 CSV"),
+        (b'listener,item,condition,score\nL1,i1,"' + b"x" * 200_000 + b'",50\n', "field larger than field limit"),
+    ],
+)
+def test_a_long_table_that_is_not_utf8_csv_is_one_problem(engine, tmp_path, content, said):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(content)  # a spreadsheet's "CSV" in a Western European code page; a runaway quoted field
+    with pytest.raises(RatingsError) as caught:
+        import_ratings(engine, path, "long")
+    (problem,) = caught.value.problems
+    assert problem.startswith("ratings.csv: ") and said in problem

@@ -278,6 +278,7 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
         if path.suffix.lower() != ".csv":
             reading.problems.append(f"{path.name}: a long table is .csv or .parquet")
             return None
+        known, header, records = len(reading.problems), None, []
         with _CsvRows(path, reading) as rows:
             header = next(rows, None)
             header = None if header is None else _header(header, LONG_COLUMNS + _TIDY_COLUMNS)
@@ -289,6 +290,8 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
             ]
     except (OSError, ValueError) as err:
         reading.problems.append(f"{path.name}: cannot read it ({err})")
+        return None
+    if len(reading.problems) > known:  # not UTF-8 or not CSV: said once by _CsvRows
         return None
     if header is None:
         reading.problems.append(f"{path.name}: the file is empty")
