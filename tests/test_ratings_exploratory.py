@@ -217,3 +217,18 @@ def test_a_long_table_that_is_not_utf8_csv_is_one_problem(engine, tmp_path, cont
         import_ratings(engine, path, "long")
     (problem,) = caught.value.problems
     assert problem.startswith("ratings.csv: ") and said in problem
+
+
+def test_a_nul_in_a_name_is_a_problem_and_in_a_comment_is_dropped(engine, tmp_path):
+    """PostgreSQL refuses NUL in any text: a name holding one is named, a listener's comment loses it."""
+    path = tmp_path / "mushra.csv"
+    header = "session_test_id,session_uuid,trial_id,rating_stimulus,rating_score,rating_time,rating_comment\n"
+    rows = ["t,u1,i1,reference,100,900,fine\x00", "t,u1,i1,anchor70,40,900,", "t,u1,i1,C\x001,50,900,"]
+    path.write_text(header + "\n".join(rows) + "\n")
+    with pytest.raises(RatingsError) as caught:
+        import_ratings(engine, path, "webmushra")
+    assert caught.value.problems == ["mushra.csv: line 4: condition 'C\\x001' holds a control character; remove it"]
+    path.write_text(header + "\n".join(rows[:2]) + "\n")
+    import_ratings(engine, path, "webmushra", screening="reference")
+    written = pd.read_csv(export_ratings(engine, "t", tmp_path / "out.csv"))
+    assert len(written) == 2

@@ -27,6 +27,7 @@ __all__ = ["RatingsError", "ImportResult", "import_ratings", "FORMATS", "MAX_SHO
 FORMATS = ("webmushra", "beaqlejs", "long")
 MAX_SHOWN = 20  # problems printed before "... and N more"
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RatingsError(EvalkitError):
@@ -182,6 +183,8 @@ def _checks(ratings: list[Rating], reading: Reading) -> list[str]:
         ):
             if len(value) > limit:
                 problems.append(f"{rating.where}: {what} {value[:40]!r}... is longer than {limit} characters")
+            if _CONTROL.search(value):  # a NUL cannot even be stored in PostgreSQL; none belongs in a name
+                problems.append(f"{rating.where}: {what} {value[:40]!r} holds a control character; remove it")
     return problems
 
 

@@ -132,7 +132,7 @@ def _webmushra_columns(path: Path, header: list[str], reading: Reading) -> list[
 
 def _webmushra_row(path: Path, line: int, row: dict, questionnaire: list[str], reading: Reading) -> None:
     where = f"{path.name}: line {line}"
-    answers = {c: row.get(c, "") for c in questionnaire}
+    answers = {c: _free_text(row.get(c, "")) for c in questionnaire}
     listener = row.get("session_uuid") or "; ".join(f"{k}={v}" for k, v in answers.items())
     score = _number(row.get("rating_score"), where, "rating_score", reading)
     time = _number(row.get("rating_time"), where, "rating_time", reading, optional=True)
@@ -155,7 +155,7 @@ def _webmushra_row(path: Path, line: int, row: dict, questionnaire: list[str], r
                 row["rating_stimulus"],
                 score,
                 None if time is None else time / 1000,
-                row.get("rating_comment") or None,
+                _free_text(row.get("rating_comment")) or None,
             )
         )
 
@@ -180,7 +180,7 @@ def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: s
             )
             continue
         owners[listener] = path.name
-        reading.answers[listener] = {k: v for k, v in user.items() if k != "UserName"}
+        reading.answers[listener] = {k: _free_text(v) for k, v in user.items() if k != "UserName"}
         if _beaqle_other_type(data):
             reading.problems.append(
                 f"{path.name}: these are BeaqleJS ABX or preference results; evalkit imports MUSHRA results "
@@ -386,6 +386,11 @@ def _present(where: str, values: dict[str, str], reading: Reading) -> bool:
     if empty:
         reading.problems.append(f"{where}: {', '.join(empty)} is empty")
     return not empty
+
+
+def _free_text(value):
+    """A comment or answer without NUL characters, which no text column of PostgreSQL can hold."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def _text(value) -> str:
