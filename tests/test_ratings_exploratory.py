@@ -43,15 +43,17 @@ def test_a_spreadsheet_saved_webmushra_export_gives_the_same_ratings(engine, tmp
     assert result.ratings == 180 and scores(engine, "saved") == scores(engine, "plain")
 
 
-def test_a_long_table_with_a_decimal_comma_keeps_the_fraction(engine, tmp_path):
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_long_table_with_a_decimal_comma_keeps_the_fraction(engine, tmp_path, separator):
     rows = [
-        f"L{k};item {i};{c};{s};2,5"
+        separator.join([f"L{k}", f"item {i}", c, s, "2,5"])
         for k in range(3)
         for i in range(2)
         for c, s in (("reference", "100"), ("anchor70", "40"), ("C1", "62,5"))
     ]
+    header = separator.join(["Listener", "Item", "Condition", "Score", "Time"])
     path = tmp_path / "ratings.csv"
-    path.write_text("Listener;Item;Condition;Score;Time\r\n" + "\r\n".join(rows) + "\r\n", encoding="utf-8-sig")
+    path.write_text(header + "\r\n" + "\r\n".join(rows) + "\r\n", encoding="utf-8-sig")
     import_ratings(engine, path, "long", test="comma")
     frame = export_ratings(engine, "comma", tmp_path / "out.csv")
     assert sorted(set(pd.read_csv(frame)["score"])) == [40.0, 62.5, 100.0]

@@ -71,7 +71,7 @@ class Reading:
     problems: list[str] = field(default_factory=list)
     tests: set[str] = field(default_factory=set)
     answers: dict[str, dict] = field(default_factory=dict)
-    decimal_comma: bool = False  # a ';'-separated spreadsheet export writes 62,5 for 62.5
+    decimal_comma: bool = False  # a spreadsheet saving with ; or tabs writes 62,5 for 62.5
 
 
 def read_webmushra(path: Path) -> Reading:
@@ -312,7 +312,7 @@ class _CsvRows:
     def __enter__(self):
         with open(self.path, "rb") as raw:
             delimiter = _delimiter(raw.readline(1 << 16).decode("utf-8", "replace"))
-        self.reading.decimal_comma = delimiter == ";"
+        self.reading.decimal_comma = delimiter != ","  # a comma that does not separate cells is a decimal one
         self.handle = open(self.path, newline="", encoding="utf-8-sig")
         return csv.reader(self.handle, delimiter=delimiter)
 
