@@ -263,7 +263,11 @@ def test_a_symbolic_link_within_the_dataset_folder_is_followed(tmp_path):
         ("nope.scp", None, "no such wav.scp file"),
         ("list.txt", "a b\n", "not .txt"),
         ("empty.jsonl", "\n\n", "holds no items"),
-        ("dup.jsonl", '{"id": "a", "path": "a.wav"}\n{"id": "a", "path": "b.wav"}\n', "duplicate item ids ['a']"),
+        (
+            "dup.jsonl",
+            '{"id": "a", "path": "a.wav"}\n{"id": "a", "path": "b.wav"}\n',
+            "duplicate item ids ['a']: 'a' is a.wav, b.wav",
+        ),
         ("bytes.jsonl", b"\xff\xfe{}\n", "not UTF-8"),
         ("pipe.scp", "a sox x.wav -t wav - |\n", "piped commands are not supported"),
         ("one.scp", "lonely\n", "expected '<id> <path>'"),
