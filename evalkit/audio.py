@@ -190,7 +190,7 @@ def require_channels(audio: Audio, channels: int, what: str) -> None:
     if audio.channels != channels:
         raise AudioError(
             f"{audio.id or 'audio'}: has {audio.channels} channels but {what} takes {channels}; "
-            "downmix first (evalkit.audio.to_mono, or --downmix on the command line)"
+            "downmix first (--downmix on the command line, downmix: true in the experiment, or evalkit.audio.to_mono)"
         )
 
 

@@ -196,6 +196,15 @@ def test_manifest_lines_are_checked_naming_file_and_line(tmp_path, line, fragmen
     assert message.startswith(f"{path}:2: ") and fragment in message and "\n" not in message
 
 
+def test_a_manifest_and_scp_saved_by_a_windows_editor_load(tmp_path):
+    path = good_manifest(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))  # a byte-order mark, CRLF
+    scp = tmp_path / "wav.scp"
+    scp.write_bytes(b"\xef\xbb\xbf" + "".join(f"{i.id} {i.path.name}\r\n" for i in GOOD).encode())
+    for dataset in (path, scp):
+        assert [item.id for item in load_dataset(dataset)] == [item.id for item in GOOD]
+
+
 def test_allow_outside_lets_a_manifest_point_elsewhere(tmp_path):
     path = manifest(tmp_path, json.dumps({"id": "x", "path": str(GOOD[1].path)}))
     with pytest.raises(ConfigError, match="allow_outside: true"):
@@ -254,7 +263,11 @@ def test_a_symbolic_link_within_the_dataset_folder_is_followed(tmp_path):
         ("nope.scp", None, "no such wav.scp file"),
         ("list.txt", "a b\n", "not .txt"),
         ("empty.jsonl", "\n\n", "holds no items"),
-        ("dup.jsonl", '{"id": "a", "path": "a.wav"}\n{"id": "a", "path": "b.wav"}\n', "duplicate item ids ['a']"),
+        (
+            "dup.jsonl",
+            '{"id": "a", "path": "a.wav"}\n{"id": "a", "path": "b.wav"}\n',
+            "duplicate item ids ['a']: 'a' is a.wav, b.wav",
+        ),
         ("bytes.jsonl", b"\xff\xfe{}\n", "not UTF-8"),
         ("pipe.scp", "a sox x.wav -t wav - |\n", "piped commands are not supported"),
         ("one.scp", "lonely\n", "expected '<id> <path>'"),

@@ -292,6 +292,22 @@ def test_score_with_no_file_matched_prints_the_failures_and_a_pattern(tmp_path, 
     assert main([*args, "--deg", pattern]) == 0
 
 
+@pytest.mark.parametrize("stored", [False, True])
+def test_score_clips_the_interval_to_the_metric_range(tmp_path, capsys, stored):
+    refs, out = tmp_path / "refs", tmp_path / "out"
+    refs.mkdir(), out.mkdir()
+    rng = np.random.default_rng(0)
+    for index, item in enumerate(ITEMS):  # two exact copies and one at 0 dB SNR: STOI 1, 1 and well below
+        ref = item.load()
+        shutil.copyfile(item.path, refs / f"{item.id}.wav")
+        noise = rng.standard_normal(ref.frames) * ref.samples[0].std() if index == 2 else 0
+        save(Audio(ref.samples[0] + noise, ref.sample_rate), out / f"{item.id}.wav", "FLOAT")
+    run = ["--run", "r", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}"] if stored else []
+    assert main(["score", "--ref", str(refs), "--deg", str(out), "--metrics", "stoi", "--workers", "0", *run]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if " stoi " in f" {line} " and "[" in line]
+    assert line.rstrip().endswith("1.000]"), line
+
+
 def test_score_one_pair_and_store_it_as_a_run(tmp_path, capsys):
     make_decoded(tmp_path / "mine")
     item = ITEMS[0]
