@@ -234,3 +234,15 @@ def test_a_nul_in_a_name_is_a_problem_and_in_a_comment_is_dropped(engine, tmp_pa
     import_ratings(engine, path, "webmushra", screening="reference")
     written = pd.read_csv(export_ratings(engine, "t", tmp_path / "out.csv"))
     assert len(written) == 2
+
+
+def test_webmushra_comments_survive_export_and_import(engine, tmp_path):
+    import_ratings(engine, WEBMUSHRA, "webmushra", test="commented")
+    written = export_ratings(engine, "commented", tmp_path / "mushra.csv", "webmushra")
+    source, exported = pd.read_csv(WEBMUSHRA), pd.read_csv(written)
+    key = ["trial_id", "rating_stimulus", "rating_score"]
+    comments = source.dropna(subset=["rating_comment"])
+    assert len(comments) > 0
+    assert sorted(comments[key + ["rating_comment"]].itertuples(index=False)) == sorted(
+        exported.dropna(subset=["rating_comment"])[key + ["rating_comment"]].itertuples(index=False)
+    )

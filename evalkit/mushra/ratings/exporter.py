@@ -43,7 +43,9 @@ def webmushra_ratings(engine, name: str, completed_only: bool = False) -> pd.Dat
             "rating_stimulus": frame["condition"],
             "rating_score": frame["score"].map(_plain_number),
             "rating_time": _milliseconds(frame["time"]),
-            "rating_comment": "",
+            "rating_comment": frame.merge(_comments(engine, name), on=["ordinal", "trial", "slider"], how="left")[
+                "comment"
+            ].fillna(""),
         },
         columns=list(WEBMUSHRA_COLUMNS),
     )
@@ -67,8 +69,7 @@ def export_ratings(
     return export_frame(spreadsheet_safe(frame) if path.suffix.lower() == ".csv" else frame, path)
 
 
-def _trial_times(engine, name: str) -> pd.DataFrame:
-    """(ordinal, trial) -> seconds on the trial: the imported time, else submitted minus started."""
+def _test_trials(engine, name: str) -> list:
     s, t = MushraSession, MushraTrial
     with engine.connect() as connection:
         query = (
@@ -77,8 +78,28 @@ def _trial_times(engine, name: str) -> pd.DataFrame:
             .join(MushraTest, MushraTest.id == s.test_id)
             .where(MushraTest.name == name, t.phase == "test")
         )
-        rows = connection.execute(query).all()
-    records = [{"ordinal": row.ordinal, "trial": row.position, "time": _seconds(row)} for row in rows]
+        return list(connection.execute(query).all())
+
+
+def _comments(engine, name: str) -> pd.DataFrame:
+    """(ordinal, trial, slider) -> the comment an imported rating carried (imports that kept them by slider)."""
+    records = [
+        {"ordinal": row.ordinal, "trial": row.position, "slider": int(slot), "comment": comment}
+        for row in _test_trials(engine, name)
+        if (row.client or {}).get("imported") and isinstance(row.client.get("comments"), dict)
+        for slot, comment in row.client["comments"].items()
+        if str(slot).isdigit()
+    ]
+    return pd.DataFrame(records, columns=["ordinal", "trial", "slider", "comment"]).astype(
+        {"ordinal": "int64", "trial": "int64", "slider": "int64", "comment": "object"}
+    )
+
+
+def _trial_times(engine, name: str) -> pd.DataFrame:
+    """(ordinal, trial) -> seconds on the trial: the imported time, else submitted minus started."""
+    records = [
+        {"ordinal": row.ordinal, "trial": row.position, "time": _seconds(row)} for row in _test_trials(engine, name)
+    ]
     return pd.DataFrame(records, columns=["ordinal", "trial", "time"]).astype(
         {"ordinal": "int64", "trial": "int64", "time": "float64"}
     )
