@@ -246,3 +246,33 @@ def test_webmushra_comments_survive_export_and_import(engine, tmp_path):
     assert sorted(comments[key + ["rating_comment"]].itertuples(index=False)) == sorted(
         exported.dropna(subset=["rating_comment"])[key + ["rating_comment"]].itertuples(index=False)
     )
+
+
+@pytest.mark.parametrize(
+    "fmt, text",
+    [
+        ("long", "listener,item,condition,score,score\nL1,i1,reference,100,50\nL1,i1,anchor70,40,30\n"),
+        (
+            "webmushra",
+            "session_test_id,session_uuid,trial_id,rating_stimulus,rating_score,Rating_Score\n"
+            "t,u,i,reference,100,20\nt,u,i,anchor70,40,30\n",
+        ),
+    ],
+)
+def test_a_column_named_twice_is_refused_rather_than_one_chosen(engine, tmp_path, fmt, text):
+    path = tmp_path / "ratings.csv"
+    path.write_text(text)
+    with pytest.raises(RatingsError) as caught:
+        import_ratings(engine, path, fmt)
+    assert caught.value.problems == [
+        f"ratings.csv: line 1: column(s) {'score' if fmt == 'long' else 'rating_score'} appear more than once; keep one"
+    ]
+
+
+def test_a_blank_column_in_a_long_table_is_left_out(engine, tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("listener,item,,condition,score\nL1,i1,,reference,100\nL1,i1,,anchor70,40\n")
+    assert import_ratings(engine, path, "long").ratings == 2
+    path.write_text("listener,item,,condition,score\nL1,i1,x,reference,100\nL1,i1,,anchor70,40\n")
+    with pytest.raises(RatingsError, match=r"unknown column\(s\) \(a column without a name\)"):
+        import_ratings(engine, path, "long")

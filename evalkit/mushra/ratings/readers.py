@@ -82,7 +82,9 @@ def read_webmushra(path: Path) -> Reading:
             reading.problems.append(f"{path.name}: the file is empty")
             return reading
         header = _header(header, WEBMUSHRA_COLUMNS)
-        columns = _webmushra_columns(path, header, reading)
+        columns = (
+            None if _repeated(path, header, WEBMUSHRA_COLUMNS, reading) else _webmushra_columns(path, header, reading)
+        )
         if columns is None:
             return reading
         for row in (_trimmed(row, len(header)) for row in rows):
@@ -233,7 +235,7 @@ def read_long(path: Path) -> Reading:
         frame = frame.rename(columns={"participant": "listener"})
         columns = list(frame.columns)
     missing = [c for c in LONG_COLUMNS[:4] if c not in columns]
-    unknown = [c for c in columns if c not in LONG_COLUMNS + _TIDY_COLUMNS]
+    unknown = [c or "(a column without a name)" for c in columns if c not in LONG_COLUMNS + _TIDY_COLUMNS]
     if missing or unknown:
         text = [f"missing column(s) {', '.join(missing)}"] if missing else []
         text += [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
@@ -296,6 +298,9 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
     if header is None:
         reading.problems.append(f"{path.name}: the file is empty")
         return None
+    if _repeated(path, header, LONG_COLUMNS + _TIDY_COLUMNS, reading):
+        return None
+    header, records = _without_blank_columns(header, records)
     bad = [line for line, row in records if len(row) != len(header)]
     if bad:
         reading.problems += [f"{path.name}: line {line}: {len(header)} columns expected" for line in bad]
@@ -339,6 +344,29 @@ def _header(cells: list[str], known: tuple[str, ...]) -> list[str]:
     while names and not names[-1]:
         names.pop()
     return names
+
+
+def _repeated(path: Path, header: list[str], known: tuple[str, ...], reading: Reading) -> bool:
+    """A known column named twice is a problem: which of the two holds the ratings cannot be told."""
+    twice = sorted({name for name in header if name in known and header.count(name) > 1})
+    if twice:
+        reading.problems.append(f"{path.name}: line 1: column(s) {', '.join(twice)} appear more than once; keep one")
+    return bool(twice)
+
+
+def _without_blank_columns(header: list[str], records: list) -> tuple[list[str], list]:
+    """Columns without a name and without a value (a spreadsheet's blank column) left out."""
+    blank = {
+        k
+        for k, name in enumerate(header)
+        if not name and all(k >= len(row) or not row[k].strip() for _, row in records)
+    }
+    if not blank:
+        return header, records
+    keep = [k for k in range(len(header)) if k not in blank]
+    return [header[k] for k in keep], [
+        (line, [row[k] for k in keep] if len(row) == len(header) else row) for line, row in records
+    ]
 
 
 def _trimmed(row: list[str], width: int) -> list[str]:
