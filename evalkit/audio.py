@@ -112,8 +112,9 @@ class Audio:
         return f"Audio(id={self.id!r}, channels={self.channels}, frames={self.frames}, sample_rate={self.sample_rate})"
 
 
-def load(path: str | Path, id: str | None = None) -> Audio:
-    """Read wav/flac/ogg (any format libsndfile reads) as float32; errors name the file."""
+def load(path: str | Path, id: str | None = None, max_seconds: float | None = None) -> Audio:
+    """Read wav/flac/ogg (any format libsndfile reads) as float32; errors name the file. A file whose
+    header says it lasts more than `max_seconds` is refused unread."""
     import soundfile as sf
 
     path = Path(path)
@@ -125,6 +126,11 @@ def load(path: str | Path, id: str | None = None) -> Audio:
     try:
         with sf.SoundFile(str(path)) as handle:
             _check_size(path, handle.frames, handle.channels, handle.samplerate)
+            if max_seconds is not None and handle.frames > max_seconds * handle.samplerate:
+                raise AudioError(
+                    f"{path}: {handle.frames / handle.samplerate:.1f} s long, more than the {max_seconds:.1f} s "
+                    "expected; is it the right file?"
+                )
             data, rate = handle.read(dtype="float32", always_2d=True), handle.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"{path}: not readable as audio ({err}); convert it to WAV or FLAC") from None
@@ -190,7 +196,7 @@ def require_channels(audio: Audio, channels: int, what: str) -> None:
     if audio.channels != channels:
         raise AudioError(
             f"{audio.id or 'audio'}: has {audio.channels} channels but {what} takes {channels}; "
-            "downmix first (evalkit.audio.to_mono, or --downmix on the command line)"
+            "downmix first (--downmix on the command line, downmix: true in the experiment, or evalkit.audio.to_mono)"
         )
 
 

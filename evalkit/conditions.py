@@ -40,6 +40,8 @@ DECODED_COST = ("bitrate_kbps",)  # what a condition made elsewhere can still be
 ID_FIELD = "{id}"
 _KEYS = {"name", "decoded", "files", "bitstreams", "bitrate_kbps", "card"}  # `files`: MUSHRA's name for `decoded`
 _SHOWN = 5  # items named in a one-line report before "..."
+# A decoded file may last this many times its reference, plus 10 s (generous: alignment refuses 20 %).
+LONGEST_DECODED = 2.0
 
 
 @dataclass(frozen=True)
@@ -395,7 +397,9 @@ def render(condition: DecodedCondition, files: ItemFiles, ref: Audio, downmix: b
         return _decode_bitstream(condition.card, _existing(files.bitstream, ref.id), ref)
     if files.deg is None:
         raise AudioError(f"item {ref.id!r}: this condition has no decoded file for it")
-    audio = load(files.deg, id=ref.id)
+    # A decoded file far longer than its item is another file (a mismatch, a concatenation): refused
+    # before it is read, so a wrong file cannot take the run's memory.
+    audio = load(files.deg, id=ref.id, max_seconds=LONGEST_DECODED * ref.duration + 10.0)
     audio = to_mono(audio) if downmix else audio
     bits = _existing(files.bitstream, ref.id).stat().st_size * 8 if files.bitstream is not None else None
     declared = condition.bitrate_kbps * 1000 if condition.bitrate_kbps is not None else None

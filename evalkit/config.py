@@ -82,9 +82,10 @@ def parse_document(text: str | bytes, source: str, what: str) -> Document:
 
 
 def read_text(path: Path, what: str) -> str:
-    """A text file users wrote; a missing, unreadable or non-UTF-8 file is one line naming it."""
+    """A text file users wrote; a missing, unreadable or non-UTF-8 file is one line naming it.
+    A byte-order mark (Windows editors write one) is not part of the text."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None
     except IsADirectoryError:

@@ -61,17 +61,27 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
             f"{source}: a dataset is a .jsonl manifest, a wav.scp file, a folder of audio or an "
             f"audio file ({', '.join(AUDIO_SUFFIXES)}), not {source.suffix or 'a file without suffix'}"
         )
-    ids = [item.id for item in items]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    by_id: dict[str, list[Path]] = {}
+    for item in items:
+        by_id.setdefault(item.id, []).append(item.path)
+    duplicates = {i: paths for i, paths in by_id.items() if len(paths) > 1}
     if duplicates:
-        paths = [str(item.path) for item in items if item.id == duplicates[0]]
+        first, paths = min(duplicates.items())
         raise ConfigError(
-            f"{source}: duplicate item ids {duplicates[:5]} ({duplicates[0]!r}: {', '.join(paths)}); "
-            "every item needs its own id: rename one of the files, or list them in a manifest with ids"
+            f"{source}: duplicate item ids {sorted(duplicates)[:5]}: {first!r} is "
+            f"{', '.join(_relative(p, source) for p in paths)}; give each item one id"
         )
     if not items:
         raise ConfigError(f"{source}: holds no items")
     return items
+
+
+def _relative(path: Path, source: Path) -> str:
+    folder = source if source.is_dir() else source.parent
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def read_lines(path: Path, what: str) -> list[tuple[int, str]]:

@@ -23,7 +23,7 @@ from .cache import file_digest
 from .conditions import DecodedCondition, ItemFiles
 from .datasets import Item, load_dataset
 from .errors import ConfigError
-from .executors import make_executor
+from .executors import WorkerCrash, make_executor
 from .experiment import Experiment, experiment_from_dict, load_experiment
 from .metrics import METRICS
 from .store import (
@@ -39,7 +39,7 @@ from .store import (
     write_batch,
     write_content_events,
 )
-from .tasks import COST_VERSION, Task, cost_metrics, failed_output, process, task_key
+from .tasks import COST_VERSION, Task, cost_metrics, failed_output, process, split_task, task_key
 
 __all__ = ["run", "run_experiment", "score_pairs", "plan", "match_conditions", "row_hash"]
 
@@ -71,7 +71,7 @@ def run_experiment(
             tasks = plan(exp, done, roundtrip_identities(engine, exp.name), items, files)
             bar = _progress(len(tasks), exp.name, progress)
             with _BatchWriter(engine) as writer:
-                found = _consume(executor.map_unordered(process, tasks), bar, writer.add)
+                found = _consume(_crashes_isolated(executor, tasks, bar), bar, writer.add)
             add_run_warnings(engine, exp.name, found)
         except BaseException:
             if created:
@@ -112,11 +112,8 @@ def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = Tr
     try:
         items, files, warnings = _prepare(exp)
         tasks = plan(exp, set(), None, items, files)
-        found = _consume(
-            executor.map_unordered(process, tasks),
-            _progress(len(tasks), exp.name, progress),
-            lambda task, out: rows.extend(out.results),
-        )
+        bar = _progress(len(tasks), exp.name, progress)
+        found = _consume(_crashes_isolated(executor, tasks, bar), bar, lambda task, out: rows.extend(out.results))
     finally:
         executor.close()
     frame = pd.DataFrame(rows)
@@ -210,6 +207,40 @@ def _phoneme_version() -> str:
     return METRICS.get("phoneme").spec.version
 
 
+def _crashes_isolated(executor, tasks: list[Task], bar, work=process):
+    """Each task's output from `work`. A task with metrics that killed its worker twice (a codec
+    or metric library that crashes on the item) is run again in parts: its round trip alone,
+    then, if that survives, each metric alone. The crash costs only the rows of the part that
+    crashes, and their reason names it."""
+    crashed = []
+    for task, out in executor.map_unordered(work, tasks):
+        if isinstance(out, WorkerCrash) and task.metrics:
+            crashed.append(task)
+        else:
+            yield task, out
+    if not crashed:
+        return
+    owners = {}
+    for task in crashed:
+        round_trip, metrics = split_task(task)
+        owners[id(round_trip)] = (round_trip, task, metrics)  # the executor hands back the objects it was given
+    survived = []
+    for round_trip, out in executor.map_unordered(work, [entry[0] for entry in owners.values()]):
+        _, task, metrics = owners[id(round_trip)]
+        if isinstance(out, WorkerCrash):  # every row of the task fails, for its round trip
+            yield task, _crash(f"the {task.card.name} round trip")
+        else:
+            survived += metrics
+            yield round_trip, out
+    bar.total += len(survived)
+    for part, out in executor.map_unordered(work, survived):
+        yield part, _crash(f"metric {part.metrics[0]}") if isinstance(out, WorkerCrash) else out
+
+
+def _crash(what: str) -> WorkerCrash:
+    return WorkerCrash(f"its worker process died twice running {what} on this item (a crash in its library?)")
+
+
 def _consume(outputs, bar, sink) -> dict:
     """Hand each finished task's output to `sink`; returns the tasks' warnings, grouped by key."""
     found: dict = {}
@@ -225,6 +256,8 @@ def _consume(outputs, bar, sink) -> dict:
             bar.update(1)
     finally:
         bar.close()
+    for entry in found.values():  # a task run in parts warns once per part
+        entry["items"] = list(dict.fromkeys(entry["items"]))
     return found
 
 
@@ -290,6 +323,8 @@ def row_hash(config_hash: str, exp: Experiment) -> str:
 
 
 class _NoBar:
+    total = 0
+
     def update(self, n: int) -> None:
         pass
 

@@ -29,6 +29,7 @@ __all__ = [
     "TaskOutput",
     "process",
     "failed_output",
+    "split_task",
     "task_key",
     "package_versions",
     "cost_metrics",
@@ -264,6 +265,14 @@ def _phoneme_events(results, pair: AlignedPair, text) -> list[dict] | None:
         return content_events(pair.ref, pair.deg, text)  # reuses the recognition evaluate() just ran
     except EvalkitError:
         return None
+
+
+def split_task(task: Task) -> tuple[Task, list[Task]]:
+    """The task as parts that can fail alone: its round trip (with the cost rows, if owed), and
+    each metric on its own (reading the decoded audio the round trip cached)."""
+    return dataclasses.replace(task, metrics=()), [
+        dataclasses.replace(task, metrics=(name,), cost=False) for name in task.metrics
+    ]
 
 
 def failed_output(task: Task, reason: str) -> TaskOutput:

@@ -13,10 +13,10 @@ import yaml
 import evalkit
 from evalkit.audio import Audio, load, resample, save
 from evalkit.cli import main
-from evalkit.conditions import match_files, suggested_pattern
+from evalkit.conditions import DecodedCondition, match_files, render, suggested_pattern
 from evalkit.datasets import load_dataset
 from evalkit.demo_pipeline import DEMO_MANIFEST
-from evalkit.errors import ConfigError
+from evalkit.errors import AudioError, ConfigError
 from evalkit.experiment import load_experiment
 from evalkit.store import connect, roundtrips_frame, run_warnings
 
@@ -290,6 +290,37 @@ def test_score_with_no_file_matched_prints_the_failures_and_a_pattern(tmp_path, 
     pattern = str(tmp_path / "mine" / "{id}_decoded.wav")
     assert f"named like {pattern!r}" in out.err
     assert main([*args, "--deg", pattern]) == 0
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_score_clips_the_interval_to_the_metric_range(tmp_path, capsys, stored):
+    refs, out = tmp_path / "refs", tmp_path / "out"
+    refs.mkdir(), out.mkdir()
+    rng = np.random.default_rng(0)
+    for index, item in enumerate(ITEMS):  # two exact copies and one at 0 dB SNR: STOI 1, 1 and well below
+        ref = item.load()
+        shutil.copyfile(item.path, refs / f"{item.id}.wav")
+        noise = rng.standard_normal(ref.frames) * ref.samples[0].std() if index == 2 else 0
+        save(Audio(ref.samples[0] + noise, ref.sample_rate), out / f"{item.id}.wav", "FLOAT")
+    run = ["--run", "r", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}"] if stored else []
+    assert main(["score", "--ref", str(refs), "--deg", str(out), "--metrics", "stoi", "--workers", "0", *run]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if " stoi " in f" {line} " and "[" in line]
+    assert line.rstrip().endswith("1.000]"), line
+
+
+def test_a_decoded_file_far_longer_than_its_item_is_refused_unread(tmp_path, monkeypatch):
+    item = ITEMS[0]
+    long = tmp_path / "out" / f"{item.id}.wav"
+    long.parent.mkdir()
+    ref = item.load()
+    save(Audio(np.tile(ref.samples[0], 12), ref.sample_rate), long)  # another, longer file under the item's name
+    read = []
+    monkeypatch.setattr("soundfile.SoundFile.read", lambda *a, **k: read.append(1))
+    condition = DecodedCondition("mine", "out", base=tmp_path)
+    files, _ = condition.match([item], lambda path: "x")
+    with pytest.raises(AudioError, match=r"s long, more than the .* s expected; is it the right file\?"):
+        render(condition, files[item.id], ref, downmix=False)
+    assert not read
 
 
 def test_score_one_pair_and_store_it_as_a_run(tmp_path, capsys):

@@ -206,6 +206,19 @@ def test_run_difference_averages_over_the_items_both_codecs_scored():
         run_difference(results(values), "estoi", "a", "c")
     with pytest.raises(ConfigError, match="no scored metric 'pesq'"):
         run_difference(results(values), "pesq", "a", "b")
+    with pytest.raises(ConfigError, match="names 'a' twice"):
+        run_difference(results(values), "estoi", "a", "a")
+
+
+def test_numbers_that_would_run_for_hours_or_fill_memory_are_refused_at_once():
+    spread = Spread(10.0, 3.0)
+    with pytest.raises(ConfigError, match="simulated tests must be 1 to 100000, got 1000000000"):
+        simulate_power(10.0, spread, 8, 4, simulations=10**9)
+    with pytest.raises(ConfigError, match="would hold 4000000000 ratings"):
+        simulate_power(10.0, spread, 2, 10**9, simulations=10)
+    with pytest.raises(ConfigError, match="up to 2000 items, got 100000"):
+        listeners_needed(10.0, spread, 100_000, 0.8, subset=Subset(500, 2))
+    assert listeners_needed(10.0, spread, 100_000, 0.8, subset=Subset(200_000, 2)) >= 2  # complete: no sum
 
 
 def test_an_incomplete_or_tiny_pilot_is_refused_with_what_it_lacks():

@@ -22,9 +22,11 @@ from evalkit.codecs import BACKENDS
 from evalkit.codecs.reference import Identity
 from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import ConfigError
+from evalkit.executors import LocalExecutor
 from evalkit.experiment import DEFAULT_CONFIG, load_experiment
+from evalkit.runner import _consume, _crashes_isolated, _NoBar, plan
 from evalkit.store import connect, delay_check, results_frame, roundtrips_frame
-from evalkit.tasks import COST_METRICS
+from evalkit.tasks import COST_METRICS, process
 
 METRICS = ["si_sdr", "lsd"]
 OUTPUTS = len(METRICS) + len(COST_METRICS)
@@ -255,6 +257,41 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert len(frame) == expected and (frame.status == "ok").all()
     assert not frame.duplicated(["item_id", "codec", "metric"]).any()
     assert len(roundtrips_frame(connect(f"sqlite:///{db}"), "t")) == 22 * 3
+
+
+def crash_in_pesq(task):
+    """The task as a worker runs it, but pesq_wb segfaults, as the ITU code does on some long items."""
+    if "pesq_wb" in task.metrics:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return process(task)
+
+
+def crash_in_codec(task):
+    """The task as a worker runs it, but its codec segfaults, whatever the metrics."""
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "work, failed, reason",
+    [
+        (crash_in_pesq, {"pesq_wb"}, "metric pesq_wb"),
+        (crash_in_codec, {"pesq_wb", "stoi", *COST_METRICS}, "the g722-64k round trip"),
+    ],
+)
+def test_a_library_that_crashes_its_worker_costs_only_its_own_rows(tmp_path, work, failed, reason):
+    exp = load_experiment(write_experiment(tmp_path, limit=1, codecs=["g722-64k"], metrics=["pesq_wb", "stoi"]))
+    rows = []
+    executor = LocalExecutor(1)
+    try:
+        outputs = _crashes_isolated(executor, plan(exp, set()), _NoBar(), work)
+        _consume(outputs, _NoBar(), lambda task, out: rows.extend(out.results))
+    finally:
+        executor.close()
+    status = {row["metric"]: (row["status"], row.get("reason") or "") for row in rows}
+    assert len(rows) == len(status) == 2 + len(COST_METRICS)  # each row once: the parts do not overlap
+    assert {metric for metric, (s, _) in status.items() if s == "failed"} == failed
+    assert all(f"running {reason} on this item" in status[metric][1] for metric in failed)
 
 
 def _tagged(tag: str) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
@@ -47,6 +48,9 @@ def _duplicates(engine, args) -> int:
 def _show(frame: pd.DataFrame, args, empty: str) -> int:
     """The frame as CSV (to --output or stdout) with --export csv, else as a text table."""
     if args.export == "csv":
+        from ..listening.safetext import spreadsheet_safe
+
+        frame = spreadsheet_safe(frame)
         if args.output:
             path = Path(args.output)
             if path.exists() and not args.force:
@@ -109,7 +113,7 @@ def _power(engine, args) -> int:
         f"power {power(effect, spread, needed, args.items, args.alpha, subset):.3f} >= {args.power:g}, "
         f"two-sided alpha {args.alpha:g})"
     )
-    if subset is not None:
+    if subset is not None and subset.per_session < args.items * subset.conditions:
         print(
             f"design: each listener rates {subset.per_session} of the {args.items * subset.conditions} pages "
             f"({args.items} items x {subset.conditions} conditions); tested over those who rated both conditions"
@@ -153,6 +157,8 @@ def _effect_from_run(engine, args) -> float:
         loaded = load_test(engine, args.pilot)
         stimuli = stimulus_frame(loaded.kept, run.results, loaded.setup.scored_as(), loaded.setup.reference_and_anchors)
         slope = scale_slope(system_level(stimuli[stimuli["metric"] == args.metric]))
+    if not (np.isfinite(slope) and slope != 0):
+        raise ConfigError(f"--slope must be a finite number other than 0, got {slope:g}")
     print(
         f"{args.codecs[0]} - {args.codecs[1]} on {args.metric} in run {args.run}: {difference:.4g} over {items} "
         f"item(s); x {slope:.4g} per unit = {difference * slope:.3g} on the test's scale"

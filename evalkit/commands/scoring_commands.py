@@ -29,8 +29,9 @@ def cmd_run(args) -> int:
 
 def cmd_score(args) -> int:
     """Score decoded files made elsewhere against their references: a table, or a stored run."""
+    from ..report.names import metric_ranges
     from ..runner import run_experiment, score_pairs
-    from ..store import connect, frame_summary, summary
+    from ..store import connect, frame_summary
     from ..text_tables import item_table
 
     exp = _score_experiment(args)
@@ -38,12 +39,12 @@ def cmd_score(args) -> int:
         frame = run_experiment(exp, workers=args.workers)
         print(item_table(metric_rows(frame)))
         print()
-        print(summary_text(summary(connect(exp.database), exp.name)))
+        print(summary_text(current_summary(connect(exp.database), exp.name)))
     else:
         frame = score_pairs(exp, workers=args.workers)
         print(item_table(metric_rows(frame)))
         print()
-        print(summary_text(frame_summary(metric_rows(frame))))
+        print(summary_text(frame_summary(metric_rows(frame), bounds=metric_ranges())))
     if args.output:
         from ..store import export
 

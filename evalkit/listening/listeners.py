@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from ..errors import ConfigError
 from ..store.models_mushra import MushraCondition, MushraItem, MushraParticipant, MushraSession, MushraTest, MushraTrial
 from .responses import ratings_frame
+from .safetext import spreadsheet_safe
 
 __all__ = ["answers_frame", "trials_frame", "listener_report", "export_results", "to_csv", "PEOPLE"]
 
@@ -182,6 +183,7 @@ def _screening(engine: Engine, name: str) -> dict[str, tuple[str, str]]:
 
 def to_csv(frame: pd.DataFrame, path: str | Path | None = None) -> str | Path:
     """`frame` as CSV: written to `path` (returned), or returned as text when no path is given."""
+    frame = spreadsheet_safe(frame)
     if path is None:
         return frame.to_csv(index=False)
     path = Path(path)
@@ -204,7 +206,7 @@ def export_results(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file_name, frame in parts.items():
-            archive.writestr(f"{name}/{file_name}", frame.to_csv(index=False))
+            archive.writestr(f"{name}/{file_name}", spreadsheet_safe(frame).to_csv(index=False))
     if path is None:
         return buffer.getvalue()
     path = Path(path)

@@ -49,6 +49,12 @@ __all__ = [
 
 SCALES = {"mushra": (0.0, 100.0, False), "acr": (1.0, 5.0, True)}  # low, high, rounded to whole categories
 MAX_LISTENERS = 10_000
+# Bounds that keep a mistyped number from running for hours or filling memory: the exact incomplete-design
+# power sums over every way a session can split its pages (cubic in the items), a simulation holds every
+# rating of one simulated test at once.
+MAX_SUBSET_ITEMS = 2_000
+MAX_SIMULATIONS = 100_000
+MAX_SIMULATED_RATINGS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,10 @@ class Subset:
             raise ConfigError(
                 "an incomplete design needs 2 or more conditions and 2 or more pages per session, "
                 f"got {self.conditions} conditions and {self.per_session} pages"
+            )
+        if items > MAX_SUBSET_ITEMS and self.per_session < items * self.conditions:
+            raise ConfigError(
+                f"an incomplete design's power is computed for up to {MAX_SUBSET_ITEMS} items, got {items}"
             )
 
 
@@ -223,6 +233,8 @@ def run_difference(results: pd.DataFrame, metric: str, better: str, worse: str) 
     for codec in (better, worse):
         if codec not in table:
             raise ConfigError(f"the run has no {metric} values of codec {codec!r} (it has: {', '.join(table.columns)})")
+    if better == worse:
+        raise ConfigError(f"--codecs names {better!r} twice; give the two codecs whose difference to detect")
     pairs = table[[better, worse]].dropna()
     if pairs.empty:
         raise ConfigError(f"codecs {better!r} and {worse!r} share no item scored with {metric}")
@@ -254,8 +266,14 @@ def simulate_power(
     """The share of simulated tests on `kind`'s scale (clipped, ACR rounded) whose paired t-test finds `effect`;
     the better condition sits at `level` (default: the scale's three quarters). With `subset`, each listener
     rates the pages evalkit's session sampling gives them, and the test runs over those who rated both."""
-    if simulations < 1:
-        raise ConfigError(f"the number of simulated tests must be at least 1, got {simulations}")
+    if not 1 <= simulations <= MAX_SIMULATIONS:
+        raise ConfigError(f"the number of simulated tests must be 1 to {MAX_SIMULATIONS}, got {simulations}")
+    ratings = listeners * items * (subset.conditions if subset else 2)
+    if ratings > MAX_SIMULATED_RATINGS:
+        raise ConfigError(
+            f"a simulated test would hold {ratings} ratings ({listeners} listeners x {items} items); "
+            f"at most {MAX_SIMULATED_RATINGS}: simulate fewer items"
+        )
     low, high, rounded = SCALES[kind]
     top = level if level is not None else low + 0.75 * (high - low)
     if subset is not None and subset.per_session < items * subset.conditions:

@@ -210,7 +210,9 @@ def export_ratings_csv(
     engine: Engine, name: str, path: str | Path | None = None, completed_only: bool = False
 ) -> str | Path:
     """The ratings as CSV: written to `path` (returned), or returned as text when no path is given."""
-    frame = ratings_frame(engine, name, completed_only)
+    from .safetext import spreadsheet_safe
+
+    frame = spreadsheet_safe(ratings_frame(engine, name, completed_only))
     if path is None:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)

@@ -153,10 +153,11 @@ def read_items(check: Checker, data: dict, base: Path) -> tuple[ItemSpec, ...]:
     defaults = check.mapping(data.get("excerpt", {}), "excerpt", {"start", "end", "fade_ms"})
     manifest = _manifest(check, data.get("manifest"), base)
     items = [_item(check, entry, f"items[{i}]", base, manifest, defaults) for i, entry in enumerate(entries)]
-    ids = [item.id for item in items]
-    for index, item_id in enumerate(ids):
-        if item_id in ids[:index]:
-            check.fail(f"items[{index}]", f"item {item_id!r} is listed twice")
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen:
+            check.fail(f"items[{index}]", f"item {item.id!r} is listed twice")
+        seen.add(item.id)
     return tuple(items)
 
 

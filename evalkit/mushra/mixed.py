@@ -23,7 +23,9 @@ from scipy import stats
 
 from .stats import hochberg, holm
 
-__all__ = ["MixedModel", "fit_mixed", "MEANS_COLUMNS", "CONTRAST_COLUMNS"]
+__all__ = ["MixedModel", "fit_mixed", "MEANS_COLUMNS", "CONTRAST_COLUMNS", "MAX_DESIGN_CELLS"]
+
+MAX_DESIGN_CELLS = 50_000_000  # 0.4 GB of float64 random-effect design; far beyond any MUSHRA panel
 
 MEANS_COLUMNS = ["condition", "n", "estimate", "se", "ci_low", "ci_high"]
 CONTRAST_COLUMNS = ["a", "b", "estimate", "se", "z", "ci_low", "ci_high", "p", "p_adjusted", "significant"]
@@ -105,6 +107,12 @@ def fit_mixed(frame: pd.DataFrame, confidence: float = 0.95, conditions: list[st
     if len(conditions) < 2:
         raise ValueError(f"a mixed model needs ratings of at least 2 conditions (have {len(conditions)})")
     frame = frame[frame["condition"].isin(conditions)]
+    cells = len(frame) * (frame["participant"].nunique() + frame["item"].nunique())
+    if cells > MAX_DESIGN_CELLS:  # statsmodels holds each random effect as a dense ratings x levels matrix
+        raise ValueError(
+            f"{len(frame)} ratings of {frame['participant'].nunique()} listeners and {frame['item'].nunique()} "
+            f"items would need {cells * 8 / 1e9:.1f} GB of design matrices (at most {MAX_DESIGN_CELLS * 8 / 1e9:g} GB)"
+        )
     codes = pd.Categorical(frame["condition"], categories=conditions).codes
     exog = np.eye(len(conditions))[codes]
     names, mats, notes = [], [], []
@@ -115,6 +123,8 @@ def fit_mixed(frame: pd.DataFrame, confidence: float = 0.95, conditions: list[st
             continue
         names.append(label)
         mats.append([np.eye(len(levels.categories))[levels.codes]])
+    if not names:  # statsmodels fails on a model without random effects instead of saying so
+        raise ValueError("one listener rated one item only: there is no variance to test the conditions against")
     vc = VCSpec(names, [[[f"{name}{j}" for j in range(m[0].shape[1])]] for name, m in zip(names, mats)], mats)
     model = MixedLM(
         frame["score"].to_numpy(float), exog, np.zeros(len(frame)), exog_re=np.zeros((len(frame), 0)), exog_vc=vc

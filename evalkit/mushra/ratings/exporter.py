@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ...errors import ConfigError
 from ...listening.responses import ratings_frame
+from ...listening.safetext import spreadsheet_safe
 from ...store import export as export_frame
 from ...store.models_mushra import MushraSession, MushraTest, MushraTrial
 from .readers import WEBMUSHRA_COLUMNS
@@ -41,8 +42,10 @@ def webmushra_ratings(engine, name: str, completed_only: bool = False) -> pd.Dat
             "trial_id": frame["item"],
             "rating_stimulus": frame["condition"],
             "rating_score": frame["score"].map(_plain_number),
-            "rating_time": (frame["time"] * 1000).round().astype("Int64"),
-            "rating_comment": "",
+            "rating_time": _milliseconds(frame["time"]),
+            "rating_comment": frame.merge(_comments(engine, name), on=["ordinal", "trial", "slider"], how="left")[
+                "comment"
+            ].fillna(""),
         },
         columns=list(WEBMUSHRA_COLUMNS),
     )
@@ -63,11 +66,10 @@ def export_ratings(
         frame = webmushra_ratings(engine, name, completed_only)
     else:
         frame = tidy_ratings(engine, name, completed_only)
-    return export_frame(frame, path)
+    return export_frame(spreadsheet_safe(frame) if path.suffix.lower() == ".csv" else frame, path)
 
 
-def _trial_times(engine, name: str) -> pd.DataFrame:
-    """(ordinal, trial) -> seconds on the trial: the imported time, else submitted minus started."""
+def _test_trials(engine, name: str) -> list:
     s, t = MushraSession, MushraTrial
     with engine.connect() as connection:
         query = (
@@ -76,8 +78,28 @@ def _trial_times(engine, name: str) -> pd.DataFrame:
             .join(MushraTest, MushraTest.id == s.test_id)
             .where(MushraTest.name == name, t.phase == "test")
         )
-        rows = connection.execute(query).all()
-    records = [{"ordinal": row.ordinal, "trial": row.position, "time": _seconds(row)} for row in rows]
+        return list(connection.execute(query).all())
+
+
+def _comments(engine, name: str) -> pd.DataFrame:
+    """(ordinal, trial, slider) -> the comment an imported rating carried (imports that kept them by slider)."""
+    records = [
+        {"ordinal": row.ordinal, "trial": row.position, "slider": int(slot), "comment": comment}
+        for row in _test_trials(engine, name)
+        if (row.client or {}).get("imported") and isinstance(row.client.get("comments"), dict)
+        for slot, comment in row.client["comments"].items()
+        if str(slot).isdigit()
+    ]
+    return pd.DataFrame(records, columns=["ordinal", "trial", "slider", "comment"]).astype(
+        {"ordinal": "int64", "trial": "int64", "slider": "int64", "comment": "object"}
+    )
+
+
+def _trial_times(engine, name: str) -> pd.DataFrame:
+    """(ordinal, trial) -> seconds on the trial: the imported time, else submitted minus started."""
+    records = [
+        {"ordinal": row.ordinal, "trial": row.position, "time": _seconds(row)} for row in _test_trials(engine, name)
+    ]
     return pd.DataFrame(records, columns=["ordinal", "trial", "time"]).astype(
         {"ordinal": "int64", "trial": "int64", "time": "float64"}
     )
@@ -93,3 +115,9 @@ def _seconds(row) -> float:
 def _plain_number(score: float) -> str:
     """60.0 -> '60' (webMUSHRA writes whole scores), 62.5 -> '62.5'."""
     return f"{score:g}" if float(score).is_integer() else repr(float(score))
+
+
+def _milliseconds(seconds: pd.Series) -> pd.Series:
+    """Whole milliseconds; empty where the time is unknown or too large to write as one."""
+    ms = (seconds * 1000).round()
+    return ms.where(ms.abs() < 2**53).astype("Int64")

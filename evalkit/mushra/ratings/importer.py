@@ -27,6 +27,7 @@ __all__ = ["RatingsError", "ImportResult", "import_ratings", "FORMATS", "MAX_SHO
 FORMATS = ("webmushra", "beaqlejs", "long")
 MAX_SHOWN = 20  # problems printed before "... and N more"
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RatingsError(EvalkitError):
@@ -90,7 +91,8 @@ def import_ratings(
         "screening": screening,
     }
     config, kinds, role_problems = resolve_roles(fmt, ratings, reading, mapping, overrides)
-    problems += role_problems + _without_reference(ratings, config)
+    if ratings:  # the roles of a file without ratings would only add noise to why it has none
+        problems += role_problems + _without_reference(ratings, config)
     name = _test_name(test, mapping, reading, paths[0], problems)
     if problems:
         raise RatingsError(source, problems)
@@ -165,6 +167,8 @@ def _checks(ratings: list[Rating], reading: Reading) -> list[str]:
     for rating in ratings:
         if not 0 <= rating.score <= 100:
             problems.append(f"{rating.where}: score {rating.score:g} is outside 0-100")
+        if rating.time is not None and rating.time < 0:
+            problems.append(f"{rating.where}: time on the trial {rating.time:g} s is negative")
         key = (rating.listener, rating.item, rating.condition)
         if key in first:
             problems.append(
@@ -179,6 +183,8 @@ def _checks(ratings: list[Rating], reading: Reading) -> list[str]:
         ):
             if len(value) > limit:
                 problems.append(f"{rating.where}: {what} {value[:40]!r}... is longer than {limit} characters")
+            if _CONTROL.search(value):  # a NUL cannot even be stored in PostgreSQL; none belongs in a name
+                problems.append(f"{rating.where}: {what} {value[:40]!r} holds a control character; remove it")
     return problems
 
 

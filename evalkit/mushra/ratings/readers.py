@@ -18,10 +18,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
+
+from ...listening.safetext import FORMULA_START
 
 __all__ = ["Rating", "Reading", "read_webmushra", "read_beaqlejs", "read_long", "LONG_COLUMNS", "WEBMUSHRA_COLUMNS"]
 
@@ -38,6 +41,14 @@ _WEBMUSHRA_REQUIRED = ("session_test_id", "trial_id", "rating_stimulus", "rating
 LONG_COLUMNS = ("listener", "item", "condition", "score", "time")
 # evalkit's tidy export (ratings_frame) adds these; they are read, or ignored where they mean nothing here
 _TIDY_COLUMNS = ("participant", "test", "source", "ordinal", "completed", "trial", "kind", "slider", "submitted_at")
+# a column that marks webMUSHRA's result file of another test type -> what that file is
+_WEBMUSHRA_OTHER_TYPES = {
+    "choice_answer": "paired-comparison results (paired_comparison.csv)",
+    "rating_reference_score": "BS.1116 results (bs1116.csv)",
+    "stimuli_rating": "Likert results (lms.csv or lss.csv)",
+    "position_": "spatial results (spatial_*.csv)",
+}
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Reading:
     problems: list[str] = field(default_factory=list)
     tests: set[str] = field(default_factory=set)
     answers: dict[str, dict] = field(default_factory=dict)
+    decimal_comma: bool = False  # a spreadsheet saving with ; or tabs writes 62,5 for 62.5
 
 
 def read_webmushra(path: Path) -> Reading:
@@ -69,22 +81,35 @@ def read_webmushra(path: Path) -> Reading:
         if header is None:
             reading.problems.append(f"{path.name}: the file is empty")
             return reading
-        columns = _webmushra_columns(path, header, reading)
+        header = _header(header, WEBMUSHRA_COLUMNS)
+        columns = (
+            None if _repeated(path, header, WEBMUSHRA_COLUMNS, reading) else _webmushra_columns(path, header, reading)
+        )
         if columns is None:
             return reading
-        for row in rows:
+        for row in (_trimmed(row, len(header)) for row in rows):
+            if _header(row, WEBMUSHRA_COLUMNS) == header:  # the header again: mushra.csv files joined with cat
+                continue
             if len(row) != len(header) and any(cell.strip() for cell in row):
                 reading.problems.append(
                     f"{path.name}: line {rows.line_num}: {len(row)} columns, the header has {len(header)}"
                 )
             elif any(cell.strip() for cell in row):
-                _webmushra_row(path, rows.line_num, dict(zip(header, row)), columns, reading)
+                _webmushra_row(path, rows.line_num, dict(zip(header, map(_unescaped, row))), columns, reading)
     return reading
 
 
 def _webmushra_columns(path: Path, header: list[str], reading: Reading) -> list[str] | None:
     """The questionnaire columns (between session_test_id and session_uuid/trial_id), or None on a bad header."""
     missing = [c for c in _WEBMUSHRA_REQUIRED if c not in header]
+    other = next(
+        (what for mark, what in _WEBMUSHRA_OTHER_TYPES.items() if any(c.startswith(mark) for c in header)), None
+    )
+    if missing and other:
+        reading.problems.append(
+            f"{path.name}: line 1: these are webMUSHRA's {other}; evalkit imports the MUSHRA ratings in mushra.csv"
+        )
+        return None
     if missing:
         reading.problems.append(
             f"{path.name}: line 1: missing column(s) {', '.join(missing)}; a webMUSHRA "
@@ -109,7 +134,7 @@ def _webmushra_columns(path: Path, header: list[str], reading: Reading) -> list[
 
 def _webmushra_row(path: Path, line: int, row: dict, questionnaire: list[str], reading: Reading) -> None:
     where = f"{path.name}: line {line}"
-    answers = {c: row.get(c, "") for c in questionnaire}
+    answers = {c: _free_text(row.get(c, "")) for c in questionnaire}
     listener = row.get("session_uuid") or "; ".join(f"{k}={v}" for k, v in answers.items())
     score = _number(row.get("rating_score"), where, "rating_score", reading)
     time = _number(row.get("rating_time"), where, "rating_time", reading, optional=True)
@@ -132,7 +157,7 @@ def _webmushra_row(path: Path, line: int, row: dict, questionnaire: list[str], r
                 row["rating_stimulus"],
                 score,
                 None if time is None else time / 1000,
-                row.get("rating_comment") or None,
+                _free_text(row.get("rating_comment")) or None,
             )
         )
 
@@ -157,7 +182,13 @@ def read_beaqlejs(paths: list[Path], item_key: str = "test_id", condition_key: s
             )
             continue
         owners[listener] = path.name
-        reading.answers[listener] = {k: v for k, v in user.items() if k != "UserName"}
+        reading.answers[listener] = {k: _free_text(v) for k, v in user.items() if k != "UserName"}
+        if _beaqle_other_type(data):
+            reading.problems.append(
+                f"{path.name}: these are BeaqleJS ABX or preference results; evalkit imports MUSHRA results "
+                "(test sets with 'rating')"
+            )
+            continue
         for index, entry in enumerate(data):
             if isinstance(entry, dict) and "rating" in entry:
                 _beaqle_set(path, index, entry, listener, item_key, condition_key, reading)
@@ -188,6 +219,12 @@ def _beaqle_set(
             reading.ratings.append(Rating(f"{where} rating {key!r}", listener, item, str(condition), score, time))
 
 
+def _beaqle_other_type(data: list) -> bool:
+    """An ABX result (a true/false per test set) or a preference one (sets with 'Preference'), and no MUSHRA set."""
+    other = any(isinstance(d, bool) or (isinstance(d, dict) and "Preference" in d) for d in data)
+    return other and not any(isinstance(d, dict) and "rating" in d for d in data)
+
+
 def read_long(path: Path) -> Reading:
     reading = Reading()
     frame = _long_frame(path, reading)
@@ -198,7 +235,7 @@ def read_long(path: Path) -> Reading:
         frame = frame.rename(columns={"participant": "listener"})
         columns = list(frame.columns)
     missing = [c for c in LONG_COLUMNS[:4] if c not in columns]
-    unknown = [c for c in columns if c not in LONG_COLUMNS + _TIDY_COLUMNS]
+    unknown = [c or "(a column without a name)" for c in columns if c not in LONG_COLUMNS + _TIDY_COLUMNS]
     if missing or unknown:
         text = [f"missing column(s) {', '.join(missing)}"] if missing else []
         text += [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
@@ -243,15 +280,27 @@ def _long_frame(path: Path, reading: Reading) -> pd.DataFrame | None:
         if path.suffix.lower() != ".csv":
             reading.problems.append(f"{path.name}: a long table is .csv or .parquet")
             return None
+        known, header, records = len(reading.problems), None, []
         with _CsvRows(path, reading) as rows:
             header = next(rows, None)
-            records = [(rows.line_num, row) for row in rows if any(cell.strip() for cell in row)]
+            header = None if header is None else _header(header, LONG_COLUMNS + _TIDY_COLUMNS)
+            width = 0 if header is None else len(header)
+            records = [
+                (rows.line_num, [_unescaped(cell) for cell in _trimmed(row, width)])
+                for row in rows
+                if any(cell.strip() for cell in row)
+            ]
     except (OSError, ValueError) as err:
         reading.problems.append(f"{path.name}: cannot read it ({err})")
+        return None
+    if len(reading.problems) > known:  # not UTF-8 or not CSV: said once by _CsvRows
         return None
     if header is None:
         reading.problems.append(f"{path.name}: the file is empty")
         return None
+    if _repeated(path, header, LONG_COLUMNS + _TIDY_COLUMNS, reading):
+        return None
+    header, records = _without_blank_columns(header, records)
     bad = [line for line, row in records if len(row) != len(header)]
     if bad:
         reading.problems += [f"{path.name}: line {line}: {len(header)} columns expected" for line in bad]
@@ -266,15 +315,68 @@ class _CsvRows:
         self.path, self.reading = path, reading
 
     def __enter__(self):
+        with open(self.path, "rb") as raw:
+            delimiter = _delimiter(raw.readline(1 << 16).decode("utf-8", "replace"))
+        self.reading.decimal_comma = delimiter != ","  # a comma that does not separate cells is a decimal one
         self.handle = open(self.path, newline="", encoding="utf-8-sig")
-        return csv.reader(self.handle)
+        return csv.reader(self.handle, delimiter=delimiter)
 
     def __exit__(self, kind, error, trace):
         self.handle.close()
         if isinstance(error, (UnicodeDecodeError, csv.Error)):
-            self.reading.problems.append(f"{self.path.name}: not a readable UTF-8 CSV file ({error})")
+            self.reading.problems.append(
+                f"{self.path.name}: not a readable UTF-8 CSV file ({error}); save it as 'CSV UTF-8'"
+            )
             return True
         return False
+
+
+def _delimiter(first_line: str) -> str:
+    """',' unless the header line is clearly ';'- or tab-separated (spreadsheets in many locales save so)."""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def _header(cells: list[str], known: tuple[str, ...]) -> list[str]:
+    """Header cells stripped, known names in any case made lower case, empty trailing cells (a spreadsheet's) dropped."""
+    names = [cell.strip().lower() if cell.strip().lower() in known else cell.strip() for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    return names
+
+
+def _repeated(path: Path, header: list[str], known: tuple[str, ...], reading: Reading) -> bool:
+    """A known column named twice is a problem: which of the two holds the ratings cannot be told."""
+    twice = sorted({name for name in header if name in known and header.count(name) > 1})
+    if twice:
+        reading.problems.append(f"{path.name}: line 1: column(s) {', '.join(twice)} appear more than once; keep one")
+    return bool(twice)
+
+
+def _without_blank_columns(header: list[str], records: list) -> tuple[list[str], list]:
+    """Columns without a name and without a value (a spreadsheet's blank column) left out."""
+    blank = {
+        k
+        for k, name in enumerate(header)
+        if not name and all(k >= len(row) or not row[k].strip() for _, row in records)
+    }
+    if not blank:
+        return header, records
+    keep = [k for k in range(len(header)) if k not in blank]
+    return [header[k] for k in keep], [
+        (line, [row[k] for k in keep] if len(row) == len(header) else row) for line, row in records
+    ]
+
+
+def _trimmed(row: list[str], width: int) -> list[str]:
+    """A row without the empty cells a spreadsheet writes past the last named column."""
+    return row[:width] if len(row) > width and not any(cell.strip() for cell in row[width:]) else row
+
+
+def _unescaped(cell: str) -> str:
+    """A cell as it was before an export kept a spreadsheet from running it ('=x -> =x), so names round-trip."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:2] in FORMULA_START else cell
 
 
 def _json(path: Path, reading: Reading) -> list | None:
@@ -295,6 +397,8 @@ def _number(value, where: str, column: str, reading: Reading, optional: bool = F
         if not optional:
             reading.problems.append(f"{where}: {column} is empty")
         return None
+    if reading.decimal_comma and _DECIMAL_COMMA.fullmatch(text):
+        text = text.replace(",", ".")
     try:
         number = float(text)
     except ValueError:
@@ -310,6 +414,11 @@ def _present(where: str, values: dict[str, str], reading: Reading) -> bool:
     if empty:
         reading.problems.append(f"{where}: {', '.join(empty)} is empty")
     return not empty
+
+
+def _free_text(value):
+    """A comment or answer without NUL characters, which no text column of PostgreSQL can hold."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def _text(value) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...errors import ConfigError
 from ...text_tables import format_table
 
 __all__ = ["stats_text", "typed_stats_text"]
@@ -19,6 +20,8 @@ def stats_text(engine, test: str) -> str:
     if test_type_of(engine, test) not in (None, "mushra"):
         return typed_stats_text(engine, test)
     listening = load_listening(engine, test)
+    if listening.message and listening.setup is None:  # no such test: an error, so scripts notice
+        raise ConfigError(listening.message)
     if listening.message:
         return listening.message
     lines = [f"screening: {listening.screening}"]

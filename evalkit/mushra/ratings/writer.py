@@ -183,7 +183,8 @@ def _insert_listener(
     ).inserted_primary_key[0]
     rows = []
     for position, (item, mine) in enumerate(trials.items()):
-        client = {"imported": True, "time_s": mine[0].time, "comments": [r.comment for r in mine if r.comment]}
+        comments = {str(slot): r.comment for slot, r in enumerate(mine) if r.comment}  # by slider, for exports
+        client = {"imported": True, "time_s": mine[0].time, "comments": comments}
         trial = connection.execute(
             insert(MushraTrial).values(
                 session_id=session,
