@@ -25,7 +25,7 @@ from test_mushra_app import make_tiny_test
 from evalkit import mushra
 from evalkit.mushra import listener, web
 from evalkit.mushra.auth import SESSION_HOURS_VAR, SigninPolicy, hash_password
-from evalkit.store.models_mushra import MushraParticipant, MushraSigninFailure, MushraTrial
+from evalkit.store.models_mushra import MushraEvent, MushraParticipant, MushraSigninFailure, MushraTrial
 
 PASSWORD = "correct horse battery"
 POLICY = SigninPolicy(client_failures=3, account_failures=50, window_s=300, lock_s=60)
@@ -352,3 +352,63 @@ def test_wrong_passwords_lock_sign_in_and_say_until_when(client, tiny):
     assert sign_in(client, PASSWORD).status_code == 303
     flood = sign_in(client, PASSWORD)  # six attempts in seconds: refused before any password is checked
     assert flood.status_code == 403 and "too many sign-in attempts from this address" in flood.text
+
+
+# -- what a broken or hostile client sends ---------------------------------------------------------
+
+
+def test_wrong_shapes_and_deep_nesting_get_a_message_not_a_server_error(client, tiny):
+    person, page = to_trials(client, tiny)
+    stimulus = page["trial"]["stimuli"][0]["id"]
+    for phase in (["training"], {"training": 0}):
+        refused = person.play({**page["trial"], "phase": phase}, stimulus, expect=409)
+        assert refused["error"].startswith("unknown trial phase")
+        assert "unknown trial phase" in person.step(409, action="trial", phase=phase, position=0, ratings={})["error"]
+    for deep in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000):  # 10 kB, under the size limit
+        nested = client.post("/api/listen/step", content=deep, headers=person.headers)
+        assert nested.status_code == 409 and "nested too deeply" in nested.json()["error"]
+
+
+def test_text_a_database_cannot_hold_is_made_storable(client, tiny):
+    """NUL and a lone surrogate are valid JSON escapes that PostgreSQL refuses in JSONB (a server error there, the
+    listener's answers lost); they are dropped or replaced on arrival, so every database stores the same text."""
+    person = join(client, tiny)
+    person.post("/api/listen/enter")
+    raw = b'{"kind": "note", "payload": {"text": "a\\u0000b \\ud800 \\ud83d\\ude00", "\\u0000k": 1}}'
+    posted = client.post(
+        "/api/listen/event", content=raw, headers={**person.headers, "content-type": "application/json"}
+    )
+    assert posted.status_code == 200
+    with tiny.engine.connect() as connection:
+        payload = connection.execute(
+            select(MushraEvent.payload).where(MushraEvent.kind == "client_note").order_by(MushraEvent.id.desc())
+        ).scalar()
+    assert payload == {"text": "ab \ufffd \U0001f600", "k": 1}  # a proper pair is kept as its character
+
+
+def test_paths_under_the_listener_prefixes_that_are_no_listener_route_stay_closed(client, tiny):
+    """/listen/ and /api/listen/ are open to everyone, so a path there that no listener route answers (a "..", a
+    typo) must not fall through to the admin's pages behind the gate."""
+    for path in (
+        "/listen/assets/%2e%2e%2f%2e%2e%2fmushra_admin",
+        "/api/listen/audio/..%2f..%2f_stcore%2fmetrics",
+        "/listen/assets/",
+        "/listen/anything",
+        "/api/listen/admin",
+    ):
+        response = client.get(path, headers={"accept": "text/html"})
+        assert response.status_code == 404 and "admin content" not in response.text, path
+    assert client.get("/listen/assets/listen.js").status_code == 200
+
+
+def test_an_open_link_and_reloads_cannot_be_used_to_fill_the_database(client, tiny):
+    """Without its cookie each visit of the open link makes a participant, and each entry logs a resume: both are
+    limited (a lab of 30 behind one address still joins at once)."""
+    joined = []
+    for _ in range(32):
+        client.cookies.clear()
+        joined.append(client.get(f"/listen?open={tiny.info.open_token}").status_code)
+    assert joined[:30] == [303] * 30 and joined[-1] == 429
+    person = Listener(client, mushra.invite(tiny.engine, tiny.name)[0].token)
+    entries = [client.post("/api/listen/enter", json={}, headers=person.headers).status_code for _ in range(22)]
+    assert entries[:20] == [200] * 20 and entries[-1] == 429

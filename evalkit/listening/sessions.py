@@ -103,9 +103,10 @@ def locked(connection: Connection, token: str) -> tuple[Any, Any, Any]:
 
 def trial_page(test: Any, row: Any, phase: str, position: int) -> tuple[dict, str | None, list[str]]:
     """The plan's page a listener says they are on (trial, reference id, slot ids); FlowError when they are not."""
-    session_phase = {key: name for name, key in PLAN_KEYS.items()}.get(phase)
+    # A page sends a name; anything else (a list, an object) is as unknown as a wrong name, not a server error.
+    session_phase = {key: name for name, key in PLAN_KEYS.items()}.get(phase) if isinstance(phase, str) else None
     if session_phase is None:
-        raise FlowError(f"unknown trial phase {phase!r}")
+        raise FlowError(f"unknown trial phase {str(phase)[:40]!r}")
     require(State(row.phase, row.position), session_phase, position)
     return page_ids(row, phase, position, get_type(test.test_type).labelled_reference)
 

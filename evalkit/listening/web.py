@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from functools import partial
@@ -49,10 +50,14 @@ MIME = {".js": "text/javascript", ".css": "text/css"}
 ASSETS = {path.name: MIME[path.suffix] for path in sorted(STATIC.iterdir()) if path.suffix in MIME}
 TOKEN_HEADER = "x-listener-token"
 ADMIN_COOKIE = "evalkit_admin"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads keeps a "\\ud800" that has no pair as it is
 MAX_BODY = 64_000  # bytes of one JSON request: a questionnaire's text answers fit, a flood does not
 NO_STORE = {"cache-control": "no-store"}
 PUBLIC_PATHS = {"/listen", "/signin", "/signout", "/_stcore/health"}
 PUBLIC_PREFIXES = ("/listen/", "/api/listen/", "/static/")  # Streamlit's /static/: its bundles, the same for all
+# Under the listener's prefixes only the listener's own routes are open: any other path there (a "..", a typo) would
+# fall through to Streamlit's routes past the gate.
+LISTENER_PATH = re.compile(r"/listen/assets/[\w.-]+|/api/listen/(?:enter|page|step|play|event|audio/[^/]+)")
 LISTENER_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -168,6 +173,10 @@ class ListenerWeb:
         self.event_limit = RateLimiter(rate=1, burst=10)
         self.step_limit = RateLimiter(rate=2, burst=10)
         self.signin_limit = RateLimiter(rate=0.2, burst=5)  # per client, before any database work
+        # Each visit of an open link without its cookie makes a participant, and each entry writes a resume event:
+        # per client and per session, so a script cannot fill the database (a lab behind one address still fits).
+        self.join_limit = RateLimiter(rate=1, burst=30)
+        self.enter_limit = RateLimiter(rate=1, burst=20)
 
     def routes(self) -> list[Route]:
         api = self._api
@@ -192,6 +201,11 @@ class ListenerWeb:
             return FileResponse(STATIC / "listen.html", headers=NO_STORE)
         cookie = "evalkit_open_" + hashlib.sha256(open_link.encode()).hexdigest()[:12]
         params = {k: v for k, v in request.query_params.items() if k not in ("open", "t")}
+        if not self.join_limit.allow(request.client.host if request.client else "unknown"):
+            message = (
+                "too many listeners joined from this address in a short time; wait a minute and open the link again"
+            )
+            return HTMLResponse(_message_page("Listening test", message), status_code=429, headers=NO_STORE)
         try:
             token = await run_in_threadpool(
                 join_open_link, self.engine(), open_link, request.cookies.get(cookie), params
@@ -217,6 +231,7 @@ class ListenerWeb:
         return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"cache-control": "no-cache"})
 
     def enter(self, token: str, body: Any) -> dict:
+        self.enter_limit.check(_key(token), "reloads")
         return page_json(listener.enter(self.engine(), token))
 
     def page(self, token: str, body: Any) -> dict:
@@ -362,6 +377,8 @@ class AdminGate:
         path = scope["path"]
         if path == "/mushra_listen" and scope["type"] == "http":  # invite links made before /listen
             return await _redirect(scope, receive, send, "/listen?" + scope.get("query_string", b"").decode("latin-1"))
+        if path.startswith(PUBLIC_PREFIXES[:2]) and not LISTENER_PATH.fullmatch(path):
+            return await PlainTextResponse("not found", status_code=404)(scope, receive, send)
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             return await self.app(scope, receive, send)
         token = HTTPConnection(scope).cookies.get(ADMIN_COOKIE)
@@ -419,12 +436,26 @@ async def _json_body(request: Request) -> dict:
             raise TooLarge(f"the request is larger than {MAX_BODY} bytes; nothing was stored")
         chunks.append(chunk)
     try:
-        body = json.loads(b"".join(chunks) or b"{}")
+        body = _storable(json.loads(b"".join(chunks) or b"{}"))
     except ValueError:
         raise FlowError("the request is not JSON") from None
+    except RecursionError:  # a small body can nest deeper than the parser's stack
+        raise FlowError("the request is nested too deeply; nothing was stored") from None
     if not isinstance(body, dict):
         raise FlowError("the request is a JSON object")
     return body
+
+
+def _storable(value: Any) -> Any:
+    """`value` with every string fit for any database: JSON may spell NUL and lone surrogates (a pasted comment, a
+    broken client), which PostgreSQL refuses to store; NUL is dropped, a lone surrogate becomes U+FFFD."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
 
 
 def _same_origin(request: Request) -> None:
