@@ -208,6 +208,8 @@ def test_admin_creates_launches_invites_with_labels_and_closes_a_test(tiny, sign
     at.checkbox[-1].check().run()
     click(at, "Close test")
     assert mushra.test_info(tiny.engine, "tiny-upload").status == "closed"
+    click(at, "Reopen")  # closed too early: the listeners resume
+    assert "status **open**" in texts(at) and mushra.test_info(tiny.engine, "tiny-upload").status == "open"
 
 
 def complete_listener(tiny, scores, answers=None) -> str:

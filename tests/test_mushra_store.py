@@ -443,6 +443,23 @@ def test_links_only_hashes_are_stored_and_status_is_enforced(engine, sources, ca
         mushra.join_open_link(engine, info.open_token)
 
 
+def test_a_test_closed_too_early_can_be_reopened_and_its_listeners_resume(engine, sources, cache, tmp_path):
+    mushra.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s", cache_root=cache)
+    (invite,) = mushra.invite(engine, "listening")
+    first = mushra.launch_test(engine, "listening")
+    with pytest.raises(ConfigError, match="open already; close it first"):
+        mushra.launch_test(engine, "listening")
+    mushra.enter(engine, invite.token)
+    mushra.close_test(engine, "listening")
+    with pytest.raises(mushra.FlowError, match="closed"):
+        mushra.accept_consent(engine, invite.token)
+    again = mushra.launch_test(engine, "listening")
+    assert again.status == "open" and again.open_token not in (None, first.open_token)
+    assert mushra.accept_consent(engine, invite.token).phase == "instructions"  # where they stood
+    with pytest.raises(ConfigError, match="not open"):
+        mushra.join_open_link(engine, first.open_token)  # the link given out before the close stays dead
+
+
 def test_listeners_get_successive_ordinals_and_balanced_first_items(engine, launched):
     tokens = [i.token for i in mushra.invite(engine, "listening", 5)]
     firsts = []

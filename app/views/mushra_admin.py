@@ -112,6 +112,8 @@ def run_section(info: listening.TestInfo) -> None:
     )
     if info.status == "draft" and st.button("Launch", type="primary"):
         step(listening.launch_test, info.name)
+    if info.status == "closed" and st.button("Reopen", help="Listeners resume where they stood; a new open link."):
+        step(listening.launch_test, info.name)
     if info.status == "open":
         links_section(info)
     live_progress(info.name)

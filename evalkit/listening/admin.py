@@ -196,18 +196,18 @@ def _insert_stimuli(connection, test_id, stimuli, items, conditions, sample_rate
 
 
 def launch_test(engine: Engine, name: str) -> TestInfo:
-    """Open a draft to listeners; makes the open-link token when the definition allows open links."""
+    """Open a draft to listeners, or reopen a closed test (a test closed too early: its listeners resume where they
+    stood, invite links work again); makes a fresh open-link token when the definition allows open links."""
     with write_transaction(engine) as connection:
         test = _test(connection, name)
-        if test.status != "draft":
-            raise ConfigError(f"test {name!r} is {test.status}; only a draft can be launched")
+        if test.status == "open":
+            raise ConfigError(f"test {name!r} is open already; close it first to stop it")
         token = new_token() if test.spec["open_link"] else None
+        when = {"launched_at": utcnow()} if test.status == "draft" else {"closed_at": None}
         connection.execute(
-            update(MushraTest)
-            .where(MushraTest.id == test.id)
-            .values(status="open", launched_at=utcnow(), open_token=token)
+            update(MushraTest).where(MushraTest.id == test.id).values(status="open", open_token=token, **when)
         )
-        _admin_event(connection, test.id, "launched", None)
+        _admin_event(connection, test.id, "launched" if test.status == "draft" else "reopened", None)
     return test_info(engine, name)
 
 
