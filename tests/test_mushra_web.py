@@ -187,6 +187,7 @@ def test_audio_urls_are_signed_per_session_and_page(client, tiny):
         f"{code}.{stimulus}.{int(expires) + 3600}.{mac}",
         f"{code}.{page['trial']['stimuli'][1]['id']}.{expires}.{mac}",
         f"P-0000000000.{stimulus}.{expires}.{mac}",
+        f"{code}.{stimulus}.{expires}\u00b2.{mac}",  # a digit to str.isdigit, not to int()
         "nonsense",
     ):
         assert client.get(f"/api/listen/audio/{forged}").status_code == 403

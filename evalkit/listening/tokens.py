@@ -83,7 +83,8 @@ def audio_grant(secret: str, code: str, opaque: str, expires: int) -> str:
 def read_grant(grant: str) -> tuple[str, str, int] | None:
     """(participant code, opaque id, expiry) of a grant, unchecked; None when it is malformed."""
     parts = str(grant).split(".")
-    if len(parts) != 4 or not parts[2].isdigit() or len(grant) > 200:
+    # isdigit() alone takes "²", which int() refuses: only ASCII digits are an expiry.
+    if len(parts) != 4 or not (parts[2].isascii() and parts[2].isdigit()) or len(grant) > 200:
         return None
     return parts[0], parts[1], int(parts[2])
 
