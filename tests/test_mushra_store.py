@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -458,6 +459,37 @@ def test_a_test_closed_too_early_can_be_reopened_and_its_listeners_resume(engine
     assert mushra.accept_consent(engine, invite.token).phase == "instructions"  # where they stood
     with pytest.raises(ConfigError, match="not open"):
         mushra.join_open_link(engine, first.open_token)  # the link given out before the close stays dead
+
+
+def test_two_operators_launching_at_once_hand_out_one_open_link(engine, sources, cache, tmp_path, monkeypatch):
+    """The second launch waits for the first and is refused, instead of replacing the link the first just showed."""
+    from evalkit.listening import admin
+
+    mushra.create_test(engine, make_spec(sources), stimulus_root=tmp_path / "s", cache_root=cache)
+    first_inside, made, results = threading.Event(), [], {}
+
+    def slow_token():  # the first launch pauses after reading the test's status, while the second one starts
+        made.append(admin.secrets.token_urlsafe(32))
+        if len(made) == 1:
+            first_inside.set()
+            time.sleep(0.5)
+        return made[-1]
+
+    monkeypatch.setattr(admin, "new_token", slow_token)
+
+    def launch(who):
+        try:
+            results[who] = mushra.launch_test(engine, "listening").open_token
+        except ConfigError as err:
+            results[who] = str(err)
+
+    first = threading.Thread(target=launch, args=("first",))
+    first.start()
+    first_inside.wait(5)
+    launch("second")
+    first.join()
+    assert results["first"] == mushra.test_info(engine, "listening").open_token
+    assert "open already" in results["second"]
 
 
 def test_listeners_get_successive_ordinals_and_balanced_first_items(engine, launched):

@@ -199,7 +199,7 @@ def launch_test(engine: Engine, name: str) -> TestInfo:
     """Open a draft to listeners, or reopen a closed test (a test closed too early: its listeners resume where they
     stood, invite links work again); makes a fresh open-link token when the definition allows open links."""
     with write_transaction(engine) as connection:
-        test = _test(connection, name)
+        test = _test(connection, name, lock=True)
         if test.status == "open":
             raise ConfigError(f"test {name!r} is open already; close it first to stop it")
         token = new_token() if test.spec["open_link"] else None
@@ -214,7 +214,7 @@ def launch_test(engine: Engine, name: str) -> TestInfo:
 def close_test(engine: Engine, name: str) -> TestInfo:
     """Stop accepting listeners and steps; stored ratings stay."""
     with write_transaction(engine) as connection:
-        test = _test(connection, name)
+        test = _test(connection, name, lock=True)
         connection.execute(
             update(MushraTest)
             .where(MushraTest.id == test.id)
@@ -237,7 +237,7 @@ def invite(
     labels = list(labels) if labels is not None else [None] * count
     invites = []
     with write_transaction(engine) as connection:
-        test = _test(connection, name)
+        test = _test(connection, name, lock=True)
         if test.status == "closed":
             raise ConfigError(f"test {name!r} is closed")
         for label in labels:
@@ -360,8 +360,11 @@ def test_info(engine: Engine, name: str, warnings: tuple[str, ...] = ()) -> Test
 test_info.__test__ = False  # a library function, not a pytest test
 
 
-def _test(connection: Connection, name: str) -> Any:
-    test = connection.execute(select(MushraTest).where(MushraTest.name == name)).first()
+def _test(connection: Connection, name: str, lock: bool = False) -> Any:
+    """The test's row; `lock`: held until the transaction ends (PostgreSQL), so two operators changing its status at
+    once take turns and the second sees the first's change."""
+    query = select(MushraTest).where(MushraTest.name == name)
+    test = connection.execute(query.with_for_update() if lock else query).first()
     if test is None:
         raise ConfigError(f"no listening test named {name!r}")
     return test
