@@ -380,3 +380,39 @@ def check_no_names(traffic: Traffic, listener_pages: int) -> None:
             trial = without_server_random([json.dumps(json.loads(text)["trial"])])[0].lower()
             assert "reference" not in trial and "anchor" not in trial
     assert sum("/api/listen/audio/" in url for url in urls) >= 7 * 9
+
+
+def test_on_a_phone_a_five_sample_page_shows_every_slider_and_the_questions_fit(app, tmp_path):
+    """360 px wide, upright: the tiny test's five sliders all on screen (no sideways hunt for samples 3 to 5), and the
+    questionnaire's text box inside the page. The session is moved on by the library; the browser shows each page."""
+    from listening_helpers import hear_all
+    from test_mushra_app import make_tiny_test
+
+    from evalkit.store.models import utcnow
+
+    notes = {"id": "notes", "text": "Anything else?", "type": "text", "required": False}
+    tiny = make_tiny_test(tmp_path, app.url, name="phone", min_play_seconds=0.05, questionnaire=[notes])
+    (invite,) = mushra.invite(tiny.engine, "phone")
+    for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
+        step(tiny.engine, invite.token)
+    page = mushra.confirm_level(tiny.engine, invite.token)
+    outside = "() => [...document.querySelectorAll('.mu-col, textarea')].filter(e => e.getBoundingClientRect().right > innerWidth).length"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            phone = browser.new_page(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True)
+            phone.goto(f"{app.base}/listen?t={invite.token}")
+            phone.locator(".mu-col").nth(5).wait_for(timeout=WAIT_MS)  # the reference and five samples
+            assert phone.evaluate(outside) == 0
+            while page.trial is not None:
+                trial = page.trial
+                at = hear_all(tiny.engine, invite.token, trial, utcnow(), 0.2)
+                ratings = {s: 40 for s in trial.stimuli} if trial.phase == "test" else {}
+                page = mushra.submit_trial(tiny.engine, invite.token, trial.phase, trial.position, ratings, now=at)
+            phone.reload()
+            phone.locator("textarea").wait_for(timeout=WAIT_MS)
+            assert phone.evaluate(outside) == 0
+            assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+        finally:
+            browser.close()
+    tiny.engine.dispose()
