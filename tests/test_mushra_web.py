@@ -413,3 +413,22 @@ def test_an_open_link_and_reloads_cannot_be_used_to_fill_the_database(client, ti
     person = Listener(client, mushra.invite(tiny.engine, tiny.name)[0].token)
     entries = [client.post("/api/listen/enter", json={}, headers=person.headers).status_code for _ in range(22)]
     assert entries[:20] == [200] * 20 and entries[-1] == 429
+
+
+def test_a_play_left_open_when_the_tab_closed_does_not_count_until_the_listener_returns(client, tiny):
+    """Sample 1 playing (looped), the tab closed, the link opened a day later: the old play counts one pass of its
+    loop region at most, in what the page needs and in the stored play log, not the whole day."""
+    from datetime import timedelta
+
+    from evalkit.store.models import utcnow
+
+    token = join(client, tiny).headers[web.TOKEN_HEADER]
+    for step in (listener.enter, listener.accept_consent, listener.finish_instructions, listener.confirm_level):
+        page = step(tiny.engine, token)
+    trial, now = page.trial, utcnow()
+    listener.record_play(tiny.engine, token, trial.phase, trial.position, trial.stimuli[0], 0.0, [0.2, 0.9], now)
+    back = listener.enter(tiny.engine, token, now + timedelta(days=1))
+    heard = {stimulus: seconds for stimulus, seconds, _ in back.trial.heard}
+    assert heard[trial.stimuli[0]] == pytest.approx(0.7)
+    soon = listener.enter(tiny.engine, token, now + timedelta(days=1, seconds=5))  # a reload: nothing open now
+    assert {s: h for s, h, _ in soon.trial.heard} == heard

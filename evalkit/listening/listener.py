@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,7 @@ def enter(engine: Engine, token: str, now: datetime | None = None) -> Page:
                     create_session(connection, who, test)
                 else:
                     event(connection, test.id, row.id, "resume", {"phase": row.phase, "position": row.position})
+                    _stop_open_play(connection, row.id, now or utcnow())
             return current_page(engine, token, now)
         except IntegrityError:
             if attempt == _RETRIES - 1:  # two first visits raced for one ordinal, retry with the next
@@ -351,6 +352,28 @@ def log_event(engine: Engine, token: str, kind: str, payload: Mapping[str, Any] 
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _stop_open_play(connection: Connection, session_id: int, now: datetime) -> None:
+    """A page loaded anew plays nothing: a play still open on the page left behind (the tab closed or reloaded
+    mid-play) ends now, or after one pass of its loop region if that is sooner (when the old page fell silent is not
+    known; one pass is what a test without looping counts too), instead of counting until a day later perhaps."""
+    last = connection.execute(
+        select(MushraPlay).where(MushraPlay.session_id == session_id).order_by(MushraPlay.id.desc()).limit(1)
+    ).first()
+    if last is not None and last.stimulus is not None:
+        connection.execute(
+            insert(MushraPlay).values(
+                session_id=session_id,
+                phase=last.phase,
+                position=last.position,
+                stimulus=None,
+                offset=0.0,
+                loop_start=last.loop_start,
+                loop_end=last.loop_end,
+                at=max(last.at, min(now, last.at + timedelta(seconds=last.loop_end - last.loop_start))),
+            )
+        )
 
 
 def _simple_step(engine: Engine, token: str, phase: str, kind: str, payload: dict) -> Page:
