@@ -43,7 +43,7 @@ def collected(tmp_path_factory):
     demo = make_demo_test(tmp_path_factory, "blinding", min_play_seconds=0.01)  # the attack need not listen
     listener = web.ListenerWeb(lambda: demo.engine)
     # The attack reads bytes, not rates: a fast machine must not meet the per-session limits (tested elsewhere).
-    listener.play_limit = listener.step_limit = RateLimiter(rate=1000, burst=1000)
+    listener.play_limit = listener.step_limit = listener.audio_limit = RateLimiter(rate=1000, burst=1000)
     with TestClient(Starlette(routes=listener.routes()), follow_redirects=False) as client:
         trials = [trial for _ in range(SESSIONS) for trial in one_session(client, demo)]
     demo.engine.dispose()

@@ -432,3 +432,13 @@ def test_a_play_left_open_when_the_tab_closed_does_not_count_until_the_listener_
     assert heard[trial.stimuli[0]] == pytest.approx(0.7)
     soon = listener.enter(tiny.engine, token, now + timedelta(days=1, seconds=5))  # a reload: nothing open now
     assert {s: h for s, h, _ in soon.trial.heard} == heard
+
+
+def test_one_audio_link_replayed_by_a_script_is_limited(client, tiny):
+    """Every fetch decodes and dithers a file: a page's stimuli loaded several times pass, a flood of one link not."""
+    person, page = to_trials(client, tiny)
+    url = page["trial"]["stimuli"][0]["url"]
+    codes = [client.get(url).status_code for _ in range(104)]
+    assert codes[:95] == [200] * 95 and codes[-1] == 429
+    other, other_page = to_trials(client, tiny)  # another listener's audio is not held up
+    assert client.get(other_page["trial"]["stimuli"][0]["url"]).status_code == 200

@@ -40,6 +40,7 @@ from .pages import Page
 from .playlog import LimitError, RateLimiter, TooLarge
 from .safetext import plain_text, to_html
 from .stimuli import DELIVERY_MIME
+from .tokens import read_grant
 
 __all__ = ["ListenerWeb", "AdminGate", "SecurityHeaders", "page_json", "ADMIN_COOKIE", "TOKEN_HEADER", "STATIC"]
 
@@ -177,6 +178,9 @@ class ListenerWeb:
         # per client and per session, so a script cannot fill the database (a lab behind one address still fits).
         self.join_limit = RateLimiter(rate=1, burst=30)
         self.enter_limit = RateLimiter(rate=1, burst=20)
+        # Each audio fetch reads, resamples and dithers a file: per participant, a page of 16 stimuli loaded six times
+        # at once fits, a script replaying one link does not.
+        self.audio_limit = RateLimiter(rate=5, burst=100)
 
     def routes(self) -> list[Route]:
         api = self._api
@@ -282,8 +286,12 @@ class ListenerWeb:
         return {}
 
     async def audio(self, request: Request) -> Response:
+        grant = request.path_params["grant"]
+        if not self.audio_limit.allow((read_grant(grant) or ("",))[0]):
+            message = "too many audio requests in a short time; wait a moment and reload the page"
+            return JSONResponse({"error": message}, status_code=429, headers=NO_STORE)
         try:
-            data = await run_in_threadpool(listener.stimulus_audio, self.engine(), request.path_params["grant"])
+            data = await run_in_threadpool(listener.stimulus_audio, self.engine(), grant)
         except AccessError as err:
             return JSONResponse({"error": str(err)}, status_code=403, headers=NO_STORE)
         except FlowError as err:
