@@ -253,3 +253,10 @@ def test_the_demo_questionnaire_loads_with_its_bounds():
 def test_hash_changes_with_content(folder):
     one, two = load(folder, base()), load(folder, copy.deepcopy(base(title="Other")))
     assert one.sha256 != two.sha256 and one.sha256 == load(folder, base()).sha256
+
+
+def test_an_empty_definition_file_is_called_empty(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match="empty.yaml: the file is empty; a test definition is a mapping"):
+        load_spec(empty)

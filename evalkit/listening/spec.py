@@ -173,6 +173,8 @@ def spec_from_dict(
 
     check = DefinitionChecker(source, lines, roots)
     if not isinstance(data, dict):
+        if data is None:  # an empty file (or only comments): say so, not "got NoneType"
+            check.fail("", "the file is empty; a test definition is a mapping with name, items and conditions")
         check.fail("", f"must be a mapping, got {type(data).__name__}")
     kind = check.choice(data.get("type", "mushra"), "type", tuple(type_names()))
     test_type = get_type(kind)
