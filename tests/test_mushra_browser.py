@@ -25,11 +25,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from listening_helpers import without_server_random
+from listening_helpers import hear_all, without_server_random
 from mushra_demo import make_demo_test
+from test_mushra_app import make_tiny_test
 
 from evalkit import mushra
 from evalkit.mushra.listeners import answers_frame
+from evalkit.store.models import utcnow
 
 pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api")
@@ -385,11 +387,6 @@ def check_no_names(traffic: Traffic, listener_pages: int) -> None:
 def test_on_a_phone_a_five_sample_page_shows_every_slider_and_the_questions_fit(app, tmp_path):
     """360 px wide, upright: the tiny test's five sliders all on screen (no sideways hunt for samples 3 to 5), and the
     questionnaire's text box inside the page. The session is moved on by the library; the browser shows each page."""
-    from listening_helpers import hear_all
-    from test_mushra_app import make_tiny_test
-
-    from evalkit.store.models import utcnow
-
     notes = {"id": "notes", "text": "Anything else?", "type": "text", "required": False}
     tiny = make_tiny_test(tmp_path, app.url, name="phone", min_play_seconds=0.05, questionnaire=[notes])
     (invite,) = mushra.invite(tiny.engine, "phone")
@@ -413,6 +410,33 @@ def test_on_a_phone_a_five_sample_page_shows_every_slider_and_the_questions_fit(
             phone.locator("textarea").wait_for(timeout=WAIT_MS)
             assert phone.evaluate(outside) == 0
             assert phone.evaluate("() => document.documentElement.scrollWidth") <= 360
+        finally:
+            browser.close()
+    tiny.engine.dispose()
+
+
+def test_a_failed_audio_request_is_tried_again_before_the_listener_is_told_to_reload(app, tmp_path):
+    """The level signal's first request is lost (503, as from a proxy under load): the page fetches it again and the
+    listener can play it instead of being told to reload."""
+    tiny = make_tiny_test(tmp_path, app.url, name="flaky", min_play_seconds=0.05, questionnaire=[])
+    (invite,) = mushra.invite(tiny.engine, "flaky")
+    for step in (mushra.enter, mushra.accept_consent, mushra.finish_instructions):
+        step(tiny.engine, invite.token)
+    requests = []
+
+    def first_fails(route):
+        requests.append(route.request.url)
+        route.fulfill(status=503, body="busy") if len(requests) == 1 else route.continue_()
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/api/listen/audio/**", first_fails)
+            page.goto(f"{app.base}/listen?t={invite.token}")
+            page.locator(".mu-play:not([disabled])").wait_for(timeout=WAIT_MS)
+            assert "could not be loaded" not in page.locator(".mu-hint").inner_text()
+            assert len(requests) == 2 and requests[0] == requests[1]
         finally:
             browser.close()
     tiny.engine.dispose()

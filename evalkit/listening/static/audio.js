@@ -199,11 +199,26 @@ export class AudioSession {
     if (this.notes.length < MAX_NOTES) this.notes.push({ kind, ms: this.ms(), ...(detail || {}) });
   }
 
-  /** @param {string} url @returns {Promise<AudioBuffer>} */
+  /**
+   * The stimulus at `url`, decoded. A failed request (the network, a busy server: 5xx, 429) is tried again twice,
+   * after 0.5 s and 1 s, so one lost request does not send the listener to reload; a refusal (403, 409) is final.
+   * @param {string} url @returns {Promise<AudioBuffer>}
+   */
   async load(url) {
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`audio ${response.status}`);
-    return this.ctx.decodeAudioData(await response.arrayBuffer());
+    for (let attempt = 0; ; attempt += 1) {
+      /** @type {Response|null} */
+      let response = null;
+      try {
+        response = await fetch(url, { credentials: "same-origin" });
+      } catch (error) {
+        if (attempt >= 2) throw error;
+      }
+      if (response && response.ok) return this.ctx.decodeAudioData(await response.arrayBuffer());
+      const final = response && response.status < 500 && response.status !== 429;
+      if (response && (final || attempt >= 2)) throw new Error(`audio ${response.status}`);
+      this.note("audio_retry", { status: response ? response.status : 0 });
+      await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+    }
   }
 
   /** What the page reports about its timing with an answer. @param {Object} extra */
