@@ -19,6 +19,7 @@ from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import AudioError, ConfigError
 from evalkit.experiment import load_experiment
 from evalkit.report.data import load_run
+from evalkit.report.drilldown import item_view
 from evalkit.report.leaderboard import codec_family, codec_table
 from evalkit.store import connect, roundtrips_frame, run_warnings
 
@@ -201,13 +202,15 @@ def test_evalkit_bitstreams_decoded_by_a_card_score_as_the_card(tmp_path):
     assert codec_family(run, "mine") == codec_family(run, "g726-32k") == "g726"  # the card's family
 
 
-def test_the_report_calls_files_made_elsewhere_decoded_files(tmp_path):
+def test_the_report_shows_files_made_elsewhere_as_decoded_files(tmp_path):
     make_decoded(tmp_path / "mine")
     path = experiment(tmp_path, ["reference", {"name": "mine", "decoded": "mine/{id}.dec.wav"}])
     evalkit.run(path)
     run = load_run(connect(load_experiment(path).database), "t")
     families = codec_table(run).set_index("codec")["family"].to_dict()
     assert families == {"mine": "decoded files", "reference": "reference"}
+    view = item_view(connect(load_experiment(path).database), run, IDS[0], "mine")  # the user's file, not cached
+    assert view.decoded_path == tmp_path / "mine" / f"{IDS[0]}.dec.wav" and not view.notes
 
 
 @pytest.mark.parametrize(
