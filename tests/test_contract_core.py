@@ -183,3 +183,17 @@ def test_a_decoder_calling_sys_exit_fails_the_item_not_the_process():
 def test_codec_info_refuses_values_nothing_could_measure(field, value):
     with pytest.raises(CodecError, match=f"CodecInfo.{field} is"):
         _misbehaving(**{field: value}).encode(white_noise(0.2))
+
+
+class _FailsToStart(Identity):
+    def __init__(self, sample_rate: int = 16000):
+        raise RuntimeError("cannot open its device")
+
+
+def test_a_backend_constructor_failing_is_named_with_its_card(tmp_path, monkeypatch):
+    monkeypatch.setitem(BACKENDS._entries, "fails-to-start", _FailsToStart)
+    (tmp_path / "f.yaml").write_text("name: f\nbackend: fails-to-start\n")
+    with pytest.raises(
+        ConfigError, match=r"^codec card f: backend fails-to-start failed to start: RuntimeError: cannot"
+    ):
+        load_card(tmp_path / "f.yaml").build()
