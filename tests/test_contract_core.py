@@ -197,3 +197,17 @@ def test_a_backend_constructor_failing_is_named_with_its_card(tmp_path, monkeypa
         ConfigError, match=r"^codec card f: backend fails-to-start failed to start: RuntimeError: cannot"
     ):
         load_card(tmp_path / "f.yaml").build()
+
+
+def test_the_python_api_names_a_plain_array_passed_for_audio():
+    from evalkit.metrics.wrapper import evaluate
+
+    samples = white_noise(0.2).samples[0]
+    with pytest.raises(AudioError, match="roundtrip takes evalkit.Audio.*got ndarray"):
+        roundtrip(Identity(16000), samples)
+    with pytest.raises(AudioError, match="encode takes evalkit.Audio.*got ndarray"):
+        Identity(16000).encode(samples)
+    with pytest.raises(AudioError, match="evaluate: ref is ndarray"):
+        evaluate("si_sdr", samples, samples)
+    with pytest.raises(AudioError, match="evaluate: deg is NoneType"):
+        evaluate("si_sdr", white_noise(0.2), None)

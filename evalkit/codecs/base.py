@@ -181,6 +181,10 @@ class Codec(ABC):
 
     def encode_packets(self, audio: Audio) -> Bitstream:
         """Encode to a Bitstream whose packets can be dropped to simulate loss."""
+        if not isinstance(audio, Audio):
+            raise AudioError(
+                f"{self.backend}: encode takes evalkit.Audio(samples, sample_rate), got {type(audio).__name__}"
+            )
         info = self.info
         name = audio.id or "audio"
         if audio.sample_rate != info.sample_rate:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..alignment import AlignedPair, Alignment, AlignPolicy, align_pair
 from ..audio import Audio, resample, to_mono
-from ..errors import ConfigError, MetricError
+from ..errors import AudioError, ConfigError, MetricError
 from .base import METRICS, Metric, MetricSpec, Value, Withheld
 
 __all__ = ["MetricResult", "evaluate", "choose_rate", "SILENCE_DBFS", "LENGTH_TOLERANCE", "DEFAULT_ALIGNMENT"]
@@ -66,6 +66,9 @@ def evaluate(
     (the item's transcript, if known). An unknown metric name is a configuration error and
     does raise (ConfigError).
     """
+    for role, audio in (("ref", ref), ("deg", deg)):
+        if not isinstance(audio, Audio) and not (role == "ref" and audio is None):  # a caller's mistake, not the item's
+            raise AudioError(f"evaluate: {role} is {type(audio).__name__}; pass evalkit.Audio(samples, sample_rate)")
     entry = METRICS.get(name)
     if not isinstance(entry, Metric):
         raise ConfigError(f"metric {name!r} is registered as {type(entry).__name__}, not a Metric")
