@@ -135,7 +135,7 @@ def _check_workers_see(exp: Experiment, workers: int | None, scheduler: str | No
     a script) when tasks run in other processes: they cannot import it, and every row would fail."""
     if workers == 0 and not scheduler:
         return
-    defined = [(f"metric {name!r}", METRICS.get(name).fn) for name in exp.metrics]
+    defined: list[tuple[str, object]] = [(f"metric {name!r}", METRICS.get(name).fn) for name in exp.metrics]
     cards = [c for c in exp.codecs if isinstance(c, Card) and c.backend in BACKENDS]
     defined += [(f"codec backend {c.backend!r}", BACKENDS.get(c.backend)) for c in cards]
     for what, obj in defined:
