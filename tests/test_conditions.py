@@ -18,6 +18,9 @@ from evalkit.datasets import load_dataset
 from evalkit.demo_pipeline import DEMO_MANIFEST
 from evalkit.errors import AudioError, ConfigError
 from evalkit.experiment import load_experiment
+from evalkit.report.data import load_run
+from evalkit.report.drilldown import item_view
+from evalkit.report.leaderboard import codec_family, codec_table
 from evalkit.store import connect, roundtrips_frame, run_warnings
 
 ITEMS = load_dataset(DEMO_MANIFEST)[:3]
@@ -195,6 +198,19 @@ def test_evalkit_bitstreams_decoded_by_a_card_score_as_the_card(tmp_path):
     np.testing.assert_allclose(scores["mine"], scores["g726-32k"], rtol=1e-6)
     bitrate = values.xs("bitrate_kbps", level="metric")
     np.testing.assert_allclose(bitrate["mine"], bitrate["g726-32k"], rtol=0.02)
+    run = load_run(connect(load_experiment(path).database), "t")
+    assert codec_family(run, "mine") == codec_family(run, "g726-32k") == "g726"  # the card's family
+
+
+def test_the_report_shows_files_made_elsewhere_as_decoded_files(tmp_path):
+    make_decoded(tmp_path / "mine")
+    path = experiment(tmp_path, ["reference", {"name": "mine", "decoded": "mine/{id}.dec.wav"}])
+    evalkit.run(path)
+    run = load_run(connect(load_experiment(path).database), "t")
+    families = codec_table(run).set_index("codec")["family"].to_dict()
+    assert families == {"mine": "decoded files", "reference": "reference"}
+    view = item_view(connect(load_experiment(path).database), run, IDS[0], "mine")  # the user's file, not cached
+    assert view.decoded_path == tmp_path / "mine" / f"{IDS[0]}.dec.wav" and not view.notes
 
 
 @pytest.mark.parametrize(

@@ -152,9 +152,28 @@ def _reference(run: RunData, item_id: str) -> Path | None:
 
 
 def _decoded(run: RunData, item_id: str, codec: str) -> Path | None:
+    if (made_elsewhere := _decoded_elsewhere(run, item_id, codec)) is not None:
+        return made_elsewhere
     trips = current_results(run.roundtrips)
     keys = trips.loc[(trips["item_id"] == item_id) & (trips["codec"] == codec), "cache_key"].dropna()
     if keys.empty or run.cache_root is None:
         return None
     path = DecodedCache(run.cache_root).path(str(keys.iloc[0]))
     return path if path.is_file() else None
+
+
+def _decoded_elsewhere(run: RunData, item_id: str, codec: str) -> Path | None:
+    """The user's own file of (item, condition of decoded files made elsewhere): read where it lies, never cached."""
+    from ..conditions import match_files
+
+    entries = run.config.get("codecs") or []
+    entry = next((c for c in entries if isinstance(c, dict) and c.get("name") == codec), None)
+    source = (entry.get("decoded") or entry.get("files")) if entry else None
+    if not source:
+        return None
+    base = Path(run.config.get("resolved", {}).get("base") or ".")
+    try:
+        found = match_files(source, base, [item_id], allow_outside=bool(run.config.get("allow_outside")))
+    except EvalkitError:
+        return None
+    return found.files.get(item_id)

@@ -123,6 +123,17 @@ def run_card_folders(run: RunData) -> tuple[str, ...] | None:
     return tuple(str(folder) for folder in folders if folder.is_dir()) or None
 
 
+def codec_family(run: RunData, codec: str) -> str:
+    """The codec's family; a condition of files made elsewhere is "decoded files" (or, when a card
+    decoded its bitstreams, that card's family)."""
+    entries = run.config.get("codecs") or []  # sweeps are {card, sweep}: only conditions have a name
+    entry = next((c for c in entries if isinstance(c, dict) and c.get("name") == codec), None)
+    if entry is None:
+        return codec_meta(codec, run_card_folders(run)).family
+    card = entry.get("card")
+    return codec_meta(card, run_card_folders(run)).family if isinstance(card, str) else "decoded files"
+
+
 def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFrame:
     """Per codec: family, nominal and measured kbps (duration-weighted), algorithmic latency."""
     trips = current_results(run.roundtrips)
@@ -132,12 +143,13 @@ def codec_table(run: RunData, items: Iterable[str] | None = None) -> pd.DataFram
     rows = []
     for codec in sorted(set(run.results["codec"])):
         meta = codec_meta(codec, run_card_folders(run))
-        mine = trips[(trips["codec"] == codec) & (trips["duration"] > 0)]
+        # Files made elsewhere with neither bitstreams nor a declared bitrate have none.
+        mine = trips[(trips["codec"] == codec) & (trips["duration"] > 0) & trips["bitrate"].notna()]
         kbps = mean_ci(mine["bitrate"] / 1000, weights=mine["duration"])[0]
         rows.append(
             {
                 "codec": codec,
-                "family": meta.family,
+                "family": codec_family(run, codec),
                 "nominal_kbps": meta.nominal_kbps,
                 "measured_kbps": kbps,
                 "latency_ms": meta.latency_ms,
@@ -167,7 +179,7 @@ def leaderboard(
         for key, group in frame.groupby(["codec", "codec_hash", "metric", "metric_version"], sort=True)
     ]
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
-    board["family"] = [codec_meta(codec, run_card_folders(run)).family for codec in board["codec"]]
+    board["family"] = [codec_family(run, codec) for codec in board["codec"]]
     rank = {metric: index for index, metric in enumerate(metric_order(run, include_cost=True))}
     return board.sort_values("metric", key=lambda col: col.map(rank), kind="stable", ignore_index=True)
 
