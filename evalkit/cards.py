@@ -18,7 +18,7 @@ from types import ModuleType
 
 from .codecs import BACKENDS, Codec
 from .config import describe, read_document
-from .errors import ConfigError
+from .errors import ConfigError, EvalkitError
 from .registry import group_entries
 from .resources import cards_dir
 
@@ -103,6 +103,12 @@ class Card:
             where = f" ({self.path})" if self.path else ""
             raise ConfigError(
                 f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {err}"
+            ) from None
+        except EvalkitError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a plug-in's constructor failing is named, not a traceback
+            raise ConfigError(
+                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {err}"
             ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:

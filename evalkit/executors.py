@@ -318,12 +318,20 @@ class DaskExecutor(Executor):
     """Tasks on an existing Dask distributed scheduler (`tcp://host:port`)."""
 
     def __init__(self, address: str):
-        from distributed import Client
-
-        self.client = Client(address, timeout="30s")
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError("--scheduler needs Dask: pip install distributed (or leave --scheduler out)") from None
+        try:
+            self.client = Client(address, timeout="30s")
+        except (OSError, ValueError, TypeError) as err:  # a mistyped address or no scheduler listening there
+            raise ConfigError(
+                f"cannot use the Dask scheduler {address!r} ({err}); give a running scheduler's address, "
+                "e.g. tcp://127.0.0.1:8786"
+            ) from None
 
     def map_unordered(self, fn, tasks):
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
 
         tasks = list(tasks)
         futures = {self.client.submit(fn, task, pure=False): task for task in tasks}
@@ -331,6 +339,8 @@ class DaskExecutor(Executor):
             task = futures[future]
             try:
                 yield task, future.result()
+            except KilledWorker:  # as a local worker's death: the runner retries the task in parts
+                yield task, WorkerCrash("its Dask workers died running it")
             except Exception as err:  # noqa: BLE001 - reported per task by the runner
                 yield task, err
 
@@ -345,6 +355,10 @@ def make_executor(
     preload: tuple[str, ...] = (),
 ) -> Executor:
     """Where a run's tasks go; `preload` names the modules local workers should start with."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ConfigError(
+            f"workers is {workers!r}: give a whole number, 0 for this process or more for worker processes"
+        )
     if task_timeout is not None and (scheduler or workers == 0):
         where = "a Dask cluster (use its workers' own limits)" if scheduler else "this process (workers: 0)"
         raise ConfigError(f"task_timeout stops local worker processes; it cannot stop tasks on {where}")

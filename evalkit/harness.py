@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .alignment import estimate_lag
 from .audio import MIN_COST_SECONDS, Audio, align, check_content, resample, to_mono
 from .codecs import Codec, CodecInfo
+from .errors import AudioError
 
 __all__ = ["RoundTrip", "roundtrip", "measure_delay", "delay_tolerance"]
 
@@ -54,6 +55,8 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False, measure: bool =
     is set (then the channels are averaged first). `measure=False` leaves the delay check to
     the caller (measured_delay None), which aligns the output with the input anyway.
     """
+    if not isinstance(audio, Audio):
+        raise AudioError(f"roundtrip takes evalkit.Audio(samples, sample_rate), got {type(audio).__name__}")
     info = codec.info
     source = to_mono(audio) if downmix and info.channels == 1 else audio
     native = resample(source, info.sample_rate)

@@ -36,12 +36,22 @@ class Registry(Generic[T]):
     the entry point's name, or a module whose import registers its entries (with `register`).
     """
 
-    def __init__(self, kind: str, group: str, has_builtins: bool = False):
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        has_builtins: bool = False,
+        accepts: Callable[[object], bool] | None = None,
+        expected: str = "",
+    ):
         self.kind = kind
         self.group = group
         self.has_builtins = has_builtins  # evalkit declares entries in this group: none found is an install fault
+        self.accepts = accepts  # what an entry point naming an object must point at (None: anything)
+        self.expected = expected  # that, in words, for the message when it does not
         self._entries: dict[str, T] = {}
         self._plugins_loaded = False
+        self._load_error: ConfigError | None = None
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -75,18 +85,35 @@ class Registry(Generic[T]):
         return iter(self.names())
 
     def _load_plugins(self) -> None:
+        if self._load_error is not None:  # asked again in the same process: the same answer, not half a registry
+            raise self._load_error
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        for ep in sorted(group_entries(self.group), key=lambda ep: (ep.value, ep.name)):
-            try:
-                target = ep.load()
-            except Exception as err:  # noqa: BLE001 - a broken plug-in is named, not a traceback
-                raise ConfigError(
-                    f"{self.kind} entry point {ep.name!r} ({ep.value}) cannot be loaded: {type(err).__name__}: {err}"
-                ) from None
-            if not isinstance(target, ModuleType) and self._entries.get(ep.name) is not target:
-                self.add(ep.name, target)
+        try:
+            for ep in sorted(group_entries(self.group), key=lambda ep: (ep.value, ep.name)):
+                self._load_entry(ep)
+            self._check_builtins()
+        except ConfigError as err:
+            self._load_error = err
+            raise
+
+    def _load_entry(self, ep) -> None:
+        where = f"{self.kind} entry point {ep.name!r} ({ep.value})"
+        try:
+            target = ep.load()
+        # SystemExit too: a plug-in that exits on import is named like any other broken one
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plug-in is named, not a traceback
+            raise ConfigError(f"{where} cannot be loaded: {type(err).__name__}: {err}") from None
+        if isinstance(target, ModuleType) or self._entries.get(ep.name) is target:
+            return
+        if self.accepts is not None and not self.accepts(target):
+            raise ConfigError(f"{where} is a {type(target).__name__}, not {self.expected}")
+        if ep.name in self._entries:
+            raise ConfigError(f"{where} is named like another {self.kind}; rename the entry point")
+        self.add(ep.name, target)
+
+    def _check_builtins(self) -> None:
         if self.has_builtins and not self._entries:
             raise ConfigError(
                 f"no {self.kind} is registered: the entry points of group {self.group} are "

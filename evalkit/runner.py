@@ -20,6 +20,8 @@ import pandas as pd
 from . import __version__
 from .alignment import AlignPolicy
 from .cache import file_digest
+from .cards import Card
+from .codecs import BACKENDS
 from .conditions import DecodedCondition, ItemFiles
 from .datasets import Item, load_dataset
 from .errors import ConfigError
@@ -60,6 +62,7 @@ def run_experiment(
     `frame.attrs["warnings"]`: {key: {"text", "items"}}. A run this call creates is removed
     again when it fails before storing a single row: failed set-up leaves nothing behind.
     """
+    _check_workers_see(exp, exp.workers if workers is None else workers, scheduler)
     executor = make_executor(exp.workers if workers is None else workers, scheduler, exp.task_timeout, _preload(exp))
     try:
         items, files, warnings = _prepare(exp)
@@ -107,6 +110,7 @@ def run(
 def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Score every (item, condition) of `exp` without a database: the rows `run_experiment` would
     store, as a DataFrame, with the warnings in `frame.attrs["warnings"]`."""
+    _check_workers_see(exp, exp.workers if workers is None else workers, None)
     executor = make_executor(exp.workers if workers is None else workers, None, exp.task_timeout, _preload(exp))
     rows: list[dict] = []
     try:
@@ -124,6 +128,22 @@ def score_pairs(exp: Experiment, workers: int | None = None, progress: bool = Tr
 def _preload(exp: Experiment) -> tuple[str, ...]:
     """What local workers start with: the task module and the packages of the run's metrics."""
     return ("evalkit.tasks", *dict.fromkeys(m for name in exp.metrics for m in METRICS.get(name).spec.requires))
+
+
+def _check_workers_see(exp: Experiment, workers: int | None, scheduler: str | None) -> None:
+    """Refuse, before any work, a metric or backend defined in this session's `__main__` (a notebook,
+    a script) when tasks run in other processes: they cannot import it, and every row would fail."""
+    if workers == 0 and not scheduler:
+        return
+    defined: list[tuple[str, object]] = [(f"metric {name!r}", METRICS.get(name).fn) for name in exp.metrics]
+    cards = [c for c in exp.codecs if isinstance(c, Card) and c.backend in BACKENDS]
+    defined += [(f"codec backend {c.backend!r}", BACKENDS.get(c.backend)) for c in cards]
+    for what, obj in defined:
+        if getattr(obj, "__module__", None) == "__main__":
+            raise ConfigError(
+                f"{what} is defined in __main__, which worker processes cannot import: run with workers=0, "
+                "or move it to a module of a package that declares it as an entry point"
+            )
 
 
 def _prepare(exp: Experiment) -> tuple[list[Item], Files, dict]:

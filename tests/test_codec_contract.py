@@ -65,6 +65,11 @@ def test_deterministic(codec_run, speech):
     assert codec.encode(native) == codec.encode(native)
 
 
+def test_decoding_is_deterministic(codec_run):
+    codec, run = codec_run  # a decoder that dithers or samples unseeded makes every score unrepeatable
+    assert np.array_equal(codec.decode(run.data).samples, codec.decode(run.data).samples)
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated", "corrupted", "foreign"])
 def test_bad_bytes_raise_codec_error(codec_run, damage):
     codec, run = codec_run

@@ -117,3 +117,97 @@ def test_lost_packets_keep_the_length():
     lossy = Bitstream(stream.backend, stream.header, [None if i % 5 == 0 else p for i, p in enumerate(stream.packets)])
     out = codec.decode_packets(lossy)
     assert out.frames == 16000
+
+
+def _misbehaving(encode=None, decode=None, **info):
+    """An Identity backend (not registered) with one method or CodecInfo field replaced."""
+    from dataclasses import replace
+
+    methods = {"backend": "misbehaving"}
+    if encode:
+        methods["_encode"] = lambda self, samples: encode(Identity._encode(self, samples), samples)
+    if decode:
+        methods["_decode"] = lambda self, header, packets: decode(Identity._decode(self, header, packets))
+    if info:
+        methods["info"] = property(lambda self: replace(Identity.info.fget(self), **info))
+    return type("Misbehaving", (Identity,), methods)(16000)
+
+
+@pytest.mark.parametrize(
+    "encode, message",
+    [
+        (lambda out, x: (out[0], [p.decode("latin-1") for p in out[1]]), "packet 0 as str, not bytes"),
+        (lambda out, x: (out[0], [np.zeros(4, np.int16)]), "packet 0 as ndarray"),
+        (lambda out, x: (None, out[1]), "a NoneType header"),
+        (lambda out, x: (out[0], b"".join(out[1])), "packets as bytes"),
+    ],
+)
+def test_an_encoder_returning_other_than_bytes_is_named(encode, message):
+    with pytest.raises(CodecError, match=f"^misbehaving: _encode returned .*{message}"):
+        _misbehaving(encode=encode).encode(white_noise(0.2))
+
+
+@pytest.mark.parametrize(
+    "decode, message",
+    [
+        (lambda out: (out * 32768).astype(np.int16), "returned int16 samples; return floats"),
+        (lambda out: np.stack([out, out]), r"shape \(2, 3200\); the codec declares 1 channel"),
+        (lambda out: out[::2], "returned 1600 samples for a 3200-sample input"),
+        (lambda out: out[np.newaxis, np.newaxis], r"shape \(1, 1, 3200\)"),
+    ],
+)
+def test_a_decoder_output_that_would_be_padded_or_misread_is_refused(decode, message):
+    codec = _misbehaving(decode=decode)
+    with pytest.raises(CodecError, match=message):
+        codec.decode(codec.encode(white_noise(0.2)))
+
+
+def test_a_decoder_calling_sys_exit_fails_the_item_not_the_process():
+    codec = _misbehaving(decode=lambda out: exit(3))
+    with pytest.raises(CodecError, match=r"failed to decode \(SystemExit: 3\)"):
+        codec.decode(codec.encode(white_noise(0.2)))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("lookahead_samples", -5),
+        ("lookahead_samples", 10**9),
+        ("frame_samples", 0),
+        ("sample_rate", 16000.5),
+        ("nominal_bitrate", -1.0),
+        ("nominal_bitrate", 1e15),
+        ("nominal_bitrate", float("nan")),
+    ],
+)
+def test_codec_info_refuses_values_nothing_could_measure(field, value):
+    with pytest.raises(CodecError, match=f"CodecInfo.{field} is"):
+        _misbehaving(**{field: value}).encode(white_noise(0.2))
+
+
+class _FailsToStart(Identity):
+    def __init__(self, sample_rate: int = 16000):
+        raise RuntimeError("cannot open its device")
+
+
+def test_a_backend_constructor_failing_is_named_with_its_card(tmp_path, monkeypatch):
+    monkeypatch.setitem(BACKENDS._entries, "fails-to-start", _FailsToStart)
+    (tmp_path / "f.yaml").write_text("name: f\nbackend: fails-to-start\n")
+    with pytest.raises(
+        ConfigError, match=r"^codec card f: backend fails-to-start failed to start: RuntimeError: cannot"
+    ):
+        load_card(tmp_path / "f.yaml").build()
+
+
+def test_the_python_api_names_a_plain_array_passed_for_audio():
+    from evalkit.metrics.wrapper import evaluate
+
+    samples = white_noise(0.2).samples[0]
+    with pytest.raises(AudioError, match="roundtrip takes evalkit.Audio.*got ndarray"):
+        roundtrip(Identity(16000), samples)
+    with pytest.raises(AudioError, match="encode takes evalkit.Audio.*got ndarray"):
+        Identity(16000).encode(samples)
+    with pytest.raises(AudioError, match="evaluate: ref is ndarray"):
+        evaluate("si_sdr", samples, samples)
+    with pytest.raises(AudioError, match="evaluate: deg is NoneType"):
+        evaluate("si_sdr", white_noise(0.2), None)

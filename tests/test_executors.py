@@ -137,3 +137,28 @@ def test_a_hang_inside_a_chunk_times_out_alone():
     out = dict(LocalExecutor(2, task_timeout=1.5).map_unordered(hang_or_square, range(80)))
     assert sorted(out) == list(range(80)) and isinstance(out[2], TaskTimeout)
     assert all(out[n] == n * n for n in range(80) if n != 2)
+
+
+@pytest.mark.parametrize("workers", [-1, "2", 1.5, True])
+def test_workers_must_be_a_whole_number(workers):
+    with pytest.raises(ConfigError, match=r"^workers is .*give a whole number"):
+        make_executor(workers)
+
+
+def test_a_scheduler_address_that_is_not_one_is_named():
+    pytest.importorskip("distributed")
+    with pytest.raises(ConfigError, match=r"^cannot use the Dask scheduler 'bogus' \(missing port"):
+        make_executor(scheduler="bogus")
+
+
+@pytest.mark.slow
+def test_a_dask_worker_dying_on_a_task_is_a_worker_crash_the_rest_complete():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        executor = make_executor(scheduler=cluster.scheduler_address)
+        try:
+            out = dict(executor.map_unordered(square_or_crash, [2, 3, 5]))
+        finally:
+            executor.close()
+    # a WorkerCrash is what the runner splits into the task's parts, so one crashing metric fails alone
+    assert out[2] == 4 and isinstance(out[3], WorkerCrash) and isinstance(out[5], ValueError)

@@ -160,3 +160,42 @@ def test_every_module_that_registers_is_declared():
         if "@register_backend(" in text or "\n@metric(" in text:
             module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             assert module in declared, f"{module} registers extensions but pyproject.toml does not declare it"
+
+
+def _plugin_registry(monkeypatch, target, name="plug"):
+    """A registry whose only entry point is `name`, pointing at `target` (held by this module)."""
+    from importlib.metadata import EntryPoint
+
+    from evalkit import registry as module
+
+    monkeypatch.setattr(module, "group_entries", lambda group: [EntryPoint(name, f"{__name__}:_TARGET", "evalkit.t")])
+    monkeypatch.setitem(globals(), "_TARGET", target)
+    return Registry("metric", "evalkit.t", accepts=lambda t: isinstance(t, int), expected="an int")
+
+
+def test_an_entry_pointing_at_the_wrong_kind_of_object_is_named(monkeypatch):
+    registry = _plugin_registry(monkeypatch, lambda ref, deg, rate: 1.0)
+    with pytest.raises(ConfigError, match=r"^metric entry point 'plug' \(.*\) is a function, not an int$"):
+        registry.names()
+
+
+def test_a_failed_plugin_load_fails_the_same_way_when_asked_again(monkeypatch):
+    registry = _plugin_registry(monkeypatch, "not an int")
+    for _ in range(2):  # a second look in the same process must not see half a registry
+        with pytest.raises(ConfigError, match="is a str"):
+            registry.get("plug")
+
+
+def test_a_plugin_entry_clashing_with_a_registered_name_is_named(monkeypatch):
+    registry = _plugin_registry(monkeypatch, 7, name="taken")
+    registry.add("taken", 1)
+    with pytest.raises(ConfigError, match=r"entry point 'taken' \(.*\) is named like another metric"):
+        registry.names()
+
+
+def test_the_real_registries_refuse_a_plain_function():
+    from evalkit.codecs import BACKENDS
+    from evalkit.metrics import METRICS
+
+    assert not METRICS.accepts(lambda ref, deg, rate: 1.0) and METRICS.accepts(METRICS.get("si_sdr"))
+    assert not BACKENDS.accepts(METRICS.get("si_sdr")) and BACKENDS.accepts(BACKENDS.get("identity"))

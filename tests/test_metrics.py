@@ -297,6 +297,30 @@ def test_non_finite_and_exceptions_become_rows(patched_registry, speech):
     assert (row.status, row.reason) == ("failed", "ZeroDivisionError: division by zero")
 
 
+def _raise_exit(ref, deg, rate):
+    raise SystemExit(2)
+
+
+@pytest.mark.parametrize(
+    "returned, reason",
+    [
+        ("4.5", "the metric returned str '4.5', not a number"),
+        (True, "the metric returned bool True, not a number"),
+        ({"tyo": 1.0}, "the metric returned unknown outputs ['tyo'], not ['toy']"),
+    ],
+)
+def test_a_value_that_is_not_a_score_fails_its_row(patched_registry, speech, returned, reason):
+    patched_registry.add("toy", Metric(toy_spec(), lambda r, d, s: returned))
+    row = only("toy", speech, speech)
+    assert (row.status, row.value, row.reason) == ("failed", None, reason)
+
+
+def test_a_metric_calling_sys_exit_fails_its_own_rows_only(patched_registry, speech):
+    patched_registry.add("quits", Metric(toy_spec(name="quits"), _raise_exit))
+    row = only("quits", speech, speech)
+    assert (row.status, row.reason) == ("failed", "SystemExit: 2")
+
+
 def test_missing_package_fails_with_install_hint(patched_registry, speech):
     spec = toy_spec(requires=("evalkit_no_such_module",), install="pip install no-such-thing")
     patched_registry.add("toy", Metric(spec, lambda r, d, s: 1.0))

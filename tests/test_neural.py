@@ -255,6 +255,34 @@ def test_cli_train_checkpoints_resumes_and_exports(tmp_path, capsys):
 
 
 @needs_torch
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint", "truncated"])
+def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys, damage):
+    from evalkit.cli import main
+
+    config = rvq_train_config(tmp_path, 2, TINY)
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    if damage == "truncated":
+        assert main(["train", str(config)]) == 0
+        damage = checkpoint.read_bytes()[:1000]  # as a copy cut short leaves it
+    checkpoint.parent.mkdir(exist_ok=True)
+    checkpoint.write_bytes(damage)
+    assert main(["train", str(config), "--steps", "3"]) != 0
+    assert f"{checkpoint}: cannot be read as a checkpoint" in capsys.readouterr().err
+
+
+@needs_torch
+def test_train_refuses_a_run_dir_that_is_a_file_and_negative_steps(tmp_path):
+    from evalkit.neural.train import train
+
+    config = rvq_train_config(tmp_path, 2, TINY)
+    (tmp_path / "run").write_text("")
+    with pytest.raises(ConfigError, match="run_dir .* is a file"):
+        train(config)
+    with pytest.raises(ConfigError, match="steps is -1"):
+        train(config, steps=-1)
+
+
+@needs_torch
 def test_adversarial_step_and_bf16_autocast_run_on_cpu(tmp_path):
     from evalkit.neural.train import TrainConfig, Trainer
 

@@ -427,3 +427,24 @@ def test_workers_do_not_rerun_the_script_that_started_the_run(tmp_path):
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) == 2 * (1 + len(COST_METRICS))
     assert len(list(marks.iterdir())) == 1  # the driver's own run of the script, no worker's
+
+
+def _peak(ref, deg, rate):
+    return float(abs(deg).max())
+
+
+_peak.__module__ = "__main__"  # as if defined in a notebook or the script being run
+
+
+def test_a_metric_defined_in_main_is_refused_before_work_when_workers_run_it(tmp_path, monkeypatch):
+    from evalkit.metrics import METRICS as registry
+    from evalkit.metrics import Metric, MetricSpec
+
+    spec = MetricSpec("nb_peak", "1", True, False, None, 0.0, None, ("nb_peak",), "peak of the degraded signal")
+    monkeypatch.setitem(registry._entries, "nb_peak", Metric(spec, _peak))
+    path = write_experiment(tmp_path, metrics=["nb_peak"], codecs=["reference"], limit=1)
+    with pytest.raises(ConfigError, match=r"^metric 'nb_peak' is defined in __main__.*workers=0"):
+        evalkit.run(path, workers=2)
+    assert not (tmp_path / "db.sqlite").exists() or rows(path).empty
+    frame = evalkit.run(path, workers=0)  # in this process it can run
+    assert frame[frame.metric == "nb_peak"].status.tolist() == ["ok"]

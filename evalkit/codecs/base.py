@@ -38,7 +38,13 @@ from .bitstream import Bitstream
 
 __all__ = ["Codec", "CodecInfo", "BACKENDS", "register_backend", "StreamConfigError", "check_packet_sizes"]
 
-BACKENDS: Registry[type[Codec]] = Registry("codec backend", "evalkit.codecs", has_builtins=True)
+BACKENDS: Registry[type[Codec]] = Registry(
+    "codec backend",
+    "evalkit.codecs",
+    has_builtins=True,
+    accepts=lambda target: isinstance(target, type) and issubclass(target, Codec),
+    expected="a Codec subclass or a module that registers backends",
+)
 
 
 def register_backend(name: str):
@@ -69,6 +75,26 @@ class CodecInfo:
     streaming: bool = True  # False when encoding needs the whole signal (e.g. zero-phase filters)
     concealment: str = "codec"  # lost packets: "codec" (its own PLC), "repeat" or "zero"
     needs: tuple[str, ...] = ()  # what it needs to run: packages, tools, "gpu", weights
+
+    def __post_init__(self) -> None:
+        # A plug-in's mistake here would otherwise become a huge allocation, a division by zero
+        # or a stored latency/bitrate nobody measured.
+        for key in ("sample_rate", "frame_samples", "channels"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise CodecError(f"codec {self.name}: CodecInfo.{key} is {value!r}; it must be a positive integer")
+        lookahead = self.lookahead_samples
+        if isinstance(lookahead, bool) or not isinstance(lookahead, int) or not 0 <= lookahead <= 60 * self.sample_rate:
+            raise CodecError(
+                f"codec {self.name}: CodecInfo.lookahead_samples is {lookahead!r}; it must be a whole number "
+                "of samples from 0 to one minute"
+            )
+        bitrate = self.nominal_bitrate
+        if bitrate is not None and not (isinstance(bitrate, (int, float)) and 0 < bitrate < 1e9):
+            raise CodecError(
+                f"codec {self.name}: CodecInfo.nominal_bitrate is {bitrate!r}; give bits per second "
+                "(above 0, below 1 Gbit/s) or None"
+            )
 
     @property
     def algorithmic_latency_ms(self) -> float:
@@ -155,6 +181,10 @@ class Codec(ABC):
 
     def encode_packets(self, audio: Audio) -> Bitstream:
         """Encode to a Bitstream whose packets can be dropped to simulate loss."""
+        if not isinstance(audio, Audio):
+            raise AudioError(
+                f"{self.backend}: encode takes evalkit.Audio(samples, sample_rate), got {type(audio).__name__}"
+            )
         info = self.info
         name = audio.id or "audio"
         if audio.sample_rate != info.sample_rate:
@@ -167,8 +197,10 @@ class Codec(ABC):
             header, packets = self._encode(self._padded(audio.samples))
         except CodecError:
             raise
-        except Exception as err:  # a library failure names the item instead of crashing the run
+        # SystemExit too: a library that calls sys.exit() fails this item, not the whole run
+        except (Exception, SystemExit) as err:  # a library failure names the item instead of crashing the run
             raise CodecError(f"{name}: {info.name} failed to encode ({type(err).__name__}: {err})") from err
+        _check_encoded(info.name, header, packets)
         return Bitstream(self.backend, {"frames": audio.frames, "config": self.config, **header}, list(packets))
 
     def decode_packets(self, stream: Bitstream) -> Audio:
@@ -177,15 +209,16 @@ class Codec(ABC):
         self._check_config(stream.header)
         frames = self._checked_frames(stream, info)
         try:
-            samples = np.asarray(self._decode(stream.header, stream.packets), dtype=np.float32)
+            samples = _float_samples(info.name, self._decode(stream.header, stream.packets))
         except CodecError:
             raise
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise CodecError(f"{info.name}: failed to decode ({type(err).__name__}: {err})") from err
         if samples.ndim == 1:
             samples = samples[np.newaxis, :]
         if samples.size == 0 or not np.all(np.isfinite(samples)):
             raise CodecError(f"{info.name}: decoder returned no audio or non-finite samples")
+        _check_decoded(info, samples, frames)
         want = frames + info.lookahead_samples
         samples = samples[:, :want]
         if samples.shape[1] < want:
@@ -231,6 +264,43 @@ class Codec(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.backend}>"
+
+
+def _check_encoded(codec: str, header, packets) -> None:
+    """An encoder's output as the container takes it: a mapping and a sequence of bytes."""
+    if not isinstance(header, dict):
+        raise CodecError(f"{codec}: _encode returned a {type(header).__name__} header; return (dict, list of bytes)")
+    if isinstance(packets, (str, bytes, bytearray)) or not isinstance(packets, (list, tuple)):
+        raise CodecError(f"{codec}: _encode returned packets as {type(packets).__name__}; return a list of bytes")
+    for index, packet in enumerate(packets):
+        if not isinstance(packet, (bytes, bytearray)):
+            raise CodecError(
+                f"{codec}: _encode returned packet {index} as {type(packet).__name__}, not bytes (use .tobytes())"
+            )
+
+
+def _float_samples(codec: str, decoded) -> np.ndarray:
+    """The decoder's output as float32; integer PCM is refused, it is 32768 times too loud as floats."""
+    raw = np.asarray(decoded)
+    if raw.dtype.kind != "f":
+        raise CodecError(
+            f"{codec}: _decode returned {raw.dtype} samples; return floats in [-1, 1] (integer PCM: divide by 32768)"
+        )
+    return raw.astype(np.float32)
+
+
+def _check_decoded(info: CodecInfo, samples: np.ndarray, frames: int) -> None:
+    """Refuse decoded audio the base class would otherwise pad into a made-up signal."""
+    if samples.ndim != 2 or samples.shape[0] != info.channels:
+        raise CodecError(
+            f"{info.name}: decoder returned samples of shape {samples.shape}; "
+            f"the codec declares {info.channels} channel(s): (channels, frames) or (frames,)"
+        )
+    if samples.shape[1] < frames - info.frame_samples:  # padding more than a frame would invent audio
+        raise CodecError(
+            f"{info.name}: decoder returned {samples.shape[1]} samples for a {frames}-sample input "
+            f"at {info.sample_rate} Hz (wrong sample rate or lost output?)"
+        )
 
 
 def _differences(ours: dict, other: dict, limit: int = 6) -> str:

@@ -113,7 +113,13 @@ class Metric:
         return self.fn(ref, deg, sample_rate)
 
 
-METRICS: Registry[Metric] = Registry("metric", "evalkit.metrics", has_builtins=True)
+METRICS: Registry[Metric] = Registry(
+    "metric",
+    "evalkit.metrics",
+    has_builtins=True,
+    accepts=lambda target: isinstance(target, Metric),
+    expected="a Metric(spec, fn) object or a module that registers metrics",
+)
 
 
 def metric(spec: MetricSpec) -> Callable[[MetricFn], MetricFn]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..alignment import AlignedPair, Alignment, AlignPolicy, align_pair
 from ..audio import Audio, resample, to_mono
-from ..errors import ConfigError, MetricError
+from ..errors import AudioError, ConfigError, MetricError
 from .base import METRICS, Metric, MetricSpec, Value, Withheld
 
 __all__ = ["MetricResult", "evaluate", "choose_rate", "SILENCE_DBFS", "LENGTH_TOLERANCE", "DEFAULT_ALIGNMENT"]
@@ -66,6 +66,9 @@ def evaluate(
     (the item's transcript, if known). An unknown metric name is a configuration error and
     does raise (ConfigError).
     """
+    for role, audio in (("ref", ref), ("deg", deg)):
+        if not isinstance(audio, Audio) and not (role == "ref" and audio is None):  # a caller's mistake, not the item's
+            raise AudioError(f"evaluate: {role} is {type(audio).__name__}; pass evalkit.Audio(samples, sample_rate)")
     entry = METRICS.get(name)
     if not isinstance(entry, Metric):
         raise ConfigError(f"metric {name!r} is registered as {type(entry).__name__}, not a Metric")
@@ -110,7 +113,8 @@ def _run(
             return "ok", entry(ref_x, deg_x, rate, text), alignment
     except MetricError as err:
         return "failed", str(err), alignment
-    except Exception as err:  # noqa: BLE001 - any library failure is data, not a crash
+    # SystemExit too: a library calling sys.exit() fails this metric's rows, not the item or the run
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any library failure is data, not a crash
         return "failed", f"{type(err).__name__}: {err}", alignment
 
 
@@ -200,8 +204,19 @@ def _rows(
 
 def _by_output(spec: MetricSpec, value: Value) -> dict:
     if isinstance(value, dict):
+        unknown = sorted(set(map(str, value)) - set(spec.outputs))
+        if unknown:  # a misspelt key must not read as "no value" without saying which keys came back
+            hint = f"the metric returned unknown outputs {unknown}, not {list(spec.outputs)}"
+            return {out: _Missing(hint) for out in spec.outputs if out not in value} | value
         return value
     return {spec.outputs[0]: value} if len(spec.outputs) == 1 else {}
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """An output a dict-returning metric left out, with what it returned instead."""
+
+    reason: str
 
 
 def _checked(value) -> tuple[float | None, str, str]:
@@ -210,6 +225,10 @@ def _checked(value) -> tuple[float | None, str, str]:
         return None, "skipped", value.reason
     if value is None:
         return None, "failed", "the metric returned no value for this output"
+    if isinstance(value, _Missing):
+        return None, "failed", value.reason
+    if isinstance(value, (str, bytes, bool, np.bool_)):  # "4.5" or True is a bug in the metric, not a score
+        return None, "failed", f"the metric returned {type(value).__name__} {value!r}, not a number"
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -196,6 +196,8 @@ class Trainer:
 
     def run(self) -> Path:
         cfg = self.config.run
+        if self.config.run_dir.exists() and not self.config.run_dir.is_dir():
+            raise ConfigError(f"run_dir {self.config.run_dir} is a file; give a folder for checkpoints and logs")
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         if cfg["resume"] and self.checkpoint_path.is_file():
             self.load_checkpoint(self.checkpoint_path)
@@ -313,8 +315,14 @@ class Trainer:
         os.replace(tmp, path)  # atomic: an interrupted save never leaves a broken checkpoint
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if state.get("format") != TRAIN_FORMAT:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a truncated or foreign file is named, not a traceback
+            raise ConfigError(
+                f"{path}: cannot be read as a checkpoint ({type(err).__name__}); delete it to train from "
+                "the start, or set run.resume: false"
+            ) from None
+        if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
             raise ConfigError(f"{path}: not an evalkit training checkpoint")
         self.model.load_state_dict(state["model"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -362,7 +370,9 @@ def train(config: str | Path | dict, steps: int | None = None, **run_overrides) 
     section, e.g. max_minutes) replace the config's values when given."""
     cfg = TrainConfig.load(config)
     if steps is not None:
-        cfg.optim["steps"] = int(steps)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ConfigError(f"train: steps is {steps!r}; give a whole number of steps, 0 or more")
+        cfg.optim["steps"] = steps
     unknown = set(run_overrides) - set(_RUN_DEFAULTS)
     if unknown:
         raise ConfigError(f"train: unknown run settings {sorted(unknown)}")
