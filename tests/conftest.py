@@ -34,6 +34,22 @@ NO_PG = "PostgreSQL variants need EVALKIT_TEST_PG_URL, e.g. export EVALKIT_TEST_
 
 
 @contextmanager
+def dask_cluster(**options) -> Iterator:
+    """A Dask LocalCluster (no dashboard). Its event-loop thread must start within Dask's fixed 10 s, which a
+    loaded 2-core machine can miss, so a failed start is tried again (twice) before the test fails."""
+    distributed = pytest.importorskip("distributed")
+    for attempt in range(3):
+        try:
+            cluster = distributed.LocalCluster(dashboard_address=None, **options)
+            break
+        except (AssertionError, TimeoutError, OSError):
+            if attempt == 2:
+                raise
+    with cluster:
+        yield cluster
+
+
+@contextmanager
 def pg_schema_url() -> Iterator[str]:
     """The test server's URL scoped to a fresh schema, dropped afterwards: no test sees another's tables,
     nor those a previous run (of an older evalkit, say) left on a reused server."""

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from conftest import dask_cluster
 
 from evalkit.errors import ConfigError
 from evalkit.executors import (
@@ -153,8 +154,7 @@ def test_a_scheduler_address_that_is_not_one_is_named():
 
 @pytest.mark.slow
 def test_a_dask_worker_dying_on_a_task_is_a_worker_crash_the_rest_complete():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+    with dask_cluster(n_workers=1, threads_per_worker=1) as cluster:
         executor = make_executor(scheduler=cluster.scheduler_address)
         try:
             # The crash runs alone: tasks queued on the same dying worker would die with it, by timing.

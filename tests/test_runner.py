@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import NO_PG, PG_URL, pg_schema_url
+from conftest import NO_PG, PG_URL, dask_cluster, pg_schema_url
 
 import evalkit
 from evalkit.audio import Audio, save
@@ -320,9 +320,9 @@ def _count_rows(db: Path) -> int:
 
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     local = evalkit.run(write_experiment(tmp_path))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with dask_cluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
         remote_dir = tmp_path / "dask"
         remote_dir.mkdir()
         remote = evalkit.run(write_experiment(remote_dir), scheduler=cluster.scheduler_address)
