@@ -11,6 +11,7 @@ from .common import current_summary, num, refuse_overwrite, summary_text, warn_m
 
 def cmd_results(args) -> int:
     """Per codec × metric: mean and 95 % confidence interval; optional CSV/Parquet export or a paired comparison."""
+    from ..report.data import list_runs
     from ..report.names import metric_ranges
     from ..store import connect, export, results_frame, summary
 
@@ -19,7 +20,7 @@ def cmd_results(args) -> int:
         _require_run(engine, args.run)
     if args.compare:
         return _compare(engine, args)
-    runs = [args.run] if args.run else _stored_runs(engine)
+    runs = [args.run] if args.run else list_runs(engine)
     if args.export:
         refuse_overwrite(args.export, args.force)
         frame = results_frame(engine, args.run) if args.long else _summaries(engine, runs, metric_ranges())
@@ -51,12 +52,6 @@ def _warn_coverage(engine, run: str) -> None:
 
     for gap in coverage_gaps(current_results(results_frame(engine, run))):
         print(f"warning: {gap}", file=sys.stderr)
-
-
-def _stored_runs(engine) -> list[str]:
-    from ..report.data import list_runs
-
-    return list_runs(engine)
 
 
 def _summaries(engine, runs: list[str], bounds):

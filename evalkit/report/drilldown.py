@@ -18,7 +18,7 @@ from ..audio import Audio, load
 from ..cache import DecodedCache
 from ..errors import EvalkitError
 from .data import RunData, dataset_items, table_exists
-from .leaderboard import current_results
+from .leaderboard import condition_entry, current_results, run_base
 
 __all__ = [
     "ItemView",
@@ -166,14 +166,12 @@ def _decoded_elsewhere(run: RunData, item_id: str, codec: str) -> Path | None:
     """The user's own file of (item, condition of decoded files made elsewhere): read where it lies, never cached."""
     from ..conditions import match_files
 
-    entries = run.config.get("codecs") or []
-    entry = next((c for c in entries if isinstance(c, dict) and c.get("name") == codec), None)
+    entry = condition_entry(run, codec)
     source = (entry.get("decoded") or entry.get("files")) if entry else None
     if not source:
         return None
-    base = Path(run.config.get("resolved", {}).get("base") or ".")
     try:
-        found = match_files(source, base, [item_id], allow_outside=bool(run.config.get("allow_outside")))
+        found = match_files(source, run_base(run), [item_id], allow_outside=bool(run.config.get("allow_outside")))
     except EvalkitError:
         return None
     return found.files.get(item_id)

@@ -118,16 +118,25 @@ def metric_order(run: RunData, include_cost: bool = False) -> list[str]:
 def run_card_folders(run: RunData) -> tuple[str, ...] | None:
     """The card folders the run's experiment added (`cards:`), those still there, resolved against its
     file's folder; None when it added none."""
-    base = Path(run.config.get("resolved", {}).get("base") or ".")
-    folders = [base / str(folder) for folder in run.config.get("cards") or []]
+    folders = [run_base(run) / str(folder) for folder in run.config.get("cards") or []]
     return tuple(str(folder) for folder in folders if folder.is_dir()) or None
+
+
+def run_base(run: RunData) -> Path:
+    """The folder the run's experiment file was in: its relative paths start there."""
+    return Path(run.config.get("resolved", {}).get("base") or ".")
+
+
+def condition_entry(run: RunData, codec: str) -> dict | None:
+    """The experiment's entry for `codec` when it is a condition of files made elsewhere, else None."""
+    entries = run.config.get("codecs") or []  # sweeps are {card, sweep}: only conditions have a name
+    return next((c for c in entries if isinstance(c, dict) and c.get("name") == codec), None)
 
 
 def codec_family(run: RunData, codec: str) -> str:
     """The codec's family; a condition of files made elsewhere is "decoded files" (or, when a card
     decoded its bitstreams, that card's family)."""
-    entries = run.config.get("codecs") or []  # sweeps are {card, sweep}: only conditions have a name
-    entry = next((c for c in entries if isinstance(c, dict) and c.get("name") == codec), None)
+    entry = condition_entry(run, codec)
     if entry is None:
         return codec_meta(codec, run_card_folders(run)).family
     card = entry.get("card")
