@@ -742,6 +742,21 @@ def test_a_full_disk_under_the_results_database_is_one_line_and_keeps_what_was_s
     assert "reference  si_sdr" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_demo_limit_below_one_is_refused_not_sliced(capsys, limit):
+    one_line_error(capsys, ["demo", "--limit", limit, "--no-score"], f"--limit {limit}: give at least 1 item")
+
+
+def test_an_app_address_or_port_it_cannot_listen_on_is_one_line_before_start_up(capsys):
+    import socket
+
+    one_line_error(capsys, ["app", "--port", "99999"], "--port 99999: give a port from 1 to 65535")
+    one_line_error(capsys, ["app", "--address", "no-such-host.invalid"], "not an address of this machine")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        one_line_error(capsys, ["app", "--address", "127.0.0.1", "--port", str(port)], "another program listens there")
+
+
 def test_an_sqlite_file_in_a_read_only_folder_says_why_it_cannot_be_opened(tmp_path, monkeypatch):
     from sqlalchemy import URL
 
