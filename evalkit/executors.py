@@ -321,6 +321,7 @@ class DaskExecutor(Executor):
     """Tasks on an existing Dask distributed scheduler (`tcp://host:port`)."""
 
     def __init__(self, address: str):
+        self.address = address
         try:
             from distributed import Client
         except ImportError:
@@ -365,7 +366,7 @@ class DaskExecutor(Executor):
                     without_workers_since = now
                 elif now - without_workers_since > NO_WORKERS_SECONDS:
                     raise ConfigError(
-                        f"the Dask scheduler {self.client.scheduler.address} has had no workers for "
+                        f"the Dask scheduler {self.address} has had no workers for "
                         f"{NO_WORKERS_SECONDS:.0f} s, so no task can run: start some (dask worker ADDRESS) and run "
                         "again; the rows stored so far are kept"
                     )
