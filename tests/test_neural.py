@@ -273,11 +273,15 @@ def test_ctrl_c_in_training_saves_the_step_reached_and_the_same_command_resumes(
         return losses
 
     monkeypatch.setattr(Trainer, "train_step", interrupted_at_step_3)
-    assert main(["train", str(config)]) == 130
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # also where pytest runs as a background job
+    try:
+        assert main(["train", str(config)]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert "stopped at step 3: checkpoint saved" in capsys.readouterr().out
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
     assert all(handler not in (signal.SIG_DFL, signal.SIG_IGN) for handler in handlers)  # SIGTERM stops so too
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
     assert main(["train", str(config), "--steps", "5"]) == 0
     assert "resumed from" in capsys.readouterr().out
 

@@ -389,7 +389,10 @@ def _stop_requests() -> Iterator[Callable[[], bool]]:
             raise KeyboardInterrupt
         asked.append(signum)
 
-    previous = {number: signal.signal(number, ask) for number in (signal.SIGINT, signal.SIGTERM)}
+    ignored = [number for number in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(number) == signal.SIG_IGN]
+    previous = {  # a signal ignored by whoever started us (nohup, a shell's background job) stays ignored
+        number: signal.signal(number, ask) for number in (signal.SIGINT, signal.SIGTERM) if number not in ignored
+    }
     try:
         yield lambda: bool(asked)
     finally:
