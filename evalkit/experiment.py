@@ -13,7 +13,7 @@ from .conditions import DecodedCondition, condition_from_config
 from .config import Checker, describe, read_document
 from .errors import ConfigError
 
-__all__ = ["Experiment", "load_experiment", "expand_codecs", "sweep_variants", "DEFAULT_CONFIG"]
+__all__ = ["Experiment", "load_experiment", "expand_codecs", "sweep_variants", "DEFAULT_CONFIG", "starter_config"]
 
 _KEYS = {
     "name",
@@ -92,12 +92,28 @@ workers: null
 # the item recorded as failed (null: no limit). Local worker processes only.
 task_timeout: null
 
-# Results database URL (null: $EVALKIT_DB_URL, else sqlite:///results/evalkit.db).
+# Results database URL (null: $EVALKIT_DB_URL, else results/evalkit.db under the folder evalkit
+# runs in, where `evalkit results` and `evalkit report` look by default).
 database: null
 
 # Content-addressed cache of decoded audio.
 cache: results/cache
 """
+
+
+DEMO_MANIFEST = "data/demo/manifest.jsonl"  # the starter's dataset
+
+
+def starter_config(folder: Path) -> str:
+    """DEFAULT_CONFIG for a file written to `folder`: where the demo corpus is not at the starter's
+    relative path (any folder but a checkout's root), its dataset names the installed one, so the
+    starter runs as written."""
+    from .resources import data_path
+
+    manifest = data_path(DEMO_MANIFEST)
+    if (Path(folder) / DEMO_MANIFEST).is_file() or not manifest.is_file():
+        return DEFAULT_CONFIG
+    return DEFAULT_CONFIG.replace(f"dataset: {DEMO_MANIFEST}", f"dataset: {manifest.resolve().as_posix()}", 1)
 
 
 @dataclass(frozen=True)

@@ -108,13 +108,13 @@ def _compare(engine, args) -> int:
 
 def cmd_config(args) -> int:
     """Write a commented starter experiment."""
-    from ..experiment import DEFAULT_CONFIG
+    from ..experiment import starter_config
 
     if args.output == "-":
-        print(DEFAULT_CONFIG, end="")
+        print(starter_config(Path.cwd()), end="")
         return 0
     refuse_overwrite(args.output, args.force)
-    Path(args.output).write_text(DEFAULT_CONFIG)
+    Path(args.output).write_text(starter_config(Path(args.output).absolute().parent))
     print(f"wrote {args.output}; edit it, then: evalkit run {args.output}")
     return 0
 
