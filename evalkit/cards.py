@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .codecs import BACKENDS, Codec
-from .config import describe, read_document
+from .config import describe, did_you_mean, read_document
 from .errors import ConfigError, EvalkitError
 from .registry import group_entries
 from .resources import cards_dir
@@ -187,7 +187,7 @@ def load_cards(
 def find_card(name: str, extra: str | Path | Sequence | None = None) -> Card:
     cards = load_cards(extra)
     if name not in cards:
-        raise ConfigError(f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+        raise ConfigError(f"unknown codec {name!r}{did_you_mean(name, cards)}; run 'evalkit codecs' to list them")
     return cards[name]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .alignment import AlignPolicy
 from .cards import Card, load_cards
 from .conditions import DecodedCondition, condition_from_config
-from .config import Checker, describe, read_document
+from .config import Checker, describe, did_you_mean, read_document
 from .errors import ConfigError
 
 __all__ = ["Experiment", "load_experiment", "expand_codecs", "sweep_variants", "DEFAULT_CONFIG", "starter_config"]
@@ -185,12 +185,17 @@ def _run_name(check: Checker, value) -> str:
 def _metrics(check: Checker, value) -> tuple[str, ...]:
     from .metrics import METRICS
 
+    for index, entry in enumerate(value if isinstance(value, list) else [value] if isinstance(value, dict) else []):
+        if isinstance(entry, dict):  # a guess such as {name: stoi, extended: true}: each variant is its own metric
+            where = f"metrics[{index}]" if isinstance(value, list) else "metrics"
+            check.fail(where, f"metrics take no options: list names only (estoi, pesq_nb, ...), got {describe(entry)}")
     names = check.texts(value, "metrics", "metric name")
     for index, name in enumerate(names):
         if name not in METRICS:
             check.fail(
                 f"metrics[{index}]",
-                f"unknown metric {name!r}; known: {', '.join(METRICS.names())} ('evalkit metrics' lists them)",
+                f"unknown metric {name!r}{did_you_mean(name, METRICS.names())}; known: {', '.join(METRICS.names())} "
+                "('evalkit metrics' lists them)",
             )
     if len(set(names)) != len(names):
         check.fail("metrics", "lists a metric twice")
@@ -286,7 +291,7 @@ def _card_entry(check: Checker, entry, key: str, cards: dict[str, Card]) -> list
         )
     check.text(name, name_key, required=True)
     if name not in cards:
-        check.fail(name_key, f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+        check.fail(name_key, f"unknown codec {name!r}{did_you_mean(name, cards)}; run 'evalkit codecs' to list them")
     variants = _sweep(cards[name], _sweep_values(check, sweep, f"{key}.sweep"))
     for variant in variants:
         _check_builds(check, variant, f"{key}.sweep" if sweep else key)

@@ -117,6 +117,12 @@ EXPERIMENT_CASES = [
     ("alignment: {max_lag_ms: -1}", "alignment.max_lag_ms", "outside the range"),
     ("alignment: loose", "alignment", "mapping"),
     ("metric: [stoi]", "metric", "unknown key"),
+    # a newcomer's typos and guesses get the name they meant, or what to write instead
+    ("downmx: true", "downmx", "unknown key (did you mean 'downmix'?)"),
+    ("codecs: [opus12k]", "codecs[0]", "unknown codec 'opus12k' (did you mean 'opus-12k'?)"),
+    ("metrics: [pesq]", "metrics[0]", "unknown metric 'pesq' (did you mean 'pesq_wb'?)"),
+    ("metrics: [{name: stoi, extended: true}]", "metrics[0]", "metrics take no options: list names only"),
+    ("metrics: {stoi: {extended: true}}", "metrics", "metrics take no options"),
 ]
 
 
