@@ -54,3 +54,52 @@ def test_errors_are_one_line_and_nothing_is_overwritten(tmp_path, wav, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("evalkit: error:") for line in errors)
     assert "no such file" in errors[1] and "unknown codec" in errors[2] and "bitstream" in errors[3]
+
+
+@pytest.mark.parametrize("hash_set", [False, True])
+def test_app_says_when_no_admin_password_is_set(monkeypatch, capsys, hash_set):
+    from evalkit.listening.auth import ENV_VAR
+
+    monkeypatch.setattr("evalkit.report.serve.serve_app", lambda *args, **kwargs: 0)  # no Streamlit here
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    if hash_set:
+        monkeypatch.setenv(ENV_VAR, "scrypt$16384$8$1$00$00")
+    assert main(["app", "--port", "8599"]) == 0
+    err = capsys.readouterr().err
+    assert ("no admin password is set" in err) is not hash_set
+    if not hash_set:
+        assert f"${ENV_VAR}" in err and "python -m evalkit.listening.auth" in err
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("", "no password was given"),
+        ("short\nshort\n", "at least 8 characters"),
+        ("longer-one\nlonger-two\n", "differ"),
+    ],
+)
+def test_making_an_admin_password_hash_fails_in_one_line(typed, message):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "evalkit.listening.auth"], input=typed, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("evalkit: error:") and message in done.stderr
+
+
+def test_making_an_admin_password_hash_prints_it_and_has_help():
+    import subprocess
+    import sys
+
+    made = subprocess.run(
+        [sys.executable, "-m", "evalkit.listening.auth"],
+        input="long-enough\nlong-enough\n",
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0 and made.stdout.startswith("scrypt$")
+    helped = subprocess.run([sys.executable, "-m", "evalkit.listening.auth", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "EVALKIT_ADMIN_PASSWORD_HASH" in helped.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -142,6 +143,7 @@ def cmd_report(args) -> int:
 
 def cmd_app(args) -> int:
     """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
+    from ..listening.auth import ENV_VAR as ADMIN_HASH_VAR
     from ..report.serve import serve_app
 
     host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
@@ -149,4 +151,10 @@ def cmd_app(args) -> int:
         f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
         f"(listeners only ever see http://{host}:{args.port}/listen?t=...)"
     )
+    if not args.mushra_demo and not os.environ.get(ADMIN_HASH_VAR):  # --mushra-demo makes one for its run
+        print(
+            f"evalkit: warning: no admin password is set, so sign-in refuses every password: put a hash in "
+            f"${ADMIN_HASH_VAR} (make one with 'python -m evalkit.listening.auth')",
+            file=sys.stderr,
+        )
     return serve_app(print, port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)
