@@ -107,8 +107,9 @@ class Card:
         except EvalkitError:
             raise
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor failing is named, not a traceback
+            first = (str(err).strip().splitlines() or [""])[0]  # torch's unpickling errors run to ten lines
             raise ConfigError(
-                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {err}"
+                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {first}"
             ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
@@ -116,11 +117,12 @@ class Card:
         if self.follows_item_rate:
             params["sample_rate"] = sample_rate or _DEFAULT_ITEM_RATE
         # A relative weights path is relative to the card's own folder, wherever that is on the
-        # search path; the card's hash keeps the path as written.
+        # search path (made absolute: a relative one would be read against the built-in folder, as
+        # a card from `--cards mycards` is); the card's hash keeps the path as written.
         for key in _PATH_PARAMS:
             value = params.get(key)
             if isinstance(value, str) and self.path is not None and not Path(value).expanduser().is_absolute():
-                params[key] = str(self.path.parent / value)
+                params[key] = str(self.path.absolute().parent / value)
         return params
 
 
