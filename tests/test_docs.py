@@ -224,3 +224,37 @@ def test_every_experiment_and_test_definition_key_is_documented():
     listening = (ROOT / "docs" / "mushra.md").read_text() + (ROOT / "docs" / "listening.md").read_text()
     keys = SHARED_KEYS.union(*(TEST_TYPES.get(name).keys for name in TEST_TYPES.names()))
     assert not [key for key in sorted(keys) if f"`{key}" not in listening]
+
+
+def test_module_qualified_names_in_the_listening_docs_exist():
+    """`stats.holm`, `crowd.record_rejections`, `TestSpec.warnings`: short names of evalkit.mushra and
+    evalkit.listening modules and classes, as docs/mushra.md, listening.md and ratings.md write them."""
+    import dataclasses
+
+    import evalkit.mushra
+    from evalkit.listening.spec import SHARED_KEYS
+
+    text = "".join((ROOT / "docs" / name).read_text() for name in ("mushra.md", "listening.md", "ratings.md"))
+    not_names = SHARED_KEYS | {"evalkit", "st", "type", "core", "excerpt"}  # keys, evalkit.*, st.App, core.js
+    missing = []
+    for owner, attribute in sorted(set(re.findall(r"`([A-Za-z_]\w*)\.([A-Za-z_]\w*)`", text))):
+        if attribute in ("py", "js", "csv", "scp", "yaml", "md"):  # a file name (playlog.py), not code
+            continue
+        target = _short_module(owner) or getattr(evalkit.mushra, owner, None)
+        if target is None:
+            if owner not in not_names:  # definition keys (loudness.target_lufs) are not code
+                missing.append(f"{owner}.{attribute}: no module or class {owner!r}")
+            continue
+        fields = {f.name for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else set()
+        if not hasattr(target, attribute) and attribute not in fields:
+            missing.append(f"{owner}.{attribute}: {owner} has no {attribute!r}")
+    assert not missing, "\n".join(missing)
+
+
+def _short_module(name: str):
+    for package in ("evalkit.mushra", "evalkit.listening"):
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ImportError:
+            continue
+    return None
