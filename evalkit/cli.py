@@ -142,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write a self-contained report of a run (html, pdf, latex, csv, parquet)")
     p.add_argument("--run", required=True, help="run name")
     p.add_argument("--mushra", help="MUSHRA test whose ratings to merge and correlate with the metrics")
-    p.add_argument("-o", "--output", required=True, help="output file; its suffix picks the format")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file; its suffix picks the format (.html, .pdf, .tex, .csv, .parquet)",
+    )
     p.add_argument("--format", choices=["html", "pdf", "csv", "parquet", "latex"], help="override the suffix")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--force", action="store_true", help="overwrite the output")

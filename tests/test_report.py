@@ -635,3 +635,12 @@ def test_drilldown_of_a_failed_round_trip_gives_its_reason_not_a_rerun(scored, t
         )
     view = item_view(engine, load_run(engine, RUN), item, "g711-mulaw")
     assert view.notes == [f"no decoded audio of {item} through g711-mulaw: it failed (codec g711-mulaw failed: boom)"]
+
+
+def test_a_report_suffix_it_cannot_read_names_the_ones_it_can(tmp_path, capsys):
+    from evalkit.report.export import format_for
+
+    assert [format_for(f"r{suffix}") for suffix in (".html", ".PDF", ".tex")] == ["html", "pdf", "latex"]
+    assert main(["report", "--run", "any", "-o", str(tmp_path / "r.latex")]) == 1  # refused before the database
+    err = capsys.readouterr().err
+    assert "cannot tell the format from .latex; end it in .html, .pdf, .csv, .parquet, .tex, or pass --format" in err
