@@ -38,7 +38,7 @@ def doc_lines() -> list[tuple[str, int, str, bool]]:
             if match := re.match(r"\s*```(\w*)", text):
                 fence = None if fence is not None else match.group(1)
                 continue
-            lines.append((path.name, number, text, fence in ("sh", "bash", "console")))
+            lines.append((path.name, number, text, fence in ("sh", "bash", "console", "")))
     return lines
 
 
