@@ -64,7 +64,11 @@ def test_app_says_when_no_admin_password_is_set(monkeypatch, capsys, hash_set):
     monkeypatch.delenv(ENV_VAR, raising=False)
     if hash_set:
         monkeypatch.setenv(ENV_VAR, "scrypt$16384$8$1$00$00")
-    assert main(["app", "--port", "8599"]) == 0
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a port free now, for the start-up check
+        port = probe.getsockname()[1]
+    assert main(["app", "--address", "127.0.0.1", "--port", str(port)]) == 0
     err = capsys.readouterr().err
     assert ("no admin password is set" in err) is not hash_set
     if not hash_set:

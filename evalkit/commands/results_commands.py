@@ -144,8 +144,9 @@ def cmd_report(args) -> int:
 def cmd_app(args) -> int:
     """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
     from ..listening.auth import ENV_VAR as ADMIN_HASH_VAR
-    from ..report.serve import serve_app
+    from ..report.serve import check_bindable, serve_app
 
+    check_bindable(args.address, args.port)  # a port it cannot use is the one line, before any other
     host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
     print(
         f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
