@@ -185,8 +185,14 @@ def plugin_python(tmp_path_factory) -> Path:
     for name, text in PLUGIN.items():
         (root / "src" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "src" / name).write_text(textwrap.dedent(text).lstrip())
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
-    python = root / "venv" / "bin" / "python"
+    return offline_venv_with(root / "venv", root / "src")
+
+
+def offline_venv_with(venv: Path, project: Path) -> Path:
+    """The python of a fresh virtual environment at `venv` that sees evalkit's dependencies, with the
+    package in folder `project` installed offline (no index, no build isolation)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
@@ -205,7 +211,7 @@ def plugin_python(tmp_path_factory) -> Path:
             "--no-index",
             "--no-build-isolation",
             "--no-deps",
-            str(root / "src"),
+            str(project),
         ],
         check=True,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
