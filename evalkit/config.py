@@ -159,14 +159,24 @@ class Checker:
             cut = max(key.rfind("."), key.rfind("["))
             key = key[: max(cut, 0)]
 
-    def mapping(self, value: Any, key: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict:
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        allowed: set[str],
+        required: tuple[str, ...] = (),
+        unlisted: frozenset[str] = frozenset(),
+    ) -> dict:
+        """`value` as a mapping of `allowed` keys; `unlisted` ones are accepted but not offered to people
+        (keys evalkit writes itself)."""
         if not isinstance(value, dict):
             self.fail(key, f"must be a mapping, got {describe(value)}")
         prefix = f"{key}." if key else ""
         if unknown := sorted(set(map(str, value)) - allowed):
+            offered = allowed - unlisted
             self.fail(
                 f"{prefix}{unknown[0]}",
-                f"unknown key{did_you_mean(unknown[0], allowed)}; allowed here: {', '.join(sorted(allowed))}",
+                f"unknown key{did_you_mean(unknown[0], offered)}; allowed here: {', '.join(sorted(offered))}",
             )
         for name in required:
             if name not in value:

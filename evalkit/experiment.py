@@ -147,7 +147,8 @@ def experiment_from_dict(
     check = Checker(source, lines)
     if not isinstance(data, dict):
         check.fail("", f"an experiment is a mapping (see 'evalkit config default'), got {describe(data)}")
-    check.mapping(data, "", _KEYS, required=("name", "dataset", "codecs", "metrics"))
+    # "resolved" is written by evalkit into the stored copy of the experiment, never by people
+    check.mapping(data, "", _KEYS, required=("name", "dataset", "codecs", "metrics"), unlisted=frozenset({"resolved"}))
     name = _run_name(check, data["name"])
     dataset = base / check.text(data["dataset"], "dataset", required=True)
     metrics = _metrics(check, data["metrics"])

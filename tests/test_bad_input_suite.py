@@ -134,6 +134,11 @@ def test_experiment_mistakes_are_one_line_naming_file_line_and_key(tmp_path, cap
     assert not (tmp_path / "db.sqlite").exists()  # checked before any work: no database, no run
 
 
+def test_an_unknown_experiment_key_offers_only_the_keys_people_write(tmp_path, capsys):
+    line = one_line_error(capsys, ["run", str(experiment_text(tmp_path, "downmx: true"))], "allowed here:")
+    assert "task_timeout" in line and "resolved" not in line  # evalkit writes `resolved` into stored copies
+
+
 @pytest.mark.parametrize(
     "text, fragments",
     [
