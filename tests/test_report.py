@@ -264,6 +264,13 @@ def test_a_run_without_results_renders_with_a_message_in_every_section(tmp_path)
     assert r"\bottomrule" in latex_table(build_report(engine, "empty"))
 
 
+def test_the_command_line_refuses_a_listening_test_that_is_not_there(scored, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", "--run", RUN, "--mushra", "no-such-test", "-o", str(out), "--database", scored]) == 1
+    err = capsys.readouterr().err
+    assert "--mushra no-such-test: no listening test of that name" in err and not out.exists()
+
+
 def test_missing_listening_test_is_a_message_not_an_error(scored):
     report = build_report(connect(scored), RUN, mushra="no-such-test")
     assert report.agreement is None and report.mushra_message

@@ -133,12 +133,29 @@ def cmd_report(args) -> int:
     if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
         raise EvalkitError(f"--figures {args.figures}: is a file; give a folder (made when missing)")
     options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
-    report = build_report(connect(args.database, create=False), args.run, mushra=args.mushra, options=options)
+    engine = connect(args.database, create=False)
+    if args.mushra:
+        _require_listening_test(engine, args.mushra)
+    report = build_report(engine, args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
     if args.figures:
         paths = write_figures(report, args.figures, force=args.force)
         print(f"wrote {len(paths)} figure files to {args.figures}")
     return 0
+
+
+def _require_listening_test(engine, name: str) -> None:
+    """A --mushra name that is not a test of this database is an error before any work (a typo would
+    otherwise give a report whose listening sections only say the test is missing)."""
+    from ..config import did_you_mean
+    from ..report.listening import mushra_tests
+
+    known = mushra_tests(engine)
+    if name not in known:
+        raise EvalkitError(
+            f"--mushra {name}: no listening test of that name{did_you_mean(name, known)} in this database "
+            f"(tests: {', '.join(known) or 'none'}); 'evalkit ratings import' stores ratings made elsewhere"
+        )
 
 
 def cmd_app(args) -> int:
