@@ -7,6 +7,7 @@ loads no numerical, database or model package.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .commands.codec_commands import (
@@ -311,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     except EvalkitError as err:
         print(f"evalkit: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `evalkit results | head`: the reader has all it wanted, nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush then writes nowhere
+        return 141  # a shell's status for a writer its pipe closed on (128 + SIGPIPE)
     except OSError as err:  # a file or folder the user named cannot be written or read
         where = f"{err.filename}: " if err.filename else ""
         print(f"evalkit: error: {where}{err.strerror or err}", file=sys.stderr)

@@ -107,3 +107,16 @@ def test_making_an_admin_password_hash_prints_it_and_has_help():
     assert made.returncode == 0 and made.stdout.startswith("scrypt$")
     helped = subprocess.run([sys.executable, "-m", "evalkit.listening.auth", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "EVALKIT_ADMIN_PASSWORD_HASH" in helped.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    # `evalkit codecs | head -1`: the pipe closes before evalkit has written; no "Broken pipe" error line.
+    import subprocess
+    import sys
+
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "evalkit", "codecs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    listing.stdout.close()  # the reader is gone before evalkit has started
+    err = listing.stderr.read().decode()
+    assert listing.wait(timeout=60) == 141 and err == ""
