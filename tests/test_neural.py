@@ -479,4 +479,8 @@ def test_train_without_its_training_set_says_how_to_build_it(tmp_path, capsys):
     (tmp_path / "missing.yaml").write_text(yaml.safe_dump(config))
     assert main(["train", str(tmp_path / "missing.yaml")]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert "missing.yaml: data.train:" in line and "does not exist" in line and "python scripts/build_training_set.py" in line
+    assert (
+        "missing.yaml: data.train:" in line
+        and "does not exist" in line
+        and "python scripts/build_training_set.py" in line
+    )
