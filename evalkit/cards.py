@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .codecs import BACKENDS, Codec
-from .config import describe, read_document
+from .config import describe, did_you_mean, read_document
 from .errors import ConfigError, EvalkitError
 from .registry import group_entries
 from .resources import cards_dir
@@ -107,8 +107,9 @@ class Card:
         except EvalkitError:
             raise
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor failing is named, not a traceback
+            first = (str(err).strip().splitlines() or [""])[0]  # torch's unpickling errors run to ten lines
             raise ConfigError(
-                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {err}"
+                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {first}"
             ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
@@ -116,11 +117,12 @@ class Card:
         if self.follows_item_rate:
             params["sample_rate"] = sample_rate or _DEFAULT_ITEM_RATE
         # A relative weights path is relative to the card's own folder, wherever that is on the
-        # search path; the card's hash keeps the path as written.
+        # search path (made absolute: a relative one would be read against the built-in folder, as
+        # a card from `--cards mycards` is); the card's hash keeps the path as written.
         for key in _PATH_PARAMS:
             value = params.get(key)
             if isinstance(value, str) and self.path is not None and not Path(value).expanduser().is_absolute():
-                params[key] = str(self.path.parent / value)
+                params[key] = str(self.path.absolute().parent / value)
         return params
 
 
@@ -187,7 +189,7 @@ def load_cards(
 def find_card(name: str, extra: str | Path | Sequence | None = None) -> Card:
     cards = load_cards(extra)
     if name not in cards:
-        raise ConfigError(f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+        raise ConfigError(f"unknown codec {name!r}{did_you_mean(name, cards)}; run 'evalkit codecs' to list them")
     return cards[name]
 
 

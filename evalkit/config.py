@@ -25,6 +25,7 @@ __all__ = [
     "Document",
     "Checker",
     "describe",
+    "did_you_mean",
     "NAME_PATTERN",
 ]
 
@@ -158,12 +159,25 @@ class Checker:
             cut = max(key.rfind("."), key.rfind("["))
             key = key[: max(cut, 0)]
 
-    def mapping(self, value: Any, key: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict:
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        allowed: set[str],
+        required: tuple[str, ...] = (),
+        unlisted: frozenset[str] = frozenset(),
+    ) -> dict:
+        """`value` as a mapping of `allowed` keys; `unlisted` ones are accepted but not offered to people
+        (keys evalkit writes itself)."""
         if not isinstance(value, dict):
             self.fail(key, f"must be a mapping, got {describe(value)}")
         prefix = f"{key}." if key else ""
         if unknown := sorted(set(map(str, value)) - allowed):
-            self.fail(f"{prefix}{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+            offered = allowed - unlisted
+            self.fail(
+                f"{prefix}{unknown[0]}",
+                f"unknown key{did_you_mean(unknown[0], offered)}; allowed here: {', '.join(sorted(offered))}",
+            )
         for name in required:
             if name not in value:
                 self.fail(f"{prefix}{name}", "is required")
@@ -236,6 +250,14 @@ def describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return f"a {'mapping' if isinstance(value, dict) else 'list'} {_short(repr(value))}"
     return _short(repr(value))
+
+
+def did_you_mean(name: str, known) -> str:
+    """The end of a message for a likely typo of one of `known`: " (did you mean 'x'?)", else ""."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _short(text: str) -> str:

@@ -69,7 +69,8 @@ def leaderboard_table(summary, sort_by: str | None = None) -> str:
     means: dict[str, float] = {}
     for row in summary.itertuples():
         half = (row.ci_high - row.ci_low) / 2 if row.ci_high == row.ci_high else float("nan")
-        text = "-" if row.mean != row.mean else f"{row.mean:.3g} ±{half:.2g}"
+        interval = f" ±{half:.2g}" if half == half else ""  # one item has no interval: the mean alone, never "±nan"
+        text = "-" if row.mean != row.mean else f"{row.mean:.3g}{interval}"
         if row.n_failed or row.n_skipped:
             text += f" ({row.n_ok}/{row.n_ok + row.n_failed + row.n_skipped})"
         cells.setdefault(row.codec, {})[row.metric] = text
