@@ -49,7 +49,8 @@ _KEYS = {
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
-_PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
+# parameters naming files beside the card (the predictive codec's vocoder, LaDiff's rvq model too)
+_PATH_PARAMS = ("weights", "checkpoint", "personal", "vocoder", "rvq_weights")
 
 
 @dataclass(frozen=True)

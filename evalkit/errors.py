@@ -1,6 +1,14 @@
 """One family of exceptions; every message names the item or file it is about."""
 
-__all__ = ["EvalkitError", "AudioError", "CodecError", "MetricError", "ConfigError", "UnavailableError"]
+__all__ = [
+    "EvalkitError",
+    "AudioError",
+    "CodecError",
+    "MetricError",
+    "ConfigError",
+    "UnavailableError",
+    "failure_line",
+]
 
 
 class EvalkitError(Exception):
@@ -25,3 +33,12 @@ class ConfigError(EvalkitError):
 
 class UnavailableError(EvalkitError):
     """A backend's library is missing; the message says how to install it."""
+
+
+def failure_line(err: BaseException, limit: int = 300) -> str:
+    """`Type: message` of a library's exception on one line: its first line, shortened (numba and
+    torch put source excerpts and tables in theirs, which a one-line error must not carry)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -3,10 +3,25 @@ with one line naming the file, without a traceback, code execution or an allocat
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
 import pytest
 
+from evalkit.audio import Audio
 from evalkit.cards import load_cards
-from evalkit.errors import ConfigError
+from evalkit.errors import CodecError, ConfigError
+from evalkit.neural.bundle import read_npz
+from evalkit.resources import cards_dir
+
+WEIGHTS = cards_dir() / "weights"
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _laughs(levels: int) -> str:
@@ -27,3 +42,133 @@ def test_a_card_with_a_few_aliases_still_reads(tmp_path):
         "name: aliased\nbackend: opus\nparams: &p {sample_rate: 48000, bitrate: 12000}\ndescription: &d same\nnotes: *d\n"
     )
     assert load_cards(tmp_path)["aliased"].notes == "same"
+
+
+# -- weight files ------------------------------------------------------------------------------
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _claim_shape(path, shape: tuple) -> None:
+    """Rewrite the header of the .npz's first array to declare `shape` (its bytes unchanged)."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    info, raw = members[0]
+    length = int.from_bytes(raw[8:10], "little")
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".ljust(length - 1) + "\n"
+    members[0] = (info, raw[:10] + header.encode() + raw[10 + length :])
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in members:
+            archive.writestr(info.filename, data)
+
+
+def test_an_array_header_declaring_gigabytes_is_refused_before_numpy_allocates_them(tmp_path):
+    path = _npz(tmp_path / "w.npz", basis=np.zeros(4, np.float32))
+    _claim_shape(path, (10**10,))  # 40 GB declared, 16 bytes held
+    with pytest.raises(ValueError, match=r"w.npz: not a test weights file .*declares shape \(10000000000,\)"):
+        read_npz(path, "test")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[: len(b) // 2], "BadZipFile"),
+        (lambda b: b"", "BadZipFile"),
+        (lambda b: b"\x93NUMPY" + bytes(50), "BadZipFile"),
+    ],
+    ids=["truncated", "empty", "bare-npy"],
+)
+def test_a_damaged_weights_file_is_one_line_naming_it(tmp_path, damage, message):
+    path = _npz(tmp_path / "w.npz", basis=np.ones((3, 4), np.float32))
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=rf"w.npz: not a test weights file \({message}"):
+        read_npz(path, "test")
+
+
+def test_object_arrays_and_non_finite_weights_are_refused(tmp_path):
+    objects = _npz(tmp_path / "objects.npz", basis=np.array([print, 1], dtype=object))
+    with pytest.raises(ValueError, match="holds Python objects, which are never loaded"):
+        read_npz(objects, "test")
+    nan = _npz(tmp_path / "nan.npz", basis=np.array([1.0, np.nan], np.float32))
+    with pytest.raises(ValueError, match="nan.npz: array 'basis' of the test weights holds NaN"):
+        read_npz(nan, "test")
+    assert read_npz(_npz(tmp_path / "ok.npz", basis=np.ones(3), steps=np.arange(3)), "test")["steps"].tolist() == [
+        0,
+        1,
+        2,
+    ]
+
+
+def test_a_codec_built_on_a_truncated_weights_file_names_the_file(tmp_path):
+    from evalkit.lpcnet.codec import LPCNetCodec
+
+    source = WEIGHTS / "lpcnet-16k-small-v1.npz"
+    path = tmp_path / "cut.npz"
+    path.write_bytes(source.read_bytes()[:100_000])
+    with pytest.raises(ConfigError, match=r"cut.npz: not an LPCNet weights file \(BadZipFile"):
+        LPCNetCodec(str(path), _sha(path))
+
+
+def _lpcnet_with(tmp_path, change) -> Path:
+    """The shipped small LPCNet weights with `change(arrays, config)` applied, saved beside the test."""
+    with np.load(WEIGHTS / "lpcnet-16k-small-v1.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    config = json.loads(arrays["config"].tobytes())
+    change(arrays, config)
+    arrays["config"] = np.frombuffer(json.dumps(config).encode(), np.uint8)
+    return _npz(tmp_path / "changed.npz", **arrays)
+
+
+def _roundtrip_error(path: Path) -> str:
+    from evalkit.lpcnet.codec import LPCNetCodec
+
+    codec = LPCNetCodec(str(path), _sha(path))
+    audio = Audio(0.1 * np.sin(np.arange(4800) * 0.05)[None].astype(np.float32), 16000, "tone")
+    with pytest.raises(CodecError) as caught:
+        codec.decode(codec.encode(audio))
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_vocoder_tensors_of_the_wrong_shape_are_one_line_naming_them(tmp_path):
+    def reshape(arrays, config):
+        arrays["vocoder.subframe_net.gru1.weight_hh"] = np.zeros((3, 5), np.float16)
+
+    message = _roundtrip_error(_lpcnet_with(tmp_path, reshape))
+    assert "the vocoder tensors vocoder.* do not fit together" in message
+
+
+@pytest.mark.parametrize("subframe", [0, -40, 7, 10**9, "40"])
+def test_a_vocoder_subframe_that_does_not_divide_a_frame_is_refused(tmp_path, subframe):
+    def set_subframe(arrays, config):
+        config["vocoder_config"]["subframe"] = subframe
+
+    assert "vocoder_config.subframe must divide 160 samples" in _roundtrip_error(_lpcnet_with(tmp_path, set_subframe))
+
+
+# -- cards naming weights ----------------------------------------------------------------------
+
+
+def test_a_cards_own_vocoder_is_found_beside_the_card(tmp_path):
+    (tmp_path / "mine").mkdir()
+    for name in ("predictive-16k-v1.npz", "lpcnet-16k-small-v1.npz"):
+        (tmp_path / "mine" / f"my-{name}").write_bytes((WEIGHTS / name).read_bytes())
+    pinned = {name: _sha(WEIGHTS / name) for name in ("predictive-16k-v1.npz", "lpcnet-16k-small-v1.npz")}
+    (tmp_path / "my-pred.yaml").write_text(
+        "name: my-pred\nbackend: predictive\nparams:\n"
+        f"  {{weights: mine/my-predictive-16k-v1.npz, sha256: {pinned['predictive-16k-v1.npz']}, allocation: s2-fine40,\n"
+        f"   vocoder: mine/my-lpcnet-16k-small-v1.npz, vocoder_sha256: {pinned['lpcnet-16k-small-v1.npz']}}}\n"
+    )
+    codec = load_cards(tmp_path)["my-pred"].build()
+    assert codec.info.sample_rate == 16000
+
+
+@pytest.mark.parametrize("target", ["folder", "/dev/zero"])
+def test_a_weights_path_that_is_not_a_regular_file_says_so(tmp_path, target):
+    path = tmp_path if target == "folder" else Path(target)
+    (tmp_path / "c.yaml").write_text(f"name: odd\nbackend: lpcnet\nparams: {{weights: {path}, sha256: '{'0' * 64}'}}\n")
+    with pytest.raises(ConfigError, match=rf"weights path {path} is not a regular file; point the card at the weights"):
+        load_cards(tmp_path)["odd"].build()

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import CodecError, ConfigError
+from ..errors import CodecError, ConfigError, failure_line
 from ..neural.weights import pinned_path
-from .features import FRAME, LOOKAHEAD, NB_FEATURES, RATE, features
+from .features import FRAME, LOOKAHEAD, NB_BANDS, NB_FEATURES, RATE, features
 from .pitch import MAX_PERIOD, MIN_PERIOD
 from .postfilter import Postfilter
 from .quantizer import ENCODER_VERSION, PACKET_BYTES, PACKET_FRAMES, PacketQuantizer
@@ -62,10 +62,22 @@ def vocoder_from(weights: LPCNetWeights, prefix: str = "vocoder."):
     from .inference import Vocoder
 
     config = weights.config.get("vocoder_config", {})
+    if not isinstance(config, dict):
+        raise ConfigError(f"LPCNet weights: vocoder_config must be a mapping, got {type(config).__name__}")
+    subframe = config.get("subframe", 40)
+    if isinstance(subframe, bool) or not isinstance(subframe, int) or subframe <= 0 or FRAME % subframe:
+        raise ConfigError(f"LPCNet weights: vocoder_config.subframe must divide {FRAME} samples, got {subframe!r}")
     try:
-        return Vocoder(weights.section(prefix), subframe=int(config.get("subframe", 40)))
+        vocoder = Vocoder(weights.section(prefix), subframe=subframe)
     except KeyError as err:
         raise ConfigError(f"LPCNet weights lack the vocoder tensor {prefix}{err.args[0]}") from None
+    try:  # two frames through every layer: tensors of the wrong shapes fail here, named, not mid-stream
+        vocoder.decode(np.tile([0.0] * NB_BANDS + [100.0, 0.5], (2, 1)))
+    except Exception as err:  # noqa: BLE001 - numpy and numba say "shapes" many ways
+        raise ConfigError(
+            f"LPCNet weights: the vocoder tensors {prefix}* do not fit together ({failure_line(err)})"
+        ) from None
+    return vocoder
 
 
 def conceal(packets: list[bytes | None]) -> tuple[list[bytes], int]:

@@ -33,8 +33,10 @@ def verify_sha256(path: Path, sha256: str, what: str) -> None:
     """ConfigError unless the file exists and its sha256 is the pinned one."""
     if not isinstance(sha256, str) or len(sha256) != 64:
         raise ConfigError(f"{what}: sha256 must be the 64 hex digits of {path.name}, got {sha256!r}")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{what}: weights file {path} not found")
+    if not path.is_file():  # a folder, /dev/zero, a pipe: hashing it would fail or never end
+        raise ConfigError(f"{what}: weights path {path} is not a regular file; point the card at the weights file")
     stat = path.stat()
     actual = _digest(path, stat.st_size, stat.st_mtime)
     if actual != sha256.lower():
