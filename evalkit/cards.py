@@ -18,7 +18,7 @@ from types import ModuleType
 
 from .codecs import BACKENDS, Codec
 from .config import describe, read_document
-from .errors import ConfigError, EvalkitError
+from .errors import ConfigError, EvalkitError, failure_line, first_line
 from .registry import group_entries
 from .resources import cards_dir
 
@@ -103,13 +103,13 @@ class Card:
         except (TypeError, ValueError, ConfigError) as err:
             where = f" ({self.path})" if self.path else ""
             raise ConfigError(
-                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {err}"
+                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {first_line(err)}"
             ) from None
         except EvalkitError:
             raise
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor failing is named, not a traceback
             raise ConfigError(
-                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {err}"
+                f"codec card {self.name}: backend {self.backend} failed to start: {failure_line(err)}"
             ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
@@ -154,7 +154,8 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     unique: dict[Path, CardFolder] = {}
     for folder in folders:
         if not folder.path.is_dir():
-            raise ConfigError(f"card folder {folder.path} (from {folder.source}) does not exist; fix or remove it")
+            problem = "is a file, not a folder" if folder.path.exists() else "does not exist"
+            raise ConfigError(f"card folder {folder.path} (from {folder.source}) {problem}; fix or remove it")
         unique.setdefault(folder.path.resolve(), folder)
     return list(unique.values())
 

@@ -110,8 +110,11 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
 
 def read_text(path: Path, what: str) -> str:
     """A text file users wrote; a missing, unreadable or non-UTF-8 file is one line naming it.
-    A byte-order mark (Windows editors write one) is not part of the text."""
+    A byte-order mark (Windows editors write one) is not part of the text. A device or a pipe
+    (/dev/zero, a FIFO: reading one never ends) is refused before it is opened."""
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ConfigError(f"{path}: is not a regular file (a device or pipe?); give the {what} file itself")
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None

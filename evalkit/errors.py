@@ -8,6 +8,7 @@ __all__ = [
     "ConfigError",
     "UnavailableError",
     "failure_line",
+    "first_line",
 ]
 
 
@@ -38,7 +39,12 @@ class UnavailableError(EvalkitError):
 def failure_line(err: BaseException, limit: int = 300) -> str:
     """`Type: message` of a library's exception on one line: its first line, shortened (numba and
     torch put source excerpts and tables in theirs, which a one-line error must not carry)."""
+    text = first_line(err, limit)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of an exception's message, shortened to `limit` characters."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     text = lines[0] if lines else ""
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -172,3 +175,85 @@ def test_a_weights_path_that_is_not_a_regular_file_says_so(tmp_path, target):
     (tmp_path / "c.yaml").write_text(f"name: odd\nbackend: lpcnet\nparams: {{weights: {path}, sha256: '{'0' * 64}'}}\n")
     with pytest.raises(ConfigError, match=rf"weights path {path} is not a regular file; point the card at the weights"):
         load_cards(tmp_path)["odd"].build()
+
+
+def _rvq_checkpoint(tmp_path, change) -> Path:
+    torch = pytest.importorskip("torch")
+    data = torch.load(WEIGHTS / "rvq-16k-v1.pt", weights_only=True)
+    change(data)
+    torch.save(data, tmp_path / "changed.pt")
+    return tmp_path / "changed.pt"
+
+
+def _set_config(**values):
+    def change(data):
+        data["config"] = json.dumps({**json.loads(data["config"]), **values})
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_set_config(kernel=10**7), r"weights do not match the model its configuration describes \(encoder.0.weight"),
+        (_set_config(latent_dim=10**7), "weights do not match the model its configuration describes"),
+        (_set_config(kernel=None), "its model configuration cannot be built"),
+        (lambda data: data.update(config="[1]"), r"no model configuration \(a JSON object\) under 'config'"),
+        (lambda data: data.update(state_dict=[1, 2]), "the weights are not a mapping of names to tensors"),
+        (
+            lambda data: data["state_dict"]["encoder.0.weight"].fill_(float("nan")),
+            "weights tensor encoder.0.weight holds NaN",
+        ),
+    ],
+    ids=["kernel-1e7", "latent-1e7", "kernel-null", "config-list", "state-list", "nan"],
+)
+def test_an_rvq_checkpoint_whose_config_does_not_fit_its_tensors_is_refused_before_building(tmp_path, change, message):
+    """A config declaring a 655 GB model beside 4 MB of tensors must not reach the allocator."""
+    from evalkit.neural.model import load_inference
+
+    path = _rvq_checkpoint(tmp_path, change)
+    with pytest.raises(ConfigError, match=rf"changed.pt: {message}"):
+        load_inference(path)
+
+
+def _feed_fifo_if_read(path: Path, text: str, seconds: float = 2.0) -> threading.Thread:
+    """Write `text` into the FIFO should anyone open it for reading within `seconds` (so a reader
+    that should have refused it gets a card instead of hanging the test)."""
+
+    def feed():
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                handle = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader yet
+                time.sleep(0.05)
+                continue
+            os.write(handle, text.encode())
+            os.close(handle)
+            return
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_card_that_is_a_pipe_or_a_device_is_refused_unread(tmp_path):
+    """Reading a FIFO waits forever for a writer; /dev/zero never ends (10 GB before it was refused)."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    feeder = _feed_fifo_if_read(tmp_path / "pipe.yaml", "name: piped\nbackend: opus\n")
+    broken: list[str] = []
+    assert "piped" not in load_cards(tmp_path, broken=broken)
+    assert broken == [
+        f"{tmp_path / 'pipe.yaml'}: is not a regular file (a device or pipe?); give the codec card file itself"
+    ]
+    feeder.join()
+    (tmp_path / "pipe.yaml").unlink()
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="zero.yaml: is not a regular file"):
+        load_cards(tmp_path)
+
+
+def test_a_card_folder_that_is_a_file_says_so(tmp_path):
+    (tmp_path / "cards.yaml").write_text("name: x\nbackend: opus\n")
+    with pytest.raises(ConfigError, match=r"cards.yaml \(from --cards\) is a file, not a folder"):
+        load_cards(tmp_path / "cards.yaml")
