@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 import zipfile
@@ -257,3 +258,60 @@ def test_a_card_folder_that_is_a_file_says_so(tmp_path):
     (tmp_path / "cards.yaml").write_text("name: x\nbackend: opus\n")
     with pytest.raises(ConfigError, match=r"cards.yaml \(from --cards\) is a file, not a folder"):
         load_cards(tmp_path / "cards.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny_adapters(tmp_path_factory):
+    """Tiny random EnCodec and SNAC checkpoints (the fuzz test's builders)."""
+    from evalkit.codecs import BACKENDS
+
+    for backend in ("encodec", "snac"):
+        if reason := BACKENDS.get(backend).unavailable():
+            pytest.skip(reason)
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fuzz_codecs
+
+    folder = tmp_path_factory.mktemp("adapters")
+    fuzz_codecs._tiny_encodec(folder)
+    (folder / "snac").mkdir()
+    fuzz_codecs._tiny_snac(folder / "snac")
+    return folder
+
+
+TINY_ENCODEC = {"n_filters": 2, "ratios": [8, 5, 4, 2], "dimension": 8, "lstm": 0, "target_bandwidths": [1.5, 3.0]}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"n_filters": 10**6}, "weights do not match the model its configuration describes"),  # 6 TB of convolutions
+        ({"bins": 2**40}, "weights do not match the model its configuration describes"),
+        ({"target_bandwidths": [1.5, 10**9]}, "1000000000 kbit/s needs about 1333333333 codebooks; the file holds 4"),
+        ({"n_filters": None}, "its model configuration cannot be built"),
+        ({"sample_rate": 0}, "architecture needs positive numbers"),
+    ],
+    ids=["filters-1e6", "bins-2e40", "bandwidth-1e9", "filters-null", "rate-0"],
+)
+def test_an_encodec_architecture_that_does_not_fit_its_checkpoint_is_refused_unbuilt(tiny_adapters, change, message):
+    from evalkit.neural.adapters import EncodecAdapter
+
+    path = tiny_adapters / "encodec.th"
+    with pytest.raises(ConfigError, match=message):
+        EncodecAdapter(str(path), _sha(path), 3.0, {**TINY_ENCODEC, **change})
+    assert EncodecAdapter(str(path), _sha(path), 3.0, TINY_ENCODEC).n_q == 4  # the file as written still builds
+
+
+def test_a_snac_config_that_does_not_fit_its_weights_is_refused_unbuilt(tiny_adapters, tmp_path):
+    from evalkit.neural.adapters import SnacAdapter
+
+    folder = tmp_path / "snac"
+    folder.mkdir()
+    weights = (tiny_adapters / "snac" / "pytorch_model.bin").read_bytes()
+    (folder / "pytorch_model.bin").write_bytes(weights)
+    config = json.loads((tiny_adapters / "snac" / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "decoder_dim": 10**7}))  # 1.6 PB of weights
+    with pytest.raises(ConfigError, match=r"pytorch_model.bin: weights do not match the model its configuration"):
+        SnacAdapter(str(folder), _sha(folder / "pytorch_model.bin"))
+    (folder / "config.json").write_text(json.dumps({**config, "vq_strides": []}))
+    with pytest.raises(ConfigError, match=r"pytorch_model.bin: weights do not match the model \(Error"):
+        SnacAdapter(str(folder), _sha(folder / "pytorch_model.bin"))

@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import ConfigError
+from ..errors import ConfigError, failure_line, first_line
 from .bitpack import code_bits, frames_per_whole_bytes
 from .codec import TORCH_HINT, torch_missing
 from .packets import check_header, codes_to_packets, packets_to_codes, silence_mask
@@ -207,6 +207,40 @@ def _build_encodec(arch: dict):
     )
 
 
+def _read_state(path):
+    """A state dict of tensors (torch.load with weights_only: no pickled code runs); ConfigError otherwise."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the card's problem
+        raise ConfigError(f"{path}: not a readable torch checkpoint ({failure_line(err)})") from None
+
+
+def _load_fitting(model, state: dict, path):
+    """The model with `state` loaded, in eval mode; a missing or unexpected tensor names the file."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ConfigError(f"{path}: weights do not match the model ({first_line(err)})") from None
+    return model.eval()
+
+
+def _check_encodec_codebooks(arch: dict, state, path) -> None:
+    """The codebooks the architecture's largest bandwidth needs must be in the file: a bandwidth of
+    10^9 kbit/s would otherwise build millions of quantizer layers before anything is compared."""
+    bandwidths, bins = arch.get("target_bandwidths"), arch.get("bins")
+    try:
+        needed = 1000 * max(bandwidths) / (arch["sample_rate"] / math.prod(arch["ratios"])) / math.log2(bins)
+    except (TypeError, ValueError, KeyError, ZeroDivisionError):
+        raise ConfigError(
+            "encodec: architecture needs positive numbers for sample_rate, ratios, bins and target_bandwidths"
+        ) from None
+    held = len([k for k in state if k.endswith("._codebook.embed")]) if isinstance(state, dict) else 0
+    if needed > held + 1:
+        raise ConfigError(f"{path}: {max(bandwidths)} kbit/s needs about {needed:.0f} codebooks; the file holds {held}")
+
+
 class EncodecAdapter(_Adapter):
     """Meta's EnCodec (causal 24 kHz model: 75 frames/s, 1024-entry codebooks, 1.5-24 kbit/s).
 
@@ -218,13 +252,14 @@ class EncodecAdapter(_Adapter):
     family = "neural-encodec"
 
     def __init__(self, checkpoint: str, sha256: str, bandwidth: float = 6.0, architecture: dict | None = None):
-        import torch
+
+        from .model import build_fitting
 
         arch = {**ENCODEC_24KHZ, **(architecture or {})}
         path = pinned_path(checkpoint, sha256, "encodec")
-        self.model = _build_encodec(arch)
-        self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        self.model.eval()
+        state = _read_state(path)
+        _check_encodec_codebooks(arch, state, path)
+        self.model = _load_fitting(build_fitting(lambda: _build_encodec(arch), state, path), state, path)
         if bandwidth not in self.model.target_bandwidths:
             raise ConfigError(f"encodec: bandwidth {bandwidth} is not one of {self.model.target_bandwidths} kbit/s")
         self.model.set_target_bandwidth(bandwidth)
@@ -264,14 +299,16 @@ class SnacAdapter(_Adapter):
     causal = False
 
     def __init__(self, checkpoint: str, sha256: str):
-        import torch
         from snac import SNAC
 
+        from .model import build_fitting
+
         folder = resolve_weights(checkpoint, "snac")
-        pinned_path(folder / "pytorch_model.bin", sha256, "snac")
-        self.model = SNAC.from_config(str(folder / "config.json"))
-        self.model.load_state_dict(torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True))
-        self.model.eval()
+        path = pinned_path(folder / "pytorch_model.bin", sha256, "snac")
+        state = _read_state(path)
+        self.model = _load_fitting(
+            build_fitting(lambda: SNAC.from_config(str(folder / "config.json")), state, path), state, path
+        )
         m = self.model
         self.unit_latents = math.lcm(m.vq_strides[0], m.attn_window_size or 1)
         self.sha256, self.sample_rate = sha256.lower(), int(m.sampling_rate)
