@@ -116,9 +116,9 @@ def test_a_codec_built_on_a_truncated_weights_file_names_the_file(tmp_path):
         LPCNetCodec(str(path), _sha(path))
 
 
-def _lpcnet_with(tmp_path, change) -> Path:
-    """The shipped small LPCNet weights with `change(arrays, config)` applied, saved beside the test."""
-    with np.load(WEIGHTS / "lpcnet-16k-small-v1.npz") as data:
+def _shipped_with(name: str, tmp_path, change) -> Path:
+    """The shipped weights file `name` with `change(arrays, config)` applied, saved beside the test."""
+    with np.load(WEIGHTS / name) as data:
         arrays = {key: data[key] for key in data.files}
     config = json.loads(arrays["config"].tobytes())
     change(arrays, config)
@@ -141,7 +141,7 @@ def test_vocoder_tensors_of_the_wrong_shape_are_one_line_naming_them(tmp_path):
     def reshape(arrays, config):
         arrays["vocoder.subframe_net.gru1.weight_hh"] = np.zeros((3, 5), np.float16)
 
-    message = _roundtrip_error(_lpcnet_with(tmp_path, reshape))
+    message = _roundtrip_error(_shipped_with("lpcnet-16k-small-v1.npz", tmp_path, reshape))
     assert "the vocoder tensors vocoder.* do not fit together" in message
 
 
@@ -150,7 +150,9 @@ def test_a_vocoder_subframe_that_does_not_divide_a_frame_is_refused(tmp_path, su
     def set_subframe(arrays, config):
         config["vocoder_config"]["subframe"] = subframe
 
-    assert "vocoder_config.subframe must divide 160 samples" in _roundtrip_error(_lpcnet_with(tmp_path, set_subframe))
+    assert "vocoder_config.subframe must divide 160 samples" in _roundtrip_error(
+        _shipped_with("lpcnet-16k-small-v1.npz", tmp_path, set_subframe)
+    )
 
 
 # -- cards naming weights ----------------------------------------------------------------------
@@ -315,3 +317,29 @@ def test_a_snac_config_that_does_not_fit_its_weights_is_refused_unbuilt(tiny_ada
     (folder / "config.json").write_text(json.dumps({**config, "vq_strides": []}))
     with pytest.raises(ConfigError, match=r"pytorch_model.bin: weights do not match the model \(Error"):
         SnacAdapter(str(folder), _sha(folder / "pytorch_model.bin"))
+
+
+def _set(key, value):
+    def change(arrays, config):
+        (config if key in config else arrays)[key] = value(arrays) if callable(value) else value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_set("nmf.r16.q6.levels", lambda a: a["nmf.r16.q6.levels"] * 0 + 10**12), "levels must lie from 1 to the 52"),
+        (_set("nmf.r16.q6.levels", lambda a: -a["nmf.r16.q6.levels"]), "levels must lie from 1 to the 52 columns"),
+        (_set("nmf.r16.basis", lambda a: a["nmf.r16.basis"][:, :10]), r"nmf.r16.basis has shape \(16, 10\), expected"),
+        (_set("configurations", 7), "configurations must be a list of"),
+        (_set("nmf_divergence", [1]), "nmf_divergence must map beta to a number and power to a positive number"),
+    ],
+    ids=["levels-1e12", "levels-negative", "basis-bins", "configurations-int", "divergence-list"],
+)
+def test_a_low_rank_bundle_whose_arrays_disagree_is_refused_naming_the_array(tmp_path, change, message):
+    from evalkit.nmf.codec import NMFCodec
+
+    path = _shipped_with("nmf-16k-v1.npz", tmp_path, change)
+    with pytest.raises(ConfigError, match=rf"changed.npz: .*{message}"):
+        NMFCodec(str(path), _sha(path), "nmf", 16, 6.0)
