@@ -343,3 +343,12 @@ def test_a_low_rank_bundle_whose_arrays_disagree_is_refused_naming_the_array(tmp
     path = _shipped_with("nmf-16k-v1.npz", tmp_path, change)
     with pytest.raises(ConfigError, match=rf"changed.npz: .*{message}"):
         NMFCodec(str(path), _sha(path), "nmf", 16, 6.0)
+
+
+def test_a_predictive_bundle_with_a_scalar_for_a_matrix_is_refused_naming_the_file(tmp_path):
+    from evalkit.predictive.codec import PredictiveCodec
+
+    path = _shipped_with("predictive-16k-v1.npz", tmp_path, _set("predictor.gru1.weight_hh_l0", np.float32(1.0)))
+    vocoder = WEIGHTS / "lpcnet-16k-small-v1.npz"
+    with pytest.raises(ConfigError, match=r"predictive: changed.npz is not a complete predictive bundle"):
+        PredictiveCodec(str(path), _sha(path), "s2-fine40", str(vocoder), _sha(vocoder))
