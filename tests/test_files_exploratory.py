@@ -352,3 +352,23 @@ def test_a_predictive_bundle_with_a_scalar_for_a_matrix_is_refused_naming_the_fi
     vocoder = WEIGHTS / "lpcnet-16k-small-v1.npz"
     with pytest.raises(ConfigError, match=r"predictive: changed.npz is not a complete predictive bundle"):
         PredictiveCodec(str(path), _sha(path), "s2-fine40", str(vocoder), _sha(vocoder))
+
+
+# -- bitstreams ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [10**12, -1, 7, True])
+def test_a_reference_stream_whose_header_names_an_impossible_rate_is_one_line(tmp_path, capsys, rate):
+    """`evalkit decode --codec reference` builds the identity at the rate the header names."""
+    from evalkit.cli import main
+    from evalkit.codecs import Bitstream
+    from evalkit.codecs.reference import Identity
+
+    stream = Identity(16000).encode_packets(Audio(np.zeros((1, 1600), np.float32), 16000, "quiet"))
+    (tmp_path / "s.evk").write_bytes(
+        Bitstream(stream.backend, {**stream.header, "sample_rate": rate}, stream.packets).to_bytes()
+    )
+    assert main(["decode", "--codec", "reference", "-o", str(tmp_path / "out.wav"), str(tmp_path / "s.evk")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"s.evk: its header's sample rate {rate!r} does not fit reference" in error
+    assert "sample_rate must be an integer from 1000 to 768000 Hz" in error

@@ -90,11 +90,16 @@ def cmd_decode(args) -> int:
     from ..audio import align, save
     from ..cards import find_card
     from ..codecs import StreamConfigError
+    from ..errors import ConfigError
 
     refuse_overwrite(args.output, args.force)
     card = find_card(args.codec, args.cards)
     data = _read_stream(args.input)
-    codec = card.build(_stream_rate(data, card) if card.follows_item_rate else None)
+    rate = _stream_rate(data, card) if card.follows_item_rate else None
+    try:
+        codec = card.build(rate)
+    except ConfigError as err:  # the rate came from the stream's header: say so
+        raise CodecError(f"{args.input}: its header's sample rate {rate!r} does not fit {card.name}: {err}") from None
     try:
         decoded = codec.decode(data)
     except StreamConfigError as err:
