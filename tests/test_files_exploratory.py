@@ -372,3 +372,17 @@ def test_a_reference_stream_whose_header_names_an_impossible_rate_is_one_line(tm
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"s.evk: its header's sample rate {rate!r} does not fit reference" in error
     assert "sample_rate must be an integer from 1000 to 768000 Hz" in error
+
+
+def test_a_zip_bomb_of_weights_is_refused_before_it_is_unpacked(tmp_path):
+    """1.5 MB on disk, a 1.5 GB pickle inside: listing the codecs took 3 GB and 16 s."""
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=True) as member:
+            for _ in range(20):
+                member.write(bytes(1 << 24))  # 320 MB of zeros
+    (tmp_path / "bomb.yaml").write_text(
+        f"name: bomb\nbackend: rvq\nparams: {{weights: bomb.pt, sha256: '{_sha(path)}', n_q: 6}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"bomb.pt unpacks to 335544320 bytes from \d+; .* refused as a zip bomb"):
+        load_cards(tmp_path)["bomb"].build()

@@ -12,7 +12,10 @@ from ..cache import file_digest
 from ..errors import ConfigError
 from ..resources import cards_dir
 
-__all__ = ["resolve_weights", "verify_sha256", "pinned_path", "stored_json"]
+__all__ = ["resolve_weights", "verify_sha256", "pinned_path", "stored_json", "check_unpacked_size"]
+
+MAX_UNPACK_RATIO = 100  # float weights compress about 1-2x; zeros 1000x
+UNPACK_FLOOR = 256 << 20  # below this any ratio is harmless
 
 
 def resolve_weights(path: str | Path, what: str) -> Path:
@@ -49,7 +52,27 @@ def pinned_path(path: str | Path, sha256: str, what: str) -> Path:
     """Resolve and verify in one step."""
     resolved = resolve_weights(path, what)
     verify_sha256(resolved, sha256, what)
+    check_unpacked_size(resolved, what)
     return resolved
+
+
+def check_unpacked_size(path: Path, what: str) -> None:
+    """ConfigError when a zip archive (torch checkpoints, .npz) unpacks to more than MAX_UNPACK_RATIO times
+    its size and more than UNPACK_FLOOR bytes: weights barely compress, so that is a zip bomb that would
+    take gigabytes of memory when read (a 1.4 MB file claiming a 1.5 GB pickle)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (OSError, zipfile.BadZipFile):
+        return  # the reader of the format says what is wrong with it
+    size = path.stat().st_size
+    if unpacked > UNPACK_FLOOR and unpacked > MAX_UNPACK_RATIO * size:
+        raise ConfigError(
+            f"{what}: {path} unpacks to {unpacked} bytes from {size}; weights do not compress "
+            f"{MAX_UNPACK_RATIO} times, so it is refused as a zip bomb"
+        )
 
 
 def stored_json(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
