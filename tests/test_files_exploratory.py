@@ -386,3 +386,11 @@ def test_a_zip_bomb_of_weights_is_refused_before_it_is_unpacked(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"bomb.pt unpacks to 335544320 bytes from \d+; .* refused as a zip bomb"):
         load_cards(tmp_path)["bomb"].build()
+
+
+def test_decoding_a_device_is_refused_unread(tmp_path, capsys):
+    """/dev/zero given as the bitstream was read until memory ran out."""
+    from evalkit.cli import main
+
+    assert main(["decode", "--codec", "opus-12k", "-o", str(tmp_path / "out.wav"), "/dev/zero"]) == 1
+    assert capsys.readouterr().err == "evalkit: error: /dev/zero: is a device, not a bitstream file\n"
