@@ -394,3 +394,24 @@ def test_decoding_a_device_is_refused_unread(tmp_path, capsys):
 
     assert main(["decode", "--codec", "opus-12k", "-o", str(tmp_path / "out.wav"), "/dev/zero"]) == 1
     assert capsys.readouterr().err == "evalkit: error: /dev/zero: is a device, not a bitstream file\n"
+
+
+def test_a_mimi_config_declaring_more_layers_than_its_weights_is_refused_unbuilt(tmp_path):
+    """config.json is not pinned by the card's sha256: 10^5 layers took 5 minutes and 8 GB."""
+    from evalkit.codecs import BACKENDS
+
+    if reason := BACKENDS.get("mimi").unavailable():
+        pytest.skip(reason)
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fuzz_codecs
+
+    from evalkit.neural.adapters import MimiAdapter
+
+    fuzz_codecs._tiny_mimi(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 10**5}))
+    with pytest.raises(ConfigError, match="config.json declares 100000 transformer layers; model.safetensors holds 1"):
+        MimiAdapter(str(tmp_path), _sha(tmp_path / "model.safetensors"), n_q=2)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_size": 10**6}))
+    with pytest.raises(ConfigError, match="config.json and model.safetensors do not fit"):
+        MimiAdapter(str(tmp_path), _sha(tmp_path / "model.safetensors"), n_q=2)

@@ -338,6 +338,25 @@ class SnacAdapter(_Adapter):
 # -- Mimi --------------------------------------------------------------------------------------
 
 
+def _check_mimi_layers(folder, weights) -> None:
+    """config.json is not pinned: its transformer may not have more layers than the weights hold (10^5
+    layers took 5 minutes and 8 GB before transformers compared any shape)."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        layers = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
+        with safe_open(str(weights), "pt") as tensors:
+            held = {k.split(".")[2] for k in tensors.keys() if k.startswith("encoder_transformer.layers.")}
+    except (OSError, ValueError, AttributeError) as err:
+        raise ConfigError(f"{folder}: not a Mimi checkpoint folder ({failure_line(err)})") from None
+    if not isinstance(layers, int) or not 0 < layers <= len(held):
+        raise ConfigError(
+            f"{folder}: config.json declares {layers!r} transformer layers; model.safetensors holds {len(held)}"
+        )
+
+
 class MimiAdapter(_Adapter):
     """Kyutai's Mimi through transformers' MimiModel (causal, 24 kHz, 12.5 frames/s, 2048-entry codebooks).
 
@@ -360,8 +379,11 @@ class MimiAdapter(_Adapter):
         hf_logging.disable_progress_bar()  # loading prints bars otherwise, into every caller's output
 
         folder = resolve_weights(checkpoint, "mimi")
-        pinned_path(folder / "model.safetensors", sha256, "mimi")
-        self.model = MimiModel.from_pretrained(str(folder), local_files_only=True).eval()
+        _check_mimi_layers(folder, pinned_path(folder / "model.safetensors", sha256, "mimi"))
+        try:
+            self.model = MimiModel.from_pretrained(str(folder), local_files_only=True).eval()
+        except (RuntimeError, ValueError, TypeError, OSError) as err:  # transformers: mismatched or unreadable
+            raise ConfigError(f"{folder}: config.json and model.safetensors do not fit ({first_line(err)})") from None
         config = self.model.config
         self.n_q = _check_int(n_q, 1, config.num_quantizers, "mimi: n_q")
         self.sha256, self.sample_rate, self.hop = sha256.lower(), int(config.sampling_rate), int(config.frame_size)
