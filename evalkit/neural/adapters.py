@@ -207,16 +207,6 @@ def _build_encodec(arch: dict):
     )
 
 
-def _read_state(path):
-    """A state dict of tensors (torch.load with weights_only: no pickled code runs); ConfigError otherwise."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the card's problem
-        raise ConfigError(f"{path}: not a readable torch checkpoint ({failure_line(err)})") from None
-
-
 def _load_fitting(model, state: dict, path):
     """The model with `state` loaded, in eval mode; a missing or unexpected tensor names the file."""
     try:
@@ -253,11 +243,11 @@ class EncodecAdapter(_Adapter):
 
     def __init__(self, checkpoint: str, sha256: str, bandwidth: float = 6.0, architecture: dict | None = None):
 
-        from .model import build_fitting
+        from .model import build_fitting, read_checkpoint
 
         arch = {**ENCODEC_24KHZ, **(architecture or {})}
         path = pinned_path(checkpoint, sha256, "encodec")
-        state = _read_state(path)
+        state = read_checkpoint(path)
         _check_encodec_codebooks(arch, state, path)
         self.model = _load_fitting(build_fitting(lambda: _build_encodec(arch), state, path), state, path)
         if bandwidth not in self.model.target_bandwidths:
@@ -301,11 +291,11 @@ class SnacAdapter(_Adapter):
     def __init__(self, checkpoint: str, sha256: str):
         from snac import SNAC
 
-        from .model import build_fitting
+        from .model import build_fitting, read_checkpoint
 
         folder = resolve_weights(checkpoint, "snac")
         path = pinned_path(folder / "pytorch_model.bin", sha256, "snac")
-        state = _read_state(path)
+        state = read_checkpoint(path)
         self.model = _load_fitting(
             build_fitting(lambda: SNAC.from_config(str(folder / "config.json")), state, path), state, path
         )

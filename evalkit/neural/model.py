@@ -33,6 +33,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "build_fitting",
     "stored_config",
+    "read_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "evalkit-rvq-1"
@@ -265,12 +266,17 @@ def build_fitting(build, state, path) -> nn.Module:
     return build()
 
 
-def read_weights(path: str | Path, fmt: str, what: str) -> dict:
-    """The dict of a weights file of format `fmt` (plain tensors and strings only); ConfigError otherwise."""
+def read_checkpoint(path: str | Path):
+    """torch.load with weights_only (plain tensors and containers: no pickled code runs); ConfigError otherwise."""
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
         raise ConfigError(f"{path}: not a readable torch checkpoint ({failure_line(err)})") from None
+
+
+def read_weights(path: str | Path, fmt: str, what: str) -> dict:
+    """The dict of a weights file of format `fmt` (plain tensors and strings only); ConfigError otherwise."""
+    data = read_checkpoint(path)
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ConfigError(f"{path}: not {what} (format {fmt})")
     return data
