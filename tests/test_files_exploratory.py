@@ -415,3 +415,11 @@ def test_a_mimi_config_declaring_more_layers_than_its_weights_is_refused_unbuilt
     (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_size": 10**6}))
     with pytest.raises(ConfigError, match="config.json and model.safetensors do not fit"):
         MimiAdapter(str(tmp_path), _sha(tmp_path / "model.safetensors"), n_q=2)
+
+
+def test_a_weights_param_that_is_not_a_path_names_what_it_got(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        f"name: listed\nbackend: lpcnet\nparams: {{weights: [a.npz], sha256: '{'0' * 64}'}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"lpcnet: a weights path \(a string\) is required, got a list \['a.npz'\]"):
+        load_cards(tmp_path)["listed"].build()

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..cache import file_digest
+from ..config import describe
 from ..errors import ConfigError
 from ..resources import cards_dir
 
@@ -22,7 +23,8 @@ def resolve_weights(path: str | Path, what: str) -> Path:
     """An absolute path as is; a relative one from the built-in card folder (a card elsewhere has its
     relative paths made absolute against its own folder by Card.build)."""
     if not isinstance(path, (str, Path)) or not str(path):
-        raise ConfigError(f"{what}: a weights path is required")
+        got = "" if isinstance(path, (str, Path)) else f", got {describe(path)}"
+        raise ConfigError(f"{what}: a weights path (a string) is required{got}")
     path = Path(path).expanduser()
     return path if path.is_absolute() else cards_dir() / path
 
