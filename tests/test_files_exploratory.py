@@ -423,3 +423,14 @@ def test_a_weights_param_that_is_not_a_path_names_what_it_got(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"lpcnet: a weights path \(a string\) is required, got a list \['a.npz'\]"):
         load_cards(tmp_path)["listed"].build()
+
+
+@pytest.mark.parametrize("groups", [True, 1, 10**9, "x"])
+def test_a_personal_lpcnet_file_whose_group_count_disagrees_with_its_vocoders_is_refused(tmp_path, groups):
+    """groups: true (1) beside three group vocoders let the encoder write group 2, which its decoder refused."""
+    from evalkit.lpcnet.codec import PersonalLPCNetCodec
+
+    path = _shipped_with("lpcnet-16k-personal-v1.npz", tmp_path, _set("groups", groups))
+    generic = WEIGHTS / "lpcnet-16k-small-v1.npz"
+    with pytest.raises(ConfigError, match="changed.npz: (no speaker groups in this file|its config names)"):
+        PersonalLPCNetCodec(str(generic), _sha(generic), str(path), _sha(path))

@@ -218,6 +218,23 @@ class LPCNetCodec(Codec):
         return {"decoder": (model, example, 1.0)}
 
 
+def _speaker_groups(path: Path, bundle: LPCNetWeights) -> int:
+    """The config's group count, once the file holds a vocoder and a centroid for each group: else the
+    encoder could name a group the decoder refuses, or decoding build vocoders that are not there."""
+    groups = bundle.config.get("groups", 0)
+    vocoders = len({key.split(".")[0] for key in bundle.arrays if key.startswith("group") and ".vocoder." in key})
+    centroids = bundle.arrays.get("speaker.centroids")
+    rows = len(centroids) if centroids is not None and centroids.ndim == 2 else None
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ConfigError(f"{path}: no speaker groups in this file (groups: {groups!r})")
+    if groups != vocoders or rows not in (None, groups):
+        raise ConfigError(
+            f"{path}: its config names {groups} speaker groups, but it holds {vocoders} group vocoders "
+            f"and {rows} speaker centroids"
+        )
+    return groups
+
+
 class PersonalLPCNetCodec(LPCNetCodec):
     """LPCNet at 1.6 kbit/s with per-speaker-group vocoders; the group index travels in the first packet."""
 
@@ -234,9 +251,7 @@ class PersonalLPCNetCodec(LPCNetCodec):
         path = pinned_path(personal, personal_sha256, "lpcnet-personal")
         self.personal_sha256 = personal_sha256.lower()
         self.bundle = bundle = load_pinned(path, self.personal_sha256)
-        self.groups = int(bundle.config.get("groups", 0))
-        if self.groups < 1:
-            raise ConfigError(f"{path}: no speaker groups in this file")
+        self.groups = _speaker_groups(path, bundle)
         if group is not None and (not isinstance(group, int) or not 0 <= group < self.groups):
             raise ConfigError(f"lpcnet-personal: group must be an integer from 0 to {self.groups - 1}, got {group!r}")
         self.forced_group = group
