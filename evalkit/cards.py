@@ -18,7 +18,7 @@ from types import ModuleType
 
 from .codecs import BACKENDS, Codec
 from .config import describe, did_you_mean, read_document
-from .errors import ConfigError, EvalkitError
+from .errors import ConfigError, EvalkitError, failure_line, first_line
 from .registry import group_entries
 from .resources import cards_dir
 
@@ -49,7 +49,8 @@ _KEYS = {
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
-_PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
+# parameters naming files beside the card (the predictive codec's vocoder, LaDiff's rvq model too)
+_PATH_PARAMS = ("weights", "checkpoint", "personal", "vocoder", "rvq_weights")
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,13 @@ class Card:
         except (TypeError, ValueError, ConfigError) as err:
             where = f" ({self.path})" if self.path else ""
             raise ConfigError(
-                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {err}"
+                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {first_line(err)}"
             ) from None
         except EvalkitError:
             raise
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor failing is named, not a traceback
-            first = (str(err).strip().splitlines() or [""])[0]  # torch's unpickling errors run to ten lines
             raise ConfigError(
-                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {first}"
+                f"codec card {self.name}: backend {self.backend} failed to start: {failure_line(err)}"
             ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
@@ -155,7 +155,8 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     unique: dict[Path, CardFolder] = {}
     for folder in folders:
         if not folder.path.is_dir():
-            raise ConfigError(f"card folder {folder.path} (from {folder.source}) does not exist; fix or remove it")
+            problem = "is a file, not a folder" if folder.path.exists() else "does not exist"
+            raise ConfigError(f"card folder {folder.path} (from {folder.source}) {problem}; fix or remove it")
         unique.setdefault(folder.path.resolve(), folder)
     return list(unique.values())
 

@@ -1,6 +1,15 @@
 """One family of exceptions; every message names the item or file it is about."""
 
-__all__ = ["EvalkitError", "AudioError", "CodecError", "MetricError", "ConfigError", "UnavailableError"]
+__all__ = [
+    "EvalkitError",
+    "AudioError",
+    "CodecError",
+    "MetricError",
+    "ConfigError",
+    "UnavailableError",
+    "failure_line",
+    "first_line",
+]
 
 
 class EvalkitError(Exception):
@@ -25,3 +34,17 @@ class ConfigError(EvalkitError):
 
 class UnavailableError(EvalkitError):
     """A backend's library is missing; the message says how to install it."""
+
+
+def failure_line(err: BaseException, limit: int = 300) -> str:
+    """`Type: message` of a library's exception on one line: its first line, shortened (numba and
+    torch put source excerpts and tables in theirs, which a one-line error must not carry)."""
+    text = first_line(err, limit)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of an exception's message, shortened to `limit` characters."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
