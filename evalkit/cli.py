@@ -22,7 +22,7 @@ from .commands.codec_commands import (
 from .commands.results_commands import cmd_app, cmd_config, cmd_report, cmd_results
 from .commands.scoring_commands import cmd_run, cmd_score
 from .commands.version_action import VersionAction
-from .errors import EvalkitError
+from .errors import EvalkitError, terminal_safe
 
 __all__ = ["main"]
 
@@ -310,14 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except EvalkitError as err:
-        print(f"evalkit: error: {err}", file=sys.stderr)
+        print(f"evalkit: error: {terminal_safe(str(err))}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `evalkit results | head`: the reader has all it wanted, nothing went wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush then writes nowhere
         return 141  # a shell's status for a writer its pipe closed on (128 + SIGPIPE)
     except OSError as err:  # a file or folder the user named cannot be written or read
         where = f"{err.filename}: " if err.filename else ""
-        print(f"evalkit: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"evalkit: error: {terminal_safe(f'{where}{err.strerror or err}')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if (message := _database_failure(err)) is None:
             raise
         where = f"{args.database}: " if getattr(args, "database", None) else ""
-        print(f"evalkit: error: {where}{message}", file=sys.stderr)
+        print(f"evalkit: error: {terminal_safe(where + message)}", file=sys.stderr)
         return 1
 
 

@@ -1,5 +1,7 @@
 """One family of exceptions; every message names the item or file it is about."""
 
+import re
+
 __all__ = [
     "EvalkitError",
     "AudioError",
@@ -9,6 +11,7 @@ __all__ = [
     "UnavailableError",
     "failure_line",
     "first_line",
+    "terminal_safe",
 ]
 
 
@@ -48,3 +51,12 @@ def first_line(err: BaseException, limit: int = 300) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     text = lines[0] if lines else ""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control characters written out (ESC as \\x1b, a newline as \\n): an item id or card name
+    from someone else's file must not move the cursor, recolour or clear the terminal, or break a table's rows."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)

@@ -43,3 +43,17 @@ def test_leaderboard_of_one_item_shows_means_without_a_nan_interval():
     table = leaderboard_table(summary)
     assert "nan" not in table
     assert [line.split()[:3] for line in table.splitlines()[2:]] == [["a", "3.5"], ["b", "2", "±0.5"]]
+
+
+def test_names_from_other_peoples_files_cannot_drive_the_terminal(capsys):
+    """An item id or card name may carry escape sequences (clear the screen, recolour) or a newline."""
+    from evalkit.cli import main
+    from evalkit.errors import terminal_safe
+    from evalkit.text_tables import format_table, warning_lines
+
+    assert terminal_safe("a\x1b[2Jb\nc\x9b ünï") == "a\\x1b[2Jb\\nc\\x9b ünï"
+    table = format_table(["item"], [["x\x1b]0;owned\x07"], ["two\nlines"]])
+    assert "\x1b" not in table and "\x07" not in table and len(table.splitlines()) == 4
+    assert "\x1b" not in "".join(warning_lines({"k": {"text": "odd", "items": ["\x1b[31mred"]}}))
+    assert main(["run", "\x1b[2Jmissing.yaml"]) == 1
+    assert "\x1b" not in capsys.readouterr().err
