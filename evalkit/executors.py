@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -329,6 +330,9 @@ class DaskExecutor(Executor):
         try:
             self.client = Client(address, timeout="30s")
         except (OSError, ValueError, TypeError) as err:  # a mistyped address or no scheduler listening there
+            # Finalise the half-made client now: left to a later garbage collection, its __del__ can run
+            # inside another Dask client's start and wait for ever on Dask's loop lock, which that start holds.
+            gc.collect()
             raise ConfigError(
                 f"cannot use the Dask scheduler {address!r} ({err}); give a running scheduler's address, "
                 "e.g. tcp://127.0.0.1:8786"
