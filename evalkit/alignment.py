@@ -219,7 +219,9 @@ def _shift_trim(ref: Audio, deg: Audio, lag: int) -> tuple[Audio, Audio]:
 
 
 def _silent(audio: Audio) -> bool:
-    power = float(np.mean(np.square(audio.samples, dtype=np.float64)))
+    """Too quiet to carry a lag; a constant (DC offset) carries none either, however large, and
+    neither do channels that cancel in the mix that is correlated (one of them inverted)."""
+    power = float(np.var(to_mono(audio).samples, dtype=np.float64))
     return power <= 0 or 10 * math.log10(power) < MIN_LEVEL_DBFS
 
 

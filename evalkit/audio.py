@@ -16,6 +16,7 @@ __all__ = [
     "save",
     "resample",
     "to_mono",
+    "downmix",
     "require_channels",
     "loudness",
     "normalize_loudness",
@@ -27,6 +28,8 @@ __all__ = [
     "SUBTYPES",
     "MIN_SECONDS",
     "MIN_COST_SECONDS",
+    "MAX_SCORED_FRAMES",
+    "too_long_to_score",
 ]
 
 MIN_SAMPLE_RATE = 1_000
@@ -35,6 +38,10 @@ MAX_CHANNELS = 64
 # Samples (all channels) one file may decode to: 2^29 float32 samples is 2 GiB, over 3 h of 48 kHz
 # stereo. A compressed file (FLAC of silence) can claim far more than its size; it is refused unread.
 MAX_LOAD_SAMPLES = 1 << 29
+# Frames one signal may have to be aligned and scored: alignment and the metrics hold ten to a hundred
+# bytes per frame (FFTs, spectrograms, float64 copies), so a 2 h item would take gigabytes per worker.
+# 2^24 frames is about 17 min at 16 kHz, 6 min at 48 kHz: far beyond an item of a codec test.
+MAX_SCORED_FRAMES = 1 << 24
 
 # Degenerate content (check_content): shorter than this is not scored; no metric, delay or
 # bitrate means anything over less.
@@ -135,11 +142,24 @@ def load(path: str | Path, id: str | None = None, max_seconds: float | None = No
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"{path}: not readable as audio ({err}); convert it to WAV or FLAC") from None
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: holds no audio frames")
+        raise AudioError(f"{path}: {_no_frames(path)}")
     try:
         return Audio(data.T, rate, name)
     except AudioError as err:
         raise AudioError(f"{path}: {str(err).split(': ', 1)[-1]}") from None
+
+
+def _no_frames(path: Path) -> str:
+    """Why a readable file gave no frames: a WAV whose header was never finished (a streaming writer
+    leaves its data length 0) still holds its samples, and a rewrite recovers them."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE" and path.stat().st_size > 1024:
+        return (
+            f"the WAV header declares no audio, yet the file has {path.stat().st_size} bytes (a writer that "
+            "was not closed?); rewrite it with a fixed header, e.g. ffmpeg -i in.wav out.wav"
+        )
+    return "holds no audio frames"
 
 
 def _check_size(path: Path, frames: int, channels: int, rate: int) -> None:
@@ -189,6 +209,38 @@ def to_mono(audio: Audio) -> Audio:
     if audio.channels == 1:
         return audio
     return audio.with_samples(audio.samples.mean(axis=0, keepdims=True))
+
+
+# A mix this far (dB) below its channels' mean power is cancellation (a channel inverted), not audio.
+CANCELLED_DB = 20.0
+
+
+def downmix(audio: Audio) -> Audio:
+    """`to_mono` for input the user asked to downmix: channels that cancel when averaged (one of them
+    inverted) are an AudioError naming the item, not a silence that every metric then reports."""
+    mixed = to_mono(audio)
+    if audio.channels == 1:
+        return mixed
+    channels = float(np.mean(np.square(audio.samples, dtype=np.float64)))
+    mix = float(np.mean(np.square(mixed.samples, dtype=np.float64)))
+    if channels > 10.0 ** (SILENCE_DBFS / 10.0) and mix < channels * 10.0 ** (-CANCELLED_DB / 10.0):
+        drop = f"{10 * np.log10(channels / mix):.0f} dB below them" if mix > 0 else "silent"
+        raise AudioError(
+            f"{audio.id or 'audio'}: its {audio.channels} channels cancel when averaged (the mix is {drop}: "
+            "is one channel inverted?); fix the file's polarity or keep one channel"
+        )
+    return mixed
+
+
+def too_long_to_score(audio: Audio, role: str = "audio") -> str | None:
+    """Why `audio` is too long to align and score in one piece (MAX_SCORED_FRAMES), else None."""
+    if audio.frames <= MAX_SCORED_FRAMES:
+        return None
+    limit = MAX_SCORED_FRAMES / audio.sample_rate / 60
+    return (
+        f"{role} is {audio.duration / 60:.1f} min long, more than the {limit:.1f} min ({MAX_SCORED_FRAMES} "
+        f"samples at {audio.sample_rate} Hz) evalkit aligns and scores at once; cut it into shorter items"
+    )
 
 
 def require_channels(audio: Audio, channels: int, what: str) -> None:

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .audio import Audio, load, to_mono
+from .audio import Audio, load
+from .audio import downmix as downmix_audio
 from .cards import Card
 from .config import Checker, describe
 from .datasets import AUDIO_SUFFIXES, check_inside, read_lines
@@ -400,7 +401,7 @@ def render(condition: DecodedCondition, files: ItemFiles, ref: Audio, downmix: b
     # A decoded file far longer than its item is another file (a mismatch, a concatenation): refused
     # before it is read, so a wrong file cannot take the run's memory.
     audio = load(files.deg, id=ref.id, max_seconds=LONGEST_DECODED * ref.duration + 10.0)
-    audio = to_mono(audio) if downmix else audio
+    audio = downmix_audio(audio) if downmix else audio
     bits = _existing(files.bitstream, ref.id).stat().st_size * 8 if files.bitstream is not None else None
     declared = condition.bitrate_kbps * 1000 if condition.bitrate_kbps is not None else None
     bitrate = bits / ref.duration if bits is not None else declared

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import __version__
 from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
-from .audio import MIN_COST_SECONDS, Audio, check_content, to_mono
+from .audio import MIN_COST_SECONDS, Audio, check_content, downmix, too_long_to_score
 from .cache import DecodedCache, file_digest
 from .cards import Card
 from .codecs import Codec
@@ -91,12 +91,14 @@ def process(task: Task) -> TaskOutput:
     """Worker side: load, decode (round trip, cached output or files), align, score. Never raises for an item."""
     try:
         ref = task.item.load()
-        ref = to_mono(ref) if task.downmix else ref
+        ref = downmix(ref) if task.downmix else ref
     except EvalkitError as err:
         return failed_output(task, f"cannot load item: {err}")
     content = check_content(ref)
     if content.problem:
         return failed_output(task, f"degenerate input, not scored: {content.reason}")
+    if long := too_long_to_score(ref, "the reference"):
+        return failed_output(task, long)
     if task.files is not None and task.files.problem:
         return failed_output(task, task.files.problem)
     try:
@@ -108,6 +110,8 @@ def process(task: Task) -> TaskOutput:
     except EvalkitError as err:
         what = "codec" if isinstance(task.card, Card) else "condition"
         return failed_output(task, f"{what} {task.card.name} failed: {err}")
+    if long := too_long_to_score(out.audio, "the decoded audio"):
+        return failed_output(task, long)
     pair = align_pair(ref, out.audio, task.alignment, out.mode, out.expected, out.tolerance)
     text = task.item.text
     if "phoneme" in task.metrics:

@@ -1,0 +1,113 @@
+"""Audio as users hand it over (odd WAV headers, constant signals, ...), through loading and the metrics."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+import evalkit
+import evalkit.audio as audio_module
+from evalkit.alignment import estimate_lag
+from evalkit.audio import Audio, downmix, load, save
+from evalkit.errors import AudioError
+from evalkit.metrics import evaluate, wrapper
+from evalkit.signals import white_noise
+
+
+def _constant(like, level: float = 0.3):
+    return like.with_samples(np.full_like(like.samples, level))
+
+
+@pytest.mark.parametrize("name", ["pesq_wb", "stoi", "si_sdr", "dnsmos"])
+def test_a_constant_degraded_signal_fails_as_such_instead_of_being_scored(name, speech):
+    rows = evaluate(name, speech, _constant(speech))
+    assert {(r.status, r.reason) for r in rows} == {
+        ("failed", "degraded audio is constant (DC offset 0.3, nothing varies)")
+    }
+
+
+def test_a_constant_reference_fails_as_such_instead_of_as_an_unreliable_alignment(speech):
+    (row,) = evaluate("stoi", _constant(speech, -0.5), speech)
+    assert (row.status, row.reason) == ("failed", "reference audio is constant (DC offset -0.5, nothing varies)")
+
+
+def test_a_constant_signal_carries_no_lag(speech):
+    assert estimate_lag(speech, _constant(speech), 4000) is None
+
+
+def test_speech_with_a_dc_offset_is_still_scored(speech):
+    (row,) = evaluate("stoi", speech, speech.with_samples(speech.samples + 0.2))
+    assert row.status == "ok" and row.value > 0.9
+
+
+def test_a_wav_whose_header_was_never_finished_says_how_to_recover_it(tmp_path, speech):
+    path = tmp_path / "streamed.wav"
+    sf.write(path, speech.samples.T, speech.sample_rate, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    start = data.find(b"data")
+    data[4:8] = data[start + 4 : start + 8] = struct.pack("<I", 0)  # what a writer that was never closed leaves
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        AudioError, match=r"streamed\.wav: the WAV header declares no audio.*ffmpeg -i in\.wav out\.wav"
+    ):
+        load(path)
+
+
+def test_a_wav_without_samples_still_says_so(tmp_path):
+    path = tmp_path / "empty.wav"
+    sf.write(path, np.zeros(0), 16000)
+    with pytest.raises(AudioError, match=r"empty\.wav: holds no audio frames$"):
+        load(path)
+
+
+def _stereo(audio, right):
+    return audio.with_samples(np.concatenate([audio.samples, right], axis=0))
+
+
+def test_downmixing_channels_that_cancel_is_an_error_naming_the_item(speech):
+    inverted = _stereo(speech, -speech.samples)
+    with pytest.raises(AudioError, match=r"^item-7: its 2 channels cancel when averaged \(the mix is silent"):
+        downmix(Audio(inverted.samples, inverted.sample_rate, "item-7"))
+    rows = evaluate("stoi", speech, inverted, downmix=True)
+    assert rows[0].status == "failed" and "channels cancel when averaged" in rows[0].reason
+
+
+@pytest.mark.parametrize("right", ["same", "silent", "noise"])
+def test_ordinary_stereo_still_downmixes(speech, right):
+    other = {"same": speech.samples, "silent": 0 * speech.samples, "noise": white_noise(3.0, seed=2).samples}[right]
+    mixed = downmix(_stereo(speech, other))
+    assert mixed.channels == 1 and mixed.frames == speech.frames
+
+
+def test_a_pair_too_long_to_hold_fails_before_alignment(monkeypatch, speech):
+    monkeypatch.setattr(audio_module, "MAX_SCORED_FRAMES", 2 * speech.sample_rate)
+    monkeypatch.setattr(wrapper, "align_pair", _never)
+    for ref, deg, role in ((speech, speech, "reference"), (None, speech, "degraded")):
+        rows = evaluate("si_sdr" if ref is not None else "dnsmos", ref, deg)
+        assert {r.status for r in rows} == {"failed"}
+        assert rows[0].reason.startswith(f"{role} audio is 0.1 min long, more than the 0.0 min (32000 samples")
+
+
+def test_a_run_fails_an_item_too_long_to_score_and_goes_on(monkeypatch, tmp_path, speech):
+    data = tmp_path / "data"
+    data.mkdir()
+    save(speech, data / "long.wav")
+    save(speech.with_samples(speech.samples[:, : speech.sample_rate]), data / "short.wav")
+    monkeypatch.setattr(audio_module, "MAX_SCORED_FRAMES", 2 * speech.sample_rate)
+    config = {"name": "long", "dataset": str(data), "workers": 0, "codecs": ["reference"], "metrics": ["si_sdr"]}
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        yaml.safe_dump({**config, "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "c")})
+    )
+    rows = evalkit.run(path).set_index(["item_id", "metric"])
+    assert rows.loc[("short", "si_sdr"), "status"] == "ok"
+    assert rows.loc[("long", "si_sdr"), "status"] == "failed"
+    assert "cut it into shorter items" in rows.loc[("long", "si_sdr"), "reason"]
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("aligned a pair that was too long to score")
