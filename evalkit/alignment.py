@@ -122,10 +122,22 @@ def estimate_lag(ref: Audio, deg: Audio, max_lag: int, mode: str = "auto") -> La
         wave = LagEstimate(*correlation_peak(to_mono(ref), to_mono(deg), max_lag, weight), "waveform")
         if mode == "waveform" or wave.correlation >= WAVEFORM_TRUST:
             return wave
+        if mode == "auto" and (inverted := _inverted(ref, deg, max_lag, weight)):
+            return inverted
     env = LagEstimate(*correlation_peak(_envelope(ref), _envelope(deg), max_lag), "envelope")
     if mode == "auto" and _agree(wave, env, max_lag, ref.sample_rate):
         return LagEstimate(wave.lag, max(wave.correlation, env.correlation), "waveform")
     return env
+
+
+def _inverted(ref: Audio, deg: Audio, max_lag: int, weight) -> LagEstimate | None:
+    """The lag of a decoded signal whose polarity was flipped somewhere in its chain (files made
+    elsewhere): it keeps the waveform, so its negative peak is sample-exact where the envelopes
+    would miss by a few samples, enough to ruin every waveform metric. None unless it is as
+    strong as a waveform peak that `auto` trusts."""
+    mono = to_mono(deg)
+    lag, correlation = correlation_peak(to_mono(ref), mono.with_samples(-mono.samples), max_lag, weight)
+    return LagEstimate(lag, correlation, "waveform") if correlation >= WAVEFORM_TRUST else None
 
 
 def _agree(wave: LagEstimate, env: LagEstimate, max_lag: int, rate: int) -> bool:

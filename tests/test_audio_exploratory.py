@@ -13,9 +13,11 @@ import evalkit
 import evalkit.audio as audio_module
 from evalkit.alignment import estimate_lag
 from evalkit.audio import Audio, downmix, load, save
+from evalkit.cards import find_card
 from evalkit.errors import AudioError
+from evalkit.harness import roundtrip
 from evalkit.metrics import evaluate, wrapper
-from evalkit.signals import white_noise
+from evalkit.signals import add_noise, white_noise
 
 
 def _constant(like, level: float = 0.3):
@@ -111,3 +113,23 @@ def test_a_run_fails_an_item_too_long_to_score_and_goes_on(monkeypatch, tmp_path
 
 def _never(*args, **kwargs):
     raise AssertionError("aligned a pair that was too long to score")
+
+
+def test_a_decoded_file_of_inverted_polarity_is_aligned_sample_exactly(speech):
+    decoded = add_noise(speech, 20.0, seed=3)
+    late = decoded.with_samples(np.pad(decoded.samples, ((0, 0), (37, 0)))[:, : speech.frames])
+    assert estimate_lag(speech, late.with_samples(-late.samples), 4000).lag == 37
+    (kept,), (flipped,) = evaluate("si_sdr", speech, late), evaluate("si_sdr", speech, late.with_samples(-late.samples))
+    assert (flipped.lag, flipped.status) == (37, "ok") and flipped.value == pytest.approx(kept.value, abs=1e-6)
+
+
+def test_a_vocoded_signal_is_not_mistaken_for_an_inverted_one(speech):
+    unrelated = white_noise(3.0, seed=4)  # no waveform in common, inverted or not
+    assert estimate_lag(speech, unrelated, 4000).method == "envelope"
+
+
+def test_a_round_trip_of_a_file_too_long_to_hold_is_refused(monkeypatch, speech):
+    monkeypatch.setattr(audio_module, "MAX_SCORED_FRAMES", 2 * speech.sample_rate)
+    codec = find_card("reference").build(speech.sample_rate)
+    with pytest.raises(AudioError, match=r"is 0\.1 min long, .*cut it into shorter items"):
+        roundtrip(codec, speech)
