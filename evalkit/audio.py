@@ -164,6 +164,8 @@ def _no_frames(path: Path) -> str:
 
 def _check_size(path: Path, frames: int, channels: int, rate: int) -> None:
     """Refuse, before decoding, a file whose header promises more samples than evalkit reads at once."""
+    if channels > MAX_CHANNELS:  # said of the file: the array's "is it transposed?" does not apply
+        raise AudioError(f"{path}: has {channels} channels, more than the {MAX_CHANNELS} evalkit reads")
     if frames * channels > MAX_LOAD_SAMPLES:
         hours = frames / max(rate, 1) / 3600
         raise AudioError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
@@ -13,8 +14,12 @@ import evalkit
 import evalkit.audio as audio_module
 from evalkit.alignment import estimate_lag
 from evalkit.audio import Audio, downmix, load, save
+from evalkit.cache import file_digest
 from evalkit.cards import find_card
-from evalkit.errors import AudioError
+from evalkit.cli import main
+from evalkit.conditions import DecodedCondition
+from evalkit.datasets import load_dataset
+from evalkit.errors import AudioError, ConfigError
 from evalkit.harness import roundtrip
 from evalkit.metrics import evaluate, wrapper
 from evalkit.signals import add_noise, white_noise
@@ -133,3 +138,67 @@ def test_a_round_trip_of_a_file_too_long_to_hold_is_refused(monkeypatch, speech)
     codec = find_card("reference").build(speech.sample_rate)
     with pytest.raises(AudioError, match=r"is 0\.1 min long, .*cut it into shorter items"):
         roundtrip(codec, speech)
+
+
+def test_score_of_an_mp3_says_to_convert_it_not_that_no_folder_exists(tmp_path, capsys, speech):
+    save(speech, tmp_path / "ref.wav")
+    (tmp_path / "deg.mp3").write_bytes(b"ID3" + bytes(200))
+    assert main(["score", "--ref", str(tmp_path / "ref.wav"), "--deg", str(tmp_path / "deg.mp3")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "deg.mp3: evalkit reads decoded audio as .wav, .flac, .ogg, not .mp3" in err[0], err
+    assert "ffmpeg -i deg.mp3 deg.wav" in err[0]
+
+
+def test_a_file_with_too_many_channels_is_named_without_array_hints(tmp_path):
+    path = tmp_path / "wide.wav"
+    sf.write(path, np.zeros((100, 65)), 8000, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"wide\.wav: has 65 channels, more than the 64 evalkit reads$"):
+        load(path)
+
+
+def test_a_decoded_float_file_beyond_full_scale_is_scored_with_a_warning(tmp_path, capsys, speech):
+    save(speech, tmp_path / "ref.wav")
+    save(speech.with_samples(speech.samples * 4), tmp_path / "deg.wav", subtype="FLOAT")
+    out = tmp_path / "rows.csv"
+    args = ["score", "--ref", str(tmp_path / "ref.wav"), "--deg", str(tmp_path / "deg.wav"), "--metrics", "si_sdr"]
+    assert main([*args, "--workers", "0", "-o", str(out)]) == 0
+    rows = pd.read_csv(out).set_index("metric")
+    assert rows.loc["si_sdr", "status"] == "ok"
+    assert rows.loc["si_sdr", "reason"].startswith("decoded file beyond full scale (peak ")
+    assert "deg: decoded files hold float samples beyond full scale" in capsys.readouterr().err
+
+
+def test_a_degenerate_reference_says_it_is_the_reference(tmp_path, speech):
+    data = tmp_path / "data"
+    data.mkdir()
+    save(speech.with_samples(np.full_like(speech.samples, 0.25)), data / "dc.wav")
+    config = {"name": "dc", "dataset": str(data), "workers": 0, "codecs": ["reference"], "metrics": ["si_sdr"]}
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        yaml.safe_dump({**config, "database": f"sqlite:///{tmp_path / 'db.sqlite'}", "cache": str(tmp_path / "c")})
+    )
+    reasons = set(evalkit.run(path).reason)
+    assert reasons == {"degenerate input, not scored: reference constant signal (DC offset 0.25, nothing varies)"}
+
+
+def test_a_dataset_folder_of_mp3s_says_what_it_holds_and_what_to_do(tmp_path):
+    (tmp_path / "a.mp3").write_bytes(b"ID3" + bytes(100))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(
+        ConfigError, match=r"holds no items: evalkit reads \.wav, \.flac, \.ogg files and it has \.mp3, \.txt; convert"
+    ):
+        load_dataset(tmp_path)
+
+
+def test_an_item_whose_decoded_file_is_an_mp3_is_told_why_it_has_none(tmp_path, speech):
+    for folder in ("refs", "degs"):
+        (tmp_path / folder).mkdir()
+    save(speech, tmp_path / "refs" / "a.wav")
+    (tmp_path / "degs" / "a.mp3").write_bytes(b"ID3" + bytes(100))
+    (tmp_path / "degs" / "a.txt").write_text("a transcript, not audio")
+    condition = DecodedCondition("mine", decoded="degs", base=tmp_path)
+    files, _ = condition.match(load_dataset(tmp_path / "refs"), file_digest)
+    assert (
+        files["a"].problem
+        == "decoded: no file for item a in degs (a.mp3 is there: evalkit reads .wav, .flac, .ogg; convert it)"
+    )
