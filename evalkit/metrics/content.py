@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -103,6 +104,19 @@ def asr_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str
     return {"wer_asr": wer, "cer_asr": cer}
 
 
+def _unscorable_text(text: str) -> str | None:
+    """Why the item's text cannot be compared with the recognizer's words: none given, none in the
+    a-z words it writes (another script), or digits, which it spells out as words the text lacks
+    (every number would count as an error)."""
+    if not text.strip():
+        return "the item has no text in the manifest: true WER needs one"
+    if not words(text):
+        return "the item's text has no English (a-z) words; the recognizer writes US English words"
+    if numbers := re.findall(r"\d+", text):
+        return f"the item's text has digits ({', '.join(numbers[:3])}); write numbers as words, as the recognizer does"
+    return None
+
+
 @metric(
     MetricSpec(
         name="wer",
@@ -121,8 +135,7 @@ def asr_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str
     )
 )
 def wer(ref: None, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
-    if not words(text or ""):
-        reason = "the item has no text in the manifest: true WER needs one"
+    if reason := _unscorable_text(text or ""):
         return {"wer": Withheld(reason), "cer": Withheld(reason)}
     value, cer = error_rates(text, transcribe(deg))
     return {"wer": value, "cer": cer}
