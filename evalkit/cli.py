@@ -288,24 +288,31 @@ def main(argv: list[str] | None = None) -> int:
         print("evalkit: interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        if (message := _read_only_database(err)) is None:
+        if (message := _database_failure(err)) is None:
             raise
         where = f"{args.database}: " if getattr(args, "database", None) else ""
         print(f"evalkit: error: {where}{message}", file=sys.stderr)
         return 1
 
 
-def _read_only_database(err: Exception) -> str | None:
-    """The message for a write refused by a read-only results database (file, folder or URL), else None."""
+def _database_failure(err: Exception) -> str | None:
+    """The message for a read or write the results database refused (read-only, disk full, locked,
+    connection lost), else None. Rows stored before it are kept; a run resumes from them."""
     if "sqlalchemy" not in sys.modules:  # not imported: the error cannot be the database's
         return None
     from sqlalchemy.exc import OperationalError
 
-    if not isinstance(err, OperationalError) or "readonly database" not in str(err.orig):
+    if not isinstance(err, OperationalError):
         return None
+    reason = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err.orig).__name__
+    if "readonly database" in reason:
+        return (
+            "the results database is read-only (SQLite: attempt to write a readonly database); make the file "
+            "and its folder writable, or give --database (or the experiment's database:) another one"
+        )
     return (
-        "the results database is read-only (SQLite: attempt to write a readonly database); make the file "
-        "and its folder writable, or give --database (or the experiment's database:) another one"
+        f"the results database failed ({reason}); rows stored before it are kept: fix the cause (disk space, "
+        "another process holding it, the server) and run the same command again, a run resumes where it stopped"
     )
 
 

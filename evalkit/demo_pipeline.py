@@ -11,7 +11,7 @@ from .audio import Audio
 from .cards import Card, load_cards
 from .codecs import Codec
 from .datasets import load_dataset
-from .errors import EvalkitError
+from .errors import ConfigError, EvalkitError
 from .executors import one_thread_torch
 from .harness import RoundTrip, roundtrip
 from .resources import data_path, is_installed_copy
@@ -35,6 +35,8 @@ def run_demo(
     out: Callable[[str], None], cards_dir: str | None = None, limit: int | None = None, score: bool = True
 ) -> int:
     """The round-trip table of every available codec, then the demo experiment's leaderboard, told to `out`."""
+    if limit is not None and limit < 1:  # a slice would quietly drop items from the end instead
+        raise ConfigError(f"--limit {limit}: give at least 1 item, or leave it out for all")
     status = roundtrip_table(out, cards_dir, limit)
     if score:
         status |= score_demo(out, limit)

@@ -352,9 +352,43 @@ class _NoBar:
         pass
 
 
+class _LineProgress:
+    """Progress for a log file (stderr is not a terminal): a line now, then at most one every
+    `every` seconds, and one at the end. A terminal's bar redrawn ten times a second would be
+    one ever-growing line there."""
+
+    def __init__(self, total: int, name: str, every: float = 10.0):
+        self.total, self.name, self.every, self.done = total, name, every, 0
+        self.start = time.monotonic()
+        self._line(self.start)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if (now := time.monotonic()) - self.shown >= self.every:
+            self._line(now)
+
+    def close(self) -> None:
+        self._line(time.monotonic())
+
+    def _line(self, now: float) -> None:
+        self.shown, elapsed = now, now - self.start
+        left = ""
+        if 0 < self.done < self.total:
+            left = f", about {_minutes(elapsed / self.done * (self.total - self.done))} left"
+        share = 100 * self.done / max(self.total, 1)
+        line = f"{self.name}: {self.done}/{self.total} tasks ({share:.0f} %), {_minutes(elapsed)} elapsed{left}"
+        print(line, file=sys.stderr, flush=True)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def _progress(total: int, name: str, enabled: bool):
     if not enabled or total == 0:
         return _NoBar()
+    if not sys.stderr.isatty():
+        return _LineProgress(total, name)
     from tqdm import tqdm
 
     return tqdm(total=total, desc=name, unit="task", file=sys.stderr, dynamic_ncols=True)

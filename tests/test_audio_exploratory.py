@@ -202,18 +202,3 @@ def test_an_item_whose_decoded_file_is_an_mp3_is_told_why_it_has_none(tmp_path, 
         files["a"].problem
         == "decoded: no file for item a in degs (a.mp3 is there: evalkit reads .wav, .flac, .ogg; convert it)"
     )
-
-
-@pytest.mark.parametrize(
-    "text, reason",
-    [
-        ("  ", "the item has no text in the manifest: true WER needs one"),
-        ("Привет, как дела?", "the item's text has no English (a-z) words; the recognizer writes US English words"),
-        (
-            "He turned 42 times in 1999.",
-            "the item's text has digits (42, 1999); write numbers as words, as the recognizer does",
-        ),
-    ],
-)
-def test_true_wer_is_withheld_with_the_reason_the_text_cannot_be_compared(speech, text, reason):
-    assert {(r.status, r.reason) for r in evaluate("wer", None, speech, text)} == {("skipped", reason)}

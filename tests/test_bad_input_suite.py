@@ -707,6 +707,56 @@ def test_a_read_only_database_of_an_older_schema_says_it_must_be_upgraded(tmp_pa
     one_line_error(capsys, ["results", "--database", read_only], "is upgraded in place: make it writable")
 
 
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path, capsys):
+    (tmp_path / "db.sqlite").write_text("not a database\n")
+    one_line_error(capsys, ["run", str(experiment_text(tmp_path, ""))], "cannot be opened (file is not a database)")
+
+
+def test_a_full_disk_under_the_results_database_is_one_line_and_keeps_what_was_stored(tmp_path, capsys, monkeypatch):
+    import evalkit.store.db as db
+
+    assert main(["run", str(experiment_text(tmp_path, ""))]) == 0
+    engine = connect(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with engine.connect() as connection:  # the file's size now: no later write may grow it
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+    engine.dispose()
+    enable_wal = db._enable_wal
+
+    def full_disk(cursor):
+        enable_wal(cursor)
+        cursor.execute(f"PRAGMA max_page_count = {pages}")
+
+    monkeypatch.setattr(db, "_enable_wal", full_disk)
+    bigger = experiment_text(tmp_path, "codecs: [reference, g722-64k, opus-12k]\nmetrics: [si_sdr, lsd, stoi]")
+    capsys.readouterr()
+    assert main(["run", str(bigger)]) == 1
+    err = capsys.readouterr().err  # the progress bar, then one line
+    assert "Traceback" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("evalkit: error: the results database failed (database or disk is full)")
+    )
+    monkeypatch.undo()
+    assert main(["results", "--database", f"sqlite:///{tmp_path / 'db.sqlite'}"]) == 0
+    assert "reference  si_sdr" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_demo_limit_below_one_is_refused_not_sliced(capsys, limit):
+    one_line_error(capsys, ["demo", "--limit", limit, "--no-score"], f"--limit {limit}: give at least 1 item")
+
+
+def test_an_app_address_or_port_it_cannot_listen_on_is_one_line_before_start_up(capsys):
+    import socket
+
+    one_line_error(capsys, ["app", "--port", "99999"], "--port 99999: give a port from 1 to 65535")
+    one_line_error(capsys, ["app", "--address", "no-such-host.invalid"], "not an address of this machine")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        one_line_error(capsys, ["app", "--address", "127.0.0.1", "--port", str(port)], "another program listens there")
+
+
 def test_an_sqlite_file_in_a_read_only_folder_says_why_it_cannot_be_opened(tmp_path, monkeypatch):
     from sqlalchemy import URL
 

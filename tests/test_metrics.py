@@ -456,6 +456,28 @@ def test_true_wer_is_skipped_without_text(speech):
     assert {(r.status, r.value) for r in rows} == {("skipped", None)} and "no text" in rows[0].reason
 
 
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("Call 911 now", "has digits (911)"),
+        ("日本語のテキスト", "letters outside English's alphabet"),
+        ("hello мир", "letters outside English's alphabet"),
+        ("?!... --", "no words, only punctuation"),
+        ("   ", "no text"),
+    ],
+)
+def test_true_wer_withholds_text_the_recogniser_cannot_write_the_same_way(speech, text, reason):
+    """Dropping 911 from the text would count the recogniser's "nine one one" as three errors."""
+    rows = evaluate("wer", None, speech, text=text)
+    assert {(r.status, r.value) for r in rows} == {("skipped", None)} and reason in rows[0].reason
+
+
+def test_true_wer_folds_accents_rather_than_cutting_words():
+    from evalkit.metrics.content import _english_text
+
+    assert _english_text("Le café, naïve!") == "Le cafe, naive!"
+
+
 @pytest.mark.slow
 def test_asr_mismatch_is_zero_for_identical_audio_and_words_are_recognised(speech):
     from evalkit.content.asr import transcribe

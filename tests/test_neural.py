@@ -255,6 +255,34 @@ def test_cli_train_checkpoints_resumes_and_exports(tmp_path, capsys):
 
 
 @needs_torch
+def test_ctrl_c_in_training_saves_the_step_reached_and_the_same_command_resumes(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from evalkit.cli import main
+    from evalkit.neural.train import Trainer
+
+    config, handlers = rvq_train_config(tmp_path, 50, TINY), []  # a checkpoint every 5 steps
+    step = Trainer.train_step
+
+    def interrupted_at_step_3(trainer, batch):
+        losses = step(trainer, batch)
+        handlers.append(signal.getsignal(signal.SIGTERM))
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C, arriving in the middle of training
+        return losses
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_at_step_3)
+    assert main(["train", str(config)]) == 130
+    assert "stopped at step 3: checkpoint saved" in capsys.readouterr().out
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert all(handler not in (signal.SIG_DFL, signal.SIG_IGN) for handler in handlers)  # SIGTERM stops so too
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
+    assert main(["train", str(config), "--steps", "5"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+
+
+@needs_torch
 @pytest.mark.parametrize("damage", [b"", b"not a checkpoint", "truncated"])
 def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys, damage):
     from evalkit.cli import main

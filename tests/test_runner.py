@@ -448,3 +448,21 @@ def test_a_metric_defined_in_main_is_refused_before_work_when_workers_run_it(tmp
     assert not (tmp_path / "db.sqlite").exists() or rows(path).empty
     frame = evalkit.run(path, workers=0)  # in this process it can run
     assert frame[frame.metric == "nb_peak"].status.tolist() == ["ok"]
+
+
+def test_progress_into_a_log_file_is_a_line_every_few_seconds_not_a_redrawn_bar(capsys, monkeypatch):
+    import evalkit.runner as runner
+
+    clock = iter([0.0, 1.0, 4.0, 10.5, 11.0, 30.0])
+    monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
+    bar = runner._progress(8, "exp", enabled=True)  # capsys: stderr is not a terminal
+    for _ in range(4):
+        bar.update(1)
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert "\r" not in "".join(lines)
+    assert lines == [
+        "exp: 0/8 tasks (0 %), 0 s elapsed",
+        "exp: 3/8 tasks (38 %), 10 s elapsed, about 18 s left",  # at most one line per 10 s
+        "exp: 4/8 tasks (50 %), 30 s elapsed, about 30 s left",
+    ]

@@ -336,6 +336,16 @@ def test_export_round_trip(engine, tmp_path, suffix):
     pd.testing.assert_frame_equal(back, frame, check_dtype=suffix != ".csv")
 
 
+def test_a_csv_export_shows_item_ids_a_spreadsheet_would_run_as_formulas(engine, tmp_path):
+    """Item ids come from other people's manifests; Parquet keeps them as they are."""
+    ids = ['=HYPERLINK("http://x","y")', "+cmd", "@SUM(A1)", "plain"]
+    write_results(engine, [result(item) for item in ids])
+    frame = results_frame(engine, "exp1")
+    back = pd.read_csv(export(frame, tmp_path / "r.csv"), dtype={"item_id": "str"})
+    assert sorted(back["item_id"]) == sorted(["'" + i for i in ids[:3]] + ["plain"])
+    assert sorted(pd.read_parquet(export(frame, tmp_path / "r.parquet"))["item_id"]) == sorted(ids)
+
+
 def test_export_refuses_unknown_suffix(tmp_path):
     with pytest.raises(StoreError, match=r"\.xlsx"):
         export(pd.DataFrame({"a": [1]}), tmp_path / "x.xlsx")

@@ -3,6 +3,7 @@
 import streamlit as st
 import ui
 
+from evalkit.listening.listeners import to_csv
 from evalkit.report.app_views import filter_options, leaderboard_view
 from evalkit.report.codecinfo import COST_METRICS, higher_is_better
 from evalkit.report.leaderboard import coverage_gaps, current_results
@@ -40,6 +41,4 @@ if run is not None:
                 c: st.column_config.NumberColumn(format="%.3f") for c in wide.columns if c not in ("codec", "family")
             },
         )
-        st.download_button(
-            "Download CSV (long form)", board.to_csv(index=False), f"{run.run_id}-leaderboard.csv", "text/csv"
-        )
+        st.download_button("Download CSV (long form)", to_csv(board), f"{run.run_id}-leaderboard.csv", "text/csv")

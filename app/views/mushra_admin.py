@@ -143,9 +143,7 @@ def links_section(info: listening.TestInfo) -> None:
     if made is not None:
         st.caption("Copy these now: the links cannot be shown again (only their hashes are stored).")
         st.dataframe(made, hide_index=True)
-        st.download_button(
-            "Download invite links (CSV)", made.to_csv(index=False), f"{info.name}-invites.csv", "text/csv"
-        )
+        st.download_button("Download invite links (CSV)", to_csv(made), f"{info.name}-invites.csv", "text/csv")
 
 
 @st.fragment(run_every="10s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 import numpy as np
 
@@ -104,23 +105,10 @@ def asr_mismatch(ref: np.ndarray, deg: np.ndarray, sample_rate: int) -> dict[str
     return {"wer_asr": wer, "cer_asr": cer}
 
 
-def _unscorable_text(text: str) -> str | None:
-    """Why the item's text cannot be compared with the recognizer's words: none given, none in the
-    a-z words it writes (another script), or digits, which it spells out as words the text lacks
-    (every number would count as an error)."""
-    if not text.strip():
-        return "the item has no text in the manifest: true WER needs one"
-    if not words(text):
-        return "the item's text has no English (a-z) words; the recognizer writes US English words"
-    if numbers := re.findall(r"\d+", text):
-        return f"the item's text has digits ({', '.join(numbers[:3])}); write numbers as words, as the recognizer does"
-    return None
-
-
 @metric(
     MetricSpec(
         name="wer",
-        version="1",
+        version="2",  # 2: text with digits or other scripts withheld, accents folded
         higher_is_better=False,
         needs_reference=False,
         sample_rates=(RATE,),
@@ -135,7 +123,32 @@ def _unscorable_text(text: str) -> str | None:
     )
 )
 def wer(ref: None, deg: np.ndarray, sample_rate: int, text: str | None = None) -> dict:
-    if reason := _unscorable_text(text or ""):
-        return {"wer": Withheld(reason), "cer": Withheld(reason)}
-    value, cer = error_rates(text, transcribe(deg))
+    scorable = _english_text(text or "")
+    if isinstance(scorable, Withheld):
+        return {"wer": scorable, "cer": scorable}
+    value, cer = error_rates(scorable, transcribe(deg))
     return {"wer": value, "cer": cer}
+
+
+def _english_text(text: str) -> str | Withheld:
+    """The manifest's text as the recogniser would write it, or why it cannot be compared with it.
+
+    Accents are folded (café → cafe). Digits and letters of other scripts are refused rather than
+    dropped: the recogniser says "nine one one" where the text has 911, and each would count as an error."""
+    folded = unicodedata.normalize("NFKD", text)
+    if not text.strip():
+        return Withheld("the item has no text in the manifest: true WER needs one")
+    if digits := re.findall(r"\d+", folded):
+        return Withheld(
+            f"the item's text has digits ({', '.join(digits[:3])}): the recogniser writes numbers as words, "
+            "so spell them out as spoken in the manifest"
+        )
+    if foreign := sorted({c for c in folded if c.isalpha() and not c.isascii()}):
+        return Withheld(
+            f"the item's text has letters outside English's alphabet ({''.join(foreign[:5])}): "
+            "the recogniser is US English; true WER needs the English words spoken"
+        )
+    ascii_text = folded.encode("ascii", "ignore").decode()
+    if not words(ascii_text):
+        return Withheld("the item's text has no words, only punctuation or symbols: true WER needs the words spoken")
+    return ascii_text

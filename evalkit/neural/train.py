@@ -4,10 +4,10 @@ A YAML config names a recipe (recipes.py), the data (data.py), the model paramet
 optimiser, the loss weights and the run settings. The loop is seeded; it checkpoints every
 `checkpoint_every` steps (atomically) and resumes from run_dir/checkpoint.pt; it stops at
 `steps` or after `max_minutes` of wall-clock training time (resumed runs included), whichever
-comes first,
-and then exports the inference weights (run_dir/model.pt, or `export`) and prints their sha256.
-It runs on the GPU when one is present (device: auto), with bf16 autocast there (fp16 with a
-gradient scaler where bf16 is missing), and on the CPU in float32.
+comes first, and then exports the inference weights (run_dir/model.pt, or `export`) and prints
+their sha256. It runs on the GPU when one is present (device: auto), with bf16 autocast there (fp16 with a
+gradient scaler where bf16 is missing), and on the CPU in float32. Ctrl-C or SIGTERM stops
+it after the step in progress, with a checkpoint at that step.
 
 Losses: weighted waveform L1, multi-resolution STFT, multi-scale mel and the recipe's own
 (commitment); from step `adversarial_start`, a hinge adversarial loss and feature matching
@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -206,16 +209,22 @@ class Trainer:
         self._describe()
         self.started = start = last_log = time.monotonic()
         losses = []
-        while self.step < self.config.optim["steps"] and self.total_seconds() < 60 * cfg["max_minutes"]:
-            losses.append(self.train_step(self._batch(self.config.optim["batch_size"])))
-            if self.step % cfg["log_every"] == 0:
+        with _stop_requests() as stop_requested:
+            while self.step < self.config.optim["steps"] and self.total_seconds() < 60 * cfg["max_minutes"]:
+                losses.append(self.train_step(self._batch(self.config.optim["batch_size"])))
+                if self.step % cfg["log_every"] == 0:
+                    self._log_progress(losses, time.monotonic() - last_log, start)
+                    losses, last_log = [], time.monotonic()
+                if self.step % cfg["checkpoint_every"] == 0:
+                    self.save_checkpoint(self.checkpoint_path, time.monotonic() - start)
+                if stop_requested():
+                    break
+            if losses:
                 self._log_progress(losses, time.monotonic() - last_log, start)
-                losses, last_log = [], time.monotonic()
-            if self.step % cfg["checkpoint_every"] == 0:
-                self.save_checkpoint(self.checkpoint_path, time.monotonic() - start)
-        if losses:
-            self._log_progress(losses, time.monotonic() - last_log, start)
-        self.save_checkpoint(self.checkpoint_path, time.monotonic() - start)
+            self.save_checkpoint(self.checkpoint_path, time.monotonic() - start)
+            if stop_requested():
+                self.log(f"stopped at step {self.step}: checkpoint saved; the same command resumes from it")
+                raise KeyboardInterrupt
         return self.export()
 
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
@@ -363,6 +372,29 @@ class Trainer:
             handle.write(json.dumps(line) + "\n")
         terms = " ".join(f"{k} {v:.3f}" for k, v in mean.items())
         self.log(f"step {self.step}: {terms} | {rate:.2f} steps/s, {left / 60:.0f} min left at this rate")
+
+
+@contextmanager
+def _stop_requests() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C or SIGTERM (a scheduler ending the job) asks the loop to stop after the step in progress,
+    so the checkpoint is saved at that step, not `checkpoint_every` steps back; a second one stops at
+    once. Only the main thread can take signals: elsewhere nothing changes."""
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def ask(signum, _frame) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    previous = {number: signal.signal(number, ask) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(asked)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def train(config: str | Path | dict, steps: int | None = None, **run_overrides) -> Path:

@@ -18,7 +18,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from ..errors import EvalkitError
@@ -75,7 +75,7 @@ def connect(url: str | URL | None = None, create: bool = True) -> Engine:
         ) from None
     try:
         migrate(engine)
-    except OperationalError as err:
+    except DatabaseError as err:  # also a file that is not an SQLite database at all
         raise StoreError(
             f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
             f"({str(err.orig).strip().splitlines()[0]}){_read_only_folder(parsed)}{_old_schema(err)}"
@@ -83,7 +83,7 @@ def connect(url: str | URL | None = None, create: bool = True) -> Engine:
     return engine
 
 
-def _old_schema(err: OperationalError) -> str:
+def _old_schema(err: DatabaseError) -> str:
     """A hint when migrating to the newest schema was refused because the database is read-only."""
     if "readonly database" not in str(err.orig):
         return ""

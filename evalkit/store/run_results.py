@@ -267,10 +267,15 @@ def mean_ci(
 
 
 def export(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write `df` to a .csv or .parquet file (chosen by the suffix); returns the path."""
+    """Write `df` to a .csv or .parquet file (chosen by the suffix); returns the path.
+
+    Item ids and reasons come from other people's manifests and files: in a CSV, text a spreadsheet
+    would run as a formula (=HYPERLINK(...), +cmd) starts with ' instead. Parquet keeps it as it is."""
+    from ..listening.safetext import spreadsheet_safe
+
     path = Path(path)
     writers: dict[str, Callable[[], None]] = {
-        ".csv": lambda: df.to_csv(path, index=False),
+        ".csv": lambda: spreadsheet_safe(df).to_csv(path, index=False),
         ".parquet": lambda: df.to_parquet(path, index=False, engine="pyarrow"),
     }
     writer = writers.get(path.suffix.lower())
