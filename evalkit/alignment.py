@@ -14,7 +14,7 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from .audio import Audio, correlation_peak, resample, to_mono
+from .audio import Audio, correlation_extremes, correlation_peak, resample, to_mono
 from .config import Checker
 from .errors import ConfigError
 
@@ -27,6 +27,11 @@ WAVEFORM_TRUST = 0.5
 # Below it, the waveform's lag is still taken (it is sample-exact) when the envelopes put the
 # lag within this many milliseconds of it (their own precision); otherwise the envelopes' lag.
 ENVELOPE_AGREEMENT_MS = 2.5
+# A decoded file whose polarity was flipped somewhere in its chain keeps the waveform: its trough
+# is sample-exact where a side lobe of the peak (0.57 on real speech) or the envelopes would be
+# samples off. Taken in "auto" only when it is this much stronger than the peak, so the side
+# lobes of a correctly signed codec's output never win (they stay below its main peak).
+INVERTED_MARGIN = 1.5
 WAVEFORM_FLOOR = 0.15  # weaker waveform peaks are noise, however close to the envelopes' lag
 # Signals quieter than this (RMS, dBFS) carry no lag to measure; the metrics judge silence.
 MIN_LEVEL_DBFS = -70.0
@@ -119,25 +124,16 @@ def estimate_lag(ref: Audio, deg: Audio, max_lag: int, mode: str = "auto") -> La
         return LagEstimate(0, 1.0, "envelope" if mode == "envelope" else "waveform")  # the same samples: no lag
     if mode != "envelope":
         weight = _highpass_power(ref.sample_rate) if min(ref.frames, deg.frames) >= _MIN_FILTERED else None
-        wave = LagEstimate(*correlation_peak(to_mono(ref), to_mono(deg), max_lag, weight), "waveform")
+        peak, trough = correlation_extremes(to_mono(ref), to_mono(deg), max_lag, weight)
+        wave = LagEstimate(*peak, "waveform")
+        if mode == "auto" and -trough[1] >= max(WAVEFORM_TRUST, INVERTED_MARGIN * wave.correlation):
+            return LagEstimate(trough[0], -trough[1], "waveform")  # see INVERTED_MARGIN
         if mode == "waveform" or wave.correlation >= WAVEFORM_TRUST:
             return wave
-        if mode == "auto" and (inverted := _inverted(ref, deg, max_lag, weight)):
-            return inverted
     env = LagEstimate(*correlation_peak(_envelope(ref), _envelope(deg), max_lag), "envelope")
     if mode == "auto" and _agree(wave, env, max_lag, ref.sample_rate):
         return LagEstimate(wave.lag, max(wave.correlation, env.correlation), "waveform")
     return env
-
-
-def _inverted(ref: Audio, deg: Audio, max_lag: int, weight) -> LagEstimate | None:
-    """The lag of a decoded signal whose polarity was flipped somewhere in its chain (files made
-    elsewhere): it keeps the waveform, so its negative peak is sample-exact where the envelopes
-    would miss by a few samples, enough to ruin every waveform metric. None unless it is as
-    strong as a waveform peak that `auto` trusts."""
-    mono = to_mono(deg)
-    lag, correlation = correlation_peak(to_mono(ref), mono.with_samples(-mono.samples), max_lag, weight)
-    return LagEstimate(lag, correlation, "waveform") if correlation >= WAVEFORM_TRUST else None
 
 
 def _agree(wave: LagEstimate, env: LagEstimate, max_lag: int, rate: int) -> bool:

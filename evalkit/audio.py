@@ -22,6 +22,7 @@ __all__ = [
     "normalize_loudness",
     "estimate_delay",
     "correlation_peak",
+    "correlation_extremes",
     "align",
     "check_content",
     "ContentCheck",
@@ -79,6 +80,11 @@ class Audio:
             raise AudioError(f"{name}: samples must be (channels, frames), got shape {samples.shape}")
         if not np.issubdtype(samples.dtype, np.number):
             raise AudioError(f"{name}: samples must be numeric, got {samples.dtype}")
+        if not np.issubdtype(samples.dtype, np.floating):  # int16 from scipy's wavfile would be read as +-32767
+            raise AudioError(
+                f"{name}: {samples.dtype} samples; Audio takes floats in [-1, 1] (integer PCM: divide by its "
+                "full scale, e.g. 32768 for int16; evalkit.audio.load does that for files)"
+            )
         if not 1 <= samples.shape[0] <= MAX_CHANNELS:
             raise AudioError(
                 f"{name}: {samples.shape[0]} channels; expected 1 to {MAX_CHANNELS} (is the array transposed?)"
@@ -361,7 +367,16 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
 def correlation_peak(
     ref: Audio, deg: Audio, max_delay: int | None = None, weight: Callable[[int], np.ndarray] | None = None
 ) -> tuple[int, float]:
-    """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it.
+    """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it; see
+    `correlation_extremes`."""
+    return correlation_extremes(ref, deg, max_delay, weight)[0]
+
+
+def correlation_extremes(
+    ref: Audio, deg: Audio, max_delay: int | None = None, weight: Callable[[int], np.ndarray] | None = None
+) -> tuple[tuple[int, float], tuple[int, float]]:
+    """The correlation's peak and trough, each (lag, normalised correlation): the trough is the
+    peak of `deg` with its polarity flipped, from the same FFTs.
 
     The correlation is divided by both signals' whole energies, so 1.0 means `deg` is an exact
     shifted copy and values near 0 mean nothing in `deg` resembles `ref`. `weight(size)`, when
@@ -390,8 +405,10 @@ def correlation_peak(
     energy = float(np.sqrt(_filtered_energy(spectrum_a, power, size) * _filtered_energy(spectrum_b, power, size)))
     corr = irfft(cross, size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
-    best = int(np.argmax(corr[lags]))
-    return int(lags[best]), float(corr[lags[best]] / energy) if energy > 0 else 0.0
+    values = corr[lags]
+    best, worst = int(np.argmax(values)), int(np.argmin(values))
+    scale = 1.0 / energy if energy > 0 else 0.0
+    return (int(lags[best]), float(values[best] * scale)), (int(lags[worst]), float(values[worst] * scale))
 
 
 def _filtered_energy(spectrum: np.ndarray, power: np.ndarray | None, size: int) -> float:
