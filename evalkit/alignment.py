@@ -196,10 +196,13 @@ def _problem(estimate: LagEstimate, change: int, ref: Audio, max_lag: int, polic
             f"({change:+d} samples), beyond alignment.max_length_change {100 * policy.max_length_change:g}%"
         )
     if estimate.correlation < policy.min_correlation:
-        return (
-            f"alignment unreliable: correlation peak {estimate.correlation:.2f} below "
-            f"alignment.min_correlation {policy.min_correlation:g}; is this the decoded file of this item?"
-        )
+        weak = f"alignment unreliable: correlation peak {estimate.correlation:.2f} below alignment.min_correlation {policy.min_correlation:g}"
+        if abs(estimate.lag) >= max_lag:  # the best of a search cut short: the true lag may lie beyond it
+            return (
+                f"{weak}, at the edge of the ±{policy.max_lag_ms:g} ms searched; is the decoded audio later than "
+                "that (raise alignment.max_lag_ms) or another item's?"
+            )
+        return f"{weak}; is this the decoded file of this item?"
     if abs(estimate.lag) >= max_lag:
         return (
             f"alignment unreliable: the lag reaches alignment.max_lag_ms ({policy.max_lag_ms:g} ms); "

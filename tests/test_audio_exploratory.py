@@ -124,8 +124,7 @@ def _never(*args, **kwargs):
 def test_a_decoded_file_of_inverted_polarity_is_aligned_sample_exactly():
     # This voice's high-passed waveform has a side lobe of 0.57 at 13 samples, which the flipped
     # file's peak search took (SI-SDR -23 dB instead of +14 dB).
-    (clip,) = [item for item in load_dataset(DEMO / "manifest.jsonl") if item.id == "arctic-slt-a0009"]
-    speech = clip.load()
+    speech = _slt()
     decoded = add_noise(speech, 20.0, seed=3)
     late = decoded.with_samples(np.pad(decoded.samples, ((0, 0), (37, 0)))[:, : speech.frames])
     assert estimate_lag(speech, late.with_samples(-late.samples), 4000).lag == 37
@@ -213,3 +212,16 @@ def test_an_item_whose_decoded_file_is_an_mp3_is_told_why_it_has_none(tmp_path, 
 def test_integer_pcm_arrays_are_refused_instead_of_scored_at_32767_times_full_scale(dtype):
     with pytest.raises(AudioError, match=rf"^pcm: {np.dtype(dtype).name} samples; Audio takes floats in \[-1, 1\]"):
         Audio(np.ones(1600, dtype=dtype), 16000, "pcm")
+
+
+def test_a_decoded_file_later_than_the_search_says_to_widen_it():
+    speech = _slt()
+    late = speech.with_samples(np.pad(speech.samples, ((0, 0), (speech.sample_rate, 0)))[:, : speech.frames])
+    (row,) = evaluate("si_sdr", speech, add_noise(late, 30.0))
+    assert row.status == "failed" and "at the edge of the ±500 ms searched" in row.reason
+    assert "raise alignment.max_lag_ms" in row.reason
+
+
+def _slt():
+    (clip,) = [item for item in load_dataset(DEMO / "manifest.jsonl") if item.id == "arctic-slt-a0009"]
+    return clip.load()
