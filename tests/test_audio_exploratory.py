@@ -225,3 +225,24 @@ def test_a_decoded_file_later_than_the_search_says_to_widen_it():
 def _slt():
     (clip,) = [item for item in load_dataset(DEMO / "manifest.jsonl") if item.id == "arctic-slt-a0009"]
     return clip.load()
+
+
+def _phrases(count: int) -> Audio:
+    """`count` 0.8 s phrases of real speech, each followed by 0.6 s of near silence."""
+    speech = _slt()
+    rate = speech.sample_rate
+    phrase = np.concatenate([speech.samples[0, rate // 2 : rate * 13 // 10], np.zeros(rate * 6 // 10)])
+    return add_noise(Audio(np.tile(phrase, count), rate, "phrases"), 50.0)
+
+
+@pytest.mark.parametrize("name", ["pesq_wb", "pesq_nb"])
+def test_pesq_refuses_more_utterances_than_its_c_code_holds_instead_of_crashing(name):
+    many = _phrases(60)  # this crashed the process (segmentation fault) inside PESQ
+    (row,) = evaluate(name, many, many, align=None)
+    assert row.status == "failed" and "holds about 60 separate utterances, more than the 50" in row.reason
+
+
+def test_pesq_still_scores_an_item_of_many_phrases_within_its_limit():
+    some = _phrases(20)
+    (row,) = evaluate("pesq_wb", some, add_noise(some, 20.0, seed=5), align=None)
+    assert row.status == "ok"
