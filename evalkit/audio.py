@@ -39,10 +39,11 @@ MAX_CHANNELS = 64
 # Samples (all channels) one file may decode to: 2^29 float32 samples is 2 GiB, over 3 h of 48 kHz
 # stereo. A compressed file (FLAC of silence) can claim far more than its size; it is refused unread.
 MAX_LOAD_SAMPLES = 1 << 29
-# Frames one signal may have to be aligned and scored: alignment and the metrics hold ten to a hundred
-# bytes per frame (FFTs, spectrograms, float64 copies), so a 2 h item would take gigabytes per worker.
-# 2^24 frames is about 17 min at 16 kHz, 6 min at 48 kHz: far beyond an item of a codec test.
-MAX_SCORED_FRAMES = 1 << 24
+# Frames one signal may have to be aligned and scored: alignment and the metrics hold up to about 300
+# bytes per frame (DNSMOS's feature maps, STOI's and LSD's spectrograms, float64 copies): a 2 h item took
+# over 4 GB, 8.7 min 3.3 GB. 2^22 frames (4.4 min at 16 kHz, 87 s at 48 kHz) keeps a worker near 1 GB,
+# far beyond an item of a codec test.
+MAX_SCORED_FRAMES = 1 << 22
 
 # Degenerate content (check_content): shorter than this is not scored; no metric, delay or
 # bitrate means anything over less.
