@@ -17,8 +17,8 @@ from pathlib import Path
 from types import ModuleType
 
 from .codecs import BACKENDS, Codec
-from .config import describe, read_document
-from .errors import ConfigError, EvalkitError
+from .config import describe, did_you_mean, read_document
+from .errors import ConfigError, EvalkitError, failure_line, first_line
 from .registry import group_entries
 from .resources import cards_dir
 
@@ -49,7 +49,8 @@ _KEYS = {
 CARDS_GROUP = "evalkit.cards"  # entry points naming a package (or folder) of cards
 ITEM_RATE = "item"  # `sample_rate: item`: the card runs at each item's own rate
 _DEFAULT_ITEM_RATE = 48000  # what such a card is built at when no item is at hand (tables, contract)
-_PATH_PARAMS = ("weights", "checkpoint", "personal")  # parameters naming files beside the card
+# parameters naming files beside the card (the predictive codec's vocoder, LaDiff's rvq model too)
+_PATH_PARAMS = ("weights", "checkpoint", "personal", "vocoder", "rvq_weights")
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,13 @@ class Card:
         except (TypeError, ValueError, ConfigError) as err:
             where = f" ({self.path})" if self.path else ""
             raise ConfigError(
-                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {err}"
+                f"codec card {self.name}{where}: bad parameters for backend {self.backend}: {first_line(err)}"
             ) from None
         except EvalkitError:
             raise
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor failing is named, not a traceback
             raise ConfigError(
-                f"codec card {self.name}: backend {self.backend} failed to start: {type(err).__name__}: {err}"
+                f"codec card {self.name}: backend {self.backend} failed to start: {failure_line(err)}"
             ) from None
 
     def _build_params(self, sample_rate: int | None) -> dict:
@@ -116,11 +117,12 @@ class Card:
         if self.follows_item_rate:
             params["sample_rate"] = sample_rate or _DEFAULT_ITEM_RATE
         # A relative weights path is relative to the card's own folder, wherever that is on the
-        # search path; the card's hash keeps the path as written.
+        # search path (made absolute: a relative one would be read against the built-in folder, as
+        # a card from `--cards mycards` is); the card's hash keeps the path as written.
         for key in _PATH_PARAMS:
             value = params.get(key)
             if isinstance(value, str) and self.path is not None and not Path(value).expanduser().is_absolute():
-                params[key] = str(self.path.parent / value)
+                params[key] = str(self.path.absolute().parent / value)
         return params
 
 
@@ -153,7 +155,8 @@ def card_folders(extra: str | Path | Sequence | None = None, source: str = "--ca
     unique: dict[Path, CardFolder] = {}
     for folder in folders:
         if not folder.path.is_dir():
-            raise ConfigError(f"card folder {folder.path} (from {folder.source}) does not exist; fix or remove it")
+            problem = "is a file, not a folder" if folder.path.exists() else "does not exist"
+            raise ConfigError(f"card folder {folder.path} (from {folder.source}) {problem}; fix or remove it")
         unique.setdefault(folder.path.resolve(), folder)
     return list(unique.values())
 
@@ -187,7 +190,7 @@ def load_cards(
 def find_card(name: str, extra: str | Path | Sequence | None = None) -> Card:
     cards = load_cards(extra)
     if name not in cards:
-        raise ConfigError(f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+        raise ConfigError(f"unknown codec {name!r}{did_you_mean(name, cards)}; run 'evalkit codecs' to list them")
     return cards[name]
 
 

@@ -7,6 +7,7 @@ loads no numerical, database or model package.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .commands.codec_commands import (
@@ -21,7 +22,7 @@ from .commands.codec_commands import (
 from .commands.results_commands import cmd_app, cmd_config, cmd_report, cmd_results
 from .commands.scoring_commands import cmd_run, cmd_score
 from .commands.version_action import VersionAction
-from .errors import EvalkitError
+from .errors import EvalkitError, terminal_safe
 
 __all__ = ["main"]
 
@@ -53,9 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("decode", cmd_decode, "decode a bitstream to audio"),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("input")
+        p.add_argument(
+            "input", help="a bitstream from 'evalkit encode'" if name == "decode" else "audio: WAV, FLAC or Ogg"
+        )
         p.add_argument("--codec", required=True, help="codec card name (see 'evalkit codecs')")
-        p.add_argument("-o", "--output", required=True)
+        p.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            help="a bitstream file" if name == "encode" else "decoded audio: .wav, .flac or .ogg",
+        )
         p.add_argument("--force", action="store_true", help="overwrite the output")
         if name != "decode":
             p.add_argument("--downmix", action="store_true", help="average channels for mono codecs")
@@ -115,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_results)
 
     p = sub.add_parser("config", help="write a starter configuration")
-    p.add_argument("kind", choices=["default"])
+    p.add_argument("kind", choices=["default"], help="default: a commented experiment on the demo corpus")
     p.add_argument("-o", "--output", default="-", help="file to write (default: print)")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("profile", help="complexity, speed, latency and packet-loss curves of codec cards")
@@ -135,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write a self-contained report of a run (html, pdf, latex, csv, parquet)")
     p.add_argument("--run", required=True, help="run name")
     p.add_argument("--mushra", help="MUSHRA test whose ratings to merge and correlate with the metrics")
-    p.add_argument("-o", "--output", required=True, help="output file; its suffix picks the format")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file; its suffix picks the format (.html, .pdf, .tex, .csv, .parquet)",
+    )
     p.add_argument("--format", choices=["html", "pdf", "csv", "parquet", "latex"], help="override the suffix")
     p.add_argument("--database", help="database URL (default: $EVALKIT_DB_URL or results/evalkit.db)")
     p.add_argument("--force", action="store_true", help="overwrite the output")
@@ -152,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="t",
         help="leaderboard intervals: t clipped to the metric's range (default) or bootstrap over items",
     )
-    p.add_argument("--paired-test", choices=["wilcoxon", "t"], default="wilcoxon", help="codec comparisons' test")
+    p.add_argument(
+        "--paired-test",
+        choices=["wilcoxon", "t"],
+        default="wilcoxon",
+        help="codec comparisons' test (default: wilcoxon)",
+    )
     p.add_argument("--figures", metavar="DIR", help="also write each figure alone to DIR (PDF and SVG)")
     p.set_defaults(func=cmd_report)
 
@@ -194,7 +212,13 @@ def _ratings_parser(sub) -> None:
     commands = p.add_subparsers(dest="ratings_command", required=True)
     i = commands.add_parser("import", help="store ratings made elsewhere as an external MUSHRA test")
     i.add_argument("files", nargs="+", metavar="FILE", help="the export (BeaqleJS: one file per listener, or a folder)")
-    i.add_argument("--format", required=True, choices=["webmushra", "beaqlejs", "long"], dest="ratings_format")
+    i.add_argument(
+        "--format",
+        required=True,
+        choices=["webmushra", "beaqlejs", "long"],
+        dest="ratings_format",
+        help="webMUSHRA's mushra.csv, BeaqleJS's JSON, or a long table (CSV/Parquet) (see docs/ratings.md)",
+    )
     i.add_argument("--test", help="name of the test in evalkit (default: the map's, else the file's)")
     i.add_argument("--map", help="YAML: condition names, roles, codec cards, items (see docs/ratings.md)")
     i.add_argument("--reference", help="the hidden reference condition ('none': there is none)")
@@ -207,13 +231,19 @@ def _ratings_parser(sub) -> None:
     )
     i.add_argument("--replace", action="store_true", help="replace an earlier import of the same test")
     e = commands.add_parser("export", help="write a test's ratings: evalkit's tidy CSV/Parquet or webMUSHRA's CSV")
-    e.add_argument("test")
+    e.add_argument("test", help="the listening test's name")
     e.add_argument("-o", "--output", required=True, help=".csv or .parquet (webmushra: .csv)")
-    e.add_argument("--format", choices=["tidy", "webmushra"], default="tidy", dest="ratings_format")
+    e.add_argument(
+        "--format",
+        choices=["tidy", "webmushra"],
+        default="tidy",
+        dest="ratings_format",
+        help="evalkit's tidy table (default) or webMUSHRA's layout",
+    )
     e.add_argument("--completed-only", action="store_true", help="only listeners who finished")
     e.add_argument("--force", action="store_true", help="overwrite the output")
     s = commands.add_parser("stats", help="screening, design, per-condition scores, omnibus tests and contrasts")
-    s.add_argument("test")
+    s.add_argument("test", help="the listening test's name")
     for parser in (i, e, s):
         parser.add_argument("--database", help=database)
     p.set_defaults(func=cmd_ratings)
@@ -231,7 +261,7 @@ def _listening_parser(sub) -> None:
     p = sub.add_parser("listening", help="listening tests: rejections, repeat workers, item selection, power analysis")
     commands = p.add_subparsers(dest="listening_command", required=True)
     r = commands.add_parser("rejections", help="rejected sessions of a test with their panel ids, rules and reasons")
-    r.add_argument("test")
+    r.add_argument("test", help="the listening test's name")
     r.add_argument("--record", action="store_true", help="first record time-limit and screening rejections")
     d = commands.add_parser("duplicates", help="panel workers seen in more than one test")
     for parser in (r, d):
@@ -245,7 +275,7 @@ def _listening_parser(sub) -> None:
         "--by",
         choices=["disagreement", "spread", "coverage"],
         default="disagreement",
-        help="metrics disagree most, conditions spread most, or items cover the quality range",
+        help="metrics disagree most (default), conditions spread most, or items cover the quality range",
     )
     s.add_argument("--metric", action="append", dest="metrics", help="metric to use (repeatable; default: all)")
     s.add_argument("--codec", action="append", dest="codecs", help="codec to use (repeatable; default: all)")
@@ -267,7 +297,9 @@ def _listening_parser(sub) -> None:
     w.add_argument("--simulate", type=int, default=0, metavar="N", help="also simulate N tests to check the power")
     w.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
     w.add_argument("--per-session", type=int, help="incomplete design: pages each listener rates (trials_per_session)")
-    w.add_argument("--test-conditions", type=int, default=2, help="with --per-session: conditions in the test")
+    w.add_argument(
+        "--test-conditions", type=int, default=2, help="with --per-session: conditions in the test (default: 2)"
+    )
     for parser in (r, d, s, w):
         parser.add_argument("--database", help=database)
     p.set_defaults(func=cmd_listening)
@@ -278,11 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except EvalkitError as err:
-        print(f"evalkit: error: {err}", file=sys.stderr)
+        print(f"evalkit: error: {terminal_safe(str(err))}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `evalkit results | head`: the reader has all it wanted, nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush then writes nowhere
+        return 141  # a shell's status for a writer its pipe closed on (128 + SIGPIPE)
     except OSError as err:  # a file or folder the user named cannot be written or read
         where = f"{err.filename}: " if err.filename else ""
-        print(f"evalkit: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"evalkit: error: {terminal_safe(f'{where}{err.strerror or err}')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("evalkit: interrupted", file=sys.stderr)
@@ -291,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if (message := _database_failure(err)) is None:
             raise
         where = f"{args.database}: " if getattr(args, "database", None) else ""
-        print(f"evalkit: error: {where}{message}", file=sys.stderr)
+        print(f"evalkit: error: {terminal_safe(where + message)}", file=sys.stderr)
         return 1
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "Document",
     "Checker",
     "describe",
+    "did_you_mean",
     "NAME_PATTERN",
 ]
 
@@ -32,6 +33,9 @@ __all__ = [
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _SHOWN = 60  # characters of a bad value quoted in a message
+# Values a document may hold once its aliases are expanded: far above any real file, far below what
+# a "billion laughs" of nested aliases makes every later walk of the data (messages, hashes) cost.
+MAX_EXPANDED_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ def parse_document(text: str | bytes, source: str, what: str) -> Document:
     loader = _LOADER(text)
     try:
         node = loader.get_single_node()
+        if node is not None and (size := _expanded_size(node, {})) > MAX_EXPANDED_VALUES:
+            raise ConfigError(
+                f"{source}: cannot read {what}: its aliases (*name) expand to {size:,} values, more than "
+                f"{MAX_EXPANDED_VALUES:,}; write the values out or use fewer nested aliases"
+            )
         data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as err:
         raise ConfigError(_yaml_error(source, what, err)) from None
@@ -81,10 +90,32 @@ def parse_document(text: str | bytes, source: str, what: str) -> Document:
     return Document(data, source, lines)
 
 
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values the node holds with every alias expanded, counted once per distinct node
+    (an alias of an alias multiplies); a node that contains itself counts once."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # while being counted: a self-reference adds one, not forever
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes)
+        if total > MAX_EXPANDED_VALUES:
+            break  # enough to refuse; the rest need not be counted
+    sizes[id(node)] = total
+    return total
+
+
 def read_text(path: Path, what: str) -> str:
     """A text file users wrote; a missing, unreadable or non-UTF-8 file is one line naming it.
-    A byte-order mark (Windows editors write one) is not part of the text."""
+    A byte-order mark (Windows editors write one) is not part of the text. A device or a pipe
+    (/dev/zero, a FIFO: reading one never ends) is refused before it is opened."""
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ConfigError(f"{path}: is not a regular file (a device or pipe?); give the {what} file itself")
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None
@@ -158,12 +189,25 @@ class Checker:
             cut = max(key.rfind("."), key.rfind("["))
             key = key[: max(cut, 0)]
 
-    def mapping(self, value: Any, key: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict:
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        allowed: set[str],
+        required: tuple[str, ...] = (),
+        unlisted: frozenset[str] = frozenset(),
+    ) -> dict:
+        """`value` as a mapping of `allowed` keys; `unlisted` ones are accepted but not offered to people
+        (keys evalkit writes itself)."""
         if not isinstance(value, dict):
             self.fail(key, f"must be a mapping, got {describe(value)}")
         prefix = f"{key}." if key else ""
         if unknown := sorted(set(map(str, value)) - allowed):
-            self.fail(f"{prefix}{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+            offered = allowed - unlisted
+            self.fail(
+                f"{prefix}{unknown[0]}",
+                f"unknown key{did_you_mean(unknown[0], offered)}; allowed here: {', '.join(sorted(offered))}",
+            )
         for name in required:
             if name not in value:
                 self.fail(f"{prefix}{name}", "is required")
@@ -236,6 +280,14 @@ def describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return f"a {'mapping' if isinstance(value, dict) else 'list'} {_short(repr(value))}"
     return _short(repr(value))
+
+
+def did_you_mean(name: str, known) -> str:
+    """The end of a message for a likely typo of one of `known`: " (did you mean 'x'?)", else ""."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _short(text: str) -> str:

@@ -314,10 +314,14 @@ def _picklable(err: Exception) -> Exception:
     return err
 
 
+NO_WORKERS_SECONDS = 60.0  # a Dask cluster left without workers this long will not finish a run
+
+
 class DaskExecutor(Executor):
     """Tasks on an existing Dask distributed scheduler (`tcp://host:port`)."""
 
     def __init__(self, address: str):
+        self.address = address
         try:
             from distributed import Client
         except ImportError:
@@ -335,7 +339,7 @@ class DaskExecutor(Executor):
 
         tasks = list(tasks)
         futures = {self.client.submit(fn, task, pure=False): task for task in tasks}
-        for future in as_completed(futures):
+        for future in self._as_finished(as_completed(futures)):
             task = futures[future]
             try:
                 yield task, future.result()
@@ -343,6 +347,30 @@ class DaskExecutor(Executor):
                 yield task, WorkerCrash("its Dask workers died running it")
             except Exception as err:  # noqa: BLE001 - reported per task by the runner
                 yield task, err
+
+    def _as_finished(self, pending) -> Iterator:
+        """`pending`'s futures as they finish. Tasks wait on a scheduler without workers for ever
+        (none started, or all died and none came back): after NO_WORKERS_SECONDS of that, an error."""
+        without_workers_since, checked = None, 0.0
+        while not pending.is_empty():
+            if finished := pending.next_batch(block=False):
+                yield from finished
+                without_workers_since = None
+                continue
+            now = time.monotonic()
+            if now - checked >= 1.0:
+                checked = now
+                if self.client.nthreads():
+                    without_workers_since = None
+                elif without_workers_since is None:
+                    without_workers_since = now
+                elif now - without_workers_since > NO_WORKERS_SECONDS:
+                    raise ConfigError(
+                        f"the Dask scheduler {self.address} has had no workers for "
+                        f"{NO_WORKERS_SECONDS:.0f} s, so no task can run: start some (dask worker ADDRESS) and run "
+                        "again; the rows stored so far are kept"
+                    )
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.client.close()

@@ -10,10 +10,10 @@ from pathlib import Path
 from .alignment import AlignPolicy
 from .cards import Card, load_cards
 from .conditions import DecodedCondition, condition_from_config
-from .config import Checker, describe, read_document
+from .config import Checker, describe, did_you_mean, read_document
 from .errors import ConfigError
 
-__all__ = ["Experiment", "load_experiment", "expand_codecs", "sweep_variants", "DEFAULT_CONFIG"]
+__all__ = ["Experiment", "load_experiment", "expand_codecs", "sweep_variants", "DEFAULT_CONFIG", "starter_config"]
 
 _KEYS = {
     "name",
@@ -92,12 +92,28 @@ workers: null
 # the item recorded as failed (null: no limit). Local worker processes only.
 task_timeout: null
 
-# Results database URL (null: $EVALKIT_DB_URL, else sqlite:///results/evalkit.db).
+# Results database URL (null: $EVALKIT_DB_URL, else results/evalkit.db under the folder evalkit
+# runs in, where `evalkit results` and `evalkit report` look by default).
 database: null
 
 # Content-addressed cache of decoded audio.
 cache: results/cache
 """
+
+
+DEMO_MANIFEST = "data/demo/manifest.jsonl"  # the starter's dataset
+
+
+def starter_config(folder: Path) -> str:
+    """DEFAULT_CONFIG for a file written to `folder`: where the demo corpus is not at the starter's
+    relative path (any folder but a checkout's root), its dataset names the installed one, so the
+    starter runs as written."""
+    from .resources import data_path
+
+    manifest = data_path(DEMO_MANIFEST)
+    if (Path(folder) / DEMO_MANIFEST).is_file() or not manifest.is_file():
+        return DEFAULT_CONFIG
+    return DEFAULT_CONFIG.replace(f"dataset: {DEMO_MANIFEST}", f"dataset: {manifest.resolve().as_posix()}", 1)
 
 
 @dataclass(frozen=True)
@@ -131,7 +147,8 @@ def experiment_from_dict(
     check = Checker(source, lines)
     if not isinstance(data, dict):
         check.fail("", f"an experiment is a mapping (see 'evalkit config default'), got {describe(data)}")
-    check.mapping(data, "", _KEYS, required=("name", "dataset", "codecs", "metrics"))
+    # "resolved" is written by evalkit into the stored copy of the experiment, never by people
+    check.mapping(data, "", _KEYS, required=("name", "dataset", "codecs", "metrics"), unlisted=frozenset({"resolved"}))
     name = _run_name(check, data["name"])
     dataset = base / check.text(data["dataset"], "dataset", required=True)
     metrics = _metrics(check, data["metrics"])
@@ -169,12 +186,17 @@ def _run_name(check: Checker, value) -> str:
 def _metrics(check: Checker, value) -> tuple[str, ...]:
     from .metrics import METRICS
 
+    for index, entry in enumerate(value if isinstance(value, list) else [value] if isinstance(value, dict) else []):
+        if isinstance(entry, dict):  # a guess such as {name: stoi, extended: true}: each variant is its own metric
+            where = f"metrics[{index}]" if isinstance(value, list) else "metrics"
+            check.fail(where, f"metrics take no options: list names only (estoi, pesq_nb, ...), got {describe(entry)}")
     names = check.texts(value, "metrics", "metric name")
     for index, name in enumerate(names):
         if name not in METRICS:
             check.fail(
                 f"metrics[{index}]",
-                f"unknown metric {name!r}; known: {', '.join(METRICS.names())} ('evalkit metrics' lists them)",
+                f"unknown metric {name!r}{did_you_mean(name, METRICS.names())}; known: {', '.join(METRICS.names())} "
+                "('evalkit metrics' lists them)",
             )
     if len(set(names)) != len(names):
         check.fail("metrics", "lists a metric twice")
@@ -270,7 +292,7 @@ def _card_entry(check: Checker, entry, key: str, cards: dict[str, Card]) -> list
         )
     check.text(name, name_key, required=True)
     if name not in cards:
-        check.fail(name_key, f"unknown codec {name!r}; run 'evalkit codecs' to list them")
+        check.fail(name_key, f"unknown codec {name!r}{did_you_mean(name, cards)}; run 'evalkit codecs' to list them")
     variants = _sweep(cards[name], _sweep_values(check, sweep, f"{key}.sweep"))
     for variant in variants:
         _check_builds(check, variant, f"{key}.sweep" if sweep else key)

@@ -377,7 +377,8 @@ class _LineProgress:
             left = f", about {_minutes(elapsed / self.done * (self.total - self.done))} left"
         share = 100 * self.done / max(self.total, 1)
         line = f"{self.name}: {self.done}/{self.total} tasks ({share:.0f} %), {_minutes(elapsed)} elapsed{left}"
-        print(line, file=sys.stderr, flush=True)
+        sys.stderr.write(line + "\n")  # where tqdm would draw its bar
+        sys.stderr.flush()
 
 
 def _minutes(seconds: float) -> str:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from .cards import Card
-from .errors import EvalkitError
+from .errors import EvalkitError, terminal_safe
 
 __all__ = [
     "format_table",
@@ -25,7 +25,7 @@ FAILURE_SHARE = 0.10  # above this share of failed rows, a run ends with a loud 
 
 def format_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Left-aligned text columns sized to their widest cell."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    cells = [[terminal_safe(str(c)) for c in header]] + [[terminal_safe(str(c)) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -69,7 +69,8 @@ def leaderboard_table(summary, sort_by: str | None = None) -> str:
     means: dict[str, float] = {}
     for row in summary.itertuples():
         half = (row.ci_high - row.ci_low) / 2 if row.ci_high == row.ci_high else float("nan")
-        text = "-" if row.mean != row.mean else f"{row.mean:.3g} ±{half:.2g}"
+        interval = f" ±{half:.2g}" if half == half else ""  # one item has no interval: the mean alone, never "±nan"
+        text = "-" if row.mean != row.mean else f"{row.mean:.3g}{interval}"
         if row.n_failed or row.n_skipped:
             text += f" ({row.n_ok}/{row.n_ok + row.n_failed + row.n_skipped})"
         cells.setdefault(row.codec, {})[row.metric] = text
@@ -99,7 +100,7 @@ def warning_lines(warnings: dict, shown: int = 5) -> list[str]:
         items = entry.get("items", [])
         more = f", ... ({len(items)} in all)" if len(items) > shown else ""
         lines.append(f"warning: {entry['text']}" + (f": {', '.join(items[:shown])}{more}" if items else ""))
-    return lines
+    return [terminal_safe(line) for line in lines]
 
 
 def alignment_lines(frame) -> list[str]:
@@ -152,7 +153,7 @@ def failure_summary(frame, run: str) -> list[str]:
         lines.append(
             f"         ... and {groups.ngroups - 10} more reasons (evalkit results --run {run} --long --export)"
         )
-    return lines + [bar]
+    return [terminal_safe(line) for line in lines] + [bar]
 
 
 def _fold(reason: str, item_id: str) -> str:

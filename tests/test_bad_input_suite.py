@@ -117,6 +117,12 @@ EXPERIMENT_CASES = [
     ("alignment: {max_lag_ms: -1}", "alignment.max_lag_ms", "outside the range"),
     ("alignment: loose", "alignment", "mapping"),
     ("metric: [stoi]", "metric", "unknown key"),
+    # a newcomer's typos and guesses get the name they meant, or what to write instead
+    ("downmx: true", "downmx", "unknown key (did you mean 'downmix'?)"),
+    ("codecs: [opus12k]", "codecs[0]", "unknown codec 'opus12k' (did you mean 'opus-12k'?)"),
+    ("metrics: [pesq]", "metrics[0]", "unknown metric 'pesq' (did you mean 'pesq_wb'?)"),
+    ("metrics: [{name: stoi, extended: true}]", "metrics[0]", "metrics take no options: list names only"),
+    ("metrics: {stoi: {extended: true}}", "metrics", "metrics take no options"),
 ]
 
 
@@ -126,6 +132,11 @@ def test_experiment_mistakes_are_one_line_naming_file_line_and_key(tmp_path, cap
     line = one_line_error(capsys, ["run", str(path)], f"exp.yaml:1: {key}: " if key else "exp.yaml:1", message)
     assert "exp.yaml:1" in line
     assert not (tmp_path / "db.sqlite").exists()  # checked before any work: no database, no run
+
+
+def test_an_unknown_experiment_key_offers_only_the_keys_people_write(tmp_path, capsys):
+    line = one_line_error(capsys, ["run", str(experiment_text(tmp_path, "downmx: true"))], "allowed here:")
+    assert "task_timeout" in line and "resolved" not in line  # evalkit writes `resolved` into stored copies
 
 
 @pytest.mark.parametrize(

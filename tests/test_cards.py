@@ -101,6 +101,21 @@ def test_relative_weights_are_found_beside_their_card(tmp_path):
         find_card("mine-rvq", folder).build()
 
 
+def test_relative_weights_beside_a_card_from_a_relative_folder_load(tmp_path, monkeypatch, capsys):
+    """`evalkit --cards mine ...` run from the folder above `mine`, the card naming `weights/...`."""
+    folder = card_folder(tmp_path / "mine")
+    (folder / "weights").mkdir()
+    built_in = yaml.safe_load((ROOT / "codecs" / "nmf-r8-q6.yaml").read_text())
+    (folder / "weights" / "nmf.npz").write_bytes((ROOT / "codecs" / built_in["params"]["weights"]).read_bytes())
+    params = {**built_in["params"], "weights": "weights/nmf.npz"}
+    (folder / "my-nmf.yaml").write_text(yaml.safe_dump({"name": "my-nmf", "backend": "nmf", "params": params}))
+    monkeypatch.chdir(tmp_path)
+    assert find_card("my-nmf", "mine").build().info.sample_rate == 16000
+    assert main(["--cards", "mine", "codecs"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("my-nmf ")]
+    assert " yes " in line
+
+
 def test_the_reference_card_follows_the_item_rate():
     card = find_card("reference")
     assert card.follows_item_rate
@@ -170,8 +185,14 @@ def plugin_python(tmp_path_factory) -> Path:
     for name, text in PLUGIN.items():
         (root / "src" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "src" / name).write_text(textwrap.dedent(text).lstrip())
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
-    python = root / "venv" / "bin" / "python"
+    return offline_venv_with(root / "venv", root / "src")
+
+
+def offline_venv_with(venv: Path, project: Path) -> Path:
+    """The python of a fresh virtual environment at `venv` that sees evalkit's dependencies, with the
+    package in folder `project` installed offline (no index, no build isolation)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
@@ -190,7 +211,7 @@ def plugin_python(tmp_path_factory) -> Path:
             "--no-index",
             "--no-build-isolation",
             "--no-deps",
-            str(root / "src"),
+            str(project),
         ],
         check=True,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},

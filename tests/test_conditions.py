@@ -263,12 +263,18 @@ def test_a_pairs_manifest_is_both_the_dataset_and_the_condition(tmp_path):
 # -- evalkit score -------------------------------------------------------------------------
 
 
-def test_score_folders_prints_a_table_with_the_lag(tmp_path, capsys):
-    make_decoded(tmp_path / "mine")
+def reference_folder(tmp_path: Path) -> Path:
+    """The items' reference files in one folder, as `evalkit score --ref` takes them."""
     refs = tmp_path / "refs"
     refs.mkdir()
     for item in ITEMS:
         shutil.copyfile(item.path, refs / f"{item.id}.wav")
+    return refs
+
+
+def test_score_folders_prints_a_table_with_the_lag(tmp_path, capsys):
+    make_decoded(tmp_path / "mine")
+    refs = reference_folder(tmp_path)
     code = main(
         [
             "score",
@@ -291,14 +297,25 @@ def test_score_folders_prints_a_table_with_the_lag(tmp_path, capsys):
     assert (tmp_path / "rows.csv").is_file()
 
 
+def test_score_prints_the_bitrate_it_was_given(tmp_path, capsys):
+    make_decoded(tmp_path / "mine")
+    refs = reference_folder(tmp_path)
+    deg = str(tmp_path / "mine" / "{id}.dec.wav")
+    args = ["score", "--ref", str(refs), "--deg", deg, "--metrics", "si_sdr", "--workers", "0"]
+    assert main([*args, "--bitrate-kbps", "6"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if line.startswith("dec ") and " bitrate_kbps " in line]
+    assert "3/3" in line and " 6.000 " in line, line
+    assert "bitrate_kbps a plain mean over items" in out  # not stored: no item durations to weight by
+    assert main(args) == 0
+    assert "bitrate_kbps" not in capsys.readouterr().out  # none given: a folder of files says nothing of it
+
+
 def test_score_with_no_file_matched_prints_the_failures_and_a_pattern(tmp_path, capsys):
     make_decoded(tmp_path / "mine")
     for path in (tmp_path / "mine").glob("*.dec.wav"):
         path.rename(path.with_name(path.name.replace(".dec.wav", "_decoded.wav")))
-    refs = tmp_path / "refs"
-    refs.mkdir()
-    for item in ITEMS:
-        shutil.copyfile(item.path, refs / f"{item.id}.wav")
+    refs = reference_folder(tmp_path)
     args = ["score", "--ref", str(refs), "--metrics", "si_sdr", "--workers", "0"]
     assert main([*args, "--deg", str(tmp_path / "mine")]) == 1  # every row failed before alignment: no traceback
     out = capsys.readouterr()

@@ -154,7 +154,15 @@ def test_a_scheduler_address_that_is_not_one_is_named():
 
 @pytest.mark.slow
 def test_a_dask_worker_dying_on_a_task_is_a_worker_crash_the_rest_complete():
-    with dask_cluster(n_workers=1, threads_per_worker=1) as cluster:
+    import dask
+
+    pytest.importorskip("distributed")  # first: its defaults join dask's config on import
+    # Dask reports a task as killing workers after its third death by default: each death waits for a
+    # worker process to start again, which a loaded machine can take long over. One death is enough here.
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        dask_cluster(n_workers=1, threads_per_worker=1) as cluster,
+    ):
         executor = make_executor(scheduler=cluster.scheduler_address)
         try:
             # The crash runs alone: tasks queued on the same dying worker would die with it, by timing.
@@ -164,3 +172,17 @@ def test_a_dask_worker_dying_on_a_task_is_a_worker_crash_the_rest_complete():
             executor.close()
     # a WorkerCrash is what the runner splits into the task's parts, so one crashing metric fails alone
     assert isinstance(crashed[3], WorkerCrash) and out[2] == 4 and isinstance(out[5], ValueError)
+
+
+@pytest.mark.slow
+def test_a_dask_scheduler_without_workers_is_an_error_not_a_wait_for_ever(monkeypatch):
+    import evalkit.executors as executors
+
+    monkeypatch.setattr(executors, "NO_WORKERS_SECONDS", 2.0)
+    with dask_cluster(n_workers=0) as cluster:
+        executor = make_executor(scheduler=cluster.scheduler_address)
+        try:
+            with pytest.raises(ConfigError, match=r"has had no workers for 2 s, so no task can run: start some"):
+                list(executor.map_unordered(square_or_crash, [2]))
+        finally:
+            executor.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from fuzz_codecs import TINY_BUILDERS  # tiny random-weight adapters, shared with the bitstream fuzz test
 from neural_fixtures import decoded_in_chunks, rvq_train_config, sha, voice
 
@@ -273,11 +274,15 @@ def test_ctrl_c_in_training_saves_the_step_reached_and_the_same_command_resumes(
         return losses
 
     monkeypatch.setattr(Trainer, "train_step", interrupted_at_step_3)
-    assert main(["train", str(config)]) == 130
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # also where pytest runs as a background job
+    try:
+        assert main(["train", str(config)]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert "stopped at step 3: checkpoint saved" in capsys.readouterr().out
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
     assert all(handler not in (signal.SIG_DFL, signal.SIG_IGN) for handler in handlers)  # SIGTERM stops so too
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
     assert main(["train", str(config), "--steps", "5"]) == 0
     assert "resumed from" in capsys.readouterr().out
 
@@ -467,3 +472,19 @@ def test_dac_reports_why_it_is_unavailable():
     if reason is None:
         pytest.skip("dac imports here")
     assert "torchaudio" in reason or "not installed" in reason
+
+
+@needs_torch
+def test_train_without_its_training_set_says_how_to_build_it(tmp_path, capsys):
+    from evalkit.cli import main
+
+    config = yaml.safe_load(rvq_train_config(tmp_path, 1, TINY).read_text())
+    config["data"]["train"] = str(tmp_path / "results" / "training-set" / "manifest.jsonl")
+    (tmp_path / "missing.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert (
+        "missing.yaml: data.train:" in line
+        and "does not exist" in line
+        and "python scripts/build_training_set.py" in line
+    )

@@ -264,6 +264,13 @@ def test_a_run_without_results_renders_with_a_message_in_every_section(tmp_path)
     assert r"\bottomrule" in latex_table(build_report(engine, "empty"))
 
 
+def test_the_command_line_refuses_a_listening_test_that_is_not_there(scored, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", "--run", RUN, "--mushra", "no-such-test", "-o", str(out), "--database", scored]) == 1
+    err = capsys.readouterr().err
+    assert "--mushra no-such-test: no listening test of that name" in err and not out.exists()
+
+
 def test_missing_listening_test_is_a_message_not_an_error(scored):
     report = build_report(connect(scored), RUN, mushra="no-such-test")
     assert report.agreement is None and report.mushra_message
@@ -635,3 +642,12 @@ def test_drilldown_of_a_failed_round_trip_gives_its_reason_not_a_rerun(scored, t
         )
     view = item_view(engine, load_run(engine, RUN), item, "g711-mulaw")
     assert view.notes == [f"no decoded audio of {item} through g711-mulaw: it failed (codec g711-mulaw failed: boom)"]
+
+
+def test_a_report_suffix_it_cannot_read_names_the_ones_it_can(tmp_path, capsys):
+    from evalkit.report.export import format_for
+
+    assert [format_for(f"r{suffix}") for suffix in (".html", ".PDF", ".tex")] == ["html", "pdf", "latex"]
+    assert main(["report", "--run", "any", "-o", str(tmp_path / "r.latex")]) == 1  # refused before the database
+    err = capsys.readouterr().err
+    assert "cannot tell the format from .latex; end it in .html, .pdf, .csv, .parquet, .tex, or pass --format" in err

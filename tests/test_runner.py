@@ -175,17 +175,16 @@ def test_sweep_makes_one_codec_per_value(tmp_path):
 def test_config_default_is_a_valid_experiment(tmp_path):
     out = tmp_path / "exp.yaml"
     assert main(["config", "default", "-o", str(out)]) == 0
-    assert out.read_text() == DEFAULT_CONFIG
     exp_dir = Path(evalkit.__file__).parent.parent
-    exp = load_experiment(_relocate(out, exp_dir))
-    assert exp.name == "my-experiment" and len(exp.codecs) == 8
+    assert out.read_text() == DEFAULT_CONFIG.replace("dataset: data/", f"dataset: {exp_dir.as_posix()}/data/")
+    exp = load_experiment(out)  # written outside the checkout, it still finds the demo corpus
+    assert exp.name == "my-experiment" and len(exp.codecs) == 8 and exp.dataset.is_file()
 
 
-def _relocate(path: Path, root: Path) -> Path:
-    moved = root / "results" / "test-default-experiment.yaml"
-    moved.parent.mkdir(exist_ok=True)
-    moved.write_text(path.read_text().replace("dataset: data/", "dataset: ../data/"))
-    return moved
+def test_config_default_in_the_checkout_keeps_the_relative_dataset(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(Path(evalkit.__file__).parent.parent)
+    assert main(["config", "default"]) == 0
+    assert capsys.readouterr().out == DEFAULT_CONFIG
 
 
 def test_results_command_prints_and_exports(tmp_path, capsys):

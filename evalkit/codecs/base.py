@@ -32,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..audio import Audio, require_channels
-from ..errors import AudioError, CodecError
+from ..errors import AudioError, CodecError, failure_line
 from ..registry import Registry
 from .bitstream import Bitstream
 
@@ -199,7 +199,7 @@ class Codec(ABC):
             raise
         # SystemExit too: a library that calls sys.exit() fails this item, not the whole run
         except (Exception, SystemExit) as err:  # a library failure names the item instead of crashing the run
-            raise CodecError(f"{name}: {info.name} failed to encode ({type(err).__name__}: {err})") from err
+            raise CodecError(f"{name}: {info.name} failed to encode ({failure_line(err)})") from err
         _check_encoded(info.name, header, packets)
         return Bitstream(self.backend, {"frames": audio.frames, "config": self.config, **header}, list(packets))
 
@@ -213,7 +213,7 @@ class Codec(ABC):
         except CodecError:
             raise
         except (Exception, SystemExit) as err:
-            raise CodecError(f"{info.name}: failed to decode ({type(err).__name__}: {err})") from err
+            raise CodecError(f"{info.name}: failed to decode ({failure_line(err)})") from err
         if samples.ndim == 1:
             samples = samples[np.newaxis, :]
         if samples.size == 0 or not np.all(np.isfinite(samples)):

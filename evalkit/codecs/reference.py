@@ -100,7 +100,10 @@ class Identity(_PcmCodec):
     """Transparent 16-bit PCM in 20 ms packets; the MUSHRA hidden reference."""
 
     def __init__(self, sample_rate: int = 16000):
-        self.sample_rate = int(sample_rate)
+        # any rate an item may have; a rate from a stream's header (`evalkit decode`) is checked here too
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 768000:
+            raise ConfigError(f"identity: sample_rate must be an integer from 1000 to 768000 Hz, got {sample_rate!r}")
+        self.sample_rate = sample_rate
 
     @property
     def info(self) -> CodecInfo:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -90,11 +92,16 @@ def cmd_decode(args) -> int:
     from ..audio import align, save
     from ..cards import find_card
     from ..codecs import StreamConfigError
+    from ..errors import ConfigError
 
     refuse_overwrite(args.output, args.force)
     card = find_card(args.codec, args.cards)
     data = _read_stream(args.input)
-    codec = card.build(_stream_rate(data, card) if card.follows_item_rate else None)
+    rate = _stream_rate(data, card) if card.follows_item_rate else None
+    try:
+        codec = card.build(rate)
+    except ConfigError as err:  # the rate came from the stream's header: say so
+        raise CodecError(f"{args.input}: its header's sample rate {rate!r} does not fit {card.name}: {err}") from None
     try:
         decoded = codec.decode(data)
     except StreamConfigError as err:
@@ -109,11 +116,22 @@ def cmd_decode(args) -> int:
     return 0
 
 
+MAX_STREAM_BYTES = 1 << 30  # an hour of 48 kHz 16-bit PCM is 0.35 GB
+
+
 def _read_stream(path: str) -> bytes:
+    """The file's bytes; a device (/dev/zero never ends) or anything over MAX_STREAM_BYTES is refused
+    (a pipe, as from <(...), is read)."""
     try:
-        return Path(path).read_bytes()
+        if stat.S_ISCHR(os.stat(path).st_mode) or stat.S_ISBLK(os.stat(path).st_mode):
+            raise CodecError(f"{path}: is a device, not a bitstream file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_STREAM_BYTES + 1)
     except OSError as err:
         raise CodecError(f"{path}: cannot read the bitstream file ({err.strerror or err})") from None
+    if len(data) > MAX_STREAM_BYTES:
+        raise CodecError(f"{path}: larger than {MAX_STREAM_BYTES >> 30} GiB; not one evalkit bitstream")
+    return data
 
 
 def _cards_for_stream(backend_name: str, stream_config: dict, directory) -> str:

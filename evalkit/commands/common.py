@@ -33,7 +33,9 @@ def current_summary(engine, run_id: str, results=None):
     return table.merge(current_results(results)[keys].drop_duplicates(), on=keys).reset_index(drop=True)
 
 
-def summary_text(frame) -> str:
+def summary_text(frame, duration_weighted: bool = True) -> str:
+    """The summary table and a note on its intervals (and on kbit/s, when it is there: stored runs
+    weight it by item duration, files scored in memory do not)."""
     from ..text_tables import format_table
 
     if frame.empty:
@@ -48,9 +50,11 @@ def summary_text(frame) -> str:
         ]
         for r in frame.itertuples()
     ]
+    kbps = "" if "bitrate_kbps" not in set(frame["metric"]) else "bitrate_kbps duration-weighted; "
+    if kbps and not duration_weighted:
+        kbps = "bitrate_kbps a plain mean over items; "
     note = (
-        "\nCIs: Student's t clipped to each metric's range; bitrate_kbps duration-weighted; "
-        "(n<5): fewer than 5 items, the interval says little"
+        f"\nCIs: Student's t clipped to each metric's range; {kbps}(n<5): fewer than 5 items, the interval says little"
     )
     return format_table(["codec", "metric", "ok", "mean", "95% CI"], rows) + note
 
@@ -63,11 +67,12 @@ def warn_misaligned(engine, run_id: str | None) -> None:
         print(line, file=sys.stderr)
 
 
-def metric_rows(frame):
-    """The metric rows (cost rows say nothing new about one folder of files)."""
+def metric_rows(frame, keep: tuple[str, ...] = ()):
+    """The metric rows (cost rows say nothing new about one folder of files), and the cost rows in `keep`."""
     from ..tasks import COST_METRICS
 
-    return frame[~frame["metric"].isin(COST_METRICS)] if not frame.empty else frame
+    dropped = [name for name in COST_METRICS if name not in keep]
+    return frame[~frame["metric"].isin(dropped)] if not frame.empty else frame
 
 
 def report_outcome(frame, run: str) -> int:

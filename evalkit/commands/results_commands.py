@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -108,13 +109,13 @@ def _compare(engine, args) -> int:
 
 def cmd_config(args) -> int:
     """Write a commented starter experiment."""
-    from ..experiment import DEFAULT_CONFIG
+    from ..experiment import starter_config
 
     if args.output == "-":
-        print(DEFAULT_CONFIG, end="")
+        print(starter_config(Path.cwd()), end="")
         return 0
     refuse_overwrite(args.output, args.force)
-    Path(args.output).write_text(DEFAULT_CONFIG)
+    Path(args.output).write_text(starter_config(Path(args.output).absolute().parent))
     print(f"wrote {args.output}; edit it, then: evalkit run {args.output}")
     return 0
 
@@ -132,7 +133,10 @@ def cmd_report(args) -> int:
     if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
         raise EvalkitError(f"--figures {args.figures}: is a file; give a folder (made when missing)")
     options = ReportOptions(args.include_reference, args.p1401, args.ci, args.paired_test, load_names(args.names))
-    report = build_report(connect(args.database, create=False), args.run, mushra=args.mushra, options=options)
+    engine = connect(args.database, create=False)
+    if args.mushra:
+        _require_listening_test(engine, args.mushra)
+    report = build_report(engine, args.run, mushra=args.mushra, options=options)
     print(f"wrote {write_report(report, args.output, fmt, force=args.force)}")
     if args.figures:
         paths = write_figures(report, args.figures, force=args.force)
@@ -140,13 +144,35 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _require_listening_test(engine, name: str) -> None:
+    """A --mushra name that is not a test of this database is an error before any work (a typo would
+    otherwise give a report whose listening sections only say the test is missing)."""
+    from ..config import did_you_mean
+    from ..report.listening import mushra_tests
+
+    known = mushra_tests(engine)
+    if name not in known:
+        raise EvalkitError(
+            f"--mushra {name}: no listening test of that name{did_you_mean(name, known)} in this database "
+            f"(tests: {', '.join(known) or 'none'}); 'evalkit ratings import' stores ratings made elsewhere"
+        )
+
+
 def cmd_app(args) -> int:
     """Start the app (Streamlit for the admin, the listener's pages beside it) and print its URLs."""
-    from ..report.serve import serve_app
+    from ..listening.auth import ENV_VAR as ADMIN_HASH_VAR
+    from ..report.serve import check_bindable, serve_app
 
+    check_bindable(args.address, args.port)  # a port it cannot use is the one line, before any other
     host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
     print(
         f"every page below needs the admin's sign-in: http://{host}:{args.port}/signin "
         f"(listeners only ever see http://{host}:{args.port}/listen?t=...)"
     )
+    if not args.mushra_demo and not os.environ.get(ADMIN_HASH_VAR):  # --mushra-demo makes one for its run
+        print(
+            f"evalkit: warning: no admin password is set, so sign-in refuses every password: put a hash in "
+            f"${ADMIN_HASH_VAR} (make one with 'python -m evalkit.listening.auth')",
+            file=sys.stderr,
+        )
     return serve_app(print, port=args.port, address=args.address, database=args.database, mushra_demo=args.mushra_demo)

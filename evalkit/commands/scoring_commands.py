@@ -35,16 +35,19 @@ def cmd_score(args) -> int:
     from ..text_tables import item_table
 
     exp = _score_experiment(args)
+    # A bitrate the user declared or measured from bitstreams is news: printed beside the metrics.
+    shown = ("bitrate_kbps",) if args.bitrate_kbps or args.bitstreams else ()
     if args.run:
         frame = run_experiment(exp, workers=args.workers)
-        print(item_table(metric_rows(frame)))
+        print(item_table(metric_rows(frame, keep=shown)))
         print()
         print(summary_text(current_summary(connect(exp.database), exp.name)))
     else:
         frame = score_pairs(exp, workers=args.workers)
-        print(item_table(metric_rows(frame)))
+        print(item_table(metric_rows(frame, keep=shown)))
         print()
-        print(summary_text(frame_summary(metric_rows(frame), bounds=metric_ranges())))
+        summary = frame_summary(metric_rows(frame, keep=shown), bounds=metric_ranges())
+        print(summary_text(summary, duration_weighted=False))
     if args.output:
         from ..store import export
 

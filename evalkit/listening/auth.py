@@ -240,10 +240,25 @@ def _refuse_if_locked(engine: Engine, client: str, account: str, policy: SigninP
 
 
 def _main() -> None:
-    first = getpass.getpass("admin password: ")
-    if first != getpass.getpass("again: "):
-        raise SystemExit("the passwords differ")
-    print(hash_password(first))
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m evalkit.listening.auth",
+        description=f"Ask for the admin password twice and print its hash, for ${ENV_VAR}.",
+    ).parse_args()
+    try:
+        first = getpass.getpass("admin password: ")
+        again = getpass.getpass("again: ")
+    except (EOFError, KeyboardInterrupt):  # no terminal and nothing piped in, or Ctrl-C: one line, no traceback
+        raise SystemExit(  # on a line of its own, after the prompt
+            "\nevalkit: error: no password was given; run this in a terminal (or pipe it in twice)"
+        ) from None
+    if first != again:
+        raise SystemExit("evalkit: error: the passwords differ")
+    try:
+        print(hash_password(first))
+    except EvalkitError as err:  # too short: the rule, not a traceback
+        raise SystemExit(f"evalkit: error: {err}") from None
 
 
 if __name__ == "__main__":

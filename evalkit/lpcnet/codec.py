@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import CodecError, ConfigError
+from ..errors import CodecError, ConfigError, failure_line
 from ..neural.weights import pinned_path
-from .features import FRAME, LOOKAHEAD, NB_FEATURES, RATE, features
+from .features import FRAME, LOOKAHEAD, NB_BANDS, NB_FEATURES, RATE, features
 from .pitch import MAX_PERIOD, MIN_PERIOD
 from .postfilter import Postfilter
 from .quantizer import ENCODER_VERSION, PACKET_BYTES, PACKET_FRAMES, PacketQuantizer
@@ -62,10 +62,22 @@ def vocoder_from(weights: LPCNetWeights, prefix: str = "vocoder."):
     from .inference import Vocoder
 
     config = weights.config.get("vocoder_config", {})
+    if not isinstance(config, dict):
+        raise ConfigError(f"LPCNet weights: vocoder_config must be a mapping, got {type(config).__name__}")
+    subframe = config.get("subframe", 40)
+    if isinstance(subframe, bool) or not isinstance(subframe, int) or subframe <= 0 or FRAME % subframe:
+        raise ConfigError(f"LPCNet weights: vocoder_config.subframe must divide {FRAME} samples, got {subframe!r}")
     try:
-        return Vocoder(weights.section(prefix), subframe=int(config.get("subframe", 40)))
+        vocoder = Vocoder(weights.section(prefix), subframe=subframe)
     except KeyError as err:
         raise ConfigError(f"LPCNet weights lack the vocoder tensor {prefix}{err.args[0]}") from None
+    try:  # two frames through every layer: tensors of the wrong shapes fail here, named, not mid-stream
+        vocoder.decode(np.tile([0.0] * NB_BANDS + [100.0, 0.5], (2, 1)))
+    except Exception as err:  # noqa: BLE001 - numpy and numba say "shapes" many ways
+        raise ConfigError(
+            f"LPCNet weights: the vocoder tensors {prefix}* do not fit together ({failure_line(err)})"
+        ) from None
+    return vocoder
 
 
 def conceal(packets: list[bytes | None]) -> tuple[list[bytes], int]:
@@ -206,6 +218,23 @@ class LPCNetCodec(Codec):
         return {"decoder": (model, example, 1.0)}
 
 
+def _speaker_groups(path: Path, bundle: LPCNetWeights) -> int:
+    """The config's group count, once the file holds a vocoder and a centroid for each group: else the
+    encoder could name a group the decoder refuses, or decoding build vocoders that are not there."""
+    groups = bundle.config.get("groups", 0)
+    vocoders = len({key.split(".")[0] for key in bundle.arrays if key.startswith("group") and ".vocoder." in key})
+    centroids = bundle.arrays.get("speaker.centroids")
+    rows = len(centroids) if centroids is not None and centroids.ndim == 2 else None
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ConfigError(f"{path}: no speaker groups in this file (groups: {groups!r})")
+    if groups != vocoders or rows not in (None, groups):
+        raise ConfigError(
+            f"{path}: its config names {groups} speaker groups, but it holds {vocoders} group vocoders "
+            f"and {rows} speaker centroids"
+        )
+    return groups
+
+
 class PersonalLPCNetCodec(LPCNetCodec):
     """LPCNet at 1.6 kbit/s with per-speaker-group vocoders; the group index travels in the first packet."""
 
@@ -222,9 +251,7 @@ class PersonalLPCNetCodec(LPCNetCodec):
         path = pinned_path(personal, personal_sha256, "lpcnet-personal")
         self.personal_sha256 = personal_sha256.lower()
         self.bundle = bundle = load_pinned(path, self.personal_sha256)
-        self.groups = int(bundle.config.get("groups", 0))
-        if self.groups < 1:
-            raise ConfigError(f"{path}: no speaker groups in this file")
+        self.groups = _speaker_groups(path, bundle)
         if group is not None and (not isinstance(group, int) or not 0 <= group < self.groups):
             raise ConfigError(f"lpcnet-personal: group must be an integer from 0 to {self.groups - 1}, got {group!r}")
         self.forced_group = group

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..neural.bundle import read_npz
 from .quantizer import Codebooks
 
 __all__ = ["WEIGHTS_FORMAT", "LPCNetWeights", "load_weights", "save_weights", "state_arrays"]
@@ -84,15 +85,12 @@ def save_weights(
 
 def load_weights(path: Path) -> LPCNetWeights:
     """Read a weights file; ValueError if it is not one."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not an LPCNet weights file ({err})") from None
+    arrays = read_npz(path, "LPCNet", article="an")
     try:
         config = json.loads(arrays.pop("config").tobytes().decode())
     except (KeyError, ValueError):
         raise ValueError(f"{path}: LPCNet weights file without a valid config") from None
-    if config.get("format") != WEIGHTS_FORMAT:
-        raise ValueError(f"{path}: format {config.get('format')!r}, expected {WEIGHTS_FORMAT}")
+    found = config.get("format") if isinstance(config, dict) else None
+    if found != WEIGHTS_FORMAT:
+        raise ValueError(f"{path}: format {found!r}, expected {WEIGHTS_FORMAT}")
     return LPCNetWeights(config, arrays)

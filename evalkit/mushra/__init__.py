@@ -1,4 +1,4 @@
-"""MUSHRA (ITU-R BS.1534-3) analysis: screening, stats, anova, mixed, omnibus, design, plots, checks; ratings
+"""MUSHRA (ITU-R BS.1534-3) analysis: screening, stats, anova, mixed, omnibus, design, rating_plots, checks; ratings
 imports and exports ratings (docs/ratings.md).
 
 Running a test (definitions, stimuli, listeners) is shared by every test type and lives in

@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..codecs.base import Codec, CodecInfo
-from ..errors import ConfigError
+from ..errors import ConfigError, failure_line, first_line
 from .bitpack import code_bits, frames_per_whole_bytes
 from .codec import TORCH_HINT, torch_missing
 from .packets import check_header, codes_to_packets, packets_to_codes, silence_mask
@@ -207,6 +207,30 @@ def _build_encodec(arch: dict):
     )
 
 
+def _load_fitting(model, state: dict, path):
+    """The model with `state` loaded, in eval mode; a missing or unexpected tensor names the file."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ConfigError(f"{path}: weights do not match the model ({first_line(err)})") from None
+    return model.eval()
+
+
+def _check_encodec_codebooks(arch: dict, state, path) -> None:
+    """The codebooks the architecture's largest bandwidth needs must be in the file: a bandwidth of
+    10^9 kbit/s would otherwise build millions of quantizer layers before anything is compared."""
+    bandwidths, bins = arch.get("target_bandwidths"), arch.get("bins")
+    try:
+        needed = 1000 * max(bandwidths) / (arch["sample_rate"] / math.prod(arch["ratios"])) / math.log2(bins)
+    except (TypeError, ValueError, KeyError, ZeroDivisionError):
+        raise ConfigError(
+            "encodec: architecture needs positive numbers for sample_rate, ratios, bins and target_bandwidths"
+        ) from None
+    held = len([k for k in state if k.endswith("._codebook.embed")]) if isinstance(state, dict) else 0
+    if needed > held + 1:
+        raise ConfigError(f"{path}: {max(bandwidths)} kbit/s needs about {needed:.0f} codebooks; the file holds {held}")
+
+
 class EncodecAdapter(_Adapter):
     """Meta's EnCodec (causal 24 kHz model: 75 frames/s, 1024-entry codebooks, 1.5-24 kbit/s).
 
@@ -218,13 +242,14 @@ class EncodecAdapter(_Adapter):
     family = "neural-encodec"
 
     def __init__(self, checkpoint: str, sha256: str, bandwidth: float = 6.0, architecture: dict | None = None):
-        import torch
+
+        from .model import build_fitting, read_checkpoint
 
         arch = {**ENCODEC_24KHZ, **(architecture or {})}
         path = pinned_path(checkpoint, sha256, "encodec")
-        self.model = _build_encodec(arch)
-        self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        self.model.eval()
+        state = read_checkpoint(path)
+        _check_encodec_codebooks(arch, state, path)
+        self.model = _load_fitting(build_fitting(lambda: _build_encodec(arch), state, path), state, path)
         if bandwidth not in self.model.target_bandwidths:
             raise ConfigError(f"encodec: bandwidth {bandwidth} is not one of {self.model.target_bandwidths} kbit/s")
         self.model.set_target_bandwidth(bandwidth)
@@ -264,14 +289,16 @@ class SnacAdapter(_Adapter):
     causal = False
 
     def __init__(self, checkpoint: str, sha256: str):
-        import torch
         from snac import SNAC
 
+        from .model import build_fitting, read_checkpoint
+
         folder = resolve_weights(checkpoint, "snac")
-        pinned_path(folder / "pytorch_model.bin", sha256, "snac")
-        self.model = SNAC.from_config(str(folder / "config.json"))
-        self.model.load_state_dict(torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True))
-        self.model.eval()
+        path = pinned_path(folder / "pytorch_model.bin", sha256, "snac")
+        state = read_checkpoint(path)
+        self.model = _load_fitting(
+            build_fitting(lambda: SNAC.from_config(str(folder / "config.json")), state, path), state, path
+        )
         m = self.model
         self.unit_latents = math.lcm(m.vq_strides[0], m.attn_window_size or 1)
         self.sha256, self.sample_rate = sha256.lower(), int(m.sampling_rate)
@@ -301,6 +328,25 @@ class SnacAdapter(_Adapter):
 # -- Mimi --------------------------------------------------------------------------------------
 
 
+def _check_mimi_layers(folder, weights) -> None:
+    """config.json is not pinned: its transformer may not have more layers than the weights hold (10^5
+    layers took 5 minutes and 8 GB before transformers compared any shape)."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        layers = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
+        with safe_open(str(weights), "pt") as tensors:
+            held = {k.split(".")[2] for k in tensors.keys() if k.startswith("encoder_transformer.layers.")}
+    except (OSError, ValueError, AttributeError) as err:
+        raise ConfigError(f"{folder}: not a Mimi checkpoint folder ({failure_line(err)})") from None
+    if not isinstance(layers, int) or not 0 < layers <= len(held):
+        raise ConfigError(
+            f"{folder}: config.json declares {layers!r} transformer layers; model.safetensors holds {len(held)}"
+        )
+
+
 class MimiAdapter(_Adapter):
     """Kyutai's Mimi through transformers' MimiModel (causal, 24 kHz, 12.5 frames/s, 2048-entry codebooks).
 
@@ -323,8 +369,11 @@ class MimiAdapter(_Adapter):
         hf_logging.disable_progress_bar()  # loading prints bars otherwise, into every caller's output
 
         folder = resolve_weights(checkpoint, "mimi")
-        pinned_path(folder / "model.safetensors", sha256, "mimi")
-        self.model = MimiModel.from_pretrained(str(folder), local_files_only=True).eval()
+        _check_mimi_layers(folder, pinned_path(folder / "model.safetensors", sha256, "mimi"))
+        try:
+            self.model = MimiModel.from_pretrained(str(folder), local_files_only=True).eval()
+        except (RuntimeError, ValueError, TypeError, OSError) as err:  # transformers: mismatched or unreadable
+            raise ConfigError(f"{folder}: config.json and model.safetensors do not fit ({first_line(err)})") from None
         config = self.model.config
         self.n_q = _check_int(n_q, 1, config.num_quantizers, "mimi: n_q")
         self.sha256, self.sample_rate, self.hop = sha256.lower(), int(config.sampling_rate), int(config.frame_size)

@@ -27,7 +27,7 @@ from torch import nn
 from ..config import dataclass_from_dict
 from ..errors import ConfigError
 from .diffusion import CosineSchedule, sample
-from .model import build_decoder, build_encoder, float_state, int8_rows, read_weights
+from .model import build_decoder, build_encoder, build_fitting, float_state, int8_rows, read_weights, stored_config
 from .unet import ConditionUpsampler, UNet1D
 
 __all__ = [
@@ -207,7 +207,8 @@ def save_autoencoder(model: ContinuousAE, path: str | Path) -> Path:
 
 def load_autoencoder(path: str | Path) -> ContinuousAE:
     data = _read(path, AE_FORMAT)
-    return _load_state(ContinuousAE(AEConfig.from_dict(json.loads(data["config"]))), data["state_dict"], path)
+    config = AEConfig.from_dict(stored_config(data, "config", path))
+    return _load_state(build_fitting(lambda: ContinuousAE(config), data["state_dict"], path), data["state_dict"], path)
 
 
 def save_ladiff(
@@ -235,9 +236,10 @@ def save_ladiff(
 def load_ladiff(path: str | Path) -> tuple[LatentDiffusion, nn.Module, AEConfig, str]:
     """(diffusion model, autoencoder decoder, autoencoder config, codes_fingerprint of the RVQ model it expects)."""
     data = _read(path, LADIFF_FORMAT)
+    config = DiffusionConfig.from_dict(stored_config(data, "config", path))
     model = _load_state(
-        LatentDiffusion(DiffusionConfig.from_dict(json.loads(data["config"]))), data["state_dict"], path
+        build_fitting(lambda: LatentDiffusion(config), data["state_dict"], path), data["state_dict"], path
     )
-    ae_config = AEConfig.from_dict(json.loads(data["ae_config"]))
-    decoder = _load_state(build_decoder(ae_config), data["decoder"], path)
+    ae_config = AEConfig.from_dict(stored_config(data, "ae_config", path))
+    decoder = _load_state(build_fitting(lambda: build_decoder(ae_config), data["decoder"], path), data["decoder"], path)
     return model, decoder, ae_config, str(data["rvq_codes"])

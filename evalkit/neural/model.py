@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config import dataclass_from_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, failure_line
 from .modules import Activation, CausalConv1d, CausalConvTranspose1d, ResidualUnit, StreamSequential
 from .quantizer import ResidualVQ
 from .vocos import build_istft_decoder
@@ -31,6 +31,9 @@ __all__ = [
     "save_inference",
     "load_inference",
     "CHECKPOINT_FORMAT",
+    "build_fitting",
+    "stored_config",
+    "read_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "evalkit-rvq-1"
@@ -230,12 +233,50 @@ def save_inference(model: RVQCodecModel, path: str | Path, half: bool = True, in
     return path
 
 
+def stored_config(data: dict, key: str, path) -> dict:
+    """The JSON object a weights file keeps under `key`; ConfigError naming the file otherwise."""
+    try:
+        config = json.loads(data[key])
+    except (KeyError, TypeError, ValueError):
+        config = None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: no model configuration (a JSON object) under {key!r}")
+    return config
+
+
+def build_fitting(build, state, path) -> nn.Module:
+    """`build()`, once the shapes of the model it builds, found on the meta device (nothing allocated),
+    match the tensors of `state`: a configuration that declares a model far larger than the weights it
+    came with is refused before any memory is taken for it."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{path}: the weights are not a mapping of names to tensors")
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    except Exception as err:  # noqa: BLE001 - any configuration torch cannot build is the file's fault
+        raise ConfigError(f"{path}: its model configuration cannot be built ({failure_line(err)})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ConfigError(f"{path}: weights tensor {name} holds NaN or infinite values")
+        if name in shapes and tuple(tensor.shape) != shapes[name]:
+            raise ConfigError(
+                f"{path}: weights do not match the model its configuration describes "
+                f"({name} is {tuple(tensor.shape)}, the model's {shapes[name]})"
+            )
+    return build()
+
+
+def read_checkpoint(path: str | Path):
+    """torch.load with weights_only (plain tensors and containers: no pickled code runs); ConfigError otherwise."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
+        raise ConfigError(f"{path}: not a readable torch checkpoint ({failure_line(err)})") from None
+
+
 def read_weights(path: str | Path, fmt: str, what: str) -> dict:
     """The dict of a weights file of format `fmt` (plain tensors and strings only); ConfigError otherwise."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a configuration problem
-        raise ConfigError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
+    data = read_checkpoint(path)
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise ConfigError(f"{path}: not {what} (format {fmt})")
     return data
@@ -244,7 +285,8 @@ def read_weights(path: str | Path, fmt: str, what: str) -> dict:
 def load_inference(path: str | Path) -> RVQCodecModel:
     """A model in eval mode, float32, from `save_inference`'s file (or a training checkpoint)."""
     data = read_weights(path, CHECKPOINT_FORMAT, "an evalkit RVQ checkpoint")
-    model = RVQCodecModel(RVQConfig.from_dict(json.loads(data["config"])))
+    config = RVQConfig.from_dict(stored_config(data, "config", path))
+    model = build_fitting(lambda: RVQCodecModel(config), data["state_dict"], path)
     missing, unexpected = model.load_state_dict(float_state(data["state_dict"]), strict=False)
     if unexpected or any(not k.endswith(("usage", "embed_sum")) for k in missing):
         raise ConfigError(

@@ -389,7 +389,10 @@ def _stop_requests() -> Iterator[Callable[[], bool]]:
             raise KeyboardInterrupt
         asked.append(signum)
 
-    previous = {number: signal.signal(number, ask) for number in (signal.SIGINT, signal.SIGTERM)}
+    ignored = [number for number in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(number) == signal.SIG_IGN]
+    previous = {  # a signal ignored by whoever started us (nohup, a shell's background job) stays ignored
+        number: signal.signal(number, ask) for number in (signal.SIGINT, signal.SIGTERM) if number not in ignored
+    }
     try:
         yield lambda: bool(asked)
     finally:
@@ -401,6 +404,13 @@ def train(config: str | Path | dict, steps: int | None = None, **run_overrides) 
     """Train from a config (YAML path or dict); `steps` and `run_overrides` (keys of its `run`
     section, e.g. max_minutes) replace the config's values when given."""
     cfg = TrainConfig.load(config)
+    if not Path(cfg.data.train).exists():  # the newcomer's first run: say how the default set is made
+        where = "" if isinstance(config, dict) else f"{config}: "
+        raise ConfigError(
+            f"{where}data.train: {cfg.data.train} does not exist (relative paths start from the folder evalkit runs in); "
+            "'python scripts/build_training_set.py' builds evalkit's training set at results/training-set "
+            "(docs/neural.md), or point data.train at yours"
+        )
     if steps is not None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ConfigError(f"train: steps is {steps!r}; give a whole number of steps, 0 or more")

@@ -20,6 +20,7 @@ packet received (concealment "repeat"); before the first one the output is silen
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from ..codecs.base import Codec, CodecInfo
 from ..codecs.entropy import RangeReader, RangeWriter, constriction_missing, constriction_version
 from ..errors import CodecError, ConfigError
 from ..neural.weights import pinned_path
-from .model import Bundle, load_bundle
+from .model import Bundle, config_key, load_bundle
 from .spectra import BINS, BLOCK, LAG, RATE, StreamingGriffinLim, block_magnitudes
 
 __all__ = ["NMFCodec", "load_pinned"]
@@ -43,6 +44,43 @@ def load_pinned(path: Path, sha256: str) -> Bundle:
         return load_bundle(path)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _configuration(path: Path, bundle: Bundle, basis: str, rank: int, step_db: float) -> dict:
+    """The bundle's entry for (basis, rank, step); ConfigError naming the file when it has none."""
+    try:
+        held = [(c["basis"], c["rank"], c["step_db"], float(c["bitrate"])) for c in bundle.configurations()]
+    except (TypeError, KeyError, ValueError):
+        raise ConfigError(
+            f"{path}: configurations must be a list of {{basis, rank, step_db, bitrate}} mappings"
+        ) from None
+    for index, entry in enumerate(held):
+        if entry[:3] == (basis, rank, step_db):
+            return bundle.configurations()[index]
+    listed = ", ".join(f"{b} rank {r} step {s}" for b, r, s, _ in held)
+    raise ConfigError(f"nmf: {path.name} holds no {basis} rank {rank} step {step_db} dB; it holds: {listed}")
+
+
+def _check_arrays(path: Path, bundle: Bundle, basis: str, rank: int, step_db: float) -> None:
+    """ConfigError naming the array when the file's model for this configuration is not the shape the
+    codec computes with (a basis over other bins, levels beyond the entropy model's counts, ...)."""
+    arrays, model, quantizer = bundle.arrays, config_key(basis, rank), config_key(basis, rank, step_db)
+    shapes = {f"{model}.basis": (rank, BINS), f"{quantizer}.low": (rank,), f"{quantizer}.levels": (rank,)}
+    if basis == "pca":
+        shapes[f"{model}.mean"] = (BINS,)
+    for key, shape in shapes.items():
+        if key in arrays and arrays[key].shape != shape:
+            raise ConfigError(f"{path}: array {key} has shape {arrays[key].shape}, expected {shape}")
+    levels, counts = arrays.get(f"{quantizer}.levels"), arrays.get(f"{quantizer}.counts")
+    if levels is not None and counts is not None:
+        if counts.ndim != 2 or counts.shape[0] != rank or levels.min() < 1 or levels.max() > counts.shape[1]:
+            raise ConfigError(
+                f"{path}: {quantizer}.levels must lie from 1 to the {counts.shape[-1]} columns of {quantizer}.counts"
+            )
+    divergence = bundle.config.get("nmf_divergence", {})
+    values = [divergence.get(k, 1.0) for k in ("beta", "power")] if isinstance(divergence, dict) else [None]
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values) or values[-1] <= 0:
+        raise ConfigError(f"{path}: nmf_divergence must map beta to a number and power to a positive number")
 
 
 class NMFCodec(Codec):
@@ -60,13 +98,8 @@ class NMFCodec(Codec):
             raise ConfigError(f"nmf: basis must be 'nmf' or 'pca', got {basis!r}")
         if not isinstance(iterations, int) or not 0 <= iterations <= 200:
             raise ConfigError(f"nmf: iterations must be an integer from 0 to 200, got {iterations!r}")
-        self.configuration = next(
-            (c for c in bundle.configurations() if (c["basis"], c["rank"], c["step_db"]) == (basis, rank, step_db)),
-            None,
-        )
-        if self.configuration is None:
-            held = ", ".join(f"{c['basis']} rank {c['rank']} step {c['step_db']:g}" for c in bundle.configurations())
-            raise ConfigError(f"nmf: {path.name} holds no {basis} rank {rank} step {step_db} dB; it holds: {held}")
+        self.configuration = _configuration(path, bundle, basis, rank, step_db)
+        _check_arrays(path, bundle, basis, rank, step_db)
         self.basis, self.rank, self.step_db, self.iterations = basis, rank, float(step_db), iterations
         self.bundle = bundle
         self.model = bundle.model(basis, rank)
@@ -106,7 +139,12 @@ class NMFCodec(Codec):
 
     def symbols(self, samples: np.ndarray) -> np.ndarray:
         """(blocks, rank) quantizer symbols of mono samples (a whole number of blocks)."""
-        return self.quantizer.symbols(self.model.analyse(block_magnitudes(samples)))
+        activations = self.model.analyse(block_magnitudes(samples))
+        if not np.all(np.isfinite(activations)):  # weights whose divergence overflows: say so, not "symbol -2**63"
+            raise CodecError(
+                f"nmf: the weights' {self.basis} model gives non-finite activations (see its nmf_divergence)"
+            )
+        return self.quantizer.symbols(activations)
 
     def packets(self, symbols: np.ndarray) -> list[bytes]:
         out = []

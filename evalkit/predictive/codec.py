@@ -88,7 +88,7 @@ class PredictiveCodec(Codec):
                 bundle.predictor_arrays(), ResidualQuantizer(bundle.codebooks(), allocation_), models
             )
             ClosedLoop(bundle.predictor_arrays(), allocation_.frame_step).predictor.predict()  # shapes agree
-        except (KeyError, ValueError) as err:
+        except (KeyError, ValueError, IndexError, TypeError) as err:  # a scalar or a short array: the wrong shape
             raise ConfigError(
                 f"predictive: {Path(weights).name} is not a complete predictive bundle ({err}); "
                 "train one with python -m evalkit.predictive.train"

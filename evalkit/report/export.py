@@ -70,7 +70,10 @@ def format_for(path: str | Path, fmt_name: str | None = None) -> str:
     suffix = Path(path).suffix.lower()
     found = next((name for name, ext in FORMATS.items() if ext == suffix), None)
     if found is None:
-        raise EvalkitError(f"{path}: cannot tell the format from {suffix or 'no suffix'}; pass --format")
+        suffixes = ", ".join(FORMATS.values())
+        raise EvalkitError(
+            f"{path}: cannot tell the format from {suffix or 'no suffix'}; end it in {suffixes}, or pass --format"
+        )
     return found
 
 
