@@ -14,7 +14,7 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from .audio import Audio, correlation_peak, resample, to_mono
+from .audio import Audio, correlation_extremes, correlation_peak, resample, to_mono
 from .config import Checker
 from .errors import ConfigError
 
@@ -27,6 +27,11 @@ WAVEFORM_TRUST = 0.5
 # Below it, the waveform's lag is still taken (it is sample-exact) when the envelopes put the
 # lag within this many milliseconds of it (their own precision); otherwise the envelopes' lag.
 ENVELOPE_AGREEMENT_MS = 2.5
+# A decoded file whose polarity was flipped somewhere in its chain keeps the waveform: its trough
+# is sample-exact where a side lobe of the peak (0.57 on real speech) or the envelopes would be
+# samples off. Taken in "auto" only when it is this much stronger than the peak, so the side
+# lobes of a correctly signed codec's output never win (they stay below its main peak).
+INVERTED_MARGIN = 1.5
 WAVEFORM_FLOOR = 0.15  # weaker waveform peaks are noise, however close to the envelopes' lag
 # Signals quieter than this (RMS, dBFS) carry no lag to measure; the metrics judge silence.
 MIN_LEVEL_DBFS = -70.0
@@ -119,7 +124,10 @@ def estimate_lag(ref: Audio, deg: Audio, max_lag: int, mode: str = "auto") -> La
         return LagEstimate(0, 1.0, "envelope" if mode == "envelope" else "waveform")  # the same samples: no lag
     if mode != "envelope":
         weight = _highpass_power(ref.sample_rate) if min(ref.frames, deg.frames) >= _MIN_FILTERED else None
-        wave = LagEstimate(*correlation_peak(to_mono(ref), to_mono(deg), max_lag, weight), "waveform")
+        peak, trough = correlation_extremes(to_mono(ref), to_mono(deg), max_lag, weight)
+        wave = LagEstimate(*peak, "waveform")
+        if mode == "auto" and -trough[1] >= max(WAVEFORM_TRUST, INVERTED_MARGIN * wave.correlation):
+            return LagEstimate(trough[0], -trough[1], "waveform")  # see INVERTED_MARGIN
         if mode == "waveform" or wave.correlation >= WAVEFORM_TRUST:
             return wave
     env = LagEstimate(*correlation_peak(_envelope(ref), _envelope(deg), max_lag), "envelope")
@@ -188,10 +196,13 @@ def _problem(estimate: LagEstimate, change: int, ref: Audio, max_lag: int, polic
             f"({change:+d} samples), beyond alignment.max_length_change {100 * policy.max_length_change:g}%"
         )
     if estimate.correlation < policy.min_correlation:
-        return (
-            f"alignment unreliable: correlation peak {estimate.correlation:.2f} below "
-            f"alignment.min_correlation {policy.min_correlation:g}; is this the decoded file of this item?"
-        )
+        weak = f"alignment unreliable: correlation peak {estimate.correlation:.2f} below alignment.min_correlation {policy.min_correlation:g}"
+        if abs(estimate.lag) >= max_lag:  # the best of a search cut short: the true lag may lie beyond it
+            return (
+                f"{weak}, at the edge of the ±{policy.max_lag_ms:g} ms searched; is the decoded audio later than "
+                "that (raise alignment.max_lag_ms) or another item's?"
+            )
+        return f"{weak}; is this the decoded file of this item?"
     if abs(estimate.lag) >= max_lag:
         return (
             f"alignment unreliable: the lag reaches alignment.max_lag_ms ({policy.max_lag_ms:g} ms); "
@@ -219,7 +230,9 @@ def _shift_trim(ref: Audio, deg: Audio, lag: int) -> tuple[Audio, Audio]:
 
 
 def _silent(audio: Audio) -> bool:
-    power = float(np.mean(np.square(audio.samples, dtype=np.float64)))
+    """Too quiet to carry a lag; a constant (DC offset) carries none either, however large, and
+    neither do channels that cancel in the mix that is correlated (one of them inverted)."""
+    power = float(np.var(to_mono(audio).samples, dtype=np.float64))
     return power <= 0 or 10 * math.log10(power) < MIN_LEVEL_DBFS
 
 

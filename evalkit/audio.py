@@ -16,17 +16,21 @@ __all__ = [
     "save",
     "resample",
     "to_mono",
+    "downmix",
     "require_channels",
     "loudness",
     "normalize_loudness",
     "estimate_delay",
     "correlation_peak",
+    "correlation_extremes",
     "align",
     "check_content",
     "ContentCheck",
     "SUBTYPES",
     "MIN_SECONDS",
     "MIN_COST_SECONDS",
+    "MAX_SCORED_FRAMES",
+    "too_long_to_score",
 ]
 
 MIN_SAMPLE_RATE = 1_000
@@ -35,6 +39,11 @@ MAX_CHANNELS = 64
 # Samples (all channels) one file may decode to: 2^29 float32 samples is 2 GiB, over 3 h of 48 kHz
 # stereo. A compressed file (FLAC of silence) can claim far more than its size; it is refused unread.
 MAX_LOAD_SAMPLES = 1 << 29
+# Frames one signal may have to be aligned and scored: alignment and the metrics hold up to about 300
+# bytes per frame (DNSMOS's feature maps, STOI's and LSD's spectrograms, float64 copies): a 2 h item took
+# over 4 GB, 8.7 min 3.3 GB. 2^22 frames (4.4 min at 16 kHz, 87 s at 48 kHz) keeps a worker near 1 GB,
+# far beyond an item of a codec test.
+MAX_SCORED_FRAMES = 1 << 22
 
 # Degenerate content (check_content): shorter than this is not scored; no metric, delay or
 # bitrate means anything over less.
@@ -72,6 +81,11 @@ class Audio:
             raise AudioError(f"{name}: samples must be (channels, frames), got shape {samples.shape}")
         if not np.issubdtype(samples.dtype, np.number):
             raise AudioError(f"{name}: samples must be numeric, got {samples.dtype}")
+        if not np.issubdtype(samples.dtype, np.floating):  # int16 from scipy's wavfile would be read as +-32767
+            raise AudioError(
+                f"{name}: {samples.dtype} samples; Audio takes floats in [-1, 1] (integer PCM: divide by its "
+                "full scale, e.g. 32768 for int16; evalkit.audio.load does that for files)"
+            )
         if not 1 <= samples.shape[0] <= MAX_CHANNELS:
             raise AudioError(
                 f"{name}: {samples.shape[0]} channels; expected 1 to {MAX_CHANNELS} (is the array transposed?)"
@@ -135,15 +149,30 @@ def load(path: str | Path, id: str | None = None, max_seconds: float | None = No
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"{path}: not readable as audio ({err}); convert it to WAV or FLAC") from None
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: holds no audio frames")
+        raise AudioError(f"{path}: {_no_frames(path)}")
     try:
         return Audio(data.T, rate, name)
     except AudioError as err:
         raise AudioError(f"{path}: {str(err).split(': ', 1)[-1]}") from None
 
 
+def _no_frames(path: Path) -> str:
+    """Why a readable file gave no frames: a WAV whose header was never finished (a streaming writer
+    leaves its data length 0) still holds its samples, and a rewrite recovers them."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE" and path.stat().st_size > 1024:
+        return (
+            f"the WAV header declares no audio, yet the file has {path.stat().st_size} bytes (a writer that "
+            "was not closed?); rewrite it with a fixed header, e.g. ffmpeg -i in.wav out.wav"
+        )
+    return "holds no audio frames"
+
+
 def _check_size(path: Path, frames: int, channels: int, rate: int) -> None:
     """Refuse, before decoding, a file whose header promises more samples than evalkit reads at once."""
+    if channels > MAX_CHANNELS:  # said of the file: the array's "is it transposed?" does not apply
+        raise AudioError(f"{path}: has {channels} channels, more than the {MAX_CHANNELS} evalkit reads")
     if frames * channels > MAX_LOAD_SAMPLES:
         hours = frames / max(rate, 1) / 3600
         raise AudioError(
@@ -189,6 +218,38 @@ def to_mono(audio: Audio) -> Audio:
     if audio.channels == 1:
         return audio
     return audio.with_samples(audio.samples.mean(axis=0, keepdims=True))
+
+
+# A mix this far (dB) below its channels' mean power is cancellation (a channel inverted), not audio.
+CANCELLED_DB = 20.0
+
+
+def downmix(audio: Audio) -> Audio:
+    """`to_mono` for input the user asked to downmix: channels that cancel when averaged (one of them
+    inverted) are an AudioError naming the item, not a silence that every metric then reports."""
+    mixed = to_mono(audio)
+    if audio.channels == 1:
+        return mixed
+    channels = float(np.mean(np.square(audio.samples, dtype=np.float64)))
+    mix = float(np.mean(np.square(mixed.samples, dtype=np.float64)))
+    if channels > 10.0 ** (SILENCE_DBFS / 10.0) and mix < channels * 10.0 ** (-CANCELLED_DB / 10.0):
+        drop = f"{10 * np.log10(channels / mix):.0f} dB below them" if mix > 0 else "silent"
+        raise AudioError(
+            f"{audio.id or 'audio'}: its {audio.channels} channels cancel when averaged (the mix is {drop}: "
+            "is one channel inverted?); fix the file's polarity or keep one channel"
+        )
+    return mixed
+
+
+def too_long_to_score(audio: Audio, role: str = "audio") -> str | None:
+    """Why `audio` is too long to align and score in one piece (MAX_SCORED_FRAMES), else None."""
+    if audio.frames <= MAX_SCORED_FRAMES:
+        return None
+    limit = MAX_SCORED_FRAMES / audio.sample_rate / 60
+    return (
+        f"{role} is {audio.duration / 60:.1f} min long, more than the {limit:.1f} min ({MAX_SCORED_FRAMES} "
+        f"samples at {audio.sample_rate} Hz) evalkit aligns and scores at once; cut it into shorter items"
+    )
 
 
 def require_channels(audio: Audio, channels: int, what: str) -> None:
@@ -307,7 +368,16 @@ def estimate_delay(ref: Audio, deg: Audio, max_delay: int | None = None) -> int:
 def correlation_peak(
     ref: Audio, deg: Audio, max_delay: int | None = None, weight: Callable[[int], np.ndarray] | None = None
 ) -> tuple[int, float]:
-    """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it.
+    """(lag, normalised correlation at that lag): `estimate_delay` plus how much to trust it; see
+    `correlation_extremes`."""
+    return correlation_extremes(ref, deg, max_delay, weight)[0]
+
+
+def correlation_extremes(
+    ref: Audio, deg: Audio, max_delay: int | None = None, weight: Callable[[int], np.ndarray] | None = None
+) -> tuple[tuple[int, float], tuple[int, float]]:
+    """The correlation's peak and trough, each (lag, normalised correlation): the trough is the
+    peak of `deg` with its polarity flipped, from the same FFTs.
 
     The correlation is divided by both signals' whole energies, so 1.0 means `deg` is an exact
     shifted copy and values near 0 mean nothing in `deg` resembles `ref`. `weight(size)`, when
@@ -336,8 +406,10 @@ def correlation_peak(
     energy = float(np.sqrt(_filtered_energy(spectrum_a, power, size) * _filtered_energy(spectrum_b, power, size)))
     corr = irfft(cross, size)
     lags = np.concatenate([np.arange(0, max_delay + 1), np.arange(-max_delay, 0)])
-    best = int(np.argmax(corr[lags]))
-    return int(lags[best]), float(corr[lags[best]] / energy) if energy > 0 else 0.0
+    values = corr[lags]
+    best, worst = int(np.argmax(values)), int(np.argmin(values))
+    scale = 1.0 / energy if energy > 0 else 0.0
+    return (int(lags[best]), float(values[best] * scale)), (int(lags[worst]), float(values[worst] * scale))
 
 
 def _filtered_energy(spectrum: np.ndarray, power: np.ndarray | None, size: int) -> float:

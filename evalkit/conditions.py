@@ -10,6 +10,7 @@ identity is the content hash of its files, so a changed file is rescored and the
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import re
@@ -18,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .audio import Audio, load, to_mono
+from .audio import Audio, load
+from .audio import downmix as downmix_audio
 from .cards import Card
 from .config import Checker, describe
 from .datasets import AUDIO_SUFFIXES, check_inside, read_lines
@@ -42,6 +44,8 @@ _KEYS = {"name", "decoded", "files", "bitstreams", "bitrate_kbps", "card"}  # `f
 _SHOWN = 5  # items named in a one-line report before "..."
 # A decoded file may last this many times its reference, plus 10 s (generous: alignment refuses 20 %).
 LONGEST_DECODED = 2.0
+# Audio formats people hand over that evalkit does not read: named when an item's file is one of them.
+_UNREAD_AUDIO = {".mp3", ".m4a", ".mp4", ".aac", ".opus", ".wma", ".aif", ".aiff", ".caf", ".webm", ".amr", ".spx"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,8 @@ class DecodedCondition:
                     f"{', '.join(matching.ambiguous[item.id])}"
                 )
             elif item.id not in matching.files:
-                problems.append(f"{role}: no file for item {item.id} in {_source_text(source)}")
+                hint = _unread_hint(source, self.base, item.id) if role == "decoded" else ""
+                problems.append(f"{role}: no file for item {item.id} in {_source_text(source)}{hint}")
             else:
                 paths[role] = matching.files[item.id]
         parts = [digest(item.path) if item.path.is_file() else "no reference file", str(self.bitrate_kbps)]
@@ -221,9 +226,33 @@ def match_files(
     if ID_FIELD in source:
         return _from_pattern(base, source, ids, suffixes)
     folder = base / source
+    if folder.is_file():
+        raise ConfigError(_file_for_folder(folder, suffixes))
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder; give a folder, a pattern with {ID_FIELD}, or a .jsonl manifest")
     return _from_folder(folder, ids, suffixes)
+
+
+def _unread_hint(source: str | tuple, base: Path, item_id: str) -> str:
+    """For an item without a decoded file in a folder: a file of its name there that evalkit does
+    not read (an .mp3), which would otherwise look like a matching bug. Only the item's own place
+    is looked at, so a folder of thousands costs one listing per missing item, not a walk."""
+    if not isinstance(source, str) or not (place := base / source / item_id).parent.is_dir():
+        return ""  # a mapping, a manifest or a pattern: the file was named, not searched for
+    candidates = place.parent.glob(f"{glob.escape(place.name)}.*")
+    unread = sorted(p.name for p in candidates if p.suffix.lower() in _UNREAD_AUDIO and p.is_file())
+    return f" ({unread[0]} is there: evalkit reads {', '.join(AUDIO_SUFFIXES)}; convert it)" if unread else ""
+
+
+def _file_for_folder(path: Path, suffixes: tuple[str, ...] | None) -> str:
+    """What to do with a file given where a folder of files is expected (an .mp3 is the usual one)."""
+    if suffixes and path.suffix.lower() not in suffixes:
+        kind = path.suffix or "a file without a suffix"
+        return (
+            f"{path}: evalkit reads decoded audio as {', '.join(suffixes)}, not {kind}; convert it "
+            f"(e.g. ffmpeg -i {path.name} {path.stem}.wav)"
+        )
+    return f"{path}: is a file; give a folder, a pattern with {ID_FIELD}, or a .jsonl manifest"
 
 
 def _from_folder(folder: Path, ids: list[str], suffixes: tuple[str, ...] | None) -> Matching:
@@ -400,7 +429,7 @@ def render(condition: DecodedCondition, files: ItemFiles, ref: Audio, downmix: b
     # A decoded file far longer than its item is another file (a mismatch, a concatenation): refused
     # before it is read, so a wrong file cannot take the run's memory.
     audio = load(files.deg, id=ref.id, max_seconds=LONGEST_DECODED * ref.duration + 10.0)
-    audio = to_mono(audio) if downmix else audio
+    audio = downmix_audio(audio) if downmix else audio
     bits = _existing(files.bitstream, ref.id).stat().st_size * 8 if files.bitstream is not None else None
     declared = condition.bitrate_kbps * 1000 if condition.bitrate_kbps is not None else None
     bitrate = bits / ref.duration if bits is not None else declared

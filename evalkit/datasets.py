@@ -72,8 +72,19 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
             f"{', '.join(_relative(p, source) for p in paths)}; give each item one id"
         )
     if not items:
-        raise ConfigError(f"{source}: holds no items")
+        raise ConfigError(f"{source}: holds no items{_other_files(source) if source.is_dir() else ''}")
     return items
+
+
+def _other_files(folder: Path) -> str:
+    """What a folder without audio evalkit reads holds instead (an .mp3 dataset is the usual case)."""
+    suffixes = sorted({p.suffix.lower() or "(none)" for p in folder.rglob("*") if p.is_file()})
+    if not suffixes:
+        return " (it is empty)"
+    return (
+        f": evalkit reads {', '.join(AUDIO_SUFFIXES)} files and it has {', '.join(suffixes[:5])}; "
+        "convert the audio (e.g. ffmpeg -i a.mp3 a.wav)"
+    )
 
 
 def _relative(path: Path, source: Path) -> str:

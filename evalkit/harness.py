@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 
 from .alignment import estimate_lag
-from .audio import MIN_COST_SECONDS, Audio, align, check_content, resample, to_mono
+from .audio import MIN_COST_SECONDS, Audio, align, check_content, resample, too_long_to_score
+from .audio import downmix as downmix_audio
 from .codecs import Codec, CodecInfo
 from .errors import AudioError
 
@@ -57,8 +58,10 @@ def roundtrip(codec: Codec, audio: Audio, downmix: bool = False, measure: bool =
     """
     if not isinstance(audio, Audio):
         raise AudioError(f"roundtrip takes evalkit.Audio(samples, sample_rate), got {type(audio).__name__}")
+    if long := too_long_to_score(audio, audio.id or "audio"):  # the codec and the delay check would hold it all
+        raise AudioError(long)
     info = codec.info
-    source = to_mono(audio) if downmix and info.channels == 1 else audio
+    source = downmix_audio(audio) if downmix and info.channels == 1 else audio
     native = resample(source, info.sample_rate)
     start = time.perf_counter()
     data, payload_bytes = _encode(codec, native)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import __version__
 from .alignment import AlignedPair, AlignPolicy, align_pair, mode_for
-from .audio import MIN_COST_SECONDS, Audio, check_content, to_mono
+from .audio import MIN_COST_SECONDS, Audio, check_content, downmix, too_long_to_score
 from .cache import DecodedCache, file_digest
 from .cards import Card
 from .codecs import Codec
@@ -91,12 +93,14 @@ def process(task: Task) -> TaskOutput:
     """Worker side: load, decode (round trip, cached output or files), align, score. Never raises for an item."""
     try:
         ref = task.item.load()
-        ref = to_mono(ref) if task.downmix else ref
+        ref = downmix(ref) if task.downmix else ref
     except EvalkitError as err:
         return failed_output(task, f"cannot load item: {err}")
     content = check_content(ref)
     if content.problem:
-        return failed_output(task, f"degenerate input, not scored: {content.reason}")
+        return failed_output(task, f"degenerate input, not scored: reference {content.reason}")
+    if long := too_long_to_score(ref, "the reference"):
+        return failed_output(task, long)
     if task.files is not None and task.files.problem:
         return failed_output(task, task.files.problem)
     try:
@@ -108,6 +112,8 @@ def process(task: Task) -> TaskOutput:
     except EvalkitError as err:
         what = "codec" if isinstance(task.card, Card) else "condition"
         return failed_output(task, f"{what} {task.card.name} failed: {err}")
+    if long := too_long_to_score(out.audio, "the decoded audio"):
+        return failed_output(task, long)
     pair = align_pair(ref, out.audio, task.alignment, out.mode, out.expected, out.tolerance)
     text = task.item.text
     if "phoneme" in task.metrics:
@@ -120,10 +126,12 @@ def process(task: Task) -> TaskOutput:
         if out.roundtrip is None
         else {**out.roundtrip, **_alignment_fields(pair), **_delay_check(out, pair, ref.duration)}
     )
-    if content.warning:  # scored, with the clipped fraction beside every value of the item
-        rows = _with_reason(rows, content.warning)
-        trip = None if trip is None else _with_reason([trip], content.warning)[0]
-    return TaskOutput(trip, rows, events, _warnings(task, ref, out.rate) + _content_warnings(task, content))
+    beyond = _beyond_full_scale(task, out.audio)
+    if notes := "; ".join(note for note in (content.warning, beyond) if note):  # scored, with why to doubt it
+        rows = _with_reason(rows, notes)
+        trip = None if trip is None else _with_reason([trip], notes)[0]
+    found = _warnings(task, ref, out.rate) + _content_warnings(task, content) + _decoded_warnings(task, beyond)
+    return TaskOutput(trip, rows, events, found)
 
 
 def _share_reference_phones(cache_root: str) -> None:
@@ -247,6 +255,24 @@ def _content_warnings(task: Task, content) -> list[dict]:
             "text": "items are clipped at full scale (each item's fraction is the reason stored with its rows)",
         }
     ]
+
+
+def _beyond_full_scale(task: Task, decoded: Audio) -> str | None:
+    """A decoded file made elsewhere with float samples beyond full scale: what a player would play
+    (clipped) is not what the metrics score, so its rows say so. Codec output is the codec's to judge."""
+    if not isinstance(task.card, DecodedCondition):
+        return None
+    peak = float(np.max(np.abs(decoded.samples)))
+    return (
+        None if peak <= 1.0 else f"decoded file beyond full scale (peak {peak:.3g}): scored unclipped, played clipped"
+    )
+
+
+def _decoded_warnings(task: Task, beyond: str | None) -> list[dict]:
+    if beyond is None:
+        return []
+    text = f"{task.card.name}: decoded files hold float samples beyond full scale (each item's peak is in its rows)"
+    return [{"key": f"decoded:beyond:{task.card.name}", "item": task.item.id, "text": text}]
 
 
 def _warnings(task: Task, ref: Audio, rate: int) -> list[dict]:

@@ -61,7 +61,7 @@ def cmd_roundtrip(args) -> int:
 
 def cmd_encode(args) -> int:
     """Encode an audio file to an evalkit bitstream file."""
-    from ..audio import MIN_COST_SECONDS, check_content, load, resample, to_mono
+    from ..audio import MIN_COST_SECONDS, check_content, downmix, load, resample
     from ..cards import find_card
     from ..datasets import AUDIO_SUFFIXES
 
@@ -73,7 +73,7 @@ def cmd_encode(args) -> int:
     refuse_overwrite(args.output, args.force)
     audio = load(args.input)
     codec = find_card(args.codec, args.cards).build(audio.sample_rate)
-    audio = to_mono(audio) if args.downmix else audio
+    audio = downmix(audio) if args.downmix else audio
     content = check_content(audio, min_seconds=MIN_COST_SECONDS)
     _warn_content(args.input, content)
     data = codec.encode(resample(audio, codec.info.sample_rate))

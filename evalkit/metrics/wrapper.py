@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..alignment import AlignedPair, Alignment, AlignPolicy, align_pair
-from ..audio import Audio, resample, to_mono
+from ..audio import Audio, resample, to_mono, too_long_to_score
+from ..audio import downmix as downmix_audio
 from ..errors import AudioError, ConfigError, MetricError
 from .base import METRICS, Metric, MetricSpec, Value, Withheld
 
@@ -97,7 +98,7 @@ def _run(
         return "failed", missing, None
     if spec.needs_reference and ref is None:
         return "skipped", f"{spec.name} needs a reference signal and none was given", None
-    if not downmix and (problem := _channel_problem(ref, deg)):
+    if problem := (_mix_problem if downmix else _channel_problem)(ref, deg) or _length_problem(ref, deg):
         return "failed", problem, None
     shortest = min(a.duration for a in (ref, deg) if a is not None)
     if shortest < spec.min_duration:
@@ -128,6 +129,22 @@ def _channel_problem(ref: Audio | None, deg: Audio) -> str | None:
     return None
 
 
+def _length_problem(ref: Audio | None, deg: Audio) -> str | None:
+    """Refused before any copy is made: a signal too long for alignment and metrics to hold in memory."""
+    return (ref is not None and too_long_to_score(ref, "reference audio")) or too_long_to_score(deg, "degraded audio")
+
+
+def _mix_problem(ref: Audio | None, deg: Audio) -> str | None:
+    """Why the channels of either signal cannot be averaged (they cancel), else None."""
+    try:
+        for audio in (ref, deg):
+            if audio is not None:
+                downmix_audio(audio)
+    except AudioError as err:
+        return str(err)
+    return None
+
+
 def _pair(ref: Audio | None, deg: Audio, align: AlignPolicy | AlignedPair | None) -> AlignedPair | None:
     if ref is None or align is None:
         return None
@@ -151,10 +168,9 @@ def _prepare(spec: MetricSpec, ref: Audio | None, deg: Audio, rate: int) -> tupl
         _check_lengths(ref, deg)
         ref = resample(to_mono(ref), rate)
     deg = resample(to_mono(deg), rate)
-    if ref is not None and _rms_dbfs(ref) < SILENCE_DBFS:
-        raise MetricError("reference audio is silent")
-    if not spec.scores_silence and _rms_dbfs(deg) < SILENCE_DBFS:
-        raise MetricError("degraded audio is silent")
+    for role, audio in (("reference", ref), ("degraded", None if spec.scores_silence else deg)):
+        if audio is not None and (problem := _no_signal(audio, role)):
+            raise MetricError(problem)
     deg_x = deg.samples[0].astype(np.float64)
     if ref is None:
         return None, deg_x
@@ -172,9 +188,19 @@ def _check_lengths(ref: Audio, deg: Audio) -> None:
         )
 
 
-def _rms_dbfs(audio: Audio) -> float:
-    rms = float(np.sqrt(np.mean(np.square(audio.samples, dtype=np.float64))))
-    return 20 * math.log10(rms) if rms > 0 else -math.inf
+def _no_signal(audio: Audio, role: str) -> str | None:
+    """Why `audio` holds nothing a metric can judge: silence, or a constant (a DC offset alone, which
+    no metric means to score and which would otherwise pass as loud)."""
+    x = audio.samples.astype(np.float64)
+    if _dbfs(float(np.mean(np.square(x)))) < SILENCE_DBFS:
+        return f"{role} audio is silent"
+    if _dbfs(float(np.var(x))) < SILENCE_DBFS:
+        return f"{role} audio is constant (DC offset {float(np.mean(x)):.3g}, nothing varies)"
+    return None
+
+
+def _dbfs(power: float) -> float:
+    return 10 * math.log10(power) if power > 0 else -math.inf
 
 
 def _rows(
