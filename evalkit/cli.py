@@ -22,7 +22,7 @@ from .commands.codec_commands import (
 from .commands.results_commands import cmd_app, cmd_config, cmd_report, cmd_results
 from .commands.scoring_commands import cmd_run, cmd_score
 from .commands.version_action import VersionAction
-from .errors import EvalkitError, terminal_safe
+from .errors import EvalkitError, first_line, terminal_safe
 
 __all__ = ["main"]
 
@@ -339,7 +339,7 @@ def _database_failure(err: Exception) -> str | None:
 
     if not isinstance(err, OperationalError):
         return None
-    reason = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err.orig).__name__
+    reason = first_line(err.orig or err) or type(err.orig or err).__name__
     if "readonly database" in reason:
         return (
             "the results database is read-only (SQLite: attempt to write a readonly database); make the file "

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from ..errors import EvalkitError
+from ..errors import EvalkitError, first_line
 
 __all__ = [
     "StoreError",
@@ -78,7 +78,7 @@ def connect(url: str | URL | None = None, create: bool = True) -> Engine:
     except DatabaseError as err:  # also a file that is not an SQLite database at all
         raise StoreError(
             f"database {parsed.render_as_string(hide_password=True)!r}: cannot be opened "
-            f"({str(err.orig).strip().splitlines()[0]}){_read_only_folder(parsed)}{_old_schema(err)}"
+            f"({first_line(err.orig or err) or type(err).__name__}){_read_only_folder(parsed)}{_old_schema(err)}"
         ) from None
     return engine
 
