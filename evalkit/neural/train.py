@@ -5,9 +5,9 @@ optimiser, the loss weights and the run settings. The loop is seeded; it checkpo
 `checkpoint_every` steps (atomically) and resumes from run_dir/checkpoint.pt; it stops at
 `steps` or after `max_minutes` of wall-clock training time (resumed runs included), whichever
 comes first, and then exports the inference weights (run_dir/model.pt, or `export`) and prints
-their sha256. It runs on the GPU when one is present (device: auto), with bf16 autocast there (fp16 with a
-gradient scaler where bf16 is missing), and on the CPU in float32. Ctrl-C or SIGTERM stops
-it after the step in progress, with a checkpoint at that step.
+their sha256. Ctrl-C or SIGTERM stops it after the step in progress, with a checkpoint at that
+step. It runs on the GPU when one is present (device: auto), with bf16 autocast there (fp16 with
+a gradient scaler where bf16 is missing), and on the CPU in float32.
 
 Losses: weighted waveform L1, multi-resolution STFT, multi-scale mel and the recipe's own
 (commitment); from step `adversarial_start`, a hinge adversarial loss and feature matching
