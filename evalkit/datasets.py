@@ -20,9 +20,11 @@ from .audio import Audio, load
 from .config import read_text
 from .errors import ConfigError
 
-__all__ = ["Item", "load_dataset", "check_inside", "read_lines", "AUDIO_SUFFIXES", "OUTSIDE_HINT"]
+__all__ = ["Item", "load_dataset", "unread_audio", "check_inside", "read_lines", "AUDIO_SUFFIXES", "OUTSIDE_HINT"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+# Audio a dataset folder may hold beside those, which evalkit does not read: not items, and said so.
+OTHER_AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".wma", ".opus", ".aif", ".aiff", ".amr", ".webm")
 OUTSIDE_HINT = "if it really should, set allow_outside: true in the experiment (evalkit score: --allow-outside)"
 
 
@@ -74,6 +76,16 @@ def load_dataset(source: str | Path, allow_outside: bool = False) -> list[Item]:
     if not items:
         raise ConfigError(f"{source}: holds no items{_other_files(source) if source.is_dir() else ''}")
     return items
+
+
+def unread_audio(source: str | Path) -> list[str]:
+    """The audio files of a dataset folder in formats evalkit does not read (relative paths): a folder of
+    WAVs with a few MP3s among them would otherwise lose those items without a word."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return []
+    found = (p for p in folder.rglob("*") if p.suffix.lower() in OTHER_AUDIO_SUFFIXES and p.is_file())
+    return sorted(str(p.relative_to(folder)) for p in found)
 
 
 def _other_files(folder: Path) -> str:

@@ -23,7 +23,7 @@ from .cache import file_digest
 from .cards import Card
 from .codecs import BACKENDS
 from .conditions import DecodedCondition, ItemFiles
-from .datasets import Item, load_dataset
+from .datasets import Item, load_dataset, unread_audio
 from .errors import ConfigError
 from .executors import WorkerCrash, make_executor
 from .experiment import Experiment, experiment_from_dict, load_experiment
@@ -152,6 +152,13 @@ def _prepare(exp: Experiment) -> tuple[list[Item], Files, dict]:
         METRICS.get(name)  # an unknown metric is a configuration error before any work starts
     items = load_dataset(exp.dataset, exp.allow_outside)[: exp.limit]
     files, warnings = match_conditions(exp, items)
+    if unread := unread_audio(exp.dataset):
+        kinds = ", ".join(sorted({Path(name).suffix.lower() for name in unread}))
+        warnings["dataset: unread audio"] = {
+            "text": f"the dataset folder holds {len(unread)} audio file(s) evalkit does not read ({kinds}), so "
+            "they are not items: convert them to WAV or FLAC (e.g. ffmpeg -i a.mp3 a.wav)",
+            "items": unread,
+        }
     _check_cache(Path(exp.cache))
     return items, files, warnings
 

@@ -465,3 +465,17 @@ def test_progress_into_a_log_file_is_a_line_every_few_seconds_not_a_redrawn_bar(
         "exp: 3/8 tasks (38 %), 10 s elapsed, about 18 s left",  # at most one line per 10 s
         "exp: 4/8 tasks (50 %), 30 s elapsed, about 30 s left",
     ]
+
+
+def test_audio_a_dataset_folder_holds_in_formats_evalkit_does_not_read_is_a_warning(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    save(Audio(0.1 * np.random.default_rng(0).standard_normal(16000), 16000), data / "a.wav")
+    (data / "b.mp3").write_bytes(b"ID3 not read")
+    (data / "sub" / "c.M4A").write_bytes(b"not read")
+    (data / "notes.txt").write_text("not audio: no warning")
+    frame = evalkit.run(write_experiment(tmp_path, dataset=str(data), limit=None, codecs=["reference"]))
+    assert set(frame.item_id) == {"a"}
+    (warning,) = frame.attrs["warnings"].values()
+    assert warning["text"].startswith("the dataset folder holds 2 audio file(s) evalkit does not read (.m4a, .mp3)")
+    assert warning["items"] == ["b.mp3", "sub/c.M4A"]
