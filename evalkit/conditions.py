@@ -23,7 +23,7 @@ from .audio import Audio, load
 from .audio import downmix as downmix_audio
 from .cards import Card
 from .config import Checker, describe
-from .datasets import AUDIO_SUFFIXES, check_inside, read_lines
+from .datasets import AUDIO_SUFFIXES, UNREAD_AUDIO_SUFFIXES, check_inside, read_lines
 from .errors import AudioError, ConfigError
 
 __all__ = [
@@ -44,8 +44,6 @@ _KEYS = {"name", "decoded", "files", "bitstreams", "bitrate_kbps", "card"}  # `f
 _SHOWN = 5  # items named in a one-line report before "..."
 # A decoded file may last this many times its reference, plus 10 s (generous: alignment refuses 20 %).
 LONGEST_DECODED = 2.0
-# Audio formats people hand over that evalkit does not read: named when an item's file is one of them.
-_UNREAD_AUDIO = {".mp3", ".m4a", ".mp4", ".aac", ".opus", ".wma", ".aif", ".aiff", ".caf", ".webm", ".amr", ".spx"}
 
 
 @dataclass(frozen=True)
@@ -240,7 +238,7 @@ def _unread_hint(source: str | tuple, base: Path, item_id: str) -> str:
     if not isinstance(source, str) or not (place := base / source / item_id).parent.is_dir():
         return ""  # a mapping, a manifest or a pattern: the file was named, not searched for
     candidates = place.parent.glob(f"{glob.escape(place.name)}.*")
-    unread = sorted(p.name for p in candidates if p.suffix.lower() in _UNREAD_AUDIO and p.is_file())
+    unread = sorted(p.name for p in candidates if p.suffix.lower() in UNREAD_AUDIO_SUFFIXES and p.is_file())
     return f" ({unread[0]} is there: evalkit reads {', '.join(AUDIO_SUFFIXES)}; convert it)" if unread else ""
 
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 __all__ = [
     "read_yaml",
@@ -131,7 +131,7 @@ def _yaml_error(path: str, what: str, err: yaml.YAMLError) -> str:
     """One line: where the parser stopped and why."""
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    problem = getattr(err, "problem", None) or first_line(err)
     context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
     if context and start is not None and start is not mark:
         context += f" that starts at line {start.line + 1}"

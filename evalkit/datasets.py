@@ -20,11 +20,33 @@ from .audio import Audio, load
 from .config import read_text
 from .errors import ConfigError
 
-__all__ = ["Item", "load_dataset", "unread_audio", "check_inside", "read_lines", "AUDIO_SUFFIXES", "OUTSIDE_HINT"]
+__all__ = [
+    "Item",
+    "load_dataset",
+    "unread_audio",
+    "check_inside",
+    "read_lines",
+    "AUDIO_SUFFIXES",
+    "UNREAD_AUDIO_SUFFIXES",
+    "OUTSIDE_HINT",
+]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-# Audio a dataset folder may hold beside those, which evalkit does not read: not items, and said so.
-OTHER_AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".wma", ".opus", ".aif", ".aiff", ".amr", ".webm")
+# Audio formats people hand over that evalkit does not read: named wherever such a file is passed over.
+UNREAD_AUDIO_SUFFIXES = (
+    ".mp3",
+    ".m4a",
+    ".mp4",
+    ".aac",
+    ".opus",
+    ".wma",
+    ".aif",
+    ".aiff",
+    ".caf",
+    ".webm",
+    ".amr",
+    ".spx",
+)
 OUTSIDE_HINT = "if it really should, set allow_outside: true in the experiment (evalkit score: --allow-outside)"
 
 
@@ -84,7 +106,7 @@ def unread_audio(source: str | Path) -> list[str]:
     folder = Path(source)
     if not folder.is_dir():
         return []
-    found = (p for p in folder.rglob("*") if p.suffix.lower() in OTHER_AUDIO_SUFFIXES and p.is_file())
+    found = (p for p in folder.rglob("*") if p.suffix.lower() in UNREAD_AUDIO_SUFFIXES and p.is_file())
     return sorted(str(p.relative_to(folder)) for p in found)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..content.asr import error_rates
-from ..errors import MetricError
+from ..errors import MetricError, first_line
 from .base import MetricSpec, metric
 
 __all__ = ["utmos", "nisqa", "whisper_mismatch", "ENV"]
@@ -49,7 +49,7 @@ def _waveform_model(path: Path):
     try:
         module = torch.jit.load(str(path), map_location="cpu").eval()
     except RuntimeError as err:
-        raise MetricError(f"{path}: not a TorchScript or ONNX export ({str(err).splitlines()[0]})") from None
+        raise MetricError(f"{path}: not a TorchScript or ONNX export ({first_line(err)})") from None
 
     def run(x: np.ndarray) -> float:
         with torch.inference_mode():

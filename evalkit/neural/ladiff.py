@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..config import dataclass_from_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from .diffusion import CosineSchedule, sample
 from .model import build_decoder, build_encoder, build_fitting, float_state, int8_rows, read_weights, stored_config
 from .unet import ConditionUpsampler, UNet1D
@@ -191,7 +191,7 @@ def _load_state(module: nn.Module, state: dict, path) -> nn.Module:
     try:
         module.load_state_dict(float_state(state))
     except RuntimeError as err:
-        raise ConfigError(f"{path}: weights do not match the model ({str(err).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: weights do not match the model ({first_line(err)})") from None
     return module.eval()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from .losses import MultiScaleSTFTDiscriminator
 from .model import RVQCodecModel, RVQConfig, load_inference, save_inference
 from .recipe_base import Recipe
@@ -84,9 +84,7 @@ def _copy_encoder(source: RVQCodecModel, target: RVQCodecModel, name: str) -> No
             mine.codebook.copy_(theirs.codebook)
             mine.initialised.fill_(True)
     except (RuntimeError, ValueError) as err:
-        raise ConfigError(
-            f"rvq recipe: init_encoder {name} does not match this encoder ({str(err).splitlines()[0]})"
-        ) from None
+        raise ConfigError(f"rvq recipe: init_encoder {name} does not match this encoder ({first_line(err)})") from None
     _trainable(target)
 
 
